@@ -1,0 +1,52 @@
+/**
+ * The relay process (long-running; a container service in AWS, a child process locally).
+ * Wires the store, SQS and logger to one PrefixRelay per route; all logic is in shared/relay.
+ */
+import { createLogger } from '../../shared/log/logger';
+import { keys } from '../../shared/keys';
+import { PrefixRelay } from '../../shared/relay/relay';
+import { relayRoutes } from '../../shared/relay/routes';
+import { sqsClient } from '../../shared/sqs/client';
+import { EtcdStore } from '../../shared/store/etcd-store';
+
+async function main(): Promise<void> {
+  const logger = createLogger('esi-relay');
+  const name = process.env.ESI_RELAY_NAME ?? 'main';
+  const store = new EtcdStore();
+  const relays = relayRoutes().map((r) => new PrefixRelay(store, sqsClient(), {
+    name, prefix: r.prefix, route: r.route, logger,
+    checkpointKey: keys.relayCheckpoint(name, r.prefix),
+    batchSize: Number(process.env.ESI_RELAY_BATCH_SIZE ?? 10),
+    concurrency: Number(process.env.ESI_RELAY_CONCURRENCY ?? 4),
+  }));
+  await Promise.all(relays.map((r) => r.start()));
+  logger.info('relay running', { relay: name, prefixes: relayRoutes().map((r) => r.prefix) });
+
+  const lagTimer = setInterval(async () => {
+    const revision = await store.revision().catch(() => undefined);
+    if (revision === undefined) return;
+    for (const r of relays) logger.info('relay position', { relay: name, etcd_revision: revision, checkpoint: r.checkpointRevision, lag: revision - r.checkpointRevision, ...r.counters });
+  }, Number(process.env.ESI_RELAY_REPORT_MS ?? 30_000));
+  lagTimer.unref();
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('relay stopping', { signal });
+    await Promise.all(relays.map((r) => r.stop()));
+    store.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  const err = await Promise.race(relays.map((r) => r.failed()));
+  logger.error('relay failed', { error: err.message });
+  process.exit(1);
+}
+
+main().catch((err) => {
+  createLogger('esi-relay').error('relay could not start', err as Error);
+  process.exit(1);
+});

@@ -1,0 +1,22 @@
+// Three projects: unit (pure modules, no I/O), integration (real etcd and SQS server),
+// e2e (the whole local stack through serverless-offline). etcd and the SQS server are
+// started once per run by test/helpers/global-setup.ts on free loopback ports.
+const common = {
+  preset: 'ts-jest',
+  testEnvironment: 'node',
+  // @middy/* ship ESM only; let ts-jest transform them.
+  transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
+  transform: { '^.+\\.[tj]s$': ['ts-jest', { tsconfig: { allowJs: true }, diagnostics: { warnOnly: false } }] },
+};
+module.exports = {
+  // Integration tests wait for real servers; e2e files raise it further with jest.setTimeout.
+  testTimeout: 60_000,
+  reporters: ['default', '<rootDir>/test/helpers/summary-reporter.js'],
+  globalSetup: '<rootDir>/test/helpers/global-setup.ts',
+  globalTeardown: '<rootDir>/test/helpers/global-teardown.ts',
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
+  ],
+};

@@ -1,0 +1,73 @@
+/**
+ * Settings read from the environment, in one place. Locally `npm start` and the tests set them;
+ * in AWS the serverless stack sets them (secrets through SSM / Secrets Manager).
+ * Every setting is documented in README.md ("Configuration").
+ */
+import fs from 'node:fs';
+
+export interface EtcdSettings {
+  endpoints: string[];
+  /** PEM text of the CA, client certificate and key, when etcd speaks TLS. */
+  tls?: { ca: Buffer; cert?: Buffer; key?: Buffer };
+  auth?: { username: string; password: string };
+}
+
+function env(name: string): string | undefined {
+  const v = process.env[name];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+/** A PEM from an env var that holds either the PEM itself or a path to it. */
+function pem(name: string): Buffer | undefined {
+  const v = env(name);
+  if (!v) return undefined;
+  return Buffer.from(v.includes('-----BEGIN') ? v : fs.readFileSync(v, 'utf8'));
+}
+
+export function etcdSettings(): EtcdSettings {
+  const endpoints = (env('ESI_ETCD_ENDPOINTS') ?? 'http://127.0.0.1:2379').split(',').map((s) => s.trim()).filter(Boolean);
+  const ca = pem('ESI_ETCD_CA');
+  const username = env('ESI_ETCD_USERNAME');
+  return {
+    endpoints,
+    tls: ca ? { ca, cert: pem('ESI_ETCD_CERT'), key: pem('ESI_ETCD_KEY') } : undefined,
+    auth: username ? { username, password: env('ESI_ETCD_PASSWORD') ?? '' } : undefined,
+  };
+}
+
+export interface AwsSettings {
+  region: string;
+  /** Set locally to the SQS server on loopback; unset in AWS. */
+  sqsEndpoint?: string;
+  /** Set locally to serverless-offline's Lambda endpoint; unset in AWS. */
+  lambdaEndpoint?: string;
+}
+
+export function awsSettings(): AwsSettings {
+  return {
+    region: env('AWS_REGION') ?? 'us-east-1',
+    sqsEndpoint: env('ESI_SQS_ENDPOINT'),
+    lambdaEndpoint: env('ESI_LAMBDA_ENDPOINT'),
+  };
+}
+
+/** The deployment stage; names every queue. */
+export function stage(): string {
+  return env('ESI_STAGE') ?? 'dev';
+}
+
+/**
+ * Queue names, the same rule serverless.yml uses: `esi-<stage>-<name>.fifo`.
+ * test/unit/serverless-yml.test.ts checks the two agree.
+ */
+export function queueName(name: string, stageName = stage()): string {
+  return `esi-${stageName}-${name}.fifo`;
+}
+
+/** Output key prefixes Gohan reads back (see docs/keys.md). */
+export function outputPrefixes(): { state: string; monitoring: string } {
+  return {
+    state: env('ESI_STATE_PREFIX') ?? '/state',
+    monitoring: env('ESI_MONITORING_PREFIX') ?? '/monitoring',
+  };
+}

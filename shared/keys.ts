@@ -1,0 +1,41 @@
+/**
+ * Every etcd key the system reads or writes is built here (docs/keys.md lists them and when each
+ * is removed). A resource is addressed by its path `<scope>/<plural>/<id>`, where scope is Gohan's
+ * API version path (`v2.0`, or `common/v1.0` for tenants).
+ */
+import { outputPrefixes } from './config';
+
+export const CONFIG_PREFIX = '/config/';
+export const ESI_WORKER_PREFIX = '/esi-worker/';
+export const JOBS_PREFIX = '/jobs/';
+export const RELAY_CHECKPOINT_PREFIX = '/esi-relay/checkpoints/';
+
+export interface ResourcePath {
+  /** Gohan API version path: `v2.0` or `common/v1.0`. */
+  scope: string;
+  plural: string;
+  id: string;
+}
+
+/** `/config/v2.0/ports/<id>` → {scope: 'v2.0', plural: 'ports', id}; anything else → undefined. */
+export function parseConfigKey(key: string): ResourcePath | undefined {
+  if (!key.startsWith(CONFIG_PREFIX)) return undefined;
+  const parts = key.slice(CONFIG_PREFIX.length).split('/');
+  if (parts.length < 3 || parts.some((p) => p === '')) return undefined;
+  const id = parts.pop()!;
+  const plural = parts.pop()!;
+  return { scope: parts.join('/'), plural, id };
+}
+
+export const resourcePath = (r: ResourcePath): string => `${r.scope}/${r.plural}/${r.id}`;
+
+export const keys = {
+  config: (r: ResourcePath) => `${CONFIG_PREFIX}${resourcePath(r)}`,
+  /** The worker's mirror of the config value it last acted on. */
+  workerConfig: (r: ResourcePath) => `${ESI_WORKER_PREFIX}config/${resourcePath(r)}`,
+  heatStack: (r: ResourcePath) => `${ESI_WORKER_PREFIX}heat_stacks/${resourcePath(r)}`,
+  jobState: (r: ResourcePath) => `${ESI_WORKER_PREFIX}job_state/${resourcePath(r)}`,
+  state: (r: ResourcePath) => `${outputPrefixes().state}/${resourcePath(r)}`,
+  monitoring: (r: ResourcePath) => `${outputPrefixes().monitoring}/${resourcePath(r)}`,
+  relayCheckpoint: (relayName: string, prefix: string) => `${RELAY_CHECKPOINT_PREFIX}${relayName}${prefix.endsWith('/') ? prefix.slice(0, -1) : prefix}`,
+};

@@ -1,0 +1,49 @@
+/**
+ * Masks secrets before anything is logged or stored as an error message. Gohan resource bodies
+ * carry passwords (a load balancer's admin_password, user_password), and a log line or an error
+ * in /state is read by many more people than the resource itself.
+ */
+
+export const MASK = '****';
+
+/** Field names that hold secrets, at any depth. */
+const SECRET_NAME = /pass(word|wd|phrase)?|secret|token|private[_-]?key|credential|api[_-]?key/i;
+
+export function isSecretName(name: string): boolean {
+  return SECRET_NAME.test(name);
+}
+
+// "name": "value" pairs inside text, plain JSON or JSON escaped inside a JSON string
+// (a Gohan config value's body is escaped JSON). Group 1 keeps everything up to the value.
+const SECRET_PAIR = /((\\*)"([^"\\]*)\2"\s*:\s*\2")((?:\\\\|\\(?!")|[^"\\])*)(\2")/g;
+
+/** Masks the values of secret-named "key": "value" pairs found in free text. */
+export function redactText(text: string): string {
+  return text.replace(SECRET_PAIR, (whole, head: string, _q: string, name: string, _value: string, tail: string) =>
+    (isSecretName(name) ? `${head}${MASK}${tail}` : whole));
+}
+
+/** A deep copy with secret-named fields masked and secret pairs in strings masked. */
+export function redact<T>(value: T, depth = 0): T {
+  if (depth > 32) return value;
+  if (typeof value === 'string') return redactText(value) as unknown as T;
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1)) as unknown as T;
+  if (value instanceof Error) return redactError(value) as unknown as T;
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      out[k] = isSecretName(k) && v !== null && v !== undefined && v !== '' ? MASK : redact(v, depth + 1);
+    }
+    return out as T;
+  }
+  return value;
+}
+
+/** An error whose message and stack carry no secret pairs (the cause chain included). */
+export function redactError(err: Error): Error {
+  const copy = new Error(redactText(err.message));
+  copy.name = err.name;
+  if (err.stack) copy.stack = redactText(err.stack);
+  if ('cause' in err && err.cause !== undefined) (copy as Error & { cause?: unknown }).cause = redact(err.cause);
+  return copy;
+}

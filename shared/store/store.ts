@@ -1,0 +1,114 @@
+/**
+ * The small store interface every function and the relay use: get, range, txn, watch, leases.
+ * The etcd3 adapter lives in ./etcd-store; tests of pure code never need it.
+ *
+ * Transactions are built from compares and ops so that they read like sentences:
+ *   store.txn().when(modRevisionIs(key, 41), absent(claimKey)).then(put(claimKey, owner)).commit()
+ */
+
+export interface KeyValue {
+  key: string;
+  value: string;
+  /** Revision of the last change to this key (etcd mod_revision). */
+  modRevision: number;
+  createRevision: number;
+  /** Number of changes since creation (etcd version). */
+  version: number;
+  lease?: string;
+}
+
+export interface RangeResult {
+  items: KeyValue[];
+  /** The store revision the range was read at. */
+  revision: number;
+}
+
+export type Compare =
+  | { kind: 'modRevision'; key: string; op: '==' | '<' | '>' | '!='; revision: number }
+  | { kind: 'createRevision'; key: string; op: '==' | '<' | '>' | '!='; revision: number }
+  | { kind: 'value'; key: string; op: '==' | '!='; value: string };
+
+export type Op =
+  | { kind: 'put'; key: string; value: string; lease?: string }
+  | { kind: 'delete'; key: string }
+  | { kind: 'deletePrefix'; prefix: string }
+  | { kind: 'get'; key: string };
+
+export interface TxnResult {
+  succeeded: boolean;
+  /** Store revision after the transaction (unchanged when nothing was written). */
+  revision: number;
+  /** For each `get` op of the branch taken, what it read (in op order). */
+  reads: (KeyValue | undefined)[];
+}
+
+export interface TxnBuilder {
+  when(...compares: Compare[]): TxnBuilder;
+  then(...ops: Op[]): TxnBuilder;
+  otherwise(...ops: Op[]): TxnBuilder;
+  commit(): Promise<TxnResult>;
+}
+
+export type WatchEventType = 'put' | 'delete';
+
+export interface WatchEvent {
+  type: WatchEventType;
+  key: string;
+  value: string;
+  modRevision: number;
+}
+
+export interface WatchHandlers {
+  /** All events of one watch response, in revision order. A response never splits a revision. */
+  onEvents(events: WatchEvent[]): void;
+  /** The watch ended without being asked to; `compacted` when the start revision is gone. */
+  onError(error: Error, info: { compacted: boolean }): void;
+}
+
+export interface WatchHandle {
+  cancel(): Promise<void>;
+}
+
+export interface Lease {
+  id: string;
+  /** Resolves when the lease is revoked; the caller stops writing under it. */
+  revoke(): Promise<void>;
+}
+
+export interface Store {
+  get(key: string): Promise<KeyValue | undefined>;
+  range(prefix: string, opts?: { limit?: number }): Promise<RangeResult>;
+  /** Current store revision. */
+  revision(): Promise<number>;
+  txn(): TxnBuilder;
+  /** Watches every key under prefix starting at fromRevision (inclusive). */
+  watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<WatchHandle>;
+  /** A lease that lives ttlSeconds unless kept alive; used for claims. */
+  grantLease(ttlSeconds: number, opts?: { keepAlive?: boolean }): Promise<Lease>;
+  close(): void;
+}
+
+// ---- Compares -------------------------------------------------------------------------------
+
+/** The key does not exist. */
+export const absent = (key: string): Compare => ({ kind: 'createRevision', key, op: '==', revision: 0 });
+/** The key exists. */
+export const present = (key: string): Compare => ({ kind: 'createRevision', key, op: '>', revision: 0 });
+/** The key was last changed at exactly this revision (0 = absent): the usual optimistic fence. */
+export const modRevisionIs = (key: string, revision: number): Compare => ({ kind: 'modRevision', key, op: '==', revision });
+/** Fences on what was read: unchanged since `kv` was read, or still absent when `kv` is undefined. */
+export const unchangedSince = (key: string, kv: KeyValue | undefined): Compare =>
+  (kv ? modRevisionIs(key, kv.modRevision) : absent(key));
+export const valueIs = (key: string, value: string): Compare => ({ kind: 'value', key, op: '==', value });
+
+// ---- Ops ------------------------------------------------------------------------------------
+
+export const put = (key: string, value: string, opts: { lease?: string } = {}): Op => ({ kind: 'put', key, value, ...opts });
+export const del = (key: string): Op => ({ kind: 'delete', key });
+export const delPrefix = (prefix: string): Op => ({ kind: 'deletePrefix', prefix });
+export const read = (key: string): Op => ({ kind: 'get', key });
+
+/** The requested start revision of a watch was compacted away. */
+export class CompactedError extends Error {
+  override name = 'CompactedError';
+}

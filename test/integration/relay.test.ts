@@ -1,0 +1,94 @@
+import { decodeEventMessage } from '../../shared/events/etcd-event-message';
+import { createLogger } from '../../shared/log/logger';
+import { PrefixRelay } from '../../shared/relay/relay';
+import { sqsClient } from '../../shared/sqs/client';
+import { EtcdStore } from '../../shared/store/etcd-store';
+import { put } from '../../shared/store/store';
+import { createFifoQueue, receiveAll } from '../helpers/sqs';
+import { waitFor } from '../helpers/wait';
+
+const store = new EtcdStore();
+const logger = createLogger('relay-test');
+afterAll(() => { store.close(); sqsClient().destroy(); });
+
+const checkpointKey = (prefix: string) => `/esi-relay/checkpoints/it${prefix.slice(0, -1)}`;
+
+function relayFor(prefix: string, queue: string) {
+  return new PrefixRelay(store, sqsClient(), { name: 'it', prefix, route: () => queue, logger, checkpointKey: checkpointKey(prefix) });
+}
+
+/** Collects messages until every expected key was seen at least at its expected revision. */
+async function collect(url: string, expected: Map<string, number>) {
+  const seen = new Map<string, number[]>();
+  await waitFor(async () => {
+    for (const body of await receiveAll(url)) {
+      const m = decodeEventMessage(body);
+      seen.set(m.key, [...(seen.get(m.key) ?? []), m.modRevision]);
+    }
+    return [...expected].every(([k, rev]) => (seen.get(k) ?? []).some((r) => r >= rev));
+  }, { timeoutMs: 20_000, what: 'all relayed events' });
+  return seen;
+}
+
+test('forwards every put and delete under its prefix and checkpoints the last revision', async () => {
+  const prefix = `/it-relay-${Date.now()}/`;
+  const queue = `it-relay-${Date.now()}.fifo`;
+  const url = await createFifoQueue(queue);
+  const relay = relayFor(prefix, queue);
+  await relay.start();
+  const expected = new Map<string, number>();
+  for (let i = 0; i < 40; i++) {
+    const res = await store.txn().then(put(`${prefix}k${i}`, `v${i}`)).commit();
+    expected.set(`${prefix}k${i}`, res.revision);
+  }
+  // A transaction that writes three keys at one revision.
+  const multi = await store.txn().then(put(`${prefix}m1`, 'a'), put(`${prefix}m2`, 'b'), put(`${prefix}m3`, 'c')).commit();
+  ['m1', 'm2', 'm3'].forEach((k) => expected.set(`${prefix}${k}`, multi.revision));
+  const seen = await collect(url, expected);
+  expect([...seen.keys()].sort()).toEqual([...expected.keys()].sort());
+  await waitFor(() => relay.checkpointRevision >= multi.revision, { what: 'checkpoint' });
+  await relay.stop();
+  const stored = await store.get(checkpointKey(prefix));
+  expect(Number(stored!.value)).toBe(multi.revision);
+});
+
+test('resumes from its checkpoint: events written while it was down are forwarded, older ones are not', async () => {
+  const prefix = `/it-resume-${Date.now()}/`;
+  const queue = `it-resume-${Date.now()}.fifo`;
+  const url = await createFifoQueue(queue);
+  const first = relayFor(prefix, queue);
+  await first.start();
+  const before = await store.txn().then(put(`${prefix}before`, '1')).commit();
+  await collect(url, new Map([[`${prefix}before`, before.revision]]));
+  await waitFor(() => first.checkpointRevision >= before.revision, { what: 'checkpoint' });
+  await first.stop();
+
+  const during = await store.txn().then(put(`${prefix}during`, '2')).commit();
+  const second = relayFor(prefix, queue);
+  await second.start();
+  const seen = await collect(url, new Map([[`${prefix}during`, during.revision]]));
+  expect(seen.has(`${prefix}before`)).toBe(false);
+  await second.stop();
+});
+
+test('after compaction of its start revision it re-emits every key of the prefix as sync', async () => {
+  const prefix = `/it-compact-${Date.now()}/`;
+  const queue = `it-compact-${Date.now()}.fifo`;
+  const url = await createFifoQueue(queue);
+  await store.txn().then(put(checkpointKey(prefix), '1')).commit();
+  await store.txn().then(put(`${prefix}a`, '1'), put(`${prefix}b`, '2')).commit();
+  const now = await store.revision();
+  await store.client.kv.compact({ revision: now, physical: true });
+
+  const relay = relayFor(prefix, queue);
+  await relay.start();
+  const messages: string[] = [];
+  await waitFor(async () => { messages.push(...await receiveAll(url)); return messages.length >= 2; }, { what: 'sync messages' });
+  const decoded = messages.map(decodeEventMessage);
+  expect(decoded.map((m) => m.key).sort()).toEqual([`${prefix}a`, `${prefix}b`]);
+  expect(decoded.every((m) => m.type === 'sync')).toBe(true);
+  expect(relay.counters.resyncs).toBe(1);
+  const after = await store.txn().then(put(`${prefix}c`, '3')).commit();
+  await collect(url, new Map([[`${prefix}c`, after.revision]]));
+  await relay.stop();
+});
