@@ -1,0 +1,133 @@
+'use strict';
+/**
+ * Local SQS event source for `serverless offline start`.
+ *
+ * It does what Lambda's event source mapping does in AWS, against the SQS server on loopback:
+ * creates the queues (and dead-letter queues) exactly as serverless.yml's resources declare them,
+ * then for every function `sqs` event long-polls its queue, builds a real SQSEvent of up to
+ * `batchSize` records, invokes the function through serverless-offline's Lambda endpoint, and
+ * deletes only the records that succeeded: with `functionResponseType: ReportBatchItemFailures`
+ * the ones listed in `batchItemFailures` stay; on a thrown error all stay. What stays comes back
+ * after the visibility timeout and moves to the DLQ after the redrive policy's maxReceiveCount.
+ *
+ * Settings (custom.localSqs): endpoint (SQS server URL), waitTimeSeconds (long-poll length),
+ * lambdaPort (defaults to serverless-offline's lambdaPort), pollers (per event source).
+ */
+const { SQSClient, ReceiveMessageCommand, DeleteMessageBatchCommand } = require('@aws-sdk/client-sqs');
+const { LambdaClient, InvokeCommand } = require('@aws-sdk/client-lambda');
+const { createQueues, eventSources } = require('./resources');
+
+class LocalSqsPlugin {
+  constructor(serverless) {
+    this.serverless = serverless;
+    this.pollers = [];
+    this.stopping = false;
+    this.hooks = {
+      'offline:start:init': () => this.start(),
+      'offline:start:end': () => this.stop(),
+    };
+  }
+
+  log(msg) {
+    process.stderr.write(`[local-sqs] ${msg}\n`);
+  }
+
+  settings() {
+    const custom = this.serverless.service.custom || {};
+    const local = custom.localSqs || {};
+    const offline = custom['serverless-offline'] || {};
+    const credentials = { accessKeyId: process.env.AWS_ACCESS_KEY_ID || 'local', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY || 'local' };
+    return {
+      endpoint: local.endpoint || process.env.ESI_SQS_ENDPOINT || 'http://127.0.0.1:4566',
+      waitTimeSeconds: Number(local.waitTimeSeconds ?? 1),
+      pollers: Number(local.pollers ?? 1),
+      lambdaEndpoint: `http://127.0.0.1:${local.lambdaPort || offline.lambdaPort || 3002}`,
+      region: this.serverless.service.provider.region || 'us-east-1',
+      credentials,
+    };
+  }
+
+  async start() {
+    const s = this.settings();
+    this.sqs = new SQSClient({ region: s.region, endpoint: s.endpoint, credentials: s.credentials });
+    this.lambda = new LambdaClient({ region: s.region, endpoint: s.lambdaEndpoint, credentials: s.credentials, maxAttempts: 1 });
+    const service = this.serverless.service;
+    const queues = await createQueues(this.sqs, service.resources?.Resources || {});
+    for (const q of queues.values()) this.log(`queue ${q.name} ready${q.redrive ? ` (dead letters to ${q.redrive.dlq} after ${q.redrive.maxReceiveCount} receives)` : ''}`);
+    for (const source of eventSources(service, queues)) {
+      for (let i = 0; i < s.pollers; i++) this.pollers.push(this.poll(source, s));
+      this.log(`${source.functionName} <- ${source.queue.name} (batch ${source.batchSize}${source.reportFailures ? ', ReportBatchItemFailures' : ''})`);
+    }
+  }
+
+  async stop() {
+    this.stopping = true;
+    await Promise.allSettled(this.pollers);
+  }
+
+  async poll(source, s) {
+    while (!this.stopping) {
+      try {
+        const res = await this.sqs.send(new ReceiveMessageCommand({
+          QueueUrl: source.queue.url,
+          MaxNumberOfMessages: source.batchSize,
+          WaitTimeSeconds: s.waitTimeSeconds,
+          AttributeNames: ['All'],
+          MessageAttributeNames: ['All'],
+        }));
+        const messages = res.Messages || [];
+        if (messages.length) await this.deliver(source, messages, s.region);
+      } catch (err) {
+        if (this.stopping) return;
+        this.log(`poll of ${source.queue.name} failed: ${err.message}`);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  async deliver(source, messages, region) {
+    const event = { Records: messages.map((m) => toRecord(m, source.queue.arn, region)) };
+    let keep;
+    try {
+      const out = await this.lambda.send(new InvokeCommand({ FunctionName: source.functionName, Payload: Buffer.from(JSON.stringify(event)) }));
+      const payload = out.Payload ? Buffer.from(out.Payload).toString() : '';
+      if (out.FunctionError) {
+        this.log(`${source.functionName} threw (${out.FunctionError}); ${messages.length} record(s) stay on ${source.queue.name}`);
+        keep = new Set(messages.map((m) => m.MessageId));
+      } else if (source.reportFailures) {
+        const failures = (payload ? JSON.parse(payload) : {})?.batchItemFailures || [];
+        keep = new Set(failures.map((f) => f.itemIdentifier));
+      } else {
+        keep = new Set();
+      }
+    } catch (err) {
+      this.log(`invoke of ${source.functionName} failed: ${err.message}`);
+      return; // all stay; they come back after the visibility timeout
+    }
+    const toDelete = messages.filter((m) => !keep.has(m.MessageId));
+    if (toDelete.length) {
+      await this.sqs.send(new DeleteMessageBatchCommand({
+        QueueUrl: source.queue.url,
+        Entries: toDelete.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+      }));
+    }
+  }
+}
+
+function toRecord(m, arn, region) {
+  return {
+    messageId: m.MessageId,
+    receiptHandle: m.ReceiptHandle,
+    body: m.Body,
+    attributes: m.Attributes || {},
+    messageAttributes: Object.fromEntries(Object.entries(m.MessageAttributes || {}).map(([k, v]) => [k, {
+      stringValue: v.StringValue, binaryValue: v.BinaryValue, stringListValues: [], binaryListValues: [], dataType: v.DataType,
+    }])),
+    md5OfBody: m.MD5OfBody,
+    eventSource: 'aws:sqs',
+    eventSourceARN: arn,
+    awsRegion: region,
+  };
+}
+
+module.exports = LocalSqsPlugin;

@@ -1,0 +1,131 @@
+/**
+ * The local stack: etcd, the SQS server, `serverless offline start` (functions + the local SQS
+ * event source), the relay. Used by `npm start` and by the end-to-end tests, on any ports.
+ */
+import { spawn, ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ensureEtcdInstalled, EtcdServer, startEtcd } from '../local/etcd-server';
+import { startSqsServer, LocalSqsServer } from '../local/sqs-server';
+import { waitForPort } from '../local/ports';
+
+export interface StackPorts {
+  etcd: number;
+  etcdPeer: number;
+  sqs: number;
+  lambda: number;
+  http: number;
+}
+
+export interface StackOptions {
+  ports: StackPorts;
+  dataDir: string;
+  stage?: string;
+  /** Extra environment for the functions and the relay. */
+  env?: Record<string, string>;
+  log?: (line: string) => void;
+  /** Where child process output goes (files under dataDir by default). */
+  logDir?: string;
+}
+
+export interface RunningStack {
+  env: Record<string, string>;
+  etcd: EtcdServer;
+  sqs: LocalSqsServer;
+  processes: { name: string; pid: number; logFile: string }[];
+  /** Restarts the relay (after it was killed). */
+  startRelay(): ChildProcess;
+  relay(): ChildProcess | undefined;
+  stop(): Promise<void>;
+}
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const bin = (name: string) => path.join(ROOT, 'node_modules', '.bin', name);
+
+export async function startStack(opts: StackOptions): Promise<RunningStack> {
+  const log = opts.log ?? (() => undefined);
+  const logDir = opts.logDir ?? path.join(opts.dataDir, 'logs');
+  fs.mkdirSync(logDir, { recursive: true });
+  ensureEtcdInstalled(log);
+  const etcd = await startEtcd({ clientPort: opts.ports.etcd, peerPort: opts.ports.etcdPeer, dataDir: path.join(opts.dataDir, 'etcd'), logFile: path.join(logDir, 'etcd.log') });
+  log(`etcd        ${etcd.clientUrl}  (data ${etcd.dataDir}, pid ${etcd.pid})`);
+  const sqs = await startSqsServer(opts.ports.sqs);
+  log(`SQS server  ${sqs.endpoint}`);
+
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
+    AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
+    AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
+    ESI_STAGE: opts.stage ?? 'dev',
+    ESI_ETCD_ENDPOINTS: etcd.clientUrl,
+    ESI_SQS_ENDPOINT: sqs.endpoint,
+    ESI_LAMBDA_ENDPOINT: `http://127.0.0.1:${opts.ports.lambda}`,
+    ESI_LAMBDA_PORT: String(opts.ports.lambda),
+    ESI_HTTP_PORT: String(opts.ports.http),
+    ...opts.env,
+  };
+
+  const children: { name: string; child: ChildProcess; logFile: string }[] = [];
+  const spawnLogged = (name: string, cmd: string, args: string[]) => {
+    const logFile = path.join(logDir, `${name}.log`);
+    const out = fs.openSync(logFile, 'a');
+    const child = spawn(cmd, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', out, out] });
+    fs.closeSync(out);
+    children.push({ name, child, logFile });
+    return child;
+  };
+
+  const stopAll = async () => {
+    for (const { child } of children.reverse()) await stopProcess(child);
+    await sqs.stop();
+    await etcd.stop();
+  };
+
+  try {
+    spawnLogged('serverless-offline', bin('serverless'), ['offline', 'start', '--stage', env.ESI_STAGE, '--noTimeout']);
+    await waitForPort(opts.ports.lambda, '127.0.0.1', 60_000);
+    await waitForLog(children[0].logFile, /Offline \[http for lambda\] listening|listening on http:\/\/127\.0\.0\.1:\d+/i, 60_000).catch(() => undefined);
+    log(`functions   serverless-offline, Lambda endpoint http://127.0.0.1:${opts.ports.lambda} (log ${children[0].logFile})`);
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+
+  let relayChild: ChildProcess | undefined;
+  const startRelay = () => {
+    relayChild = spawnLogged('relay', process.execPath, [bin('tsx'), path.join(ROOT, 'functions/relay/main.ts')]);
+    return relayChild;
+  };
+  startRelay();
+  log(`relay       pid ${relayChild!.pid} (log ${path.join(logDir, 'relay.log')})`);
+
+  return {
+    env,
+    etcd,
+    sqs,
+    get processes() { return children.map((c) => ({ name: c.name, pid: c.child.pid!, logFile: c.logFile })); },
+    startRelay,
+    relay: () => relayChild,
+    stop: stopAll,
+  };
+}
+
+/** SIGTERM to the process group, SIGKILL after 5 s. */
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  try { process.kill(-child.pid!, 'SIGTERM'); } catch { return; }
+  const timer = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function waitForLog(file: string, pattern: RegExp, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (fs.existsSync(file) && pattern.test(fs.readFileSync(file, 'utf8'))) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no ${pattern} in ${file}`);
+}

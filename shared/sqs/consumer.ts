@@ -1,0 +1,94 @@
+/**
+ * The one result policy for every SQS-driven function. A record handler returns an Outcome:
+ *   done        → acknowledged;
+ *   failed      → a terminal failure the handler has already written to etcd; logged, acknowledged;
+ *   retryLater  → re-sent to the function's retry queue with a delay, acknowledged;
+ * or throws     → reported in batchItemFailures, so SQS redelivers it after the visibility
+ *                 timeout and dead-letters it after maxReceiveCount.
+ * A message that is not an etcd event message is logged and acknowledged: redelivering it
+ * cannot make it readable.
+ */
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { processPartialResponse, SqsFifoPartialProcessorAsync, BatchProcessor, EventType } from '@aws-lambda-powertools/batch';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { decodeEventMessage, EtcdEventMessage, encodeEventMessage, MalformedMessageError } from '../events/etcd-event-message';
+import type { Logger } from '../log/logger';
+import { queueUrl, sqsClient } from './client';
+
+export type Outcome =
+  | { kind: 'done'; note?: string }
+  | { kind: 'failed'; error: string }
+  | { kind: 'retryLater'; delaySeconds: number; reason: string };
+
+export const done = (note?: string): Outcome => ({ kind: 'done', note });
+export const failed = (error: string): Outcome => ({ kind: 'failed', error });
+export const retryLater = (delaySeconds: number, reason: string): Outcome => ({ kind: 'retryLater', delaySeconds, reason });
+
+export interface RecordContext {
+  record: SQSRecord;
+  /** How many times SQS has delivered this record. */
+  receiveCount: number;
+  logger: Logger;
+}
+
+export type RecordHandler = (message: EtcdEventMessage, ctx: RecordContext) => Promise<Outcome>;
+
+export interface ConsumerOptions {
+  logger: Logger;
+  /** FIFO source queue: process in order, skip later records of a failed message group only. */
+  fifo: boolean;
+  /** Standard queue for delayed retries (FIFO queues have no per-message delay). */
+  retryQueueName?: string;
+}
+
+export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
+  const { logger } = opts;
+
+  const recordHandler = async (record: SQSRecord): Promise<void> => {
+    let message: EtcdEventMessage;
+    try {
+      message = decodeEventMessage(record.body);
+    } catch (err) {
+      if (!(err instanceof MalformedMessageError)) throw err;
+      logger.error('unreadable message acknowledged', { message_id: record.messageId, error: err.message });
+      return;
+    }
+    const fields = { resource_key: message.key, etcd_revision: message.modRevision, event_type: message.type, attempt: Number(record.attributes.ApproximateReceiveCount ?? 1) };
+    logger.appendKeys(fields);
+    try {
+      const outcome = await handle(message, { record, receiveCount: fields.attempt, logger });
+      await apply(outcome, message);
+    } catch (err) {
+      logger.error('record failed; SQS will redeliver it', err as Error);
+      throw err;
+    } finally {
+      // Keys appended while handling this record (resource, version, job) must not leak into the next.
+      logger.resetKeys();
+    }
+  };
+
+  async function apply(outcome: Outcome, message: EtcdEventMessage): Promise<void> {
+    switch (outcome.kind) {
+      case 'done':
+        logger.info('record done', outcome.note ? { note: outcome.note } : {});
+        return;
+      case 'failed':
+        logger.error('record failed for good; failure recorded, message acknowledged', { error: outcome.error });
+        return;
+      case 'retryLater': {
+        if (!opts.retryQueueName) throw new Error(`retry requested (${outcome.reason}) but the function has no retry queue`);
+        const url = await queueUrl(opts.retryQueueName);
+        await sqsClient().send(new SendMessageCommand({ QueueUrl: url, MessageBody: encodeEventMessage(message), DelaySeconds: Math.min(Math.max(Math.round(outcome.delaySeconds), 0), 900) }));
+        logger.info('record will be retried later', { delay_seconds: outcome.delaySeconds, reason: outcome.reason });
+      }
+    }
+  }
+
+  return middy<SQSEvent, SQSBatchResponse, Error, Context>()
+    .use(injectLambdaContext(logger))
+    .handler((event, context) => (opts.fifo
+      ? processPartialResponse(event, recordHandler, new SqsFifoPartialProcessorAsync(), { context, throwOnFullBatchFailure: false, skipGroupOnError: true })
+      : processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), { context, throwOnFullBatchFailure: false })));
+}

@@ -1,0 +1,24 @@
+/**
+ * The /state value Gohan reads back: {"error": "...", "state": {...}, "version": N}, written in
+ * Python's json.dumps style with sorted keys, as the original workers did.
+ */
+import { pyDumps } from '../encoding/pyjson';
+import { redactText } from '../log/redact';
+
+export type WorkerState = 'READ_COMPLETE' | 'PLAN_FAILED' | 'CREATE_COMPLETED' | 'MODIFY_COMPLETED' | 'DELETE_COMPLETED' | 'CREATE_FAILED' | 'MODIFY_FAILED' | 'DELETE_FAILED';
+
+export interface StateValue {
+  error: string;
+  state: { worker_state: WorkerState } & Record<string, unknown>;
+  /** The config version this state describes; null when the config value had no readable version. */
+  version: number | null;
+}
+
+export function encodeState(v: StateValue): string {
+  return pyDumps({ error: redactText(v.error), state: v.state, version: v.version }, { sortKeys: true });
+}
+
+/** A failed plan: the config value could not be read or turned into jobs. */
+export function planFailedState(error: string, version: number | null): StateValue {
+  return { error, state: { worker_state: 'PLAN_FAILED' }, version };
+}
