@@ -17,10 +17,32 @@ export function isSecretName(name: string): boolean {
 // (a Gohan config value's body is escaped JSON). Group 1 keeps everything up to the value.
 const SECRET_PAIR = /((\\*)"([^"\\]*)\2"\s*:\s*\2")((?:\\\\|\\(?!")|[^"\\])*)(\2")/g;
 
-/** Masks the values of secret-named "key": "value" pairs found in free text. */
-export function redactText(text: string): string {
+/**
+ * Masks secrets in text. Text that is a JSON document (a raw config value, whose body is itself
+ * escaped JSON) is parsed and masked structurally, at every level of nesting; free text (error
+ * messages) has its "name": "value" pairs masked.
+ */
+export function redactText(text: string, depth = 0): string {
+  const trimmed = text.trimStart();
+  if ((trimmed.startsWith('{') || trimmed.startsWith('[')) && depth < 8) {
+    try {
+      return JSON.stringify(redactParsed(JSON.parse(text), depth + 1));
+    } catch {
+      // not JSON after all: fall through to pattern masking
+    }
+  }
   return text.replace(SECRET_PAIR, (whole, head: string, _q: string, name: string, _value: string, tail: string) =>
     (isSecretName(name) ? `${head}${MASK}${tail}` : whole));
+}
+
+function redactParsed(value: unknown, textDepth: number): unknown {
+  if (typeof value === 'string') return redactText(value, textDepth);
+  if (Array.isArray(value)) return value.map((v) => redactParsed(v, textDepth));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) =>
+      [k, isSecretName(k) && v !== null && v !== '' ? MASK : redactParsed(v, textDepth)]));
+  }
+  return value;
 }
 
 /** A deep copy with secret-named fields masked and secret pairs in strings masked. */

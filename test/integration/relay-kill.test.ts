@@ -1,0 +1,81 @@
+/**
+ * The relay loses nothing when it is SIGKILLed mid-stream: N writes, several kills and restarts
+ * of the real relay process, and every (key, revision) written reaches SQS. Duplicates are
+ * allowed (a restarted relay re-sends what it had not checkpointed) and are counted.
+ */
+import { ReceiveMessageCommand, DeleteMessageBatchCommand } from '@aws-sdk/client-sqs';
+import path from 'node:path';
+import { decodeEventMessage } from '../../shared/events/etcd-event-message';
+import { sqsClient } from '../../shared/sqs/client';
+import { EtcdStore } from '../../shared/store/etcd-store';
+import { put } from '../../shared/store/store';
+import { killed, spawnRelay } from '../helpers/relay-process';
+import { createFifoQueue } from '../helpers/sqs';
+import { waitFor } from '../helpers/wait';
+
+const WRITES = 2000;
+const KEYS = 250;
+const KILL_AT = [500, 1000, 1500];
+
+jest.setTimeout(240_000);
+const store = new EtcdStore();
+afterAll(() => { store.close(); sqsClient().destroy(); });
+
+test(`${WRITES} writes, ${KILL_AT.length} SIGKILLs of the relay, none lost`, async () => {
+  const run = `kill${Date.now()}`;
+  const prefix = `/${run}/`;
+  const queue = `${run}.fifo`;
+  const url = await createFifoQueue(queue, { VisibilityTimeout: '120' });
+  const env = { ESI_RELAY_ROUTES: `${prefix}=${queue}`, ESI_RELAY_NAME: run, ESI_LOG_LEVEL: 'WARN' };
+  const logFile = path.join(process.env.ESI_TEST_ROOT!, `${run}-relay.log`);
+
+  // Consumer: drains the queue continuously and counts every (key, revision).
+  const seen = new Map<string, number>();
+  let maxSeenRevision = 0;
+  let draining = true;
+  const drain = (async () => {
+    while (draining) {
+      const res = await sqsClient().send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+      const msgs = res.Messages ?? [];
+      for (const m of msgs) {
+        const e = decodeEventMessage(m.Body!);
+        const id = `${e.key}@${e.modRevision}`;
+        seen.set(id, (seen.get(id) ?? 0) + 1);
+        maxSeenRevision = Math.max(maxSeenRevision, e.modRevision);
+      }
+      if (msgs.length) await sqsClient().send(new DeleteMessageBatchCommand({ QueueUrl: url, Entries: msgs.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
+    }
+  })();
+
+  let relay = spawnRelay(env, logFile);
+  const expected: string[] = [];
+  let kills = 0;
+  for (let i = 0; i < WRITES; i++) {
+    const key = `${prefix}k${i % KEYS}`;
+    const res = await store.txn().then(put(key, `w${i}`)).commit();
+    expected.push(`${key}@${res.revision}`);
+    if (KILL_AT.includes(i)) {
+      // Kill only a relay that is forwarding right now, so each kill lands mid-stream.
+      const revisionNow = res.revision;
+      await waitFor(() => maxSeenRevision >= revisionNow - 50, { timeoutMs: 60_000, what: 'the relay to be forwarding' });
+      relay.kill('SIGKILL');
+      await killed(relay);
+      kills++;
+      relay = spawnRelay(env, logFile);
+    }
+  }
+
+  await waitFor(() => expected.every((id) => seen.has(id)), { timeoutMs: 120_000, intervalMs: 200, what: 'every write to reach SQS' });
+  draining = false;
+  await drain;
+  relay.kill('SIGTERM');
+  await killed(relay);
+
+  const lost = expected.filter((id) => !seen.has(id)).length;
+  const duplicates = [...seen.values()].reduce((sum, n) => sum + n - 1, 0);
+  // eslint-disable-next-line no-console
+  console.log(`relay kill test: ${WRITES} writes, ${kills} SIGKILLs, ${lost} lost, ${duplicates} duplicate deliveries, ${seen.size} distinct events received`);
+  expect(kills).toBeGreaterThanOrEqual(3);
+  expect(lost).toBe(0);
+  expect(seen.size).toBe(WRITES);
+});
