@@ -1,0 +1,50 @@
+/**
+ * The skeleton end to end: a Gohan-format config value written to the stack's etcd travels
+ * relay → SQS → local event source → planner (serverless-offline) → etcd.
+ */
+import fs from 'node:fs';
+import { encodeGohanConfigValue } from '../../shared/gohan/config-value';
+import { EtcdStore } from '../../shared/store/etcd-store';
+import { put } from '../../shared/store/store';
+import type { RunningStack } from '../../infra/stack/stack';
+import { startTestStack } from '../helpers/stack';
+import { waitFor } from '../helpers/wait';
+
+jest.setTimeout(240_000);
+
+let stack: RunningStack;
+let store: EtcdStore;
+
+beforeAll(async () => {
+  stack = await startTestStack('e2e');
+  store = new EtcdStore({ endpoints: [stack.env.ESI_ETCD_ENDPOINTS] });
+});
+
+afterAll(async () => {
+  store?.close();
+  await stack?.stop();
+});
+
+const json = async (key: string) => { const kv = await store.get(key); return kv ? JSON.parse(kv.value) : undefined; };
+
+test('a config value written as Gohan writes it is seen by the planner and mirrored', async () => {
+  const body = { id: 'net-e2e', name: 'e2e network', admin_password: 'not-for-logs' };
+  await store.txn().then(put('/config/v2.0/networks/net-e2e', encodeGohanConfigValue(body, 1))).commit();
+  const mirror = await waitFor(() => json('/esi-worker/config/v2.0/networks/net-e2e'), { timeoutMs: 60_000, what: 'the mirror' });
+  expect(mirror).toEqual({ body, deleted: false, version: 1 });
+});
+
+test('an unreadable value is reported in /state and the queue keeps flowing', async () => {
+  await store.txn().then(put('/config/v2.0/networks/broken', '{"body": "{", "version": 1}')).commit();
+  await store.txn().then(put('/config/v2.0/networks/after-broken', encodeGohanConfigValue({ id: 'after-broken' }, 1))).commit();
+  const state = await waitFor(() => json('/state/v2.0/networks/broken'), { timeoutMs: 60_000, what: '/state of the broken value' });
+  expect(state).toMatchObject({ state: { worker_state: 'PLAN_FAILED' }, version: 1, error: expect.stringMatching(/body is a string but not JSON/) });
+  expect(await waitFor(() => json('/esi-worker/config/v2.0/networks/after-broken'), { timeoutMs: 60_000, what: 'the next value' }))
+    .toEqual({ body: { id: 'after-broken' }, deleted: false, version: 1 });
+});
+
+test('no password reached the logs of this run', async () => {
+  const logs = stack.processes.map((p) => fs.readFileSync(p.logFile, 'utf8')).join('\n');
+  expect(logs).toContain('net-e2e');
+  expect(logs).not.toContain('not-for-logs');
+});

@@ -1,0 +1,15 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { freePort } from '../../infra/local/ports';
+import { RunningStack, startStack } from '../../infra/stack/stack';
+
+/** The whole local stack on free ports, with its own data folder under the test run's root. */
+export async function startTestStack(name: string, env: Record<string, string> = {}): Promise<RunningStack> {
+  const dataDir = path.join(process.env.ESI_TEST_ROOT ?? fs.mkdtempSync('/tmp/esi-e2e-'), `stack-${name}`);
+  return startStack({
+    dataDir,
+    stage: name,
+    ports: { etcd: await freePort(), etcdPeer: await freePort(), sqs: await freePort(), lambda: await freePort(), http: await freePort() },
+    env: { ESI_LOG_LEVEL: 'INFO', ...env },
+  });
+}
