@@ -1,0 +1,192 @@
+/**
+ * planChange: one Gohan resource change → the jobs to store under /jobs/all (seeds point 2), or
+ * "no template" (the resource is only read: /state READ_COMPLETE). Pure: everything it knows
+ * comes from its input; decisions are explained in docs/planner.md.
+ */
+import { evaluateParam, evaluateValue, MappingError, type MappingContext } from './mapping';
+import { chainFor, templateMappingFor } from './template-mappings';
+import type {
+  ChainStep,
+  ConfigValue,
+  HeatTemplate,
+  Job,
+  JobAction,
+  JsonObject,
+  Param,
+  PlanningView,
+  ResourceRef,
+  SchemaLookup,
+  StoredJob,
+  TemplateMappings,
+} from './types';
+
+export class PlanError extends Error {
+  override name = 'PlanError';
+}
+
+export interface PlanInput {
+  /** Gohan singular, e.g. `port`. */
+  resourceType: string;
+  resourceId: string;
+  /** The new `/config` value; undefined when Gohan deleted the key. */
+  value: ConfigValue | undefined;
+  templates: Readonly<Record<string, HeatTemplate>>;
+  templateMappings: TemplateMappings;
+  view: PlanningView;
+  schema: SchemaLookup;
+  /** Source of the 5-character job id suffix; inject a fixed one in tests. */
+  randomSuffix?: () => string;
+}
+
+export interface PlannedJob {
+  job: Job;
+  /** The value to store at `/jobs/all/<job.id>`. */
+  stored: StoredJob;
+}
+
+/** What /state gets for a resource without a template (PROTOCOL-NOTES §b). */
+export interface ReadCompleteState {
+  state: { worker_state: 'READ_COMPLETE' };
+  version: number;
+  error: '';
+}
+
+export type PlanResult =
+  | { kind: 'jobs'; jobs: PlannedJob[] }
+  | { kind: 'no_template'; state: ReadCompleteState }
+  | { kind: 'deleted' }
+  | { kind: 'error'; error: MappingError | PlanError };
+
+export function changeAction(value: ConfigValue): JobAction {
+  if (value.markedForDeletion) return 'logical_delete';
+  return value.version === 1 ? 'create' : 'modify';
+}
+
+export function readCompleteState(version: number): ReadCompleteState {
+  return { state: { worker_state: 'READ_COMPLETE' }, version, error: '' };
+}
+
+export function planChange(input: PlanInput): PlanResult {
+  // A key delete follows a finished logical_delete (Gohan removes the resource): nothing to run.
+  if (!input.value) return { kind: 'deleted' };
+  try {
+    return plan(input, input.value);
+  } catch (e) {
+    if (e instanceof MappingError || e instanceof PlanError) return { kind: 'error', error: e };
+    throw e;
+  }
+}
+
+interface Step {
+  chain: ChainStep;
+  template: HeatTemplate;
+  /** The version the params are read from, and the other one (resources are doubled from it). */
+  primary: ConfigValue;
+  other: ConfigValue;
+}
+
+function plan(input: PlanInput, value: ConfigValue): PlanResult {
+  const { resourceType: type, resourceId: id } = input;
+  const action = changeAction(value);
+  const previous = input.view.previous(type, id) ?? value;
+  const steps: Step[] = [];
+  for (const chain of chainFor(input.templateMappings, type)) {
+    if (chain.for_actions && !chain.for_actions.includes(action)) continue;
+    const [primary, other] = chain.params_from === 'previous' ? [previous, value] : [value, previous];
+    const template = selectTemplate(input, chain.handler, primary);
+    if (template) steps.push({ chain, template, primary, other });
+  }
+  if (steps.length === 0) return { kind: 'no_template', state: readCompleteState(value.version) };
+
+  const suffix = input.randomSuffix ?? randomSuffix;
+  const ownPending = input.view.pendingJobs(type, id);
+  const jobs: PlannedJob[] = [];
+  steps.forEach((step, i) => {
+    const params = buildParams(input, step, action);
+    const jobAction = step.chain.action ?? action;
+    const dependency = unique([...referencedPending(input.view, params, { resource_type: type, resource_id: id }), ...ownPending, ...jobs.map((j) => j.job.id)]);
+    const job: Job = {
+      is_first: i === 0,
+      resource_id: id,
+      handler: step.chain.handler,
+      job_name: `${type}:${id}:${value.version}`,
+      dependency,
+      version: value.version,
+      params,
+      resource_type: type,
+      action: jobAction,
+      is_last: i === steps.length - 1,
+      on_failure: step.chain.on_failure ?? 'fail',
+      id: `${jobAction}:${step.chain.handler}:${type}:${id}:${value.version}:${suffix()}`,
+      resource_input: value.body as JsonObject,
+    };
+    jobs.push({ job, stored: [job.handler, job, 0] });
+  });
+  return { kind: 'jobs', jobs };
+}
+
+function selectTemplate(input: PlanInput, handler: string, version: ConfigValue): HeatTemplate | undefined {
+  const mapping = templateMappingFor(input.templateMappings, handler, input.resourceType);
+  if (mapping === undefined || mapping === null) return undefined;
+  const where = `template_mappings.${handler}.${input.resourceType}`;
+  const { value: templateId } = evaluateValue(where, mapping, context(input, version));
+  if (templateId === null) return undefined;
+  if (typeof templateId !== 'string' || !templateId) {
+    throw new MappingError(`param "${where}": mapping ${JSON.stringify(mapping)}: yields ${JSON.stringify(templateId)}, not a template id`, where, mapping);
+  }
+  const template = input.templates[templateId];
+  if (!template) throw new PlanError(`${where} selects template "${templateId}", which does not exist`);
+  if (template.handler !== handler) throw new PlanError(`${where} selects template "${templateId}", whose handler is "${template.handler}", not "${handler}"`);
+  return template;
+}
+
+/**
+ * Params in parameter_mappings key order. For modify and logical_delete every resources list is
+ * the evaluation of both versions concatenated (PROTOCOL-NOTES §a "Duplicates"), so a job also
+ * waits for what the version it replaces referenced.
+ */
+function buildParams(input: PlanInput, step: Step, action: JobAction): Param[] {
+  const primaryCtx = context(input, step.primary);
+  const otherCtx = action === 'create' ? undefined : context(input, step.other);
+  return Object.entries(step.template.parameter_mappings).map(([name, mapping]) => {
+    const param = evaluateParam(name, mapping, primaryCtx);
+    if (otherCtx) param.resources = [...param.resources, ...evaluateParam(name, mapping, otherCtx).resources];
+    return param;
+  });
+}
+
+function context(input: PlanInput, version: ConfigValue): MappingContext {
+  return {
+    self: { resource_type: input.resourceType, resource_id: input.resourceId },
+    body: version.body as JsonObject,
+    version: version.version,
+    view: input.view,
+    schema: input.schema,
+  };
+}
+
+/** Unfinished jobs of the resources the params visited (the resource's own are added separately). */
+function referencedPending(view: PlanningView, params: Param[], self: ResourceRef): string[] {
+  const seen = new Set<string>();
+  const ids: string[] = [];
+  for (const p of params) {
+    for (const r of p.resources) {
+      const k = `${r.resource_type}\u0000${r.resource_id}`;
+      if (seen.has(k) || (r.resource_type === self.resource_type && r.resource_id === self.resource_id)) continue;
+      seen.add(k);
+      ids.push(...view.pendingJobs(r.resource_type, r.resource_id));
+    }
+  }
+  return ids;
+}
+
+const unique = (xs: string[]): string[] => [...new Set(xs)];
+
+const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+
+/** Default suffix source; job ids only need to be unlikely to collide within one resource version. */
+export function randomSuffix(): string {
+  let s = '';
+  for (let i = 0; i < 5; i++) s += ALPHABET[Math.floor(Math.random() * ALPHABET.length)];
+  return s;
+}

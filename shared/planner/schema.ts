@@ -1,0 +1,59 @@
+/**
+ * Gohan schema facts for the mapping language: singular ↔ plural, and which type an id field
+ * points at. The record's schema index has no `relation` attributes, so relations are the naming
+ * rule `<type>_id` → `<type>` plus the explicit table in gohan-schemas.json, which lists the id
+ * fields whose name does not say their type (taken from the `F` hops of the record's templates).
+ */
+import type { SchemaLookup } from './types';
+import gohanSchemas from './gohan-schemas.json';
+
+export interface SchemaData {
+  schemas: Array<{ id: string; plural: string; prefix?: string }>;
+  /** idField → type, valid on every schema. */
+  field_relations?: Record<string, string>;
+  /** type → idField → type; wins over field_relations. */
+  relations?: Record<string, Record<string, string>>;
+}
+
+export class SchemaIndex implements SchemaLookup {
+  private readonly toPlural = new Map<string, string>();
+  private readonly toSingular = new Map<string, string>();
+  private readonly prefixes = new Map<string, string>();
+
+  constructor(private readonly data: SchemaData) {
+    for (const s of data.schemas) {
+      this.toPlural.set(s.id, s.plural);
+      if (s.prefix) this.prefixes.set(s.id, s.prefix);
+      // Two schemas share the plural `extensions`; the first (Gohan's own) is not a resource.
+      if (!this.toSingular.has(s.plural) || s.prefix?.startsWith('/v2.0/')) this.toSingular.set(s.plural, s.id);
+    }
+  }
+
+  plural(singular: string): string | undefined {
+    return this.toPlural.get(singular);
+  }
+
+  singular(plural: string): string | undefined {
+    return this.toSingular.get(plural);
+  }
+
+  /** Gohan URL prefix, e.g. `/v2.0/ports` or `/common/v1.0/tenants`. */
+  prefix(singular: string): string | undefined {
+    return this.prefixes.get(singular);
+  }
+
+  relation(type: string | undefined, idField: string): string | undefined {
+    const own = type ? this.data.relations?.[type]?.[idField] : undefined;
+    if (own) return own;
+    const shared = this.data.field_relations?.[idField];
+    if (shared) return shared;
+    if (idField.endsWith('_id')) {
+      const candidate = idField.slice(0, -3);
+      if (this.toPlural.has(candidate)) return candidate;
+    }
+    return undefined;
+  }
+}
+
+/** The schema index shipped with the planner (75 Gohan schemas of the record). */
+export const defaultSchemaIndex = (): SchemaIndex => new SchemaIndex(gohanSchemas as SchemaData);

@@ -1,0 +1,114 @@
+/**
+ * Reads the templates the repo ships: `heat_templates/*.yaml` (one heat template resource per
+ * file, as Gohan stores it under /config/v2.0/heat_templates/<id>) and, if present,
+ * `template_mappings.yaml`. Pure file reading and shape checks; no etcd, no rendering.
+ *
+ * The YAML files are the source of truth (templates/tools/import-record.ts made the first
+ * version from the record). `parameter_mappings` keeps its key order through YAML.parse, and
+ * that order is the job param order, so nothing here may rebuild or sort that object.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import type { HeatTemplate, JsonObject, JsonValue } from '../planner/types';
+
+export type { HeatTemplate };
+
+/** `templates/` at the repo root (this file is shared/templates/load.ts). */
+export const DEFAULT_TEMPLATES_ROOT = path.resolve(__dirname, '..', '..', 'templates');
+
+export class TemplateLoadError extends Error {
+  override name = 'TemplateLoadError';
+  constructor(readonly source: string, message: string) {
+    super(`${source}: ${message}`);
+  }
+}
+
+export interface LoadedTemplates {
+  /** By template id, in file-name order. */
+  templates: Record<string, HeatTemplate>;
+  /**
+   * template_mappings.yaml as parsed, or undefined when the file is absent. Left unvalidated
+   * here: shared/planner/template-mappings.ts (parseTemplateMappings) owns its format.
+   */
+  templateMappings: JsonObject | undefined;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Checks one parsed heat template document. `source` names the file in errors; `expectedId`
+ * (the file's base name) must equal `id`, because the planner and template_mappings refer to
+ * templates by id and a copy-pasted file with a stale id would silently shadow another one.
+ */
+export function toHeatTemplate(doc: unknown, source: string, expectedId?: string): HeatTemplate {
+  if (!isPlainObject(doc)) throw new TemplateLoadError(source, 'not a mapping');
+  const { id, handler, watch, template_file, parameter_mappings } = doc;
+  if (typeof id !== 'string' || !id) throw new TemplateLoadError(source, '"id" must be a non-empty string');
+  if (expectedId !== undefined && id !== expectedId) {
+    throw new TemplateLoadError(source, `"id" is "${id}" but the file name says "${expectedId}"`);
+  }
+  if (typeof handler !== 'string' || !handler) throw new TemplateLoadError(source, '"handler" must be a non-empty string');
+  if (watch !== undefined && watch !== null && !Array.isArray(watch)) throw new TemplateLoadError(source, '"watch" must be a list');
+  if (typeof template_file !== 'string') throw new TemplateLoadError(source, '"template_file" must be a string (a YAML block scalar)');
+  if (!isPlainObject(parameter_mappings)) throw new TemplateLoadError(source, '"parameter_mappings" must be a mapping');
+  return {
+    id,
+    handler,
+    // The record has `watch: []` everywhere; absent is read the same way.
+    watch: (watch ?? []) as JsonValue[],
+    template_file,
+    parameter_mappings: parameter_mappings as Record<string, JsonValue>,
+  };
+}
+
+/** Parses the text of one `heat_templates/<id>.yaml`. */
+export function parseHeatTemplateYaml(text: string, source: string, expectedId?: string): HeatTemplate {
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text);
+  } catch (e) {
+    throw new TemplateLoadError(source, `invalid YAML: ${(e as Error).message}`);
+  }
+  return toHeatTemplate(doc, source, expectedId);
+}
+
+/** Reads every `*.yaml` / `*.yml` of a heat_templates directory, keyed by id. */
+export function loadHeatTemplatesDir(dir: string): Record<string, HeatTemplate> {
+  const out: Record<string, HeatTemplate> = {};
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort();
+  for (const file of files) {
+    const source = path.join(dir, file);
+    const t = parseHeatTemplateYaml(fs.readFileSync(source, 'utf8'), source, file.replace(/\.ya?ml$/, ''));
+    if (out[t.id]) throw new TemplateLoadError(source, `duplicate template id "${t.id}"`);
+    out[t.id] = t;
+  }
+  return out;
+}
+
+/** Reads `<root>/template_mappings.yaml`, or returns undefined when there is none. */
+export function loadTemplateMappingsFile(root: string): JsonObject | undefined {
+  const file = path.join(root, 'template_mappings.yaml');
+  if (!fs.existsSync(file)) return undefined;
+  let doc: unknown;
+  try {
+    doc = YAML.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new TemplateLoadError(file, `invalid YAML: ${(e as Error).message}`);
+  }
+  if (!isPlainObject(doc)) throw new TemplateLoadError(file, 'not a mapping');
+  return doc as JsonObject;
+}
+
+/** Reads a templates root: `<root>/heat_templates/` and `<root>/template_mappings.yaml`. */
+export function loadTemplates(root: string = DEFAULT_TEMPLATES_ROOT): LoadedTemplates {
+  return {
+    templates: loadHeatTemplatesDir(path.join(root, 'heat_templates')),
+    templateMappings: loadTemplateMappingsFile(root),
+  };
+}
