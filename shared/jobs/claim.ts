@@ -1,0 +1,215 @@
+/**
+ * Claiming a job and fencing every write made under the claim (docs/jobs.md).
+ *
+ * A claim is `/jobs/working/<id>` on a lease. Its create revision identifies it: a key deleted
+ * (lease expired, job finished) and created again by another claimer has another create revision,
+ * so "the working key's create revision is still mine" is the fence every later write carries.
+ */
+import type { Compare, Lease, Op, Store, TxnBuilder, TxnResult } from '../store/store';
+import { absent, del, modRevisionIs, present, put, read } from '../store/store';
+import { defaultJobKeys, type JobKeys } from './job-keys';
+import { encodeStoredJob, type Job, JobValueError, parseStoredJob, type WorkingValue } from './values';
+
+export interface Claim {
+  readonly jobId: string;
+  readonly owner: string;
+  readonly handler: string;
+  readonly job: Job;
+  /** The attempt counter (third element of the /jobs/all value) when the claim was taken. */
+  readonly attempt: number;
+  /** Create revision of `/jobs/working/<id>`: the fence. */
+  readonly createRevision: number;
+  readonly leaseId: string;
+  readonly keys: JobKeys;
+  /** The lease handle; absent on a claim resumed by id in another invocation (resumeClaim). */
+  readonly lease?: Lease;
+}
+
+/** A write under a claim that no longer holds: the lease expired and/or someone else claimed the job. */
+export class ClaimLostError extends Error {
+  override name = 'ClaimLostError';
+  constructor(readonly jobId: string, readonly createRevision: number, readonly holder: { owner?: string; createRevision: number } | undefined) {
+    super(`claim on job ${jobId} (revision ${createRevision}) is lost: ${holder ? `now held by ${holder.owner ?? '?'} (revision ${holder.createRevision})` : 'no working key'}`);
+  }
+}
+
+export type ClaimRefusal =
+  /** No /jobs/all key: never planned, or cleaned up. */
+  | { reason: 'missing' }
+  /** Still waiting for dependencies. */
+  | { reason: 'waiting' }
+  /** Another claim holds it (its owner, from the working value). */
+  | { reason: 'held'; owner?: string }
+  | { reason: 'finished' }
+  /** The /jobs/all value cannot be read as [handler, job, attempt]; the claim was given back. */
+  | { reason: 'unreadable'; error: string };
+
+export type ClaimAttempt = { kind: 'claimed'; claim: Claim } | ({ kind: 'refused' } & ClaimRefusal);
+
+export interface ClaimOptions {
+  keys?: JobKeys;
+  /** Keep the lease alive while this process runs (default false: the TTL outlives the function). */
+  keepAlive?: boolean;
+  /** For tests; defaults to the current time. */
+  now?: () => Date;
+}
+
+/** The fence: `/jobs/working/<id>` exists with the create revision of this claim. */
+export const claimHeld = (claim: Claim): Compare => ({ kind: 'createRevision', key: claim.keys.working(claim.jobId), op: '==', revision: claim.createRevision });
+
+/**
+ * Claims a job in one transaction:
+ *   when /jobs/all/<id> exists and /jobs/waiting/<id>, /jobs/working/<id>, /jobs/finished/<id> do not,
+ *   then put /jobs/working/<id> on a new lease and delete /jobs/ready/<id>.
+ * Ready is not required, so a job whose claim expired (ready already deleted, working gone with
+ * its lease, not finished) can be claimed again by the redelivered message.
+ */
+export async function tryClaimJob(store: Store, jobId: string, owner: string, leaseTtlSeconds: number, opts: ClaimOptions = {}): Promise<ClaimAttempt> {
+  const keys = opts.keys ?? defaultJobKeys;
+  const lease = await store.grantLease(leaseTtlSeconds, { keepAlive: opts.keepAlive });
+  const working: WorkingValue = { owner, claimed_at: (opts.now?.() ?? new Date()).toISOString() };
+  const res = await store.txn()
+    .when(present(keys.all(jobId)), absent(keys.waiting(jobId)), absent(keys.working(jobId)), absent(keys.finished(jobId)))
+    .then(put(keys.working(jobId), JSON.stringify(working), { lease: lease.id }), del(keys.ready(jobId)), read(keys.working(jobId)), read(keys.all(jobId)))
+    .otherwise(read(keys.all(jobId)), read(keys.waiting(jobId)), read(keys.working(jobId)), read(keys.finished(jobId)))
+    .commit();
+
+  if (!res.succeeded) {
+    await revokeQuietly(lease);
+    const [all, waiting, held, finished] = res.reads;
+    if (!all) return { kind: 'refused', reason: 'missing' };
+    if (finished) return { kind: 'refused', reason: 'finished' };
+    if (held) return { kind: 'refused', reason: 'held', owner: ownerOf(held.value) };
+    if (waiting) return { kind: 'refused', reason: 'waiting' };
+    // Unreachable unless the keys changed between the compare and the reads of one txn (they cannot).
+    return { kind: 'refused', reason: 'held' };
+  }
+
+  const [workingKv, allKv] = res.reads;
+  try {
+    const stored = parseStoredJob(keys.all(jobId), allKv!.value);
+    return {
+      kind: 'claimed',
+      claim: { jobId, owner, handler: stored.handler, job: stored.job, attempt: stored.attempt, createRevision: workingKv!.createRevision, leaseId: lease.id, keys, lease },
+    };
+  } catch (err) {
+    if (!(err instanceof JobValueError)) throw err;
+    // Give the claim back rather than hold a job nobody can run; docs/jobs.md "unreadable jobs".
+    await store.txn().when({ kind: 'createRevision', key: keys.working(jobId), op: '==', revision: workingKv!.createRevision }).then(del(keys.working(jobId))).commit();
+    await revokeQuietly(lease);
+    return { kind: 'refused', reason: 'unreadable', error: err.message };
+  }
+}
+
+/** tryClaimJob, reduced to the claim or undefined (held, finished, waiting, missing, unreadable). */
+export async function claimJob(store: Store, jobId: string, owner: string, leaseTtlSeconds: number, opts: ClaimOptions = {}): Promise<Claim | undefined> {
+  const a = await tryClaimJob(store, jobId, owner, leaseTtlSeconds, opts);
+  return a.kind === 'claimed' ? a.claim : undefined;
+}
+
+/**
+ * A transaction fenced by the claim: `jobTxn(store, claim).when(...).then(put(k, v)).commit()`.
+ * commit() throws ClaimLostError when the claim no longer holds (nothing was written); when the
+ * claim holds but one of the caller's own compares failed it resolves with `succeeded: false`,
+ * as store.txn() would, and `reads` holds only the caller's own reads.
+ */
+export function jobTxn(store: Store, claim: Claim): TxnBuilder {
+  const inner = store.txn().when(claimHeld(claim));
+  const failureOps: Op[] = [];
+  const builder: TxnBuilder = {
+    when: (...c) => { inner.when(...c); return builder; },
+    then: (...o) => { inner.then(...o); return builder; },
+    otherwise: (...o) => { failureOps.push(...o); return builder; },
+    async commit(): Promise<TxnResult> {
+      // The working key is read last on failure, to tell a lost claim from a failed compare of the caller's.
+      const res = await inner.otherwise(...failureOps, read(claim.keys.working(claim.jobId))).commit();
+      if (res.succeeded) return res;
+      const w = res.reads[res.reads.length - 1];
+      if (!w || w.createRevision !== claim.createRevision) throw lostError(claim, w);
+      return { ...res, reads: res.reads.slice(0, -1) };
+    },
+  };
+  return builder;
+}
+
+/**
+ * Records one more attempt: the third element of `/jobs/all/<id>` + 1, and the error in the
+ * working value (for people reading etcd), under the fence and a compare on the job key's
+ * revision. Returns the new attempt count. The claim is kept; see releaseClaim.
+ */
+export async function retryJob(store: Store, claim: Claim, error: string): Promise<number> {
+  const allKey = claim.keys.all(claim.jobId);
+  const workingKey = claim.keys.working(claim.jobId);
+  for (let round = 0; round < 5; round++) {
+    const [all, current] = (await store.txn().then(read(allKey), read(workingKey)).commit()).reads;
+    // The fence decides first: a stale invocation gets ClaimLostError, whatever else changed.
+    if (!current || current.createRevision !== claim.createRevision) throw lostError(claim, current);
+    if (!all) throw new JobValueError(`${allKey}: gone while its claim is held`);
+    const stored = parseStoredJob(allKey, all.value);
+    const attempt = stored.attempt + 1;
+    const working = { ...parseWorking(current.value), owner: claim.owner, attempt, last_error: error };
+    const res = await jobTxn(store, claim)
+      .when(modRevisionIs(allKey, all.modRevision))
+      .then(put(allKey, encodeStoredJob({ ...stored, attempt })), put(workingKey, JSON.stringify(working), { lease: claim.leaseId }))
+      .commit();
+    if (res.succeeded) return attempt;
+  }
+  throw new Error(`job ${claim.jobId}: /jobs/all kept changing while recording an attempt`);
+}
+
+/**
+ * Gives the claim back without finishing: deletes `/jobs/working/<id>` under the fence and revokes
+ * the lease. The job is then claimable again (neither waiting, working nor finished) by whoever
+ * holds a message for it, e.g. the delayed retry message the handler sends. Throws ClaimLostError
+ * if the claim was already lost.
+ */
+export async function releaseClaim(store: Store, claim: Claim): Promise<void> {
+  await jobTxn(store, claim).then(del(claim.keys.working(claim.jobId))).commit();
+  if (claim.lease) await revokeQuietly(claim.lease);
+}
+
+/** What a continuation message needs to carry to act under the same claim in another invocation. */
+export interface ClaimRef {
+  jobId: string;
+  owner: string;
+  createRevision: number;
+}
+
+export const claimRef = (c: Claim): ClaimRef => ({ jobId: c.jobId, owner: c.owner, createRevision: c.createRevision });
+
+/**
+ * The claim named by a ref, if its working key still exists with that create revision (the lease
+ * has not expired). The result has no lease handle: the lease is left to expire or to be dropped
+ * with the working key.
+ */
+export async function resumeClaim(store: Store, ref: ClaimRef, opts: { keys?: JobKeys } = {}): Promise<Claim | undefined> {
+  const keys = opts.keys ?? defaultJobKeys;
+  const res = await store.txn().then(read(keys.working(ref.jobId)), read(keys.all(ref.jobId))).commit();
+  const [w, all] = res.reads;
+  if (!w || !all || w.createRevision !== ref.createRevision || !w.lease) return undefined;
+  const stored = parseStoredJob(keys.all(ref.jobId), all.value);
+  return { ...ref, handler: stored.handler, job: stored.job, attempt: stored.attempt, leaseId: w.lease, keys };
+}
+
+function parseWorking(value: string): Partial<WorkingValue> {
+  try {
+    const v = JSON.parse(value) as unknown;
+    return typeof v === 'object' && v !== null ? (v as Partial<WorkingValue>) : {};
+  } catch {
+    return {};
+  }
+}
+
+const ownerOf = (value: string): string | undefined => parseWorking(value).owner;
+
+export function lostError(claim: Claim, current: { value: string; createRevision: number } | undefined): ClaimLostError {
+  return new ClaimLostError(claim.jobId, claim.createRevision, current ? { owner: ownerOf(current.value), createRevision: current.createRevision } : undefined);
+}
+
+export async function revokeQuietly(lease: Lease): Promise<void> {
+  try {
+    await lease.revoke();
+  } catch {
+    // An expired or already revoked lease is what we wanted; a transport error leaves it to expire.
+  }
+}

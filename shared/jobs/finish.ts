@@ -1,0 +1,118 @@
+/**
+ * Finishing a job: record its outcome under the claim, then settle its dependents.
+ *
+ * Two steps, not one transaction, on purpose: the dependents are looked up *after* the finished
+ * key is committed, so a planner that writes a new waiting job depending on this one either
+ * commits before (and is seen here) or finds the finished key (its compare fails and it re-plans;
+ * see enqueue.ts). A crash between the steps is healed by the next settlement, which any finish,
+ * duplicate finish or settleWaiting call performs.
+ */
+import type { Store } from '../store/store';
+import { absent, del, put, read } from '../store/store';
+import { type Claim, claimHeld, lostError, revokeQuietly } from './claim';
+import type { JobKeys } from './job-keys';
+import { chainName, parseJobId } from './job-keys';
+import { type ChainCompletion, completionOf } from './resolve';
+import { readMany, settleWaiting } from './settle';
+import { type FinishedValue, type Job, type JobOutcome, parseFinished, parseStoredJob } from './values';
+
+export interface FinishResult {
+  jobId: string;
+  /** This job's outcome as recorded (on a duplicate finish: as the first finish recorded it). */
+  outcome: JobOutcome;
+  /** The job was already finished under this same claim; nothing was written for it. */
+  duplicate: boolean;
+  /** Jobs moved from waiting to ready by this call. */
+  promoted: string[];
+  /** Jobs failed by this call because a dependency failed. */
+  failed: string[];
+  /** Chains whose `is_last` job was finished by this call (this job, or a failed dependent). */
+  completedChains: ChainCompletion[];
+  /** This job's own chain (same job_name): complete once its last job is finished. */
+  chain: ChainStatus;
+}
+
+/** `cleanedUp`: the chain's jobs are gone from /jobs/all, so it completed and was reported before. */
+export type ChainStatus = { complete: false } | { complete: true; completion: ChainCompletion } | { complete: true; cleanedUp: true };
+
+export interface FinishOptions {
+  now?: () => Date;
+}
+
+/**
+ * Step 1, one transaction:
+ *   when my working key still has my create revision and /jobs/finished/<id> does not exist,
+ *   then put /jobs/finished/<id> = the outcome and delete /jobs/working/<id>.
+ * Step 2: settleWaiting (promote dependents exactly once, fail the chain transitively).
+ * Throws ClaimLostError when the claim was lost, unless this same claim already finished the job
+ * (a duplicate finish: no write, the settlement is re-run, the result says `duplicate`).
+ */
+export async function finishJob(store: Store, claim: Claim, outcome: JobOutcome, opts: FinishOptions = {}): Promise<FinishResult> {
+  const { keys, jobId } = claim;
+  const finished: FinishedValue = {
+    ok: outcome.ok,
+    ...(outcome.ok ? {} : { error: outcome.error }),
+    on_failure: claim.job.on_failure,
+    finished_at: (opts.now?.() ?? new Date()).toISOString(),
+    claim_revision: claim.createRevision,
+  };
+  const res = await store.txn()
+    .when(claimHeld(claim), absent(keys.finished(jobId)))
+    .then(put(keys.finished(jobId), JSON.stringify(finished)), del(keys.working(jobId)))
+    .otherwise(read(keys.finished(jobId)), read(keys.working(jobId)))
+    .commit();
+
+  let recorded = finished;
+  if (!res.succeeded) {
+    const [fin, working] = res.reads;
+    const previous = fin ? parseFinished(fin.value) : undefined;
+    if (!previous || previous.claim_revision !== claim.createRevision) throw lostError(claim, working);
+    recorded = previous;
+  }
+  if (claim.lease) await revokeQuietly(claim.lease);
+
+  const settled = await settleWaiting(store, { keys, now: opts.now });
+  const completedChains = [
+    ...(res.succeeded ? [completionOf(jobId, claim.job, finished)] : []),
+    ...settled.failed.map((f) => completionOf(f.id, f.job, f.finished)),
+  ].filter((c): c is ChainCompletion => c !== undefined);
+
+  const own = completedChains.find((c) => c.job_name === claim.job.job_name);
+  let chain: ChainStatus;
+  if (own) chain = { complete: true, completion: own };
+  else if (res.succeeded && (recorded.ok || recorded.on_failure === 'ignore')) chain = { complete: false };
+  else chain = await chainStatus(store, keys, claim.job);
+
+  return {
+    jobId,
+    outcome: recorded.ok ? { ok: true } : { ok: false, error: recorded.error ?? 'failed' },
+    duplicate: !res.succeeded,
+    promoted: settled.promoted,
+    failed: settled.failed.map((f) => f.id),
+    completedChains,
+    chain,
+  };
+}
+
+/**
+ * Whether a job's chain is complete: its `is_last` job (same job_name among /jobs/all) has a
+ * finished key. Reads the whole /jobs/all folder, so finishJob only calls it when it cannot tell
+ * from what it did itself (a duplicate finish, or a failure whose chain another call failed).
+ */
+export async function chainStatus(store: Store, keys: JobKeys, job: Job): Promise<ChainStatus> {
+  const name = chainName({ resourceType: job.resource_type, resourceId: job.resource_id, version: job.version });
+  const all = await store.range(keys.prefix('all'));
+  for (const kv of all.items) {
+    const id = keys.parse(kv.key)?.id;
+    const parts = id === undefined ? undefined : parseJobId(id);
+    if (!id || !parts || chainName(parts) !== name) continue;
+    const stored = parseStoredJob(kv.key, kv.value);
+    if (!stored.job.is_last) continue;
+    const fin = (await readMany(store, [keys.finished(id)])).get(keys.finished(id));
+    const value = fin ? parseFinished(fin.value) : undefined;
+    const completion = value ? completionOf(id, stored.job, value) : undefined;
+    return completion ? { complete: true, completion } : { complete: false };
+  }
+  // The last job is gone: clean-up only removes completed chains.
+  return { complete: true, cleanedUp: true };
+}

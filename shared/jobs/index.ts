@@ -1,0 +1,14 @@
+/** The job lifecycle in etcd (docs/jobs.md): keys, claims, fenced writes, finishing, clean-up. */
+export * from './job-keys';
+export * from './values';
+export * from './resolve';
+export { claimJob, tryClaimJob, jobTxn, claimHeld, retryJob, releaseClaim, resumeClaim, claimRef, ClaimLostError } from './claim';
+export type { Claim, ClaimAttempt, ClaimOptions, ClaimRefusal, ClaimRef } from './claim';
+export { settleWaiting, readStatuses } from './settle';
+export type { SettleResult, SettledJob, SettleOptions } from './settle';
+export { finishJob, chainStatus } from './finish';
+export type { FinishResult, FinishOptions, ChainStatus } from './finish';
+export { cleanupChain } from './cleanup';
+export type { ChainRef, CleanupResult } from './cleanup';
+export { jobWrites } from './enqueue';
+export type { JobWrites } from './enqueue';

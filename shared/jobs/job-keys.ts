@@ -1,0 +1,89 @@
+/**
+ * Keys of the job lifecycle (docs/jobs.md). A job id is
+ * `<action>:<handler>:<resource_type>:<resource_id>:<version>:<suffix>` (PROTOCOL-NOTES §c) and
+ * every state of a job is one key named by that id under a state folder:
+ *
+ *   /jobs/all/<id>       [handler, job, attempt]        the job, from planning until clean-up
+ *   /jobs/waiting/<id>   handler                         some dependency is unfinished
+ *   /jobs/ready/<id>     handler                         runnable; the relay forwards its put
+ *   /jobs/working/<id>   {"owner","claimed_at"}         the claim, on a lease
+ *   /jobs/finished/<id>  FinishedValue (JSON)            the outcome, success or failure
+ *
+ * There is no separate `failed` folder: a failure is a finished key with `ok: false`, so "is this
+ * job done" stays a single-key compare. The root is a parameter only so tests can isolate
+ * themselves; production code uses the default, `JOBS_PREFIX` of shared/keys.ts.
+ */
+import { JOBS_PREFIX } from '../keys';
+
+export const JOB_STATES = ['all', 'waiting', 'ready', 'working', 'finished'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+export interface JobKeys {
+  /** The root, ending in `/` (`/jobs/`). */
+  readonly root: string;
+  all(id: string): string;
+  waiting(id: string): string;
+  ready(id: string): string;
+  working(id: string): string;
+  finished(id: string): string;
+  /** The folder of one state, ending in `/`, for ranges and watches. */
+  prefix(state: JobState): string;
+  /** `/jobs/ready/<id>` → {state: 'ready', id}; a key outside the root or a folder → undefined. */
+  parse(key: string): { state: JobState; id: string } | undefined;
+}
+
+export function jobKeys(root: string = JOBS_PREFIX): JobKeys {
+  const base = root.endsWith('/') ? root : `${root}/`;
+  const prefix = (state: JobState) => `${base}${state}/`;
+  return {
+    root: base,
+    all: (id) => `${prefix('all')}${id}`,
+    waiting: (id) => `${prefix('waiting')}${id}`,
+    ready: (id) => `${prefix('ready')}${id}`,
+    working: (id) => `${prefix('working')}${id}`,
+    finished: (id) => `${prefix('finished')}${id}`,
+    prefix,
+    parse(key) {
+      if (!key.startsWith(base)) return undefined;
+      const rest = key.slice(base.length);
+      const slash = rest.indexOf('/');
+      if (slash < 0) return undefined;
+      const state = rest.slice(0, slash) as JobState;
+      const id = rest.slice(slash + 1);
+      if (!JOB_STATES.includes(state) || id === '' || id.includes('/')) return undefined;
+      return { state, id };
+    },
+  };
+}
+
+/** The production layout under `/jobs/`. */
+export const defaultJobKeys: JobKeys = jobKeys();
+
+export interface JobIdParts {
+  action: string;
+  handler: string;
+  resourceType: string;
+  resourceId: string;
+  version: number;
+  suffix: string;
+}
+
+/**
+ * Splits a job id. The resource id is taken as everything between the first three and the last
+ * two fields, so an id that itself contains `:` still parses. Undefined when it is not a job id.
+ */
+export function parseJobId(id: string): JobIdParts | undefined {
+  const parts = id.split(':');
+  if (parts.length < 6 || parts.some((p) => p === '')) return undefined;
+  const [action, handler, resourceType] = parts;
+  const suffix = parts[parts.length - 1];
+  const version = Number(parts[parts.length - 2]);
+  if (!Number.isInteger(version) || version < 1) return undefined;
+  const resourceId = parts.slice(3, -2).join(':');
+  return { action, handler, resourceType, resourceId, version, suffix };
+}
+
+/** The chain a job belongs to: one resource change, i.e. the job's `job_name` `<type>:<id>:<version>`. */
+export function chainName(parts: { resourceType: string; resourceId: string; version: number }): string {
+  return `${parts.resourceType}:${parts.resourceId}:${parts.version}`;
+}

@@ -1,0 +1,118 @@
+import { ClaimLostError, claimJob, finishJob, jobTxn, releaseClaim, retryJob, tryClaimJob } from '../../../shared/jobs';
+import { parseStoredJob } from '../../../shared/jobs/values';
+import { EtcdStore } from '../../../shared/store/etcd-store';
+import { modRevisionIs, put } from '../../../shared/store/store';
+import { waitFor } from '../../helpers/wait';
+import { clients, eventsSince, isolatedKeys, job, seedJobs } from './helpers';
+
+const store = new EtcdStore();
+afterAll(() => store.close());
+
+const TTL = 60;
+
+test('20 concurrent claimers on 20 connections: exactly one claim; the others are told it is held', async () => {
+  const keys = isolatedKeys('claim-race');
+  await seedJobs(store, keys, [job('create:heat_worker:port:p1:1:aaaaa', [])]);
+  const { stores, close } = clients(20);
+  try {
+    const attempts = await Promise.all(stores.map((s, i) => tryClaimJob(s, 'create:heat_worker:port:p1:1:aaaaa', `owner-${i}`, TTL, { keys })));
+    const won = attempts.filter((a) => a.kind === 'claimed');
+    expect(won).toHaveLength(1);
+    expect(attempts.filter((a) => a.kind === 'refused' && a.reason === 'held')).toHaveLength(19);
+    const winner = won[0].kind === 'claimed' ? won[0].claim : undefined;
+    const working = await store.get(keys.working('create:heat_worker:port:p1:1:aaaaa'));
+    expect(JSON.parse(working!.value).owner).toBe(winner!.owner);
+    expect(working!.createRevision).toBe(winner!.createRevision);
+    expect(working!.lease).toBe(winner!.leaseId);
+    expect(await store.get(keys.ready('create:heat_worker:port:p1:1:aaaaa'))).toBeUndefined();
+  } finally {
+    close();
+  }
+});
+
+test('refuses a waiting job, a missing job and a finished job', async () => {
+  const keys = isolatedKeys('claim-refusals');
+  await seedJobs(store, keys, [job('a:h:t:r:1:aaaaa', []), job('b:h:t:r:1:bbbbb', ['a:h:t:r:1:aaaaa'])]);
+  expect(await tryClaimJob(store, 'b:h:t:r:1:bbbbb', 'o', TTL, { keys })).toEqual({ kind: 'refused', reason: 'waiting' });
+  expect(await tryClaimJob(store, 'zz:h:t:r:1:zzzzz', 'o', TTL, { keys })).toEqual({ kind: 'refused', reason: 'missing' });
+  const claim = (await claimJob(store, 'a:h:t:r:1:aaaaa', 'o', TTL, { keys }))!;
+  await finishJob(store, claim, { ok: true });
+  expect(await tryClaimJob(store, 'a:h:t:r:1:aaaaa', 'o2', TTL, { keys })).toEqual({ kind: 'refused', reason: 'finished' });
+});
+
+test('a stale claim (lease gone) is taken over; every later write of the first holder is rejected and changes nothing', async () => {
+  const keys = isolatedKeys('claim-stale');
+  const id = 'modify:heat_worker:port:p2:2:ccccc';
+  const record = `${keys.root}records/p2`;
+  await seedJobs(store, keys, [job(id, [])]);
+  const first = (await claimJob(store, id, 'first', TTL, { keys }))!;
+  await jobTxn(store, first).then(put(record, 'first-start')).commit();
+
+  // The pause: the first invocation's lease ends (as it would after TTL) while it is frozen.
+  await first.lease!.revoke();
+  expect(await store.get(keys.working(id))).toBeUndefined();
+  const second = (await claimJob(store, id, 'second', TTL, { keys }))!;
+  expect(second).toBeDefined();
+  expect(second.createRevision).not.toBe(first.createRevision);
+  await jobTxn(store, second).then(put(record, 'second')).commit();
+
+  // The first one wakes up and tries everything it could do.
+  const from = (await store.revision()) + 1;
+  await expect(jobTxn(store, first).then(put(record, 'first-late')).commit()).rejects.toBeInstanceOf(ClaimLostError);
+  await expect(retryJob(store, first, 'late error')).rejects.toBeInstanceOf(ClaimLostError);
+  await expect(releaseClaim(store, first)).rejects.toBeInstanceOf(ClaimLostError);
+  await expect(finishJob(store, first, { ok: false, error: 'late' })).rejects.toBeInstanceOf(ClaimLostError);
+  expect(await eventsSince(store, keys.root, from)).toEqual([]);
+  expect((await store.get(record))!.value).toBe('second');
+
+  const done = await finishJob(store, second, { ok: true });
+  expect(done.outcome).toEqual({ ok: true });
+  expect(JSON.parse((await store.get(keys.finished(id)))!.value)).toMatchObject({ ok: true, claim_revision: second.createRevision });
+});
+
+test('a claim whose lease really expires can be claimed again', async () => {
+  const keys = isolatedKeys('claim-expiry');
+  const id = 'create:heat_worker:port:p3:1:ddddd';
+  await seedJobs(store, keys, [job(id, [])]);
+  const first = (await claimJob(store, id, 'first', 2, { keys }))!;
+  expect(await claimJob(store, id, 'second', TTL, { keys })).toBeUndefined();
+  await waitFor(async () => (await store.get(keys.working(id))) === undefined, { timeoutMs: 15_000, what: 'the 2 s lease to expire' });
+  const second = await claimJob(store, id, 'second', TTL, { keys });
+  expect(second?.owner).toBe('second');
+  await expect(jobTxn(store, first).then(put(`${keys.root}x`, 'late')).commit()).rejects.toBeInstanceOf(ClaimLostError);
+  expect(await store.get(`${keys.root}x`)).toBeUndefined();
+});
+
+test('a fenced transaction whose own compare fails resolves unsucceeded instead of throwing', async () => {
+  const keys = isolatedKeys('claim-own-compare');
+  const id = 'create:heat_worker:port:p4:1:eeeee';
+  const record = `${keys.root}records/p4`;
+  await seedJobs(store, keys, [job(id, [])]);
+  const claim = (await claimJob(store, id, 'o', TTL, { keys }))!;
+  await store.txn().then(put(record, 'v1')).commit();
+  const res = await jobTxn(store, claim).when(modRevisionIs(record, 1)).then(put(record, 'v2')).commit();
+  expect(res.succeeded).toBe(false);
+  expect((await store.get(record))!.value).toBe('v1');
+});
+
+test('retryJob counts attempts in the third element of /jobs/all; release makes the job claimable again and the count survives', async () => {
+  const keys = isolatedKeys('claim-retry');
+  const id = 'create:heat_worker:port:p5:1:fffff';
+  await seedJobs(store, keys, [job(id, [])]);
+  const claim = (await claimJob(store, id, 'o', TTL, { keys }))!;
+  expect(claim.attempt).toBe(0);
+  expect(await retryJob(store, claim, 'Heat 503')).toBe(1);
+  expect(await retryJob(store, claim, 'Heat 503')).toBe(2);
+  const stored = JSON.parse((await store.get(keys.all(id)))!.value);
+  expect(stored[2]).toBe(2);
+  expect(stored[1].id).toBe(id);
+  expect(JSON.parse((await store.get(keys.working(id)))!.value)).toMatchObject({ owner: 'o', attempt: 2, last_error: 'Heat 503' });
+  // The fence still holds after the working key was rewritten (same create revision).
+  await jobTxn(store, claim).then(put(`${keys.root}r`, 'ok')).commit();
+
+  await releaseClaim(store, claim);
+  expect(await store.get(keys.working(id))).toBeUndefined();
+  const again = (await claimJob(store, id, 'o2', TTL, { keys }))!;
+  expect(again.attempt).toBe(2);
+  expect(parseStoredJob(keys.all(id), (await store.get(keys.all(id)))!.value).attempt).toBe(2);
+});

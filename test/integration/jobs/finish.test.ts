@@ -1,0 +1,160 @@
+import { claimJob, cleanupChain, ClaimLostError, finishJob, jobWrites, settleWaiting } from '../../../shared/jobs';
+import type { JobKeys } from '../../../shared/jobs/job-keys';
+import type { Job } from '../../../shared/planner/types';
+import { EtcdStore } from '../../../shared/store/etcd-store';
+import { del, put } from '../../../shared/store/store';
+import { clients, eventsSince, isolatedKeys, job, seed004Jobs, seedJobs } from './helpers';
+
+const store = new EtcdStore();
+afterAll(() => store.close());
+
+const TTL = 60;
+
+async function run(keys: JobKeys, id: string, outcome: { ok: true } | { ok: false; error: string }, s = store) {
+  const claim = await claimJob(s, id, `owner-of-${id}`, TTL, { keys });
+  if (!claim) throw new Error(`could not claim ${id}`);
+  return finishJob(s, claim, outcome);
+}
+
+const readyPutsOf = (keys: JobKeys, id: string, events: { type: string; key: string }[]) =>
+  events.filter((e) => e.type === 'put' && e.key === keys.ready(id)).length;
+
+test('10 dependencies finished concurrently by 10 clients promote their dependent exactly once (5 rounds)', async () => {
+  const { stores, close } = clients(10);
+  try {
+    for (let round = 0; round < 5; round++) {
+      const keys = isolatedKeys(`fan-in-${round}`);
+      const deps = Array.from({ length: 10 }, (_, i) => `create:heat_worker:subnet:s${i}:1:d${round}${i}xx`);
+      const dependent = `create:heat_worker:port:p:1:j${round}xxx`;
+      await seedJobs(store, keys, [...deps.map((d) => job(d, [])), job(dependent, deps)]);
+      const claims = await Promise.all(deps.map((d, i) => claimJob(stores[i], d, `o${i}`, TTL, { keys })));
+      const from = (await store.revision()) + 1;
+      const results = await Promise.all(claims.map((c, i) => finishJob(stores[i], c!, { ok: true })));
+
+      const events = await eventsSince(store, keys.prefix('ready'), from);
+      expect(readyPutsOf(keys, dependent, events)).toBe(1);
+      expect(results.filter((r) => r.promoted.includes(dependent))).toHaveLength(1);
+      expect(await store.get(keys.waiting(dependent))).toBeUndefined();
+      expect((await store.get(keys.ready(dependent)))!.value).toBe('heat_worker');
+    }
+  } finally {
+    close();
+  }
+});
+
+test('seed 004 chain: the monitoring delete fails (ignore), the heat modify and the monitoring create still run in order', async () => {
+  const keys = isolatedKeys('seed004-ignore');
+  const [remove, modify, create] = seed004Jobs();
+  expect([remove.on_failure, modify.on_failure, create.is_last]).toEqual(['ignore', 'fail', true]);
+  const placement = await seedJobs(store, keys, [remove, modify, create]);
+  expect([...placement]).toEqual([[remove.id, 'ready'], [modify.id, 'waiting'], [create.id, 'waiting']]);
+
+  const r1 = await run(keys, remove.id, { ok: false, error: 'target not found' });
+  expect(r1).toMatchObject({ outcome: { ok: false, error: 'target not found' }, promoted: [modify.id], failed: [], chain: { complete: false } });
+  expect(await claimJob(store, create.id, 'early', TTL, { keys })).toBeUndefined();
+
+  const r2 = await run(keys, modify.id, { ok: true });
+  expect(r2).toMatchObject({ promoted: [create.id], failed: [], chain: { complete: false } });
+
+  const r3 = await run(keys, create.id, { ok: true });
+  const completion = { lastJobId: create.id, job_name: create.job_name, resource_type: 'port', resource_id: create.resource_id, version: 2, outcome: { ok: true } };
+  expect(r3.chain).toEqual({ complete: true, completion });
+  expect(r3.completedChains).toEqual([completion]);
+
+  const cleaned = await cleanupChain(store, { resource_type: 'port', resource_id: create.resource_id, version: 2 }, { keys });
+  expect(cleaned).toMatchObject({ cleaned: true });
+  expect((await store.range(keys.root)).items).toEqual([]);
+});
+
+test('seed 004 chain: the heat modify fails (fail), so the monitoring create never runs and reports the failure as the chain\'s last job', async () => {
+  const keys = isolatedKeys('seed004-fail');
+  const [remove, modify, create] = seed004Jobs();
+  await seedJobs(store, keys, [remove, modify, create]);
+  await run(keys, remove.id, { ok: true });
+  const from = (await store.revision()) + 1;
+  const r = await run(keys, modify.id, { ok: false, error: 'Stack port_7abe UPDATE_FAILED' });
+
+  expect(r.promoted).toEqual([]);
+  expect(r.failed).toEqual([create.id]);
+  const completion = {
+    lastJobId: create.id, job_name: create.job_name, resource_type: 'port', resource_id: create.resource_id, version: 2,
+    outcome: { ok: false, error: `dependency ${modify.id} failed: Stack port_7abe UPDATE_FAILED`, failedJobId: modify.id },
+  };
+  expect(r.completedChains).toEqual([completion]);
+  expect(r.chain).toEqual({ complete: true, completion });
+  expect(JSON.parse((await store.get(keys.finished(create.id)))!.value)).toMatchObject({ ok: false, failed_by: modify.id, root_cause: modify.id });
+  expect(await store.get(keys.waiting(create.id))).toBeUndefined();
+  expect(readyPutsOf(keys, create.id, await eventsSince(store, keys.root, from))).toBe(0);
+  expect(await claimJob(store, create.id, 'late', TTL, { keys })).toBeUndefined();
+});
+
+test('a failure crosses chains: a port waiting on a failed network job fails, and so does the rest of its chain', async () => {
+  const keys = isolatedKeys('cross-chain');
+  const net = job('create:heat_worker:network:n:1:aaaaa', [], { resource_type: 'network', resource_id: 'n', job_name: 'network:n:1', version: 1, is_last: true });
+  const port1 = job('create:heat_worker:port:p:1:bbbbb', [net.id], { resource_id: 'p', job_name: 'port:p:1', version: 1 });
+  const port2 = job('create:monitoring_worker:port:p:1:ccccc', [net.id, port1.id], { resource_id: 'p', job_name: 'port:p:1', version: 1, is_last: true, handler: 'monitoring_worker' });
+  await seedJobs(store, keys, [net, port1, port2]);
+  const r = await run(keys, net.id, { ok: false, error: 'quota exceeded' });
+  expect(r.failed.sort()).toEqual([port1.id, port2.id].sort());
+  expect(r.completedChains.map((c) => [c.lastJobId, c.outcome])).toEqual(expect.arrayContaining([
+    [net.id, { ok: false, error: 'quota exceeded', failedJobId: net.id }],
+    [port2.id, { ok: false, error: expect.stringContaining(`dependency ${net.id} failed: quota exceeded`), failedJobId: net.id }],
+  ]));
+});
+
+test('a duplicate finish under the same claim is a no-op; a finish under another claim is rejected', async () => {
+  const keys = isolatedKeys('dup-finish');
+  const a = job('create:heat_worker:network:n:1:aaaaa', []);
+  const b = job('create:heat_worker:port:p:1:bbbbb', [a.id]);
+  await seedJobs(store, keys, [a, b]);
+  const claim = (await claimJob(store, a.id, 'o', TTL, { keys }))!;
+  const first = await finishJob(store, claim, { ok: true });
+  expect(first).toMatchObject({ duplicate: false, promoted: [b.id] });
+
+  const from = (await store.revision()) + 1;
+  const again = await finishJob(store, claim, { ok: false, error: 'retry says otherwise' });
+  expect(again).toMatchObject({ duplicate: true, outcome: { ok: true }, promoted: [], failed: [] });
+  expect(await eventsSince(store, keys.root, from)).toEqual([]);
+
+  const stale = { ...claim, createRevision: claim.createRevision - 1 };
+  await expect(finishJob(store, stale, { ok: true })).rejects.toBeInstanceOf(ClaimLostError);
+});
+
+test('a settlement interrupted after the finish (crash between the steps) is completed by the next settle', async () => {
+  const keys = isolatedKeys('crash-between');
+  const a = job('create:heat_worker:network:n:1:aaaaa', []);
+  const b = job('create:heat_worker:port:p:1:bbbbb', [a.id]);
+  await seedJobs(store, keys, [a, b]);
+  const claim = (await claimJob(store, a.id, 'o', TTL, { keys }))!;
+  // Step 1 alone, as finishJob writes it, then the process "dies".
+  await store.txn().then(put(keys.finished(a.id), JSON.stringify({ ok: true, on_failure: 'fail', finished_at: 't', claim_revision: claim.createRevision })), del(keys.working(a.id))).commit();
+  expect(await store.get(keys.waiting(b.id))).toBeDefined();
+  const settled = await settleWaiting(store, { keys });
+  expect(settled.promoted).toEqual([b.id]);
+  expect((await settleWaiting(store, { keys })).promoted).toEqual([]);
+});
+
+test('the planner write fails when a listed dependency finishes between its read and its commit', async () => {
+  const keys = isolatedKeys('plan-race');
+  const a = job('create:heat_worker:network:n:1:aaaaa', []);
+  await seedJobs(store, keys, [a]);
+  const b: Job = job('create:heat_worker:port:p:1:bbbbb', [a.id]);
+  const planned = await jobWrites(store, [{ handler: 'heat_worker', job: b, attempt: 0 }], { keys });
+  expect(planned.placement.get(b.id)).toBe('waiting');
+  await run(keys, a.id, { ok: true });
+  const res = await store.txn().when(...planned.compares).then(...planned.ops).commit();
+  expect(res.succeeded).toBe(false);
+  const replanned = await jobWrites(store, [{ handler: 'heat_worker', job: b, attempt: 0 }], { keys });
+  expect(replanned.placement.get(b.id)).toBe('ready');
+  expect((await store.txn().when(...replanned.compares).then(...replanned.ops).commit()).succeeded).toBe(true);
+});
+
+test('cleanupChain refuses a chain that is not complete and deletes nothing', async () => {
+  const keys = isolatedKeys('cleanup-refuse');
+  const [remove, modify, create] = seed004Jobs();
+  await seedJobs(store, keys, [remove, modify, create]);
+  await run(keys, remove.id, { ok: true });
+  const res = await cleanupChain(store, { resource_type: 'port', resource_id: create.resource_id, version: 2 }, { keys });
+  expect(res).toEqual({ cleaned: false, reason: 'unfinished', unfinished: expect.arrayContaining([modify.id, create.id]) });
+  expect(await store.get(keys.all(remove.id))).toBeDefined();
+});

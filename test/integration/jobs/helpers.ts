@@ -1,0 +1,73 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { jobWrites } from '../../../shared/jobs/enqueue';
+import { jobKeys, type JobKeys } from '../../../shared/jobs/job-keys';
+import type { StoredJob } from '../../../shared/jobs/values';
+import type { Job } from '../../../shared/planner/types';
+import { EtcdStore } from '../../../shared/store/etcd-store';
+import { put, type Store, type WatchEvent } from '../../../shared/store/store';
+import { waitFor } from '../../helpers/wait';
+
+let n = 0;
+
+/** A jobs root of its own, so test files and tests never see each other's keys. */
+export function isolatedKeys(name: string): JobKeys {
+  n++;
+  return jobKeys(`/it-jobs/${name}-${process.pid}-${Date.now()}-${n}/jobs/`);
+}
+
+/** A job with only the fields the lifecycle reads. */
+export function job(id: string, dependency: string[], extra: Partial<Job> = {}): Job {
+  return {
+    is_first: dependency.length === 0, resource_id: 'r1', handler: 'heat_worker', job_name: 'port:r1:2', dependency, version: 2,
+    params: [], resource_type: 'port', action: 'modify', is_last: false, on_failure: 'fail', id, resource_input: {}, ...extra,
+  };
+}
+
+/** Writes jobs the way the planner does (jobWrites: all + ready|waiting, guarded). */
+export async function seedJobs(store: Store, keys: JobKeys, jobs: Job[]): Promise<Map<string, string>> {
+  const stored: StoredJob[] = jobs.map((j) => ({ handler: j.handler, job: j, attempt: 0 }));
+  const w = await jobWrites(store, stored, { keys });
+  const res = await store.txn().when(...w.compares).then(...w.ops).commit();
+  if (!res.succeeded) throw new Error('seeding jobs failed its compares');
+  return w.placement;
+}
+
+/** Seed 004's three jobs (monitoring delete, ignore → heat modify → monitoring create, is_last). */
+export function seed004Jobs(): Job[] {
+  const dir = path.resolve(__dirname, '../../fixtures/seeds');
+  const file = fs.readdirSync(dir).find((f) => f.startsWith('004_'))!;
+  const seed = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as { expected: { key: string; value: unknown }[] };
+  return seed.expected.filter((e) => e.key.startsWith('/jobs/all/')).map((e) => (e.value as [string, Job, number])[1]);
+}
+
+/** n separate etcd clients (separate connections), closed by the returned function. */
+export function clients(count: number): { stores: EtcdStore[]; close: () => void } {
+  const stores = Array.from({ length: count }, () => new EtcdStore());
+  return { stores, close: () => stores.forEach((s) => s.close()) };
+}
+
+let sentinels = 0;
+
+/**
+ * Every etcd event under prefix from fromRevision on, up to now: a sentinel key is written under
+ * the prefix and the watch is read until it arrives, so nothing is missed and nothing is waited
+ * for blindly.
+ */
+export async function eventsSince(store: Store, prefix: string, fromRevision: number): Promise<WatchEvent[]> {
+  const sentinel = `${prefix}~sentinel-${++sentinels}`;
+  await store.txn().then(put(sentinel, 'x')).commit();
+  const events: WatchEvent[] = [];
+  let seen = false;
+  let failure: Error | undefined;
+  const handle = await store.watch(prefix, fromRevision, {
+    onEvents: (evs) => evs.forEach((e) => (e.key === sentinel ? (seen = true) : events.push(e))),
+    onError: (err) => { failure = err; },
+  });
+  try {
+    await waitFor(() => { if (failure) throw failure; return seen; }, { what: `watch of ${prefix} to reach its sentinel` });
+  } finally {
+    await handle.cancel();
+  }
+  return events.filter((e) => !e.key.includes('~sentinel-'));
+}

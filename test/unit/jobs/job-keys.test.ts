@@ -1,0 +1,36 @@
+import { chainName, defaultJobKeys, jobKeys, parseJobId } from '../../../shared/jobs/job-keys';
+
+const seedId = 'create:monitoring_worker:port:7abe783f-4837-417d-b76f-771ec4d38b97:2:72o7k';
+
+test('builds the record layout under /jobs/ by default', () => {
+  expect(defaultJobKeys.all(seedId)).toBe(`/jobs/all/${seedId}`);
+  expect(defaultJobKeys.waiting('x')).toBe('/jobs/waiting/x');
+  expect(defaultJobKeys.ready('x')).toBe('/jobs/ready/x');
+  expect(defaultJobKeys.working('x')).toBe('/jobs/working/x');
+  expect(defaultJobKeys.finished('x')).toBe('/jobs/finished/x');
+  expect(defaultJobKeys.prefix('ready')).toBe('/jobs/ready/');
+});
+
+test('a root without a trailing slash gets one', () => {
+  expect(jobKeys('/t1/jobs').ready('x')).toBe('/t1/jobs/ready/x');
+});
+
+test('parses state keys and rejects anything else', () => {
+  const k = jobKeys('/t/jobs/');
+  expect(k.parse(`/t/jobs/ready/${seedId}`)).toEqual({ state: 'ready', id: seedId });
+  expect(k.parse('/t/jobs/ready/')).toBeUndefined();
+  expect(k.parse('/t/jobs/ready')).toBeUndefined();
+  expect(k.parse('/t/jobs/other/x')).toBeUndefined();
+  expect(k.parse('/jobs/ready/x')).toBeUndefined();
+  expect(k.parse('/t/jobs/ready/a/b')).toBeUndefined();
+});
+
+test('parses a job id from both ends', () => {
+  expect(parseJobId(seedId)).toEqual({
+    action: 'create', handler: 'monitoring_worker', resourceType: 'port', resourceId: '7abe783f-4837-417d-b76f-771ec4d38b97', version: 2, suffix: '72o7k',
+  });
+  expect(parseJobId('modify:heat_worker:port:a:b:3:zz')?.resourceId).toBe('a:b');
+  expect(parseJobId('modify:heat_worker:port:a:x:zz')).toBeUndefined();
+  expect(parseJobId('not-a-job')).toBeUndefined();
+  expect(chainName(parseJobId(seedId)!)).toBe('port:7abe783f-4837-417d-b76f-771ec4d38b97:2');
+});
