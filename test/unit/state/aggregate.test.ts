@@ -1,0 +1,39 @@
+/**
+ * The pure aggregator against the seeds: from each seed's job state (point 4/5) and its chain,
+ * the /state value must equal the seed's /state point, string fields byte for byte.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { aggregateState, ChainAction, ChainSummary } from '../../../shared/state/aggregate';
+
+interface SeedState {
+  seed: string;
+  config: { key: string; value: { body: { status?: string }; version: number } } | null;
+  job_actions: { handler: string; action: ChainAction }[];
+  job_state: Record<string, unknown>;
+  state: { key: string; value: { state: Record<string, string>; version: number; error: string } };
+}
+
+const dir = path.join(__dirname, '../../fixtures/state');
+const seeds: SeedState[] = fs.readdirSync(dir).map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')));
+
+test.each(seeds.map((s) => [s.seed, s] as const))('seed %s: /state equals the seed', (_name, seed) => {
+  const expected = seed.state.value;
+  // Seed 003 shows only the stack, job state and state: a one-job heat modify of version 2.
+  const resourceActions = seed.job_actions.length ? seed.job_actions.filter((j) => j.handler === 'heat_worker').map((j) => j.action) : ['modify' as const];
+  const chain: ChainSummary = {
+    version: seed.config?.value.version ?? expected.version,
+    resourceActions,
+    resourceStatus: seed.config?.value.body.status,
+    outcome: { ok: true },
+  };
+  const actual = aggregateState(chain, seed.job_state);
+  expect(actual.state).toEqual(expected.state);
+  expect(actual.version).toBe(expected.version);
+  expect(actual.error).toBe(expected.error);
+});
+
+test('a failed chain reports <ACTION>_FAILED with the reason, and keeps what the jobs reported', () => {
+  const v = aggregateState({ version: 5, resourceActions: ['modify'], outcome: { ok: false, error: 'stack port_x UPDATE_FAILED: Timed out' } }, { orchestration_state: 'UPDATE_FAILED' });
+  expect(v).toEqual({ error: 'stack port_x UPDATE_FAILED: Timed out', state: { worker_state: 'MODIFY_FAILED', orchestration_state: 'UPDATE_FAILED' }, version: 5 });
+});
