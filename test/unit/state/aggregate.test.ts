@@ -15,7 +15,7 @@ interface SeedState {
 }
 
 const dir = path.join(__dirname, '../../fixtures/state');
-const seeds: SeedState[] = fs.readdirSync(dir).map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')));
+const seeds: SeedState[] = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')));
 
 test.each(seeds.map((s) => [s.seed, s] as const))('seed %s: /state equals the seed', (_name, seed) => {
   const expected = seed.state.value;
