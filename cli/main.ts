@@ -4,15 +4,20 @@
  */
 import { Command } from 'commander';
 import { registerEtcdCommands } from './commands/etcd';
+import { registerPlanCommand } from './commands/plan';
+import { registerTemplatesCommands } from './commands/templates';
 
 const program = new Command();
 program
   .name('esi')
-  .description('Operate esi-serverless: inspect and write etcd keys, and more.')
+  .description('Operate esi-serverless: inspect and write etcd keys, dry-run the planner, publish templates.')
   .showHelpAfterError()
   .configureHelp({ sortSubcommands: true });
 
 registerEtcdCommands(program);
+registerPlanCommand(program);
+registerTemplatesCommands(program);
+(require('./commands/queues') as typeof import('./commands/queues')).registerQueueCommands(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {
   process.stderr.write(`esi: ${err.message}\n`);

@@ -9,6 +9,10 @@ export const CONFIG_PREFIX = '/config/';
 export const ESI_WORKER_PREFIX = '/esi-worker/';
 export const JOBS_PREFIX = '/jobs/';
 export const RELAY_CHECKPOINT_PREFIX = '/esi-relay/checkpoints/';
+/** Heat templates as Gohan stores them (resources of type heat_template, not planned themselves). */
+export const HEAT_TEMPLATES_PREFIX = `${CONFIG_PREFIX}v2.0/heat_templates/`;
+/** Operator override of the shipped templates/template_mappings.yaml (JSON or YAML text of the same document). */
+export const TEMPLATE_MAPPINGS_KEY = `${ESI_WORKER_PREFIX}template_mappings`;
 
 export interface ResourcePath {
   /** Gohan API version path: `v2.0` or `common/v1.0`. */
@@ -33,6 +37,7 @@ export const keys = {
   config: (r: ResourcePath) => `${CONFIG_PREFIX}${resourcePath(r)}`,
   /** The worker's mirror of the config value it last acted on. */
   workerConfig: (r: ResourcePath) => `${ESI_WORKER_PREFIX}config/${resourcePath(r)}`,
+  heatTemplate: (id: string) => `${HEAT_TEMPLATES_PREFIX}${id}`,
   heatStack: (r: ResourcePath) => `${ESI_WORKER_PREFIX}heat_stacks/${resourcePath(r)}`,
   jobState: (r: ResourcePath) => `${ESI_WORKER_PREFIX}job_state/${resourcePath(r)}`,
   state: (r: ResourcePath) => `${outputPrefixes().state}/${resourcePath(r)}`,

@@ -94,7 +94,8 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
 
   let relayChild: ChildProcess | undefined;
   const startRelay = () => {
-    relayChild = spawnLogged('relay', process.execPath, [bin('tsx'), path.join(ROOT, 'functions/relay/main.ts')]);
+    // One process (not the tsx CLI, which runs the script in a child), so its PID is the relay's.
+    relayChild = spawnLogged('relay', process.execPath, ['--import', 'tsx', path.join(ROOT, 'functions/relay/main.ts')]);
     return relayChild;
   };
   startRelay();

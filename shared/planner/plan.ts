@@ -102,7 +102,7 @@ function plan(input: PlanInput, value: ConfigValue): PlanResult {
   const ownPending = input.view.pendingJobs(type, id);
   const jobs: PlannedJob[] = [];
   steps.forEach((step, i) => {
-    const params = buildParams(input, step, action);
+    const params = withTemplate(step.template.id, () => buildParams(input, step, action));
     const jobAction = step.chain.action ?? action;
     const dependency = unique([...referencedPending(input.view, params, { resource_type: type, resource_id: id }), ...ownPending, ...jobs.map((j) => j.job.id)]);
     const job: Job = {
@@ -153,6 +153,16 @@ function buildParams(input: PlanInput, step: Step, action: JobAction): Param[] {
     if (otherCtx) param.resources = [...param.resources, ...evaluateParam(name, mapping, otherCtx).resources];
     return param;
   });
+}
+
+/** A mapping error of a template's parameter_mappings names the template too. */
+function withTemplate<T>(templateId: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof MappingError) throw new MappingError(`template "${templateId}": ${e.message}`, e.param, e.mapping);
+    throw e;
+  }
 }
 
 function context(input: PlanInput, version: ConfigValue): MappingContext {

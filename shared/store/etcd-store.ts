@@ -46,25 +46,85 @@ export function etcdClientOptions(settings: EtcdSettings = etcdSettings()): IOpt
   };
 }
 
+/** Why etcd could not be used, in words an operator can act on. */
+export type EtcdAccessProblem = 'server-certificate' | 'client-certificate' | 'authentication' | 'no-credentials' | 'permission';
+
+/**
+ * An etcd TLS or authentication failure, described with the setting to check. The etcd3/gRPC
+ * error is kept as `cause`. The message names the endpoint and the user, never the password.
+ */
+export class EtcdAccessError extends Error {
+  override name = 'EtcdAccessError';
+  constructor(message: string, readonly problem: EtcdAccessProblem, cause: unknown) {
+    super(message, { cause });
+  }
+}
+
+/** The part of a gRPC "No connection established" message that says what went wrong. */
+function tlsReason(msg: string): string {
+  const alert = /alert ([a-z ]+?)(?::|$)/i.exec(msg);
+  if (alert) return `TLS alert: ${alert[1].trim()}`;
+  const last = /Last error: (?:Error: )?(.*?)(?:\.? Resolution note|\s\(\d{4}-\d\d-\d\dT|$)/s.exec(msg);
+  return (last ? last[1] : msg).trim().replace(/\.$/, '');
+}
+
+/**
+ * Turns an etcd3 client error caused by TLS or authentication into an EtcdAccessError that says
+ * what to check; returns undefined for every other error (those keep their own type and text, which
+ * callers test: compaction, recoverable errors).
+ */
+export function describeEtcdError(err: unknown, settings: Pick<EtcdSettings, 'endpoints' | 'tls' | 'auth'> = etcdSettings()): EtcdAccessError | undefined {
+  if (err instanceof EtcdAccessError) return err;
+  const raw = err instanceof Error ? err.message : String(err);
+  const name = err instanceof Error ? err.constructor.name : '';
+  const where = `etcd at ${settings.endpoints.join(',')}`;
+  const user = settings.auth?.username;
+  let described: EtcdAccessError | undefined;
+  if (/alert (bad certificate|certificate required|unknown ca|certificate unknown|unsupported certificate|certificate expired|access denied)/i.test(raw)) {
+    described = new EtcdAccessError(`${where} rejected the client certificate (${tlsReason(raw)}): `
+      + (settings.tls?.cert ? 'check that ESI_ETCD_CERT and ESI_ETCD_KEY are a certificate and key signed by a CA etcd trusts (--trusted-ca-file)' : 'etcd requires one; set ESI_ETCD_CERT and ESI_ETCD_KEY'), 'client-certificate', err);
+  } else if (/unable to verify|self[- ]signed certificate|unable to get (local )?issuer|certificate has expired|certificate is not yet valid|does not match certificate|altnames|ERR_TLS_CERT|CERT_/i.test(raw)) {
+    described = new EtcdAccessError(`${where}: the server's TLS certificate was not accepted (${tlsReason(raw)}): `
+      + (settings.tls ? 'check that ESI_ETCD_CA holds the CA that signed etcd\'s certificate and that the certificate names the host in ESI_ETCD_ENDPOINTS' : 'ESI_ETCD_CA is not set; set it to the CA that signed etcd\'s certificate'), 'server-certificate', err);
+  } else if (name === 'EtcdAuthenticationFailedError' || /authentication failed|invalid user ID or password/i.test(raw)) {
+    described = new EtcdAccessError(`${where}: authentication failed for user "${user ?? ''}" (invalid user name or password): check ESI_ETCD_USERNAME and ESI_ETCD_PASSWORD`, 'authentication', err);
+  } else if (/user name is empty|token is not provided/i.test(raw)) {
+    described = new EtcdAccessError(`${where} requires authentication and no user is set: set ESI_ETCD_USERNAME and ESI_ETCD_PASSWORD`, 'no-credentials', err);
+  } else if (name === 'EtcdPermissionDeniedError' || /permission denied/i.test(raw)) {
+    described = new EtcdAccessError(`${where}: permission denied for user "${user ?? ''}": grant its etcd role read/write on the keys the system uses`, 'permission', err);
+  }
+  // The password never appears in these texts; a user name could equal it, so mask it anyway.
+  const password = settings.auth?.password;
+  if (described && password && described.message.includes(password)) described.message = described.message.split(password).join('***');
+  return described;
+}
+
 export class EtcdStore implements Store {
   readonly client: Etcd3;
+  private readonly settings: EtcdSettings;
 
   constructor(settings: EtcdSettings = etcdSettings()) {
+    this.settings = settings;
     this.client = new Etcd3(etcdClientOptions(settings));
   }
 
+  /** Rethrows TLS and authentication failures as EtcdAccessError; other errors as they are. */
+  private readonly rethrow = (err: unknown): never => {
+    throw describeEtcdError(err, this.settings) ?? err;
+  };
+
   async get(key: string): Promise<KeyValue | undefined> {
-    const res = await this.client.kv.range({ key: Buffer.from(key) });
+    const res = await this.client.kv.range({ key: Buffer.from(key) }).catch(this.rethrow);
     return res.kvs.length ? toKeyValue(res.kvs[0]) : undefined;
   }
 
   async range(prefix: string, opts: { limit?: number } = {}): Promise<RangeResult> {
-    const res = await this.client.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix), limit: opts.limit });
+    const res = await this.client.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix), limit: opts.limit }).catch(this.rethrow);
     return { items: res.kvs.map(toKeyValue), revision: Number(res.header.revision) };
   }
 
   async revision(): Promise<number> {
-    const res = await this.client.kv.range({ key: Buffer.from('\0'), count_only: true });
+    const res = await this.client.kv.range({ key: Buffer.from('\0'), count_only: true }).catch(this.rethrow);
     return Number(res.header.revision);
   }
 
@@ -73,6 +133,7 @@ export class EtcdStore implements Store {
     const success: Op[] = [];
     const failure: Op[] = [];
     const client = this.client;
+    const rethrow = this.rethrow;
     const builder: TxnBuilder = {
       when: (...c) => { compares.push(...c); return builder; },
       then: (...o) => { success.push(...o); return builder; },
@@ -82,7 +143,7 @@ export class EtcdStore implements Store {
           compare: compares.map(toEtcdCompare),
           success: success.map(toEtcdOp),
           failure: failure.map(toEtcdOp),
-        });
+        }).catch(rethrow);
         const reads = res.responses
           .filter((r) => r.response_range)
           .map((r) => (r.response_range.kvs.length ? toKeyValue(r.response_range.kvs[0]) : undefined));
@@ -100,14 +161,14 @@ export class EtcdStore implements Store {
     } catch (err) {
       const msg = String((err as Error).message);
       if (/compacted/i.test(msg)) throw new CompactedError(`watch of ${prefix} from revision ${fromRevision}: ${msg}`);
-      if (!/future revision/i.test(msg)) throw err;
+      if (!/future revision/i.test(msg)) throw describeEtcdError(err, this.settings) ?? err;
     }
     let watcher;
     try {
       watcher = await this.client.watch().prefix(prefix).startRevision(String(fromRevision)).create();
     } catch (err) {
       if (/compacted/i.test(String((err as Error).message))) throw new CompactedError(`watch of ${prefix} from revision ${fromRevision}: ${(err as Error).message}`);
-      throw err;
+      throw describeEtcdError(err, this.settings) ?? err;
     }
     let cancelled = false;
     // The client would resume on its own after a disconnect, from a point it moves before our
@@ -126,7 +187,7 @@ export class EtcdStore implements Store {
     });
     watcher.on('error', (err: Error) => {
       if (cancelled) return;
-      handlers.onError(err, { compacted: /compacted/i.test(err.message) });
+      handlers.onError(describeEtcdError(err, this.settings) ?? err, { compacted: /compacted/i.test(err.message) });
     });
     return {
       async cancel() {
@@ -138,7 +199,7 @@ export class EtcdStore implements Store {
 
   async grantLease(ttlSeconds: number, opts: { keepAlive?: boolean } = {}): Promise<Lease> {
     const lease = this.client.lease(ttlSeconds, { autoKeepAlive: opts.keepAlive ?? false });
-    const id = await lease.grant();
+    const id = await lease.grant().catch(this.rethrow);
     return { id, revoke: () => lease.revoke() };
   }
 

@@ -7,7 +7,9 @@ const ROOT = path.resolve(__dirname, '..', '..');
 /** Starts the real relay process (functions/relay/main.ts) with the given environment. */
 export function spawnRelay(env: Record<string, string>, logFile: string): ChildProcess {
   const out = fs.openSync(logFile, 'a');
-  const child = spawn(process.execPath, [path.join(ROOT, 'node_modules/.bin/tsx'), path.join(ROOT, 'functions/relay/main.ts')], {
+  // `node --import tsx` runs the relay in this one process; the tsx CLI would run it in a child
+  // process, and a SIGKILL of the wrapper would leave the real relay running.
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'functions/relay/main.ts')], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', out, out],

@@ -41,7 +41,6 @@ export interface SeedFixture {
   previous: { value: RawConfig; source: string } | null;
   resources: Array<{ key: string; resource_type: string; resource_id: string; value: RawConfig; source: string }>;
   pending_jobs: Array<{ resource_type: string; resource_id: string; job_id: string }>;
-  template_overrides?: Record<string, Omit<HeatTemplate, 'template_file'>>;
   expected: Array<{ key: string; value: [string, Job, number] }>;
 }
 

@@ -4,7 +4,7 @@
  */
 import { planChange } from '../../../shared/planner/plan';
 import { defaultSchemaIndex } from '../../../shared/planner/schema';
-import type { HeatTemplate, Job } from '../../../shared/planner/types';
+import type { Job } from '../../../shared/planner/types';
 import { MemoryView, counterSuffix, jobDifferences, seedFixtures, shippedTemplateMappings, shippedTemplates, stripSuffix, toConfigValue, type SeedFixture } from './helpers';
 
 function viewFor(seed: SeedFixture): MemoryView {
@@ -13,12 +13,6 @@ function viewFor(seed: SeedFixture): MemoryView {
   if (seed.previous) view.setPrevious(seed.change.resource_type, seed.change.resource_id, toConfigValue(seed.previous.value));
   for (const p of seed.pending_jobs) view.addPending(p.resource_type, p.resource_id, p.job_id);
   return view;
-}
-
-function templatesFor(seed: SeedFixture): Record<string, HeatTemplate> {
-  const templates = shippedTemplates();
-  for (const [id, t] of Object.entries(seed.template_overrides ?? {})) templates[id] = { ...t, template_file: '' };
-  return templates;
 }
 
 const seeds = seedFixtures();
@@ -33,7 +27,7 @@ describe.each(seeds.map((s) => [s.seed, s] as const))('seed %s', (name, seed) =>
     resourceType: seed.change.resource_type,
     resourceId: seed.change.resource_id,
     value: toConfigValue(seed.change.value),
-    templates: templatesFor(seed),
+    templates: shippedTemplates(),
     templateMappings: shippedTemplateMappings(),
     view: viewFor(seed),
     schema: defaultSchemaIndex(),

@@ -1,0 +1,116 @@
+/**
+ * Plans one /config key (level-triggered): the message only says which key changed; this reads
+ * the key as it is now (./planning-inputs.ts), runs the pure planner, and writes everything of
+ * that resource change in one etcd transaction:
+ *
+ *   jobs        every /jobs/all/<id> = [handler, job, 0], /jobs/ready/<id> = handler when the job
+ *               has no dependency else /jobs/waiting/<id> = handler, and the mirror
+ *               /esi-worker/config/<path> = {"body", "deleted", "version"};
+ *   no template /state = READ_COMPLETE and the mirror;
+ *   error       /state = PLAN_FAILED with a readable error; the message is acknowledged (`failed`);
+ *   key deleted nothing planned; the worker's own mirror is dropped (docs/planner.md).
+ *
+ * The mirror marks a change as planned: a change whose version the mirror already holds is
+ * skipped. Every write is fenced on the config key's mod revision (the value read is still
+ * current), on the mirror (nobody planned this resource since we read it; a redelivery racing
+ * the first delivery loses here) and on every referenced /config key (the params were computed
+ * from current values). A failed fence re-reads and re-plans, a few times, then throws so SQS
+ * redelivers. See docs/decisions.md.
+ */
+import { encodeStoredJob } from '../jobs/values';
+import { defaultJobKeys } from '../jobs/job-keys';
+import { pyDumps } from '../encoding/pyjson';
+import type { EtcdEventMessage } from '../events/etcd-event-message';
+import { keys, type ResourcePath } from '../keys';
+import type { Logger } from '../log/logger';
+import type { PlannedJob } from '../planner';
+import { done, failed, type Outcome } from '../sqs/consumer';
+import { encodeState, planFailedState } from '../state/state-value';
+import { absent, del, modRevisionIs, put, unchangedSince, type Compare, type KeyValue, type Op, type Store } from '../store/store';
+import { preparePlan, type PrepareOptions, type Prepared } from './planning-inputs';
+
+const MAX_CONFLICTS = 5;
+
+export async function planConfigKey(store: Store, message: EtcdEventMessage, logger: Logger, opts: PrepareOptions = {}): Promise<Outcome> {
+  for (let attempt = 1; attempt <= MAX_CONFLICTS; attempt++) {
+    const outcome = await planOnce(store, message.key, logger, opts);
+    if (outcome) return outcome;
+    logger.debug('write conflict; re-reading', { attempt });
+  }
+  throw new Error(`config key ${message.key} kept changing under ${MAX_CONFLICTS} attempts`);
+}
+
+/** The mirror value: the config value the worker acted on, body decoded (PROTOCOL-NOTES §f.3). */
+export const encodeMirror = (body: Record<string, unknown>, deleted: boolean, version: number): string =>
+  pyDumps({ body, deleted, version }, { sortKeys: true });
+
+/** The ops that store planned jobs: /jobs/all, then /jobs/ready or /jobs/waiting, per job. */
+export function jobOps(jobs: PlannedJob[]): Op[] {
+  return jobs.flatMap(({ job, stored }) => [
+    put(defaultJobKeys.all(job.id), encodeStoredJob({ handler: stored[0], job, attempt: stored[2] })),
+    put(job.dependency.length === 0 ? defaultJobKeys.ready(job.id) : defaultJobKeys.waiting(job.id), job.handler),
+  ]);
+}
+
+/** One read-decide-write round; undefined when a fence failed and the round must be re-read. */
+async function planOnce(store: Store, configKey: string, logger: Logger, opts: PrepareOptions): Promise<Outcome | undefined> {
+  const prepared = await preparePlan(store, configKey, opts);
+  switch (prepared.kind) {
+    case 'skip':
+      return done(prepared.note);
+    case 'deleted': {
+      if (!prepared.mirror) return done('config key deleted; nothing to plan');
+      const mirrorKey = keys.workerConfig(prepared.path);
+      const res = await store.txn().when(absent(configKey), unchangedSince(mirrorKey, prepared.mirror)).then(del(mirrorKey)).commit();
+      return res.succeeded ? done('config key deleted; mirror dropped') : undefined;
+    }
+    case 'unreadable':
+      return writeFailure(store, prepared.path, prepared.config, prepared.error, prepared.version);
+    case 'planned':
+      return writePlan(store, prepared, logger);
+  }
+}
+
+async function writePlan(store: Store, p: Extract<Prepared, { kind: 'planned' }>, logger: Logger): Promise<Outcome | undefined> {
+  const { path, config, value, result } = p;
+  logger.appendKeys({ resource_type: p.resourceType, resource_id: path.id, version: value.version, config_revision: config.modRevision });
+  const configKey = keys.config(path);
+  const mirrorKey = keys.workerConfig(path);
+  const fences: Compare[] = [modRevisionIs(configKey, config.modRevision), unchangedSince(mirrorKey, p.mirror)];
+  const mirrorOp = put(mirrorKey, encodeMirror(value.body, value.markedForDeletion, value.version));
+
+  switch (result.kind) {
+    case 'error': {
+      const error = `${result.error.message} at ${configKey} (revision ${config.modRevision}, version ${value.version})`;
+      return writeFailure(store, path, config, error, value.version);
+    }
+    case 'deleted':
+      return done('nothing to plan');
+    case 'no_template': {
+      const res = await store.txn().when(...fences).then(put(keys.state(path), encodeState(result.state)), mirrorOp).commit();
+      return res.succeeded ? done(`no template: READ_COMPLETE version ${value.version}`) : undefined;
+    }
+    case 'jobs': {
+      for (const [key, kv] of p.referenced) fences.push(unchangedSince(key, kv));
+      const res = await store.txn().when(...fences).then(...jobOps(result.jobs), mirrorOp).commit();
+      if (!res.succeeded) return undefined;
+      const ids = result.jobs.map((j) => j.job.id);
+      logger.info('planned', { jobs: ids, waiting: result.jobs.filter((j) => j.job.dependency.length > 0).map((j) => j.job.id) });
+      return done(`planned ${ids.length} job(s) for version ${value.version}`);
+    }
+  }
+}
+
+/** /state = PLAN_FAILED with the error, fenced on the config key; a no-op when it already says so. */
+async function writeFailure(store: Store, path: ResourcePath, config: KeyValue, error: string, version: number | null): Promise<Outcome | undefined> {
+  const configKey = keys.config(path);
+  const stateKey = keys.state(path);
+  const current = await store.get(stateKey);
+  const value = encodeState(planFailedState(error, version));
+  if (current?.value === value) return failed(error);
+  const res = await store.txn()
+    .when(modRevisionIs(configKey, config.modRevision), unchangedSince(stateKey, current))
+    .then(put(stateKey, value))
+    .commit();
+  return res.succeeded ? failed(error) : undefined;
+}

@@ -1,0 +1,317 @@
+/**
+ * The read side of planning one /config key: reads the key, the worker's mirror, the unfinished
+ * jobs, the referenced resources, the heat templates and template_mappings, and runs the pure
+ * planner over them. Writes nothing: the planner handler (./planner.ts) turns the result into one
+ * guarded transaction, and `esi plan` prints it.
+ *
+ * The source is anything with get/range: the etcd Store, or a snapshot (an in-memory map standing
+ * in for etcd, `esi plan --snapshot`). Both go through the same code.
+ *
+ * PlanningView is synchronous, so the referenced resources and the templates are loaded in rounds:
+ * the planner runs against what is loaded so far, every key it asked for and did not find is
+ * fetched, and it runs again, until it asks for nothing new (one round per foreign-key hop depth,
+ * usually 1–3). Reads are bounded: the key, its mirror and the template_mappings override (one
+ * read), one range of /jobs/all/ and one of /jobs/finished/, then per round one read of the
+ * referenced resources and selected templates it asked for. On etcd each such read is one
+ * read-only transaction of get ops (one round trip, one revision).
+ */
+import YAML from 'yaml';
+import { defaultJobKeys, parseJobId } from '../jobs/job-keys';
+import { parseConfigValue, type ConfigValue } from '../gohan/config-value';
+import { CONFIG_PREFIX, HEAT_TEMPLATES_PREFIX, keys, parseConfigKey, TEMPLATE_MAPPINGS_KEY, type ResourcePath } from '../keys';
+import { defaultSchemaIndex, PlanError, planChange, parseTemplateMappings, type HeatTemplate, type PlanningView, type PlanResult, type SchemaIndex, type TemplateMappings } from '../planner';
+import { read, type KeyValue, type RangeResult, type Store } from '../store/store';
+import { loadTemplates, toHeatTemplate } from '../templates/load';
+
+/** What planning reads: the etcd Store satisfies it, and so does a snapshot. */
+export interface ReadSource {
+  get(key: string): Promise<KeyValue | undefined>;
+  range(prefix: string): Promise<RangeResult>;
+  /** A Store: several keys are read in one read-only transaction (one round trip, one revision). */
+  txn?: Store['txn'];
+}
+
+/** Reads several keys: one transaction of get ops on a Store, else one get each. */
+async function getMany(source: ReadSource, keyList: string[]): Promise<(KeyValue | undefined)[]> {
+  if (source.txn && keyList.length > 1) return (await source.txn().then(...keyList.map((k) => read(k))).commit()).reads;
+  return Promise.all(keyList.map((k) => source.get(k)));
+}
+
+export type Prepared =
+  /** Nothing to plan: not a resource key, a heat template, or already planned. */
+  | { kind: 'skip'; note: string }
+  /** Gohan deleted the key: nothing to plan (docs/planner.md); the mirror, if any, is dropped. */
+  | { kind: 'deleted'; path: ResourcePath; configKey: string; mirror: KeyValue | undefined }
+  /** The value (or its resource type) cannot be planned at all: a PLAN_FAILED /state. */
+  | { kind: 'unreadable'; path: ResourcePath; config: KeyValue; error: string; version: number | null }
+  | {
+      kind: 'planned';
+      path: ResourcePath;
+      resourceType: string;
+      config: KeyValue;
+      value: ConfigValue;
+      mirror: KeyValue | undefined;
+      /** The mirror already holds this version (only when `replan` asked to plan anyway). */
+      alreadyPlanned: boolean;
+      result: PlanResult;
+      /** Every other /config key the plan read, as read (undefined = absent): the write fences on them. */
+      referenced: Map<string, KeyValue | undefined>;
+    };
+
+export interface PrepareOptions {
+  randomSuffix?: () => string;
+  /** Plan even when the mirror says this version was planned (`esi plan`). */
+  replan?: boolean;
+  /** Shipped templates root (tests, `esi plan --templates`); default templates/. */
+  templatesRoot?: string;
+}
+
+const MAX_ROUNDS = 16;
+
+// ---- shipped templates and the etcd overrides, cached per process ---------------------------
+
+interface Shipped {
+  templates: Record<string, HeatTemplate>;
+  mappings: TemplateMappings;
+}
+const shippedCache = new Map<string, Shipped>();
+
+function shipped(root: string | undefined): Shipped {
+  const k = root ?? '';
+  let s = shippedCache.get(k);
+  if (!s) {
+    const loaded = loadTemplates(root);
+    if (!loaded.templateMappings) throw new Error(`${root ?? 'templates'}/template_mappings.yaml is missing`);
+    s = { templates: loaded.templates, mappings: parseTemplateMappings(loaded.templateMappings) };
+    shippedCache.set(k, s);
+  }
+  return s;
+}
+
+/** Parsed etcd values, reused while the key's mod revision is the same. */
+const parsedTemplates = new Map<string, { modRevision: number; parsed: HeatTemplate | PlanError | undefined }>();
+let parsedMappings: { modRevision: number; parsed: TemplateMappings | PlanError } | undefined;
+
+/** A heat template value from etcd: a Gohan config value whose body is the template. */
+function parseEtcdTemplate(id: string, kv: KeyValue): HeatTemplate | PlanError | undefined {
+  const cached = parsedTemplates.get(kv.key);
+  if (cached?.modRevision === kv.modRevision) return cached.parsed;
+  let parsed: HeatTemplate | PlanError | undefined;
+  const v = parseConfigValue(kv.value);
+  if (!v.ok) parsed = new PlanError(`heat template "${id}" at ${kv.key} (revision ${kv.modRevision}) is unreadable: ${v.error}`);
+  else if (v.value.markedForDeletion) parsed = undefined; // being deleted by Gohan: the shipped one (if any) applies
+  else {
+    try {
+      parsed = toHeatTemplate(v.value.body, kv.key, id);
+    } catch (e) {
+      parsed = new PlanError(`heat template "${id}" at ${kv.key} (revision ${kv.modRevision}) is invalid: ${(e as Error).message}`);
+    }
+  }
+  parsedTemplates.set(kv.key, { modRevision: kv.modRevision, parsed });
+  return parsed;
+}
+
+function templateMappings(kv: KeyValue | undefined, root: string | undefined): TemplateMappings | PlanError {
+  if (!kv) return shipped(root).mappings;
+  if (parsedMappings?.modRevision === kv.modRevision) return parsedMappings.parsed;
+  let parsed: TemplateMappings | PlanError;
+  try {
+    parsed = parseTemplateMappings(YAML.parse(kv.value));
+  } catch (e) {
+    parsed = new PlanError(`template_mappings override at ${TEMPLATE_MAPPINGS_KEY} (revision ${kv.modRevision}) is invalid: ${(e as Error).message}`);
+  }
+  parsedMappings = { modRevision: kv.modRevision, parsed };
+  return parsed;
+}
+
+// ---- unfinished jobs --------------------------------------------------------------------------
+
+/** Unfinished job ids by `<type>\0<id>`: under /jobs/all/ and without a /jobs/finished/ key. */
+async function pendingJobIndex(source: ReadSource): Promise<Map<string, string[]>> {
+  const jobKeys = defaultJobKeys;
+  const [all, finished] = await Promise.all([source.range(jobKeys.prefix('all')), source.range(jobKeys.prefix('finished'))]);
+  const done = new Set(finished.items.map((kv) => kv.key.slice(jobKeys.prefix('finished').length)));
+  const index = new Map<string, string[]>();
+  for (const kv of all.items) {
+    const id = kv.key.slice(jobKeys.prefix('all').length);
+    const parts = parseJobId(id);
+    if (!parts || done.has(id)) continue;
+    const k = `${parts.resourceType}\u0000${parts.resourceId}`;
+    index.set(k, [...(index.get(k) ?? []), id]);
+  }
+  return index;
+}
+
+// ---- the view ---------------------------------------------------------------------------------
+
+/** PlanningView over what has been loaded so far; records what the planner asked for and missed. */
+class LoadingView implements PlanningView {
+  readonly configs = new Map<string, KeyValue | undefined>();
+  readonly templates = new Map<string, HeatTemplate | PlanError | undefined>();
+  readonly missingConfigs = new Set<string>();
+  readonly missingTemplates = new Set<string>();
+
+  constructor(
+    private readonly schema: SchemaIndex,
+    private readonly self: { type: string; id: string; previous: ConfigValue | undefined },
+    private readonly pending: Map<string, string[]>,
+    private readonly shippedTemplates: Record<string, HeatTemplate>,
+  ) {}
+
+  configKey(type: string, id: string): string | undefined {
+    const prefix = this.schema.prefix(type);
+    return prefix ? `${CONFIG_PREFIX.slice(0, -1)}${prefix}/${id}` : undefined;
+  }
+
+  resource(type: string, id: string): ConfigValue | undefined {
+    const key = this.configKey(type, id);
+    if (!key) return undefined;
+    if (!this.configs.has(key)) {
+      this.missingConfigs.add(key);
+      return undefined;
+    }
+    const kv = this.configs.get(key);
+    if (!kv) return undefined;
+    const v = parseConfigValue(kv.value);
+    if (!v.ok) throw new PlanError(`referenced ${type} ${id} at ${key} (revision ${kv.modRevision}) is unreadable: ${v.error}`);
+    return v.value;
+  }
+
+  /** Only the planned resource has a "previous" (its mirror); the planner asks for no other. */
+  previous(type: string, id: string): ConfigValue | undefined {
+    return type === this.self.type && id === this.self.id ? this.self.previous : undefined;
+  }
+
+  pendingJobs(type: string, id: string): string[] {
+    return this.pending.get(`${type}\u0000${id}`) ?? [];
+  }
+
+  /** The `templates` the planner indexes: etcd's value where there is one, else the shipped one. */
+  templateRecord(): Readonly<Record<string, HeatTemplate>> {
+    return new Proxy({} as Record<string, HeatTemplate>, {
+      get: (_target, id) => {
+        if (typeof id !== 'string') return undefined;
+        if (!this.templates.has(id)) {
+          this.missingTemplates.add(id);
+          return undefined;
+        }
+        const t = this.templates.get(id);
+        if (t instanceof PlanError) throw t;
+        return t;
+      },
+    });
+  }
+
+  async load(source: ReadSource): Promise<boolean> {
+    const configs = [...this.missingConfigs];
+    const templates = [...this.missingTemplates];
+    this.missingConfigs.clear();
+    this.missingTemplates.clear();
+    if (!configs.length && !templates.length) return false;
+    const got = await getMany(source, [...configs, ...templates.map((id) => keys.heatTemplate(id))]);
+    configs.forEach((key, i) => this.configs.set(key, got[i]));
+    templates.forEach((id, i) => {
+      const kv = got[configs.length + i];
+      const fromEtcd = kv ? parseEtcdTemplate(id, kv) : undefined;
+      this.templates.set(id, fromEtcd ?? (Object.prototype.hasOwnProperty.call(this.shippedTemplates, id) ? this.shippedTemplates[id] : undefined));
+    });
+    return true;
+  }
+}
+
+const mirroredValue = (kv: KeyValue | undefined): ConfigValue | undefined => {
+  if (!kv) return undefined;
+  try {
+    const v = JSON.parse(kv.value) as { body?: unknown; deleted?: unknown; version?: unknown };
+    if (!v.body || typeof v.body !== 'object' || typeof v.version !== 'number') return undefined;
+    return { body: v.body as Record<string, unknown>, version: v.version, markedForDeletion: v.deleted === true };
+  } catch {
+    return undefined;
+  }
+};
+
+/** The version of an otherwise unreadable value, if one can be seen, so Gohan can match it. */
+function versionHint(raw: string): number | null {
+  try {
+    const v = JSON.parse(raw) as { version?: unknown };
+    return typeof v.version === 'number' && Number.isInteger(v.version) ? v.version : null;
+  } catch {
+    return null;
+  }
+}
+
+// ---- planning one key -------------------------------------------------------------------------
+
+export async function preparePlan(source: ReadSource, configKey: string, opts: PrepareOptions = {}): Promise<Prepared> {
+  const path = parseConfigKey(configKey);
+  if (!path) return { kind: 'skip', note: 'not a resource key' };
+  if (configKey.startsWith(HEAT_TEMPLATES_PREFIX)) return { kind: 'skip', note: 'heat template: read when planning' };
+
+  const mirrorKey = keys.workerConfig(path);
+  const [config, mirror, mappingsKv] = await getMany(source, [configKey, mirrorKey, TEMPLATE_MAPPINGS_KEY]);
+  if (!config) return { kind: 'deleted', path, configKey, mirror };
+
+  const parsed = parseConfigValue(config.value);
+  if (!parsed.ok) return { kind: 'unreadable', path, config, error: `${parsed.error} at ${configKey} (revision ${config.modRevision})`, version: versionHint(config.value) };
+  const value = parsed.value;
+
+  const schema = defaultSchemaIndex();
+  const resourceType = schema.singular(path.plural);
+  if (!resourceType) {
+    return { kind: 'unreadable', path, config, error: `unknown resource type: no Gohan schema has the plural "${path.plural}" at ${configKey} (revision ${config.modRevision}, version ${value.version})`, version: value.version };
+  }
+
+  const previous = mirroredValue(mirror);
+  const alreadyPlanned = previous !== undefined && previous.version === value.version && previous.markedForDeletion === value.markedForDeletion;
+  if (!opts.replan) {
+    if (previous && previous.version > value.version) return { kind: 'skip', note: `older than the mirrored version ${previous.version}` };
+    if (alreadyPlanned) return { kind: 'skip', note: `version ${value.version} already planned` };
+  }
+
+  const mappings = templateMappings(mappingsKv, opts.templatesRoot);
+  const pending = await pendingJobIndex(source);
+  const view = new LoadingView(schema, { type: resourceType, id: path.id, previous }, pending, shipped(opts.templatesRoot).templates);
+  const ownKey = view.configKey(resourceType, path.id);
+  if (ownKey) view.configs.set(ownKey, config);
+
+  let result: PlanResult;
+  if (mappings instanceof PlanError) {
+    result = { kind: 'error', error: mappings };
+  } else {
+    const templates = view.templateRecord();
+    for (let round = 0; ; round++) {
+      if (round >= MAX_ROUNDS) throw new Error(`planning ${configKey} kept asking for new keys after ${MAX_ROUNDS} rounds`);
+      result = planChange({ resourceType, resourceId: path.id, value, templates, templateMappings: mappings, view, schema, randomSuffix: opts.randomSuffix });
+      if (!(await view.load(source))) break;
+    }
+  }
+
+  const referenced = new Map([...view.configs].filter(([key]) => key !== ownKey));
+  return { kind: 'planned', path, resourceType, config, value, mirror, alreadyPlanned, result, referenced };
+}
+
+// ---- a snapshot standing in for etcd ----------------------------------------------------------
+
+/**
+ * An in-memory ReadSource: `{ "<etcd key>": <value>, ... }`, each value the etcd value parsed as
+ * JSON (written back as JSON text) or a raw string (kept as it is). Every key is at revision 1.
+ */
+export class SnapshotSource implements ReadSource {
+  private readonly kvs = new Map<string, KeyValue>();
+
+  constructor(snapshot: Record<string, unknown>) {
+    for (const [key, v] of Object.entries(snapshot)) {
+      const value = typeof v === 'string' ? v : JSON.stringify(v);
+      this.kvs.set(key, { key, value, modRevision: 1, createRevision: 1, version: 1 });
+    }
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    return this.kvs.get(key);
+  }
+
+  async range(prefix: string): Promise<RangeResult> {
+    const items = [...this.kvs.values()].filter((kv) => kv.key.startsWith(prefix)).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return { items, revision: 1 };
+  }
+}
