@@ -1,0 +1,195 @@
+/**
+ * Keystone v3 password authentication with project scope: the token comes from the
+ * `X-Subject-Token` header, its lifetime from `token.expires_at`, service endpoints from the
+ * token's catalog. One session per configuration is cached in the container (a warm Lambda does
+ * not authenticate per invocation); the token is renewed shortly before it expires and once
+ * more when a service answers 401 (revoked or expired early).
+ *
+ * The password and the token never appear in an error or a log line.
+ */
+import crypto from 'node:crypto';
+import type { AxiosInstance, AxiosResponse } from 'axios';
+import { fromResponse, fromThrown, RetryableError, safeUrl, TerminalError } from './errors';
+import { createHttp, DEFAULT_RETRY, resilience, Resilience } from './http';
+import type { EndpointInterface, KeystoneSettings, RetrySettings } from './settings';
+
+export interface CatalogEndpoint {
+  interface: string;
+  url: string;
+  region?: string;
+  region_id?: string;
+}
+
+export interface CatalogEntry {
+  type: string;
+  name?: string;
+  endpoints: CatalogEndpoint[];
+}
+
+export interface KeystoneToken {
+  /** Never log this. */
+  readonly token: string;
+  /** Epoch ms of `expires_at`. */
+  readonly expiresAt: number;
+  /** Epoch ms after which the session authenticates again before using the token. */
+  readonly refreshAt: number;
+  readonly projectId: string;
+  readonly catalog: CatalogEntry[];
+}
+
+export interface KeystoneSessionOptions extends Omit<KeystoneSettings, 'password'> {
+  /** The password, or a function fetching it (from a secret store) each time one is needed. */
+  password: string | (() => Promise<string>);
+  timeoutMs?: number;
+  /** Renew this long before `expires_at` (default 5 minutes, at most half the token's lifetime). */
+  refreshMarginMs?: number;
+  retry?: RetrySettings;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+/** Keystone prints microseconds (`2019-11-09T13:21:08.000000Z`); keep milliseconds for Date. */
+export function parseKeystoneTime(s: unknown): number {
+  if (typeof s !== 'string') return NaN;
+  const m = /^(.*T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$/.exec(s.trim());
+  if (!m) return NaN;
+  const frac = m[2] ? m[2].slice(0, 4) : '';
+  return Date.parse(`${m[1]}${frac}${m[3] ?? 'Z'}`);
+}
+
+/** `https://ks:5000` and `https://ks:5000/v3/` both become `https://ks:5000/v3`. */
+export function normalizeAuthUrl(url: string): string {
+  const trimmed = url.replace(/\/+$/, '');
+  return /\/v3$/.test(trimmed) ? trimmed : `${trimmed}/v3`;
+}
+
+export class KeystoneSession {
+  readonly authUrl: string;
+  private readonly http: AxiosInstance;
+  private readonly policy: Resilience;
+  private readonly now: () => number;
+  private current?: KeystoneToken;
+  private inflight?: Promise<KeystoneToken>;
+  /** Number of successful authentications (for tests and metrics). */
+  authentications = 0;
+
+  constructor(private readonly opts: KeystoneSessionOptions) {
+    this.authUrl = normalizeAuthUrl(opts.authUrl);
+    this.http = createHttp(opts.timeoutMs ?? 10_000);
+    this.policy = resilience('keystone', this.authUrl, opts.retry ?? DEFAULT_RETRY);
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** A token valid for a while yet: the cached one, or a new one (one request at a time). */
+  async token(): Promise<KeystoneToken> {
+    const t = this.current;
+    if (t && this.now() < t.refreshAt) return t;
+    this.inflight ??= this.authenticate().finally(() => {
+      this.inflight = undefined;
+    });
+    return this.inflight;
+  }
+
+  /** Forgets `token` (a service rejected it); a newer token obtained meanwhile is kept. */
+  invalidate(token: string): void {
+    if (this.current?.token === token) this.current = undefined;
+  }
+
+  /** The URL of a service in the catalog, for the configured interface (and region, if set). */
+  async endpoint(serviceType = 'orchestration'): Promise<string> {
+    return this.endpointIn(await this.token(), serviceType);
+  }
+
+  endpointIn(t: KeystoneToken, serviceType: string): string {
+    const iface: EndpointInterface = this.opts.interface;
+    const region = this.opts.region;
+    const entry = t.catalog.find((c) => c.type === serviceType);
+    const ep = entry?.endpoints.find((e) => e.interface === iface && (!region || e.region_id === region || e.region === region));
+    if (!ep) {
+      throw new TerminalError(
+        `keystone: no ${serviceType} endpoint with interface ${iface}${region ? ` in region ${region}` : ''} in the token's catalog`,
+        { service: 'keystone' },
+      );
+    }
+    // Old catalogs still carry the project as a template variable.
+    return ep.url.replace(/[$%]\((tenant_id|project_id)\)s/g, t.projectId).replace(/\/+$/, '');
+  }
+
+  /**
+   * Runs one HTTP exchange with a token and the service's endpoint. A 401 answer drops the token
+   * and the exchange is repeated once with a new one; a second 401 is returned as it is.
+   */
+  async withAuth(serviceType: string, send: (token: string, endpoint: string) => Promise<AxiosResponse>): Promise<AxiosResponse> {
+    let t = await this.token();
+    let res = await send(t.token, this.endpointIn(t, serviceType));
+    if (res.status === 401) {
+      this.invalidate(t.token);
+      t = await this.token();
+      res = await send(t.token, this.endpointIn(t, serviceType));
+    }
+    return res;
+  }
+
+  private async authenticate(): Promise<KeystoneToken> {
+    const url = `${this.authUrl}/auth/tokens`;
+    const what = `keystone POST ${safeUrl(url)}`;
+    return this.policy.execute(async () => {
+      const password = typeof this.opts.password === 'function' ? await this.opts.password() : this.opts.password;
+      const body = {
+        auth: {
+          identity: {
+            methods: ['password'],
+            password: { user: { name: this.opts.username, domain: { name: this.opts.userDomainName }, password } },
+          },
+          scope: { project: { name: this.opts.projectName, domain: { name: this.opts.projectDomainName } } },
+        },
+      };
+      let res: AxiosResponse;
+      try {
+        res = await this.http.post(url, body, { headers: { 'Content-Type': 'application/json' } });
+      } catch (err) {
+        throw fromThrown('keystone', what, err);
+      }
+      if (res.status === 401) {
+        throw new TerminalError(`${what}: 401: authentication rejected for user ${this.opts.username}, project ${this.opts.projectName} (check the ESI_KEYSTONE_* settings)`, { service: 'keystone', status: 401 });
+      }
+      if (res.status !== 201 && res.status !== 200) throw fromResponse('keystone', what, res.status, res.data);
+      const subject = res.headers['x-subject-token'];
+      const tok = res.data?.token as { expires_at?: unknown; project?: { id?: unknown }; catalog?: unknown } | undefined;
+      if (typeof subject !== 'string' || subject === '' || !tok) {
+        throw new RetryableError(`${what}: ${res.status} without X-Subject-Token or token body`, { service: 'keystone', status: res.status });
+      }
+      const now = this.now();
+      const expiresAt = parseKeystoneTime(tok.expires_at);
+      const lifetime = Number.isFinite(expiresAt) ? expiresAt - now : 0;
+      const margin = Math.min(this.opts.refreshMarginMs ?? 300_000, Math.max(0, lifetime / 2));
+      const token: KeystoneToken = {
+        token: subject,
+        expiresAt: Number.isFinite(expiresAt) ? expiresAt : now,
+        refreshAt: Number.isFinite(expiresAt) ? expiresAt - margin : now,
+        projectId: typeof tok.project?.id === 'string' ? tok.project.id : '',
+        catalog: Array.isArray(tok.catalog) ? (tok.catalog as CatalogEntry[]) : [],
+      };
+      this.current = token;
+      this.authentications += 1;
+      return token;
+    });
+  }
+}
+
+const sessions = new Map<string, KeystoneSession>();
+
+/**
+ * The container's session for these settings (one authentication per container and token
+ * lifetime, not per invocation). A changed password makes a new session.
+ */
+export function keystoneSession(s: KeystoneSettings, extra: { timeoutMs?: number; retry?: RetrySettings } = {}): KeystoneSession {
+  const key = [s.authUrl, s.username, s.userDomainName, s.projectName, s.projectDomainName, s.interface, s.region ?? '',
+    crypto.createHash('sha256').update(s.password).digest('hex'), extra.timeoutMs ?? '', JSON.stringify(extra.retry ?? '')].join('|');
+  let session = sessions.get(key);
+  if (!session) {
+    session = new KeystoneSession({ ...s, ...extra });
+    sessions.set(key, session);
+  }
+  return session;
+}

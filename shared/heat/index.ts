@@ -1,0 +1,3 @@
+export * from './types';
+export * from './records';
+export * from './prepare';

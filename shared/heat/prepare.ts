@@ -1,0 +1,180 @@
+/**
+ * Turns a heat_worker job into what the Heat client is called with. PURE: no etcd, no HTTP, no
+ * clock. The caller reads the referenced stacks' outputs (`/esi-worker/heat_stacks/...`) and
+ * passes them in through `outputsOf`.
+ *
+ *   1. every job param is resolved: `value` as it is; `output_key` → the `output_value` of the
+ *      named output of the referenced resource's stack; `list` element by element
+ *      (a missing stack record or output is a MissingOutputError naming param, resource, key);
+ *   2. `jinja_*` params become Liquid variables only; `heat_timeout` is the stack timeout; every
+ *      other param is a Heat stack parameter (splitJobParams);
+ *   3. the template_file is rendered strictly (an undefined variable is a TemplateRenderError
+ *      naming it), parsed (parseHot) and checked (validateHot → InvalidHotError).
+ *
+ * Every error thrown here is a job failure: retrying cannot fix it (isPrepareFailure).
+ */
+import type { Job, JsonValue, Param } from '../planner/types';
+import { HotParseError, parseHot, renderHotTemplate, splitJobParams, TemplateRenderError, validateHot } from '../templates/render';
+import { stackNameOf } from './records';
+import type { HeatOutput } from './types';
+
+/** The outputs stored for a resource's stack, or undefined when there is no stack record. */
+export type OutputsOf = (resourceType: string, resourceId: string) => readonly HeatOutput[] | undefined;
+
+/** Heat's own default stack timeout (stack_action_timeout = 3600 s). */
+export const DEFAULT_TIMEOUT_MINS = 60;
+
+export class PrepareError extends Error {
+  override name = 'PrepareError';
+}
+
+export class MissingOutputError extends PrepareError {
+  override name = 'MissingOutputError';
+  constructor(
+    message: string,
+    readonly param: string,
+    readonly resourceType: string,
+    readonly resourceId: string,
+    readonly outputKey: string,
+    /** `no_stack`: no heat_stacks record for the resource; `no_output`: the record lacks the key. */
+    readonly reason: 'no_stack' | 'no_output',
+  ) {
+    super(message);
+  }
+}
+
+export class JobParamError extends PrepareError {
+  override name = 'JobParamError';
+}
+
+export class InvalidHotError extends PrepareError {
+  override name = 'InvalidHotError';
+  constructor(
+    readonly templateId: string,
+    readonly problems: string[],
+  ) {
+    super(`template "${templateId}" rendered to invalid HOT: ${problems.join('; ')}`);
+  }
+}
+
+/** True for every error prepareStack throws on purpose (a failed job, not a transient fault). */
+export const isPrepareFailure = (e: unknown): boolean =>
+  e instanceof PrepareError || e instanceof TemplateRenderError || e instanceof HotParseError;
+
+export type PreparedStack =
+  | {
+      /** create and modify: create the stack if absent, update it if present. */
+      action: 'create_or_update';
+      stackName: string;
+      /** The parsed HOT document (sent to Heat as a JSON object). */
+      template: Record<string, unknown>;
+      /** The rendered text (for diagnostics). */
+      templateText: string;
+      /** Stack parameters: the job's non-jinja_, non-worker params, resolved, in job order. */
+      parameters: Record<string, unknown>;
+      timeoutMins: number;
+    }
+  | {
+      /** logical_delete and delete: delete the stack; absent counts as done. */
+      action: 'delete';
+      stackName: string;
+      timeoutMins: number;
+    };
+
+/** `heat_timeout` ("13" from a C-constant, 13 from {constant: 13}) → minutes. */
+export function timeoutMinsOf(value: unknown, dflt = DEFAULT_TIMEOUT_MINS): number {
+  if (value === undefined || value === null || value === '') return dflt;
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n <= 0) throw new JobParamError(`param "heat_timeout": expected a positive whole number of minutes, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function resolveOutput(param: string, ref: { output_key?: unknown; resource_type?: unknown; resource_id?: unknown }, outputsOf: OutputsOf, where = ''): unknown {
+  const { output_key: key, resource_type: type, resource_id: id } = ref;
+  if (typeof key !== 'string' || typeof type !== 'string' || typeof id !== 'string') {
+    throw new JobParamError(`param "${param}"${where}: output_key reference without output_key, resource_type and resource_id`);
+  }
+  const outputs = outputsOf(type, id);
+  if (!outputs) {
+    throw new MissingOutputError(
+      `param "${param}"${where}: no Heat stack recorded for ${type} ${id} (stack ${stackNameOf(type, id)}), so its output "${key}" is unknown`,
+      param, type, id, key, 'no_stack',
+    );
+  }
+  const out = outputs.find((o) => o.output_key === key);
+  if (!out) {
+    const have = outputs.map((o) => o.output_key);
+    throw new MissingOutputError(
+      `param "${param}"${where}: the stack of ${type} ${id} (${stackNameOf(type, id)}) has no output "${key}"${have.length ? ` (it has ${have.join(', ')})` : ' (it has no outputs)'}`,
+      param, type, id, key, 'no_output',
+    );
+  }
+  return out.output_value;
+}
+
+function resolveParam(p: Param, outputsOf: OutputsOf): unknown {
+  switch (p.type) {
+    case 'value':
+      return p.value;
+    case 'output_key':
+      return resolveOutput(p.param, p.value, outputsOf);
+    case 'list':
+      if (!Array.isArray(p.value)) throw new JobParamError(`param "${p.param}": a list param whose value is not a list`);
+      return p.value.map((el, i) => {
+        const e = el as { type?: unknown; value?: unknown };
+        if (e && e.type === 'output_key' && typeof e.value === 'object' && e.value !== null) {
+          return resolveOutput(p.param, e.value as Record<string, unknown>, outputsOf, ` (element ${i})`);
+        }
+        if (e && e.type === 'value') return e.value as JsonValue;
+        throw new JobParamError(`param "${p.param}" (element ${i}): not an output_key or value param`);
+      });
+    default:
+      throw new JobParamError(`param "${(p as { param?: unknown }).param}": unknown type ${JSON.stringify((p as { type?: unknown }).type)}`);
+  }
+}
+
+/** Job params name → resolved value, in the job's order. */
+export function resolveParams(job: Pick<Job, 'params'>, outputsOf: OutputsOf): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const p of job.params) out[p.param] = resolveParam(p, outputsOf);
+  return out;
+}
+
+const APPLY = new Set(['create', 'modify']);
+const DELETE = new Set(['logical_delete', 'delete']);
+
+/**
+ * The stack a heat_worker job asks for. `template` is the job's heat template (id and
+ * template_file). A delete job needs neither params nor template: only the stack name.
+ */
+export function prepareStack(
+  job: Pick<Job, 'action' | 'resource_type' | 'resource_id' | 'params'>,
+  template: { id: string; template_file: string; handler?: string },
+  outputsOf: OutputsOf,
+): PreparedStack {
+  const stackName = stackNameOf(job.resource_type, job.resource_id);
+  const timeoutParam = job.params.find((p) => p.param === 'heat_timeout');
+  const timeoutValue = timeoutParam?.type === 'value' ? timeoutParam.value : undefined;
+  if (DELETE.has(job.action)) {
+    // A bad heat_timeout must not keep a stack from being deleted: fall back to the default.
+    let timeoutMins = DEFAULT_TIMEOUT_MINS;
+    try {
+      timeoutMins = timeoutMinsOf(timeoutValue);
+    } catch {
+      /* default */
+    }
+    return { action: 'delete', stackName, timeoutMins };
+  }
+  const timeoutMins = timeoutMinsOf(timeoutValue);
+  if (!APPLY.has(job.action)) throw new JobParamError(`job action ${JSON.stringify(job.action)} is not one the heat worker handles (create, modify, logical_delete, delete)`);
+  if (template.handler !== undefined && template.handler !== 'heat_worker') {
+    throw new JobParamError(`template "${template.id}" belongs to ${template.handler}, not heat_worker`);
+  }
+  const resolved = resolveParams(job, outputsOf);
+  const { jinjaVars, stackParams } = splitJobParams(resolved);
+  const templateText = renderHotTemplate(template.template_file, jinjaVars, template.id);
+  const doc = parseHot(templateText);
+  const problems = validateHot(doc, stackParams);
+  if (problems.length) throw new InvalidHotError(template.id, problems);
+  return { action: 'create_or_update', stackName, template: doc, templateText, parameters: stackParams, timeoutMins };
+}

@@ -1,0 +1,116 @@
+/**
+ * The values the heat handler writes for a resource, exactly as the original worker did (seeds
+ * 000-004 points (3)/(4), PROTOCOL-NOTES §d). Pure.
+ *
+ *   /esi-worker/heat_stacks/<plural>/<id>  {"id": "<type>:<id>", "output": [...], "stack_id": "<stack NAME>",
+ *                                           "stack_status", "status_reason", "tenant_id"}
+ *     after a delete:                      stack_id "", output [], status_reason ""
+ *   /esi-worker/job_state/<plural>/<id>    {"heat_outputs": [...], "orchestration_state": "<STATUS>"}
+ *
+ * Encoding (encodeEsiValue): Python's json.dumps with sort_keys=True — ", " / ": " separators and
+ * keys sorted at every level, outputs included ({"description", "output_key", "output_value"}).
+ * That is what the raw etcd values of the record show (traces/00_logical_network.full.jsonl,
+ * `value_raw` of the heat_stacks and job_state writes). The seed documents print the same
+ * values in another key order (stack_id, tenant_id, stack_status, output, status_reason, id;
+ * output_value, description, output_key): that is Python 2's dict order when the documentation
+ * tool re-printed the parsed value, not what was stored, so the seeds are matched as JSON values
+ * and the wire text as the raw trace shows it.
+ *
+ * The exception is `/state`'s `heat_outputs`, a JSON *string* written without sort_keys: its
+ * elements keep Python 2's order output_value, description, output_key (stateHeatOutputsText).
+ */
+import { pyDumps } from '../encoding/pyjson';
+import type { HeatOutput } from './types';
+
+export interface HeatStackRecord {
+  id: string;
+  output: HeatOutput[];
+  /** The stack NAME (`<resource_type>_<resource_id>`), not Heat's uuid; "" after a delete. */
+  stack_id: string;
+  stack_status: string;
+  status_reason: string;
+  tenant_id: string;
+}
+
+export interface JobStateValue {
+  heat_outputs?: HeatOutput[];
+  orchestration_state?: string;
+  [other: string]: unknown;
+}
+
+export const stackNameOf = (resourceType: string, resourceId: string): string => `${resourceType}_${resourceId}`;
+export const stackRecordId = (resourceType: string, resourceId: string): string => `${resourceType}:${resourceId}`;
+
+/** Outputs with exactly the three stored fields, sorted keys, in Heat's list order. */
+function cleanOutputs(outputs: readonly HeatOutput[]): HeatOutput[] {
+  return outputs.map((o) => ({ description: o.description, output_key: o.output_key, output_value: o.output_value === undefined ? null : o.output_value }));
+}
+
+/** The record of a stack that exists (any status but a finished delete). */
+export function stackRecord(a: {
+  resourceType: string;
+  resourceId: string;
+  /** The Gohan resource's tenant_id (job.resource_input.tenant_id), as the record shows. */
+  tenantId: string;
+  status: string;
+  statusReason: string;
+  outputs: readonly HeatOutput[];
+}): HeatStackRecord {
+  return {
+    id: stackRecordId(a.resourceType, a.resourceId),
+    output: cleanOutputs(a.outputs),
+    stack_id: stackNameOf(a.resourceType, a.resourceId),
+    stack_status: a.status,
+    status_reason: a.statusReason,
+    tenant_id: a.tenantId,
+  };
+}
+
+/** The record after the stack was deleted (or found absent by a delete). */
+export function deletedStackRecord(a: { resourceType: string; resourceId: string; tenantId: string }): HeatStackRecord {
+  return {
+    id: stackRecordId(a.resourceType, a.resourceId),
+    output: [],
+    stack_id: '',
+    stack_status: 'DELETE_COMPLETE',
+    status_reason: '',
+    tenant_id: a.tenantId,
+  };
+}
+
+/**
+ * The job state after a stack operation. `previous` keeps what other handlers of the chain put
+ * there (seed 004's `state_monitoring`). Seeds 000-003 carry `orchestration_state`; seed 004's
+ * chain shows `heat_outputs` alone, so the state is left out when not given.
+ */
+export function jobStateValue(a: { outputs: readonly HeatOutput[]; orchestrationState?: string; previous?: Record<string, unknown> }): JobStateValue {
+  const v: JobStateValue = { ...(a.previous ?? {}), heat_outputs: cleanOutputs(a.outputs) };
+  if (a.orchestrationState !== undefined) v.orchestration_state = a.orchestrationState;
+  else delete v.orchestration_state;
+  return v;
+}
+
+/** The etcd text of an /esi-worker value: json.dumps(value, sort_keys=True). */
+export const encodeEsiValue = (value: unknown): string => pyDumps(value, { sortKeys: true });
+
+/** `/state`'s `heat_outputs` string: json.dumps of the list with Python 2's element key order. */
+export function stateHeatOutputsText(outputs: readonly HeatOutput[]): string {
+  return pyDumps(outputs.map((o) => ({ output_value: o.output_value === undefined ? null : o.output_value, description: o.description, output_key: o.output_key })));
+}
+
+/** The Gohan resource's tenant, which the record's heat_stacks values carry. */
+export function tenantOf(resourceInput: Record<string, unknown> | undefined): string {
+  const t = resourceInput?.tenant_id;
+  return typeof t === 'string' ? t : '';
+}
+
+/** A stored heat_stacks value, or undefined if the text is not one. */
+export function parseStackRecord(text: string): HeatStackRecord | undefined {
+  try {
+    const v = JSON.parse(text) as Partial<HeatStackRecord>;
+    if (typeof v !== 'object' || v === null || !Array.isArray(v.output) || typeof v.stack_status !== 'string') return undefined;
+    return v as HeatStackRecord;
+  } catch {
+    return undefined;
+  }
+}

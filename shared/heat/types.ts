@@ -1,0 +1,8 @@
+/** Shapes shared by the Heat client and the pure heat-job code. */
+
+/** One stack output as Heat shows it and as `/esi-worker/heat_stacks/...` stores it. */
+export interface HeatOutput {
+  output_key: string;
+  output_value: unknown;
+  description: string;
+}
