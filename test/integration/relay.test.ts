@@ -1,3 +1,6 @@
+import path from 'node:path';
+import { startEtcd } from '../../infra/local/etcd-server';
+import { freePort } from '../../infra/local/ports';
 import { decodeEventMessage } from '../../shared/events/etcd-event-message';
 import { createLogger } from '../../shared/log/logger';
 import { PrefixRelay } from '../../shared/relay/relay';
@@ -72,23 +75,30 @@ test('resumes from its checkpoint: events written while it was down are forwarde
 });
 
 test('after compaction of its start revision it re-emits every key of the prefix as sync', async () => {
-  const prefix = `/it-compact-${Date.now()}/`;
-  const queue = `it-compact-${Date.now()}.fifo`;
-  const url = await createFifoQueue(queue);
-  await store.txn().then(put(checkpointKey(prefix), '1')).commit();
-  await store.txn().then(put(`${prefix}a`, '1'), put(`${prefix}b`, '2')).commit();
-  const now = await store.revision();
-  await store.client.kv.compact({ revision: now, physical: true });
+  // Compaction affects every reader of an etcd, so this test has an etcd of its own.
+  const own = await startEtcd({ clientPort: await freePort(), peerPort: await freePort(), dataDir: path.join(process.env.ESI_TEST_ROOT!, `compact-${Date.now()}`, 'etcd') });
+  const ownStore = new EtcdStore({ endpoints: [own.clientUrl] });
+  try {
+    const prefix = '/it-compact/';
+    const queue = `it-compact-${Date.now()}.fifo`;
+    const url = await createFifoQueue(queue);
+    await ownStore.txn().then(put(checkpointKey(prefix), '1')).commit();
+    await ownStore.txn().then(put(`${prefix}a`, '1'), put(`${prefix}b`, '2')).commit();
+    await ownStore.client.kv.compact({ revision: await ownStore.revision(), physical: true });
 
-  const relay = relayFor(prefix, queue);
-  await relay.start();
-  const messages: string[] = [];
-  await waitFor(async () => { messages.push(...await receiveAll(url)); return messages.length >= 2; }, { what: 'sync messages' });
-  const decoded = messages.map(decodeEventMessage);
-  expect(decoded.map((m) => m.key).sort()).toEqual([`${prefix}a`, `${prefix}b`]);
-  expect(decoded.every((m) => m.type === 'sync')).toBe(true);
-  expect(relay.counters.resyncs).toBe(1);
-  const after = await store.txn().then(put(`${prefix}c`, '3')).commit();
-  await collect(url, new Map([[`${prefix}c`, after.revision]]));
-  await relay.stop();
+    const relay = new PrefixRelay(ownStore, sqsClient(), { name: 'it', prefix, route: () => queue, logger, checkpointKey: checkpointKey(prefix) });
+    await relay.start();
+    const messages: string[] = [];
+    await waitFor(async () => { messages.push(...await receiveAll(url)); return messages.length >= 2; }, { what: 'sync messages' });
+    const decoded = messages.map(decodeEventMessage);
+    expect(decoded.map((m) => m.key).sort()).toEqual([`${prefix}a`, `${prefix}b`]);
+    expect(decoded.every((m) => m.type === 'sync')).toBe(true);
+    expect(relay.counters.resyncs).toBe(1);
+    const after = await ownStore.txn().then(put(`${prefix}c`, '3')).commit();
+    await collect(url, new Map([[`${prefix}c`, after.revision]]));
+    await relay.stop();
+  } finally {
+    ownStore.close();
+    await own.stop();
+  }
 });
