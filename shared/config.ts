@@ -57,12 +57,18 @@ export function stage(): string {
 }
 
 /**
- * Queue names, the same rule serverless.yml uses: `esi-<stage>-<name>.fifo`.
- * test/unit/serverless-yml.test.ts checks the two agree.
+ * Queue names, the same rule serverless.yml uses: `esi-<stage>-<name>.fifo` for the FIFO queues
+ * the relay feeds, `esi-<stage>-<name>` for the standard queues that carry delayed messages.
+ * test/unit/foundation/serverless-yml.test.ts checks the two agree.
  */
-export function queueName(name: string, stageName = stage()): string {
-  return `esi-${stageName}-${name}.fifo`;
+export function queueName(name: string, stageName = stage(), opts: { fifo?: boolean } = {}): string {
+  return opts.fifo === false ? `esi-${stageName}-${name}` : `esi-${stageName}-${name}.fifo`;
 }
+
+/** Where the relay sends ready jobs, by the handler named in /jobs/ready/<id>. */
+export const JOB_QUEUES: Record<string, string> = { heat_worker: 'heat-jobs', monitoring_worker: 'monitoring-jobs' };
+/** The standard queue each handler re-reads its running jobs from (delayed polls). */
+export const POLL_QUEUES: Record<string, string> = { heat_worker: 'heat-poll', monitoring_worker: 'monitoring-poll' };
 
 /** Output key prefixes Gohan reads back (see docs/keys.md). */
 export function outputPrefixes(): { state: string; monitoring: string } {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { ensureEtcdInstalled, EtcdServer, startEtcd } from '../local/etcd-server';
 import { startSqsServer, LocalSqsServer } from '../local/sqs-server';
 import { waitForPort } from '../local/ports';
+import { CollectorSimulator, HeatSimulator, HeatSimulatorOptions, startCollectorSimulator, startHeatSimulator } from '../sim/main';
 
 export interface StackPorts {
   etcd: number;
@@ -15,6 +16,18 @@ export interface StackPorts {
   sqs: number;
   lambda: number;
   http: number;
+  /** Keystone + Heat simulator. */
+  heat: number;
+  /** Monitoring collector simulator. */
+  collector: number;
+}
+
+export interface SimulatorOptions {
+  /** Stack name → outputs (a JSON file or the object), so a replay yields recorded outputs. */
+  heatFixtures?: HeatSimulatorOptions['fixtures'];
+  heatLatencyMs?: number;
+  /** Status every new monitoring target reports after a moment (as the collector's agents would). */
+  collectorAutoStatus?: string;
 }
 
 export interface StackOptions {
@@ -26,12 +39,15 @@ export interface StackOptions {
   log?: (line: string) => void;
   /** Where child process output goes (files under dataDir by default). */
   logDir?: string;
+  simulators?: SimulatorOptions;
 }
 
 export interface RunningStack {
   env: Record<string, string>;
   etcd: EtcdServer;
   sqs: LocalSqsServer;
+  heat: HeatSimulator;
+  collector: CollectorSimulator;
   processes: { name: string; pid: number; logFile: string }[];
   /** Restarts the relay (after it was killed). */
   startRelay(): ChildProcess;
@@ -51,6 +67,12 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   log(`etcd        ${etcd.clientUrl}  (data ${etcd.dataDir}, pid ${etcd.pid})`);
   const sqs = await startSqsServer(opts.ports.sqs);
   log(`SQS server  ${sqs.endpoint}`);
+  // The external systems we do not own: Keystone + Heat and the monitoring collector.
+  const sim = opts.simulators ?? {};
+  const collector = await startCollectorSimulator({ port: opts.ports.collector, autoStatus: sim.collectorAutoStatus ?? 'UP', autoStatusDelayMs: 500 });
+  const heat = await startHeatSimulator({ port: opts.ports.heat, fixtures: sim.heatFixtures, latencyMs: sim.heatLatencyMs ?? 500, collectorUrl: collector.url });
+  log(`Keystone    ${heat.keystoneUrl}  (simulator; Heat behind its catalog)`);
+  log(`collector   ${collector.url}  (simulator)`);
 
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
@@ -63,6 +85,11 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     ESI_LAMBDA_ENDPOINT: `http://127.0.0.1:${opts.ports.lambda}`,
     ESI_LAMBDA_PORT: String(opts.ports.lambda),
     ESI_HTTP_PORT: String(opts.ports.http),
+    ESI_KEYSTONE_URL: heat.keystoneUrl,
+    ESI_KEYSTONE_USERNAME: heat.credentials.username,
+    ESI_KEYSTONE_PASSWORD: heat.credentials.password,
+    ESI_KEYSTONE_PROJECT: heat.credentials.projectName,
+    ESI_COLLECTOR_URL: collector.url,
     ...opts.env,
   };
 
@@ -78,6 +105,8 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
 
   const stopAll = async () => {
     for (const { child } of children.reverse()) await stopProcess(child);
+    await heat.stop();
+    await collector.stop();
     await sqs.stop();
     await etcd.stop();
   };
@@ -105,6 +134,8 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     env,
     etcd,
     sqs,
+    heat,
+    collector,
     get processes() { return children.map((c) => ({ name: c.name, pid: c.child.pid!, logFile: c.logFile })); },
     startRelay,
     relay: () => relayChild,

@@ -20,6 +20,8 @@ async function main(): Promise<void> {
       sqs: port('ESI_SQS_PORT', 4566),
       lambda: port('ESI_LAMBDA_PORT', 3002),
       http: port('ESI_HTTP_PORT', 3000),
+      heat: port('ESI_SIM_HEAT_PORT', 5000),
+      collector: port('ESI_SIM_COLLECTOR_PORT', 7070),
     },
     log: say,
   });

@@ -1,7 +1,8 @@
 /**
  * What the relay watches and where each event goes. Queue names follow shared/config queueName().
  */
-import { queueName } from '../config';
+import { JOB_QUEUES, queueName } from '../config';
+import { defaultJobKeys } from '../jobs/job-keys';
 import { CONFIG_PREFIX } from '../keys';
 import type { RouteFn } from './relay';
 
@@ -12,7 +13,8 @@ export interface RelayRoute {
 
 /**
  * Default routes: every change under /config/ (resources and heat templates, puts and deletes)
- * goes to the planner. `ESI_RELAY_ROUTES` (`<prefix>=<queue name>,...`) replaces them, e.g. to
+ * goes to the planner; each ready job to its handler's queue; each finished job to the
+ * aggregator. `ESI_RELAY_ROUTES` (`<prefix>=<queue name>,...`) replaces them, e.g. to
  * relay a test prefix to a queue of its own.
  */
 export function relayRoutes(spec = process.env.ESI_RELAY_ROUTES): RelayRoute[] {
@@ -24,5 +26,17 @@ export function relayRoutes(spec = process.env.ESI_RELAY_ROUTES): RelayRoute[] {
     });
   }
   const config = queueName('config');
-  return [{ prefix: CONFIG_PREFIX, route: () => config }];
+  const finished = queueName('finished');
+  return [
+    { prefix: CONFIG_PREFIX, route: () => config },
+    // A ready job goes to its handler's queue; the delete that follows a claim is not work.
+    { prefix: defaultJobKeys.prefix('ready'), route: (e, handler) => (e.type === 'delete' ? undefined : readyQueue(handler)) },
+    // A finished job may complete its chain: the aggregator decides.
+    { prefix: defaultJobKeys.prefix('finished'), route: (e) => (e.type === 'delete' ? undefined : finished) },
+  ];
+}
+
+function readyQueue(handler: string): string | undefined {
+  const name = JOB_QUEUES[handler];
+  return name ? queueName(name) : undefined;
 }

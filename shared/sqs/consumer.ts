@@ -20,11 +20,15 @@ import { queueUrl, sqsClient } from './client';
 export type Outcome =
   | { kind: 'done'; note?: string }
   | { kind: 'failed'; error: string }
-  | { kind: 'retryLater'; delaySeconds: number; reason: string };
+  | { kind: 'retryLater'; delaySeconds: number; reason: string; message?: EtcdEventMessage };
 
 export const done = (note?: string): Outcome => ({ kind: 'done', note });
 export const failed = (error: string): Outcome => ({ kind: 'failed', error });
-export const retryLater = (delaySeconds: number, reason: string): Outcome => ({ kind: 'retryLater', delaySeconds, reason });
+/**
+ * Come back later: the record is acknowledged and `message` (by default the same one) is sent to
+ * the function's retry queue with a delay — e.g. a running job re-read through its working key.
+ */
+export const retryLater = (delaySeconds: number, reason: string, message?: EtcdEventMessage): Outcome => ({ kind: 'retryLater', delaySeconds, reason, message });
 
 export interface RecordContext {
   record: SQSRecord;
@@ -39,7 +43,7 @@ export interface ConsumerOptions {
   logger: Logger;
   /** FIFO source queue: process in order, skip later records of a failed message group only. */
   fifo: boolean;
-  /** Standard queue for delayed retries (FIFO queues have no per-message delay). */
+  /** Standard queue for delayed retries (FIFO queues have no per-message delay); serverless.yml sets ESI_POLL_QUEUE. */
   retryQueueName?: string;
 }
 
@@ -80,7 +84,7 @@ export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
       case 'retryLater': {
         if (!opts.retryQueueName) throw new Error(`retry requested (${outcome.reason}) but the function has no retry queue`);
         const url = await queueUrl(opts.retryQueueName);
-        await sqsClient().send(new SendMessageCommand({ QueueUrl: url, MessageBody: encodeEventMessage(message), DelaySeconds: Math.min(Math.max(Math.round(outcome.delaySeconds), 0), 900) }));
+        await sqsClient().send(new SendMessageCommand({ QueueUrl: url, MessageBody: encodeEventMessage(outcome.message ?? message), DelaySeconds: Math.min(Math.max(Math.round(outcome.delaySeconds), 0), 900) }));
         logger.info('record will be retried later', { delay_seconds: outcome.delaySeconds, reason: outcome.reason });
       }
     }

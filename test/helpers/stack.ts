@@ -1,15 +1,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../../infra/local/ports';
-import { RunningStack, startStack } from '../../infra/stack/stack';
+import { RunningStack, SimulatorOptions, startStack } from '../../infra/stack/stack';
 
 /** The whole local stack on free ports, with its own data folder under the test run's root. */
-export async function startTestStack(name: string, env: Record<string, string> = {}): Promise<RunningStack> {
+export async function startTestStack(name: string, env: Record<string, string> = {}, simulators: SimulatorOptions = {}): Promise<RunningStack> {
   const dataDir = path.join(process.env.ESI_TEST_ROOT ?? fs.mkdtempSync('/tmp/esi-e2e-'), `stack-${name}`);
   return startStack({
     dataDir,
     stage: name,
-    ports: { etcd: await freePort(), etcdPeer: await freePort(), sqs: await freePort(), lambda: await freePort(), http: await freePort() },
+    ports: { etcd: await freePort(), etcdPeer: await freePort(), sqs: await freePort(), lambda: await freePort(), http: await freePort(), heat: await freePort(), collector: await freePort() },
     env: { ESI_LOG_LEVEL: 'INFO', ...env },
+    simulators,
   });
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { queueName } from '../../../shared/config';
+import { JOB_QUEUES, POLL_QUEUES, queueName } from '../../../shared/config';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { eventSources, getAttTarget } = require('../../../infra/serverless-local-sqs/resources.js');
 
@@ -9,8 +9,16 @@ const doc = YAML.parse(fs.readFileSync(path.join(__dirname, '../../../serverless
 const resources: Record<string, { Type: string; Properties: Record<string, any> }> = doc.resources.Resources;
 const resolveStage = (s: string) => s.replace('${sls:stage}', 'dev');
 
-test('the config queue name in serverless.yml is the one the relay sends to', () => {
-  expect(resolveStage(resources.ConfigQueue.Properties.QueueName)).toBe(queueName('config', 'dev'));
+test('queue names in serverless.yml are the ones the relay and the handlers use', () => {
+  const name = (logical: string) => resolveStage(resources[logical].Properties.QueueName);
+  expect(name('ConfigQueue')).toBe(queueName('config', 'dev'));
+  expect(name('HeatJobsQueue')).toBe(queueName(JOB_QUEUES.heat_worker, 'dev'));
+  expect(name('MonitoringJobsQueue')).toBe(queueName(JOB_QUEUES.monitoring_worker, 'dev'));
+  expect(name('FinishedQueue')).toBe(queueName('finished', 'dev'));
+  expect(name('HeatPollQueue')).toBe(queueName(POLL_QUEUES.heat_worker, 'dev', { fifo: false }));
+  expect(name('MonitoringPollQueue')).toBe(queueName(POLL_QUEUES.monitoring_worker, 'dev', { fifo: false }));
+  expect(resolveStage(doc.functions.heat.environment.ESI_POLL_QUEUE)).toBe(name('HeatPollQueue'));
+  expect(resolveStage(doc.functions.monitoring.environment.ESI_POLL_QUEUE)).toBe(name('MonitoringPollQueue'));
 });
 
 test('every queue that is not a DLQ dead-letters, with visibility >= 6x its consumer timeout', () => {
@@ -27,8 +35,14 @@ test('every queue that is not a DLQ dead-letters, with visibility >= 6x its cons
 
 test('the local event source reads every sqs event of the service', () => {
   const service = { service: 'esi', provider: { stage: 'dev' }, functions: doc.functions };
-  const queues = new Map([['ConfigQueue', { name: 'esi-dev-config.fifo', arn: 'arn:aws:sqs:us-east-1:1:esi-dev-config.fifo' }]]);
-  expect(eventSources(service, queues)).toEqual([
-    { functionName: 'esi-dev-planner', queue: queues.get('ConfigQueue'), batchSize: 10, reportFailures: true },
+  const queues = new Map(Object.keys(resources).map((id) => [id, { name: id, arn: `arn:aws:sqs:us-east-1:1:${id}` }]));
+  const sources = eventSources(service, queues).map((s: { functionName: string; queue: { name: string } }) => `${s.functionName} <- ${s.queue.name}`);
+  expect(sources).toEqual([
+    'esi-dev-planner <- ConfigQueue',
+    'esi-dev-heat <- HeatJobsQueue',
+    'esi-dev-heat <- HeatPollQueue',
+    'esi-dev-monitoring <- MonitoringJobsQueue',
+    'esi-dev-monitoring <- MonitoringPollQueue',
+    'esi-dev-aggregator <- FinishedQueue',
   ]);
 });
