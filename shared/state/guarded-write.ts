@@ -5,21 +5,30 @@
  * was read, so two writers racing cannot both win; the loser re-reads and decides again.
  */
 import { pyDumps } from '../encoding/pyjson';
-import { put, Store, unchangedSince } from '../store/store';
+import { put, unchangedSince, type Compare, type KeyValue, type Op, type Store } from '../store/store';
 import { encodeState, StateValue } from './state-value';
 
 export type GuardedWriteResult = 'written' | 'unchanged' | 'older';
 
 const MAX_ROUNDS = 5;
 
+/**
+ * What writing `value` for `version` over `current` means: nothing (equal, or a newer version is
+ * stored) or a put fenced on `current` — for callers that add it to a larger transaction.
+ */
+export function versionedPut(key: string, current: KeyValue | undefined, version: number, value: string): { result: GuardedWriteResult; compares: Compare[]; ops: Op[] } {
+  if (current?.value === value) return { result: 'unchanged', compares: [], ops: [] };
+  const stored = current ? storedVersion(current.value) : undefined;
+  if (stored !== undefined && stored > version) return { result: 'older', compares: [], ops: [] };
+  return { result: 'written', compares: [unchangedSince(key, current)], ops: [put(key, value)] };
+}
+
 /** Writes `value` (already encoded) at key unless a newer version is stored there. */
 export async function writeVersioned(store: Store, key: string, version: number, value: string): Promise<GuardedWriteResult> {
   for (let round = 0; round < MAX_ROUNDS; round++) {
-    const current = await store.get(key);
-    if (current?.value === value) return 'unchanged';
-    const stored = current ? storedVersion(current.value) : undefined;
-    if (stored !== undefined && stored > version) return 'older';
-    const res = await store.txn().when(unchangedSince(key, current)).then(put(key, value)).commit();
+    const decision = versionedPut(key, await store.get(key), version, value);
+    if (decision.result !== 'written') return decision.result;
+    const res = await store.txn().when(...decision.compares).then(...decision.ops).commit();
     if (res.succeeded) return 'written';
   }
   throw new Error(`${key} kept changing while a version ${version} value was being written`);

@@ -1,0 +1,9 @@
+/** Aggregator: consumes finished-job events; writes /state when a chain completes. Logic in shared/handlers. */
+import { aggregateFinishedJob } from '../../shared/handlers/aggregator';
+import { createLogger } from '../../shared/log/logger';
+import { sqsConsumer } from '../../shared/sqs/consumer';
+import { defaultStore } from '../../shared/store/default-store';
+
+const logger = createLogger('esi-aggregator');
+
+export const handler = sqsConsumer((message) => aggregateFinishedJob(defaultStore(), message, logger), { logger, fifo: true });
