@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { registerEtcdCommands } from './commands/etcd';
 import { registerPlanCommand } from './commands/plan';
+import { registerStatusCommand } from './commands/status';
 import { registerTemplatesCommands } from './commands/templates';
 
 const program = new Command();
@@ -17,6 +18,7 @@ program
 registerEtcdCommands(program);
 registerPlanCommand(program);
 registerTemplatesCommands(program);
+registerStatusCommand(program);
 (require('./commands/queues') as typeof import('./commands/queues')).registerQueueCommands(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {

@@ -1,0 +1,58 @@
+import type { Command } from 'commander';
+import { parseConfigValue } from '../../shared/gohan/config-value';
+import { defaultJobKeys, parseFinished, parseJobId, parseStoredJob } from '../../shared/jobs';
+import { keys, parseConfigKey } from '../../shared/keys';
+import { redact, redactText } from '../../shared/log/redact';
+import type { KeyValue, Store } from '../../shared/store/store';
+import { formatReport, type JobLine, type ResourceReport } from '../status-report';
+import { withStore } from './etcd';
+
+const parse = (kv: KeyValue | undefined): unknown => {
+  if (!kv) return undefined;
+  try { return redact(JSON.parse(kv.value)); } catch { return redactText(kv.value); }
+};
+
+/** Reads every key the system keeps for one resource. */
+export async function readReport(store: Store, configKey: string): Promise<ResourceReport> {
+  const path = parseConfigKey(configKey);
+  if (!path) throw new Error(`${configKey} is not a resource key (/config/<scope>/<plural>/<id>)`);
+  const [config, mirror, stack, jobState, state, monitoring] = await Promise.all(
+    [configKey, keys.workerConfig(path), keys.heatStack(path), keys.jobState(path), keys.state(path), keys.monitoring(path)].map((k) => store.get(k)));
+  const parsed = config ? parseConfigValue(config.value) : undefined;
+
+  const jobs: JobLine[] = [];
+  const all = await store.range(defaultJobKeys.prefix('all'));
+  for (const kv of all.items) {
+    const id = defaultJobKeys.parse(kv.key)?.id;
+    const parts = id ? parseJobId(id) : undefined;
+    if (!id || !parts || parts.resourceId !== path.id) continue;
+    const { handler, job, attempt } = parseStoredJob(kv.key, kv.value);
+    const [waiting, ready, working, finished] = await Promise.all(
+      [defaultJobKeys.waiting(id), defaultJobKeys.ready(id), defaultJobKeys.working(id), defaultJobKeys.finished(id)].map((k) => store.get(k)));
+    const fin = finished ? parseFinished(finished.value) : undefined;
+    const where = fin ? (fin.ok ? 'finished' : 'failed') : working ? 'working' : ready ? 'ready' : waiting ? 'waiting' : 'unknown';
+    let owner: string | undefined;
+    if (working) { try { owner = (JSON.parse(working.value) as { owner?: string }).owner; } catch { owner = working.value; } }
+    jobs.push({ id, handler, action: job.action, version: job.version, where, attempts: attempt, dependency: job.dependency, error: fin && !fin.ok ? redactText(fin.error ?? '') : undefined, owner });
+  }
+  return {
+    configKey,
+    config: config ? (parsed?.ok ? { version: parsed.value.version, markedForDeletion: parsed.value.markedForDeletion } : { unreadable: parsed && !parsed.ok ? parsed.error : 'unreadable' }) : undefined,
+    mirroredVersion: mirror ? (parse(mirror) as { version?: number }).version : undefined,
+    jobs,
+    stack: parse(stack) as Record<string, unknown> | undefined,
+    jobState: parse(jobState) as Record<string, unknown> | undefined,
+    state: state ? { key: state.key, value: parse(state) } : undefined,
+    monitoring: monitoring ? { key: monitoring.key, value: parse(monitoring) } : undefined,
+  };
+}
+
+export function registerStatusCommand(program: Command): void {
+  program.command('status <configKey>')
+    .description('everything about one resource: config version, jobs and where each stands, stack record, /state and /monitoring')
+    .option('--json', 'print the report as JSON')
+    .action((configKey: string, opts: { json?: boolean }) => withStore(async (store) => {
+      const report = await readReport(store, configKey);
+      process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : formatReport(report)}\n`);
+    }));
+}
