@@ -1,10 +1,8 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { parseConfigValue } from '../../shared/gohan/config-value';
 import { keys } from '../../shared/keys';
-import type { HeatTemplate } from '../../shared/planner/types';
-import { unchangedSince, put, type Store } from '../../shared/store/store';
 import { loadHeatTemplatesDir } from '../../shared/templates/load';
+import { publishTemplate } from '../../shared/templates/publish';
 import { withStore } from './etcd';
 
 /**
@@ -31,29 +29,3 @@ export function registerTemplatesCommands(program: Command): void {
     }));
 }
 
-const body = (t: HeatTemplate) => ({ id: t.id, handler: t.handler, watch: t.watch, parameter_mappings: t.parameter_mappings, template_file: t.template_file });
-
-export async function publishTemplate(store: Store, t: HeatTemplate): Promise<{ kind: 'created' | 'updated' | 'unchanged'; version: number }> {
-  const key = keys.heatTemplate(t.id);
-  const text = JSON.stringify(body(t));
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const current = await store.get(key);
-    const parsed = current ? parseConfigValue(current.value) : undefined;
-    const old = parsed?.ok ? parsed.value : undefined;
-    if (old && !old.markedForDeletion && JSON.stringify(old.body) === text) return { kind: 'unchanged', version: old.version };
-    const version = old ? old.version + 1 : current ? versionOf(current.value) + 1 : 1;
-    const value = JSON.stringify({ body: text, marked_for_deletion: false, version });
-    const res = await store.txn().when(unchangedSince(key, current)).then(put(key, value)).commit();
-    if (res.succeeded) return { kind: current ? 'updated' : 'created', version };
-  }
-  throw new Error(`${key} kept changing while publishing`);
-}
-
-function versionOf(raw: string): number {
-  try {
-    const v = (JSON.parse(raw) as { version?: unknown }).version;
-    return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : 0;
-  } catch {
-    return 0;
-  }
-}

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { ensureEtcdInstalled, EtcdServer, startEtcd } from '../local/etcd-server';
 import { startSqsServer, LocalSqsServer } from '../local/sqs-server';
 import { waitForPort } from '../local/ports';
+import { scheduleInvocations, type LocalSchedule } from './scheduler';
 import { CollectorSimulator, HeatSimulator, HeatSimulatorOptions, startCollectorSimulator, startHeatSimulator } from '../sim/main';
 
 export interface StackPorts {
@@ -103,7 +104,9 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     return child;
   };
 
+  let stopSchedule: () => Promise<void> = async () => undefined;
   const stopAll = async () => {
+    await stopSchedule();
     for (const { child } of children.reverse()) await stopProcess(child);
     await heat.stop();
     await collector.stop();
@@ -120,6 +123,16 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     await stopAll();
     throw err;
   }
+
+  // Scheduled functions (EventBridge in AWS): the monitoring sync.
+  const schedule: LocalSchedule = scheduleInvocations({
+    lambdaEndpoint: env.ESI_LAMBDA_ENDPOINT,
+    region: env.AWS_REGION,
+    functionNames: [`esi-${env.ESI_STAGE}-monitoring-sync`],
+    periodMs: Number(env.ESI_MONITORING_SYNC_MS ?? 2000),
+    logFile: path.join(logDir, 'scheduler.log'),
+  });
+  stopSchedule = () => schedule.stop();
 
   let relayChild: ChildProcess | undefined;
   const startRelay = () => {

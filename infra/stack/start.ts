@@ -3,6 +3,8 @@
  * Ports and the data folder come from the environment (README, "Configuration").
  */
 import path from 'node:path';
+import { playScenario, summary } from '../demo/play';
+import { loadScenario } from '../demo/scenario';
 import { startStack } from './stack';
 
 const port = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -25,11 +27,27 @@ async function main(): Promise<void> {
     },
     log: say,
   });
+  if (process.env.ESI_DEMO !== '0') {
+    // The main job: play the recorded load-balancer scenario as Gohan would, live.
+    process.env.ESI_ETCD_ENDPOINTS = stack.env.ESI_ETCD_ENDPOINTS;
+    const { EtcdStore } = await import('../../shared/store/etcd-store');
+    const store = new EtcdStore();
+    try {
+      const result = await playScenario(store, loadScenario(), { log: say, live: true });
+      summary(result).forEach((l) => say(l));
+    } catch (err) {
+      say(`demo stopped: ${(err as Error).message}`);
+    } finally {
+      store.close();
+    }
+  }
   say('');
   say('The stack is up. Logs are in ' + path.join(dataDir, 'logs'));
-  say('Try, in another terminal:');
-  say(`  ESI_ETCD_ENDPOINTS=${stack.env.ESI_ETCD_ENDPOINTS} npm run -s esi -- put /config/v2.0/networks/demo-net test/fixtures/gohan/network.json`);
-  say(`  ESI_ETCD_ENDPOINTS=${stack.env.ESI_ETCD_ENDPOINTS} npm run -s esi -- get /esi-worker/config/v2.0/networks/demo-net`);
+  say('Explore, in another terminal:');
+  say(`  export ESI_ETCD_ENDPOINTS=${stack.env.ESI_ETCD_ENDPOINTS}`);
+  say('  npm run -s esi -- status /config/v2.0/ports/ddc14be4-3480-4e97-a978-817b18f9904c');
+  say('  npm run -s esi -- ls /state/ --values');
+  say('  npm run -s esi -- put /config/v2.0/networks/demo-net test/fixtures/gohan/network.json');
   say('Press Ctrl-C to stop everything.');
 
   let stopping = false;

@@ -1,0 +1,37 @@
+/**
+ * Publishing a heat template to etcd the way Gohan stores it: /config/v2.0/heat_templates/<id> =
+ * {"body": "<escaped JSON>", "marked_for_deletion": false, "version": N}. The version goes up only
+ * when the content changed; each write is fenced on the key as read. The body keeps
+ * parameter_mappings in file order (that order is the job parameter order).
+ */
+import { parseConfigValue } from '../gohan/config-value';
+import { keys } from '../keys';
+import type { HeatTemplate } from '../planner/types';
+import { put, unchangedSince, type Store } from '../store/store';
+
+const body = (t: HeatTemplate) => ({ id: t.id, handler: t.handler, watch: t.watch, parameter_mappings: t.parameter_mappings, template_file: t.template_file });
+
+export async function publishTemplate(store: Store, t: HeatTemplate): Promise<{ kind: 'created' | 'updated' | 'unchanged'; version: number }> {
+  const key = keys.heatTemplate(t.id);
+  const text = JSON.stringify(body(t));
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const current = await store.get(key);
+    const parsed = current ? parseConfigValue(current.value) : undefined;
+    const old = parsed?.ok ? parsed.value : undefined;
+    if (old && !old.markedForDeletion && JSON.stringify(old.body) === text) return { kind: 'unchanged', version: old.version };
+    const version = old ? old.version + 1 : current ? versionOf(current.value) + 1 : 1;
+    const value = JSON.stringify({ body: text, marked_for_deletion: false, version });
+    const res = await store.txn().when(unchangedSince(key, current)).then(put(key, value)).commit();
+    if (res.succeeded) return { kind: current ? 'updated' : 'created', version };
+  }
+  throw new Error(`${key} kept changing while publishing`);
+}
+
+function versionOf(raw: string): number {
+  try {
+    const v = (JSON.parse(raw) as { version?: unknown }).version;
+    return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : 0;
+  } catch {
+    return 0;
+  }
+}
