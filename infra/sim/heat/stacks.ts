@@ -225,7 +225,10 @@ export class HeatEngine {
     }
     for (const id of replaced) await this.opts.monitoring.unregister(id);
     stack.resources = next;
-    stack.outputs = this.opts.fixtures[stack.name] ?? this.evaluator(stack, next).outputs();
+    // A fixture for `<name>@version=<version parameter>` wins over one for the name: a replay
+    // can give each version of a resource the outputs the record shows for it.
+    const versioned = stack.given.version !== undefined ? this.opts.fixtures[`${stack.name}@version=${String(stack.given.version)}`] : undefined;
+    stack.outputs = versioned ?? this.opts.fixtures[stack.name] ?? this.evaluator(stack, next).outputs();
   }
 
   private async teardown(stack: Stack): Promise<void> {
