@@ -70,13 +70,14 @@ const MAX_ROUNDS = 16;
 
 // ---- shipped templates and the etcd overrides, cached per process ---------------------------
 
-interface Shipped {
+export interface Shipped {
   templates: Record<string, HeatTemplate>;
   mappings: TemplateMappings;
 }
 const shippedCache = new Map<string, Shipped>();
 
-function shipped(root: string | undefined): Shipped {
+/** The shipped templates and template_mappings (cached per process); also read by the job handlers (job-template.ts). */
+export function shipped(root: string | undefined): Shipped {
   const k = root ?? '';
   let s = shippedCache.get(k);
   if (!s) {
@@ -93,7 +94,7 @@ const parsedTemplates = new Map<string, { modRevision: number; parsed: HeatTempl
 let parsedMappings: { modRevision: number; parsed: TemplateMappings | PlanError } | undefined;
 
 /** A heat template value from etcd: a Gohan config value whose body is the template. */
-function parseEtcdTemplate(id: string, kv: KeyValue): HeatTemplate | PlanError | undefined {
+export function parseEtcdTemplate(id: string, kv: KeyValue): HeatTemplate | PlanError | undefined {
   const cached = parsedTemplates.get(kv.key);
   if (cached?.modRevision === kv.modRevision) return cached.parsed;
   let parsed: HeatTemplate | PlanError | undefined;
@@ -111,7 +112,7 @@ function parseEtcdTemplate(id: string, kv: KeyValue): HeatTemplate | PlanError |
   return parsed;
 }
 
-function templateMappings(kv: KeyValue | undefined, root: string | undefined): TemplateMappings | PlanError {
+export function templateMappings(kv: KeyValue | undefined, root: string | undefined): TemplateMappings | PlanError {
   if (!kv) return shipped(root).mappings;
   if (parsedMappings?.modRevision === kv.modRevision) return parsedMappings.parsed;
   let parsed: TemplateMappings | PlanError;

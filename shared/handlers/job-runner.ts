@@ -1,0 +1,306 @@
+/**
+ * The job runner shared by the heat and monitoring handlers (docs/jobs.md "Running a job").
+ *
+ * A record is an etcd event message for one of two keys:
+ *   /jobs/ready/<id>    → claim the job (tryClaimJob) and call work.start;
+ *   /jobs/working/<id>  → a poll message the runner sent itself (modRevision = the claim's create
+ *                         revision) → resumeClaim and call work.poll.
+ * A poll message whose claim is gone (lease expired, job released) falls back to claiming: a job
+ * left in limbo is picked up by whichever message reaches it first.
+ *
+ * Work answers succeeded(jobState, ops) | failed(error) | poll(delay, step). The runner writes the
+ * job-state merge and the extra ops (heat_stacks record) in ONE fenced transaction, then finishJob.
+ * Client errors: RetryableError → retryJob (attempt + 1), claim released, thrown (SQS redelivers)
+ * until ESI_JOB_MAX_ATTEMPTS, then the job fails with the last error; TerminalError and job
+ * failures (bad params, missing outputs, bad template) → the job fails at once.
+ */
+import crypto from 'node:crypto';
+import type { EtcdEventMessage } from '../events/etcd-event-message';
+import { isRetryable, isTerminal } from '../clients/errors';
+import { isPrepareFailure } from '../heat/prepare';
+import { encodeEsiValue } from '../heat/records';
+import {
+  ClaimLostError, defaultJobKeys, finishJob, jobTxn, releaseClaim, resumeClaim, retryJob, tryClaimJob,
+  type Claim, type FinishResult, type JobKeys, type JobOutcome,
+} from '../jobs';
+import { keys as etcdKeys, type ResourcePath } from '../keys';
+import type { Logger } from '../log/logger';
+import { defaultSchemaIndex, type Job } from '../planner';
+import { done, failed, retryLater, type Outcome, type RecordContext, type RecordHandler } from '../sqs/consumer';
+import { modRevisionIs, put, unchangedSince, type KeyValue, type Op, type Store } from '../store/store';
+import { JobTemplateError } from './job-template';
+
+/** Handler-defined state of a running step, kept in the working value (`step`) between polls. */
+export interface StepState {
+  /** ISO time after which the job fails with "timed out". */
+  deadline_at?: string;
+  [k: string]: unknown;
+}
+
+export type JobStateMerge = (previous: Record<string, unknown> | undefined) => Record<string, unknown> | undefined;
+
+export type WorkResult =
+  | { kind: 'succeeded'; jobState?: JobStateMerge; ops?: Op[]; note?: string }
+  | { kind: 'failed'; error: string }
+  | { kind: 'poll'; delaySeconds?: number; step?: StepState; note?: string };
+
+export const succeeded = (jobState?: JobStateMerge, ops: Op[] = [], note?: string): WorkResult => ({ kind: 'succeeded', jobState, ops, note });
+export const jobFailed = (error: string): WorkResult => ({ kind: 'failed', error });
+export const pollLater = (step?: StepState, delaySeconds?: number, note?: string): WorkResult => ({ kind: 'poll', step, delaySeconds, note });
+
+export interface WorkContext {
+  store: Store;
+  claim: Claim;
+  job: Job;
+  /** Attempts recorded so far (third element of /jobs/all). */
+  attempt: number;
+  /** What the last poll(…) stored; undefined on start. */
+  step: StepState | undefined;
+  path: ResourcePath;
+  logger: Logger;
+  now(): Date;
+}
+
+export interface JobWork {
+  /** The handler this work runs (`heat_worker`); a job of another handler is not claimed. */
+  handler: string;
+  start(ctx: WorkContext): Promise<WorkResult>;
+  poll(ctx: WorkContext): Promise<WorkResult>;
+}
+
+export interface JobRunnerOptions {
+  store: Store | (() => Store);
+  work: JobWork;
+  keys?: JobKeys;
+  /** Claim lease TTL per invocation: above the function timeout (default ESI_JOB_LEASE_SECONDS, 90). */
+  leaseSeconds?: number;
+  /** Delay of a poll message (default ESI_JOB_POLL_SECONDS, 5). */
+  pollDelaySeconds?: number;
+  /** Attempts before a retryable failure becomes the job's failure (default ESI_JOB_MAX_ATTEMPTS, 5). */
+  maxAttempts?: number;
+  /** Delay before a held job's message is tried again (default: the lease TTL). */
+  heldRetrySeconds?: number;
+  now?: () => Date;
+  /** The claim owner; default `<container id>/<SQS message id>`. */
+  owner?: (ctx: RecordContext) => string;
+  /** Test hooks (e.g. to freeze an invocation between its work and its writes). */
+  hooks?: { beforeCommit?: (claim: Claim, result: WorkResult) => Promise<void> };
+}
+
+const envInt = (name: string, dflt: number): number => {
+  const v = process.env[name];
+  const n = v === undefined || v === '' ? NaN : Number(v);
+  return Number.isInteger(n) && n > 0 ? n : dflt;
+};
+
+const CONTAINER_ID = crypto.randomBytes(4).toString('hex');
+const schema = defaultSchemaIndex();
+
+/** `/esi-worker/...` path of a job's resource (Gohan prefix from the schema). */
+export function jobResourcePath(job: Pick<Job, 'resource_type' | 'resource_id'>): ResourcePath {
+  const plural = schema.plural(job.resource_type) ?? `${job.resource_type}s`;
+  const prefix = schema.prefix(job.resource_type) ?? `/v2.0/${plural}`;
+  const scope = prefix.replace(/^\//, '').replace(new RegExp(`/${plural}$`), '') || 'v2.0';
+  return { scope, plural, id: job.resource_id };
+}
+
+/** The message that brings a running job back to its handler: the working key at the claim's create revision. */
+export const pollMessage = (claim: Claim): EtcdEventMessage => ({ key: claim.keys.working(claim.jobId), modRevision: claim.createRevision, type: 'put' });
+
+const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/** Errors that are the job's own failure: retrying cannot help. */
+const isJobFailure = (e: unknown): boolean => isTerminal(e) || isPrepareFailure(e) || e instanceof JobTemplateError;
+
+export function jobRunner(opts: JobRunnerOptions): RecordHandler {
+  const jobKeys = opts.keys ?? defaultJobKeys;
+  const storeOf = typeof opts.store === 'function' ? opts.store : () => opts.store as Store;
+  const leaseSeconds = opts.leaseSeconds ?? envInt('ESI_JOB_LEASE_SECONDS', 90);
+  const pollDelay = opts.pollDelaySeconds ?? envInt('ESI_JOB_POLL_SECONDS', 5);
+  const maxAttempts = opts.maxAttempts ?? envInt('ESI_JOB_MAX_ATTEMPTS', 5);
+  const heldRetry = opts.heldRetrySeconds ?? leaseSeconds;
+  const now = opts.now ?? (() => new Date());
+  const work = opts.work;
+
+  return async (message, rctx) => {
+    const store = storeOf();
+    const parsed = jobKeys.parse(message.key);
+    if (!parsed || (parsed.state !== 'ready' && parsed.state !== 'working')) return done('not a ready or working job key');
+    if (message.type === 'delete') return done('a delete event: nothing to run');
+    const owner = opts.owner?.(rctx) ?? `${CONTAINER_ID}/${rctx.record.messageId}`;
+    const logger = rctx.logger;
+    logger.appendKeys({ job_id: parsed.id, handler: work.handler });
+
+    if (parsed.state === 'working') {
+      const claim = await resumeClaim(store, { jobId: parsed.id, owner, createRevision: message.modRevision }, { keys: jobKeys });
+      if (claim) {
+        const working = await store.get(jobKeys.working(parsed.id));
+        if (working && working.createRevision === claim.createRevision) return run(store, claim, 'poll', working, logger);
+      }
+      // The claim is gone: claim the job if it is in limbo; if someone else holds it, they poll it.
+    }
+
+    const attempt = await tryClaimJob(store, parsed.id, owner, leaseSeconds, { keys: jobKeys });
+    if (attempt.kind === 'refused') {
+      switch (attempt.reason) {
+        case 'missing': return done('job not found (cleaned up or never planned)');
+        case 'finished': return done('job already finished');
+        case 'waiting': return done('job still waiting for dependencies; settlement will make it ready');
+        case 'unreadable':
+          logger.error('job value unreadable; not run', { error: attempt.error });
+          return done(`unreadable job: ${attempt.error}`);
+        case 'held':
+          if (parsed.state === 'working') return done(`stale poll message: job held by ${attempt.owner ?? '?'}`);
+          return retryLater(heldRetry, `job held by ${attempt.owner ?? '?'}; trying again after its lease may have expired`);
+      }
+    }
+    const claim = attempt.claim;
+    if (claim.handler !== work.handler) {
+      await releaseClaim(store, claim).catch(() => undefined);
+      logger.error('job of another handler on this queue; released', { job_handler: claim.handler });
+      return done(`job belongs to ${claim.handler}`);
+    }
+    const working = await store.get(jobKeys.working(claim.jobId));
+    if (!working || working.createRevision !== claim.createRevision) return done('claim lost right after claiming');
+    return run(store, claim, 'start', working, logger);
+  };
+
+  async function run(store: Store, claim: Claim, phase: 'start' | 'poll', working: KeyValue, logger: Logger): Promise<Outcome> {
+    const job = claim.job;
+    const path = jobResourcePath(job);
+    logger.appendKeys({ job_id: claim.jobId, handler: job.handler, resource_key: etcdKeys.config(path), resource_type: job.resource_type, resource_id: job.resource_id, version: job.version, attempt: claim.attempt, phase });
+    const workingValue = parseObject(working.value);
+    const step = phase === 'poll' ? (workingValue.step as StepState | undefined) : undefined;
+    const ctx: WorkContext = { store, claim, job, attempt: claim.attempt, step, path, logger, now };
+
+    let result: WorkResult;
+    if (step?.deadline_at && now().getTime() > Date.parse(step.deadline_at)) {
+      result = jobFailed(`timed out: job ${claim.jobId} did not complete by ${step.deadline_at}`);
+    } else {
+      try {
+        result = phase === 'start' ? await work.start(ctx) : await work.poll(ctx);
+      } catch (err) {
+        return onError(store, claim, err, logger);
+      }
+    }
+
+    try {
+      await opts.hooks?.beforeCommit?.(claim, result);
+      switch (result.kind) {
+        case 'poll': {
+          const delay = result.delaySeconds ?? pollDelay;
+          const renewed = await renewClaim(store, claim, working, workingValue, result.step ?? step, leaseSeconds + delay);
+          if (!renewed) return done('another invocation is polling this job');
+          logger.info('job in progress; polling later', { delay_seconds: delay, note: result.note });
+          return retryLater(delay, result.note ?? 'job in progress', pollMessage(claim));
+        }
+        case 'failed':
+          return finish(store, claim, { ok: false, error: result.error }, logger);
+        case 'succeeded':
+          await commitSuccess(store, claim, path, result);
+          return finish(store, claim, { ok: true }, logger, result.note);
+      }
+    } catch (err) {
+      if (err instanceof ClaimLostError) {
+        logger.warn('claim lost: this invocation\'s writes were rejected', { error: err.message });
+        return done('claim lost; another invocation owns the job');
+      }
+      throw err;
+    }
+  }
+
+  async function onError(store: Store, claim: Claim, err: unknown, logger: Logger): Promise<Outcome> {
+    if (err instanceof ClaimLostError) {
+      logger.warn('claim lost during work', { error: err.message });
+      return done('claim lost');
+    }
+    const text = errorText(err);
+    if (isJobFailure(err)) return finishQuiet(store, claim, { ok: false, error: text }, logger);
+    if (isRetryable(err)) {
+      let attempt: number;
+      try {
+        attempt = await retryJob(store, claim, text);
+      } catch (e) {
+        if (e instanceof ClaimLostError) return done('claim lost');
+        throw e;
+      }
+      if (attempt >= maxAttempts) return finishQuiet(store, claim, { ok: false, error: `${text} (gave up after ${attempt} attempts)` }, logger);
+      logger.warn('transient failure; job released for a retry', { error: text, attempt, max_attempts: maxAttempts });
+      await releaseClaim(store, claim).catch((e) => { if (!(e instanceof ClaimLostError)) throw e; });
+      throw err;
+    }
+    // Unexpected (etcd unreachable, a bug): give the job back and let SQS redeliver the message.
+    await releaseClaim(store, claim).catch(() => undefined);
+    throw err;
+  }
+
+  async function finishQuiet(store: Store, claim: Claim, outcome: JobOutcome, logger: Logger): Promise<Outcome> {
+    try {
+      return await finish(store, claim, outcome, logger);
+    } catch (e) {
+      if (e instanceof ClaimLostError) return done('claim lost');
+      throw e;
+    }
+  }
+
+  async function finish(store: Store, claim: Claim, outcome: JobOutcome, logger: Logger, note?: string): Promise<Outcome> {
+    const r: FinishResult = await finishJob(store, claim, outcome, { now });
+    const fields = { promoted: r.promoted, failed_dependents: r.failed, duplicate: r.duplicate, chain_complete: r.chain.complete };
+    if (outcome.ok) {
+      logger.info('job succeeded', { ...fields, note });
+      return done(`job succeeded${note ? `: ${note}` : ''}`);
+    }
+    logger.error('job failed', { ...fields, error: outcome.error, on_failure: claim.job.on_failure });
+    return failed(outcome.error);
+  }
+
+  /** The job-state merge and the work's ops, in one transaction fenced by the claim. */
+  async function commitSuccess(store: Store, claim: Claim, path: ResourcePath, result: Extract<WorkResult, { kind: 'succeeded' }>): Promise<void> {
+    const key = etcdKeys.jobState(path);
+    for (let round = 0; round < 5; round++) {
+      const prevKv = await store.get(key);
+      const ops: Op[] = [...(result.ops ?? [])];
+      if (result.jobState) {
+        const next = result.jobState(prevKv ? parseObject(prevKv.value) : undefined);
+        if (next !== undefined) {
+          const text = encodeEsiValue(next);
+          if (prevKv?.value !== text) ops.push(put(key, text));
+        }
+      }
+      if (!ops.length) return;
+      const res = await jobTxn(store, claim).when(unchangedSince(key, prevKv)).then(...ops).commit();
+      if (res.succeeded) return;
+    }
+    throw new Error(`${key} kept changing while job ${claim.jobId} wrote its result`);
+  }
+
+  /**
+   * Moves the working key to a new lease that covers the poll delay and the next invocation, and
+   * stores the step: `when my claim holds and working is unchanged since read, put working on the
+   * new lease`. The create revision (the fence) stays the same. False when another invocation
+   * renewed it first (a duplicate poll message): only one poll chain per claim goes on.
+   */
+  async function renewClaim(store: Store, claim: Claim, working: KeyValue, workingValue: Record<string, unknown>, step: StepState | undefined, ttl: number): Promise<boolean> {
+    const lease = await store.grantLease(ttl);
+    const value = { ...workingValue, ...(step ? { step } : {}) };
+    let ok = false;
+    try {
+      const res = await jobTxn(store, claim).when(modRevisionIs(working.key, working.modRevision)).then(put(working.key, JSON.stringify(value), { lease: lease.id })).commit();
+      ok = res.succeeded;
+    } finally {
+      if (!ok) await lease.revoke().catch(() => undefined);
+    }
+    // The old lease has nothing attached any more; revoke it if this invocation holds its handle.
+    if (claim.lease) await claim.lease.revoke().catch(() => undefined);
+    return ok;
+  }
+}
+
+function parseObject(text: string): Record<string, unknown> {
+  try {
+    const v = JSON.parse(text) as unknown;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}

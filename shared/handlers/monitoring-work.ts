@@ -1,0 +1,121 @@
+/**
+ * monitoring_worker jobs (docs/heat-handler.md "Monitoring handler"): monitoring targets of the
+ * collector agents (`POST/GET/DELETE /targets`, esi-record collector_agents docs).
+ *
+ * Both actions resolve the job's params first (output_key params read the resource's own
+ * /esi-worker/heat_stacks record: a missing one is a readable job failure; seed 004's delete
+ * fails that way and its chain goes on, `on_failure: ignore`), then render the template's
+ * `template_file` (port_monitoring: every param is a Liquid variable) to the target body, or to
+ * nothing (the resource needs no target, e.g. a port that is not attached).
+ *
+ * create: body + `tenant_id` (the Gohan resource's) + `version` (the job's). The collector is asked
+ *   first (findTargets) for a target of the same resource, field and version, so a create whose
+ *   answer was lost is not registered twice. Job state: `state_monitoring[<field_name>] = "ACTIVE"`
+ *   merged over the heat outputs (seed 004 point (5)).
+ * delete: every target of the resource (and field, when the body names one) is deleted; absent
+ *   targets are fine. Their fields are removed from `state_monitoring`.
+ */
+import YAML from 'yaml';
+import type { CollectorClient, TargetSpec } from '../clients/collector';
+import { resolveParams, tenantOf } from '../heat';
+import { renderHotTemplate } from '../templates/render';
+import { jobFailed, succeeded, type JobWork, type WorkContext, type WorkResult } from './job-runner';
+import { JobTemplateError, templateOfJob } from './job-template';
+import { outputsResolver } from './heat-work';
+
+export interface MonitoringWorkOptions {
+  collector: CollectorClient | (() => CollectorClient);
+  templatesRoot?: string;
+}
+
+/** What state_monitoring says of a registered target (seed 004 point (5)). */
+export const TARGET_REGISTERED = 'ACTIVE';
+
+/** The target body the job's template renders, or undefined when it renders nothing. */
+async function targetBody(ctx: WorkContext, templatesRoot: string | undefined): Promise<TargetSpec | undefined> {
+  const { job, store } = ctx;
+  const template = await templateOfJob(store, job, { templatesRoot });
+  const vars = resolveParams(job, await outputsResolver(store, job));
+  const text = renderHotTemplate(template.template_file, vars, template.id);
+  if (!text.trim()) return undefined;
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text);
+  } catch (e) {
+    throw new JobTemplateError(`template "${template.id}" does not render a YAML target body: ${(e as Error).message}`);
+  }
+  if (doc === null || doc === undefined) return undefined;
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new JobTemplateError(`template "${template.id}" renders ${Array.isArray(doc) ? 'a list' : typeof doc}, not a target body`);
+  const body = doc as TargetSpec;
+  for (const f of ['type', 'resource_type', 'resource_id'] as const) {
+    if (typeof body[f] !== 'string' || !body[f]) throw new JobTemplateError(`template "${template.id}": the target body has no "${f}"`);
+  }
+  return body;
+}
+
+function withoutFields(previous: Record<string, unknown> | undefined, fields: string[]): Record<string, unknown> | undefined {
+  if (!previous || typeof previous.state_monitoring !== 'object' || previous.state_monitoring === null) return undefined;
+  const sm = { ...(previous.state_monitoring as Record<string, unknown>) };
+  let changed = false;
+  for (const f of fields) if (f in sm) { delete sm[f]; changed = true; }
+  if (!changed) return undefined;
+  const next = { ...previous };
+  if (Object.keys(sm).length) next.state_monitoring = sm;
+  else delete next.state_monitoring;
+  return next;
+}
+
+export function monitoringWork(opts: MonitoringWorkOptions): JobWork {
+  const collectorOf = typeof opts.collector === 'function' ? opts.collector : () => opts.collector as CollectorClient;
+
+  async function create(ctx: WorkContext): Promise<WorkResult> {
+    const { job } = ctx;
+    const body = await targetBody(ctx, opts.templatesRoot);
+    if (!body) return succeeded(undefined, [], 'nothing to monitor');
+    const spec: TargetSpec = { ...body, tenant_id: tenantOf(job.resource_input), version: job.version };
+    const collector = collectorOf();
+    const existing = (await collector.findTargets({ resource_type: spec.resource_type, resource_id: spec.resource_id, ...(spec.field_name ? { field_name: spec.field_name } : {}) }))
+      .find((t) => t.type === spec.type && t.version === spec.version);
+    const target = existing ?? (await collector.createTarget(spec));
+    ctx.logger.info(existing ? 'target already registered' : 'target registered', { target_id: target.id, target_type: spec.type });
+    const field = spec.field_name ?? spec.type;
+    return succeeded(
+      (previous) => ({ ...(previous ?? {}), state_monitoring: { ...((previous?.state_monitoring as Record<string, unknown> | undefined) ?? {}), [field]: TARGET_REGISTERED } }),
+      [],
+      `target ${target.id}`,
+    );
+  }
+
+  async function remove(ctx: WorkContext): Promise<WorkResult> {
+    const { job, path } = ctx;
+    const body = await targetBody(ctx, opts.templatesRoot);
+    const collector = collectorOf();
+    const filter = { resource_type: body?.resource_type ?? path.plural, resource_id: body?.resource_id ?? job.resource_id, ...(body?.field_name ? { field_name: body.field_name } : {}) };
+    const targets = await collector.findTargets(filter);
+    for (const t of targets) await collector.deleteTarget(t.id);
+    ctx.logger.info('targets removed', { count: targets.length, targets: targets.map((t) => t.id) });
+    const fields = targets.map((t) => t.field_name ?? t.type).filter((f): f is string => typeof f === 'string');
+    return succeeded((previous) => withoutFields(previous, fields), [], `${targets.length} target(s) removed`);
+  }
+
+  const work: JobWork = {
+    handler: 'monitoring_worker',
+    async start(ctx) {
+      switch (ctx.job.action) {
+        case 'create':
+        case 'modify':
+          return create(ctx);
+        case 'delete':
+        case 'logical_delete':
+          return remove(ctx);
+        default:
+          return jobFailed(`job action ${JSON.stringify(ctx.job.action)} is not one the monitoring worker handles (create, modify, delete, logical_delete)`);
+      }
+    },
+    // Nothing is asynchronous at the collector; a poll message (e.g. after a lost lease) runs start again.
+    poll(ctx) {
+      return work.start(ctx);
+    },
+  };
+  return work;
+}
