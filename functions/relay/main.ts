@@ -4,16 +4,20 @@
  */
 import { createLogger } from '../../shared/log/logger';
 import { keys } from '../../shared/keys';
+import { recordRelayLag } from '../../shared/metrics';
 import { PrefixRelay } from '../../shared/relay/relay';
 import { relayRoutes } from '../../shared/relay/routes';
+import { loadSecrets } from '../../shared/secrets';
 import { sqsClient } from '../../shared/sqs/client';
 import { EtcdStore } from '../../shared/store/etcd-store';
 
 async function main(): Promise<void> {
   const logger = createLogger('esi-relay');
   const name = process.env.ESI_RELAY_NAME ?? 'main';
+  await loadSecrets(); // *_PARAM settings from SSM, if any (shared/secrets.ts)
   const store = new EtcdStore();
-  const relays = relayRoutes().map((r) => new PrefixRelay(store, sqsClient(), {
+  const routes = relayRoutes();
+  const relays = routes.map((r) => new PrefixRelay(store, sqsClient(), {
     name, prefix: r.prefix, route: r.route, logger,
     checkpointKey: keys.relayCheckpoint(name, r.prefix),
     batchSize: Number(process.env.ESI_RELAY_BATCH_SIZE ?? 10),
@@ -25,7 +29,11 @@ async function main(): Promise<void> {
   const lagTimer = setInterval(async () => {
     const revision = await store.revision().catch(() => undefined);
     if (revision === undefined) return;
-    for (const r of relays) logger.info('relay position', { relay: name, etcd_revision: revision, checkpoint: r.checkpointRevision, lag: revision - r.checkpointRevision, ...r.counters });
+    relays.forEach((r, i) => {
+      logger.info('relay position', { relay: name, etcd_revision: revision, checkpoint: r.checkpointRevision, lag: revision - r.checkpointRevision, ...r.counters });
+      // EMF line for CloudWatch (RelayLag; the relay lag alarm in serverless.yml).
+      recordRelayLag('esi-relay', { relay: name, prefix: routes[i].prefix, etcdRevision: revision, checkpoint: r.checkpointRevision });
+    });
   }, Number(process.env.ESI_RELAY_REPORT_MS ?? 30_000));
   lagTimer.unref();
 

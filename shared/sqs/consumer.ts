@@ -15,6 +15,8 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { decodeEventMessage, EtcdEventMessage, encodeEventMessage, MalformedMessageError } from '../events/etcd-event-message';
 import type { Logger } from '../log/logger';
+import { flushMetrics, recordOutcome, serviceOf } from '../metrics';
+import { loadSecrets } from '../secrets';
 import { queueUrl, sqsClient } from './client';
 
 export type Outcome =
@@ -45,10 +47,13 @@ export interface ConsumerOptions {
   fifo: boolean;
   /** Standard queue for delayed retries (FIFO queues have no per-message delay); serverless.yml sets ESI_POLL_QUEUE. */
   retryQueueName?: string;
+  /** Service dimension of the outcome metrics (shared/metrics.ts); default: the logger's service name. */
+  service?: string;
 }
 
 export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
   const { logger } = opts;
+  const service = opts.service ?? serviceOf(logger);
 
   const recordHandler = async (record: SQSRecord): Promise<void> => {
     let message: EtcdEventMessage;
@@ -57,6 +62,7 @@ export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
     } catch (err) {
       if (!(err instanceof MalformedMessageError)) throw err;
       logger.error('unreadable message acknowledged', { message_id: record.messageId, error: err.message });
+      recordOutcome(service, 'failed');
       return;
     }
     const fields = { resource_key: message.key, etcd_revision: message.modRevision, event_type: message.type, attempt: Number(record.attributes.ApproximateReceiveCount ?? 1) };
@@ -64,7 +70,9 @@ export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
     try {
       const outcome = await handle(message, { record, receiveCount: fields.attempt, logger });
       await apply(outcome, message);
+      recordOutcome(service, outcome.kind);
     } catch (err) {
+      recordOutcome(service, 'error');
       logger.error('record failed; SQS will redeliver it', err as Error);
       throw err;
     } finally {
@@ -92,7 +100,10 @@ export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
 
   return middy<SQSEvent, SQSBatchResponse, Error, Context>()
     .use(injectLambdaContext(logger))
+    // Secrets from SSM when configured (shared/secrets.ts), once per cold start, before any etcd client exists.
+    .before(() => loadSecrets().then(() => undefined))
     .handler((event, context) => (opts.fifo
       ? processPartialResponse(event, recordHandler, new SqsFifoPartialProcessorAsync(), { context, throwOnFullBatchFailure: false, skipGroupOnError: true })
-      : processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), { context, throwOnFullBatchFailure: false })));
+      : processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), { context, throwOnFullBatchFailure: false }))
+      .finally(() => flushMetrics(service)));
 }

@@ -1,0 +1,98 @@
+/**
+ * CloudWatch metrics in the embedded metric format (EMF): Powertools Metrics writes one JSON line
+ * per flush to stdout, and CloudWatch turns it into metrics — automatically for Lambda; for the
+ * relay container serverless.yml adds a metric filter on the same lines (the awslogs driver does
+ * not extract EMF by itself). Namespace `esi`, dimensions `service` (esi-planner, esi-heat, …,
+ * esi-relay) and `stage`. The alarms in serverless.yml use these names; keep them in step.
+ *
+ * | metric | unit | emitted by |
+ * |---|---|---|
+ * | RecordsSucceeded, RecordsFailed, RecordsRetried, RecordsErrored | Count | shared/sqs/consumer.ts, one per record by outcome (done / failed for good / retryLater / thrown). For the planner RecordsSucceeded = plans written, RecordsFailed = plans failed (PLAN_FAILED); for heat and monitoring RecordsFailed = a job failed for good, i.e. its chain failed |
+ * | JobsStarted, JobsSucceeded, JobsFailed | Count | recordJobOutcome(), called by the job handlers; extra dimension `handler` |
+ * | StackOperationDuration | Milliseconds | recordStackOperation(); metadata operation, stack, ok |
+ * | RelayLag | Count (etcd revisions) | the relay's position report: current etcd revision − checkpoint, per prefix (metadata) |
+ *
+ * In a Lambda the consumer flushes after each invocation. Anything else that records metrics
+ * (the relay) calls flushMetrics() or uses the helpers that publish at once.
+ */
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+
+export const METRICS_NAMESPACE = 'esi';
+export { MetricUnit };
+
+const instances = new Map<string, Metrics>();
+
+/** The Metrics of one service (a function or the relay), created on first use. */
+export function metricsFor(service: string): Metrics {
+  let m = instances.get(service);
+  if (!m) {
+    m = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: service, defaultDimensions: { stage: process.env.ESI_STAGE || 'dev' } });
+    instances.set(service, m);
+  }
+  return m;
+}
+
+/** Writes whatever the service has stored (one EMF line); a no-op when nothing is stored. */
+export function flushMetrics(service?: string): void {
+  for (const [name, m] of instances) {
+    if (service && name !== service) continue;
+    if (m.hasStoredMetrics()) m.publishStoredMetrics();
+  }
+}
+
+export type RecordOutcomeKind = 'done' | 'failed' | 'retryLater' | 'error';
+const RECORD_METRICS: Record<RecordOutcomeKind, string> = { done: 'RecordsSucceeded', failed: 'RecordsFailed', retryLater: 'RecordsRetried', error: 'RecordsErrored' };
+
+/** One record's outcome under the result policy (shared/sqs/consumer.ts calls it; flushed per invocation). */
+export function recordOutcome(service: string, kind: RecordOutcomeKind): void {
+  metricsFor(service).addMetric(RECORD_METRICS[kind], MetricUnit.Count, 1);
+}
+
+export type JobOutcome = 'started' | 'succeeded' | 'failed';
+const JOB_METRICS: Record<JobOutcome, string> = { started: 'JobsStarted', succeeded: 'JobsSucceeded', failed: 'JobsFailed' };
+
+/**
+ * A job started (claimed), succeeded or failed for good, for the job handlers (heat_worker,
+ * monitoring_worker). Published at once as its own EMF line with the extra dimension `handler`.
+ * Call it where the job's state is written, once per transition that actually happened (not for
+ * a duplicate delivery that changed nothing).
+ */
+export function recordJobOutcome(service: string, handler: string, outcome: JobOutcome): void {
+  const single = metricsFor(service).singleMetric();
+  single.addDimension('handler', handler);
+  single.addMetric(JOB_METRICS[outcome], MetricUnit.Count, 1);
+}
+
+/**
+ * How long a stack operation took, from the request to Heat until the stack reached a final
+ * state (or the failure), in milliseconds. Published at once; `operation` (create, update,
+ * delete), `stack` and `ok` go in as metadata (searchable in Logs Insights, not dimensions).
+ */
+export function recordStackOperation(service: string, operation: string, durationMs: number, details: { ok: boolean; stack?: string } = { ok: true }): void {
+  const single = metricsFor(service).singleMetric();
+  single.addMetadata('operation', operation);
+  single.addMetadata('ok', String(details.ok));
+  if (details.stack) single.addMetadata('stack', details.stack);
+  single.addMetric('StackOperationDuration', MetricUnit.Milliseconds, Math.max(0, durationMs));
+}
+
+/**
+ * The relay's lag for one watched prefix: current etcd revision − its checkpoint (how many
+ * revisions of etcd history are not yet known to be in SQS). Published at once.
+ */
+export function recordRelayLag(service: string, position: { prefix: string; relay: string; etcdRevision: number; checkpoint: number }): number {
+  const lag = Math.max(0, position.etcdRevision - position.checkpoint);
+  const single = metricsFor(service).singleMetric();
+  single.addMetadata('prefix', position.prefix);
+  single.addMetadata('relay', position.relay);
+  single.addMetadata('etcd_revision', String(position.etcdRevision));
+  single.addMetadata('checkpoint', String(position.checkpoint));
+  single.addMetric('RelayLag', MetricUnit.Count, lag);
+  return lag;
+}
+
+/** The service name a Powertools Logger was created with (createLogger('esi-planner') → esi-planner). */
+export function serviceOf(logger: object): string {
+  const data = (logger as { powertoolsLogData?: { serviceName?: string } }).powertoolsLogData;
+  return data?.serviceName || process.env.POWERTOOLS_SERVICE_NAME || 'esi';
+}

@@ -1,0 +1,39 @@
+/** shared/metrics.ts: EMF lines with the names and dimensions the alarms in serverless.yml use. */
+import { flushMetrics, recordJobOutcome, recordOutcome, recordRelayLag, recordStackOperation, serviceOf } from '../../../shared/metrics';
+import { createLogger } from '../../../shared/log/logger';
+
+let lines: string[] = [];
+let spy: jest.SpyInstance;
+beforeEach(() => {
+  lines = [];
+  spy = jest.spyOn(process.stdout, 'write').mockImplementation(((chunk: string) => { lines.push(String(chunk)); return true; }) as never);
+});
+afterEach(() => spy.mockRestore());
+const emf = () => lines.flatMap((l) => l.split('\n')).filter((l) => l.includes('"_aws"')).map((l) => JSON.parse(l));
+
+test('record outcomes are stored and flushed as one EMF line, namespace esi, dimensions service and stage', () => {
+  recordOutcome('esi-test', 'done');
+  recordOutcome('esi-test', 'failed');
+  recordOutcome('esi-test', 'done');
+  flushMetrics('esi-test');
+  const [line] = emf();
+  expect(line._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'esi', Dimensions: [['service', 'stage']] });
+  expect(line).toMatchObject({ service: 'esi-test', RecordsSucceeded: [1, 1], RecordsFailed: 1 });
+  flushMetrics('esi-test'); // nothing stored: nothing written
+  expect(emf()).toHaveLength(1);
+});
+
+test('job outcomes, stack operations and relay lag are published at once', () => {
+  recordJobOutcome('esi-heat', 'heat_worker', 'failed');
+  recordStackOperation('esi-heat', 'create', 1234, { ok: true, stack: 'esi-net-1' });
+  expect(recordRelayLag('esi-relay', { relay: 'main', prefix: '/config/', etcdRevision: 120, checkpoint: 100 })).toBe(20);
+  const [job, op, lag] = emf();
+  expect(job).toMatchObject({ service: 'esi-heat', handler: 'heat_worker', JobsFailed: 1 });
+  expect(job._aws.CloudWatchMetrics[0].Dimensions[0]).toEqual(expect.arrayContaining(['service', 'stage', 'handler']));
+  expect(op).toMatchObject({ StackOperationDuration: 1234, operation: 'create', stack: 'esi-net-1', ok: 'true' });
+  expect(lag).toMatchObject({ service: 'esi-relay', RelayLag: 20, prefix: '/config/', checkpoint: '100' });
+});
+
+test('the service of a logger is the name it was created with', () => {
+  expect(serviceOf(createLogger('esi-planner'))).toBe('esi-planner');
+});
