@@ -9,7 +9,7 @@
 import type { AxiosInstance, AxiosResponse, Method } from 'axios';
 import { fromResponse, fromThrown, TerminalError } from './errors';
 import { BreakerSettings, createHttp, DEFAULT_RETRY, resilience, Resilience } from './http';
-import type { RetrySettings } from './settings';
+import { httpSettings, SettingsError, type RetrySettings } from './settings';
 
 /** The body of POST /targets (what the templates' MonitoringTarget resources declared). */
 export interface TargetSpec {
@@ -140,4 +140,16 @@ export class CollectorClient {
 /** Marks an attempt the retry policy must not repeat (a TerminalError-like sentinel). */
 class NoRetry extends Error {
   override name = 'NoRetry';
+}
+
+let shared: CollectorClient | undefined;
+
+/** One collector client per container, configured from the environment (ESI_COLLECTOR_URL, ESI_HTTP_*). */
+export function defaultCollectorClient(): CollectorClient {
+  if (!shared) {
+    const s = httpSettings();
+    if (!s.collectorUrl) throw new SettingsError('ESI_COLLECTOR_URL is not set: the collector agents URL is needed');
+    shared = new CollectorClient({ baseUrl: s.collectorUrl, timeoutMs: s.httpTimeoutMs, retry: s.retry });
+  }
+  return shared;
 }

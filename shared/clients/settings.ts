@@ -81,14 +81,6 @@ export function openstackSettings(source: NodeJS.ProcessEnv = process.env): Open
   } catch {
     throw new SettingsError('ESI_KEYSTONE_URL is not a URL');
   }
-  const collectorUrl = env(source, 'ESI_COLLECTOR_URL');
-  if (collectorUrl !== undefined) {
-    try {
-      new URL(collectorUrl); // eslint-disable-line no-new -- validation only
-    } catch {
-      throw new SettingsError('ESI_COLLECTOR_URL is not a URL');
-    }
-  }
   return {
     keystone: {
       authUrl,
@@ -100,6 +92,24 @@ export function openstackSettings(source: NodeJS.ProcessEnv = process.env): Open
       interface: iface as EndpointInterface,
       region: env(source, 'ESI_HEAT_REGION'),
     },
+    ...httpSettings(source),
+  };
+}
+
+/**
+ * The collector URL and the HTTP settings alone: what the monitoring handler and the monitoring
+ * sync need (they hold no Keystone credentials).
+ */
+export function httpSettings(source: NodeJS.ProcessEnv = process.env): Pick<OpenStackSettings, 'collectorUrl' | 'httpTimeoutMs' | 'retry'> {
+  const collectorUrl = env(source, 'ESI_COLLECTOR_URL');
+  if (collectorUrl !== undefined) {
+    try {
+      new URL(collectorUrl); // eslint-disable-line no-new -- validation only
+    } catch {
+      throw new SettingsError('ESI_COLLECTOR_URL is not a URL');
+    }
+  }
+  return {
     collectorUrl,
     httpTimeoutMs: int(source, 'ESI_HTTP_TIMEOUT_MS', 10_000, 1),
     retry: {
