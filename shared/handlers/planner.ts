@@ -8,7 +8,7 @@
  *               /esi-worker/config/<path> = {"body", "deleted", "version"};
  *   no template /state = READ_COMPLETE and the mirror;
  *   error       /state = PLAN_FAILED with a readable error; the message is acknowledged (`failed`);
- *   key deleted nothing planned; the worker's own mirror is dropped (docs/planner.md).
+ *   key deleted nothing planned; the worker's own keys (mirror, stack record, job state) go.
  *
  * The mirror marks a change as planned: a change whose version the mirror already holds is
  * skipped. Every write is fenced on the config key's mod revision (the value read is still
@@ -58,12 +58,8 @@ async function planOnce(store: Store, configKey: string, logger: Logger, opts: P
   switch (prepared.kind) {
     case 'skip':
       return done(prepared.note);
-    case 'deleted': {
-      if (!prepared.mirror) return done('config key deleted; nothing to plan');
-      const mirrorKey = keys.workerConfig(prepared.path);
-      const res = await store.txn().when(absent(configKey), unchangedSince(mirrorKey, prepared.mirror)).then(del(mirrorKey)).commit();
-      return res.succeeded ? done('config key deleted; mirror dropped') : undefined;
-    }
+    case 'deleted':
+      return forgetResource(store, configKey, prepared.path, prepared.mirror);
     case 'unreadable':
       return writeFailure(store, prepared.path, prepared.config, prepared.error, prepared.version);
     case 'planned':
@@ -113,4 +109,21 @@ async function writeFailure(store: Store, path: ResourcePath, config: KeyValue, 
     .then(put(stateKey, value))
     .commit();
   return res.succeeded ? failed(error) : undefined;
+}
+
+/**
+ * Gohan deleted the /config key (after a logical delete): the worker's own keys for the resource
+ * go too — its mirror, stack record and job state — in one transaction fenced on the config key
+ * still being absent and on each key as read. /state is Gohan's to remove, as in the original.
+ */
+async function forgetResource(store: Store, configKey: string, path: ResourcePath, mirror: KeyValue | undefined): Promise<Outcome | undefined> {
+  const owned = [keys.heatStack(path), keys.jobState(path)];
+  const found = (await Promise.all(owned.map((k) => store.get(k)))).filter((kv): kv is KeyValue => kv !== undefined);
+  if (mirror) found.push(mirror);
+  if (found.length === 0) return done('config key deleted; nothing left to clean up');
+  const res = await store.txn()
+    .when(absent(configKey), ...found.map((kv) => unchangedSince(kv.key, kv)))
+    .then(...found.map((kv) => del(kv.key)))
+    .commit();
+  return res.succeeded ? done(`config key deleted; removed ${found.map((kv) => kv.key).join(', ')}`) : undefined;
 }

@@ -127,14 +127,22 @@ describe('level-triggered planning', () => {
     expect((await store.get(`/jobs/ready/${v3.id}`))?.value).toBe('heat_worker');
   });
 
-  it('a key deleted by Gohan plans nothing and drops the mirror', async () => {
+  it('a key deleted by Gohan plans nothing and removes the worker\'s own keys (mirror, stack record, job state), not /state', async () => {
     const id = uid('net');
     const key = `/config/v2.0/networks/${id}`;
     await invoke(message(key, await write(key, network(id, 1))));
     expect(await store.get(`/esi-worker/config/v2.0/networks/${id}`)).toBeDefined();
+    await store.txn().then(
+      put(`/esi-worker/heat_stacks/v2.0/networks/${id}`, '{"id": "network:x", "output": [], "stack_id": "", "stack_status": "DELETE_COMPLETE", "status_reason": "", "tenant_id": "t"}'),
+      put(`/esi-worker/job_state/v2.0/networks/${id}`, '{}'),
+      put(`/state/v2.0/networks/${id}`, '{"error": "", "state": {"worker_state": "DELETE_COMPLETED"}, "version": 2}'),
+    ).commit();
     const rev = (await store.txn().then(del(key)).commit()).revision;
     expect(await invoke(sqsRecord({ key, modRevision: rev, type: 'delete' }))).toEqual({ batchItemFailures: [] });
     expect(await store.get(`/esi-worker/config/v2.0/networks/${id}`)).toBeUndefined();
+    expect(await store.get(`/esi-worker/heat_stacks/v2.0/networks/${id}`)).toBeUndefined();
+    expect(await store.get(`/esi-worker/job_state/v2.0/networks/${id}`)).toBeUndefined();
+    expect(await store.get(`/state/v2.0/networks/${id}`)).toBeDefined();
     expect(await jobsOf('network', id)).toHaveLength(1);
   });
 
