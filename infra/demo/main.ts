@@ -9,8 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../local/ports';
 import { startStack } from '../stack/stack';
-import { playScenario, summary } from './play';
-import { loadScenario } from './scenario';
+import { playRecordedScenario } from './play';
 
 async function main(): Promise<number> {
   const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -22,17 +21,11 @@ async function main(): Promise<number> {
     ports: { etcd: await freePort(), etcdPeer: await freePort(), sqs: await freePort(), lambda: await freePort(), http: await freePort(), heat: await freePort(), collector: await freePort() },
     log: say,
   });
-  // Loaded once the stack's etcd is known.
-  process.env.ESI_ETCD_ENDPOINTS = stack.env.ESI_ETCD_ENDPOINTS;
-  const { EtcdStore } = await import('../../shared/store/etcd-store');
-  const store = new EtcdStore();
   try {
-    const result = await playScenario(store, loadScenario(), { log: say, live: true });
-    summary(result).forEach((l) => say(l));
+    const result = await playRecordedScenario(stack.env.ESI_ETCD_ENDPOINTS, say);
     say(`\nLogs of this run: ${path.join(dataDir, 'logs')}`);
     return result.ok ? 0 : 1;
   } finally {
-    store.close();
     await stack.stop();
   }
 }

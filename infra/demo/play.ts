@@ -2,14 +2,16 @@
  * Plays a scenario against a running stack as Gohan would, shows the jobs moving, and checks
  * every resource's final /state against the record. Used by `npm start` and `npm run demo`.
  */
+import { etcdSettings } from '../../shared/config';
 import { encodeGohanConfigValue } from '../../shared/gohan/config-value';
 import { parseConfigKey, keys } from '../../shared/keys';
+import { EtcdStore } from '../../shared/store/etcd-store';
 import type { Store, WatchHandle } from '../../shared/store/store';
 import { del, put } from '../../shared/store/store';
 import { loadHeatTemplatesDir } from '../../shared/templates/load';
 import { publishTemplate } from '../../shared/templates/publish';
 import { checkState, type StateCheck } from './compare';
-import type { Scenario } from './scenario';
+import { loadScenario, type Scenario } from './scenario';
 import path from 'node:path';
 
 export interface PlayOptions {
@@ -127,4 +129,16 @@ export function summary(result: PlayResult): string[] {
   const bad = result.checks.filter((c) => !c.ok).length;
   lines.push('', bad ? `${bad} of ${result.checks.length} resources differ from the record.` : `All ${result.checks.length} resources reached their recorded state.`);
   return lines;
+}
+
+/** Plays the recorded scenario live on the stack at etcdEndpoint and prints the summary. */
+export async function playRecordedScenario(etcdEndpoint: string, log: (line: string) => void): Promise<PlayResult> {
+  const store = new EtcdStore({ ...etcdSettings(), endpoints: [etcdEndpoint] });
+  try {
+    const result = await playScenario(store, loadScenario(), { log, live: true });
+    summary(result).forEach((l) => log(l));
+    return result;
+  } finally {
+    store.close();
+  }
 }

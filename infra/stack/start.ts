@@ -3,8 +3,7 @@
  * Ports and the data folder come from the environment (README, "Configuration").
  */
 import path from 'node:path';
-import { playScenario, summary } from '../demo/play';
-import { loadScenario } from '../demo/scenario';
+import { playRecordedScenario } from '../demo/play';
 import { startStack } from './stack';
 
 const port = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -29,17 +28,7 @@ async function main(): Promise<void> {
   });
   if (process.env.ESI_DEMO !== '0') {
     // The main job: play the recorded load-balancer scenario as Gohan would, live.
-    process.env.ESI_ETCD_ENDPOINTS = stack.env.ESI_ETCD_ENDPOINTS;
-    const { EtcdStore } = await import('../../shared/store/etcd-store');
-    const store = new EtcdStore();
-    try {
-      const result = await playScenario(store, loadScenario(), { log: say, live: true });
-      summary(result).forEach((l) => say(l));
-    } catch (err) {
-      say(`demo stopped: ${(err as Error).message}`);
-    } finally {
-      store.close();
-    }
+    await playRecordedScenario(stack.env.ESI_ETCD_ENDPOINTS, say).catch((err: Error) => say(`demo stopped: ${err.message}`));
   }
   say('');
   say('The stack is up. Logs are in ' + path.join(dataDir, 'logs'));

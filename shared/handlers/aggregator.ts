@@ -14,9 +14,9 @@
  */
 import type { EtcdEventMessage } from '../events/etcd-event-message';
 import { chainName, chainStatus, cleanupChain, defaultJobKeys, parseJobId, parseStoredJob, type Job } from '../jobs';
-import { keys, type ResourcePath } from '../keys';
+import { keys } from '../keys';
 import type { Logger } from '../log/logger';
-import { defaultSchemaIndex } from '../planner/schema';
+import { pathOfSingular } from '../resource-path';
 import { done, type Outcome } from '../sqs/consumer';
 import { aggregateState, reportedAction, type ChainAction, type JobState } from '../state/aggregate';
 import { versionedPut } from '../state/guarded-write';
@@ -24,7 +24,6 @@ import { encodeState } from '../state/state-value';
 import { del, unchangedSince, type Store } from '../store/store';
 
 const MAX_CONFLICTS = 5;
-const schema = defaultSchemaIndex();
 
 export async function aggregateFinishedJob(store: Store, message: EtcdEventMessage, logger: Logger): Promise<Outcome> {
   const id = defaultJobKeys.parse(message.key)?.id;
@@ -46,7 +45,7 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
   if (!status.complete) return done('chain not complete yet');
   if ('cleanedUp' in status) return done('chain already aggregated');
 
-  const path = resourcePathOf(job);
+  const path = pathOfSingular(job.resource_type, job.resource_id);
   const chainJobs = await jobsOfChain(store, job);
   const jobStateKey = keys.jobState(path);
   const jobStateKv = await store.get(jobStateKey);
@@ -71,14 +70,6 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
   if (!res.cleaned) return res.reason === 'conflict' ? undefined : done(`chain has unfinished jobs: ${res.unfinished.join(', ')}`);
   logger.info('chain aggregated', { worker_state: state.state.worker_state, state_write: stateWrite.result, jobs: res.jobIds.length, error: state.error || undefined });
   return done(`state ${state.state.worker_state} (${stateWrite.result})`);
-}
-
-/** The resource's path from the job: Gohan's schema gives the plural and the API scope. */
-export function resourcePathOf(job: Pick<Job, 'resource_type' | 'resource_id'>): ResourcePath {
-  const plural = schema.plural(job.resource_type) ?? `${job.resource_type}s`;
-  const prefix = schema.prefix(job.resource_type) ?? `/v2.0/${plural}`;
-  const scope = prefix.replace(/^\//, '').replace(new RegExp(`/${plural}$`), '') || 'v2.0';
-  return { scope, plural, id: job.resource_id };
 }
 
 async function jobsOfChain(store: Store, job: Job): Promise<Job[]> {

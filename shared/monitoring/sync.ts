@@ -7,11 +7,9 @@
 import type { CollectorClient, Target } from '../clients/collector';
 import { keys } from '../keys';
 import type { Logger } from '../log/logger';
-import { defaultSchemaIndex } from '../planner/schema';
+import { pathOfPlural } from '../resource-path';
 import { writeMonitoring, type GuardedWriteResult } from '../state/guarded-write';
 import type { Store } from '../store/store';
-
-const schema = defaultSchemaIndex();
 
 export interface MonitoringUpdate {
   key: string;
@@ -30,7 +28,7 @@ export function monitoringUpdates(targets: Target[]): MonitoringUpdate[] {
     const status = statusOf(t);
     if (status === undefined || typeof t.version !== 'number' || !t.resource_type || !t.resource_id) continue;
     const fieldName = t.field_name ?? 'status';
-    const key = keys.monitoring(resourcePathOfPlural(t.resource_type, t.resource_id));
+    const key = keys.monitoring(pathOfPlural(t.resource_type, t.resource_id));
     const slot = `${key}\u0000${fieldName}`;
     const prev = best.get(slot);
     if (!prev || t.version > prev.version) best.set(slot, { key, version: t.version, fieldName, status });
@@ -42,13 +40,6 @@ export function monitoringUpdates(targets: Target[]): MonitoringUpdate[] {
 function statusOf(t: Target): unknown {
   const values = t.values ?? [];
   return (values.find((v) => v.key === 'status') ?? values[0])?.value;
-}
-
-function resourcePathOfPlural(plural: string, id: string) {
-  const singular = schema.singular(plural);
-  const prefix = (singular && schema.prefix(singular)) ?? `/v2.0/${plural}`;
-  const scope = prefix.replace(/^\//, '').replace(new RegExp(`/${plural}$`), '') || 'v2.0';
-  return { scope, plural, id };
 }
 
 export async function syncMonitoring(store: Store, collector: CollectorClient, logger: Logger): Promise<Record<GuardedWriteResult, number>> {
