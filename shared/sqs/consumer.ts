@@ -104,6 +104,8 @@ export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
     .before(() => loadSecrets().then(() => undefined))
     .handler((event, context) => (opts.fifo
       ? processPartialResponse(event, recordHandler, new SqsFifoPartialProcessorAsync(), { context, throwOnFullBatchFailure: false, skipGroupOnError: true })
-      : processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), { context, throwOnFullBatchFailure: false }))
+      // One record at a time: the logger's per-record keys (resource_key, job_id, …) are shared
+      // by the whole invocation, and parallel records would write under each other's keys.
+      : processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), { context, throwOnFullBatchFailure: false, processInParallel: false }))
       .finally(() => flushMetrics(service)));
 }

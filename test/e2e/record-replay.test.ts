@@ -8,6 +8,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { playScenario, summary } from '../../infra/demo/play';
 import { loadScenario } from '../../infra/demo/scenario';
 import type { RunningStack } from '../../infra/stack/stack';
@@ -59,13 +60,17 @@ test('every resource of the recorded scenario ends with its recorded /state; the
     expect(seen(s.state.key)).toContainEqual(s.state.value);
   }
 
+  // Seed 002: the load balancer's monitoring, as the seed shows it.
+  const [lbMonitoring] = seedState('002_addf4c9d80b3d0e0').monitoring as { key: string; value: Record<string, unknown> }[];
+  await waitFor(async () => seen(lbMonitoring.key).some((v) => isDeepStrictEqual(v, lbMonitoring.value)) || undefined, { timeoutMs: 60_000, what: 'seed 002 /monitoring' });
+
   // Seed 000: the port's monitoring target reports UP, then the collector says FAIL.
   const [up, fail] = seedState('000_1f9fc31bb326bf67').monitoring as { key: string; value: Record<string, unknown> }[];
-  await waitFor(async () => { const kv = await store.get(up.key); return kv && JSON.stringify(JSON.parse(kv.value)) === JSON.stringify(up.value); }, { timeoutMs: 60_000, what: 'seed 000 /monitoring UP' });
+  await waitFor(async () => { const kv = await store.get(up.key); return kv && isDeepStrictEqual(JSON.parse(kv.value), up.value); }, { timeoutMs: 60_000, what: 'seed 000 /monitoring UP' });
   const target = stack.collector.targets().find((t) => t.resource_id === up.key.split('/').pop() && t.version === 3);
   expect(target).toBeDefined();
   stack.collector.setStatus(String(target!.id), 'FAIL');
-  await waitFor(async () => { const kv = await store.get(fail.key); return kv && JSON.stringify(JSON.parse(kv.value)) === JSON.stringify(fail.value); }, { timeoutMs: 60_000, what: 'seed 000 /monitoring FAIL' });
+  await waitFor(async () => { const kv = await store.get(fail.key); return kv && isDeepStrictEqual(JSON.parse(kv.value), fail.value); }, { timeoutMs: 60_000, what: 'seed 000 /monitoring FAIL' });
   expect(seen(up.key)).toEqual(expect.arrayContaining([up.value, fail.value]));
 });
 

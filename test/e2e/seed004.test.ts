@@ -11,6 +11,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { HeatClient } from '../../shared/clients/heat';
 import { keystoneSession } from '../../shared/clients/keystone';
 import { encodeGohanConfigValue } from '../../shared/gohan/config-value';
@@ -72,5 +73,5 @@ test('the three jobs run in order, the ignored failure does not stop the chain, 
   expect(await store.get(rec.job_state.key)).toBeUndefined();
 
   const [monitoring] = states.monitoring;
-  await waitFor(async () => JSON.stringify(await json(monitoring.key)) === JSON.stringify(monitoring.value), { timeoutMs: 60_000, what: 'the port /monitoring' });
+  await waitFor(async () => isDeepStrictEqual(await json(monitoring.key), monitoring.value), { timeoutMs: 60_000, what: 'the port /monitoring' });
 });
