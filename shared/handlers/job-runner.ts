@@ -25,7 +25,9 @@ import {
 } from '../jobs';
 import { keys as etcdKeys, type ResourcePath } from '../keys';
 import type { Logger } from '../log/logger';
-import { defaultSchemaIndex, type Job } from '../planner';
+import { recordJobOutcome, recordStackOperation, serviceOf } from '../metrics';
+import { pathOfSingular } from '../resource-path';
+import type { Job } from '../planner';
 import { done, failed, retryLater, type Outcome, type RecordContext, type RecordHandler } from '../sqs/consumer';
 import { modRevisionIs, put, unchangedSince, type KeyValue, type Op, type Store } from '../store/store';
 import { JobTemplateError } from './job-template';
@@ -94,15 +96,10 @@ const envInt = (name: string, dflt: number): number => {
 };
 
 const CONTAINER_ID = crypto.randomBytes(4).toString('hex');
-const schema = defaultSchemaIndex();
 
 /** `/esi-worker/...` path of a job's resource (Gohan prefix from the schema). */
-export function jobResourcePath(job: Pick<Job, 'resource_type' | 'resource_id'>): ResourcePath {
-  const plural = schema.plural(job.resource_type) ?? `${job.resource_type}s`;
-  const prefix = schema.prefix(job.resource_type) ?? `/v2.0/${plural}`;
-  const scope = prefix.replace(/^\//, '').replace(new RegExp(`/${plural}$`), '') || 'v2.0';
-  return { scope, plural, id: job.resource_id };
-}
+/** The path of the job's resource (shared/resource-path.ts). */
+export const jobResourcePath = (job: Pick<Job, 'resource_type' | 'resource_id'>): ResourcePath => pathOfSingular(job.resource_type, job.resource_id);
 
 /** The message that brings a running job back to its handler: the working key at the claim's create revision. */
 export const pollMessage = (claim: Claim): EtcdEventMessage => ({ key: claim.keys.working(claim.jobId), modRevision: claim.createRevision, type: 'put' });
@@ -174,6 +171,7 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
     const ctx: WorkContext = { store, claim, job, attempt: claim.attempt, step, path, logger, now };
 
     let result: WorkResult;
+    if (phase === 'start') recordJobOutcome(serviceOf(logger), job.handler, 'started');
     if (step?.deadline_at && now().getTime() > Date.parse(step.deadline_at)) {
       result = jobFailed(`timed out: job ${claim.jobId} did not complete by ${step.deadline_at}`);
     } else {
@@ -195,9 +193,11 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
           return retryLater(delay, result.note ?? 'job in progress', pollMessage(claim));
         }
         case 'failed':
+          recordDuration(job, workingValue, false, logger);
           return finish(store, claim, { ok: false, error: result.error }, logger);
         case 'succeeded':
           await commitSuccess(store, claim, path, result);
+          recordDuration(job, workingValue, true, logger);
           return finish(store, claim, { ok: true }, logger, result.note);
       }
     } catch (err) {
@@ -207,6 +207,13 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
       }
       throw err;
     }
+  }
+
+  /** From the claim to the job's end: for a heat job, the stack operation's duration. */
+  function recordDuration(job: Job, workingValue: Record<string, unknown>, ok: boolean, logger: Logger): void {
+    const claimedAt = typeof workingValue.claimed_at === 'string' ? Date.parse(workingValue.claimed_at) : NaN;
+    if (job.handler !== 'heat_worker' || Number.isNaN(claimedAt)) return;
+    recordStackOperation(serviceOf(logger), job.action, now().getTime() - claimedAt, { ok, stack: `${job.resource_type}_${job.resource_id}` });
   }
 
   async function onError(store: Store, claim: Claim, err: unknown, logger: Logger): Promise<Outcome> {
@@ -246,6 +253,7 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
   async function finish(store: Store, claim: Claim, outcome: JobOutcome, logger: Logger, note?: string): Promise<Outcome> {
     const r: FinishResult = await finishJob(store, claim, outcome, { now });
     const fields = { promoted: r.promoted, failed_dependents: r.failed, duplicate: r.duplicate, chain_complete: r.chain.complete };
+    if (!r.duplicate) recordJobOutcome(serviceOf(logger), claim.job.handler, outcome.ok ? 'succeeded' : 'failed');
     if (outcome.ok) {
       logger.info('job succeeded', { ...fields, note });
       return done(`job succeeded${note ? `: ${note}` : ''}`);
