@@ -97,7 +97,6 @@ const envInt = (name: string, dflt: number): number => {
 
 const CONTAINER_ID = crypto.randomBytes(4).toString('hex');
 
-/** `/esi-worker/...` path of a job's resource (Gohan prefix from the schema). */
 /** The path of the job's resource (shared/resource-path.ts). */
 export const jobResourcePath = (job: Pick<Job, 'resource_type' | 'resource_id'>): ResourcePath => pathOfSingular(job.resource_type, job.resource_id);
 
