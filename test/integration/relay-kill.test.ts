@@ -4,6 +4,7 @@
  * allowed (a restarted relay re-sends what it had not checkpointed) and are counted.
  */
 import { ReceiveMessageCommand, DeleteMessageBatchCommand } from '@aws-sdk/client-sqs';
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { decodeEventMessage } from '../../shared/events/etcd-event-message';
 import { sqsClient } from '../../shared/sqs/client';
@@ -19,7 +20,13 @@ const KILL_AT = [500, 1000, 1500];
 
 jest.setTimeout(240_000);
 const store = new EtcdStore();
-afterAll(() => { store.close(); sqsClient().destroy(); });
+/** The relay process alive now; stopped after the test whatever happened in it. */
+let current: ChildProcess | undefined;
+afterAll(async () => {
+  if (current && current.exitCode === null && current.signalCode === null) { current.kill('SIGKILL'); await killed(current); }
+  store.close();
+  sqsClient().destroy();
+});
 
 test(`${WRITES} writes, ${KILL_AT.length} SIGKILLs of the relay, none lost`, async () => {
   const run = `kill${Date.now()}`;
@@ -51,6 +58,7 @@ test(`${WRITES} writes, ${KILL_AT.length} SIGKILLs of the relay, none lost`, asy
   })();
 
   let relay = spawnRelay(env, logFile);
+  current = relay;
   const expected: string[] = [];
   let kills = 0;
   for (let i = 0; i < WRITES; i++) {
@@ -65,6 +73,7 @@ test(`${WRITES} writes, ${KILL_AT.length} SIGKILLs of the relay, none lost`, asy
       await killed(relay);
       kills++;
       relay = spawnRelay(env, logFile);
+      current = relay;
     }
   }
 
