@@ -3,7 +3,7 @@
  * every resource's final /state against the record. Used by `npm start` and `npm run demo`.
  */
 import { etcdSettings } from '../../shared/config';
-import { encodeGohanConfigValue } from '../../shared/gohan/config-value';
+import { encodeGohanConfigValue, versionOf } from '../../shared/gohan/config-value';
 import { parseConfigKey, keys } from '../../shared/keys';
 import { EtcdStore } from '../../shared/store/etcd-store';
 import type { Store, WatchHandle } from '../../shared/store/store';
@@ -76,7 +76,7 @@ async function planned(store: Store, configKey: string, version: number): Promis
   const p = parseConfigKey(configKey);
   if (!p) return true;
   const [mirror, state] = await Promise.all([store.get(keys.workerConfig(p)), store.get(keys.state(p))]);
-  const v = (kv: typeof mirror) => { try { return kv ? (JSON.parse(kv.value) as { version?: number }).version ?? 0 : 0; } catch { return 0; } };
+  const v = (kv: typeof mirror) => (kv ? versionOf(kv.value) ?? 0 : 0);
   return v(mirror) >= version || v(state) >= version;
 }
 

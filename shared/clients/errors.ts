@@ -60,8 +60,6 @@ export class TerminalError extends ClientError {
 
 export const isRetryable = (e: unknown): e is RetryableError => e instanceof RetryableError;
 export const isTerminal = (e: unknown): e is TerminalError => e instanceof TerminalError;
-/** A TerminalError for a 404 (the stack or target does not exist). */
-export const isNotFound = (e: unknown): boolean => e instanceof TerminalError && e.status === 404;
 
 /** Network error codes after which the same request may well succeed. */
 const RETRYABLE_CODES = new Set([

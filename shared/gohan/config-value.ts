@@ -45,6 +45,19 @@ export function parseConfigValue(raw: string): ParseResult {
   return { ok: true, value: { body: body as Record<string, unknown>, version: v.version, markedForDeletion: v.marked_for_deletion === true } };
 }
 
+/**
+ * The integer `version` field of a JSON value — a config value, the worker's mirror, /state,
+ * /monitoring — or undefined when the text is not JSON or has none.
+ */
+export function versionOf(raw: string): number | undefined {
+  try {
+    const v = (JSON.parse(raw) as { version?: unknown }).version;
+    return typeof v === 'number' && Number.isInteger(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Gohan's wire encoding (Go encoding/json: compact, keys sorted, body as an escaped string). */
 export function encodeGohanConfigValue(body: Record<string, unknown>, version: number, markedForDeletion = false): string {
   return JSON.stringify({ body: JSON.stringify(sortKeys(body)), marked_for_deletion: markedForDeletion, version });

@@ -17,7 +17,7 @@
  */
 import YAML from 'yaml';
 import { defaultJobKeys, parseJobId } from '../jobs/job-keys';
-import { parseConfigValue, type ConfigValue } from '../gohan/config-value';
+import { parseConfigValue, versionOf, type ConfigValue } from '../gohan/config-value';
 import { CONFIG_PREFIX, HEAT_TEMPLATES_PREFIX, keys, parseConfigKey, TEMPLATE_MAPPINGS_KEY, type ResourcePath } from '../keys';
 import { defaultSchemaIndex, PlanError, planChange, parseTemplateMappings, type HeatTemplate, type PlanningView, type PlanResult, type SchemaIndex, type TemplateMappings } from '../planner';
 import { read, type KeyValue, type RangeResult, type Store } from '../store/store';
@@ -231,16 +231,6 @@ const mirroredValue = (kv: KeyValue | undefined): ConfigValue | undefined => {
   }
 };
 
-/** The version of an otherwise unreadable value, if one can be seen, so Gohan can match it. */
-function versionHint(raw: string): number | null {
-  try {
-    const v = JSON.parse(raw) as { version?: unknown };
-    return typeof v.version === 'number' && Number.isInteger(v.version) ? v.version : null;
-  } catch {
-    return null;
-  }
-}
-
 // ---- planning one key -------------------------------------------------------------------------
 
 export async function preparePlan(source: ReadSource, configKey: string, opts: PrepareOptions = {}): Promise<Prepared> {
@@ -253,7 +243,7 @@ export async function preparePlan(source: ReadSource, configKey: string, opts: P
   if (!config) return { kind: 'deleted', path, configKey, mirror };
 
   const parsed = parseConfigValue(config.value);
-  if (!parsed.ok) return { kind: 'unreadable', path, config, error: `${parsed.error} at ${configKey} (revision ${config.modRevision})`, version: versionHint(config.value) };
+  if (!parsed.ok) return { kind: 'unreadable', path, config, error: `${parsed.error} at ${configKey} (revision ${config.modRevision})`, version: versionOf(config.value) ?? null };
   const value = parsed.value;
 
   const schema = defaultSchemaIndex();

@@ -6,7 +6,7 @@
  * so "the working key's create revision is still mine" is the fence every later write carries.
  */
 import type { Compare, Lease, Op, Store, TxnBuilder, TxnResult } from '../store/store';
-import { absent, del, modRevisionIs, present, put, read } from '../store/store';
+import { absent, createRevisionIs, del, modRevisionIs, present, put, read } from '../store/store';
 import { defaultJobKeys, type JobKeys } from './job-keys';
 import { encodeStoredJob, type Job, JobValueError, parseStoredJob, type WorkingValue } from './values';
 
@@ -55,7 +55,7 @@ export interface ClaimOptions {
 }
 
 /** The fence: `/jobs/working/<id>` exists with the create revision of this claim. */
-export const claimHeld = (claim: Claim): Compare => ({ kind: 'createRevision', key: claim.keys.working(claim.jobId), op: '==', revision: claim.createRevision });
+export const claimHeld = (claim: Claim): Compare => createRevisionIs(claim.keys.working(claim.jobId), claim.createRevision);
 
 /**
  * Claims a job in one transaction:
@@ -95,7 +95,7 @@ export async function tryClaimJob(store: Store, jobId: string, owner: string, le
   } catch (err) {
     if (!(err instanceof JobValueError)) throw err;
     // Give the claim back rather than hold a job nobody can run; docs/jobs.md "unreadable jobs".
-    await store.txn().when({ kind: 'createRevision', key: keys.working(jobId), op: '==', revision: workingKv!.createRevision }).then(del(keys.working(jobId))).commit();
+    await store.txn().when(createRevisionIs(keys.working(jobId), workingKv!.createRevision)).then(del(keys.working(jobId))).commit();
     await revokeQuietly(lease);
     return { kind: 'refused', reason: 'unreadable', error: err.message };
   }
@@ -174,8 +174,6 @@ export interface ClaimRef {
   owner: string;
   createRevision: number;
 }
-
-export const claimRef = (c: Claim): ClaimRef => ({ jobId: c.jobId, owner: c.owner, createRevision: c.createRevision });
 
 /**
  * The claim named by a ref, if its working key still exists with that create revision (the lease

@@ -5,7 +5,8 @@
 import type { Compare, Op, Store } from '../store/store';
 import { absent, del, modRevisionIs } from '../store/store';
 import { chainName, defaultJobKeys, parseJobId, type JobKeys } from './job-keys';
-import { readMany, settleWaiting } from './settle';
+import { readMany } from '../store/read-many';
+import { settleWaiting } from './settle';
 
 export interface ChainRef {
   resource_type: string;

@@ -10,11 +10,11 @@
  * transaction fail (it re-plans) instead.
  */
 import type { Compare, Op, Store } from '../store/store';
-import { absent, put, unchangedSince } from '../store/store';
+import { absent, createRevisionIs, put, unchangedSince } from '../store/store';
 import type { KeyValue } from '../store/store';
 import { defaultJobKeys, type JobKeys } from './job-keys';
 import { planSettlement, type WaitingJob } from './resolve';
-import { readMany } from './settle';
+import { readMany } from '../store/read-many';
 import { dependencyStatus, encodeStoredJob, type FinishedValue, type StoredJob } from './values';
 
 export interface JobWrites {
@@ -37,7 +37,7 @@ export async function jobWrites(store: Store, jobs: StoredJob[], opts: { keys?: 
   const failed = new Map(plan.fail.map((f) => [f.waiting.id, f]));
 
   // The job key only matters as present or absent (an attempt counter change must not conflict).
-  const sameJob = (key: string, kv: KeyValue | undefined): Compare => (kv ? { kind: 'createRevision', key, op: '==', revision: kv.createRevision } : absent(key));
+  const sameJob = (key: string, kv: KeyValue | undefined): Compare => (kv ? createRevisionIs(key, kv.createRevision) : absent(key));
   const compares: Compare[] = external.flatMap((id) => [unchangedSince(keys.finished(id), read.get(keys.finished(id))), sameJob(keys.all(id), read.get(keys.all(id)))]);
   const ops: Op[] = [];
   const placement = new Map<string, 'ready' | 'waiting' | 'failed'>();

@@ -13,7 +13,8 @@ import { type Claim, claimHeld, lostError, revokeQuietly } from './claim';
 import type { JobKeys } from './job-keys';
 import { chainName, parseJobId } from './job-keys';
 import { type ChainCompletion, completionOf } from './resolve';
-import { readMany, settleWaiting } from './settle';
+import { readMany } from '../store/read-many';
+import { settleWaiting } from './settle';
 import { type FinishedValue, type Job, type JobOutcome, parseFinished, parseStoredJob } from './values';
 
 export interface FinishResult {

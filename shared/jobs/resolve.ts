@@ -37,9 +37,6 @@ export function decide(job: Job, statusOf: (id: string) => DependencyStatus | un
   return pending.length ? { kind: 'wait', pending } : { kind: 'promote' };
 }
 
-/** Every job id the given jobs depend on (the keys to read before deciding them). */
-export const dependenciesOf = (jobs: WaitingJob[]): string[] => [...new Set(jobs.flatMap((w) => w.job.dependency))];
-
 export interface Settlement {
   promote: WaitingJob[];
   /** In propagation order: a job comes after the dependency whose failure failed it. */

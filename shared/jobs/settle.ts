@@ -5,13 +5,12 @@
  * job is promoted or failed exactly once.
  */
 import type { KeyValue, Store } from '../store/store';
-import { absent, del, modRevisionIs, present, put, read } from '../store/store';
+import { absent, del, modRevisionIs, present, put } from '../store/store';
+import { readMany } from '../store/read-many';
 import { defaultJobKeys, type JobKeys } from './job-keys';
 import { planSettlement, type WaitingJob } from './resolve';
 import { dependencyStatus, type DependencyStatus, type FinishedValue, JobValueError, parseStoredJob } from './values';
 
-/** etcd's default --max-txn-ops is 128. */
-const READS_PER_TXN = 128;
 /** A round only repeats when a guard failed, i.e. another settler moved a job meanwhile. */
 const MAX_ROUNDS = 10;
 
@@ -31,17 +30,6 @@ export interface SettleResult {
 export interface SettleOptions {
   keys?: JobKeys;
   now?: () => Date;
-}
-
-/** Reads many keys at one revision, in as few transactions as etcd allows. */
-export async function readMany(store: Store, keys: string[]): Promise<Map<string, KeyValue | undefined>> {
-  const out = new Map<string, KeyValue | undefined>();
-  for (let i = 0; i < keys.length; i += READS_PER_TXN) {
-    const chunk = keys.slice(i, i + READS_PER_TXN);
-    const res = await store.txn().then(...chunk.map(read)).commit();
-    chunk.forEach((k, j) => out.set(k, res.reads[j]));
-  }
-  return out;
 }
 
 /** The waiting jobs as they are now, with the waiting key's mod revision (the guard). */

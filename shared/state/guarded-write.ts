@@ -5,6 +5,7 @@
  * was read, so two writers racing cannot both win; the loser re-reads and decides again.
  */
 import { pyDumps } from '../encoding/pyjson';
+import { versionOf } from '../gohan/config-value';
 import { put, unchangedSince, type Compare, type KeyValue, type Op, type Store } from '../store/store';
 import { encodeState, StateValue } from './state-value';
 
@@ -18,7 +19,7 @@ const MAX_ROUNDS = 5;
  */
 export function versionedPut(key: string, current: KeyValue | undefined, version: number, value: string): { result: GuardedWriteResult; compares: Compare[]; ops: Op[] } {
   if (current?.value === value) return { result: 'unchanged', compares: [], ops: [] };
-  const stored = current ? storedVersion(current.value) : undefined;
+  const stored = current ? versionOf(current.value) : undefined;
   if (stored !== undefined && stored > version) return { result: 'older', compares: [], ops: [] };
   return { result: 'written', compares: [unchangedSince(key, current)], ops: [put(key, value)] };
 }
@@ -46,13 +47,4 @@ export function encodeMonitoring(version: number, fieldName: string, status: unk
 
 export function writeMonitoring(store: Store, key: string, version: number, fieldName: string, status: unknown): Promise<GuardedWriteResult> {
   return writeVersioned(store, key, version, encodeMonitoring(version, fieldName, status));
-}
-
-function storedVersion(raw: string): number | undefined {
-  try {
-    const v = (JSON.parse(raw) as { version?: unknown }).version;
-    return typeof v === 'number' ? v : undefined;
-  } catch {
-    return undefined;
-  }
 }

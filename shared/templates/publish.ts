@@ -4,7 +4,7 @@
  * when the content changed; each write is fenced on the key as read. The body keeps
  * parameter_mappings in file order (that order is the job parameter order).
  */
-import { parseConfigValue } from '../gohan/config-value';
+import { parseConfigValue, versionOf } from '../gohan/config-value';
 import { keys } from '../keys';
 import type { HeatTemplate } from '../planner/types';
 import { put, unchangedSince, type Store } from '../store/store';
@@ -19,19 +19,12 @@ export async function publishTemplate(store: Store, t: HeatTemplate): Promise<{ 
     const parsed = current ? parseConfigValue(current.value) : undefined;
     const old = parsed?.ok ? parsed.value : undefined;
     if (old && !old.markedForDeletion && JSON.stringify(old.body) === text) return { kind: 'unchanged', version: old.version };
-    const version = old ? old.version + 1 : current ? versionOf(current.value) + 1 : 1;
+    // An unreadable value still has its version counted, so the new one supersedes it.
+    const previous = old?.version ?? (current ? versionOf(current.value) ?? 0 : 0);
+    const version = Math.max(previous, 0) + 1;
     const value = JSON.stringify({ body: text, marked_for_deletion: false, version });
     const res = await store.txn().when(unchangedSince(key, current)).then(put(key, value)).commit();
     if (res.succeeded) return { kind: current ? 'updated' : 'created', version };
   }
   throw new Error(`${key} kept changing while publishing`);
-}
-
-function versionOf(raw: string): number {
-  try {
-    const v = (JSON.parse(raw) as { version?: unknown }).version;
-    return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : 0;
-  } catch {
-    return 0;
-  }
 }
