@@ -8,6 +8,8 @@
  * reports CREATE; anything else MODIFY.
  */
 import { pyDumps } from '../encoding/pyjson';
+import { stateHeatOutputsText } from '../heat/records';
+import type { HeatOutput } from '../heat/types';
 import type { StateValue, WorkerState } from './state-value';
 
 export type ChainAction = 'create' | 'modify' | 'logical_delete' | 'delete';
@@ -19,12 +21,6 @@ export interface ChainSummary {
   /** Gohan's `status` of the resource body, e.g. PENDING_CREATE. */
   resourceStatus?: string;
   outcome: { ok: true } | { ok: false; error: string };
-}
-
-export interface HeatOutput {
-  output_key: string;
-  output_value: unknown;
-  description?: string;
 }
 
 /** /esi-worker/job_state/<path>: what the chain's jobs reported. */
@@ -45,17 +41,8 @@ export function aggregateState(chain: ChainSummary, jobState: JobState = {}): St
   const action = reportedAction(chain);
   const worker_state = `${action}_${chain.outcome.ok ? 'COMPLETED' : 'FAILED'}` as WorkerState;
   const state: StateValue['state'] = { worker_state };
-  if (jobState.heat_outputs) state.heat_outputs = encodeHeatOutputs(jobState.heat_outputs);
+  if (jobState.heat_outputs) state.heat_outputs = stateHeatOutputsText(jobState.heat_outputs);
   if (jobState.orchestration_state) state.orchestration_state = jobState.orchestration_state;
   if (jobState.state_monitoring) state.state_monitoring = pyDumps(jobState.state_monitoring);
   return { error: chain.outcome.ok ? '' : chain.outcome.error, state, version: chain.version };
-}
-
-/**
- * heat_outputs as JSON text inside JSON, elements in the original worker's key order
- * (output_value, description, output_key), Python json.dumps separators — byte for byte as Gohan
- * has always received it.
- */
-export function encodeHeatOutputs(outputs: HeatOutput[]): string {
-  return pyDumps(outputs.map((o) => ({ output_value: o.output_value, description: o.description ?? '', output_key: o.output_key })));
 }
