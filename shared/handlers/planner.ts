@@ -3,8 +3,8 @@
  * the key as it is now (./planning-inputs.ts), runs the pure planner, and writes everything of
  * that resource change in one etcd transaction:
  *
- *   jobs        every /jobs/all/<id> = [handler, job, 0], /jobs/ready/<id> = handler when the job
- *               has no dependency else /jobs/waiting/<id> = handler, and the mirror
+ *   jobs        every /jobs/all/<id> = [handler, job, 0], /jobs/ready/<id> or /jobs/waiting/<id> =
+ *               handler as the job lifecycle places it (shared/jobs/enqueue.ts), and the mirror
  *               /esi-worker/config/<path> = {"body", "deleted", "version"};
  *   no template /state = READ_COMPLETE and the mirror;
  *   error       /state = PLAN_FAILED with a readable error; the message is acknowledged (`failed`);
@@ -17,13 +17,11 @@
  * from current values). A failed fence re-reads and re-plans, a few times, then throws so SQS
  * redelivers. See docs/decisions.md.
  */
-import { encodeStoredJob } from '../jobs/values';
-import { defaultJobKeys } from '../jobs/job-keys';
+import { jobWrites } from '../jobs/enqueue';
 import { pyDumps } from '../encoding/pyjson';
 import type { EtcdEventMessage } from '../events/etcd-event-message';
 import { keys, type ResourcePath } from '../keys';
 import type { Logger } from '../log/logger';
-import type { PlannedJob } from '../planner';
 import { done, failed, type Outcome } from '../sqs/consumer';
 import { encodeState, planFailedState } from '../state/state-value';
 import { absent, del, modRevisionIs, put, unchangedSince, type Compare, type KeyValue, type Op, type Store } from '../store/store';
@@ -43,14 +41,6 @@ export async function planConfigKey(store: Store, message: EtcdEventMessage, log
 /** The mirror value: the config value the worker acted on, body decoded (PROTOCOL-NOTES §f.3). */
 export const encodeMirror = (body: Record<string, unknown>, deleted: boolean, version: number): string =>
   pyDumps({ body, deleted, version }, { sortKeys: true });
-
-/** The ops that store planned jobs: /jobs/all, then /jobs/ready or /jobs/waiting, per job. */
-export function jobOps(jobs: PlannedJob[]): Op[] {
-  return jobs.flatMap(({ job, stored }) => [
-    put(defaultJobKeys.all(job.id), encodeStoredJob({ handler: stored[0], job, attempt: stored[2] })),
-    put(job.dependency.length === 0 ? defaultJobKeys.ready(job.id) : defaultJobKeys.waiting(job.id), job.handler),
-  ]);
-}
 
 /** One read-decide-write round; undefined when a fence failed and the round must be re-read. */
 async function planOnce(store: Store, configKey: string, logger: Logger, opts: PrepareOptions): Promise<Outcome | undefined> {
@@ -88,10 +78,13 @@ async function writePlan(store: Store, p: Extract<Prepared, { kind: 'planned' }>
     }
     case 'jobs': {
       for (const [key, kv] of p.referenced) fences.push(unchangedSince(key, kv));
-      const res = await store.txn().when(...fences).then(...jobOps(result.jobs), mirrorOp).commit();
+      // The job lifecycle decides ready or waiting, and fences on the dependencies as read: one
+      // that finishes meanwhile fails this transaction (re-planned) instead of leaving a job waiting.
+      const writes = await jobWrites(store, result.jobs.map(({ job, stored }) => ({ handler: stored[0], job, attempt: stored[2] })));
+      const res = await store.txn().when(...fences, ...writes.compares).then(...writes.ops, mirrorOp).commit();
       if (!res.succeeded) return undefined;
       const ids = result.jobs.map((j) => j.job.id);
-      logger.info('planned', { jobs: ids, waiting: result.jobs.filter((j) => j.job.dependency.length > 0).map((j) => j.job.id) });
+      logger.info('planned', { jobs: ids, waiting: ids.filter((id) => writes.placement.get(id) === 'waiting') });
       return done(`planned ${ids.length} job(s) for version ${value.version}`);
     }
   }
