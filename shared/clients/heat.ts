@@ -12,8 +12,8 @@ import type { AxiosInstance, AxiosResponse, Method } from 'axios';
 import { fromResponse, fromThrown, TerminalError } from './errors';
 import { BreakerSettings, createHttp, DEFAULT_RETRY, resilience, Resilience } from './http';
 import type { HeatOutput } from '../heat/types';
-import type { KeystoneSession } from './keystone';
-import type { RetrySettings } from './settings';
+import { keystoneSession, type KeystoneSession } from './keystone';
+import { openstackSettings, type RetrySettings } from './settings';
 
 export type { HeatOutput };
 
@@ -245,4 +245,19 @@ export class HeatClient {
       throw fromResponse('heat', what, res.status, res.data);
     });
   }
+}
+
+let shared: HeatClient | undefined;
+
+/**
+ * One Heat client per container, configured from the environment (ESI_KEYSTONE_*, ESI_HEAT_*,
+ * ESI_HTTP_*). Built on first use, so missing settings fail a record (redelivered), not the
+ * module load.
+ */
+export function defaultHeatClient(): HeatClient {
+  if (!shared) {
+    const s = openstackSettings();
+    shared = new HeatClient({ session: keystoneSession(s.keystone, { timeoutMs: s.httpTimeoutMs, retry: s.retry }), timeoutMs: s.httpTimeoutMs, retry: s.retry });
+  }
+  return shared;
 }

@@ -16,11 +16,12 @@
  */
 import { splitStackStatus, type HeatClient, type StackView } from '../clients/heat';
 import { keys as etcdKeys } from '../keys';
-import { deletedStackRecord, encodeEsiValue, jobStateValue, parseStackRecord, prepareStack, stackNameOf, stackRecord, tenantOf, type HeatOutput } from '../heat';
-import type { Job } from '../planner';
-import { put, read, type Op, type Store } from '../store/store';
-import { jobFailed, jobResourcePath, pollLater, succeeded, type JobWork, type StepState, type WorkContext, type WorkResult } from './job-runner';
+import { deletedStackRecord, encodeEsiValue, jobStateValue, prepareStack, stackNameOf, stackRecord, tenantOf } from '../heat';
+import { recordStackOperation, serviceOf } from '../metrics';
+import { put, type Op } from '../store/store';
+import { jobFailed, pollLater, succeeded, type JobWork, type StepState, type WorkContext, type WorkResult } from './job-runner';
 import { templateOfJob } from './job-template';
+import { outputsResolver } from './stack-outputs';
 
 export interface HeatWorkOptions {
   /** The Heat client; a function so the handler can build it lazily (settings read on first use). */
@@ -41,33 +42,6 @@ interface HeatStep extends StepState {
 }
 
 const DELETE_ACTIONS = new Set(['logical_delete', 'delete']);
-
-/** The `output` list of the heat_stacks records the job's output_key params reference. */
-async function referencedOutputs(store: Store, job: Job): Promise<Map<string, HeatOutput[] | undefined>> {
-  const refs = new Map<string, string>();
-  const walk = (p: { type: string; value: unknown }): void => {
-    if (p.type === 'output_key') {
-      const v = p.value as { resource_type: string; resource_id: string };
-      refs.set(`${v.resource_type}\u0000${v.resource_id}`, etcdKeys.heatStack(jobResourcePath(v)));
-    } else if (p.type === 'list' && Array.isArray(p.value)) (p.value as { type: string; value: unknown }[]).forEach(walk);
-  };
-  job.params.forEach((p) => walk(p as { type: string; value: unknown }));
-  const entries = [...refs];
-  const out = new Map<string, HeatOutput[] | undefined>();
-  if (!entries.length) return out;
-  const reads = (await store.txn().then(...entries.map(([, k]) => read(k))).commit()).reads;
-  entries.forEach(([ref], i) => {
-    const kv = reads[i];
-    const rec = kv ? parseStackRecord(kv.value) : undefined;
-    out.set(ref, rec && rec.stack_status !== 'DELETE_COMPLETE' ? rec.output : rec ? [] : undefined);
-  });
-  return out;
-}
-
-export async function outputsResolver(store: Store, job: Job): Promise<(t: string, id: string) => HeatOutput[] | undefined> {
-  const outputs = await referencedOutputs(store, job);
-  return (t, id) => outputs.get(`${t}\u0000${id}`);
-}
 
 export function heatWork(opts: HeatWorkOptions): JobWork {
   const heatOf = typeof opts.heat === 'function' ? opts.heat : () => opts.heat as HeatClient;
@@ -128,19 +102,25 @@ export function heatWork(opts: HeatWorkOptions): JobWork {
         ? await heat.showStack({ id: s.stack_id, name: s.stack_name, href: s.stack_href })
         : await heat.showStack(s.stack_name);
       if (s.action === 'DELETE') {
-        if (!view || view.status === 'DELETE_COMPLETE') return deleted(ctx);
+        if (!view || view.status === 'DELETE_COMPLETE') return ended(ctx, s, true, deleted(ctx));
       } else if (!view) {
-        return jobFailed(`stack ${s.stack_name} disappeared while waiting for ${s.action}_COMPLETE`);
+        return ended(ctx, s, false, jobFailed(`stack ${s.stack_name} disappeared while waiting for ${s.action}_COMPLETE`));
       }
       const { action, state } = splitStackStatus(view!.status);
-      if (action === s.action && state === 'COMPLETE') return applied(ctx, view!);
+      if (action === s.action && state === 'COMPLETE') return ended(ctx, s, true, applied(ctx, view!));
       if (state === 'FAILED' && action === s.action) {
-        return jobFailed(`stack ${s.stack_name} ${view!.status}: ${view!.statusReason || 'no reason given'}`);
+        return ended(ctx, s, false, jobFailed(`stack ${s.stack_name} ${view!.status}: ${view!.statusReason || 'no reason given'}`));
       }
       return pollLater(s, undefined, `${view!.status}`);
     },
   };
   return work;
+}
+
+/** A stack operation reached its end: its duration (from the request to Heat) goes to the metrics. */
+function ended(ctx: WorkContext, s: HeatStep, ok: boolean, result: WorkResult): WorkResult {
+  recordStackOperation(serviceOf(ctx.logger), s.action, ctx.now().getTime() - Date.parse(s.started_at), { ok, stack: s.stack_name });
+  return result;
 }
 
 function stackOps(ctx: WorkContext, value: unknown): Op[] {

@@ -25,7 +25,7 @@ import {
 } from '../jobs';
 import { keys as etcdKeys, type ResourcePath } from '../keys';
 import type { Logger } from '../log/logger';
-import { recordJobOutcome, recordStackOperation, serviceOf } from '../metrics';
+import { recordJobOutcome, serviceOf } from '../metrics';
 import { pathOfSingular } from '../resource-path';
 import type { Job } from '../planner';
 import { done, failed, retryLater, type Outcome, type RecordContext, type RecordHandler } from '../sqs/consumer';
@@ -97,9 +97,6 @@ const envInt = (name: string, dflt: number): number => {
 
 const CONTAINER_ID = crypto.randomBytes(4).toString('hex');
 
-/** The path of the job's resource (shared/resource-path.ts). */
-export const jobResourcePath = (job: Pick<Job, 'resource_type' | 'resource_id'>): ResourcePath => pathOfSingular(job.resource_type, job.resource_id);
-
 /** The message that brings a running job back to its handler: the working key at the claim's create revision. */
 export const pollMessage = (claim: Claim): EtcdEventMessage => ({ key: claim.keys.working(claim.jobId), modRevision: claim.createRevision, type: 'put' });
 
@@ -163,7 +160,7 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
 
   async function run(store: Store, claim: Claim, phase: 'start' | 'poll', working: KeyValue, logger: Logger): Promise<Outcome> {
     const job = claim.job;
-    const path = jobResourcePath(job);
+    const path = pathOfSingular(job.resource_type, job.resource_id);
     logger.appendKeys({ job_id: claim.jobId, handler: job.handler, resource_key: etcdKeys.config(path), resource_type: job.resource_type, resource_id: job.resource_id, version: job.version, attempt: claim.attempt, phase });
     const workingValue = parseObject(working.value);
     const step = phase === 'poll' ? (workingValue.step as StepState | undefined) : undefined;
@@ -192,11 +189,9 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
           return retryLater(delay, result.note ?? 'job in progress', pollMessage(claim));
         }
         case 'failed':
-          recordDuration(job, workingValue, false, logger);
           return finish(store, claim, { ok: false, error: result.error }, logger);
         case 'succeeded':
           await commitSuccess(store, claim, path, result);
-          recordDuration(job, workingValue, true, logger);
           return finish(store, claim, { ok: true }, logger, result.note);
       }
     } catch (err) {
@@ -206,13 +201,6 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
       }
       throw err;
     }
-  }
-
-  /** From the claim to the job's end: for a heat job, the stack operation's duration. */
-  function recordDuration(job: Job, workingValue: Record<string, unknown>, ok: boolean, logger: Logger): void {
-    const claimedAt = typeof workingValue.claimed_at === 'string' ? Date.parse(workingValue.claimed_at) : NaN;
-    if (job.handler !== 'heat_worker' || Number.isNaN(claimedAt)) return;
-    recordStackOperation(serviceOf(logger), job.action, now().getTime() - claimedAt, { ok, stack: `${job.resource_type}_${job.resource_id}` });
   }
 
   async function onError(store: Store, claim: Claim, err: unknown, logger: Logger): Promise<Outcome> {

@@ -21,7 +21,7 @@ import { resolveParams, tenantOf } from '../heat';
 import { renderHotTemplate } from '../templates/render';
 import { jobFailed, succeeded, type JobWork, type WorkContext, type WorkResult } from './job-runner';
 import { JobTemplateError, templateOfJob } from './job-template';
-import { outputsResolver } from './heat-work';
+import { outputsResolver } from './stack-outputs';
 
 export interface MonitoringWorkOptions {
   collector: CollectorClient | (() => CollectorClient);
