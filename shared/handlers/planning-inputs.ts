@@ -20,7 +20,8 @@ import { defaultJobKeys, parseJobId } from '../jobs/job-keys';
 import { parseConfigValue, versionOf, type ConfigValue } from '../gohan/config-value';
 import { CONFIG_PREFIX, HEAT_TEMPLATES_PREFIX, keys, parseConfigKey, TEMPLATE_MAPPINGS_KEY, type ResourcePath } from '../keys';
 import { defaultSchemaIndex, PlanError, planChange, parseTemplateMappings, type HeatTemplate, type PlanningView, type PlanResult, type SchemaIndex, type TemplateMappings } from '../planner';
-import { read, type KeyValue, type RangeResult, type Store } from '../store/store';
+import { readMany } from '../store/read-many';
+import type { KeyValue, RangeResult, Store } from '../store/store';
 import { loadTemplates, toHeatTemplate } from '../templates/load';
 
 /** What planning reads: the etcd Store satisfies it, and so does a snapshot. */
@@ -31,9 +32,12 @@ export interface ReadSource {
   txn?: Store['txn'];
 }
 
-/** Reads several keys: one transaction of get ops on a Store, else one get each. */
+/** Reads several keys: read-only transactions on a Store (readMany), else one get each. */
 async function getMany(source: ReadSource, keyList: string[]): Promise<(KeyValue | undefined)[]> {
-  if (source.txn && keyList.length > 1) return (await source.txn().then(...keyList.map((k) => read(k))).commit()).reads;
+  if (source.txn && keyList.length > 1) {
+    const got = await readMany({ txn: source.txn.bind(source) }, keyList);
+    return keyList.map((k) => got.get(k));
+  }
   return Promise.all(keyList.map((k) => source.get(k)));
 }
 
@@ -146,7 +150,7 @@ async function pendingJobIndex(source: ReadSource): Promise<Map<string, string[]
 // ---- the view ---------------------------------------------------------------------------------
 
 /** PlanningView over what has been loaded so far; records what the planner asked for and missed. */
-class LoadingView implements PlanningView {
+export class LoadingView implements PlanningView {
   readonly configs = new Map<string, KeyValue | undefined>();
   readonly templates = new Map<string, HeatTemplate | PlanError | undefined>();
   readonly missingConfigs = new Set<string>();
@@ -220,6 +224,27 @@ class LoadingView implements PlanningView {
   }
 }
 
+/**
+ * Runs `evaluate` against what the view has loaded, loads every key it asked for and missed, and
+ * runs it again, until it asks for nothing new (one round per foreign-key hop depth). An error of
+ * a round that still had keys to load is not final; the last round's result or error is.
+ */
+export async function evaluateInRounds<T>(view: LoadingView, source: ReadSource, what: string, evaluate: () => T): Promise<T> {
+  for (let round = 1; ; round++) {
+    let outcome: { ok: true; value: T } | { ok: false; error: unknown };
+    try {
+      outcome = { ok: true, value: evaluate() };
+    } catch (error) {
+      outcome = { ok: false, error };
+    }
+    if (!(await view.load(source))) {
+      if (!outcome.ok) throw outcome.error;
+      return outcome.value;
+    }
+    if (round >= MAX_ROUNDS) throw new Error(`${what} kept asking for new keys after ${MAX_ROUNDS} rounds`);
+  }
+}
+
 const mirroredValue = (kv: KeyValue | undefined): ConfigValue | undefined => {
   if (!kv) return undefined;
   try {
@@ -270,11 +295,8 @@ export async function preparePlan(source: ReadSource, configKey: string, opts: P
     result = { kind: 'error', error: mappings };
   } else {
     const templates = view.templateRecord();
-    for (let round = 0; ; round++) {
-      if (round >= MAX_ROUNDS) throw new Error(`planning ${configKey} kept asking for new keys after ${MAX_ROUNDS} rounds`);
-      result = planChange({ resourceType, resourceId: path.id, value, templates, templateMappings: mappings, view, schema, randomSuffix: opts.randomSuffix });
-      if (!(await view.load(source))) break;
-    }
+    result = await evaluateInRounds(view, source, `planning ${configKey}`, () =>
+      planChange({ resourceType, resourceId: path.id, value, templates, templateMappings: mappings, view, schema, randomSuffix: opts.randomSuffix }));
   }
 
   const referenced = new Map([...view.configs].filter(([key]) => key !== ownKey));
