@@ -24,7 +24,7 @@ async function main(): Promise<void> {
     concurrency: Number(process.env.ESI_RELAY_CONCURRENCY ?? 4),
   }));
   await Promise.all(relays.map((r) => r.start()));
-  logger.info('relay running', { relay: name, prefixes: relayRoutes().map((r) => r.prefix) });
+  logger.info('relay running', { relay: name, prefixes: routes.map((r) => r.prefix) });
 
   const lagTimer = setInterval(async () => {
     const revision = await store.revision().catch(() => undefined);

@@ -18,6 +18,7 @@ import crypto from 'node:crypto';
 import type { EtcdEventMessage } from '../events/etcd-event-message';
 import { isRetryable, isTerminal } from '../clients/errors';
 import { isPrepareFailure } from '../heat/prepare';
+import { parseJsonObject } from '../encoding/json-object';
 import { encodeEsiValue } from '../heat/records';
 import {
   ClaimLostError, defaultJobKeys, finishJob, jobTxn, releaseClaim, resumeClaim, retryJob, tryClaimJob,
@@ -162,7 +163,7 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
     const job = claim.job;
     const path = pathOfSingular(job.resource_type, job.resource_id);
     logger.appendKeys({ job_id: claim.jobId, handler: job.handler, resource_key: etcdKeys.config(path), resource_type: job.resource_type, resource_id: job.resource_id, version: job.version, attempt: claim.attempt, phase });
-    const workingValue = parseObject(working.value);
+    const workingValue = parseJsonObject(working.value);
     const step = phase === 'poll' ? (workingValue.step as StepState | undefined) : undefined;
     const ctx: WorkContext = { store, claim, job, attempt: claim.attempt, step, path, logger, now };
 
@@ -256,7 +257,7 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
       const prevKv = await store.get(key);
       const ops: Op[] = [...(result.ops ?? [])];
       if (result.jobState) {
-        const next = result.jobState(prevKv ? parseObject(prevKv.value) : undefined);
+        const next = result.jobState(prevKv ? parseJsonObject(prevKv.value) : undefined);
         if (next !== undefined) {
           const text = encodeEsiValue(next);
           if (prevKv?.value !== text) ops.push(put(key, text));
@@ -288,14 +289,5 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
     // The old lease has nothing attached any more; revoke it if this invocation holds its handle.
     if (claim.lease) await claim.lease.revoke().catch(() => undefined);
     return ok;
-  }
-}
-
-function parseObject(text: string): Record<string, unknown> {
-  try {
-    const v = JSON.parse(text) as unknown;
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-  } catch {
-    return {};
   }
 }

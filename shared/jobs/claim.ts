@@ -5,6 +5,7 @@
  * (lease expired, job finished) and created again by another claimer has another create revision,
  * so "the working key's create revision is still mine" is the fence every later write carries.
  */
+import { parseJsonObject } from '../encoding/json-object';
 import type { Compare, Lease, Op, Store, TxnBuilder, TxnResult } from '../store/store';
 import { absent, createRevisionIs, del, modRevisionIs, present, put, read } from '../store/store';
 import { defaultJobKeys, type JobKeys } from './job-keys';
@@ -189,14 +190,7 @@ export async function resumeClaim(store: Store, ref: ClaimRef, opts: { keys?: Jo
   return { ...ref, handler: stored.handler, job: stored.job, attempt: stored.attempt, leaseId: w.lease, keys };
 }
 
-function parseWorking(value: string): Partial<WorkingValue> {
-  try {
-    const v = JSON.parse(value) as unknown;
-    return typeof v === 'object' && v !== null ? (v as Partial<WorkingValue>) : {};
-  } catch {
-    return {};
-  }
-}
+const parseWorking = (value: string): Partial<WorkingValue> => parseJsonObject(value) as Partial<WorkingValue>;
 
 const ownerOf = (value: string): string | undefined => parseWorking(value).owner;
 
