@@ -7,8 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../local/ports';
-import { startStack } from '../stack/stack';
+import { freeStackPorts, startStack } from '../stack/stack';
 import { playRecordedScenario } from './play';
 
 async function main(): Promise<number> {
@@ -18,7 +17,7 @@ async function main(): Promise<number> {
   const stack = await startStack({
     dataDir,
     stage: 'demo',
-    ports: { etcd: await freePort(), etcdPeer: await freePort(), sqs: await freePort(), lambda: await freePort(), http: await freePort(), heat: await freePort(), collector: await freePort() },
+    ports: await freeStackPorts(),
     log: say,
   });
   try {

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ensureEtcdInstalled, EtcdServer, startEtcd } from '../local/etcd-server';
 import { startSqsServer, LocalSqsServer } from '../local/sqs-server';
-import { waitForPort } from '../local/ports';
+import { freePort, waitForPort } from '../local/ports';
 import { scheduleInvocations, type LocalSchedule } from './scheduler';
 import { CollectorSimulator, HeatSimulator, HeatSimulatorOptions, startCollectorSimulator, startHeatSimulator } from '../sim/main';
 
@@ -21,6 +21,11 @@ export interface StackPorts {
   heat: number;
   /** Monitoring collector simulator. */
   collector: number;
+}
+
+/** A free loopback port for every server of a stack, so several stacks (tests, the demo) never collide. */
+export async function freeStackPorts(): Promise<StackPorts> {
+  return { etcd: await freePort(), etcdPeer: await freePort(), sqs: await freePort(), lambda: await freePort(), http: await freePort(), heat: await freePort(), collector: await freePort() };
 }
 
 export interface SimulatorOptions {

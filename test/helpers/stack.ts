@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { freePort } from '../../infra/local/ports';
-import { RunningStack, SimulatorOptions, startStack } from '../../infra/stack/stack';
+import { freeStackPorts, RunningStack, SimulatorOptions, startStack } from '../../infra/stack/stack';
 
 /** The whole local stack on free ports, with its own data folder under the test run's root. */
 export async function startTestStack(name: string, env: Record<string, string> = {}, simulators: SimulatorOptions = {}): Promise<RunningStack> {
@@ -9,7 +8,7 @@ export async function startTestStack(name: string, env: Record<string, string> =
   return startStack({
     dataDir,
     stage: name,
-    ports: { etcd: await freePort(), etcdPeer: await freePort(), sqs: await freePort(), lambda: await freePort(), http: await freePort(), heat: await freePort(), collector: await freePort() },
+    ports: await freeStackPorts(),
     env: { ESI_LOG_LEVEL: 'INFO', ...env },
     simulators,
   });
