@@ -25,7 +25,10 @@ function pem(name: string): Buffer | undefined {
 }
 
 export function etcdSettings(): EtcdSettings {
-  const endpoints = (env('ESI_ETCD_ENDPOINTS') ?? 'http://127.0.0.1:2379').split(',').map((s) => s.trim()).filter(Boolean);
+  const endpoints = (env('ESI_ETCD_ENDPOINTS') ?? 'http://127.0.0.1:2379')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const ca = pem('ESI_ETCD_CA');
   const username = env('ESI_ETCD_USERNAME');
   return {

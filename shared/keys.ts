@@ -42,5 +42,6 @@ export const keys = {
   jobState: (r: ResourcePath) => `${ESI_WORKER_PREFIX}job_state/${resourcePath(r)}`,
   state: (r: ResourcePath) => `${outputPrefixes().state}/${resourcePath(r)}`,
   monitoring: (r: ResourcePath) => `${outputPrefixes().monitoring}/${resourcePath(r)}`,
-  relayCheckpoint: (relayName: string, prefix: string) => `${RELAY_CHECKPOINT_PREFIX}${relayName}${prefix.endsWith('/') ? prefix.slice(0, -1) : prefix}`,
+  relayCheckpoint: (relayName: string, prefix: string) =>
+    `${RELAY_CHECKPOINT_PREFIX}${relayName}${prefix.endsWith('/') ? prefix.slice(0, -1) : prefix}`,
 };

@@ -26,7 +26,11 @@ const instances = new Map<string, Metrics>();
 export function metricsFor(service: string): Metrics {
   let m = instances.get(service);
   if (!m) {
-    m = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: service, defaultDimensions: { stage: process.env.ESI_STAGE || 'dev' } });
+    m = new Metrics({
+      namespace: METRICS_NAMESPACE,
+      serviceName: service,
+      defaultDimensions: { stage: process.env.ESI_STAGE || 'dev' },
+    });
     instances.set(service, m);
   }
   return m;
@@ -41,7 +45,12 @@ export function flushMetrics(service?: string): void {
 }
 
 export type RecordOutcomeKind = 'done' | 'failed' | 'retryLater' | 'error';
-const RECORD_METRICS: Record<RecordOutcomeKind, string> = { done: 'RecordsSucceeded', failed: 'RecordsFailed', retryLater: 'RecordsRetried', error: 'RecordsErrored' };
+const RECORD_METRICS: Record<RecordOutcomeKind, string> = {
+  done: 'RecordsSucceeded',
+  failed: 'RecordsFailed',
+  retryLater: 'RecordsRetried',
+  error: 'RecordsErrored',
+};
 
 /** One record's outcome under the result policy (shared/sqs/consumer.ts calls it; flushed per invocation). */
 export function recordOutcome(service: string, kind: RecordOutcomeKind): void {
@@ -49,7 +58,11 @@ export function recordOutcome(service: string, kind: RecordOutcomeKind): void {
 }
 
 export type JobOutcome = 'started' | 'succeeded' | 'failed';
-const JOB_METRICS: Record<JobOutcome, string> = { started: 'JobsStarted', succeeded: 'JobsSucceeded', failed: 'JobsFailed' };
+const JOB_METRICS: Record<JobOutcome, string> = {
+  started: 'JobsStarted',
+  succeeded: 'JobsSucceeded',
+  failed: 'JobsFailed',
+};
 
 /**
  * A job started (claimed), succeeded or failed for good, for the job handlers (heat_worker,
@@ -68,7 +81,12 @@ export function recordJobOutcome(service: string, handler: string, outcome: JobO
  * state (or the failure), in milliseconds. Published at once; `operation` (create, update,
  * delete), `stack` and `ok` go in as metadata (searchable in Logs Insights, not dimensions).
  */
-export function recordStackOperation(service: string, operation: string, durationMs: number, details: { ok: boolean; stack?: string } = { ok: true }): void {
+export function recordStackOperation(
+  service: string,
+  operation: string,
+  durationMs: number,
+  details: { ok: boolean; stack?: string } = { ok: true },
+): void {
   const single = metricsFor(service).singleMetric();
   single.addMetadata('operation', operation);
   single.addMetadata('ok', String(details.ok));
@@ -80,7 +98,10 @@ export function recordStackOperation(service: string, operation: string, duratio
  * The relay's lag for one watched prefix: current etcd revision − its checkpoint (how many
  * revisions of etcd history are not yet known to be in SQS). Published at once.
  */
-export function recordRelayLag(service: string, position: { prefix: string; relay: string; etcdRevision: number; checkpoint: number }): number {
+export function recordRelayLag(
+  service: string,
+  position: { prefix: string; relay: string; etcdRevision: number; checkpoint: number },
+): number {
   const lag = Math.max(0, position.etcdRevision - position.checkpoint);
   const single = metricsFor(service).singleMetric();
   single.addMetadata('prefix', position.prefix);

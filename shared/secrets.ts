@@ -38,11 +38,14 @@ export interface SecretSelection {
 }
 
 const SECRETS_MANAGER_PREFIX = 'secretsmanager:';
-const value = (env: NodeJS.ProcessEnv, name: string) => (env[name] === undefined || env[name] === '' ? undefined : env[name]);
+const value = (env: NodeJS.ProcessEnv, name: string) =>
+  env[name] === undefined || env[name] === '' ? undefined : env[name];
 
 /** The SSM name for a configured parameter (`secretsmanager:x` → `/aws/reference/secretsmanager/x`). */
 export function parameterName(configured: string): string {
-  return configured.startsWith(SECRETS_MANAGER_PREFIX) ? `/aws/reference/secretsmanager/${configured.slice(SECRETS_MANAGER_PREFIX.length)}` : configured;
+  return configured.startsWith(SECRETS_MANAGER_PREFIX)
+    ? `/aws/reference/secretsmanager/${configured.slice(SECRETS_MANAGER_PREFIX.length)}`
+    : configured;
 }
 
 /** Pure: for each setting, whether it comes from a parameter, the environment, or nowhere. */
@@ -59,17 +62,27 @@ export class SecretLoadError extends Error {
 }
 
 /** Fetches every selected parameter (in parallel) and returns the values by setting. */
-export async function resolveSecrets(selection: SecretSelection[], source: ParameterSource): Promise<Partial<Record<SecretSetting, string>>> {
-  const fetched = await Promise.all(selection.filter((s) => s.from === 'parameter').map(async (s) => {
-    let v: string | undefined;
-    try {
-      v = await source.get(s.parameter!);
-    } catch (err) {
-      throw new SecretLoadError(`${s.setting}: parameter ${s.parameter} could not be read (${err instanceof Error ? err.name : 'error'}: ${err instanceof Error ? err.message : String(err)}); check that it exists and that the function's role may read it`);
-    }
-    if (v === undefined || v === '') throw new SecretLoadError(`${s.setting}: parameter ${s.parameter} is empty or missing`);
-    return [s.setting, v] as const;
-  }));
+export async function resolveSecrets(
+  selection: SecretSelection[],
+  source: ParameterSource,
+): Promise<Partial<Record<SecretSetting, string>>> {
+  const fetched = await Promise.all(
+    selection
+      .filter((s) => s.from === 'parameter')
+      .map(async (s) => {
+        let v: string | undefined;
+        try {
+          v = await source.get(s.parameter!);
+        } catch (err) {
+          throw new SecretLoadError(
+            `${s.setting}: parameter ${s.parameter} could not be read (${err instanceof Error ? err.name : 'error'}: ${err instanceof Error ? err.message : String(err)}); check that it exists and that the function's role may read it`,
+          );
+        }
+        if (v === undefined || v === '')
+          throw new SecretLoadError(`${s.setting}: parameter ${s.parameter} is empty or missing`);
+        return [s.setting, v] as const;
+      }),
+  );
   return Object.fromEntries(fetched);
 }
 
@@ -84,7 +97,9 @@ let loading: Promise<SecretSelection[]> | undefined;
  * Once per process: resolves the configured parameters into `env` and returns what was chosen
  * (names only, never values). A failure is thrown to the caller and retried on the next call.
  */
-export function loadSecrets(opts: { env?: NodeJS.ProcessEnv; source?: ParameterSource } = {}): Promise<SecretSelection[]> {
+export function loadSecrets(
+  opts: { env?: NodeJS.ProcessEnv; source?: ParameterSource } = {},
+): Promise<SecretSelection[]> {
   const env = opts.env ?? process.env;
   const run = async () => {
     const selection = selectSecrets(env);

@@ -25,36 +25,51 @@ function show(value: string, raw: boolean): string {
 }
 
 export function registerEtcdCommands(program: Command): void {
-  program.command('get <key>')
+  program
+    .command('get <key>')
     .description('print the value of one key (JSON pretty-printed, secrets masked)')
     .option('--raw', 'print the stored bytes as they are, secrets included')
-    .action((key: string, opts: { raw?: boolean }) => withStore(async (store) => {
-      const kv = await store.get(key);
-      if (!kv) throw new Error(`${key}: no such key`);
-      process.stdout.write(`${opts.raw ? kv.value : show(kv.value, false)}\n`);
-    }));
+    .action((key: string, opts: { raw?: boolean }) =>
+      withStore(async (store) => {
+        const kv = await store.get(key);
+        if (!kv) throw new Error(`${key}: no such key`);
+        process.stdout.write(`${opts.raw ? kv.value : show(kv.value, false)}\n`);
+      }),
+    );
 
-  program.command('put <key> <file>')
+  program
+    .command('put <key> <file>')
     .description('write the contents of file ("-" for standard input) to key')
-    .action((key: string, file: string) => withStore(async (store) => {
-      const value = fs.readFileSync(file === '-' ? 0 : file, 'utf8').replace(/\n$/, '');
-      const res = await store.txn().then(put(key, value)).commit();
-      process.stdout.write(`${key} written at revision ${res.revision}\n`);
-    }));
+    .action((key: string, file: string) =>
+      withStore(async (store) => {
+        const value = fs.readFileSync(file === '-' ? 0 : file, 'utf8').replace(/\n$/, '');
+        const res = await store.txn().then(put(key, value)).commit();
+        process.stdout.write(`${key} written at revision ${res.revision}\n`);
+      }),
+    );
 
-  program.command('del <key>')
+  program
+    .command('del <key>')
     .description('delete one key')
-    .action((key: string) => withStore(async (store) => {
-      const res = await store.txn().then(del(key)).commit();
-      process.stdout.write(`${key} deleted at revision ${res.revision}\n`);
-    }));
+    .action((key: string) =>
+      withStore(async (store) => {
+        const res = await store.txn().then(del(key)).commit();
+        process.stdout.write(`${key} deleted at revision ${res.revision}\n`);
+      }),
+    );
 
-  program.command('ls <prefix>')
+  program
+    .command('ls <prefix>')
     .description('list the keys under prefix with their mod revisions')
     .option('--values', 'print values too (secrets masked)')
-    .action((prefix: string, opts: { values?: boolean }) => withStore(async (store) => {
-      const { items, revision } = await store.range(prefix);
-      for (const kv of items) process.stdout.write(opts.values ? `${kv.key} @${kv.modRevision}\n${show(kv.value, false)}\n` : `${kv.key} @${kv.modRevision}\n`);
-      process.stderr.write(`${items.length} key(s) at revision ${revision}\n`);
-    }));
+    .action((prefix: string, opts: { values?: boolean }) =>
+      withStore(async (store) => {
+        const { items, revision } = await store.range(prefix);
+        for (const kv of items)
+          process.stdout.write(
+            opts.values ? `${kv.key} @${kv.modRevision}\n${show(kv.value, false)}\n` : `${kv.key} @${kv.modRevision}\n`,
+          );
+        process.stderr.write(`${items.length} key(s) at revision ${revision}\n`);
+      }),
+    );
 }

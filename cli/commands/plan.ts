@@ -12,7 +12,8 @@ import { withStore } from './etcd';
  * `{ "<etcd key>": <value>, ... }` (values parsed JSON, or raw strings).
  */
 export function registerPlanCommand(program: Command): void {
-  program.command('plan')
+  program
+    .command('plan')
     .description('print the jobs the planner would write for a /config key (writes nothing)')
     .requiredOption('--key <key>', 'the /config key to plan, e.g. /config/v2.0/ports/<id>')
     .option('--snapshot <file>', 'read this JSON object of etcd keys → values instead of etcd')
@@ -30,7 +31,8 @@ function readSnapshot(file: string): Record<string, unknown> {
   } catch (e) {
     throw new Error(`${file}: not a JSON file (${(e as Error).message})`);
   }
-  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new Error(`${file}: must be a JSON object of etcd key → value`);
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc))
+    throw new Error(`${file}: must be a JSON object of etcd key → value`);
   return doc as Record<string, unknown>;
 }
 
@@ -48,15 +50,20 @@ async function planAndPrint(source: ReadSource, key: string): Promise<void> {
       throw new Error(`plan failed: ${prepared.error}`);
     case 'planned': {
       const { result, value, config } = prepared;
-      if (prepared.alreadyPlanned) note(`${key}: version ${value.version} is already planned (mirror); showing the plan anyway`);
-      if (result.kind === 'error') throw new Error(`plan failed: ${result.error.message} at ${key} (revision ${config.modRevision}, version ${value.version})`);
+      if (prepared.alreadyPlanned)
+        note(`${key}: version ${value.version} is already planned (mirror); showing the plan anyway`);
+      if (result.kind === 'error')
+        throw new Error(
+          `plan failed: ${result.error.message} at ${key} (revision ${config.modRevision}, version ${value.version})`,
+        );
       if (result.kind === 'no_template') {
         note(`${key}: no template; /state would be READ_COMPLETE version ${value.version}, no jobs`);
         return;
       }
       if (result.kind === 'jobs') {
         // The chain order is a dependency order: each job depends only on jobs before it or outside the plan.
-        for (const { job, stored } of result.jobs) process.stdout.write(`${JSON.stringify({ key: defaultJobKeys.all(job.id), value: stored })}\n`);
+        for (const { job, stored } of result.jobs)
+          process.stdout.write(`${JSON.stringify({ key: defaultJobKeys.all(job.id), value: stored })}\n`);
       }
     }
   }

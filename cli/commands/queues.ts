@@ -43,11 +43,16 @@ export async function resolveQueue(client: SQSClient, arg: string, stageName?: s
     try {
       url = (await client.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl;
     } catch (err) {
-      if (!/NonExistentQueue|QueueDoesNotExist|does not exist/i.test(`${(err as Error).name} ${(err as Error).message}`)) throw err;
+      if (
+        !/NonExistentQueue|QueueDoesNotExist|does not exist/i.test(`${(err as Error).name} ${(err as Error).message}`)
+      )
+        throw err;
     }
   }
   if (!url) throw new Error(`no queue named ${candidates.map((c) => `"${c}"`).join(' or ')}`);
-  const attrs = (await client.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn', 'FifoQueue'] }))).Attributes ?? {};
+  const attrs =
+    (await client.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn', 'FifoQueue'] })))
+      .Attributes ?? {};
   return { name: nameOfUrl(url), url, arn: attrs.QueueArn ?? '', fifo: attrs.FifoQueue === 'true' };
 }
 
@@ -56,7 +61,9 @@ async function sourceQueuesOf(client: SQSClient, dlq: ResolvedQueue): Promise<st
   const urls: string[] = [];
   let NextToken: string | undefined;
   do {
-    const res = await client.send(new ListDeadLetterSourceQueuesCommand({ QueueUrl: dlq.url, NextToken, MaxResults: 1000 }));
+    const res = await client.send(
+      new ListDeadLetterSourceQueuesCommand({ QueueUrl: dlq.url, NextToken, MaxResults: 1000 }),
+    );
     urls.push(...(res.queueUrls ?? []));
     NextToken = res.NextToken;
   } while (NextToken);
@@ -95,29 +102,41 @@ function describe(m: Message): DeadLetter {
   return d;
 }
 
-const receive = (client: SQSClient, url: string, visibility: number, waitSeconds: number, max = 10) => client.send(new ReceiveMessageCommand({
-  QueueUrl: url,
-  MaxNumberOfMessages: Math.min(Math.max(max, 1), 10),
-  VisibilityTimeout: visibility,
-  WaitTimeSeconds: waitSeconds,
-  AttributeNames: ['All'],
-  MessageSystemAttributeNames: ['All'],
-  MessageAttributeNames: ['All'],
-})).then((r) => r.Messages ?? []);
+const receive = (client: SQSClient, url: string, visibility: number, waitSeconds: number, max = 10) =>
+  client
+    .send(
+      new ReceiveMessageCommand({
+        QueueUrl: url,
+        MaxNumberOfMessages: Math.min(Math.max(max, 1), 10),
+        VisibilityTimeout: visibility,
+        WaitTimeSeconds: waitSeconds,
+        AttributeNames: ['All'],
+        MessageSystemAttributeNames: ['All'],
+        MessageAttributeNames: ['All'],
+      }),
+    )
+    .then((r) => r.Messages ?? []);
 
 /** Makes messages visible again at once (they were only looked at). */
 async function release(client: SQSClient, url: string, messages: Message[]): Promise<void> {
   for (let i = 0; i < messages.length; i += 10) {
     const chunk = messages.slice(i, i + 10);
-    await client.send(new ChangeMessageVisibilityBatchCommand({
-      QueueUrl: url,
-      Entries: chunk.map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: 0 })),
-    }));
+    await client.send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: url,
+        Entries: chunk.map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: 0 })),
+      }),
+    );
   }
 }
 
 async function approximateCount(client: SQSClient, url: string): Promise<number> {
-  const a = (await client.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages'] }))).Attributes ?? {};
+  const a =
+    (
+      await client.send(
+        new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages'] }),
+      )
+    ).Attributes ?? {};
   return Number(a.ApproximateNumberOfMessages ?? 0);
 }
 
@@ -125,7 +144,11 @@ async function approximateCount(client: SQSClient, url: string): Promise<number>
  * Lists the messages on a queue without consuming them: each is received with a short
  * visibility timeout (so the next receive returns the next ones), then made visible again.
  */
-export async function listDeadLetters(client: SQSClient, queue: ResolvedQueue, opts: { max: number; visibility: number; waitSeconds: number }): Promise<{ letters: DeadLetter[]; approximate: number }> {
+export async function listDeadLetters(
+  client: SQSClient,
+  queue: ResolvedQueue,
+  opts: { max: number; visibility: number; waitSeconds: number },
+): Promise<{ letters: DeadLetter[]; approximate: number }> {
   const approximate = await approximateCount(client, queue.url);
   const held: Message[] = [];
   try {
@@ -153,28 +176,59 @@ export interface RedriveResult {
  * (the original one may still be inside SQS's 5-minute window at the target, which would drop
  * the message silently). A message whose send failed stays in the DLQ and is counted.
  */
-export async function redrive(client: SQSClient, dlq: ResolvedQueue, target: ResolvedQueue, opts: { max: number; visibility: number; waitSeconds: number }): Promise<RedriveResult> {
+export async function redrive(
+  client: SQSClient,
+  dlq: ResolvedQueue,
+  target: ResolvedQueue,
+  opts: { max: number; visibility: number; waitSeconds: number },
+): Promise<RedriveResult> {
   const result: RedriveResult = { from: dlq.name, to: target.name, moved: 0, failed: 0 };
   while (result.moved + result.failed < opts.max) {
-    const batch = await receive(client, dlq.url, opts.visibility, opts.waitSeconds, opts.max - result.moved - result.failed);
+    const batch = await receive(
+      client,
+      dlq.url,
+      opts.visibility,
+      opts.waitSeconds,
+      opts.max - result.moved - result.failed,
+    );
     if (!batch.length) break;
-    const sent = await client.send(new SendMessageBatchCommand({
-      QueueUrl: target.url,
-      Entries: batch.map((m, i) => ({
-        Id: String(i),
-        MessageBody: m.Body!,
-        MessageAttributes: m.MessageAttributes,
-        ...(target.fifo ? { MessageGroupId: m.Attributes?.MessageGroupId ?? 'redrive', MessageDeduplicationId: randomUUID() } : {}),
-      })),
-    })).catch((err: Error) => ({ Successful: [], Failed: batch.map((_, i) => ({ Id: String(i), Code: err.name, Message: err.message, SenderFault: false })) }));
+    const sent = await client
+      .send(
+        new SendMessageBatchCommand({
+          QueueUrl: target.url,
+          Entries: batch.map((m, i) => ({
+            Id: String(i),
+            MessageBody: m.Body!,
+            MessageAttributes: m.MessageAttributes,
+            ...(target.fifo
+              ? { MessageGroupId: m.Attributes?.MessageGroupId ?? 'redrive', MessageDeduplicationId: randomUUID() }
+              : {}),
+          })),
+        }),
+      )
+      .catch((err: Error) => ({
+        Successful: [],
+        Failed: batch.map((_, i) => ({ Id: String(i), Code: err.name, Message: err.message, SenderFault: false })),
+      }));
     const ok = new Set((sent.Successful ?? []).map((s) => s.Id));
     const done = batch.filter((_, i) => ok.has(String(i)));
     if (done.length) {
-      const del = await client.send(new DeleteMessageBatchCommand({ QueueUrl: dlq.url, Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
+      const del = await client.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: dlq.url,
+          Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+        }),
+      );
       // Sent but still in the DLQ: it will be moved again by the next redrive (consumers are idempotent).
-      for (const f of del.Failed ?? []) process.stderr.write(`warning: ${done[Number(f.Id)].MessageId} was sent to ${target.name} but could not be deleted from ${dlq.name}: ${f.Message}\n`);
+      for (const f of del.Failed ?? [])
+        process.stderr.write(
+          `warning: ${done[Number(f.Id)].MessageId} was sent to ${target.name} but could not be deleted from ${dlq.name}: ${f.Message}\n`,
+        );
     }
-    for (const f of sent.Failed ?? []) process.stderr.write(`could not send ${batch[Number(f.Id)].MessageId} to ${target.name}: ${f.Code} ${f.Message ?? ''}\n`);
+    for (const f of sent.Failed ?? [])
+      process.stderr.write(
+        `could not send ${batch[Number(f.Id)].MessageId} to ${target.name}: ${f.Code} ${f.Message ?? ''}\n`,
+      );
     result.moved += done.length;
     result.failed += batch.length - done.length;
     // A message that failed stays invisible for the visibility timeout, so this loop ends.
@@ -192,7 +246,11 @@ async function withSqs<T>(fn: (client: SQSClient) => Promise<T>): Promise<T> {
   }
 }
 
-interface CommonOptions { stage?: string; max: string; wait: string }
+interface CommonOptions {
+  stage?: string;
+  max: string;
+  wait: string;
+}
 const positive = (v: string, name: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number, got "${v}"`);
@@ -200,42 +258,61 @@ const positive = (v: string, name: string) => {
 };
 
 export function registerQueueCommands(program: Command): void {
-  program.command('dlq <queue>')
+  program
+    .command('dlq <queue>')
     .description('list the messages in a dead-letter queue without consuming them')
     .option('--stage <stage>', 'stage for short queue names (default: ESI_STAGE or dev)')
     .option('--max <n>', 'list at most n messages', '1000')
     .option('--wait <seconds>', 'long-poll wait per receive', '1')
     .option('--visibility <seconds>', 'how long each message is hidden while the listing runs', '60')
     .option('--json', 'one JSON object per message')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 <queue> is a queue URL, a queue name, or the short name from serverless.yml
 (config-dlq -> esi-<stage>-config-dlq.fifo).
 
 Each message is received with a short visibility timeout and made visible again at the end, so
 nothing is consumed; a listing still counts as one receive of each message. A message says only
 which etcd key changed (key, revision, type): why it failed is in the function's logs (filter on
-resource_key) and in /state/<path> (esi get /state/...). Fix the cause, then \`esi redrive\`.`)
-    .action((arg: string, opts: CommonOptions & { visibility: string; json?: boolean }) => withSqs(async (client) => {
-      const queue = await resolveQueue(client, arg, opts.stage);
-      const { letters, approximate } = await listDeadLetters(client, queue, { max: positive(opts.max, '--max'), visibility: positive(opts.visibility, '--visibility') || 1, waitSeconds: positive(opts.wait, '--wait') });
-      for (const d of letters) {
-        if (opts.json) {
-          process.stdout.write(`${JSON.stringify(d)}\n`);
-          continue;
+resource_key) and in /state/<path> (esi get /state/...). Fix the cause, then \`esi redrive\`.`,
+    )
+    .action((arg: string, opts: CommonOptions & { visibility: string; json?: boolean }) =>
+      withSqs(async (client) => {
+        const queue = await resolveQueue(client, arg, opts.stage);
+        const { letters, approximate } = await listDeadLetters(client, queue, {
+          max: positive(opts.max, '--max'),
+          visibility: positive(opts.visibility, '--visibility') || 1,
+          waitSeconds: positive(opts.wait, '--wait'),
+        });
+        for (const d of letters) {
+          if (opts.json) {
+            process.stdout.write(`${JSON.stringify(d)}\n`);
+            continue;
+          }
+          const what = d.event
+            ? `${d.event.type} ${d.event.key} @${d.event.modRevision}`
+            : `(not an event message) ${d.body}`;
+          process.stdout.write(
+            `${d.messageId}  received ${d.receiveCount}x  first received ${d.firstReceived ?? '-'}  ${what}\n`,
+          );
         }
-        const what = d.event ? `${d.event.type} ${d.event.key} @${d.event.modRevision}` : `(not an event message) ${d.body}`;
-        process.stdout.write(`${d.messageId}  received ${d.receiveCount}x  first received ${d.firstReceived ?? '-'}  ${what}\n`);
-      }
-      process.stderr.write(`${letters.length} message(s) in ${queue.name}${letters.length < approximate ? ` (SQS reports about ${approximate}; the rest were in flight or beyond --max)` : ''}\n`);
-    }));
+        process.stderr.write(
+          `${letters.length} message(s) in ${queue.name}${letters.length < approximate ? ` (SQS reports about ${approximate}; the rest were in flight or beyond --max)` : ''}\n`,
+        );
+      }),
+    );
 
-  program.command('redrive <queue>')
+  program
+    .command('redrive <queue>')
     .description('move every message from a dead-letter queue back to its source queue')
     .option('--to <queue>', 'the queue to move them to (default: the queue whose redrive policy names this one)')
     .option('--stage <stage>', 'stage for short queue names (default: ESI_STAGE or dev)')
     .option('--max <n>', 'move at most n messages', '100000')
     .option('--wait <seconds>', 'long-poll wait per receive', '1')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 <queue> and --to take a queue URL, a queue name, or the short name from serverless.yml
 (config-dlq -> esi-<stage>-config-dlq.fifo).
 
@@ -246,24 +323,35 @@ message group (the etcd key, so its changes stay in order) with a fresh deduplic
 
 Redriving is safe because every consumer is idempotent and level-triggered: a message only names
 a key; the function reads the key as it is now, and a change already applied is a no-op. A
-message redriven twice, or one whose key has changed since, does no harm.`)
-    .action((arg: string, opts: CommonOptions & { to?: string }) => withSqs(async (client) => {
-      const dlq = await resolveQueue(client, arg, opts.stage);
-      let target: ResolvedQueue;
-      if (opts.to) {
-        target = await resolveQueue(client, opts.to, opts.stage);
-      } else {
-        const sources = await sourceQueuesOf(client, dlq);
-        if (sources.length !== 1) {
-          throw new Error(sources.length
-            ? `${dlq.name} is the dead-letter queue of ${sources.length} queues (${sources.map(nameOfUrl).join(', ')}): choose one with --to`
-            : `no queue names ${dlq.name} as its dead-letter queue: give the target with --to`);
+message redriven twice, or one whose key has changed since, does no harm.`,
+    )
+    .action((arg: string, opts: CommonOptions & { to?: string }) =>
+      withSqs(async (client) => {
+        const dlq = await resolveQueue(client, arg, opts.stage);
+        let target: ResolvedQueue;
+        if (opts.to) {
+          target = await resolveQueue(client, opts.to, opts.stage);
+        } else {
+          const sources = await sourceQueuesOf(client, dlq);
+          if (sources.length !== 1) {
+            throw new Error(
+              sources.length
+                ? `${dlq.name} is the dead-letter queue of ${sources.length} queues (${sources.map(nameOfUrl).join(', ')}): choose one with --to`
+                : `no queue names ${dlq.name} as its dead-letter queue: give the target with --to`,
+            );
+          }
+          target = await resolveQueue(client, sources[0]);
         }
-        target = await resolveQueue(client, sources[0]);
-      }
-      if (target.url === dlq.url) throw new Error('the source and the target are the same queue');
-      const res = await redrive(client, dlq, target, { max: positive(opts.max, '--max'), visibility: 60, waitSeconds: positive(opts.wait, '--wait') });
-      process.stdout.write(`moved ${res.moved} message(s) from ${res.from} to ${res.to}${res.failed ? `; ${res.failed} failed and stay in ${res.from}` : ''}\n`);
-      if (res.failed) process.exitCode = 1;
-    }));
+        if (target.url === dlq.url) throw new Error('the source and the target are the same queue');
+        const res = await redrive(client, dlq, target, {
+          max: positive(opts.max, '--max'),
+          visibility: 60,
+          waitSeconds: positive(opts.wait, '--wait'),
+        });
+        process.stdout.write(
+          `moved ${res.moved} message(s) from ${res.from} to ${res.to}${res.failed ? `; ${res.failed} failed and stay in ${res.from}` : ''}\n`,
+        );
+        if (res.failed) process.exitCode = 1;
+      }),
+    );
 }

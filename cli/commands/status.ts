@@ -9,7 +9,11 @@ import { withStore } from './etcd';
 
 const parse = (kv: KeyValue | undefined): unknown => {
   if (!kv) return undefined;
-  try { return redact(JSON.parse(kv.value)); } catch { return redactText(kv.value); }
+  try {
+    return redact(JSON.parse(kv.value));
+  } catch {
+    return redactText(kv.value);
+  }
 };
 
 /** Reads every key the system keeps for one resource. */
@@ -17,7 +21,15 @@ export async function readReport(store: Store, configKey: string): Promise<Resou
   const path = parseConfigKey(configKey);
   if (!path) throw new Error(`${configKey} is not a resource key (/config/<scope>/<plural>/<id>)`);
   const [config, mirror, stack, jobState, state, monitoring] = await Promise.all(
-    [configKey, keys.workerConfig(path), keys.heatStack(path), keys.jobState(path), keys.state(path), keys.monitoring(path)].map((k) => store.get(k)));
+    [
+      configKey,
+      keys.workerConfig(path),
+      keys.heatStack(path),
+      keys.jobState(path),
+      keys.state(path),
+      keys.monitoring(path),
+    ].map((k) => store.get(k)),
+  );
   const parsed = config ? parseConfigValue(config.value) : undefined;
 
   const jobs: JobLine[] = [];
@@ -28,16 +40,52 @@ export async function readReport(store: Store, configKey: string): Promise<Resou
     if (!id || !parts || parts.resourceId !== path.id) continue;
     const { handler, job, attempt } = parseStoredJob(kv.key, kv.value);
     const [waiting, ready, working, finished] = await Promise.all(
-      [defaultJobKeys.waiting(id), defaultJobKeys.ready(id), defaultJobKeys.working(id), defaultJobKeys.finished(id)].map((k) => store.get(k)));
+      [
+        defaultJobKeys.waiting(id),
+        defaultJobKeys.ready(id),
+        defaultJobKeys.working(id),
+        defaultJobKeys.finished(id),
+      ].map((k) => store.get(k)),
+    );
     const fin = finished ? parseFinished(finished.value) : undefined;
-    const where = fin ? (fin.ok ? 'finished' : 'failed') : working ? 'working' : ready ? 'ready' : waiting ? 'waiting' : 'unknown';
+    const where = fin
+      ? fin.ok
+        ? 'finished'
+        : 'failed'
+      : working
+        ? 'working'
+        : ready
+          ? 'ready'
+          : waiting
+            ? 'waiting'
+            : 'unknown';
     let owner: string | undefined;
-    if (working) { try { owner = (JSON.parse(working.value) as { owner?: string }).owner; } catch { owner = working.value; } }
-    jobs.push({ id, handler, action: job.action, version: job.version, where, attempts: attempt, dependency: job.dependency, error: fin && !fin.ok ? redactText(fin.error ?? '') : undefined, owner });
+    if (working) {
+      try {
+        owner = (JSON.parse(working.value) as { owner?: string }).owner;
+      } catch {
+        owner = working.value;
+      }
+    }
+    jobs.push({
+      id,
+      handler,
+      action: job.action,
+      version: job.version,
+      where,
+      attempts: attempt,
+      dependency: job.dependency,
+      error: fin && !fin.ok ? redactText(fin.error ?? '') : undefined,
+      owner,
+    });
   }
   return {
     configKey,
-    config: config ? (parsed?.ok ? { version: parsed.value.version, markedForDeletion: parsed.value.markedForDeletion } : { unreadable: parsed && !parsed.ok ? parsed.error : 'unreadable' }) : undefined,
+    config: config
+      ? parsed?.ok
+        ? { version: parsed.value.version, markedForDeletion: parsed.value.markedForDeletion }
+        : { unreadable: parsed && !parsed.ok ? parsed.error : 'unreadable' }
+      : undefined,
     mirroredVersion: mirror ? (parse(mirror) as { version?: number }).version : undefined,
     jobs,
     stack: parse(stack) as Record<string, unknown> | undefined,
@@ -48,11 +96,16 @@ export async function readReport(store: Store, configKey: string): Promise<Resou
 }
 
 export function registerStatusCommand(program: Command): void {
-  program.command('status <configKey>')
-    .description('everything about one resource: config version, jobs and where each stands, stack record, /state and /monitoring')
+  program
+    .command('status <configKey>')
+    .description(
+      'everything about one resource: config version, jobs and where each stands, stack record, /state and /monitoring',
+    )
     .option('--json', 'print the report as JSON')
-    .action((configKey: string, opts: { json?: boolean }) => withStore(async (store) => {
-      const report = await readReport(store, configKey);
-      process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : formatReport(report)}\n`);
-    }));
+    .action((configKey: string, opts: { json?: boolean }) =>
+      withStore(async (store) => {
+        const report = await readReport(store, configKey);
+        process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : formatReport(report)}\n`);
+      }),
+    );
 }

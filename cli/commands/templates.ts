@@ -14,18 +14,23 @@ import { withStore } from './etcd';
  */
 export function registerTemplatesCommands(program: Command): void {
   const templates = program.command('templates').description('heat templates in etcd');
-  templates.command('publish')
+  templates
+    .command('publish')
     .description('write the shipped heat templates to /config/v2.0/heat_templates/<id> (version bumped on change)')
     .option('--dir <dir>', 'templates root (holding heat_templates/)', 'templates')
-    .action((opts: { dir: string }) => withStore(async (store) => {
-      const shipped = loadHeatTemplatesDir(path.join(path.resolve(opts.dir), 'heat_templates'));
-      const counts = { created: 0, updated: 0, unchanged: 0 };
-      for (const t of Object.values(shipped)) {
-        const outcome = await publishTemplate(store, t);
-        counts[outcome.kind]++;
-        if (outcome.kind !== 'unchanged') process.stdout.write(`${keys.heatTemplate(t.id)} ${outcome.kind} (version ${outcome.version})\n`);
-      }
-      process.stderr.write(`${Object.keys(shipped).length} template(s): ${counts.created} created, ${counts.updated} updated, ${counts.unchanged} unchanged\n`);
-    }));
+    .action((opts: { dir: string }) =>
+      withStore(async (store) => {
+        const shipped = loadHeatTemplatesDir(path.join(path.resolve(opts.dir), 'heat_templates'));
+        const counts = { created: 0, updated: 0, unchanged: 0 };
+        for (const t of Object.values(shipped)) {
+          const outcome = await publishTemplate(store, t);
+          counts[outcome.kind]++;
+          if (outcome.kind !== 'unchanged')
+            process.stdout.write(`${keys.heatTemplate(t.id)} ${outcome.kind} (version ${outcome.version})\n`);
+        }
+        process.stderr.write(
+          `${Object.keys(shipped).length} template(s): ${counts.created} created, ${counts.updated} updated, ${counts.unchanged} unchanged\n`,
+        );
+      }),
+    );
 }
-

@@ -6,4 +6,7 @@ import { defaultStore } from '../../shared/store/default-store';
 
 const logger = createLogger('esi-aggregator');
 
-export const handler = sqsConsumer((message) => aggregateFinishedJob(defaultStore(), message, logger), { logger, fifo: true });
+export const handler = sqsConsumer((message) => aggregateFinishedJob(defaultStore(), message, logger), {
+  logger,
+  fifo: true,
+});

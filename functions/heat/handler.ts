@@ -8,4 +8,8 @@ import { defaultStore } from '../../shared/store/default-store';
 
 const logger = createLogger('esi-heat');
 
-export const handler = sqsConsumer(jobRunner({ store: defaultStore, work: heatWork({ heat: defaultHeatClient }) }), { logger, fifo: false, retryQueueName: process.env.ESI_POLL_QUEUE });
+export const handler = sqsConsumer(jobRunner({ store: defaultStore, work: heatWork({ heat: defaultHeatClient }) }), {
+  logger,
+  fifo: false,
+  retryQueueName: process.env.ESI_POLL_QUEUE,
+});

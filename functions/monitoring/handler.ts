@@ -8,4 +8,7 @@ import { defaultStore } from '../../shared/store/default-store';
 
 const logger = createLogger('esi-monitoring');
 
-export const handler = sqsConsumer(jobRunner({ store: defaultStore, work: monitoringWork({ collector: defaultCollectorClient }) }), { logger, fifo: false, retryQueueName: process.env.ESI_POLL_QUEUE });
+export const handler = sqsConsumer(
+  jobRunner({ store: defaultStore, work: monitoringWork({ collector: defaultCollectorClient }) }),
+  { logger, fifo: false, retryQueueName: process.env.ESI_POLL_QUEUE },
+);

@@ -17,24 +17,44 @@ async function main(): Promise<void> {
   await loadSecrets(); // *_PARAM settings from SSM, if any (shared/secrets.ts)
   const store = new EtcdStore();
   const routes = relayRoutes();
-  const relays = routes.map((r) => new PrefixRelay(store, sqsClient(), {
-    name, prefix: r.prefix, route: r.route, logger,
-    checkpointKey: keys.relayCheckpoint(name, r.prefix),
-    batchSize: Number(process.env.ESI_RELAY_BATCH_SIZE ?? 10),
-    concurrency: Number(process.env.ESI_RELAY_CONCURRENCY ?? 4),
-  }));
+  const relays = routes.map(
+    (r) =>
+      new PrefixRelay(store, sqsClient(), {
+        name,
+        prefix: r.prefix,
+        route: r.route,
+        logger,
+        checkpointKey: keys.relayCheckpoint(name, r.prefix),
+        batchSize: Number(process.env.ESI_RELAY_BATCH_SIZE ?? 10),
+        concurrency: Number(process.env.ESI_RELAY_CONCURRENCY ?? 4),
+      }),
+  );
   await Promise.all(relays.map((r) => r.start()));
   logger.info('relay running', { relay: name, prefixes: routes.map((r) => r.prefix) });
 
-  const lagTimer = setInterval(async () => {
-    const revision = await store.revision().catch(() => undefined);
-    if (revision === undefined) return;
-    relays.forEach((r, i) => {
-      logger.info('relay position', { relay: name, etcd_revision: revision, checkpoint: r.checkpointRevision, lag: revision - r.checkpointRevision, ...r.counters });
-      // EMF line for CloudWatch (RelayLag; the relay lag alarm in serverless.yml).
-      recordRelayLag('esi-relay', { relay: name, prefix: routes[i].prefix, etcdRevision: revision, checkpoint: r.checkpointRevision });
-    });
-  }, Number(process.env.ESI_RELAY_REPORT_MS ?? 30_000));
+  const lagTimer = setInterval(
+    async () => {
+      const revision = await store.revision().catch(() => undefined);
+      if (revision === undefined) return;
+      relays.forEach((r, i) => {
+        logger.info('relay position', {
+          relay: name,
+          etcd_revision: revision,
+          checkpoint: r.checkpointRevision,
+          lag: revision - r.checkpointRevision,
+          ...r.counters,
+        });
+        // EMF line for CloudWatch (RelayLag; the relay lag alarm in serverless.yml).
+        recordRelayLag('esi-relay', {
+          relay: name,
+          prefix: routes[i].prefix,
+          etcdRevision: revision,
+          checkpoint: r.checkpointRevision,
+        });
+      });
+    },
+    Number(process.env.ESI_RELAY_REPORT_MS ?? 30_000),
+  );
   lagTimer.unref();
 
   let stopping = false;

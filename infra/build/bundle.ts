@@ -43,7 +43,9 @@ export interface BundleResult {
 /** Every `functions/<name>/handler.ts`, and `functions/relay/main.ts`. */
 export function defaultEntries(root = ROOT): string[] {
   const dir = path.join(root, 'functions');
-  const entries = fs.readdirSync(dir).sort()
+  const entries = fs
+    .readdirSync(dir)
+    .sort()
     .map((name) => `functions/${name}/handler.ts`)
     .filter((f) => fs.existsSync(path.join(root, f)));
   if (fs.existsSync(path.join(root, 'functions/relay/main.ts'))) entries.push('functions/relay/main.ts');
@@ -78,14 +80,27 @@ export async function bundle(opts: BundleOptions = {}): Promise<BundleResult> {
   const sharedFiles: string[] = [];
   for (const pkgDir of dependencyClosure(EXTERNALS, root)) {
     const rel = path.relative(root, pkgDir);
-    copyTree(pkgDir, path.join(outDir, rel), (f) => sharedFiles.push(path.join(rel, f)), (f) => !/\.d\.[cm]?ts(\.map)?$/.test(f));
+    copyTree(
+      pkgDir,
+      path.join(outDir, rel),
+      (f) => sharedFiles.push(path.join(rel, f)),
+      (f) => !/\.d\.[cm]?ts(\.map)?$/.test(f),
+    );
   }
   if (fs.existsSync(path.join(root, 'templates'))) {
-    copyTree(path.join(root, 'templates'), path.join(outDir, 'templates'), (f) => sharedFiles.push(path.join('templates', f)), (f) => !/^tools(\/|$)/.test(f));
+    copyTree(
+      path.join(root, 'templates'),
+      path.join(outDir, 'templates'),
+      (f) => sharedFiles.push(path.join('templates', f)),
+      (f) => !/^tools(\/|$)/.test(f),
+    );
   }
   const rootPkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
   const deps = Object.fromEntries(EXTERNALS.map((n) => [n, readPackage(resolvePackage(n, root, root)!).version]));
-  fs.writeFileSync(path.join(outDir, 'package.json'), `${JSON.stringify({ name: `${rootPkg.name}-bundle`, private: true, version: rootPkg.version, dependencies: deps }, null, 2)}\n`);
+  fs.writeFileSync(
+    path.join(outDir, 'package.json'),
+    `${JSON.stringify({ name: `${rootPkg.name}-bundle`, private: true, version: rootPkg.version, dependencies: deps }, null, 2)}\n`,
+  );
   sharedFiles.push('package.json');
 
   const bundles = Object.fromEntries(entries.map((e) => [e, e.replace(/\.[cm]?[jt]s$/, '.js')]));
@@ -124,7 +139,13 @@ export function dependencyClosure(names: string[], root = ROOT): string[] {
 }
 
 /** Copies a package (without its nested node_modules, which are copied as dependencies when reached). */
-function copyTree(src: string, dest: string, onFile: (rel: string) => void, keep: (rel: string) => boolean = () => true, rel = ''): void {
+function copyTree(
+  src: string,
+  dest: string,
+  onFile: (rel: string) => void,
+  keep: (rel: string) => boolean = () => true,
+  rel = '',
+): void {
   for (const entry of fs.readdirSync(path.join(src, rel), { withFileTypes: true })) {
     const r = rel ? `${rel}/${entry.name}` : entry.name;
     if (entry.name === 'node_modules' || !keep(r)) continue;
@@ -143,13 +164,19 @@ if (require.main === module) {
   const outDir = outIdx >= 0 ? args.splice(outIdx, 2)[1] : undefined;
   const jsonIdx = args.indexOf('--json');
   if (jsonIdx >= 0) args.splice(jsonIdx, 1);
-  bundle({ outDir, entries: args.length ? args : undefined }).then((r) => {
-    // --json: the result as one line (infra/build/index.js reads it).
-    if (jsonIdx >= 0) return void console.log(JSON.stringify(r));
-    for (const [src, out] of Object.entries(r.bundles)) console.log(`${src} -> ${path.relative(ROOT, path.join(r.outDir, out))}`);
-    console.log(`${r.sharedFiles.length} shared files (externals ${EXTERNALS.join(', ')} and their dependencies, templates)`);
-  }, (err) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exit(1);
-  });
+  bundle({ outDir, entries: args.length ? args : undefined }).then(
+    (r) => {
+      // --json: the result as one line (infra/build/index.js reads it).
+      if (jsonIdx >= 0) return void console.log(JSON.stringify(r));
+      for (const [src, out] of Object.entries(r.bundles))
+        console.log(`${src} -> ${path.relative(ROOT, path.join(r.outDir, out))}`);
+      console.log(
+        `${r.sharedFiles.length} shared files (externals ${EXTERNALS.join(', ')} and their dependencies, templates)`,
+      );
+    },
+    (err) => {
+      console.error(err instanceof Error ? err.message : err);
+      process.exit(1);
+    },
+  );
 }

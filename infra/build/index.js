@@ -20,7 +20,9 @@ const fs = require('node:fs');
 function handlerSource(handler, root) {
   const file = handler.slice(0, handler.lastIndexOf('.'));
   for (const ext of ['.ts', '.js']) if (fs.existsSync(path.join(root, file + ext))) return file + ext;
-  throw Object.assign(new Error(`handler ${handler}: neither ${file}.ts nor ${file}.js exists`), { code: 'NO_HANDLER_SOURCE' });
+  throw Object.assign(new Error(`handler ${handler}: neither ${file}.ts nor ${file}.js exists`), {
+    code: 'NO_HANDLER_SOURCE',
+  });
 }
 
 class BundlePlugin {
@@ -57,12 +59,18 @@ class BundlePlugin {
     const entries = [...new Set([...sources.values()].filter(Boolean))];
     const started = Date.now();
     // In a child process: esbuild must not be loaded through tsx's namespaced require.
-    const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(__dirname, 'bundle.ts'), '--out', '.build', '--json', ...entries], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 * 1024 * 1024 });
+    const out = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', path.join(__dirname, 'bundle.ts'), '--out', '.build', '--json', ...entries],
+      { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 * 1024 * 1024 },
+    );
     const result = JSON.parse(out.trim().split('\n').pop());
     this.log(`bundled ${entries.join(', ')} in ${Date.now() - started} ms`);
 
-    const packager = this.serverless.pluginManager.plugins.find((p) => typeof p.zipFiles === 'function' && typeof p.packageService === 'function');
-    if (!packager) throw new Error('the framework\'s Package plugin (zipFiles) was not found');
+    const packager = this.serverless.pluginManager.plugins.find(
+      (p) => typeof p.zipFiles === 'function' && typeof p.packageService === 'function',
+    );
+    if (!packager) throw new Error("the framework's Package plugin (zipFiles) was not found");
     for (const [name, src] of sources) {
       const own = src ? [result.bundles[src], `${result.bundles[src]}.map`] : [];
       const files = [...own, ...result.sharedFiles].map((f) => path.join('.build', f));

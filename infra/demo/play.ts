@@ -28,7 +28,10 @@ export interface PlayResult {
   monitoring: { key: string; expected: unknown; actual: unknown }[];
 }
 
-const short = (key: string) => key.replace(/^\/(config|state|monitoring)\/(v2\.0|common\/v1\.0)\//, '').replace(/([0-9a-f]{8})-[0-9a-f-]{27}/g, '$1…');
+const short = (key: string) =>
+  key
+    .replace(/^\/(config|state|monitoring)\/(v2\.0|common\/v1\.0)\//, '')
+    .replace(/([0-9a-f]{8})-[0-9a-f-]{27}/g, '$1…');
 
 export async function playScenario(store: Store, scenario: Scenario, opts: PlayOptions): Promise<PlayResult> {
   const { log } = opts;
@@ -37,7 +40,7 @@ export async function playScenario(store: Store, scenario: Scenario, opts: PlayO
   log(`published ${Object.keys(templates).length} heat templates`);
 
   const watches: WatchHandle[] = [];
-  if (opts.live) watches.push(...await liveView(store, log));
+  if (opts.live) watches.push(...(await liveView(store, log)));
   try {
     log(`playing ${scenario.name}: ${scenario.steps.length} config writes`);
     for (const step of scenario.steps) {
@@ -46,25 +49,34 @@ export async function playScenario(store: Store, scenario: Scenario, opts: PlayO
         log(`gohan  delete ${short(step.delete)}`);
         continue;
       }
-      await store.txn().then(put(step.put, encodeGohanConfigValue(step.body, step.version, step.marked_for_deletion))).commit();
-      log(`gohan  put    ${short(step.put)} v${step.version}${step.marked_for_deletion ? ' (marked for deletion)' : ''}`);
+      await store
+        .txn()
+        .then(put(step.put, encodeGohanConfigValue(step.body, step.version, step.marked_for_deletion)))
+        .commit();
+      log(
+        `gohan  put    ${short(step.put)} v${step.version}${step.marked_for_deletion ? ' (marked for deletion)' : ''}`,
+      );
       // Like an operator clicking on: the next change comes once this one was taken in.
       await waitUntil(() => planned(store, step.put, step.version), 60_000);
     }
     const deadline = Date.now() + (opts.timeoutMs ?? 180_000);
     let checks: StateCheck[] = [];
     for (;;) {
-      checks = await Promise.all(Object.entries(scenario.expected_states).map(async ([key, expected]) => {
-        const kv = await store.get(key);
-        return checkState(key, expected, kv ? JSON.parse(kv.value) : undefined);
-      }));
+      checks = await Promise.all(
+        Object.entries(scenario.expected_states).map(async ([key, expected]) => {
+          const kv = await store.get(key);
+          return checkState(key, expected, kv ? JSON.parse(kv.value) : undefined);
+        }),
+      );
       if (checks.every((c) => c.ok) || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 500));
     }
-    const monitoring = await Promise.all(Object.entries(scenario.expected_monitoring).map(async ([key, expected]) => {
-      const kv = await store.get(key);
-      return { key, expected, actual: kv ? JSON.parse(kv.value) : undefined };
-    }));
+    const monitoring = await Promise.all(
+      Object.entries(scenario.expected_monitoring).map(async ([key, expected]) => {
+        const kv = await store.get(key);
+        return { key, expected, actual: kv ? JSON.parse(kv.value) : undefined };
+      }),
+    );
     return { ok: checks.every((c) => c.ok), checks, monitoring };
   } finally {
     await Promise.all(watches.map((w) => w.cancel()));
@@ -76,7 +88,7 @@ async function planned(store: Store, configKey: string, version: number): Promis
   const p = parseConfigKey(configKey);
   if (!p) return true;
   const [mirror, state] = await Promise.all([store.get(keys.workerConfig(p)), store.get(keys.state(p))]);
-  const v = (kv: typeof mirror) => (kv ? versionOf(kv.value) ?? 0 : 0);
+  const v = (kv: typeof mirror) => (kv ? (versionOf(kv.value) ?? 0) : 0);
   return v(mirror) >= version || v(state) >= version;
 }
 
@@ -100,34 +112,65 @@ async function liveView(store: Store, log: (line: string) => void): Promise<Watc
         if (!m || e.type === 'delete') continue;
         const [, where, action, handler, type, id, version] = m;
         let note = '';
-        if (where === 'finished') { try { const f = JSON.parse(e.value) as { ok?: boolean; error?: string }; note = f.ok ? ' ok' : ` FAILED: ${f.error ?? ''}`; } catch { /* plain value */ } }
+        if (where === 'finished') {
+          try {
+            const f = JSON.parse(e.value) as { ok?: boolean; error?: string };
+            note = f.ok ? ' ok' : ` FAILED: ${f.error ?? ''}`;
+          } catch {
+            /* plain value */
+          }
+        }
         log(`job    ${where.padEnd(8)} ${type} ${short(id)} v${version}  ${action} (${handler})${note}`);
       }
     },
   });
-  const results = await Promise.all(['/state/', '/monitoring/'].map((prefix) => store.watch(prefix, from, {
-    onError,
-    onEvents: (events) => {
-      for (const e of events) {
-        if (e.type === 'delete') { log(`result ${short(e.key)} removed`); continue; }
-        try {
-          const v = JSON.parse(e.value) as { state?: { worker_state?: string }; version?: number; error?: string } & Record<string, unknown>;
-          const what = v.state ? `${v.state.worker_state}${v.error ? ` (${v.error})` : ''}` : JSON.stringify(v);
-          log(`${prefix === '/state/' ? 'state ' : 'monitor'} ${short(e.key)} v${v.version}  ${what}`);
-        } catch { /* not JSON */ }
-      }
-    },
-  })));
+  const results = await Promise.all(
+    ['/state/', '/monitoring/'].map((prefix) =>
+      store.watch(prefix, from, {
+        onError,
+        onEvents: (events) => {
+          for (const e of events) {
+            if (e.type === 'delete') {
+              log(`result ${short(e.key)} removed`);
+              continue;
+            }
+            try {
+              const v = JSON.parse(e.value) as {
+                state?: { worker_state?: string };
+                version?: number;
+                error?: string;
+              } & Record<string, unknown>;
+              const what = v.state ? `${v.state.worker_state}${v.error ? ` (${v.error})` : ''}` : JSON.stringify(v);
+              log(`${prefix === '/state/' ? 'state ' : 'monitor'} ${short(e.key)} v${v.version}  ${what}`);
+            } catch {
+              /* not JSON */
+            }
+          }
+        },
+      }),
+    ),
+  );
   return [jobs, ...results];
 }
 
 export function summary(result: PlayResult): string[] {
   const lines = ['', 'Final /state of every resource (recorded → now):'];
-  for (const c of result.checks) lines.push(`  ${c.ok ? 'ok  ' : 'DIFF'} ${short(c.key).padEnd(44)} ${c.expected.padEnd(22)} ${c.actual}${c.ok ? '' : `  ${c.why ?? ''}`}`);
+  for (const c of result.checks)
+    lines.push(
+      `  ${c.ok ? 'ok  ' : 'DIFF'} ${short(c.key).padEnd(44)} ${c.expected.padEnd(22)} ${c.actual}${c.ok ? '' : `  ${c.why ?? ''}`}`,
+    );
   lines.push('', '/monitoring (recorded → now):');
-  for (const m of result.monitoring) lines.push(`       ${short(m.key).padEnd(44)} ${JSON.stringify(m.expected).padEnd(34)} ${m.actual ? JSON.stringify(m.actual) : '(none)'}`);
+  for (const m of result.monitoring)
+    lines.push(
+      `       ${short(m.key).padEnd(44)} ${JSON.stringify(m.expected).padEnd(34)} ${m.actual ? JSON.stringify(m.actual) : '(none)'}`,
+    );
   const bad = result.checks.filter((c) => !c.ok).length;
-  lines.push('', bad ? `${bad} of ${result.checks.length} resources differ from the record.` : `All ${result.checks.length} resources reached their recorded state.`);
+  lines.push(
+    '',
+    bad
+      ? `${bad} of ${result.checks.length} resources differ from the record.`
+      : `All ${result.checks.length} resources reached their recorded state.`,
+  );
   return lines;
 }
 

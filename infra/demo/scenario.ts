@@ -7,8 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 export type Step =
-  | { put: string; body: Record<string, unknown>; version: number; marked_for_deletion: boolean }
-  | { delete: string };
+  { put: string; body: Record<string, unknown>; version: number; marked_for_deletion: boolean } | { delete: string };
 
 export interface Scenario {
   name: string;

@@ -35,15 +35,27 @@ export function ensureEtcdInstalled(log: (line: string) => void = console.error)
   if (etcdAvailable()) return;
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (!isRoot) {
-    throw new Error("etcd is not installed. Install Debian's etcd server and client first:\n  sudo apt-get update && sudo apt-get install -y etcd-server etcd-client");
+    throw new Error(
+      "etcd is not installed. Install Debian's etcd server and client first:\n  sudo apt-get update && sudo apt-get install -y etcd-server etcd-client",
+    );
   }
   log('etcd not found on PATH: installing etcd-server and etcd-client with apt-get (one time) ...');
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const update = spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  const install = update.status === 0 ? spawnSync('apt-get', ['install', '-y', '-qq', 'etcd-server', 'etcd-client'], { stdio: 'inherit', env }) : update;
-  if (install.status !== 0 || !etcdAvailable()) throw new Error('apt-get could not install etcd-server; install it by hand: apt-get install -y etcd-server etcd-client');
+  const install =
+    update.status === 0
+      ? spawnSync('apt-get', ['install', '-y', '-qq', 'etcd-server', 'etcd-client'], { stdio: 'inherit', env })
+      : update;
+  if (install.status !== 0 || !etcdAvailable())
+    throw new Error(
+      'apt-get could not install etcd-server; install it by hand: apt-get install -y etcd-server etcd-client',
+    );
   // Debian's package may start a system service on :2379; the project runs its own etcd.
-  spawnSync('sh', ['-c', 'systemctl stop etcd 2>/dev/null; systemctl disable etcd 2>/dev/null; pkill -x etcd 2>/dev/null || true'], { stdio: 'ignore' });
+  spawnSync(
+    'sh',
+    ['-c', 'systemctl stop etcd 2>/dev/null; systemctl disable etcd 2>/dev/null; pkill -x etcd 2>/dev/null || true'],
+    { stdio: 'ignore' },
+  );
 }
 
 /** Starts etcd on loopback, detached in its own process group, and waits until it answers. */
@@ -55,29 +67,49 @@ export async function startEtcd(opts: EtcdServerOptions): Promise<EtcdServer> {
   const peerUrl = `http://127.0.0.1:${opts.peerPort}`;
   const logFile = opts.logFile ?? path.join(path.dirname(opts.dataDir), `etcd-${name}.log`);
   const out = fs.openSync(logFile, 'a');
-  const child: ChildProcess = spawn('etcd', [
-    '--name', name,
-    '--data-dir', opts.dataDir,
-    '--listen-client-urls', clientUrl,
-    '--advertise-client-urls', clientUrl,
-    '--listen-peer-urls', peerUrl,
-    '--initial-advertise-peer-urls', peerUrl,
-    '--initial-cluster', `${name}=${peerUrl}`,
-    '--initial-cluster-state', 'new',
-    '--logger', 'zap',
-    '--log-outputs', 'stderr',
-    ...(opts.extraArgs ?? []),
-  ], { detached: true, stdio: ['ignore', out, out] });
+  const child: ChildProcess = spawn(
+    'etcd',
+    [
+      '--name',
+      name,
+      '--data-dir',
+      opts.dataDir,
+      '--listen-client-urls',
+      clientUrl,
+      '--advertise-client-urls',
+      clientUrl,
+      '--listen-peer-urls',
+      peerUrl,
+      '--initial-advertise-peer-urls',
+      peerUrl,
+      '--initial-cluster',
+      `${name}=${peerUrl}`,
+      '--initial-cluster-state',
+      'new',
+      '--logger',
+      'zap',
+      '--log-outputs',
+      'stderr',
+      ...(opts.extraArgs ?? []),
+    ],
+    { detached: true, stdio: ['ignore', out, out] },
+  );
   fs.closeSync(out);
   child.unref();
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
     await Promise.race([
       waitForPort(opts.clientPort),
-      exited.then(() => { throw new Error(`etcd exited at start; see ${logFile}`); }),
+      exited.then(() => {
+        throw new Error(`etcd exited at start; see ${logFile}`);
+      }),
     ]);
   } catch (err) {
-    try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* already gone */ }
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
     throw err;
   }
   return {
@@ -85,9 +117,17 @@ export async function startEtcd(opts: EtcdServerOptions): Promise<EtcdServer> {
     dataDir: opts.dataDir,
     pid: child.pid!,
     async stop() {
-      try { process.kill(-child.pid!, 'SIGTERM'); } catch { return; }
+      try {
+        process.kill(-child.pid!, 'SIGTERM');
+      } catch {
+        return;
+      }
       await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ }
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     },
   };
 }

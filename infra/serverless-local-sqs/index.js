@@ -36,7 +36,10 @@ class LocalSqsPlugin {
     const custom = this.serverless.service.custom || {};
     const local = custom.localSqs || {};
     const offline = custom['serverless-offline'] || {};
-    const credentials = { accessKeyId: process.env.AWS_ACCESS_KEY_ID || 'local', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY || 'local' };
+    const credentials = {
+      accessKeyId: process.env.AWS_ACCESS_KEY_ID || 'local',
+      secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY || 'local',
+    };
     return {
       endpoint: local.endpoint || process.env.ESI_SQS_ENDPOINT || 'http://127.0.0.1:4566',
       waitTimeSeconds: Number(local.waitTimeSeconds ?? 1),
@@ -50,13 +53,23 @@ class LocalSqsPlugin {
   async start() {
     const s = this.settings();
     this.sqs = new SQSClient({ region: s.region, endpoint: s.endpoint, credentials: s.credentials });
-    this.lambda = new LambdaClient({ region: s.region, endpoint: s.lambdaEndpoint, credentials: s.credentials, maxAttempts: 1 });
+    this.lambda = new LambdaClient({
+      region: s.region,
+      endpoint: s.lambdaEndpoint,
+      credentials: s.credentials,
+      maxAttempts: 1,
+    });
     const service = this.serverless.service;
     const queues = await createQueues(this.sqs, service.resources?.Resources || {});
-    for (const q of queues.values()) this.log(`queue ${q.name} ready${q.redrive ? ` (dead letters to ${q.redrive.dlq} after ${q.redrive.maxReceiveCount} receives)` : ''}`);
+    for (const q of queues.values())
+      this.log(
+        `queue ${q.name} ready${q.redrive ? ` (dead letters to ${q.redrive.dlq} after ${q.redrive.maxReceiveCount} receives)` : ''}`,
+      );
     for (const source of eventSources(service, queues)) {
       for (let i = 0; i < s.pollers; i++) this.pollers.push(this.poll(source, s));
-      this.log(`${source.functionName} <- ${source.queue.name} (batch ${source.batchSize}${source.reportFailures ? ', ReportBatchItemFailures' : ''})`);
+      this.log(
+        `${source.functionName} <- ${source.queue.name} (batch ${source.batchSize}${source.reportFailures ? ', ReportBatchItemFailures' : ''})`,
+      );
     }
   }
 
@@ -68,13 +81,15 @@ class LocalSqsPlugin {
   async poll(source, s) {
     while (!this.stopping) {
       try {
-        const res = await this.sqs.send(new ReceiveMessageCommand({
-          QueueUrl: source.queue.url,
-          MaxNumberOfMessages: source.batchSize,
-          WaitTimeSeconds: s.waitTimeSeconds,
-          AttributeNames: ['All'],
-          MessageAttributeNames: ['All'],
-        }));
+        const res = await this.sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: source.queue.url,
+            MaxNumberOfMessages: source.batchSize,
+            WaitTimeSeconds: s.waitTimeSeconds,
+            AttributeNames: ['All'],
+            MessageAttributeNames: ['All'],
+          }),
+        );
         const messages = res.Messages || [];
         if (messages.length) await this.deliver(source, messages, s.region);
       } catch (err) {
@@ -89,10 +104,14 @@ class LocalSqsPlugin {
     const event = { Records: messages.map((m) => toRecord(m, source.queue.arn, region)) };
     let keep;
     try {
-      const out = await this.lambda.send(new InvokeCommand({ FunctionName: source.functionName, Payload: Buffer.from(JSON.stringify(event)) }));
+      const out = await this.lambda.send(
+        new InvokeCommand({ FunctionName: source.functionName, Payload: Buffer.from(JSON.stringify(event)) }),
+      );
       const payload = out.Payload ? Buffer.from(out.Payload).toString() : '';
       if (out.FunctionError) {
-        this.log(`${source.functionName} threw (${out.FunctionError}); ${messages.length} record(s) stay on ${source.queue.name}`);
+        this.log(
+          `${source.functionName} threw (${out.FunctionError}); ${messages.length} record(s) stay on ${source.queue.name}`,
+        );
         keep = new Set(messages.map((m) => m.MessageId));
       } else if (source.reportFailures) {
         const failures = (payload ? JSON.parse(payload) : {})?.batchItemFailures || [];
@@ -106,10 +125,12 @@ class LocalSqsPlugin {
     }
     const toDelete = messages.filter((m) => !keep.has(m.MessageId));
     if (toDelete.length) {
-      await this.sqs.send(new DeleteMessageBatchCommand({
-        QueueUrl: source.queue.url,
-        Entries: toDelete.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
-      }));
+      await this.sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: source.queue.url,
+          Entries: toDelete.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+        }),
+      );
     }
   }
 }
@@ -120,9 +141,18 @@ function toRecord(m, arn, region) {
     receiptHandle: m.ReceiptHandle,
     body: m.Body,
     attributes: m.Attributes || {},
-    messageAttributes: Object.fromEntries(Object.entries(m.MessageAttributes || {}).map(([k, v]) => [k, {
-      stringValue: v.StringValue, binaryValue: v.BinaryValue, stringListValues: [], binaryListValues: [], dataType: v.DataType,
-    }])),
+    messageAttributes: Object.fromEntries(
+      Object.entries(m.MessageAttributes || {}).map(([k, v]) => [
+        k,
+        {
+          stringValue: v.StringValue,
+          binaryValue: v.BinaryValue,
+          stringListValues: [],
+          binaryListValues: [],
+          dataType: v.DataType,
+        },
+      ]),
+    ),
     md5OfBody: m.MD5OfBody,
     eventSource: 'aws:sqs',
     eventSourceARN: arn,

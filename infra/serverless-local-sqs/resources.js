@@ -2,8 +2,17 @@
 /** Reads queues and SQS event sources from the resolved serverless service definition. */
 const { CreateQueueCommand, GetQueueAttributesCommand } = require('@aws-sdk/client-sqs');
 
-const QUEUE_ATTRIBUTES = ['FifoQueue', 'ContentBasedDeduplication', 'VisibilityTimeout', 'MessageRetentionPeriod',
-  'DelaySeconds', 'ReceiveMessageWaitTimeSeconds', 'MaximumMessageSize', 'DeduplicationScope', 'FifoThroughputLimit'];
+const QUEUE_ATTRIBUTES = [
+  'FifoQueue',
+  'ContentBasedDeduplication',
+  'VisibilityTimeout',
+  'MessageRetentionPeriod',
+  'DelaySeconds',
+  'ReceiveMessageWaitTimeSeconds',
+  'MaximumMessageSize',
+  'DeduplicationScope',
+  'FifoThroughputLimit',
+];
 
 /** `{"Fn::GetAtt": [Name, "Arn"]}` or `!GetAtt Name.Arn` (as the framework parses it) → Name. */
 function getAttTarget(ref) {
@@ -30,7 +39,10 @@ async function createQueues(sqs, resources) {
       if (!dlqId) throw new Error(`${logicalId}: deadLetterTargetArn must be Fn::GetAtt of a queue in this stack`);
       const dlq = await create(dlqId, seen);
       redrive = { dlq: dlq.name, maxReceiveCount: Number(props.RedrivePolicy.maxReceiveCount) };
-      attributes.RedrivePolicy = JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: redrive.maxReceiveCount });
+      attributes.RedrivePolicy = JSON.stringify({
+        deadLetterTargetArn: dlq.arn,
+        maxReceiveCount: redrive.maxReceiveCount,
+      });
     }
     const name = props.QueueName || logicalId;
     const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
@@ -52,8 +64,11 @@ function eventSources(service, queues) {
       const sqs = typeof ev.sqs === 'string' || ev.sqs['Fn::GetAtt'] ? { arn: ev.sqs } : ev.sqs;
       if (sqs.enabled === false) continue;
       const logicalId = getAttTarget(sqs.arn);
-      const queue = logicalId ? queues.get(logicalId) : [...queues.values()].find((q) => q.arn === sqs.arn || sqs.arn?.endsWith(`:${q.name}`));
-      if (!queue) throw new Error(`function ${fnKey}: sqs event ${JSON.stringify(sqs.arn)} names no queue of this stack`);
+      const queue = logicalId
+        ? queues.get(logicalId)
+        : [...queues.values()].find((q) => q.arn === sqs.arn || sqs.arn?.endsWith(`:${q.name}`));
+      if (!queue)
+        throw new Error(`function ${fnKey}: sqs event ${JSON.stringify(sqs.arn)} names no queue of this stack`);
       sources.push({
         functionName: fn.name || `${service.service}-${service.provider.stage}-${fnKey}`,
         queue,

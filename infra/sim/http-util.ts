@@ -40,7 +40,10 @@ export async function readBody(req: http.IncomingMessage, limit = 10 * 1024 * 10
 }
 
 /** Parses a JSON request body; an empty body is `undefined`, malformed JSON is a 400 built by `onError`. */
-export async function readJson(req: http.IncomingMessage, onError: (msg: string) => HttpError): Promise<Json | undefined> {
+export async function readJson(
+  req: http.IncomingMessage,
+  onError: (msg: string) => HttpError,
+): Promise<Json | undefined> {
   const text = await readBody(req);
   if (text.trim() === '') return undefined;
   try {
@@ -50,7 +53,12 @@ export async function readJson(req: http.IncomingMessage, onError: (msg: string)
   }
 }
 
-export function send(res: http.ServerResponse, status: number, body?: Json | string, headers: Record<string, string> = {}): void {
+export function send(
+  res: http.ServerResponse,
+  status: number,
+  body?: Json | string,
+  headers: Record<string, string> = {},
+): void {
   if (res.headersSent) return;
   if (body === undefined) {
     res.writeHead(status, { 'Content-Length': '0', ...headers });
@@ -113,6 +121,9 @@ export const isoSeconds = (t = Date.now()): string => new Date(t).toISOString().
 export function pyDumps(v: Json | undefined): string {
   if (v === undefined || v === null) return 'null';
   if (Array.isArray(v)) return `[${v.map(pyDumps).join(', ')}]`;
-  if (isObject(v)) return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}: ${pyDumps(x)}`).join(', ')}}`;
+  if (isObject(v))
+    return `{${Object.entries(v)
+      .map(([k, x]) => `${JSON.stringify(k)}: ${pyDumps(x)}`)
+      .join(', ')}}`;
   return JSON.stringify(v);
 }

@@ -52,7 +52,9 @@ async function main(): Promise<void> {
     log,
   });
   // The user name is printed so a developer can configure a client; the password is not.
-  console.log(`Keystone v3  ${heat.keystoneUrl}  (user ${heat.credentials.username}, project ${heat.credentials.projectName} / ${heat.credentials.projectId})`);
+  console.log(
+    `Keystone v3  ${heat.keystoneUrl}  (user ${heat.credentials.username}, project ${heat.credentials.projectName} / ${heat.credentials.projectId})`,
+  );
   console.log(`Heat v1      ${heat.heatUrl}`);
   console.log(`collector    ${collector.url}`);
   console.log('control      /_sim/ on both; Ctrl-C stops');

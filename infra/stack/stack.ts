@@ -9,7 +9,13 @@ import { ensureEtcdInstalled, EtcdServer, startEtcd } from '../local/etcd-server
 import { startSqsServer, LocalSqsServer } from '../local/sqs-server';
 import { freePort, waitForPort } from '../local/ports';
 import { scheduleInvocations, type LocalSchedule } from './scheduler';
-import { CollectorSimulator, HeatSimulator, HeatSimulatorOptions, startCollectorSimulator, startHeatSimulator } from '../sim/main';
+import {
+  CollectorSimulator,
+  HeatSimulator,
+  HeatSimulatorOptions,
+  startCollectorSimulator,
+  startHeatSimulator,
+} from '../sim/main';
 
 export interface StackPorts {
   etcd: number;
@@ -25,7 +31,15 @@ export interface StackPorts {
 
 /** A free loopback port for every server of a stack, so several stacks (tests, the demo) never collide. */
 export async function freeStackPorts(): Promise<StackPorts> {
-  return { etcd: await freePort(), etcdPeer: await freePort(), sqs: await freePort(), lambda: await freePort(), http: await freePort(), heat: await freePort(), collector: await freePort() };
+  return {
+    etcd: await freePort(),
+    etcdPeer: await freePort(),
+    sqs: await freePort(),
+    lambda: await freePort(),
+    http: await freePort(),
+    heat: await freePort(),
+    collector: await freePort(),
+  };
 }
 
 export interface SimulatorOptions {
@@ -69,14 +83,28 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const logDir = opts.logDir ?? path.join(opts.dataDir, 'logs');
   fs.mkdirSync(logDir, { recursive: true });
   ensureEtcdInstalled(log);
-  const etcd = await startEtcd({ clientPort: opts.ports.etcd, peerPort: opts.ports.etcdPeer, dataDir: path.join(opts.dataDir, 'etcd'), logFile: path.join(logDir, 'etcd.log') });
+  const etcd = await startEtcd({
+    clientPort: opts.ports.etcd,
+    peerPort: opts.ports.etcdPeer,
+    dataDir: path.join(opts.dataDir, 'etcd'),
+    logFile: path.join(logDir, 'etcd.log'),
+  });
   log(`etcd        ${etcd.clientUrl}  (data ${etcd.dataDir}, pid ${etcd.pid})`);
   const sqs = await startSqsServer(opts.ports.sqs);
   log(`SQS server  ${sqs.endpoint}`);
   // The external systems we do not own: Keystone + Heat and the monitoring collector.
   const sim = opts.simulators ?? {};
-  const collector = await startCollectorSimulator({ port: opts.ports.collector, autoStatus: sim.collectorAutoStatus ?? 'UP', autoStatusDelayMs: 500 });
-  const heat = await startHeatSimulator({ port: opts.ports.heat, fixtures: sim.heatFixtures, latencyMs: sim.heatLatencyMs ?? 500, collectorUrl: collector.url });
+  const collector = await startCollectorSimulator({
+    port: opts.ports.collector,
+    autoStatus: sim.collectorAutoStatus ?? 'UP',
+    autoStatusDelayMs: 500,
+  });
+  const heat = await startHeatSimulator({
+    port: opts.ports.heat,
+    fixtures: sim.heatFixtures,
+    latencyMs: sim.heatLatencyMs ?? 500,
+    collectorUrl: collector.url,
+  });
   log(`Keystone    ${heat.keystoneUrl}  (simulator; Heat behind its catalog)`);
   log(`collector   ${collector.url}  (simulator)`);
 
@@ -122,8 +150,14 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   try {
     spawnLogged('serverless-offline', bin('serverless'), ['offline', 'start', '--stage', env.ESI_STAGE, '--noTimeout']);
     await waitForPort(opts.ports.lambda, '127.0.0.1', 60_000);
-    await waitForLog(children[0].logFile, /Offline \[http for lambda\] listening|listening on http:\/\/127\.0\.0\.1:\d+/i, 60_000).catch(() => undefined);
-    log(`functions   serverless-offline, Lambda endpoint http://127.0.0.1:${opts.ports.lambda} (log ${children[0].logFile})`);
+    await waitForLog(
+      children[0].logFile,
+      /Offline \[http for lambda\] listening|listening on http:\/\/127\.0\.0\.1:\d+/i,
+      60_000,
+    ).catch(() => undefined);
+    log(
+      `functions   serverless-offline, Lambda endpoint http://127.0.0.1:${opts.ports.lambda} (log ${children[0].logFile})`,
+    );
   } catch (err) {
     await stopAll();
     throw err;
@@ -142,7 +176,11 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   let relayChild: ChildProcess | undefined;
   const startRelay = () => {
     // One process (not the tsx CLI, which runs the script in a child), so its PID is the relay's.
-    relayChild = spawnLogged('relay', process.execPath, ['--import', 'tsx', path.join(ROOT, 'functions/relay/main.ts')]);
+    relayChild = spawnLogged('relay', process.execPath, [
+      '--import',
+      'tsx',
+      path.join(ROOT, 'functions/relay/main.ts'),
+    ]);
     return relayChild;
   };
   startRelay();
@@ -154,7 +192,9 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     sqs,
     heat,
     collector,
-    get processes() { return children.map((c) => ({ name: c.name, pid: c.child.pid!, logFile: c.logFile })); },
+    get processes() {
+      return children.map((c) => ({ name: c.name, pid: c.child.pid!, logFile: c.logFile }));
+    },
     startRelay,
     relay: () => relayChild,
     stop: stopAll,
@@ -165,8 +205,18 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
 async function stopProcess(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  try { process.kill(-child.pid!, 'SIGTERM'); } catch { return; }
-  const timer = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, 5000);
+  try {
+    process.kill(-child.pid!, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const timer = setTimeout(() => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }, 5000);
   await exited;
   clearTimeout(timer);
 }

@@ -28,7 +28,9 @@ async function main(): Promise<void> {
   });
   if (process.env.ESI_DEMO !== '0') {
     // The main job: play the recorded load-balancer scenario as Gohan would, live.
-    await playRecordedScenario(stack.env.ESI_ETCD_ENDPOINTS, say).catch((err: Error) => say(`demo stopped: ${err.message}`));
+    await playRecordedScenario(stack.env.ESI_ETCD_ENDPOINTS, say).catch((err: Error) =>
+      say(`demo stopped: ${err.message}`),
+    );
   }
   say('');
   say('The stack is up. Logs are in ' + path.join(dataDir, 'logs'));
@@ -50,7 +52,9 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
-  stack.relay()?.on('exit', (code, signal) => { if (!stopping) say(`relay exited (${code ?? signal}); see its log`); });
+  stack.relay()?.on('exit', (code, signal) => {
+    if (!stopping) say(`relay exited (${code ?? signal}); see its log`);
+  });
 }
 
 main().catch((err) => {

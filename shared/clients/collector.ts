@@ -71,7 +71,11 @@ export class CollectorClient {
    * with findTargets before creating again.
    */
   async createTarget(body: TargetSpec): Promise<Target> {
-    const res = await this.call('POST', '/targets', { body, ok: [201, 200], retryWhen: (status, code) => (status !== undefined ? POST_SAFE_TO_RETRY.has(status) : code === 'ECONNREFUSED') });
+    const res = await this.call('POST', '/targets', {
+      body,
+      ok: [201, 200],
+      retryWhen: (status, code) => (status !== undefined ? POST_SAFE_TO_RETRY.has(status) : code === 'ECONNREFUSED'),
+    });
     return res.data as Target;
   }
 
@@ -88,12 +92,28 @@ export class CollectorClient {
   }
 
   /** Targets matching every given field (GET /targets?…; see the note at the top). */
-  async findTargets(filter: { resource_type?: string; resource_id?: string; tenant_id?: string; type?: string; field_name?: string }): Promise<Target[]> {
-    const q = new URLSearchParams(Object.entries(filter).filter(([, v]) => v !== undefined) as [string, string][]).toString();
+  async findTargets(filter: {
+    resource_type?: string;
+    resource_id?: string;
+    tenant_id?: string;
+    type?: string;
+    field_name?: string;
+  }): Promise<Target[]> {
+    const q = new URLSearchParams(
+      Object.entries(filter).filter(([, v]) => v !== undefined) as [string, string][],
+    ).toString();
     const res = await this.call('GET', `/targets${q ? `?${q}` : ''}`, { ok: [200] });
     const data = res.data as unknown;
-    const list = Array.isArray(data) ? data : Array.isArray((data as { targets?: unknown })?.targets) ? (data as { targets: unknown[] }).targets : undefined;
-    if (!list) throw new TerminalError('collector GET /targets: 200 without a list of targets', { service: 'collector', status: 200 });
+    const list = Array.isArray(data)
+      ? data
+      : Array.isArray((data as { targets?: unknown })?.targets)
+        ? (data as { targets: unknown[] }).targets
+        : undefined;
+    if (!list)
+      throw new TerminalError('collector GET /targets: 200 without a list of targets', {
+        service: 'collector',
+        status: 200,
+      });
     return list as Target[];
   }
 
@@ -106,7 +126,12 @@ export class CollectorClient {
     const once = async (): Promise<AxiosResponse> => {
       let res: AxiosResponse;
       try {
-        res = await this.http.request({ method, url: `${this.baseUrl}${path}`, data: o.body, headers: o.body !== undefined ? { 'Content-Type': 'application/json' } : {} });
+        res = await this.http.request({
+          method,
+          url: `${this.baseUrl}${path}`,
+          data: o.body,
+          headers: o.body !== undefined ? { 'Content-Type': 'application/json' } : {},
+        });
       } catch (err) {
         throw fromThrown('collector', what, err);
       }

@@ -63,8 +63,20 @@ export const isTerminal = (e: unknown): e is TerminalError => e instanceof Termi
 
 /** Network error codes after which the same request may well succeed. */
 const RETRYABLE_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', 'EPIPE', 'EHOSTUNREACH',
-  'ENETUNREACH', 'ENETDOWN', 'EAI_AGAIN', 'ENOTFOUND', 'ERR_SOCKET_CONNECTION_TIMEOUT', 'ETIMEOUT', 'UND_ERR_SOCKET',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'ERR_SOCKET_CONNECTION_TIMEOUT',
+  'ETIMEOUT',
+  'UND_ERR_SOCKET',
 ]);
 
 /** A copy of an error with nothing but its name, code and (masked) message: no request config. */
@@ -96,7 +108,12 @@ export function errorText(body: unknown): { message?: string; type?: string } {
   const err = b.error;
   if (err && typeof err === 'object') {
     const e = err as Record<string, unknown>;
-    const message = typeof e.message === 'string' && e.message !== '' ? e.message : typeof b.explanation === 'string' ? b.explanation : undefined;
+    const message =
+      typeof e.message === 'string' && e.message !== ''
+        ? e.message
+        : typeof b.explanation === 'string'
+          ? b.explanation
+          : undefined;
     return { message, type: typeof e.type === 'string' ? e.type : typeof e.title === 'string' ? e.title : undefined };
   }
   if (typeof err === 'string') return { message: err };
@@ -109,7 +126,12 @@ export function errorText(body: unknown): { message?: string; type?: string } {
  * Classifies an HTTP answer the client did not expect. `what` names the call
  * (`heat POST /v1/<tenant>/stacks`); it must not hold secrets (it is masked anyway).
  */
-export function fromResponse(service: ServiceName, what: string, status: number, body: unknown): RetryableError | TerminalError {
+export function fromResponse(
+  service: ServiceName,
+  what: string,
+  status: number,
+  body: unknown,
+): RetryableError | TerminalError {
   const { message, type } = errorText(body);
   const text = `${what}: ${status}${type ? ` ${type}` : ''}${message ? `: ${message}` : ''}`;
   const d: ClientErrorDetails = { service, status, type, serviceMessage: message };

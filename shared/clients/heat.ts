@@ -73,7 +73,10 @@ export function splitStackStatus(status: string): { action: string; state: strin
 export function normalizeOutputs(raw: unknown): HeatOutput[] {
   if (!Array.isArray(raw)) return [];
   return raw
-    .filter((o): o is Record<string, unknown> => typeof o === 'object' && o !== null && typeof (o as Record<string, unknown>).output_key === 'string')
+    .filter(
+      (o): o is Record<string, unknown> =>
+        typeof o === 'object' && o !== null && typeof (o as Record<string, unknown>).output_key === 'string',
+    )
     .map((o) => ({
       output_key: o.output_key as string,
       output_value: o.output_value === undefined ? null : o.output_value,
@@ -127,7 +130,8 @@ export class HeatClient {
     }
     const stack = (res.data?.stack ?? {}) as { id?: unknown; links?: { href?: unknown; rel?: unknown }[] };
     const self = stack.links?.find((l) => l.rel === 'self')?.href;
-    const location = typeof res.headers.location === 'string' ? res.headers.location : typeof self === 'string' ? self : undefined;
+    const location =
+      typeof res.headers.location === 'string' ? res.headers.location : typeof self === 'string' ? self : undefined;
     const id = typeof stack.id === 'string' ? stack.id : '';
     return { id, name: spec.name, href: location ?? `${await this.endpoint()}/stacks/${enc(spec.name)}/${enc(id)}` };
   }
@@ -135,7 +139,11 @@ export class HeatClient {
   /** PUT on the stack (template and parameters replaced). No such stack: TerminalError 404. */
   async updateStack(spec: StackSpec & { ref?: StackRef }): Promise<StackRef> {
     const ref = spec.ref ?? (await this.findStack(spec.name));
-    if (!ref) throw new TerminalError(`heat PUT /stacks/${spec.name}: 404 StackNotFound: The Stack (${spec.name}) could not be found.`, { service: 'heat', status: 404, type: 'StackNotFound' });
+    if (!ref)
+      throw new TerminalError(
+        `heat PUT /stacks/${spec.name}: 404 StackNotFound: The Stack (${spec.name}) could not be found.`,
+        { service: 'heat', status: 404, type: 'StackNotFound' },
+      );
     await this.call('PUT', ref.href, {
       body: {
         template: spec.template,
@@ -203,13 +211,21 @@ export class HeatClient {
     const location = res.headers.location;
     if (res.status === 302 && typeof location === 'string') {
       const m = /\/stacks\/([^/]+)\/([^/?#]+)\/?(?:[?#].*)?$/.exec(location);
-      if (!m) throw new TerminalError(`heat GET /stacks/${name}: 302 to an unexpected location`, { service: 'heat', status: 302 });
+      if (!m)
+        throw new TerminalError(`heat GET /stacks/${name}: 302 to an unexpected location`, {
+          service: 'heat',
+          status: 302,
+        });
       return { name: decodeURIComponent(m[1]), id: decodeURIComponent(m[2]), href: location };
     }
     const s = (res.data?.stack ?? {}) as { id?: unknown; links?: { href?: unknown; rel?: unknown }[] };
     const self = s.links?.find((l) => l.rel === 'self')?.href;
-    if (res.status === 200 && typeof s.id === 'string' && typeof self === 'string') return { id: s.id, name, href: self };
-    throw new TerminalError(`heat GET /stacks/${name}: ${res.status} without a stack location`, { service: 'heat', status: res.status });
+    if (res.status === 200 && typeof s.id === 'string' && typeof self === 'string')
+      return { id: s.id, name, href: self };
+    throw new TerminalError(`heat GET /stacks/${name}: ${res.status} without a stack location`, {
+      service: 'heat',
+      status: res.status,
+    });
   }
 
   /**
@@ -257,7 +273,11 @@ let shared: HeatClient | undefined;
 export function defaultHeatClient(): HeatClient {
   if (!shared) {
     const s = openstackSettings();
-    shared = new HeatClient({ session: keystoneSession(s.keystone, { timeoutMs: s.httpTimeoutMs, retry: s.retry }), timeoutMs: s.httpTimeoutMs, retry: s.retry });
+    shared = new HeatClient({
+      session: keystoneSession(s.keystone, { timeoutMs: s.httpTimeoutMs, retry: s.retry }),
+      timeoutMs: s.httpTimeoutMs,
+      retry: s.retry,
+    });
   }
   return shared;
 }

@@ -8,7 +8,16 @@ import http from 'node:http';
 import https from 'node:https';
 import axios, { AxiosInstance } from 'axios';
 import {
-  BrokenCircuitError, circuitBreaker, CircuitBreakerPolicy, ConsecutiveBreaker, ExponentialBackoff, handleType, handleWhen, IPolicy, retry, wrap,
+  BrokenCircuitError,
+  circuitBreaker,
+  CircuitBreakerPolicy,
+  ConsecutiveBreaker,
+  ExponentialBackoff,
+  handleType,
+  handleWhen,
+  IPolicy,
+  retry,
+  wrap,
 } from 'cockatiel';
 import { RetryableError, ServiceName } from './errors';
 import type { RetrySettings } from './settings';
@@ -43,7 +52,11 @@ export function createHttp(timeoutMs: number): AxiosInstance {
 const breakers = new Map<string, CircuitBreakerPolicy>();
 
 /** The circuit breaker of one endpoint, shared by every client in this container. */
-export function breakerFor(service: ServiceName, endpoint: string, s: BreakerSettings = DEFAULT_BREAKER): CircuitBreakerPolicy {
+export function breakerFor(
+  service: ServiceName,
+  endpoint: string,
+  s: BreakerSettings = DEFAULT_BREAKER,
+): CircuitBreakerPolicy {
   const key = `${service}|${endpoint}|${s.threshold}|${s.halfOpenAfterMs}`;
   let b = breakers.get(key);
   if (!b) {
@@ -60,10 +73,18 @@ export interface Resilience {
   execute<T>(fn: () => Promise<T>, opts?: { retry?: boolean }): Promise<T>;
 }
 
-export function resilience(service: ServiceName, endpoint: string, r: RetrySettings = DEFAULT_RETRY, b?: BreakerSettings): Resilience {
+export function resilience(
+  service: ServiceName,
+  endpoint: string,
+  r: RetrySettings = DEFAULT_RETRY,
+  b?: BreakerSettings,
+): Resilience {
   const breaker = breakerFor(service, endpoint, b);
   const retrying: IPolicy = wrap(
-    retry(handleType(RetryableError), { maxAttempts: r.retries, backoff: new ExponentialBackoff({ initialDelay: r.initialDelayMs, maxDelay: r.maxDelayMs }) }),
+    retry(handleType(RetryableError), {
+      maxAttempts: r.retries,
+      backoff: new ExponentialBackoff({ initialDelay: r.initialDelayMs, maxDelay: r.maxDelayMs }),
+    }),
     breaker,
   );
   return {
@@ -72,7 +93,10 @@ export function resilience(service: ServiceName, endpoint: string, r: RetrySetti
         return opts.retry === false ? await breaker.execute(fn) : await retrying.execute(fn);
       } catch (err) {
         if (err instanceof BrokenCircuitError) {
-          throw new RetryableError(`${service}: circuit open for ${endpoint} after repeated failures; not calling it for now`, { service, code: 'CIRCUIT_OPEN' });
+          throw new RetryableError(
+            `${service}: circuit open for ${endpoint} after repeated failures; not calling it for now`,
+            { service, code: 'CIRCUIT_OPEN' },
+          );
         }
         throw err;
       }

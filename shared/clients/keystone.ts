@@ -104,7 +104,9 @@ export class KeystoneSession {
     const iface: EndpointInterface = this.opts.interface;
     const region = this.opts.region;
     const entry = t.catalog.find((c) => c.type === serviceType);
-    const ep = entry?.endpoints.find((e) => e.interface === iface && (!region || e.region_id === region || e.region === region));
+    const ep = entry?.endpoints.find(
+      (e) => e.interface === iface && (!region || e.region_id === region || e.region === region),
+    );
     if (!ep) {
       throw new TerminalError(
         `keystone: no ${serviceType} endpoint with interface ${iface}${region ? ` in region ${region}` : ''} in the token's catalog`,
@@ -119,7 +121,10 @@ export class KeystoneSession {
    * Runs one HTTP exchange with a token and the service's endpoint. A 401 answer drops the token
    * and the exchange is repeated once with a new one; a second 401 is returned as it is.
    */
-  async withAuth(serviceType: string, send: (token: string, endpoint: string) => Promise<AxiosResponse>): Promise<AxiosResponse> {
+  async withAuth(
+    serviceType: string,
+    send: (token: string, endpoint: string) => Promise<AxiosResponse>,
+  ): Promise<AxiosResponse> {
     let t = await this.token();
     let res = await send(t.token, this.endpointIn(t, serviceType));
     if (res.status === 401) {
@@ -151,13 +156,20 @@ export class KeystoneSession {
         throw fromThrown('keystone', what, err);
       }
       if (res.status === 401) {
-        throw new TerminalError(`${what}: 401: authentication rejected for user ${this.opts.username}, project ${this.opts.projectName} (check the ESI_KEYSTONE_* settings)`, { service: 'keystone', status: 401 });
+        throw new TerminalError(
+          `${what}: 401: authentication rejected for user ${this.opts.username}, project ${this.opts.projectName} (check the ESI_KEYSTONE_* settings)`,
+          { service: 'keystone', status: 401 },
+        );
       }
       if (res.status !== 201 && res.status !== 200) throw fromResponse('keystone', what, res.status, res.data);
       const subject = res.headers['x-subject-token'];
-      const tok = res.data?.token as { expires_at?: unknown; project?: { id?: unknown }; catalog?: unknown } | undefined;
+      const tok = res.data?.token as
+        { expires_at?: unknown; project?: { id?: unknown }; catalog?: unknown } | undefined;
       if (typeof subject !== 'string' || subject === '' || !tok) {
-        throw new RetryableError(`${what}: ${res.status} without X-Subject-Token or token body`, { service: 'keystone', status: res.status });
+        throw new RetryableError(`${what}: ${res.status} without X-Subject-Token or token body`, {
+          service: 'keystone',
+          status: res.status,
+        });
       }
       const now = this.now();
       const expiresAt = parseKeystoneTime(tok.expires_at);
@@ -183,9 +195,22 @@ const sessions = new Map<string, KeystoneSession>();
  * The container's session for these settings (one authentication per container and token
  * lifetime, not per invocation). A changed password makes a new session.
  */
-export function keystoneSession(s: KeystoneSettings, extra: { timeoutMs?: number; retry?: RetrySettings } = {}): KeystoneSession {
-  const key = [s.authUrl, s.username, s.userDomainName, s.projectName, s.projectDomainName, s.interface, s.region ?? '',
-    crypto.createHash('sha256').update(s.password).digest('hex'), extra.timeoutMs ?? '', JSON.stringify(extra.retry ?? '')].join('|');
+export function keystoneSession(
+  s: KeystoneSettings,
+  extra: { timeoutMs?: number; retry?: RetrySettings } = {},
+): KeystoneSession {
+  const key = [
+    s.authUrl,
+    s.username,
+    s.userDomainName,
+    s.projectName,
+    s.projectDomainName,
+    s.interface,
+    s.region ?? '',
+    crypto.createHash('sha256').update(s.password).digest('hex'),
+    extra.timeoutMs ?? '',
+    JSON.stringify(extra.retry ?? ''),
+  ].join('|');
   let session = sessions.get(key);
   if (!session) {
     session = new KeystoneSession({ ...s, ...extra });

@@ -52,7 +52,8 @@ function int(source: NodeJS.ProcessEnv, name: string, dflt: number, min: number)
   const v = env(source, name);
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new SettingsError(`${name} must be an integer ≥ ${min}, got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(n) || n < min)
+    throw new SettingsError(`${name} must be an integer ≥ ${min}, got ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -100,7 +101,9 @@ export function openstackSettings(source: NodeJS.ProcessEnv = process.env): Open
  * The collector URL and the HTTP settings alone: what the monitoring handler and the monitoring
  * sync need (they hold no Keystone credentials).
  */
-export function httpSettings(source: NodeJS.ProcessEnv = process.env): Pick<OpenStackSettings, 'collectorUrl' | 'httpTimeoutMs' | 'retry'> {
+export function httpSettings(
+  source: NodeJS.ProcessEnv = process.env,
+): Pick<OpenStackSettings, 'collectorUrl' | 'httpTimeoutMs' | 'retry'> {
   const collectorUrl = env(source, 'ESI_COLLECTOR_URL');
   if (collectorUrl !== undefined) {
     try {

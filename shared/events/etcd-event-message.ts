@@ -29,7 +29,12 @@ export function decodeEventMessage(body: string): EtcdEventMessage {
     throw new MalformedMessageError(`message body is not JSON (${body.length} bytes)`);
   }
   const m = doc as Partial<EtcdEventMessage>;
-  if (!m || typeof m.key !== 'string' || typeof m.modRevision !== 'number' || !['put', 'delete', 'sync'].includes(m.type as string)) {
+  if (
+    !m ||
+    typeof m.key !== 'string' ||
+    typeof m.modRevision !== 'number' ||
+    !['put', 'delete', 'sync'].includes(m.type as string)
+  ) {
     throw new MalformedMessageError('message body is not an etcd event message {key, modRevision, type}');
   }
   return { key: m.key, modRevision: m.modRevision, type: m.type as EtcdEventMessage['type'] };

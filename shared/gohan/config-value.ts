@@ -23,7 +23,8 @@ export function parseConfigValue(raw: string): ParseResult {
   } catch {
     return { ok: false, error: `config value is not JSON (${raw.length} bytes)` };
   }
-  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return { ok: false, error: 'config value is not a JSON object' };
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc))
+    return { ok: false, error: 'config value is not a JSON object' };
   const v = doc as Record<string, unknown>;
   if (typeof v.version !== 'number' || !Number.isInteger(v.version) || v.version < 1) {
     return { ok: false, error: 'config value has no valid "version" (a positive integer is required)' };
@@ -42,7 +43,14 @@ export function parseConfigValue(raw: string): ParseResult {
   if (v.marked_for_deletion !== undefined && typeof v.marked_for_deletion !== 'boolean') {
     return { ok: false, error: `config "marked_for_deletion" is not a boolean (version ${v.version})` };
   }
-  return { ok: true, value: { body: body as Record<string, unknown>, version: v.version, markedForDeletion: v.marked_for_deletion === true } };
+  return {
+    ok: true,
+    value: {
+      body: body as Record<string, unknown>,
+      version: v.version,
+      markedForDeletion: v.marked_for_deletion === true,
+    },
+  };
 }
 
 /**
@@ -59,14 +67,22 @@ export function versionOf(raw: string): number | undefined {
 }
 
 /** Gohan's wire encoding (Go encoding/json: compact, keys sorted, body as an escaped string). */
-export function encodeGohanConfigValue(body: Record<string, unknown>, version: number, markedForDeletion = false): string {
+export function encodeGohanConfigValue(
+  body: Record<string, unknown>,
+  version: number,
+  markedForDeletion = false,
+): string {
   return JSON.stringify({ body: JSON.stringify(sortKeys(body)), marked_for_deletion: markedForDeletion, version });
 }
 
 function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys);
   if (v && typeof v === 'object') {
-    return Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
+    return Object.fromEntries(
+      Object.keys(v as object)
+        .sort()
+        .map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]),
+    );
   }
   return v;
 }

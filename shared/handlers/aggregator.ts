@@ -40,7 +40,13 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
   const allKv = await store.get(defaultJobKeys.all(jobId));
   if (!allKv) return done('chain already aggregated');
   const { job } = parseStoredJob(allKv.key, allKv.value);
-  logger.appendKeys({ job_id: jobId, handler: job.handler, resource_type: job.resource_type, resource_id: job.resource_id, version: job.version });
+  logger.appendKeys({
+    job_id: jobId,
+    handler: job.handler,
+    resource_type: job.resource_type,
+    resource_id: job.resource_id,
+    version: job.version,
+  });
   const status = await chainStatus(store, defaultJobKeys, job);
   if (!status.complete) return done('chain not complete yet');
   if ('cleanedUp' in status) return done('chain already aggregated');
@@ -53,7 +59,9 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
     version: job.version,
     resourceActions: chainJobs.filter((j) => j.handler === 'heat_worker').map((j) => j.action as ChainAction),
     resourceStatus: typeof job.resource_input?.status === 'string' ? job.resource_input.status : undefined,
-    outcome: status.completion.outcome.ok ? { ok: true as const } : { ok: false as const, error: status.completion.outcome.error },
+    outcome: status.completion.outcome.ok
+      ? { ok: true as const }
+      : { ok: false as const, error: status.completion.outcome.error },
   };
   const state = aggregateState(chain, jobStateKv ? (JSON.parse(jobStateKv.value) as JobState) : {});
   const stateKey = keys.state(path);
@@ -61,14 +69,28 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
   const monitoringKey = keys.monitoring(path);
   const removeMonitoring = chain.outcome.ok && reportedAction(chain) === 'DELETE';
 
-  const res = await cleanupChain(store, { resource_type: job.resource_type, resource_id: job.resource_id, version: job.version }, {
-    extra: {
-      compares: [...stateWrite.compares, unchangedSince(jobStateKey, jobStateKv)],
-      ops: [...stateWrite.ops, ...(jobStateKv ? [del(jobStateKey)] : []), ...(removeMonitoring ? [del(monitoringKey)] : [])],
+  const res = await cleanupChain(
+    store,
+    { resource_type: job.resource_type, resource_id: job.resource_id, version: job.version },
+    {
+      extra: {
+        compares: [...stateWrite.compares, unchangedSince(jobStateKey, jobStateKv)],
+        ops: [
+          ...stateWrite.ops,
+          ...(jobStateKv ? [del(jobStateKey)] : []),
+          ...(removeMonitoring ? [del(monitoringKey)] : []),
+        ],
+      },
     },
+  );
+  if (!res.cleaned)
+    return res.reason === 'conflict' ? undefined : done(`chain has unfinished jobs: ${res.unfinished.join(', ')}`);
+  logger.info('chain aggregated', {
+    worker_state: state.state.worker_state,
+    state_write: stateWrite.result,
+    jobs: res.jobIds.length,
+    error: state.error || undefined,
   });
-  if (!res.cleaned) return res.reason === 'conflict' ? undefined : done(`chain has unfinished jobs: ${res.unfinished.join(', ')}`);
-  logger.info('chain aggregated', { worker_state: state.state.worker_state, state_write: stateWrite.result, jobs: res.jobIds.length, error: state.error || undefined });
   return done(`state ${state.state.worker_state} (${stateWrite.result})`);
 }
 
@@ -76,6 +98,9 @@ async function jobsOfChain(store: Store, job: Job): Promise<Job[]> {
   const name = chainName({ resourceType: job.resource_type, resourceId: job.resource_id, version: job.version });
   const all = await store.range(defaultJobKeys.prefix('all'));
   return all.items
-    .filter((kv) => { const p = parseJobId(defaultJobKeys.parse(kv.key)?.id ?? ''); return p !== undefined && chainName(p) === name; })
+    .filter((kv) => {
+      const p = parseJobId(defaultJobKeys.parse(kv.key)?.id ?? '');
+      return p !== undefined && chainName(p) === name;
+    })
     .map((kv) => parseStoredJob(kv.key, kv.value).job);
 }

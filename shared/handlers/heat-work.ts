@@ -16,10 +16,26 @@
  */
 import { splitStackStatus, type HeatClient, type StackView } from '../clients/heat';
 import { keys as etcdKeys } from '../keys';
-import { deletedStackRecord, encodeEsiValue, jobStateValue, prepareStack, stackNameOf, stackRecord, tenantOf } from '../heat';
+import {
+  deletedStackRecord,
+  encodeEsiValue,
+  jobStateValue,
+  prepareStack,
+  stackNameOf,
+  stackRecord,
+  tenantOf,
+} from '../heat';
 import { recordStackOperation, serviceOf } from '../metrics';
 import { put, type Op } from '../store/store';
-import { jobFailed, pollLater, succeeded, type JobWork, type StepState, type WorkContext, type WorkResult } from './job-runner';
+import {
+  jobFailed,
+  pollLater,
+  succeeded,
+  type JobWork,
+  type StepState,
+  type WorkContext,
+  type WorkResult,
+} from './job-runner';
 import { templateOfJob } from './job-template';
 import { outputsResolver } from './stack-outputs';
 
@@ -47,7 +63,13 @@ export function heatWork(opts: HeatWorkOptions): JobWork {
   const heatOf = typeof opts.heat === 'function' ? opts.heat : () => opts.heat as HeatClient;
   const grace = opts.deadlineGraceSeconds ?? 60;
 
-  const step = (ctx: WorkContext, action: string, stackName: string, timeoutMins: number, ref?: { id: string; href: string }): HeatStep => ({
+  const step = (
+    ctx: WorkContext,
+    action: string,
+    stackName: string,
+    timeoutMins: number,
+    ref?: { id: string; href: string },
+  ): HeatStep => ({
     action,
     stack_name: stackName,
     ...(ref ? { stack_id: ref.id, stack_href: ref.href } : {}),
@@ -80,12 +102,27 @@ export function heatWork(opts: HeatWorkOptions): JobWork {
       if (existing && splitStackStatus(existing.status).state === 'IN_PROGRESS') {
         // An operation of an earlier attempt (its answer lost) is still running: wait for it.
         const { action } = splitStackStatus(existing.status);
-        ctx.logger.info('stack operation already in progress; waiting for it', { stack_name: stackName, stack_status: existing.status });
-        return pollLater(step(ctx, action, stackName, prepared.timeoutMins, existing), undefined, `${action} ${stackName} (in progress)`);
+        ctx.logger.info('stack operation already in progress; waiting for it', {
+          stack_name: stackName,
+          stack_status: existing.status,
+        });
+        return pollLater(
+          step(ctx, action, stackName, prepared.timeoutMins, existing),
+          undefined,
+          `${action} ${stackName} (in progress)`,
+        );
       }
-      const spec = { name: stackName, template: prepared.template, parameters: prepared.parameters, timeoutMins: prepared.timeoutMins };
+      const spec = {
+        name: stackName,
+        template: prepared.template,
+        parameters: prepared.parameters,
+        timeoutMins: prepared.timeoutMins,
+      };
       if (existing) {
-        const ref = await heat.updateStack({ ...spec, ref: { id: existing.id, name: existing.name, href: existing.href } });
+        const ref = await heat.updateStack({
+          ...spec,
+          ref: { id: existing.id, name: existing.name, href: existing.href },
+        });
         ctx.logger.info('stack update started', { stack_name: stackName });
         return pollLater(step(ctx, 'UPDATE', stackName, prepared.timeoutMins, ref), undefined, `UPDATE ${stackName}`);
       }
@@ -98,18 +135,29 @@ export function heatWork(opts: HeatWorkOptions): JobWork {
       const s = ctx.step as HeatStep | undefined;
       if (!s?.action) return work.start(ctx);
       const heat = heatOf();
-      const view: StackView | undefined = s.stack_id && s.stack_href
-        ? await heat.showStack({ id: s.stack_id, name: s.stack_name, href: s.stack_href })
-        : await heat.showStack(s.stack_name);
+      const view: StackView | undefined =
+        s.stack_id && s.stack_href
+          ? await heat.showStack({ id: s.stack_id, name: s.stack_name, href: s.stack_href })
+          : await heat.showStack(s.stack_name);
       if (s.action === 'DELETE') {
         if (!view || view.status === 'DELETE_COMPLETE') return ended(ctx, s, true, deleted(ctx));
       } else if (!view) {
-        return ended(ctx, s, false, jobFailed(`stack ${s.stack_name} disappeared while waiting for ${s.action}_COMPLETE`));
+        return ended(
+          ctx,
+          s,
+          false,
+          jobFailed(`stack ${s.stack_name} disappeared while waiting for ${s.action}_COMPLETE`),
+        );
       }
       const { action, state } = splitStackStatus(view!.status);
       if (action === s.action && state === 'COMPLETE') return ended(ctx, s, true, applied(ctx, view!));
       if (state === 'FAILED' && action === s.action) {
-        return ended(ctx, s, false, jobFailed(`stack ${s.stack_name} ${view!.status}: ${view!.statusReason || 'no reason given'}`));
+        return ended(
+          ctx,
+          s,
+          false,
+          jobFailed(`stack ${s.stack_name} ${view!.status}: ${view!.statusReason || 'no reason given'}`),
+        );
       }
       return pollLater(s, undefined, `${view!.status}`);
     },
@@ -119,7 +167,10 @@ export function heatWork(opts: HeatWorkOptions): JobWork {
 
 /** A stack operation reached its end: its duration (from the request to Heat) goes to the metrics. */
 function ended(ctx: WorkContext, s: HeatStep, ok: boolean, result: WorkResult): WorkResult {
-  recordStackOperation(serviceOf(ctx.logger), s.action, ctx.now().getTime() - Date.parse(s.started_at), { ok, stack: s.stack_name });
+  recordStackOperation(serviceOf(ctx.logger), s.action, ctx.now().getTime() - Date.parse(s.started_at), {
+    ok,
+    stack: s.stack_name,
+  });
   return result;
 }
 
@@ -129,9 +180,17 @@ function stackOps(ctx: WorkContext, value: unknown): Op[] {
 
 function applied(ctx: WorkContext, view: StackView): WorkResult {
   const { job } = ctx;
-  const record = stackRecord({ resourceType: job.resource_type, resourceId: job.resource_id, tenantId: tenantOf(job.resource_input), status: view.status, statusReason: view.statusReason, outputs: view.outputs });
+  const record = stackRecord({
+    resourceType: job.resource_type,
+    resourceId: job.resource_id,
+    tenantId: tenantOf(job.resource_input),
+    status: view.status,
+    statusReason: view.statusReason,
+    outputs: view.outputs,
+  });
   return succeeded(
-    (previous) => jobStateValue({ outputs: view.outputs, orchestrationState: job.is_last ? view.status : undefined, previous }),
+    (previous) =>
+      jobStateValue({ outputs: view.outputs, orchestrationState: job.is_last ? view.status : undefined, previous }),
     stackOps(ctx, record),
     view.status,
   );
@@ -139,11 +198,15 @@ function applied(ctx: WorkContext, view: StackView): WorkResult {
 
 function deleted(ctx: WorkContext): WorkResult {
   const { job } = ctx;
-  const record = deletedStackRecord({ resourceType: job.resource_type, resourceId: job.resource_id, tenantId: tenantOf(job.resource_input) });
+  const record = deletedStackRecord({
+    resourceType: job.resource_type,
+    resourceId: job.resource_id,
+    tenantId: tenantOf(job.resource_input),
+  });
   return succeeded(
-    (previous) => jobStateValue({ outputs: [], orchestrationState: job.is_last ? 'DELETE_COMPLETE' : undefined, previous }),
+    (previous) =>
+      jobStateValue({ outputs: [], orchestrationState: job.is_last ? 'DELETE_COMPLETE' : undefined, previous }),
     stackOps(ctx, record),
     'DELETE_COMPLETE',
   );
 }
-

@@ -21,8 +21,18 @@ import { isPrepareFailure } from '../heat/prepare';
 import { parseJsonObject } from '../encoding/json-object';
 import { encodeEsiValue } from '../heat/records';
 import {
-  ClaimLostError, defaultJobKeys, finishJob, jobTxn, releaseClaim, resumeClaim, retryJob, tryClaimJob,
-  type Claim, type FinishResult, type JobKeys, type JobOutcome,
+  ClaimLostError,
+  defaultJobKeys,
+  finishJob,
+  jobTxn,
+  releaseClaim,
+  resumeClaim,
+  retryJob,
+  tryClaimJob,
+  type Claim,
+  type FinishResult,
+  type JobKeys,
+  type JobOutcome,
 } from '../jobs';
 import { keys as etcdKeys, type ResourcePath } from '../keys';
 import type { Logger } from '../log/logger';
@@ -47,9 +57,19 @@ export type WorkResult =
   | { kind: 'failed'; error: string }
   | { kind: 'poll'; delaySeconds?: number; step?: StepState; note?: string };
 
-export const succeeded = (jobState?: JobStateMerge, ops: Op[] = [], note?: string): WorkResult => ({ kind: 'succeeded', jobState, ops, note });
+export const succeeded = (jobState?: JobStateMerge, ops: Op[] = [], note?: string): WorkResult => ({
+  kind: 'succeeded',
+  jobState,
+  ops,
+  note,
+});
 export const jobFailed = (error: string): WorkResult => ({ kind: 'failed', error });
-export const pollLater = (step?: StepState, delaySeconds?: number, note?: string): WorkResult => ({ kind: 'poll', step, delaySeconds, note });
+export const pollLater = (step?: StepState, delaySeconds?: number, note?: string): WorkResult => ({
+  kind: 'poll',
+  step,
+  delaySeconds,
+  note,
+});
 
 export interface WorkContext {
   store: Store;
@@ -99,7 +119,11 @@ const envInt = (name: string, dflt: number): number => {
 const CONTAINER_ID = crypto.randomBytes(4).toString('hex');
 
 /** The message that brings a running job back to its handler: the working key at the claim's create revision. */
-export const pollMessage = (claim: Claim): EtcdEventMessage => ({ key: claim.keys.working(claim.jobId), modRevision: claim.createRevision, type: 'put' });
+export const pollMessage = (claim: Claim): EtcdEventMessage => ({
+  key: claim.keys.working(claim.jobId),
+  modRevision: claim.createRevision,
+  type: 'put',
+});
 
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
@@ -119,17 +143,23 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
   return async (message, rctx) => {
     const store = storeOf();
     const parsed = jobKeys.parse(message.key);
-    if (!parsed || (parsed.state !== 'ready' && parsed.state !== 'working')) return done('not a ready or working job key');
+    if (!parsed || (parsed.state !== 'ready' && parsed.state !== 'working'))
+      return done('not a ready or working job key');
     if (message.type === 'delete') return done('a delete event: nothing to run');
     const owner = opts.owner?.(rctx) ?? `${CONTAINER_ID}/${rctx.record.messageId}`;
     const logger = rctx.logger;
     logger.appendKeys({ job_id: parsed.id, handler: work.handler });
 
     if (parsed.state === 'working') {
-      const claim = await resumeClaim(store, { jobId: parsed.id, owner, createRevision: message.modRevision }, { keys: jobKeys });
+      const claim = await resumeClaim(
+        store,
+        { jobId: parsed.id, owner, createRevision: message.modRevision },
+        { keys: jobKeys },
+      );
       if (claim) {
         const working = await store.get(jobKeys.working(parsed.id));
-        if (working && working.createRevision === claim.createRevision) return run(store, claim, 'poll', working, logger);
+        if (working && working.createRevision === claim.createRevision)
+          return run(store, claim, 'poll', working, logger);
       }
       // The claim is gone: claim the job if it is in limbo; if someone else holds it, they poll it.
     }
@@ -137,15 +167,21 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
     const attempt = await tryClaimJob(store, parsed.id, owner, leaseSeconds, { keys: jobKeys });
     if (attempt.kind === 'refused') {
       switch (attempt.reason) {
-        case 'missing': return done('job not found (cleaned up or never planned)');
-        case 'finished': return done('job already finished');
-        case 'waiting': return done('job still waiting for dependencies; settlement will make it ready');
+        case 'missing':
+          return done('job not found (cleaned up or never planned)');
+        case 'finished':
+          return done('job already finished');
+        case 'waiting':
+          return done('job still waiting for dependencies; settlement will make it ready');
         case 'unreadable':
           logger.error('job value unreadable; not run', { error: attempt.error });
           return done(`unreadable job: ${attempt.error}`);
         case 'held':
           if (parsed.state === 'working') return done(`stale poll message: job held by ${attempt.owner ?? '?'}`);
-          return retryLater(heldRetry, `job held by ${attempt.owner ?? '?'}; trying again after its lease may have expired`);
+          return retryLater(
+            heldRetry,
+            `job held by ${attempt.owner ?? '?'}; trying again after its lease may have expired`,
+          );
       }
     }
     const claim = attempt.claim;
@@ -159,10 +195,25 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
     return run(store, claim, 'start', working, logger);
   };
 
-  async function run(store: Store, claim: Claim, phase: 'start' | 'poll', working: KeyValue, logger: Logger): Promise<Outcome> {
+  async function run(
+    store: Store,
+    claim: Claim,
+    phase: 'start' | 'poll',
+    working: KeyValue,
+    logger: Logger,
+  ): Promise<Outcome> {
     const job = claim.job;
     const path = pathOfSingular(job.resource_type, job.resource_id);
-    logger.appendKeys({ job_id: claim.jobId, handler: job.handler, resource_key: etcdKeys.config(path), resource_type: job.resource_type, resource_id: job.resource_id, version: job.version, attempt: claim.attempt, phase });
+    logger.appendKeys({
+      job_id: claim.jobId,
+      handler: job.handler,
+      resource_key: etcdKeys.config(path),
+      resource_type: job.resource_type,
+      resource_id: job.resource_id,
+      version: job.version,
+      attempt: claim.attempt,
+      phase,
+    });
     const workingValue = parseJsonObject(working.value);
     const step = phase === 'poll' ? (workingValue.step as StepState | undefined) : undefined;
     const ctx: WorkContext = { store, claim, job, attempt: claim.attempt, step, path, logger, now };
@@ -184,7 +235,14 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
       switch (result.kind) {
         case 'poll': {
           const delay = result.delaySeconds ?? pollDelay;
-          const renewed = await renewClaim(store, claim, working, workingValue, result.step ?? step, leaseSeconds + delay);
+          const renewed = await renewClaim(
+            store,
+            claim,
+            working,
+            workingValue,
+            result.step ?? step,
+            leaseSeconds + delay,
+          );
           if (!renewed) return done('another invocation is polling this job');
           logger.info('job in progress; polling later', { delay_seconds: delay, note: result.note });
           return retryLater(delay, result.note ?? 'job in progress', pollMessage(claim));
@@ -197,7 +255,7 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
       }
     } catch (err) {
       if (err instanceof ClaimLostError) {
-        logger.warn('claim lost: this invocation\'s writes were rejected', { error: err.message });
+        logger.warn("claim lost: this invocation's writes were rejected", { error: err.message });
         return done('claim lost; another invocation owns the job');
       }
       throw err;
@@ -219,9 +277,12 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
         if (e instanceof ClaimLostError) return done('claim lost');
         throw e;
       }
-      if (attempt >= maxAttempts) return finishQuiet(store, claim, { ok: false, error: `${text} (gave up after ${attempt} attempts)` }, logger);
+      if (attempt >= maxAttempts)
+        return finishQuiet(store, claim, { ok: false, error: `${text} (gave up after ${attempt} attempts)` }, logger);
       logger.warn('transient failure; job released for a retry', { error: text, attempt, max_attempts: maxAttempts });
-      await releaseClaim(store, claim).catch((e) => { if (!(e instanceof ClaimLostError)) throw e; });
+      await releaseClaim(store, claim).catch((e) => {
+        if (!(e instanceof ClaimLostError)) throw e;
+      });
       throw err;
     }
     // Unexpected (etcd unreachable, a bug): give the job back and let SQS redeliver the message.
@@ -238,9 +299,20 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
     }
   }
 
-  async function finish(store: Store, claim: Claim, outcome: JobOutcome, logger: Logger, note?: string): Promise<Outcome> {
+  async function finish(
+    store: Store,
+    claim: Claim,
+    outcome: JobOutcome,
+    logger: Logger,
+    note?: string,
+  ): Promise<Outcome> {
     const r: FinishResult = await finishJob(store, claim, outcome, { now });
-    const fields = { promoted: r.promoted, failed_dependents: r.failed, duplicate: r.duplicate, chain_complete: r.chain.complete };
+    const fields = {
+      promoted: r.promoted,
+      failed_dependents: r.failed,
+      duplicate: r.duplicate,
+      chain_complete: r.chain.complete,
+    };
     if (!r.duplicate) recordJobOutcome(serviceOf(logger), claim.job.handler, outcome.ok ? 'succeeded' : 'failed');
     if (outcome.ok) {
       logger.info('job succeeded', { ...fields, note });
@@ -251,7 +323,12 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
   }
 
   /** The job-state merge and the work's ops, in one transaction fenced by the claim. */
-  async function commitSuccess(store: Store, claim: Claim, path: ResourcePath, result: Extract<WorkResult, { kind: 'succeeded' }>): Promise<void> {
+  async function commitSuccess(
+    store: Store,
+    claim: Claim,
+    path: ResourcePath,
+    result: Extract<WorkResult, { kind: 'succeeded' }>,
+  ): Promise<void> {
     const key = etcdKeys.jobState(path);
     for (let round = 0; round < 5; round++) {
       const prevKv = await store.get(key);
@@ -264,7 +341,10 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
         }
       }
       if (!ops.length) return;
-      const res = await jobTxn(store, claim).when(unchangedSince(key, prevKv)).then(...ops).commit();
+      const res = await jobTxn(store, claim)
+        .when(unchangedSince(key, prevKv))
+        .then(...ops)
+        .commit();
       if (res.succeeded) return;
     }
     throw new Error(`${key} kept changing while job ${claim.jobId} wrote its result`);
@@ -276,12 +356,22 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
    * new lease`. The create revision (the fence) stays the same. False when another invocation
    * renewed it first (a duplicate poll message): only one poll chain per claim goes on.
    */
-  async function renewClaim(store: Store, claim: Claim, working: KeyValue, workingValue: Record<string, unknown>, step: StepState | undefined, ttl: number): Promise<boolean> {
+  async function renewClaim(
+    store: Store,
+    claim: Claim,
+    working: KeyValue,
+    workingValue: Record<string, unknown>,
+    step: StepState | undefined,
+    ttl: number,
+  ): Promise<boolean> {
     const lease = await store.grantLease(ttl);
     const value = { ...workingValue, ...(step ? { step } : {}) };
     let ok = false;
     try {
-      const res = await jobTxn(store, claim).when(modRevisionIs(working.key, working.modRevision)).then(put(working.key, JSON.stringify(value), { lease: lease.id })).commit();
+      const res = await jobTxn(store, claim)
+        .when(modRevisionIs(working.key, working.modRevision))
+        .then(put(working.key, JSON.stringify(value), { lease: lease.id }))
+        .commit();
       ok = res.succeeded;
     } finally {
       if (!ok) await lease.revoke().catch(() => undefined);

@@ -8,7 +8,15 @@
  * template is read from etcd over the shipped set, with the same caches.
  */
 import { TEMPLATE_MAPPINGS_KEY } from '../keys';
-import { defaultSchemaIndex, evaluateValue, PlanError, templateMappingFor, type HeatTemplate, type Job, type JsonObject } from '../planner';
+import {
+  defaultSchemaIndex,
+  evaluateValue,
+  PlanError,
+  templateMappingFor,
+  type HeatTemplate,
+  type Job,
+  type JsonObject,
+} from '../planner';
 import type { Store } from '../store/store';
 import { evaluateInRounds, LoadingView, shipped, templateMappings } from './planning-inputs';
 
@@ -27,17 +35,30 @@ export async function templateOfJob(store: Store, job: Job, opts: JobTemplateOpt
   if (mappings instanceof PlanError) throw new JobTemplateError(mappings.message);
   const where = `template_mappings.${job.handler}.${job.resource_type}`;
   const mapping = templateMappingFor(mappings, job.handler, job.resource_type);
-  if (mapping === undefined || mapping === null) throw new JobTemplateError(`${where} selects no template for job ${job.id}`);
+  if (mapping === undefined || mapping === null)
+    throw new JobTemplateError(`${where} selects no template for job ${job.id}`);
 
-  const view = new LoadingView(schema, { type: job.resource_type, id: job.resource_id, previous: undefined }, new Map(), shipped(opts.templatesRoot).templates);
+  const view = new LoadingView(
+    schema,
+    { type: job.resource_type, id: job.resource_id, previous: undefined },
+    new Map(),
+    shipped(opts.templatesRoot).templates,
+  );
   const templates = view.templateRecord();
-  const ctx = { self: { resource_type: job.resource_type, resource_id: job.resource_id }, body: (job.resource_input ?? {}) as JsonObject, version: job.version, view, schema };
+  const ctx = {
+    self: { resource_type: job.resource_type, resource_id: job.resource_id },
+    body: (job.resource_input ?? {}) as JsonObject,
+    version: job.version,
+    view,
+    schema,
+  };
 
   let chosen: { id: string; template: HeatTemplate | undefined };
   try {
     chosen = await evaluateInRounds(view, store, `choosing the template of job ${job.id}`, () => {
       const id = evaluateValue(where, mapping, ctx).value;
-      if (typeof id !== 'string' || !id) throw new JobTemplateError(`${where} yields ${JSON.stringify(id)} for job ${job.id}, not a template id`);
+      if (typeof id !== 'string' || !id)
+        throw new JobTemplateError(`${where} yields ${JSON.stringify(id)} for job ${job.id}, not a template id`);
       return { id, template: templates[id] };
     });
   } catch (e) {
@@ -46,6 +67,9 @@ export async function templateOfJob(store: Store, job: Job, opts: JobTemplateOpt
   }
   const { id, template } = chosen;
   if (!template) throw new JobTemplateError(`${where} selects template "${id}", which does not exist`);
-  if (template.handler !== job.handler) throw new JobTemplateError(`${where} selects template "${id}", whose handler is "${template.handler}", not "${job.handler}"`);
+  if (template.handler !== job.handler)
+    throw new JobTemplateError(
+      `${where} selects template "${id}", whose handler is "${template.handler}", not "${job.handler}"`,
+    );
   return template;
 }

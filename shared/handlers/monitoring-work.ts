@@ -45,19 +45,31 @@ async function targetBody(ctx: WorkContext, templatesRoot: string | undefined): 
     throw new JobTemplateError(`template "${template.id}" does not render a YAML target body: ${(e as Error).message}`);
   }
   if (doc === null || doc === undefined) return undefined;
-  if (typeof doc !== 'object' || Array.isArray(doc)) throw new JobTemplateError(`template "${template.id}" renders ${Array.isArray(doc) ? 'a list' : typeof doc}, not a target body`);
+  if (typeof doc !== 'object' || Array.isArray(doc))
+    throw new JobTemplateError(
+      `template "${template.id}" renders ${Array.isArray(doc) ? 'a list' : typeof doc}, not a target body`,
+    );
   const body = doc as TargetSpec;
   for (const f of ['type', 'resource_type', 'resource_id'] as const) {
-    if (typeof body[f] !== 'string' || !body[f]) throw new JobTemplateError(`template "${template.id}": the target body has no "${f}"`);
+    if (typeof body[f] !== 'string' || !body[f])
+      throw new JobTemplateError(`template "${template.id}": the target body has no "${f}"`);
   }
   return body;
 }
 
-function withoutFields(previous: Record<string, unknown> | undefined, fields: string[]): Record<string, unknown> | undefined {
-  if (!previous || typeof previous.state_monitoring !== 'object' || previous.state_monitoring === null) return undefined;
+function withoutFields(
+  previous: Record<string, unknown> | undefined,
+  fields: string[],
+): Record<string, unknown> | undefined {
+  if (!previous || typeof previous.state_monitoring !== 'object' || previous.state_monitoring === null)
+    return undefined;
   const sm = { ...(previous.state_monitoring as Record<string, unknown>) };
   let changed = false;
-  for (const f of fields) if (f in sm) { delete sm[f]; changed = true; }
+  for (const f of fields)
+    if (f in sm) {
+      delete sm[f];
+      changed = true;
+    }
   if (!changed) return undefined;
   const next = { ...previous };
   if (Object.keys(sm).length) next.state_monitoring = sm;
@@ -74,13 +86,27 @@ export function monitoringWork(opts: MonitoringWorkOptions): JobWork {
     if (!body) return succeeded(undefined, [], 'nothing to monitor');
     const spec: TargetSpec = { ...body, tenant_id: tenantOf(job.resource_input), version: job.version };
     const collector = collectorOf();
-    const existing = (await collector.findTargets({ resource_type: spec.resource_type, resource_id: spec.resource_id, ...(spec.field_name ? { field_name: spec.field_name } : {}) }))
-      .find((t) => t.type === spec.type && t.version === spec.version);
+    const existing = (
+      await collector.findTargets({
+        resource_type: spec.resource_type,
+        resource_id: spec.resource_id,
+        ...(spec.field_name ? { field_name: spec.field_name } : {}),
+      })
+    ).find((t) => t.type === spec.type && t.version === spec.version);
     const target = existing ?? (await collector.createTarget(spec));
-    ctx.logger.info(existing ? 'target already registered' : 'target registered', { target_id: target.id, target_type: spec.type });
+    ctx.logger.info(existing ? 'target already registered' : 'target registered', {
+      target_id: target.id,
+      target_type: spec.type,
+    });
     const field = spec.field_name ?? spec.type;
     return succeeded(
-      (previous) => ({ ...(previous ?? {}), state_monitoring: { ...((previous?.state_monitoring as Record<string, unknown> | undefined) ?? {}), [field]: TARGET_REGISTERED } }),
+      (previous) => ({
+        ...(previous ?? {}),
+        state_monitoring: {
+          ...((previous?.state_monitoring as Record<string, unknown> | undefined) ?? {}),
+          [field]: TARGET_REGISTERED,
+        },
+      }),
       [],
       `target ${target.id}`,
     );
@@ -90,7 +116,11 @@ export function monitoringWork(opts: MonitoringWorkOptions): JobWork {
     const { job, path } = ctx;
     const body = await targetBody(ctx, opts.templatesRoot);
     const collector = collectorOf();
-    const filter = { resource_type: body?.resource_type ?? path.plural, resource_id: body?.resource_id ?? job.resource_id, ...(body?.field_name ? { field_name: body.field_name } : {}) };
+    const filter = {
+      resource_type: body?.resource_type ?? path.plural,
+      resource_id: body?.resource_id ?? job.resource_id,
+      ...(body?.field_name ? { field_name: body.field_name } : {}),
+    };
     const targets = await collector.findTargets(filter);
     for (const t of targets) await collector.deleteTarget(t.id);
     ctx.logger.info('targets removed', { count: targets.length, targets: targets.map((t) => t.id) });
@@ -109,7 +139,9 @@ export function monitoringWork(opts: MonitoringWorkOptions): JobWork {
         case 'logical_delete':
           return remove(ctx);
         default:
-          return jobFailed(`job action ${JSON.stringify(ctx.job.action)} is not one the monitoring worker handles (create, modify, delete, logical_delete)`);
+          return jobFailed(
+            `job action ${JSON.stringify(ctx.job.action)} is not one the monitoring worker handles (create, modify, delete, logical_delete)`,
+          );
       }
     },
     // Nothing is asynchronous at the collector; a poll message (e.g. after a lost lease) runs start again.

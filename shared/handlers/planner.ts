@@ -24,12 +24,27 @@ import { keys, type ResourcePath } from '../keys';
 import type { Logger } from '../log/logger';
 import { done, failed, type Outcome } from '../sqs/consumer';
 import { encodeState, planFailedState } from '../state/state-value';
-import { absent, del, modRevisionIs, put, unchangedSince, type Compare, type KeyValue, type Op, type Store } from '../store/store';
+import {
+  absent,
+  del,
+  modRevisionIs,
+  put,
+  unchangedSince,
+  type Compare,
+  type KeyValue,
+  type Op,
+  type Store,
+} from '../store/store';
 import { preparePlan, type PrepareOptions, type Prepared } from './planning-inputs';
 
 const MAX_CONFLICTS = 5;
 
-export async function planConfigKey(store: Store, message: EtcdEventMessage, logger: Logger, opts: PrepareOptions = {}): Promise<Outcome> {
+export async function planConfigKey(
+  store: Store,
+  message: EtcdEventMessage,
+  logger: Logger,
+  opts: PrepareOptions = {},
+): Promise<Outcome> {
   for (let attempt = 1; attempt <= MAX_CONFLICTS; attempt++) {
     const outcome = await planOnce(store, message.key, logger, opts);
     if (outcome) return outcome;
@@ -43,7 +58,12 @@ export const encodeMirror = (body: Record<string, unknown>, deleted: boolean, ve
   pyDumps({ body, deleted, version }, { sortKeys: true });
 
 /** One read-decide-write round; undefined when a fence failed and the round must be re-read. */
-async function planOnce(store: Store, configKey: string, logger: Logger, opts: PrepareOptions): Promise<Outcome | undefined> {
+async function planOnce(
+  store: Store,
+  configKey: string,
+  logger: Logger,
+  opts: PrepareOptions,
+): Promise<Outcome | undefined> {
   const prepared = await preparePlan(store, configKey, opts);
   switch (prepared.kind) {
     case 'skip':
@@ -57,9 +77,18 @@ async function planOnce(store: Store, configKey: string, logger: Logger, opts: P
   }
 }
 
-async function writePlan(store: Store, p: Extract<Prepared, { kind: 'planned' }>, logger: Logger): Promise<Outcome | undefined> {
+async function writePlan(
+  store: Store,
+  p: Extract<Prepared, { kind: 'planned' }>,
+  logger: Logger,
+): Promise<Outcome | undefined> {
   const { path, config, value, result } = p;
-  logger.appendKeys({ resource_type: p.resourceType, resource_id: path.id, version: value.version, config_revision: config.modRevision });
+  logger.appendKeys({
+    resource_type: p.resourceType,
+    resource_id: path.id,
+    version: value.version,
+    config_revision: config.modRevision,
+  });
   const configKey = keys.config(path);
   const mirrorKey = keys.workerConfig(path);
   const fences: Compare[] = [modRevisionIs(configKey, config.modRevision), unchangedSince(mirrorKey, p.mirror)];
@@ -73,15 +102,26 @@ async function writePlan(store: Store, p: Extract<Prepared, { kind: 'planned' }>
     case 'deleted':
       return done('nothing to plan');
     case 'no_template': {
-      const res = await store.txn().when(...fences).then(put(keys.state(path), encodeState(result.state)), mirrorOp).commit();
+      const res = await store
+        .txn()
+        .when(...fences)
+        .then(put(keys.state(path), encodeState(result.state)), mirrorOp)
+        .commit();
       return res.succeeded ? done(`no template: READ_COMPLETE version ${value.version}`) : undefined;
     }
     case 'jobs': {
       for (const [key, kv] of p.referenced) fences.push(unchangedSince(key, kv));
       // The job lifecycle decides ready or waiting, and fences on the dependencies as read: one
       // that finishes meanwhile fails this transaction (re-planned) instead of leaving a job waiting.
-      const writes = await jobWrites(store, result.jobs.map(({ job, stored }) => ({ handler: stored[0], job, attempt: stored[2] })));
-      const res = await store.txn().when(...fences, ...writes.compares).then(...writes.ops, mirrorOp).commit();
+      const writes = await jobWrites(
+        store,
+        result.jobs.map(({ job, stored }) => ({ handler: stored[0], job, attempt: stored[2] })),
+      );
+      const res = await store
+        .txn()
+        .when(...fences, ...writes.compares)
+        .then(...writes.ops, mirrorOp)
+        .commit();
       if (!res.succeeded) return undefined;
       const ids = result.jobs.map((j) => j.job.id);
       logger.info('planned', { jobs: ids, waiting: ids.filter((id) => writes.placement.get(id) === 'waiting') });
@@ -91,13 +131,20 @@ async function writePlan(store: Store, p: Extract<Prepared, { kind: 'planned' }>
 }
 
 /** /state = PLAN_FAILED with the error, fenced on the config key; a no-op when it already says so. */
-async function writeFailure(store: Store, path: ResourcePath, config: KeyValue, error: string, version: number | null): Promise<Outcome | undefined> {
+async function writeFailure(
+  store: Store,
+  path: ResourcePath,
+  config: KeyValue,
+  error: string,
+  version: number | null,
+): Promise<Outcome | undefined> {
   const configKey = keys.config(path);
   const stateKey = keys.state(path);
   const current = await store.get(stateKey);
   const value = encodeState(planFailedState(error, version));
   if (current?.value === value) return failed(error);
-  const res = await store.txn()
+  const res = await store
+    .txn()
     .when(modRevisionIs(configKey, config.modRevision), unchangedSince(stateKey, current))
     .then(put(stateKey, value))
     .commit();
@@ -109,12 +156,18 @@ async function writeFailure(store: Store, path: ResourcePath, config: KeyValue, 
  * go too — its mirror, stack record and job state — in one transaction fenced on the config key
  * still being absent and on each key as read. /state is Gohan's to remove, as in the original.
  */
-async function forgetResource(store: Store, configKey: string, path: ResourcePath, mirror: KeyValue | undefined): Promise<Outcome | undefined> {
+async function forgetResource(
+  store: Store,
+  configKey: string,
+  path: ResourcePath,
+  mirror: KeyValue | undefined,
+): Promise<Outcome | undefined> {
   const owned = [keys.heatStack(path), keys.jobState(path)];
   const found = (await Promise.all(owned.map((k) => store.get(k)))).filter((kv): kv is KeyValue => kv !== undefined);
   if (mirror) found.push(mirror);
   if (found.length === 0) return done('config key deleted; nothing left to clean up');
-  const res = await store.txn()
+  const res = await store
+    .txn()
     .when(absent(configKey), ...found.map((kv) => unchangedSince(kv.key, kv)))
     .then(...found.map((kv) => del(kv.key)))
     .commit();

@@ -18,8 +18,25 @@
 import YAML from 'yaml';
 import { defaultJobKeys, parseJobId } from '../jobs/job-keys';
 import { parseConfigValue, versionOf, type ConfigValue } from '../gohan/config-value';
-import { CONFIG_PREFIX, HEAT_TEMPLATES_PREFIX, keys, parseConfigKey, TEMPLATE_MAPPINGS_KEY, type ResourcePath } from '../keys';
-import { defaultSchemaIndex, PlanError, planChange, parseTemplateMappings, type HeatTemplate, type PlanningView, type PlanResult, type SchemaIndex, type TemplateMappings } from '../planner';
+import {
+  CONFIG_PREFIX,
+  HEAT_TEMPLATES_PREFIX,
+  keys,
+  parseConfigKey,
+  TEMPLATE_MAPPINGS_KEY,
+  type ResourcePath,
+} from '../keys';
+import {
+  defaultSchemaIndex,
+  PlanError,
+  planChange,
+  parseTemplateMappings,
+  type HeatTemplate,
+  type PlanningView,
+  type PlanResult,
+  type SchemaIndex,
+  type TemplateMappings,
+} from '../planner';
 import { readMany } from '../store/read-many';
 import type { KeyValue, RangeResult, Store } from '../store/store';
 import { loadTemplates, toHeatTemplate } from '../templates/load';
@@ -103,13 +120,17 @@ export function parseEtcdTemplate(id: string, kv: KeyValue): HeatTemplate | Plan
   if (cached?.modRevision === kv.modRevision) return cached.parsed;
   let parsed: HeatTemplate | PlanError | undefined;
   const v = parseConfigValue(kv.value);
-  if (!v.ok) parsed = new PlanError(`heat template "${id}" at ${kv.key} (revision ${kv.modRevision}) is unreadable: ${v.error}`);
-  else if (v.value.markedForDeletion) parsed = undefined; // being deleted by Gohan: the shipped one (if any) applies
+  if (!v.ok)
+    parsed = new PlanError(`heat template "${id}" at ${kv.key} (revision ${kv.modRevision}) is unreadable: ${v.error}`);
+  else if (v.value.markedForDeletion)
+    parsed = undefined; // being deleted by Gohan: the shipped one (if any) applies
   else {
     try {
       parsed = toHeatTemplate(v.value.body, kv.key, id);
     } catch (e) {
-      parsed = new PlanError(`heat template "${id}" at ${kv.key} (revision ${kv.modRevision}) is invalid: ${(e as Error).message}`);
+      parsed = new PlanError(
+        `heat template "${id}" at ${kv.key} (revision ${kv.modRevision}) is invalid: ${(e as Error).message}`,
+      );
     }
   }
   parsedTemplates.set(kv.key, { modRevision: kv.modRevision, parsed });
@@ -123,7 +144,9 @@ export function templateMappings(kv: KeyValue | undefined, root: string | undefi
   try {
     parsed = parseTemplateMappings(YAML.parse(kv.value));
   } catch (e) {
-    parsed = new PlanError(`template_mappings override at ${TEMPLATE_MAPPINGS_KEY} (revision ${kv.modRevision}) is invalid: ${(e as Error).message}`);
+    parsed = new PlanError(
+      `template_mappings override at ${TEMPLATE_MAPPINGS_KEY} (revision ${kv.modRevision}) is invalid: ${(e as Error).message}`,
+    );
   }
   parsedMappings = { modRevision: kv.modRevision, parsed };
   return parsed;
@@ -134,7 +157,10 @@ export function templateMappings(kv: KeyValue | undefined, root: string | undefi
 /** Unfinished job ids by `<type>\0<id>`: under /jobs/all/ and without a /jobs/finished/ key. */
 async function pendingJobIndex(source: ReadSource): Promise<Map<string, string[]>> {
   const jobKeys = defaultJobKeys;
-  const [all, finished] = await Promise.all([source.range(jobKeys.prefix('all')), source.range(jobKeys.prefix('finished'))]);
+  const [all, finished] = await Promise.all([
+    source.range(jobKeys.prefix('all')),
+    source.range(jobKeys.prefix('finished')),
+  ]);
   const done = new Set(finished.items.map((kv) => kv.key.slice(jobKeys.prefix('finished').length)));
   const index = new Map<string, string[]>();
   for (const kv of all.items) {
@@ -178,7 +204,8 @@ export class LoadingView implements PlanningView {
     const kv = this.configs.get(key);
     if (!kv) return undefined;
     const v = parseConfigValue(kv.value);
-    if (!v.ok) throw new PlanError(`referenced ${type} ${id} at ${key} (revision ${kv.modRevision}) is unreadable: ${v.error}`);
+    if (!v.ok)
+      throw new PlanError(`referenced ${type} ${id} at ${key} (revision ${kv.modRevision}) is unreadable: ${v.error}`);
     return v.value;
   }
 
@@ -218,7 +245,11 @@ export class LoadingView implements PlanningView {
     templates.forEach((id, i) => {
       const kv = got[configs.length + i];
       const fromEtcd = kv ? parseEtcdTemplate(id, kv) : undefined;
-      this.templates.set(id, fromEtcd ?? (Object.prototype.hasOwnProperty.call(this.shippedTemplates, id) ? this.shippedTemplates[id] : undefined));
+      this.templates.set(
+        id,
+        fromEtcd ??
+          (Object.prototype.hasOwnProperty.call(this.shippedTemplates, id) ? this.shippedTemplates[id] : undefined),
+      );
     });
     return true;
   }
@@ -229,7 +260,12 @@ export class LoadingView implements PlanningView {
  * runs it again, until it asks for nothing new (one round per foreign-key hop depth). An error of
  * a round that still had keys to load is not final; the last round's result or error is.
  */
-export async function evaluateInRounds<T>(view: LoadingView, source: ReadSource, what: string, evaluate: () => T): Promise<T> {
+export async function evaluateInRounds<T>(
+  view: LoadingView,
+  source: ReadSource,
+  what: string,
+  evaluate: () => T,
+): Promise<T> {
   for (let round = 1; ; round++) {
     let outcome: { ok: true; value: T } | { ok: false; error: unknown };
     try {
@@ -268,25 +304,47 @@ export async function preparePlan(source: ReadSource, configKey: string, opts: P
   if (!config) return { kind: 'deleted', path, configKey, mirror };
 
   const parsed = parseConfigValue(config.value);
-  if (!parsed.ok) return { kind: 'unreadable', path, config, error: `${parsed.error} at ${configKey} (revision ${config.modRevision})`, version: versionOf(config.value) ?? null };
+  if (!parsed.ok)
+    return {
+      kind: 'unreadable',
+      path,
+      config,
+      error: `${parsed.error} at ${configKey} (revision ${config.modRevision})`,
+      version: versionOf(config.value) ?? null,
+    };
   const value = parsed.value;
 
   const schema = defaultSchemaIndex();
   const resourceType = schema.singular(path.plural);
   if (!resourceType) {
-    return { kind: 'unreadable', path, config, error: `unknown resource type: no Gohan schema has the plural "${path.plural}" at ${configKey} (revision ${config.modRevision}, version ${value.version})`, version: value.version };
+    return {
+      kind: 'unreadable',
+      path,
+      config,
+      error: `unknown resource type: no Gohan schema has the plural "${path.plural}" at ${configKey} (revision ${config.modRevision}, version ${value.version})`,
+      version: value.version,
+    };
   }
 
   const previous = mirroredValue(mirror);
-  const alreadyPlanned = previous !== undefined && previous.version === value.version && previous.markedForDeletion === value.markedForDeletion;
+  const alreadyPlanned =
+    previous !== undefined &&
+    previous.version === value.version &&
+    previous.markedForDeletion === value.markedForDeletion;
   if (!opts.replan) {
-    if (previous && previous.version > value.version) return { kind: 'skip', note: `older than the mirrored version ${previous.version}` };
+    if (previous && previous.version > value.version)
+      return { kind: 'skip', note: `older than the mirrored version ${previous.version}` };
     if (alreadyPlanned) return { kind: 'skip', note: `version ${value.version} already planned` };
   }
 
   const mappings = templateMappings(mappingsKv, opts.templatesRoot);
   const pending = await pendingJobIndex(source);
-  const view = new LoadingView(schema, { type: resourceType, id: path.id, previous }, pending, shipped(opts.templatesRoot).templates);
+  const view = new LoadingView(
+    schema,
+    { type: resourceType, id: path.id, previous },
+    pending,
+    shipped(opts.templatesRoot).templates,
+  );
   const ownKey = view.configKey(resourceType, path.id);
   if (ownKey) view.configs.set(ownKey, config);
 
@@ -296,7 +354,17 @@ export async function preparePlan(source: ReadSource, configKey: string, opts: P
   } else {
     const templates = view.templateRecord();
     result = await evaluateInRounds(view, source, `planning ${configKey}`, () =>
-      planChange({ resourceType, resourceId: path.id, value, templates, templateMappings: mappings, view, schema, randomSuffix: opts.randomSuffix }));
+      planChange({
+        resourceType,
+        resourceId: path.id,
+        value,
+        templates,
+        templateMappings: mappings,
+        view,
+        schema,
+        randomSuffix: opts.randomSuffix,
+      }),
+    );
   }
 
   const referenced = new Map([...view.configs].filter(([key]) => key !== ownKey));
@@ -324,7 +392,9 @@ export class SnapshotSource implements ReadSource {
   }
 
   async range(prefix: string): Promise<RangeResult> {
-    const items = [...this.kvs.values()].filter((kv) => kv.key.startsWith(prefix)).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const items = [...this.kvs.values()]
+      .filter((kv) => kv.key.startsWith(prefix))
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     return { items, revision: 1 };
   }
 }

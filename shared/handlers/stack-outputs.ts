@@ -20,7 +20,8 @@ function referencedResources(job: Job): Ref[] {
     if (p.type === 'output_key') {
       const v = p.value as Ref;
       refs.set(refKey(v.resource_type, v.resource_id), v);
-    } else if (p.type === 'list' && Array.isArray(p.value)) (p.value as { type: string; value: unknown }[]).forEach(walk);
+    } else if (p.type === 'list' && Array.isArray(p.value))
+      (p.value as { type: string; value: unknown }[]).forEach(walk);
   };
   job.params.forEach((p) => walk(p as { type: string; value: unknown }));
   return [...refs.values()];
@@ -30,7 +31,10 @@ function referencedResources(job: Job): Ref[] {
  * A lookup of the referenced stacks' outputs: undefined when a resource has no stack record, []
  * when its stack was deleted.
  */
-export async function outputsResolver(store: Store, job: Job): Promise<(type: string, id: string) => HeatOutput[] | undefined> {
+export async function outputsResolver(
+  store: Store,
+  job: Job,
+): Promise<(type: string, id: string) => HeatOutput[] | undefined> {
   const refs = referencedResources(job);
   const stackKeys = refs.map((r) => keys.heatStack(pathOfSingular(r.resource_type, r.resource_id)));
   const records = await readMany(store, stackKeys);
@@ -38,7 +42,10 @@ export async function outputsResolver(store: Store, job: Job): Promise<(type: st
   refs.forEach((r, i) => {
     const kv = records.get(stackKeys[i]);
     const rec = kv ? parseStackRecord(kv.value) : undefined;
-    outputs.set(refKey(r.resource_type, r.resource_id), rec && rec.stack_status !== 'DELETE_COMPLETE' ? rec.output : rec ? [] : undefined);
+    outputs.set(
+      refKey(r.resource_type, r.resource_id),
+      rec && rec.stack_status !== 'DELETE_COMPLETE' ? rec.output : rec ? [] : undefined,
+    );
   });
   return (type, id) => outputs.get(refKey(type, id));
 }

@@ -14,7 +14,14 @@
  * Every error thrown here is a job failure: retrying cannot fix it (isPrepareFailure).
  */
 import type { Job, JsonValue, Param } from '../planner/types';
-import { HotParseError, parseHot, renderHotTemplate, splitJobParams, TemplateRenderError, validateHot } from '../templates/render';
+import {
+  HotParseError,
+  parseHot,
+  renderHotTemplate,
+  splitJobParams,
+  TemplateRenderError,
+  validateHot,
+} from '../templates/render';
 import { stackNameOf } from './records';
 import type { HeatOutput } from './types';
 
@@ -84,21 +91,36 @@ export type PreparedStack =
 /** `heat_timeout` ("13" from a C-constant, 13 from {constant: 13}) → minutes. */
 export function timeoutMinsOf(value: unknown, dflt = DEFAULT_TIMEOUT_MINS): number {
   if (value === undefined || value === null || value === '') return dflt;
-  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
-  if (!Number.isInteger(n) || n <= 0) throw new JobParamError(`param "heat_timeout": expected a positive whole number of minutes, got ${JSON.stringify(value)}`);
+  const n =
+    typeof value === 'number' ? value : typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n <= 0)
+    throw new JobParamError(
+      `param "heat_timeout": expected a positive whole number of minutes, got ${JSON.stringify(value)}`,
+    );
   return n;
 }
 
-function resolveOutput(param: string, ref: { output_key?: unknown; resource_type?: unknown; resource_id?: unknown }, outputsOf: OutputsOf, where = ''): unknown {
+function resolveOutput(
+  param: string,
+  ref: { output_key?: unknown; resource_type?: unknown; resource_id?: unknown },
+  outputsOf: OutputsOf,
+  where = '',
+): unknown {
   const { output_key: key, resource_type: type, resource_id: id } = ref;
   if (typeof key !== 'string' || typeof type !== 'string' || typeof id !== 'string') {
-    throw new JobParamError(`param "${param}"${where}: output_key reference without output_key, resource_type and resource_id`);
+    throw new JobParamError(
+      `param "${param}"${where}: output_key reference without output_key, resource_type and resource_id`,
+    );
   }
   const outputs = outputsOf(type, id);
   if (!outputs) {
     throw new MissingOutputError(
       `param "${param}"${where}: no Heat stack recorded for ${type} ${id} (stack ${stackNameOf(type, id)}), so its output "${key}" is unknown`,
-      param, type, id, key, 'no_stack',
+      param,
+      type,
+      id,
+      key,
+      'no_stack',
     );
   }
   const out = outputs.find((o) => o.output_key === key);
@@ -106,7 +128,11 @@ function resolveOutput(param: string, ref: { output_key?: unknown; resource_type
     const have = outputs.map((o) => o.output_key);
     throw new MissingOutputError(
       `param "${param}"${where}: the stack of ${type} ${id} (${stackNameOf(type, id)}) has no output "${key}"${have.length ? ` (it has ${have.join(', ')})` : ' (it has no outputs)'}`,
-      param, type, id, key, 'no_output',
+      param,
+      type,
+      id,
+      key,
+      'no_output',
     );
   }
   return out.output_value;
@@ -119,7 +145,8 @@ function resolveParam(p: Param, outputsOf: OutputsOf): unknown {
     case 'output_key':
       return resolveOutput(p.param, p.value, outputsOf);
     case 'list':
-      if (!Array.isArray(p.value)) throw new JobParamError(`param "${p.param}": a list param whose value is not a list`);
+      if (!Array.isArray(p.value))
+        throw new JobParamError(`param "${p.param}": a list param whose value is not a list`);
       return p.value.map((el, i) => {
         const e = el as { type?: unknown; value?: unknown };
         if (e && e.type === 'output_key' && typeof e.value === 'object' && e.value !== null) {
@@ -129,7 +156,9 @@ function resolveParam(p: Param, outputsOf: OutputsOf): unknown {
         throw new JobParamError(`param "${p.param}" (element ${i}): not an output_key or value param`);
       });
     default:
-      throw new JobParamError(`param "${(p as { param?: unknown }).param}": unknown type ${JSON.stringify((p as { type?: unknown }).type)}`);
+      throw new JobParamError(
+        `param "${(p as { param?: unknown }).param}": unknown type ${JSON.stringify((p as { type?: unknown }).type)}`,
+      );
   }
 }
 
@@ -166,7 +195,10 @@ export function prepareStack(
     return { action: 'delete', stackName, timeoutMins };
   }
   const timeoutMins = timeoutMinsOf(timeoutValue);
-  if (!APPLY.has(job.action)) throw new JobParamError(`job action ${JSON.stringify(job.action)} is not one the heat worker handles (create, modify, logical_delete, delete)`);
+  if (!APPLY.has(job.action))
+    throw new JobParamError(
+      `job action ${JSON.stringify(job.action)} is not one the heat worker handles (create, modify, logical_delete, delete)`,
+    );
   if (template.handler !== undefined && template.handler !== 'heat_worker') {
     throw new JobParamError(`template "${template.id}" belongs to ${template.handler}, not heat_worker`);
   }

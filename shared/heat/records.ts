@@ -43,7 +43,11 @@ export const stackRecordId = (resourceType: string, resourceId: string): string 
 
 /** Outputs with exactly the three stored fields, sorted keys, in Heat's list order. */
 function cleanOutputs(outputs: readonly HeatOutput[]): HeatOutput[] {
-  return outputs.map((o) => ({ description: o.description, output_key: o.output_key, output_value: o.output_value === undefined ? null : o.output_value }));
+  return outputs.map((o) => ({
+    description: o.description,
+    output_key: o.output_key,
+    output_value: o.output_value === undefined ? null : o.output_value,
+  }));
 }
 
 /** The record of a stack that exists (any status but a finished delete). */
@@ -83,7 +87,11 @@ export function deletedStackRecord(a: { resourceType: string; resourceId: string
  * there (seed 004's `state_monitoring`). Seeds 000-003 carry `orchestration_state`; seed 004's
  * chain shows `heat_outputs` alone, so the state is left out when not given.
  */
-export function jobStateValue(a: { outputs: readonly HeatOutput[]; orchestrationState?: string; previous?: Record<string, unknown> }): JobStateValue {
+export function jobStateValue(a: {
+  outputs: readonly HeatOutput[];
+  orchestrationState?: string;
+  previous?: Record<string, unknown>;
+}): JobStateValue {
   const v: JobStateValue = { ...(a.previous ?? {}), heat_outputs: cleanOutputs(a.outputs) };
   if (a.orchestrationState !== undefined) v.orchestration_state = a.orchestrationState;
   else delete v.orchestration_state;
@@ -95,7 +103,13 @@ export const encodeEsiValue = (value: unknown): string => pyDumps(value, { sortK
 
 /** `/state`'s `heat_outputs` string: json.dumps of the list with Python 2's element key order. */
 export function stateHeatOutputsText(outputs: readonly HeatOutput[]): string {
-  return pyDumps(outputs.map((o) => ({ output_value: o.output_value === undefined ? null : o.output_value, description: o.description, output_key: o.output_key })));
+  return pyDumps(
+    outputs.map((o) => ({
+      output_value: o.output_value === undefined ? null : o.output_value,
+      description: o.description,
+      output_key: o.output_key,
+    })),
+  );
 }
 
 /** The Gohan resource's tenant, which the record's heat_stacks values carry. */
@@ -108,7 +122,8 @@ export function tenantOf(resourceInput: Record<string, unknown> | undefined): st
 export function parseStackRecord(text: string): HeatStackRecord | undefined {
   try {
     const v = JSON.parse(text) as Partial<HeatStackRecord>;
-    if (typeof v !== 'object' || v === null || !Array.isArray(v.output) || typeof v.stack_status !== 'string') return undefined;
+    if (typeof v !== 'object' || v === null || !Array.isArray(v.output) || typeof v.stack_status !== 'string')
+      return undefined;
     return v as HeatStackRecord;
   } catch {
     return undefined;

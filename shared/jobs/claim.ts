@@ -29,8 +29,14 @@ export interface Claim {
 /** A write under a claim that no longer holds: the lease expired and/or someone else claimed the job. */
 export class ClaimLostError extends Error {
   override name = 'ClaimLostError';
-  constructor(readonly jobId: string, readonly createRevision: number, readonly holder: { owner?: string; createRevision: number } | undefined) {
-    super(`claim on job ${jobId} (revision ${createRevision}) is lost: ${holder ? `now held by ${holder.owner ?? '?'} (revision ${holder.createRevision})` : 'no working key'}`);
+  constructor(
+    readonly jobId: string,
+    readonly createRevision: number,
+    readonly holder: { owner?: string; createRevision: number } | undefined,
+  ) {
+    super(
+      `claim on job ${jobId} (revision ${createRevision}) is lost: ${holder ? `now held by ${holder.owner ?? '?'} (revision ${holder.createRevision})` : 'no working key'}`,
+    );
   }
 }
 
@@ -56,7 +62,8 @@ export interface ClaimOptions {
 }
 
 /** The fence: `/jobs/working/<id>` exists with the create revision of this claim. */
-export const claimHeld = (claim: Claim): Compare => createRevisionIs(claim.keys.working(claim.jobId), claim.createRevision);
+export const claimHeld = (claim: Claim): Compare =>
+  createRevisionIs(claim.keys.working(claim.jobId), claim.createRevision);
 
 /**
  * Claims a job in one transaction:
@@ -65,13 +72,30 @@ export const claimHeld = (claim: Claim): Compare => createRevisionIs(claim.keys.
  * Ready is not required, so a job whose claim expired (ready already deleted, working gone with
  * its lease, not finished) can be claimed again by the redelivered message.
  */
-export async function tryClaimJob(store: Store, jobId: string, owner: string, leaseTtlSeconds: number, opts: ClaimOptions = {}): Promise<ClaimAttempt> {
+export async function tryClaimJob(
+  store: Store,
+  jobId: string,
+  owner: string,
+  leaseTtlSeconds: number,
+  opts: ClaimOptions = {},
+): Promise<ClaimAttempt> {
   const keys = opts.keys ?? defaultJobKeys;
   const lease = await store.grantLease(leaseTtlSeconds, { keepAlive: opts.keepAlive });
   const working: WorkingValue = { owner, claimed_at: (opts.now?.() ?? new Date()).toISOString() };
-  const res = await store.txn()
-    .when(present(keys.all(jobId)), absent(keys.waiting(jobId)), absent(keys.working(jobId)), absent(keys.finished(jobId)))
-    .then(put(keys.working(jobId), JSON.stringify(working), { lease: lease.id }), del(keys.ready(jobId)), read(keys.working(jobId)), read(keys.all(jobId)))
+  const res = await store
+    .txn()
+    .when(
+      present(keys.all(jobId)),
+      absent(keys.waiting(jobId)),
+      absent(keys.working(jobId)),
+      absent(keys.finished(jobId)),
+    )
+    .then(
+      put(keys.working(jobId), JSON.stringify(working), { lease: lease.id }),
+      del(keys.ready(jobId)),
+      read(keys.working(jobId)),
+      read(keys.all(jobId)),
+    )
     .otherwise(read(keys.all(jobId)), read(keys.waiting(jobId)), read(keys.working(jobId)), read(keys.finished(jobId)))
     .commit();
 
@@ -91,19 +115,39 @@ export async function tryClaimJob(store: Store, jobId: string, owner: string, le
     const stored = parseStoredJob(keys.all(jobId), allKv!.value);
     return {
       kind: 'claimed',
-      claim: { jobId, owner, handler: stored.handler, job: stored.job, attempt: stored.attempt, createRevision: workingKv!.createRevision, leaseId: lease.id, keys, lease },
+      claim: {
+        jobId,
+        owner,
+        handler: stored.handler,
+        job: stored.job,
+        attempt: stored.attempt,
+        createRevision: workingKv!.createRevision,
+        leaseId: lease.id,
+        keys,
+        lease,
+      },
     };
   } catch (err) {
     if (!(err instanceof JobValueError)) throw err;
     // Give the claim back rather than hold a job nobody can run; docs/jobs.md "unreadable jobs".
-    await store.txn().when(createRevisionIs(keys.working(jobId), workingKv!.createRevision)).then(del(keys.working(jobId))).commit();
+    await store
+      .txn()
+      .when(createRevisionIs(keys.working(jobId), workingKv!.createRevision))
+      .then(del(keys.working(jobId)))
+      .commit();
     await revokeQuietly(lease);
     return { kind: 'refused', reason: 'unreadable', error: err.message };
   }
 }
 
 /** tryClaimJob, reduced to the claim or undefined (held, finished, waiting, missing, unreadable). */
-export async function claimJob(store: Store, jobId: string, owner: string, leaseTtlSeconds: number, opts: ClaimOptions = {}): Promise<Claim | undefined> {
+export async function claimJob(
+  store: Store,
+  jobId: string,
+  owner: string,
+  leaseTtlSeconds: number,
+  opts: ClaimOptions = {},
+): Promise<Claim | undefined> {
   const a = await tryClaimJob(store, jobId, owner, leaseTtlSeconds, opts);
   return a.kind === 'claimed' ? a.claim : undefined;
 }
@@ -118,9 +162,18 @@ export function jobTxn(store: Store, claim: Claim): TxnBuilder {
   const inner = store.txn().when(claimHeld(claim));
   const failureOps: Op[] = [];
   const builder: TxnBuilder = {
-    when: (...c) => { inner.when(...c); return builder; },
-    then: (...o) => { inner.then(...o); return builder; },
-    otherwise: (...o) => { failureOps.push(...o); return builder; },
+    when: (...c) => {
+      inner.when(...c);
+      return builder;
+    },
+    then: (...o) => {
+      inner.then(...o);
+      return builder;
+    },
+    otherwise: (...o) => {
+      failureOps.push(...o);
+      return builder;
+    },
     async commit(): Promise<TxnResult> {
       // The working key is read last on failure, to tell a lost claim from a failed compare of the caller's.
       const res = await inner.otherwise(...failureOps, read(claim.keys.working(claim.jobId))).commit();
@@ -151,7 +204,10 @@ export async function retryJob(store: Store, claim: Claim, error: string): Promi
     const working = { ...parseWorking(current.value), owner: claim.owner, attempt, last_error: error };
     const res = await jobTxn(store, claim)
       .when(modRevisionIs(allKey, all.modRevision))
-      .then(put(allKey, encodeStoredJob({ ...stored, attempt })), put(workingKey, JSON.stringify(working), { lease: claim.leaseId }))
+      .then(
+        put(allKey, encodeStoredJob({ ...stored, attempt })),
+        put(workingKey, JSON.stringify(working), { lease: claim.leaseId }),
+      )
       .commit();
     if (res.succeeded) return attempt;
   }
@@ -165,7 +221,9 @@ export async function retryJob(store: Store, claim: Claim, error: string): Promi
  * if the claim was already lost.
  */
 export async function releaseClaim(store: Store, claim: Claim): Promise<void> {
-  await jobTxn(store, claim).then(del(claim.keys.working(claim.jobId))).commit();
+  await jobTxn(store, claim)
+    .then(del(claim.keys.working(claim.jobId)))
+    .commit();
   if (claim.lease) await revokeQuietly(claim.lease);
 }
 
@@ -181,9 +239,16 @@ export interface ClaimRef {
  * has not expired). The result has no lease handle: the lease is left to expire or to be dropped
  * with the working key.
  */
-export async function resumeClaim(store: Store, ref: ClaimRef, opts: { keys?: JobKeys } = {}): Promise<Claim | undefined> {
+export async function resumeClaim(
+  store: Store,
+  ref: ClaimRef,
+  opts: { keys?: JobKeys } = {},
+): Promise<Claim | undefined> {
   const keys = opts.keys ?? defaultJobKeys;
-  const res = await store.txn().then(read(keys.working(ref.jobId)), read(keys.all(ref.jobId))).commit();
+  const res = await store
+    .txn()
+    .then(read(keys.working(ref.jobId)), read(keys.all(ref.jobId)))
+    .commit();
   const [w, all] = res.reads;
   if (!w || !all || w.createRevision !== ref.createRevision || !w.lease) return undefined;
   const stored = parseStoredJob(keys.all(ref.jobId), all.value);
@@ -194,8 +259,15 @@ const parseWorking = (value: string): Partial<WorkingValue> => parseJsonObject(v
 
 const ownerOf = (value: string): string | undefined => parseWorking(value).owner;
 
-export function lostError(claim: Claim, current: { value: string; createRevision: number } | undefined): ClaimLostError {
-  return new ClaimLostError(claim.jobId, claim.createRevision, current ? { owner: ownerOf(current.value), createRevision: current.createRevision } : undefined);
+export function lostError(
+  claim: Claim,
+  current: { value: string; createRevision: number } | undefined,
+): ClaimLostError {
+  return new ClaimLostError(
+    claim.jobId,
+    claim.createRevision,
+    current ? { owner: ownerOf(current.value), createRevision: current.createRevision } : undefined,
+  );
 }
 
 export async function revokeQuietly(lease: Lease): Promise<void> {

@@ -29,7 +29,11 @@ export type CleanupResult =
  * Settles first, so every dependent in another chain has seen these jobs' outcomes before they
  * disappear (a job gone from etcd counts as satisfied for a dependent).
  */
-export async function cleanupChain(store: Store, chain: ChainRef, opts: { keys?: JobKeys; extra?: { compares?: Compare[]; ops?: Op[] } } = {}): Promise<CleanupResult> {
+export async function cleanupChain(
+  store: Store,
+  chain: ChainRef,
+  opts: { keys?: JobKeys; extra?: { compares?: Compare[]; ops?: Op[] } } = {},
+): Promise<CleanupResult> {
   const keys = opts.keys ?? defaultJobKeys;
   await settleWaiting(store, { keys });
   const name = chainName({ resourceType: chain.resource_type, resourceId: chain.resource_id, version: chain.version });
@@ -48,9 +52,19 @@ export async function cleanupChain(store: Store, chain: ChainRef, opts: { keys?:
   const ops: Op[] = [...(opts.extra?.ops ?? [])];
   all.forEach((kv, i) => {
     const id = ids[i];
-    compares.push(modRevisionIs(kv.key, kv.modRevision), modRevisionIs(keys.finished(id), fin.get(keys.finished(id))!.modRevision), absent(keys.working(id)));
+    compares.push(
+      modRevisionIs(kv.key, kv.modRevision),
+      modRevisionIs(keys.finished(id), fin.get(keys.finished(id))!.modRevision),
+      absent(keys.working(id)),
+    );
     ops.push(del(kv.key), del(keys.finished(id)));
   });
-  const res = await store.txn().when(...compares).then(...ops).commit();
-  return res.succeeded ? { cleaned: true, jobIds: ids, revision: res.revision } : { cleaned: false, reason: 'conflict' };
+  const res = await store
+    .txn()
+    .when(...compares)
+    .then(...ops)
+    .commit();
+  return res.succeeded
+    ? { cleaned: true, jobIds: ids, revision: res.revision }
+    : { cleaned: false, reason: 'conflict' };
 }

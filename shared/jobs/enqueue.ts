@@ -24,21 +24,37 @@ export interface JobWrites {
   placement: Map<string, 'ready' | 'waiting' | 'failed'>;
 }
 
-export async function jobWrites(store: Store, jobs: StoredJob[], opts: { keys?: JobKeys; now?: () => Date } = {}): Promise<JobWrites> {
+export async function jobWrites(
+  store: Store,
+  jobs: StoredJob[],
+  opts: { keys?: JobKeys; now?: () => Date } = {},
+): Promise<JobWrites> {
   const keys = opts.keys ?? defaultJobKeys;
   const batch = new Set(jobs.map((j) => j.job.id));
   const external = [...new Set(jobs.flatMap((j) => j.job.dependency))].filter((d) => !batch.has(d));
-  const read = await readMany(store, external.flatMap((id) => [keys.finished(id), keys.all(id)]));
+  const read = await readMany(
+    store,
+    external.flatMap((id) => [keys.finished(id), keys.all(id)]),
+  );
   // Jobs of the batch are pending for each other (no status): planSettlement treats unknown as pending.
-  const statuses = new Map(external.map((id) => [id, dependencyStatus(id, read.get(keys.finished(id))?.value, read.get(keys.all(id)) !== undefined)]));
+  const statuses = new Map(
+    external.map((id) => [
+      id,
+      dependencyStatus(id, read.get(keys.finished(id))?.value, read.get(keys.all(id)) !== undefined),
+    ]),
+  );
   const asWaiting: WaitingJob[] = jobs.map((j) => ({ id: j.job.id, handler: j.handler, job: j.job }));
   const plan = planSettlement(asWaiting, statuses);
   const promoted = new Set(plan.promote.map((w) => w.id));
   const failed = new Map(plan.fail.map((f) => [f.waiting.id, f]));
 
   // The job key only matters as present or absent (an attempt counter change must not conflict).
-  const sameJob = (key: string, kv: KeyValue | undefined): Compare => (kv ? createRevisionIs(key, kv.createRevision) : absent(key));
-  const compares: Compare[] = external.flatMap((id) => [unchangedSince(keys.finished(id), read.get(keys.finished(id))), sameJob(keys.all(id), read.get(keys.all(id)))]);
+  const sameJob = (key: string, kv: KeyValue | undefined): Compare =>
+    kv ? createRevisionIs(key, kv.createRevision) : absent(key);
+  const compares: Compare[] = external.flatMap((id) => [
+    unchangedSince(keys.finished(id), read.get(keys.finished(id))),
+    sameJob(keys.all(id), read.get(keys.all(id))),
+  ]);
   const ops: Op[] = [];
   const placement = new Map<string, 'ready' | 'waiting' | 'failed'>();
   for (const j of jobs) {
@@ -47,7 +63,14 @@ export async function jobWrites(store: Store, jobs: StoredJob[], opts: { keys?: 
     ops.push(put(keys.all(id), encodeStoredJob(j)));
     const f = failed.get(id);
     if (f) {
-      const finished: FinishedValue = { ok: false, error: f.error, on_failure: j.job.on_failure, finished_at: (opts.now?.() ?? new Date()).toISOString(), failed_by: f.dependency, root_cause: f.rootCause };
+      const finished: FinishedValue = {
+        ok: false,
+        error: f.error,
+        on_failure: j.job.on_failure,
+        finished_at: (opts.now?.() ?? new Date()).toISOString(),
+        failed_by: f.dependency,
+        root_cause: f.rootCause,
+      };
       ops.push(put(keys.finished(id), JSON.stringify(finished)));
       placement.set(id, 'failed');
     } else if (promoted.has(id)) {

@@ -34,7 +34,8 @@ export interface FinishResult {
 }
 
 /** `cleanedUp`: the chain's jobs are gone from /jobs/all, so it completed and was reported before. */
-export type ChainStatus = { complete: false } | { complete: true; completion: ChainCompletion } | { complete: true; cleanedUp: true };
+export type ChainStatus =
+  { complete: false } | { complete: true; completion: ChainCompletion } | { complete: true; cleanedUp: true };
 
 export interface FinishOptions {
   now?: () => Date;
@@ -48,7 +49,12 @@ export interface FinishOptions {
  * Throws ClaimLostError when the claim was lost, unless this same claim already finished the job
  * (a duplicate finish: no write, the settlement is re-run, the result says `duplicate`).
  */
-export async function finishJob(store: Store, claim: Claim, outcome: JobOutcome, opts: FinishOptions = {}): Promise<FinishResult> {
+export async function finishJob(
+  store: Store,
+  claim: Claim,
+  outcome: JobOutcome,
+  opts: FinishOptions = {},
+): Promise<FinishResult> {
   const { keys, jobId } = claim;
   const finished: FinishedValue = {
     ok: outcome.ok,
@@ -57,7 +63,8 @@ export async function finishJob(store: Store, claim: Claim, outcome: JobOutcome,
     finished_at: (opts.now?.() ?? new Date()).toISOString(),
     claim_revision: claim.createRevision,
   };
-  const res = await store.txn()
+  const res = await store
+    .txn()
     .when(claimHeld(claim), absent(keys.finished(jobId)))
     .then(put(keys.finished(jobId), JSON.stringify(finished)), del(keys.working(jobId)))
     .otherwise(read(keys.finished(jobId)), read(keys.working(jobId)))

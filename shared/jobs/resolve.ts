@@ -19,7 +19,8 @@ export type Decision =
   | { kind: 'fail'; dependency: string; error: string; rootCause: string }
   | { kind: 'wait'; pending: string[] };
 
-export const dependencyFailedError = (dependency: string, error: string): string => `dependency ${dependency} failed: ${error}`;
+export const dependencyFailedError = (dependency: string, error: string): string =>
+  `dependency ${dependency} failed: ${error}`;
 
 /**
  * One waiting job: it fails as soon as any dependency failed (the first in `dependency` order, so
@@ -31,7 +32,8 @@ export function decide(job: Job, statusOf: (id: string) => DependencyStatus | un
   const pending: string[] = [];
   for (const dep of new Set(job.dependency)) {
     const s = statusOf(dep) ?? { kind: 'pending' };
-    if (s.kind === 'failed') return { kind: 'fail', dependency: dep, error: dependencyFailedError(dep, s.error), rootCause: s.rootCause };
+    if (s.kind === 'failed')
+      return { kind: 'fail', dependency: dep, error: dependencyFailedError(dep, s.error), rootCause: s.rootCause };
     if (s.kind === 'pending') pending.push(dep);
   }
   return pending.length ? { kind: 'wait', pending } : { kind: 'promote' };

@@ -55,8 +55,13 @@ async function readWaiting(store: Store, keys: JobKeys): Promise<{ job: WaitingJ
 
 /** Status of each job id from its finished and all keys (values.ts dependencyStatus). */
 export async function readStatuses(store: Store, keys: JobKeys, ids: string[]): Promise<Map<string, DependencyStatus>> {
-  const kvs = await readMany(store, ids.flatMap((id) => [keys.finished(id), keys.all(id)]));
-  return new Map(ids.map((id) => [id, dependencyStatus(id, kvs.get(keys.finished(id))?.value, kvs.get(keys.all(id)) !== undefined)]));
+  const kvs = await readMany(
+    store,
+    ids.flatMap((id) => [keys.finished(id), keys.all(id)]),
+  );
+  return new Map(
+    ids.map((id) => [id, dependencyStatus(id, kvs.get(keys.finished(id))?.value, kvs.get(keys.all(id)) !== undefined)]),
+  );
 }
 
 /**
@@ -91,7 +96,8 @@ export async function settleWaiting(store: Store, opts: SettleOptions = {}): Pro
         failed_by: f.dependency,
         root_cause: f.rootCause,
       };
-      const res = await store.txn()
+      const res = await store
+        .txn()
         .when(modRevisionIs(keys.waiting(id), revisionOf.get(id)!), absent(keys.finished(id)))
         .then(del(keys.waiting(id)), put(keys.finished(id), JSON.stringify(finished)))
         .commit();
@@ -99,8 +105,14 @@ export async function settleWaiting(store: Store, opts: SettleOptions = {}): Pro
       else raced.add(id);
     }
     for (const w of plan.promote) {
-      const res = await store.txn()
-        .when(modRevisionIs(keys.waiting(w.id), revisionOf.get(w.id)!), present(keys.all(w.id)), absent(keys.ready(w.id)), absent(keys.finished(w.id)))
+      const res = await store
+        .txn()
+        .when(
+          modRevisionIs(keys.waiting(w.id), revisionOf.get(w.id)!),
+          present(keys.all(w.id)),
+          absent(keys.ready(w.id)),
+          absent(keys.finished(w.id)),
+        )
         .then(del(keys.waiting(w.id)), put(keys.ready(w.id), w.handler))
         .commit();
       if (res.succeeded) result.promoted.push(w.id);

@@ -32,12 +32,14 @@ export function parseStoredJob(key: string, text: string): StoredJob {
     throw new JobValueError(`${key}: not [handler, job, attempt]`);
   }
   const job = v[1] as Job;
-  if (typeof job.id !== 'string' || !Array.isArray(job.dependency)) throw new JobValueError(`${key}: job has no id or dependency list`);
+  if (typeof job.id !== 'string' || !Array.isArray(job.dependency))
+    throw new JobValueError(`${key}: job has no id or dependency list`);
   const attempt = Number.isInteger(v[2]) && v[2] >= 0 ? (v[2] as number) : 0;
   return { handler: v[0], job, attempt };
 }
 
-export const encodeStoredJob = (s: StoredJob): string => JSON.stringify([s.handler, s.job, s.attempt] satisfies StoredJobValue);
+export const encodeStoredJob = (s: StoredJob): string =>
+  JSON.stringify([s.handler, s.job, s.attempt] satisfies StoredJobValue);
 
 /** `/jobs/working/<id>`: who holds the claim and since when (for people reading etcd). */
 export interface WorkingValue {

@@ -36,7 +36,9 @@ export function createLogger(serviceName: string): Logger {
   return new Logger({
     serviceName,
     logLevel: (process.env.ESI_LOG_LEVEL ?? process.env.POWERTOOLS_LOG_LEVEL ?? 'INFO') as 'INFO',
-    sampleRateValue: process.env.POWERTOOLS_LOGGER_SAMPLE_RATE ? Number(process.env.POWERTOOLS_LOGGER_SAMPLE_RATE) : undefined,
+    sampleRateValue: process.env.POWERTOOLS_LOGGER_SAMPLE_RATE
+      ? Number(process.env.POWERTOOLS_LOGGER_SAMPLE_RATE)
+      : undefined,
     logFormatter: new RedactingFormatter(),
   });
 }

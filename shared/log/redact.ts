@@ -32,15 +32,20 @@ export function redactText(text: string, depth = 0): string {
     }
   }
   return text.replace(SECRET_PAIR, (whole, head: string, _q: string, name: string, _value: string, tail: string) =>
-    (isSecretName(name) ? `${head}${MASK}${tail}` : whole));
+    isSecretName(name) ? `${head}${MASK}${tail}` : whole,
+  );
 }
 
 function redactParsed(value: unknown, textDepth: number): unknown {
   if (typeof value === 'string') return redactText(value, textDepth);
   if (Array.isArray(value)) return value.map((v) => redactParsed(v, textDepth));
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) =>
-      [k, isSecretName(k) && v !== null && v !== '' ? MASK : redactParsed(v, textDepth)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [
+        k,
+        isSecretName(k) && v !== null && v !== '' ? MASK : redactParsed(v, textDepth),
+      ]),
+    );
   }
   return value;
 }

@@ -42,12 +42,22 @@ function statusOf(t: Target): unknown {
   return (values.find((v) => v.key === 'status') ?? values[0])?.value;
 }
 
-export async function syncMonitoring(store: Store, collector: CollectorClient, logger: Logger): Promise<Record<GuardedWriteResult, number>> {
+export async function syncMonitoring(
+  store: Store,
+  collector: CollectorClient,
+  logger: Logger,
+): Promise<Record<GuardedWriteResult, number>> {
   const counts: Record<GuardedWriteResult, number> = { written: 0, unchanged: 0, older: 0 };
   for (const u of monitoringUpdates(await collector.findTargets({}))) {
     const result = await writeMonitoring(store, u.key, u.version, u.fieldName, u.status);
     counts[result]++;
-    if (result === 'written') logger.info('monitoring status written', { resource_key: u.key, version: u.version, field_name: u.fieldName, status: u.status as string });
+    if (result === 'written')
+      logger.info('monitoring status written', {
+        resource_key: u.key,
+        version: u.version,
+        field_name: u.fieldName,
+        status: u.status as string,
+      });
   }
   return counts;
 }

@@ -4,7 +4,17 @@
  *
  * Every failure is a MappingError naming the param and the mapping; nothing is silently dropped.
  */
-import type { JsonObject, JsonValue, Mapping, NestedParam, OutputKeyRef, Param, PlanningView, ResourceRef, SchemaLookup } from './types';
+import type {
+  JsonObject,
+  JsonValue,
+  Mapping,
+  NestedParam,
+  OutputKeyRef,
+  Param,
+  PlanningView,
+  ResourceRef,
+  SchemaLookup,
+} from './types';
 
 export class MappingError extends Error {
   override name = 'MappingError';
@@ -48,10 +58,19 @@ export function evaluateParam(param: string, mapping: Mapping, ctx: MappingConte
 }
 
 /** Evaluates a mapping to a plain value (template selection, conditions). */
-export function evaluateValue(param: string, mapping: Mapping, ctx: MappingContext): { value: JsonValue; resources: ResourceRef[] } {
+export function evaluateValue(
+  param: string,
+  mapping: Mapping,
+  ctx: MappingContext,
+): { value: JsonValue; resources: ResourceRef[] } {
   const ev = new Evaluator(param, mapping, ctx);
   const r = ev.run();
-  if (r.kind !== 'value') throw new MappingError(ev.describe(mapping, `yields a deferred ${r.kind} reference where a plain value is needed`), param, mapping);
+  if (r.kind !== 'value')
+    throw new MappingError(
+      ev.describe(mapping, `yields a deferred ${r.kind} reference where a plain value is needed`),
+      param,
+      mapping,
+    );
   return { value: r.value, resources: r.resources };
 }
 
@@ -93,7 +112,10 @@ class Evaluator {
   private eval(m: Mapping, scope: Scope): Evaluated {
     if (typeof m === 'string') return this.evalString(m, scope);
     if (isObject(m)) return this.evalDict(m, scope);
-    return this.fail(m, `unknown mapping form (a ${m === null ? 'null' : Array.isArray(m) ? 'list' : typeof m}); use a string form or a dict form`);
+    return this.fail(
+      m,
+      `unknown mapping form (a ${m === null ? 'null' : Array.isArray(m) ? 'list' : typeof m}); use a string form or a dict form`,
+    );
   }
 
   // ---- string forms ---------------------------------------------------------------------------
@@ -145,7 +167,8 @@ class Evaluator {
 
   private evalM(m: string, arg: string, scope: Scope): Evaluated {
     const [type, idField, outputKey, ...rest] = arg.split(':');
-    if (!type || !idField || !outputKey || rest.length) this.fail(m, 'M needs the form M<type>:<id_field>:<output_key>');
+    if (!type || !idField || !outputKey || rest.length)
+      this.fail(m, 'M needs the form M<type>:<id_field>:<output_key>');
     const ref = this.hop(m, scope, type, idField, false);
     if (!ref) return this.fail(m, 'unreachable');
     return { kind: 'output_key', value: outputRef(outputKey, ref.ref), resources: [ref.ref] };
@@ -157,7 +180,8 @@ class Evaluator {
     for (const part of arg.split('&')) {
       if (part.startsWith('A')) this.fail(m, 'A cannot be nested');
       const r = this.evalString(part, scope);
-      if (r.kind !== 'value') this.fail(m, `"${part}" yields a deferred output reference, which cannot be concatenated`);
+      if (r.kind !== 'value')
+        this.fail(m, `"${part}" yields a deferred output reference, which cannot be concatenated`);
       text += this.pyStr(m, part, r.value);
       resources.push(...r.resources);
     }
@@ -178,7 +202,11 @@ class Evaluator {
 
   private evalDict(m: JsonObject, scope: Scope): Evaluated {
     const form = DICT_FORMS.find(([key]) => key in m);
-    if (!form) return this.fail(m, `unknown operator: none of ${DICT_FORMS.map(([k]) => k).join(', ')} present (keys: ${Object.keys(m).join(', ') || 'none'})`);
+    if (!form)
+      return this.fail(
+        m,
+        `unknown operator: none of ${DICT_FORMS.map(([k]) => k).join(', ')} present (keys: ${Object.keys(m).join(', ') || 'none'})`,
+      );
     const extra = Object.keys(m).filter((k) => !form[1].includes(k));
     if (extra.length) this.fail(m, `unknown key(s) ${extra.map((k) => `"${k}"`).join(', ')} in a "${form[0]}" mapping`);
     switch (form[0]) {
@@ -199,11 +227,15 @@ class Evaluator {
 
   private evalIf(m: JsonObject, scope: Scope): Evaluated {
     const cond = m.if_mapping;
-    if (!('then_mapping' in m) || !('else_mapping' in m)) this.fail(m, 'if_mapping needs both then_mapping and else_mapping');
+    if (!('then_mapping' in m) || !('else_mapping' in m))
+      this.fail(m, 'if_mapping needs both then_mapping and else_mapping');
     if (!isObject(cond)) return this.fail(m, 'if_mapping must be {"equal"|"regexp": [mapping, mapping]}');
     const ops = Object.keys(cond);
     if (ops.length !== 1 || (ops[0] !== 'equal' && ops[0] !== 'regexp')) {
-      return this.fail(m, `unknown condition operator ${ops.map((o) => `"${o}"`).join(', ') || '(none)'} (expected "equal" or "regexp")`);
+      return this.fail(
+        m,
+        `unknown condition operator ${ops.map((o) => `"${o}"`).join(', ') || '(none)'} (expected "equal" or "regexp")`,
+      );
     }
     const operands = cond[ops[0]];
     if (!Array.isArray(operands) || operands.length !== 2) this.fail(m, `"${ops[0]}" needs a list of two mappings`);
@@ -250,10 +282,12 @@ class Evaluator {
       const r = this.eval(forMapping, { obj: item, type: undefined });
       resources.push(...r.resources);
       if (deferred) {
-        if (r.kind !== 'output_key') this.fail(forMapping, `an element yields ${r.kind}, but this for_mapping yields output references`);
+        if (r.kind !== 'output_key')
+          this.fail(forMapping, `an element yields ${r.kind}, but this for_mapping yields output references`);
         nested.push({ param: this.param, type: 'output_key', value: r.value, resources: [] });
       } else {
-        if (r.kind !== 'value') this.fail(forMapping, `an element yields a deferred ${r.kind} reference; use an output_key for_mapping`);
+        if (r.kind !== 'value')
+          this.fail(forMapping, `an element yields a deferred ${r.kind} reference; use an output_key for_mapping`);
         values.push(r.value);
       }
     }
@@ -265,25 +299,36 @@ class Evaluator {
     const walked = this.walk(m, scope, m.path ?? [], false);
     if (!walked) return this.fail(m, 'unreachable');
     const target = walked.resources.at(-1) ?? (scope.root ? this.ctx.self : undefined);
-    if (!target) return this.fail(m, 'an output_key with an empty path refers to the resource itself, which is unknown inside a for_mapping element');
+    if (!target)
+      return this.fail(
+        m,
+        'an output_key with an empty path refers to the resource itself, which is unknown inside a for_mapping element',
+      );
     return { kind: 'output_key', value: outputRef(m.output_key as string, target), resources: walked.resources };
   }
 
   private evalField(m: JsonObject, scope: Scope): Evaluated {
     if (typeof m.field !== 'string' || !m.field) this.fail(m, '"field" must be a non-empty string');
     const ignoreMissing = m.ignore_missing === true;
-    if (m.ignore_missing !== undefined && typeof m.ignore_missing !== 'boolean') this.fail(m, '"ignore_missing" must be true or false');
+    if (m.ignore_missing !== undefined && typeof m.ignore_missing !== 'boolean')
+      this.fail(m, '"ignore_missing" must be true or false');
     const walked = this.walk(m, scope, m.path ?? [], ignoreMissing);
     if (!walked) return { kind: 'value', value: '', resources: [] };
     // Unlike P/F/O, the dict form reads like Python's dict.get: the record's load_balancer_conf v1
     // body has no default_gateway and its job carries `"default_gateway": null`.
     const obj = walked.scope.obj;
-    if (isObject(obj) && !(m.field as string in obj)) return { kind: 'value', value: null, resources: walked.resources };
+    if (isObject(obj) && !((m.field as string) in obj))
+      return { kind: 'value', value: null, resources: walked.resources };
     return { kind: 'value', value: this.field(m, walked.scope, m.field as string), resources: walked.resources };
   }
 
   /** Follows a dict-form path. Returns undefined when a hop is missing and ignoreMissing is set. */
-  private walk(m: Mapping, scope: Scope, path: JsonValue, ignoreMissing: boolean): { scope: Scope; resources: ResourceRef[] } | undefined {
+  private walk(
+    m: Mapping,
+    scope: Scope,
+    path: JsonValue,
+    ignoreMissing: boolean,
+  ): { scope: Scope; resources: ResourceRef[] } | undefined {
     if (!Array.isArray(path)) return this.fail(m, `"path" is ${typeName(path)}, not a list`);
     const resources: ResourceRef[] = [];
     let cur = scope;
@@ -293,7 +338,11 @@ class Evaluator {
       if (typeof el === 'string') {
         idField = el;
         type = this.ctx.schema.relation(cur.type, el);
-        if (!type) this.fail(m, `cannot tell which resource type id field "${el}" of ${cur.type ?? 'a list element'} points at; write {"type": ..., "id": "${el}"}`);
+        if (!type)
+          this.fail(
+            m,
+            `cannot tell which resource type id field "${el}" of ${cur.type ?? 'a list element'} points at; write {"type": ..., "id": "${el}"}`,
+          );
       } else if (isObject(el) && typeof el.type === 'string' && typeof el.id === 'string') {
         type = el.type;
         idField = el.id;
@@ -309,7 +358,13 @@ class Evaluator {
   }
 
   /** One foreign-key hop: read the id (`""` = the element itself), load the resource. */
-  private hop(m: Mapping, scope: Scope, type: string, idField: string, ignoreMissing: boolean): { ref: ResourceRef; scope: Scope } | undefined {
+  private hop(
+    m: Mapping,
+    scope: Scope,
+    type: string,
+    idField: string,
+    ignoreMissing: boolean,
+  ): { ref: ResourceRef; scope: Scope } | undefined {
     let id: JsonValue | undefined;
     if (idField === '') {
       id = scope.obj;
@@ -320,7 +375,10 @@ class Evaluator {
     const where = idField === '' ? 'the list element' : `field "${idField}"`;
     if (id === undefined || id === null || id === '') {
       if (ignoreMissing) return undefined;
-      return this.fail(m, `${where} is ${id === undefined ? 'missing' : JSON.stringify(id)}, so no ${type} can be followed`);
+      return this.fail(
+        m,
+        `${where} is ${id === undefined ? 'missing' : JSON.stringify(id)}, so no ${type} can be followed`,
+      );
     }
     if (typeof id !== 'string') return this.fail(m, `${where} is ${typeName(id)}, not a ${type} id`);
     const found = this.ctx.view.resource(type, id);

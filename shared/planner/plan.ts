@@ -104,7 +104,11 @@ function plan(input: PlanInput, value: ConfigValue): PlanResult {
   steps.forEach((step, i) => {
     const params = withTemplate(step.template.id, () => buildParams(input, step, action));
     const jobAction = step.chain.action ?? action;
-    const dependency = unique([...referencedPending(input.view, params, { resource_type: type, resource_id: id }), ...ownPending, ...jobs.map((j) => j.job.id)]);
+    const dependency = unique([
+      ...referencedPending(input.view, params, { resource_type: type, resource_id: id }),
+      ...ownPending,
+      ...jobs.map((j) => j.job.id),
+    ]);
     const job: Job = {
       is_first: i === 0,
       resource_id: id,
@@ -132,11 +136,18 @@ function selectTemplate(input: PlanInput, handler: string, version: ConfigValue)
   const { value: templateId } = evaluateValue(where, mapping, context(input, version));
   if (templateId === null) return undefined;
   if (typeof templateId !== 'string' || !templateId) {
-    throw new MappingError(`param "${where}": mapping ${JSON.stringify(mapping)}: yields ${JSON.stringify(templateId)}, not a template id`, where, mapping);
+    throw new MappingError(
+      `param "${where}": mapping ${JSON.stringify(mapping)}: yields ${JSON.stringify(templateId)}, not a template id`,
+      where,
+      mapping,
+    );
   }
   const template = input.templates[templateId];
   if (!template) throw new PlanError(`${where} selects template "${templateId}", which does not exist`);
-  if (template.handler !== handler) throw new PlanError(`${where} selects template "${templateId}", whose handler is "${template.handler}", not "${handler}"`);
+  if (template.handler !== handler)
+    throw new PlanError(
+      `${where} selects template "${templateId}", whose handler is "${template.handler}", not "${handler}"`,
+    );
   return template;
 }
 

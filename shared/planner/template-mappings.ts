@@ -23,13 +23,16 @@ export function parseTemplateMappings(doc: unknown): TemplateMappings {
   const chains: Record<string, ChainStep[]> = {};
   for (const [key, section] of Object.entries(doc)) {
     if (key === 'chains') continue;
-    if (!isPlainObject(section)) throw new TemplateMappingsError(`handler section "${key}" must be an object of resource type → mapping`);
+    if (!isPlainObject(section))
+      throw new TemplateMappingsError(`handler section "${key}" must be an object of resource type → mapping`);
     handlers[key] = section as Record<string, Mapping>;
   }
   const rawChains = doc.chains ?? {};
-  if (!isPlainObject(rawChains)) throw new TemplateMappingsError('"chains" must be an object of resource type → list of steps');
+  if (!isPlainObject(rawChains))
+    throw new TemplateMappingsError('"chains" must be an object of resource type → list of steps');
   for (const [type, steps] of Object.entries(rawChains)) {
-    if (!Array.isArray(steps) || steps.length === 0) throw new TemplateMappingsError(`chains.${type} must be a non-empty list of steps`);
+    if (!Array.isArray(steps) || steps.length === 0)
+      throw new TemplateMappingsError(`chains.${type} must be a non-empty list of steps`);
     chains[type] = steps.map((s, i) => parseStep(s, `chains.${type}[${i}]`, handlers));
   }
   return { handlers, chains };
@@ -40,19 +43,23 @@ function parseStep(raw: unknown, where: string, handlers: Record<string, unknown
   const unknown = Object.keys(raw).filter((k) => !STEP_KEYS.has(k));
   if (unknown.length) throw new TemplateMappingsError(`${where}: unknown key(s) ${unknown.join(', ')}`);
   const { handler, action, on_failure, params_from, for_actions } = raw;
-  if (typeof handler !== 'string' || !handler) throw new TemplateMappingsError(`${where}: "handler" must be a handler name`);
-  if (!(handler in handlers)) throw new TemplateMappingsError(`${where}: handler "${handler}" has no section in template_mappings`);
+  if (typeof handler !== 'string' || !handler)
+    throw new TemplateMappingsError(`${where}: "handler" must be a handler name`);
+  if (!(handler in handlers))
+    throw new TemplateMappingsError(`${where}: handler "${handler}" has no section in template_mappings`);
   const step: ChainStep = { handler };
   if (action !== undefined) {
     if (typeof action !== 'string' || !action) throw new TemplateMappingsError(`${where}: "action" must be a string`);
     step.action = action;
   }
   if (on_failure !== undefined) {
-    if (on_failure !== 'fail' && on_failure !== 'ignore') throw new TemplateMappingsError(`${where}: "on_failure" must be fail or ignore`);
+    if (on_failure !== 'fail' && on_failure !== 'ignore')
+      throw new TemplateMappingsError(`${where}: "on_failure" must be fail or ignore`);
     step.on_failure = on_failure;
   }
   if (params_from !== undefined) {
-    if (params_from !== 'current' && params_from !== 'previous') throw new TemplateMappingsError(`${where}: "params_from" must be current or previous`);
+    if (params_from !== 'current' && params_from !== 'previous')
+      throw new TemplateMappingsError(`${where}: "params_from" must be current or previous`);
     step.params_from = params_from;
   }
   if (for_actions !== undefined) {
@@ -70,7 +77,11 @@ export function chainFor(mappings: TemplateMappings, resourceType: string): Chai
 }
 
 /** The template-id mapping of a handler for a type; undefined when the type is not listed. */
-export function templateMappingFor(mappings: TemplateMappings, handler: string, resourceType: string): Mapping | undefined {
+export function templateMappingFor(
+  mappings: TemplateMappings,
+  handler: string,
+  resourceType: string,
+): Mapping | undefined {
   const section = mappings.handlers[handler];
   if (!section || !Object.prototype.hasOwnProperty.call(section, resourceType)) return undefined;
   return section[resourceType];

@@ -13,7 +13,10 @@ export class Checkpoint {
   private modRevision = 0;
   private current = 0;
 
-  constructor(private readonly store: Store, readonly key: string) {}
+  constructor(
+    private readonly store: Store,
+    readonly key: string,
+  ) {}
 
   /** Reads the stored checkpoint (0 when the relay never ran). */
   async load(): Promise<number> {
@@ -31,7 +34,8 @@ export class Checkpoint {
   /** Moves the checkpoint forward to revision; never backwards. */
   async advance(revision: number): Promise<void> {
     if (revision <= this.current) return;
-    const res = await this.store.txn()
+    const res = await this.store
+      .txn()
       .when(this.modRevision ? modRevisionIs(this.key, this.modRevision) : absent(this.key))
       .then(put(this.key, String(revision)))
       .commit();

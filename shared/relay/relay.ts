@@ -69,7 +69,11 @@ export class PrefixRelay {
   private checkpointWrite: Promise<void> = Promise.resolve();
   readonly counters: RelayCounters = { received: 0, forwarded: 0, skipped: 0, resyncs: 0, rewatches: 0 };
 
-  constructor(private readonly store: Store, sqs: SQSClient, private readonly opts: RelayOptions) {
+  constructor(
+    private readonly store: Store,
+    sqs: SQSClient,
+    private readonly opts: RelayOptions,
+  ) {
     this.checkpoint = new Checkpoint(store, opts.checkpointKey);
     this.sender = new SqsBatchSender(sqs, opts.logger);
   }
@@ -116,7 +120,11 @@ export class PrefixRelay {
           await this.resync();
           continue;
         }
-        this.opts.logger.warn('watch could not be created; retrying', { relay: this.opts.name, attempt, error: String(err) });
+        this.opts.logger.warn('watch could not be created; retrying', {
+          relay: this.opts.name,
+          attempt,
+          error: String(err),
+        });
         await delay(Math.min(100 * 2 ** attempt, 5000));
       }
     }
@@ -125,20 +133,31 @@ export class PrefixRelay {
   private recover(err: Error, compacted: boolean): void {
     if (this.recovering || this.stopping) return;
     this.counters.rewatches++;
-    this.opts.logger.warn('watch ended; re-creating it from the relay position', { relay: this.opts.name, etcd_revision: this.lastEnqueued, compacted, error: err.message });
+    this.opts.logger.warn('watch ended; re-creating it from the relay position', {
+      relay: this.opts.name,
+      etcd_revision: this.lastEnqueued,
+      compacted,
+      error: err.message,
+    });
     this.recovering = (async () => {
       await this.watch?.cancel().catch(() => undefined);
       if (compacted) await this.resync();
       else await delay(200); // a watch that keeps failing must not spin
       await this.openWatch();
-    })().finally(() => { this.recovering = undefined; });
+    })().finally(() => {
+      this.recovering = undefined;
+    });
   }
 
   /** The start revision is gone: re-emit every key under the prefix as it is now. */
   private async resync(): Promise<void> {
     this.counters.resyncs++;
     const { items, revision } = await this.store.range(this.opts.prefix);
-    this.opts.logger.warn('start revision compacted; re-emitting every key under the prefix', { relay: this.opts.name, keys: items.length, etcd_revision: revision });
+    this.opts.logger.warn('start revision compacted; re-emitting every key under the prefix', {
+      relay: this.opts.name,
+      keys: items.length,
+      etcd_revision: revision,
+    });
     for (const kv of items) {
       const message: EtcdEventMessage = { key: kv.key, modRevision: kv.modRevision, type: 'sync' };
       this.pending.push({ message, position: revision, queue: this.opts.route(message, kv.value) });
@@ -187,14 +206,29 @@ export class PrefixRelay {
     // last revision, this batch completes only the revisions before it.
     const last = items[items.length - 1].position;
     const next = this.pending[0];
-    const batch: Batch = { lastPosition: next && next.position === last ? last - 1 : last, done: false, promise: Promise.resolve() };
+    const batch: Batch = {
+      lastPosition: next && next.position === last ? last - 1 : last,
+      done: false,
+      promise: Promise.resolve(),
+    };
     const byQueue = new Map<string, EtcdEventMessage[]>();
     for (const item of items) {
-      if (!item.queue) { this.counters.skipped++; continue; }
+      if (!item.queue) {
+        this.counters.skipped++;
+        continue;
+      }
       byQueue.set(item.queue, [...(byQueue.get(item.queue) ?? []), item.message]);
     }
-    batch.promise = Promise.all([...byQueue].map(([queue, msgs]) => this.sender.send(queue, msgs).then(() => { this.counters.forwarded += msgs.length; })))
-      .then(() => { batch.done = true; this.advance(); });
+    batch.promise = Promise.all(
+      [...byQueue].map(([queue, msgs]) =>
+        this.sender.send(queue, msgs).then(() => {
+          this.counters.forwarded += msgs.length;
+        }),
+      ),
+    ).then(() => {
+      batch.done = true;
+      this.advance();
+    });
     this.inflight.push(batch);
   }
 
@@ -207,11 +241,18 @@ export class PrefixRelay {
       .catch((err: Error) => {
         if (!(err instanceof CheckpointLostError)) {
           // etcd unreachable for now: the next finished batch (or stop) writes it again.
-          this.opts.logger.warn('relay checkpoint not written yet', { relay: this.opts.name, etcd_revision: safe, error: err.message });
+          this.opts.logger.warn('relay checkpoint not written yet', {
+            relay: this.opts.name,
+            etcd_revision: safe,
+            error: err.message,
+          });
           return;
         }
         this.fatal = err;
-        this.opts.logger.error('relay checkpoint taken by another instance; stopping', { relay: this.opts.name, error: err.message });
+        this.opts.logger.error('relay checkpoint taken by another instance; stopping', {
+          relay: this.opts.name,
+          error: err.message,
+        });
         this.wake?.();
       });
   }

@@ -30,7 +30,10 @@ export function relayRoutes(spec = process.env.ESI_RELAY_ROUTES): RelayRoute[] {
   return [
     { prefix: CONFIG_PREFIX, route: () => config },
     // A ready job goes to its handler's queue; the delete that follows a claim is not work.
-    { prefix: defaultJobKeys.prefix('ready'), route: (e, handler) => (e.type === 'delete' ? undefined : readyQueue(handler)) },
+    {
+      prefix: defaultJobKeys.prefix('ready'),
+      route: (e, handler) => (e.type === 'delete' ? undefined : readyQueue(handler)),
+    },
     // A finished job may complete its chain: the aggregator decides.
     { prefix: defaultJobKeys.prefix('finished'), route: (e) => (e.type === 'delete' ? undefined : finished) },
   ];

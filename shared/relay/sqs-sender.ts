@@ -16,11 +16,22 @@ export interface SendStats {
 }
 
 export class SqsBatchSender {
-  private readonly policy = retry(handleAll, { maxAttempts: Number.MAX_SAFE_INTEGER, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 5000 }) });
+  private readonly policy = retry(handleAll, {
+    maxAttempts: Number.MAX_SAFE_INTEGER,
+    backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 5000 }),
+  });
   readonly stats: SendStats = { messages: 0, retriedEntries: 0 };
 
-  constructor(private readonly client: SQSClient, private readonly logger: Logger) {
-    this.policy.onRetry((e) => this.logger.warn('SQS send failed; retrying', { attempt: e.attempt, error: 'error' in e ? String(e.error) : undefined }));
+  constructor(
+    private readonly client: SQSClient,
+    private readonly logger: Logger,
+  ) {
+    this.policy.onRetry((e) =>
+      this.logger.warn('SQS send failed; retrying', {
+        attempt: e.attempt,
+        error: 'error' in e ? String(e.error) : undefined,
+      }),
+    );
   }
 
   /** Sends up to 10 messages to one queue; resolves when all were accepted. */
@@ -30,15 +41,17 @@ export class SqsBatchSender {
     const url = await this.policy.execute(() => queueUrl(queueName, this.client));
     let pending = messages.map((m, i) => ({ id: String(i), m }));
     await this.policy.execute(async () => {
-      const res = await this.client.send(new SendMessageBatchCommand({
-        QueueUrl: url,
-        Entries: pending.map(({ id, m }) => ({
-          Id: id,
-          MessageBody: encodeEventMessage(m),
-          MessageGroupId: messageGroupId(m),
-          MessageDeduplicationId: deduplicationId(m),
-        })),
-      }));
+      const res = await this.client.send(
+        new SendMessageBatchCommand({
+          QueueUrl: url,
+          Entries: pending.map(({ id, m }) => ({
+            Id: id,
+            MessageBody: encodeEventMessage(m),
+            MessageGroupId: messageGroupId(m),
+            MessageDeduplicationId: deduplicationId(m),
+          })),
+        }),
+      );
       const failed = new Set((res.Failed ?? []).map((f) => f.Id));
       this.stats.messages += pending.length - failed.size;
       if (failed.size) {

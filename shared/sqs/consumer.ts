@@ -10,10 +10,20 @@
  */
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { processPartialResponse, SqsFifoPartialProcessorAsync, BatchProcessor, EventType } from '@aws-lambda-powertools/batch';
+import {
+  processPartialResponse,
+  SqsFifoPartialProcessorAsync,
+  BatchProcessor,
+  EventType,
+} from '@aws-lambda-powertools/batch';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { decodeEventMessage, EtcdEventMessage, encodeEventMessage, MalformedMessageError } from '../events/etcd-event-message';
+import {
+  decodeEventMessage,
+  EtcdEventMessage,
+  encodeEventMessage,
+  MalformedMessageError,
+} from '../events/etcd-event-message';
 import type { Logger } from '../log/logger';
 import { flushMetrics, recordOutcome, serviceOf } from '../metrics';
 import { loadSecrets } from '../secrets';
@@ -30,7 +40,12 @@ export const failed = (error: string): Outcome => ({ kind: 'failed', error });
  * Come back later: the record is acknowledged and `message` (by default the same one) is sent to
  * the function's retry queue with a delay — e.g. a running job re-read through its working key.
  */
-export const retryLater = (delaySeconds: number, reason: string, message?: EtcdEventMessage): Outcome => ({ kind: 'retryLater', delaySeconds, reason, message });
+export const retryLater = (delaySeconds: number, reason: string, message?: EtcdEventMessage): Outcome => ({
+  kind: 'retryLater',
+  delaySeconds,
+  reason,
+  message,
+});
 
 export interface RecordContext {
   record: SQSRecord;
@@ -65,7 +80,12 @@ export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
       recordOutcome(service, 'failed');
       return;
     }
-    const fields = { resource_key: message.key, etcd_revision: message.modRevision, event_type: message.type, attempt: Number(record.attributes.ApproximateReceiveCount ?? 1) };
+    const fields = {
+      resource_key: message.key,
+      etcd_revision: message.modRevision,
+      event_type: message.type,
+      attempt: Number(record.attributes.ApproximateReceiveCount ?? 1),
+    };
     logger.appendKeys(fields);
     try {
       const outcome = await handle(message, { record, receiveCount: fields.attempt, logger });
@@ -90,22 +110,41 @@ export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
         logger.error('record failed for good; failure recorded, message acknowledged', { error: outcome.error });
         return;
       case 'retryLater': {
-        if (!opts.retryQueueName) throw new Error(`retry requested (${outcome.reason}) but the function has no retry queue`);
+        if (!opts.retryQueueName)
+          throw new Error(`retry requested (${outcome.reason}) but the function has no retry queue`);
         const url = await queueUrl(opts.retryQueueName);
-        await sqsClient().send(new SendMessageCommand({ QueueUrl: url, MessageBody: encodeEventMessage(outcome.message ?? message), DelaySeconds: Math.min(Math.max(Math.round(outcome.delaySeconds), 0), 900) }));
+        await sqsClient().send(
+          new SendMessageCommand({
+            QueueUrl: url,
+            MessageBody: encodeEventMessage(outcome.message ?? message),
+            DelaySeconds: Math.min(Math.max(Math.round(outcome.delaySeconds), 0), 900),
+          }),
+        );
         logger.info('record will be retried later', { delay_seconds: outcome.delaySeconds, reason: outcome.reason });
       }
     }
   }
 
-  return middy<SQSEvent, SQSBatchResponse, Error, Context>()
-    .use(injectLambdaContext(logger))
-    // Secrets from SSM when configured (shared/secrets.ts), once per cold start, before any etcd client exists.
-    .before(() => loadSecrets().then(() => undefined))
-    .handler((event, context) => (opts.fifo
-      ? processPartialResponse(event, recordHandler, new SqsFifoPartialProcessorAsync(), { context, throwOnFullBatchFailure: false, skipGroupOnError: true })
-      // One record at a time: the logger's per-record keys (resource_key, job_id, …) are shared
-      // by the whole invocation, and parallel records would write under each other's keys.
-      : processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), { context, throwOnFullBatchFailure: false, processInParallel: false }))
-      .finally(() => flushMetrics(service)));
+  return (
+    middy<SQSEvent, SQSBatchResponse, Error, Context>()
+      .use(injectLambdaContext(logger))
+      // Secrets from SSM when configured (shared/secrets.ts), once per cold start, before any etcd client exists.
+      .before(() => loadSecrets().then(() => undefined))
+      .handler((event, context) =>
+        (opts.fifo
+          ? processPartialResponse(event, recordHandler, new SqsFifoPartialProcessorAsync(), {
+              context,
+              throwOnFullBatchFailure: false,
+              skipGroupOnError: true,
+            })
+          : // One record at a time: the logger's per-record keys (resource_key, job_id, …) are shared
+            // by the whole invocation, and parallel records would write under each other's keys.
+            processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), {
+              context,
+              throwOnFullBatchFailure: false,
+              processInParallel: false,
+            })
+        ).finally(() => flushMetrics(service)),
+      )
+  );
 }

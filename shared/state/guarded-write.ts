@@ -17,7 +17,12 @@ const MAX_ROUNDS = 5;
  * What writing `value` for `version` over `current` means: nothing (equal, or a newer version is
  * stored) or a put fenced on `current` — for callers that add it to a larger transaction.
  */
-export function versionedPut(key: string, current: KeyValue | undefined, version: number, value: string): { result: GuardedWriteResult; compares: Compare[]; ops: Op[] } {
+export function versionedPut(
+  key: string,
+  current: KeyValue | undefined,
+  version: number,
+  value: string,
+): { result: GuardedWriteResult; compares: Compare[]; ops: Op[] } {
   if (current?.value === value) return { result: 'unchanged', compares: [], ops: [] };
   const stored = current ? versionOf(current.value) : undefined;
   if (stored !== undefined && stored > version) return { result: 'older', compares: [], ops: [] };
@@ -25,11 +30,20 @@ export function versionedPut(key: string, current: KeyValue | undefined, version
 }
 
 /** Writes `value` (already encoded) at key unless a newer version is stored there. */
-export async function writeVersioned(store: Store, key: string, version: number, value: string): Promise<GuardedWriteResult> {
+export async function writeVersioned(
+  store: Store,
+  key: string,
+  version: number,
+  value: string,
+): Promise<GuardedWriteResult> {
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const decision = versionedPut(key, await store.get(key), version, value);
     if (decision.result !== 'written') return decision.result;
-    const res = await store.txn().when(...decision.compares).then(...decision.ops).commit();
+    const res = await store
+      .txn()
+      .when(...decision.compares)
+      .then(...decision.ops)
+      .commit();
     if (res.succeeded) return 'written';
   }
   throw new Error(`${key} kept changing while a version ${version} value was being written`);
@@ -45,6 +59,12 @@ export function encodeMonitoring(version: number, fieldName: string, status: unk
   return pyDumps({ version, [fieldName]: status });
 }
 
-export function writeMonitoring(store: Store, key: string, version: number, fieldName: string, status: unknown): Promise<GuardedWriteResult> {
+export function writeMonitoring(
+  store: Store,
+  key: string,
+  version: number,
+  fieldName: string,
+  status: unknown,
+): Promise<GuardedWriteResult> {
   return writeVersioned(store, key, version, encodeMonitoring(version, fieldName, status));
 }

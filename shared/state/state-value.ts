@@ -5,7 +5,15 @@
 import { pyDumps } from '../encoding/pyjson';
 import { redactText } from '../log/redact';
 
-export type WorkerState = 'READ_COMPLETE' | 'PLAN_FAILED' | 'CREATE_COMPLETED' | 'MODIFY_COMPLETED' | 'DELETE_COMPLETED' | 'CREATE_FAILED' | 'MODIFY_FAILED' | 'DELETE_FAILED';
+export type WorkerState =
+  | 'READ_COMPLETE'
+  | 'PLAN_FAILED'
+  | 'CREATE_COMPLETED'
+  | 'MODIFY_COMPLETED'
+  | 'DELETE_COMPLETED'
+  | 'CREATE_FAILED'
+  | 'MODIFY_FAILED'
+  | 'DELETE_FAILED';
 
 export interface StateValue {
   error: string;

@@ -7,11 +7,30 @@ import { Etcd3, IOptions, isRecoverableError, IWatchResponse } from 'etcd3';
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { EtcdSettings, etcdSettings } from '../config';
 import { CompactedError } from './store';
-import type { Compare, KeyValue, Lease, Op, RangeResult, Store, TxnBuilder, TxnResult, WatchEvent, WatchHandle, WatchHandlers } from './store';
+import type {
+  Compare,
+  KeyValue,
+  Lease,
+  Op,
+  RangeResult,
+  Store,
+  TxnBuilder,
+  TxnResult,
+  WatchEvent,
+  WatchHandle,
+  WatchHandlers,
+} from './store';
 
 const compareOps = { '==': 'Equal', '<': 'Less', '>': 'Greater', '!=': 'NotEqual' } as const;
 
-function toKeyValue(kv: { key: Buffer; value: Buffer; mod_revision: string; create_revision: string; version: string; lease: string }): KeyValue {
+function toKeyValue(kv: {
+  key: Buffer;
+  value: Buffer;
+  mod_revision: string;
+  create_revision: string;
+  version: string;
+  lease: string;
+}): KeyValue {
   return {
     key: kv.key.toString(),
     value: kv.value.toString(),
@@ -37,17 +56,24 @@ function prefixEnd(prefix: string): Buffer {
 export function etcdClientOptions(settings: EtcdSettings = etcdSettings()): IOptions {
   return {
     hosts: settings.endpoints,
-    credentials: settings.tls ? { rootCertificate: settings.tls.ca, certChain: settings.tls.cert, privateKey: settings.tls.key } : undefined,
+    credentials: settings.tls
+      ? { rootCertificate: settings.tls.ca, certChain: settings.tls.cert, privateKey: settings.tls.key }
+      : undefined,
     auth: settings.auth,
     faultHandling: {
-      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 500, breaker: new ConsecutiveBreaker(3) }),
-      global: retry(handleWhen(isRecoverableError), { maxAttempts: 6, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 2000 }) }),
+      host: () =>
+        circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 500, breaker: new ConsecutiveBreaker(3) }),
+      global: retry(handleWhen(isRecoverableError), {
+        maxAttempts: 6,
+        backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 2000 }),
+      }),
     },
   };
 }
 
 /** Why etcd could not be used, in words an operator can act on. */
-export type EtcdAccessProblem = 'server-certificate' | 'client-certificate' | 'authentication' | 'no-credentials' | 'permission';
+export type EtcdAccessProblem =
+  'server-certificate' | 'client-certificate' | 'authentication' | 'no-credentials' | 'permission';
 
 /**
  * An etcd TLS or authentication failure, described with the setting to check. The etcd3/gRPC
@@ -55,7 +81,11 @@ export type EtcdAccessProblem = 'server-certificate' | 'client-certificate' | 'a
  */
 export class EtcdAccessError extends Error {
   override name = 'EtcdAccessError';
-  constructor(message: string, readonly problem: EtcdAccessProblem, cause: unknown) {
+  constructor(
+    message: string,
+    readonly problem: EtcdAccessProblem,
+    cause: unknown,
+  ) {
     super(message, { cause });
   }
 }
@@ -73,29 +103,68 @@ function tlsReason(msg: string): string {
  * what to check; returns undefined for every other error (those keep their own type and text, which
  * callers test: compaction, recoverable errors).
  */
-export function describeEtcdError(err: unknown, settings: Pick<EtcdSettings, 'endpoints' | 'tls' | 'auth'> = etcdSettings()): EtcdAccessError | undefined {
+export function describeEtcdError(
+  err: unknown,
+  settings: Pick<EtcdSettings, 'endpoints' | 'tls' | 'auth'> = etcdSettings(),
+): EtcdAccessError | undefined {
   if (err instanceof EtcdAccessError) return err;
   const raw = err instanceof Error ? err.message : String(err);
   const name = err instanceof Error ? err.constructor.name : '';
   const where = `etcd at ${settings.endpoints.join(',')}`;
   const user = settings.auth?.username;
   let described: EtcdAccessError | undefined;
-  if (/alert (bad certificate|certificate required|unknown ca|certificate unknown|unsupported certificate|certificate expired|access denied)/i.test(raw)) {
-    described = new EtcdAccessError(`${where} rejected the client certificate (${tlsReason(raw)}): `
-      + (settings.tls?.cert ? 'check that ESI_ETCD_CERT and ESI_ETCD_KEY are a certificate and key signed by a CA etcd trusts (--trusted-ca-file)' : 'etcd requires one; set ESI_ETCD_CERT and ESI_ETCD_KEY'), 'client-certificate', err);
-  } else if (/unable to verify|self[- ]signed certificate|unable to get (local )?issuer|certificate has expired|certificate is not yet valid|does not match certificate|altnames|ERR_TLS_CERT|CERT_/i.test(raw)) {
-    described = new EtcdAccessError(`${where}: the server's TLS certificate was not accepted (${tlsReason(raw)}): `
-      + (settings.tls ? 'check that ESI_ETCD_CA holds the CA that signed etcd\'s certificate and that the certificate names the host in ESI_ETCD_ENDPOINTS' : 'ESI_ETCD_CA is not set; set it to the CA that signed etcd\'s certificate'), 'server-certificate', err);
-  } else if (name === 'EtcdAuthenticationFailedError' || /authentication failed|invalid user ID or password/i.test(raw)) {
-    described = new EtcdAccessError(`${where}: authentication failed for user "${user ?? ''}" (invalid user name or password): check ESI_ETCD_USERNAME and ESI_ETCD_PASSWORD`, 'authentication', err);
+  if (
+    /alert (bad certificate|certificate required|unknown ca|certificate unknown|unsupported certificate|certificate expired|access denied)/i.test(
+      raw,
+    )
+  ) {
+    described = new EtcdAccessError(
+      `${where} rejected the client certificate (${tlsReason(raw)}): ` +
+        (settings.tls?.cert
+          ? 'check that ESI_ETCD_CERT and ESI_ETCD_KEY are a certificate and key signed by a CA etcd trusts (--trusted-ca-file)'
+          : 'etcd requires one; set ESI_ETCD_CERT and ESI_ETCD_KEY'),
+      'client-certificate',
+      err,
+    );
+  } else if (
+    /unable to verify|self[- ]signed certificate|unable to get (local )?issuer|certificate has expired|certificate is not yet valid|does not match certificate|altnames|ERR_TLS_CERT|CERT_/i.test(
+      raw,
+    )
+  ) {
+    described = new EtcdAccessError(
+      `${where}: the server's TLS certificate was not accepted (${tlsReason(raw)}): ` +
+        (settings.tls
+          ? "check that ESI_ETCD_CA holds the CA that signed etcd's certificate and that the certificate names the host in ESI_ETCD_ENDPOINTS"
+          : "ESI_ETCD_CA is not set; set it to the CA that signed etcd's certificate"),
+      'server-certificate',
+      err,
+    );
+  } else if (
+    name === 'EtcdAuthenticationFailedError' ||
+    /authentication failed|invalid user ID or password/i.test(raw)
+  ) {
+    described = new EtcdAccessError(
+      `${where}: authentication failed for user "${user ?? ''}" (invalid user name or password): check ESI_ETCD_USERNAME and ESI_ETCD_PASSWORD`,
+      'authentication',
+      err,
+    );
   } else if (/user name is empty|token is not provided/i.test(raw)) {
-    described = new EtcdAccessError(`${where} requires authentication and no user is set: set ESI_ETCD_USERNAME and ESI_ETCD_PASSWORD`, 'no-credentials', err);
+    described = new EtcdAccessError(
+      `${where} requires authentication and no user is set: set ESI_ETCD_USERNAME and ESI_ETCD_PASSWORD`,
+      'no-credentials',
+      err,
+    );
   } else if (name === 'EtcdPermissionDeniedError' || /permission denied/i.test(raw)) {
-    described = new EtcdAccessError(`${where}: permission denied for user "${user ?? ''}": grant its etcd role read/write on the keys the system uses`, 'permission', err);
+    described = new EtcdAccessError(
+      `${where}: permission denied for user "${user ?? ''}": grant its etcd role read/write on the keys the system uses`,
+      'permission',
+      err,
+    );
   }
   // The password never appears in these texts; a user name could equal it, so mask it anyway.
   const password = settings.auth?.password;
-  if (described && password && described.message.includes(password)) described.message = described.message.split(password).join('***');
+  if (described && password && described.message.includes(password))
+    described.message = described.message.split(password).join('***');
   return described;
 }
 
@@ -119,7 +188,9 @@ export class EtcdStore implements Store {
   }
 
   async range(prefix: string, opts: { limit?: number } = {}): Promise<RangeResult> {
-    const res = await this.client.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix), limit: opts.limit }).catch(this.rethrow);
+    const res = await this.client.kv
+      .range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix), limit: opts.limit })
+      .catch(this.rethrow);
     return { items: res.kvs.map(toKeyValue), revision: Number(res.header.revision) };
   }
 
@@ -135,15 +206,26 @@ export class EtcdStore implements Store {
     const client = this.client;
     const rethrow = this.rethrow;
     const builder: TxnBuilder = {
-      when: (...c) => { compares.push(...c); return builder; },
-      then: (...o) => { success.push(...o); return builder; },
-      otherwise: (...o) => { failure.push(...o); return builder; },
+      when: (...c) => {
+        compares.push(...c);
+        return builder;
+      },
+      then: (...o) => {
+        success.push(...o);
+        return builder;
+      },
+      otherwise: (...o) => {
+        failure.push(...o);
+        return builder;
+      },
       async commit(): Promise<TxnResult> {
-        const res = await client.kv.txn({
-          compare: compares.map(toEtcdCompare),
-          success: success.map(toEtcdOp),
-          failure: failure.map(toEtcdOp),
-        }).catch(rethrow);
+        const res = await client.kv
+          .txn({
+            compare: compares.map(toEtcdCompare),
+            success: success.map(toEtcdOp),
+            failure: failure.map(toEtcdOp),
+          })
+          .catch(rethrow);
         const reads = res.responses
           .filter((r) => r.response_range)
           .map((r) => (r.response_range.kvs.length ? toKeyValue(r.response_range.kvs[0]) : undefined));
@@ -157,7 +239,12 @@ export class EtcdStore implements Store {
     // etcd 3.4 cancels a watch on a compacted revision after it was created, with no reason the
     // client exposes; a read at that revision tells compaction apart before watching.
     try {
-      await this.client.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix), revision: fromRevision, count_only: true });
+      await this.client.kv.range({
+        key: Buffer.from(prefix),
+        range_end: prefixEnd(prefix),
+        revision: fromRevision,
+        count_only: true,
+      });
     } catch (err) {
       const msg = String((err as Error).message);
       if (/compacted/i.test(msg)) throw new CompactedError(`watch of ${prefix} from revision ${fromRevision}: ${msg}`);
@@ -167,7 +254,8 @@ export class EtcdStore implements Store {
     try {
       watcher = await this.client.watch().prefix(prefix).startRevision(String(fromRevision)).create();
     } catch (err) {
-      if (/compacted/i.test(String((err as Error).message))) throw new CompactedError(`watch of ${prefix} from revision ${fromRevision}: ${(err as Error).message}`);
+      if (/compacted/i.test(String((err as Error).message)))
+        throw new CompactedError(`watch of ${prefix} from revision ${fromRevision}: ${(err as Error).message}`);
       throw describeEtcdError(err, this.settings) ?? err;
     }
     let cancelled = false;
@@ -211,17 +299,24 @@ export class EtcdStore implements Store {
 function toEtcdCompare(c: Compare) {
   const base = { key: Buffer.from(c.key), result: compareOps[c.op] };
   switch (c.kind) {
-    case 'modRevision': return { ...base, target: 'Mod' as const, mod_revision: c.revision };
-    case 'createRevision': return { ...base, target: 'Create' as const, create_revision: c.revision };
-    case 'value': return { ...base, target: 'Value' as const, value: Buffer.from(c.value) };
+    case 'modRevision':
+      return { ...base, target: 'Mod' as const, mod_revision: c.revision };
+    case 'createRevision':
+      return { ...base, target: 'Create' as const, create_revision: c.revision };
+    case 'value':
+      return { ...base, target: 'Value' as const, value: Buffer.from(c.value) };
   }
 }
 
 function toEtcdOp(op: Op) {
   switch (op.kind) {
-    case 'put': return { request_put: { key: Buffer.from(op.key), value: Buffer.from(op.value), lease: op.lease } };
-    case 'delete': return { request_delete_range: { key: Buffer.from(op.key) } };
-    case 'deletePrefix': return { request_delete_range: { key: Buffer.from(op.prefix), range_end: prefixEnd(op.prefix) } };
-    case 'get': return { request_range: { key: Buffer.from(op.key) } };
+    case 'put':
+      return { request_put: { key: Buffer.from(op.key), value: Buffer.from(op.value), lease: op.lease } };
+    case 'delete':
+      return { request_delete_range: { key: Buffer.from(op.key) } };
+    case 'deletePrefix':
+      return { request_delete_range: { key: Buffer.from(op.prefix), range_end: prefixEnd(op.prefix) } };
+    case 'get':
+      return { request_range: { key: Buffer.from(op.key) } };
   }
 }

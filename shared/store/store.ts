@@ -95,16 +95,31 @@ export const absent = (key: string): Compare => ({ kind: 'createRevision', key, 
 /** The key exists. */
 export const present = (key: string): Compare => ({ kind: 'createRevision', key, op: '>', revision: 0 });
 /** The key exists and was created at exactly this revision: it is still the same incarnation (a claim). */
-export const createRevisionIs = (key: string, revision: number): Compare => ({ kind: 'createRevision', key, op: '==', revision });
+export const createRevisionIs = (key: string, revision: number): Compare => ({
+  kind: 'createRevision',
+  key,
+  op: '==',
+  revision,
+});
 /** The key was last changed at exactly this revision (0 = absent): the usual optimistic fence. */
-export const modRevisionIs = (key: string, revision: number): Compare => ({ kind: 'modRevision', key, op: '==', revision });
+export const modRevisionIs = (key: string, revision: number): Compare => ({
+  kind: 'modRevision',
+  key,
+  op: '==',
+  revision,
+});
 /** Fences on what was read: unchanged since `kv` was read, or still absent when `kv` is undefined. */
 export const unchangedSince = (key: string, kv: KeyValue | undefined): Compare =>
-  (kv ? modRevisionIs(key, kv.modRevision) : absent(key));
+  kv ? modRevisionIs(key, kv.modRevision) : absent(key);
 
 // ---- Ops ------------------------------------------------------------------------------------
 
-export const put = (key: string, value: string, opts: { lease?: string } = {}): Op => ({ kind: 'put', key, value, ...opts });
+export const put = (key: string, value: string, opts: { lease?: string } = {}): Op => ({
+  kind: 'put',
+  key,
+  value,
+  ...opts,
+});
 export const del = (key: string): Op => ({ kind: 'delete', key });
 export const delPrefix = (prefix: string): Op => ({ kind: 'deletePrefix', prefix });
 export const read = (key: string): Op => ({ kind: 'get', key });

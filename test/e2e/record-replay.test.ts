@@ -31,13 +31,21 @@ const history = new Map<string, string[]>();
 beforeAll(async () => {
   stack = await startTestStack('replay', {}, { heatFixtures: path.join(fixtures, 'e2e', 'heat-outputs.seeds.json') });
   store = new EtcdStore({ endpoints: [stack.env.ESI_ETCD_ENDPOINTS] });
-  const record = { onError: () => undefined, onEvents: (events: { key: string; value: string; type: string }[]) => {
-    for (const e of events) if (e.type === 'put') history.set(e.key, [...(history.get(e.key) ?? []), e.value]);
-  } };
+  const record = {
+    onError: () => undefined,
+    onEvents: (events: { key: string; value: string; type: string }[]) => {
+      for (const e of events) if (e.type === 'put') history.set(e.key, [...(history.get(e.key) ?? []), e.value]);
+    },
+  };
   watch = await store.watch('/state/', 1, record);
   const mon = await store.watch('/monitoring/', 1, record);
   const cancel = watch.cancel;
-  watch = { cancel: async () => { await cancel(); await mon.cancel(); } };
+  watch = {
+    cancel: async () => {
+      await cancel();
+      await mon.cancel();
+    },
+  };
 });
 
 afterAll(async () => {
@@ -51,7 +59,9 @@ test('every resource of the recorded scenario ends with its recorded /state; the
   const result = await playScenario(store, loadScenario(), { log: (l) => lines.push(l), timeoutMs: 240_000 });
   const report = summary(result).join('\n');
   // eslint-disable-next-line no-console
-  console.log(`record replay: ${result.checks.filter((c) => c.ok).length}/${result.checks.length} resources at their recorded /state\n${report}`);
+  console.log(
+    `record replay: ${result.checks.filter((c) => c.ok).length}/${result.checks.length} resources at their recorded /state\n${report}`,
+  );
   expect(result.checks.filter((c) => !c.ok)).toEqual([]);
 
   const seen = (key: string) => (history.get(key) ?? []).map((v) => JSON.parse(v));
@@ -61,16 +71,34 @@ test('every resource of the recorded scenario ends with its recorded /state; the
   }
 
   // Seed 002: the load balancer's monitoring, as the seed shows it.
-  const [lbMonitoring] = seedState('002_addf4c9d80b3d0e0').monitoring as { key: string; value: Record<string, unknown> }[];
-  await waitFor(async () => seen(lbMonitoring.key).some((v) => isDeepStrictEqual(v, lbMonitoring.value)) || undefined, { timeoutMs: 60_000, what: 'seed 002 /monitoring' });
+  const [lbMonitoring] = seedState('002_addf4c9d80b3d0e0').monitoring as {
+    key: string;
+    value: Record<string, unknown>;
+  }[];
+  await waitFor(async () => seen(lbMonitoring.key).some((v) => isDeepStrictEqual(v, lbMonitoring.value)) || undefined, {
+    timeoutMs: 60_000,
+    what: 'seed 002 /monitoring',
+  });
 
   // Seed 000: the port's monitoring target reports UP, then the collector says FAIL.
   const [up, fail] = seedState('000_1f9fc31bb326bf67').monitoring as { key: string; value: Record<string, unknown> }[];
-  await waitFor(async () => { const kv = await store.get(up.key); return kv && isDeepStrictEqual(JSON.parse(kv.value), up.value); }, { timeoutMs: 60_000, what: 'seed 000 /monitoring UP' });
+  await waitFor(
+    async () => {
+      const kv = await store.get(up.key);
+      return kv && isDeepStrictEqual(JSON.parse(kv.value), up.value);
+    },
+    { timeoutMs: 60_000, what: 'seed 000 /monitoring UP' },
+  );
   const target = stack.collector.targets().find((t) => t.resource_id === up.key.split('/').pop() && t.version === 3);
   expect(target).toBeDefined();
   stack.collector.setStatus(String(target!.id), 'FAIL');
-  await waitFor(async () => { const kv = await store.get(fail.key); return kv && isDeepStrictEqual(JSON.parse(kv.value), fail.value); }, { timeoutMs: 60_000, what: 'seed 000 /monitoring FAIL' });
+  await waitFor(
+    async () => {
+      const kv = await store.get(fail.key);
+      return kv && isDeepStrictEqual(JSON.parse(kv.value), fail.value);
+    },
+    { timeoutMs: 60_000, what: 'seed 000 /monitoring FAIL' },
+  );
   expect(seen(up.key)).toEqual(expect.arrayContaining([up.value, fail.value]));
 });
 
@@ -89,7 +117,9 @@ test('no password of the scenario appears in any log line of the run (relay, fun
   const lines = fs.readdirSync(dir).flatMap((f) => fs.readFileSync(path.join(dir, f), 'utf8').split('\n'));
   const leaks = lines.filter((line) => [...secrets].some((secret) => line.includes(secret)));
   // eslint-disable-next-line no-console
-  console.log(`redaction: ${lines.length} log lines of the run checked for ${secrets.size} passwords: ${leaks.length} leaks`);
+  console.log(
+    `redaction: ${lines.length} log lines of the run checked for ${secrets.size} passwords: ${leaks.length} leaks`,
+  );
   // The resources that carry the passwords went through the logged pipeline.
   expect(lines.filter((l) => l.includes('1d2023e1-0cf4-48a1-af42-ab32466b2acb')).length).toBeGreaterThan(0);
   expect(leaks).toEqual([]);

@@ -26,5 +26,11 @@ export default async function globalSetup(): Promise<void> {
   process.env.AWS_SECRET_ACCESS_KEY = process.env.AWS_SECRET_ACCESS_KEY ?? 'local';
   (globalThis as Record<string, unknown>).__ESI_TEST__ = { etcd, sqs, root };
   // If jest dies before its teardown, etcd must not outlive it.
-  process.once('exit', () => { try { process.kill(-etcd.pid, 'SIGKILL'); } catch { /* already stopped */ } });
+  process.once('exit', () => {
+    try {
+      process.kill(-etcd.pid, 'SIGKILL');
+    } catch {
+      /* already stopped */
+    }
+  });
 }

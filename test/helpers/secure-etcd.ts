@@ -18,7 +18,15 @@ export async function startTlsEtcd(dir: string, pki: TestPki): Promise<EtcdServe
     logFile: path.join(dir, 'etcd.log'),
     name: 'esi-tls',
     scheme: 'https',
-    extraArgs: ['--cert-file', pki.serverCert, '--key-file', pki.serverKey, '--trusted-ca-file', pki.ca, '--client-cert-auth'],
+    extraArgs: [
+      '--cert-file',
+      pki.serverCert,
+      '--key-file',
+      pki.serverKey,
+      '--trusted-ca-file',
+      pki.ca,
+      '--client-cert-auth',
+    ],
   });
 }
 
@@ -42,10 +50,11 @@ export async function startAuthEtcd(dir: string, users: AuthUsers): Promise<Etcd
     name: 'esi-auth',
   });
   try {
-    const ctl = (...args: string[]) => execFileSync('etcdctl', ['--endpoints', server.clientUrl, '--command-timeout', '10s', ...args], {
-      env: { ...process.env, ETCDCTL_API: '3' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const ctl = (...args: string[]) =>
+      execFileSync('etcdctl', ['--endpoints', server.clientUrl, '--command-timeout', '10s', ...args], {
+        env: { ...process.env, ETCDCTL_API: '3' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
     ctl('user', 'add', 'root', '--new-user-password', users.rootPassword, '--interactive=false');
     ctl('user', 'grant-role', 'root', 'root');
     ctl('role', 'add', 'esi-functions');
@@ -57,7 +66,9 @@ export async function startAuthEtcd(dir: string, users: AuthUsers): Promise<Etcd
   } catch (err) {
     await server.stop();
     // etcdctl's stderr names what failed; the command line (with passwords) is not repeated.
-    throw new Error(`etcdctl could not set up authentication: ${String((err as { stderr?: Buffer }).stderr ?? '').trim()}`);
+    throw new Error(
+      `etcdctl could not set up authentication: ${String((err as { stderr?: Buffer }).stderr ?? '').trim()}`,
+    );
   }
   return server;
 }

@@ -17,7 +17,8 @@ const mirrorKeyOf = (configKey: string): string => configKey.replace(/^\/config\
  * the Lambda reads); otherwise as the seeds show them (body decoded), which the snapshot allows.
  */
 export function seedKeys(seed: SeedFixture, opts: { wire: boolean }): Record<string, unknown> {
-  const config = (v: RawConfig): unknown => (opts.wire ? encodeGohanConfigValue(v.body, v.version, v.marked_for_deletion === true) : v);
+  const config = (v: RawConfig): unknown =>
+    opts.wire ? encodeGohanConfigValue(v.body, v.version, v.marked_for_deletion === true) : v;
   const out: Record<string, unknown> = {};
   for (const r of seed.resources) out[r.key] = config(r.value);
   if (seed.previous) {
@@ -31,7 +32,10 @@ export function seedKeys(seed: SeedFixture, opts: { wire: boolean }): Record<str
 
 /** Every resource a seed touches: the planned one and those it references, as `<type>:<id>`. */
 export const seedResources = (seed: SeedFixture): Set<string> =>
-  new Set([`${seed.change.resource_type}:${seed.change.resource_id}`, ...seed.resources.map((r) => `${r.resource_type}:${r.resource_id}`)]);
+  new Set([
+    `${seed.change.resource_type}:${seed.change.resource_id}`,
+    ...seed.resources.map((r) => `${r.resource_type}:${r.resource_id}`),
+  ]);
 
 /** The expected /jobs/all entries of a seed (point 2). */
 export const expectedJobs = (seed: SeedFixture): Array<{ key: string; handler: string; job: Job; counter: number }> =>

@@ -17,7 +17,8 @@ import { expectedJobs, seedFixtures, seedKeys, stripSuffix } from '../helpers/se
 
 const REPO = path.resolve(__dirname, '..', '..');
 const run = promisify(execFile);
-const esi = (...args: string[]) => run('node', [path.join(REPO, 'bin', 'esi.cjs'), ...args], { cwd: REPO, env: process.env });
+const esi = (...args: string[]) =>
+  run('node', [path.join(REPO, 'bin', 'esi.cjs'), ...args], { cwd: REPO, env: process.env });
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'esi-plan-'));
 const store = new EtcdStore();
 afterAll(() => {
@@ -25,11 +26,17 @@ afterAll(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-const lines = (stdout: string) => stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { key: string; value: [string, Job, number] });
+const lines = (stdout: string) =>
+  stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { key: string; value: [string, Job, number] });
 
 const seeds = seedFixtures();
 const matched: string[] = [];
-afterAll(() => console.log(`esi plan --snapshot: ${matched.length}/${seeds.length} seeds matched point (2) (${matched.join(', ')})`));
+afterAll(() =>
+  console.log(`esi plan --snapshot: ${matched.length}/${seeds.length} seeds matched point (2) (${matched.join(', ')})`),
+);
 
 describe.each(seeds.map((s) => [s.seed, s] as const))('esi plan, seed %s', (name, seed) => {
   it('prints the point (2) /jobs/all entries in dependency order', async () => {
@@ -56,17 +63,28 @@ describe('esi plan against etcd', () => {
   it('prints the jobs and writes nothing; a plan error exits non-zero with the readable error', async () => {
     const id = `plan-${Date.now().toString(36)}`;
     const key = `/config/v2.0/networks/${id}`;
-    await store.txn().then(put(key, encodeGohanConfigValue({ id, name: id, admin_state_up: true }, 1))).commit();
+    await store
+      .txn()
+      .then(put(key, encodeGohanConfigValue({ id, name: id, admin_state_up: true }, 1)))
+      .commit();
     const revision = await store.revision();
     const { stdout } = await esi('plan', '--key', key);
     expect(lines(stdout).map((l) => stripSuffix(l.key))).toEqual([`/jobs/all/create:heat_worker:network:${id}:1`]);
     expect(await store.revision()).toBe(revision);
 
     const bad = `/config/v2.0/networks/${id}-bad`;
-    await store.txn().then(put(bad, encodeGohanConfigValue({ id: `${id}-bad` }, 1))).commit();
-    const err = await esi('plan', '--key', bad).then(() => undefined, (e: { code: number; stderr: string }) => e);
+    await store
+      .txn()
+      .then(put(bad, encodeGohanConfigValue({ id: `${id}-bad` }, 1)))
+      .commit();
+    const err = await esi('plan', '--key', bad).then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    );
     expect(err?.code).toBe(1);
-    expect(err?.stderr).toMatch(/^esi: plan failed: template "network": param "admin_state_up": .*field "admin_state_up" is missing.* at \/config\/v2\.0\/networks\/plan-\S+-bad \(revision \d+, version 1\)\n$/);
+    expect(err?.stderr).toMatch(
+      /^esi: plan failed: template "network": param "admin_state_up": .*field "admin_state_up" is missing.* at \/config\/v2\.0\/networks\/plan-\S+-bad \(revision \d+, version 1\)\n$/,
+    );
   });
 });
 
@@ -75,7 +93,8 @@ describe('esi templates publish', () => {
     const id = `tpl_${Date.now().toString(36)}`;
     const root = path.join(tmp, 'templates');
     fs.mkdirSync(path.join(root, 'heat_templates'), { recursive: true });
-    const yaml = (timeout: string) => `id: ${id}\nhandler: heat_worker\nwatch: []\nparameter_mappings:\n  name: Pid\n  heat_timeout: ${timeout}\ntemplate_file: |\n  heat_template_version: 2013-05-23\n  resources: {}\n`;
+    const yaml = (timeout: string) =>
+      `id: ${id}\nhandler: heat_worker\nwatch: []\nparameter_mappings:\n  name: Pid\n  heat_timeout: ${timeout}\ntemplate_file: |\n  heat_template_version: 2013-05-23\n  resources: {}\n`;
     fs.writeFileSync(path.join(root, 'heat_templates', `${id}.yaml`), yaml('C5'));
     const key = `/config/v2.0/heat_templates/${id}`;
 
@@ -83,7 +102,13 @@ describe('esi templates publish', () => {
     const first = (await store.get(key))!;
     const v1 = JSON.parse(first.value) as { body: string; marked_for_deletion: boolean; version: number };
     expect({ ...v1, body: JSON.parse(v1.body) }).toEqual({
-      body: { id, handler: 'heat_worker', watch: [], parameter_mappings: { name: 'Pid', heat_timeout: 'C5' }, template_file: 'heat_template_version: 2013-05-23\nresources: {}\n' },
+      body: {
+        id,
+        handler: 'heat_worker',
+        watch: [],
+        parameter_mappings: { name: 'Pid', heat_timeout: 'C5' },
+        template_file: 'heat_template_version: 2013-05-23\nresources: {}\n',
+      },
       marked_for_deletion: false,
       version: 1,
     });
@@ -99,15 +124,26 @@ describe('esi templates publish', () => {
 
     // The planner picks the published template up (static_route_<service_type> selects it).
     const service = id.replace(/^tpl_/, '');
-    fs.renameSync(path.join(root, 'heat_templates', `${id}.yaml`), path.join(root, 'heat_templates', `static_route_${service}.yaml`));
-    fs.writeFileSync(path.join(root, 'heat_templates', `static_route_${service}.yaml`), yaml('C6').replace(`id: ${id}`, `id: static_route_${service}`));
+    fs.renameSync(
+      path.join(root, 'heat_templates', `${id}.yaml`),
+      path.join(root, 'heat_templates', `static_route_${service}.yaml`),
+    );
+    fs.writeFileSync(
+      path.join(root, 'heat_templates', `static_route_${service}.yaml`),
+      yaml('C6').replace(`id: ${id}`, `id: static_route_${service}`),
+    );
     await esi('templates', 'publish', '--dir', root);
     const routeKey = `/config/v2.0/static_routes/r-${service}`;
-    await store.txn().then(put(routeKey, encodeGohanConfigValue({ id: `r-${service}`, service_type: service }, 1))).commit();
+    await store
+      .txn()
+      .then(put(routeKey, encodeGohanConfigValue({ id: `r-${service}`, service_type: service }, 1)))
+      .commit();
     const planned = lines((await esi('plan', '--key', routeKey)).stdout);
-    expect(planned.map((l) => l.value[1].params)).toEqual([[
-      { resources: [], type: 'value', value: `r-${service}`, param: 'name' },
-      { resources: [], type: 'value', value: '6', param: 'heat_timeout' },
-    ]]);
+    expect(planned.map((l) => l.value[1].params)).toEqual([
+      [
+        { resources: [], type: 'value', value: `r-${service}`, param: 'name' },
+        { resources: [], type: 'value', value: '6', param: 'heat_timeout' },
+      ],
+    ]);
   });
 });

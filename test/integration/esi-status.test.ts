@@ -13,21 +13,40 @@ afterAll(() => store.close());
 test('shows where each job of a resource stands and what Gohan will read', async () => {
   const id = `st-${Date.now()}`;
   const key = `/config/v2.0/ports/${id}`;
-  const job = (action: string, handler: string, dep: string[] = []) => ({ id: `${action}:${handler}:port:${id}:2:abcde`, handler, action, version: 2, dependency: dep, resource_type: 'port', resource_id: id, is_first: false, is_last: false, on_failure: 'fail', params: [], job_name: `port:${id}:2`, resource_input: {} });
+  const job = (action: string, handler: string, dep: string[] = []) => ({
+    id: `${action}:${handler}:port:${id}:2:abcde`,
+    handler,
+    action,
+    version: 2,
+    dependency: dep,
+    resource_type: 'port',
+    resource_id: id,
+    is_first: false,
+    is_last: false,
+    on_failure: 'fail',
+    params: [],
+    job_name: `port:${id}:2`,
+    resource_input: {},
+  });
   const heat = job('modify', 'heat_worker');
   const mon = job('create', 'monitoring_worker', [heat.id]);
-  await store.txn().then(
-    put(key, encodeGohanConfigValue({ id, admin_password: 'hunter2-secret' }, 2)),
-    put(`/esi-worker/config/v2.0/ports/${id}`, JSON.stringify({ body: {}, deleted: false, version: 2 })),
-    put(`/jobs/all/${heat.id}`, JSON.stringify(['heat_worker', heat, 2])),
-    put(`/jobs/finished/${heat.id}`, JSON.stringify({ ok: false, error: 'stack port_x UPDATE_FAILED: Timed out' })),
-    put(`/jobs/all/${mon.id}`, JSON.stringify(['monitoring_worker', mon, 0])),
-    put(`/jobs/waiting/${mon.id}`, 'monitoring_worker'),
-    put(`/state/v2.0/ports/${id}`, '{"error": "", "state": {"worker_state": "CREATE_COMPLETED"}, "version": 1}'),
-    put(`/monitoring/v2.0/ports/${id}`, '{"version": 1, "vmi": "UP"}'),
-  ).commit();
+  await store
+    .txn()
+    .then(
+      put(key, encodeGohanConfigValue({ id, admin_password: 'hunter2-secret' }, 2)),
+      put(`/esi-worker/config/v2.0/ports/${id}`, JSON.stringify({ body: {}, deleted: false, version: 2 })),
+      put(`/jobs/all/${heat.id}`, JSON.stringify(['heat_worker', heat, 2])),
+      put(`/jobs/finished/${heat.id}`, JSON.stringify({ ok: false, error: 'stack port_x UPDATE_FAILED: Timed out' })),
+      put(`/jobs/all/${mon.id}`, JSON.stringify(['monitoring_worker', mon, 0])),
+      put(`/jobs/waiting/${mon.id}`, 'monitoring_worker'),
+      put(`/state/v2.0/ports/${id}`, '{"error": "", "state": {"worker_state": "CREATE_COMPLETED"}, "version": 1}'),
+      put(`/monitoring/v2.0/ports/${id}`, '{"version": 1, "vmi": "UP"}'),
+    )
+    .commit();
 
-  const { stdout } = await run(process.execPath, [path.join(__dirname, '../../bin/esi.cjs'), 'status', key], { env: process.env });
+  const { stdout } = await run(process.execPath, [path.join(__dirname, '../../bin/esi.cjs'), 'status', key], {
+    env: process.env,
+  });
   expect(stdout).toContain('config    version 2; planned up to version 2');
   expect(stdout).toMatch(new RegExp(`failed\\s+modify\\s+heat_worker\\s+v2\\s+${heat.id}`));
   expect(stdout).toContain('attempts 2; error: stack port_x UPDATE_FAILED: Timed out');

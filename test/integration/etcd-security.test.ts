@@ -32,10 +32,32 @@ let pki: TestPki;
 let tlsEtcd: EtcdServer;
 let authEtcd: EtcdServer;
 
-type EtcdEnv = Record<'ESI_ETCD_ENDPOINTS' | 'ESI_ETCD_CA' | 'ESI_ETCD_CERT' | 'ESI_ETCD_KEY' | 'ESI_ETCD_USERNAME' | 'ESI_ETCD_PASSWORD', string>;
-const noEtcdSecurity = { ESI_ETCD_CA: '', ESI_ETCD_CERT: '', ESI_ETCD_KEY: '', ESI_ETCD_USERNAME: '', ESI_ETCD_PASSWORD: '' };
-const tlsEnv = (over: Partial<EtcdEnv> = {}): EtcdEnv => ({ ...noEtcdSecurity, ESI_ETCD_ENDPOINTS: tlsEtcd.clientUrl, ESI_ETCD_CA: pki.ca, ESI_ETCD_CERT: pki.clientCert, ESI_ETCD_KEY: pki.clientKey, ...over });
-const authEnv = (over: Partial<EtcdEnv> = {}): EtcdEnv => ({ ...noEtcdSecurity, ESI_ETCD_ENDPOINTS: authEtcd.clientUrl, ESI_ETCD_USERNAME: users.user, ESI_ETCD_PASSWORD: users.password, ...over });
+type EtcdEnv = Record<
+  'ESI_ETCD_ENDPOINTS' | 'ESI_ETCD_CA' | 'ESI_ETCD_CERT' | 'ESI_ETCD_KEY' | 'ESI_ETCD_USERNAME' | 'ESI_ETCD_PASSWORD',
+  string
+>;
+const noEtcdSecurity = {
+  ESI_ETCD_CA: '',
+  ESI_ETCD_CERT: '',
+  ESI_ETCD_KEY: '',
+  ESI_ETCD_USERNAME: '',
+  ESI_ETCD_PASSWORD: '',
+};
+const tlsEnv = (over: Partial<EtcdEnv> = {}): EtcdEnv => ({
+  ...noEtcdSecurity,
+  ESI_ETCD_ENDPOINTS: tlsEtcd.clientUrl,
+  ESI_ETCD_CA: pki.ca,
+  ESI_ETCD_CERT: pki.clientCert,
+  ESI_ETCD_KEY: pki.clientKey,
+  ...over,
+});
+const authEnv = (over: Partial<EtcdEnv> = {}): EtcdEnv => ({
+  ...noEtcdSecurity,
+  ESI_ETCD_ENDPOINTS: authEtcd.clientUrl,
+  ESI_ETCD_USERNAME: users.user,
+  ESI_ETCD_PASSWORD: users.password,
+  ...over,
+});
 
 /** Runs fn with the ESI_ETCD_* variables set to env (empty = unset), then restores them. */
 async function withEnv<T>(env: EtcdEnv, fn: () => Promise<T>): Promise<T> {
@@ -44,7 +66,9 @@ async function withEnv<T>(env: EtcdEnv, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } finally {
-    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+    for (const [k, v] of Object.entries(saved))
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
   }
 }
 
@@ -66,7 +90,10 @@ async function storeError(env: EtcdEnv): Promise<Error> {
 
 beforeAll(async () => {
   pki = makeTestPki(path.join(dir, 'pki'));
-  [tlsEtcd, authEtcd] = await Promise.all([startTlsEtcd(path.join(dir, 'tls'), pki), startAuthEtcd(path.join(dir, 'auth'), users)]);
+  [tlsEtcd, authEtcd] = await Promise.all([
+    startTlsEtcd(path.join(dir, 'tls'), pki),
+    startAuthEtcd(path.join(dir, 'auth'), users),
+  ]);
 });
 
 afterAll(async () => {
@@ -86,7 +113,11 @@ afterEach(async () => {
 });
 
 /** Writes n keys under a fresh prefix, runs the relay process with env, returns the keys SQS got. */
-async function relayThrough(env: EtcdEnv, name: string, n: number): Promise<{ written: string[]; received: Set<string> }> {
+async function relayThrough(
+  env: EtcdEnv,
+  name: string,
+  n: number,
+): Promise<{ written: string[]; received: Set<string> }> {
   const prefix = `/${run}-${name}/`;
   const queue = `${run}-${name}.fifo`;
   const url = await createFifoQueue(queue);
@@ -94,19 +125,28 @@ async function relayThrough(env: EtcdEnv, name: string, n: number): Promise<{ wr
   const written: string[] = [];
   try {
     for (let i = 0; i < n; i++) {
-      await store.txn().then(put(`${prefix}k${i}`, `v${i}`)).commit();
+      await store
+        .txn()
+        .then(put(`${prefix}k${i}`, `v${i}`))
+        .commit();
       written.push(`${prefix}k${i}`);
     }
   } finally {
     store.close();
   }
-  const child = spawnRelay({ ...env, ESI_RELAY_ROUTES: `${prefix}=${queue}`, ESI_RELAY_NAME: name, ESI_LOG_LEVEL: 'INFO' }, path.join(dir, `relay-${name}.log`));
+  const child = spawnRelay(
+    { ...env, ESI_RELAY_ROUTES: `${prefix}=${queue}`, ESI_RELAY_NAME: name, ESI_LOG_LEVEL: 'INFO' },
+    path.join(dir, `relay-${name}.log`),
+  );
   relays.push(child);
   const received = new Set<string>();
-  await waitFor(async () => {
-    for (const body of await receiveAll(url)) received.add(decodeEventMessage(body).key);
-    return received.size >= n;
-  }, { timeoutMs: 30_000, what: `${n} relayed events` });
+  await waitFor(
+    async () => {
+      for (const body of await receiveAll(url)) received.add(decodeEventMessage(body).key);
+      return received.size >= n;
+    },
+    { timeoutMs: 30_000, what: `${n} relayed events` },
+  );
   child.kill('SIGTERM');
   await killed(child);
   expect(child.exitCode).toBe(0);
@@ -116,9 +156,15 @@ async function relayThrough(env: EtcdEnv, name: string, n: number): Promise<{ wr
 /** Runs the relay process with env; it must exit on its own. Returns its exit code and log. */
 async function relayFailure(env: EtcdEnv, name: string): Promise<{ code: number | null; log: string }> {
   const logFile = path.join(dir, `relay-${name}.log`);
-  const child = spawnRelay({ ...env, ESI_RELAY_ROUTES: `/${run}-${name}/=${run}-${name}.fifo`, ESI_RELAY_NAME: name, ESI_LOG_LEVEL: 'INFO' }, logFile);
+  const child = spawnRelay(
+    { ...env, ESI_RELAY_ROUTES: `/${run}-${name}/=${run}-${name}.fifo`, ESI_RELAY_NAME: name, ESI_LOG_LEVEL: 'INFO' },
+    logFile,
+  );
   relays.push(child);
-  await waitFor(() => child.exitCode !== null || child.signalCode !== null, { timeoutMs: 30_000, what: 'the relay to exit' });
+  await waitFor(() => child.exitCode !== null || child.signalCode !== null, {
+    timeoutMs: 30_000,
+    what: 'the relay to exit',
+  });
   return { code: child.exitCode, log: fs.readFileSync(logFile, 'utf8') };
 }
 
@@ -126,7 +172,11 @@ async function relayFailure(env: EtcdEnv, name: string): Promise<{ code: number 
  * Loads a fresh copy of the planner's handler (its etcd connection is made on first use from the
  * environment) and invokes it with one record for key, capturing everything it logs.
  */
-async function invokePlanner(env: EtcdEnv, key: string, modRevision: number): Promise<{ res: SQSBatchResponse; logs: string }> {
+async function invokePlanner(
+  env: EtcdEnv,
+  key: string,
+  modRevision: number,
+): Promise<{ res: SQSBatchResponse; logs: string }> {
   let handler!: typeof import('../../functions/planner/handler').handler;
   let store!: typeof import('../../shared/store/default-store');
   jest.isolateModules(() => {
@@ -134,11 +184,21 @@ async function invokePlanner(env: EtcdEnv, key: string, modRevision: number): Pr
     store = require('../../shared/store/default-store');
   });
   const chunks: string[] = [];
-  const capture = (chunk: unknown) => { chunks.push(String(chunk)); return true; };
+  const capture = (chunk: unknown) => {
+    chunks.push(String(chunk));
+    return true;
+  };
   const out = jest.spyOn(process.stdout, 'write').mockImplementation(capture);
   const err = jest.spyOn(process.stderr, 'write').mockImplementation(capture);
   try {
-    const res = await withEnv(env, async () => (await handler(sqsEvent(sqsRecord({ key, modRevision, type: 'put' })), lambdaContext('esi-sec-planner'))) as SQSBatchResponse);
+    const res = await withEnv(
+      env,
+      async () =>
+        (await handler(
+          sqsEvent(sqsRecord({ key, modRevision, type: 'put' })),
+          lambdaContext('esi-sec-planner'),
+        )) as SQSBatchResponse,
+    );
     return { res, logs: chunks.join('') };
   } finally {
     out.mockRestore();
@@ -154,7 +214,10 @@ async function writeNetwork(env: EtcdEnv, name: string): Promise<{ key: string; 
   const key = `/config/v2.0/networks/${id}`;
   const store = await storeFromEnv(env);
   try {
-    const { revision } = await store.txn().then(put(key, encodeGohanConfigValue({ id, name, admin_state_up: true, shared: false, tenant_id: 't1' }, 1))).commit();
+    const { revision } = await store
+      .txn()
+      .then(put(key, encodeGohanConfigValue({ id, name, admin_state_up: true, shared: false, tenant_id: 't1' }, 1)))
+      .commit();
     return { key, revision, id };
   } finally {
     store.close();
@@ -182,13 +245,25 @@ async function plannerOutcome(env: EtcdEnv, id: string): Promise<string | undefi
 }
 
 function cli(env: EtcdEnv, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const res = spawnSync(process.execPath, [path.join(ROOT, 'bin/esi.cjs'), ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 30_000 });
+  const res = spawnSync(process.execPath, [path.join(ROOT, 'bin/esi.cjs'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   return { status: res.status, stdout: res.stdout, stderr: res.stderr };
 }
 
 describe('etcd with TLS and client certificates', () => {
   test('the store works with ESI_ETCD_CA/CERT/KEY as paths and as PEM text', async () => {
-    for (const env of [tlsEnv(), tlsEnv({ ESI_ETCD_CA: fs.readFileSync(pki.ca, 'utf8'), ESI_ETCD_CERT: fs.readFileSync(pki.clientCert, 'utf8'), ESI_ETCD_KEY: fs.readFileSync(pki.clientKey, 'utf8') })]) {
+    for (const env of [
+      tlsEnv(),
+      tlsEnv({
+        ESI_ETCD_CA: fs.readFileSync(pki.ca, 'utf8'),
+        ESI_ETCD_CERT: fs.readFileSync(pki.clientCert, 'utf8'),
+        ESI_ETCD_KEY: fs.readFileSync(pki.clientKey, 'utf8'),
+      }),
+    ]) {
       const store = await storeFromEnv(env);
       try {
         const key = `/${run}/tls/${Math.random().toString(36).slice(2)}`;
@@ -219,7 +294,9 @@ describe('etcd with TLS and client certificates', () => {
     const err = await storeError(env);
     expect(err).toBeInstanceOf(EtcdAccessError);
     expect((err as EtcdAccessError).problem).toBe('server-certificate');
-    expect(err.message).toMatch(/server's TLS certificate was not accepted \(unable to verify the first certificate\).*ESI_ETCD_CA/);
+    expect(err.message).toMatch(
+      /server's TLS certificate was not accepted \(unable to verify the first certificate\).*ESI_ETCD_CA/,
+    );
     expect(err.message).toContain(tlsEtcd.clientUrl);
 
     const relay = await relayFailure(env, 'tls-wrong-ca');
@@ -233,19 +310,28 @@ describe('etcd with TLS and client certificates', () => {
 
     const out = cli(env, 'get', key);
     expect(out.status).toBe(1);
-    expect(out.stderr).toMatch(/^esi: etcd at https:\/\/127\.0\.0\.1:\d+: the server's TLS certificate was not accepted/m);
+    expect(out.stderr).toMatch(
+      /^esi: etcd at https:\/\/127\.0\.0\.1:\d+: the server's TLS certificate was not accepted/m,
+    );
   });
 
   test('a client certificate from another CA, or none: etcd rejects it and the message says so', async () => {
     const wrong = await storeError(tlsEnv({ ESI_ETCD_CERT: pki.otherClientCert, ESI_ETCD_KEY: pki.otherClientKey }));
     expect(wrong).toBeInstanceOf(EtcdAccessError);
-    expect(wrong.message).toMatch(/rejected the client certificate \(TLS alert: bad certificate\).*ESI_ETCD_CERT and ESI_ETCD_KEY/);
+    expect(wrong.message).toMatch(
+      /rejected the client certificate \(TLS alert: bad certificate\).*ESI_ETCD_CERT and ESI_ETCD_KEY/,
+    );
     expect(wrong.cause).toBeInstanceOf(Error);
 
     const none = await storeError(tlsEnv({ ESI_ETCD_CERT: '', ESI_ETCD_KEY: '' }));
-    expect(none.message).toMatch(/rejected the client certificate .*etcd requires one; set ESI_ETCD_CERT and ESI_ETCD_KEY/);
+    expect(none.message).toMatch(
+      /rejected the client certificate .*etcd requires one; set ESI_ETCD_CERT and ESI_ETCD_KEY/,
+    );
 
-    const relay = await relayFailure(tlsEnv({ ESI_ETCD_CERT: pki.otherClientCert, ESI_ETCD_KEY: pki.otherClientKey }), 'tls-wrong-cert');
+    const relay = await relayFailure(
+      tlsEnv({ ESI_ETCD_CERT: pki.otherClientCert, ESI_ETCD_KEY: pki.otherClientKey }),
+      'tls-wrong-cert',
+    );
     expect(relay.code).toBe(1);
     expect(relay.log).toMatch(/relay could not start.*rejected the client certificate/);
   });
@@ -263,7 +349,9 @@ describe('etcd with username/password authentication', () => {
     }
     const anonymous = await storeError(authEnv({ ESI_ETCD_USERNAME: '', ESI_ETCD_PASSWORD: '' }));
     expect(anonymous).toBeInstanceOf(EtcdAccessError);
-    expect(anonymous.message).toMatch(/requires authentication and no user is set: set ESI_ETCD_USERNAME and ESI_ETCD_PASSWORD/);
+    expect(anonymous.message).toMatch(
+      /requires authentication and no user is set: set ESI_ETCD_USERNAME and ESI_ETCD_PASSWORD/,
+    );
   });
 
   test('the relay process forwards every event to SQS as that user', async () => {
@@ -286,7 +374,9 @@ describe('etcd with username/password authentication', () => {
     const err = await storeError(env);
     expect(err).toBeInstanceOf(EtcdAccessError);
     expect((err as EtcdAccessError).problem).toBe('authentication');
-    expect(err.message).toBe(`etcd at ${authEtcd.clientUrl}: authentication failed for user "${users.user}" (invalid user name or password): check ESI_ETCD_USERNAME and ESI_ETCD_PASSWORD`);
+    expect(err.message).toBe(
+      `etcd at ${authEtcd.clientUrl}: authentication failed for user "${users.user}" (invalid user name or password): check ESI_ETCD_USERNAME and ESI_ETCD_PASSWORD`,
+    );
     expect(`${err.message}\n${err.stack}\n${String(err.cause)}`).not.toContain(WRONG_PASSWORD);
 
     const relay = await relayFailure(env, 'auth-wrong-pw');

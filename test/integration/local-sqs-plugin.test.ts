@@ -11,7 +11,9 @@ import { waitFor } from '../helpers/wait';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const LocalSqsPlugin = require('../../infra/serverless-local-sqs');
 
-interface Invocation { bodies: string[] }
+interface Invocation {
+  bodies: string[];
+}
 const invocations: Invocation[] = [];
 let lambda: http.Server;
 let plugin: { hooks: Record<string, () => Promise<void>> };
@@ -20,7 +22,9 @@ let plugin: { hooks: Record<string, () => Promise<void>> };
 function startFunction(): Promise<number> {
   lambda = http.createServer((req, res) => {
     let raw = '';
-    req.on('data', (c) => { raw += c; });
+    req.on('data', (c) => {
+      raw += c;
+    });
     req.on('end', () => {
       const event = JSON.parse(raw) as { Records: { messageId: string; body: string }[] };
       invocations.push({ bodies: event.Records.map((r) => r.body) });
@@ -45,14 +49,38 @@ beforeAll(async () => {
   const port = await startFunction();
   plugin = new LocalSqsPlugin({
     service: {
-      service: 'esi', provider: { stage: 'it', region: 'us-east-1' },
+      service: 'esi',
+      provider: { stage: 'it', region: 'us-east-1' },
       custom: { localSqs: { endpoint: process.env.ESI_SQS_ENDPOINT, waitTimeSeconds: 1, lambdaPort: port } },
-      functions: { worker: { timeout: 1, events: [{ sqs: { arn: { 'Fn::GetAtt': ['WorkQueue', 'Arn'] }, batchSize: 5, functionResponseType: 'ReportBatchItemFailures' } }] } },
-      resources: { Resources: {
-        // Visibility above the poll's wait: this SQS server holds a poll for its whole wait.
-        WorkQueue: { Type: 'AWS::SQS::Queue', Properties: { QueueName: queueName, FifoQueue: true, VisibilityTimeout: 3, RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': ['WorkDLQ', 'Arn'] }, maxReceiveCount: 2 } } },
-        WorkDLQ: { Type: 'AWS::SQS::Queue', Properties: { QueueName: dlqName, FifoQueue: true } },
-      } },
+      functions: {
+        worker: {
+          timeout: 1,
+          events: [
+            {
+              sqs: {
+                arn: { 'Fn::GetAtt': ['WorkQueue', 'Arn'] },
+                batchSize: 5,
+                functionResponseType: 'ReportBatchItemFailures',
+              },
+            },
+          ],
+        },
+      },
+      resources: {
+        Resources: {
+          // Visibility above the poll's wait: this SQS server holds a poll for its whole wait.
+          WorkQueue: {
+            Type: 'AWS::SQS::Queue',
+            Properties: {
+              QueueName: queueName,
+              FifoQueue: true,
+              VisibilityTimeout: 3,
+              RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': ['WorkDLQ', 'Arn'] }, maxReceiveCount: 2 },
+            },
+          },
+          WorkDLQ: { Type: 'AWS::SQS::Queue', Properties: { QueueName: dlqName, FifoQueue: true } },
+        },
+      },
     },
   });
   await plugin.hooks['offline:start:init']();
@@ -65,16 +93,29 @@ afterAll(async () => {
 });
 
 const url = async (name: string) => (await sqsClient().send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl!;
-const send = async (body: string, group: string) => sqsClient().send(new SendMessageCommand({ QueueUrl: await url(queueName), MessageBody: body, MessageGroupId: group, MessageDeduplicationId: `${group}-${body}-${Math.random()}` }));
+const send = async (body: string, group: string) =>
+  sqsClient().send(
+    new SendMessageCommand({
+      QueueUrl: await url(queueName),
+      MessageBody: body,
+      MessageGroupId: group,
+      MessageDeduplicationId: `${group}-${body}-${Math.random()}`,
+    }),
+  );
 
 async function deadLettersUntil(count: number): Promise<string[]> {
   const dlq = await url(dlqName);
   const got: string[] = [];
-  await waitFor(async () => {
-    const res = await sqsClient().send(new ReceiveMessageCommand({ QueueUrl: dlq, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
-    got.push(...(res.Messages ?? []).map((m) => m.Body!));
-    return got.length >= count;
-  }, { timeoutMs: 30_000, what: 'dead letters' });
+  await waitFor(
+    async () => {
+      const res = await sqsClient().send(
+        new ReceiveMessageCommand({ QueueUrl: dlq, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+      );
+      got.push(...(res.Messages ?? []).map((m) => m.Body!));
+      return got.length >= count;
+    },
+    { timeoutMs: 30_000, what: 'dead letters' },
+  );
   return got;
 }
 

@@ -11,7 +11,14 @@ import type { Job } from '../../shared/planner/types';
 import { EtcdStore } from '../../shared/store/etcd-store';
 import { del, put } from '../../shared/store/store';
 import { jobDifferences } from '../unit/planner/helpers';
-import { expectedJobs, seedFixtures, seedKeys, seedResources, stripSuffix, type SeedFixture } from '../helpers/seed-etcd';
+import {
+  expectedJobs,
+  seedFixtures,
+  seedKeys,
+  seedResources,
+  stripSuffix,
+  type SeedFixture,
+} from '../helpers/seed-etcd';
 import { lambdaContext, sqsEvent, sqsRecord } from '../helpers/sqs-event';
 
 const store = new EtcdStore();
@@ -19,41 +26,76 @@ afterAll(() => store.close());
 
 const uid = (p: string) => `${p}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
 const write = async (key: string, value: string) => (await store.txn().then(put(key, value)).commit()).revision;
-const invoke = (...records: ReturnType<typeof sqsRecord>[]) => handler(sqsEvent(...records), lambdaContext('esi-test-planner'));
+const invoke = (...records: ReturnType<typeof sqsRecord>[]) =>
+  handler(sqsEvent(...records), lambdaContext('esi-test-planner'));
 const message = (key: string, modRevision: number) => sqsRecord({ key, modRevision, type: 'put' });
-const json = async (key: string) => { const kv = await store.get(key); return kv ? JSON.parse(kv.value) : undefined; };
+const json = async (key: string) => {
+  const kv = await store.get(key);
+  return kv ? JSON.parse(kv.value) : undefined;
+};
 
-interface StoredJobEntry { key: string; id: string; handler: string; job: Job; counter: number }
+interface StoredJobEntry {
+  key: string;
+  id: string;
+  handler: string;
+  job: Job;
+  counter: number;
+}
 
 /** The /jobs/all entries of one resource (any version). */
 async function jobsOf(type: string, id: string): Promise<StoredJobEntry[]> {
   const { items } = await store.range('/jobs/all/');
   return items
-    .filter((kv) => { const p = parseJobId(kv.key.slice('/jobs/all/'.length)); return p?.resourceType === type && p.resourceId === id; })
-    .map((kv) => { const [h, job, counter] = JSON.parse(kv.value) as [string, Job, number]; return { key: kv.key, id: job.id, handler: h, job, counter }; });
+    .filter((kv) => {
+      const p = parseJobId(kv.key.slice('/jobs/all/'.length));
+      return p?.resourceType === type && p.resourceId === id;
+    })
+    .map((kv) => {
+      const [h, job, counter] = JSON.parse(kv.value) as [string, Job, number];
+      return { key: kv.key, id: job.id, handler: h, job, counter };
+    });
 }
 
 /** Removes every key a seed touches, so each seed starts from exactly its own etcd state. */
 async function clearSeed(seed: SeedFixture): Promise<void> {
   const touched = seedResources(seed);
   const { items } = await store.range('/jobs/');
-  const jobKeys = items.filter((kv) => { const id = kv.key.split('/').pop() ?? ''; const p = parseJobId(id); return p && touched.has(`${p.resourceType}:${p.resourceId}`); });
-  const keys = [...Object.keys(seedKeys(seed, { wire: true })), seed.change.key.replace('/config/', '/esi-worker/config/'), seed.change.key.replace('/config/', '/state/'), ...jobKeys.map((kv) => kv.key)];
-  await store.txn().then(...keys.map((k) => del(k))).commit();
+  const jobKeys = items.filter((kv) => {
+    const id = kv.key.split('/').pop() ?? '';
+    const p = parseJobId(id);
+    return p && touched.has(`${p.resourceType}:${p.resourceId}`);
+  });
+  const keys = [
+    ...Object.keys(seedKeys(seed, { wire: true })),
+    seed.change.key.replace('/config/', '/esi-worker/config/'),
+    seed.change.key.replace('/config/', '/state/'),
+    ...jobKeys.map((kv) => kv.key),
+  ];
+  await store
+    .txn()
+    .then(...keys.map((k) => del(k)))
+    .commit();
 }
 
 async function writeSeed(seed: SeedFixture): Promise<number> {
   await clearSeed(seed);
   const entries = Object.entries(seedKeys(seed, { wire: true }));
   // point (1) last: the message carries its revision.
-  await store.txn().then(...entries.slice(0, -1).map(([k, v]) => put(k, typeof v === 'string' ? v : JSON.stringify(v)))).commit();
+  await store
+    .txn()
+    .then(...entries.slice(0, -1).map(([k, v]) => put(k, typeof v === 'string' ? v : JSON.stringify(v))))
+    .commit();
   const [key, value] = entries[entries.length - 1];
   return write(key, value as string);
 }
 
 const seeds = seedFixtures();
 const matched: string[] = [];
-afterAll(() => console.log(`planner through etcd: ${matched.length}/${seeds.length} seeds matched point (2) (${matched.join(', ')})`));
+afterAll(() =>
+  console.log(
+    `planner through etcd: ${matched.length}/${seeds.length} seeds matched point (2) (${matched.join(', ')})`,
+  ),
+);
 
 describe.each(seeds.map((s) => [s.seed, s] as const))('seed %s through etcd', (name, seed) => {
   it('writes the point (2) jobs, ready/waiting keys and the mirror; redelivery changes nothing', async () => {
@@ -61,7 +103,9 @@ describe.each(seeds.map((s) => [s.seed, s] as const))('seed %s through etcd', (n
     expect(await invoke(message(seed.change.key, rev))).toEqual({ batchItemFailures: [] });
 
     const expected = expectedJobs(seed);
-    const own = (await jobsOf(seed.change.resource_type, seed.change.resource_id)).filter((j) => j.job.version === seed.change.value.version);
+    const own = (await jobsOf(seed.change.resource_type, seed.change.resource_id)).filter(
+      (j) => j.job.version === seed.change.value.version,
+    );
     const byStripped = new Map(own.map((j) => [stripSuffix(j.key), j]));
     expect([...byStripped.keys()].sort()).toEqual(expected.map((e) => stripSuffix(e.key)).sort());
     const diffs: string[] = [];
@@ -69,27 +113,41 @@ describe.each(seeds.map((s) => [s.seed, s] as const))('seed %s through etcd', (n
       const actual = byStripped.get(stripSuffix(e.key))!;
       expect([actual.handler, actual.counter]).toEqual([e.handler, e.counter]);
       diffs.push(...jobDifferences(actual.job, e.job).map((d) => `${e.key}: ${d}`));
-      const [ready, waiting] = [await store.get(`/jobs/ready/${actual.id}`), await store.get(`/jobs/waiting/${actual.id}`)];
+      const [ready, waiting] = [
+        await store.get(`/jobs/ready/${actual.id}`),
+        await store.get(`/jobs/waiting/${actual.id}`),
+      ];
       if (e.job.dependency.length === 0) expect([ready?.value, waiting]).toEqual([e.handler, undefined]);
       else expect([ready, waiting?.value]).toEqual([undefined, e.handler]);
     }
     expect(diffs).toEqual([]);
     const mirror = await json(seed.change.key.replace('/config/', '/esi-worker/config/'));
-    expect(mirror).toEqual({ body: seed.change.value.body, deleted: seed.change.value.marked_for_deletion === true, version: seed.change.value.version });
+    expect(mirror).toEqual({
+      body: seed.change.value.body,
+      deleted: seed.change.value.marked_for_deletion === true,
+      version: seed.change.value.version,
+    });
     matched.push(name);
 
     // Redelivered twice (as SQS may): still one set of jobs.
-    const before = (await store.range('/jobs/')).items.filter((kv) => kv.key.includes(`:${seed.change.resource_id}:`)).map((kv) => `${kv.key}@${kv.modRevision}`);
+    const before = (await store.range('/jobs/')).items
+      .filter((kv) => kv.key.includes(`:${seed.change.resource_id}:`))
+      .map((kv) => `${kv.key}@${kv.modRevision}`);
     expect(await invoke(message(seed.change.key, rev))).toEqual({ batchItemFailures: [] });
-    expect(await invoke(sqsRecord({ key: seed.change.key, modRevision: rev, type: 'put' }, 3))).toEqual({ batchItemFailures: [] });
-    const after = (await store.range('/jobs/')).items.filter((kv) => kv.key.includes(`:${seed.change.resource_id}:`)).map((kv) => `${kv.key}@${kv.modRevision}`);
+    expect(await invoke(sqsRecord({ key: seed.change.key, modRevision: rev, type: 'put' }, 3))).toEqual({
+      batchItemFailures: [],
+    });
+    const after = (await store.range('/jobs/')).items
+      .filter((kv) => kv.key.includes(`:${seed.change.resource_id}:`))
+      .map((kv) => `${kv.key}@${kv.modRevision}`);
     expect(after).toEqual(before);
     expect(after).toHaveLength(expected.length * 2);
   });
 });
 
 describe('level-triggered planning', () => {
-  const network = (id: string, version: number, extra: Record<string, unknown> = {}) => encodeGohanConfigValue({ id, name: id, admin_state_up: true, ...extra }, version);
+  const network = (id: string, version: number, extra: Record<string, unknown> = {}) =>
+    encodeGohanConfigValue({ id, name: id, admin_state_up: true, ...extra }, version);
 
   it('a stale message plans the current value, once', async () => {
     const id = uid('net');
@@ -127,16 +185,22 @@ describe('level-triggered planning', () => {
     expect((await store.get(`/jobs/ready/${v3.id}`))?.value).toBe('heat_worker');
   });
 
-  it('a key deleted by Gohan plans nothing and removes the worker\'s own keys (mirror, stack record, job state), not /state', async () => {
+  it("a key deleted by Gohan plans nothing and removes the worker's own keys (mirror, stack record, job state), not /state", async () => {
     const id = uid('net');
     const key = `/config/v2.0/networks/${id}`;
     await invoke(message(key, await write(key, network(id, 1))));
     expect(await store.get(`/esi-worker/config/v2.0/networks/${id}`)).toBeDefined();
-    await store.txn().then(
-      put(`/esi-worker/heat_stacks/v2.0/networks/${id}`, '{"id": "network:x", "output": [], "stack_id": "", "stack_status": "DELETE_COMPLETE", "status_reason": "", "tenant_id": "t"}'),
-      put(`/esi-worker/job_state/v2.0/networks/${id}`, '{}'),
-      put(`/state/v2.0/networks/${id}`, '{"error": "", "state": {"worker_state": "DELETE_COMPLETED"}, "version": 2}'),
-    ).commit();
+    await store
+      .txn()
+      .then(
+        put(
+          `/esi-worker/heat_stacks/v2.0/networks/${id}`,
+          '{"id": "network:x", "output": [], "stack_id": "", "stack_status": "DELETE_COMPLETE", "status_reason": "", "tenant_id": "t"}',
+        ),
+        put(`/esi-worker/job_state/v2.0/networks/${id}`, '{}'),
+        put(`/state/v2.0/networks/${id}`, '{"error": "", "state": {"worker_state": "DELETE_COMPLETED"}, "version": 2}'),
+      )
+      .commit();
     const rev = (await store.txn().then(del(key)).commit()).revision;
     expect(await invoke(sqsRecord({ key, modRevision: rev, type: 'delete' }))).toEqual({ batchItemFailures: [] });
     expect(await store.get(`/esi-worker/config/v2.0/networks/${id}`)).toBeUndefined();
@@ -149,59 +213,150 @@ describe('level-triggered planning', () => {
   it('a resource without a template gets READ_COMPLETE and the mirror, in one step', async () => {
     const id = uid('quota');
     const key = `/config/v2.0/quotas/${id}`;
-    expect(await invoke(message(key, await write(key, encodeGohanConfigValue({ id, tenant_id: 't' }, 1))))).toEqual({ batchItemFailures: [] });
-    expect(await store.get(`/state/v2.0/quotas/${id}`).then((kv) => kv?.value)).toBe('{"error": "", "state": {"worker_state": "READ_COMPLETE"}, "version": 1}');
-    expect(await json(`/esi-worker/config/v2.0/quotas/${id}`)).toEqual({ body: { id, tenant_id: 't' }, deleted: false, version: 1 });
+    expect(await invoke(message(key, await write(key, encodeGohanConfigValue({ id, tenant_id: 't' }, 1))))).toEqual({
+      batchItemFailures: [],
+    });
+    expect(await store.get(`/state/v2.0/quotas/${id}`).then((kv) => kv?.value)).toBe(
+      '{"error": "", "state": {"worker_state": "READ_COMPLETE"}, "version": 1}',
+    );
+    expect(await json(`/esi-worker/config/v2.0/quotas/${id}`)).toEqual({
+      body: { id, tenant_id: 't' },
+      deleted: false,
+      version: 1,
+    });
     expect(await jobsOf('quota', id)).toEqual([]);
   });
 
   it('heat templates are read from etcd on each plan: a template change applies without a restart', async () => {
     const service = uid('svc').replace(/-/g, '_');
     const templateKey = `/config/v2.0/heat_templates/static_route_${service}`;
-    const template = (timeout: string) => ({ id: `static_route_${service}`, handler: 'heat_worker', watch: [], template_file: 'heat_template_version: 2013-05-23\nresources: {}\n', parameter_mappings: { name: 'Pid', heat_timeout: timeout } });
-    await write(templateKey, JSON.stringify({ body: JSON.stringify(template('C7')), marked_for_deletion: false, version: 1 }));
+    const template = (timeout: string) => ({
+      id: `static_route_${service}`,
+      handler: 'heat_worker',
+      watch: [],
+      template_file: 'heat_template_version: 2013-05-23\nresources: {}\n',
+      parameter_mappings: { name: 'Pid', heat_timeout: timeout },
+    });
+    await write(
+      templateKey,
+      JSON.stringify({ body: JSON.stringify(template('C7')), marked_for_deletion: false, version: 1 }),
+    );
     const id = uid('route');
     const key = `/config/v2.0/static_routes/${id}`;
     await invoke(message(key, await write(key, encodeGohanConfigValue({ id, service_type: service }, 1))));
-    await write(templateKey, JSON.stringify({ body: JSON.stringify(template('C9')), marked_for_deletion: false, version: 2 }));
+    await write(
+      templateKey,
+      JSON.stringify({ body: JSON.stringify(template('C9')), marked_for_deletion: false, version: 2 }),
+    );
     await invoke(message(key, await write(key, encodeGohanConfigValue({ id, service_type: service }, 2))));
     const jobs = await jobsOf('static_route', id);
-    const timeout = (v: number) => jobs.find((j) => j.job.version === v)?.job.params.find((p) => p.param === 'heat_timeout')?.value;
+    const timeout = (v: number) =>
+      jobs.find((j) => j.job.version === v)?.job.params.find((p) => p.param === 'heat_timeout')?.value;
     expect([timeout(1), timeout(2)]).toEqual(['7', '9']);
   });
 });
 
 describe('bad inputs: a readable PLAN_FAILED /state, the record acknowledged, the batch goes on', () => {
   it('each bad input in one batch, then a good record that is still planned', async () => {
-    const ids = { notJson: uid('net'), missingField: uid('port'), unknownType: uid('w'), noTemplate: uid('route'), badOperator: uid('route'), missingRef: uid('port'), good: uid('net') };
+    const ids = {
+      notJson: uid('net'),
+      missingField: uid('port'),
+      unknownType: uid('w'),
+      noTemplate: uid('route'),
+      badOperator: uid('route'),
+      missingRef: uid('port'),
+      good: uid('net'),
+    };
     const opService = uid('op').replace(/-/g, '_');
-    await write(`/config/v2.0/heat_templates/static_route_${opService}`, JSON.stringify({
-      body: JSON.stringify({ id: `static_route_${opService}`, handler: 'heat_worker', watch: [], template_file: '', parameter_mappings: { name: 'Pid', nexthop: { if_mapping: { contains: [{ field: 'id' }, { constant: 'x' }] }, then_mapping: { constant: 1 }, else_mapping: { constant: 2 } } } }),
-      marked_for_deletion: false,
-      version: 1,
-    }));
-    const port = (id: string, extra: Record<string, unknown>) => ({ id, attached: true, device_id: '', admin_state_up: true, tenant_id: 't', allowed_address_pairs: [], mac_address: 'fa:16:3e:00:00:01', device_owner: 'compute:nova', security_groups: [], fixed_ips: [], ...extra });
+    await write(
+      `/config/v2.0/heat_templates/static_route_${opService}`,
+      JSON.stringify({
+        body: JSON.stringify({
+          id: `static_route_${opService}`,
+          handler: 'heat_worker',
+          watch: [],
+          template_file: '',
+          parameter_mappings: {
+            name: 'Pid',
+            nexthop: {
+              if_mapping: { contains: [{ field: 'id' }, { constant: 'x' }] },
+              then_mapping: { constant: 1 },
+              else_mapping: { constant: 2 },
+            },
+          },
+        }),
+        marked_for_deletion: false,
+        version: 1,
+      }),
+    );
+    const port = (id: string, extra: Record<string, unknown>) => ({
+      id,
+      attached: true,
+      device_id: '',
+      admin_state_up: true,
+      tenant_id: 't',
+      allowed_address_pairs: [],
+      mac_address: 'fa:16:3e:00:00:01',
+      device_owner: 'compute:nova',
+      security_groups: [],
+      fixed_ips: [],
+      ...extra,
+    });
     const inputs: Array<[string, string, RegExp]> = [
-      [`/config/v2.0/networks/${ids.notJson}`, '{"body": "{not json", "marked_for_deletion": false, "version": 1}', /^config body is a string but not JSON \(version 1\) at \/config\/v2\.0\/networks\/\S+ \(revision \d+\)$/],
-      [`/config/v2.0/ports/${ids.missingField}`, encodeGohanConfigValue(port(ids.missingField, {}), 1), /template "port": param "virtual_network": .*field "network_id" is missing.* at \/config\/v2\.0\/ports\/\S+ \(revision \d+, version 1\)$/],
-      [`/config/v2.0/widgets/${ids.unknownType}`, encodeGohanConfigValue({ id: ids.unknownType }, 1), /^unknown resource type: no Gohan schema has the plural "widgets" at \/config\/v2\.0\/widgets\/\S+ \(revision \d+, version 1\)$/],
-      [`/config/v2.0/static_routes/${ids.noTemplate}`, encodeGohanConfigValue({ id: ids.noTemplate, service_type: 'nosuch' }, 1), /^template_mappings\.heat_worker\.static_route selects template "static_route_nosuch", which does not exist at \/config\/v2\.0\/static_routes\/\S+ \(revision \d+, version 1\)$/],
-      [`/config/v2.0/static_routes/${ids.badOperator}`, encodeGohanConfigValue({ id: ids.badOperator, service_type: opService }, 1), /template "static_route_op\S+": param "nexthop": .*contains.* at \/config\/v2\.0\/static_routes\/\S+ \(revision \d+, version 1\)$/],
-      [`/config/v2.0/ports/${ids.missingRef}`, encodeGohanConfigValue(port(ids.missingRef, { network_id: `gone-${ids.missingRef}` }), 1), /template "port": param "virtual_network": .*referenced network gone-\S+ \(from field "network_id"\) does not exist at \/config\/v2\.0\/ports\/\S+ \(revision \d+, version 1\)$/],
+      [
+        `/config/v2.0/networks/${ids.notJson}`,
+        '{"body": "{not json", "marked_for_deletion": false, "version": 1}',
+        /^config body is a string but not JSON \(version 1\) at \/config\/v2\.0\/networks\/\S+ \(revision \d+\)$/,
+      ],
+      [
+        `/config/v2.0/ports/${ids.missingField}`,
+        encodeGohanConfigValue(port(ids.missingField, {}), 1),
+        /template "port": param "virtual_network": .*field "network_id" is missing.* at \/config\/v2\.0\/ports\/\S+ \(revision \d+, version 1\)$/,
+      ],
+      [
+        `/config/v2.0/widgets/${ids.unknownType}`,
+        encodeGohanConfigValue({ id: ids.unknownType }, 1),
+        /^unknown resource type: no Gohan schema has the plural "widgets" at \/config\/v2\.0\/widgets\/\S+ \(revision \d+, version 1\)$/,
+      ],
+      [
+        `/config/v2.0/static_routes/${ids.noTemplate}`,
+        encodeGohanConfigValue({ id: ids.noTemplate, service_type: 'nosuch' }, 1),
+        /^template_mappings\.heat_worker\.static_route selects template "static_route_nosuch", which does not exist at \/config\/v2\.0\/static_routes\/\S+ \(revision \d+, version 1\)$/,
+      ],
+      [
+        `/config/v2.0/static_routes/${ids.badOperator}`,
+        encodeGohanConfigValue({ id: ids.badOperator, service_type: opService }, 1),
+        /template "static_route_op\S+": param "nexthop": .*contains.* at \/config\/v2\.0\/static_routes\/\S+ \(revision \d+, version 1\)$/,
+      ],
+      [
+        `/config/v2.0/ports/${ids.missingRef}`,
+        encodeGohanConfigValue(port(ids.missingRef, { network_id: `gone-${ids.missingRef}` }), 1),
+        /template "port": param "virtual_network": .*referenced network gone-\S+ \(from field "network_id"\) does not exist at \/config\/v2\.0\/ports\/\S+ \(revision \d+, version 1\)$/,
+      ],
     ];
     const records = [];
     for (const [key, value] of inputs) records.push(message(key, await write(key, value)));
     const goodKey = `/config/v2.0/networks/${ids.good}`;
-    records.push(message(goodKey, await write(goodKey, encodeGohanConfigValue({ id: ids.good, name: 'good', admin_state_up: true }, 1))));
+    records.push(
+      message(
+        goodKey,
+        await write(goodKey, encodeGohanConfigValue({ id: ids.good, name: 'good', admin_state_up: true }, 1)),
+      ),
+    );
 
     expect(await invoke(...records)).toEqual({ batchItemFailures: [] });
 
     for (const [key, , error] of inputs) {
       const state = await json(key.replace('/config/', '/state/'));
-      expect({ key, state }).toEqual({ key, state: { error: expect.stringMatching(error), state: { worker_state: 'PLAN_FAILED' }, version: 1 } });
+      expect({ key, state }).toEqual({
+        key,
+        state: { error: expect.stringMatching(error), state: { worker_state: 'PLAN_FAILED' }, version: 1 },
+      });
       expect(await store.get(key.replace('/config/', '/esi-worker/config/'))).toBeUndefined();
     }
-    expect((await jobsOf('network', ids.good)).map((j) => stripSuffix(j.id))).toEqual([`create:heat_worker:network:${ids.good}:1`]);
+    expect((await jobsOf('network', ids.good)).map((j) => stripSuffix(j.id))).toEqual([
+      `create:heat_worker:network:${ids.good}:1`,
+    ]);
 
     // A redelivered failure leaves /state as it is.
     const stateKey = inputs[1][0].replace('/config/', '/state/');
@@ -214,9 +369,15 @@ describe('bad inputs: a readable PLAN_FAILED /state, the record acknowledged, th
     // Exercised on the pure read side with a snapshot, so the shared etcd's override key stays untouched.
     const { preparePlan, SnapshotSource } = await import('../../shared/handlers/planning-inputs');
     const key = '/config/v2.0/networks/n1';
-    const source = new SnapshotSource({ [key]: { body: { id: 'n1', admin_state_up: true }, version: 1, marked_for_deletion: false }, '/esi-worker/template_mappings': { heat_worker: 'not a section' } });
+    const source = new SnapshotSource({
+      [key]: { body: { id: 'n1', admin_state_up: true }, version: 1, marked_for_deletion: false },
+      '/esi-worker/template_mappings': { heat_worker: 'not a section' },
+    });
     const prepared = await preparePlan(source, key);
-    expect(prepared.kind === 'planned' && prepared.result.kind === 'error' ? prepared.result.error.message : prepared.kind)
-      .toBe('template_mappings override at /esi-worker/template_mappings (revision 1) is invalid: handler section "heat_worker" must be an object of resource type → mapping');
+    expect(
+      prepared.kind === 'planned' && prepared.result.kind === 'error' ? prepared.result.error.message : prepared.kind,
+    ).toBe(
+      'template_mappings override at /esi-worker/template_mappings (revision 1) is invalid: handler section "heat_worker" must be an object of resource type → mapping',
+    );
   });
 });

@@ -20,9 +20,14 @@ afterAll(() => client.destroy());
 /** Runs the esi CLI in its own process (asynchronously: the SQS server may live in this process). */
 function esi(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(ROOT, 'bin/esi.cjs'), ...args], { cwd: ROOT, env: { ...process.env, ESI_STAGE: stage }, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [path.join(ROOT, 'bin/esi.cjs'), ...args],
+      { cwd: ROOT, env: { ...process.env, ESI_STAGE: stage }, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -38,23 +43,57 @@ async function queuePair(name: string): Promise<{ url: string; dlqUrl: string; d
 }
 
 let n = 0;
-const sendTo = (url: string, body: string, group: string) => client.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body, MessageGroupId: group, MessageDeduplicationId: `d${n++}-${Date.now()}` }));
-const event = (key: string, modRevision: number, type: EtcdEventMessage['type'] = 'put'): EtcdEventMessage => ({ key, modRevision, type });
+const sendTo = (url: string, body: string, group: string) =>
+  client.send(
+    new SendMessageCommand({
+      QueueUrl: url,
+      MessageBody: body,
+      MessageGroupId: group,
+      MessageDeduplicationId: `d${n++}-${Date.now()}`,
+    }),
+  );
+const event = (key: string, modRevision: number, type: EtcdEventMessage['type'] = 'put'): EtcdEventMessage => ({
+  key,
+  modRevision,
+  type,
+});
 
 /** Receives (and leaves in flight for visibility seconds) what is visible on a queue, until expected. */
 async function drain(url: string, expected: number, visibility = 30): Promise<Message[]> {
   const got: Message[] = [];
-  await waitFor(async () => {
-    const res = await client.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, VisibilityTimeout: visibility, AttributeNames: ['All'], MessageSystemAttributeNames: ['All'] }));
-    got.push(...(res.Messages ?? []));
-    return got.length >= expected;
-  }, { timeoutMs: 15_000, what: `${expected} messages` });
+  await waitFor(
+    async () => {
+      const res = await client.send(
+        new ReceiveMessageCommand({
+          QueueUrl: url,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 0,
+          VisibilityTimeout: visibility,
+          AttributeNames: ['All'],
+          MessageSystemAttributeNames: ['All'],
+        }),
+      );
+      got.push(...(res.Messages ?? []));
+      return got.length >= expected;
+    },
+    { timeoutMs: 15_000, what: `${expected} messages` },
+  );
   return got;
 }
 
 async function counts(url: string): Promise<{ visible: number; inFlight: number }> {
-  const a = (await client.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }))).Attributes!;
-  return { visible: Number(a.ApproximateNumberOfMessages) - Number(a.ApproximateNumberOfMessagesNotVisible), inFlight: Number(a.ApproximateNumberOfMessagesNotVisible) };
+  const a = (
+    await client.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: url,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }),
+    )
+  ).Attributes!;
+  return {
+    visible: Number(a.ApproximateNumberOfMessages) - Number(a.ApproximateNumberOfMessagesNotVisible),
+    inFlight: Number(a.ApproximateNumberOfMessagesNotVisible),
+  };
 }
 
 test('esi dlq lists dead letters (key, revision, type, receive count) and leaves them in the queue', async () => {
@@ -63,7 +102,10 @@ test('esi dlq lists dead letters (key, revision, type, receive count) and leaves
   const failing = event('/config/v2.0/networks/n-failing', 41);
   await sendTo(url, encodeEventMessage(failing), failing.key);
   await drain(url, 1, 1);
-  await waitFor(async () => (await counts(dlqUrl)).visible === 1, { timeoutMs: 15_000, what: 'the redrive policy to dead-letter the message' });
+  await waitFor(async () => (await counts(dlqUrl)).visible === 1, {
+    timeoutMs: 15_000,
+    what: 'the redrive policy to dead-letter the message',
+  });
   // Three more put straight on the DLQ, one of them not an event message.
   await sendTo(dlqUrl, encodeEventMessage(event('/config/v2.0/ports/p1', 50)), '/config/v2.0/ports/p1');
   await sendTo(dlqUrl, encodeEventMessage(event('/config/v2.0/ports/p1', 52, 'delete')), '/config/v2.0/ports/p1');
@@ -71,8 +113,16 @@ test('esi dlq lists dead letters (key, revision, type, receive count) and leaves
 
   const first = await esi('dlq', 'config-dlq', '--json', '--wait', '0');
   expect(first.code).toBe(0);
-  const listed = first.stdout.trim().split('\n').map((l) => JSON.parse(l));
-  expect(listed.map((d) => d.event ?? null)).toEqual([failing, event('/config/v2.0/ports/p1', 50), event('/config/v2.0/ports/p1', 52, 'delete'), null]);
+  const listed = first.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  expect(listed.map((d) => d.event ?? null)).toEqual([
+    failing,
+    event('/config/v2.0/ports/p1', 50),
+    event('/config/v2.0/ports/p1', 52, 'delete'),
+    null,
+  ]);
   for (const d of listed) expect(d.receiveCount).toBeGreaterThanOrEqual(1);
   expect(listed[0].group).toBe(failing.key);
   expect(listed[0].firstReceived).toMatch(/^\d{4}-\d\d-\d\dT/);
@@ -81,7 +131,10 @@ test('esi dlq lists dead letters (key, revision, type, receive count) and leaves
 
   // Nothing consumed: all four are visible again at once, and a second listing sees them again.
   expect(await counts(dlqUrl)).toEqual({ visible: 4, inFlight: 0 });
-  const second = (await esi('dlq', 'config-dlq', '--json', '--wait', '0')).stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const second = (await esi('dlq', 'config-dlq', '--json', '--wait', '0')).stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   expect(second.map((d) => d.messageId)).toEqual(listed.map((d) => d.messageId));
   // A listing counts as a receive of each message (said in the help text; this SQS server also
   // counts the visibility reset, AWS does not).
@@ -95,15 +148,37 @@ test('esi dlq lists dead letters (key, revision, type, receive count) and leaves
 
 test('esi redrive moves every dead letter back to the queue that names the DLQ, keeping message groups', async () => {
   const { url, dlqUrl, dlqName } = await queuePair('work');
-  const sent = [event('/config/v2.0/ports/a', 10), event('/config/v2.0/ports/b', 11), event('/config/v2.0/ports/a', 12), event('/config/v2.0/ports/a', 13, 'delete')];
+  const sent = [
+    event('/config/v2.0/ports/a', 10),
+    event('/config/v2.0/ports/b', 11),
+    event('/config/v2.0/ports/a', 12),
+    event('/config/v2.0/ports/a', 13, 'delete'),
+  ];
   for (let i = 0; i < 4; i++) sent.push(event(`/config/v2.0/networks/n${i}`, 20 + i));
   // The relay's deduplication ids (key + revision): a redrive must not reuse them.
-  for (const m of sent) await client.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: encodeEventMessage(m), MessageGroupId: m.key, MessageDeduplicationId: `${m.key}:${m.modRevision}`.replace(/[^\w-]/g, '_') }));
+  for (const m of sent)
+    await client.send(
+      new SendMessageCommand({
+        QueueUrl: dlqUrl,
+        MessageBody: encodeEventMessage(m),
+        MessageGroupId: m.key,
+        MessageDeduplicationId: `${m.key}:${m.modRevision}`.replace(/[^\w-]/g, '_'),
+      }),
+    );
   // The same changes were already on the source queue minutes ago (same dedup ids): with the
   // original ids SQS would drop the redriven copies; consume them first.
-  for (const m of sent.slice(0, 2)) await client.send(new SendMessageCommand({ QueueUrl: url, MessageBody: encodeEventMessage(m), MessageGroupId: m.key, MessageDeduplicationId: `${m.key}:${m.modRevision}`.replace(/[^\w-]/g, '_') }));
+  for (const m of sent.slice(0, 2))
+    await client.send(
+      new SendMessageCommand({
+        QueueUrl: url,
+        MessageBody: encodeEventMessage(m),
+        MessageGroupId: m.key,
+        MessageDeduplicationId: `${m.key}:${m.modRevision}`.replace(/[^\w-]/g, '_'),
+      }),
+    );
   const { DeleteMessageCommand } = await import('@aws-sdk/client-sqs');
-  for (const m of await drain(url, 2)) await client.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle! }));
+  for (const m of await drain(url, 2))
+    await client.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle! }));
 
   const res = await esi('redrive', 'work-dlq', '--wait', '0');
   expect(res.stderr).not.toMatch(/could not|warning: /);
@@ -114,7 +189,9 @@ test('esi redrive moves every dead letter back to the queue that names the DLQ, 
   const back = await drain(url, 8);
   const got = back.map((m) => ({ ...decodeEventMessage(m.Body!), group: m.Attributes!.MessageGroupId }));
   expect(got).toHaveLength(8);
-  expect(new Set(got.map((g) => `${g.key}@${g.modRevision}`))).toEqual(new Set(sent.map((m) => `${m.key}@${m.modRevision}`)));
+  expect(new Set(got.map((g) => `${g.key}@${g.modRevision}`))).toEqual(
+    new Set(sent.map((m) => `${m.key}@${m.modRevision}`)),
+  );
   for (const g of got) expect(g.group).toBe(g.key);
   // Within a message group the order is kept.
   expect(got.filter((g) => g.key === '/config/v2.0/ports/a').map((g) => g.modRevision)).toEqual([10, 12, 13]);
@@ -132,7 +209,9 @@ test('esi redrive needs --to when no queue names the DLQ, and then moves to it',
 
   const refused = await esi('redrive', 'orphan-dlq', '--wait', '0');
   expect(refused.code).toBe(1);
-  expect(refused.stderr).toContain(`esi: no queue names ${orphan} as its dead-letter queue: give the target with --to\n`);
+  expect(refused.stderr).toContain(
+    `esi: no queue names ${orphan} as its dead-letter queue: give the target with --to\n`,
+  );
   expect(await counts(orphanUrl)).toEqual({ visible: 1, inFlight: 0 });
 
   const missing = await esi('dlq', 'no-such-queue', '--wait', '0');

@@ -23,7 +23,10 @@ const store = new EtcdStore();
 /** The relay process alive now; stopped after the test whatever happened in it. */
 let current: ChildProcess | undefined;
 afterAll(async () => {
-  if (current && current.exitCode === null && current.signalCode === null) { current.kill('SIGKILL'); await killed(current); }
+  if (current && current.exitCode === null && current.signalCode === null) {
+    current.kill('SIGKILL');
+    await killed(current);
+  }
   store.close();
   sqsClient().destroy();
 });
@@ -44,7 +47,8 @@ test(`${WRITES} writes, ${KILL_AT.length} SIGKILLs of the relay, none lost`, asy
   let draining = true;
   const drain = (async () => {
     while (draining) {
-      const res = await sqsClient().send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }))
+      const res = await sqsClient()
+        .send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }))
         .catch(() => ({ Messages: [] as { Body?: string; ReceiptHandle?: string }[] })); // at least once: what is not deleted comes back
       const msgs = res.Messages ?? [];
       for (const m of msgs) {
@@ -53,7 +57,15 @@ test(`${WRITES} writes, ${KILL_AT.length} SIGKILLs of the relay, none lost`, asy
         seen.set(id, (seen.get(id) ?? 0) + 1);
         maxSeenRevision = Math.max(maxSeenRevision, e.modRevision);
       }
-      if (msgs.length) await sqsClient().send(new DeleteMessageBatchCommand({ QueueUrl: url, Entries: msgs.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) })).catch(() => undefined);
+      if (msgs.length)
+        await sqsClient()
+          .send(
+            new DeleteMessageBatchCommand({
+              QueueUrl: url,
+              Entries: msgs.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+            }),
+          )
+          .catch(() => undefined);
     }
   })();
 
@@ -63,12 +75,18 @@ test(`${WRITES} writes, ${KILL_AT.length} SIGKILLs of the relay, none lost`, asy
   let kills = 0;
   for (let i = 0; i < WRITES; i++) {
     const key = `${prefix}k${i % KEYS}`;
-    const res = await store.txn().then(put(key, `w${i}`)).commit();
+    const res = await store
+      .txn()
+      .then(put(key, `w${i}`))
+      .commit();
     expected.push(`${key}@${res.revision}`);
     if (KILL_AT.includes(i)) {
       // Kill only a relay that is forwarding right now, so each kill lands mid-stream.
       const revisionNow = res.revision;
-      await waitFor(() => maxSeenRevision >= revisionNow - 50, { timeoutMs: 60_000, what: 'the relay to be forwarding' });
+      await waitFor(() => maxSeenRevision >= revisionNow - 50, {
+        timeoutMs: 60_000,
+        what: 'the relay to be forwarding',
+      });
       relay.kill('SIGKILL');
       await killed(relay);
       kills++;
@@ -78,11 +96,14 @@ test(`${WRITES} writes, ${KILL_AT.length} SIGKILLs of the relay, none lost`, asy
   }
 
   try {
-    await waitFor(() => expected.every((id) => seen.has(id)), { timeoutMs: 120_000, intervalMs: 200, what: 'every write to reach SQS' })
-      .catch((err: Error) => {
-        const missing = expected.filter((id) => !seen.has(id));
-        throw new Error(`${err.message}: ${missing.length} missing, e.g. ${missing.slice(0, 5).join(', ')}`);
-      });
+    await waitFor(() => expected.every((id) => seen.has(id)), {
+      timeoutMs: 120_000,
+      intervalMs: 200,
+      what: 'every write to reach SQS',
+    }).catch((err: Error) => {
+      const missing = expected.filter((id) => !seen.has(id));
+      throw new Error(`${err.message}: ${missing.length} missing, e.g. ${missing.slice(0, 5).join(', ')}`);
+    });
   } finally {
     draining = false;
     await drain;
@@ -93,7 +114,9 @@ test(`${WRITES} writes, ${KILL_AT.length} SIGKILLs of the relay, none lost`, asy
   const lost = expected.filter((id) => !seen.has(id)).length;
   const duplicates = [...seen.values()].reduce((sum, n) => sum + n - 1, 0);
   // eslint-disable-next-line no-console
-  console.log(`relay kill test: ${WRITES} writes, ${kills} SIGKILLs, ${lost} lost, ${duplicates} duplicate deliveries, ${seen.size} distinct events received`);
+  console.log(
+    `relay kill test: ${WRITES} writes, ${kills} SIGKILLs, ${lost} lost, ${duplicates} duplicate deliveries, ${seen.size} distinct events received`,
+  );
   expect(kills).toBeGreaterThanOrEqual(3);
   expect(lost).toBe(0);
   expect(seen.size).toBe(WRITES);

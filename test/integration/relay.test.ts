@@ -12,24 +12,36 @@ import { waitFor } from '../helpers/wait';
 
 const store = new EtcdStore();
 const logger = createLogger('relay-test');
-afterAll(() => { store.close(); sqsClient().destroy(); });
+afterAll(() => {
+  store.close();
+  sqsClient().destroy();
+});
 
 const checkpointKey = (prefix: string) => `/esi-relay/checkpoints/it${prefix.slice(0, -1)}`;
 
 function relayFor(prefix: string, queue: string) {
-  return new PrefixRelay(store, sqsClient(), { name: 'it', prefix, route: () => queue, logger, checkpointKey: checkpointKey(prefix) });
+  return new PrefixRelay(store, sqsClient(), {
+    name: 'it',
+    prefix,
+    route: () => queue,
+    logger,
+    checkpointKey: checkpointKey(prefix),
+  });
 }
 
 /** Collects messages until every expected key was seen at least at its expected revision. */
 async function collect(url: string, expected: Map<string, number>) {
   const seen = new Map<string, number[]>();
-  await waitFor(async () => {
-    for (const body of await receiveAll(url)) {
-      const m = decodeEventMessage(body);
-      seen.set(m.key, [...(seen.get(m.key) ?? []), m.modRevision]);
-    }
-    return [...expected].every(([k, rev]) => (seen.get(k) ?? []).some((r) => r >= rev));
-  }, { timeoutMs: 20_000, what: 'all relayed events' });
+  await waitFor(
+    async () => {
+      for (const body of await receiveAll(url)) {
+        const m = decodeEventMessage(body);
+        seen.set(m.key, [...(seen.get(m.key) ?? []), m.modRevision]);
+      }
+      return [...expected].every(([k, rev]) => (seen.get(k) ?? []).some((r) => r >= rev));
+    },
+    { timeoutMs: 20_000, what: 'all relayed events' },
+  );
   return seen;
 }
 
@@ -41,11 +53,17 @@ test('forwards every put and delete under its prefix and checkpoints the last re
   await relay.start();
   const expected = new Map<string, number>();
   for (let i = 0; i < 40; i++) {
-    const res = await store.txn().then(put(`${prefix}k${i}`, `v${i}`)).commit();
+    const res = await store
+      .txn()
+      .then(put(`${prefix}k${i}`, `v${i}`))
+      .commit();
     expected.set(`${prefix}k${i}`, res.revision);
   }
   // A transaction that writes three keys at one revision.
-  const multi = await store.txn().then(put(`${prefix}m1`, 'a'), put(`${prefix}m2`, 'b'), put(`${prefix}m3`, 'c')).commit();
+  const multi = await store
+    .txn()
+    .then(put(`${prefix}m1`, 'a'), put(`${prefix}m2`, 'b'), put(`${prefix}m3`, 'c'))
+    .commit();
   ['m1', 'm2', 'm3'].forEach((k) => expected.set(`${prefix}${k}`, multi.revision));
   const seen = await collect(url, expected);
   expect([...seen.keys()].sort()).toEqual([...expected.keys()].sort());
@@ -61,12 +79,18 @@ test('resumes from its checkpoint: events written while it was down are forwarde
   const url = await createFifoQueue(queue);
   const first = relayFor(prefix, queue);
   await first.start();
-  const before = await store.txn().then(put(`${prefix}before`, '1')).commit();
+  const before = await store
+    .txn()
+    .then(put(`${prefix}before`, '1'))
+    .commit();
   await collect(url, new Map([[`${prefix}before`, before.revision]]));
   await waitFor(() => first.checkpointRevision >= before.revision, { what: 'checkpoint' });
   await first.stop();
 
-  const during = await store.txn().then(put(`${prefix}during`, '2')).commit();
+  const during = await store
+    .txn()
+    .then(put(`${prefix}during`, '2'))
+    .commit();
   const second = relayFor(prefix, queue);
   await second.start();
   const seen = await collect(url, new Map([[`${prefix}during`, during.revision]]));
@@ -76,25 +100,50 @@ test('resumes from its checkpoint: events written while it was down are forwarde
 
 test('after compaction of its start revision it re-emits every key of the prefix as sync', async () => {
   // Compaction affects every reader of an etcd, so this test has an etcd of its own.
-  const own = await startEtcd({ clientPort: await freePort(), peerPort: await freePort(), dataDir: path.join(process.env.ESI_TEST_ROOT!, `compact-${Date.now()}`, 'etcd') });
+  const own = await startEtcd({
+    clientPort: await freePort(),
+    peerPort: await freePort(),
+    dataDir: path.join(process.env.ESI_TEST_ROOT!, `compact-${Date.now()}`, 'etcd'),
+  });
   const ownStore = new EtcdStore({ endpoints: [own.clientUrl] });
   try {
     const prefix = '/it-compact/';
     const queue = `it-compact-${Date.now()}.fifo`;
     const url = await createFifoQueue(queue);
-    await ownStore.txn().then(put(checkpointKey(prefix), '1')).commit();
-    await ownStore.txn().then(put(`${prefix}a`, '1'), put(`${prefix}b`, '2')).commit();
+    await ownStore
+      .txn()
+      .then(put(checkpointKey(prefix), '1'))
+      .commit();
+    await ownStore
+      .txn()
+      .then(put(`${prefix}a`, '1'), put(`${prefix}b`, '2'))
+      .commit();
     await ownStore.client.kv.compact({ revision: await ownStore.revision(), physical: true });
 
-    const relay = new PrefixRelay(ownStore, sqsClient(), { name: 'it', prefix, route: () => queue, logger, checkpointKey: checkpointKey(prefix) });
+    const relay = new PrefixRelay(ownStore, sqsClient(), {
+      name: 'it',
+      prefix,
+      route: () => queue,
+      logger,
+      checkpointKey: checkpointKey(prefix),
+    });
     await relay.start();
     const messages: string[] = [];
-    await waitFor(async () => { messages.push(...await receiveAll(url)); return messages.length >= 2; }, { what: 'sync messages' });
+    await waitFor(
+      async () => {
+        messages.push(...(await receiveAll(url)));
+        return messages.length >= 2;
+      },
+      { what: 'sync messages' },
+    );
     const decoded = messages.map(decodeEventMessage);
     expect(decoded.map((m) => m.key).sort()).toEqual([`${prefix}a`, `${prefix}b`]);
     expect(decoded.every((m) => m.type === 'sync')).toBe(true);
     expect(relay.counters.resyncs).toBe(1);
-    const after = await ownStore.txn().then(put(`${prefix}c`, '3')).commit();
+    const after = await ownStore
+      .txn()
+      .then(put(`${prefix}c`, '3'))
+      .commit();
     await collect(url, new Map([[`${prefix}c`, after.revision]]));
     await relay.stop();
   } finally {

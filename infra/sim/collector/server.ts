@@ -7,7 +7,17 @@
  */
 import crypto from 'node:crypto';
 import http from 'node:http';
-import { HttpError, isObject, isoSeconds, Json, JsonObject, listen, readJson, RunningSimulator, send } from '../http-util';
+import {
+  HttpError,
+  isObject,
+  isoSeconds,
+  Json,
+  JsonObject,
+  listen,
+  readJson,
+  RunningSimulator,
+  send,
+} from '../http-util';
 
 export interface CollectorSimulatorOptions {
   /** 0 (default) picks a free port. */
@@ -43,9 +53,16 @@ interface HttpFault {
 
 /** Which agent reports which target type, as seen in the record. */
 const REPORTERS: Record<string, string> = {
-  snmp_device: 'SnmpDeviceAgent', snmp_device_lb: 'SnmpDeviceAgent', snmp_device_fw: 'SnmpDeviceAgent',
-  snmp_ports: 'SNMPPortPool', snmp_ports_status: 'SNMPPortPool', snmp_ports_metric: 'SNMPPortPool',
-  virtual_machine_interface: 'contrail_vmi', compute: 'NovaAgent', vrrp_pool: 'VRRPAgent', bgp_pool: 'BGPAgent',
+  snmp_device: 'SnmpDeviceAgent',
+  snmp_device_lb: 'SnmpDeviceAgent',
+  snmp_device_fw: 'SnmpDeviceAgent',
+  snmp_ports: 'SNMPPortPool',
+  snmp_ports_status: 'SNMPPortPool',
+  snmp_ports_metric: 'SNMPPortPool',
+  virtual_machine_interface: 'contrail_vmi',
+  compute: 'NovaAgent',
+  vrrp_pool: 'VRRPAgent',
+  bgp_pool: 'BGPAgent',
 };
 
 const REQUIRED = ['type', 'resource_type', 'resource_id'];
@@ -63,9 +80,14 @@ export async function startCollectorSimulator(opts: CollectorSimulatorOptions = 
   let baseUrl = '';
   const log = opts.log ?? (() => undefined);
 
-  const view = (t: Target, withValues = true): JsonObject => (withValues ? { ...t.body, values: t.values } : { ...t.body });
+  const view = (t: Target, withValues = true): JsonObject =>
+    withValues ? { ...t.body, values: t.values } : { ...t.body };
 
-  function setStatus(id: string, value: Json, o: { key?: string; reporter?: string; failCounter?: number } = {}): JsonObject {
+  function setStatus(
+    id: string,
+    value: Json,
+    o: { key?: string; reporter?: string; failCounter?: number } = {},
+  ): JsonObject {
     const t = targets.get(id);
     if (!t) throw missing(id);
     const key = o.key ?? 'status';
@@ -73,7 +95,9 @@ export async function startCollectorSimulator(opts: CollectorSimulatorOptions = 
     const prev = t.values.find((v) => v.key === key);
     const changed = !prev || JSON.stringify(prev.value) !== JSON.stringify(value);
     const entry: JsonObject = {
-      reporter: o.reporter ?? (typeof prev?.reporter === 'string' ? prev.reporter : REPORTERS[String(t.body.type)] ?? 'SimulatedAgent'),
+      reporter:
+        o.reporter ??
+        (typeof prev?.reporter === 'string' ? prev.reporter : (REPORTERS[String(t.body.type)] ?? 'SimulatedAgent')),
       last_reported: now,
       last_changed: changed ? now : (prev?.last_changed ?? now),
       value,
@@ -96,16 +120,25 @@ export async function startCollectorSimulator(opts: CollectorSimulatorOptions = 
     const body = method === 'POST' ? await readJson(req, bad) : undefined;
     const [what, id, sub] = parts;
     if (what === 'targets' && method === 'GET' && id === undefined) {
-      return send(res, 200, { targets: [...targets.values()].map((t) => view(t)), counts: { ...counts, live: targets.size } });
+      return send(res, 200, {
+        targets: [...targets.values()].map((t) => view(t)),
+        counts: { ...counts, live: targets.size },
+      });
     }
     if (what === 'targets' && id && sub === 'status' && method === 'POST') {
-      if (!isObject(body) || !('value' in body)) throw bad('expected {"value": "UP"|"DOWN"|"FAIL"|<object>, "key"?, "reporter"?, "fail_counter"?}');
+      if (!isObject(body) || !('value' in body))
+        throw bad('expected {"value": "UP"|"DOWN"|"FAIL"|<object>, "key"?, "reporter"?, "fail_counter"?}');
       return send(res, 200, setStatus(id, body.value, statusOpts(body)));
     }
     if (what === 'status' && method === 'POST') {
       // By resource: tests know the Gohan resource, not the collector's target id.
-      if (!isObject(body) || typeof body.resource_id !== 'string' || !('value' in body)) throw bad('expected {"resource_id", "resource_type"?, "value", "key"?}');
-      const hits = [...targets.entries()].filter(([, t]) => t.body.resource_id === body.resource_id && (body.resource_type === undefined || t.body.resource_type === body.resource_type));
+      if (!isObject(body) || typeof body.resource_id !== 'string' || !('value' in body))
+        throw bad('expected {"resource_id", "resource_type"?, "value", "key"?}');
+      const hits = [...targets.entries()].filter(
+        ([, t]) =>
+          t.body.resource_id === body.resource_id &&
+          (body.resource_type === undefined || t.body.resource_type === body.resource_type),
+      );
       if (hits.length === 0) throw new HttpError(404, { error: `no target for resource ${body.resource_id}` });
       return send(res, 200, { targets: hits.map(([tid]) => setStatus(tid, body.value, statusOpts(body))) });
     }
@@ -113,7 +146,12 @@ export async function startCollectorSimulator(opts: CollectorSimulatorOptions = 
       const list = Array.isArray(body) ? body : [body ?? null];
       const added = list.map((f) => {
         if (!isObject(f)) throw bad('a fault is {"status"?: 503, "times"?: 1, "method"?: "POST"}');
-        const fault: HttpFault = { id: `fault-${++faultSeq}`, status: typeof f.status === 'number' ? f.status : 503, times: typeof f.times === 'number' ? f.times : 1, fired: 0 };
+        const fault: HttpFault = {
+          id: `fault-${++faultSeq}`,
+          status: typeof f.status === 'number' ? f.status : 503,
+          times: typeof f.times === 'number' ? f.times : 1,
+          fired: 0,
+        };
         if (typeof f.method === 'string') fault.method = f.method.toUpperCase();
         faults.push(fault);
         return fault as unknown as JsonObject;
@@ -121,7 +159,7 @@ export async function startCollectorSimulator(opts: CollectorSimulatorOptions = 
       return send(res, 201, { faults: added });
     }
     if (what === 'faults' && method === 'GET') return send(res, 200, { faults: faults as unknown as Json[] });
-    if (what === 'faults' && method === 'DELETE') return (faults = [], send(res, 204));
+    if (what === 'faults' && method === 'DELETE') return ((faults = []), send(res, 204));
     if (what === 'reset' && method === 'POST') {
       targets.clear();
       faults = [];
@@ -151,7 +189,10 @@ export async function startCollectorSimulator(opts: CollectorSimulatorOptions = 
       if (absent.length) throw bad(`missing or invalid field(s): ${absent.join(', ')}`);
       const tid = crypto.randomUUID();
       // The service answers with its own address as monitorer and an absolute link.
-      const target: Target = { body: { ...body, id: tid, link: `${baseUrl}/targets/${tid}`, monitorer: baseUrl, created_at: isoSeconds() }, values: [] };
+      const target: Target = {
+        body: { ...body, id: tid, link: `${baseUrl}/targets/${tid}`, monitorer: baseUrl, created_at: isoSeconds() },
+        values: [],
+      };
       targets.set(tid, target);
       counts.created += 1;
       if (opts.autoStatus !== undefined) {
@@ -164,8 +205,14 @@ export async function startCollectorSimulator(opts: CollectorSimulatorOptions = 
       return send(res, 201, view(target, false), { Location: target.body.link as string });
     }
     if (id === undefined && method === 'GET') {
-      const list = [...targets.values()].filter((t) => FILTERS.every((f) => !url.searchParams.has(f) || String(t.body[f]) === url.searchParams.get(f)));
-      return send(res, 200, list.map((t) => view(t)));
+      const list = [...targets.values()].filter((t) =>
+        FILTERS.every((f) => !url.searchParams.has(f) || String(t.body[f]) === url.searchParams.get(f)),
+      );
+      return send(
+        res,
+        200,
+        list.map((t) => view(t)),
+      );
     }
     if (id !== undefined && method === 'GET') {
       const t = targets.get(id);

@@ -46,10 +46,12 @@ export function parseFault(v: Json): FaultSpec {
   const { match, mode } = v;
   if (typeof match !== 'string') throw new Error('fault.match must be a regular expression string');
   new RegExp(match); // eslint-disable-line no-new -- throws on a bad expression, which is the point
-  if (typeof mode !== 'string' || !MODES.includes(mode as FaultMode)) throw new Error(`fault.mode must be one of ${MODES.join(', ')}`);
+  if (typeof mode !== 'string' || !MODES.includes(mode as FaultMode))
+    throw new Error(`fault.mode must be one of ${MODES.join(', ')}`);
   const spec: FaultSpec = { match, mode: mode as FaultMode };
   if (v.ops !== undefined) {
-    if (!Array.isArray(v.ops) || !v.ops.every((o) => OPS.includes(o as FaultOp))) throw new Error(`fault.ops must list some of ${OPS.join(', ')}`);
+    if (!Array.isArray(v.ops) || !v.ops.every((o) => OPS.includes(o as FaultOp)))
+      throw new Error(`fault.ops must list some of ${OPS.join(', ')}`);
     spec.ops = v.ops as FaultOp[];
   }
   if (typeof v.reason === 'string') spec.reason = v.reason;
@@ -97,13 +99,16 @@ export class Faults {
    * consumed in the order they were added, so two rules can script a sequence.
    */
   take(mode: FaultMode, stackName: string, op: FaultOp): FaultRule | undefined {
-    const rule = this.rules.find((r) => r.mode === mode && this.applies(r, op) && this.live(r) && new RegExp(r.match).test(stackName));
+    const rule = this.rules.find(
+      (r) => r.mode === mode && this.applies(r, op) && this.live(r) && new RegExp(r.match).test(stackName),
+    );
     if (rule) rule.fired += 1;
     return rule;
   }
 
   private applies(r: FaultRule, op: FaultOp): boolean {
-    const defaults: FaultOp[] = r.mode === 'latency' || r.mode === 'http_error' ? ['create', 'update', 'delete', 'show'] : ['create', 'update'];
+    const defaults: FaultOp[] =
+      r.mode === 'latency' || r.mode === 'http_error' ? ['create', 'update', 'delete', 'show'] : ['create', 'update'];
     return (r.ops ?? defaults).includes(op);
   }
 

@@ -11,7 +11,10 @@ import { HttpError, isObject, Json, JsonObject, pyDumps } from '../http-util';
 export const MONITORING_TARGET = 'ESI::Monitoring::MonitoringTarget';
 
 const TITLES: Record<number, [string, string]> = {
-  400: ['Bad Request', 'The server could not comply with the request since it is either malformed or otherwise incorrect.'],
+  400: [
+    'Bad Request',
+    'The server could not comply with the request since it is either malformed or otherwise incorrect.',
+  ],
   401: ['Unauthorized', 'This server could not verify that you are authorized to access the document you requested.'],
   403: ['Forbidden', 'Access was denied to this resource.'],
   404: ['Not Found', 'The resource could not be found.'],
@@ -29,7 +32,15 @@ export function heatError(status: number, type: string, message: string): HttpEr
   return new HttpError(status, { explanation, code: status, error: { message, traceback: null, type }, title });
 }
 
-const HOT_SECTIONS = ['heat_template_version', 'description', 'parameter_groups', 'parameters', 'resources', 'outputs', 'conditions'];
+const HOT_SECTIONS = [
+  'heat_template_version',
+  'description',
+  'parameter_groups',
+  'parameters',
+  'resources',
+  'outputs',
+  'conditions',
+];
 
 /** Accepts the template as an object or as YAML/JSON text, as heat-api does. */
 export function parseTemplate(input: Json | undefined): JsonObject {
@@ -42,22 +53,38 @@ export function parseTemplate(input: Json | undefined): JsonObject {
       throw heatError(400, 'HTTPBadRequest', `Error parsing template: ${(err as Error).message.split('\n')[0]}`);
     }
     if (!isObject(tmpl)) throw heatError(400, 'HTTPBadRequest', 'The template is not a JSON object or YAML mapping.');
-    if (!('heat_template_version' in tmpl)) throw heatError(400, 'HTTPBadRequest', 'Template format version not found.');
+    if (!('heat_template_version' in tmpl))
+      throw heatError(400, 'HTTPBadRequest', 'Template format version not found.');
   }
   if (!isObject(tmpl)) {
-    throw heatError(400, 'HTTPBadRequest', input === undefined ? 'No template specified' : 'The template is not a JSON object or YAML mapping.');
+    throw heatError(
+      400,
+      'HTTPBadRequest',
+      input === undefined ? 'No template specified' : 'The template is not a JSON object or YAML mapping.',
+    );
   }
-  if (!('heat_template_version' in tmpl)) throw heatError(400, 'InvalidTemplateVersion', 'The template version is invalid: Template version was not provided');
+  if (!('heat_template_version' in tmpl))
+    throw heatError(
+      400,
+      'InvalidTemplateVersion',
+      'The template version is invalid: Template version was not provided',
+    );
   for (const key of Object.keys(tmpl)) {
-    if (!HOT_SECTIONS.includes(key)) throw heatError(400, 'InvalidTemplateSection', `The template section is invalid: ${key}`);
+    if (!HOT_SECTIONS.includes(key))
+      throw heatError(400, 'InvalidTemplateSection', `The template section is invalid: ${key}`);
   }
   // Heat itself accepts an empty stack; the project's templates always have resources, so a
   // template without them is a rendering bug we want to surface loudly.
   if (!isObject(tmpl.resources) || Object.keys(tmpl.resources).length === 0) {
-    throw heatError(400, 'StackValidationFailed', 'The template section is invalid: resources (the simulator requires at least one resource)');
+    throw heatError(
+      400,
+      'StackValidationFailed',
+      'The template section is invalid: resources (the simulator requires at least one resource)',
+    );
   }
   for (const [name, def] of Object.entries(tmpl.resources)) {
-    if (!isObject(def) || typeof def.type !== 'string') throw heatError(400, 'StackValidationFailed', `Resource ${name} is missing "type"`);
+    if (!isObject(def) || typeof def.type !== 'string')
+      throw heatError(400, 'StackValidationFailed', `Resource ${name} is missing "type"`);
   }
   validateReferences(tmpl);
   return tmpl;
@@ -80,8 +107,16 @@ function validateReferences(tmpl: JsonObject): void {
       if (keys[0] === 'get_param' && typeof first === 'string' && !(first in params) && !PSEUDO.has(first)) {
         throw heatError(400, 'UserParameterMissing', `The Parameter (${first}) was not provided.`);
       }
-      if ((keys[0] === 'get_resource' || keys[0] === 'get_attr') && typeof first === 'string' && !(first in resources)) {
-        throw heatError(400, 'InvalidTemplateReference', `The specified reference "${first}" (in ${where}) is incorrect.`);
+      if (
+        (keys[0] === 'get_resource' || keys[0] === 'get_attr') &&
+        typeof first === 'string' &&
+        !(first in resources)
+      ) {
+        throw heatError(
+          400,
+          'InvalidTemplateReference',
+          `The specified reference "${first}" (in ${where}) is incorrect.`,
+        );
       }
     }
     for (const v of Object.values(node)) walk(v, where);
@@ -97,7 +132,8 @@ export interface TypedParameters {
   shown: Record<string, string>;
 }
 
-const invalid = (name: string, reason: string) => heatError(400, 'StackValidationFailed', `Parameter '${name}' is invalid: ${reason}`);
+const invalid = (name: string, reason: string) =>
+  heatError(400, 'StackValidationFailed', `Parameter '${name}' is invalid: ${reason}`);
 
 function coerce(name: string, type: string, v: Json): Json {
   switch (type) {
@@ -111,7 +147,10 @@ function coerce(name: string, type: string, v: Json): Json {
       const s = String(v).toLowerCase();
       if (['1', 't', 'true', 'on', 'y', 'yes'].includes(s)) return true;
       if (['0', 'f', 'false', 'off', 'n', 'no'].includes(s)) return false;
-      throw invalid(name, `Unrecognized value "${String(v)}", acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'`);
+      throw invalid(
+        name,
+        `Unrecognized value "${String(v)}", acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'`,
+      );
     }
     case 'json':
       if (typeof v !== 'string') return v;
@@ -121,7 +160,12 @@ function coerce(name: string, type: string, v: Json): Json {
         throw invalid(name, `Value must be valid JSON: ${v}`);
       }
     case 'comma_delimited_list':
-      return Array.isArray(v) ? v : String(v).split(',').map((s) => s.trim()).filter((s) => s !== '');
+      return Array.isArray(v)
+        ? v
+        : String(v)
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s !== '');
     default:
       return typeof v === 'string' ? v : isObject(v) || Array.isArray(v) ? JSON.stringify(v) : String(v);
   }
@@ -138,7 +182,8 @@ function show(type: string, v: Json): string {
 export function typeParameters(tmpl: JsonObject, given: JsonObject, pseudo: Record<string, string>): TypedParameters {
   const decls = isObject(tmpl.parameters) ? tmpl.parameters : {};
   for (const key of Object.keys(given)) {
-    if (!(key in decls)) throw heatError(400, 'UnknownUserParameter', `The Parameter (${key}) was not defined in template.`);
+    if (!(key in decls))
+      throw heatError(400, 'UnknownUserParameter', `The Parameter (${key}) was not defined in template.`);
   }
   const values: Record<string, Json> = {};
   const shown: Record<string, string> = {};
@@ -179,7 +224,8 @@ export interface EvalContext {
 const hash = (s: string): Buffer => crypto.createHash('sha256').update(s).digest();
 
 /** A MAC in OpenStack's fa:16:3e range, derived from the resource id so it is stable across updates. */
-const macFor = (id: string): string => `fa:16:3e:${[...hash(`mac/${id}`).subarray(0, 3)].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
+const macFor = (id: string): string =>
+  `fa:16:3e:${[...hash(`mac/${id}`).subarray(0, 3)].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
 
 /** Placeholder MACs the templates pass when none is known; Contrail allocates a real one then. */
 const PLACEHOLDER_MACS = new Set(['', 'fe:ff:ff:ff:ff:ff']);
@@ -228,7 +274,10 @@ export class Evaluator {
     switch (fn) {
       case 'get_param': {
         const [name, ...path] = Array.isArray(arg) ? arg : [arg];
-        return dig(this.ctx.params[String(name)], path.map((p) => this.resolve(p)));
+        return dig(
+          this.ctx.params[String(name)],
+          path.map((p) => this.resolve(p)),
+        );
       }
       case 'get_resource':
         return this.physical(String(this.resolve(arg))).id;
@@ -239,7 +288,9 @@ export class Evaluator {
       case 'list_join': {
         const [delim, ...lists] = Array.isArray(arg) ? arg.map((a) => this.resolve(a)) : [];
         const items = lists.flatMap((l) => (Array.isArray(l) ? l : []));
-        return items.map((i) => (typeof i === 'string' ? i : JSON.stringify(i))).join(typeof delim === 'string' ? delim : '');
+        return items
+          .map((i) => (typeof i === 'string' ? i : JSON.stringify(i)))
+          .join(typeof delim === 'string' ? delim : '');
       }
       case 'str_replace': {
         const a = isObject(arg) ? arg : {};
@@ -247,7 +298,8 @@ export class Evaluator {
         const params = this.resolve(a.params);
         // Longest keys first, as Heat does, so `%name%` never eats part of `%name_long%`.
         const entries = isObject(params) ? Object.entries(params).sort(([x], [y]) => y.length - x.length) : [];
-        for (const [k, v] of entries) text = text.split(k).join(typeof v === 'string' ? v : v === null ? '' : JSON.stringify(v));
+        for (const [k, v] of entries)
+          text = text.split(k).join(typeof v === 'string' ? v : v === null ? '' : JSON.stringify(v));
         return text;
       }
       default:
@@ -272,9 +324,14 @@ export class Evaluator {
     if (attr === 'fq_name') return `default-domain:${this.ctx.projectName}:${r.id}`;
     if (attr === 'id') return r.id;
     if (attr === 'show') return { ...props, id: r.id };
-    if (attr === 'name') return typeof props.name === 'string' ? props.name : `${this.ctx.stackName}-${name}-${hash(r.id).toString('hex').slice(0, 12)}`;
+    if (attr === 'name')
+      return typeof props.name === 'string'
+        ? props.name
+        : `${this.ctx.stackName}-${name}-${hash(r.id).toString('hex').slice(0, 12)}`;
     if (attr.endsWith('mac_addresses')) {
-      const given = Array.isArray(props[attr]) ? (props[attr] as Json[]).filter((m) => typeof m === 'string' && !PLACEHOLDER_MACS.has(m)) : [];
+      const given = Array.isArray(props[attr])
+        ? (props[attr] as Json[]).filter((m) => typeof m === 'string' && !PLACEHOLDER_MACS.has(m))
+        : [];
       return given.length ? given : [macFor(r.id)];
     }
     if (attr.endsWith('allowed_address_pairs')) {

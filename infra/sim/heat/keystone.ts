@@ -37,7 +37,9 @@ interface Token {
 }
 
 export const unauthorized = (): HttpError =>
-  new HttpError(401, { error: { code: 401, message: 'The request you have made requires authentication.', title: 'Unauthorized' } });
+  new HttpError(401, {
+    error: { code: 401, message: 'The request you have made requires authentication.', title: 'Unauthorized' },
+  });
 
 const badRequest = (message: string): HttpError =>
   new HttpError(400, { error: { code: 400, message, title: 'Bad Request' } });
@@ -66,15 +68,22 @@ export class Keystone {
   issue(body: Json | undefined): { headers: Record<string, string>; body: JsonObject } {
     const auth = isObject(body) && isObject(body.auth) ? body.auth : undefined;
     const identity = auth && isObject(auth.identity) ? auth.identity : undefined;
-    if (!identity) throw badRequest("Expecting to find identity in auth. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.");
+    if (!identity)
+      throw badRequest(
+        'Expecting to find identity in auth. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.',
+      );
     const methods = Array.isArray(identity.methods) ? identity.methods : [];
     const password = isObject(identity.password) ? identity.password : undefined;
     const user = password && isObject(password.user) ? password.user : undefined;
     if (!methods.includes('password') || !user) throw unauthorized();
     // A user given by name needs its domain, as in Keystone.
-    if (user.id === undefined && !isObject(user.domain)) throw badRequest('Expecting to find domain in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.');
+    if (user.id === undefined && !isObject(user.domain))
+      throw badRequest(
+        'Expecting to find domain in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.',
+      );
     const userOk =
-      (user.id === this.creds.userId || (user.name === this.creds.username && matches(user.domain, this.creds.domainName, this.creds.domainId))) &&
+      (user.id === this.creds.userId ||
+        (user.name === this.creds.username && matches(user.domain, this.creds.domainName, this.creds.domainId))) &&
       user.password === this.creds.password;
     if (!userOk) throw unauthorized();
     const scope = isObject(auth?.scope) ? auth.scope : undefined;
@@ -82,20 +91,36 @@ export class Keystone {
     // Heat needs a project-scoped token; an unscoped one would not carry the catalog entry.
     if (!project) throw badRequest('The simulator only issues project-scoped tokens: give auth.scope.project.');
     const projectOk =
-      project.id === this.creds.projectId || (project.name === this.creds.projectName && matches(project.domain, this.creds.domainName, this.creds.domainId));
+      project.id === this.creds.projectId ||
+      (project.name === this.creds.projectName && matches(project.domain, this.creds.domainName, this.creds.domainId));
     if (!projectOk) throw unauthorized();
 
     const now = Date.now();
-    const token: Token = { id: `gAAAAA${crypto.randomBytes(24).toString('base64url')}`, issuedAt: now, expiresAt: now + this.tokenTtlMs, auditId: crypto.randomBytes(16).toString('base64url').slice(0, 22) };
+    const token: Token = {
+      id: `gAAAAA${crypto.randomBytes(24).toString('base64url')}`,
+      issuedAt: now,
+      expiresAt: now + this.tokenTtlMs,
+      auditId: crypto.randomBytes(16).toString('base64url').slice(0, 22),
+    };
     this.tokens.set(token.id, token);
     return { headers: { 'X-Subject-Token': token.id, Vary: 'X-Auth-Token' }, body: this.tokenBody(token) };
   }
 
   /** GET /v3/auth/tokens: the caller's X-Auth-Token must be valid; X-Subject-Token is shown or 404. */
-  validate(authToken: string | undefined, subject: string | undefined): { headers: Record<string, string>; body: JsonObject } {
+  validate(
+    authToken: string | undefined,
+    subject: string | undefined,
+  ): { headers: Record<string, string>; body: JsonObject } {
     this.check(authToken);
     const token = subject ? this.live(subject) : undefined;
-    if (!token) throw new HttpError(404, { error: { code: 404, message: `Could not find token: ${subject ? subject.slice(0, 8) : ''}…`, title: 'Not Found' } });
+    if (!token)
+      throw new HttpError(404, {
+        error: {
+          code: 404,
+          message: `Could not find token: ${subject ? subject.slice(0, 8) : ''}…`,
+          title: 'Not Found',
+        },
+      });
     return { headers: { 'X-Subject-Token': token.id }, body: this.tokenBody(token) };
   }
 
@@ -136,7 +161,13 @@ export class Keystone {
     const base = this.baseUrl();
     const domain = { id: c.domainId, name: c.domainName };
     const endpoints = (url: string, service: string): Json[] =>
-      ['public', 'internal', 'admin'].map((iface) => ({ id: crypto.createHash('md5').update(`${service}/${iface}`).digest('hex'), interface: iface, region_id: 'RegionOne', region: 'RegionOne', url }));
+      ['public', 'internal', 'admin'].map((iface) => ({
+        id: crypto.createHash('md5').update(`${service}/${iface}`).digest('hex'),
+        interface: iface,
+        region_id: 'RegionOne',
+        region: 'RegionOne',
+        url,
+      }));
     return {
       token: {
         methods: ['password'],
@@ -152,8 +183,18 @@ export class Keystone {
           { id: 'fa454288e5a34b45b1286aa3a3cf90b6', name: 'admin' },
         ],
         catalog: [
-          { endpoints: endpoints(`${base}/v3`, 'keystone'), id: 'c0f1d3a4b8e74c2f9a1b2c3d4e5f6a7b', type: 'identity', name: 'keystone' },
-          { endpoints: endpoints(`${base}/v1/${c.projectId}`, 'heat'), id: '5b5c2d1e0f9a4b8c8d7e6f5a4b3c2d1e', type: 'orchestration', name: 'heat' },
+          {
+            endpoints: endpoints(`${base}/v3`, 'keystone'),
+            id: 'c0f1d3a4b8e74c2f9a1b2c3d4e5f6a7b',
+            type: 'identity',
+            name: 'keystone',
+          },
+          {
+            endpoints: endpoints(`${base}/v1/${c.projectId}`, 'heat'),
+            id: '5b5c2d1e0f9a4b8c8d7e6f5a4b3c2d1e',
+            type: 'orchestration',
+            name: 'heat',
+          },
         ],
       },
     };

@@ -24,7 +24,10 @@ export class LocalRegistrar implements MonitoringRegistrar {
 export class CollectorRegistrar implements MonitoringRegistrar {
   private readonly base: string;
 
-  constructor(collectorUrl: string, private readonly timeoutMs = 5_000) {
+  constructor(
+    collectorUrl: string,
+    private readonly timeoutMs = 5_000,
+  ) {
     this.base = assertLoopbackUrl(collectorUrl, 'collectorUrl').toString().replace(/\/$/, '');
   }
 

@@ -45,12 +45,18 @@ export interface HeatSimulator extends RunningSimulator {
   keystone: Keystone;
 }
 
-const ERROR_TYPES: Record<number, string> = { 500: 'HTTPInternalServerError', 502: 'HTTPBadGateway', 503: 'HTTPServiceUnavailable', 504: 'HTTPGatewayTimeout' };
+const ERROR_TYPES: Record<number, string> = {
+  500: 'HTTPInternalServerError',
+  502: 'HTTPBadGateway',
+  503: 'HTTPServiceUnavailable',
+  504: 'HTTPGatewayTimeout',
+};
 const REDIRECT_SUBPATHS = new Set(['resources', 'events', 'template', 'outputs', 'environment', 'files', 'actions']);
 
 function loadFixtures(f: HeatSimulatorOptions['fixtures']): Record<string, JsonObject[]> {
   const data = typeof f === 'string' ? (JSON.parse(fs.readFileSync(f, 'utf8')) as Json) : (f ?? {});
-  if (!isObject(data) || !Object.values(data).every(Array.isArray)) throw new Error('fixtures: expected {"<stack name>": [{output_key, output_value, description}, ...]}');
+  if (!isObject(data) || !Object.values(data).every(Array.isArray))
+    throw new Error('fixtures: expected {"<stack name>": [{output_key, output_value, description}, ...]}');
   return data as unknown as Record<string, JsonObject[]>;
 }
 
@@ -60,13 +66,24 @@ const notFound = (name: string) => heatError(404, 'StackNotFound', `The Stack ($
 
 export async function startHeatSimulator(opts: HeatSimulatorOptions = {}): Promise<HeatSimulator> {
   const credentials: KeystoneCredentials = { ...DEFAULT_CREDENTIALS, ...opts.credentials };
-  const initialFaults = typeof opts.faults === 'string' ? loadFaultsFile(opts.faults) : (opts.faults ?? []).map((f) => parseFault(f as unknown as Json));
+  const initialFaults =
+    typeof opts.faults === 'string'
+      ? loadFaultsFile(opts.faults)
+      : (opts.faults ?? []).map((f) => parseFault(f as unknown as Json));
   const initialFixtures = loadFixtures(opts.fixtures);
   const initialTiming = { latencyMs: opts.latencyMs ?? 300, minuteMs: opts.minuteMs ?? 60_000 };
   const faults = new Faults();
   initialFaults.forEach((f) => faults.add(f));
-  const monitoring = opts.collectorUrl ? new CollectorRegistrar(opts.collectorUrl) : new LocalRegistrar(opts.monitorer ?? 'http://127.0.0.1:7070');
-  const engine = new HeatEngine({ ...initialTiming, projectName: credentials.projectName, fixtures: { ...initialFixtures }, faults, monitoring });
+  const monitoring = opts.collectorUrl
+    ? new CollectorRegistrar(opts.collectorUrl)
+    : new LocalRegistrar(opts.monitorer ?? 'http://127.0.0.1:7070');
+  const engine = new HeatEngine({
+    ...initialTiming,
+    projectName: credentials.projectName,
+    fixtures: { ...initialFixtures },
+    faults,
+    monitoring,
+  });
   let baseUrl = '';
   const keystone = new Keystone(credentials, opts.tokenTtlMs ?? 3_600_000, () => baseUrl);
   const log = opts.log ?? (() => undefined);
@@ -74,28 +91,62 @@ export async function startHeatSimulator(opts: HeatSimulatorOptions = {}): Promi
   const stackUrl = (s: Stack) => `${baseUrl}/v1/${s.tenant}/stacks/${s.name}/${s.id}`;
   const links = (s: Stack): Json => [{ href: stackUrl(s), rel: 'self' }];
   const status = (s: Stack) => `${s.action}_${s.status}`;
-  const description = (s: Stack) => (typeof s.template.description === 'string' ? s.template.description : 'No description');
+  const description = (s: Stack) =>
+    typeof s.template.description === 'string' ? s.template.description : 'No description';
   const outputsOf = (s: Stack): JsonObject[] => {
     if (s.outputs) return s.outputs;
     // No values yet (create in progress or failed): keys from the template, values null.
     const outs = isObject(s.template.outputs) ? s.template.outputs : {};
-    return Object.entries(outs).map(([k, d]) => ({ output_key: k, output_value: null, description: isObject(d) && typeof d.description === 'string' ? d.description : 'No description given' }));
+    return Object.entries(outs).map(([k, d]) => ({
+      output_key: k,
+      output_value: null,
+      description: isObject(d) && typeof d.description === 'string' ? d.description : 'No description given',
+    }));
   };
   const summary = (s: Stack): JsonObject => ({
-    creation_time: s.creationTime, deletion_time: s.deletionTime, description: description(s), id: s.id, links: links(s), parent: null,
-    stack_name: s.name, stack_owner: credentials.username, stack_status: status(s), stack_status_reason: s.reason,
-    stack_user_project_id: s.tenant, tags: null, updated_time: s.updatedTime, project: s.tenant,
+    creation_time: s.creationTime,
+    deletion_time: s.deletionTime,
+    description: description(s),
+    id: s.id,
+    links: links(s),
+    parent: null,
+    stack_name: s.name,
+    stack_owner: credentials.username,
+    stack_status: status(s),
+    stack_status_reason: s.reason,
+    stack_user_project_id: s.tenant,
+    tags: null,
+    updated_time: s.updatedTime,
+    project: s.tenant,
   });
   const showBody = (s: Stack): JsonObject => ({
     stack: {
-      ...summary(s), capabilities: [], disable_rollback: s.disableRollback, notification_topics: [],
-      outputs: s.outputs ?? [], parameters: s.params.shown, template_description: description(s), timeout_mins: s.timeoutMins ?? null,
+      ...summary(s),
+      capabilities: [],
+      disable_rollback: s.disableRollback,
+      notification_topics: [],
+      outputs: s.outputs ?? [],
+      parameters: s.params.shown,
+      template_description: description(s),
+      timeout_mins: s.timeoutMins ?? null,
     },
   });
   const control = (s: Stack): JsonObject => ({
-    id: s.id, stack_name: s.name, tenant: s.tenant, stack_status: status(s), stack_status_reason: s.reason, deleted: s.deleted,
-    timeout_mins: s.timeoutMins ?? null, parameters: s.params.shown, outputs: s.outputs,
-    resources: Object.fromEntries(Object.entries(s.resources).map(([n, r]) => [n, { type: r.type, physical_resource_id: r.id, ...(r.link ? { link: r.link } : {}) }])),
+    id: s.id,
+    stack_name: s.name,
+    tenant: s.tenant,
+    stack_status: status(s),
+    stack_status_reason: s.reason,
+    deleted: s.deleted,
+    timeout_mins: s.timeoutMins ?? null,
+    parameters: s.params.shown,
+    outputs: s.outputs,
+    resources: Object.fromEntries(
+      Object.entries(s.resources).map(([n, r]) => [
+        n,
+        { type: r.type, physical_resource_id: r.id, ...(r.link ? { link: r.link } : {}) },
+      ]),
+    ),
     counts: { ...engine.count(s.name) },
   });
 
@@ -107,16 +158,26 @@ export async function startHeatSimulator(opts: HeatSimulatorOptions = {}): Promi
       if (arg !== undefined) {
         // The latest stack of that name, deleted or not: tests look at what happened to it.
         const s = [...engine.stacks].reverse().find((x) => x.name === arg);
-        return s ? send(res, 200, control(s)) : send(res, 404, { error: `no stack named ${arg}`, counts: { ...engine.count(arg) } });
+        return s
+          ? send(res, 200, control(s))
+          : send(res, 404, { error: `no stack named ${arg}`, counts: { ...engine.count(arg) } });
       }
-      return send(res, 200, { stacks: engine.stacks.map(control), counts: Object.fromEntries([...engine.counts].map(([k, v]) => [k, { ...v }])) });
+      return send(res, 200, {
+        stacks: engine.stacks.map(control),
+        counts: Object.fromEntries([...engine.counts].map(([k, v]) => [k, { ...v }])),
+      });
     }
     if (what === 'faults') {
       if (method === 'GET') return send(res, 200, { faults: faults.list() });
-      if (method === 'DELETE' && arg) return faults.remove(arg) ? send(res, 204) : send(res, 404, { error: `no fault ${arg}` });
+      if (method === 'DELETE' && arg)
+        return faults.remove(arg) ? send(res, 204) : send(res, 404, { error: `no fault ${arg}` });
       if (method === 'DELETE') return (faults.clear(), send(res, 204));
       if (method === 'POST') {
-        const list = Array.isArray(body) ? body : isObject(body) && Array.isArray(body.faults) ? body.faults : [body ?? null];
+        const list = Array.isArray(body)
+          ? body
+          : isObject(body) && Array.isArray(body.faults)
+            ? body.faults
+            : [body ?? null];
         let specs: FaultSpec[];
         try {
           specs = list.map(parseFault);
@@ -163,14 +224,23 @@ export async function startHeatSimulator(opts: HeatSimulatorOptions = {}): Promi
     const err = faults.take('http_error', name, op);
     const injected = () => {
       const code = err?.status ?? 503;
-      return heatError(code, ERROR_TYPES[code] ?? 'HTTPError', `Injected failure for stack ${name} (simulator fault ${err?.id})`);
+      return heatError(
+        code,
+        ERROR_TYPES[code] ?? 'HTTPError',
+        `Injected failure for stack ${name} (simulator fault ${err?.id})`,
+      );
     };
     if (err && !err.committed) throw injected();
     work();
     if (err) throw injected();
   }
 
-  async function handleHeat(req: http.IncomingMessage, res: http.ServerResponse, tenant: string, parts: string[]): Promise<void> {
+  async function handleHeat(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    tenant: string,
+    parts: string[],
+  ): Promise<void> {
     keystone.check(req.headers['x-auth-token'] as string | undefined);
     if (tenant !== keystone.projectId) throw heatError(403, 'Forbidden', 'Access was denied to this resource.');
     const method = req.method ?? 'GET';
@@ -204,7 +274,9 @@ export async function startHeatSimulator(opts: HeatSimulatorOptions = {}): Promi
       await withFaults(s?.name ?? a, 'show', () => undefined);
       if (!s) throw notFound(a);
       const location = `${stackUrl(s)}${b ? `/${b}` : ''}`;
-      return send(res, 302, `The resource was found at ${location}; you should be redirected automatically.`, { Location: location });
+      return send(res, 302, `The resource was found at ${location}; you should be redirected automatically.`, {
+        Location: location,
+      });
     }
 
     const s = engine.get(a, b);
@@ -230,7 +302,10 @@ export async function startHeatSimulator(opts: HeatSimulatorOptions = {}): Promi
 
     if (s.deleted || method !== 'GET') throw notFound(a);
     await withFaults(s.name, 'show', () => undefined);
-    if (c === 'outputs' && d === undefined) return send(res, 200, { outputs: outputsOf(s).map((o) => ({ output_key: o.output_key, description: o.description })) });
+    if (c === 'outputs' && d === undefined)
+      return send(res, 200, {
+        outputs: outputsOf(s).map((o) => ({ output_key: o.output_key, description: o.description })),
+      });
     if (c === 'outputs') {
       const o = outputsOf(s).find((x) => x.output_key === d);
       if (!o) throw heatError(404, 'NotFound', `Specified output key ${d} not found.`);
@@ -239,7 +314,13 @@ export async function startHeatSimulator(opts: HeatSimulatorOptions = {}): Promi
     if (c === 'template') return send(res, 200, s.template);
     if (c === 'resources') {
       return send(res, 200, {
-        resources: Object.entries(s.resources).map(([n, r]) => ({ resource_name: n, physical_resource_id: r.id, resource_type: r.type, resource_status: status(s), updated_time: s.updatedTime ?? s.creationTime })),
+        resources: Object.entries(s.resources).map(([n, r]) => ({
+          resource_name: n,
+          physical_resource_id: r.id,
+          resource_type: r.type,
+          resource_status: status(s),
+          updated_time: s.updatedTime ?? s.creationTime,
+        })),
       });
     }
     throw heatError(404, 'HTTPNotFound', 'The resource could not be found.');
@@ -254,16 +335,29 @@ export async function startHeatSimulator(opts: HeatSimulatorOptions = {}): Promi
     if (parts[0] === 'v3') {
       if (parts[1] === 'auth' && parts[2] === 'tokens' && parts.length === 3) {
         if (method === 'POST') {
-          const r = keystone.issue(await readJson(req, (m) => new HttpError(400, { error: { code: 400, message: m, title: 'Bad Request' } })));
+          const r = keystone.issue(
+            await readJson(req, (m) => new HttpError(400, { error: { code: 400, message: m, title: 'Bad Request' } })),
+          );
           return send(res, 201, r.body, r.headers);
         }
         if (method === 'GET') {
-          const r = keystone.validate(req.headers['x-auth-token'] as string | undefined, req.headers['x-subject-token'] as string | undefined);
+          const r = keystone.validate(
+            req.headers['x-auth-token'] as string | undefined,
+            req.headers['x-subject-token'] as string | undefined,
+          );
           return send(res, 200, r.body, r.headers);
         }
       }
       if (parts.length === 1 && method === 'GET') {
-        return send(res, 200, { version: { id: 'v3.14', status: 'stable', updated: '2020-04-07T00:00:00Z', links: [{ rel: 'self', href: `${baseUrl}/v3/` }], 'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.identity-v3+json' }] } });
+        return send(res, 200, {
+          version: {
+            id: 'v3.14',
+            status: 'stable',
+            updated: '2020-04-07T00:00:00Z',
+            links: [{ rel: 'self', href: `${baseUrl}/v3/` }],
+            'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.identity-v3+json' }],
+          },
+        });
       }
       return send(res, 404, { error: { code: 404, message: 'The resource could not be found.', title: 'Not Found' } });
     }
@@ -272,7 +366,8 @@ export async function startHeatSimulator(opts: HeatSimulatorOptions = {}): Promi
         return await handleHeat(req, res, parts[1], parts.slice(2));
       } catch (err) {
         // heat-api's auth middleware points clients at Keystone on a 401.
-        if (err instanceof HttpError && err.status === 401) throw new HttpError(401, unauthorized().body, { 'WWW-Authenticate': `Keystone uri="${baseUrl}/v3"` });
+        if (err instanceof HttpError && err.status === 401)
+          throw new HttpError(401, unauthorized().body, { 'WWW-Authenticate': `Keystone uri="${baseUrl}/v3"` });
         throw err;
       }
     }
@@ -282,8 +377,14 @@ export async function startHeatSimulator(opts: HeatSimulatorOptions = {}): Promi
   const server = await listen(opts.port ?? 0, handle, () => engine.stop());
   baseUrl = server.url;
   return {
-    url: server.url, port: server.port, stop: server.stop,
-    keystoneUrl: `${server.url}/v3`, heatUrl: `${server.url}/v1/${credentials.projectId}`,
-    credentials, engine, faults, keystone,
+    url: server.url,
+    port: server.port,
+    stop: server.stop,
+    keystoneUrl: `${server.url}/v3`,
+    heatUrl: `${server.url}/v1/${credentials.projectId}`,
+    credentials,
+    engine,
+    faults,
+    keystone,
   };
 }

@@ -8,7 +8,15 @@
 import crypto from 'node:crypto';
 import { isObject, isoSeconds, JsonObject } from '../http-util';
 import { FaultOp, Faults } from './faults';
-import { Evaluator, heatError, MONITORING_TARGET, parseTemplate, PhysicalResource, typeParameters, TypedParameters } from './hot';
+import {
+  Evaluator,
+  heatError,
+  MONITORING_TARGET,
+  parseTemplate,
+  PhysicalResource,
+  typeParameters,
+  TypedParameters,
+} from './hot';
 
 export type Action = 'CREATE' | 'UPDATE' | 'DELETE';
 export type Status = 'IN_PROGRESS' | 'COMPLETE' | 'FAILED';
@@ -81,20 +89,45 @@ export class HeatEngine {
   create(tenant: string, body: JsonObject): Stack {
     const name = body.stack_name;
     if (typeof name !== 'string' || !STACK_NAME.test(name)) {
-      throw heatError(400, 'HTTPBadRequest', `Invalid stack name ${String(name)} must contain only alphanumeric or "_-." characters, must start with alpha and must be 255 characters or less.`);
+      throw heatError(
+        400,
+        'HTTPBadRequest',
+        `Invalid stack name ${String(name)} must contain only alphanumeric or "_-." characters, must start with alpha and must be 255 characters or less.`,
+      );
     }
     const template = parseTemplate(body.template);
     const id = crypto.randomUUID();
     const given = isObject(body.parameters) ? body.parameters : {};
-    const params = typeParameters(template, given, { 'OS::stack_name': name, 'OS::stack_id': id, 'OS::project_id': tenant });
+    const params = typeParameters(template, given, {
+      'OS::stack_name': name,
+      'OS::stack_id': id,
+      'OS::project_id': tenant,
+    });
     if (this.lookup(name)) throw heatError(409, 'StackExists', `The Stack (${name}) already exists.`);
     const stack: Stack = {
-      id, name, tenant, template, given, params,
-      timeoutMins: typeof body.timeout_mins === 'number' ? body.timeout_mins : typeof body.timeout_mins === 'string' ? Number(body.timeout_mins) || undefined : undefined,
+      id,
+      name,
+      tenant,
+      template,
+      given,
+      params,
+      timeoutMins:
+        typeof body.timeout_mins === 'number'
+          ? body.timeout_mins
+          : typeof body.timeout_mins === 'string'
+            ? Number(body.timeout_mins) || undefined
+            : undefined,
       disableRollback: body.disable_rollback !== false,
-      action: 'CREATE', status: 'IN_PROGRESS', reason: 'Stack CREATE started',
-      creationTime: isoSeconds(), updatedTime: null, deletionTime: null,
-      resources: {}, outputs: null, deleted: false, generation: 0,
+      action: 'CREATE',
+      status: 'IN_PROGRESS',
+      reason: 'Stack CREATE started',
+      creationTime: isoSeconds(),
+      updatedTime: null,
+      deletionTime: null,
+      resources: {},
+      outputs: null,
+      deleted: false,
+      generation: 0,
     };
     this.stacks.push(stack);
     this.count(name).creates += 1;
@@ -105,13 +138,29 @@ export class HeatEngine {
   /** PUT replaces template and parameters; PATCH (`patch`) keeps what the body leaves out. */
   update(stack: Stack, body: JsonObject, patch: boolean): void {
     if (stack.status === 'IN_PROGRESS') {
-      throw heatError(409, 'ActionInProgress', `Stack ${stack.name} already has an action (${stack.action}) in progress.`);
+      throw heatError(
+        409,
+        'ActionInProgress',
+        `Stack ${stack.name} already has an action (${stack.action}) in progress.`,
+      );
     }
     const template = body.template === undefined && patch ? stack.template : parseTemplate(body.template);
     const newParams = isObject(body.parameters) ? body.parameters : {};
     const given = patch ? { ...stack.given, ...newParams } : newParams;
-    const params = typeParameters(template, given, { 'OS::stack_name': stack.name, 'OS::stack_id': stack.id, 'OS::project_id': stack.tenant });
-    Object.assign(stack, { template, given, params, action: 'UPDATE', status: 'IN_PROGRESS', reason: 'Stack UPDATE started', updatedTime: isoSeconds() });
+    const params = typeParameters(template, given, {
+      'OS::stack_name': stack.name,
+      'OS::stack_id': stack.id,
+      'OS::project_id': stack.tenant,
+    });
+    Object.assign(stack, {
+      template,
+      given,
+      params,
+      action: 'UPDATE',
+      status: 'IN_PROGRESS',
+      reason: 'Stack UPDATE started',
+      updatedTime: isoSeconds(),
+    });
     if (body.timeout_mins !== undefined) stack.timeoutMins = Number(body.timeout_mins) || undefined;
     this.count(stack.name).updates += 1;
     this.run(stack, 'UPDATE');
@@ -170,7 +219,11 @@ export class HeatEngine {
       if (!current()) return;
       if (fail) {
         const first = Object.keys(stack.template.resources as JsonObject)[0];
-        this.finish(stack, 'FAILED', `Resource ${action} failed: ${fail.reason ?? `Error: resources.${first}: failure injected by the Heat simulator`}`);
+        this.finish(
+          stack,
+          'FAILED',
+          `Resource ${action} failed: ${fail.reason ?? `Error: resources.${first}: failure injected by the Heat simulator`}`,
+        );
         return;
       }
       const work = action === 'DELETE' ? this.teardown(stack) : this.converge(stack);
@@ -181,7 +234,11 @@ export class HeatEngine {
             Object.assign(stack, { deleted: true, deletionTime: isoSeconds(), resources: {} });
             this.finish(stack, 'COMPLETE', 'Stack DELETE completed successfully');
           } else {
-            this.finish(stack, 'COMPLETE', action === 'CREATE' ? 'Stack CREATE completed successfully' : 'Stack successfully updated');
+            this.finish(
+              stack,
+              'COMPLETE',
+              action === 'CREATE' ? 'Stack CREATE completed successfully' : 'Stack successfully updated',
+            );
           }
         },
         (err: unknown) => {
@@ -221,13 +278,17 @@ export class HeatEngine {
       next[name] = { type: r.type, id: reg.id, link: reg.link, properties: props };
     }
     for (const [name, old] of Object.entries(stack.resources)) {
-      if (old.type === MONITORING_TARGET && (!next[name] || next[name].type !== MONITORING_TARGET)) replaced.push(old.id);
+      if (old.type === MONITORING_TARGET && (!next[name] || next[name].type !== MONITORING_TARGET))
+        replaced.push(old.id);
     }
     for (const id of replaced) await this.opts.monitoring.unregister(id);
     stack.resources = next;
     // A fixture for `<name>@version=<version parameter>` wins over one for the name: a replay
     // can give each version of a resource the outputs the record shows for it.
-    const versioned = stack.given.version !== undefined ? this.opts.fixtures[`${stack.name}@version=${String(stack.given.version)}`] : undefined;
+    const versioned =
+      stack.given.version !== undefined
+        ? this.opts.fixtures[`${stack.name}@version=${String(stack.given.version)}`]
+        : undefined;
     stack.outputs = versioned ?? this.opts.fixtures[stack.name] ?? this.evaluator(stack, next).outputs();
   }
 
@@ -238,6 +299,12 @@ export class HeatEngine {
   }
 
   private evaluator(stack: Stack, resources: Record<string, PhysicalResource>): Evaluator {
-    return new Evaluator({ template: stack.template, params: stack.params.values, resources, stackName: stack.name, projectName: this.opts.projectName });
+    return new Evaluator({
+      template: stack.template,
+      params: stack.params.values,
+      resources,
+      stackName: stack.name,
+      projectName: this.opts.projectName,
+    });
   }
 }

@@ -20,7 +20,8 @@ const VNF_TARGET: TargetSpec = {
 let sim: CollectorSimulator;
 let client: CollectorClient;
 
-const simCounts = async () => (await axios.get(`${sim.url}/_sim/targets`)).data.counts as { created: number; deleted: number; live: number };
+const simCounts = async () =>
+  (await axios.get(`${sim.url}/_sim/targets`)).data.counts as { created: number; deleted: number; live: number };
 const fault = (f: Record<string, unknown>) => axios.post(`${sim.url}/_sim/faults`, f);
 
 async function caught(p: Promise<unknown>): Promise<ClientError> {
@@ -55,9 +56,15 @@ it('create → the body echoed with id, link, monitorer, created_at; get adds va
   expect(await client.getTarget(t.id)).toEqual({ ...t, values: [] });
   sim.setStatus(t.id, 'UP');
   const got = await client.getTarget(t.id);
-  expect(got?.values?.map((v) => [v.key, v.value, v.reporter, v.fail_counter])).toEqual([['status', 'UP', 'NovaAgent', 0]]);
+  expect(got?.values?.map((v) => [v.key, v.value, v.reporter, v.fail_counter])).toEqual([
+    ['status', 'UP', 'NovaAgent', 0],
+  ]);
 
-  expect((await client.findTargets({ resource_type: 'vnf_instances', resource_id: VNF_TARGET.resource_id })).map((x) => x.id)).toEqual([t.id]);
+  expect(
+    (await client.findTargets({ resource_type: 'vnf_instances', resource_id: VNF_TARGET.resource_id })).map(
+      (x) => x.id,
+    ),
+  ).toEqual([t.id]);
   expect(await client.findTargets({ resource_type: 'vnf_instances', resource_id: 'other' })).toEqual([]);
 
   expect(await client.deleteTarget(t.id)).toBe('deleted');
@@ -66,7 +73,7 @@ it('create → the body echoed with id, link, monitorer, created_at; get adds va
   expect(await simCounts()).toEqual({ created: 1, deleted: 1, live: 0 });
 });
 
-it('a body without the required fields → TerminalError 400 with the collector\'s message', async () => {
+it("a body without the required fields → TerminalError 400 with the collector's message", async () => {
   const e = await caught(client.createTarget({ ...VNF_TARGET, type: undefined as unknown as string }));
   expect(e).toBeInstanceOf(TerminalError);
   expect([e.service, e.status, e.serviceMessage]).toEqual(['collector', 400, 'missing or invalid field(s): type']);

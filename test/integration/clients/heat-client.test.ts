@@ -25,8 +25,13 @@ const simFixtures = JSON.parse(fs.readFileSync(SIM_FIXTURES, 'utf8')) as Record<
 const TEMPLATE = {
   heat_template_version: '2013-05-23',
   parameters: { name: { type: 'string' }, size: { type: 'number', default: 1 } },
-  resources: { thing: { type: 'OS::Test::Thing', properties: { name: { get_param: 'name' }, size: { get_param: 'size' } } } },
-  outputs: { name: { description: 'The name.', value: { get_param: 'name' } }, id: { description: 'Its id.', value: { get_resource: 'thing' } } },
+  resources: {
+    thing: { type: 'OS::Test::Thing', properties: { name: { get_param: 'name' }, size: { get_param: 'size' } } },
+  },
+  outputs: {
+    name: { description: 'The name.', value: { get_param: 'name' } },
+    id: { description: 'Its id.', value: { get_resource: 'thing' } },
+  },
 };
 
 let sim: HeatSimulator;
@@ -49,15 +54,21 @@ async function caught(p: Promise<unknown>): Promise<ClientError> {
 }
 
 const settled = (ref: StackRef | string) =>
-  waitFor(async () => {
-    const v = await heat.showStack(ref);
-    return v && !v.status.endsWith('_IN_PROGRESS') ? v : undefined;
-  }, { timeoutMs: 10_000, what: 'stack to settle' }) as Promise<StackView>;
+  waitFor(
+    async () => {
+      const v = await heat.showStack(ref);
+      return v && !v.status.endsWith('_IN_PROGRESS') ? v : undefined;
+    },
+    { timeoutMs: 10_000, what: 'stack to settle' },
+  ) as Promise<StackView>;
 
 const control = (p: string) => axios.get(`${sim.url}/_sim/${p}`).then((r) => r.data);
-const addFault = (f: Record<string, unknown>) => axios.post(`${sim.url}/_sim/faults`, f).then((r) => r.data.faults[0] as { id: string });
-const fired = async (id: string) => ((await control('faults')).faults as { id: string; fired: number }[]).find((f) => f.id === id)?.fired;
-const counts = async (name: string) => (await axios.get(`${sim.url}/_sim/stacks/${name}`, { validateStatus: () => true })).data.counts;
+const addFault = (f: Record<string, unknown>) =>
+  axios.post(`${sim.url}/_sim/faults`, f).then((r) => r.data.faults[0] as { id: string });
+const fired = async (id: string) =>
+  ((await control('faults')).faults as { id: string; fired: number }[]).find((f) => f.id === id)?.fired;
+const counts = async (name: string) =>
+  (await axios.get(`${sim.url}/_sim/stacks/${name}`, { validateStatus: () => true })).data.counts;
 
 beforeAll(async () => {
   sim = await startHeatSimulator({ port: 0, latencyMs: 40, fixtures: SIM_FIXTURES, log: reqs.log });
@@ -67,7 +78,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await sim?.stop();
 });
-
 
 describe('Keystone', () => {
   it('authenticates with password + project scope and finds Heat in the catalog', async () => {
@@ -95,7 +105,9 @@ describe('Keystone', () => {
   it('an interface/region the catalog lacks is a TerminalError', async () => {
     const e = await caught(sessionFor(sim, { region: 'Nowhere' }).endpoint());
     expect(e).toBeInstanceOf(TerminalError);
-    expect(e.message).toBe('keystone: no orchestration endpoint with interface public in region Nowhere in the token\'s catalog');
+    expect(e.message).toBe(
+      "keystone: no orchestration endpoint with interface public in region Nowhere in the token's catalog",
+    );
   });
 
   it('a token the server expired → one 401, re-authentication, the call succeeds', async () => {
@@ -131,25 +143,56 @@ describe('Keystone', () => {
 });
 
 describe('stacks', () => {
-  it('seed 003: create the prepared port stack, poll to CREATE_COMPLETE with outputs, update → the seed\'s heat_stacks record', async () => {
+  it("seed 003: create the prepared port stack, poll to CREATE_COMPLETE with outputs, update → the seed's heat_stacks record", async () => {
     const job = seedJob('003_7051ae089b13e2ae');
-    const tmpl = parseHeatTemplateYaml(fs.readFileSync(path.join(REPO, 'templates', 'heat_templates', 'port.yaml'), 'utf8'), 'port.yaml', 'port');
+    const tmpl = parseHeatTemplateYaml(
+      fs.readFileSync(path.join(REPO, 'templates', 'heat_templates', 'port.yaml'), 'utf8'),
+      'port.yaml',
+      'port',
+    );
     const outs = seed003Outputs();
     const prepared = prepareStack(job, tmpl, (t, id) => outs.get(`${t}:${id}`));
     if (prepared.action !== 'create_or_update') throw new Error('unexpected action');
     expect(await heat.findStack(prepared.stackName)).toBeUndefined();
 
-    const ref = await heat.createStack({ name: prepared.stackName, template: prepared.template, parameters: prepared.parameters, timeoutMins: prepared.timeoutMins });
+    const ref = await heat.createStack({
+      name: prepared.stackName,
+      template: prepared.template,
+      parameters: prepared.parameters,
+      timeoutMins: prepared.timeoutMins,
+    });
     expect(ref.name).toBe(`port_${PORT_ID}`);
     expect(ref.href).toBe(`${sim.heatUrl}/stacks/port_${PORT_ID}/${ref.id}`);
     const created = await settled(ref);
-    expect([created.status, created.statusReason, created.timeoutMins]).toEqual(['CREATE_COMPLETE', 'Stack CREATE completed successfully', 13]);
-    expect(created.outputs).toEqual(simFixtures[`port_${PORT_ID}`].map((o) => ({ output_key: o.output_key, output_value: o.output_value, description: o.description })));
+    expect([created.status, created.statusReason, created.timeoutMins]).toEqual([
+      'CREATE_COMPLETE',
+      'Stack CREATE completed successfully',
+      13,
+    ]);
+    expect(created.outputs).toEqual(
+      simFixtures[`port_${PORT_ID}`].map((o) => ({
+        output_key: o.output_key,
+        output_value: o.output_value,
+        description: o.description,
+      })),
+    );
 
-    await heat.updateStack({ name: prepared.stackName, template: prepared.template, parameters: prepared.parameters, timeoutMins: prepared.timeoutMins });
+    await heat.updateStack({
+      name: prepared.stackName,
+      template: prepared.template,
+      parameters: prepared.parameters,
+      timeoutMins: prepared.timeoutMins,
+    });
     const updated = await settled(prepared.stackName);
     expect([updated.status, updated.statusReason]).toEqual(['UPDATE_COMPLETE', 'Stack successfully updated']);
-    const record = stackRecord({ resourceType: job.resource_type, resourceId: job.resource_id, tenantId: tenantOf(job.resource_input), status: updated.status, statusReason: updated.statusReason, outputs: updated.outputs });
+    const record = stackRecord({
+      resourceType: job.resource_type,
+      resourceId: job.resource_id,
+      tenantId: tenantOf(job.resource_input),
+      status: updated.status,
+      statusReason: updated.statusReason,
+      outputs: updated.outputs,
+    });
     expect(record).toEqual(seedRecords().find((r) => r.seed === '003_7051ae089b13e2ae')!.heat_stacks.value);
     expect(await counts(prepared.stackName)).toEqual({ creates: 1, updates: 1, deletes: 0 });
     // The stack parameters Heat got are the job's non-jinja params (Heat prints them as text).
@@ -164,15 +207,26 @@ describe('stacks', () => {
     const found = await heat.findStack('lookup_a');
     expect(found).toEqual(ref);
     expect(found!.id).toBe(sim.engine.stacks.find((s) => s.name === 'lookup_a')!.id);
-    expect(reqs.since(from).map((l) => l.replace(/\/v1\/\w+\//, '/v1/T/'))).toEqual(['heat-sim GET /v1/T/stacks/lookup_a 302']);
+    expect(reqs.since(from).map((l) => l.replace(/\/v1\/\w+\//, '/v1/T/'))).toEqual([
+      'heat-sim GET /v1/T/stacks/lookup_a 302',
+    ]);
   });
 
   it('update replaces parameters and keeps the outputs flowing; delete → DELETE_COMPLETE; look-ups then find nothing', async () => {
     const ref = await heat.createStack({ name: 'life_a', template: TEMPLATE, parameters: { name: 'one' } });
     expect((await settled(ref)).outputs.find((o) => o.output_key === 'name')?.output_value).toBe('one');
-    await heat.updateStack({ name: 'life_a', template: TEMPLATE, parameters: { name: 'two', size: 3 }, timeoutMins: 5 });
+    await heat.updateStack({
+      name: 'life_a',
+      template: TEMPLATE,
+      parameters: { name: 'two', size: 3 },
+      timeoutMins: 5,
+    });
     const up = await settled(ref);
-    expect([up.status, up.outputs.find((o) => o.output_key === 'name')?.output_value, up.timeoutMins]).toEqual(['UPDATE_COMPLETE', 'two', 5]);
+    expect([up.status, up.outputs.find((o) => o.output_key === 'name')?.output_value, up.timeoutMins]).toEqual([
+      'UPDATE_COMPLETE',
+      'two',
+      5,
+    ]);
 
     expect(await heat.deleteStack('life_a')).toEqual({ result: 'started', ref });
     const gone = await settled(ref);
@@ -201,11 +255,20 @@ describe('stacks', () => {
     expect([e.status, e.type]).toEqual([404, 'StackNotFound']);
   });
 
-  it('400 invalid template → TerminalError carrying Heat\'s message, not retried', async () => {
-    const e = await caught(heat.createStack({ name: 'bad_params', template: TEMPLATE, parameters: { name: 'x', bogus: 1 } }));
+  it("400 invalid template → TerminalError carrying Heat's message, not retried", async () => {
+    const e = await caught(
+      heat.createStack({ name: 'bad_params', template: TEMPLATE, parameters: { name: 'x', bogus: 1 } }),
+    );
     expect(e).toBeInstanceOf(TerminalError);
-    expect([e.service, e.status, e.type, e.serviceMessage]).toEqual(['heat', 400, 'UnknownUserParameter', 'The Parameter (bogus) was not defined in template.']);
-    expect(e.message).toBe('heat POST /v1/fe3a4a1a72c04479bb6c19c2c0ccba4c/stacks: 400 UnknownUserParameter: The Parameter (bogus) was not defined in template.');
+    expect([e.service, e.status, e.type, e.serviceMessage]).toEqual([
+      'heat',
+      400,
+      'UnknownUserParameter',
+      'The Parameter (bogus) was not defined in template.',
+    ]);
+    expect(e.message).toBe(
+      'heat POST /v1/fe3a4a1a72c04479bb6c19c2c0ccba4c/stacks: 400 UnknownUserParameter: The Parameter (bogus) was not defined in template.',
+    );
     const e2 = await caught(heat.createStack({ name: 'bad_tmpl', template: 'just: text\n', parameters: {} }));
     expect([e2.status, e2.serviceMessage]).toEqual([400, 'Template format version not found.']);
     expect(await counts('bad_params')).toEqual({ creates: 0, updates: 0, deletes: 0 });
@@ -237,7 +300,14 @@ describe('transient faults', () => {
   });
 
   it('a 5xx whose create was applied anyway: the retry meets StackExists and returns the stack', async () => {
-    const f = await addFault({ match: '^committed_a$', mode: 'http_error', status: 502, times: 1, committed: true, ops: ['create'] });
+    const f = await addFault({
+      match: '^committed_a$',
+      mode: 'http_error',
+      status: 502,
+      times: 1,
+      committed: true,
+      ops: ['create'],
+    });
     const ref = await heat.createStack({ name: 'committed_a', template: TEMPLATE, parameters: { name: 'x' } });
     expect(ref).toEqual(await heat.findStack('committed_a'));
     expect(await fired(f.id)).toBe(1);
@@ -255,7 +325,11 @@ describe('transient faults', () => {
   });
 
   it('the circuit breaker opens after consecutive failures and then fails fast without calling Heat', async () => {
-    const client = new HeatClient({ session: sessionFor(sim), retry: FAST_RETRY, breaker: { threshold: 2, halfOpenAfterMs: 60_000 } });
+    const client = new HeatClient({
+      session: sessionFor(sim),
+      retry: FAST_RETRY,
+      breaker: { threshold: 2, halfOpenAfterMs: 60_000 },
+    });
     const f = await addFault({ match: '^cb_a$', mode: 'http_error', status: 503, times: 50, ops: ['show'] });
     const e1 = await caught(client.findStack('cb_a'));
     expect([e1.constructor, e1.code]).toEqual([RetryableError, 'CIRCUIT_OPEN']);
@@ -268,7 +342,10 @@ describe('transient faults', () => {
 
   it('connection refused is a RetryableError (ECONNREFUSED) once the retries are spent', async () => {
     const dead = await startHeatSimulator({ port: 0 });
-    const client = new HeatClient({ session: sessionFor(dead), retry: { retries: 1, initialDelayMs: 1, maxDelayMs: 2 } });
+    const client = new HeatClient({
+      session: sessionFor(dead),
+      retry: { retries: 1, initialDelayMs: 1, maxDelayMs: 2 },
+    });
     await client.findStack('x'); // authenticated while it was up
     await dead.stop();
     const e = await caught(client.findStack('x'));
@@ -281,7 +358,11 @@ describe('transient faults', () => {
 
   it('a request timeout is a RetryableError', async () => {
     await addFault({ match: '^slow_http$', mode: 'latency', ms: 1500, ops: ['show'] });
-    const client = new HeatClient({ session: sessionFor(sim), retry: { retries: 0, initialDelayMs: 1, maxDelayMs: 1 }, timeoutMs: 200 });
+    const client = new HeatClient({
+      session: sessionFor(sim),
+      retry: { retries: 0, initialDelayMs: 1, maxDelayMs: 1 },
+      timeoutMs: 200,
+    });
     const e = await caught(client.findStack('slow_http'));
     expect(e).toBeInstanceOf(RetryableError);
     expect(e.code).toBe('ECONNABORTED');

@@ -12,12 +12,15 @@ import { cloneJob, counts, finishedOf, harness, notStuck, seedFile, uid, type Ha
 
 // Seed 002's load balancer job needs no other stack's outputs: a good unit of work.
 const base = seedFile('002_addf4c9d80b3d0e0').expected[0].value[1];
-const lbJob = (o: { dependency?: string[] } = {}): Job => cloneJob(base, { resourceId: uid('lb'), action: 'create', isLast: true, ...o });
+const lbJob = (o: { dependency?: string[] } = {}): Job =>
+  cloneJob(base, { resourceId: uid('lb'), action: 'create', isLast: true, ...o });
 const stackOf = (j: Job) => stackNameOf(j.resource_type, j.resource_id);
 
 describe('gating', () => {
   let h: Harness;
-  beforeAll(async () => { h = await harness('gating'); });
+  beforeAll(async () => {
+    h = await harness('gating');
+  });
   afterAll(async () => h.stop());
 
   it('8 dependencies finishing at once: each of 3 dependents is promoted and runs exactly once', async () => {
@@ -29,7 +32,9 @@ describe('gating', () => {
     await h.drive('heat', async () => (await Promise.all(deps.map((d) => finishedOf(h, d.id)))).every(Boolean));
     for (const d of dependents) expect(await h.store.get(h.keys.ready(d.id))).toBeDefined();
     // The relay would forward each ready put once; SQS may deliver it twice.
-    await Promise.all(dependents.flatMap((d) => [h.invoke('heat', h.readyRecord(d.id)), h.invoke('heat', h.readyRecord(d.id, 2))]));
+    await Promise.all(
+      dependents.flatMap((d) => [h.invoke('heat', h.readyRecord(d.id)), h.invoke('heat', h.readyRecord(d.id, 2))]),
+    );
     await h.drive('heat', async () => (await Promise.all(dependents.map((d) => finishedOf(h, d.id)))).every(Boolean));
     const ops = await Promise.all([...deps, ...dependents].map((j) => counts(h, stackOf(j))));
     expect(ops).toEqual([...deps, ...dependents].map(() => ({ creates: 1, updates: 0, deletes: 0 })));
@@ -50,7 +55,10 @@ describe('gating', () => {
     await h.drive('heat', async () => Boolean(await finishedOf(h, second.id)), { twice: true });
     expect(await counts(h, stackOf(first))).toEqual({ creates: 1, updates: 0, deletes: 0 });
     expect(await counts(h, stackOf(second))).toEqual({ creates: 1, updates: 0, deletes: 0 });
-    expect([await finishedOf(h, first.id), await finishedOf(h, second.id)]).toEqual([expect.objectContaining({ ok: true }), expect.objectContaining({ ok: true })]);
+    expect([await finishedOf(h, first.id), await finishedOf(h, second.id)]).toEqual([
+      expect.objectContaining({ ok: true }),
+      expect.objectContaining({ ok: true }),
+    ]);
   });
 });
 
@@ -67,7 +75,9 @@ describe('a handler frozen past its claim', () => {
             if (claim.jobId !== freezeJob || result.kind !== 'succeeded' || frozen.claim) return;
             frozen.claim = claim;
             frozen.entered?.();
-            await new Promise<void>((resolve) => { frozen.release = resolve; });
+            await new Promise<void>((resolve) => {
+              frozen.release = resolve;
+            });
           },
         },
       },
@@ -75,16 +85,24 @@ describe('a handler frozen past its claim', () => {
   });
   afterAll(async () => h.stop());
 
-  it('a second invocation takes over after the lease expires; the first one\'s late writes are rejected', async () => {
+  it("a second invocation takes over after the lease expires; the first one's late writes are rejected", async () => {
     const job = lbJob();
     freezeJob = job.id;
     await h.writeJob(job);
-    const entered = new Promise<void>((resolve) => { frozen.entered = resolve; });
+    const entered = new Promise<void>((resolve) => {
+      frozen.entered = resolve;
+    });
     await h.invoke('heat', h.readyRecord(job.id));
     // Invocation A polls until the stack is complete, then freezes before writing its result.
     const a = (async () => {
       for (;;) {
-        const r = await import('@aws-sdk/client-sqs').then(({ ReceiveMessageCommand }) => import('../../../shared/sqs/client').then(({ sqsClient }) => sqsClient().send(new ReceiveMessageCommand({ QueueUrl: h.pollUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 1 }))));
+        const r = await import('@aws-sdk/client-sqs').then(({ ReceiveMessageCommand }) =>
+          import('../../../shared/sqs/client').then(({ sqsClient }) =>
+            sqsClient().send(
+              new ReceiveMessageCommand({ QueueUrl: h.pollUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 1 }),
+            ),
+          ),
+        );
         const m = r.Messages?.[0];
         if (!m) continue;
         const { DeleteMessageCommand } = await import('@aws-sdk/client-sqs');
@@ -99,7 +117,10 @@ describe('a handler frozen past its claim', () => {
     await entered;
     const frozenRevision = frozen.claim!.createRevision;
     // The lease (2 s, not kept alive) expires while A is frozen: the working key goes with it.
-    await waitFor(async () => !(await h.store.get(h.keys.working(job.id))), { timeoutMs: 15_000, what: 'the frozen claim to expire' });
+    await waitFor(async () => !(await h.store.get(h.keys.working(job.id))), {
+      timeoutMs: 15_000,
+      what: 'the frozen claim to expire',
+    });
 
     // B: the redelivered ready message claims the job from limbo and completes it.
     await h.invoke('heat', h.readyRecord(job.id, 2));
@@ -107,8 +128,17 @@ describe('a handler frozen past its claim', () => {
     const finished = await h.store.get(h.keys.finished(job.id));
     expect(JSON.parse(finished!.value)).toMatchObject({ ok: true });
     expect(JSON.parse(finished!.value).claim_revision).not.toBe(frozenRevision);
-    const snapshot = async () => (await h.store.range(h.keys.root)).items.map((kv) => `${kv.key}@${kv.modRevision}`)
-      .concat(...(await Promise.all([`/esi-worker/heat_stacks/v2.0/load_balancers/${job.resource_id}`, `/esi-worker/job_state/v2.0/load_balancers/${job.resource_id}`].map(async (k) => `${k}@${(await h.store.get(k))?.modRevision}`))));
+    const snapshot = async () =>
+      (await h.store.range(h.keys.root)).items
+        .map((kv) => `${kv.key}@${kv.modRevision}`)
+        .concat(
+          ...(await Promise.all(
+            [
+              `/esi-worker/heat_stacks/v2.0/load_balancers/${job.resource_id}`,
+              `/esi-worker/job_state/v2.0/load_balancers/${job.resource_id}`,
+            ].map(async (k) => `${k}@${(await h.store.get(k))?.modRevision}`),
+          )),
+        );
     const before = await snapshot();
 
     // A wakes up and tries to write its result and finish: every write is rejected.

@@ -5,31 +5,52 @@
  */
 import { stackNameOf } from '../../../shared/heat/records';
 import type { Job } from '../../../shared/planner/types';
-import { cloneJob, counts, finishedOf, harness, notStuck, preCreateStack, seedFile, uid, type Harness } from './helpers';
+import {
+  cloneJob,
+  counts,
+  finishedOf,
+  harness,
+  notStuck,
+  preCreateStack,
+  seedFile,
+  uid,
+  type Harness,
+} from './helpers';
 
 const base = seedFile('002_addf4c9d80b3d0e0').expected[0].value[1];
 const lbJob = (action = 'create'): Job => cloneJob(base, { resourceId: uid('lb'), action, isLast: true });
 const stackOf = (j: Job) => stackNameOf(j.resource_type, j.resource_id);
 
 let h: Harness;
-beforeAll(async () => { h = await harness('faults', { retry: { retries: 0, initialDelayMs: 1, maxDelayMs: 1 }, runner: { maxAttempts: 5 } }); });
+beforeAll(async () => {
+  h = await harness('faults', { retry: { retries: 0, initialDelayMs: 1, maxDelayMs: 1 }, runner: { maxAttempts: 5 } });
+});
 afterAll(async () => h.stop());
-afterEach(async () => { await h.sim('/_sim/faults', { method: 'DELETE' }); });
+afterEach(async () => {
+  await h.sim('/_sim/faults', { method: 'DELETE' });
+});
 
 async function run(job: Job, opts: { redeliveries?: number } = {}): Promise<void> {
   await h.writeJob(job);
   let res = await h.invoke('heat', h.readyRecord(job.id));
   // A thrown (transient) failure is redelivered by SQS: here, at once.
-  for (let n = 2; res.batchItemFailures.length && n <= (opts.redeliveries ?? 0) + 1; n++) res = await h.invoke('heat', h.readyRecord(job.id, n));
+  for (let n = 2; res.batchItemFailures.length && n <= (opts.redeliveries ?? 0) + 1; n++)
+    res = await h.invoke('heat', h.readyRecord(job.id, n));
   await h.drive('heat', async () => Boolean(await finishedOf(h, job.id)));
   expect(await notStuck(h, job.id)).toEqual([]);
 }
 
-it('create fails → the job fails with Heat\'s status reason', async () => {
+it("create fails → the job fails with Heat's status reason", async () => {
   const job = lbJob();
-  await h.sim('/_sim/faults', { method: 'POST', body: { match: stackOf(job), mode: 'fail', reason: 'No valid host was found', ops: ['create'] } });
+  await h.sim('/_sim/faults', {
+    method: 'POST',
+    body: { match: stackOf(job), mode: 'fail', reason: 'No valid host was found', ops: ['create'] },
+  });
   await run(job);
-  expect(await finishedOf(h, job.id)).toMatchObject({ ok: false, error: `stack ${stackOf(job)} CREATE_FAILED: Resource CREATE failed: No valid host was found` });
+  expect(await finishedOf(h, job.id)).toMatchObject({
+    ok: false,
+    error: `stack ${stackOf(job)} CREATE_FAILED: Resource CREATE failed: No valid host was found`,
+  });
   expect(await h.store.get(`/esi-worker/heat_stacks/v2.0/load_balancers/${job.resource_id}`)).toBeUndefined();
 });
 
@@ -43,24 +64,35 @@ it('update times out → the job fails with "Timed out"', async () => {
   } finally {
     await h.sim('/_sim/config', { method: 'POST', body: { minute_ms: 60_000 } });
   }
-  expect(await finishedOf(h, job.id)).toMatchObject({ ok: false, error: `stack ${stackOf(job)} UPDATE_FAILED: Timed out` });
+  expect(await finishedOf(h, job.id)).toMatchObject({
+    ok: false,
+    error: `stack ${stackOf(job)} UPDATE_FAILED: Timed out`,
+  });
   expect(await counts(h, stackOf(job))).toMatchObject({ creates: 1, updates: 1 });
 });
 
 it('5xx three times, then success → one create, three attempts counted, job succeeds', async () => {
   const job = lbJob();
-  await h.sim('/_sim/faults', { method: 'POST', body: { match: stackOf(job), mode: 'http_error', status: 503, times: 3, ops: ['create'] } });
+  await h.sim('/_sim/faults', {
+    method: 'POST',
+    body: { match: stackOf(job), mode: 'http_error', status: 503, times: 3, ops: ['create'] },
+  });
   await run(job, { redeliveries: 3 });
   expect(await finishedOf(h, job.id)).toMatchObject({ ok: true });
   expect(await counts(h, stackOf(job))).toEqual({ creates: 1, updates: 0, deletes: 0 });
   const [, , attempts] = (await h.json(h.keys.all(job.id))) as [string, Job, number];
   expect(attempts).toBe(3);
-  expect(await h.json(`/esi-worker/heat_stacks/v2.0/load_balancers/${job.resource_id}`)).toMatchObject({ stack_status: 'CREATE_COMPLETE' });
+  expect(await h.json(`/esi-worker/heat_stacks/v2.0/load_balancers/${job.resource_id}`)).toMatchObject({
+    stack_status: 'CREATE_COMPLETE',
+  });
 });
 
 it('5xx beyond ESI_JOB_MAX_ATTEMPTS → the job fails with the last error', async () => {
   const job = lbJob();
-  await h.sim('/_sim/faults', { method: 'POST', body: { match: stackOf(job), mode: 'http_error', status: 503, times: 50, ops: ['create'] } });
+  await h.sim('/_sim/faults', {
+    method: 'POST',
+    body: { match: stackOf(job), mode: 'http_error', status: 503, times: 50, ops: ['create'] },
+  });
   await run(job, { redeliveries: 10 });
   const fin = await finishedOf(h, job.id);
   expect(fin).toMatchObject({ ok: false });
@@ -68,16 +100,18 @@ it('5xx beyond ESI_JOB_MAX_ATTEMPTS → the job fails with the last error', asyn
   expect(await counts(h, stackOf(job))).toEqual({ creates: 0, updates: 0, deletes: 0 });
 });
 
-it('400 invalid template → the job fails at once with Heat\'s message', async () => {
+it("400 invalid template → the job fails at once with Heat's message", async () => {
   const job = lbJob();
   // A number parameter given text: the template is fine, Heat rejects the value (400).
-  job.params = job.params.map((p) => (p.param === 'version' ? { ...p, type: 'value' as const, value: 'not-a-number' } : p)) as Job['params'];
+  job.params = job.params.map((p) =>
+    p.param === 'version' ? { ...p, type: 'value' as const, value: 'not-a-number' } : p,
+  ) as Job['params'];
   await run(job);
   const fin = await finishedOf(h, job.id);
   expect(fin).toMatchObject({ ok: false });
   expect(fin!.error).toMatch(/^heat POST \/v1\/\S+\/stacks: 400 StackValidationFailed: Parameter 'version' is invalid/);
   expect(await counts(h, stackOf(job))).toEqual({ creates: 0, updates: 0, deletes: 0 });
-  expect((await h.json(h.keys.all(job.id)) as unknown[])[2]).toBe(0);
+  expect(((await h.json(h.keys.all(job.id))) as unknown[])[2]).toBe(0);
 });
 
 it('stack already deleted → the delete job succeeds with the DELETE_COMPLETE record', async () => {
@@ -87,7 +121,12 @@ it('stack already deleted → the delete job succeeds with the DELETE_COMPLETE r
   await run(job);
   expect(await finishedOf(h, job.id)).toMatchObject({ ok: true });
   expect(await h.json(`/esi-worker/heat_stacks/v2.0/load_balancers/${job.resource_id}`)).toEqual({
-    id: `load_balancer:${job.resource_id}`, output: [], stack_id: '', stack_status: 'DELETE_COMPLETE', status_reason: '', tenant_id: job.resource_input.tenant_id,
+    id: `load_balancer:${job.resource_id}`,
+    output: [],
+    stack_id: '',
+    stack_status: 'DELETE_COMPLETE',
+    status_reason: '',
+    tenant_id: job.resource_input.tenant_id,
   });
   expect((await counts(h, stackOf(job))).deletes).toBe(1); // the test's own delete, none by the job
 });

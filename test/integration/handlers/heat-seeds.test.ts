@@ -6,27 +6,47 @@
  */
 import { stackNameOf } from '../../../shared/heat/records';
 import { del, put } from '../../../shared/store/store';
-import { counts, finishedOf, harness, notStuck, preCreateStack, referencedStackRecords, seedFile, seedRecords, type Harness } from './helpers';
+import {
+  counts,
+  finishedOf,
+  harness,
+  notStuck,
+  preCreateStack,
+  referencedStackRecords,
+  seedFile,
+  seedRecords,
+  type Harness,
+} from './helpers';
 
 let h: Harness;
-beforeAll(async () => { h = await harness('heat-seeds'); });
+beforeAll(async () => {
+  h = await harness('heat-seeds');
+});
 afterAll(async () => h.stop());
 
 /** The heat job of each seed (seed 004's chain: the second job). */
 const JOB_INDEX: Record<string, number> = { '004_18d39a09107f9f1f': 1 };
 const matched3: string[] = [];
 const matched4: string[] = [];
-afterAll(() => console.log(`heat handler seeds: point (3) ${matched3.length}/5 (${matched3.join(', ')}); point (4) ${matched4.length}/5 (${matched4.join(', ')})`));
+afterAll(() =>
+  console.log(
+    `heat handler seeds: point (3) ${matched3.length}/5 (${matched3.join(', ')}); point (4) ${matched4.length}/5 (${matched4.join(', ')})`,
+  ),
+);
 
 describe.each(seedRecords().map((r) => [r.seed, r] as const))('seed %s', (seed, rec) => {
   it('points (3) and (4) equal the seed', async () => {
     const job = seedFile(seed).expected[JOB_INDEX[seed] ?? 0].value[1];
     const stackName = stackNameOf(job.resource_type, job.resource_id);
     // etcd as the earlier versions left it: the referenced stacks' records, no record or job state of this resource.
-    await h.store.txn().then(
-      ...referencedStackRecords().map((r) => put(r.key, JSON.stringify(r.value))),
-      del(rec.heat_stacks.key), del(rec.job_state.key),
-    ).commit();
+    await h.store
+      .txn()
+      .then(
+        ...referencedStackRecords().map((r) => put(r.key, JSON.stringify(r.value))),
+        del(rec.heat_stacks.key),
+        del(rec.job_state.key),
+      )
+      .commit();
     // Heat as the earlier versions left it: the stack exists (modify → update, logical_delete → delete).
     await h.sim('/_sim/reset', { method: 'POST' });
     await h.sim('/_sim/fixtures', { method: 'PUT', body: { [stackName]: rec.heat_stacks.value.output } });

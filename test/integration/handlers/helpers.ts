@@ -20,7 +20,12 @@ import { sqsClient } from '../../../shared/sqs/client';
 import { sqsConsumer } from '../../../shared/sqs/consumer';
 import { EtcdStore } from '../../../shared/store/etcd-store';
 import { put, type Store } from '../../../shared/store/store';
-import { startCollectorSimulator, startHeatSimulator, type CollectorSimulator, type HeatSimulator } from '../../../infra/sim/main';
+import {
+  startCollectorSimulator,
+  startHeatSimulator,
+  type CollectorSimulator,
+  type HeatSimulator,
+} from '../../../infra/sim/main';
 import { FAST_RETRY, sessionFor } from '../clients/helpers';
 import { lambdaContext, sqsEvent, sqsRecord } from '../../helpers/sqs-event';
 import { waitFor } from '../../helpers/wait';
@@ -30,11 +35,22 @@ export const readFixture = <T>(...p: string[]): T => JSON.parse(fs.readFileSync(
 
 export const uid = (p: string) => `${p}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
 
-export interface SeedFile { seed: string; expected: { key: string; value: [string, Job, number] }[] }
+export interface SeedFile {
+  seed: string;
+  expected: { key: string; value: [string, Job, number] }[];
+}
 export const seedFile = (seed: string): SeedFile => readFixture<SeedFile>('seeds', `${seed}.json`);
 
-export interface SeedRecord { seed: string; resource_type: string; resource_id: string; action: string; heat_stacks: { key: string; value: Record<string, unknown> & { output: unknown[] } }; job_state: { key: string; value: Record<string, unknown> } }
-export const seedRecords = (): SeedRecord[] => readFixture<{ records: SeedRecord[] }>('heat', 'seed-records.json').records;
+export interface SeedRecord {
+  seed: string;
+  resource_type: string;
+  resource_id: string;
+  action: string;
+  heat_stacks: { key: string; value: Record<string, unknown> & { output: unknown[] } };
+  job_state: { key: string; value: Record<string, unknown> };
+}
+export const seedRecords = (): SeedRecord[] =>
+  readFixture<{ records: SeedRecord[] }>('heat', 'seed-records.json').records;
 
 /** heat_stacks records the seeds' heat jobs reference (network/subnet stacks). */
 export function referencedStackRecords(): { key: string; value: unknown }[] {
@@ -59,13 +75,20 @@ export interface Harness {
   writeJob(job: Job, opts?: { waiting?: boolean }): Promise<void>;
   readyRecord(jobId: string, receiveCount?: number): ReturnType<typeof sqsRecord>;
   /** Delivers poll messages back to the handler until `until()` holds. Returns how many were delivered. */
-  drive(work: 'heat' | 'monitoring', until: () => Promise<boolean>, opts?: { timeoutMs?: number; twice?: boolean }): Promise<number>;
+  drive(
+    work: 'heat' | 'monitoring',
+    until: () => Promise<boolean>,
+    opts?: { timeoutMs?: number; twice?: boolean },
+  ): Promise<number>;
   json(key: string): Promise<unknown>;
   sim(pathname: string, init?: { method?: string; body?: unknown }): Promise<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   stop(): Promise<void>;
 }
 
-export async function harness(name: string, o: { latencyMs?: number; minuteMs?: number; runner?: Partial<JobRunnerOptions>; retry?: typeof FAST_RETRY } = {}): Promise<Harness> {
+export async function harness(
+  name: string,
+  o: { latencyMs?: number; minuteMs?: number; runner?: Partial<JobRunnerOptions>; retry?: typeof FAST_RETRY } = {},
+): Promise<Harness> {
   const store = new EtcdStore();
   const keys = jobKeys(`/${uid(`t-${name}`)}/jobs/`);
   const collector = await startCollectorSimulator({ port: 0 });
@@ -73,35 +96,67 @@ export async function harness(name: string, o: { latencyMs?: number; minuteMs?: 
   const heatClient = new HeatClient({ session: sessionFor(heat), retry: o.retry ?? FAST_RETRY, timeoutMs: 5000 });
   const collectorClient = new CollectorClient({ baseUrl: collector.url, retry: FAST_RETRY, timeoutMs: 5000 });
   const pollQueue = uid(`esi-test-${name}-poll`);
-  const pollUrl = (await sqsClient().send(new CreateQueueCommand({ QueueName: pollQueue, Attributes: { VisibilityTimeout: '30' } }))).QueueUrl!;
+  const pollUrl = (
+    await sqsClient().send(new CreateQueueCommand({ QueueName: pollQueue, Attributes: { VisibilityTimeout: '30' } }))
+  ).QueueUrl!;
   const logger = createLogger(`esi-test-${name}`);
-  const runner = (work: JobWork) => sqsConsumer(jobRunner({ store, keys, work, pollDelaySeconds: 0, leaseSeconds: 20, ...o.runner }), { logger, fifo: false, retryQueueName: pollQueue });
+  const runner = (work: JobWork) =>
+    sqsConsumer(jobRunner({ store, keys, work, pollDelaySeconds: 0, leaseSeconds: 20, ...o.runner }), {
+      logger,
+      fifo: false,
+      retryQueueName: pollQueue,
+    });
   const handlers = {
     heat: runner(heatWork({ heat: heatClient })),
     monitoring: runner(monitoringWork({ collector: collectorClient })),
   };
   const h: Harness = {
-    store, keys, heat, collector, heatClient, collectorClient, pollQueue, pollUrl,
-    invoke: (work, ...records) => handlers[work](sqsEvent(...records), lambdaContext(`esi-test-${work}`)) as Promise<SQSBatchResponse>,
+    store,
+    keys,
+    heat,
+    collector,
+    heatClient,
+    collectorClient,
+    pollQueue,
+    pollUrl,
+    invoke: (work, ...records) =>
+      handlers[work](sqsEvent(...records), lambdaContext(`esi-test-${work}`)) as Promise<SQSBatchResponse>,
     async writeJob(job, opts = {}) {
       const waiting = opts.waiting ?? job.dependency.length > 0;
-      await store.txn().then(put(keys.all(job.id), JSON.stringify([job.handler, job, 0])), put(waiting ? keys.waiting(job.id) : keys.ready(job.id), job.handler)).commit();
+      await store
+        .txn()
+        .then(
+          put(keys.all(job.id), JSON.stringify([job.handler, job, 0])),
+          put(waiting ? keys.waiting(job.id) : keys.ready(job.id), job.handler),
+        )
+        .commit();
     },
-    readyRecord: (jobId, receiveCount = 1) => sqsRecord({ key: keys.ready(jobId), modRevision: 1, type: 'put' }, receiveCount),
+    readyRecord: (jobId, receiveCount = 1) =>
+      sqsRecord({ key: keys.ready(jobId), modRevision: 1, type: 'put' }, receiveCount),
     async drive(work, until, opts = {}) {
       let delivered = 0;
-      await waitFor(async () => {
-        if (await until()) return true;
-        const res = await sqsClient().send(new ReceiveMessageCommand({ QueueUrl: pollUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
-        const msgs = res.Messages ?? [];
-        if (!msgs.length) return false;
-        await sqsClient().send(new DeleteMessageBatchCommand({ QueueUrl: pollUrl, Entries: msgs.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
-        delivered += msgs.length;
-        const records = () => msgs.map((m) => sqsRecord(decodeEventMessage(m.Body!)));
-        if (opts.twice) await Promise.all([h.invoke(work, ...records()), h.invoke(work, ...records())]);
-        else await h.invoke(work, ...records());
-        return until();
-      }, { timeoutMs: opts.timeoutMs ?? 20_000, intervalMs: 20, what: 'the job to settle' });
+      await waitFor(
+        async () => {
+          if (await until()) return true;
+          const res = await sqsClient().send(
+            new ReceiveMessageCommand({ QueueUrl: pollUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+          );
+          const msgs = res.Messages ?? [];
+          if (!msgs.length) return false;
+          await sqsClient().send(
+            new DeleteMessageBatchCommand({
+              QueueUrl: pollUrl,
+              Entries: msgs.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+            }),
+          );
+          delivered += msgs.length;
+          const records = () => msgs.map((m) => sqsRecord(decodeEventMessage(m.Body!)));
+          if (opts.twice) await Promise.all([h.invoke(work, ...records()), h.invoke(work, ...records())]);
+          else await h.invoke(work, ...records());
+          return until();
+        },
+        { timeoutMs: opts.timeoutMs ?? 20_000, intervalMs: 20, what: 'the job to settle' },
+      );
       return delivered;
     },
     async json(key) {
@@ -109,7 +164,11 @@ export async function harness(name: string, o: { latencyMs?: number; minuteMs?: 
       return kv ? JSON.parse(kv.value) : undefined;
     },
     async sim(pathname, init = {}) {
-      const res = await fetch(`${heat.url}${pathname}`, { method: init.method ?? 'GET', headers: { 'content-type': 'application/json' }, body: init.body === undefined ? undefined : JSON.stringify(init.body) });
+      const res = await fetch(`${heat.url}${pathname}`, {
+        method: init.method ?? 'GET',
+        headers: { 'content-type': 'application/json' },
+        body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      });
       const text = await res.text();
       return text ? JSON.parse(text) : undefined;
     },
@@ -123,7 +182,8 @@ export async function harness(name: string, o: { latencyMs?: number; minuteMs?: 
 }
 
 /** `/jobs/finished/<id>` as JSON, or undefined. */
-export const finishedOf = async (h: Harness, id: string) => h.json(h.keys.finished(id)) as Promise<{ ok: boolean; error?: string } | undefined>;
+export const finishedOf = async (h: Harness, id: string) =>
+  h.json(h.keys.finished(id)) as Promise<{ ok: boolean; error?: string } | undefined>;
 
 /** Nothing of the job is left in ready, working or waiting. */
 export async function notStuck(h: Harness, id: string): Promise<string[]> {
@@ -133,19 +193,31 @@ export async function notStuck(h: Harness, id: string): Promise<string[]> {
 }
 
 /** Stack operation counts the simulator accepted. */
-export async function counts(h: Harness, stackName: string): Promise<{ creates: number; updates: number; deletes: number }> {
+export async function counts(
+  h: Harness,
+  stackName: string,
+): Promise<{ creates: number; updates: number; deletes: number }> {
   const c = h.heat.engine.count(stackName);
   return { creates: c.creates, updates: c.updates, deletes: c.deletes };
 }
 
 /** A stack that already exists (as an earlier version of the resource left it). */
 export async function preCreateStack(h: Harness, name: string): Promise<void> {
-  await h.heatClient.createStack({ name, template: { heat_template_version: '2013-05-23', resources: { placeholder: { type: 'OS::Heat::None' } } }, parameters: {} });
-  await waitFor(async () => (await h.heatClient.showStack(name))?.status === 'CREATE_COMPLETE', { what: `${name} CREATE_COMPLETE` });
+  await h.heatClient.createStack({
+    name,
+    template: { heat_template_version: '2013-05-23', resources: { placeholder: { type: 'OS::Heat::None' } } },
+    parameters: {},
+  });
+  await waitFor(async () => (await h.heatClient.showStack(name))?.status === 'CREATE_COMPLETE', {
+    what: `${name} CREATE_COMPLETE`,
+  });
 }
 
 /** A copy of a job under a new id (and optionally another resource), so tests do not collide. */
-export function cloneJob(job: Job, o: { resourceId?: string; dependency?: string[]; action?: string; isLast?: boolean } = {}): Job {
+export function cloneJob(
+  job: Job,
+  o: { resourceId?: string; dependency?: string[]; action?: string; isLast?: boolean } = {},
+): Job {
   const resourceId = o.resourceId ?? job.resource_id;
   const action = o.action ?? job.action;
   const id = `${action}:${job.handler}:${job.resource_type}:${resourceId}:${job.version}:${Math.random().toString(36).slice(2, 7)}`;

@@ -15,7 +15,9 @@ test('20 concurrent claimers on 20 connections: exactly one claim; the others ar
   await seedJobs(store, keys, [job('create:heat_worker:port:p1:1:aaaaa', [])]);
   const { stores, close } = clients(20);
   try {
-    const attempts = await Promise.all(stores.map((s, i) => tryClaimJob(s, 'create:heat_worker:port:p1:1:aaaaa', `owner-${i}`, TTL, { keys })));
+    const attempts = await Promise.all(
+      stores.map((s, i) => tryClaimJob(s, 'create:heat_worker:port:p1:1:aaaaa', `owner-${i}`, TTL, { keys })),
+    );
     const won = attempts.filter((a) => a.kind === 'claimed');
     expect(won).toHaveLength(1);
     expect(attempts.filter((a) => a.kind === 'refused' && a.reason === 'held')).toHaveLength(19);
@@ -33,11 +35,20 @@ test('20 concurrent claimers on 20 connections: exactly one claim; the others ar
 test('refuses a waiting job, a missing job and a finished job', async () => {
   const keys = isolatedKeys('claim-refusals');
   await seedJobs(store, keys, [job('a:h:t:r:1:aaaaa', []), job('b:h:t:r:1:bbbbb', ['a:h:t:r:1:aaaaa'])]);
-  expect(await tryClaimJob(store, 'b:h:t:r:1:bbbbb', 'o', TTL, { keys })).toEqual({ kind: 'refused', reason: 'waiting' });
-  expect(await tryClaimJob(store, 'zz:h:t:r:1:zzzzz', 'o', TTL, { keys })).toEqual({ kind: 'refused', reason: 'missing' });
+  expect(await tryClaimJob(store, 'b:h:t:r:1:bbbbb', 'o', TTL, { keys })).toEqual({
+    kind: 'refused',
+    reason: 'waiting',
+  });
+  expect(await tryClaimJob(store, 'zz:h:t:r:1:zzzzz', 'o', TTL, { keys })).toEqual({
+    kind: 'refused',
+    reason: 'missing',
+  });
   const claim = (await claimJob(store, 'a:h:t:r:1:aaaaa', 'o', TTL, { keys }))!;
   await finishJob(store, claim, { ok: true });
-  expect(await tryClaimJob(store, 'a:h:t:r:1:aaaaa', 'o2', TTL, { keys })).toEqual({ kind: 'refused', reason: 'finished' });
+  expect(await tryClaimJob(store, 'a:h:t:r:1:aaaaa', 'o2', TTL, { keys })).toEqual({
+    kind: 'refused',
+    reason: 'finished',
+  });
 });
 
 test('a stale claim (lease gone) is taken over; every later write of the first holder is rejected and changes nothing', async () => {
@@ -67,7 +78,10 @@ test('a stale claim (lease gone) is taken over; every later write of the first h
 
   const done = await finishJob(store, second, { ok: true });
   expect(done.outcome).toEqual({ ok: true });
-  expect(JSON.parse((await store.get(keys.finished(id)))!.value)).toMatchObject({ ok: true, claim_revision: second.createRevision });
+  expect(JSON.parse((await store.get(keys.finished(id)))!.value)).toMatchObject({
+    ok: true,
+    claim_revision: second.createRevision,
+  });
 });
 
 test('a claim whose lease really expires can be claimed again', async () => {
@@ -76,10 +90,17 @@ test('a claim whose lease really expires can be claimed again', async () => {
   await seedJobs(store, keys, [job(id, [])]);
   const first = (await claimJob(store, id, 'first', 2, { keys }))!;
   expect(await claimJob(store, id, 'second', TTL, { keys })).toBeUndefined();
-  await waitFor(async () => (await store.get(keys.working(id))) === undefined, { timeoutMs: 15_000, what: 'the 2 s lease to expire' });
+  await waitFor(async () => (await store.get(keys.working(id))) === undefined, {
+    timeoutMs: 15_000,
+    what: 'the 2 s lease to expire',
+  });
   const second = await claimJob(store, id, 'second', TTL, { keys });
   expect(second?.owner).toBe('second');
-  await expect(jobTxn(store, first).then(put(`${keys.root}x`, 'late')).commit()).rejects.toBeInstanceOf(ClaimLostError);
+  await expect(
+    jobTxn(store, first)
+      .then(put(`${keys.root}x`, 'late'))
+      .commit(),
+  ).rejects.toBeInstanceOf(ClaimLostError);
   expect(await store.get(`${keys.root}x`)).toBeUndefined();
 });
 
@@ -106,9 +127,15 @@ test('retryJob counts attempts in the third element of /jobs/all; release makes 
   const stored = JSON.parse((await store.get(keys.all(id)))!.value);
   expect(stored[2]).toBe(2);
   expect(stored[1].id).toBe(id);
-  expect(JSON.parse((await store.get(keys.working(id)))!.value)).toMatchObject({ owner: 'o', attempt: 2, last_error: 'Heat 503' });
+  expect(JSON.parse((await store.get(keys.working(id)))!.value)).toMatchObject({
+    owner: 'o',
+    attempt: 2,
+    last_error: 'Heat 503',
+  });
   // The fence still holds after the working key was rewritten (same create revision).
-  await jobTxn(store, claim).then(put(`${keys.root}r`, 'ok')).commit();
+  await jobTxn(store, claim)
+    .then(put(`${keys.root}r`, 'ok'))
+    .commit();
 
   await releaseClaim(store, claim);
   expect(await store.get(keys.working(id))).toBeUndefined();

@@ -47,26 +47,46 @@ test('seed 004 chain: the monitoring delete fails (ignore), the heat modify and 
   const [remove, modify, create] = seed004Jobs();
   expect([remove.on_failure, modify.on_failure, create.is_last]).toEqual(['ignore', 'fail', true]);
   const placement = await seedJobs(store, keys, [remove, modify, create]);
-  expect([...placement]).toEqual([[remove.id, 'ready'], [modify.id, 'waiting'], [create.id, 'waiting']]);
+  expect([...placement]).toEqual([
+    [remove.id, 'ready'],
+    [modify.id, 'waiting'],
+    [create.id, 'waiting'],
+  ]);
 
   const r1 = await run(keys, remove.id, { ok: false, error: 'target not found' });
-  expect(r1).toMatchObject({ outcome: { ok: false, error: 'target not found' }, promoted: [modify.id], failed: [], chain: { complete: false } });
+  expect(r1).toMatchObject({
+    outcome: { ok: false, error: 'target not found' },
+    promoted: [modify.id],
+    failed: [],
+    chain: { complete: false },
+  });
   expect(await claimJob(store, create.id, 'early', TTL, { keys })).toBeUndefined();
 
   const r2 = await run(keys, modify.id, { ok: true });
   expect(r2).toMatchObject({ promoted: [create.id], failed: [], chain: { complete: false } });
 
   const r3 = await run(keys, create.id, { ok: true });
-  const completion = { lastJobId: create.id, job_name: create.job_name, resource_type: 'port', resource_id: create.resource_id, version: 2, outcome: { ok: true } };
+  const completion = {
+    lastJobId: create.id,
+    job_name: create.job_name,
+    resource_type: 'port',
+    resource_id: create.resource_id,
+    version: 2,
+    outcome: { ok: true },
+  };
   expect(r3.chain).toEqual({ complete: true, completion });
   expect(r3.completedChains).toEqual([completion]);
 
-  const cleaned = await cleanupChain(store, { resource_type: 'port', resource_id: create.resource_id, version: 2 }, { keys });
+  const cleaned = await cleanupChain(
+    store,
+    { resource_type: 'port', resource_id: create.resource_id, version: 2 },
+    { keys },
+  );
   expect(cleaned).toMatchObject({ cleaned: true });
   expect((await store.range(keys.root)).items).toEqual([]);
 });
 
-test('seed 004 chain: the heat modify fails (fail), so the monitoring create never runs and reports the failure as the chain\'s last job', async () => {
+test("seed 004 chain: the heat modify fails (fail), so the monitoring create never runs and reports the failure as the chain's last job", async () => {
   const keys = isolatedKeys('seed004-fail');
   const [remove, modify, create] = seed004Jobs();
   await seedJobs(store, keys, [remove, modify, create]);
@@ -77,12 +97,24 @@ test('seed 004 chain: the heat modify fails (fail), so the monitoring create nev
   expect(r.promoted).toEqual([]);
   expect(r.failed).toEqual([create.id]);
   const completion = {
-    lastJobId: create.id, job_name: create.job_name, resource_type: 'port', resource_id: create.resource_id, version: 2,
-    outcome: { ok: false, error: `dependency ${modify.id} failed: Stack port_7abe UPDATE_FAILED`, failedJobId: modify.id },
+    lastJobId: create.id,
+    job_name: create.job_name,
+    resource_type: 'port',
+    resource_id: create.resource_id,
+    version: 2,
+    outcome: {
+      ok: false,
+      error: `dependency ${modify.id} failed: Stack port_7abe UPDATE_FAILED`,
+      failedJobId: modify.id,
+    },
   };
   expect(r.completedChains).toEqual([completion]);
   expect(r.chain).toEqual({ complete: true, completion });
-  expect(JSON.parse((await store.get(keys.finished(create.id)))!.value)).toMatchObject({ ok: false, failed_by: modify.id, root_cause: modify.id });
+  expect(JSON.parse((await store.get(keys.finished(create.id)))!.value)).toMatchObject({
+    ok: false,
+    failed_by: modify.id,
+    root_cause: modify.id,
+  });
   expect(await store.get(keys.waiting(create.id))).toBeUndefined();
   expect(readyPutsOf(keys, create.id, await eventsSince(store, keys.root, from))).toBe(0);
   expect(await claimJob(store, create.id, 'late', TTL, { keys })).toBeUndefined();
@@ -90,16 +122,41 @@ test('seed 004 chain: the heat modify fails (fail), so the monitoring create nev
 
 test('a failure crosses chains: a port waiting on a failed network job fails, and so does the rest of its chain', async () => {
   const keys = isolatedKeys('cross-chain');
-  const net = job('create:heat_worker:network:n:1:aaaaa', [], { resource_type: 'network', resource_id: 'n', job_name: 'network:n:1', version: 1, is_last: true });
-  const port1 = job('create:heat_worker:port:p:1:bbbbb', [net.id], { resource_id: 'p', job_name: 'port:p:1', version: 1 });
-  const port2 = job('create:monitoring_worker:port:p:1:ccccc', [net.id, port1.id], { resource_id: 'p', job_name: 'port:p:1', version: 1, is_last: true, handler: 'monitoring_worker' });
+  const net = job('create:heat_worker:network:n:1:aaaaa', [], {
+    resource_type: 'network',
+    resource_id: 'n',
+    job_name: 'network:n:1',
+    version: 1,
+    is_last: true,
+  });
+  const port1 = job('create:heat_worker:port:p:1:bbbbb', [net.id], {
+    resource_id: 'p',
+    job_name: 'port:p:1',
+    version: 1,
+  });
+  const port2 = job('create:monitoring_worker:port:p:1:ccccc', [net.id, port1.id], {
+    resource_id: 'p',
+    job_name: 'port:p:1',
+    version: 1,
+    is_last: true,
+    handler: 'monitoring_worker',
+  });
   await seedJobs(store, keys, [net, port1, port2]);
   const r = await run(keys, net.id, { ok: false, error: 'quota exceeded' });
   expect(r.failed.sort()).toEqual([port1.id, port2.id].sort());
-  expect(r.completedChains.map((c) => [c.lastJobId, c.outcome])).toEqual(expect.arrayContaining([
-    [net.id, { ok: false, error: 'quota exceeded', failedJobId: net.id }],
-    [port2.id, { ok: false, error: expect.stringContaining(`dependency ${net.id} failed: quota exceeded`), failedJobId: net.id }],
-  ]));
+  expect(r.completedChains.map((c) => [c.lastJobId, c.outcome])).toEqual(
+    expect.arrayContaining([
+      [net.id, { ok: false, error: 'quota exceeded', failedJobId: net.id }],
+      [
+        port2.id,
+        {
+          ok: false,
+          error: expect.stringContaining(`dependency ${net.id} failed: quota exceeded`),
+          failedJobId: net.id,
+        },
+      ],
+    ]),
+  );
 });
 
 test('a duplicate finish under the same claim is a no-op; a finish under another claim is rejected', async () => {
@@ -127,7 +184,16 @@ test('a settlement interrupted after the finish (crash between the steps) is com
   await seedJobs(store, keys, [a, b]);
   const claim = (await claimJob(store, a.id, 'o', TTL, { keys }))!;
   // Step 1 alone, as finishJob writes it, then the process "dies".
-  await store.txn().then(put(keys.finished(a.id), JSON.stringify({ ok: true, on_failure: 'fail', finished_at: 't', claim_revision: claim.createRevision })), del(keys.working(a.id))).commit();
+  await store
+    .txn()
+    .then(
+      put(
+        keys.finished(a.id),
+        JSON.stringify({ ok: true, on_failure: 'fail', finished_at: 't', claim_revision: claim.createRevision }),
+      ),
+      del(keys.working(a.id)),
+    )
+    .commit();
   expect(await store.get(keys.waiting(b.id))).toBeDefined();
   const settled = await settleWaiting(store, { keys });
   expect(settled.promoted).toEqual([b.id]);
@@ -142,11 +208,23 @@ test('the planner write fails when a listed dependency finishes between its read
   const planned = await jobWrites(store, [{ handler: 'heat_worker', job: b, attempt: 0 }], { keys });
   expect(planned.placement.get(b.id)).toBe('waiting');
   await run(keys, a.id, { ok: true });
-  const res = await store.txn().when(...planned.compares).then(...planned.ops).commit();
+  const res = await store
+    .txn()
+    .when(...planned.compares)
+    .then(...planned.ops)
+    .commit();
   expect(res.succeeded).toBe(false);
   const replanned = await jobWrites(store, [{ handler: 'heat_worker', job: b, attempt: 0 }], { keys });
   expect(replanned.placement.get(b.id)).toBe('ready');
-  expect((await store.txn().when(...replanned.compares).then(...replanned.ops).commit()).succeeded).toBe(true);
+  expect(
+    (
+      await store
+        .txn()
+        .when(...replanned.compares)
+        .then(...replanned.ops)
+        .commit()
+    ).succeeded,
+  ).toBe(true);
 });
 
 test('cleanupChain refuses a chain that is not complete and deletes nothing', async () => {
@@ -154,7 +232,15 @@ test('cleanupChain refuses a chain that is not complete and deletes nothing', as
   const [remove, modify, create] = seed004Jobs();
   await seedJobs(store, keys, [remove, modify, create]);
   await run(keys, remove.id, { ok: true });
-  const res = await cleanupChain(store, { resource_type: 'port', resource_id: create.resource_id, version: 2 }, { keys });
-  expect(res).toEqual({ cleaned: false, reason: 'unfinished', unfinished: expect.arrayContaining([modify.id, create.id]) });
+  const res = await cleanupChain(
+    store,
+    { resource_type: 'port', resource_id: create.resource_id, version: 2 },
+    { keys },
+  );
+  expect(res).toEqual({
+    cleaned: false,
+    reason: 'unfinished',
+    unfinished: expect.arrayContaining([modify.id, create.id]),
+  });
   expect(await store.get(keys.all(remove.id))).toBeDefined();
 });

@@ -19,8 +19,20 @@ export function isolatedKeys(name: string): JobKeys {
 /** A job with only the fields the lifecycle reads. */
 export function job(id: string, dependency: string[], extra: Partial<Job> = {}): Job {
   return {
-    is_first: dependency.length === 0, resource_id: 'r1', handler: 'heat_worker', job_name: 'port:r1:2', dependency, version: 2,
-    params: [], resource_type: 'port', action: 'modify', is_last: false, on_failure: 'fail', id, resource_input: {}, ...extra,
+    is_first: dependency.length === 0,
+    resource_id: 'r1',
+    handler: 'heat_worker',
+    job_name: 'port:r1:2',
+    dependency,
+    version: 2,
+    params: [],
+    resource_type: 'port',
+    action: 'modify',
+    is_last: false,
+    on_failure: 'fail',
+    id,
+    resource_input: {},
+    ...extra,
   };
 }
 
@@ -28,7 +40,11 @@ export function job(id: string, dependency: string[], extra: Partial<Job> = {}):
 export async function seedJobs(store: Store, keys: JobKeys, jobs: Job[]): Promise<Map<string, string>> {
   const stored: StoredJob[] = jobs.map((j) => ({ handler: j.handler, job: j, attempt: 0 }));
   const w = await jobWrites(store, stored, { keys });
-  const res = await store.txn().when(...w.compares).then(...w.ops).commit();
+  const res = await store
+    .txn()
+    .when(...w.compares)
+    .then(...w.ops)
+    .commit();
   if (!res.succeeded) throw new Error('seeding jobs failed its compares');
   return w.placement;
 }
@@ -37,7 +53,9 @@ export async function seedJobs(store: Store, keys: JobKeys, jobs: Job[]): Promis
 export function seed004Jobs(): Job[] {
   const dir = path.resolve(__dirname, '../../fixtures/seeds');
   const file = fs.readdirSync(dir).find((f) => f.startsWith('004_'))!;
-  const seed = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as { expected: { key: string; value: unknown }[] };
+  const seed = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as {
+    expected: { key: string; value: unknown }[];
+  };
   return seed.expected.filter((e) => e.key.startsWith('/jobs/all/')).map((e) => (e.value as [string, Job, number])[1]);
 }
 
@@ -62,10 +80,18 @@ export async function eventsSince(store: Store, prefix: string, fromRevision: nu
   let failure: Error | undefined;
   const handle = await store.watch(prefix, fromRevision, {
     onEvents: (evs) => evs.forEach((e) => (e.key === sentinel ? (seen = true) : events.push(e))),
-    onError: (err) => { failure = err; },
+    onError: (err) => {
+      failure = err;
+    },
   });
   try {
-    await waitFor(() => { if (failure) throw failure; return seen; }, { what: `watch of ${prefix} to reach its sentinel` });
+    await waitFor(
+      () => {
+        if (failure) throw failure;
+        return seen;
+      },
+      { what: `watch of ${prefix} to reach its sentinel` },
+    );
   } finally {
     await handle.cancel();
   }

@@ -20,14 +20,27 @@ beforeAll(async () => {
   sim = await startCollectorSimulator({ port: 0 });
   collector = new CollectorClient({ baseUrl: sim.url });
 });
-afterAll(async () => { store.close(); await sim.stop(); });
+afterAll(async () => {
+  store.close();
+  await sim.stop();
+});
 
-const seed000 = JSON.parse(fs.readFileSync(path.join(__dirname, '../../fixtures/state/000_1f9fc31bb326bf67.json'), 'utf8'));
+const seed000 = JSON.parse(
+  fs.readFileSync(path.join(__dirname, '../../fixtures/state/000_1f9fc31bb326bf67.json'), 'utf8'),
+);
 const [upPoint, failPoint] = seed000.monitoring as { key: string; value: Record<string, unknown> }[];
 const portId = upPoint.key.split('/').pop()!;
 
 async function register(resourceId: string, version: number): Promise<string> {
-  const t = await collector.createTarget({ type: 'virtual_machine_interface', resource_type: 'ports', resource_id: resourceId, field_name: 'vmi', version, tenant_id: 'fe3a4a1a72c04479bb6c19c2c0ccba4c', properties: {} });
+  const t = await collector.createTarget({
+    type: 'virtual_machine_interface',
+    resource_type: 'ports',
+    resource_id: resourceId,
+    field_name: 'vmi',
+    version,
+    tenant_id: 'fe3a4a1a72c04479bb6c19c2c0ccba4c',
+    properties: {},
+  });
   return t.id;
 }
 
@@ -50,7 +63,7 @@ test('seed 000: /monitoring UP, then FAIL when the collector says so; nothing wr
   expect(JSON.parse((await store.get(failPoint.key))!.value)).toEqual(failPoint.value);
 });
 
-test('a target of an older version does not overwrite the newer version\'s status', async () => {
+test("a target of an older version does not overwrite the newer version's status", async () => {
   const rid = `mon-${Date.now()}`;
   const newer = await register(rid, 3);
   sim.setStatus(newer, 'UP');

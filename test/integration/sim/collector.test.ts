@@ -1,4 +1,9 @@
-import { CollectorSimulator, HeatSimulator, startCollectorSimulator, startHeatSimulator } from '../../../infra/sim/main';
+import {
+  CollectorSimulator,
+  HeatSimulator,
+  startCollectorSimulator,
+  startHeatSimulator,
+} from '../../../infra/sim/main';
 import { waitFor } from '../../helpers/wait';
 import { client, http, outputsByKey } from './sim-client';
 
@@ -9,8 +14,14 @@ const VMI_TARGET = {
   version: 3,
   syncer_properties: {
     tsdb: {
-      'traffic.in': { metric: 'traffic.contrail_bytes', tags: { direction: 'in', resource_id: '23464cbc-d910-430a-93f7-3776ea07f992' } },
-      'traffic.out': { metric: 'traffic.contrail_bytes', tags: { direction: 'out', resource_id: '23464cbc-d910-430a-93f7-3776ea07f992' } },
+      'traffic.in': {
+        metric: 'traffic.contrail_bytes',
+        tags: { direction: 'in', resource_id: '23464cbc-d910-430a-93f7-3776ea07f992' },
+      },
+      'traffic.out': {
+        metric: 'traffic.contrail_bytes',
+        tags: { direction: 'out', resource_id: '23464cbc-d910-430a-93f7-3776ea07f992' },
+      },
     },
     etcd: { status: { key: 'vmi' } },
   },
@@ -36,7 +47,13 @@ describe('monitoring collector simulator', () => {
     expect(res.status).toBe(201);
     const id = res.data.id as string;
     expect(id).toMatch(UUID);
-    expect(res.data).toEqual({ ...VMI_TARGET, id, link: `${col.url}/targets/${id}`, monitorer: col.url, created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) });
+    expect(res.data).toEqual({
+      ...VMI_TARGET,
+      id,
+      link: `${col.url}/targets/${id}`,
+      monitorer: col.url,
+      created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/),
+    });
     // The create answer has no values; show adds them (empty until an agent reports).
     expect(res.data.values).toBeUndefined();
     const show = await http.get(res.data.link);
@@ -48,7 +65,16 @@ describe('monitoring collector simulator', () => {
     const { data: t } = await http.post(`${col.url}/targets`, VMI_TARGET);
     const up = await http.post(`${col.url}/_sim/targets/${t.id}/status`, { value: 'UP' });
     expect(up.status).toBe(200);
-    expect(up.data.values).toEqual([{ reporter: 'contrail_vmi', last_reported: expect.any(String), last_changed: expect.any(String), value: 'UP', key: 'status', fail_counter: 0 }]);
+    expect(up.data.values).toEqual([
+      {
+        reporter: 'contrail_vmi',
+        last_reported: expect.any(String),
+        last_changed: expect.any(String),
+        value: 'UP',
+        key: 'status',
+        fail_counter: 0,
+      },
+    ]);
     const firstChange = up.data.values[0].last_changed;
     const again = await http.post(`${col.url}/_sim/targets/${t.id}/status`, { value: 'UP' });
     expect(again.data.values[0].last_changed).toBe(firstChange);
@@ -57,25 +83,45 @@ describe('monitoring collector simulator', () => {
     expect(show.data.values).toEqual([expect.objectContaining({ key: 'status', value: 'FAIL', fail_counter: 2 })]);
     // Metric keys sit beside the status, as the record's port targets show.
     await http.post(`${col.url}/_sim/targets/${t.id}/status`, { key: 'traffic.in', value: 14 });
-    expect((await http.get(`${col.url}/targets/${t.id}`)).data.values.map((v: { key: string }) => v.key)).toEqual(['status', 'traffic.in']);
+    expect((await http.get(`${col.url}/targets/${t.id}`)).data.values.map((v: { key: string }) => v.key)).toEqual([
+      'status',
+      'traffic.in',
+    ]);
     expect(seen.slice(-4)).toEqual(['UP', 'UP', 'FAIL', 14]);
   });
 
   it('sets status by resource and accepts object statuses (VRRP)', async () => {
-    const vrrp = { ...VMI_TARGET, type: 'vrrp_pool', resource_type: 'gw_interfaces', resource_id: 'gw-1', field_name: 'status' };
+    const vrrp = {
+      ...VMI_TARGET,
+      type: 'vrrp_pool',
+      resource_type: 'gw_interfaces',
+      resource_id: 'gw-1',
+      field_name: 'status',
+    };
     const { data: t } = await http.post(`${col.url}/targets`, vrrp);
-    const res = await http.post(`${col.url}/_sim/status`, { resource_type: 'gw_interfaces', resource_id: 'gw-1', value: { primary: 'MASTER', secondary: 'BACKUP' } });
+    const res = await http.post(`${col.url}/_sim/status`, {
+      resource_type: 'gw_interfaces',
+      resource_id: 'gw-1',
+      value: { primary: 'MASTER', secondary: 'BACKUP' },
+    });
     expect(res.status).toBe(200);
-    expect(res.data.targets[0].values[0]).toMatchObject({ reporter: 'VRRPAgent', value: { primary: 'MASTER', secondary: 'BACKUP' } });
+    expect(res.data.targets[0].values[0]).toMatchObject({
+      reporter: 'VRRPAgent',
+      value: { primary: 'MASTER', secondary: 'BACKUP' },
+    });
     expect(col.targets()[0].id).toBe(t.id);
     expect((await http.post(`${col.url}/_sim/status`, { resource_id: 'nope', value: 'UP' })).status).toBe(404);
   });
 
   it('DELETE /targets/<id> answers 204, then 404; GET /targets lists and filters', async () => {
     const a = (await http.post(`${col.url}/targets`, VMI_TARGET)).data;
-    const b = (await http.post(`${col.url}/targets`, { ...VMI_TARGET, resource_type: 'load_balancers', resource_id: 'lb-1' })).data;
+    const b = (
+      await http.post(`${col.url}/targets`, { ...VMI_TARGET, resource_type: 'load_balancers', resource_id: 'lb-1' })
+    ).data;
     expect((await http.get(`${col.url}/targets`)).data.map((t: { id: string }) => t.id)).toEqual([a.id, b.id]);
-    const filtered = await http.get(`${col.url}/targets`, { params: { resource_type: 'load_balancers', resource_id: 'lb-1' } });
+    const filtered = await http.get(`${col.url}/targets`, {
+      params: { resource_type: 'load_balancers', resource_id: 'lb-1' },
+    });
     expect(filtered.data.map((t: { id: string }) => t.id)).toEqual([b.id]);
     expect((await http.delete(`${col.url}/targets/${a.id}`)).status).toBe(204);
     expect((await http.delete(`${col.url}/targets/${a.id}`)).status).toBe(404);
@@ -97,7 +143,10 @@ describe('monitoring collector simulator', () => {
     try {
       const { data: t } = await http.post(`${auto.url}/targets`, VMI_TARGET);
       expect((await http.get(`${auto.url}/targets/${t.id}`)).data.values).toEqual([]);
-      await waitFor(async () => (await http.get(`${auto.url}/targets/${t.id}`)).data.values[0]?.value === 'UP', { timeoutMs: 2_000, what: 'auto status' });
+      await waitFor(async () => (await http.get(`${auto.url}/targets/${t.id}`)).data.values[0]?.value === 'UP', {
+        timeoutMs: 2_000,
+        what: 'auto status',
+      });
     } finally {
       await auto.stop();
     }
@@ -116,8 +165,12 @@ describe('Heat simulator registering MonitoringTargets with the collector simula
         type: 'ESI::Monitoring::MonitoringTarget',
         depends_on: 'vmi',
         properties: {
-          type: 'virtual_machine_interface', resource_type: 'ports', resource_id: { get_param: 'uuid' }, field_name: 'vmi',
-          tenant_id: { get_param: 'tenant_id' }, version: { get_param: 'version' },
+          type: 'virtual_machine_interface',
+          resource_type: 'ports',
+          resource_id: { get_param: 'uuid' },
+          field_name: 'vmi',
+          tenant_id: { get_param: 'tenant_id' },
+          version: { get_param: 'version' },
           properties: { fq_name: { get_attr: ['vmi', 'fq_name'] } },
           syncer_properties: { etcd: { status: { key: 'vmi' } } },
         },
@@ -147,7 +200,15 @@ describe('Heat simulator registering MonitoringTargets with the collector simula
     const url = await heat.canonical(name);
     const created = outputsByKey((await heat.waitStatus(url, 'CREATE_COMPLETE')).outputs as never);
     const target = (await http.get(created.monitoring_link as string)).data;
-    expect(target).toMatchObject({ id: created.monitoring_target_id, resource_type: 'ports', resource_id: VMI_TARGET.resource_id, version: 2, field_name: 'vmi', properties: { fq_name: created.fq_name }, values: [] });
+    expect(target).toMatchObject({
+      id: created.monitoring_target_id,
+      resource_type: 'ports',
+      resource_id: VMI_TARGET.resource_id,
+      version: 2,
+      field_name: 'vmi',
+      properties: { fq_name: created.fq_name },
+      values: [],
+    });
 
     await heat.put(url, { template: TEMPLATE, parameters: params(3) });
     const updated = outputsByKey((await heat.waitStatus(url, 'UPDATE_COMPLETE')).outputs as never);
@@ -157,7 +218,9 @@ describe('Heat simulator registering MonitoringTargets with the collector simula
 
     // An update that leaves the target unchanged keeps it.
     await heat.put(url, { template: TEMPLATE, parameters: params(3) });
-    expect(outputsByKey((await heat.waitStatus(url, 'UPDATE_COMPLETE')).outputs as never).monitoring_target_id).toBe(updated.monitoring_target_id);
+    expect(outputsByKey((await heat.waitStatus(url, 'UPDATE_COMPLETE')).outputs as never).monitoring_target_id).toBe(
+      updated.monitoring_target_id,
+    );
 
     await heat.del(url);
     await heat.waitStatus(url, 'DELETE_COMPLETE');
@@ -169,6 +232,8 @@ describe('Heat simulator registering MonitoringTargets with the collector simula
     await http.post(`${col.url}/_sim/faults`, { method: 'POST', status: 500 });
     await heat.create({ stack_name: 'port_collector_down', template: TEMPLATE, parameters: params(1) });
     const failed = await heat.waitStatus(await heat.canonical('port_collector_down'), 'CREATE_FAILED');
-    expect(failed.stack_status_reason).toBe('Resource CREATE failed: resources.monitoring_target: collector answered 500 to POST /targets');
+    expect(failed.stack_status_reason).toBe(
+      'Resource CREATE failed: resources.monitoring_target: collector answered 500 to POST /targets',
+    );
   });
 });

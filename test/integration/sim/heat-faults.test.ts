@@ -18,7 +18,10 @@ describe('Heat simulator fault injection', () => {
 
   beforeAll(async () => {
     // One rule given at start: it survives /_sim/reset, runtime rules do not.
-    sim = await startHeatSimulator({ latencyMs: LATENCY, faults: [{ match: '^boot_fail_', mode: 'fail', reason: 'Error: resources.thing: boot rule' }] });
+    sim = await startHeatSimulator({
+      latencyMs: LATENCY,
+      faults: [{ match: '^boot_fail_', mode: 'fail', reason: 'Error: resources.thing: boot rule' }],
+    });
   });
   afterAll(() => sim.stop());
   beforeEach(async () => {
@@ -61,13 +64,17 @@ describe('Heat simulator fault injection', () => {
     await heat.waitStatus(url, 'CREATE_COMPLETE');
     expect((await heat.del(url)).status).toBe(204);
     const failed = await heat.waitStatus(url, 'DELETE_FAILED');
-    expect(failed.stack_status_reason).toBe('Resource DELETE failed: Error: resources.thing: failure injected by the Heat simulator');
+    expect(failed.stack_status_reason).toBe(
+      'Resource DELETE failed: Error: resources.thing: failure injected by the Heat simulator',
+    );
     expect((await heat.lookup('undeletable')).status).toBe(302);
   });
 
   it('start-time rules apply and survive a reset', async () => {
     const url = await create('boot_fail_1');
-    expect((await heat.waitStatus(url, 'CREATE_FAILED')).stack_status_reason).toBe('Resource CREATE failed: Error: resources.thing: boot rule');
+    expect((await heat.waitStatus(url, 'CREATE_FAILED')).stack_status_reason).toBe(
+      'Resource CREATE failed: Error: resources.thing: boot rule',
+    );
     const listed = (await http.get(`${sim.url}/_sim/faults`)).data.faults;
     expect(listed).toEqual([expect.objectContaining({ match: '^boot_fail_', mode: 'fail', fired: 1 })]);
   });
@@ -97,7 +104,11 @@ describe('Heat simulator fault injection', () => {
     for (let i = 0; i < 2; i += 1) {
       const res = await heat.create({ stack_name: 'flaky', template: TEMPLATE });
       expect(res.status).toBe(503);
-      expect(res.data).toMatchObject({ code: 503, title: 'Service Unavailable', error: { type: 'HTTPServiceUnavailable' } });
+      expect(res.data).toMatchObject({
+        code: 503,
+        title: 'Service Unavailable',
+        error: { type: 'HTTPServiceUnavailable' },
+      });
       expect((await heat.lookup('flaky')).status).toBe(404);
     }
     const res = await heat.create({ stack_name: 'flaky', template: TEMPLATE });
@@ -153,13 +164,19 @@ describe('Heat simulator fault injection', () => {
     await http.post(`${sim.url}/_sim/reset`);
     const state = await http.get(`${sim.url}/_sim/stacks`);
     expect(state.data).toEqual({ stacks: [], counts: {} });
-    expect((await http.get(`${sim.url}/_sim/faults`)).data.faults).toEqual([expect.objectContaining({ match: '^boot_fail_', fired: 0 })]);
+    expect((await http.get(`${sim.url}/_sim/faults`)).data.faults).toEqual([
+      expect.objectContaining({ match: '^boot_fail_', fired: 0 }),
+    ]);
     // Tokens are dropped by a reset as well.
     expect((await heat.get(`${heat.heatUrl}/stacks`)).status).toBe(401);
   });
 
   it('rejects malformed rules', async () => {
-    for (const bad of [{ match: '(', mode: 'fail' }, { match: 'x', mode: 'explode' }, { match: 'x', mode: 'fail', ops: ['fly'] }]) {
+    for (const bad of [
+      { match: '(', mode: 'fail' },
+      { match: 'x', mode: 'explode' },
+      { match: 'x', mode: 'fail', ops: ['fly'] },
+    ]) {
       expect((await http.post(`${sim.url}/_sim/faults`, bad)).status).toBe(400);
     }
   });
@@ -168,7 +185,10 @@ describe('Heat simulator fault injection', () => {
 describe('Heat simulator faults from a JSON file', () => {
   it('loads {"faults": [...]} at start', async () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'esi-sim-')), 'faults.json');
-    fs.writeFileSync(file, JSON.stringify({ faults: [{ match: '^from_file$', mode: 'fail', reason: 'from the file' }] }));
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ faults: [{ match: '^from_file$', mode: 'fail', reason: 'from the file' }] }),
+    );
     const sim = await startHeatSimulator({ latencyMs: 20, faults: file });
     try {
       const heat = await client(sim);

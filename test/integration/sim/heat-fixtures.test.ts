@@ -27,18 +27,35 @@ const PORT_TEMPLATE = {
       properties: {
         uuid: { get_param: 'uuid' },
         name: { get_param: 'name' },
-        virtual_machine_interface_allowed_address_pairs: { get_param: 'virtual_machine_interface_allowed_address_pairs' },
+        virtual_machine_interface_allowed_address_pairs: {
+          get_param: 'virtual_machine_interface_allowed_address_pairs',
+        },
         virtual_machine_interface_mac_addresses: [{ get_param: 'virtual_machine_interface_mac_address' }],
         virtual_networks: [{ get_param: 'virtual_network' }],
       },
     },
   },
   outputs: {
-    id: { description: 'A unique id for the virtual machine interface.', value: { get_resource: 'virtual_machine_interface' } },
-    mac_address: { description: 'Virtual machine interface mac address.', value: { get_attr: ['virtual_machine_interface', 'virtual_machine_interface_mac_addresses'] } },
-    allowed_address_pairs: { description: 'Virtual machine allowed address pairs.', value: { get_attr: ['virtual_machine_interface', 'virtual_machine_interface_allowed_address_pairs'] } },
-    virtual_network: { description: 'Virtual network.', value: { get_attr: ['virtual_machine_interface', 'virtual_networks'] } },
-    fq_name: { description: 'Fully Qualified Name of the VMI', value: { get_attr: ['virtual_machine_interface', 'fq_name'] } },
+    id: {
+      description: 'A unique id for the virtual machine interface.',
+      value: { get_resource: 'virtual_machine_interface' },
+    },
+    mac_address: {
+      description: 'Virtual machine interface mac address.',
+      value: { get_attr: ['virtual_machine_interface', 'virtual_machine_interface_mac_addresses'] },
+    },
+    allowed_address_pairs: {
+      description: 'Virtual machine allowed address pairs.',
+      value: { get_attr: ['virtual_machine_interface', 'virtual_machine_interface_allowed_address_pairs'] },
+    },
+    virtual_network: {
+      description: 'Virtual network.',
+      value: { get_attr: ['virtual_machine_interface', 'virtual_networks'] },
+    },
+    fq_name: {
+      description: 'Fully Qualified Name of the VMI',
+      value: { get_attr: ['virtual_machine_interface', 'fq_name'] },
+    },
   },
 };
 const PARAMS = {
@@ -67,7 +84,10 @@ describe('Heat simulator outputs fixtures', () => {
     expect(seedOutputs).toHaveLength(5);
     // The seed's stack lives under the record's tenant, which is the simulator's default project.
     expect(sim.heatUrl).toBe(`${sim.url}/v1/fe3a4a1a72c04479bb6c19c2c0ccba4c`);
-    expect((await heat.create({ stack_name: SEED_STACK, template: PORT_TEMPLATE, parameters: { ...PARAMS, version: '1' } })).status).toBe(201);
+    expect(
+      (await heat.create({ stack_name: SEED_STACK, template: PORT_TEMPLATE, parameters: { ...PARAMS, version: '1' } }))
+        .status,
+    ).toBe(201);
     const url = await heat.canonical(SEED_STACK);
     expect((await heat.waitStatus(url, 'CREATE_COMPLETE')).outputs).toEqual(seedOutputs);
     expect((await heat.put(url, { template: PORT_TEMPLATE, parameters: PARAMS })).status).toBe(202);
@@ -76,12 +96,20 @@ describe('Heat simulator outputs fixtures', () => {
     expect(stack.outputs).toEqual(seedOutputs);
     expect(stack.stack_status_reason).toBe('Stack successfully updated');
     const fq = await heat.get(`${url}/outputs/fq_name`);
-    expect(fq.data.output).toEqual({ output_value: 'default-domain:admin:f68d0924-ef20-4c1b-ac45-0e6b879af5e7', description: 'Fully Qualified Name of the VMI', output_key: 'fq_name' });
+    expect(fq.data.output).toEqual({
+      output_value: 'default-domain:admin:f68d0924-ef20-4c1b-ac45-0e6b879af5e7',
+      description: 'Fully Qualified Name of the VMI',
+      output_key: 'fq_name',
+    });
   });
 
   it('computes outputs for stacks the fixtures do not name, in the same shapes', async () => {
     const other = 'port_00000000-0000-4000-8000-000000000000';
-    await heat.create({ stack_name: other, template: PORT_TEMPLATE, parameters: { ...PARAMS, uuid: other.slice(5), name: other.slice(5) } });
+    await heat.create({
+      stack_name: other,
+      template: PORT_TEMPLATE,
+      parameters: { ...PARAMS, uuid: other.slice(5), name: other.slice(5) },
+    });
     const stack = await heat.waitStatus(await heat.canonical(other), 'CREATE_COMPLETE');
     const o = outputsByKey(stack.outputs as never);
     const seed = outputsByKey(seedOutputs as never);

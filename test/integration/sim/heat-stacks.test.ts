@@ -31,7 +31,12 @@ const TEMPLATE = {
     iip: {
       type: 'OS::Contrail::InstanceIp',
       properties: {
-        name: { str_replace: { template: '%name%_%zone%_%ip%', params: { '%name%': { get_param: 'name' }, '%zone%': 'zone-a', '%ip%': '10.0.0.5' } } },
+        name: {
+          str_replace: {
+            template: '%name%_%zone%_%ip%',
+            params: { '%name%': { get_param: 'name' }, '%zone%': 'zone-a', '%ip%': '10.0.0.5' },
+          },
+        },
         virtual_machine_interfaces: [{ get_resource: 'vmi' }],
       },
     },
@@ -52,11 +57,20 @@ const TEMPLATE = {
   outputs: {
     id: { description: 'A unique id for the virtual machine interface.', value: { get_resource: 'vmi' } },
     fq_name: { description: 'Fully Qualified Name of the VMI', value: { get_attr: ['vmi', 'fq_name'] } },
-    mac_address: { description: 'Virtual machine interface mac address.', value: { get_attr: ['vmi', 'virtual_machine_interface_mac_addresses'] } },
+    mac_address: {
+      description: 'Virtual machine interface mac address.',
+      value: { get_attr: ['vmi', 'virtual_machine_interface_mac_addresses'] },
+    },
     virtual_network: { description: 'Virtual network.', value: { get_attr: ['vmi', 'virtual_networks'] } },
-    allowed_address_pairs: { description: 'Virtual machine allowed address pairs.', value: { get_attr: ['vmi', 'virtual_machine_interface_allowed_address_pairs'] } },
+    allowed_address_pairs: {
+      description: 'Virtual machine allowed address pairs.',
+      value: { get_attr: ['vmi', 'virtual_machine_interface_allowed_address_pairs'] },
+    },
     ip_name: { description: 'Instance IP name', value: { get_attr: ['iip', 'name'] } },
-    joined: { description: 'list_join', value: { list_join: ['-', [{ get_param: 'name' }, { get_param: 'version' }, 'x']] } },
+    joined: {
+      description: 'list_join',
+      value: { list_join: ['-', [{ get_param: 'name' }, { get_param: 'version' }, 'x']] },
+    },
     version: { description: 'typed number', value: { get_param: 'version' } },
     admin: { description: 'typed boolean', value: { get_param: 'admin_state_up' } },
     project: { description: 'pseudo parameter', value: { get_param: 'OS::project_id' } },
@@ -67,7 +81,14 @@ const TEMPLATE = {
 
 const PORT = 'a7e5822c-5c04-4c5f-a5ac-b0e0ad50159f';
 const VN = 'ce9a7a92-d11a-4fc6-8ae7-18061b62c98f';
-const params = (over: Record<string, unknown> = {}) => ({ uuid: PORT, name: PORT, tenant_id: 'fe3a4a1a72c04479bb6c19c2c0ccba4c', version: 2, virtual_network: VN, ...over });
+const params = (over: Record<string, unknown> = {}) => ({
+  uuid: PORT,
+  name: PORT,
+  tenant_id: 'fe3a4a1a72c04479bb6c19c2c0ccba4c',
+  version: 2,
+  virtual_network: VN,
+  ...over,
+});
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 describe('Heat v1 simulator: stacks', () => {
@@ -94,7 +115,12 @@ describe('Heat v1 simulator: stacks', () => {
 
   it('creates a stack: 201 with id and links, CREATE_IN_PROGRESS, then CREATE_COMPLETE with outputs computed from the template', async () => {
     const stackName = name();
-    const res = await heat.create({ stack_name: stackName, template: TEMPLATE, parameters: params(), timeout_mins: 13 });
+    const res = await heat.create({
+      stack_name: stackName,
+      template: TEMPLATE,
+      parameters: params(),
+      timeout_mins: 13,
+    });
     expect(res.status).toBe(201);
     const { id, links } = res.data.stack;
     expect(id).toMatch(UUID);
@@ -109,18 +135,42 @@ describe('Heat v1 simulator: stacks', () => {
 
     const stack = await heat.waitStatus(self, 'CREATE_COMPLETE');
     expect(stack.stack_status_reason).toBe('Stack CREATE completed successfully');
-    expect(stack).toMatchObject({ id, stack_name: stackName, description: 'Simulator test port', template_description: 'Simulator test port', timeout_mins: 13, disable_rollback: true, stack_owner: 'admin', stack_user_project_id: sim.credentials.projectId, updated_time: null, deletion_time: null });
+    expect(stack).toMatchObject({
+      id,
+      stack_name: stackName,
+      description: 'Simulator test port',
+      template_description: 'Simulator test port',
+      timeout_mins: 13,
+      disable_rollback: true,
+      stack_owner: 'admin',
+      stack_user_project_id: sim.credentials.projectId,
+      updated_time: null,
+      deletion_time: null,
+    });
     expect(stack.creation_time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     // stack-show prints parameters as strings, hidden ones masked (the record: "False", "null", "3").
     expect(stack.parameters).toEqual({
-      uuid: PORT, name: PORT, tenant_id: 'fe3a4a1a72c04479bb6c19c2c0ccba4c', version: '2', mac: 'fe:ff:ff:ff:ff:ff', virtual_network: VN,
-      admin_state_up: 'True', pairs: '[]', device_password: '******',
-      'OS::stack_name': stackName, 'OS::stack_id': id, 'OS::project_id': sim.credentials.projectId,
+      uuid: PORT,
+      name: PORT,
+      tenant_id: 'fe3a4a1a72c04479bb6c19c2c0ccba4c',
+      version: '2',
+      mac: 'fe:ff:ff:ff:ff:ff',
+      virtual_network: VN,
+      admin_state_up: 'True',
+      pairs: '[]',
+      device_password: '******',
+      'OS::stack_name': stackName,
+      'OS::stack_id': id,
+      'OS::project_id': sim.credentials.projectId,
     });
 
     const outputs = stack.outputs as { output_key: string; output_value: unknown; description: string }[];
     expect(outputs.map((o) => o.output_key)).toEqual(Object.keys(TEMPLATE.outputs));
-    expect(outputs[0]).toEqual({ output_key: 'id', output_value: expect.stringMatching(UUID), description: 'A unique id for the virtual machine interface.' });
+    expect(outputs[0]).toEqual({
+      output_key: 'id',
+      output_value: expect.stringMatching(UUID),
+      description: 'A unique id for the virtual machine interface.',
+    });
     const o = outputsByKey(outputs);
     expect(o.fq_name).toBe(`default-domain:admin:${o.id}`);
     // The template passes the placeholder MAC, so "Contrail" allocates one in OpenStack's range.
@@ -141,7 +191,11 @@ describe('Heat v1 simulator: stacks', () => {
 
   it('accepts the template as YAML text and lists stacks', async () => {
     const stackName = name();
-    const res = await heat.create({ stack_name: stackName, template: YAML.stringify(TEMPLATE), parameters: params({ version: '2', admin_state_up: 'false' }) });
+    const res = await heat.create({
+      stack_name: stackName,
+      template: YAML.stringify(TEMPLATE),
+      parameters: params({ version: '2', admin_state_up: 'false' }),
+    });
     expect(res.status).toBe(201);
     const stack = await heat.waitStatus(await heat.canonical(stackName), 'CREATE_COMPLETE');
     const o = outputsByKey(stack.outputs as never);
@@ -158,7 +212,9 @@ describe('Heat v1 simulator: stacks', () => {
     const dup = await heat.create({ stack_name: stackName, template: TEMPLATE, parameters: params() });
     expect(dup.status).toBe(409);
     expect(dup.data).toEqual({
-      explanation: 'There was a conflict when trying to complete your request.', code: 409, title: 'Conflict',
+      explanation: 'There was a conflict when trying to complete your request.',
+      code: 409,
+      title: 'Conflict',
       error: { message: `The Stack (${stackName}) already exists.`, traceback: null, type: 'StackExists' },
     });
     expect((await http.get(`${sim.url}/_sim/stacks/${stackName}`)).data.counts.creates).toBe(1);
@@ -178,7 +234,11 @@ describe('Heat v1 simulator: stacks', () => {
     expect(sub.headers.location).toBe(`${sim.heatUrl}/stacks/${stackName}/${id}/outputs`);
     const missing = await heat.lookup('port_nope');
     expect(missing.status).toBe(404);
-    expect(missing.data.error).toEqual({ message: 'The Stack (port_nope) could not be found.', traceback: null, type: 'StackNotFound' });
+    expect(missing.data.error).toEqual({
+      message: 'The Stack (port_nope) could not be found.',
+      traceback: null,
+      type: 'StackNotFound',
+    });
   });
 
   it('serves the outputs list and single outputs', async () => {
@@ -198,7 +258,11 @@ describe('Heat v1 simulator: stacks', () => {
     const stackName = name();
     const { url, stack } = await createComplete(stackName);
     const before = outputsByKey(stack.outputs as never);
-    const put = await heat.put(url, { template: TEMPLATE, parameters: params({ version: 3, mac: 'fa:16:3e:21:5b:14' }), timeout_mins: 13 });
+    const put = await heat.put(url, {
+      template: TEMPLATE,
+      parameters: params({ version: 3, mac: 'fa:16:3e:21:5b:14' }),
+      timeout_mins: 13,
+    });
     expect(put.status).toBe(202);
     const during = (await heat.get(url)).data.stack;
     expect(during.stack_status).toBe('UPDATE_IN_PROGRESS');
@@ -226,7 +290,11 @@ describe('Heat v1 simulator: stacks', () => {
     const patched = await heat.waitStatus(url, 'UPDATE_COMPLETE');
     expect((patched.parameters as Record<string, string>).version).toBe('4');
     expect((patched.parameters as Record<string, string>).mac).toBe('fa:16:3e:21:5b:14');
-    expect((await http.get(`${sim.url}/_sim/stacks/${stackName}`)).data.counts).toEqual({ creates: 1, updates: 2, deletes: 0 });
+    expect((await http.get(`${sim.url}/_sim/stacks/${stackName}`)).data.counts).toEqual({
+      creates: 1,
+      updates: 2,
+      deletes: 0,
+    });
   });
 
   it('deletes a stack (204 → DELETE_COMPLETE); afterwards look-ups by name give 404 and the name is free again', async () => {
@@ -247,7 +315,11 @@ describe('Heat v1 simulator: stacks', () => {
     const again = await heat.create({ stack_name: stackName, template: TEMPLATE, parameters: params() });
     expect(again.status).toBe(201);
     expect(again.data.stack.id).not.toBe(id);
-    expect((await http.get(`${sim.url}/_sim/stacks/${stackName}`)).data.counts).toEqual({ creates: 2, updates: 0, deletes: 1 });
+    expect((await http.get(`${sim.url}/_sim/stacks/${stackName}`)).data.counts).toEqual({
+      creates: 2,
+      updates: 0,
+      deletes: 1,
+    });
   });
 
   it('deleting a stack whose create is still running cancels the create', async () => {
@@ -260,29 +332,90 @@ describe('Heat v1 simulator: stacks', () => {
 
   describe('rejects invalid requests with 400 in Heat’s words, creating nothing', () => {
     const cases: [string, unknown, Record<string, unknown>, string, string][] = [
-      ['a template that is not a mapping', 'just string', params(), 'HTTPBadRequest', 'The template is not a JSON object or YAML mapping.'],
-      ['YAML text without a version', 'description: x\nresources: {}\n', params(), 'HTTPBadRequest', 'Template format version not found.'],
-      ['an object without heat_template_version', { resources: TEMPLATE.resources }, {}, 'InvalidTemplateVersion', 'The template version is invalid: Template version was not provided'],
-      ['an unknown top-level section', { ...TEMPLATE, Resources: {} }, params(), 'InvalidTemplateSection', 'The template section is invalid: Resources'],
-      ['a template without resources', { heat_template_version: '2013-05-23', parameters: {} }, {}, 'StackValidationFailed', 'The template section is invalid: resources (the simulator requires at least one resource)'],
-      ['an undeclared parameter', TEMPLATE, params({ bogus: 1 }), 'UnknownUserParameter', 'The Parameter (bogus) was not defined in template.'],
-      ['a missing parameter', TEMPLATE, { name: 'x' }, 'UserParameterMissing', 'The Parameter (uuid) was not provided.'],
-      ['a number parameter that is not a number', TEMPLATE, params({ version: 'three' }), 'StackValidationFailed', "Parameter 'version' is invalid: could not convert string to float: 'three'"],
-      ['a reference to an unknown resource', { ...TEMPLATE, outputs: { x: { value: { get_attr: ['nope', 'id'] } } } }, params(), 'InvalidTemplateReference', 'The specified reference "nope" (in outputs.x) is incorrect.'],
+      [
+        'a template that is not a mapping',
+        'just string',
+        params(),
+        'HTTPBadRequest',
+        'The template is not a JSON object or YAML mapping.',
+      ],
+      [
+        'YAML text without a version',
+        'description: x\nresources: {}\n',
+        params(),
+        'HTTPBadRequest',
+        'Template format version not found.',
+      ],
+      [
+        'an object without heat_template_version',
+        { resources: TEMPLATE.resources },
+        {},
+        'InvalidTemplateVersion',
+        'The template version is invalid: Template version was not provided',
+      ],
+      [
+        'an unknown top-level section',
+        { ...TEMPLATE, Resources: {} },
+        params(),
+        'InvalidTemplateSection',
+        'The template section is invalid: Resources',
+      ],
+      [
+        'a template without resources',
+        { heat_template_version: '2013-05-23', parameters: {} },
+        {},
+        'StackValidationFailed',
+        'The template section is invalid: resources (the simulator requires at least one resource)',
+      ],
+      [
+        'an undeclared parameter',
+        TEMPLATE,
+        params({ bogus: 1 }),
+        'UnknownUserParameter',
+        'The Parameter (bogus) was not defined in template.',
+      ],
+      [
+        'a missing parameter',
+        TEMPLATE,
+        { name: 'x' },
+        'UserParameterMissing',
+        'The Parameter (uuid) was not provided.',
+      ],
+      [
+        'a number parameter that is not a number',
+        TEMPLATE,
+        params({ version: 'three' }),
+        'StackValidationFailed',
+        "Parameter 'version' is invalid: could not convert string to float: 'three'",
+      ],
+      [
+        'a reference to an unknown resource',
+        { ...TEMPLATE, outputs: { x: { value: { get_attr: ['nope', 'id'] } } } },
+        params(),
+        'InvalidTemplateReference',
+        'The specified reference "nope" (in outputs.x) is incorrect.',
+      ],
     ];
     it.each(cases)('%s', async (_what, template, parameters, type, message) => {
       const res = await heat.create({ stack_name: name(), template, parameters });
       expect(res.status).toBe(400);
       expect(res.data).toEqual({
-        explanation: 'The server could not comply with the request since it is either malformed or otherwise incorrect.', code: 400, title: 'Bad Request',
+        explanation:
+          'The server could not comply with the request since it is either malformed or otherwise incorrect.',
+        code: 400,
+        title: 'Bad Request',
         error: { message, traceback: null, type },
       });
       expect((await http.get(`${sim.url}/_sim/stacks`)).data).toEqual({ stacks: [], counts: {} });
     });
 
     it('an invalid stack name, malformed JSON and an invalid update', async () => {
-      expect((await heat.create({ stack_name: '1-starts-with-digit', template: TEMPLATE, parameters: params() })).status).toBe(400);
-      const raw = await http.post(`${heat.heatUrl}/stacks`, '{"stack_name":', { headers: { 'X-Auth-Token': (heat as unknown as { token: string }).token, 'Content-Type': 'application/json' } });
+      expect(
+        (await heat.create({ stack_name: '1-starts-with-digit', template: TEMPLATE, parameters: params() })).status,
+      ).toBe(400);
+      const raw = await http.post(`${heat.heatUrl}/stacks`, '{"stack_name":', {
+        headers: { 'X-Auth-Token': (heat as unknown as { token: string }).token, 'Content-Type': 'application/json' },
+      });
       expect(raw.status).toBe(400);
       const stackName = name();
       const { url } = await createComplete(stackName);
@@ -291,7 +424,11 @@ describe('Heat v1 simulator: stacks', () => {
       expect(bad.data.error.message).toBe('The Parameter (extra) was not defined in template.');
       // A rejected update leaves the stack as it was and is not counted.
       expect((await heat.get(url)).data.stack.stack_status).toBe('CREATE_COMPLETE');
-      expect((await http.get(`${sim.url}/_sim/stacks/${stackName}`)).data.counts).toEqual({ creates: 1, updates: 0, deletes: 0 });
+      expect((await http.get(`${sim.url}/_sim/stacks/${stackName}`)).data.counts).toEqual({
+        creates: 1,
+        updates: 0,
+        deletes: 0,
+      });
     });
   });
 });

@@ -21,7 +21,11 @@ describe('Keystone v3 simulator', () => {
     expect(Date.parse(t.expires_at)).toBeGreaterThan(before);
     expect(t.expires_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
     expect(t.methods).toEqual(['password']);
-    expect(t.project).toEqual({ domain: { id: 'default', name: 'Default' }, id: sim.credentials.projectId, name: 'admin' });
+    expect(t.project).toEqual({
+      domain: { id: 'default', name: 'Default' },
+      id: sim.credentials.projectId,
+      name: 'admin',
+    });
     expect(heatUrl).toBe(`${sim.url}/v1/${sim.credentials.projectId}`);
     expect(heatUrl).toBe(sim.heatUrl);
     const types = t.catalog.map((s: { type: string }) => s.type).sort();
@@ -32,7 +36,10 @@ describe('Keystone v3 simulator', () => {
 
   it('scopes by project id as well as by name', async () => {
     const c = sim.credentials;
-    const res = await http.post(`${sim.keystoneUrl}/auth/tokens`, passwordAuth(c.username, c.password, { id: c.projectId }));
+    const res = await http.post(
+      `${sim.keystoneUrl}/auth/tokens`,
+      passwordAuth(c.username, c.password, { id: c.projectId }),
+    );
     expect(res.status).toBe(201);
   });
 
@@ -45,14 +52,19 @@ describe('Keystone v3 simulator', () => {
     ]) {
       const res = await http.post(`${sim.keystoneUrl}/auth/tokens`, body);
       expect(res.status).toBe(401);
-      expect(res.data).toEqual({ error: { code: 401, message: 'The request you have made requires authentication.', title: 'Unauthorized' } });
+      expect(res.data).toEqual({
+        error: { code: 401, message: 'The request you have made requires authentication.', title: 'Unauthorized' },
+      });
       expect(res.headers['x-subject-token']).toBeUndefined();
     }
   });
 
   it('answers 400 when a user given by name has no domain', async () => {
     const res = await http.post(`${sim.keystoneUrl}/auth/tokens`, {
-      auth: { identity: { methods: ['password'], password: { user: { name: 'admin', password: 'x' } } }, scope: { project: { id: sim.credentials.projectId } } },
+      auth: {
+        identity: { methods: ['password'], password: { user: { name: 'admin', password: 'x' } } },
+        scope: { project: { id: sim.credentials.projectId } },
+      },
     });
     expect(res.status).toBe(400);
     expect(res.data.error.message).toMatch(/^Expecting to find domain in user/);
@@ -60,10 +72,14 @@ describe('Keystone v3 simulator', () => {
 
   it('validates tokens with GET /v3/auth/tokens', async () => {
     const { token } = await login(sim);
-    const ok = await http.get(`${sim.keystoneUrl}/auth/tokens`, { headers: { 'X-Auth-Token': token, 'X-Subject-Token': token } });
+    const ok = await http.get(`${sim.keystoneUrl}/auth/tokens`, {
+      headers: { 'X-Auth-Token': token, 'X-Subject-Token': token },
+    });
     expect(ok.status).toBe(200);
     expect(ok.headers['x-subject-token']).toBe(token);
-    const gone = await http.get(`${sim.keystoneUrl}/auth/tokens`, { headers: { 'X-Auth-Token': token, 'X-Subject-Token': 'gAAAAAnope' } });
+    const gone = await http.get(`${sim.keystoneUrl}/auth/tokens`, {
+      headers: { 'X-Auth-Token': token, 'X-Subject-Token': 'gAAAAAnope' },
+    });
     expect(gone.status).toBe(404);
   });
 
@@ -96,7 +112,10 @@ describe('Keystone v3 simulator', () => {
     try {
       const { token } = await login(short);
       const { waitFor } = await import('../../helpers/wait');
-      await waitFor(async () => (await http.get(`${short.heatUrl}/stacks`, { headers: { 'X-Auth-Token': token } })).status === 401, { timeoutMs: 2_000, what: 'token expiry' });
+      await waitFor(
+        async () => (await http.get(`${short.heatUrl}/stacks`, { headers: { 'X-Auth-Token': token } })).status === 401,
+        { timeoutMs: 2_000, what: 'token expiry' },
+      );
     } finally {
       await short.stop();
     }

@@ -12,7 +12,14 @@ describe('infra/sim/main.ts', () => {
     const password = 'p4ss-from-env';
     const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['infra/sim/main.ts'], {
       cwd: ROOT,
-      env: { ...process.env, ESI_SIM_HEAT_PORT: String(heatPort), ESI_SIM_COLLECTOR_PORT: String(collectorPort), ESI_SIM_HEAT_LATENCY_MS: '20', ESI_SIM_KEYSTONE_PASSWORD: password, ESI_SIM_LOG: '1' },
+      env: {
+        ...process.env,
+        ESI_SIM_HEAT_PORT: String(heatPort),
+        ESI_SIM_COLLECTOR_PORT: String(collectorPort),
+        ESI_SIM_HEAT_LATENCY_MS: '20',
+        ESI_SIM_KEYSTONE_PASSWORD: password,
+        ESI_SIM_LOG: '1',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -24,7 +31,10 @@ describe('infra/sim/main.ts', () => {
       expect(out).toContain(`Keystone v3  http://127.0.0.1:${heatPort}/v3`);
       expect(out).toContain(`collector    http://127.0.0.1:${collectorPort}`);
 
-      const auth = await http.post(`http://127.0.0.1:${heatPort}/v3/auth/tokens`, passwordAuth('admin', password, { name: 'admin' }));
+      const auth = await http.post(
+        `http://127.0.0.1:${heatPort}/v3/auth/tokens`,
+        passwordAuth('admin', password, { name: 'admin' }),
+      );
       expect(auth.status).toBe(201);
       expect((await http.get(`http://127.0.0.1:${collectorPort}/targets`)).data).toEqual([]);
       await waitFor(() => out.includes('POST /v3/auth/tokens 201'), { what: 'request log line' });

@@ -21,7 +21,10 @@ export function passwordAuth(user: string, password: string, project: { id?: str
 /** Authenticates like a product client: token from X-Subject-Token, Heat URL from the catalog. */
 export async function login(sim: HeatSimulator): Promise<{ token: string; heatUrl: string; res: AxiosResponse }> {
   const c = sim.credentials;
-  const res = await http.post(`${sim.keystoneUrl}/auth/tokens`, passwordAuth(c.username, c.password, { name: c.projectName }));
+  const res = await http.post(
+    `${sim.keystoneUrl}/auth/tokens`,
+    passwordAuth(c.username, c.password, { name: c.projectName }),
+  );
   if (res.status !== 201) throw new Error(`auth failed: ${res.status}`);
   const catalog = res.data.token.catalog as { type: string; endpoints: { interface: string; url: string }[] }[];
   const heatUrl = catalog.find((s) => s.type === 'orchestration')!.endpoints.find((e) => e.interface === 'public')!.url;
@@ -74,7 +77,9 @@ export class HeatTestClient {
     const stack = await waitFor(
       async () => {
         const res = await this.get(url);
-        return res.status === 200 && res.data.stack.stack_status === status ? (res.data.stack as Record<string, unknown>) : undefined;
+        return res.status === 200 && res.data.stack.stack_status === status
+          ? (res.data.stack as Record<string, unknown>)
+          : undefined;
       },
       { timeoutMs, intervalMs: 25, what: `${url} to reach ${status}` },
     );

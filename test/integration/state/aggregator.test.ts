@@ -17,7 +17,9 @@ const store = new EtcdStore();
 afterAll(() => store.close());
 
 const seed004 = seedFixtures().find((s) => s.seed.startsWith('004'))!;
-const seedState = JSON.parse(fs.readFileSync(path.join(__dirname, '../../fixtures/state/004_18d39a09107f9f1f.json'), 'utf8'));
+const seedState = JSON.parse(
+  fs.readFileSync(path.join(__dirname, '../../fixtures/state/004_18d39a09107f9f1f.json'), 'utf8'),
+);
 
 /** Seed 004's jobs under a fresh resource id, so runs and files do not meet. */
 function chainJobs(resourceId: string, version = 2): Job[] {
@@ -36,29 +38,49 @@ function chainJobs(resourceId: string, version = 2): Job[] {
 
 /** Stores the chain, then claims and finishes `run` of its jobs (default all) with the given results. */
 async function runChain(jobs: Job[], results: Record<string, 'ok' | 'fail'>, run = jobs.length): Promise<string> {
-  await store.txn().then(...jobs.flatMap((j) => [
-    put(defaultJobKeys.all(j.id), encodeStoredJob({ handler: j.handler, job: j, attempt: 0 })),
-    put(j.dependency.length ? defaultJobKeys.waiting(j.id) : defaultJobKeys.ready(j.id), j.handler),
-  ])).commit();
+  await store
+    .txn()
+    .then(
+      ...jobs.flatMap((j) => [
+        put(defaultJobKeys.all(j.id), encodeStoredJob({ handler: j.handler, job: j, attempt: 0 })),
+        put(j.dependency.length ? defaultJobKeys.waiting(j.id) : defaultJobKeys.ready(j.id), j.handler),
+      ]),
+    )
+    .commit();
   let last = '';
   for (const j of jobs.slice(0, run)) {
     const claim = await claimJob(store, j.id, 'test-worker', 60);
     expect(claim).toBeDefined();
     const r = results[j.handler + ':' + j.action];
-    await finishJob(store, claim!, r === 'fail' ? { ok: false, error: 'no monitoring target for the port yet' } : { ok: true });
+    await finishJob(
+      store,
+      claim!,
+      r === 'fail' ? { ok: false, error: 'no monitoring target for the port yet' } : { ok: true },
+    );
     last = j.id;
   }
   return last;
 }
 
-const invoke = (key: string) => handler(sqsEvent(sqsRecord({ key, modRevision: 1, type: 'put' })), lambdaContext('esi-test-aggregator'));
-const json = async (key: string) => { const kv = await store.get(key); return kv ? JSON.parse(kv.value) : undefined; };
+const invoke = (key: string) =>
+  handler(sqsEvent(sqsRecord({ key, modRevision: 1, type: 'put' })), lambdaContext('esi-test-aggregator'));
+const json = async (key: string) => {
+  const kv = await store.get(key);
+  return kv ? JSON.parse(kv.value) : undefined;
+};
 
-test('seed 004: the completed chain gives the seed\'s /state; the chain and its job state are removed', async () => {
+test("seed 004: the completed chain gives the seed's /state; the chain and its job state are removed", async () => {
   const rid = `agg-${Date.now()}`;
   const jobs = chainJobs(rid);
-  await store.txn().then(put(`/esi-worker/job_state/v2.0/ports/${rid}`, pyDumps(seedState.job_state, { sortKeys: true }))).commit();
-  const last = await runChain(jobs, { 'monitoring_worker:delete': 'fail', 'heat_worker:modify': 'ok', 'monitoring_worker:create': 'ok' });
+  await store
+    .txn()
+    .then(put(`/esi-worker/job_state/v2.0/ports/${rid}`, pyDumps(seedState.job_state, { sortKeys: true })))
+    .commit();
+  const last = await runChain(jobs, {
+    'monitoring_worker:delete': 'fail',
+    'heat_worker:modify': 'ok',
+    'monitoring_worker:create': 'ok',
+  });
 
   // A message for a job that is not the last changes nothing yet; the last one aggregates.
   await invoke(defaultJobKeys.finished(last));
@@ -84,15 +106,26 @@ test('a failed chain reports <ACTION>_FAILED with the root cause', async () => {
   expect(JSON.parse((await store.get(defaultJobKeys.finished(jobs[2].id)))!.value)).toMatchObject({ ok: false });
   await invoke(defaultJobKeys.finished(jobs[2].id));
   const state = await json(`/state/v2.0/ports/${rid}`);
-  expect(state).toMatchObject({ state: { worker_state: 'CREATE_FAILED' }, version: 2, error: expect.stringContaining('no monitoring target for the port yet') });
+  expect(state).toMatchObject({
+    state: { worker_state: 'CREATE_FAILED' },
+    version: 2,
+    error: expect.stringContaining('no monitoring target for the port yet'),
+  });
 });
 
 test('a late aggregation of an older version does not overwrite the newer /state, but still clears its chain', async () => {
   const rid = `agg-late-${Date.now()}`;
   const newer = { error: '', state: { worker_state: 'MODIFY_COMPLETED' }, version: 3 };
-  await store.txn().then(put(`/state/v2.0/ports/${rid}`, JSON.stringify(newer))).commit();
+  await store
+    .txn()
+    .then(put(`/state/v2.0/ports/${rid}`, JSON.stringify(newer)))
+    .commit();
   const jobs = chainJobs(rid, 2);
-  const last = await runChain(jobs, { 'monitoring_worker:delete': 'ok', 'heat_worker:modify': 'ok', 'monitoring_worker:create': 'ok' });
+  const last = await runChain(jobs, {
+    'monitoring_worker:delete': 'ok',
+    'heat_worker:modify': 'ok',
+    'monitoring_worker:create': 'ok',
+  });
   await invoke(defaultJobKeys.finished(last));
   expect(await json(`/state/v2.0/ports/${rid}`)).toEqual(newer);
   expect(await store.get(defaultJobKeys.all(last))).toBeUndefined();

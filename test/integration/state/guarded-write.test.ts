@@ -11,7 +11,11 @@ test('a late aggregation for an old version does not overwrite the newer state',
   const k = key('state');
   expect(await writeState(store, k, done(3))).toBe('written');
   expect(await writeState(store, k, done(2))).toBe('older');
-  expect(JSON.parse((await store.get(k))!.value)).toEqual({ error: '', state: { worker_state: 'MODIFY_COMPLETED' }, version: 3 });
+  expect(JSON.parse((await store.get(k))!.value)).toEqual({
+    error: '',
+    state: { worker_state: 'MODIFY_COMPLETED' },
+    version: 3,
+  });
 });
 
 test('a duplicate aggregation writes nothing (no new revision)', async () => {

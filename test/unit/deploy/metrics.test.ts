@@ -1,15 +1,29 @@
 /** shared/metrics.ts: EMF lines with the names and dimensions the alarms in serverless.yml use. */
-import { flushMetrics, recordJobOutcome, recordOutcome, recordRelayLag, recordStackOperation, serviceOf } from '../../../shared/metrics';
+import {
+  flushMetrics,
+  recordJobOutcome,
+  recordOutcome,
+  recordRelayLag,
+  recordStackOperation,
+  serviceOf,
+} from '../../../shared/metrics';
 import { createLogger } from '../../../shared/log/logger';
 
 let lines: string[] = [];
 let spy: jest.SpyInstance;
 beforeEach(() => {
   lines = [];
-  spy = jest.spyOn(process.stdout, 'write').mockImplementation(((chunk: string) => { lines.push(String(chunk)); return true; }) as never);
+  spy = jest.spyOn(process.stdout, 'write').mockImplementation(((chunk: string) => {
+    lines.push(String(chunk));
+    return true;
+  }) as never);
 });
 afterEach(() => spy.mockRestore());
-const emf = () => lines.flatMap((l) => l.split('\n')).filter((l) => l.includes('"_aws"')).map((l) => JSON.parse(l));
+const emf = () =>
+  lines
+    .flatMap((l) => l.split('\n'))
+    .filter((l) => l.includes('"_aws"'))
+    .map((l) => JSON.parse(l));
 
 test('record outcomes are stored and flushed as one EMF line, namespace esi, dimensions service and stage', () => {
   recordOutcome('esi-test', 'done');
@@ -26,7 +40,9 @@ test('record outcomes are stored and flushed as one EMF line, namespace esi, dim
 test('job outcomes, stack operations and relay lag are published at once', () => {
   recordJobOutcome('esi-heat', 'heat_worker', 'failed');
   recordStackOperation('esi-heat', 'create', 1234, { ok: true, stack: 'esi-net-1' });
-  expect(recordRelayLag('esi-relay', { relay: 'main', prefix: '/config/', etcdRevision: 120, checkpoint: 100 })).toBe(20);
+  expect(recordRelayLag('esi-relay', { relay: 'main', prefix: '/config/', etcdRevision: 120, checkpoint: 100 })).toBe(
+    20,
+  );
   const [job, op, lag] = emf();
   expect(job).toMatchObject({ service: 'esi-heat', handler: 'heat_worker', JobsFailed: 1 });
   expect(job._aws.CloudWatchMetrics[0].Dimensions[0]).toEqual(expect.arrayContaining(['service', 'stage', 'handler']));

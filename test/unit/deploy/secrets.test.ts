@@ -3,7 +3,12 @@ import { loadSecrets, parameterName, ParameterSource, selectSecrets } from '../.
 
 const fake = (values: Record<string, string>) => {
   const calls: string[] = [];
-  const source: ParameterSource = { get: async (name) => { calls.push(name); return values[name]; } };
+  const source: ParameterSource = {
+    get: async (name) => {
+      calls.push(name);
+      return values[name];
+    },
+  };
   return { source, calls };
 };
 
@@ -19,10 +24,15 @@ test('locally (no *_PARAM) the plain variables are used and nothing is fetched',
 
 test('a *_PARAM wins over the plain variable; its value is fetched and put into the environment', async () => {
   const env: NodeJS.ProcessEnv = {
-    ESI_ETCD_PASSWORD: 'stale', ESI_ETCD_PASSWORD_PARAM: '/esi/prod/etcd-password',
-    ESI_KEYSTONE_PASSWORD_PARAM: 'secretsmanager:esi/keystone', ESI_ETCD_CA_PARAM: '',
+    ESI_ETCD_PASSWORD: 'stale',
+    ESI_ETCD_PASSWORD_PARAM: '/esi/prod/etcd-password',
+    ESI_KEYSTONE_PASSWORD_PARAM: 'secretsmanager:esi/keystone',
+    ESI_ETCD_CA_PARAM: '',
   };
-  const { source, calls } = fake({ '/esi/prod/etcd-password': 'from-ssm', '/aws/reference/secretsmanager/esi/keystone': 'from-sm' });
+  const { source, calls } = fake({
+    '/esi/prod/etcd-password': 'from-ssm',
+    '/aws/reference/secretsmanager/esi/keystone': 'from-sm',
+  });
   const chosen = await loadSecrets({ env, source });
   expect(calls.sort()).toEqual(['/aws/reference/secretsmanager/esi/keystone', '/esi/prod/etcd-password']);
   expect(env.ESI_ETCD_PASSWORD).toBe('from-ssm');
@@ -34,15 +44,25 @@ test('a *_PARAM wins over the plain variable; its value is fetched and put into 
 
 test('a missing or unreadable parameter is an error that names the parameter and not any value', async () => {
   const env: NodeJS.ProcessEnv = { ESI_ETCD_PASSWORD_PARAM: '/esi/prod/etcd-password' };
-  await expect(loadSecrets({ env, source: fake({}).source })).rejects.toThrow(/ESI_ETCD_PASSWORD: parameter \/esi\/prod\/etcd-password is empty or missing/);
-  const denied: ParameterSource = { get: async () => { throw Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' }); } };
-  await expect(loadSecrets({ env, source: denied })).rejects.toThrow(/could not be read \(AccessDeniedException: not authorized\).*role may read it/);
+  await expect(loadSecrets({ env, source: fake({}).source })).rejects.toThrow(
+    /ESI_ETCD_PASSWORD: parameter \/esi\/prod\/etcd-password is empty or missing/,
+  );
+  const denied: ParameterSource = {
+    get: async () => {
+      throw Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' });
+    },
+  };
+  await expect(loadSecrets({ env, source: denied })).rejects.toThrow(
+    /could not be read \(AccessDeniedException: not authorized\).*role may read it/,
+  );
 });
 
 test('selection and parameter names are pure', () => {
   expect(parameterName('secretsmanager:a/b')).toBe('/aws/reference/secretsmanager/a/b');
   expect(parameterName('/esi/x')).toBe('/esi/x');
-  expect(selectSecrets({ ESI_ETCD_KEY_PARAM: '/k', ESI_ETCD_KEY: 'pem' }).find((s) => s.setting === 'ESI_ETCD_KEY')).toEqual({ setting: 'ESI_ETCD_KEY', from: 'parameter', parameter: '/k' });
+  expect(
+    selectSecrets({ ESI_ETCD_KEY_PARAM: '/k', ESI_ETCD_KEY: 'pem' }).find((s) => s.setting === 'ESI_ETCD_KEY'),
+  ).toEqual({ setting: 'ESI_ETCD_KEY', from: 'parameter', parameter: '/k' });
 });
 
 test('without a source or env of its own, loadSecrets runs once per process (cold start) when nothing is configured', async () => {

@@ -3,12 +3,18 @@ import { encodeGohanConfigValue, parseConfigValue } from '../../../shared/gohan/
 describe('parseConfigValue', () => {
   test('accepts Gohan wire format with body as escaped JSON text', () => {
     const raw = '{"body":"{\\"id\\":\\"n1\\",\\"name\\":\\"net\\"}","marked_for_deletion":false,"version":3}';
-    expect(parseConfigValue(raw)).toEqual({ ok: true, value: { body: { id: 'n1', name: 'net' }, version: 3, markedForDeletion: false } });
+    expect(parseConfigValue(raw)).toEqual({
+      ok: true,
+      value: { body: { id: 'n1', name: 'net' }, version: 3, markedForDeletion: false },
+    });
   });
 
   test('accepts the decoded body the seeds show', () => {
     const raw = JSON.stringify({ body: { id: 'p1', attached: true }, version: 4, marked_for_deletion: true });
-    expect(parseConfigValue(raw)).toEqual({ ok: true, value: { body: { id: 'p1', attached: true }, version: 4, markedForDeletion: true } });
+    expect(parseConfigValue(raw)).toEqual({
+      ok: true,
+      value: { body: { id: 'p1', attached: true }, version: 4, markedForDeletion: true },
+    });
   });
 
   test('marked_for_deletion absent means false', () => {
@@ -37,7 +43,8 @@ describe('parseConfigValue', () => {
   });
 
   test('encodes as Gohan does: compact, keys sorted, body as text', () => {
-    expect(encodeGohanConfigValue({ name: 'n', id: 'i', nested: { b: 1, a: 2 } }, 2))
-      .toBe('{"body":"{\\"id\\":\\"i\\",\\"name\\":\\"n\\",\\"nested\\":{\\"a\\":2,\\"b\\":1}}","marked_for_deletion":false,"version":2}');
+    expect(encodeGohanConfigValue({ name: 'n', id: 'i', nested: { b: 1, a: 2 } }, 2)).toBe(
+      '{"body":"{\\"id\\":\\"i\\",\\"name\\":\\"n\\",\\"nested\\":{\\"a\\":2,\\"b\\":1}}","marked_for_deletion":false,"version":2}',
+    );
   });
 });

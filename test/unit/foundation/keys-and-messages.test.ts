@@ -1,16 +1,28 @@
-import { decodeEventMessage, deduplicationId, encodeEventMessage, messageGroupId } from '../../../shared/events/etcd-event-message';
+import {
+  decodeEventMessage,
+  deduplicationId,
+  encodeEventMessage,
+  messageGroupId,
+} from '../../../shared/events/etcd-event-message';
 import { keys, parseConfigKey } from '../../../shared/keys';
 import { relayRoutes } from '../../../shared/relay/routes';
 
 describe('config keys', () => {
   test('parses resource keys of both Gohan scopes', () => {
     expect(parseConfigKey('/config/v2.0/ports/abc')).toEqual({ scope: 'v2.0', plural: 'ports', id: 'abc' });
-    expect(parseConfigKey('/config/common/v1.0/tenants/t1')).toEqual({ scope: 'common/v1.0', plural: 'tenants', id: 't1' });
+    expect(parseConfigKey('/config/common/v1.0/tenants/t1')).toEqual({
+      scope: 'common/v1.0',
+      plural: 'tenants',
+      id: 't1',
+    });
   });
 
-  test.each(['/config/v2.0/ports', '/config/', '/state/v2.0/ports/a', '/config/v2.0/ports/'])('%s is not a resource key', (key) => {
-    expect(parseConfigKey(key)).toBeUndefined();
-  });
+  test.each(['/config/v2.0/ports', '/config/', '/state/v2.0/ports/a', '/config/v2.0/ports/'])(
+    '%s is not a resource key',
+    (key) => {
+      expect(parseConfigKey(key)).toBeUndefined();
+    },
+  );
 
   test('builds the worker keys of a resource as the record names them', () => {
     const r = { scope: 'v2.0', plural: 'ports', id: 'p1' };
@@ -39,7 +51,7 @@ describe('relay messages', () => {
     expect(deduplicationId(a)).toMatch(/^[0-9a-f]{64}$/);
   });
 
-  test('message group is the key, hashed only past SQS\'s 128-character limit', () => {
+  test("message group is the key, hashed only past SQS's 128-character limit", () => {
     expect(messageGroupId({ key: '/config/a', modRevision: 1, type: 'put' })).toBe('/config/a');
     expect(messageGroupId({ key: `/config/${'x'.repeat(200)}`, modRevision: 1, type: 'put' })).toHaveLength(64);
   });
@@ -49,7 +61,10 @@ describe('relay messages', () => {
     expect(config.prefix).toBe('/config/');
     expect(config.route({ key: '/config/v2.0/ports/p', modRevision: 1, type: 'put' }, '')).toBe('esi-dev-config.fifo');
     const custom = relayRoutes('/a/=qa.fifo, /b/=qb.fifo');
-    expect(custom.map((r) => [r.prefix, r.route({ key: r.prefix, modRevision: 1, type: 'put' }, '')])).toEqual([['/a/', 'qa.fifo'], ['/b/', 'qb.fifo']]);
+    expect(custom.map((r) => [r.prefix, r.route({ key: r.prefix, modRevision: 1, type: 'put' }, '')])).toEqual([
+      ['/a/', 'qa.fifo'],
+      ['/b/', 'qb.fifo'],
+    ]);
     expect(() => relayRoutes('/a/')).toThrow(/not <prefix>=<queue name>/);
   });
 });

@@ -3,14 +3,29 @@ import { MASK, redact, redactError, redactText } from '../../../shared/log/redac
 
 describe('redact', () => {
   test('masks secret-named fields at any depth, keeps the rest', () => {
-    const body = { name: 'lb', admin_password: 'a1', nested: [{ user_password: 'u1', port: 80 }], auth: { token: 't', client_secret: 's', private_key: 'k' } };
-    expect(redact(body)).toEqual({ name: 'lb', admin_password: MASK, nested: [{ user_password: MASK, port: 80 }], auth: { token: MASK, client_secret: MASK, private_key: MASK } });
+    const body = {
+      name: 'lb',
+      admin_password: 'a1',
+      nested: [{ user_password: 'u1', port: 80 }],
+      auth: { token: 't', client_secret: 's', private_key: 'k' },
+    };
+    expect(redact(body)).toEqual({
+      name: 'lb',
+      admin_password: MASK,
+      nested: [{ user_password: MASK, port: 80 }],
+      auth: { token: MASK, client_secret: MASK, private_key: MASK },
+    });
     expect(body.admin_password).toBe('a1');
   });
 
   test('masks secret pairs inside text, plain or escaped JSON', () => {
-    expect(JSON.parse(redactText('{"admin_password": "a1", "name": "x"}'))).toEqual({ admin_password: MASK, name: 'x' });
-    expect(redactText('login failed with {"password": "a1"} at host')).toBe(`login failed with {"password": "${MASK}"} at host`);
+    expect(JSON.parse(redactText('{"admin_password": "a1", "name": "x"}'))).toEqual({
+      admin_password: MASK,
+      name: 'x',
+    });
+    expect(redactText('login failed with {"password": "a1"} at host')).toBe(
+      `login failed with {"password": "${MASK}"} at host`,
+    );
     const wire = JSON.stringify({ body: JSON.stringify({ user_password: 'p@ss"w', id: 'i' }), version: 1 });
     const out = redactText(wire);
     expect(out).not.toContain('p@ss');

@@ -10,11 +10,16 @@ function consumer(outcomes: Record<string, () => Promise<Outcome>>, fifo: boolea
 }
 
 test('done and failed are acknowledged; a thrown error is reported for redelivery', async () => {
-  const handler = consumer({
-    '/a': async () => done(),
-    '/b': async () => failed('bad template'),
-    '/c': async () => { throw new Error('etcd unavailable'); },
-  }, false);
+  const handler = consumer(
+    {
+      '/a': async () => done(),
+      '/b': async () => failed('bad template'),
+      '/c': async () => {
+        throw new Error('etcd unavailable');
+      },
+    },
+    false,
+  );
   const records = [sqsRecord(msg('/a')), sqsRecord(msg('/b')), sqsRecord(msg('/c'))];
   const res = await handler(sqsEvent(...records), lambdaContext());
   expect(res).toEqual({ batchItemFailures: [{ itemIdentifier: records[2].messageId }] });
@@ -26,15 +31,22 @@ test('an unreadable message is acknowledged (redelivery cannot fix it)', async (
 });
 
 test('FIFO: a failed record holds back only the later records of its own message group', async () => {
-  const handler = consumer({
-    '/x': async () => { throw new Error('transient'); },
-    '/y': async () => done(),
-  }, true);
+  const handler = consumer(
+    {
+      '/x': async () => {
+        throw new Error('transient');
+      },
+      '/y': async () => done(),
+    },
+    true,
+  );
   const first = sqsRecord(msg('/x'));
   const other = sqsRecord(msg('/y'));
   const sameGroup = sqsRecord(msg('/x'));
   const res = await handler(sqsEvent(first, other, sameGroup), lambdaContext());
-  expect(res.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual([first.messageId, sameGroup.messageId].sort());
+  expect(res.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(
+    [first.messageId, sameGroup.messageId].sort(),
+  );
 });
 
 test('retryLater without a retry queue is a redelivery, not a silent drop', async () => {

@@ -23,7 +23,10 @@ test('queue names in serverless.yml are the ones the relay and the handlers use'
 
 test('every queue that is not a DLQ dead-letters, with visibility >= 6x its consumer timeout', () => {
   const consumers = Object.entries(doc.functions as Record<string, any>).flatMap(([, fn]) =>
-    (fn.events ?? []).filter((e: any) => e.sqs).map((e: any) => ({ queue: getAttTarget(e.sqs.arn), timeout: fn.timeout ?? doc.provider.timeout })));
+    (fn.events ?? [])
+      .filter((e: any) => e.sqs)
+      .map((e: any) => ({ queue: getAttTarget(e.sqs.arn), timeout: fn.timeout ?? doc.provider.timeout })),
+  );
   for (const { queue, timeout } of consumers) {
     const props = resources[queue].Properties;
     expect(props.RedrivePolicy.maxReceiveCount).toBeGreaterThan(0);
@@ -36,7 +39,9 @@ test('every queue that is not a DLQ dead-letters, with visibility >= 6x its cons
 test('the local event source reads every sqs event of the service', () => {
   const service = { service: 'esi', provider: { stage: 'dev' }, functions: doc.functions };
   const queues = new Map(Object.keys(resources).map((id) => [id, { name: id, arn: `arn:aws:sqs:us-east-1:1:${id}` }]));
-  const sources = eventSources(service, queues).map((s: { functionName: string; queue: { name: string } }) => `${s.functionName} <- ${s.queue.name}`);
+  const sources = eventSources(service, queues).map(
+    (s: { functionName: string; queue: { name: string } }) => `${s.functionName} <- ${s.queue.name}`,
+  );
   expect(sources).toEqual([
     'esi-dev-planner <- ConfigQueue',
     'esi-dev-heat <- HeatJobsQueue',

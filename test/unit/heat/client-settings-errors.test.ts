@@ -3,14 +3,25 @@ import { normalizeAuthUrl, parseKeystoneTime } from '../../../shared/clients/key
 import { normalizeOutputs, splitStackStatus } from '../../../shared/clients/heat';
 import { openstackSettings, SettingsError } from '../../../shared/clients/settings';
 
-const REQUIRED = { ESI_KEYSTONE_URL: 'https://ks.example:5000/v3', ESI_KEYSTONE_USERNAME: 'esi', ESI_KEYSTONE_PASSWORD: 's3cret pw', ESI_KEYSTONE_PROJECT: 'admin' };
+const REQUIRED = {
+  ESI_KEYSTONE_URL: 'https://ks.example:5000/v3',
+  ESI_KEYSTONE_USERNAME: 'esi',
+  ESI_KEYSTONE_PASSWORD: 's3cret pw',
+  ESI_KEYSTONE_PROJECT: 'admin',
+};
 
 describe('openstackSettings', () => {
   it('reads the variables with their defaults', () => {
     expect(openstackSettings({ ...REQUIRED })).toEqual({
       keystone: {
-        authUrl: 'https://ks.example:5000/v3', username: 'esi', password: 's3cret pw', userDomainName: 'Default', projectName: 'admin',
-        projectDomainName: 'Default', interface: 'public', region: undefined,
+        authUrl: 'https://ks.example:5000/v3',
+        username: 'esi',
+        password: 's3cret pw',
+        userDomainName: 'Default',
+        projectName: 'admin',
+        projectDomainName: 'Default',
+        interface: 'public',
+        region: undefined,
       },
       collectorUrl: undefined,
       httpTimeoutMs: 10000,
@@ -20,17 +31,44 @@ describe('openstackSettings', () => {
 
   it('takes every optional variable', () => {
     const s = openstackSettings({
-      ...REQUIRED, ESI_KEYSTONE_USER_DOMAIN: 'users', ESI_KEYSTONE_PROJECT_DOMAIN: 'projects', ESI_HEAT_INTERFACE: 'internal', ESI_HEAT_REGION: 'RegionTwo',
-      ESI_COLLECTOR_URL: 'http://collector-agents:7070', ESI_HTTP_TIMEOUT_MS: '2500', ESI_HTTP_RETRIES: '0', ESI_HTTP_RETRY_DELAY_MS: '50', ESI_HTTP_RETRY_MAX_DELAY_MS: '400',
+      ...REQUIRED,
+      ESI_KEYSTONE_USER_DOMAIN: 'users',
+      ESI_KEYSTONE_PROJECT_DOMAIN: 'projects',
+      ESI_HEAT_INTERFACE: 'internal',
+      ESI_HEAT_REGION: 'RegionTwo',
+      ESI_COLLECTOR_URL: 'http://collector-agents:7070',
+      ESI_HTTP_TIMEOUT_MS: '2500',
+      ESI_HTTP_RETRIES: '0',
+      ESI_HTTP_RETRY_DELAY_MS: '50',
+      ESI_HTTP_RETRY_MAX_DELAY_MS: '400',
     });
-    expect([s.keystone.userDomainName, s.keystone.projectDomainName, s.keystone.interface, s.keystone.region, s.collectorUrl, s.httpTimeoutMs, s.retry])
-      .toEqual(['users', 'projects', 'internal', 'RegionTwo', 'http://collector-agents:7070', 2500, { retries: 0, initialDelayMs: 50, maxDelayMs: 400 }]);
+    expect([
+      s.keystone.userDomainName,
+      s.keystone.projectDomainName,
+      s.keystone.interface,
+      s.keystone.region,
+      s.collectorUrl,
+      s.httpTimeoutMs,
+      s.retry,
+    ]).toEqual([
+      'users',
+      'projects',
+      'internal',
+      'RegionTwo',
+      'http://collector-agents:7070',
+      2500,
+      { retries: 0, initialDelayMs: 50, maxDelayMs: 400 },
+    ]);
   });
 
   it('names missing variables and never echoes the password', () => {
-    expect(() => openstackSettings({ ESI_KEYSTONE_URL: 'http://x' })).toThrow('missing OpenStack settings: ESI_KEYSTONE_USERNAME, ESI_KEYSTONE_PASSWORD, ESI_KEYSTONE_PROJECT');
+    expect(() => openstackSettings({ ESI_KEYSTONE_URL: 'http://x' })).toThrow(
+      'missing OpenStack settings: ESI_KEYSTONE_USERNAME, ESI_KEYSTONE_PASSWORD, ESI_KEYSTONE_PROJECT',
+    );
     expect(() => openstackSettings({ ...REQUIRED, ESI_HEAT_INTERFACE: 'private' })).toThrow(SettingsError);
-    expect(() => openstackSettings({ ...REQUIRED, ESI_HTTP_RETRIES: '-1' })).toThrow('ESI_HTTP_RETRIES must be an integer ≥ 0, got "-1"');
+    expect(() => openstackSettings({ ...REQUIRED, ESI_HTTP_RETRIES: '-1' })).toThrow(
+      'ESI_HTTP_RETRIES must be an integer ≥ 0, got "-1"',
+    );
     let msg = '';
     try {
       openstackSettings({ ...REQUIRED, ESI_KEYSTONE_URL: 'not a url s3cret pw' });
@@ -42,7 +80,12 @@ describe('openstackSettings', () => {
 });
 
 describe('error classes', () => {
-  const heatBody = (type: string, message: string) => ({ explanation: 'x', code: 0, title: 't', error: { message, traceback: null, type } });
+  const heatBody = (type: string, message: string) => ({
+    explanation: 'x',
+    code: 0,
+    title: 't',
+    error: { message, traceback: null, type },
+  });
 
   it.each([
     [500, 'HTTPInternalServerError', RetryableError],
@@ -57,11 +100,19 @@ describe('error classes', () => {
   ])('%p %s → %p', (status, type, cls) => {
     const e = fromResponse('heat', 'heat POST /v1/t/stacks', status, heatBody(type, 'msg'));
     expect(e).toBeInstanceOf(cls);
-    expect([e.status, e.type, e.serviceMessage, e.message]).toEqual([status, type, 'msg', `heat POST /v1/t/stacks: ${status} ${type}: msg`]);
+    expect([e.status, e.type, e.serviceMessage, e.message]).toEqual([
+      status,
+      type,
+      'msg',
+      `heat POST /v1/t/stacks: ${status} ${type}: msg`,
+    ]);
   });
 
   it.each(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EAI_AGAIN'])('%s → RetryableError', (code) => {
-    const err = Object.assign(new Error(`connect ${code}`), { code, config: { headers: { 'X-Auth-Token': 'tok-123' }, data: '{"password": "pw-123"}' } });
+    const err = Object.assign(new Error(`connect ${code}`), {
+      code,
+      config: { headers: { 'X-Auth-Token': 'tok-123' }, data: '{"password": "pw-123"}' },
+    });
     const e = fromThrown('keystone', 'keystone POST https://ks/v3/auth/tokens', err);
     expect(e).toBeInstanceOf(RetryableError);
     expect(e.code).toBe(code);
@@ -77,7 +128,9 @@ describe('error classes', () => {
   });
 
   it('safeUrl drops credentials and the query', () => {
-    expect(safeUrl('https://u:p@ks.example:5000/v3/auth/tokens?nocatalog=1')).toBe('https://ks.example:5000/v3/auth/tokens');
+    expect(safeUrl('https://u:p@ks.example:5000/v3/auth/tokens?nocatalog=1')).toBe(
+      'https://ks.example:5000/v3/auth/tokens',
+    );
   });
 });
 
@@ -103,8 +156,14 @@ describe('small parsers', () => {
     expect(splitStackStatus(status)).toEqual({ action, state });
   });
 
-  it('outputs keep three fields; a missing value is null, a missing description Heat\'s default', () => {
-    expect(normalizeOutputs([{ output_key: 'a', output_value: 1, description: 'd', output_error: 'x' }, { output_key: 'b' }, { nope: 1 }])).toEqual([
+  it("outputs keep three fields; a missing value is null, a missing description Heat's default", () => {
+    expect(
+      normalizeOutputs([
+        { output_key: 'a', output_value: 1, description: 'd', output_error: 'x' },
+        { output_key: 'b' },
+        { nope: 1 },
+      ]),
+    ).toEqual([
       { output_key: 'a', output_value: 1, description: 'd' },
       { output_key: 'b', output_value: null, description: 'No description given' },
     ]);

@@ -19,12 +19,16 @@ export interface SeedRecords {
   resource_type: string;
   resource_id: string;
   action: string;
-  heat_stacks: { key: string; value: Record<string, unknown> & { output: HeatOutput[]; stack_status: string; status_reason: string } };
+  heat_stacks: {
+    key: string;
+    value: Record<string, unknown> & { output: HeatOutput[]; stack_status: string; status_reason: string };
+  };
   job_state: { key: string; value: Record<string, unknown> };
   state_heat_outputs: string;
 }
 
-export const seedRecords = (): SeedRecords[] => readJson<{ records: SeedRecords[] }>('heat', 'seed-records.json').records;
+export const seedRecords = (): SeedRecords[] =>
+  readJson<{ records: SeedRecords[] }>('heat', 'seed-records.json').records;
 
 /** heat_stacks records seed 003's port job references: resource type → id → outputs. */
 export function seed003Outputs(): Map<string, HeatOutput[]> {
@@ -33,7 +37,12 @@ export function seed003Outputs(): Map<string, HeatOutput[]> {
 }
 
 export const wire00 = () =>
-  readJson<{ tenant_id: string; heat_stacks: { key: string; value_raw: string }; job_state: { key: string; value_raw: string } }>('heat', 'wire.00_logical_network.json');
+  readJson<{
+    tenant_id: string;
+    heat_stacks: { key: string; value_raw: string };
+    job_state: { key: string; value_raw: string };
+  }>('heat', 'wire.00_logical_network.json');
 
 /** Outputs with their keys in the order Heat's API prints them (not the record's). */
-export const asHeat = (outs: HeatOutput[]): HeatOutput[] => outs.map((o) => ({ output_key: o.output_key, output_value: o.output_value, description: o.description }));
+export const asHeat = (outs: HeatOutput[]): HeatOutput[] =>
+  outs.map((o) => ({ output_key: o.output_key, output_value: o.output_value, description: o.description }));

@@ -27,7 +27,12 @@ test('parses state keys and rejects anything else', () => {
 
 test('parses a job id from both ends', () => {
   expect(parseJobId(seedId)).toEqual({
-    action: 'create', handler: 'monitoring_worker', resourceType: 'port', resourceId: '7abe783f-4837-417d-b76f-771ec4d38b97', version: 2, suffix: '72o7k',
+    action: 'create',
+    handler: 'monitoring_worker',
+    resourceType: 'port',
+    resourceId: '7abe783f-4837-417d-b76f-771ec4d38b97',
+    version: 2,
+    suffix: '72o7k',
   });
   expect(parseJobId('modify:heat_worker:port:a:b:3:zz')?.resourceId).toBe('a:b');
   expect(parseJobId('modify:heat_worker:port:a:x:zz')).toBeUndefined();

@@ -6,7 +6,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseTemplateMappings } from '../../../shared/planner/template-mappings';
 import { loadTemplates } from '../../../shared/templates';
-import type { ConfigValue, HeatTemplate, Job, JsonObject, JsonValue, PlanningView, TemplateMappings } from '../../../shared/planner/types';
+import type {
+  ConfigValue,
+  HeatTemplate,
+  Job,
+  JsonObject,
+  JsonValue,
+  PlanningView,
+  TemplateMappings,
+} from '../../../shared/planner/types';
 
 export const REPO = path.resolve(__dirname, '..', '..', '..');
 const FIXTURES = path.join(REPO, 'test', 'fixtures');
@@ -31,7 +39,11 @@ export interface RawConfig {
   marked_for_deletion: boolean;
 }
 
-export const toConfigValue = (v: RawConfig): ConfigValue => ({ body: v.body, version: v.version, markedForDeletion: v.marked_for_deletion === true });
+export const toConfigValue = (v: RawConfig): ConfigValue => ({
+  body: v.body,
+  version: v.version,
+  markedForDeletion: v.marked_for_deletion === true,
+});
 
 export interface SeedFixture {
   seed: string;
@@ -128,7 +140,8 @@ export function jobDifferences(actual: Job, expected: Job): string[] {
     } else if (k === 'dependency') {
       const as = [...new Set((a as string[]).map(stripSuffix))].sort();
       const es = [...new Set((e as string[]).map(stripSuffix))].sort();
-      if (JSON.stringify(as) !== JSON.stringify(es)) diffs.push(`dependency: ${JSON.stringify(a)} vs ${JSON.stringify(e)}`);
+      if (JSON.stringify(as) !== JSON.stringify(es))
+        diffs.push(`dependency: ${JSON.stringify(a)} vs ${JSON.stringify(e)}`);
     } else if (!deepEqual(a, e)) {
       diffs.push(`${k}: ${JSON.stringify(a)?.slice(0, 300)} vs ${JSON.stringify(e)?.slice(0, 300)}`);
     }
@@ -141,7 +154,10 @@ function deepEqual(a: unknown, b: unknown): boolean {
   if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
   if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(b)) {
     const ka = Object.keys(a);
-    return ka.length === Object.keys(b).length && ka.every((k) => deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+    return (
+      ka.length === Object.keys(b).length &&
+      ka.every((k) => deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+    );
   }
   return false;
 }

@@ -30,7 +30,11 @@ const gwPortBody = (extra: JsonObject = {}): JsonObject => ({
   ...extra,
 });
 
-const config = (body: JsonObject, version: number, markedForDeletion = false): ConfigValue => ({ body, version, markedForDeletion });
+const config = (body: JsonObject, version: number, markedForDeletion = false): ConfigValue => ({
+  body,
+  version,
+  markedForDeletion,
+});
 
 function world(): MemoryView {
   return new MemoryView()
@@ -57,11 +61,16 @@ describe('resources without a template', () => {
   it('a dhcp port is only read: READ_COMPLETE with its version', () => {
     const body = { id: 'e50e0cef-49cc-4231-8331-d1119e2dea5a', device_owner: 'network:dhcp' };
     const r = planChange(input({ resourceId: body.id, value: config(body, 1) }));
-    expect(r).toEqual({ kind: 'no_template', state: { state: { worker_state: 'READ_COMPLETE' }, version: 1, error: '' } });
+    expect(r).toEqual({
+      kind: 'no_template',
+      state: { state: { worker_state: 'READ_COMPLETE' }, version: 1, error: '' },
+    });
   });
 
   it('a type absent from template_mappings (quota) is only read', () => {
-    const r = planChange(input({ resourceType: 'quota', resourceId: 'default', value: config({ id: 'default', port: 10000 }, 1) }));
+    const r = planChange(
+      input({ resourceType: 'quota', resourceId: 'default', value: config({ id: 'default', port: 10000 }, 1) }),
+    );
     expect(r.kind).toBe('no_template');
   });
 });
@@ -98,16 +107,24 @@ describe('the gw-port chain', () => {
     ]);
     expect(r.jobs[0].job.params.find((p) => p.param === 'attached')?.value).toBe(false);
     // A create evaluates once: resources are not doubled.
-    expect(r.jobs[1].job.params.find((p) => p.param === 'virtual_network')?.resources).toEqual([{ resource_type: 'network', resource_id: NETWORK }]);
+    expect(r.jobs[1].job.params.find((p) => p.param === 'virtual_network')?.resources).toEqual([
+      { resource_type: 'network', resource_id: NETWORK },
+    ]);
   });
 });
 
 describe('dependency', () => {
   it('waits for unfinished jobs of referenced resources, once each', () => {
-    const view = world().addPending('network', NETWORK, `create:heat_worker:network:${NETWORK}:1:aaaaa`).addPending('subnet', SUBNET, `create:heat_worker:subnet:${SUBNET}:1:bbbbb`);
-    const r = planChange(input({ value: config(gwPortBody({ device_owner: 'compute:nova', device_id: 'vm-1' }), 1), view }));
+    const view = world()
+      .addPending('network', NETWORK, `create:heat_worker:network:${NETWORK}:1:aaaaa`)
+      .addPending('subnet', SUBNET, `create:heat_worker:subnet:${SUBNET}:1:bbbbb`);
+    const r = planChange(
+      input({ value: config(gwPortBody({ device_owner: 'compute:nova', device_id: 'vm-1' }), 1), view }),
+    );
     if (r.kind !== 'jobs') throw new Error(r.kind);
-    expect(new Set(r.jobs[0].job.dependency)).toEqual(new Set([`create:heat_worker:network:${NETWORK}:1:aaaaa`, `create:heat_worker:subnet:${SUBNET}:1:bbbbb`]));
+    expect(new Set(r.jobs[0].job.dependency)).toEqual(
+      new Set([`create:heat_worker:network:${NETWORK}:1:aaaaa`, `create:heat_worker:subnet:${SUBNET}:1:bbbbb`]),
+    );
   });
 
   it('a newer version waits for the unfinished jobs of the older one (docs/planner.md)', () => {
@@ -122,11 +139,15 @@ describe('dependency', () => {
 describe('errors are results, never crashes', () => {
   it('a missing referenced resource is a MappingError result', () => {
     const view = new MemoryView().setConfig('subnet', SUBNET, config({ id: SUBNET }, 1));
-    const r = planChange(input({ value: config(gwPortBody({ device_owner: 'compute:nova', device_id: 'vm-1' }), 1), view }));
+    const r = planChange(
+      input({ value: config(gwPortBody({ device_owner: 'compute:nova', device_id: 'vm-1' }), 1), view }),
+    );
     expect(r.kind).toBe('error');
     if (r.kind !== 'error') return;
     expect(r.error).toBeInstanceOf(MappingError);
-    expect(r.error.message).toMatch(/param "virtual_network": mapping "Mnetwork:network_id:id": referenced network 52d7bef8-.* does not exist/);
+    expect(r.error.message).toMatch(
+      /param "virtual_network": mapping "Mnetwork:network_id:id": referenced network 52d7bef8-.* does not exist/,
+    );
   });
 
   it('a template id that names no template is a PlanError result', () => {
@@ -135,12 +156,18 @@ describe('errors are results, never crashes', () => {
     expect(r.kind).toBe('error');
     if (r.kind === 'error') {
       expect(r.error).toBeInstanceOf(PlanError);
-      expect(r.error.message).toBe('template_mappings.heat_worker.port selects template "port_v9", which does not exist');
+      expect(r.error.message).toBe(
+        'template_mappings.heat_worker.port selects template "port_v9", which does not exist',
+      );
     }
   });
 
   it('template_mappings with a bad chain step is rejected when parsed', () => {
-    expect(() => parseTemplateMappings({ heat_worker: {}, chains: { port: [{ handler: 'nobody' }] } })).toThrow(TemplateMappingsError);
-    expect(() => parseTemplateMappings({ heat_worker: {}, chains: { port: [{ handler: 'heat_worker', on_failure: 'retry' }] } })).toThrow('chains.port[0]: "on_failure" must be fail or ignore');
+    expect(() => parseTemplateMappings({ heat_worker: {}, chains: { port: [{ handler: 'nobody' }] } })).toThrow(
+      TemplateMappingsError,
+    );
+    expect(() =>
+      parseTemplateMappings({ heat_worker: {}, chains: { port: [{ handler: 'heat_worker', on_failure: 'retry' }] } }),
+    ).toThrow('chains.port[0]: "on_failure" must be fail or ignore');
   });
 });

@@ -11,7 +11,9 @@ const ALLOWED = [/^\.\/[\w-]+(\.json)?$/, /^\.\.\/gohan\/config-value$/];
 
 it.each(fs.readdirSync(dir).filter((f) => f.endsWith('.ts')))('%s imports nothing with I/O', (file) => {
   const text = fs.readFileSync(path.join(dir, file), 'utf8');
-  const specifiers = [...text.matchAll(/(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]|require\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1] ?? m[2]);
+  const specifiers = [
+    ...text.matchAll(/(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]|require\(\s*['"]([^'"]+)['"]\s*\)/g),
+  ].map((m) => m[1] ?? m[2]);
   expect(specifiers.filter((s) => !ALLOWED.some((re) => re.test(s)))).toEqual([]);
   expect(text).not.toMatch(/\b(Date\.now|new Date|process\.|setTimeout|fetch\()/);
 });

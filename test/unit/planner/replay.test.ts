@@ -12,7 +12,17 @@
 import { planChange, type PlanResult } from '../../../shared/planner/plan';
 import { defaultSchemaIndex } from '../../../shared/planner/schema';
 import type { HeatTemplate, Job, JsonObject } from '../../../shared/planner/types';
-import { MemoryView, counterSuffix, jobDifferences, recordTrace, shippedTemplateMappings, shippedTemplates, toConfigValue, type RawConfig, type TraceLine } from './helpers';
+import {
+  MemoryView,
+  counterSuffix,
+  jobDifferences,
+  recordTrace,
+  shippedTemplateMappings,
+  shippedTemplates,
+  toConfigValue,
+  type RawConfig,
+  type TraceLine,
+} from './helpers';
 
 const schema = defaultSchemaIndex();
 const TEMPLATE_PREFIX = '/config/v2.0/heat_templates/';
@@ -67,7 +77,13 @@ function replay(name: string): Outcome {
   const mirror = new Map<string, RawConfig>();
   const mappings = shippedTemplateMappings();
   const suffix = counterSuffix();
-  const out: Outcome = { recordedJobs: trace.filter(isJobSet).length, jobsMatched: 0, recordedReadComplete: 0, readCompleteMatched: 0, problems: [] };
+  const out: Outcome = {
+    recordedJobs: trace.filter(isJobSet).length,
+    jobsMatched: 0,
+    recordedReadComplete: 0,
+    readCompleteMatched: 0,
+    problems: [],
+  };
   out.recordedReadComplete = trace.filter((l) => l.key.startsWith('/state/')).length;
   const claimedJobs = new Set<number>();
 
@@ -84,7 +100,9 @@ function replay(name: string): Outcome {
     const value = line.action === 'delete' ? undefined : (line.value as unknown as RawConfig);
     const jobName = value && `${r.type}:${r.id}:${value.version}`;
     // The original planner's own moment: just before the first job it wrote for this change.
-    const jobIndexes = trace.map((l, i) => i).filter((i) => i > index && !claimedJobs.has(i) && isJobSet(trace[i]) && jobOf(trace[i]).job_name === jobName);
+    const jobIndexes = trace
+      .map((l, i) => i)
+      .filter((i) => i > index && !claimedJobs.has(i) && isJobSet(trace[i]) && jobOf(trace[i]).job_name === jobName);
     const at = jobIndexes[0] ?? index + 1;
     const view = etcdBefore(trace, at);
     const prev = mirror.get(line.key);
@@ -106,7 +124,16 @@ function replay(name: string): Outcome {
   return out;
 }
 
-function check(name: string, line: TraceLine, r: Resource, result: PlanResult, jobIndexes: number[], trace: TraceLine[], out: Outcome, claimed: Set<number>): void {
+function check(
+  name: string,
+  line: TraceLine,
+  r: Resource,
+  result: PlanResult,
+  jobIndexes: number[],
+  trace: TraceLine[],
+  out: Outcome,
+  claimed: Set<number>,
+): void {
   const where = `${name} seq ${line.seq} ${line.action} ${r.type} ${r.id}`;
   if (result.kind === 'error') {
     out.problems.push(`${where}: ${result.error.message}`);
@@ -114,12 +141,15 @@ function check(name: string, line: TraceLine, r: Resource, result: PlanResult, j
     if (jobIndexes.length) out.problems.push(`${where}: key delete planned nothing, but the record has jobs`);
   } else if (result.kind === 'no_template') {
     const state = trace.find((l) => l.key === r.statePath && (l.value as JsonObject).version === result.state.version);
-    if (!state) out.problems.push(`${where}: no template, but the record has no READ_COMPLETE v${result.state.version}`);
-    else if (JSON.stringify(state.value) !== JSON.stringify(result.state)) out.problems.push(`${where}: state ${JSON.stringify(result.state)} vs ${JSON.stringify(state.value)}`);
+    if (!state)
+      out.problems.push(`${where}: no template, but the record has no READ_COMPLETE v${result.state.version}`);
+    else if (JSON.stringify(state.value) !== JSON.stringify(result.state))
+      out.problems.push(`${where}: state ${JSON.stringify(result.state)} vs ${JSON.stringify(state.value)}`);
     else out.readCompleteMatched++;
     if (jobIndexes.length) out.problems.push(`${where}: no template, but the record has ${jobIndexes.length} job(s)`);
   } else {
-    if (result.jobs.length !== jobIndexes.length) out.problems.push(`${where}: planned ${result.jobs.length} job(s), the record has ${jobIndexes.length}`);
+    if (result.jobs.length !== jobIndexes.length)
+      out.problems.push(`${where}: planned ${result.jobs.length} job(s), the record has ${jobIndexes.length}`);
     result.jobs.forEach((planned, i) => {
       const recorded = jobIndexes[i] === undefined ? undefined : trace[jobIndexes[i]];
       if (!recorded) return;

@@ -5,12 +5,23 @@
 import { planChange } from '../../../shared/planner/plan';
 import { defaultSchemaIndex } from '../../../shared/planner/schema';
 import type { Job } from '../../../shared/planner/types';
-import { MemoryView, counterSuffix, jobDifferences, seedFixtures, shippedTemplateMappings, shippedTemplates, stripSuffix, toConfigValue, type SeedFixture } from './helpers';
+import {
+  MemoryView,
+  counterSuffix,
+  jobDifferences,
+  seedFixtures,
+  shippedTemplateMappings,
+  shippedTemplates,
+  stripSuffix,
+  toConfigValue,
+  type SeedFixture,
+} from './helpers';
 
 function viewFor(seed: SeedFixture): MemoryView {
   const view = new MemoryView();
   for (const r of seed.resources) view.setConfig(r.resource_type, r.resource_id, toConfigValue(r.value));
-  if (seed.previous) view.setPrevious(seed.change.resource_type, seed.change.resource_id, toConfigValue(seed.previous.value));
+  if (seed.previous)
+    view.setPrevious(seed.change.resource_type, seed.change.resource_id, toConfigValue(seed.previous.value));
   for (const p of seed.pending_jobs) view.addPending(p.resource_type, p.resource_id, p.job_id);
   return view;
 }
@@ -37,7 +48,9 @@ describe.each(seeds.map((s) => [s.seed, s] as const))('seed %s', (name, seed) =>
   it('plans the recorded jobs, in chain order', () => {
     if (result.kind !== 'jobs') throw new Error(`expected jobs, got ${JSON.stringify(result)}`);
     expect(result.jobs.map((j) => stripSuffix(j.job.id))).toEqual(seed.expected.map((e) => stripSuffix(e.value[1].id)));
-    const diffs = result.jobs.flatMap((j, i) => jobDifferences(j.job, seed.expected[i].value[1]).map((d) => `${j.job.id}: ${d}`));
+    const diffs = result.jobs.flatMap((j, i) =>
+      jobDifferences(j.job, seed.expected[i].value[1]).map((d) => `${j.job.id}: ${d}`),
+    );
     expect(diffs).toEqual([]);
     matched.push(name);
   });

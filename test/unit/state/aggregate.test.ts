@@ -15,12 +15,17 @@ interface SeedState {
 }
 
 const dir = path.join(__dirname, '../../fixtures/state');
-const seeds: SeedState[] = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')));
+const seeds: SeedState[] = fs
+  .readdirSync(dir)
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')));
 
 test.each(seeds.map((s) => [s.seed, s] as const))('seed %s: /state equals the seed', (_name, seed) => {
   const expected = seed.state.value;
   // Seed 003 shows only the stack, job state and state: a one-job heat modify of version 2.
-  const resourceActions = seed.job_actions.length ? seed.job_actions.filter((j) => j.handler === 'heat_worker').map((j) => j.action) : ['modify' as const];
+  const resourceActions = seed.job_actions.length
+    ? seed.job_actions.filter((j) => j.handler === 'heat_worker').map((j) => j.action)
+    : ['modify' as const];
   const chain: ChainSummary = {
     version: seed.config?.value.version ?? expected.version,
     resourceActions,
@@ -34,6 +39,13 @@ test.each(seeds.map((s) => [s.seed, s] as const))('seed %s: /state equals the se
 });
 
 test('a failed chain reports <ACTION>_FAILED with the reason, and keeps what the jobs reported', () => {
-  const v = aggregateState({ version: 5, resourceActions: ['modify'], outcome: { ok: false, error: 'stack port_x UPDATE_FAILED: Timed out' } }, { orchestration_state: 'UPDATE_FAILED' });
-  expect(v).toEqual({ error: 'stack port_x UPDATE_FAILED: Timed out', state: { worker_state: 'MODIFY_FAILED', orchestration_state: 'UPDATE_FAILED' }, version: 5 });
+  const v = aggregateState(
+    { version: 5, resourceActions: ['modify'], outcome: { ok: false, error: 'stack port_x UPDATE_FAILED: Timed out' } },
+    { orchestration_state: 'UPDATE_FAILED' },
+  );
+  expect(v).toEqual({
+    error: 'stack port_x UPDATE_FAILED: Timed out',
+    state: { worker_state: 'MODIFY_FAILED', orchestration_state: 'UPDATE_FAILED' },
+    version: 5,
+  });
 });
