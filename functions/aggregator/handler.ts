@@ -8,5 +8,4 @@ const logger = createLogger('esi-aggregator');
 
 export const handler = sqsConsumer((message) => aggregateFinishedJob(defaultStore(), message, logger), {
   logger,
-  fifo: true,
 });

@@ -10,6 +10,5 @@ const logger = createLogger('esi-heat');
 
 export const handler = sqsConsumer(jobRunner({ store: defaultStore, work: heatWork({ heat: defaultHeatClient }) }), {
   logger,
-  fifo: false,
   retryQueueName: process.env.ESI_POLL_QUEUE,
 });

@@ -10,5 +10,5 @@ const logger = createLogger('esi-monitoring');
 
 export const handler = sqsConsumer(
   jobRunner({ store: defaultStore, work: monitoringWork({ collector: defaultCollectorClient }) }),
-  { logger, fifo: false, retryQueueName: process.env.ESI_POLL_QUEUE },
+  { logger, retryQueueName: process.env.ESI_POLL_QUEUE },
 );

@@ -7,6 +7,11 @@
  *                 timeout and dead-letters it after maxReceiveCount.
  * A message that is not an etcd event message is logged and acknowledged: redelivering it
  * cannot make it readable.
+ *
+ * A batch comes from one event source mapping, so from one queue: a FIFO queue's batch (its ARN
+ * ends in `.fifo`) is processed in order and a failed record holds back the later records of its
+ * message group only; a standard queue's batch record by record. A function fed by both kinds
+ * (a FIFO jobs queue and a standard poll queue) gets the right processor for each batch.
  */
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -58,8 +63,6 @@ export type RecordHandler = (message: EtcdEventMessage, ctx: RecordContext) => P
 
 export interface ConsumerOptions {
   logger: Logger;
-  /** FIFO source queue: process in order, skip later records of a failed message group only. */
-  fifo: boolean;
   /** Standard queue for delayed retries (FIFO queues have no per-message delay); serverless.yml sets ESI_POLL_QUEUE. */
   retryQueueName?: string;
   /** Service dimension of the outcome metrics (shared/metrics.ts); default: the logger's service name. */
@@ -131,7 +134,7 @@ export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
       // Secrets from SSM when configured (shared/secrets.ts), once per cold start, before any etcd client exists.
       .before(() => loadSecrets().then(() => undefined))
       .handler((event, context) =>
-        (opts.fifo
+        (isFifoBatch(event)
           ? processPartialResponse(event, recordHandler, new SqsFifoPartialProcessorAsync(), {
               context,
               throwOnFullBatchFailure: false,
@@ -148,3 +151,6 @@ export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
       )
   );
 }
+
+/** Whether the batch comes from a FIFO queue (every record of a batch has the same source). */
+export const isFifoBatch = (event: SQSEvent): boolean => event.Records[0]?.eventSourceARN?.endsWith('.fifo') ?? false;

@@ -3,8 +3,11 @@ import { EtcdEventMessage, encodeEventMessage } from '../../shared/events/etcd-e
 
 let n = 0;
 
-/** An SQS record as Lambda delivers it from a FIFO queue. */
-export function sqsRecord(body: EtcdEventMessage | string, receiveCount = 1): SQSRecord {
+export const FIFO_QUEUE_ARN = 'arn:aws:sqs:us-east-1:000000000000:test.fifo';
+export const STANDARD_QUEUE_ARN = 'arn:aws:sqs:us-east-1:000000000000:test-poll';
+
+/** An SQS record as Lambda delivers it, from a FIFO queue unless another queue's ARN is given. */
+export function sqsRecord(body: EtcdEventMessage | string, receiveCount = 1, queueArn = FIFO_QUEUE_ARN): SQSRecord {
   n++;
   const text = typeof body === 'string' ? body : encodeEventMessage(body);
   return {
@@ -23,7 +26,7 @@ export function sqsRecord(body: EtcdEventMessage | string, receiveCount = 1): SQ
     messageAttributes: {},
     md5OfBody: '',
     eventSource: 'aws:sqs',
-    eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:test.fifo',
+    eventSourceARN: queueArn,
     awsRegion: 'us-east-1',
   };
 }

@@ -103,7 +103,6 @@ export async function harness(
   const runner = (work: JobWork) =>
     sqsConsumer(jobRunner({ store, keys, work, pollDelaySeconds: 0, leaseSeconds: 20, ...o.runner }), {
       logger,
-      fifo: false,
       retryQueueName: pollQueue,
     });
   const handlers = {

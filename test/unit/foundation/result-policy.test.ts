@@ -1,45 +1,53 @@
 import { createLogger } from '../../../shared/log/logger';
 import { done, failed, Outcome, retryLater, sqsConsumer } from '../../../shared/sqs/consumer';
-import { lambdaContext, sqsEvent, sqsRecord } from '../../helpers/sqs-event';
+import { lambdaContext, sqsEvent, sqsRecord, STANDARD_QUEUE_ARN } from '../../helpers/sqs-event';
 
 const logger = createLogger('policy-test');
 const msg = (key: string) => ({ key, modRevision: 1, type: 'put' as const });
 
-function consumer(outcomes: Record<string, () => Promise<Outcome>>, fifo: boolean) {
-  return sqsConsumer((m) => outcomes[m.key](), { logger, fifo });
+/** Handles each key with its outcome function (a throw is a thrown record). */
+function consumer(outcomes: Record<string, () => Outcome>) {
+  return sqsConsumer((m) => Promise.resolve().then(() => outcomes[m.key]()), { logger });
 }
 
 test('done and failed are acknowledged; a thrown error is reported for redelivery', async () => {
-  const handler = consumer(
-    {
-      '/a': async () => done(),
-      '/b': async () => failed('bad template'),
-      '/c': async () => {
-        throw new Error('etcd unavailable');
-      },
+  const handler = consumer({
+    '/a': () => done(),
+    '/b': () => failed('bad template'),
+    '/c': () => {
+      throw new Error('etcd unavailable');
     },
-    false,
-  );
+  });
   const records = [sqsRecord(msg('/a')), sqsRecord(msg('/b')), sqsRecord(msg('/c'))];
   const res = await handler(sqsEvent(...records), lambdaContext());
   expect(res).toEqual({ batchItemFailures: [{ itemIdentifier: records[2].messageId }] });
 });
 
 test('an unreadable message is acknowledged (redelivery cannot fix it)', async () => {
-  const handler = consumer({}, false);
+  const handler = consumer({});
   expect(await handler(sqsEvent(sqsRecord('garbage')), lambdaContext())).toEqual({ batchItemFailures: [] });
 });
 
-test('FIFO: a failed record holds back only the later records of its own message group', async () => {
-  const handler = consumer(
-    {
-      '/x': async () => {
-        throw new Error('transient');
-      },
-      '/y': async () => done(),
+/** /x fails the first time it is handled and succeeds after; /y always succeeds. Records each call. */
+function firstFailsOnce() {
+  const calls: string[] = [];
+  let xCalls = 0;
+  const handler = consumer({
+    '/x': () => {
+      calls.push('/x');
+      if (xCalls++ === 0) throw new Error('transient');
+      return done();
     },
-    true,
-  );
+    '/y': () => {
+      calls.push('/y');
+      return done();
+    },
+  });
+  return { handler, calls };
+}
+
+test('a batch from a FIFO queue (ARN ending in .fifo): a failed record holds back the later records of its group only', async () => {
+  const { handler, calls } = firstFailsOnce();
   const first = sqsRecord(msg('/x'));
   const other = sqsRecord(msg('/y'));
   const sameGroup = sqsRecord(msg('/x'));
@@ -47,10 +55,22 @@ test('FIFO: a failed record holds back only the later records of its own message
   expect(res.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(
     [first.messageId, sameGroup.messageId].sort(),
   );
+  // The later /x record was not handled at all: it must not overtake the one that failed.
+  expect(calls).toEqual(['/x', '/y']);
+});
+
+test('a batch from a standard queue: every record is handled, only the failed one is reported', async () => {
+  const { handler, calls } = firstFailsOnce();
+  const first = sqsRecord(msg('/x'), 1, STANDARD_QUEUE_ARN);
+  const other = sqsRecord(msg('/y'), 1, STANDARD_QUEUE_ARN);
+  const again = sqsRecord(msg('/x'), 1, STANDARD_QUEUE_ARN);
+  const res = await handler(sqsEvent(first, other, again), lambdaContext());
+  expect(res).toEqual({ batchItemFailures: [{ itemIdentifier: first.messageId }] });
+  expect(calls).toEqual(['/x', '/y', '/x']);
 });
 
 test('retryLater without a retry queue is a redelivery, not a silent drop', async () => {
-  const handler = consumer({ '/r': async () => retryLater(30, 'stack in progress') }, false);
+  const handler = consumer({ '/r': () => retryLater(30, 'stack in progress') });
   const r = sqsRecord(msg('/r'));
   expect(await handler(sqsEvent(r), lambdaContext())).toEqual({ batchItemFailures: [{ itemIdentifier: r.messageId }] });
 });
