@@ -57,8 +57,7 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
   const jobStateKv = await store.get(jobStateKey);
   const chain = {
     version: job.version,
-    resourceActions: chainJobs.filter((j) => j.handler === 'heat_worker').map((j) => j.action as ChainAction),
-    resourceStatus: typeof job.resource_input?.status === 'string' ? job.resource_input.status : undefined,
+    lastAction: lastJobOf(chainJobs, job).action as ChainAction,
     outcome: status.completion.outcome.ok
       ? { ok: true as const }
       : { ok: false as const, error: status.completion.outcome.error },
@@ -93,6 +92,9 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
   });
   return done(`state ${state.state.worker_state} (${stateWrite.result})`);
 }
+
+/** The chain's `is_last` job; the job at hand when the chain's jobs were read without it. */
+const lastJobOf = (chainJobs: Job[], job: Job): Job => chainJobs.find((j) => j.is_last) ?? job;
 
 async function jobsOfChain(store: Store, job: Job): Promise<Job[]> {
   const name = chainName({ resourceType: job.resource_type, resourceId: job.resource_id, version: job.version });

@@ -88,10 +88,14 @@ interface Step {
 function plan(input: PlanInput, value: ConfigValue): PlanResult {
   const { resourceType: type, resourceId: id } = input;
   const action = changeAction(value);
-  const previous = input.view.previous(type, id) ?? value;
+  const mirrored = input.view.previous(type, id);
+  const previous = mirrored ?? value;
   const steps: Step[] = [];
   for (const chain of chainFor(input.templateMappings, type)) {
     if (chain.for_actions && !chain.for_actions.includes(action)) continue;
+    // A step that acts on what the previous version did (e.g. removing its monitoring target)
+    // has nothing to act on when the worker never acted on this resource before.
+    if (chain.params_from === 'previous' && !mirrored) continue;
     const [primary, other] = chain.params_from === 'previous' ? [previous, value] : [value, previous];
     const template = selectTemplate(input, chain.handler, primary);
     if (template) steps.push({ chain, template, primary, other });

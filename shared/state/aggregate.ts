@@ -2,10 +2,11 @@
  * State aggregation, pure: (a finished chain, the resource's job state) → the /state value Gohan
  * reads. No I/O; the aggregation function reads etcd and writes the result with version guards.
  *
- * Which of create/modify/delete a chain reports follows the seeds: a chain with a logical_delete
- * reports DELETE; otherwise a resource still PENDING_CREATE in Gohan reports CREATE even when its
- * heat job is a modify (seed 004: the gw port was created empty, then attached); a create job
- * reports CREATE; anything else MODIFY.
+ * Which of create/modify/delete a chain reports is the action of the chain's last job: create →
+ * CREATE, modify → MODIFY, logical_delete (or delete) → DELETE. This one rule fits every seed and
+ * every recorded chain: seed 004's chain (monitoring delete, heat modify, monitoring create) ends
+ * with the monitoring create and reports CREATE; a one-job modify of a resource Gohan still calls
+ * PENDING_CREATE reports MODIFY, as every recorded modify does (docs/decisions.md).
  */
 import { pyDumps } from '../encoding/pyjson';
 import { stateHeatOutputsText } from '../heat/records';
@@ -16,10 +17,8 @@ export type ChainAction = 'create' | 'modify' | 'logical_delete' | 'delete';
 
 export interface ChainSummary {
   version: number;
-  /** Actions of the chain's heat (resource) jobs; monitoring jobs' create/delete do not count. */
-  resourceActions: ChainAction[];
-  /** Gohan's `status` of the resource body, e.g. PENDING_CREATE. */
-  resourceStatus?: string;
+  /** The action of the chain's last job (the one with `is_last`). */
+  lastAction: ChainAction;
   outcome: { ok: true } | { ok: false; error: string };
 }
 
@@ -30,11 +29,16 @@ export interface JobState {
   state_monitoring?: Record<string, unknown>;
 }
 
-export function reportedAction(chain: ChainSummary): 'CREATE' | 'MODIFY' | 'DELETE' {
-  if (chain.resourceActions.some((a) => a === 'logical_delete' || a === 'delete')) return 'DELETE';
-  if (chain.resourceStatus === 'PENDING_CREATE') return 'CREATE';
-  if (chain.resourceActions.includes('create')) return 'CREATE';
-  return 'MODIFY';
+export function reportedAction(chain: Pick<ChainSummary, 'lastAction'>): 'CREATE' | 'MODIFY' | 'DELETE' {
+  switch (chain.lastAction) {
+    case 'create':
+      return 'CREATE';
+    case 'modify':
+      return 'MODIFY';
+    case 'logical_delete':
+    case 'delete':
+      return 'DELETE';
+  }
 }
 
 export function aggregateState(chain: ChainSummary, jobState: JobState = {}): StateValue {

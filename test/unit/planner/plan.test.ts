@@ -97,18 +97,25 @@ describe('the gw-port chain', () => {
     expect(r.jobs.map((j) => [j.job.handler, j.job.is_first, j.job.is_last])).toEqual([['heat_worker', true, true]]);
   });
 
-  it('on create (no previous version) the monitoring delete reads the new version', () => {
+  it('on create (no previous version) there is no target to remove: heat create, then monitoring create', () => {
     const r = planChange(input({ value: config(gwPortBody({ attached: false }), 1) }));
     if (r.kind !== 'jobs') throw new Error(r.kind);
-    expect(r.jobs.map((j) => j.job.id)).toEqual([
-      `delete:monitoring_worker:port:${PORT}:1:t0000`,
-      `create:heat_worker:port:${PORT}:1:t0001`,
-      `create:monitoring_worker:port:${PORT}:1:t0002`,
+    expect(r.jobs.map((j) => [j.job.id, j.job.is_first, j.job.is_last, j.job.dependency])).toEqual([
+      [`create:heat_worker:port:${PORT}:1:t0000`, true, false, []],
+      [`create:monitoring_worker:port:${PORT}:1:t0001`, false, true, [`create:heat_worker:port:${PORT}:1:t0000`]],
     ]);
-    expect(r.jobs[0].job.params.find((p) => p.param === 'attached')?.value).toBe(false);
     // A create evaluates once: resources are not doubled.
-    expect(r.jobs[1].job.params.find((p) => p.param === 'virtual_network')?.resources).toEqual([
+    expect(r.jobs[0].job.params.find((p) => p.param === 'virtual_network')?.resources).toEqual([
       { resource_type: 'network', resource_id: NETWORK },
+    ]);
+  });
+
+  it('a later version the worker never saw before (no mirror) plans no monitoring delete either', () => {
+    const r = planChange(input({ value: config(gwPortBody(), 3) }));
+    if (r.kind !== 'jobs') throw new Error(r.kind);
+    expect(r.jobs.map((j) => `${j.job.action}:${j.job.handler}`)).toEqual([
+      'modify:heat_worker',
+      'create:monitoring_worker',
     ]);
   });
 });

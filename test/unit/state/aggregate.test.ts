@@ -9,27 +9,24 @@ import { aggregateState, ChainAction, ChainSummary } from '../../../shared/state
 interface SeedState {
   seed: string;
   config: { key: string; value: { body: { status?: string }; version: number } } | null;
-  job_actions: { handler: string; action: ChainAction }[];
+  job_actions: { handler: string; action: ChainAction; is_last: boolean }[];
   job_state: Record<string, unknown>;
   state: { key: string; value: { state: Record<string, string>; version: number; error: string } };
 }
 
 const dir = path.join(__dirname, '../../fixtures/state');
-const seeds: SeedState[] = fs
+const seedStates: SeedState[] = fs
   .readdirSync(dir)
   .filter((f) => f.endsWith('.json'))
   .map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')));
 
-test.each(seeds.map((s) => [s.seed, s] as const))('seed %s: /state equals the seed', (_name, seed) => {
+test.each(seedStates.map((s) => [s.seed, s] as const))('seed %s: /state equals the seed', (_name, seed) => {
   const expected = seed.state.value;
   // Seed 003 shows only the stack, job state and state: a one-job heat modify of version 2.
-  const resourceActions = seed.job_actions.length
-    ? seed.job_actions.filter((j) => j.handler === 'heat_worker').map((j) => j.action)
-    : ['modify' as const];
+  const last = seed.job_actions.find((j) => j.is_last)?.action ?? 'modify';
   const chain: ChainSummary = {
     version: seed.config?.value.version ?? expected.version,
-    resourceActions,
-    resourceStatus: seed.config?.value.body.status,
+    lastAction: last,
     outcome: { ok: true },
   };
   const actual = aggregateState(chain, seed.job_state);
@@ -40,7 +37,7 @@ test.each(seeds.map((s) => [s.seed, s] as const))('seed %s: /state equals the se
 
 test('a failed chain reports <ACTION>_FAILED with the reason, and keeps what the jobs reported', () => {
   const v = aggregateState(
-    { version: 5, resourceActions: ['modify'], outcome: { ok: false, error: 'stack port_x UPDATE_FAILED: Timed out' } },
+    { version: 5, lastAction: 'modify', outcome: { ok: false, error: 'stack port_x UPDATE_FAILED: Timed out' } },
     { orchestration_state: 'UPDATE_FAILED' },
   );
   expect(v).toEqual({
