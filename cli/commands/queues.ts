@@ -32,11 +32,20 @@ export interface ResolvedQueue {
 const nameOfUrl = (url: string) => url.slice(url.lastIndexOf('/') + 1);
 
 /**
- * A queue by URL, by full name, or by the short name serverless.yml uses (`config-dlq` →
- * `esi-<stage>-config-dlq.fifo`, stage from ESI_STAGE or --stage).
+ * A queue by URL, by full name, or by the short name serverless.yml uses, FIFO or standard
+ * (`config-dlq` → `esi-<stage>-config-dlq.fifo`, `heat-poll-dlq` → `esi-<stage>-heat-poll-dlq`;
+ * stage from ESI_STAGE or --stage). A short name is tried as FIFO first, then as standard.
  */
 export async function resolveQueue(client: SQSClient, arg: string, stageName?: string): Promise<ResolvedQueue> {
-  const candidates = /^https?:\/\//.test(arg) ? [] : [arg, queueName(arg, stageName)];
+  const candidates = /^https?:\/\//.test(arg)
+    ? []
+    : [
+        ...new Set([
+          arg,
+          queueName(arg.replace(/\.fifo$/, ''), stageName),
+          queueName(arg.replace(/\.fifo$/, ''), stageName, { fifo: false }),
+        ]),
+      ];
   let url = /^https?:\/\//.test(arg) ? arg : undefined;
   for (const name of candidates) {
     if (url) break;
@@ -270,7 +279,7 @@ export function registerQueueCommands(program: Command): void {
       'after',
       `
 <queue> is a queue URL, a queue name, or the short name from serverless.yml
-(config-dlq -> esi-<stage>-config-dlq.fifo).
+(config-dlq -> esi-<stage>-config-dlq.fifo, heat-poll-dlq -> esi-<stage>-heat-poll-dlq).
 
 Each message is received with a short visibility timeout and made visible again at the end, so
 nothing is consumed; a listing still counts as one receive of each message. A message says only
@@ -314,7 +323,7 @@ resource_key) and in /state/<path> (esi get /state/...). Fix the cause, then \`e
       'after',
       `
 <queue> and --to take a queue URL, a queue name, or the short name from serverless.yml
-(config-dlq -> esi-<stage>-config-dlq.fifo).
+(config-dlq -> esi-<stage>-config-dlq.fifo, heat-poll-dlq -> esi-<stage>-heat-poll-dlq).
 
 Run it after fixing what made the messages fail. Each message is sent to the source queue first
 and deleted from the dead-letter queue only once the send succeeded; a message that could not be

@@ -224,3 +224,36 @@ test('esi redrive needs --to when no queue names the DLQ, and then moves to it',
   expect(decodeEventMessage(m.Body!)).toEqual(event('/config/v2.0/lbs/x', 7));
   expect(await counts(orphanUrl)).toEqual({ visible: 0, inFlight: 0 });
 });
+
+test('short names resolve standard queues too: esi dlq and esi redrive on the poll DLQ', async () => {
+  // As serverless.yml declares the poll queues: standard (not FIFO), with a standard DLQ.
+  const { CreateQueueCommand } = await import('@aws-sdk/client-sqs');
+  const create = async (name: string, attrs: Record<string, string> = {}) =>
+    (await client.send(new CreateQueueCommand({ QueueName: name, Attributes: attrs }))).QueueUrl!;
+  const dlqName = queueName('heat-poll-dlq', stage, { fifo: false });
+  const dlqUrl = await create(dlqName);
+  const pollUrl = await create(queueName('heat-poll', stage, { fifo: false }), {
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: await queueArn(dlqUrl), maxReceiveCount: 1 }),
+  });
+  const stuck = event('/jobs/working/create:heat_worker:port:p9:1:abcde', 77);
+  await client.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: encodeEventMessage(stuck) }));
+
+  const listed = await esi('dlq', 'heat-poll-dlq', '--json', '--wait', '0');
+  expect(listed.code).toBe(0);
+  expect(
+    listed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).event),
+  ).toEqual([stuck]);
+  expect(listed.stderr).toContain(`1 message(s) in ${dlqName}`);
+
+  const moved = await esi('redrive', 'heat-poll-dlq', '--wait', '0');
+  expect(moved.code).toBe(0);
+  expect(moved.stdout).toBe(
+    `moved 1 message(s) from ${dlqName} to ${queueName('heat-poll', stage, { fifo: false })}\n`,
+  );
+  const [m] = await drain(pollUrl, 1);
+  expect(decodeEventMessage(m.Body!)).toEqual(stuck);
+  expect(await counts(dlqUrl)).toEqual({ visible: 0, inFlight: 0 });
+});

@@ -13,7 +13,13 @@ interface TraceLine {
   key: string;
   value: unknown;
 }
-type RecordedJob = { resource_type: string; resource_id: string; version: number; action: ChainAction; is_last: boolean };
+type RecordedJob = {
+  resource_type: string;
+  resource_id: string;
+  version: number;
+  action: ChainAction;
+  is_last: boolean;
+};
 
 const traces = ['00_logical_network', '05_load_balancer'];
 const fixtures = path.join(__dirname, '../../fixtures');
@@ -76,12 +82,13 @@ test('every recorded chain and every seed reports the action of its last job', (
   const all = [...traces.flatMap((t) => recordedChains(t).chains), ...seedChains];
   const actual = all.map((c) => `${c.where}: ${reportedAction({ lastAction: c.lastAction })}_COMPLETED`);
   const expected = all.map((c) => `${c.where}: ${c.recorded}`);
-  // eslint-disable-next-line no-console
   console.log(
     `action rule: ${all.length} chains (${all.length - seedChains.length} recorded, ${seedChains.length} seeds); ` +
       `without a recorded job (watcher drops): ${traces.flatMap((t) => recordedChains(t).withoutJobs).join(', ') || 'none'}`,
   );
   expect(actual).toEqual(expected);
   // Every kind of chain the record has is covered: creates, modifies (incl. PENDING_CREATE ones), deletes.
-  expect(new Set(all.map((c) => c.recorded))).toEqual(new Set(['CREATE_COMPLETED', 'MODIFY_COMPLETED', 'DELETE_COMPLETED']));
+  expect(new Set(all.map((c) => c.recorded))).toEqual(
+    new Set(['CREATE_COMPLETED', 'MODIFY_COMPLETED', 'DELETE_COMPLETED']),
+  );
 });

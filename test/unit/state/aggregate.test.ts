@@ -18,7 +18,7 @@ const dir = path.join(__dirname, '../../fixtures/state');
 const seedStates: SeedState[] = fs
   .readdirSync(dir)
   .filter((f) => f.endsWith('.json'))
-  .map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')));
+  .map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as SeedState);
 
 test.each(seedStates.map((s) => [s.seed, s] as const))('seed %s: /state equals the seed', (_name, seed) => {
   const expected = seed.state.value;
