@@ -267,6 +267,10 @@ export class HeatEngine {
       next[name] = old && old.type === type ? { ...old } : { type, id: crypto.randomUUID() };
     }
     const ev = this.evaluator(stack, next);
+    for (const [name, r] of Object.entries(next)) {
+      const explicit = r.type === MONITORING_TARGET ? undefined : explicitId(ev, name);
+      if (explicit) r.id = explicit;
+    }
     const replaced: string[] = [];
     for (const [name, r] of Object.entries(next)) {
       if (r.type !== MONITORING_TARGET) continue;
@@ -307,4 +311,25 @@ export class HeatEngine {
       projectName: this.opts.projectName,
     });
   }
+}
+
+/**
+ * The id a template gives a resource itself: Contrail's resources take a `uuid` property (the
+ * port and network templates pass the Gohan id), and Heat's physical id is then that uuid, so
+ * `get_resource` and the `id` output are the resource's own key, as the record shows for networks.
+ */
+const ID_PROPERTIES = ['uuid'];
+
+function explicitId(ev: Evaluator, name: string): string | undefined {
+  let props: JsonObject;
+  try {
+    props = ev.properties(name);
+  } catch {
+    return undefined; // a property that cannot be resolved yet names no id
+  }
+  for (const p of ID_PROPERTIES) {
+    const v = props[p];
+    if (typeof v === 'string' && v.trim() !== '') return v;
+  }
+  return undefined;
 }

@@ -166,13 +166,14 @@ describe('Heat v1 simulator: stacks', () => {
 
     const outputs = stack.outputs as { output_key: string; output_value: unknown; description: string }[];
     expect(outputs.map((o) => o.output_key)).toEqual(Object.keys(TEMPLATE.outputs));
+    // The VMI's `uuid` property is its id, as Contrail does: get_resource gives the port's own id.
     expect(outputs[0]).toEqual({
       output_key: 'id',
-      output_value: expect.stringMatching(UUID),
+      output_value: PORT,
       description: 'A unique id for the virtual machine interface.',
     });
     const o = outputsByKey(outputs);
-    expect(o.fq_name).toBe(`default-domain:admin:${o.id}`);
+    expect(o.fq_name).toBe(`default-domain:admin:${PORT}`);
     // The template passes the placeholder MAC, so "Contrail" allocates one in OpenStack's range.
     expect(o.mac_address).toEqual([expect.stringMatching(/^fa:16:3e(:[0-9a-f]{2}){3}$/)]);
     expect(o.virtual_network).toEqual([['default-domain', 'admin', VN]]);
