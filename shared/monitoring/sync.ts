@@ -1,63 +1,136 @@
 /**
- * Keeps /monitoring/<path> = {"version": N, "<field_name>": <status>} current from the collector,
- * as the collector's etcd syncer did in the original deployment. Runs on a schedule; each run
- * reads every target once and writes only what changed (versionedPut: an old target version never
- * overwrites a newer one, an unchanged status writes nothing, so Gohan sees no false changes).
+ * Keeps /monitoring/<path> current from the collector, as the collector's etcd syncer did in the
+ * original deployment. Runs on a schedule; each run reads every target once and, per resource,
+ * merges all its targets into ONE value `{"version": N, "<field>": <status>, …}` that is written
+ * only when it differs from what is stored (never over a newer version), so a resource with
+ * several targets (an internet gateway's two counters, a VPN interface's three) is not rewritten
+ * on every run and Gohan sees no false changes.
+ *
+ * A target's `syncer_properties.etcd` says which of its reported values goes to which field:
+ * `{"<value key>": {"key": "<field>"}, …}` (the record's templates all map `status` to the
+ * field_name); without it the `status` value goes to `field_name`. `hold_options`
+ * `{positive_status, time_seconds}` holds back a status that is not positive until it has lasted
+ * `time_seconds` (the collector's `last_changed`): the field keeps its stored value meanwhile.
  */
-import type { CollectorClient, Target } from '../clients/collector';
+import { isDeepStrictEqual } from 'node:util';
+import type { CollectorClient, Target, TargetValue } from '../clients/collector';
+import { pyDumps } from '../encoding/pyjson';
 import { keys } from '../keys';
 import type { Logger } from '../log/logger';
 import { pathOfPlural } from '../resource-path';
-import { writeMonitoring, type GuardedWriteResult } from '../state/guarded-write';
+import { writeVersioned, type GuardedWriteResult } from '../state/guarded-write';
 import type { Store } from '../store/store';
 
+/** What the targets of one resource say, before the stored value fills held fields. */
 export interface MonitoringUpdate {
   key: string;
+  /** The highest target version of the resource: only its targets are merged. */
   version: number;
-  fieldName: string;
-  status: unknown;
+  /** Field → status, from the targets of that version. */
+  fields: Record<string, unknown>;
+  /** Fields whose new status is held back (not positive, not lasted long enough yet). */
+  held: string[];
+}
+
+interface FieldReport {
+  field: string;
+  value: TargetValue;
+}
+
+/** Which reported values of a target go to which /monitoring field. */
+function reportsOf(t: Target): FieldReport[] {
+  const values = t.values ?? [];
+  const etcd = (t.syncer_properties as { etcd?: unknown } | undefined)?.etcd;
+  const mapped: FieldReport[] = [];
+  if (etcd && typeof etcd === 'object') {
+    for (const [valueKey, spec] of Object.entries(etcd as Record<string, unknown>)) {
+      const field = (spec as { key?: unknown } | null)?.key;
+      if (valueKey === 'hold_options' || typeof field !== 'string') continue;
+      const value = values.find((v) => v.key === valueKey);
+      if (value) mapped.push({ field, value });
+    }
+    if (mapped.length || Object.keys(etcd).some((k) => k !== 'hold_options')) return mapped;
+  }
+  const value = values.find((v) => v.key === 'status') ?? values[0];
+  return value ? [{ field: t.field_name ?? 'status', value }] : [];
+}
+
+/** Whether a status that is not positive must still be held back at `now`. */
+function isHeld(t: Target, value: TargetValue, now: number): boolean {
+  const etcd = (t.syncer_properties as { etcd?: { hold_options?: unknown } } | undefined)?.etcd;
+  const hold = etcd?.hold_options as { positive_status?: unknown; time_seconds?: unknown } | undefined;
+  if (!hold || typeof hold.time_seconds !== 'number') return false;
+  const positive = Array.isArray(hold.positive_status) ? hold.positive_status : [hold.positive_status];
+  if (positive.some((p) => isDeepStrictEqual(p, value.value))) return false;
+  const since = value.last_changed ? Date.parse(value.last_changed) : NaN;
+  return Number.isNaN(since) || now - since < hold.time_seconds * 1000;
+}
+
+/** Pure: per resource, the merged statuses of its targets of the highest version. */
+export function monitoringUpdates(targets: Target[], now: number = Date.now()): MonitoringUpdate[] {
+  const byKey = new Map<string, Target[]>();
+  for (const t of targets) {
+    if (typeof t.version !== 'number' || !t.resource_type || !t.resource_id) continue;
+    const key = keys.monitoring(pathOfPlural(t.resource_type, t.resource_id));
+    byKey.set(key, [...(byKey.get(key) ?? []), t]);
+  }
+  const updates: MonitoringUpdate[] = [];
+  for (const [key, list] of byKey) {
+    const version = Math.max(...list.map((t) => t.version as number));
+    const fields: Record<string, unknown> = {};
+    const held: string[] = [];
+    // Targets in a stable order (by id) so two targets naming one field always resolve the same way.
+    for (const t of list.filter((x) => x.version === version).sort((a, b) => (a.id < b.id ? -1 : 1))) {
+      for (const r of reportsOf(t)) {
+        if (isHeld(t, r.value, now)) held.push(r.field);
+        else fields[r.field] = r.value.value;
+      }
+    }
+    if (Object.keys(fields).length || held.length) updates.push({ key, version, fields, held });
+  }
+  return updates;
 }
 
 /**
- * Pure: the /monitoring values the targets imply. One per resource and field, from the target of
- * the highest version; a target with no reported status yet gives none.
+ * Pure: the value to store for an update, given what is stored; undefined when there is nothing
+ * to say yet. A held field keeps the stored status of the same version (if any).
  */
-export function monitoringUpdates(targets: Target[]): MonitoringUpdate[] {
-  const best = new Map<string, MonitoringUpdate>();
-  for (const t of targets) {
-    const status = statusOf(t);
-    if (status === undefined || typeof t.version !== 'number' || !t.resource_type || !t.resource_id) continue;
-    const fieldName = t.field_name ?? 'status';
-    const key = keys.monitoring(pathOfPlural(t.resource_type, t.resource_id));
-    const slot = `${key}\u0000${fieldName}`;
-    const prev = best.get(slot);
-    if (!prev || t.version > prev.version) best.set(slot, { key, version: t.version, fieldName, status });
-  }
-  return [...best.values()];
+export function monitoringValue(u: MonitoringUpdate, stored: Record<string, unknown> | undefined): string | undefined {
+  const fields = { ...u.fields };
+  if (stored && stored.version === u.version)
+    for (const f of u.held) if (f in stored && !(f in fields)) fields[f] = stored[f];
+  const names = Object.keys(fields).sort();
+  if (!names.length) return undefined;
+  return pyDumps({ version: u.version, ...Object.fromEntries(names.map((n) => [n, fields[n]])) });
 }
 
-/** The status an agent reported: the `status` value, else the first value reported. */
-function statusOf(t: Target): unknown {
-  const values = t.values ?? [];
-  return (values.find((v) => v.key === 'status') ?? values[0])?.value;
-}
+const parseStored = (text: string | undefined): Record<string, unknown> | undefined => {
+  if (text === undefined) return undefined;
+  try {
+    const v = JSON.parse(text) as unknown;
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+};
 
 export async function syncMonitoring(
   store: Store,
   collector: CollectorClient,
   logger: Logger,
-): Promise<Record<GuardedWriteResult, number>> {
-  const counts: Record<GuardedWriteResult, number> = { written: 0, unchanged: 0, older: 0 };
-  for (const u of monitoringUpdates(await collector.findTargets({}))) {
-    const result = await writeMonitoring(store, u.key, u.version, u.fieldName, u.status);
+  now: () => number = Date.now,
+): Promise<Record<GuardedWriteResult | 'held', number>> {
+  const counts: Record<GuardedWriteResult | 'held', number> = { written: 0, unchanged: 0, older: 0, held: 0 };
+  for (const u of monitoringUpdates(await collector.findTargets({}), now())) {
+    const value = monitoringValue(u, parseStored((await store.get(u.key))?.value));
+    if (value === undefined) {
+      counts.held++;
+      continue;
+    }
+    const result = await writeVersioned(store, u.key, u.version, value);
     counts[result]++;
     if (result === 'written')
-      logger.info('monitoring status written', {
-        resource_key: u.key,
-        version: u.version,
-        field_name: u.fieldName,
-        status: u.status as string,
-      });
+      logger.info('monitoring status written', { resource_key: u.key, version: u.version, value });
   }
   return counts;
 }

@@ -27,8 +27,8 @@ afterAll(async () => {
 
 const seed000 = JSON.parse(
   fs.readFileSync(path.join(__dirname, '../../fixtures/state/000_1f9fc31bb326bf67.json'), 'utf8'),
-);
-const [upPoint, failPoint] = seed000.monitoring as { key: string; value: Record<string, unknown> }[];
+) as { monitoring: { key: string; value: Record<string, unknown> }[] };
+const [upPoint, failPoint] = seed000.monitoring;
 const portId = upPoint.key.split('/').pop()!;
 
 async function register(resourceId: string, version: number): Promise<string> {
@@ -72,4 +72,98 @@ test("a target of an older version does not overwrite the newer version's status
   sim.setStatus(older, 'DOWN');
   await syncMonitoring(store, collector, logger);
   expect((await store.get(`/monitoring/v2.0/ports/${rid}`))!.value).toBe('{"version": 3, "vmi": "UP"}');
+});
+
+describe('a resource with several targets', () => {
+  const rid = `vpn-if-${Date.now()}`;
+  const key = `/monitoring/v2.0/vpn_interfaces/${rid}`;
+  /** Every sync run over the whole collector; the key's etcd version counts the writes. */
+  const runs = async (n: number, now?: () => number) => {
+    for (let i = 0; i < n; i++) await syncMonitoring(store, collector, logger, now);
+  };
+  const writes = async () => (await store.get(key))?.version ?? 0;
+  const target = async (field: string, etcd: Record<string, unknown>) =>
+    (
+      await collector.createTarget({
+        type: 'bgp_pool',
+        resource_type: 'vpn_interfaces',
+        resource_id: rid,
+        field_name: field,
+        version: 2,
+        tenant_id: 't',
+        properties: {},
+        syncer_properties: { etcd, tsdb: { 'traffic.in': { metric: 'traffic.bps' } } },
+      })
+    ).id;
+
+  test('merges every target into one value, follows syncer_properties, and writes once per real change', async () => {
+    // Three targets as a VPN interface has them; the third maps its `status` to a field other than its field_name.
+    const a = await target('primary', { status: { key: 'primary' } });
+    const b = await target('secondary', { status: { key: 'secondary' } });
+    const c = await target('status', { status: { key: 'bgp' } });
+    await runs(5);
+    expect(await writes()).toBe(0); // nothing reported yet
+
+    sim.setStatus(a, 'ESTABLISHED');
+    await runs(5);
+    expect((await store.get(key))!.value).toBe('{"version": 2, "primary": "ESTABLISHED"}');
+    expect(await writes()).toBe(1);
+
+    sim.setStatus(b, 'ESTABLISHED');
+    sim.setStatus(c, { primary: 'MASTER', secondary: 'BACKUP' });
+    await runs(5);
+    expect((await store.get(key))!.value).toBe(
+      '{"version": 2, "bgp": {"primary": "MASTER", "secondary": "BACKUP"}, "primary": "ESTABLISHED", "secondary": "ESTABLISHED"}',
+    );
+    expect(await writes()).toBe(2);
+
+    // Reports that change nothing the syncer maps (same status again; traffic counters, which go
+    // to the tsdb, not etcd) write nothing, however many runs.
+    for (let i = 0; i < 10; i++) {
+      sim.setStatus(a, 'ESTABLISHED');
+      sim.setStatus(a, 1000 + i, { key: 'traffic.in' });
+      await runs(1);
+    }
+    expect(await writes()).toBe(2);
+
+    sim.setStatus(b, 'IDLE');
+    await runs(5);
+    expect(JSON.parse((await store.get(key))!.value)).toEqual({
+      version: 2,
+      bgp: { primary: 'MASTER', secondary: 'BACKUP' },
+      primary: 'ESTABLISHED',
+      secondary: 'IDLE',
+    });
+    expect(await writes()).toBe(3);
+  });
+
+  test('hold_options: a status that is not positive is written only once it has lasted time_seconds', async () => {
+    const hid = `held-${Date.now()}`;
+    const hkey = `/monitoring/v2.0/ese_logical_ports/${hid}`;
+    const t = (
+      await collector.createTarget({
+        type: 'snmp_ports',
+        resource_type: 'ese_logical_ports',
+        resource_id: hid,
+        field_name: 'logical_port',
+        version: 1,
+        properties: {},
+        syncer_properties: {
+          etcd: {
+            status: { key: 'logical_port' },
+            hold_options: { positive_status: ['UP', 'DOWN'], time_seconds: 30 },
+          },
+        },
+      })
+    ).id;
+    sim.setStatus(t, 'UP');
+    await runs(2);
+    expect((await store.get(hkey))!.value).toBe('{"version": 1, "logical_port": "UP"}');
+    sim.setStatus(t, 'FAIL');
+    await runs(3);
+    expect((await store.get(hkey))!.value).toBe('{"version": 1, "logical_port": "UP"}');
+    await runs(2, () => Date.now() + 31_000);
+    expect((await store.get(hkey))!.value).toBe('{"version": 1, "logical_port": "FAIL"}');
+    expect((await store.get(hkey))!.version).toBe(2);
+  });
 });
