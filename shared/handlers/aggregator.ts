@@ -7,13 +7,24 @@
  *   since read, and the job state is unchanged since read,
  *   then put /state (unless a newer version's state is there, or it already says this),
  *        delete the chain's /jobs/all and /jobs/finished keys, delete the job state,
- *        and for a completed delete, delete /monitoring.
+ *        and for a completed delete, delete /monitoring and the resource's chain index.
  *
  * A duplicate or late message finds the chain gone and does nothing; a chain that is not
- * complete yet is left to the message of its last job.
+ * complete yet is left to the message of its last job. The chain's keys, /state and the job
+ * state are read in two round trips whatever else etcd holds (the resource's chain index,
+ * shared/jobs/job-index.ts).
  */
 import type { EtcdEventMessage } from '../events/etcd-event-message';
-import { chainName, chainStatus, cleanupChain, defaultJobKeys, parseJobId, parseStoredJob, type Job } from '../jobs';
+import {
+  cleanupChain,
+  completionOf,
+  defaultJobKeys,
+  parseFinished,
+  parseJobId,
+  parseResourceIndex,
+  parseStoredJob,
+  readChain,
+} from '../jobs';
 import { keys } from '../keys';
 import type { Logger } from '../log/logger';
 import { pathOfSingular } from '../resource-path';
@@ -37,9 +48,19 @@ export async function aggregateFinishedJob(store: Store, message: EtcdEventMessa
 }
 
 async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promise<Outcome | undefined> {
-  const allKv = await store.get(defaultJobKeys.all(jobId));
-  if (!allKv) return done('chain already aggregated');
-  const { job } = parseStoredJob(allKv.key, allKv.value);
+  // The job id names its chain, so the chain is read without reading this job first.
+  const parts = parseJobId(jobId)!;
+  const chainRef = { resource_type: parts.resourceType, resource_id: parts.resourceId, version: parts.version };
+  const path = pathOfSingular(parts.resourceType, parts.resourceId);
+  const jobStateKey = keys.jobState(path);
+  const stateKey = keys.state(path);
+  const read = await readChain(store, defaultJobKeys, chainRef, [jobStateKey, stateKey]);
+  const chainJobs = read.ids.flatMap((id) => {
+    const kv = read.all.get(id);
+    return kv ? [parseStoredJob(kv.key, kv.value).job] : [];
+  });
+  const job = chainJobs.find((j) => j.is_last);
+  if (!job) return done('chain already aggregated');
   logger.appendKeys({
     job_id: jobId,
     handler: job.handler,
@@ -47,41 +68,47 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
     resource_id: job.resource_id,
     version: job.version,
   });
-  const status = await chainStatus(store, defaultJobKeys, job);
-  if (!status.complete) return done('chain not complete yet');
-  if ('cleanedUp' in status) return done('chain already aggregated');
+  const finishedKv = read.finished.get(job.id);
+  const finished = finishedKv ? parseFinished(finishedKv.value) : undefined;
+  const completion = finished ? completionOf(job.id, job, finished) : undefined;
+  if (!completion) return done('chain not complete yet');
 
-  const path = pathOfSingular(job.resource_type, job.resource_id);
-  const chainJobs = await jobsOfChain(store, job);
-  const jobStateKey = keys.jobState(path);
-  const jobStateKv = await store.get(jobStateKey);
+  const jobStateKv = read.extra.get(jobStateKey);
   const chain = {
     version: job.version,
-    lastAction: lastJobOf(chainJobs, job).action as ChainAction,
-    outcome: status.completion.outcome.ok
-      ? { ok: true as const }
-      : { ok: false as const, error: status.completion.outcome.error },
+    lastAction: job.action as ChainAction,
+    outcome: completion.outcome.ok ? { ok: true as const } : { ok: false as const, error: completion.outcome.error },
   };
   const state = aggregateState(chain, jobStateKv ? (JSON.parse(jobStateKv.value) as JobState) : {});
-  const stateKey = keys.state(path);
-  const stateWrite = versionedPut(stateKey, await store.get(stateKey), job.version, encodeState(state));
+  const stateWrite = versionedPut(stateKey, read.extra.get(stateKey), job.version, encodeState(state));
   const monitoringKey = keys.monitoring(path);
   const removeMonitoring = chain.outcome.ok && reportedAction(chain) === 'DELETE';
+  // A completed delete is the resource's last chain: its chain index goes too, unless it lists
+  // another chain (a newer version planned meanwhile).
+  const chainIds = new Set(read.ids);
+  const removeIndex =
+    removeMonitoring &&
+    read.index !== undefined &&
+    Object.values(parseResourceIndex(read.index.value))
+      .flat()
+      .every((id) => chainIds.has(id));
 
-  const res = await cleanupChain(
-    store,
-    { resource_type: job.resource_type, resource_id: job.resource_id, version: job.version },
-    {
-      extra: {
-        compares: [...stateWrite.compares, unchangedSince(jobStateKey, jobStateKv)],
-        ops: [
-          ...stateWrite.ops,
-          ...(jobStateKv ? [del(jobStateKey)] : []),
-          ...(removeMonitoring ? [del(monitoringKey)] : []),
-        ],
-      },
+  const res = await cleanupChain(store, chainRef, {
+    jobs: read,
+    extra: {
+      compares: [
+        ...stateWrite.compares,
+        unchangedSince(jobStateKey, jobStateKv),
+        ...(removeIndex ? [unchangedSince(read.index!.key, read.index)] : []),
+      ],
+      ops: [
+        ...stateWrite.ops,
+        ...(jobStateKv ? [del(jobStateKey)] : []),
+        ...(removeMonitoring ? [del(monitoringKey)] : []),
+        ...(removeIndex ? [del(read.index!.key)] : []),
+      ],
     },
-  );
+  });
   if (!res.cleaned)
     return res.reason === 'conflict' ? undefined : done(`chain has unfinished jobs: ${res.unfinished.join(', ')}`);
   logger.info('chain aggregated', {
@@ -91,18 +118,4 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
     error: state.error || undefined,
   });
   return done(`state ${state.state.worker_state} (${stateWrite.result})`);
-}
-
-/** The chain's `is_last` job; the job at hand when the chain's jobs were read without it. */
-const lastJobOf = (chainJobs: Job[], job: Job): Job => chainJobs.find((j) => j.is_last) ?? job;
-
-async function jobsOfChain(store: Store, job: Job): Promise<Job[]> {
-  const name = chainName({ resourceType: job.resource_type, resourceId: job.resource_id, version: job.version });
-  const all = await store.range(defaultJobKeys.prefix('all'));
-  return all.items
-    .filter((kv) => {
-      const p = parseJobId(defaultJobKeys.parse(kv.key)?.id ?? '');
-      return p !== undefined && chainName(p) === name;
-    })
-    .map((kv) => parseStoredJob(kv.key, kv.value).job);
 }

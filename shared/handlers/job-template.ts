@@ -41,7 +41,7 @@ export async function templateOfJob(store: Store, job: Job, opts: JobTemplateOpt
   const view = new LoadingView(
     schema,
     { type: job.resource_type, id: job.resource_id, previous: undefined },
-    new Map(),
+    false,
     shipped(opts.templatesRoot).templates,
   );
   const templates = view.templateRecord();

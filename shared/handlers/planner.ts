@@ -8,7 +8,8 @@
  *               /esi-worker/config/<path> = {"body", "deleted", "version"};
  *   no template /state = READ_COMPLETE and the mirror;
  *   error       /state = PLAN_FAILED with a readable error; the message is acknowledged (`failed`);
- *   key deleted nothing planned; the worker's own keys (mirror, stack record, job state) go.
+ *   key deleted nothing planned; the worker's own keys (mirror, stack record, job state, and the
+ *               chain index once no chain it lists has jobs) go.
  *
  * The mirror marks a change as planned: a change whose version the mirror already holds is
  * skipped. Every write is fenced on the config key's mod revision (the value read is still
@@ -18,6 +19,10 @@
  * redelivers. See docs/decisions.md.
  */
 import { jobWrites } from '../jobs/enqueue';
+import { parseResourceIndex } from '../jobs/job-index';
+import { defaultJobKeys } from '../jobs/job-keys';
+import { defaultSchemaIndex } from '../planner';
+import { readMany } from '../store/read-many';
 import { pyDumps } from '../encoding/pyjson';
 import type { EtcdEventMessage } from '../events/etcd-event-message';
 import { keys, type ResourcePath } from '../keys';
@@ -162,9 +167,23 @@ async function forgetResource(
   path: ResourcePath,
   mirror: KeyValue | undefined,
 ): Promise<Outcome | undefined> {
-  const owned = [keys.heatStack(path), keys.jobState(path)];
-  const found = (await Promise.all(owned.map((k) => store.get(k)))).filter((kv): kv is KeyValue => kv !== undefined);
+  const resourceType = defaultSchemaIndex().singular(path.plural);
+  const indexKey = resourceType ? defaultJobKeys.resource(resourceType, path.id) : undefined;
+  const owned = [keys.heatStack(path), keys.jobState(path), ...(indexKey ? [indexKey] : [])];
+  const got = await readMany(store, owned);
+  const found = owned.map((k) => got.get(k)).filter((kv): kv is KeyValue => kv !== undefined);
   if (mirror) found.push(mirror);
+  // The chain index stays while a chain it lists still runs: the aggregator needs it.
+  const index = indexKey ? got.get(indexKey) : undefined;
+  if (index) {
+    const listed = Object.values(parseResourceIndex(index.value)).flat();
+    const live = await readMany(
+      store,
+      listed.map((id) => defaultJobKeys.all(id)),
+      { keysOnly: true },
+    );
+    if ([...live.values()].some((kv) => kv !== undefined)) found.splice(found.indexOf(index), 1);
+  }
   if (found.length === 0) return done('config key deleted; nothing left to clean up');
   const res = await store
     .txn()

@@ -10,13 +10,15 @@
  * PlanningView is synchronous, so the referenced resources and the templates are loaded in rounds:
  * the planner runs against what is loaded so far, every key it asked for and did not find is
  * fetched, and it runs again, until it asks for nothing new (one round per foreign-key hop depth,
- * usually 1–3). Reads are bounded: the key, its mirror and the template_mappings override (one
- * read), one range of /jobs/all/ and one of /jobs/finished/, then per round one read of the
- * referenced resources and selected templates it asked for. On etcd each such read is one
- * read-only transaction of get ops (one round trip, one revision).
+ * usually 1–3). Reads are bounded by the change, never by the backlog: the key, its mirror and the
+ * template_mappings override (one read), then per round one read of the referenced resources and
+ * selected templates it asked for, and beside it the unfinished jobs of the resources it asked
+ * about (their chain index keys, then a keys-only read of the listed jobs: shared/jobs/job-index.ts).
+ * On etcd each such read is one read-only transaction of get ops (one round trip, one revision).
  */
 import YAML from 'yaml';
-import { defaultJobKeys, parseJobId } from '../jobs/job-keys';
+import { defaultJobKeys } from '../jobs/job-keys';
+import { unfinishedJobsOf } from '../jobs/job-index';
 import { parseConfigValue, versionOf, type ConfigValue } from '../gohan/config-value';
 import {
   CONFIG_PREFIX,
@@ -50,9 +52,13 @@ export interface ReadSource {
 }
 
 /** Reads several keys: read-only transactions on a Store (readMany), else one get each. */
-async function getMany(source: ReadSource, keyList: string[]): Promise<(KeyValue | undefined)[]> {
-  if (source.txn && keyList.length > 1) {
-    const got = await readMany({ txn: source.txn.bind(source) }, keyList);
+async function getMany(
+  source: ReadSource,
+  keyList: string[],
+  opts: { keysOnly?: boolean } = {},
+): Promise<(KeyValue | undefined)[]> {
+  if (source.txn && (keyList.length > 1 || opts.keysOnly)) {
+    const got = await readMany({ txn: source.txn.bind(source) }, keyList, opts);
     return keyList.map((k) => got.get(k));
   }
   return Promise.all(keyList.map((k) => source.get(k)));
@@ -152,27 +158,6 @@ export function templateMappings(kv: KeyValue | undefined, root: string | undefi
   return parsed;
 }
 
-// ---- unfinished jobs --------------------------------------------------------------------------
-
-/** Unfinished job ids by `<type>\0<id>`: under /jobs/all/ and without a /jobs/finished/ key. */
-async function pendingJobIndex(source: ReadSource): Promise<Map<string, string[]>> {
-  const jobKeys = defaultJobKeys;
-  const [all, finished] = await Promise.all([
-    source.range(jobKeys.prefix('all')),
-    source.range(jobKeys.prefix('finished')),
-  ]);
-  const done = new Set(finished.items.map((kv) => kv.key.slice(jobKeys.prefix('finished').length)));
-  const index = new Map<string, string[]>();
-  for (const kv of all.items) {
-    const id = kv.key.slice(jobKeys.prefix('all').length);
-    const parts = parseJobId(id);
-    if (!parts || done.has(id)) continue;
-    const k = `${parts.resourceType}\u0000${parts.resourceId}`;
-    index.set(k, [...(index.get(k) ?? []), id]);
-  }
-  return index;
-}
-
 // ---- the view ---------------------------------------------------------------------------------
 
 /** PlanningView over what has been loaded so far; records what the planner asked for and missed. */
@@ -181,13 +166,29 @@ export class LoadingView implements PlanningView {
   readonly templates = new Map<string, HeatTemplate | PlanError | undefined>();
   readonly missingConfigs = new Set<string>();
   readonly missingTemplates = new Set<string>();
+  /** Unfinished job ids by `<type>\0<id>`, loaded from the resources' chain indexes. */
+  private readonly pending = new Map<string, string[]>();
+  private readonly missingPending = new Map<string, { type: string; id: string }>();
 
+  /** `loadPending`: whether pendingJobs is answered (planning) or always empty (choosing a template). */
   constructor(
     private readonly schema: SchemaIndex,
     private readonly self: { type: string; id: string; previous: ConfigValue | undefined },
-    private readonly pending: Map<string, string[]>,
+    private readonly loadPending: boolean,
     private readonly shippedTemplates: Record<string, HeatTemplate>,
-  ) {}
+  ) {
+    this.wantPending(self.type, self.id);
+  }
+
+  /**
+   * Asks for a resource's unfinished jobs in the next load. A resource whose config is loaded is
+   * asked for too: the planner asks for the unfinished jobs of what the params reference, so
+   * reading both together saves a round.
+   */
+  private wantPending(type: string, id: string): void {
+    const k = `${type}\u0000${id}`;
+    if (this.loadPending && !this.pending.has(k)) this.missingPending.set(k, { type, id });
+  }
 
   configKey(type: string, id: string): string | undefined {
     const prefix = this.schema.prefix(type);
@@ -199,6 +200,7 @@ export class LoadingView implements PlanningView {
     if (!key) return undefined;
     if (!this.configs.has(key)) {
       this.missingConfigs.add(key);
+      this.wantPending(type, id);
       return undefined;
     }
     const kv = this.configs.get(key);
@@ -215,7 +217,9 @@ export class LoadingView implements PlanningView {
   }
 
   pendingJobs(type: string, id: string): string[] {
-    return this.pending.get(`${type}\u0000${id}`) ?? [];
+    const known = this.pending.get(`${type}\u0000${id}`);
+    if (!known) this.wantPending(type, id);
+    return known ?? [];
   }
 
   /** The `templates` the planner indexes: etcd's value where there is one, else the shipped one. */
@@ -237,10 +241,18 @@ export class LoadingView implements PlanningView {
   async load(source: ReadSource): Promise<boolean> {
     const configs = [...this.missingConfigs];
     const templates = [...this.missingTemplates];
+    const pending = [...this.missingPending.values()];
     this.missingConfigs.clear();
     this.missingTemplates.clear();
-    if (!configs.length && !templates.length) return false;
-    const got = await getMany(source, [...configs, ...templates.map((id) => keys.heatTemplate(id))]);
+    this.missingPending.clear();
+    if (!configs.length && !templates.length && !pending.length) return false;
+    const [got, unfinished] = await Promise.all([
+      getMany(source, [...configs, ...templates.map((id) => keys.heatTemplate(id))]),
+      pending.length
+        ? unfinishedJobsOf((k, o) => getMany(source, k, o), defaultJobKeys, pending)
+        : new Map<string, string[]>(),
+    ]);
+    for (const [k, ids] of unfinished) this.pending.set(k, ids);
     configs.forEach((key, i) => this.configs.set(key, got[i]));
     templates.forEach((id, i) => {
       const kv = got[configs.length + i];
@@ -338,11 +350,10 @@ export async function preparePlan(source: ReadSource, configKey: string, opts: P
   }
 
   const mappings = templateMappings(mappingsKv, opts.templatesRoot);
-  const pending = await pendingJobIndex(source);
   const view = new LoadingView(
     schema,
     { type: resourceType, id: path.id, previous },
-    pending,
+    true,
     shipped(opts.templatesRoot).templates,
   );
   const ownKey = view.configKey(resourceType, path.id);

@@ -2,9 +2,10 @@
  * Removing a completed chain's job keys, for the aggregator once it has written /state (the
  * record deletes /jobs/all and /jobs/finished after the state write).
  */
-import type { Compare, Op, Store } from '../store/store';
+import type { Compare, KeyValue, Op, Store } from '../store/store';
 import { absent, del, modRevisionIs } from '../store/store';
-import { chainName, defaultJobKeys, parseJobId, type JobKeys } from './job-keys';
+import { chainName, defaultJobKeys, type JobKeys } from './job-keys';
+import { parseResourceIndex, scanChainJobIds } from './job-index';
 import { readMany } from '../store/read-many';
 import { settleWaiting } from './settle';
 
@@ -26,45 +27,80 @@ export type CleanupResult =
  *   key at the revision read, and none has a working key,
  *   then delete each job's /jobs/all and /jobs/finished keys (plus `extra.ops`, e.g. the /state
  *   write, under `extra.compares`).
- * Settles first, so every dependent in another chain has seen these jobs' outcomes before they
+ * The chain's jobs come from its resource's index (`readChain`; `opts.jobs` when the caller has
+ * read them already). Settles the chain's dependents first, so every dependent in another chain has seen these jobs' outcomes before they
  * disappear (a job gone from etcd counts as satisfied for a dependent).
  */
 export async function cleanupChain(
   store: Store,
   chain: ChainRef,
-  opts: { keys?: JobKeys; extra?: { compares?: Compare[]; ops?: Op[] } } = {},
+  opts: { keys?: JobKeys; extra?: { compares?: Compare[]; ops?: Op[] }; jobs?: ChainRead } = {},
 ): Promise<CleanupResult> {
   const keys = opts.keys ?? defaultJobKeys;
-  await settleWaiting(store, { keys });
-  const name = chainName({ resourceType: chain.resource_type, resourceId: chain.resource_id, version: chain.version });
-  // Job ids name their chain, so the keys alone select the chain's jobs.
-  const all = (await store.range(keys.prefix('all'))).items.filter((kv) => {
-    const id = keys.parse(kv.key)?.id;
-    const parts = id === undefined ? undefined : parseJobId(id);
-    return parts !== undefined && chainName(parts) === name;
-  });
-  const ids = all.map((kv) => keys.parse(kv.key)!.id);
-  const fin = await readMany(store, ids.map(keys.finished));
-  const unfinished = ids.filter((id) => !fin.get(keys.finished(id)));
+  let read = opts.jobs ?? (await readChain(store, keys, chain));
+  const settled = await settleWaiting(store, { keys, of: read.ids });
+  // A job of this chain failed by the settlement has a new finished key: read the chain again.
+  if (settled.failed.length) read = await readChain(store, keys, chain);
+  const present = read.ids.filter((id) => read.all.get(id));
+  const unfinished = present.filter((id) => !read.finished.get(id));
   if (unfinished.length) return { cleaned: false, reason: 'unfinished', unfinished };
 
   const compares: Compare[] = [...(opts.extra?.compares ?? [])];
   const ops: Op[] = [...(opts.extra?.ops ?? [])];
-  all.forEach((kv, i) => {
-    const id = ids[i];
+  for (const id of present) {
     compares.push(
-      modRevisionIs(kv.key, kv.modRevision),
-      modRevisionIs(keys.finished(id), fin.get(keys.finished(id))!.modRevision),
+      modRevisionIs(keys.all(id), read.all.get(id)!.modRevision),
+      modRevisionIs(keys.finished(id), read.finished.get(id)!.modRevision),
       absent(keys.working(id)),
     );
-    ops.push(del(kv.key), del(keys.finished(id)));
-  });
+    ops.push(del(keys.all(id)), del(keys.finished(id)));
+  }
   const res = await store
     .txn()
     .when(...compares)
     .then(...ops)
     .commit();
   return res.succeeded
-    ? { cleaned: true, jobIds: ids, revision: res.revision }
+    ? { cleaned: true, jobIds: present, revision: res.revision }
     : { cleaned: false, reason: 'conflict' };
+}
+
+/** A chain's job keys as read: its ids, and each one's /jobs/all and /jobs/finished key. */
+export interface ChainRead {
+  ids: string[];
+  all: Map<string, KeyValue | undefined>;
+  finished: Map<string, KeyValue | undefined>;
+}
+
+/**
+ * Reads a chain's jobs: the ids from its resource's index (a chain planned before the index, by a
+ * paged keys-only scan), then their all and finished keys in one read. `extraKeys` are read in the
+ * same round trip (the aggregator's /state and job state), returned in `extra`.
+ */
+export async function readChain(
+  store: Store,
+  keys: JobKeys,
+  chain: ChainRef,
+  extraKeys: string[] = [],
+): Promise<ChainRead & { index: KeyValue | undefined; extra: Map<string, KeyValue | undefined> }> {
+  const jobName = chainName({
+    resourceType: chain.resource_type,
+    resourceId: chain.resource_id,
+    version: chain.version,
+  });
+  const indexKey = keys.resource(chain.resource_type, chain.resource_id);
+  const first = await readMany(store, [indexKey, ...extraKeys]);
+  const listed = parseResourceIndex(first.get(indexKey)?.value)[jobName];
+  const ids = listed ?? (await scanChainJobIds(store, keys, jobName));
+  const kvs = await readMany(
+    store,
+    ids.flatMap((id) => [keys.all(id), keys.finished(id)]),
+  );
+  return {
+    ids,
+    all: new Map(ids.map((id) => [id, kvs.get(keys.all(id))])),
+    finished: new Map(ids.map((id) => [id, kvs.get(keys.finished(id))])),
+    index: first.get(indexKey),
+    extra: new Map(extraKeys.map((k) => [k, first.get(k)])),
+  };
 }

@@ -7,11 +7,11 @@
  * see enqueue.ts). A crash between the steps is healed by the next settlement, which any finish,
  * duplicate finish or settleWaiting call performs.
  */
-import type { Store } from '../store/store';
+import type { KeyValue, Store } from '../store/store';
 import { absent, del, put, read } from '../store/store';
 import { type Claim, claimHeld, lostError, revokeQuietly } from './claim';
 import type { JobKeys } from './job-keys';
-import { chainName, parseJobId } from './job-keys';
+import { chainJobIds, indexKeyOf, parseResourceIndex } from './job-index';
 import { type ChainCompletion, completionOf } from './resolve';
 import { readMany } from '../store/read-many';
 import { settleWaiting } from './settle';
@@ -56,6 +56,7 @@ export async function finishJob(
   opts: FinishOptions = {},
 ): Promise<FinishResult> {
   const { keys, jobId } = claim;
+  const indexKey = indexKeyOf(keys, claim.job);
   const finished: FinishedValue = {
     ok: outcome.ok,
     ...(outcome.ok ? {} : { error: outcome.error }),
@@ -66,8 +67,8 @@ export async function finishJob(
   const res = await store
     .txn()
     .when(claimHeld(claim), absent(keys.finished(jobId)))
-    .then(put(keys.finished(jobId), JSON.stringify(finished)), del(keys.working(jobId)))
-    .otherwise(read(keys.finished(jobId)), read(keys.working(jobId)))
+    .then(put(keys.finished(jobId), JSON.stringify(finished)), del(keys.working(jobId)), read(indexKey))
+    .otherwise(read(keys.finished(jobId)), read(keys.working(jobId)), read(indexKey))
     .commit();
 
   let recorded = finished;
@@ -79,7 +80,11 @@ export async function finishJob(
   }
   if (claim.lease) await revokeQuietly(claim.lease);
 
-  const settled = await settleWaiting(store, { keys, now: opts.now });
+  // A job its resource's index does not list was planned before the indexes existed: its
+  // dependents may have no dependents entries, so every waiting job is looked at (docs/jobs.md "Migration").
+  const indexKv = res.reads[res.reads.length - 1];
+  const indexed = parseResourceIndex(indexKv?.value)[claim.job.job_name]?.includes(jobId) ?? false;
+  const settled = await settleWaiting(store, { keys, now: opts.now, ...(indexed ? { of: [jobId] } : {}) });
   const completedChains = [
     ...(res.succeeded ? [completionOf(jobId, claim.job, finished)] : []),
     ...settled.failed.map((f) => completionOf(f.id, f.job, f.finished)),
@@ -89,7 +94,7 @@ export async function finishJob(
   let chain: ChainStatus;
   if (own) chain = { complete: true, completion: own };
   else if (res.succeeded && (recorded.ok || recorded.on_failure === 'ignore')) chain = { complete: false };
-  else chain = await chainStatus(store, keys, claim.job);
+  else chain = await chainStatus(store, keys, claim.job, indexKv);
 
   return {
     jobId,
@@ -103,20 +108,22 @@ export async function finishJob(
 }
 
 /**
- * Whether a job's chain is complete: its `is_last` job (same job_name among /jobs/all) has a
- * finished key. Reads the whole /jobs/all folder, so finishJob only calls it when it cannot tell
- * from what it did itself (a duplicate finish, or a failure whose chain another call failed).
+ * Whether a job's chain is complete: its `is_last` job has a finished key. Reads the chain's jobs
+ * from its resource's index (job-index.ts); finishJob only calls it when it cannot tell from what
+ * it did itself (a duplicate finish, or a failure whose chain another call failed).
  */
-export async function chainStatus(store: Store, keys: JobKeys, job: Job): Promise<ChainStatus> {
-  const name = chainName({ resourceType: job.resource_type, resourceId: job.resource_id, version: job.version });
-  const all = await store.range(keys.prefix('all'));
-  for (const kv of all.items) {
-    const id = keys.parse(kv.key)?.id;
-    const parts = id === undefined ? undefined : parseJobId(id);
-    if (!id || !parts || chainName(parts) !== name) continue;
-    const stored = parseStoredJob(kv.key, kv.value);
+export async function chainStatus(store: Store, keys: JobKeys, job: Job, indexKv?: KeyValue): Promise<ChainStatus> {
+  const { ids } = await chainJobIds(store, keys, job, indexKv);
+  const kvs = await readMany(
+    store,
+    ids.flatMap((id) => [keys.all(id), keys.finished(id)]),
+  );
+  for (const id of ids) {
+    const all = kvs.get(keys.all(id));
+    if (!all) continue;
+    const stored = parseStoredJob(all.key, all.value);
     if (!stored.job.is_last) continue;
-    const fin = (await readMany(store, [keys.finished(id)])).get(keys.finished(id));
+    const fin = kvs.get(keys.finished(id));
     const value = fin ? parseFinished(fin.value) : undefined;
     const completion = value ? completionOf(id, stored.job, value) : undefined;
     return completion ? { complete: true, completion } : { complete: false };

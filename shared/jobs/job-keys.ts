@@ -9,6 +9,11 @@
  *   /jobs/working/<id>   {"owner","claimed_at"}         the claim, on a lease
  *   /jobs/finished/<id>  FinishedValue (JSON)            the outcome, success or failure
  *
+ * Two indexes keep every read of the lifecycle bounded by the change, not by the backlog:
+ *
+ *   /jobs/resources/<type>/<resource id>   {"<job_name>": [id, ...]}  the resource's chains (planner)
+ *   /jobs/dependents/<dep id>/<id>         ''                         <id> waits for <dep id>
+ *
  * There is no separate `failed` folder: a failure is a finished key with `ok: false`, so "is this
  * job done" stays a single-key compare. The root is a parameter only so tests can isolate
  * themselves; production code uses the default, `JOBS_PREFIX` of shared/keys.ts.
@@ -28,6 +33,12 @@ export interface JobKeys {
   finished(id: string): string;
   /** The folder of one state, ending in `/`, for ranges and watches. */
   prefix(state: JobState): string;
+  /** The resource's chains that may still have keys: `{"<job_name>": [job id, ...]}` (job-index.ts). */
+  resource(resourceType: string, resourceId: string): string;
+  /** The folder of the jobs waiting for `dependency`, ending in `/`. */
+  dependents(dependency: string): string;
+  /** `<id>` waits for `dependency` (the reverse of the job's `dependency` list). */
+  dependent(dependency: string, id: string): string;
   /** `/jobs/ready/<id>` → {state: 'ready', id}; a key outside the root or a folder → undefined. */
   parse(key: string): { state: JobState; id: string } | undefined;
 }
@@ -43,6 +54,9 @@ export function jobKeys(root: string = JOBS_PREFIX): JobKeys {
     working: (id) => `${prefix('working')}${id}`,
     finished: (id) => `${prefix('finished')}${id}`,
     prefix,
+    resource: (resourceType, resourceId) => `${base}resources/${resourceType}/${resourceId}`,
+    dependents: (dependency) => `${base}dependents/${dependency}/`,
+    dependent: (dependency, id) => `${base}dependents/${dependency}/${id}`,
     parse(key) {
       if (!key.startsWith(base)) return undefined;
       const rest = key.slice(base.length);

@@ -4,9 +4,9 @@
  * "its waiting key is still the one I read", so that whoever settles concurrently, each waiting
  * job is promoted or failed exactly once.
  */
-import type { KeyValue, Store } from '../store/store';
+import type { Store } from '../store/store';
 import { absent, del, modRevisionIs, present, put } from '../store/store';
-import { readMany } from '../store/read-many';
+import { rangePages, readMany } from '../store/read-many';
 import { defaultJobKeys, type JobKeys } from './job-keys';
 import { planSettlement, type WaitingJob } from './resolve';
 import { dependencyStatus, type DependencyStatus, type FinishedValue, JobValueError, parseStoredJob } from './values';
@@ -30,27 +30,45 @@ export interface SettleResult {
 export interface SettleOptions {
   keys?: JobKeys;
   now?: () => Date;
+  /** Settle only the dependents of these jobs (and, transitively, of those failed meanwhile). */
+  of?: Iterable<string>;
 }
 
-/** The waiting jobs as they are now, with the waiting key's mod revision (the guard). */
-async function readWaiting(store: Store, keys: JobKeys): Promise<{ job: WaitingJob; waitingRevision: number }[]> {
-  const waiting = await store.range(keys.prefix('waiting'));
-  const ids = waiting.items.map((kv) => keys.parse(kv.key)?.id).filter((id): id is string => id !== undefined);
-  const alls = await readMany(store, ids.map(keys.all));
+/** The given jobs that are waiting now, with the waiting key's mod revision (the guard). */
+async function readWaiting(
+  store: Store,
+  keys: JobKeys,
+  ids: string[],
+): Promise<{ job: WaitingJob; waitingRevision: number }[]> {
+  const kvs = await readMany(
+    store,
+    ids.flatMap((id) => [keys.waiting(id), keys.all(id)]),
+  );
   const out: { job: WaitingJob; waitingRevision: number }[] = [];
-  for (const kv of waiting.items) {
-    const id = keys.parse(kv.key)?.id;
-    const all = id === undefined ? undefined : alls.get(keys.all(id));
+  for (const id of ids) {
+    const waiting = kvs.get(keys.waiting(id));
+    const all = kvs.get(keys.all(id));
     // A waiting key without its job cannot be decided; clean-up and the planner never leave one.
-    if (id === undefined || !all) continue;
+    if (!waiting || !all) continue;
     try {
       const stored = parseStoredJob(all.key, all.value);
-      out.push({ job: { id, handler: kv.value, job: stored.job }, waitingRevision: kv.modRevision });
+      out.push({ job: { id, handler: waiting.value, job: stored.job }, waitingRevision: waiting.modRevision });
     } catch (err) {
       if (!(err instanceof JobValueError)) throw err;
     }
   }
   return out;
+}
+
+/** The jobs the dependents index lists as waiting for any of `ids` (keys-only, paged). */
+async function dependentsOf(store: Store, keys: JobKeys, ids: Iterable<string>): Promise<string[]> {
+  const out = new Set<string>();
+  for (const dep of ids) {
+    const prefix = keys.dependents(dep);
+    for await (const page of rangePages(store, prefix, { keysOnly: true }))
+      for (const kv of page) out.add(kv.key.slice(prefix.length));
+  }
+  return [...out];
 }
 
 /** Status of each job id from its finished and all keys (values.ts dependencyStatus). */
@@ -65,25 +83,54 @@ export async function readStatuses(store: Store, keys: JobKeys, ids: string[]): 
 }
 
 /**
- * Settles every waiting job that can be decided: promotes those whose dependencies are all
- * satisfied and fails (transitively) those with a failed dependency. Idempotent; safe to run
- * concurrently with itself, with finishes and with the planner.
+ * Settles waiting jobs: promotes those whose dependencies are all satisfied and fails
+ * (transitively) those with a failed dependency. With `of`, only the dependents of those jobs
+ * (the dependents index), and theirs in turn when they fail: what a finish needs, at a cost that
+ * follows the change. Without it, every waiting job, page by page (a sweep, not for a hot path).
+ * Idempotent; safe to run concurrently with itself, with finishes and with the planner.
  */
 export async function settleWaiting(store: Store, opts: SettleOptions = {}): Promise<SettleResult> {
   const keys = opts.keys ?? defaultJobKeys;
   const result: SettleResult = { promoted: [], failed: [] };
+  if (opts.of) {
+    await settleFrom(store, keys, await dependentsOf(store, keys, opts.of), result, opts);
+    return result;
+  }
+  for await (const page of rangePages(store, keys.prefix('waiting'), { keysOnly: true })) {
+    const ids = page.map((kv) => keys.parse(kv.key)?.id).filter((id): id is string => id !== undefined);
+    await settleFrom(store, keys, ids, result, opts);
+  }
+  return result;
+}
+
+/**
+ * Settles the candidates, then the dependents of those it failed, until nothing more fails.
+ * A round over the same candidates repeats only when a guard failed, i.e. another settler moved
+ * a job meanwhile.
+ */
+async function settleFrom(
+  store: Store,
+  keys: JobKeys,
+  candidates: string[],
+  result: SettleResult,
+  opts: SettleOptions,
+): Promise<void> {
+  let ids = candidates;
   // Jobs whose move another settler won in the last round. Only they justify another round: a
   // lost race means someone else moved the job, or its waiting key changed under us.
   let contested: Set<string> | undefined;
-  for (let round = 0; round < MAX_ROUNDS; round++) {
-    const waiting = await readWaiting(store, keys);
-    if (contested && !waiting.some((w) => contested!.has(w.job.id))) return result;
-    if (!waiting.length) return result;
+  for (let round = 0; round < MAX_ROUNDS && ids.length; round++) {
+    const waiting = await readWaiting(store, keys, ids);
+    if (contested && !waiting.some((w) => contested!.has(w.job.id))) return;
+    if (!waiting.length) return;
     const revisionOf = new Map(waiting.map((w) => [w.job.id, w.waitingRevision]));
     const jobs = waiting.map((w) => w.job);
     const statuses = await readStatuses(store, keys, [...new Set(jobs.flatMap((w) => w.job.dependency))]);
     const plan = planSettlement(jobs, statuses);
     const raced = new Set<string>();
+    const failedNow: string[] = [];
+    // The job's entries in the dependents index go with its waiting key.
+    const unindex = (w: WaitingJob) => [...new Set(w.job.dependency)].map((dep) => del(keys.dependent(dep, w.id)));
 
     // Failures first, in propagation order: a crash part-way leaves no job failed whose cause is not.
     for (const f of plan.fail) {
@@ -99,10 +146,12 @@ export async function settleWaiting(store: Store, opts: SettleOptions = {}): Pro
       const res = await store
         .txn()
         .when(modRevisionIs(keys.waiting(id), revisionOf.get(id)!), absent(keys.finished(id)))
-        .then(del(keys.waiting(id)), put(keys.finished(id), JSON.stringify(finished)))
+        .then(del(keys.waiting(id)), put(keys.finished(id), JSON.stringify(finished)), ...unindex(f.waiting))
         .commit();
-      if (res.succeeded) result.failed.push({ id, job: f.waiting.job, finished });
-      else raced.add(id);
+      if (res.succeeded) {
+        result.failed.push({ id, job: f.waiting.job, finished });
+        failedNow.push(id);
+      } else raced.add(id);
     }
     for (const w of plan.promote) {
       const res = await store
@@ -113,15 +162,21 @@ export async function settleWaiting(store: Store, opts: SettleOptions = {}): Pro
           absent(keys.ready(w.id)),
           absent(keys.finished(w.id)),
         )
-        .then(del(keys.waiting(w.id)), put(keys.ready(w.id), w.handler))
+        .then(del(keys.waiting(w.id)), put(keys.ready(w.id), w.handler), ...unindex(w))
         .commit();
       if (res.succeeded) result.promoted.push(w.id);
       else raced.add(w.id);
     }
-    if (!raced.size) return result;
+    // A job failed here is a failed dependency for its own dependents, in this chain or another.
+    if (failedNow.length) {
+      const decided = new Set(plan.fail.map((f) => f.waiting.id));
+      const next = (await dependentsOf(store, keys, failedNow)).filter((id) => !decided.has(id));
+      if (next.length) await settleFrom(store, keys, next, result, opts);
+    }
+    if (!raced.size) return;
     contested = raced;
+    ids = [...raced];
   }
   // Still contested after every round: the settlers racing us keep deciding these jobs, and every
   // finish settles again after its own commit, so nothing is left undecided by stopping here.
-  return result;
 }

@@ -12,6 +12,7 @@ import type {
   KeyValue,
   Lease,
   Op,
+  RangeOptions,
   RangeResult,
   Store,
   TxnBuilder,
@@ -53,9 +54,26 @@ function prefixEnd(prefix: string): Buffer {
   return Buffer.from([0]);
 }
 
+/**
+ * gRPC message limits, set on purpose rather than left at grpc-js's defaults (4 MiB received,
+ * unlimited sent). Every range read of a growing folder is paged (`rangePages`, at most
+ * `RANGE_PAGE_SIZE` keys) and every multi-key read is chunked (`readMany`, 128 keys), so a response
+ * stays far below the receive limit; 32 MiB leaves room for a few large values (a heat template,
+ * a job with long params) without letting one response exhaust a Lambda's memory. Sends are
+ * capped just above etcd's own request limit (`--max-request-bytes`, 1.5 MiB by default): a
+ * larger transaction fails in the client, with the same RESOURCE_EXHAUSTED etcd would answer.
+ * docs/operations.md lists both.
+ */
+export const GRPC_MAX_RECEIVE_BYTES = 32 * 1024 * 1024;
+export const GRPC_MAX_SEND_BYTES = 2 * 1024 * 1024;
+
 export function etcdClientOptions(settings: EtcdSettings = etcdSettings()): IOptions {
   return {
     hosts: settings.endpoints,
+    grpcOptions: {
+      'grpc.max_receive_message_length': GRPC_MAX_RECEIVE_BYTES,
+      'grpc.max_send_message_length': GRPC_MAX_SEND_BYTES,
+    },
     credentials: settings.tls
       ? { rootCertificate: settings.tls.ca, certChain: settings.tls.cert, privateKey: settings.tls.key }
       : undefined,
@@ -187,11 +205,16 @@ export class EtcdStore implements Store {
     return res.kvs.length ? toKeyValue(res.kvs[0]) : undefined;
   }
 
-  async range(prefix: string, opts: { limit?: number } = {}): Promise<RangeResult> {
+  async range(prefix: string, opts: RangeOptions = {}): Promise<RangeResult> {
     const res = await this.client.kv
-      .range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix), limit: opts.limit })
+      .range({
+        key: Buffer.from(opts.from ?? prefix),
+        range_end: prefixEnd(prefix),
+        limit: opts.limit,
+        keys_only: opts.keysOnly,
+      })
       .catch(this.rethrow);
-    return { items: res.kvs.map(toKeyValue), revision: Number(res.header.revision) };
+    return { items: res.kvs.map(toKeyValue), revision: Number(res.header.revision), more: res.more };
   }
 
   async revision(): Promise<number> {
@@ -317,6 +340,6 @@ function toEtcdOp(op: Op) {
     case 'deletePrefix':
       return { request_delete_range: { key: Buffer.from(op.prefix), range_end: prefixEnd(op.prefix) } };
     case 'get':
-      return { request_range: { key: Buffer.from(op.key) } };
+      return { request_range: { key: Buffer.from(op.key), keys_only: op.keysOnly } };
   }
 }

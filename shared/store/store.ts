@@ -21,6 +21,17 @@ export interface RangeResult {
   items: KeyValue[];
   /** The store revision the range was read at. */
   revision: number;
+  /** More keys matched than `limit` returned (read the next page from after the last key). */
+  more?: boolean;
+}
+
+export interface RangeOptions {
+  /** At most this many keys (etcd's limit); `more` tells whether there were more. */
+  limit?: number;
+  /** Start at this key (inclusive) instead of at the prefix: the next page of a paged read. */
+  from?: string;
+  /** Keys and revisions only: every `value` is ''. For presence checks and listings. */
+  keysOnly?: boolean;
 }
 
 export type Compare =
@@ -32,7 +43,7 @@ export type Op =
   | { kind: 'put'; key: string; value: string; lease?: string }
   | { kind: 'delete'; key: string }
   | { kind: 'deletePrefix'; prefix: string }
-  | { kind: 'get'; key: string };
+  | { kind: 'get'; key: string; keysOnly?: boolean };
 
 export interface TxnResult {
   succeeded: boolean;
@@ -77,7 +88,7 @@ export interface Lease {
 
 export interface Store {
   get(key: string): Promise<KeyValue | undefined>;
-  range(prefix: string, opts?: { limit?: number }): Promise<RangeResult>;
+  range(prefix: string, opts?: RangeOptions): Promise<RangeResult>;
   /** Current store revision. */
   revision(): Promise<number>;
   txn(): TxnBuilder;
@@ -123,6 +134,8 @@ export const put = (key: string, value: string, opts: { lease?: string } = {}): 
 export const del = (key: string): Op => ({ kind: 'delete', key });
 export const delPrefix = (prefix: string): Op => ({ kind: 'deletePrefix', prefix });
 export const read = (key: string): Op => ({ kind: 'get', key });
+/** Reads whether the key exists and its revisions, without its value (the read's `value` is ''). */
+export const readKey = (key: string): Op => ({ kind: 'get', key, keysOnly: true });
 
 /** The requested start revision of a watch was compacted away. */
 export class CompactedError extends Error {
