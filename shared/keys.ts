@@ -39,6 +39,8 @@ export const keys = {
   workerConfig: (r: ResourcePath) => `${ESI_WORKER_PREFIX}config/${resourcePath(r)}`,
   heatTemplate: (id: string) => `${HEAT_TEMPLATES_PREFIX}${id}`,
   heatStack: (r: ResourcePath) => `${ESI_WORKER_PREFIX}heat_stacks/${resourcePath(r)}`,
+  /** The last stack operation asked of Heat for the resource, its deadline and spec hash (shared/heat/operation.ts). */
+  heatOperation: (r: ResourcePath) => `${ESI_WORKER_PREFIX}heat_operations/${resourcePath(r)}`,
   jobState: (r: ResourcePath) => `${ESI_WORKER_PREFIX}job_state/${resourcePath(r)}`,
   state: (r: ResourcePath) => `${outputPrefixes().state}/${resourcePath(r)}`,
   monitoring: (r: ResourcePath) => `${outputPrefixes().monitoring}/${resourcePath(r)}`,

@@ -1,7 +1,8 @@
 /**
  * Heat v1 client: the stack calls the heat handler needs, nothing more. Every call authenticates
  * through the Keystone session (re-authenticating once on 401), retries RetryableError with
- * bounded exponential backoff and goes through the endpoint's circuit breaker; errors come out
+ * bounded exponential backoff and goes through its stack's circuit breaker (and the endpoint's,
+ * which only an unreachable endpoint opens); errors come out
  * as RetryableError / TerminalError (errors.ts). Giving up across invocations is the handler's
  * decision, not the client's.
  *
@@ -10,12 +11,15 @@
  */
 import type { AxiosInstance, AxiosResponse, Method } from 'axios';
 import { fromResponse, fromThrown, TerminalError } from './errors';
-import { BreakerSettings, createHttp, DEFAULT_RETRY, resilience, Resilience } from './http';
+import { BreakerSettings, createHttp, DEFAULT_RETRY, resilience } from './http';
 import type { HeatOutput } from '../heat/types';
+import { splitStackStatus } from '../heat/operation';
 import { keystoneSession, type KeystoneSession } from './keystone';
 import { openstackSettings, type RetrySettings } from './settings';
 
 export type { HeatOutput };
+/** Re-exported for the clients' users; the pure definition lives with the operation record. */
+export { splitStackStatus };
 
 /** A stack's canonical address. */
 export interface StackRef {
@@ -61,14 +65,6 @@ export interface HeatClientOptions {
   disableRollback?: boolean;
 }
 
-/** `CREATE_COMPLETE` → `{action: 'CREATE', state: 'COMPLETE'}`. */
-export function splitStackStatus(status: string): { action: string; state: string } {
-  const IN_PROGRESS = '_IN_PROGRESS';
-  if (status.endsWith(IN_PROGRESS)) return { action: status.slice(0, -IN_PROGRESS.length), state: 'IN_PROGRESS' };
-  const i = status.lastIndexOf('_');
-  return i < 0 ? { action: status, state: '' } : { action: status.slice(0, i), state: status.slice(i + 1) };
-}
-
 /** Heat's outputs reduced to the three fields the record stores, in Heat's order. */
 export function normalizeOutputs(raw: unknown): HeatOutput[] {
   if (!Array.isArray(raw)) return [];
@@ -86,9 +82,14 @@ export function normalizeOutputs(raw: unknown): HeatOutput[] {
 
 const enc = encodeURIComponent;
 
+/** What Heat's stack answers carry that the client reads (the rest is checked field by field). */
+interface HeatBody {
+  stack?: unknown;
+}
+type HeatResponse = AxiosResponse<HeatBody | undefined>;
+
 export class HeatClient {
   private readonly http: AxiosInstance;
-  private readonly policies = new Map<string, Resilience>();
 
   constructor(private readonly opts: HeatClientOptions) {
     this.http = createHttp(opts.timeoutMs ?? 10_000);
@@ -96,7 +97,7 @@ export class HeatClient {
 
   /** The stack's canonical address, or undefined if no live stack has that name. */
   async findStack(name: string): Promise<StackRef | undefined> {
-    const res = await this.call('GET', `/stacks/${enc(name)}`, { ok: [302, 200, 404] });
+    const res = await this.call('GET', `/stacks/${enc(name)}`, { stack: name, ok: [302, 200, 404] });
     if (res.status === 404) return undefined;
     return this.refFrom(res, name);
   }
@@ -114,6 +115,7 @@ export class HeatClient {
       disable_rollback: this.opts.disableRollback ?? true,
     };
     const res = await this.call('POST', '/stacks', {
+      stack: spec.name,
       body,
       ok: [201, 409],
       onAttemptError: () => {
@@ -145,6 +147,7 @@ export class HeatClient {
         { service: 'heat', status: 404, type: 'StackNotFound' },
       );
     await this.call('PUT', ref.href, {
+      stack: ref.name,
       body: {
         template: spec.template,
         parameters: spec.parameters,
@@ -160,7 +163,7 @@ export class HeatClient {
   async deleteStack(name: string): Promise<DeleteResult> {
     const ref = await this.findStack(name);
     if (!ref) return { result: 'absent' };
-    const res = await this.call('DELETE', ref.href, { ok: [204, 200, 404, 409] });
+    const res = await this.call('DELETE', ref.href, { stack: name, ok: [204, 200, 404, 409] });
     if (res.status === 404) return { result: 'absent' };
     if (res.status === 409) {
       const view = await this.showStack(ref);
@@ -178,7 +181,7 @@ export class HeatClient {
   async showStack(stack: string | StackRef): Promise<StackView | undefined> {
     const ref = typeof stack === 'string' ? await this.findStack(stack) : stack;
     if (!ref) return undefined;
-    const res = await this.call('GET', ref.href, { ok: [200, 404] });
+    const res = await this.call('GET', ref.href, { stack: ref.name, ok: [200, 404] });
     if (res.status === 404) return undefined;
     const s = (res.data?.stack ?? {}) as Record<string, unknown>;
     return {
@@ -198,17 +201,8 @@ export class HeatClient {
     return this.opts.session.endpoint('orchestration');
   }
 
-  private policyFor(endpoint: string): Resilience {
-    let p = this.policies.get(endpoint);
-    if (!p) {
-      p = resilience('heat', endpoint, this.opts.retry ?? DEFAULT_RETRY, this.opts.breaker);
-      this.policies.set(endpoint, p);
-    }
-    return p;
-  }
-
-  private refFrom(res: AxiosResponse, name: string): StackRef {
-    const location = res.headers.location;
+  private refFrom(res: HeatResponse, name: string): StackRef {
+    const location: unknown = res.headers.location;
     if (res.status === 302 && typeof location === 'string') {
       const m = /\/stacks\/([^/]+)\/([^/?#]+)\/?(?:[?#].*)?$/.exec(location);
       if (!m)
@@ -229,23 +223,25 @@ export class HeatClient {
   }
 
   /**
-   * One Heat exchange: `target` is a path under the endpoint or an absolute canonical URL.
+   * One Heat exchange about one stack: `target` is a path under the endpoint or an absolute
+   * canonical URL; the stack names the circuit breaker the call counts on (shared/clients/http.ts).
    * Statuses in `ok` are returned; any other becomes an error (retried when retryable).
    */
   private async call(
     method: Method,
     target: string,
-    o: { body?: unknown; ok: number[]; onAttemptError?: () => void },
-  ): Promise<AxiosResponse> {
+    o: { stack: string; body?: unknown; ok: number[]; onAttemptError?: () => void },
+  ): Promise<HeatResponse> {
     const endpoint = await this.endpoint();
-    return this.policyFor(endpoint).execute(async () => {
+    const policy = resilience('heat', endpoint, this.opts.retry ?? DEFAULT_RETRY, this.opts.breaker, o.stack);
+    return policy.execute(async () => {
       let what = `heat ${method} ${target}`;
-      let res: AxiosResponse;
+      let res: HeatResponse;
       try {
         res = await this.opts.session.withAuth('orchestration', (token, ep) => {
           const url = /^https?:\/\//.test(target) ? target : `${ep}${target}`;
           what = `heat ${method} ${new URL(url).pathname}`;
-          return this.http.request({
+          return this.http.request<HeatBody | undefined>({
             method,
             url,
             data: o.body,

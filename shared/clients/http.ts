@@ -2,7 +2,7 @@
  * What the three clients share: an axios instance that never throws on a status and never
  * follows redirects (Heat's look-ups answer 302 and the client resolves them itself), and the
  * resilience policy — bounded exponential-backoff retries of RetryableError inside one call,
- * behind a circuit breaker per endpoint that is shared by every client of the container.
+ * behind a circuit breaker per endpoint (and per stack for Heat) shared by every client of the container.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -50,21 +50,36 @@ export function createHttp(timeoutMs: number): AxiosInstance {
 }
 
 const breakers = new Map<string, CircuitBreakerPolicy>();
+/** Breakers of one thing behind an endpoint (a Heat stack): bounded, the least recently used go first. */
+const scopedBreakers = new Map<string, CircuitBreakerPolicy>();
+const MAX_SCOPED_BREAKERS = 1000;
 
-/** The circuit breaker of one endpoint, shared by every client in this container. */
+/** Failures that say the endpoint itself is unreachable, whatever was asked of it. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EAI_AGAIN', 'ENOTFOUND']);
+export const endpointUnreachable = (e: unknown): boolean =>
+  e instanceof RetryableError && e.status === undefined && e.code !== undefined && UNREACHABLE.has(e.code);
+
+/**
+ * The circuit breaker of one endpoint (or, with `scope`, of one thing behind it), shared by every
+ * client in this container. `counts` narrows which of the service's retryable failures count.
+ */
 export function breakerFor(
   service: ServiceName,
   endpoint: string,
   s: BreakerSettings = DEFAULT_BREAKER,
+  o: { scope?: string; counts?: (e: RetryableError) => boolean } = {},
 ): CircuitBreakerPolicy {
-  const key = `${service}|${endpoint}|${s.threshold}|${s.halfOpenAfterMs}`;
-  let b = breakers.get(key);
+  const key = `${service}|${endpoint}|${s.threshold}|${s.halfOpenAfterMs}|${o.scope ?? ''}|${o.counts ? 'narrow' : 'all'}`;
+  const map = o.scope === undefined ? breakers : scopedBreakers;
+  let b = map.get(key);
+  if (b && o.scope !== undefined) map.delete(key); // re-inserted below as the most recently used
   if (!b) {
     // Only this service's own failures count: a Keystone outage must not open Heat's circuit.
-    const own = handleWhen((e) => e instanceof RetryableError && e.service === service);
+    const own = handleWhen((e) => e instanceof RetryableError && e.service === service && (o.counts?.(e) ?? true));
     b = circuitBreaker(own, { halfOpenAfter: s.halfOpenAfterMs, breaker: new ConsecutiveBreaker(s.threshold) });
-    breakers.set(key, b);
   }
+  map.set(key, b);
+  if (map.size > MAX_SCOPED_BREAKERS && o.scope !== undefined) map.delete(map.keys().next().value!);
   return b;
 }
 
@@ -73,13 +88,25 @@ export interface Resilience {
   execute<T>(fn: () => Promise<T>, opts?: { retry?: boolean }): Promise<T>;
 }
 
+/**
+ * With `scope` (e.g. a Heat stack name), a call passes two breakers: the endpoint's, which counts
+ * only failures that mean the endpoint is unreachable, and the scope's own, which counts all: one
+ * stack's faults open that stack's circuit, never another stack's.
+ */
 export function resilience(
   service: ServiceName,
   endpoint: string,
   r: RetrySettings = DEFAULT_RETRY,
   b?: BreakerSettings,
+  scope?: string,
 ): Resilience {
-  const breaker = breakerFor(service, endpoint, b);
+  const breaker: IPolicy =
+    scope === undefined
+      ? breakerFor(service, endpoint, b)
+      : wrap(
+          breakerFor(service, endpoint, b, { counts: endpointUnreachable }),
+          breakerFor(service, endpoint, b, { scope }),
+        );
   const retrying: IPolicy = wrap(
     retry(handleType(RetryableError), {
       maxAttempts: r.retries,

@@ -121,10 +121,10 @@ export class KeystoneSession {
    * Runs one HTTP exchange with a token and the service's endpoint. A 401 answer drops the token
    * and the exchange is repeated once with a new one; a second 401 is returned as it is.
    */
-  async withAuth(
+  async withAuth<R extends AxiosResponse<unknown>>(
     serviceType: string,
-    send: (token: string, endpoint: string) => Promise<AxiosResponse>,
-  ): Promise<AxiosResponse> {
+    send: (token: string, endpoint: string) => Promise<R>,
+  ): Promise<R> {
     let t = await this.token();
     let res = await send(t.token, this.endpointIn(t, serviceType));
     if (res.status === 401) {

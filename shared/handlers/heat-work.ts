@@ -14,19 +14,27 @@
  * orchestration_state is written only by the chain's last job (seeds 000–003); a heat job in the
  * middle of a chain writes heat_outputs alone (seed 004).
  */
-import { splitStackStatus, type HeatClient, type StackView } from '../clients/heat';
+import type { HeatClient, StackView } from '../clients/heat';
 import { keys as etcdKeys } from '../keys';
 import {
+  decideApply,
   deletedStackRecord,
   encodeEsiValue,
+  failedText,
+  overdueText,
+  parseOperation,
+  specHash,
+  splitStackStatus,
+  type StackOperation,
   jobStateValue,
   prepareStack,
   stackNameOf,
   stackRecord,
   tenantOf,
 } from '../heat';
+import { jobTxn } from '../jobs';
 import { recordStackOperation, serviceOf } from '../metrics';
-import { put, type Op } from '../store/store';
+import { del, put } from '../store/store';
 import {
   jobFailed,
   pollLater,
@@ -61,21 +69,35 @@ const DELETE_ACTIONS = new Set(['logical_delete', 'delete']);
 
 export function heatWork(opts: HeatWorkOptions): JobWork {
   const heatOf = typeof opts.heat === 'function' ? opts.heat : () => opts.heat as HeatClient;
-  const grace = opts.deadlineGraceSeconds ?? 60;
+  const grace = opts.deadlineGraceSeconds ?? envSeconds('ESI_HEAT_DEADLINE_GRACE_SECONDS', 60);
 
-  const step = (
+  /**
+   * The operation this job is waiting for. Its times come from the job's own operation record when
+   * there is one (an earlier invocation of this job started it), so no re-run moves the deadline.
+   */
+  const operation = (
     ctx: WorkContext,
-    action: string,
-    stackName: string,
-    timeoutMins: number,
-    ref?: { id: string; href: string },
-  ): HeatStep => ({
-    action,
-    stack_name: stackName,
-    ...(ref ? { stack_id: ref.id, stack_href: ref.href } : {}),
-    started_at: ctx.now().toISOString(),
-    deadline_at: new Date(ctx.now().getTime() + (timeoutMins * 60 + grace) * 1000).toISOString(),
-  });
+    mine: StackOperation | undefined,
+    o: { action: string; stackName: string; timeoutMins: number; ref?: { id: string; href: string }; hash?: string },
+  ): StackOperation => {
+    const startedAt = ctx.now();
+    return {
+      job_id: ctx.job.id,
+      action: o.action,
+      state: 'in_progress',
+      stack_name: o.stackName,
+      ...(o.ref ? { stack_id: o.ref.id, stack_href: o.ref.href } : {}),
+      started_at: mine?.started_at ?? startedAt.toISOString(),
+      deadline_at:
+        mine?.deadline_at ?? new Date(startedAt.getTime() + (o.timeoutMins * 60 + grace) * 1000).toISOString(),
+      ...(o.hash ? { spec_hash: o.hash } : {}),
+    };
+  };
+
+  /** Wait for the operation: its step (with the deadline) in the claim, its record durable beside the stack's. */
+  const waitFor = (ctx: WorkContext, op: StackOperation, note: string): WorkResult => {
+    return pollLater(stepOf(op), undefined, note, [put(etcdKeys.heatOperation(ctx.path), encodeEsiValue(op))]);
+  };
 
   const work: JobWork = {
     handler: 'heat_worker',
@@ -84,6 +106,12 @@ export function heatWork(opts: HeatWorkOptions): JobWork {
       const { job, store } = ctx;
       const heat = heatOf();
       const stackName = stackNameOf(job.resource_type, job.resource_id);
+      const opKv = await store.get(etcdKeys.heatOperation(ctx.path));
+      const recorded = parseOperation(opKv?.value);
+      const mine = recorded?.job_id === job.id && recorded.state === 'in_progress' ? recorded : undefined;
+      if (mine && ctx.now().getTime() > Date.parse(mine.deadline_at))
+        return work.overdue!({ ...ctx, step: stepOf(mine) });
+
       if (DELETE_ACTIONS.has(job.action)) {
         const prepared = prepareStack(job, { id: '(delete)', template_file: '' }, () => undefined);
         const r = await heat.deleteStack(stackName);
@@ -92,53 +120,81 @@ export function heatWork(opts: HeatWorkOptions): JobWork {
           return deleted(ctx);
         }
         ctx.logger.info('stack delete started', { stack_name: stackName, result: r.result });
-        return pollLater(step(ctx, 'DELETE', stackName, prepared.timeoutMins, r.ref), undefined, `DELETE ${stackName}`);
+        const op = operation(ctx, mine?.action === 'DELETE' ? mine : undefined, {
+          action: 'DELETE',
+          stackName,
+          timeoutMins: prepared.timeoutMins,
+          ref: r.ref,
+        });
+        return waitFor(ctx, op, `DELETE ${stackName}`);
       }
 
       const template = await templateOfJob(store, job, { templatesRoot: opts.templatesRoot });
       const prepared = prepareStack(job, template, await outputsResolver(store, job));
       if (prepared.action !== 'create_or_update') throw new Error('unreachable: prepared a delete for an apply action');
+      const hash = specHash(prepared);
       const existing = await heat.showStack(stackName);
-      if (existing && splitStackStatus(existing.status).state === 'IN_PROGRESS') {
-        // An operation of an earlier attempt (its answer lost) is still running: wait for it.
-        const { action } = splitStackStatus(existing.status);
-        ctx.logger.info('stack operation already in progress; waiting for it', {
-          stack_name: stackName,
-          stack_status: existing.status,
-        });
-        return pollLater(
-          step(ctx, action, stackName, prepared.timeoutMins, existing),
-          undefined,
-          `${action} ${stackName} (in progress)`,
-        );
+      const decision = decideApply({ op: recorded, jobId: job.id, hash, stackName, stack: existing });
+      const base = { stackName, timeoutMins: prepared.timeoutMins };
+      switch (decision.kind) {
+        case 'wait': {
+          // An operation already running (this job's, its answer lost, or an earlier attempt's): wait for it.
+          ctx.logger.info('stack operation already in progress; waiting for it', {
+            stack_name: stackName,
+            stack_status: existing!.status,
+            adopted: decision.adopted,
+          });
+          const op = operation(ctx, decision.adopted ? undefined : mine, {
+            ...base,
+            action: decision.action,
+            ref: existing,
+            hash: decision.adopted ? undefined : mine?.spec_hash,
+          });
+          return waitFor(ctx, op, `${existing!.status} ${stackName} (in progress)`);
+        }
+        case 'complete':
+          ctx.logger.info('stack already complete; nothing sent to Heat', {
+            stack_name: stackName,
+            note: decision.note,
+          });
+          return applied(ctx, existing!, recorded, recorded?.spec_hash, decision.note);
+        case 'failed':
+          return jobFailed(decision.error);
+        case 'update': {
+          const ref = await heat.updateStack({
+            name: stackName,
+            template: prepared.template,
+            parameters: prepared.parameters,
+            timeoutMins: prepared.timeoutMins,
+            ref: { id: existing!.id, name: existing!.name, href: existing!.href },
+          });
+          ctx.logger.info('stack update started', { stack_name: stackName });
+          const op = operation(ctx, mine, { ...base, action: 'UPDATE', ref, hash });
+          return waitFor(ctx, op, `UPDATE ${stackName}`);
+        }
+        case 'create': {
+          // The intent first: a create whose answer is lost (the client timed out, the invocation
+          // died) is then recognised as this job's by whichever invocation finds the stack.
+          const intent = operation(ctx, mine, { ...base, action: 'CREATE', hash });
+          await jobTxn(store, ctx.claim)
+            .then(put(etcdKeys.heatOperation(ctx.path), encodeEsiValue(intent)))
+            .commit();
+          const ref = await heat.createStack({
+            name: stackName,
+            template: prepared.template,
+            parameters: prepared.parameters,
+            timeoutMins: prepared.timeoutMins,
+          });
+          ctx.logger.info('stack create started', { stack_name: stackName });
+          return waitFor(ctx, { ...intent, stack_id: ref.id, stack_href: ref.href }, `CREATE ${stackName}`);
+        }
       }
-      const spec = {
-        name: stackName,
-        template: prepared.template,
-        parameters: prepared.parameters,
-        timeoutMins: prepared.timeoutMins,
-      };
-      if (existing) {
-        const ref = await heat.updateStack({
-          ...spec,
-          ref: { id: existing.id, name: existing.name, href: existing.href },
-        });
-        ctx.logger.info('stack update started', { stack_name: stackName });
-        return pollLater(step(ctx, 'UPDATE', stackName, prepared.timeoutMins, ref), undefined, `UPDATE ${stackName}`);
-      }
-      const ref = await heat.createStack(spec);
-      ctx.logger.info('stack create started', { stack_name: stackName });
-      return pollLater(step(ctx, 'CREATE', stackName, prepared.timeoutMins, ref), undefined, `CREATE ${stackName}`);
     },
 
     async poll(ctx) {
       const s = ctx.step as HeatStep | undefined;
       if (!s?.action) return work.start(ctx);
-      const heat = heatOf();
-      const view: StackView | undefined =
-        s.stack_id && s.stack_href
-          ? await heat.showStack({ id: s.stack_id, name: s.stack_name, href: s.stack_href })
-          : await heat.showStack(s.stack_name);
+      const view = await showOf(s);
       if (s.action === 'DELETE') {
         if (!view || view.status === 'DELETE_COMPLETE') return ended(ctx, s, true, deleted(ctx));
       } else if (!view) {
@@ -149,21 +205,48 @@ export function heatWork(opts: HeatWorkOptions): JobWork {
           jobFailed(`stack ${s.stack_name} disappeared while waiting for ${s.action}_COMPLETE`),
         );
       }
-      const { action, state } = splitStackStatus(view!.status);
-      if (action === s.action && state === 'COMPLETE') return ended(ctx, s, true, applied(ctx, view!));
-      if (state === 'FAILED' && action === s.action) {
-        return ended(
-          ctx,
-          s,
-          false,
-          jobFailed(`stack ${s.stack_name} ${view!.status}: ${view!.statusReason || 'no reason given'}`),
-        );
-      }
-      return pollLater(s, undefined, `${view!.status}`);
+      const { action, state } = splitStackStatus(view.status);
+      if (action === s.action && state === 'COMPLETE')
+        return ended(ctx, s, true, applied(ctx, view, s, typeof s.spec_hash === 'string' ? s.spec_hash : undefined));
+      if (state === 'FAILED' && action === s.action)
+        return ended(ctx, s, false, jobFailed(failedText(s.stack_name, view)));
+      return pollLater(s, undefined, `${view.status}`);
+    },
+
+    /** Past the deadline: the stack's final state if it reached one, else the job fails with Heat's status. */
+    async overdue(ctx) {
+      const s = ctx.step as HeatStep;
+      const view = await showOf(s).catch(() => undefined);
+      if (view) {
+        const { action, state } = splitStackStatus(view.status);
+        if (action === s.action && (state === 'COMPLETE' || state === 'FAILED')) return work.poll(ctx);
+      } else if (s.action === 'DELETE') return work.poll(ctx);
+      return ended(ctx, s, false, jobFailed(overdueText(s.stack_name, s.action, s.deadline_at ?? '?', view)));
     },
   };
+
+  function showOf(s: HeatStep): Promise<StackView | undefined> {
+    const heat = heatOf();
+    return s.stack_id && s.stack_href
+      ? heat.showStack({ id: s.stack_id, name: s.stack_name, href: s.stack_href })
+      : heat.showStack(s.stack_name);
+  }
   return work;
 }
+
+const stepOf = (op: StackOperation): HeatStep => ({
+  action: op.action,
+  stack_name: op.stack_name,
+  ...(op.stack_id ? { stack_id: op.stack_id, stack_href: op.stack_href } : {}),
+  started_at: op.started_at,
+  deadline_at: op.deadline_at,
+  ...(op.spec_hash ? { spec_hash: op.spec_hash } : {}),
+});
+
+const envSeconds = (name: string, dflt: number): number => {
+  const n = Number(process.env[name]);
+  return process.env[name] && Number.isFinite(n) && n >= 0 ? n : dflt;
+};
 
 /** A stack operation reached its end: its duration (from the request to Heat) goes to the metrics. */
 function ended(ctx: WorkContext, s: HeatStep, ok: boolean, result: WorkResult): WorkResult {
@@ -174,11 +257,18 @@ function ended(ctx: WorkContext, s: HeatStep, ok: boolean, result: WorkResult): 
   return result;
 }
 
-function stackOps(ctx: WorkContext, value: unknown): Op[] {
-  return [put(etcdKeys.heatStack(ctx.path), encodeEsiValue(value))];
-}
-
-function applied(ctx: WorkContext, view: StackView): WorkResult {
+/**
+ * A create/update reached `<ACTION>_COMPLETE`: the stack record, the job state, and the operation
+ * record marked complete with the hash of what the stack now has (undefined: unknown, so a later
+ * job updates it).
+ */
+function applied(
+  ctx: WorkContext,
+  view: StackView,
+  times: { started_at: string; deadline_at?: string } | undefined,
+  specHash: string | undefined,
+  note?: string,
+): WorkResult {
   const { job } = ctx;
   const record = stackRecord({
     resourceType: job.resource_type,
@@ -188,14 +278,30 @@ function applied(ctx: WorkContext, view: StackView): WorkResult {
     statusReason: view.statusReason,
     outputs: view.outputs,
   });
+  const at = ctx.now().toISOString();
+  const op: StackOperation = {
+    job_id: job.id,
+    action: splitStackStatus(view.status).action,
+    state: 'complete',
+    stack_name: view.name,
+    stack_id: view.id,
+    stack_href: view.href,
+    started_at: times?.started_at ?? at,
+    deadline_at: times?.deadline_at ?? at,
+    ...(specHash ? { spec_hash: specHash } : {}),
+  };
   return succeeded(
     (previous) =>
       jobStateValue({ outputs: view.outputs, orchestrationState: job.is_last ? view.status : undefined, previous }),
-    stackOps(ctx, record),
-    view.status,
+    [
+      put(etcdKeys.heatStack(ctx.path), encodeEsiValue(record)),
+      put(etcdKeys.heatOperation(ctx.path), encodeEsiValue(op)),
+    ],
+    note ?? view.status,
   );
 }
 
+/** The stack is gone: the DELETE_COMPLETE record, and no operation record any more. */
 function deleted(ctx: WorkContext): WorkResult {
   const { job } = ctx;
   const record = deletedStackRecord({
@@ -206,7 +312,7 @@ function deleted(ctx: WorkContext): WorkResult {
   return succeeded(
     (previous) =>
       jobStateValue({ outputs: [], orchestrationState: job.is_last ? 'DELETE_COMPLETE' : undefined, previous }),
-    stackOps(ctx, record),
+    [put(etcdKeys.heatStack(ctx.path), encodeEsiValue(record)), del(etcdKeys.heatOperation(ctx.path))],
     'DELETE_COMPLETE',
   );
 }

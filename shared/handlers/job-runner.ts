@@ -55,7 +55,8 @@ export type JobStateMerge = (previous: Record<string, unknown> | undefined) => R
 export type WorkResult =
   | { kind: 'succeeded'; jobState?: JobStateMerge; ops?: Op[]; note?: string }
   | { kind: 'failed'; error: string }
-  | { kind: 'poll'; delaySeconds?: number; step?: StepState; note?: string };
+  /** `ops` are written with the claim's renewal, under the fence (e.g. the work's durable record of what it started). */
+  | { kind: 'poll'; delaySeconds?: number; step?: StepState; note?: string; ops?: Op[] };
 
 export const succeeded = (jobState?: JobStateMerge, ops: Op[] = [], note?: string): WorkResult => ({
   kind: 'succeeded',
@@ -64,11 +65,12 @@ export const succeeded = (jobState?: JobStateMerge, ops: Op[] = [], note?: strin
   note,
 });
 export const jobFailed = (error: string): WorkResult => ({ kind: 'failed', error });
-export const pollLater = (step?: StepState, delaySeconds?: number, note?: string): WorkResult => ({
+export const pollLater = (step?: StepState, delaySeconds?: number, note?: string, ops?: Op[]): WorkResult => ({
   kind: 'poll',
   step,
   delaySeconds,
   note,
+  ...(ops?.length ? { ops } : {}),
 });
 
 export interface WorkContext {
@@ -89,6 +91,8 @@ export interface JobWork {
   handler: string;
   start(ctx: WorkContext): Promise<WorkResult>;
   poll(ctx: WorkContext): Promise<WorkResult>;
+  /** The step's deadline passed: how the job ends (default: failed, "timed out"). */
+  overdue?(ctx: WorkContext): Promise<WorkResult>;
 }
 
 export interface JobRunnerOptions {
@@ -220,14 +224,14 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
 
     let result: WorkResult;
     if (phase === 'start') recordJobOutcome(serviceOf(logger), job.handler, 'started');
-    if (step?.deadline_at && now().getTime() > Date.parse(step.deadline_at)) {
-      result = jobFailed(`timed out: job ${claim.jobId} did not complete by ${step.deadline_at}`);
-    } else {
-      try {
-        result = phase === 'start' ? await work.start(ctx) : await work.poll(ctx);
-      } catch (err) {
-        return onError(store, claim, err, logger);
-      }
+    const overdue = Boolean(step?.deadline_at && now().getTime() > Date.parse(step.deadline_at));
+    try {
+      if (overdue && !work.overdue)
+        result = jobFailed(`timed out: job ${claim.jobId} did not complete by ${step!.deadline_at}`);
+      else
+        result = overdue ? await work.overdue!(ctx) : phase === 'start' ? await work.start(ctx) : await work.poll(ctx);
+    } catch (err) {
+      return onError(store, claim, err, logger);
     }
 
     try {
@@ -242,6 +246,7 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
             workingValue,
             result.step ?? step,
             leaseSeconds + delay,
+            result.ops ?? [],
           );
           if (!renewed) return done('another invocation is polling this job');
           logger.info('job in progress; polling later', { delay_seconds: delay, note: result.note });
@@ -353,7 +358,7 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
   /**
    * Moves the working key to a new lease that covers the poll delay and the next invocation, and
    * stores the step: `when my claim holds and working is unchanged since read, put working on the
-   * new lease`. The create revision (the fence) stays the same. False when another invocation
+   * new lease` (and the work's own ops). The create revision (the fence) stays the same. False when another invocation
    * renewed it first (a duplicate poll message): only one poll chain per claim goes on.
    */
   async function renewClaim(
@@ -363,6 +368,7 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
     workingValue: Record<string, unknown>,
     step: StepState | undefined,
     ttl: number,
+    ops: Op[],
   ): Promise<boolean> {
     const lease = await store.grantLease(ttl);
     const value = { ...workingValue, ...(step ? { step } : {}) };
@@ -370,7 +376,7 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
     try {
       const res = await jobTxn(store, claim)
         .when(modRevisionIs(working.key, working.modRevision))
-        .then(put(working.key, JSON.stringify(value), { lease: lease.id }))
+        .then(put(working.key, JSON.stringify(value), { lease: lease.id }), ...ops)
         .commit();
       ok = res.succeeded;
     } finally {

@@ -1,3 +1,4 @@
 export * from './types';
 export * from './records';
 export * from './prepare';
+export * from './operation';

@@ -4,11 +4,13 @@
  *
  *   fail        the operation is accepted, then ends in <OP>_FAILED with `reason`
  *   hang        the operation stays <OP>_IN_PROGRESS; it ends in <OP>_FAILED "Timed out" only
- *               once the stack's timeout_mins elapses (scaled by the simulator's minuteMs)
+ *               once the stack's timeout_mins elapses (scaled by the simulator's minuteMs); with
+ *               `endless: true` never (a Heat engine that died mid-operation)
  *   http_error  the HTTP call answers `status` (default 503) `times` times (default 1), then the
  *               rule is spent; with `committed: true` the operation is applied before the error
  *               is returned (the client cannot tell whether it happened)
- *   latency     the HTTP answer is delayed by `ms`
+ *   latency     the HTTP answer is delayed by `ms`; with `committed: true` the operation is applied
+ *               at once and only the answer is late (a create answered after the client's timeout)
  *   slow        the operation stays in progress `ms` longer than the configured latency
  */
 import fs from 'node:fs';
@@ -30,6 +32,7 @@ export interface FaultSpec {
   times?: number;
   ms?: number;
   committed?: boolean;
+  endless?: boolean;
 }
 
 export interface FaultRule extends FaultSpec {
@@ -59,6 +62,7 @@ export function parseFault(v: Json): FaultSpec {
   if (typeof v.times === 'number') spec.times = v.times;
   if (typeof v.ms === 'number') spec.ms = v.ms;
   if (typeof v.committed === 'boolean') spec.committed = v.committed;
+  if (typeof v.endless === 'boolean') spec.endless = v.endless;
   return spec;
 }
 

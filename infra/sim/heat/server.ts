@@ -217,10 +217,10 @@ export async function startHeatSimulator(opts: HeatSimulatorOptions = {}): Promi
     return send(res, 404, { error: `unknown control endpoint ${method} /_sim/${parts.join('/')}` });
   }
 
-  /** Latency and HTTP-error faults wrap the real work; `committed` errors come after it. */
+  /** Latency and HTTP-error faults wrap the real work; `committed` ones come after it. */
   async function withFaults(name: string, op: FaultOp, work: () => void): Promise<void> {
     const slow = faults.take('latency', name, op);
-    if (slow?.ms) await delay(slow.ms);
+    if (slow?.ms && !slow.committed) await delay(slow.ms);
     const err = faults.take('http_error', name, op);
     const injected = () => {
       const code = err?.status ?? 503;
@@ -232,6 +232,7 @@ export async function startHeatSimulator(opts: HeatSimulatorOptions = {}): Promi
     };
     if (err && !err.committed) throw injected();
     work();
+    if (slow?.ms && slow.committed) await delay(slow.ms);
     if (err) throw injected();
   }
 

@@ -209,7 +209,7 @@ export class HeatEngine {
     const hang = faults.take('hang', stack.name, op);
     const fail = hang ? undefined : faults.take('fail', stack.name, op);
     const slow = faults.take('slow', stack.name, op);
-    if (stack.timeoutMins && action !== 'DELETE') {
+    if (stack.timeoutMins && action !== 'DELETE' && !hang?.endless) {
       this.later(stack.timeoutMins * this.opts.minuteMs, () => {
         if (current()) this.finish(stack, 'FAILED', 'Timed out');
       });
