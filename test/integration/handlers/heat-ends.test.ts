@@ -144,7 +144,7 @@ it("a create answered after the HTTP timeout is recognised as the job's own: no 
         pollDelaySeconds: 0,
         leaseSeconds: 5,
       }),
-      { logger: createLogger('esi-test-ends-late'), fifo: false, retryQueueName: h2.pollQueue },
+      { logger: createLogger('esi-test-ends-late'), retryQueueName: h2.pollQueue },
     );
     await h.sim('/_sim/faults', {
       method: 'POST',
