@@ -4,14 +4,24 @@
  *
  * It does what Lambda's event source mapping does in AWS, against the SQS server on loopback:
  * creates the queues (and dead-letter queues) exactly as serverless.yml's resources declare them,
- * then for every function `sqs` event long-polls its queue, builds a real SQSEvent of up to
- * `batchSize` records, invokes the function through serverless-offline's Lambda endpoint, and
- * deletes only the records that succeeded: with `functionResponseType: ReportBatchItemFailures`
- * the ones listed in `batchItemFailures` stay; on a thrown error all stay. What stays comes back
- * after the visibility timeout and moves to the DLQ after the redrive policy's maxReceiveCount.
+ * then for every function `sqs` event long-polls its queue with several pollers, builds a real
+ * SQSEvent of up to `batchSize` records, invokes the function through serverless-offline's Lambda
+ * endpoint, and deletes only the records that succeeded: with `functionResponseType:
+ * ReportBatchItemFailures` the ones listed in `batchItemFailures` stay; on a thrown error all stay.
+ * What stays comes back after the visibility timeout and moves to the DLQ after the redrive
+ * policy's maxReceiveCount.
  *
- * Settings (custom.localSqs): endpoint (SQS server URL), waitTimeSeconds (long-poll length),
- * lambdaPort (defaults to serverless-offline's lambdaPort), pollers (per event source).
+ * - Pollers per event source: `maximumConcurrency` of the event, else the function's
+ *   `reservedConcurrency`, else 5 (what Lambda starts with); FIFO order holds because the SQS
+ *   server hands out no message of a group while one of that group is in flight.
+ * - The SQS server answers a long poll as soon as a message arrives, so a hop costs what it costs
+ *   in AWS; the long poll only bounds how often an idle queue is asked.
+ * - If the SQS server comes back empty (restart) or is unreachable, the queues are re-created as
+ *   declared once it answers again, and polling goes on.
+ *
+ * Settings (custom.localSqs): endpoint (SQS server URL), waitTimeSeconds (long-poll length, 20),
+ * lambdaPort (defaults to serverless-offline's lambdaPort), pollers (per event source; overrides
+ * the concurrency above).
  */
 const { SQSClient, ReceiveMessageCommand, DeleteMessageBatchCommand } = require('@aws-sdk/client-sqs');
 const { LambdaClient, InvokeCommand } = require('@aws-sdk/client-lambda');
@@ -22,6 +32,7 @@ class LocalSqsPlugin {
     this.serverless = serverless;
     this.pollers = [];
     this.stopping = false;
+    this.abort = new AbortController();
     this.hooks = {
       'offline:start:init': () => this.start(),
       'offline:start:end': () => this.stop(),
@@ -42,8 +53,8 @@ class LocalSqsPlugin {
     };
     return {
       endpoint: local.endpoint || process.env.ESI_SQS_ENDPOINT || 'http://127.0.0.1:4566',
-      waitTimeSeconds: Number(local.waitTimeSeconds ?? 1),
-      pollers: Number(local.pollers ?? 1),
+      waitTimeSeconds: Number(local.waitTimeSeconds ?? 20),
+      pollers: local.pollers === undefined ? undefined : Number(local.pollers),
       lambdaEndpoint: `http://127.0.0.1:${local.lambdaPort || offline.lambdaPort || 3002}`,
       region: this.serverless.service.provider.region || 'us-east-1',
       credentials,
@@ -60,42 +71,76 @@ class LocalSqsPlugin {
       maxAttempts: 1,
     });
     const service = this.serverless.service;
-    const queues = await createQueues(this.sqs, service.resources?.Resources || {});
+    this.resources = service.resources?.Resources || {};
+    const queues = await createQueues(this.sqs, this.resources);
     for (const q of queues.values())
       this.log(
         `queue ${q.name} ready${q.redrive ? ` (dead letters to ${q.redrive.dlq} after ${q.redrive.maxReceiveCount} receives)` : ''}`,
       );
     for (const source of eventSources(service, queues)) {
-      for (let i = 0; i < s.pollers; i++) this.pollers.push(this.poll(source, s));
+      const pollers = s.pollers ?? source.concurrency ?? 5;
+      for (let i = 0; i < pollers; i++) this.pollers.push(this.poll(source, s));
       this.log(
-        `${source.functionName} <- ${source.queue.name} (batch ${source.batchSize}${source.reportFailures ? ', ReportBatchItemFailures' : ''})`,
+        `${source.functionName} <- ${source.queue.name} (batch ${source.batchSize}, ${pollers} poller(s)${source.reportFailures ? ', ReportBatchItemFailures' : ''})`,
       );
     }
   }
 
   async stop() {
     this.stopping = true;
+    this.abort.abort();
     await Promise.allSettled(this.pollers);
   }
 
+  /**
+   * Re-creates every declared queue (CreateQueue is idempotent); one attempt at a time for all
+   * pollers. Resolves false while the SQS server cannot be reached.
+   */
+  recreateQueues() {
+    if (!this.recreating) {
+      this.recreating = createQueues(this.sqs, this.resources)
+        .then(() => {
+          this.log('queues re-created as declared (the SQS server came back empty or was unreachable)');
+          this.outage = false;
+          return true;
+        })
+        .catch((err) => {
+          if (!this.outage) this.log(`SQS server unreachable; re-creating the queues once it answers (${err.message})`);
+          this.outage = true;
+          return false;
+        })
+        .finally(() => {
+          this.recreating = undefined;
+        });
+    }
+    return this.recreating;
+  }
+
   async poll(source, s) {
+    let lost = false;
     while (!this.stopping) {
       try {
+        if (lost && !(await this.recreateQueues())) throw new Error('SQS server unreachable');
+        lost = false;
         const res = await this.sqs.send(
           new ReceiveMessageCommand({
             QueueUrl: source.queue.url,
             MaxNumberOfMessages: source.batchSize,
             WaitTimeSeconds: s.waitTimeSeconds,
             AttributeNames: ['All'],
+            MessageSystemAttributeNames: ['All'],
             MessageAttributeNames: ['All'],
           }),
+          { abortSignal: this.abort.signal },
         );
         const messages = res.Messages || [];
         if (messages.length) await this.deliver(source, messages, s.region);
       } catch (err) {
         if (this.stopping) return;
-        this.log(`poll of ${source.queue.name} failed: ${err.message}`);
-        await new Promise((r) => setTimeout(r, 1000));
+        // The queue is gone (the SQS server restarted empty) or the server is unreachable.
+        lost = lost || isQueueGone(err);
+        if (!lost) this.log(`poll of ${source.queue.name} failed: ${err.message}`);
+        await new Promise((r) => setTimeout(r, lost ? 500 : 1000));
       }
     }
   }
@@ -133,6 +178,17 @@ class LocalSqsPlugin {
       );
     }
   }
+}
+
+/** QueueDoesNotExist, or no SQS server answering at all. */
+function isQueueGone(err) {
+  const name = err?.name || '';
+  const code = err?.code || err?.cause?.code || '';
+  return (
+    /QueueDoesNotExist|NonExistentQueue/.test(name) ||
+    ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(code) ||
+    /socket hang up|ECONNREFUSED|ECONNRESET/.test(err?.message || '')
+  );
 }
 
 function toRecord(m, arn, region) {

@@ -73,11 +73,19 @@ function eventSources(service, queues) {
         functionName: fn.name || `${service.service}-${service.provider.stage}-${fnKey}`,
         queue,
         batchSize: Math.min(Number(sqs.batchSize || 10), 10),
+        // Lambda runs up to maximumConcurrency invocations per source, within the function's
+        // reserved concurrency.
+        concurrency: positive(sqs.maximumConcurrency) ?? positive(fn.reservedConcurrency),
         reportFailures: sqs.functionResponseType === 'ReportBatchItemFailures',
       });
     }
   }
   return sources;
+}
+
+function positive(v) {
+  const n = Number(v);
+  return Number.isInteger(n) && n > 0 ? n : undefined;
 }
 
 module.exports = { createQueues, eventSources, getAttTarget };

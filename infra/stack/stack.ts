@@ -90,7 +90,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     logFile: path.join(logDir, 'etcd.log'),
   });
   log(`etcd        ${etcd.clientUrl}  (data ${etcd.dataDir}, pid ${etcd.pid})`);
-  const sqs = await startSqsServer(opts.ports.sqs);
+  const sqs = await startSqsServer(opts.ports.sqs, { logFile: path.join(logDir, 'sqs-server.log') });
   log(`SQS server  ${sqs.endpoint}`);
   // The external systems we do not own: Keystone + Heat and the monitoring collector.
   const sim = opts.simulators ?? {};

@@ -15,7 +15,7 @@ export default async function globalSetup(): Promise<void> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'esi-test-'));
   const [clientPort, peerPort, sqsPort] = [await freePort(), await freePort(), await freePort()];
   const etcd = await startEtcd({ clientPort, peerPort, dataDir: path.join(root, 'etcd'), name: 'esi-test' });
-  const sqs = await startSqsServer(sqsPort);
+  const sqs = await startSqsServer(sqsPort, { logFile: path.join(root, 'sqs-server.log') });
   process.env.ESI_ETCD_ENDPOINTS = etcd.clientUrl;
   process.env.ESI_SQS_ENDPOINT = sqs.endpoint;
   process.env.ESI_TEST_ROOT = root;
@@ -25,12 +25,14 @@ export default async function globalSetup(): Promise<void> {
   process.env.AWS_ACCESS_KEY_ID = process.env.AWS_ACCESS_KEY_ID ?? 'local';
   process.env.AWS_SECRET_ACCESS_KEY = process.env.AWS_SECRET_ACCESS_KEY ?? 'local';
   (globalThis as Record<string, unknown>).__ESI_TEST__ = { etcd, sqs, root };
-  // If jest dies before its teardown, etcd must not outlive it.
+  // If jest dies before its teardown, etcd and the SQS server must not outlive it.
   process.once('exit', () => {
-    try {
-      process.kill(-etcd.pid, 'SIGKILL');
-    } catch {
-      /* already stopped */
+    for (const pid of [etcd.pid, sqs.pid]) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* already stopped */
+      }
     }
   });
 }

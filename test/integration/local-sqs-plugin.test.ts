@@ -3,42 +3,29 @@
  * declared, partial batch failures kept, thrown errors kept, redrive to the DLQ. The function is
  * a stand-in behind Lambda's Invoke API on loopback, so each outcome can be chosen per message.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { ReceiveMessageCommand, SendMessageCommand, GetQueueUrlCommand } from '@aws-sdk/client-sqs';
 import { sqsClient } from '../../shared/sqs/client';
+import { FunctionStub, LocalSqsPluginClass, startFunctionStub, workerService } from '../helpers/function-stub';
 import { waitFor } from '../helpers/wait';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const LocalSqsPlugin = require('../../infra/serverless-local-sqs');
+const LocalSqsPlugin = require('../../infra/serverless-local-sqs') as LocalSqsPluginClass;
 
 interface Invocation {
   bodies: string[];
 }
 const invocations: Invocation[] = [];
-let lambda: http.Server;
+let lambda: FunctionStub;
 let plugin: { hooks: Record<string, () => Promise<void>> };
 
 /** Per body: 'ok' succeeds, 'fail' is reported in batchItemFailures, 'throw' fails the invocation. */
-function startFunction(): Promise<number> {
-  lambda = http.createServer((req, res) => {
-    let raw = '';
-    req.on('data', (c) => {
-      raw += c;
-    });
-    req.on('end', () => {
-      const event = JSON.parse(raw) as { Records: { messageId: string; body: string }[] };
-      invocations.push({ bodies: event.Records.map((r) => r.body) });
-      if (event.Records.some((r) => r.body === 'throw')) {
-        res.writeHead(200, { 'X-Amz-Function-Error': 'Unhandled', 'Content-Type': 'application/json' });
-        res.end(JSON.stringify({ errorType: 'Error', errorMessage: 'boom' }));
-        return;
-      }
-      const failures = event.Records.filter((r) => r.body === 'fail').map((r) => ({ itemIdentifier: r.messageId }));
-      res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ batchItemFailures: failures }));
-    });
+function startFunction(): Promise<FunctionStub> {
+  return startFunctionStub((records) => {
+    invocations.push({ bodies: records.map((r) => r.body) });
+    if (records.some((r) => r.body === 'throw')) return 'throw';
+    return {
+      batchItemFailures: records.filter((r) => r.body === 'fail').map((r) => ({ itemIdentifier: r.messageId })),
+    };
   });
-  return new Promise((resolve) => lambda.listen(0, '127.0.0.1', () => resolve((lambda.address() as AddressInfo).port)));
 }
 
 const run = `plug${Date.now()}`;
@@ -46,43 +33,20 @@ const queueName = `${run}.fifo`;
 const dlqName = `${run}-dlq.fifo`;
 
 beforeAll(async () => {
-  const port = await startFunction();
-  plugin = new LocalSqsPlugin({
-    service: {
-      service: 'esi',
-      provider: { stage: 'it', region: 'us-east-1' },
-      custom: { localSqs: { endpoint: process.env.ESI_SQS_ENDPOINT, waitTimeSeconds: 1, lambdaPort: port } },
-      functions: {
-        worker: {
-          timeout: 1,
-          events: [
-            {
-              sqs: {
-                arn: { 'Fn::GetAtt': ['WorkQueue', 'Arn'] },
-                batchSize: 5,
-                functionResponseType: 'ReportBatchItemFailures',
-              },
-            },
-          ],
-        },
-      },
-      resources: {
-        Resources: {
-          // Visibility above the poll's wait: this SQS server holds a poll for its whole wait.
-          WorkQueue: {
-            Type: 'AWS::SQS::Queue',
-            Properties: {
-              QueueName: queueName,
-              FifoQueue: true,
-              VisibilityTimeout: 3,
-              RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': ['WorkDLQ', 'Arn'] }, maxReceiveCount: 2 },
-            },
-          },
-          WorkDLQ: { Type: 'AWS::SQS::Queue', Properties: { QueueName: dlqName, FifoQueue: true } },
-        },
-      },
-    },
-  });
+  lambda = await startFunction();
+  plugin = new LocalSqsPlugin(
+    workerService({
+      endpoint: process.env.ESI_SQS_ENDPOINT!,
+      lambdaPort: lambda.port,
+      waitTimeSeconds: 1,
+      queue: queueName,
+      dlq: dlqName,
+      visibilityTimeout: 3,
+      maxReceiveCount: 2,
+      event: { batchSize: 5 },
+      fn: { timeout: 1 },
+    }),
+  );
   await plugin.hooks['offline:start:init']();
 });
 

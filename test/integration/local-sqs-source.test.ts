@@ -1,0 +1,173 @@
+/**
+ * The local SQS event source behaves as Lambda's does in AWS, on an SQS server of its own (it is
+ * restarted here): a message is handed over as soon as it arrives (the long poll is 20 s), a
+ * source runs up to its maximumConcurrency invocations at once while a FIFO group stays ordered
+ * and is held while one of its messages is in flight, and the queues come back as declared when
+ * the SQS server restarts empty.
+ */
+import {
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { freePort } from '../../infra/local/ports';
+import { LocalSqsServer, startSqsServer } from '../../infra/local/sqs-server';
+import {
+  FunctionStub,
+  LocalSqsPluginClass,
+  startFunctionStub,
+  StubRecord,
+  workerService,
+} from '../helpers/function-stub';
+import { createFifoQueue } from '../helpers/sqs';
+import { waitFor } from '../helpers/wait';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const LocalSqsPlugin = require('../../infra/serverless-local-sqs') as LocalSqsPluginClass;
+
+jest.setTimeout(90_000);
+
+let server: LocalSqsServer;
+let client: SQSClient;
+let fn: FunctionStub;
+let plugin: { hooks: Record<string, () => Promise<void>> };
+
+/** What the function saw: every record, and how many invocations ran at once at most. */
+const seen: StubRecord[] = [];
+let running = 0;
+let maxRunning = 0;
+/** Invocations wait for this while it is set (to hold several in flight at once). */
+let gate: Promise<void> | undefined;
+let openGate: () => void = () => undefined;
+const groupsInFlight = new Map<string, number>();
+let groupOverlap = 0;
+
+const WORK = 'work.fifo';
+const DLQ = 'work-dlq.fifo';
+
+beforeAll(async () => {
+  server = await startSqsServer(await freePort());
+  client = new SQSClient({
+    region: 'us-east-1',
+    endpoint: server.endpoint,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  fn = await startFunctionStub(async (records) => {
+    running++;
+    maxRunning = Math.max(maxRunning, running);
+    for (const r of records) {
+      const g = r.attributes.MessageGroupId;
+      groupsInFlight.set(g, (groupsInFlight.get(g) ?? 0) + 1);
+      if (groupsInFlight.get(g)! > 1) groupOverlap++;
+    }
+    seen.push(...records);
+    await gate;
+    for (const r of records)
+      groupsInFlight.set(r.attributes.MessageGroupId, groupsInFlight.get(r.attributes.MessageGroupId)! - 1);
+    running--;
+    return { batchItemFailures: [] };
+  });
+  plugin = new LocalSqsPlugin(
+    workerService({
+      endpoint: server.endpoint,
+      lambdaPort: fn.port,
+      queue: WORK,
+      dlq: DLQ,
+      visibilityTimeout: 30,
+      maxReceiveCount: 3,
+      event: { batchSize: 1, maximumConcurrency: 3 },
+      fn: { reservedConcurrency: 3 },
+    }),
+  );
+  await plugin.hooks['offline:start:init']();
+});
+
+afterAll(async () => {
+  openGate();
+  await plugin?.hooks['offline:start:end']();
+  fn?.close();
+  client?.destroy();
+  await server?.stop();
+});
+
+let n = 0;
+async function send(body: string, group: string): Promise<void> {
+  const { QueueUrl } = await client.send(new GetQueueUrlCommand({ QueueName: WORK }));
+  await client.send(
+    new SendMessageCommand({ QueueUrl, MessageBody: body, MessageGroupId: group, MessageDeduplicationId: `d${n++}` }),
+  );
+}
+const bodies = () => seen.map((r) => r.body);
+
+test('a message reaches the function as soon as it arrives, not when the 20 s long poll ends', async () => {
+  await send('first', 'a');
+  await waitFor(() => bodies().includes('first'), { timeoutMs: 5000, what: 'the message to reach the function' });
+});
+
+test('up to maximumConcurrency invocations at once; a FIFO group is never in two invocations and keeps its order', async () => {
+  gate = new Promise((resolve) => {
+    openGate = resolve;
+  });
+  for (let i = 1; i <= 4; i++) await send(`g${i}`, 'g');
+  for (let i = 1; i <= 4; i++) await send(`other${i}`, `o${i}`);
+  // Three pollers, so three invocations held at the gate.
+  await waitFor(() => running === 3, { what: '3 invocations in flight' });
+  openGate();
+  gate = undefined;
+  await waitFor(() => seen.length === 9, { timeoutMs: 20_000, what: 'every message to be handled' });
+  expect(maxRunning).toBe(3);
+  expect(groupOverlap).toBe(0);
+  expect(bodies().filter((b) => b.startsWith('g'))).toEqual(['g1', 'g2', 'g3', 'g4']);
+  expect(new Set(bodies())).toEqual(new Set(['first', 'g1', 'g2', 'g3', 'g4', 'other1', 'other2', 'other3', 'other4']));
+});
+
+test('the SQS server holds a FIFO group while one of its messages is in flight, and hands several of a group in one receive', async () => {
+  const url = await createFifoQueue('held.fifo', {}, client);
+  const put = (body: string, group: string) =>
+    client.send(
+      new SendMessageCommand({
+        QueueUrl: url,
+        MessageBody: body,
+        MessageGroupId: group,
+        MessageDeduplicationId: `h${n++}`,
+      }),
+    );
+  const receive = async (max: number) =>
+    (await client.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: max, WaitTimeSeconds: 0 })))
+      .Messages ?? [];
+  await put('a1', 'a');
+  await put('a2', 'a');
+  await put('b1', 'b');
+  const [a1] = await receive(1);
+  expect(a1.Body).toBe('a1');
+  // a2 waits behind a1 in flight; b is free.
+  expect((await receive(10)).map((m) => m.Body)).toEqual(['b1']);
+  await client.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: a1.ReceiptHandle! }));
+  expect((await receive(10)).map((m) => m.Body)).toEqual(['a2']);
+
+  await put('c1', 'c');
+  await put('c2', 'c');
+  await put('c3', 'c');
+  expect((await receive(10)).map((m) => m.Body)).toEqual(['c1', 'c2', 'c3']);
+});
+
+test('the queues come back as declared when the SQS server restarts empty, and polling goes on', async () => {
+  await server.restart();
+  await waitFor(async () => (await client.send(new GetQueueUrlCommand({ QueueName: WORK }))).QueueUrl, {
+    timeoutMs: 20_000,
+    what: 'the event source to re-create its queue',
+  });
+  const { QueueUrl } = await client.send(new GetQueueUrlCommand({ QueueName: WORK }));
+  const attrs = (await client.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['All'] }))).Attributes!;
+  const { QueueUrl: dlqUrl } = await client.send(new GetQueueUrlCommand({ QueueName: DLQ }));
+  const dlqArn = (await client.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] })))
+    .Attributes!.QueueArn;
+  expect(attrs.FifoQueue).toBe('true');
+  expect(attrs.VisibilityTimeout).toBe('30');
+  expect(JSON.parse(attrs.RedrivePolicy!)).toEqual({ deadLetterTargetArn: dlqArn, maxReceiveCount: 3 });
+
+  await send('after-restart', 'r');
+  await waitFor(() => bodies().includes('after-restart'), { timeoutMs: 10_000, what: 'delivery after the restart' });
+});
