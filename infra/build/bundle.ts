@@ -1,7 +1,7 @@
 /**
  * The deployable build: the Lambda runtime runs JavaScript, not the `.ts` sources that
  * `serverless offline start` loads through tsx. This bundles each entry point with esbuild
- * (CommonJS, node20, source maps) into `.build/`, keeping the packages that load files at run
+ * (CommonJS, node24, source maps) into `.build/`, keeping the packages that load files at run
  * time (etcd3 reads its .proto files; @grpc/* with it) external, and copies exactly those
  * packages and their dependency closure into `.build/node_modules`. The heat templates are read
  * from `templates/` two levels above the handler (shared/templates/load.ts), so `.build/` mirrors
@@ -67,7 +67,7 @@ export async function bundle(opts: BundleOptions = {}): Promise<BundleResult> {
     outbase: root,
     bundle: true,
     platform: 'node',
-    target: 'node20',
+    target: 'node24',
     format: 'cjs',
     sourcemap: true,
     sourcesContent: false,
