@@ -3,8 +3,10 @@
  *   done        → acknowledged;
  *   failed      → a terminal failure the handler has already written to etcd; logged, acknowledged;
  *   retryLater  → re-sent to the function's retry queue with a delay, acknowledged;
- * or throws     → reported in batchItemFailures, so SQS redelivers it after the visibility
- *                 timeout and dead-letters it after maxReceiveCount.
+ * or throws     → reported in batchItemFailures after its visibility was set to a short delay
+ *                 growing with its receive count (retryDelaySeconds: 5 s, 10 s, 20 s, … 60 s),
+ *                 so SQS redelivers it in seconds, not after the queue's visibility timeout, and
+ *                 dead-letters it after maxReceiveCount.
  * A message that is not an etcd event message is logged and acknowledged: redelivering it
  * cannot make it readable.
  *
@@ -21,7 +23,7 @@ import {
   BatchProcessor,
   EventType,
 } from '@aws-lambda-powertools/batch';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import {
   decodeEventMessage,
@@ -147,10 +149,60 @@ export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
               throwOnFullBatchFailure: false,
               processInParallel: false,
             })
-        ).finally(() => flushMetrics(service)),
+        )
+          .then((res) => comeBackSoon(event, res, logger))
+          .finally(() => flushMetrics(service)),
       )
   );
 }
 
 /** Whether the batch comes from a FIFO queue (every record of a batch has the same source). */
 export const isFifoBatch = (event: SQSEvent): boolean => event.Records[0]?.eventSourceARN?.endsWith('.fifo') ?? false;
+
+/**
+ * Seconds before a record that failed for a transient reason is delivered again: 5 s doubled per
+ * receive, at most 60 s. With maxReceiveCount 10 a record outlives about 6 minutes of a
+ * dependency's outage before it is dead-lettered.
+ */
+export function retryDelaySeconds(receiveCount: number): number {
+  const n = Number.isFinite(receiveCount) && receiveCount >= 1 ? Math.floor(receiveCount) : 1;
+  return Math.min(60, 5 * 2 ** Math.min(n - 1, 10));
+}
+
+/**
+ * The failed records come back after retryDelaySeconds instead of the queue's visibility timeout
+ * (Lambda's event source leaves a changed visibility as it is). Best effort: a record whose change
+ * is refused keeps the queue's timeout, which is where it would be anyway.
+ */
+async function comeBackSoon(event: SQSEvent, res: SQSBatchResponse, logger: Logger): Promise<SQSBatchResponse> {
+  const failed = new Set(res.batchItemFailures.map((f) => f.itemIdentifier));
+  const records = event.Records.filter((r) => failed.has(r.messageId));
+  const queueName = records[0]?.eventSourceARN?.split(':').pop();
+  if (!records.length || !queueName) return res;
+  try {
+    const url = await queueUrl(queueName);
+    for (let i = 0; i < records.length; i += 10) {
+      const out = await sqsClient().send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: url,
+          Entries: records.slice(i, i + 10).map((r, j) => ({
+            Id: String(i + j),
+            ReceiptHandle: r.receiptHandle,
+            VisibilityTimeout: retryDelaySeconds(Number(r.attributes.ApproximateReceiveCount ?? 1)),
+          })),
+        }),
+      );
+      if (out.Failed?.length)
+        logger.warn('visibility of failed records not shortened; they come back after the visibility timeout', {
+          queue: queueName,
+          failed: out.Failed.map((f) => f.Code).join(', '),
+        });
+    }
+  } catch (err) {
+    logger.warn('visibility of failed records not shortened; they come back after the visibility timeout', {
+      queue: queueName,
+      error: err instanceof Error ? err.message : String(err),
+    });
+  }
+  return res;
+}
