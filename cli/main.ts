@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { registerEtcdCommands } from './commands/etcd';
 import { registerPlanCommand } from './commands/plan';
+import { registerQueueCommands } from './commands/queues';
 import { registerStatusCommand } from './commands/status';
 import { registerTemplatesCommands } from './commands/templates';
 
@@ -19,7 +20,7 @@ registerEtcdCommands(program);
 registerPlanCommand(program);
 registerTemplatesCommands(program);
 registerStatusCommand(program);
-(require('./commands/queues') as typeof import('./commands/queues')).registerQueueCommands(program);
+registerQueueCommands(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {
   process.stderr.write(`esi: ${err.message}\n`);

@@ -29,7 +29,7 @@ function readSnapshot(file: string): Record<string, unknown> {
   try {
     doc = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new Error(`${file}: not a JSON file (${(e as Error).message})`);
+    throw new Error(`${file}: not a JSON file (${(e as Error).message})`, { cause: e });
   }
   if (!doc || typeof doc !== 'object' || Array.isArray(doc))
     throw new Error(`${file}: must be a JSON object of etcd key → value`);

@@ -32,29 +32,27 @@ async function main(): Promise<void> {
   await Promise.all(relays.map((r) => r.start()));
   logger.info('relay running', { relay: name, prefixes: routes.map((r) => r.prefix) });
 
-  const lagTimer = setInterval(
-    async () => {
-      const revision = await store.revision().catch(() => undefined);
-      if (revision === undefined) return;
-      relays.forEach((r, i) => {
-        logger.info('relay position', {
-          relay: name,
-          etcd_revision: revision,
-          checkpoint: r.checkpointRevision,
-          lag: revision - r.checkpointRevision,
-          ...r.counters,
-        });
-        // EMF line for CloudWatch (RelayLag; the relay lag alarm in serverless.yml).
-        recordRelayLag('esi-relay', {
-          relay: name,
-          prefix: routes[i].prefix,
-          etcdRevision: revision,
-          checkpoint: r.checkpointRevision,
-        });
+  const logPositions = async () => {
+    const revision = await store.revision().catch(() => undefined);
+    if (revision === undefined) return;
+    relays.forEach((r, i) => {
+      logger.info('relay position', {
+        relay: name,
+        etcd_revision: revision,
+        checkpoint: r.checkpointRevision,
+        lag: revision - r.checkpointRevision,
+        ...r.counters,
       });
-    },
-    Number(process.env.ESI_RELAY_REPORT_MS ?? 30_000),
-  );
+      // EMF line for CloudWatch (RelayLag; the relay lag alarm in serverless.yml).
+      recordRelayLag('esi-relay', {
+        relay: name,
+        prefix: routes[i].prefix,
+        etcdRevision: revision,
+        checkpoint: r.checkpointRevision,
+      });
+    });
+  };
+  const lagTimer = setInterval(() => void logPositions(), Number(process.env.ESI_RELAY_REPORT_MS ?? 30_000));
   lagTimer.unref();
 
   let stopping = false;

@@ -95,7 +95,7 @@ export async function bundle(opts: BundleOptions = {}): Promise<BundleResult> {
       (f) => !/^tools(\/|$)/.test(f),
     );
   }
-  const rootPkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+  const rootPkg = readPackage(root);
   const deps = Object.fromEntries(EXTERNALS.map((n) => [n, readPackage(resolvePackage(n, root, root)!).version]));
   fs.writeFileSync(
     path.join(outDir, 'package.json'),
@@ -107,7 +107,15 @@ export async function bundle(opts: BundleOptions = {}): Promise<BundleResult> {
   return { outDir, bundles, sharedFiles: sharedFiles.sort() };
 }
 
-const readPackage = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
+/** The fields of a package.json the bundler reads. */
+interface PackageJson {
+  name: string;
+  version: string;
+  dependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+}
+
+const readPackage = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as PackageJson;
 
 /** Node's lookup: `<from>/node_modules/<name>`, then each parent up to the root. */
 function resolvePackage(name: string, from: string, root: string): string | undefined {

@@ -51,7 +51,7 @@ class BundlePlugin {
         sources.set(name, handlerSource(service.getFunction(name).handler, root));
       } catch (err) {
         if (err.code !== 'NO_HANDLER_SOURCE') throw err;
-        if (!allowMissing) throw new Error(`function ${name}: ${err.message}; nothing to deploy`);
+        if (!allowMissing) throw new Error(`function ${name}: ${err.message}; nothing to deploy`, { cause: err });
         this.log(`WARNING function ${name}: ${err.message}; its package has no handler and cannot be deployed`);
         sources.set(name, undefined);
       }

@@ -65,7 +65,7 @@ export async function playScenario(store: Store, scenario: Scenario, opts: PlayO
       checks = await Promise.all(
         Object.entries(scenario.expected_states).map(async ([key, expected]) => {
           const kv = await store.get(key);
-          return checkState(key, expected, kv ? JSON.parse(kv.value) : undefined);
+          return checkState(key, expected, kv ? (JSON.parse(kv.value) as Parameters<typeof checkState>[2]) : undefined);
         }),
       );
       if (checks.every((c) => c.ok) || Date.now() > deadline) break;
@@ -74,7 +74,7 @@ export async function playScenario(store: Store, scenario: Scenario, opts: PlayO
     const monitoring = await Promise.all(
       Object.entries(scenario.expected_monitoring).map(async ([key, expected]) => {
         const kv = await store.get(key);
-        return { key, expected, actual: kv ? JSON.parse(kv.value) : undefined };
+        return { key, expected, actual: kv ? (JSON.parse(kv.value) as unknown) : undefined };
       }),
     );
     return { ok: checks.every((c) => c.ok), checks, monitoring };

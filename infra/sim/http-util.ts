@@ -10,6 +10,9 @@ export type JsonObject = { [k: string]: Json };
 
 export const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** A value as text in a message or a lookup key: scalars as String() writes them, objects and lists as JSON. */
+export const text = (v: unknown): string => (typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v));
+
 /** What a simulator hands back to tests and to the local-stack launcher. */
 export interface RunningSimulator {
   url: string;

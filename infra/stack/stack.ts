@@ -137,7 +137,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     return child;
   };
 
-  let stopSchedule: () => Promise<void> = async () => undefined;
+  let stopSchedule: () => Promise<void> = () => Promise.resolve();
   const stopAll = async () => {
     await stopSchedule();
     for (const { child } of children.reverse()) await stopProcess(child);

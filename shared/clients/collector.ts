@@ -100,7 +100,7 @@ export class CollectorClient {
     field_name?: string;
   }): Promise<Target[]> {
     const q = new URLSearchParams(
-      Object.entries(filter).filter(([, v]) => v !== undefined) as [string, string][],
+      Object.entries<string | undefined>(filter).filter((e): e is [string, string] => e[1] !== undefined),
     ).toString();
     const res = await this.call('GET', `/targets${q ? `?${q}` : ''}`, { ok: [200] });
     const data = res.data as unknown;

@@ -143,7 +143,7 @@ export function fromResponse(
 
 /** Classifies an error thrown while calling (no answer): network errors and timeouts are retryable. */
 export function fromThrown(service: ServiceName, what: string, err: unknown): RetryableError | TerminalError {
-  if (err instanceof ClientError) return err as RetryableError | TerminalError;
+  if (err instanceof ClientError) return err;
   const code = (err as { code?: unknown })?.code;
   const codeStr = typeof code === 'string' ? code : undefined;
   const msg = err instanceof Error ? err.message : String(err);

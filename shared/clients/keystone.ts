@@ -149,9 +149,11 @@ export class KeystoneSession {
           scope: { project: { name: this.opts.projectName, domain: { name: this.opts.projectDomainName } } },
         },
       };
-      let res: AxiosResponse;
+      let res: AxiosResponse<{ token?: unknown } | undefined>;
       try {
-        res = await this.http.post(url, body, { headers: { 'Content-Type': 'application/json' } });
+        res = await this.http.post<{ token?: unknown } | undefined>(url, body, {
+          headers: { 'Content-Type': 'application/json' },
+        });
       } catch (err) {
         throw fromThrown('keystone', what, err);
       }
@@ -162,7 +164,7 @@ export class KeystoneSession {
         );
       }
       if (res.status !== 201 && res.status !== 200) throw fromResponse('keystone', what, res.status, res.data);
-      const subject = res.headers['x-subject-token'];
+      const subject: unknown = res.headers['x-subject-token'];
       const tok = res.data?.token as
         { expires_at?: unknown; project?: { id?: unknown }; catalog?: unknown } | undefined;
       if (typeof subject !== 'string' || subject === '' || !tok) {

@@ -78,7 +78,7 @@ export function openstackSettings(source: NodeJS.ProcessEnv = process.env): Open
   }
   const authUrl = env(source, 'ESI_KEYSTONE_URL')!;
   try {
-    new URL(authUrl); // eslint-disable-line no-new -- validation only
+    new URL(authUrl);
   } catch {
     throw new SettingsError('ESI_KEYSTONE_URL is not a URL');
   }
@@ -107,7 +107,7 @@ export function httpSettings(
   const collectorUrl = env(source, 'ESI_COLLECTOR_URL');
   if (collectorUrl !== undefined) {
     try {
-      new URL(collectorUrl); // eslint-disable-line no-new -- validation only
+      new URL(collectorUrl);
     } catch {
       throw new SettingsError('ESI_COLLECTOR_URL is not a URL');
     }

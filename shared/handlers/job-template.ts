@@ -15,7 +15,6 @@ import {
   templateMappingFor,
   type HeatTemplate,
   type Job,
-  type JsonObject,
 } from '../planner';
 import type { Store } from '../store/store';
 import { evaluateInRounds, LoadingView, shipped, templateMappings } from './planning-inputs';
@@ -47,7 +46,7 @@ export async function templateOfJob(store: Store, job: Job, opts: JobTemplateOpt
   const templates = view.templateRecord();
   const ctx = {
     self: { resource_type: job.resource_type, resource_id: job.resource_id },
-    body: (job.resource_input ?? {}) as JsonObject,
+    body: job.resource_input ?? {},
     version: job.version,
     view,
     schema,

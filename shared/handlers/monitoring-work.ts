@@ -103,7 +103,7 @@ export function monitoringWork(opts: MonitoringWorkOptions): JobWork {
       (previous) => ({
         ...(previous ?? {}),
         state_monitoring: {
-          ...((previous?.state_monitoring as Record<string, unknown> | undefined) ?? {}),
+          ...(previous?.state_monitoring ?? {}),
           [field]: TARGET_REGISTERED,
         },
       }),

@@ -37,7 +37,6 @@ import {
   unchangedSince,
   type Compare,
   type KeyValue,
-  type Op,
   type Store,
 } from '../store/store';
 import { preparePlan, type PrepareOptions, type Prepared } from './planning-inputs';

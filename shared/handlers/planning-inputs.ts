@@ -224,18 +224,21 @@ export class LoadingView implements PlanningView {
 
   /** The `templates` the planner indexes: etcd's value where there is one, else the shipped one. */
   templateRecord(): Readonly<Record<string, HeatTemplate>> {
-    return new Proxy({} as Record<string, HeatTemplate>, {
-      get: (_target, id) => {
-        if (typeof id !== 'string') return undefined;
-        if (!this.templates.has(id)) {
-          this.missingTemplates.add(id);
-          return undefined;
-        }
-        const t = this.templates.get(id);
-        if (t instanceof PlanError) throw t;
-        return t;
+    return new Proxy(
+      {},
+      {
+        get: (_target, id) => {
+          if (typeof id !== 'string') return undefined;
+          if (!this.templates.has(id)) {
+            this.missingTemplates.add(id);
+            return undefined;
+          }
+          const t = this.templates.get(id);
+          if (t instanceof PlanError) throw t;
+          return t;
+        },
       },
-    });
+    );
   }
 
   async load(source: ReadSource): Promise<boolean> {
@@ -398,14 +401,14 @@ export class SnapshotSource implements ReadSource {
     }
   }
 
-  async get(key: string): Promise<KeyValue | undefined> {
-    return this.kvs.get(key);
+  get(key: string): Promise<KeyValue | undefined> {
+    return Promise.resolve(this.kvs.get(key));
   }
 
-  async range(prefix: string): Promise<RangeResult> {
+  range(prefix: string): Promise<RangeResult> {
     const items = [...this.kvs.values()]
       .filter((kv) => kv.key.startsWith(prefix))
       .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    return { items, revision: 1 };
+    return Promise.resolve({ items, revision: 1 });
   }
 }

@@ -23,7 +23,7 @@ function referencedResources(job: Job): Ref[] {
     } else if (p.type === 'list' && Array.isArray(p.value))
       (p.value as { type: string; value: unknown }[]).forEach(walk);
   };
-  job.params.forEach((p) => walk(p as { type: string; value: unknown }));
+  job.params.forEach((p) => walk(p));
   return [...refs.values()];
 }
 

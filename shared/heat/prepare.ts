@@ -13,7 +13,7 @@
  *
  * Every error thrown here is a job failure: retrying cannot fix it (isPrepareFailure).
  */
-import type { Job, JsonValue, Param } from '../planner/types';
+import type { Job, Param } from '../planner/types';
 import {
   HotParseError,
   parseHot,
@@ -150,14 +150,14 @@ function resolveParam(p: Param, outputsOf: OutputsOf): unknown {
       return p.value.map((el, i) => {
         const e = el as { type?: unknown; value?: unknown };
         if (e && e.type === 'output_key' && typeof e.value === 'object' && e.value !== null) {
-          return resolveOutput(p.param, e.value as Record<string, unknown>, outputsOf, ` (element ${i})`);
+          return resolveOutput(p.param, e.value, outputsOf, ` (element ${i})`);
         }
-        if (e && e.type === 'value') return e.value as JsonValue;
+        if (e && e.type === 'value') return e.value;
         throw new JobParamError(`param "${p.param}" (element ${i}): not an output_key or value param`);
       });
     default:
       throw new JobParamError(
-        `param "${(p as { param?: unknown }).param}": unknown type ${JSON.stringify((p as { type?: unknown }).type)}`,
+        `param "${String((p as { param?: unknown }).param)}": unknown type ${JSON.stringify((p as { type?: unknown }).type)}`,
       );
   }
 }

@@ -255,7 +255,7 @@ export async function resumeClaim(
   return { ...ref, handler: stored.handler, job: stored.job, attempt: stored.attempt, leaseId: w.lease, keys };
 }
 
-const parseWorking = (value: string): Partial<WorkingValue> => parseJsonObject(value) as Partial<WorkingValue>;
+const parseWorking = (value: string): Partial<WorkingValue> => parseJsonObject(value);
 
 const ownerOf = (value: string): string | undefined => parseWorking(value).owner;
 

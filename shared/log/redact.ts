@@ -54,7 +54,7 @@ function redactParsed(value: unknown, textDepth: number): unknown {
 export function redact<T>(value: T, depth = 0): T {
   if (depth > 32) return value;
   if (typeof value === 'string') return redactText(value) as unknown as T;
-  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1)) as unknown as T;
+  if (Array.isArray(value)) return (value as unknown[]).map((v) => redact(v, depth + 1)) as unknown as T;
   if (value instanceof Error) return redactError(value) as unknown as T;
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};

@@ -76,7 +76,7 @@ export function evaluateValue(
 
 const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
 const short = (m: Mapping): string => {
-  const s = JSON.stringify(m) ?? String(m);
+  const s = JSON.stringify(m) ?? typeof m;
   return s.length > 160 ? `${s.slice(0, 157)}...` : s;
 };
 
@@ -239,7 +239,7 @@ class Evaluator {
     }
     const operands = cond[ops[0]];
     if (!Array.isArray(operands) || operands.length !== 2) this.fail(m, `"${ops[0]}" needs a list of two mappings`);
-    const [left, right] = (operands as Mapping[]).map((o) => this.plain(o, scope));
+    const [left, right] = operands.map((o) => this.plain(o, scope));
     let holds: boolean;
     if (ops[0] === 'equal') {
       holds = jsonEqual(left.value, right.value);
@@ -249,7 +249,7 @@ class Evaluator {
       holds = this.regexp(m, right.value).test(left.value);
     }
     const branch = this.eval(holds ? m.then_mapping : m.else_mapping, scope);
-    return { ...branch, resources: [...left.resources, ...right.resources, ...branch.resources] } as Evaluated;
+    return { ...branch, resources: [...left.resources, ...right.resources, ...branch.resources] };
   }
 
   /** Python re.match semantics: anchored at the start only. */
@@ -304,7 +304,7 @@ class Evaluator {
         m,
         'an output_key with an empty path refers to the resource itself, which is unknown inside a for_mapping element',
       );
-    return { kind: 'output_key', value: outputRef(m.output_key as string, target), resources: walked.resources };
+    return { kind: 'output_key', value: outputRef(m.output_key, target), resources: walked.resources };
   }
 
   private evalField(m: JsonObject, scope: Scope): Evaluated {
@@ -317,9 +317,8 @@ class Evaluator {
     // Unlike P/F/O, the dict form reads like Python's dict.get: the record's load_balancer_conf v1
     // body has no default_gateway and its job carries `"default_gateway": null`.
     const obj = walked.scope.obj;
-    if (isObject(obj) && !((m.field as string) in obj))
-      return { kind: 'value', value: null, resources: walked.resources };
-    return { kind: 'value', value: this.field(m, walked.scope, m.field as string), resources: walked.resources };
+    if (isObject(obj) && !(m.field in obj)) return { kind: 'value', value: null, resources: walked.resources };
+    return { kind: 'value', value: this.field(m, walked.scope, m.field), resources: walked.resources };
   }
 
   /** Follows a dict-form path. Returns undefined when a hop is missing and ignoreMissing is set. */

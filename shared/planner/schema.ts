@@ -56,4 +56,4 @@ export class SchemaIndex implements SchemaLookup {
 }
 
 /** The schema index shipped with the planner (75 Gohan schemas of the record). */
-export const defaultSchemaIndex = (): SchemaIndex => new SchemaIndex(gohanSchemas as SchemaData);
+export const defaultSchemaIndex = (): SchemaIndex => new SchemaIndex(gohanSchemas);

@@ -25,7 +25,7 @@ export function parseTemplateMappings(doc: unknown): TemplateMappings {
     if (key === 'chains') continue;
     if (!isPlainObject(section))
       throw new TemplateMappingsError(`handler section "${key}" must be an object of resource type → mapping`);
-    handlers[key] = section as Record<string, Mapping>;
+    handlers[key] = section;
   }
   const rawChains = doc.chains ?? {};
   if (!isPlainObject(rawChains))
@@ -66,7 +66,7 @@ function parseStep(raw: unknown, where: string, handlers: Record<string, unknown
     if (!Array.isArray(for_actions) || !for_actions.every((a) => typeof a === 'string')) {
       throw new TemplateMappingsError(`${where}: "for_actions" must be a list of actions`);
     }
-    step.for_actions = for_actions as string[];
+    step.for_actions = for_actions;
   }
   return step;
 }

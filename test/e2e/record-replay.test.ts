@@ -39,10 +39,10 @@ beforeAll(async () => {
   };
   watch = await store.watch('/state/', 1, record);
   const mon = await store.watch('/monitoring/', 1, record);
-  const cancel = watch.cancel;
+  const states = watch;
   watch = {
     cancel: async () => {
-      await cancel();
+      await states.cancel();
       await mon.cancel();
     },
   };
@@ -58,7 +58,7 @@ test('every resource of the recorded scenario ends with its recorded /state; the
   const lines: string[] = [];
   const result = await playScenario(store, loadScenario(), { log: (l) => lines.push(l), timeoutMs: 240_000 });
   const report = summary(result).join('\n');
-  // eslint-disable-next-line no-console
+
   console.log(
     `record replay: ${result.checks.filter((c) => c.ok).length}/${result.checks.length} resources at their recorded /state\n${report}`,
   );
@@ -91,7 +91,7 @@ test('every resource of the recorded scenario ends with its recorded /state; the
   );
   const target = stack.collector.targets().find((t) => t.resource_id === up.key.split('/').pop() && t.version === 3);
   expect(target).toBeDefined();
-  stack.collector.setStatus(String(target!.id), 'FAIL');
+  stack.collector.setStatus(target!.id as string, 'FAIL');
   await waitFor(
     async () => {
       const kv = await store.get(fail.key);
@@ -116,7 +116,7 @@ test('no password of the scenario appears in any log line of the run (relay, fun
   const dir = path.dirname(stack.processes[0].logFile);
   const lines = fs.readdirSync(dir).flatMap((f) => fs.readFileSync(path.join(dir, f), 'utf8').split('\n'));
   const leaks = lines.filter((line) => [...secrets].some((secret) => line.includes(secret)));
-  // eslint-disable-next-line no-console
+
   console.log(
     `redaction: ${lines.length} log lines of the run checked for ${secrets.size} passwords: ${leaks.length} leaks`,
   );

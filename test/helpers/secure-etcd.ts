@@ -68,6 +68,7 @@ export async function startAuthEtcd(dir: string, users: AuthUsers): Promise<Etcd
     // etcdctl's stderr names what failed; the command line (with passwords) is not repeated.
     throw new Error(
       `etcdctl could not set up authentication: ${String((err as { stderr?: Buffer }).stderr ?? '').trim()}`,
+      { cause: err },
     );
   }
   return server;

@@ -24,7 +24,7 @@ import {
 } from '../helpers/function-stub';
 import { createFifoQueue } from '../helpers/sqs';
 import { waitFor } from '../helpers/wait';
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- the plugin is CommonJS without type declarations; `import` would need allowJs for the whole project
 const LocalSqsPlugin = require('../../infra/serverless-local-sqs') as LocalSqsPluginClass;
 
 jest.setTimeout(90_000);

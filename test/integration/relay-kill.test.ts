@@ -113,7 +113,7 @@ test(`${WRITES} writes, ${KILL_AT.length} SIGKILLs of the relay, none lost`, asy
 
   const lost = expected.filter((id) => !seen.has(id)).length;
   const duplicates = [...seen.values()].reduce((sum, n) => sum + n - 1, 0);
-  // eslint-disable-next-line no-console
+
   console.log(
     `relay kill test: ${WRITES} writes, ${kills} SIGKILLs, ${lost} lost, ${duplicates} duplicate deliveries, ${seen.size} distinct events received`,
   );

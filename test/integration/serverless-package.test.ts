@@ -123,7 +123,7 @@ test('no IAM statement uses a wildcard action, or grants queue or function actio
       r.Type === 'AWS::IAM::Role'
         ? asList(r.Properties.Policies).map((p: any) => p.PolicyDocument)
         : [r.Properties.PolicyDocument];
-    for (const doc of docs) for (const s of asList(doc?.Statement)) statements.push({ where: id, ...(s as any) });
+    for (const doc of docs) for (const s of asList(doc?.Statement)) statements.push({ where: id, ...s });
   }
   expect(statements.length).toBeGreaterThan(0);
   for (const s of statements) {

@@ -17,6 +17,7 @@ import {
   readJson,
   RunningSimulator,
   send,
+  text,
 } from '../http-util';
 
 export interface CollectorSimulatorOptions {
@@ -97,7 +98,7 @@ export async function startCollectorSimulator(opts: CollectorSimulatorOptions = 
     const entry: JsonObject = {
       reporter:
         o.reporter ??
-        (typeof prev?.reporter === 'string' ? prev.reporter : (REPORTERS[String(t.body.type)] ?? 'SimulatedAgent')),
+        (typeof prev?.reporter === 'string' ? prev.reporter : (REPORTERS[text(t.body.type)] ?? 'SimulatedAgent')),
       last_reported: now,
       last_changed: changed ? now : (prev?.last_changed ?? now),
       value,
@@ -206,7 +207,7 @@ export async function startCollectorSimulator(opts: CollectorSimulatorOptions = 
     }
     if (id === undefined && method === 'GET') {
       const list = [...targets.values()].filter((t) =>
-        FILTERS.every((f) => !url.searchParams.has(f) || String(t.body[f]) === url.searchParams.get(f)),
+        FILTERS.every((f) => !url.searchParams.has(f) || text(t.body[f]) === url.searchParams.get(f)),
       );
       return send(
         res,

@@ -48,7 +48,7 @@ export function parseFault(v: Json): FaultSpec {
   if (!isObject(v)) throw new Error('a fault must be an object');
   const { match, mode } = v;
   if (typeof match !== 'string') throw new Error('fault.match must be a regular expression string');
-  new RegExp(match); // eslint-disable-line no-new -- throws on a bad expression, which is the point
+  new RegExp(match);
   if (typeof mode !== 'string' || !MODES.includes(mode as FaultMode))
     throw new Error(`fault.mode must be one of ${MODES.join(', ')}`);
   const spec: FaultSpec = { match, mode: mode as FaultMode };
@@ -95,7 +95,7 @@ export class Faults {
   }
 
   list(): JsonObject[] {
-    return this.rules.map((r) => ({ ...r }) as unknown as JsonObject);
+    return this.rules.map((r) => ({ ...r }));
   }
 
   /**

@@ -6,7 +6,7 @@
  */
 import crypto from 'node:crypto';
 import YAML from 'yaml';
-import { HttpError, isObject, Json, JsonObject, pyDumps } from '../http-util';
+import { HttpError, isObject, Json, JsonObject, pyDumps, text } from '../http-util';
 
 export const MONITORING_TARGET = 'ESI::Monitoring::MonitoringTarget';
 
@@ -139,17 +139,17 @@ function coerce(name: string, type: string, v: Json): Json {
   switch (type) {
     case 'number': {
       const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
-      if (Number.isNaN(n)) throw invalid(name, `could not convert string to float: '${String(v)}'`);
+      if (Number.isNaN(n)) throw invalid(name, `could not convert string to float: '${text(v)}'`);
       return n;
     }
     case 'boolean': {
       if (typeof v === 'boolean') return v;
-      const s = String(v).toLowerCase();
+      const s = text(v).toLowerCase();
       if (['1', 't', 'true', 'on', 'y', 'yes'].includes(s)) return true;
       if (['0', 'f', 'false', 'off', 'n', 'no'].includes(s)) return false;
       throw invalid(
         name,
-        `Unrecognized value "${String(v)}", acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'`,
+        `Unrecognized value "${text(v)}", acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'`,
       );
     }
     case 'json':
@@ -162,19 +162,19 @@ function coerce(name: string, type: string, v: Json): Json {
     case 'comma_delimited_list':
       return Array.isArray(v)
         ? v
-        : String(v)
+        : text(v)
             .split(',')
             .map((s) => s.trim())
             .filter((s) => s !== '');
     default:
-      return typeof v === 'string' ? v : isObject(v) || Array.isArray(v) ? JSON.stringify(v) : String(v);
+      return text(v);
   }
 }
 
 function show(type: string, v: Json): string {
   if (type === 'boolean') return v ? 'True' : 'False';
   if (type === 'json') return pyDumps(v);
-  if (type === 'comma_delimited_list' && Array.isArray(v)) return v.join(',');
+  if (type === 'comma_delimited_list' && Array.isArray(v)) return v.map(text).join(',');
   return typeof v === 'string' ? v : pyDumps(v);
 }
 
@@ -275,15 +275,15 @@ export class Evaluator {
       case 'get_param': {
         const [name, ...path] = Array.isArray(arg) ? arg : [arg];
         return dig(
-          this.ctx.params[String(name)],
+          this.ctx.params[text(name)],
           path.map((p) => this.resolve(p)),
         );
       }
       case 'get_resource':
-        return this.physical(String(this.resolve(arg))).id;
+        return this.physical(text(this.resolve(arg))).id;
       case 'get_attr': {
         const [res, attr, ...path] = (Array.isArray(arg) ? arg : [arg]).map((a) => this.resolve(a));
-        return dig(this.attribute(String(res), String(attr)), path);
+        return dig(this.attribute(text(res), text(attr)), path);
       }
       case 'list_join': {
         const [delim, ...lists] = Array.isArray(arg) ? arg.map((a) => this.resolve(a)) : [];
@@ -294,13 +294,13 @@ export class Evaluator {
       }
       case 'str_replace': {
         const a = isObject(arg) ? arg : {};
-        let text = String(this.resolve(a.template) ?? '');
+        let out = text(this.resolve(a.template) ?? '');
         const params = this.resolve(a.params);
         // Longest keys first, as Heat does, so `%name%` never eats part of `%name_long%`.
         const entries = isObject(params) ? Object.entries(params).sort(([x], [y]) => y.length - x.length) : [];
         for (const [k, v] of entries)
-          text = text.split(k).join(typeof v === 'string' ? v : v === null ? '' : JSON.stringify(v));
-        return text;
+          out = out.split(k).join(typeof v === 'string' ? v : v === null ? '' : JSON.stringify(v));
+        return out;
       }
       default:
         return null;
@@ -330,7 +330,7 @@ export class Evaluator {
         : `${this.ctx.stackName}-${name}-${hash(r.id).toString('hex').slice(0, 12)}`;
     if (attr.endsWith('mac_addresses')) {
       const given = Array.isArray(props[attr])
-        ? (props[attr] as Json[]).filter((m) => typeof m === 'string' && !PLACEHOLDER_MACS.has(m))
+        ? props[attr].filter((m) => typeof m === 'string' && !PLACEHOLDER_MACS.has(m))
         : [];
       return given.length ? given : [macFor(r.id)];
     }
@@ -341,7 +341,7 @@ export class Evaluator {
     }
     if (attr === 'virtual_networks') {
       const nets = Array.isArray(props.virtual_networks) ? props.virtual_networks : [];
-      return nets.map((n) => ['default-domain', this.ctx.projectName, String(n)]);
+      return nets.map((n) => ['default-domain', this.ctx.projectName, text(n)]);
     }
     return attr in props ? props[attr] : null;
   }
@@ -351,7 +351,7 @@ function dig(v: Json | undefined, path: Json[]): Json {
   let cur: Json | undefined = v;
   for (const p of path) {
     if (Array.isArray(cur) && typeof p === 'number') cur = cur[p];
-    else if (isObject(cur)) cur = cur[String(p)];
+    else if (isObject(cur)) cur = cur[text(p)];
     else return null;
   }
   return cur ?? null;

@@ -11,9 +11,9 @@ import { MonitoringRegistrar } from './stacks';
 export class LocalRegistrar implements MonitoringRegistrar {
   constructor(private readonly monitorer: string) {}
 
-  async register(): Promise<{ id: string; link: string }> {
+  register(): Promise<{ id: string; link: string }> {
     const id = crypto.randomUUID();
-    return { id, link: `${this.monitorer}/targets/${id}` };
+    return Promise.resolve({ id, link: `${this.monitorer}/targets/${id}` });
   }
 
   async unregister(): Promise<void> {
@@ -58,7 +58,7 @@ export class CollectorRegistrar implements MonitoringRegistrar {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      throw new Error(`resources.monitoring_target: ConnectionError: ${(err as Error).message}`);
+      throw new Error(`resources.monitoring_target: ConnectionError: ${(err as Error).message}`, { cause: err });
     }
   }
 }

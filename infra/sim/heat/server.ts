@@ -192,7 +192,7 @@ export async function startHeatSimulator(opts: HeatSimulatorOptions = {}): Promi
       const token = isObject(body) && typeof body.token === 'string' ? body.token : undefined;
       return send(res, 200, { expired: keystone.expire(token) });
     }
-    if (what === 'fixtures' && method === 'GET') return send(res, 200, engine.opts.fixtures as unknown as JsonObject);
+    if (what === 'fixtures' && method === 'GET') return send(res, 200, engine.opts.fixtures);
     if (what === 'fixtures' && method === 'PUT') {
       try {
         engine.opts.fixtures = loadFixtures(body as unknown as Record<string, JsonObject[]>);

@@ -6,7 +6,7 @@
  * with a (simulated) monitoring collector, as the ESI Heat plugin did.
  */
 import crypto from 'node:crypto';
-import { isObject, isoSeconds, JsonObject } from '../http-util';
+import { isObject, isoSeconds, JsonObject, text } from '../http-util';
 import { FaultOp, Faults } from './faults';
 import {
   Evaluator,
@@ -92,7 +92,7 @@ export class HeatEngine {
       throw heatError(
         400,
         'HTTPBadRequest',
-        `Invalid stack name ${String(name)} must contain only alphanumeric or "_-." characters, must start with alpha and must be 255 characters or less.`,
+        `Invalid stack name ${text(name)} must contain only alphanumeric or "_-." characters, must start with alpha and must be 255 characters or less.`,
       );
     }
     const template = parseTemplate(body.template);
@@ -262,7 +262,7 @@ export class HeatEngine {
     const defs = stack.template.resources as JsonObject;
     const next: Record<string, PhysicalResource> = {};
     for (const [name, def] of Object.entries(defs)) {
-      const type = String((def as JsonObject).type);
+      const type = text((def as JsonObject).type);
       const old = stack.resources[name];
       next[name] = old && old.type === type ? { ...old } : { type, id: crypto.randomUUID() };
     }
@@ -291,7 +291,7 @@ export class HeatEngine {
     // can give each version of a resource the outputs the record shows for it.
     const versioned =
       stack.given.version !== undefined
-        ? this.opts.fixtures[`${stack.name}@version=${String(stack.given.version)}`]
+        ? this.opts.fixtures[`${stack.name}@version=${text(stack.given.version)}`]
         : undefined;
     stack.outputs = versioned ?? this.opts.fixtures[stack.name] ?? this.evaluator(stack, next).outputs();
   }

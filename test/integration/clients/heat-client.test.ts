@@ -373,7 +373,7 @@ describe('secrets', () => {
   it('no client error seen in this file carries the password or a token', () => {
     expect(seen.length).toBeGreaterThan(10);
     for (const e of seen) {
-      const text = `${e.message} ${e.serviceMessage ?? ''} ${String((e as Error & { cause?: unknown }).cause ?? '')} ${inspect(e, { depth: 6 })}`;
+      const text = `${e.message} ${e.serviceMessage ?? ''} ${inspect((e as Error & { cause?: unknown }).cause)} ${inspect(e, { depth: 6 })}`;
       expect(text).not.toContain(sim.credentials.password);
       expect(text).not.toMatch(/gAAAAA[\w-]{10,}/);
     }

@@ -64,7 +64,7 @@ describe('gating', () => {
 
 describe('a handler frozen past its claim', () => {
   let h: Harness;
-  let frozen: { claim?: Claim; release?: () => void; entered?: () => void } = {};
+  const frozen: { claim?: Claim; release?: () => void; entered?: () => void } = {};
   let freezeJob = '';
   beforeAll(async () => {
     h = await harness('frozen', {

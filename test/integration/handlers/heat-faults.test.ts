@@ -103,9 +103,9 @@ it('5xx beyond ESI_JOB_MAX_ATTEMPTS → the job fails with the last error', asyn
 it("400 invalid template → the job fails at once with Heat's message", async () => {
   const job = lbJob();
   // A number parameter given text: the template is fine, Heat rejects the value (400).
-  job.params = job.params.map((p) =>
+  job.params = job.params.map<Job['params'][number]>((p) =>
     p.param === 'version' ? { ...p, type: 'value' as const, value: 'not-a-number' } : p,
-  ) as Job['params'];
+  );
   await run(job);
   const fin = await finishedOf(h, job.id);
   expect(fin).toMatchObject({ ok: false });

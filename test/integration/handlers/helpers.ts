@@ -81,7 +81,7 @@ export interface Harness {
     opts?: { timeoutMs?: number; twice?: boolean },
   ): Promise<number>;
   json(key: string): Promise<unknown>;
-  sim(pathname: string, init?: { method?: string; body?: unknown }): Promise<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  sim(pathname: string, init?: { method?: string; body?: unknown }): Promise<any>;
   stop(): Promise<void>;
 }
 
@@ -118,8 +118,7 @@ export async function harness(
     collectorClient,
     pollQueue,
     pollUrl,
-    invoke: (work, ...records) =>
-      handlers[work](sqsEvent(...records), lambdaContext(`esi-test-${work}`)) as Promise<SQSBatchResponse>,
+    invoke: (work, ...records) => handlers[work](sqsEvent(...records), lambdaContext(`esi-test-${work}`)),
     async writeJob(job, opts = {}) {
       const waiting = opts.waiting ?? job.dependency.length > 0;
       await store
@@ -224,7 +223,7 @@ export function cloneJob(
   return {
     ...job,
     id,
-    action: action as Job['action'],
+    action: action,
     resource_id: resourceId,
     job_name: `${job.resource_type}:${resourceId}:${job.version}`,
     dependency: o.dependency ?? [],

@@ -114,7 +114,7 @@ describe('Heat simulator outputs fixtures', () => {
     const o = outputsByKey(stack.outputs as never);
     const seed = outputsByKey(seedOutputs as never);
     expect(Object.keys(o).sort()).toEqual(Object.keys(seed).sort());
-    expect(o.fq_name).toBe(`default-domain:admin:${o.id}`);
+    expect(o.fq_name).toBe(`default-domain:admin:${String(o.id)}`);
     expect(o.allowed_address_pairs).toEqual(seed.allowed_address_pairs);
     expect(o.virtual_network).toEqual([['default-domain', 'admin', PARAMS.virtual_network]]);
     expect(o.mac_address).toEqual([expect.stringMatching(/^fa:16:3e:/)]);

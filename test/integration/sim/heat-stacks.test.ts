@@ -184,7 +184,7 @@ describe('Heat v1 simulator: stacks', () => {
     expect(o.admin).toBe(true);
     expect(o.project).toBe(sim.credentials.projectId);
     expect(o.monitoring_target_id).toMatch(UUID);
-    expect(o.monitoring_link).toBe(`http://127.0.0.1:7070/targets/${o.monitoring_target_id}`);
+    expect(o.monitoring_link).toBe(`http://127.0.0.1:7070/targets/${String(o.monitoring_target_id)}`);
 
     const counts = await http.get(`${sim.url}/_sim/stacks/${stackName}`);
     expect(counts.data.counts).toEqual({ creates: 1, updates: 0, deletes: 0 });

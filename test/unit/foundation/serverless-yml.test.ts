@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { JOB_QUEUES, POLL_QUEUES, queueName } from '../../../shared/config';
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- the plugin is CommonJS without type declarations; `import` would need allowJs for the whole project
 const { eventSources, getAttTarget } = require('../../../infra/serverless-local-sqs/resources.js');
 
 const doc = YAML.parse(fs.readFileSync(path.join(__dirname, '../../../serverless.yml'), 'utf8'));

@@ -136,7 +136,7 @@ export function jobDifferences(actual: Job, expected: Job): string[] {
     const a = (actual as unknown as Record<string, unknown>)[k];
     const e = (expected as unknown as Record<string, unknown>)[k];
     if (k === 'id') {
-      if (stripSuffix(a as string) !== stripSuffix(e as string)) diffs.push(`id: ${a} vs ${e}`);
+      if (stripSuffix(a as string) !== stripSuffix(e as string)) diffs.push(`id: ${String(a)} vs ${String(e)}`);
     } else if (k === 'dependency') {
       const as = [...new Set((a as string[]).map(stripSuffix))].sort();
       const es = [...new Set((e as string[]).map(stripSuffix))].sort();

@@ -47,7 +47,7 @@ function world(): MemoryView {
 
 function ctx(type: string, body: JsonObject, version = 1): MappingContext {
   return {
-    self: { resource_type: type, resource_id: String(body.id ?? 'self-id') },
+    self: { resource_type: type, resource_id: typeof body.id === 'string' ? body.id : 'self-id' },
     body,
     version,
     view: world(),

@@ -4,7 +4,6 @@
  */
 import { planChange } from '../../../shared/planner/plan';
 import { defaultSchemaIndex } from '../../../shared/planner/schema';
-import type { Job } from '../../../shared/planner/types';
 import {
   MemoryView,
   counterSuffix,
@@ -64,7 +63,7 @@ describe.each(seeds.map((s) => [s.seed, s] as const))('seed %s', (name, seed) =>
       expect(planned.stored[2]).toBe(counter);
       expect(stripSuffix(`/jobs/all/${planned.job.id}`)).toBe(stripSuffix(seed.expected[i].key));
       expect(Object.keys(planned.job)).toEqual(Object.keys(expectedJob));
-      planned.job.params.forEach((p, k) => expect(Object.keys(p)).toEqual(Object.keys((expectedJob as Job).params[k])));
+      planned.job.params.forEach((p, k) => expect(Object.keys(p)).toEqual(Object.keys(expectedJob.params[k])));
     });
   });
 });
