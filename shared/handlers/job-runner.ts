@@ -101,8 +101,13 @@ export interface JobRunnerOptions {
   keys?: JobKeys;
   /** Claim lease TTL per invocation: above the function timeout (default ESI_JOB_LEASE_SECONDS, 90). */
   leaseSeconds?: number;
-  /** Delay of a poll message (default ESI_JOB_POLL_SECONDS, 5). */
+  /** Longest delay of a poll message (default ESI_JOB_POLL_SECONDS, 5); the first ones are shorter. */
   pollDelaySeconds?: number;
+  /**
+   * How long an invocation that started an operation keeps checking it itself before it leaves
+   * the rest to poll messages (default ESI_JOB_QUICK_POLL_MS, 1500; 0 turns it off).
+   */
+  quickPollMs?: number;
   /** Attempts before a retryable failure becomes the job's failure (default ESI_JOB_MAX_ATTEMPTS, 5). */
   maxAttempts?: number;
   /** Delay before a held job's message is tried again (default: the lease TTL). */
@@ -114,11 +119,23 @@ export interface JobRunnerOptions {
   hooks?: { beforeCommit?: (claim: Claim, result: WorkResult) => Promise<void> };
 }
 
-const envInt = (name: string, dflt: number): number => {
+const envInt = (name: string, dflt: number, opts: { allowZero?: boolean } = {}): number => {
   const v = process.env[name];
   const n = v === undefined || v === '' ? NaN : Number(v);
-  return Number.isInteger(n) && n > 0 ? n : dflt;
+  return Number.isInteger(n) && (n > 0 || (opts.allowZero && n === 0)) ? n : dflt;
 };
+
+/** First wait of the in-invocation checks; each next one doubles. */
+const QUICK_POLL_FIRST_MS = 50;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Delay of the n-th poll message of a claim (n = 0 for the first): 1, 2, 4 … seconds, up to the
+ * configured interval, so a stack that takes a few seconds is seen soon after it is done and a
+ * long one costs one invocation per interval.
+ */
+export const pollDelayFor = (n: number, maxSeconds: number): number => Math.min(maxSeconds, 2 ** Math.min(n, 16));
 
 const CONTAINER_ID = crypto.randomBytes(4).toString('hex');
 
@@ -140,6 +157,7 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
   const leaseSeconds = opts.leaseSeconds ?? envInt('ESI_JOB_LEASE_SECONDS', 90);
   const pollDelay = opts.pollDelaySeconds ?? envInt('ESI_JOB_POLL_SECONDS', 5);
   const maxAttempts = opts.maxAttempts ?? envInt('ESI_JOB_MAX_ATTEMPTS', 5);
+  const quickPollMs = opts.quickPollMs ?? envInt('ESI_JOB_QUICK_POLL_MS', 1500, { allowZero: true });
   const heldRetry = opts.heldRetrySeconds ?? leaseSeconds;
   const now = opts.now ?? (() => new Date());
   const work = opts.work;
@@ -230,6 +248,9 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
         result = jobFailed(`timed out: job ${claim.jobId} did not complete by ${step!.deadline_at}`);
       else
         result = overdue ? await work.overdue!(ctx) : phase === 'start' ? await work.start(ctx) : await work.poll(ctx);
+      // A new operation is checked here a few times (50 ms, 100 ms, 200 ms …) before the
+      // invocation ends: a fast one completes in this invocation, with no poll message at all.
+      if (phase === 'start') result = await quickPolls(ctx, result);
     } catch (err) {
       return onError(store, claim, err, logger);
     }
@@ -238,12 +259,13 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
       await opts.hooks?.beforeCommit?.(claim, result);
       switch (result.kind) {
         case 'poll': {
-          const delay = result.delaySeconds ?? pollDelay;
+          const polls = phase === 'start' ? 0 : typeof workingValue.polls === 'number' ? workingValue.polls : 0;
+          const delay = result.delaySeconds ?? pollDelayFor(polls, pollDelay);
           const renewed = await renewClaim(
             store,
             claim,
             working,
-            workingValue,
+            { ...workingValue, polls: polls + 1 },
             result.step ?? step,
             leaseSeconds + delay,
             result.ops ?? [],
@@ -265,6 +287,25 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
       }
       throw err;
     }
+  }
+
+  /** Polls the work within this invocation, with doubling waits, for at most `quickPollMs`. */
+  async function quickPolls(ctx: WorkContext, first: WorkResult): Promise<WorkResult> {
+    const until = Date.now() + quickPollMs;
+    let result = first;
+    let wait = QUICK_POLL_FIRST_MS;
+    while (result.kind === 'poll' && result.delaySeconds === undefined && Date.now() + wait <= until) {
+      await sleep(wait);
+      wait *= 2;
+      const step = result.step ?? ctx.step;
+      const ops = result.kind === 'poll' ? result.ops : undefined;
+      result = await work.poll({ ...ctx, step });
+      // An answer without a step keeps the one being polled, and without ops the ops of the answer
+      // it follows: what the renewal would have written had this invocation not checked again. A
+      // success writes its own final record instead.
+      if (result.kind === 'poll') result = { ...result, step: result.step ?? step, ops: result.ops ?? ops };
+    }
+    return result;
   }
 
   async function onError(store: Store, claim: Claim, err: unknown, logger: Logger): Promise<Outcome> {

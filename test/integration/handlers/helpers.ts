@@ -101,7 +101,7 @@ export async function harness(
   ).QueueUrl!;
   const logger = createLogger(`esi-test-${name}`);
   const runner = (work: JobWork) =>
-    sqsConsumer(jobRunner({ store, keys, work, pollDelaySeconds: 0, leaseSeconds: 20, ...o.runner }), {
+    sqsConsumer(jobRunner({ store, keys, work, pollDelaySeconds: 0, quickPollMs: 0, leaseSeconds: 20, ...o.runner }), {
       logger,
       retryQueueName: pollQueue,
     });

@@ -51,3 +51,27 @@ test('the local event source reads every sqs event of the service', () => {
     'esi-dev-aggregator <- FinishedQueue',
   ]);
 });
+
+test('the job settings the README documents reach the functions, with a lease above the job functions’ timeouts', () => {
+  const env = doc.provider.environment as Record<string, string>;
+  const params = doc.params.default as Record<string, string>;
+  const paramOf = (v: string) => /^\$\{param:(\w+)\}$/.exec(v)?.[1];
+  const defaults = Object.fromEntries(
+    ['ESI_JOB_LEASE_SECONDS', 'ESI_JOB_POLL_SECONDS', 'ESI_JOB_MAX_ATTEMPTS', 'ESI_JOB_QUICK_POLL_MS'].map((name) => {
+      const param = paramOf(env[name]);
+      expect(param).toBeDefined();
+      // `${env:NAME, 'default'}`: the deployer's environment overrides the documented default.
+      const m = /^\$\{env:(\w+), '(\d+)'\}$/.exec(params[param!]);
+      expect(m?.[1]).toBe(name);
+      return [name, Number(m![2])];
+    }),
+  );
+  expect(defaults).toEqual({
+    ESI_JOB_LEASE_SECONDS: 90,
+    ESI_JOB_POLL_SECONDS: 5,
+    ESI_JOB_MAX_ATTEMPTS: 5,
+    ESI_JOB_QUICK_POLL_MS: 1500,
+  });
+  for (const fn of ['heat', 'monitoring'])
+    expect(defaults.ESI_JOB_LEASE_SECONDS).toBeGreaterThan(doc.functions[fn].timeout ?? doc.provider.timeout);
+});
