@@ -126,7 +126,7 @@ const envInt = (name: string, dflt: number, opts: { allowZero?: boolean } = {}):
 };
 
 /** First wait of the in-invocation checks; each next one doubles. */
-const QUICK_POLL_FIRST_MS = 50;
+const QUICK_POLL_FIRST_MS = 20;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -248,7 +248,7 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
         result = jobFailed(`timed out: job ${claim.jobId} did not complete by ${step!.deadline_at}`);
       else
         result = overdue ? await work.overdue!(ctx) : phase === 'start' ? await work.start(ctx) : await work.poll(ctx);
-      // A new operation is checked here a few times (50 ms, 100 ms, 200 ms …) before the
+      // A new operation is checked here a few times (20 ms, 40 ms, 80 ms …) before the
       // invocation ends: a fast one completes in this invocation, with no poll message at all.
       if (phase === 'start') result = await quickPolls(ctx, result);
     } catch (err) {

@@ -1,6 +1,6 @@
 /**
  * Stack polling follows the stack: a new operation is checked within the invocation that started
- * it (50 ms, 100 ms, 200 ms …), so a fast one completes without any poll message; a longer one is
+ * it (20 ms, 40 ms, 80 ms …), so a fast one completes without any poll message; a longer one is
  * handed to poll messages whose delays grow up to ESI_JOB_POLL_SECONDS.
  */
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';

@@ -1,0 +1,273 @@
+/**
+ * `npm run bench:e2e`: the whole local stack (etcd, SQS server, relay, serverless-offline running
+ * the real handlers, Heat simulator answering at once), on free loopback ports.
+ *
+ * 1. Sequential changes (`--changes`, 20): one new network at a time, each a single-job chain.
+ *    Per-hop latency percentiles from a watch of the whole keyspace (times of receipt):
+ *      put → /jobs/all → claimed (/jobs/working) → stack done (/esi-worker/heat_stacks, written when
+ *      the handler sees the stack complete) → finished (/jobs/finished) → /state.
+ * 2. Keys written by one change: every put and delete from the config put until the pipeline is
+ *    quiet again, per key (the config put itself is Gohan's, shown but not counted).
+ * 3. A burst (`--burst`, 1000) of networks written at once: resources/s until every /state is
+ *    there, stuck count (no /state by the deadline), beside the raw etcd transaction rate of this
+ *    etcd measured in the same run (single-put transactions, 8 in flight) as the ceiling.
+ * Options: --changes N, --burst N (0 skips it), --heat-latency MS (0), --quiet-ms MS (2500).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Command } from 'commander';
+import { freeStackPorts, startStack, type RunningStack } from '../../infra/stack/stack';
+import type { Op, Store } from '../../shared/store/store';
+
+const cli = new Command()
+  .option('--changes <n>', 'sequential single-job changes', '20')
+  .option('--burst <n>', 'resources written at once (0: no burst)', '1000')
+  .option('--heat-latency <ms>', 'how long the Heat simulator takes per stack operation', '0')
+  .option('--quiet-ms <ms>', 'no event for this long ends a change', '2500')
+  .parse();
+const opt = cli.opts<{ changes: string; burst: string; heatLatency: string; quietMs: string }>();
+const CHANGES = Number(opt.changes);
+const BURST = Number(opt.burst);
+const QUIET_MS = Number(opt.quietMs);
+
+const out = (s = '') => process.stdout.write(`${s}\n`);
+const pct = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))] : NaN;
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Seen {
+  type: 'put' | 'delete';
+  key: string;
+  at: number;
+}
+
+async function main(): Promise<void> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'esi-bench-e2e-'));
+  out(`bench:e2e — starting the local stack (data ${dataDir})`);
+  const stack: RunningStack = await startStack({
+    dataDir,
+    stage: 'bench',
+    ports: await freeStackPorts(),
+    env: { ESI_LOG_LEVEL: 'WARN' },
+    simulators: { heatLatencyMs: Number(opt.heatLatency) },
+  });
+  process.env.ESI_ETCD_ENDPOINTS = stack.env.ESI_ETCD_ENDPOINTS;
+  const { EtcdStore } = await import('../../shared/store/etcd-store');
+  const { put } = await import('../../shared/store/store');
+  const { encodeGohanConfigValue } = await import('../../shared/gohan/config-value');
+  const store = new EtcdStore({ endpoints: [stack.env.ESI_ETCD_ENDPOINTS] });
+
+  // Every event of the keyspace, with the time it was received.
+  const events: Seen[] = [];
+  const listeners = new Set<(e: Seen) => void>();
+  const watch = await store.watch('/', (await store.revision()) + 1, {
+    onEvents: (evs) => {
+      const at = performance.now();
+      for (const e of evs) {
+        const seen = { type: e.type, key: e.key, at };
+        events.push(seen);
+        listeners.forEach((l) => l(seen));
+      }
+    },
+    onError: (err) => out(`watch error: ${err.message}`),
+  });
+  const until = (pred: (e: Seen) => boolean, timeoutMs: number) =>
+    new Promise<Seen | undefined>((resolve) => {
+      const l = (e: Seen) => {
+        if (!pred(e)) return;
+        listeners.delete(l);
+        clearTimeout(t);
+        resolve(e);
+      };
+      const t = setTimeout(() => {
+        listeners.delete(l);
+        resolve(undefined);
+      }, timeoutMs);
+      listeners.add(l);
+    });
+  const quiet = async () => {
+    for (;;) {
+      const last = events.length ? events[events.length - 1].at : 0;
+      const wait = last + QUIET_MS - performance.now();
+      if (wait <= 0) return;
+      await sleep(wait);
+    }
+  };
+  const network = (id: string) => encodeGohanConfigValue({ id, name: id, admin_state_up: true }, 1);
+  let failures = 0;
+
+  try {
+    // Warm-up: the first change loads every function (cold starts are not what is measured).
+    for (const id of ['bench-warm-1', 'bench-warm-2']) {
+      await store
+        .txn()
+        .then(put(`/config/v2.0/networks/${id}`, network(id)))
+        .commit();
+      if (!(await until((e) => e.key === `/state/v2.0/networks/${id}`, 120_000)))
+        throw new Error(`warm-up network ${id} never reached /state`);
+    }
+    await quiet();
+
+    // 1 + 2. Sequential changes.
+    const hops = [
+      'put → /jobs/all',
+      '/jobs/all → claimed',
+      'claimed → stack done',
+      'stack done → finished',
+      'finished → /state',
+      'stack done → /state',
+      'put → /state',
+    ] as const;
+    const times: Record<(typeof hops)[number], number[]> = Object.fromEntries(hops.map((h) => [h, []])) as never;
+    let written: Map<string, { puts: number; deletes: number }> | undefined;
+    for (let i = 0; i < CHANGES; i++) {
+      const id = `bench-seq-${i}`;
+      const configKey = `/config/v2.0/networks/${id}`;
+      await quiet();
+      const from = events.length;
+      const t0 = performance.now();
+      await store
+        .txn()
+        .then(put(configKey, network(id)))
+        .commit();
+      const state = await until((e) => e.key === `/state/v2.0/networks/${id}`, 60_000);
+      if (!state) {
+        failures++;
+        out(`  change ${id}: no /state within 60 s`);
+        continue;
+      }
+      await quiet();
+      const mine = events.slice(from);
+      const first = (re: RegExp, type: 'put' | 'delete' = 'put') =>
+        mine.find((e) => e.type === type && re.test(e.key))?.at ?? NaN;
+      const all = first(new RegExp(`^/jobs/all/.*:network:${id}:`));
+      const claimed = first(new RegExp(`^/jobs/working/.*:network:${id}:`));
+      const stackDone = first(new RegExp(`^/esi-worker/heat_stacks/v2.0/networks/${id}$`));
+      const finished = first(new RegExp(`^/jobs/finished/.*:network:${id}:`));
+      times['put → /jobs/all'].push(all - t0);
+      times['/jobs/all → claimed'].push(claimed - all);
+      times['claimed → stack done'].push(stackDone - claimed);
+      times['stack done → finished'].push(finished - stackDone);
+      times['finished → /state'].push(state.at - finished);
+      times['stack done → /state'].push(state.at - stackDone);
+      times['put → /state'].push(state.at - t0);
+      if (i === 0) {
+        written = new Map();
+        for (const e of mine) {
+          if (e.key === configKey) continue;
+          const w = written.get(e.key) ?? { puts: 0, deletes: 0 };
+          if (e.type === 'put') w.puts++;
+          else w.deletes++;
+          written.set(e.key, w);
+        }
+      }
+    }
+    out();
+    out(`${CHANGES} sequential single-job changes (ms, times of receipt of a watch of the whole keyspace):`);
+    out(`  ${'hop'.padEnd(24)}${'p50'.padStart(9)}${'p90'.padStart(9)}${'max'.padStart(9)}`);
+    for (const h of hops) {
+      const xs = times[h].filter((x) => Number.isFinite(x));
+      out(
+        `  ${h.padEnd(24)}${pct(xs, 0.5).toFixed(1).padStart(9)}${pct(xs, 0.9).toFixed(1).padStart(9)}${Math.max(...xs)
+          .toFixed(1)
+          .padStart(9)}`,
+      );
+    }
+    out(`  goals (idle machine): put → /jobs/all p50 ≤ 50, stack done → /state p50 ≤ 30, put → /state p50 ≤ 500`);
+
+    if (written) {
+      const total = [...written.values()].reduce((n, w) => n + w.puts + w.deletes, 0);
+      out();
+      out(
+        `keys written by one single-job change (bench-seq-0; the config put is Gohan's, not counted): ${total} (goal ≤ 12)`,
+      );
+      for (const [key, w] of [...written].sort(([a], [b]) => (a < b ? -1 : 1)))
+        out(`  ${String(w.puts).padStart(2)} put ${String(w.deletes).padStart(2)} delete  ${key}`);
+    }
+
+    // 3. Burst, and the raw etcd transaction rate beside it.
+    if (BURST > 0) {
+      await quiet();
+      const raw = await rawTxnRate(store, put);
+      const ids = Array.from({ length: BURST }, (_, i) => `bench-burst-${String(i).padStart(5, '0')}`);
+      const pending = new Set(ids.map((id) => `/state/v2.0/networks/${id}`));
+      const done = new Promise<void>((resolve) => {
+        const l = (e: Seen) => {
+          if (e.type === 'put' && pending.delete(e.key) && pending.size === 0) {
+            listeners.delete(l);
+            resolve();
+          }
+        };
+        listeners.add(l);
+      });
+      const fromEvent = events.length;
+      const t0 = performance.now();
+      for (let i = 0; i < ids.length; i += 100)
+        await store
+          .txn()
+          .then(...ids.slice(i, i + 100).map((id) => put(`/config/v2.0/networks/${id}`, network(id))))
+          .commit();
+      const deadlineMs = 120_000 + BURST * 100;
+      await Promise.race([done, sleep(deadlineMs)]);
+      const elapsed = (performance.now() - t0) / 1000;
+      const writes = events.length - fromEvent;
+      // When each stage had seen its last resource: which one paces the burst.
+      const burstEvents = events.slice(fromEvent).filter((e) => e.type === 'put' && e.key.includes('bench-burst-'));
+      const lastOf = (re: RegExp) => {
+        const xs = burstEvents.filter((e) => re.test(e.key));
+        return xs.length ? `${((xs[xs.length - 1].at - t0) / 1000).toFixed(1)} s (${xs.length})` : '-';
+      };
+      out();
+      out(`burst of ${BURST} networks written at once:`);
+      out(
+        `  all reached /state: ${pending.size === 0 ? 'yes' : 'no'}; stuck (no /state after ${(deadlineMs / 1000).toFixed(0)} s): ${pending.size}`,
+      );
+      out(
+        `  ${(BURST - pending.size) / elapsed >= 0 ? ((BURST - pending.size) / elapsed).toFixed(1) : '-'} resources/s (${elapsed.toFixed(1)} s); goal ≥ 100`,
+      );
+      out(
+        `  last of each stage after: /jobs/all ${lastOf(/^\/jobs\/all\//)}, claimed ${lastOf(/^\/jobs\/working\//)}, ` +
+          `stack done ${lastOf(/^\/esi-worker\/heat_stacks\//)}, finished ${lastOf(/^\/jobs\/finished\//)}, /state ${lastOf(/^\/state\//)}`,
+      );
+      out(
+        `  etcd key writes during the burst: ${writes} (${(writes / BURST).toFixed(1)} per resource, ${(writes / elapsed).toFixed(0)}/s)`,
+      );
+      out(
+        `  ceiling: raw etcd transactions on this etcd, same run: ${raw.toFixed(0)}/s (single put, 8 in flight) = ${(raw / (writes / BURST)).toFixed(0)} resources/s at this many writes per resource`,
+      );
+      if (pending.size) failures++;
+    }
+  } finally {
+    await watch.cancel().catch(() => undefined);
+    store.close();
+    await stack.stop();
+  }
+  out(failures ? `${failures} failure(s)` : 'nothing failed');
+  process.exit(failures ? 1 : 0);
+}
+
+/** Single-put transactions per second with 8 in flight, for 2 s: what this etcd can take. */
+async function rawTxnRate(store: Store, put: (k: string, v: string) => Op): Promise<number> {
+  let n = 0;
+  const end = performance.now() + 2000;
+  await Promise.all(
+    Array.from({ length: 8 }, async (_, w) => {
+      while (performance.now() < end) {
+        await store
+          .txn()
+          .then(put(`/bench-raw/${w}`, String(n)))
+          .commit();
+        n++;
+      }
+    }),
+  );
+  return n / 2;
+}
+
+main().catch((err) => {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
