@@ -1,11 +1,10 @@
 /**
- * Secrets from SSM Parameter Store (or Secrets Manager through SSM) in AWS, plain environment
- * variables locally.
+ * Secrets from SSM Parameter Store in AWS, plain environment variables locally.
  *
  * For each setting below, `<SETTING>_PARAM` (set by serverless.yml per stage) names the SSM
- * parameter that holds its value, e.g. `ESI_KEYSTONE_PASSWORD_PARAM=/esi/prod/keystone-password`.
- * A Secrets Manager secret is read through SSM's reference path
- * `/aws/reference/secretsmanager/<secret name>` (or the shorthand `secretsmanager:<secret name>`).
+ * parameter (a SecureString) that holds its value, e.g.
+ * `ESI_KEYSTONE_PASSWORD_PARAM=/esi/prod/keystone-password`. Only SSM: the roles, the relay's ECS
+ * secrets and the package-time checks all speak of parameter names (docs/decisions.md).
  * When `<SETTING>_PARAM` is empty or unset the plain variable `<SETTING>` is used as it is (local
  * runs, tests). Values are fetched once per cold start (the first invocation, before any etcd or
  * Keystone client is made), decrypted, and put into `process.env[<SETTING>]`, where
@@ -37,22 +36,14 @@ export interface SecretSelection {
   parameter?: string;
 }
 
-const SECRETS_MANAGER_PREFIX = 'secretsmanager:';
 const value = (env: NodeJS.ProcessEnv, name: string) =>
   env[name] === undefined || env[name] === '' ? undefined : env[name];
-
-/** The SSM name for a configured parameter (`secretsmanager:x` → `/aws/reference/secretsmanager/x`). */
-export function parameterName(configured: string): string {
-  return configured.startsWith(SECRETS_MANAGER_PREFIX)
-    ? `/aws/reference/secretsmanager/${configured.slice(SECRETS_MANAGER_PREFIX.length)}`
-    : configured;
-}
 
 /** Pure: for each setting, whether it comes from a parameter, the environment, or nowhere. */
 export function selectSecrets(env: NodeJS.ProcessEnv = process.env): SecretSelection[] {
   return SECRET_SETTINGS.map((setting) => {
     const param = value(env, `${setting}_PARAM`);
-    if (param) return { setting, from: 'parameter', parameter: parameterName(param) };
+    if (param) return { setting, from: 'parameter', parameter: param };
     return { setting, from: value(env, setting) !== undefined ? 'env' : 'unset' };
   });
 }

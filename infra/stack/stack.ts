@@ -148,7 +148,14 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   };
 
   try {
-    spawnLogged('serverless-offline', bin('serverless'), ['offline', 'start', '--stage', env.ESI_STAGE, '--noTimeout']);
+    spawnLogged('serverless-offline', bin('serverless'), [
+      'offline',
+      'start',
+      '--stage',
+      env.ESI_STAGE,
+      '--noTimeout',
+      ...localParams(env).map(([name, value]) => `--param=${name}=${value}`),
+    ]);
     await waitForPort(opts.ports.lambda, '127.0.0.1', 60_000);
     await waitForLog(
       children[0].logFile,
@@ -199,6 +206,33 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     relay: () => relayChild,
     stop: stopAll,
   };
+}
+
+/**
+ * serverless.yml reads nothing from the shell: the local stack hands the functions its loopback
+ * servers and simulators as params, marked `local` (no deployment checks apply to it).
+ */
+export function localParams(env: Record<string, string | undefined>): [string, string][] {
+  const from: Record<string, string> = {
+    etcdEndpoints: 'ESI_ETCD_ENDPOINTS',
+    sqsEndpoint: 'ESI_SQS_ENDPOINT',
+    keystoneUrl: 'ESI_KEYSTONE_URL',
+    keystoneUsername: 'ESI_KEYSTONE_USERNAME',
+    keystonePassword: 'ESI_KEYSTONE_PASSWORD',
+    keystoneProject: 'ESI_KEYSTONE_PROJECT',
+    collectorUrl: 'ESI_COLLECTOR_URL',
+    logLevel: 'ESI_LOG_LEVEL',
+    logSampleRate: 'POWERTOOLS_LOGGER_SAMPLE_RATE',
+    statePrefix: 'ESI_STATE_PREFIX',
+    monitoringPrefix: 'ESI_MONITORING_PREFIX',
+    jobLeaseSeconds: 'ESI_JOB_LEASE_SECONDS',
+    jobPollSeconds: 'ESI_JOB_POLL_SECONDS',
+    jobMaxAttempts: 'ESI_JOB_MAX_ATTEMPTS',
+    jobQuickPollMs: 'ESI_JOB_QUICK_POLL_MS',
+  };
+  const params: [string, string][] = [['local', 'true']];
+  for (const [name, variable] of Object.entries(from)) if (env[variable]) params.push([name, env[variable]]);
+  return params;
 }
 
 /** SIGTERM to the process group, SIGKILL after 5 s. */

@@ -16,8 +16,26 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const dir = fs.mkdtempSync(path.join(process.env.ESI_TEST_ROOT ?? os.tmpdir(), 'sls-package-'));
 const out = path.join(dir, 'package');
 
-type Cfn = { Resources: Record<string, { Type: string; Properties: Record<string, any> }> };
+type Cfn = { Resources: Record<string, { Type: string; Condition?: string; Properties: Record<string, any> }> };
 let template: Cfn;
+let state: { service: { provider: { stackTags?: Record<string, string> } } };
+
+/** A production deployment's settings as the README's deploy command gives them (VPC endpoints on). */
+const PROD = {
+  etcdEndpoints: 'https://10.0.1.10:2379,https://10.0.2.10:2379',
+  keystoneUrl: 'https://keystone.internal:5000/v3',
+  keystoneUsername: 'esi',
+  keystoneProject: 'admin',
+  collectorUrl: 'https://collector.internal:7070',
+  vpcSubnetIds: 'subnet-aaa,subnet-bbb',
+  vpcSecurityGroupIds: 'sg-ccc',
+  vpcEndpoints: 'true',
+  vpcId: 'vpc-ddd',
+  vpcRouteTableIds: 'rtb-eee',
+  relayImage: '123456789012.dkr.ecr.us-east-1.amazonaws.com/esi-relay:1.4.0',
+};
+const params = (p: Record<string, string>) => Object.entries(p).map(([k, v]) => `--param=${k}=${v}`);
+const PROD_PARAMS = params(PROD);
 let isolated = false;
 
 /** Runs a command asynchronously (this process may host the test SQS server). */
@@ -29,21 +47,30 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ cod
   });
 }
 
-beforeAll(async () => {
+/**
+ * `serverless package` of a stage, with nothing from this shell: no AWS_* credentials or profile,
+ * no ESI_* settings, an empty HOME. `unshare -n` (root, or user namespaces) runs it in an empty
+ * network namespace: any call to AWS or a registry would fail the packaging.
+ */
+function slsPackage(stage: string, args: string[], to: string) {
   const home = path.join(dir, 'home');
-  fs.mkdirSync(home);
-  // Nothing from this shell: no AWS_* credentials or profile, no ESI_* settings, an empty HOME.
+  fs.mkdirSync(home, { recursive: true });
   const env = { PATH: process.env.PATH, HOME: home };
-  const cmd = ['npx', '--no-install', 'serverless', 'package', '--stage', 'ci', '--package', out];
-  // `unshare -n` (root, or user namespaces) runs it in an empty network namespace: any call to
-  // AWS or a registry would fail the packaging.
+  const cmd = ['npx', '--no-install', 'serverless', 'package', '--stage', stage, '--package', to, ...args];
+  return isolated ? run('unshare', ['-n', ...cmd], env) : run(cmd[0], cmd.slice(1), env);
+}
+
+beforeAll(async () => {
   isolated = spawnSync('unshare', ['-n', 'true'], { stdio: 'ignore' }).status === 0;
-  const res = isolated ? await run('unshare', ['-n', ...cmd], env) : await run(cmd[0], cmd.slice(1), env);
+  const res = await slsPackage('prod', PROD_PARAMS, out);
   if (res.code !== 0) throw new Error(`serverless package failed (${res.code}):\n${res.output}`);
   template = JSON.parse(fs.readFileSync(path.join(out, 'cloudformation-template-update-stack.json'), 'utf8'));
-  const zip = fs.readdirSync(out).find((f) => f.endsWith('.zip'));
+  state = JSON.parse(fs.readFileSync(path.join(out, 'serverless-state.json'), 'utf8'));
+  const zips = fs.readdirSync(out).filter((f) => f.endsWith('.zip'));
   console.log(
-    `serverless package: ${isolated ? 'without network (unshare -n)' : 'network isolation unavailable; ran without credentials only'}; ${zip} ${(fs.statSync(path.join(out, zip!)).size / 1e6).toFixed(1)} MB`,
+    `serverless package --stage prod: ${isolated ? 'without network (unshare -n)' : 'network isolation unavailable; ran without credentials only'}; zipped bundles: ${zips
+      .map((z) => `${z} ${(fs.statSync(path.join(out, z)).size / 1e6).toFixed(2)} MB`)
+      .join(', ')}`,
   );
 });
 
@@ -243,7 +270,9 @@ test('every dead-letter queue has a depth alarm; chain failures, plan failures a
     });
   }
   const names = alarms.map((a) => String(a.AlarmName));
-  expect(names).toEqual(expect.arrayContaining(['esi-ci-chain-failures', 'esi-ci-plan-failures', 'esi-ci-relay-lag']));
+  expect(names).toEqual(
+    expect.arrayContaining(['esi-prod-chain-failures', 'esi-prod-plan-failures', 'esi-prod-relay-lag']),
+  );
   const lag = alarms.find((a) => a.MetricName === 'RelayLag')!;
   expect(lag).toMatchObject({ Namespace: 'esi', TreatMissingData: 'breaching' });
   // RelayLag comes from the relay's EMF lines through a metric filter on its log group.
@@ -287,13 +316,8 @@ test('the relay runs as one ECS Fargate task at a time, with a role that may onl
 test('no secret in the template: no password values in function environments, no outputs that name secrets', () => {
   for (const [id, fn] of resources('AWS::Lambda::Function')) {
     for (const [k, v] of Object.entries(fn.Properties.Environment?.Variables ?? {})) {
-      // Locally (and in CI) the simulator password is the default; a real stage sets *_PARAM instead.
-      if (/PASSWORD$|_KEY$|SECRET|TOKEN/.test(k))
-        expect({ id, k, v }).toEqual({
-          id,
-          k,
-          v: k === 'ESI_KEYSTONE_PASSWORD' ? 'esi-sim-password' : expect.stringMatching(/^$/),
-        });
+      // A deployed stage names SSM parameters (*_PARAM) instead.
+      if (/PASSWORD$|_KEY$|SECRET|TOKEN/.test(k)) expect({ id, k, v }).toEqual({ id, k, v: '' });
     }
   }
   for (const [k, o] of Object.entries((template as any).Outputs ?? {}))
@@ -301,4 +325,243 @@ test('no secret in the template: no password values in function environments, no
       k,
       v: expect.stringMatching(/password|secret|BEGIN [A-Z ]*PRIVATE KEY/i),
     });
+});
+
+/** The functions' logical ids, and for each its FunctionName and Timeout. */
+const functions = () =>
+  resources('AWS::Lambda::Function').map(([id, fn]) => ({
+    id,
+    name: String(fn.Properties.FunctionName),
+    timeout: Number(fn.Properties.Timeout),
+  }));
+const alarmsOn = (namespace: string, metric: string) =>
+  resources('AWS::CloudWatch::Alarm')
+    .map(([, a]) => a.Properties)
+    .filter((a) => a.Namespace === namespace && a.MetricName === metric);
+const VPC_POLICY = ':iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole';
+
+test('every function (all reach etcd, some Keystone, Heat or the collector) is in the VPC, with a role that may create its interfaces', () => {
+  expect(functions().map((f) => f.name)).toEqual(
+    expect.arrayContaining(['esi-prod-planner', 'esi-prod-monitoring-sync', 'esi-prod-aggregator']),
+  );
+  for (const { id } of functions()) {
+    const fn = template.Resources[id];
+    expect({ id, vpc: fn.Properties.VpcConfig }).toEqual({
+      id,
+      vpc: {
+        'Fn::If': [
+          'HasVpc',
+          {
+            SubnetIds: { 'Fn::Split': [',', PROD.vpcSubnetIds] },
+            SecurityGroupIds: { 'Fn::Split': [',', PROD.vpcSecurityGroupIds] },
+          },
+          { Ref: 'AWS::NoValue' },
+        ],
+      },
+    });
+    const role = template.Resources[getAttArn(fn.Properties.Role)!];
+    expect({ id, policy: JSON.stringify(role.Properties.ManagedPolicyArns) }).toEqual({
+      id,
+      policy: expect.stringContaining(VPC_POLICY),
+    });
+  }
+});
+
+test('a deployed stage missing settings does not package, and the message names each', async () => {
+  // A stage with no params block of its own: only the defaults, which name no SSM parameters.
+  const { collectorUrl: _, ...withoutCollector } = PROD;
+  const res = await slsPackage(
+    'staging',
+    [...params(withoutCollector), '--param=etcdEndpoints=https://127.0.0.1:2379'],
+    path.join(dir, 'missing'),
+  );
+  console.log(res.output.slice(res.output.indexOf('Stage "staging"'), res.output.indexOf('Only the local')).trim());
+  expect(res.code).not.toBe(0);
+  expect(res.output).toContain('Stage "staging" cannot be packaged for AWS');
+  expect(res.output).toContain('collectorUrl is not set (the monitoring collector');
+  expect(res.output).toContain('keystonePasswordParam is not set (the SSM SecureString');
+  expect(res.output).toContain('etcdEndpoints points at the deploying machine (https://127.0.0.1:2379)');
+  expect(res.output).toContain('etcdEndpoints asks for TLS (https://) but etcdCaParam is not set');
+  expect(fs.existsSync(path.join(dir, 'missing', 'planner.zip'))).toBe(false);
+});
+
+test('the deployed template holds no loopback address, simulator value or shell setting', () => {
+  const text = JSON.stringify(template);
+  for (const local of ['127.0.0.1', 'localhost', 'esi-sim-password', ':4566', ':7070/'])
+    expect({ local, found: text.includes(local) }).toEqual({ local, found: false });
+  for (const { id } of functions()) {
+    const env = template.Resources[id].Properties.Environment.Variables;
+    expect({ id, sqs: env.ESI_SQS_ENDPOINT, etcd: env.ESI_ETCD_ENDPOINTS, collector: env.ESI_COLLECTOR_URL }).toEqual({
+      id,
+      sqs: '',
+      etcd: PROD.etcdEndpoints,
+      collector: PROD.collectorUrl,
+    });
+  }
+});
+
+test('with vpcEndpoints on: SQS, SSM, Logs, ECR api and dkr interface endpoints and an S3 gateway in the VPC', () => {
+  const endpoints = resources('AWS::EC2::VPCEndpoint').map(([, e]) => ({
+    service: String(e.Properties.ServiceName['Fn::Sub']).replace('com.amazonaws.${AWS::Region}.', ''),
+    type: e.Properties.VpcEndpointType,
+    vpc: e.Properties.VpcId,
+  }));
+  expect(endpoints.sort((a, b) => a.service.localeCompare(b.service))).toEqual(
+    ['ecr.api', 'ecr.dkr', 'logs', 's3', 'sqs', 'ssm'].map((service) => ({
+      service,
+      type: service === 's3' ? 'Gateway' : 'Interface',
+      vpc: PROD.vpcId,
+    })),
+  );
+  for (const [, e] of resources('AWS::EC2::VPCEndpoint')) {
+    expect(e.Condition).toBe('CreateVpcEndpoints');
+    if (e.Properties.VpcEndpointType === 'Interface')
+      expect(e.Properties).toMatchObject({
+        PrivateDnsEnabled: true,
+        SubnetIds: { 'Fn::Split': [',', PROD.vpcSubnetIds] },
+      });
+    else expect(e.Properties.RouteTableIds).toEqual({ 'Fn::Split': [',', PROD.vpcRouteTableIds] });
+  }
+});
+
+test('every function has alarms on its errors, throttles and a duration near its timeout; scheduled ones on not running', () => {
+  for (const f of functions()) {
+    const on = (metric: string) => alarmsOn('AWS/Lambda', metric).filter((a) => a.Dimensions?.[0]?.Value?.Ref === f.id);
+    expect({ f: f.name, errors: on('Errors').map((a) => [a.Threshold, a.ComparisonOperator]) }).toEqual({
+      f: f.name,
+      errors: [[0, 'GreaterThanThreshold']],
+    });
+    expect({ f: f.name, throttles: on('Throttles').map((a) => a.Threshold) }).toEqual({ f: f.name, throttles: [0] });
+    expect({ f: f.name, duration: on('Duration').map((a) => [a.Statistic, a.Threshold]) }).toEqual({
+      f: f.name,
+      duration: [['Maximum', f.timeout * 800]],
+    });
+  }
+  const scheduled = resources('AWS::Events::Rule').flatMap(([, r]) =>
+    asList(r.Properties.Targets).map((t: any) => getAttArn(t.Arn)),
+  );
+  expect(scheduled.length).toBeGreaterThan(0);
+  for (const id of scheduled) {
+    const notRunning = alarmsOn('AWS/Lambda', 'Invocations').filter((a) => a.Dimensions?.[0]?.Value?.Ref === id);
+    expect({ id, alarm: notRunning.map((a) => [a.ComparisonOperator, a.Threshold, a.TreatMissingData]) }).toEqual({
+      id,
+      alarm: [['LessThanThreshold', 1, 'breaching']],
+    });
+  }
+  expect(scheduled).toContain('MonitoringDashsyncLambdaFunction');
+});
+
+test("every source queue has an alarm on its oldest message's age; the reconciler's Repairs have one", () => {
+  const sources = [
+    ...new Set(resources('AWS::Lambda::EventSourceMapping').map(([, m]) => getAttArn(m.Properties.EventSourceArn))),
+  ];
+  expect(sources.length).toBeGreaterThanOrEqual(6);
+  const ages = alarmsOn('AWS/SQS', 'ApproximateAgeOfOldestMessage');
+  for (const q of sources)
+    expect({
+      q,
+      alarms: ages.filter((a) => a.Dimensions[0].Value['Fn::GetAtt'][0] === q).map((a) => a.Threshold),
+    }).toEqual({
+      q,
+      alarms: [900],
+    });
+  const repairs = resources('AWS::CloudWatch::Alarm').find(
+    ([, a]) => a.Properties.AlarmName === 'esi-prod-repairs',
+  )![1];
+  const stats = repairs.Properties.Metrics.filter((m: any) => m.MetricStat).map((m: any) => m.MetricStat.Metric);
+  expect(stats.length).toBeGreaterThan(0);
+  for (const m of stats) {
+    expect(m.Namespace).toBe('esi');
+    expect(m.MetricName).toBe('Repairs');
+    expect(m.Dimensions.slice(0, 2)).toEqual([
+      { Name: 'service', Value: 'esi-reconciler' },
+      { Name: 'stage', Value: 'prod' },
+    ]);
+  }
+  expect(repairs.Properties).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
+});
+
+test('the dashboard: relay lag, queue depth and age per queue, plans, jobs, stack operations, DLQ depths', () => {
+  const [[id, dash]] = resources('AWS::CloudWatch::Dashboard');
+  const body = JSON.parse(String(dash.Properties.DashboardBody['Fn::Sub']).replace(/\$\{AWS::Region\}/g, 'r')) as {
+    widgets: { properties: { title: string; metrics: unknown[][] } }[];
+  };
+  const widget = (re: RegExp) => body.widgets.find((w) => re.test(w.properties.title))!.properties.metrics;
+  const names = (re: RegExp) => widget(re).map((m) => m.slice(0, -1).join(' '));
+  const queueNames = (ids: (string | undefined)[]) =>
+    ids.map((q) => template.Resources[q!].Properties.QueueName as string).sort();
+  const sources = [
+    ...new Set(resources('AWS::Lambda::EventSourceMapping').map(([, m]) => getAttArn(m.Properties.EventSourceArn))),
+  ];
+  const dlqs = resources('AWS::SQS::Queue')
+    .map(([, q]) => getAttArn(q.Properties.RedrivePolicy?.deadLetterTargetArn))
+    .filter(Boolean);
+  console.log(`dashboard widgets: ${body.widgets.map((w) => w.properties.title).join(' | ')}`);
+
+  expect(names(/Relay lag/)).toEqual(['esi RelayLag service esi-relay stage prod']);
+  expect(
+    widget(/Queue depth/)
+      .map((m) => m[3])
+      .sort(),
+  ).toEqual(queueNames(sources));
+  expect(widget(/Queue depth/).every((m) => m[1] === 'ApproximateNumberOfMessagesVisible')).toBe(true);
+  expect(
+    widget(/Oldest message age/)
+      .map((m) => m[3])
+      .sort(),
+  ).toEqual(queueNames(sources));
+  expect(names(/Plans/)).toEqual([
+    'esi RecordsSucceeded service esi-planner stage prod',
+    'esi RecordsFailed service esi-planner stage prod',
+  ]);
+  expect(names(/Jobs started/)).toEqual(
+    expect.arrayContaining([
+      'esi JobsStarted service esi-heat stage prod handler heat_worker',
+      'esi JobsSucceeded service esi-heat stage prod handler heat_worker',
+      'esi JobsFailed service esi-monitoring stage prod handler monitoring_worker',
+    ]),
+  );
+  expect(names(/Stack operation/)).toContain('esi StackOperationDuration service esi-heat stage prod');
+  expect(
+    widget(/Dead-letter/)
+      .map((m) => m[3])
+      .sort(),
+  ).toEqual(queueNames(dlqs));
+  expect((template as any).Outputs.DashboardUrl.Value['Fn::Sub']).toContain(`dashboards:name=\${${id}}`);
+});
+
+test('outputs: every queue and dead-letter queue URL, every log group, the dashboard URL', () => {
+  const outputs = (template as any).Outputs as Record<string, { Value: unknown }>;
+  const refs = Object.values(outputs).map((o) => (o.Value as { Ref?: string }).Ref);
+  for (const [q] of resources('AWS::SQS::Queue')) expect({ q, output: refs.includes(q) }).toEqual({ q, output: true });
+  for (const [g] of resources('AWS::Logs::LogGroup'))
+    expect({ g, output: refs.includes(g) }).toEqual({ g, output: true });
+  expect(outputs.DashboardUrl).toBeDefined();
+});
+
+test('tags: on the stack, and on every resource of a type that takes Tags', () => {
+  expect(state.service.provider.stackTags).toEqual({ service: 'esi', stage: 'prod' });
+  const taggable = new Set([
+    'AWS::SQS::Queue',
+    'AWS::IAM::Role',
+    'AWS::Lambda::Function',
+    'AWS::Logs::LogGroup',
+    'AWS::CloudWatch::Alarm',
+    'AWS::ECS::Cluster',
+    'AWS::ECS::Service',
+    'AWS::ECS::TaskDefinition',
+  ]);
+  let n = 0;
+  for (const [id, r] of Object.entries(template.Resources)) {
+    if (!taggable.has(r.Type)) continue;
+    n++;
+    expect({ id, tags: r.Properties.Tags }).toEqual({
+      id,
+      tags: expect.arrayContaining([
+        { Key: 'service', Value: 'esi' },
+        { Key: 'stage', Value: 'prod' },
+      ]),
+    });
+  }
+  expect(n).toBeGreaterThan(30);
 });

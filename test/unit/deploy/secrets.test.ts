@@ -1,5 +1,5 @@
 /** shared/secrets.ts: which settings come from parameters, with a fake provider (no AWS calls). */
-import { loadSecrets, parameterName, ParameterSource, selectSecrets } from '../../../shared/secrets';
+import { loadSecrets, ParameterSource, selectSecrets } from '../../../shared/secrets';
 
 const fake = (values: Record<string, string>) => {
   const calls: string[] = [];
@@ -26,20 +26,20 @@ test('a *_PARAM wins over the plain variable; its value is fetched and put into 
   const env: NodeJS.ProcessEnv = {
     ESI_ETCD_PASSWORD: 'stale',
     ESI_ETCD_PASSWORD_PARAM: '/esi/prod/etcd-password',
-    ESI_KEYSTONE_PASSWORD_PARAM: 'secretsmanager:esi/keystone',
+    ESI_KEYSTONE_PASSWORD_PARAM: '/esi/prod/keystone-password',
     ESI_ETCD_CA_PARAM: '',
   };
   const { source, calls } = fake({
     '/esi/prod/etcd-password': 'from-ssm',
-    '/aws/reference/secretsmanager/esi/keystone': 'from-sm',
+    '/esi/prod/keystone-password': 'from-ssm-2',
   });
   const chosen = await loadSecrets({ env, source });
-  expect(calls.sort()).toEqual(['/aws/reference/secretsmanager/esi/keystone', '/esi/prod/etcd-password']);
+  expect(calls.sort()).toEqual(['/esi/prod/etcd-password', '/esi/prod/keystone-password']);
   expect(env.ESI_ETCD_PASSWORD).toBe('from-ssm');
-  expect(env.ESI_KEYSTONE_PASSWORD).toBe('from-sm');
+  expect(env.ESI_KEYSTONE_PASSWORD).toBe('from-ssm-2');
   expect(env.ESI_ETCD_CA).toBeUndefined();
   // What was chosen names parameters, never values.
-  expect(JSON.stringify(chosen)).not.toMatch(/from-ssm|from-sm/);
+  expect(JSON.stringify(chosen)).not.toMatch(/from-ssm/);
 });
 
 test('a missing or unreadable parameter is an error that names the parameter and not any value', async () => {
@@ -58,8 +58,6 @@ test('a missing or unreadable parameter is an error that names the parameter and
 });
 
 test('selection and parameter names are pure', () => {
-  expect(parameterName('secretsmanager:a/b')).toBe('/aws/reference/secretsmanager/a/b');
-  expect(parameterName('/esi/x')).toBe('/esi/x');
   expect(
     selectSecrets({ ESI_ETCD_KEY_PARAM: '/k', ESI_ETCD_KEY: 'pem' }).find((s) => s.setting === 'ESI_ETCD_KEY'),
   ).toEqual({ setting: 'ESI_ETCD_KEY', from: 'parameter', parameter: '/k' });
