@@ -8,8 +8,8 @@
  *   expired, a poll message re-claimed it) keeps that deadline and reads the stack's state as the
  *   outcome of that very operation, instead of starting another one.
  * - Once it completed (`state: complete`, written with the stack record in the success
- *   transaction) `spec_hash` names the template and parameters the stack has: a job asking for
- *   the same again on a complete stack sends nothing to Heat.
+ *   transaction) `spec_hash` names the template and parameters the stack has: the same job run
+ *   again on that complete stack (re-sent, redelivered) sends nothing to Heat.
  */
 import crypto from 'node:crypto';
 import { pyDumps } from '../encoding/pyjson';
@@ -110,10 +110,14 @@ export function decideApply(a: {
     if (state === 'COMPLETE') return { kind: 'complete', note: `${stack.status} (this job's ${action})` };
     if (state === 'FAILED') return { kind: 'failed', error: failedText(a.stackName, stack) };
   }
+  // The same job again after its operation completed (its success was written, its finish was
+  // not): nothing to send. A later job (another version) updates even an identical spec, as the
+  // original worker did: its /state shows UPDATE_COMPLETE.
   if (
     state === 'COMPLETE' &&
     (action === 'CREATE' || action === 'UPDATE') &&
     op?.state === 'complete' &&
+    op.job_id === a.jobId &&
     op.spec_hash === a.hash &&
     op.stack_id !== undefined &&
     op.stack_id === stack.id

@@ -46,14 +46,18 @@ describe('decideApply', () => {
     expect(decide(op({ spec_hash: 'other' }), stack('CREATE_COMPLETE'))).toMatchObject({ kind: 'complete' });
   });
 
-  it('a stack complete with the same template and parameters → complete (no update)', () => {
-    const done = op({ job_id: 'earlier-job', state: 'complete', action: 'UPDATE' });
+  it('the same job again on the stack it completed, same template and parameters → complete (no update)', () => {
+    const done = op({ state: 'complete', action: 'UPDATE' });
     expect(decide(done, stack('UPDATE_COMPLETE'))).toEqual({
       kind: 'complete',
       note: 'UPDATE_COMPLETE, same template and parameters: no update',
     });
-    expect(decide(op({ job_id: 'earlier-job', state: 'complete' }), stack('CREATE_COMPLETE'))).toMatchObject({
-      kind: 'complete',
+    expect(decide(op({ state: 'complete' }), stack('CREATE_COMPLETE'))).toMatchObject({ kind: 'complete' });
+  });
+
+  it('a later job (another version) updates even an identical spec, as the original worker did', () => {
+    expect(decide(op({ job_id: 'earlier-job', state: 'complete' }), stack('CREATE_COMPLETE'))).toEqual({
+      kind: 'update',
     });
   });
 
