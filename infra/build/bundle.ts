@@ -36,9 +36,17 @@ export interface BundleResult {
   outDir: string;
   /** Per entry (relative path of the source) the bundle's path relative to outDir. */
   bundles: Record<string, string>;
-  /** Every file under outDir shared by all bundles (node_modules, templates), relative to outDir. */
+  /** Every file under outDir beside the bundles (node_modules, templates), relative to outDir. */
   sharedFiles: string[];
+  /**
+   * Per entry, the files of sharedFiles its bundle uses: the external packages it imports with
+   * their dependencies, and templates/ when it includes the template loader (shared/templates/load.ts).
+   */
+  filesFor: Record<string, string[]>;
 }
+
+/** The module that reads templates/ at run time: a bundle that includes it needs the folder. */
+const TEMPLATE_LOADER = 'shared/templates/load.ts';
 
 /** Every `functions/<name>/handler.ts`, and `functions/relay/main.ts`. */
 export function defaultEntries(root = ROOT): string[] {
@@ -78,23 +86,19 @@ export async function bundle(opts: BundleOptions = {}): Promise<BundleResult> {
   if (result.errors.length) throw new Error(`esbuild failed: ${result.errors.map((e) => e.text).join('; ')}`);
 
   const sharedFiles: string[] = [];
-  for (const pkgDir of dependencyClosure(EXTERNALS, root)) {
-    const rel = path.relative(root, pkgDir);
-    copyTree(
-      pkgDir,
-      path.join(outDir, rel),
-      (f) => sharedFiles.push(path.join(rel, f)),
-      (f) => !/\.d\.[cm]?ts(\.map)?$/.test(f),
-    );
-  }
-  if (fs.existsSync(path.join(root, 'templates'))) {
-    copyTree(
-      path.join(root, 'templates'),
-      path.join(outDir, 'templates'),
-      (f) => sharedFiles.push(path.join('templates', f)),
-      (f) => !/^tools(\/|$)/.test(f),
-    );
-  }
+  /** Files under outDir per external package directory (relative to root), and of templates/. */
+  const filesOf = new Map<string, string[]>();
+  const copy = (from: string, rel: string, keep: (f: string) => boolean) => {
+    const files: string[] = [];
+    copyTree(from, path.join(outDir, rel), (f) => files.push(path.join(rel, f)), keep);
+    filesOf.set(rel, files);
+    sharedFiles.push(...files);
+  };
+  // Type declarations, sources maps of the packages, docs: never loaded at run time.
+  const runtimeFile = (f: string) => !/\.d\.[cm]?ts(\.map)?$|\.map$|(^|\/)(README|CHANGELOG)[^/]*$|\.md$/i.test(f);
+  for (const pkgDir of dependencyClosure(EXTERNALS, root)) copy(pkgDir, path.relative(root, pkgDir), runtimeFile);
+  if (fs.existsSync(path.join(root, 'templates')))
+    copy(path.join(root, 'templates'), 'templates', (f) => !/^tools(\/|$)/.test(f));
   const rootPkg = readPackage(root);
   const deps = Object.fromEntries(EXTERNALS.map((n) => [n, readPackage(resolvePackage(n, root, root)!).version]));
   fs.writeFileSync(
@@ -104,7 +108,16 @@ export async function bundle(opts: BundleOptions = {}): Promise<BundleResult> {
   sharedFiles.push('package.json');
 
   const bundles = Object.fromEntries(entries.map((e) => [e, e.replace(/\.[cm]?[jt]s$/, '.js')]));
-  return { outDir, bundles, sharedFiles: sharedFiles.sort() };
+  const filesFor: Record<string, string[]> = {};
+  for (const e of entries) {
+    const output = result.metafile.outputs[path.relative(root, path.join(outDir, bundles[e]))];
+    const imported = (output?.imports ?? []).filter((i) => i.external).map((i) => i.path);
+    const externals = EXTERNALS.filter((n) => imported.includes(n));
+    const files = dependencyClosure(externals, root).flatMap((dir) => filesOf.get(path.relative(root, dir)) ?? []);
+    if (output && Object.keys(output.inputs).includes(TEMPLATE_LOADER)) files.push(...(filesOf.get('templates') ?? []));
+    filesFor[e] = [...files, 'package.json'].sort();
+  }
+  return { outDir, bundles, sharedFiles: sharedFiles.sort(), filesFor };
 }
 
 /** The fields of a package.json the bundler reads. */

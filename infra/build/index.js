@@ -2,8 +2,8 @@
 /**
  * Serverless plugin: before `serverless package` / `deploy` (and `deploy function`) packages the
  * functions, bundles each handler with esbuild (infra/build/bundle.ts) and zips, per function,
- * its bundle, source map, the external packages (etcd3, @grpc/*) and the heat templates, with
- * the repo's layout, so the handler string in serverless.yml (`functions/<name>/handler.handler`)
+ * its bundle, source map, the external packages it imports (etcd3, @grpc/*) and the heat templates
+ * if it loads them, with the repo's layout, so the handler string in serverless.yml (`functions/<name>/handler.handler`)
  * names `functions/<name>/handler.js` in the zip. The artifact is set in memory only: `serverless
  * offline start` runs no package hook and keeps loading the `.ts` sources through tsx.
  *
@@ -32,6 +32,8 @@ class BundlePlugin {
     this.hooks = {
       'before:package:createDeploymentArtifacts': () => this.build(),
       'before:package:function:package': () => this.build(this.options.function ? [this.options.function] : undefined),
+      // `serverless invoke local` loads the handler with require(): let it load the .ts sources.
+      'before:invoke:local:invoke': () => require('tsx/cjs/api').register(),
     };
   }
 
@@ -73,7 +75,8 @@ class BundlePlugin {
     if (!packager) throw new Error("the framework's Package plugin (zipFiles) was not found");
     for (const [name, src] of sources) {
       const own = src ? [result.bundles[src], `${result.bundles[src]}.map`] : [];
-      const files = [...own, ...result.sharedFiles].map((f) => path.join('.build', f));
+      // Only what this function uses: its externals (etcd3, …) and templates/ if it loads them.
+      const files = [...own, ...(src ? result.filesFor[src] : [])].map((f) => path.join('.build', f));
       const artifact = await packager.zipFiles(files, `${name}.zip`, '.build');
       const fn = service.getFunction(name);
       fn.package = { ...(fn.package || {}), artifact };
