@@ -11,6 +11,7 @@
  * | JobsStarted, JobsSucceeded, JobsFailed | Count | recordJobOutcome(), called by the job handlers; extra dimension `handler` |
  * | StackOperationDuration | Milliseconds | recordStackOperation(); metadata operation, stack, ok |
  * | RelayLag | Count (etcd revisions) | the relay's position report: current etcd revision − checkpoint, per prefix (metadata) |
+ * | RelayDeadLetters | Count | the relay: an event SQS refused for good, sent to the relay dead-letter queue (metadata: queue) |
  *
  * In a Lambda the consumer flushes after each invocation. Anything else that records metrics
  * (the relay) calls flushMetrics() or uses the helpers that publish at once.
@@ -110,6 +111,13 @@ export function recordRelayLag(
   single.addMetadata('checkpoint', String(position.checkpoint));
   single.addMetric('RelayLag', MetricUnit.Count, lag);
   return lag;
+}
+
+/** One event SQS refused for good, which the relay dead-lettered and passed over. Published at once. */
+export function recordRelayDeadLetter(service: string, queue: string): void {
+  const single = metricsFor(service).singleMetric();
+  single.addMetadata('queue', queue);
+  single.addMetric('RelayDeadLetters', MetricUnit.Count, 1);
 }
 
 /** The service name a Powertools Logger was created with (createLogger('esi-planner') → esi-planner). */

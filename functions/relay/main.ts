@@ -2,6 +2,7 @@
  * The relay process (long-running; a container service in AWS, a child process locally).
  * Wires the store, SQS and logger to one PrefixRelay per route; all logic is in shared/relay.
  */
+import { queueName } from '../../shared/config';
 import { createLogger } from '../../shared/log/logger';
 import { keys } from '../../shared/keys';
 import { recordRelayLag } from '../../shared/metrics';
@@ -27,6 +28,9 @@ async function main(): Promise<void> {
         checkpointKey: keys.relayCheckpoint(name, r.prefix),
         batchSize: Number(process.env.ESI_RELAY_BATCH_SIZE ?? 10),
         concurrency: Number(process.env.ESI_RELAY_CONCURRENCY ?? 4),
+        deadLetterQueue: process.env.ESI_RELAY_DLQ || queueName('relay-dlq', undefined, { fifo: false }),
+        checkpointMs: Number(process.env.ESI_RELAY_CHECKPOINT_MS ?? 1000),
+        checkpointEvents: Number(process.env.ESI_RELAY_CHECKPOINT_EVENTS ?? 1000),
       }),
   );
   await Promise.all(relays.map((r) => r.start()));
@@ -39,8 +43,9 @@ async function main(): Promise<void> {
       logger.info('relay position', {
         relay: name,
         etcd_revision: revision,
+        position: r.position,
         checkpoint: r.checkpointRevision,
-        lag: revision - r.checkpointRevision,
+        lag: revision - r.position,
         ...r.counters,
       });
       // EMF line for CloudWatch (RelayLag; the relay lag alarm in serverless.yml).
@@ -48,7 +53,7 @@ async function main(): Promise<void> {
         relay: name,
         prefix: routes[i].prefix,
         etcdRevision: revision,
-        checkpoint: r.checkpointRevision,
+        checkpoint: r.position,
       });
     });
   };

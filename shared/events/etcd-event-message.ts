@@ -13,8 +13,17 @@ export interface EtcdEventMessage {
   type: 'put' | 'delete' | 'sync';
 }
 
+/**
+ * JSON text SQS accepts as a message body. JSON.stringify leaves U+FFFE and U+FFFF as they are,
+ * and SQS refuses a body with them: they are written as JSON escapes, which parse to the same text.
+ */
+export function sqsSafeJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[\uFFFE\uFFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+}
+
+/** The message body. */
 export function encodeEventMessage(m: EtcdEventMessage): string {
-  return JSON.stringify({ key: m.key, modRevision: m.modRevision, type: m.type });
+  return sqsSafeJson({ key: m.key, modRevision: m.modRevision, type: m.type });
 }
 
 export class MalformedMessageError extends Error {
@@ -50,8 +59,19 @@ export function deduplicationId(m: EtcdEventMessage): string {
   return createHash('sha256').update(`${m.key}\n${m.modRevision}\n${kind}`).digest('hex');
 }
 
-/** FIFO message group: one per etcd key, so changes of one key arrive in order. */
+/** What SQS accepts as a MessageGroupId or MessageDeduplicationId. */
+const SQS_ID = /^[A-Za-z0-9!"#$%&'()*+,\-./:;<=>?@[\\\]^_`{|}~]{1,128}$/;
+const SQS_ID_CHAR = /[^A-Za-z0-9!"#$%&'()*+,\-./:;<=>?@[\\\]^_`{|}~]/g;
+
+/**
+ * FIFO message group: one per etcd key, so changes of one key arrive in order. A key SQS accepts
+ * as it is (1-128 alphanumerics and punctuation) is its own group; any other key (a space, a
+ * non-ASCII letter, longer than 128) gets `<24 hex of sha256(key)>:<the key's last characters,
+ * others replaced by _>` — stable, so one key always has one group, and still readable.
+ */
 export function messageGroupId(m: EtcdEventMessage): string {
-  // Group ids allow at most 128 characters; long keys are hashed.
-  return m.key.length <= 128 ? m.key : createHash('sha256').update(m.key).digest('hex');
+  if (SQS_ID.test(m.key)) return m.key;
+  const hash = createHash('sha256').update(m.key).digest('hex').slice(0, 24);
+  const readable = m.key.replace(SQS_ID_CHAR, '_');
+  return `${hash}:${readable.slice(-(128 - hash.length - 1))}`;
 }

@@ -8,8 +8,14 @@
  * - A watch response never splits a revision, so the checkpoint only lands on whole revisions.
  * - If the start revision was compacted, the relay lists the prefix, re-emits every key as a
  *   `sync` message, and watches from the list's revision + 1.
- * - Up to `concurrency` batches are in flight; the checkpoint advances over the contiguous
+ * - Up to `concurrency` batches are in flight; the relay's position advances over the contiguous
  *   prefix of finished batches only.
+ * - The checkpoint is written in batches: `checkpointMs` after the first event forwarded since
+ *   the last write, or at once after `checkpointEvents` of them, and on stop. Events the relay
+ *   does not forward cause no write (unless the stored checkpoint falls `staleRevisions` behind,
+ *   so a long run of them does not leave it to be compacted away). A crash re-sends at most what
+ *   was forwarded since the last write: duplicates, never loss.
+ * - An event SQS refuses for good is dead-lettered by the sender and passed over (SqsBatchSender).
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { EtcdEventMessage } from '../events/etcd-event-message';
@@ -31,6 +37,14 @@ export interface RelayOptions {
   batchSize?: number;
   /** Batches in flight at once. */
   concurrency?: number;
+  /** Queue name of the relay's dead-letter queue (events SQS refuses for good). */
+  deadLetterQueue?: string;
+  /** Longest a forwarded event waits for the checkpoint write (ms). */
+  checkpointMs?: number;
+  /** Forwarded events that trigger a checkpoint write at once. */
+  checkpointEvents?: number;
+  /** Revisions the stored checkpoint may fall behind on events not forwarded. */
+  staleRevisions?: number;
 }
 
 interface Item {
@@ -42,6 +56,8 @@ interface Item {
 
 interface Batch {
   lastPosition: number;
+  /** Events of the batch sent to a queue (accepted or dead-lettered). */
+  forwarded: number;
   done: boolean;
   promise: Promise<void>;
 }
@@ -50,8 +66,10 @@ export interface RelayCounters {
   received: number;
   forwarded: number;
   skipped: number;
+  deadLettered: number;
   resyncs: number;
   rewatches: number;
+  checkpointWrites: number;
 }
 
 export class PrefixRelay {
@@ -67,7 +85,20 @@ export class PrefixRelay {
   private wake?: () => void;
   private loop?: Promise<void>;
   private checkpointWrite: Promise<void> = Promise.resolve();
-  readonly counters: RelayCounters = { received: 0, forwarded: 0, skipped: 0, resyncs: 0, rewatches: 0 };
+  /** Highest revision up to which every event was sent (or passed over); the checkpoint trails it. */
+  private safePosition = 0;
+  /** Events forwarded since the last checkpoint write. */
+  private unsaved = 0;
+  private checkpointTimer?: NodeJS.Timeout;
+  readonly counters: RelayCounters = {
+    received: 0,
+    forwarded: 0,
+    skipped: 0,
+    deadLettered: 0,
+    resyncs: 0,
+    rewatches: 0,
+    checkpointWrites: 0,
+  };
 
   constructor(
     private readonly store: Store,
@@ -75,16 +106,23 @@ export class PrefixRelay {
     private readonly opts: RelayOptions,
   ) {
     this.checkpoint = new Checkpoint(store, opts.checkpointKey);
-    this.sender = new SqsBatchSender(sqs, opts.logger);
+    this.sender = new SqsBatchSender(sqs, opts.logger, { deadLetterQueue: opts.deadLetterQueue });
   }
 
+  /** The stored checkpoint (trails the position by up to checkpointMs). */
   get checkpointRevision(): number {
     return this.checkpoint.revision;
+  }
+
+  /** Highest revision up to which every event under the prefix was sent or passed over. */
+  get position(): number {
+    return this.safePosition;
   }
 
   async start(): Promise<void> {
     const from = await this.checkpoint.load();
     this.lastEnqueued = from;
+    this.safePosition = from;
     this.opts.logger.info('relay starting', { relay: this.opts.name, prefix: this.opts.prefix, checkpoint: from });
     await this.openWatch();
     this.loop = this.sendLoop();
@@ -96,6 +134,8 @@ export class PrefixRelay {
     await this.watch?.cancel().catch(() => undefined);
     this.wake?.();
     await this.loop;
+    clearTimeout(this.checkpointTimer);
+    this.writeCheckpoint();
     await this.checkpointWrite;
   }
 
@@ -208,6 +248,7 @@ export class PrefixRelay {
     const next = this.pending[0];
     const batch: Batch = {
       lastPosition: next && next.position === last ? last - 1 : last,
+      forwarded: 0,
       done: false,
       promise: Promise.resolve(),
     };
@@ -221,8 +262,10 @@ export class PrefixRelay {
     }
     batch.promise = Promise.all(
       [...byQueue].map(([queue, msgs]) =>
-        this.sender.send(queue, msgs).then(() => {
-          this.counters.forwarded += msgs.length;
+        this.sender.send(queue, msgs).then((deadLettered) => {
+          this.counters.forwarded += msgs.length - deadLettered;
+          this.counters.deadLettered += deadLettered;
+          batch.forwarded += msgs.length;
         }),
       ),
     ).then(() => {
@@ -232,20 +275,42 @@ export class PrefixRelay {
     this.inflight.push(batch);
   }
 
+  /** Moves the position over finished batches and schedules the checkpoint write. */
   private advance(): void {
-    let safe = 0;
-    while (this.inflight.length && this.inflight[0].done) safe = this.inflight.shift()!.lastPosition;
-    if (safe <= this.checkpoint.revision) return;
+    while (this.inflight.length && this.inflight[0].done) {
+      const batch = this.inflight.shift()!;
+      this.safePosition = Math.max(this.safePosition, batch.lastPosition);
+      this.unsaved += batch.forwarded;
+    }
+    const stale = this.safePosition - this.checkpoint.revision >= (this.opts.staleRevisions ?? 10_000);
+    if (this.unsaved >= (this.opts.checkpointEvents ?? 1000)) this.writeCheckpoint();
+    else if ((this.unsaved > 0 || stale) && !this.checkpointTimer)
+      this.checkpointTimer = setTimeout(() => this.writeCheckpoint(), this.opts.checkpointMs ?? 1000);
+  }
+
+  /** Writes the position as the checkpoint (one write at a time; a failed write is tried again later). */
+  private writeCheckpoint(): void {
+    clearTimeout(this.checkpointTimer);
+    this.checkpointTimer = undefined;
+    const upto = this.safePosition;
+    const covered = this.unsaved;
+    if (upto <= this.checkpoint.revision) return;
+    this.unsaved = 0;
     this.checkpointWrite = this.checkpointWrite
-      .then(() => this.checkpoint.advance(safe))
+      .then(async () => {
+        await this.checkpoint.advance(upto);
+        this.counters.checkpointWrites++;
+      })
       .catch((err: Error) => {
         if (!(err instanceof CheckpointLostError)) {
-          // etcd unreachable for now: the next finished batch (or stop) writes it again.
+          // etcd unreachable for now: written again on the next round.
           this.opts.logger.warn('relay checkpoint not written yet', {
             relay: this.opts.name,
-            etcd_revision: safe,
+            etcd_revision: upto,
             error: err.message,
           });
+          this.unsaved += covered;
+          if (!this.stopping) this.advance();
           return;
         }
         this.fatal = err;

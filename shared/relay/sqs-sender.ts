@@ -1,18 +1,76 @@
 /**
- * Sends relay messages to SQS in batches of at most 10 and resolves only when SQS accepted every
- * entry: failed entries of SendMessageBatch are retried on their own, transport errors retry the
- * whole batch, with capped exponential backoff and no give-up (the relay must not lose an event;
- * while SQS is down it stops advancing and its lag grows, which is alarmed on).
+ * Sends relay messages to SQS in batches of at most 10 and resolves only when every entry was
+ * either accepted by SQS or, refused for good, recorded in the relay's dead-letter queue:
+ *
+ * - transport errors, throttling, a missing queue (the SQS server restarting), any error SQS does
+ *   not blame on the entry itself: retried with capped exponential backoff and no give-up (the
+ *   relay must not lose an event; while SQS is down it stops advancing and its lag grows, which
+ *   is alarmed on);
+ * - an entry SQS refuses as invalid (a sender fault such as InvalidParameterValue or
+ *   MessageTooLong): retried `maxRefusals` times in all, then sent to the relay dead-letter
+ *   queue with its key and revision, logged, counted (RelayDeadLetters), and passed over, so one
+ *   bad event never holds back the ones after it. A whole batch refused as invalid is sent again
+ *   one entry per request to find the entry at fault.
  */
-import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { createHash } from 'node:crypto';
 import { ExponentialBackoff, handleAll, retry } from 'cockatiel';
-import { deduplicationId, EtcdEventMessage, encodeEventMessage, messageGroupId } from '../events/etcd-event-message';
+import {
+  deduplicationId,
+  EtcdEventMessage,
+  encodeEventMessage,
+  messageGroupId,
+  sqsSafeJson,
+} from '../events/etcd-event-message';
 import { queueUrl } from '../sqs/client';
 import type { Logger } from '../log/logger';
+import { recordRelayDeadLetter } from '../metrics';
 
 export interface SendStats {
   messages: number;
   retriedEntries: number;
+  deadLettered: number;
+}
+
+export interface SenderOptions {
+  /** Queue name of the relay's dead-letter queue; unset = refused entries are only logged. */
+  deadLetterQueue?: string;
+  /** Refusals of one entry before it is dead-lettered (at least 1). */
+  maxRefusals?: number;
+  /** The metrics service name (esi-relay). */
+  service?: string;
+}
+
+/** Error codes by which SQS says the entry itself is invalid: sending it again cannot help. */
+const REFUSALS = new Set([
+  'InvalidParameterValue',
+  'InvalidMessageContents',
+  'MessageTooLong',
+  'BatchRequestTooLong',
+  'InvalidAttributeValue',
+  'InvalidAttributeName',
+  'InvalidParameterCombination',
+  'MissingParameter',
+  'ValidationError',
+]);
+
+/** `AWS.SimpleQueueService.MessageTooLong` → `MessageTooLong`. */
+const codeOf = (code: string | undefined) => (code ?? '').replace(/^AWS\.SimpleQueueService\./, '');
+
+/** True when SQS refused the request because of what it carries (not a transient fault). */
+export function isRefusal(code: string | undefined, senderFault = true): boolean {
+  return senderFault && REFUSALS.has(codeOf(code));
+}
+
+interface Entry {
+  id: string;
+  message: EtcdEventMessage;
+  refusals: number;
+  error?: string;
+}
+
+class RetryLater extends Error {
+  override name = 'RetryLater';
 }
 
 export class SqsBatchSender {
@@ -20,12 +78,15 @@ export class SqsBatchSender {
     maxAttempts: Number.MAX_SAFE_INTEGER,
     backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 5000 }),
   });
-  readonly stats: SendStats = { messages: 0, retriedEntries: 0 };
+  private readonly maxRefusals: number;
+  readonly stats: SendStats = { messages: 0, retriedEntries: 0, deadLettered: 0 };
 
   constructor(
     private readonly client: SQSClient,
     private readonly logger: Logger,
+    private readonly opts: SenderOptions = {},
   ) {
+    this.maxRefusals = Math.max(1, opts.maxRefusals ?? 3);
     this.policy.onRetry((e) =>
       this.logger.warn('SQS send failed; retrying', {
         attempt: e.attempt,
@@ -34,31 +95,115 @@ export class SqsBatchSender {
     );
   }
 
-  /** Sends up to 10 messages to one queue; resolves when all were accepted. */
-  async send(queueName: string, messages: EtcdEventMessage[]): Promise<void> {
-    if (messages.length === 0) return;
+  /**
+   * Sends up to 10 messages to one queue; resolves when each was accepted or dead-lettered, with
+   * the number dead-lettered.
+   */
+  async send(queueName: string, messages: EtcdEventMessage[]): Promise<number> {
+    if (messages.length === 0) return 0;
     if (messages.length > 10) throw new Error('a batch holds at most 10 messages');
     const url = await this.policy.execute(() => queueUrl(queueName, this.client));
-    let pending = messages.map((m, i) => ({ id: String(i), m }));
+    let pending: Entry[] = messages.map((message, i) => ({ id: String(i), message, refusals: 0 }));
+    let alone = false;
+    let deadLettered = 0;
     await this.policy.execute(async () => {
-      const res = await this.client.send(
+      let transient: unknown;
+      // One request for the batch; one per entry once a whole batch was refused.
+      for (const entries of alone ? pending.map((e) => [e]) : [pending]) {
+        try {
+          const batchRefused = await this.attempt(url, entries);
+          if (batchRefused && entries.length > 1) alone = true;
+        } catch (err) {
+          transient = err;
+          for (const e of entries) e.error = String(err);
+        }
+      }
+      for (const e of pending.filter((p) => p.refusals >= this.maxRefusals)) {
+        await this.deadLetter(queueName, e);
+        deadLettered++;
+      }
+      pending = pending.filter((p) => p.refusals < this.maxRefusals && p.error !== undefined);
+      if (pending.length) {
+        this.stats.retriedEntries += pending.length;
+        if (transient) throw transient as Error;
+        throw new RetryLater(`${pending.length} of the batch's entries not accepted yet: ${pending[0].error}`);
+      }
+    });
+    return deadLettered;
+  }
+
+  /**
+   * One SendMessageBatch of entries. Marks each entry done (error undefined) or failed (error set,
+   * refusals counted when SQS refused the entry itself). Returns true when SQS refused the whole
+   * request as invalid. Transient errors are thrown.
+   */
+  private async attempt(url: string, entries: Entry[]): Promise<boolean> {
+    let res;
+    try {
+      res = await this.client.send(
         new SendMessageBatchCommand({
           QueueUrl: url,
-          Entries: pending.map(({ id, m }) => ({
+          Entries: entries.map(({ id, message }) => ({
             Id: id,
-            MessageBody: encodeEventMessage(m),
-            MessageGroupId: messageGroupId(m),
-            MessageDeduplicationId: deduplicationId(m),
+            MessageBody: encodeEventMessage(message),
+            MessageGroupId: messageGroupId(message),
+            MessageDeduplicationId: deduplicationId(message),
           })),
         }),
       );
-      const failed = new Set((res.Failed ?? []).map((f) => f.Id));
-      this.stats.messages += pending.length - failed.size;
-      if (failed.size) {
-        this.stats.retriedEntries += failed.size;
-        const first = res.Failed![0];
-        pending = pending.filter((p) => failed.has(p.id));
-        throw new Error(`${failed.size} of the batch's entries failed: ${first.Code} ${first.Message ?? ''}`);
+    } catch (err) {
+      const e = err as Error & { $fault?: string };
+      if (!isRefusal(e.name, e.$fault === 'client')) throw err;
+      for (const entry of entries) {
+        entry.error = `${codeOf(e.name)}: ${e.message}`;
+        // Only an entry sent alone is known to be at fault.
+        if (entries.length === 1) entry.refusals++;
+      }
+      return true;
+    }
+    const failed = new Map((res.Failed ?? []).map((f) => [f.Id, f]));
+    for (const entry of entries) {
+      const f = failed.get(entry.id);
+      entry.error = f ? `${codeOf(f.Code)}: ${f.Message ?? ''}` : undefined;
+      if (f && isRefusal(f.Code, f.SenderFault ?? false)) entry.refusals++;
+      if (!f) this.stats.messages++;
+    }
+    return false;
+  }
+
+  /** Records a refused entry in the relay's dead-letter queue (key, revision, why) and logs it. */
+  private async deadLetter(queueName: string, e: Entry): Promise<void> {
+    this.stats.deadLettered++;
+    const { key, modRevision, type } = e.message;
+    // A key too long to be sent is cut in the record; its hash still names it.
+    const keyShown = key.length > 1024 ? `${key.slice(0, 1024)}…` : key;
+    this.logger.error('SQS refused the event for good; sent to the relay dead-letter queue and passed over', {
+      resource_key: keyShown,
+      etcd_revision: modRevision,
+      queue: queueName,
+      error: e.error,
+      attempt: e.refusals,
+    });
+    recordRelayDeadLetter(this.opts.service ?? 'esi-relay', queueName);
+    if (!this.opts.deadLetterQueue) return;
+    const record = {
+      key: keyShown,
+      keyLength: key.length,
+      keySha256: createHash('sha256').update(key).digest('hex'),
+      modRevision,
+      type,
+      queue: queueName,
+      error: e.error,
+    };
+    const dlqUrl = await this.policy.execute(() => queueUrl(this.opts.deadLetterQueue!, this.client));
+    await this.policy.execute(async () => {
+      try {
+        await this.client.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: sqsSafeJson(record) }));
+      } catch (err) {
+        const x = err as Error & { $fault?: string };
+        if (!isRefusal(x.name, x.$fault === 'client')) throw err;
+        // Even the record is refused: the log line above is all that is left of it.
+        this.logger.error('relay dead-letter queue refused the record', { resource_key: keyShown, error: x.message });
       }
     });
   }

@@ -5,31 +5,20 @@
 import fs from 'node:fs';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { encodeGohanConfigValue } from '../../shared/gohan/config-value';
-import { EtcdStore } from '../../shared/store/etcd-store';
 import { put } from '../../shared/store/store';
-import type { RunningStack } from '../../infra/stack/stack';
-import { startTestStack } from '../helpers/stack';
+import { useTestStack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(240_000);
 
-let stack: RunningStack;
-let store: EtcdStore;
-
-beforeAll(async () => {
-  stack = await startTestStack('e2e');
-  store = new EtcdStore({ endpoints: [stack.env.ESI_ETCD_ENDPOINTS] });
+const fixture = useTestStack('e2e');
+const { json } = fixture;
+let store: ReturnType<typeof fixture.store>;
+let stack: ReturnType<typeof fixture.stack>;
+beforeAll(() => {
+  store = fixture.store();
+  stack = fixture.stack();
 });
-
-afterAll(async () => {
-  store?.close();
-  await stack?.stop();
-});
-
-const json = async (key: string) => {
-  const kv = await store.get(key);
-  return kv ? JSON.parse(kv.value) : undefined;
-};
 
 test('a config value written as Gohan writes it is planned: its job and the mirror', async () => {
   const body = { id: 'net-e2e', name: 'e2e network', admin_state_up: true, admin_password: 'not-for-logs' };
@@ -66,7 +55,7 @@ test('an unreadable value is reported in /state and the queue keeps flowing', as
   expect(state).toMatchObject({
     state: { worker_state: 'PLAN_FAILED' },
     version: 1,
-    error: expect.stringMatching(/body is a string but not JSON/),
+    error: expect.stringMatching(/body is a string but not JSON/) as string,
   });
   expect(
     await waitFor(() => json('/esi-worker/config/v2.0/networks/after-broken'), {
@@ -76,7 +65,7 @@ test('an unreadable value is reported in /state and the queue keeps flowing', as
   ).toEqual({ body: { admin_state_up: true, id: 'after-broken' }, deleted: false, version: 1 });
 });
 
-test('no password reached the logs of this run', async () => {
+test('no password reached the logs of this run', () => {
   const logs = stack.processes.map((p) => fs.readFileSync(p.logFile, 'utf8')).join('\n');
   expect(logs).toContain('net-e2e');
   expect(logs).not.toContain('not-for-logs');

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { freeStackPorts, RunningStack, SimulatorOptions, startStack } from '../../infra/stack/stack';
+import { EtcdStore } from '../../shared/store/etcd-store';
 
 /** The whole local stack on free ports, with its own data folder under the test run's root. */
 export async function startTestStack(
@@ -16,4 +17,33 @@ export async function startTestStack(
     env: { ESI_LOG_LEVEL: 'INFO', ...env },
     simulators,
   });
+}
+
+export interface StackFixture {
+  stack: () => RunningStack;
+  store: () => EtcdStore;
+  /** The JSON value of a key, or undefined when it is absent. */
+  json: (key: string) => Promise<Record<string, unknown> | undefined>;
+}
+
+/** Starts a test stack before the file's tests and stops it after, with a store on its etcd. */
+export function useTestStack(name: string): StackFixture {
+  let stack: RunningStack | undefined;
+  let store: EtcdStore | undefined;
+  beforeAll(async () => {
+    stack = await startTestStack(name);
+    store = new EtcdStore({ endpoints: [stack.env.ESI_ETCD_ENDPOINTS] });
+  });
+  afterAll(async () => {
+    store?.close();
+    await stack?.stop();
+  });
+  return {
+    stack: () => stack!,
+    store: () => store!,
+    json: async (key) => {
+      const kv = await store!.get(key);
+      return kv ? (JSON.parse(kv.value) as Record<string, unknown>) : undefined;
+    },
+  };
 }

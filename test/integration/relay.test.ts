@@ -1,3 +1,5 @@
+import { CreateQueueCommand } from '@aws-sdk/client-sqs';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { startEtcd } from '../../infra/local/etcd-server';
 import { freePort } from '../../infra/local/ports';
@@ -150,4 +152,89 @@ test('after compaction of its start revision it re-emits every key of the prefix
     ownStore.close();
     await own.stop();
   }
+});
+
+test('an event SQS refuses for good goes to the relay dead-letter queue with its key and revision; the events after it flow', async () => {
+  const prefix = `/it-refused-${Date.now()}/`;
+  const queue = `it-refused-${Date.now()}.fifo`;
+  const dlq = `it-refused-dlq-${Date.now()}`;
+  const url = await createFifoQueue(queue);
+  const dlqUrl = (await sqsClient().send(new CreateQueueCommand({ QueueName: dlq }))).QueueUrl!;
+  const relay = new PrefixRelay(store, sqsClient(), {
+    name: 'it',
+    prefix,
+    route: () => queue,
+    logger,
+    checkpointKey: checkpointKey(prefix),
+    deadLetterQueue: dlq,
+  });
+  await relay.start();
+  // SQS takes messages of up to 1 MiB: this key alone makes a bigger one.
+  const hugeKey = `${prefix}${'h'.repeat(1_100_000)}`;
+  const rev = async (key: string) => (await store.txn().then(put(key, 'v')).commit()).revision;
+  const before = await rev(`${prefix}before`);
+  const huge = await rev(hugeKey);
+  const after = await rev(`${prefix}after`);
+  const seen = await collect(
+    url,
+    new Map([
+      [`${prefix}before`, before],
+      [`${prefix}after`, after],
+    ]),
+  );
+  expect([...seen.keys()].sort()).toEqual([`${prefix}after`, `${prefix}before`]);
+  const records = await waitFor(async () => {
+    const got = await receiveAll(dlqUrl);
+    return got.length ? got : undefined;
+  });
+  expect(records).toHaveLength(1);
+  const record = records![0];
+  expect(JSON.parse(record)).toEqual({
+    key: `${hugeKey.slice(0, 1024)}…`,
+    keyLength: hugeKey.length,
+    keySha256: createHash('sha256').update(hugeKey).digest('hex'),
+    modRevision: huge,
+    type: 'put',
+    queue,
+    error: expect.stringMatching(/^(MessageTooLong|InvalidParameterValue|BatchRequestTooLong): /) as string,
+  });
+  await waitFor(() => relay.position >= after, { what: 'the relay to pass the refused event' });
+  expect(relay.counters).toMatchObject({ forwarded: 2, deadLettered: 1 });
+  await relay.stop();
+  expect(Number((await store.get(checkpointKey(prefix)))!.value)).toBe(after);
+});
+
+test('checkpoints are written in batches, and not for events the relay does not forward', async () => {
+  const prefix = `/it-ckpt-${Date.now()}/`;
+  const queue = `it-ckpt-${Date.now()}.fifo`;
+  const url = await createFifoQueue(queue);
+  const relay = new PrefixRelay(store, sqsClient(), {
+    name: 'it',
+    prefix,
+    // Only keys under forwarded/ go to SQS.
+    route: (e) => (e.key.startsWith(`${prefix}forwarded/`) ? queue : undefined),
+    logger,
+    checkpointKey: checkpointKey(prefix),
+    // A write after 25 forwarded events, or a minute after the first one (not within this test).
+    checkpointMs: 60_000,
+    checkpointEvents: 25,
+  });
+  await relay.start();
+  const write = async (key: string) => (await store.txn().then(put(key, 'v')).commit()).revision;
+  let lastSkipped = 0;
+  for (let i = 0; i < 20; i++) lastSkipped = await write(`${prefix}skipped/k${i}`);
+  await waitFor(() => relay.position >= lastSkipped, { what: 'the relay to pass the skipped events' });
+  expect(relay.counters.checkpointWrites).toBe(0);
+
+  const expected = new Map<string, number>();
+  for (let i = 0; i < 30; i++) expected.set(`${prefix}forwarded/k${i}`, await write(`${prefix}forwarded/k${i}`));
+  await collect(url, expected);
+  const lastForwarded = Math.max(...expected.values());
+  await waitFor(() => relay.position >= lastForwarded, { what: 'the relay to pass the forwarded events' });
+  // One write when the 25th forwarded event was sent, none per batch.
+  await waitFor(() => relay.counters.checkpointWrites === 1, { what: 'the checkpoint write' });
+  expect(relay.counters).toMatchObject({ forwarded: 30, skipped: 20 });
+  await relay.stop();
+  expect(relay.counters.checkpointWrites).toBeLessThanOrEqual(2);
+  expect(Number((await store.get(checkpointKey(prefix)))!.value)).toBe(lastForwarded);
 });

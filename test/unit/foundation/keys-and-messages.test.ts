@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   decodeEventMessage,
   deduplicationId,
@@ -51,9 +52,33 @@ describe('relay messages', () => {
     expect(deduplicationId(a)).toMatch(/^[0-9a-f]{64}$/);
   });
 
-  test("message group is the key, hashed only past SQS's 128-character limit", () => {
-    expect(messageGroupId({ key: '/config/a', modRevision: 1, type: 'put' })).toBe('/config/a');
-    expect(messageGroupId({ key: `/config/${'x'.repeat(200)}`, modRevision: 1, type: 'put' })).toHaveLength(64);
+  test('message group is the key when SQS accepts it, else a stable hash prefix and the readable end of the key', () => {
+    const group = (key: string) => messageGroupId({ key, modRevision: 1, type: 'put' });
+    const sha = (key: string) => createHash('sha256').update(key).digest('hex').slice(0, 24);
+    // AWS: 1-128 characters of alphanumerics and punctuation.
+    const awsAccepts = /^[A-Za-z0-9!"#$%&'()*+,\-./:;<=>?@[\\\]^_`{|}~]{1,128}$/;
+    expect(group('/config/a')).toBe('/config/a');
+    expect(group('/config/v2.0/networks/has space')).toBe(
+      `${sha('/config/v2.0/networks/has space')}:/config/v2.0/networks/has_space`,
+    );
+    expect(group('/config/v2.0/networks/réseau')).toBe(
+      `${sha('/config/v2.0/networks/réseau')}:/config/v2.0/networks/r_seau`,
+    );
+    const long = `/config/v2.0/networks/${'x'.repeat(200)}`;
+    expect(group(long)).toBe(`${sha(long)}:${long.slice(-103)}`);
+    expect(group(long)).toHaveLength(128);
+    expect(group('x'.repeat(128))).toBe('x'.repeat(128));
+    for (const key of ['/config/a b', '/config/ü', long, '/config/tab\there', '/config/\uffff'])
+      expect(group(key)).toMatch(awsAccepts);
+    // Keys that sanitize alike still have their own groups.
+    expect(group('/config/a b')).not.toBe(group('/config/a\tb'));
+  });
+
+  test('a body SQS would refuse (U+FFFF) is escaped and decodes to the same key', () => {
+    const m = { key: '/config/v2.0/networks/odd\uffff\ufffe', modRevision: 3, type: 'put' as const };
+    const body = encodeEventMessage(m);
+    expect(body).toBe('{"key":"/config/v2.0/networks/odd\\uffff\\ufffe","modRevision":3,"type":"put"}');
+    expect(decodeEventMessage(body)).toEqual(m);
   });
 
   test('routes: defaults send /config/ to the config queue; ESI_RELAY_ROUTES replaces them', () => {
