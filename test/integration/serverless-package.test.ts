@@ -118,7 +118,7 @@ test('every queue a function consumes has a dead-letter queue in the stack and a
   }
 });
 
-test('every queue in the stack is either consumed (with a DLQ) or is a dead-letter queue', () => {
+test('every queue in the stack is either consumed (with a DLQ), a dead-letter queue, or the relay dead-letter queue', () => {
   const consumed = new Set(
     resources('AWS::Lambda::EventSourceMapping').map(([, m]) => getAttArn(m.Properties.EventSourceArn)),
   );
@@ -127,6 +127,8 @@ test('every queue in the stack is either consumed (with a DLQ) or is a dead-lett
       .map(([, q]) => getAttArn(q.Properties.RedrivePolicy?.deadLetterTargetArn))
       .filter(Boolean),
   );
+  // Where the relay records the events SQS refused for good (read by an operator, alarmed on).
+  dlqs.add('RelayDLQ');
   for (const [id] of resources('AWS::SQS::Queue'))
     expect({ id, role: consumed.has(id) ? 'consumed' : dlqs.has(id) ? 'dlq' : 'orphan' }).not.toEqual({
       id,
@@ -314,7 +316,7 @@ test('the relay runs as one ECS Fargate task at a time, with a role that may onl
     .flatMap((s) => asList(s.Resource))
     .map(getAttArn)
     .sort();
-  expect(queues).toEqual(['ConfigQueue', 'FinishedQueue', 'HeatJobsQueue', 'MonitoringJobsQueue']);
+  expect(queues).toEqual(['ConfigQueue', 'FinishedQueue', 'HeatJobsQueue', 'MonitoringJobsQueue', 'RelayDLQ']);
   expect(task.Properties.ContainerDefinitions[0].LogConfiguration.LogDriver).toBe('awslogs');
 });
 
