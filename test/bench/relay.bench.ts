@@ -1,6 +1,8 @@
 /**
  * `npm run bench:relay`: events per second the relay forwards from etcd to the SQS server,
- * beside the raw etcd watch delivery rate measured in the same run on the same events.
+ * beside two ceilings measured in the same run: the raw etcd watch delivery rate of the same
+ * events, and the SQS server's own rate for the same messages sent as the relay sends them
+ * (SendMessageBatch of 10, the same number in flight, no etcd).
  * Starts its own etcd and SQS server on free loopback ports. Options (env): BENCH_EVENTS (5000),
  * BENCH_CONCURRENCY (relay batches in flight, 4).
  */
@@ -101,11 +103,48 @@ async function main(): Promise<void> {
     });
     const t1 = process.hrtime.bigint();
     await relay.start();
-    while (relay.checkpointRevision < last) await new Promise((r) => setTimeout(r, 5));
+    while (relay.position < last) await new Promise((r) => setTimeout(r, 5));
     const relaySeconds = Number(process.hrtime.bigint() - t1) / 1e9;
     await relay.stop();
 
+    // 3. The SQS server alone: the same messages, batches of 10, `concurrency` requests in flight.
+    const { SendMessageBatchCommand } = await import('@aws-sdk/client-sqs');
+    const { queueUrl } = await import('../../shared/sqs/client');
+    const { encodeEventMessage, messageGroupId, deduplicationId } =
+      await import('../../shared/events/etcd-event-message');
+    const ceilingQueue = 'bench-ceiling.fifo';
+    await createFifoQueue(ceilingQueue);
+    const url = await queueUrl(ceilingQueue);
+    const messages = Array.from({ length: events }, (_, i) => ({
+      key: `${prefix}k${i % 500}`,
+      modRevision: first + i,
+      type: 'put' as const,
+    }));
+    let next = 0;
+    const t2 = process.hrtime.bigint();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < messages.length) {
+          const chunk = messages.slice(next, next + 10);
+          next += 10;
+          await sqsClient().send(
+            new SendMessageBatchCommand({
+              QueueUrl: url,
+              Entries: chunk.map((m, i) => ({
+                Id: String(i),
+                MessageBody: encodeEventMessage(m),
+                MessageGroupId: messageGroupId(m),
+                MessageDeduplicationId: deduplicationId(m),
+              })),
+            }),
+          );
+        }
+      }),
+    );
+    const sqsSeconds = Number(process.hrtime.bigint() - t2) / 1e9;
+
     const raw = events / rawSeconds;
+    const sqsRate = events / sqsSeconds;
     const relayed = relay.counters.forwarded / relaySeconds;
     const line = (label: string, v: string) => process.stdout.write(`${label.padEnd(34)} ${v}\n`);
     process.stdout.write(
@@ -116,7 +155,18 @@ async function main(): Promise<void> {
       'relay etcd -> SQS (checkpointed)',
       `${relayed.toFixed(0)} events/s (${relaySeconds.toFixed(3)} s, ${relay.counters.forwarded} forwarded)`,
     );
+    line('SQS server alone (same sends)', `${sqsRate.toFixed(0)} events/s (${sqsSeconds.toFixed(3)} s)`);
     line('ratio relay / raw watch', `${(relayed / raw).toFixed(3)}`);
+    line('ratio relay / SQS server alone', `${(relayed / sqsRate).toFixed(3)}`);
+    line('checkpoint writes', `${relay.counters.checkpointWrites} for ${relay.counters.forwarded} events`);
+    // Watch and SQS server run at once during the relay's run, on the same cores: if they could
+    // not overlap at all, the rate would be this.
+    const serial = events / (rawSeconds + sqsSeconds);
+    line('watch + SQS server in series', `${serial.toFixed(0)} events/s (relay at ${(relayed / serial).toFixed(2)}x)`);
+    const ceiling = Math.min(raw, sqsRate);
+    process.stdout.write(
+      `bound: ${raw <= sqsRate ? 'the etcd watch' : 'the SQS server'} (${ceiling.toFixed(0)} events/s); relay at ${((100 * relayed) / ceiling).toFixed(0)}% of it\n`,
+    );
   } finally {
     store.close();
     sqsClient().destroy();
