@@ -229,6 +229,11 @@ export function localParams(env: Record<string, string | undefined>): [string, s
     jobPollSeconds: 'ESI_JOB_POLL_SECONDS',
     jobMaxAttempts: 'ESI_JOB_MAX_ATTEMPTS',
     jobQuickPollMs: 'ESI_JOB_QUICK_POLL_MS',
+    // Pollers of the local event sources (one per unit of an event source's maximum concurrency).
+    plannerMaxConcurrency: 'ESI_PLANNER_CONCURRENCY',
+    heatJobsMaxConcurrency: 'ESI_HEAT_JOBS_CONCURRENCY',
+    heatPollMaxConcurrency: 'ESI_HEAT_POLL_CONCURRENCY',
+    aggregatorMaxConcurrency: 'ESI_AGGREGATOR_CONCURRENCY',
   };
   const params: [string, string][] = [['local', 'true']];
   for (const [name, variable] of Object.entries(from)) if (env[variable]) params.push([name, env[variable]]);

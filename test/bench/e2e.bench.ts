@@ -11,7 +11,8 @@
  * 3. A burst (`--burst`, 1000) of networks written at once: resources/s until every /state is
  *    there, stuck count (no /state by the deadline), beside the raw etcd transaction rate of this
  *    etcd measured in the same run (single-put transactions, 8 in flight) as the ceiling.
- * Options: --changes N, --burst N (0 skips it), --heat-latency MS (0), --quiet-ms MS (2500).
+ * Options: --changes N, --burst N (0 skips it), --heat-latency MS (0), --quiet-ms MS (2500),
+ * --concurrency N (10: pollers per event source, as Lambda's maximum concurrency would allow).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,8 +26,9 @@ const cli = new Command()
   .option('--burst <n>', 'resources written at once (0: no burst)', '1000')
   .option('--heat-latency <ms>', 'how long the Heat simulator takes per stack operation', '0')
   .option('--quiet-ms <ms>', 'no event for this long ends a change', '2500')
+  .option('--concurrency <n>', "each event source's maximum concurrency (pollers)", '10')
   .parse();
-const opt = cli.opts<{ changes: string; burst: string; heatLatency: string; quietMs: string }>();
+const opt = cli.opts<{ changes: string; burst: string; heatLatency: string; quietMs: string; concurrency: string }>();
 const CHANGES = Number(opt.changes);
 const BURST = Number(opt.burst);
 const QUIET_MS = Number(opt.quietMs);
@@ -51,7 +53,14 @@ async function main(): Promise<void> {
     dataDir,
     stage: 'bench',
     ports: await freeStackPorts(),
-    env: { ESI_LOG_LEVEL: 'WARN' },
+    env: {
+      ESI_LOG_LEVEL: 'WARN',
+      // A burst is what concurrency is for: as many pollers as Lambda would run in parallel here.
+      ESI_PLANNER_CONCURRENCY: opt.concurrency,
+      ESI_HEAT_JOBS_CONCURRENCY: opt.concurrency,
+      ESI_HEAT_POLL_CONCURRENCY: opt.concurrency,
+      ESI_AGGREGATOR_CONCURRENCY: opt.concurrency,
+    },
     simulators: { heatLatencyMs: Number(opt.heatLatency) },
   });
   process.env.ESI_ETCD_ENDPOINTS = stack.env.ESI_ETCD_ENDPOINTS;
@@ -100,15 +109,17 @@ async function main(): Promise<void> {
   let failures = 0;
 
   try {
-    // Warm-up: the first change loads every function (cold starts are not what is measured).
-    for (const id of ['bench-warm-1', 'bench-warm-2']) {
-      await store
-        .txn()
-        .then(put(`/config/v2.0/networks/${id}`, network(id)))
-        .commit();
-      if (!(await until((e) => e.key === `/state/v2.0/networks/${id}`, 120_000)))
-        throw new Error(`warm-up network ${id} never reached /state`);
-    }
+    // Warm-up, not measured: every poller's function instance is started (a cold start loads the
+    // bundle), by a small burst of twice the concurrency, then one change alone.
+    const warm = Array.from({ length: 2 * Number(opt.concurrency) + 1 }, (_, i) => `bench-warm-${i}`);
+    const warmed = Promise.all(
+      warm.map((id) => until((e) => e.type === 'put' && e.key === `/state/v2.0/networks/${id}`, 300_000)),
+    );
+    await store
+      .txn()
+      .then(...warm.map((id) => put(`/config/v2.0/networks/${id}`, network(id))))
+      .commit();
+    if ((await warmed).some((e) => !e)) throw new Error('the warm-up networks did not all reach /state in 300 s');
     await quiet();
 
     // 1 + 2. Sequential changes.
