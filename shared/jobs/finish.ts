@@ -78,13 +78,17 @@ export async function finishJob(
     if (!previous || previous.claim_revision !== claim.createRevision) throw lostError(claim, working);
     recorded = previous;
   }
-  if (claim.lease) await revokeQuietly(claim.lease);
+  // The working key is gone already; the revoke only frees the lease, beside the settlement.
+  const revoked = claim.lease ? revokeQuietly(claim.lease) : Promise.resolve();
 
   // A job its resource's index does not list was planned before the indexes existed: its
   // dependents may have no dependents entries, so every waiting job is looked at (docs/jobs.md "Migration").
   const indexKv = res.reads[res.reads.length - 1];
   const indexed = parseResourceIndex(indexKv?.value)[claim.job.job_name]?.includes(jobId) ?? false;
-  const settled = await settleWaiting(store, { keys, now: opts.now, ...(indexed ? { of: [jobId] } : {}) });
+  const [settled] = await Promise.all([
+    settleWaiting(store, { keys, now: opts.now, ...(indexed ? { of: [jobId] } : {}) }),
+    revoked,
+  ]);
   const completedChains = [
     ...(res.succeeded ? [completionOf(jobId, claim.job, finished)] : []),
     ...settled.failed.map((f) => completionOf(f.id, f.job, f.finished)),

@@ -63,12 +63,15 @@ async function readWaiting(
 /** The jobs the dependents index lists as waiting for any of `ids` (keys-only, paged). */
 async function dependentsOf(store: Store, keys: JobKeys, ids: Iterable<string>): Promise<string[]> {
   const out = new Set<string>();
-  for (const dep of ids) {
-    const prefix = keys.dependents(dep);
-    for await (const page of rangePages(store, prefix, { keysOnly: true }))
-      for (const kv of page) out.add(kv.key.slice(prefix.length));
-  }
-  return [...out];
+  // One paged range per job, all in flight together (one round trip when each fits a page).
+  await Promise.all(
+    [...new Set(ids)].map(async (dep) => {
+      const prefix = keys.dependents(dep);
+      for await (const page of rangePages(store, prefix, { keysOnly: true }))
+        for (const kv of page) out.add(kv.key.slice(prefix.length));
+    }),
+  );
+  return [...out].sort();
 }
 
 /** Status of each job id from its finished and all keys (values.ts dependencyStatus). */
