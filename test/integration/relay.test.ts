@@ -1,8 +1,9 @@
-import { CreateQueueCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { startEtcd } from '../../infra/local/etcd-server';
 import { freePort } from '../../infra/local/ports';
+import { startSqsServer } from '../../infra/local/sqs-server';
 import { decodeEventMessage } from '../../shared/events/etcd-event-message';
 import { createLogger } from '../../shared/log/logger';
 import { PrefixRelay } from '../../shared/relay/relay';
@@ -32,11 +33,11 @@ function relayFor(prefix: string, queue: string) {
 }
 
 /** Collects messages until every expected key was seen at least at its expected revision. */
-async function collect(url: string, expected: Map<string, number>) {
+async function collect(url: string, expected: Map<string, number>, client = sqsClient()) {
   const seen = new Map<string, number[]>();
   await waitFor(
     async () => {
-      for (const body of await receiveAll(url)) {
+      for (const body of await receiveAll(url, client)) {
         const m = decodeEventMessage(body);
         seen.set(m.key, [...(seen.get(m.key) ?? []), m.modRevision]);
       }
@@ -237,4 +238,50 @@ test('checkpoints are written in batches, and not for events the relay does not 
   await relay.stop();
   expect(relay.counters.checkpointWrites).toBeLessThanOrEqual(2);
   expect(Number((await store.get(checkpointKey(prefix)))!.value)).toBe(lastForwarded);
+});
+
+test('the SQS server restarting empty holds the relay back only until the queue is there again; nothing is lost', async () => {
+  // A restart empties every queue, so this test has an SQS server of its own.
+  const server = await startSqsServer(await freePort());
+  const client = new SQSClient({
+    region: 'us-east-1',
+    endpoint: server.endpoint,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  const prefix = `/it-sqs-restart-${Date.now()}/`;
+  const queue = `it-sqs-restart-${Date.now()}.fifo`;
+  const relay = new PrefixRelay(store, client, {
+    name: 'it',
+    prefix,
+    route: () => queue,
+    logger,
+    checkpointKey: checkpointKey(prefix),
+  });
+  try {
+    const url = await createFifoQueue(queue, {}, client);
+    await relay.start();
+    const write = async (key: string) => (await store.txn().then(put(key, 'v')).commit()).revision;
+    const before = await write(`${prefix}before`);
+    await collect(url, new Map([[`${prefix}before`, before]]), client);
+    await server.restart();
+    // Written while the queue does not exist: the relay keeps trying.
+    const during = await write(`${prefix}during`);
+    await waitFor(() => relay.counters.received >= 2, { what: 'the relay to read the event' });
+    // The event source re-creates its queues when the server comes back (as declared).
+    await createFifoQueue(queue, {}, client);
+    const after = await write(`${prefix}after`);
+    const seen = await collect(
+      url,
+      new Map([
+        [`${prefix}during`, during],
+        [`${prefix}after`, after],
+      ]),
+      client,
+    );
+    expect([...seen.keys()].sort()).toEqual([`${prefix}after`, `${prefix}during`]);
+  } finally {
+    await relay.stop();
+    client.destroy();
+    await server.stop();
+  }
 });
