@@ -54,7 +54,7 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
   const path = pathOfSingular(parts.resourceType, parts.resourceId);
   const jobStateKey = keys.jobState(path);
   const stateKey = keys.state(path);
-  const read = await readChain(store, defaultJobKeys, chainRef, [jobStateKey, stateKey]);
+  const read = await readChain(store, defaultJobKeys, chainRef, [jobStateKey, stateKey], [jobId]);
   const chainJobs = read.ids.flatMap((id) => {
     const kv = read.all.get(id);
     return kv ? [parseStoredJob(kv.key, kv.value).job] : [];

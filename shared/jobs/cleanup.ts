@@ -82,6 +82,8 @@ export async function readChain(
   keys: JobKeys,
   chain: ChainRef,
   extraKeys: string[] = [],
+  /** Jobs known to be of the chain (the one that just finished): read in the first round trip. */
+  knownIds: string[] = [],
 ): Promise<ChainRead & { index: KeyValue | undefined; extra: Map<string, KeyValue | undefined> }> {
   const jobName = chainName({
     resourceType: chain.resource_type,
@@ -89,17 +91,17 @@ export async function readChain(
     version: chain.version,
   });
   const indexKey = keys.resource(chain.resource_type, chain.resource_id);
-  const first = await readMany(store, [indexKey, ...extraKeys]);
+  const jobKeysOf = (ids: string[]) => ids.flatMap((id) => [keys.all(id), keys.finished(id)]);
+  const first = await readMany(store, [indexKey, ...extraKeys, ...jobKeysOf(knownIds)]);
   const listed = parseResourceIndex(first.get(indexKey)?.value)[jobName];
   const ids = listed ?? (await scanChainJobIds(store, keys, jobName));
-  const kvs = await readMany(
-    store,
-    ids.flatMap((id) => [keys.all(id), keys.finished(id)]),
-  );
+  // A single-job chain whose job was named is read whole by now: one round trip in all.
+  const rest = await readMany(store, jobKeysOf(ids.filter((id) => !knownIds.includes(id))));
+  const kv = (key: string) => (rest.has(key) ? rest.get(key) : first.get(key));
   return {
     ids,
-    all: new Map(ids.map((id) => [id, kvs.get(keys.all(id))])),
-    finished: new Map(ids.map((id) => [id, kvs.get(keys.finished(id))])),
+    all: new Map(ids.map((id) => [id, kv(keys.all(id))])),
+    finished: new Map(ids.map((id) => [id, kv(keys.finished(id))])),
     index: first.get(indexKey),
     extra: new Map(extraKeys.map((k) => [k, first.get(k)])),
   };
