@@ -1,6 +1,6 @@
-// Three projects: unit (pure modules, no I/O), integration (real etcd and SQS server),
-// e2e (the whole local stack through serverless-offline). etcd and the SQS server are
-// started once per run by test/helpers/global-setup.ts on free loopback ports.
+// Four projects: unit (pure modules, no I/O), integration (real etcd and SQS server),
+// e2e (the whole local stack through serverless-offline), chaos (faults injected into them).
+// etcd and the SQS server are started once per run by test/helpers/global-setup.ts on free loopback ports.
 const common = {
   preset: 'ts-jest',
   testEnvironment: 'node',
@@ -18,5 +18,7 @@ module.exports = {
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
+    // Faults injected into the whole local stack (or real etcd and SQS); each case prints its recovery time.
+    { ...common, displayName: 'chaos', testMatch: ['<rootDir>/test/chaos/**/*.test.ts'] },
   ],
 };

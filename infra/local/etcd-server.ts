@@ -6,8 +6,15 @@ import { waitForPort } from './ports';
 export interface EtcdServer {
   clientUrl: string;
   dataDir: string;
-  pid: number;
+  /** The etcd process now (a restart gives a new one). */
+  readonly pid: number;
   stop(): Promise<void>;
+  /** Sends a signal to this etcd only (SIGSTOP/SIGCONT to freeze and thaw it); false if it is gone. */
+  signal(sig: NodeJS.Signals): boolean;
+  /** SIGKILL, resolved once the process is gone. */
+  kill(): Promise<void>;
+  /** SIGKILL if running, then the same etcd again (same data, ports and flags), resolved once it listens. */
+  restart(): Promise<void>;
 }
 
 export interface EtcdServerOptions {
@@ -61,73 +68,124 @@ export function ensureEtcdInstalled(log: (line: string) => void = console.error)
 /** Starts etcd on loopback, detached in its own process group, and waits until it answers. */
 export async function startEtcd(opts: EtcdServerOptions): Promise<EtcdServer> {
   const name = opts.name ?? 'esi-local';
+  const peerUrl = `http://127.0.0.1:${opts.peerPort}`;
+  return startMember(opts, `${name}=${peerUrl}`);
+}
+
+/** A member of a cluster (one member: its own cluster), restartable on the same data and ports. */
+async function startMember(opts: EtcdServerOptions, initialCluster: string): Promise<EtcdServer> {
+  const name = opts.name ?? 'esi-local';
   const scheme = opts.scheme ?? 'http';
   fs.mkdirSync(opts.dataDir, { recursive: true });
   const clientUrl = `${scheme}://127.0.0.1:${opts.clientPort}`;
   const peerUrl = `http://127.0.0.1:${opts.peerPort}`;
   const logFile = opts.logFile ?? path.join(path.dirname(opts.dataDir), `etcd-${name}.log`);
-  const out = fs.openSync(logFile, 'a');
-  const child: ChildProcess = spawn(
-    'etcd',
-    [
-      '--name',
-      name,
-      '--data-dir',
-      opts.dataDir,
-      '--listen-client-urls',
-      clientUrl,
-      '--advertise-client-urls',
-      clientUrl,
-      '--listen-peer-urls',
-      peerUrl,
-      '--initial-advertise-peer-urls',
-      peerUrl,
-      '--initial-cluster',
-      `${name}=${peerUrl}`,
-      '--initial-cluster-state',
-      'new',
-      '--logger',
-      'zap',
-      '--log-outputs',
-      'stderr',
-      ...(opts.extraArgs ?? []),
-    ],
-    { detached: true, stdio: ['ignore', out, out] },
-  );
-  fs.closeSync(out);
-  child.unref();
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  try {
-    await Promise.race([
-      waitForPort(opts.clientPort),
-      exited.then(() => {
-        throw new Error(`etcd exited at start; see ${logFile}`);
-      }),
-    ]);
-  } catch (err) {
+  const args = [
+    '--name',
+    name,
+    '--data-dir',
+    opts.dataDir,
+    '--listen-client-urls',
+    clientUrl,
+    '--advertise-client-urls',
+    clientUrl,
+    '--listen-peer-urls',
+    peerUrl,
+    '--initial-advertise-peer-urls',
+    peerUrl,
+    '--initial-cluster',
+    initialCluster,
+    '--initial-cluster-state',
+    'new',
+    '--logger',
+    'zap',
+    '--log-outputs',
+    'stderr',
+    ...(opts.extraArgs ?? []),
+  ];
+
+  let child!: ChildProcess;
+  let exited!: Promise<void>;
+  const groupSignal = (signal: NodeJS.Signals): boolean => {
     try {
-      process.kill(-child.pid!, 'SIGKILL');
+      process.kill(-child.pid!, signal);
+      return true;
     } catch {
-      /* already gone */
+      return false;
     }
-    throw err;
-  }
-  return {
+  };
+  const launch = async (): Promise<void> => {
+    const out = fs.openSync(logFile, 'a');
+    child = spawn('etcd', args, { detached: true, stdio: ['ignore', out, out] });
+    fs.closeSync(out);
+    child.unref();
+    exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    try {
+      await Promise.race([
+        waitForPort(opts.clientPort),
+        exited.then(() => {
+          throw new Error(`etcd exited at start; see ${logFile}`);
+        }),
+      ]);
+    } catch (err) {
+      groupSignal('SIGKILL');
+      throw err;
+    }
+  };
+  await launch();
+
+  const server: EtcdServer = {
     clientUrl,
     dataDir: opts.dataDir,
-    pid: child.pid!,
+    get pid() {
+      return child.pid!;
+    },
     async stop() {
-      try {
-        process.kill(-child.pid!, 'SIGTERM');
-      } catch {
-        return;
-      }
+      if (!groupSignal('SIGTERM')) return;
       await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
+      groupSignal('SIGKILL');
+    },
+    signal: (sig) => groupSignal(sig),
+    async kill() {
+      groupSignal('SIGKILL');
+      await exited;
+    },
+    async restart() {
+      await server.kill();
+      await launch();
     },
   };
+  return server;
+}
+
+export interface EtcdClusterOptions {
+  /** Client and peer port of each member. */
+  members: { clientPort: number; peerPort: number }[];
+  /** Each member's data goes to <dataDir>/<name>, its log to <logDir>/<name>.log. */
+  dataDir: string;
+  logDir: string;
+}
+
+/**
+ * A cluster of etcd members on loopback, as production runs it (three members tolerate the loss
+ * of one). Every member is started before any is waited for: none answers before a quorum forms.
+ */
+export async function startEtcdCluster(opts: EtcdClusterOptions): Promise<EtcdServer[]> {
+  const named = opts.members.map((m, i) => ({ ...m, name: `esi-etcd-${i}` }));
+  const initialCluster = named.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
+  const members = await Promise.all(
+    named.map((m) =>
+      startMember(
+        {
+          clientPort: m.clientPort,
+          peerPort: m.peerPort,
+          name: m.name,
+          dataDir: path.join(opts.dataDir, m.name),
+          logFile: path.join(opts.logDir, `${m.name}.log`),
+        },
+        initialCluster,
+      ),
+    ),
+  );
+  return members;
 }

@@ -5,7 +5,7 @@
 import { spawn, ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ensureEtcdInstalled, EtcdServer, startEtcd } from '../local/etcd-server';
+import { ensureEtcdInstalled, EtcdServer, startEtcd, startEtcdCluster } from '../local/etcd-server';
 import { startSqsServer, LocalSqsServer } from '../local/sqs-server';
 import { freePort, waitForPort } from '../local/ports';
 import { scheduleInvocations, type LocalSchedule } from './scheduler';
@@ -60,11 +60,15 @@ export interface StackOptions {
   /** Where child process output goes (files under dataDir by default). */
   logDir?: string;
   simulators?: SimulatorOptions;
+  /** etcd members (default 1); 3 runs a cluster on loopback as production does, every member in ESI_ETCD_ENDPOINTS. */
+  etcdMembers?: number;
 }
 
 export interface RunningStack {
   env: Record<string, string>;
+  /** The first etcd member (the only one unless etcdMembers > 1). */
   etcd: EtcdServer;
+  etcdMembers: EtcdServer[];
   sqs: LocalSqsServer;
   heat: HeatSimulator;
   collector: CollectorSimulator;
@@ -72,6 +76,10 @@ export interface RunningStack {
   /** Restarts the relay (after it was killed). */
   startRelay(): ChildProcess;
   relay(): ChildProcess | undefined;
+  /** serverless-offline (the Lambda host) now; kill it with killGroup, start it again with startFunctions. */
+  functions(): ChildProcess;
+  /** Starts serverless-offline again (after it was killed), resolved once its Lambda endpoint listens. */
+  startFunctions(): Promise<ChildProcess>;
   stop(): Promise<void>;
 }
 
@@ -83,13 +91,31 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const logDir = opts.logDir ?? path.join(opts.dataDir, 'logs');
   fs.mkdirSync(logDir, { recursive: true });
   ensureEtcdInstalled(log);
-  const etcd = await startEtcd({
-    clientPort: opts.ports.etcd,
-    peerPort: opts.ports.etcdPeer,
-    dataDir: path.join(opts.dataDir, 'etcd'),
-    logFile: path.join(logDir, 'etcd.log'),
-  });
-  log(`etcd        ${etcd.clientUrl}  (data ${etcd.dataDir}, pid ${etcd.pid})`);
+  const etcdMembers =
+    (opts.etcdMembers ?? 1) > 1
+      ? await startEtcdCluster({
+          members: [
+            { clientPort: opts.ports.etcd, peerPort: opts.ports.etcdPeer },
+            ...(await Promise.all(
+              Array.from({ length: opts.etcdMembers! - 1 }, async () => ({
+                clientPort: await freePort(),
+                peerPort: await freePort(),
+              })),
+            )),
+          ],
+          dataDir: path.join(opts.dataDir, 'etcd'),
+          logDir,
+        })
+      : [
+          await startEtcd({
+            clientPort: opts.ports.etcd,
+            peerPort: opts.ports.etcdPeer,
+            dataDir: path.join(opts.dataDir, 'etcd'),
+            logFile: path.join(logDir, 'etcd.log'),
+          }),
+        ];
+  const etcd = etcdMembers[0];
+  for (const m of etcdMembers) log(`etcd        ${m.clientUrl}  (data ${m.dataDir}, pid ${m.pid})`);
   const sqs = await startSqsServer(opts.ports.sqs, { logFile: path.join(logDir, 'sqs-server.log') });
   log(`SQS server  ${sqs.endpoint}`);
   // The external systems we do not own: Keystone + Heat and the monitoring collector.
@@ -114,7 +140,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
     AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
     ESI_STAGE: opts.stage ?? 'dev',
-    ESI_ETCD_ENDPOINTS: etcd.clientUrl,
+    ESI_ETCD_ENDPOINTS: etcdMembers.map((m) => m.clientUrl).join(','),
     ESI_SQS_ENDPOINT: sqs.endpoint,
     ESI_LAMBDA_ENDPOINT: `http://127.0.0.1:${opts.ports.lambda}`,
     ESI_LAMBDA_PORT: String(opts.ports.lambda),
@@ -144,11 +170,12 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     await heat.stop();
     await collector.stop();
     await sqs.stop();
-    await etcd.stop();
+    await Promise.all(etcdMembers.map((m) => m.stop()));
   };
 
-  try {
-    spawnLogged('serverless-offline', bin('serverless'), [
+  let functionsChild!: ChildProcess;
+  const startFunctions = async (): Promise<ChildProcess> => {
+    functionsChild = spawnLogged('serverless-offline', bin('serverless'), [
       'offline',
       'start',
       '--stage',
@@ -157,6 +184,10 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       ...localParams(env).map(([name, value]) => `--param=${name}=${value}`),
     ]);
     await waitForPort(opts.ports.lambda, '127.0.0.1', 60_000);
+    return functionsChild;
+  };
+  try {
+    await startFunctions();
     await waitForLog(
       children[0].logFile,
       /Offline \[http for lambda\] listening|listening on http:\/\/127\.0\.0\.1:\d+/i,
@@ -196,6 +227,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   return {
     env,
     etcd,
+    etcdMembers,
     sqs,
     heat,
     collector,
@@ -204,6 +236,8 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     },
     startRelay,
     relay: () => relayChild,
+    functions: () => functionsChild,
+    startFunctions,
     stop: stopAll,
   };
 }
@@ -238,6 +272,18 @@ export function localParams(env: Record<string, string | undefined>): [string, s
   const params: [string, string][] = [['local', 'true']];
   for (const [name, variable] of Object.entries(from)) if (env[variable]) params.push([name, env[variable]]);
   return params;
+}
+
+/** SIGKILL to a process the stack started and to its process group (its workers); resolved once it is gone. */
+export async function killGroup(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  try {
+    process.kill(-child.pid!, 'SIGKILL');
+  } catch {
+    return;
+  }
+  await exited;
 }
 
 /** SIGTERM to the process group, SIGKILL after 5 s. */

@@ -8,6 +8,7 @@ export async function startTestStack(
   name: string,
   env: Record<string, string> = {},
   simulators: SimulatorOptions = {},
+  o: { etcdMembers?: number } = {},
 ): Promise<RunningStack> {
   const dataDir = path.join(process.env.ESI_TEST_ROOT ?? fs.mkdtempSync('/tmp/esi-e2e-'), `stack-${name}`);
   return startStack({
@@ -16,6 +17,7 @@ export async function startTestStack(
     ports: await freeStackPorts(),
     env: { ESI_LOG_LEVEL: 'INFO', ...env },
     simulators,
+    etcdMembers: o.etcdMembers,
   });
 }
 

@@ -3,14 +3,12 @@
  * of the real relay process, and every (key, revision) written reaches SQS. Duplicates are
  * allowed (a restarted relay re-sends what it had not checkpointed) and are counted.
  */
-import { ReceiveMessageCommand, DeleteMessageBatchCommand } from '@aws-sdk/client-sqs';
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { decodeEventMessage } from '../../shared/events/etcd-event-message';
 import { sqsClient } from '../../shared/sqs/client';
 import { EtcdStore } from '../../shared/store/etcd-store';
 import { put } from '../../shared/store/store';
-import { killed, spawnRelay } from '../helpers/relay-process';
+import { drainQueue, killed, spawnRelay } from '../helpers/relay-process';
 import { createFifoQueue } from '../helpers/sqs';
 import { waitFor } from '../helpers/wait';
 
@@ -42,32 +40,8 @@ test(`${WRITES} writes, ${KILL_AT.length} SIGKILLs of the relay, none lost`, asy
   const logFile = path.join(process.env.ESI_TEST_ROOT!, `${run}-relay.log`);
 
   // Consumer: drains the queue continuously and counts every (key, revision).
-  const seen = new Map<string, number>();
-  let maxSeenRevision = 0;
-  let draining = true;
-  const drain = (async () => {
-    while (draining) {
-      const res = await sqsClient()
-        .send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }))
-        .catch(() => ({ Messages: [] as { Body?: string; ReceiptHandle?: string }[] })); // at least once: what is not deleted comes back
-      const msgs = res.Messages ?? [];
-      for (const m of msgs) {
-        const e = decodeEventMessage(m.Body!);
-        const id = `${e.key}@${e.modRevision}`;
-        seen.set(id, (seen.get(id) ?? 0) + 1);
-        maxSeenRevision = Math.max(maxSeenRevision, e.modRevision);
-      }
-      if (msgs.length)
-        await sqsClient()
-          .send(
-            new DeleteMessageBatchCommand({
-              QueueUrl: url,
-              Entries: msgs.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
-            }),
-          )
-          .catch(() => undefined);
-    }
-  })();
+  const drain = drainQueue(url);
+  const seen = drain.seen;
 
   let relay = spawnRelay(env, logFile);
   current = relay;
@@ -83,7 +57,7 @@ test(`${WRITES} writes, ${KILL_AT.length} SIGKILLs of the relay, none lost`, asy
     if (KILL_AT.includes(i)) {
       // Kill only a relay that is forwarding right now, so each kill lands mid-stream.
       const revisionNow = res.revision;
-      await waitFor(() => maxSeenRevision >= revisionNow - 50, {
+      await waitFor(() => drain.maxSeenRevision() >= revisionNow - 50, {
         timeoutMs: 60_000,
         what: 'the relay to be forwarding',
       });
@@ -105,8 +79,7 @@ test(`${WRITES} writes, ${KILL_AT.length} SIGKILLs of the relay, none lost`, asy
       throw new Error(`${err.message}: ${missing.length} missing, e.g. ${missing.slice(0, 5).join(', ')}`);
     });
   } finally {
-    draining = false;
-    await drain;
+    await drain.stop();
   }
   relay.kill('SIGTERM');
   await killed(relay);
