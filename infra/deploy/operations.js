@@ -225,6 +225,7 @@ function addOperations(t, s) {
     t.Outputs.RelayLogGroupName = { Description: 'Log group of the relay', Value: { Ref: 'RelayLogGroup' } };
 
   addVpcEndpoints(t, s);
+  addSecretsKey(t, s);
 
   const tags = Object.entries(s.tags).map(([Key, Value]) => ({ Key, Value: String(Value) }));
   for (const r of Object.values(R)) {
@@ -233,6 +234,34 @@ function addOperations(t, s) {
     r.Properties.Tags = [...tags, ...own];
   }
   return t;
+}
+
+/**
+ * With a customer-managed KMS key for the SecureStrings: every role that reads SSM parameters (the
+ * functions', the relay's execution role) may decrypt with that key, and only through SSM.
+ */
+function addSecretsKey(t, s) {
+  t.Conditions.HasSecretsKmsKey = { 'Fn::Not': [{ 'Fn::Equals': [String(s.secretsKmsKeyArn ?? ''), ''] }] };
+  for (const r of Object.values(t.Resources)) {
+    if (r.Type !== 'AWS::IAM::Role') continue;
+    for (const policy of r.Properties.Policies || []) {
+      const statements = policy.PolicyDocument.Statement;
+      const readsSsm = statements.some((x) => [].concat(x.Action).some((a) => /^ssm:GetParameters?$/.test(a)));
+      if (!readsSsm) continue;
+      statements.push({
+        'Fn::If': [
+          'HasSecretsKmsKey',
+          {
+            Effect: 'Allow',
+            Action: ['kms:Decrypt'],
+            Resource: [s.secretsKmsKeyArn],
+            Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Sub': 'ssm.${AWS::Region}.amazonaws.com' } } },
+          },
+          { Ref: 'AWS::NoValue' },
+        ],
+      });
+    }
+  }
 }
 
 function addVpcEndpoints(t, s) {

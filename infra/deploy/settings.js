@@ -61,6 +61,10 @@ function settingsProblems(s) {
   for (const name of PARAMS)
     if (set(s[name]) && !String(s[name]).startsWith('/'))
       problems.push(`${name} (${s[name]}) is not an SSM parameter name (it starts with /)`);
+  if (set(s.secretsKmsKeyArn) && !/^arn:aws[\w-]*:kms:[\w-]+:\d{12}:key\/[\w-]+$/.test(String(s.secretsKmsKeyArn)))
+    problems.push(
+      `secretsKmsKeyArn (${s.secretsKmsKeyArn}) is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)`,
+    );
   for (const [a, b, why] of PAIRS)
     if (set(s[a]) !== set(s[b])) problems.push(`${set(s[a]) ? a : b} is set without ${set(s[a]) ? b : a} (${why})`);
   if (String(s.vpcEndpoints) === 'true') {

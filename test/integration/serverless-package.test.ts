@@ -33,6 +33,7 @@ const PROD = {
   vpcId: 'vpc-ddd',
   vpcRouteTableIds: 'rtb-eee',
   relayImage: '123456789012.dkr.ecr.us-east-1.amazonaws.com/esi-relay:1.4.0',
+  secretsKmsKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
 };
 const params = (p: Record<string, string>) => Object.entries(p).map(([k, v]) => `--param=${k}=${v}`);
 const PROD_PARAMS = params(PROD);
@@ -571,4 +572,25 @@ test('tags: on the stack, and on every resource of a type that takes Tags', () =
     });
   }
   expect(n).toBeGreaterThan(30);
+});
+
+test('with a customer-managed key for the secrets, every role that reads SSM may decrypt with it, through SSM only', () => {
+  const readers = resources('AWS::IAM::Role').filter(([id]) =>
+    roleStatements(id).some((x) => asList(x.Action).some((a) => /^ssm:GetParameters?$/.test(a))),
+  );
+  expect(readers.map(([id]) => id)).toEqual(expect.arrayContaining(['PlannerRole', 'HeatRole', 'RelayExecutionRole']));
+  for (const [id] of readers) {
+    const kms = roleStatements(id).filter((x: any) => x['Fn::If']?.[0] === 'HasSecretsKmsKey');
+    expect({ id, kms: kms.map((x: any) => x['Fn::If'][1]) }).toEqual({
+      id,
+      kms: [
+        {
+          Effect: 'Allow',
+          Action: ['kms:Decrypt'],
+          Resource: [PROD.secretsKmsKeyArn],
+          Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Sub': 'ssm.${AWS::Region}.amazonaws.com' } } },
+        },
+      ],
+    });
+  }
 });
