@@ -2,19 +2,15 @@
  * `npm run bench:planner`: plans per second for the five seed resources, three ways, beside the
  * raw etcd transaction rate measured in the same run on the same etcd:
  *   1. pure planning (planChange over an in-memory view, no I/O);
- *   2. the planner handler on etcd: read the key, mirror, /jobs, referenced resources, templates,
+ *   2. the planner handler on etcd: read the key, mirror, chain indexes, referenced resources, templates,
  *      plan, and write everything in one guarded transaction;
  *   3. raw etcd transactions of the same shape (2 compares, the same puts and sizes as (2) wrote).
  * (2) and (3) run with 1 and with BENCH_CONCURRENCY requests in flight. /jobs is emptied (untimed)
- * every BENCH_BATCH plans so the one /jobs/all range per plan reads a steady backlog.
+ * every BENCH_BATCH plans so the backlog stays steady.
  * Starts its own etcd on free loopback ports. Options (env): BENCH_PURE (20000), BENCH_PLANS (500),
  * BENCH_CONCURRENCY (8), BENCH_BATCH (100).
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { ensureEtcdInstalled, startEtcd } from '../../infra/local/etcd-server';
-import { freePort } from '../../infra/local/ports';
+import { startBenchEtcd } from './bench-etcd';
 
 const PURE = Number(process.env.BENCH_PURE ?? 20000);
 const PLANS = Number(process.env.BENCH_PLANS ?? 500);
@@ -31,14 +27,8 @@ async function inParallel<T>(items: T[], concurrency: number, fn: (item: T) => P
 }
 
 async function main(): Promise<void> {
-  ensureEtcdInstalled();
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'esi-bench-'));
-  const etcd = await startEtcd({
-    clientPort: await freePort(),
-    peerPort: await freePort(),
-    dataDir: path.join(root, 'etcd'),
-  });
-  Object.assign(process.env, { ESI_ETCD_ENDPOINTS: etcd.clientUrl, ESI_LOG_LEVEL: 'ERROR' });
+  const etcd = await startBenchEtcd('planner');
+  process.env.ESI_LOG_LEVEL = 'ERROR';
   // Loaded after the environment points at the server above.
   const { EtcdStore } = await import('../../shared/store/etcd-store');
   const { put, delPrefix, absent, modRevisionIs } = await import('../../shared/store/store');
@@ -175,8 +165,7 @@ async function main(): Promise<void> {
     line(`ratio planner / raw txn (${CONCURRENCY} in flight)`, (PLANS / par.seconds / (PLANS / rawPar)).toFixed(3));
   } finally {
     store.close();
-    await etcd.stop();
-    fs.rmSync(root, { recursive: true, force: true });
+    await etcd.stopAndRemove();
   }
 }
 

@@ -12,11 +12,7 @@
  * Exits 1 if anything fails, or if plan, finish or aggregate at the largest backlog costs more than
  * twice what it costs at 0 (then the figure is printed with "over 2x").
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { ensureEtcdInstalled, startEtcd } from '../../infra/local/etcd-server';
-import { freePort } from '../../infra/local/ports';
+import { startBenchEtcd } from './bench-etcd';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 30);
 const BACKLOGS = (process.env.BENCH_BACKLOGS ?? '0,1000,10000,50000').split(',').map(Number);
@@ -32,14 +28,8 @@ const quantile = (xs: number[], q: number): number => {
 };
 
 async function main(): Promise<void> {
-  ensureEtcdInstalled();
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'esi-bench-scale-'));
-  const etcd = await startEtcd({
-    clientPort: await freePort(),
-    peerPort: await freePort(),
-    dataDir: path.join(root, 'etcd'),
-  });
-  Object.assign(process.env, { ESI_ETCD_ENDPOINTS: etcd.clientUrl, ESI_LOG_LEVEL: 'ERROR' });
+  const etcd = await startBenchEtcd('scale');
+  process.env.ESI_LOG_LEVEL = 'ERROR';
   // Loaded after the environment points at the server above.
   const { EtcdStore } = await import('../../shared/store/etcd-store');
   const { put } = await import('../../shared/store/store');
@@ -199,7 +189,7 @@ async function main(): Promise<void> {
     out(failures ? `${failures} failure(s)` : 'nothing failed');
   } finally {
     store.close();
-    await etcd.stop();
+    await etcd.stopAndRemove();
   }
   process.exit(failures ? 1 : 0);
 }
