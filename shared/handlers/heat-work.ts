@@ -196,7 +196,7 @@ export function heatWork(opts: HeatWorkOptions): JobWork {
       if (!s?.action) return work.start(ctx);
       const view = await showOf(s);
       if (s.action === 'DELETE') {
-        if (!view || view.status === 'DELETE_COMPLETE') return ended(ctx, s, true, deleted(ctx));
+        if (!view || view.status === 'DELETE_COMPLETE') return ended(ctx, s, true, await deleted(ctx));
       } else if (!view) {
         return ended(
           ctx,
@@ -301,18 +301,26 @@ function applied(
   );
 }
 
-/** The stack is gone: the DELETE_COMPLETE record, and no operation record any more. */
-function deleted(ctx: WorkContext): WorkResult {
+/**
+ * The stack is gone: the DELETE_COMPLETE record, and no operation record any more. When Gohan has
+ * already deleted the /config key (the planner then removed the resource's worker keys), no record
+ * is written at all: nothing of the worker's outlives its resource.
+ */
+async function deleted(ctx: WorkContext): Promise<WorkResult> {
   const { job } = ctx;
   const record = deletedStackRecord({
     resourceType: job.resource_type,
     resourceId: job.resource_id,
     tenantId: tenantOf(job.resource_input),
   });
+  const configGone = !(await ctx.store.get(etcdKeys.config(ctx.path)));
   return succeeded(
     (previous) =>
       jobStateValue({ outputs: [], orchestrationState: job.is_last ? 'DELETE_COMPLETE' : undefined, previous }),
-    [put(etcdKeys.heatStack(ctx.path), encodeEsiValue(record)), del(etcdKeys.heatOperation(ctx.path))],
+    [
+      configGone ? del(etcdKeys.heatStack(ctx.path)) : put(etcdKeys.heatStack(ctx.path), encodeEsiValue(record)),
+      del(etcdKeys.heatOperation(ctx.path)),
+    ],
     'DELETE_COMPLETE',
   );
 }

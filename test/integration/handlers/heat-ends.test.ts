@@ -16,7 +16,17 @@ import { lambdaContext, sqsEvent } from '../../helpers/sqs-event';
 import { waitFor } from '../../helpers/wait';
 import { sessionFor } from '../clients/helpers';
 import { del } from '../../../shared/store/store';
-import { cloneJob, counts, finishedOf, harness, notStuck, seedFile, uid, type Harness } from './helpers';
+import {
+  cloneJob,
+  counts,
+  finishedOf,
+  harness,
+  notStuck,
+  preCreateStack,
+  seedFile,
+  uid,
+  type Harness,
+} from './helpers';
 
 // Seed 002's load balancer job: heat_timeout 3 (minutes) → deadline 3 min + 60 s grace.
 const base = seedFile('002_addf4c9d80b3d0e0').expected[0].value[1];
@@ -190,4 +200,22 @@ it("one stack's 5xx storm opens that stack's circuit only", async () => {
   }
   expect(outcomes).toEqual(['503', '503', '503', 'CIRCUIT_OPEN', 'CIRCUIT_OPEN']);
   await expect(client.showStack(healthy)).resolves.toBeUndefined();
+});
+
+it('a delete finishing after Gohan deleted the /config key leaves no stack record behind', async () => {
+  const job = cloneJob(base, { resourceId: uid('lb'), action: 'logical_delete', isLast: true });
+  await preCreateStack(h, stackOf(job));
+  await h.writeJob(job);
+  // Gohan removed the resource while its delete ran (the planner then removed its worker keys).
+  await h.store
+    .txn()
+    .then(del(`/config/v2.0/load_balancers/${job.resource_id}`))
+    .commit();
+  await h.invoke('heat', h.readyRecord(job.id));
+  await h.drive('heat', async () => Boolean(await finishedOf(h, job.id)));
+  expect(await finishedOf(h, job.id)).toMatchObject({ ok: true });
+  expect(await h.store.get(stackKey(job))).toBeUndefined();
+  expect(await h.store.get(opKey(job))).toBeUndefined();
+  expect((await counts(h, stackOf(job))).deletes).toBe(1);
+  expect(await notStuck(h, job.id)).toEqual([]);
 });

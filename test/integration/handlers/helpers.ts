@@ -20,6 +20,9 @@ import { sqsClient } from '../../../shared/sqs/client';
 import { sqsConsumer } from '../../../shared/sqs/consumer';
 import { EtcdStore } from '../../../shared/store/etcd-store';
 import { put, type Store } from '../../../shared/store/store';
+import { encodeGohanConfigValue } from '../../../shared/gohan/config-value';
+import { keys as etcdKeys } from '../../../shared/keys';
+import { pathOfSingular } from '../../../shared/resource-path';
 import {
   startCollectorSimulator,
   startHeatSimulator,
@@ -121,11 +124,22 @@ export async function harness(
     invoke: (work, ...records) => handlers[work](sqsEvent(...records), lambdaContext(`esi-test-${work}`)),
     async writeJob(job, opts = {}) {
       const waiting = opts.waiting ?? job.dependency.length > 0;
+      // A logical delete runs while Gohan still has the resource, marked for deletion.
+      const config =
+        job.action === 'logical_delete'
+          ? [
+              put(
+                etcdKeys.config(pathOfSingular(job.resource_type, job.resource_id)),
+                encodeGohanConfigValue(job.resource_input, job.version, true),
+              ),
+            ]
+          : [];
       await store
         .txn()
         .then(
           put(keys.all(job.id), JSON.stringify([job.handler, job, 0])),
           put(waiting ? keys.waiting(job.id) : keys.ready(job.id), job.handler),
+          ...config,
         )
         .commit();
     },
