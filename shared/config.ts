@@ -44,6 +44,8 @@ export interface AwsSettings {
   sqsEndpoint?: string;
   /** Set locally to serverless-offline's Lambda endpoint; unset in AWS. */
   lambdaEndpoint?: string;
+  /** AWS credentials are configured (keys or a profile); in Lambda the runtime sets the keys. */
+  hasCredentials: boolean;
 }
 
 export function awsSettings(): AwsSettings {
@@ -51,6 +53,13 @@ export function awsSettings(): AwsSettings {
     region: env('AWS_REGION') ?? 'us-east-1',
     sqsEndpoint: env('ESI_SQS_ENDPOINT'),
     lambdaEndpoint: env('ESI_LAMBDA_ENDPOINT'),
+    hasCredentials: [
+      'AWS_ACCESS_KEY_ID',
+      'AWS_PROFILE',
+      'AWS_WEB_IDENTITY_TOKEN_FILE',
+      'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+      'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+    ].some((n) => env(n) !== undefined),
   };
 }
 

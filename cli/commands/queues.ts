@@ -11,13 +11,14 @@ import {
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
   ListDeadLetterSourceQueuesCommand,
+  ListQueuesCommand,
   Message,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { Command } from 'commander';
-import { queueName } from '../../shared/config';
+import { queueName, stage } from '../../shared/config';
 import { decodeEventMessage } from '../../shared/events/etcd-event-message';
 import { redactText } from '../../shared/log/redact';
 import { sqsClient } from '../../shared/sqs/client';
@@ -266,9 +267,41 @@ const positive = (v: string, name: string) => {
   return n;
 };
 
+/** Every dead-letter queue of the stage with how many messages SQS reports in it. */
+export async function deadLetterQueues(
+  client: SQSClient,
+  stageName = stage(),
+): Promise<{ name: string; messages: number }[]> {
+  const prefix = `esi-${stageName}-`;
+  const urls: string[] = [];
+  let NextToken: string | undefined;
+  do {
+    const page = await client.send(new ListQueuesCommand({ QueueNamePrefix: prefix, NextToken, MaxResults: 1000 }));
+    urls.push(...(page.QueueUrls ?? []));
+    NextToken = page.NextToken;
+  } while (NextToken);
+  const dlqs = urls.filter((u) => /-dlq(\.fifo)?$/.test(nameOfUrl(u))).sort();
+  return Promise.all(
+    dlqs.map(async (url) => {
+      const attrs = await client.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: url,
+          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+        }),
+      );
+      const n = (k: 'ApproximateNumberOfMessages' | 'ApproximateNumberOfMessagesNotVisible') =>
+        Number(attrs.Attributes?.[k] ?? 0);
+      return {
+        name: nameOfUrl(url),
+        messages: n('ApproximateNumberOfMessages') + n('ApproximateNumberOfMessagesNotVisible'),
+      };
+    }),
+  );
+}
+
 export function registerQueueCommands(program: Command): void {
   program
-    .command('dlq <queue>')
+    .command('dlq [queue]')
     .description('list the messages in a dead-letter queue without consuming them')
     .option('--stage <stage>', 'stage for short queue names (default: ESI_STAGE or dev)')
     .option('--max <n>', 'list at most n messages', '1000')
@@ -278,6 +311,7 @@ export function registerQueueCommands(program: Command): void {
     .addHelpText(
       'after',
       `
+Without <queue>: every dead-letter queue of the stage and how many messages each holds.
 <queue> is a queue URL, a queue name, or the short name from serverless.yml
 (config-dlq -> esi-<stage>-config-dlq.fifo, heat-poll-dlq -> esi-<stage>-heat-poll-dlq).
 
@@ -286,8 +320,19 @@ nothing is consumed; a listing still counts as one receive of each message. A me
 which etcd key changed (key, revision, type): why it failed is in the function's logs (filter on
 resource_key) and in /state/<path> (esi get /state/...). Fix the cause, then \`esi redrive\`.`,
     )
-    .action((arg: string, opts: CommonOptions & { visibility: string; json?: boolean }) =>
+    .action((arg: string | undefined, opts: CommonOptions & { visibility: string; json?: boolean }) =>
       withSqs(async (client) => {
+        if (arg === undefined) {
+          const dlqs = await deadLetterQueues(client, opts.stage);
+          if (!dlqs.length)
+            throw new Error(`no dead-letter queue named esi-${opts.stage ?? stage()}-*-dlq in this SQS`);
+          for (const q of dlqs)
+            process.stdout.write(
+              opts.json ? `${JSON.stringify(q)}\n` : `${String(q.messages).padStart(6)}  ${q.name}\n`,
+            );
+          process.stderr.write('esi dlq <queue> lists the messages of one queue\n');
+          return;
+        }
         const queue = await resolveQueue(client, arg, opts.stage);
         const { letters, approximate } = await listDeadLetters(client, queue, {
           max: positive(opts.max, '--max'),

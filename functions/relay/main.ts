@@ -12,9 +12,26 @@ import { loadSecrets } from '../../shared/secrets';
 import { sqsClient } from '../../shared/sqs/client';
 import { EtcdStore } from '../../shared/store/etcd-store';
 
+/** How long a stop may take to checkpoint and close before the process exits anyway. */
+const STOP_GRACE_MS = 3000;
+
 async function main(): Promise<void> {
   const logger = createLogger('esi-relay');
   const name = process.env.ESI_RELAY_NAME ?? 'main';
+  // Installed first: a stop must work while the relay still waits for etcd or SQS, and must not
+  // wait on them for longer than the grace period (they may be gone: the stack stops them too).
+  let stopRelays: () => Promise<unknown> = () => Promise.resolve();
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('relay stopping', { signal });
+    setTimeout(() => process.exit(0), STOP_GRACE_MS).unref();
+    void stopRelays().finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+
   await loadSecrets(); // *_PARAM settings from SSM, if any (shared/secrets.ts)
   const store = new EtcdStore();
   const routes = relayRoutes();
@@ -33,6 +50,10 @@ async function main(): Promise<void> {
         checkpointEvents: Number(process.env.ESI_RELAY_CHECKPOINT_EVENTS ?? 1000),
       }),
   );
+  stopRelays = async () => {
+    await Promise.all(relays.map((r) => r.stop()));
+    store.close();
+  };
   await Promise.all(relays.map((r) => r.start()));
   logger.info('relay running', { relay: name, prefixes: routes.map((r) => r.prefix) });
 
@@ -59,18 +80,6 @@ async function main(): Promise<void> {
   };
   const lagTimer = setInterval(() => void logPositions(), Number(process.env.ESI_RELAY_REPORT_MS ?? 30_000));
   lagTimer.unref();
-
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info('relay stopping', { signal });
-    await Promise.all(relays.map((r) => r.stop()));
-    store.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
 
   const err = await Promise.race(relays.map((r) => r.failed()));
   logger.error('relay failed', { error: err.message });

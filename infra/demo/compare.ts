@@ -47,3 +47,16 @@ export function checkState(key: string, expected: StateDoc, actual: StateDoc | u
   }
   return { ...base, ok: true };
 }
+
+/** A /monitoring value against the recorded one: every field exactly; `why` names each difference. */
+export function checkMonitoring(key: string, expected: Record<string, unknown>, actual: unknown): StateCheck {
+  const show = (v: unknown) => (v === undefined ? '(none)' : JSON.stringify(v));
+  const base = { key, expected: show(expected), actual: show(actual) };
+  if (typeof actual !== 'object' || actual === null || Array.isArray(actual))
+    return { ...base, ok: false, why: 'no /monitoring value' };
+  const a = actual as Record<string, unknown>;
+  const diffs = [...new Set([...Object.keys(expected), ...Object.keys(a)])]
+    .filter((f) => JSON.stringify(a[f]) !== JSON.stringify(expected[f]))
+    .map((f) => `${f} ${show(a[f])}, recorded ${show(expected[f])}`);
+  return diffs.length ? { ...base, ok: false, why: diffs.join('; ') } : { ...base, ok: true };
+}

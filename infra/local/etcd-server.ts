@@ -1,7 +1,7 @@
-import { spawn, spawnSync, ChildProcess } from 'node:child_process';
+import { spawnSync, ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { waitForPort } from './ports';
+import { type OnSpawn, spawnServer, stopProcessGroup, waitUntilServing } from './processes';
 
 export interface EtcdServer {
   clientUrl: string;
@@ -22,6 +22,8 @@ export interface EtcdServerOptions {
   peerPort: number;
   dataDir: string;
   name?: string;
+  /** Told of each etcd process as soon as it is spawned (so a launcher can stop it while it starts). */
+  onSpawn?: OnSpawn;
   /** Extra command-line flags (TLS, auth tests). */
   extraArgs?: string[];
   /** Where etcd's own log goes; defaults to <dataDir>/../etcd-<name>.log */
@@ -57,12 +59,11 @@ export function ensureEtcdInstalled(log: (line: string) => void = console.error)
     throw new Error(
       'apt-get could not install etcd-server; install it by hand: apt-get install -y etcd-server etcd-client',
     );
-  // Debian's package may start a system service on :2379; the project runs its own etcd.
-  spawnSync(
-    'sh',
-    ['-c', 'systemctl stop etcd 2>/dev/null; systemctl disable etcd 2>/dev/null; pkill -x etcd 2>/dev/null || true'],
-    { stdio: 'ignore' },
-  );
+  // Debian's package starts its own etcd service on :2379; the project runs its own etcd, so that
+  // service (and only it: other etcd processes on the machine are not ours) is stopped through systemd.
+  spawnSync('sh', ['-c', 'systemctl stop etcd 2>/dev/null; systemctl disable etcd 2>/dev/null; true'], {
+    stdio: 'ignore',
+  });
 }
 
 /** Starts etcd on loopback, detached in its own process group, and waits until it answers. */
@@ -115,22 +116,10 @@ async function startMember(opts: EtcdServerOptions, initialCluster: string): Pro
     }
   };
   const launch = async (): Promise<void> => {
-    const out = fs.openSync(logFile, 'a');
-    child = spawn('etcd', args, { detached: true, stdio: ['ignore', out, out] });
-    fs.closeSync(out);
-    child.unref();
+    const etcd = spawnServer('etcd', 'etcd', args, { logFile, onSpawn: opts.onSpawn });
+    child = etcd.child;
     exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    try {
-      await Promise.race([
-        waitForPort(opts.clientPort),
-        exited.then(() => {
-          throw new Error(`etcd exited at start; see ${logFile}`);
-        }),
-      ]);
-    } catch (err) {
-      groupSignal('SIGKILL');
-      throw err;
-    }
+    await waitUntilServing(etcd, opts.clientPort);
   };
   await launch();
 
@@ -140,11 +129,7 @@ async function startMember(opts: EtcdServerOptions, initialCluster: string): Pro
     get pid() {
       return child.pid!;
     },
-    async stop() {
-      if (!groupSignal('SIGTERM')) return;
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      groupSignal('SIGKILL');
-    },
+    stop: () => stopProcessGroup(child),
     signal: (sig) => groupSignal(sig),
     async kill() {
       groupSignal('SIGKILL');
@@ -164,6 +149,7 @@ export interface EtcdClusterOptions {
   /** Each member's data goes to <dataDir>/<name>, its log to <logDir>/<name>.log. */
   dataDir: string;
   logDir: string;
+  onSpawn?: OnSpawn;
 }
 
 /**
@@ -182,6 +168,7 @@ export async function startEtcdCluster(opts: EtcdClusterOptions): Promise<EtcdSe
           name: m.name,
           dataDir: path.join(opts.dataDir, m.name),
           logFile: path.join(opts.logDir, `${m.name}.log`),
+          onSpawn: opts.onSpawn,
         },
         initialCluster,
       ),

@@ -32,3 +32,12 @@ export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** True when something already listens on 127.0.0.1:port (binding it fails). */
+export async function portInUse(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'EADDRINUSE' || err.code === 'EACCES'));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(false)));
+  });
+}

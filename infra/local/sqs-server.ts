@@ -1,7 +1,6 @@
-import { ChildProcess, spawn } from 'node:child_process';
-import fs from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { waitForPort } from './ports';
+import { type OnSpawn, spawnServer, stopProcessGroup, waitUntilServing } from './processes';
 
 export interface LocalSqsServer {
   endpoint: string;
@@ -15,6 +14,8 @@ export interface LocalSqsServer {
 export interface SqsServerOptions {
   /** Where the server's output goes (appended); discarded when unset. */
   logFile?: string;
+  /** Told of the process as soon as it is spawned (so a launcher can stop it while it starts). */
+  onSpawn?: OnSpawn;
 }
 
 const ENTRY = path.join(__dirname, 'sqs-server-process.ts');
@@ -24,58 +25,27 @@ const ENTRY = path.join(__dirname, 'sqs-server-process.ts');
  * loopback, so that it can be killed and restarted like any real server.
  */
 export async function startSqsServer(port: number, opts: SqsServerOptions = {}): Promise<LocalSqsServer> {
-  let child = await spawnServer(port, opts.logFile);
+  let child = await start(port, opts);
   return {
     endpoint: `http://127.0.0.1:${port}`,
     get pid() {
       return child.pid!;
     },
-    stop: () => stopServer(child),
+    stop: () => stopProcessGroup(child),
     async restart() {
-      await stopServer(child);
-      child = await spawnServer(port, opts.logFile);
+      await stopProcessGroup(child);
+      child = await start(port, opts);
     },
   };
 }
 
-async function spawnServer(port: number, logFile?: string): Promise<ChildProcess> {
-  const out = logFile ? fs.openSync(logFile, 'a') : 'ignore';
+async function start(port: number, opts: SqsServerOptions): Promise<ChildProcess> {
   // `node --import tsx` keeps the server in this one process (the tsx CLI would fork a child).
-  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, String(port)], {
+  const server = spawnServer('the SQS server', process.execPath, ['--import', 'tsx', ENTRY, String(port)], {
     cwd: path.resolve(__dirname, '..', '..'),
-    detached: true,
-    stdio: ['ignore', out, out],
+    logFile: opts.logFile,
+    onSpawn: opts.onSpawn,
   });
-  if (typeof out === 'number') fs.closeSync(out);
-  child.unref();
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  try {
-    await Promise.race([
-      waitForPort(port),
-      exited.then(() => {
-        throw new Error(`the SQS server exited at start${logFile ? `; see ${logFile}` : ''}`);
-      }),
-    ]);
-  } catch (err) {
-    await stopServer(child);
-    throw err;
-  }
-  return child;
-}
-
-/** SIGTERM to the server's process group, SIGKILL after 5 s. */
-async function stopServer(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const signal = (s: NodeJS.Signals) => {
-    try {
-      process.kill(-child.pid!, s);
-    } catch {
-      /* gone */
-    }
-  };
-  signal('SIGTERM');
-  const timer = setTimeout(() => signal('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
+  await waitUntilServing(server, port);
+  return server.child;
 }

@@ -2,12 +2,21 @@
  * The local stack: etcd, the SQS server, `serverless offline start` (functions + the local SQS
  * event source), the relay. Used by `npm start` and by the end-to-end tests, on any ports.
  */
-import { spawn, ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ensureEtcdInstalled, EtcdServer, startEtcd, startEtcdCluster } from '../local/etcd-server';
 import { startSqsServer, LocalSqsServer } from '../local/sqs-server';
-import { freePort, waitForPort } from '../local/ports';
+import { freePort } from '../local/ports';
+import {
+  hasExited,
+  logOffset,
+  type Spawned,
+  spawnServer,
+  Started,
+  waitForLogLine,
+  waitUntilServing,
+} from '../local/processes';
 import { scheduleInvocations, type LocalSchedule } from './scheduler';
 import {
   CollectorSimulator,
@@ -28,6 +37,17 @@ export interface StackPorts {
   /** Monitoring collector simulator. */
   collector: number;
 }
+
+/** Each port of `npm start`, the variable that moves it, and its default. */
+export const PORT_SETTINGS: Record<keyof StackPorts, { variable: string; fallback: number }> = {
+  etcd: { variable: 'ESI_ETCD_PORT', fallback: 2379 },
+  etcdPeer: { variable: 'ESI_ETCD_PEER_PORT', fallback: 2380 },
+  sqs: { variable: 'ESI_SQS_PORT', fallback: 4566 },
+  lambda: { variable: 'ESI_LAMBDA_PORT', fallback: 3002 },
+  http: { variable: 'ESI_HTTP_PORT', fallback: 3000 },
+  heat: { variable: 'ESI_SIM_HEAT_PORT', fallback: 5000 },
+  collector: { variable: 'ESI_SIM_COLLECTOR_PORT', fallback: 7070 },
+};
 
 /** A free loopback port for every server of a stack, so several stacks (tests, the demo) never collide. */
 export async function freeStackPorts(): Promise<StackPorts> {
@@ -60,6 +80,11 @@ export interface StackOptions {
   /** Where child process output goes (files under dataDir by default). */
   logDir?: string;
   simulators?: SimulatorOptions;
+  /**
+   * Where every process and server is recorded the moment it starts; a launcher that stops it
+   * (Ctrl-C) while startStack is still running stops everything started so far.
+   */
+  started?: Started;
   /** etcd members (default 1); 3 runs a cluster on loopback as production does, every member in ESI_ETCD_ENDPOINTS. */
   etcdMembers?: number;
 }
@@ -73,12 +98,12 @@ export interface RunningStack {
   heat: HeatSimulator;
   collector: CollectorSimulator;
   processes: { name: string; pid: number; logFile: string }[];
-  /** Restarts the relay (after it was killed). */
+  /** Starts the relay again (after it was killed); the caller waits for what it needs. */
   startRelay(): ChildProcess;
-  relay(): ChildProcess | undefined;
+  relay(): ChildProcess;
   /** serverless-offline (the Lambda host) now; kill it with killGroup, start it again with startFunctions. */
   functions(): ChildProcess;
-  /** Starts serverless-offline again (after it was killed), resolved once its Lambda endpoint listens. */
+  /** Starts serverless-offline again (after it was killed), resolved once its Lambda endpoint answers. */
   startFunctions(): Promise<ChildProcess>;
   stop(): Promise<void>;
 }
@@ -86,7 +111,21 @@ export interface RunningStack {
 const ROOT = path.resolve(__dirname, '..', '..');
 const bin = (name: string) => path.join(ROOT, 'node_modules', '.bin', name);
 
+/**
+ * Starts every server in order, each reported only once it answers. When one fails, everything
+ * started before it is stopped and the error says which one failed.
+ */
 export async function startStack(opts: StackOptions): Promise<RunningStack> {
+  const started = opts.started ?? new Started();
+  try {
+    return await startAll(opts, started);
+  } catch (err) {
+    await started.stopAll();
+    throw err;
+  }
+}
+
+async function startAll(opts: StackOptions, started: Started): Promise<RunningStack> {
   const log = opts.log ?? (() => undefined);
   const logDir = opts.logDir ?? path.join(opts.dataDir, 'logs');
   fs.mkdirSync(logDir, { recursive: true });
@@ -105,6 +144,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
           ],
           dataDir: path.join(opts.dataDir, 'etcd'),
           logDir,
+          onSpawn: started.onSpawn,
         })
       : [
           await startEtcd({
@@ -112,12 +152,16 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
             peerPort: opts.ports.etcdPeer,
             dataDir: path.join(opts.dataDir, 'etcd'),
             logFile: path.join(logDir, 'etcd.log'),
+            onSpawn: started.onSpawn,
           }),
         ];
   const etcd = etcdMembers[0];
   for (const m of etcdMembers) log(`etcd        ${m.clientUrl}  (data ${m.dataDir}, pid ${m.pid})`);
-  const sqs = await startSqsServer(opts.ports.sqs, { logFile: path.join(logDir, 'sqs-server.log') });
-  log(`SQS server  ${sqs.endpoint}`);
+  const sqs = await startSqsServer(opts.ports.sqs, {
+    logFile: path.join(logDir, 'sqs-server.log'),
+    onSpawn: started.onSpawn,
+  });
+  log(`SQS server  ${sqs.endpoint}  (pid ${sqs.pid})`);
   // The external systems we do not own: Keystone + Heat and the monitoring collector.
   const sim = opts.simulators ?? {};
   const collector = await startCollectorSimulator({
@@ -125,12 +169,14 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     autoStatus: sim.collectorAutoStatus ?? 'UP',
     autoStatusDelayMs: 500,
   });
+  started.add('collector simulator', () => collector.stop());
   const heat = await startHeatSimulator({
     port: opts.ports.heat,
     fixtures: sim.heatFixtures,
     latencyMs: sim.heatLatencyMs ?? 500,
     collectorUrl: collector.url,
   });
+  started.add('Keystone/Heat simulator', () => heat.stop());
   log(`Keystone    ${heat.keystoneUrl}  (simulator; Heat behind its catalog)`);
   log(`collector   ${collector.url}  (simulator)`);
 
@@ -153,29 +199,18 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     ...opts.env,
   };
 
-  const children: { name: string; child: ChildProcess; logFile: string }[] = [];
+  const children: Spawned[] = [];
   const spawnLogged = (name: string, cmd: string, args: string[]) => {
     const logFile = path.join(logDir, `${name}.log`);
-    const out = fs.openSync(logFile, 'a');
-    const child = spawn(cmd, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', out, out] });
-    fs.closeSync(out);
-    children.push({ name, child, logFile });
-    return child;
+    const offset = logOffset(logFile);
+    const p = spawnServer(name, cmd, args, { cwd: ROOT, env, logFile, onSpawn: started.onSpawn });
+    children.push(p);
+    return { p, offset };
   };
 
-  let stopSchedule: () => Promise<void> = () => Promise.resolve();
-  const stopAll = async () => {
-    await stopSchedule();
-    for (const { child } of children.reverse()) await stopProcess(child);
-    await heat.stop();
-    await collector.stop();
-    await sqs.stop();
-    await Promise.all(etcdMembers.map((m) => m.stop()));
-  };
-
-  let functionsChild!: ChildProcess;
+  let functions!: Spawned;
   const startFunctions = async (): Promise<ChildProcess> => {
-    functionsChild = spawnLogged('serverless-offline', bin('serverless'), [
+    const offline = spawnLogged('serverless-offline', bin('serverless'), [
       'offline',
       'start',
       '--stage',
@@ -183,23 +218,18 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       '--noTimeout',
       ...localParams(env).map(([name, value]) => `--param=${name}=${value}`),
     ]);
-    await waitForPort(opts.ports.lambda, '127.0.0.1', 60_000);
-    return functionsChild;
-  };
-  try {
-    await startFunctions();
-    await waitForLog(
-      children[0].logFile,
+    functions = offline.p;
+    await waitUntilServing(offline.p, opts.ports.lambda, 60_000);
+    await waitForLogLine(
+      offline.p,
       /Offline \[http for lambda\] listening|listening on http:\/\/127\.0\.0\.1:\d+/i,
+      offline.offset,
       60_000,
-    ).catch(() => undefined);
-    log(
-      `functions   serverless-offline, Lambda endpoint http://127.0.0.1:${opts.ports.lambda} (log ${children[0].logFile})`,
     );
-  } catch (err) {
-    await stopAll();
-    throw err;
-  }
+    return offline.p.child;
+  };
+  await startFunctions();
+  log(`functions   serverless-offline, Lambda endpoint ${env.ESI_LAMBDA_ENDPOINT} (pid ${functions.child.pid})`);
 
   // Scheduled functions (EventBridge in AWS): the monitoring sync.
   const schedule: LocalSchedule = scheduleInvocations({
@@ -209,20 +239,18 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     periodMs: Number(env.ESI_MONITORING_SYNC_MS ?? 2000),
     logFile: path.join(logDir, 'scheduler.log'),
   });
-  stopSchedule = () => schedule.stop();
+  started.add('scheduler', () => schedule.stop());
 
-  let relayChild: ChildProcess | undefined;
+  let relay!: { p: Spawned; offset: number };
   const startRelay = () => {
     // One process (not the tsx CLI, which runs the script in a child), so its PID is the relay's.
-    relayChild = spawnLogged('relay', process.execPath, [
-      '--import',
-      'tsx',
-      path.join(ROOT, 'functions/relay/main.ts'),
-    ]);
-    return relayChild;
+    relay = spawnLogged('relay', process.execPath, ['--import', 'tsx', path.join(ROOT, 'functions/relay/main.ts')]);
+    return relay.p.child;
   };
   startRelay();
-  log(`relay       pid ${relayChild!.pid} (log ${path.join(logDir, 'relay.log')})`);
+  await waitForLogLine(relay.p, /"relay running"/, relay.offset, 60_000);
+  log(`relay       pid ${relay.p.child.pid}`);
+  log(`logs        ${logDir}`);
 
   return {
     env,
@@ -232,13 +260,13 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     heat,
     collector,
     get processes() {
-      return children.map((c) => ({ name: c.name, pid: c.child.pid!, logFile: c.logFile }));
+      return children.map((c) => ({ name: c.name, pid: c.child.pid!, logFile: c.logFile! }));
     },
     startRelay,
-    relay: () => relayChild,
-    functions: () => functionsChild,
+    relay: () => relay.p.child,
+    functions: () => functions.child,
     startFunctions,
-    stop: stopAll,
+    stop: () => started.stopAll(),
   };
 }
 
@@ -276,7 +304,7 @@ export function localParams(env: Record<string, string | undefined>): [string, s
 
 /** SIGKILL to a process the stack started and to its process group (its workers); resolved once it is gone. */
 export async function killGroup(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+  if (hasExited(child)) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   try {
     process.kill(-child.pid!, 'SIGKILL');
@@ -284,33 +312,4 @@ export async function killGroup(child: ChildProcess): Promise<void> {
     return;
   }
   await exited;
-}
-
-/** SIGTERM to the process group, SIGKILL after 5 s. */
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  try {
-    process.kill(-child.pid!, 'SIGTERM');
-  } catch {
-    return;
-  }
-  const timer = setTimeout(() => {
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }, 5000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function waitForLog(file: string, pattern: RegExp, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (fs.existsSync(file) && pattern.test(fs.readFileSync(file, 'utf8'))) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`no ${pattern} in ${file}`);
 }

@@ -1,63 +1,110 @@
 /**
- * `npm start`: brings up the local stack on loopback and keeps it running until Ctrl-C.
- * Ports and the data folder come from the environment (README, "Configuration").
+ * `npm start`: brings up the local stack on loopback, plays the recorded demo, and keeps the stack
+ * running until Ctrl-C. Ports and the data folder come from the environment (README,
+ * "Configuration"); `--fresh` empties the data folder's etcd first.
+ *
+ * What an impatient user may do is part of the design: a Ctrl-C at any moment stops everything
+ * started so far (the handlers are installed before the first process starts, and every process
+ * is stopped by its PID); a failed start stops what it started and says in one line what failed;
+ * a port in use is named with the variable that moves it, before anything starts, so the stack
+ * never talks to a server it did not start.
  */
+import fs from 'node:fs';
 import path from 'node:path';
+import { portInUse } from '../local/ports';
+import { Started } from '../local/processes';
 import { playRecordedScenario } from '../demo/play';
-import { startStack } from './stack';
+import { dataDirOf, readEndpoints, removeEndpoints, writeEndpoints } from './endpoints';
+import { PORT_SETTINGS, startStack, type StackPorts } from './stack';
 
-const port = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const USAGE = 'usage: npm start [-- --fresh]   (--fresh: empty the local etcd first, so the demo plays again)';
+const say = (line: string) => process.stdout.write(`${line}\n`);
+const fail = (line: string, code = 1): never => {
+  process.stderr.write(`esi: ${line}\n`);
+  process.exit(code);
+};
+
+function readPorts(): StackPorts {
+  const entries = Object.entries(PORT_SETTINGS).map(([name, { variable, fallback }]) => {
+    const text = process.env[variable];
+    const port = text === undefined || text === '' ? fallback : Number(text);
+    if (!Number.isInteger(port) || port <= 0 || port > 65535) fail(`${variable}=${text}: not a TCP port`, 2);
+    return [name, port];
+  });
+  return Object.fromEntries(entries) as StackPorts;
+}
 
 async function main(): Promise<void> {
-  const dataDir = path.resolve(process.env.ESI_DATA_DIR ?? path.join(__dirname, '..', '..', '.esi-local'));
-  const say = (line: string) => process.stdout.write(`${line}\n`);
-  say('Starting the esi local stack ...');
-  const stack = await startStack({
-    dataDir,
-    stage: process.env.ESI_STAGE ?? 'dev',
-    ports: {
-      etcd: port('ESI_ETCD_PORT', 2379),
-      etcdPeer: port('ESI_ETCD_PEER_PORT', 2380),
-      sqs: port('ESI_SQS_PORT', 4566),
-      lambda: port('ESI_LAMBDA_PORT', 3002),
-      http: port('ESI_HTTP_PORT', 3000),
-      heat: port('ESI_SIM_HEAT_PORT', 5000),
-      collector: port('ESI_SIM_COLLECTOR_PORT', 7070),
-    },
-    log: say,
-  });
-  if (process.env.ESI_DEMO !== '0') {
-    // The main job: play the recorded load-balancer scenario as Gohan would, live.
-    await playRecordedScenario(stack.env.ESI_ETCD_ENDPOINTS, say).catch((err: Error) =>
-      say(`demo stopped: ${err.message}`),
-    );
-  }
-  say('');
-  say('The stack is up. Logs are in ' + path.join(dataDir, 'logs'));
-  say('Explore, in another terminal:');
-  say(`  export ESI_ETCD_ENDPOINTS=${stack.env.ESI_ETCD_ENDPOINTS}`);
-  say('  npm run -s esi -- status /config/v2.0/ports/ddc14be4-3480-4e97-a978-817b18f9904c');
-  say('  npm run -s esi -- ls /state/ --values');
-  say('  npm run -s esi -- put /config/v2.0/networks/demo-net test/fixtures/gohan/network.json');
-  say('Press Ctrl-C to stop everything.');
-
+  const dataDir = dataDirOf();
+  const started = new Started();
   let stopping = false;
-  const stop = async () => {
+  const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    say('\nStopping ...');
-    await stack.stop();
+    say(`\n${signal}: stopping everything this start started ...`);
+    await started.stopAll();
+    removeEndpoints(dataDir);
     say('Stopped.');
     process.exit(0);
   };
-  process.on('SIGINT', () => void stop());
-  process.on('SIGTERM', () => void stop());
-  stack.relay()?.on('exit', (code, signal) => {
-    if (!stopping) say(`relay exited (${code ?? signal}); see its log`);
+  process.on('SIGINT', () => void stop('Ctrl-C'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+
+  const args = process.argv.slice(2);
+  const unknown = args.filter((a) => a !== '--fresh');
+  if (unknown.length) fail(`unknown argument ${unknown[0]}\n${USAGE}`, 2);
+  const fresh = args.includes('--fresh');
+  const ports = readPorts();
+
+  const running = readEndpoints(dataDir);
+  if (running)
+    fail(`a local stack already runs on ${dataDir} (npm start, pid ${running.pid}); stop it or set ESI_DATA_DIR`);
+  const taken: string[] = [];
+  for (const [name, port] of Object.entries(ports) as [keyof StackPorts, number][])
+    if (await portInUse(port)) taken.push(`port ${port} is in use (set ${PORT_SETTINGS[name].variable} to move it)`);
+  if (taken.length) fail(taken.join('\n'));
+
+  if (fresh) {
+    fs.rmSync(path.join(dataDir, 'etcd'), { recursive: true, force: true });
+    say(`--fresh: emptied the local etcd (${path.join(dataDir, 'etcd')})`);
+  }
+  say('Starting the esi local stack ...');
+  const stack = await startStack({ dataDir, stage: process.env.ESI_STAGE ?? 'dev', ports, log: say, started }).catch(
+    (err: Error) => {
+      // After a Ctrl-C the signal handler stops everything and exits.
+      if (!stopping) fail(`the local stack did not start: ${err.message}`);
+    },
+  );
+  if (!stack || stopping) return;
+  writeEndpoints(dataDir, {
+    pid: process.pid,
+    etcd: stack.env.ESI_ETCD_ENDPOINTS,
+    sqs: stack.env.ESI_SQS_ENDPOINT,
+    lambda: stack.env.ESI_LAMBDA_ENDPOINT,
+    region: stack.env.AWS_REGION,
+    stage: stack.env.ESI_STAGE,
   });
+  stack.relay().on('exit', (code, signal) => {
+    if (!stopping) say(`relay exited (${code ?? signal}); see ${path.join(dataDir, 'logs', 'relay.log')}`);
+  });
+
+  if (process.env.ESI_DEMO !== '0') {
+    // The main job: play the recorded load-balancer scenario as Gohan would, live.
+    // Quiet once stopping: the demo's lines would mix with the stop's.
+    const demoSay = (line: string) => (stopping ? undefined : say(line));
+    await playRecordedScenario(stack.env.ESI_ETCD_ENDPOINTS, demoSay).catch((err: Error) => {
+      if (!stopping) say(`demo stopped: ${err.message}`);
+    });
+  }
+  if (stopping) return;
+  say('');
+  say(`The stack is up (endpoints in ${path.join(dataDir, 'endpoints.json')}, where esi finds them).`);
+  say('Explore, in another terminal:');
+  say('  npm run -s esi -- status /config/v2.0/ports/ddc14be4-3480-4e97-a978-817b18f9904c');
+  say('  npm run -s esi -- ls /state/ --values');
+  say('  npm run -s esi -- put /config/v2.0/networks/demo-net test/fixtures/gohan/network.json');
+  say('  npm run -s esi -- dlq');
+  say('Press Ctrl-C to stop everything.');
 }
 
-main().catch((err) => {
-  process.stderr.write(`esi local stack failed to start: ${(err as Error).message}\n`);
-  process.exit(1);
-});
+main().catch((err: Error) => fail(`the local stack did not start: ${err.message}`));

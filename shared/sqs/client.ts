@@ -3,11 +3,25 @@ import { awsSettings } from '../config';
 
 let shared: SQSClient | undefined;
 
-/** One SQS client per process; locally it points at the SQS server on loopback. */
+/** An SQS server on this machine (the local stack's), which accepts any credentials. */
+const isLoopback = (endpoint: string | undefined): boolean =>
+  endpoint !== undefined && /^https?:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/|$)/.test(endpoint);
+
+/**
+ * One SQS client per process; locally it points at the SQS server on loopback. For that server
+ * alone, and only when no AWS credentials are configured, placeholder credentials are given (the
+ * SDK refuses to sign without any); an endpoint elsewhere gets the usual AWS credential chain.
+ */
 export function sqsClient(): SQSClient {
   if (!shared) {
     const s = awsSettings();
-    shared = new SQSClient({ region: s.region, endpoint: s.sqsEndpoint, maxAttempts: 3 });
+    const placeholder = isLoopback(s.sqsEndpoint) && !s.hasCredentials;
+    shared = new SQSClient({
+      region: s.region,
+      endpoint: s.sqsEndpoint,
+      maxAttempts: 3,
+      ...(placeholder ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
+    });
   }
   return shared;
 }

@@ -1,0 +1,178 @@
+/**
+ * `npm start` as a newcomer uses it, on free ports and a data folder of its own:
+ * - with the stack up and nothing set, `esi` finds the stack through the recorded endpoints;
+ * - a Ctrl-C (SIGINT to the terminal's process group) during the demo leaves no process of the
+ *   start running and every port free;
+ * - a port in use stops the start before anything runs, with one line naming the port and the
+ *   variable that moves it.
+ */
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { freePort, portInUse } from '../../infra/local/ports';
+import { PORT_SETTINGS } from '../../infra/stack/stack';
+import { waitFor } from '../helpers/wait';
+
+jest.setTimeout(300_000);
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+/** The environment of a shell with none of the project's settings, plus `extra`. */
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!/^(ESI_|AWS_)/.test(k)) env[k] = v;
+  return { ...env, ...extra };
+}
+
+async function portEnv(): Promise<{ env: Record<string, string>; ports: number[] }> {
+  const env: Record<string, string> = {};
+  const ports: number[] = [];
+  for (const { variable } of Object.values(PORT_SETTINGS)) {
+    const port = await freePort();
+    env[variable] = String(port);
+    ports.push(port);
+  }
+  return { env, ports };
+}
+
+/** Runs `npm start` in a process group of its own, as a terminal would; output collected. */
+function npmStart(env: NodeJS.ProcessEnv): { child: ChildProcess; out: () => string; exited: Promise<number | null> } {
+  let out = '';
+  const child = spawn('npm', ['start'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, out: () => out, exited };
+}
+
+/** Every process descended from `pid` (by parent PID, so detached children count), from /proc. */
+function descendants(pid: number): number[] {
+  const parent = new Map<number, number>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parent.set(Number(entry), ppid);
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  const found: number[] = [];
+  const visit = (p: number) => {
+    for (const [child, ppid] of parent)
+      if (ppid === p && !found.includes(child)) {
+        found.push(child);
+        visit(child);
+      }
+  };
+  visit(pid);
+  return found;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return false;
+  }
+};
+
+/** `npm run -s esi -- args` with no settings but the data folder; returns exit code and output. */
+function esi(dataDir: string, ...args: string[]) {
+  const res = spawnSync('npm', ['run', '-s', 'esi', '--', ...args], {
+    cwd: ROOT,
+    env: cleanEnv({ ESI_DATA_DIR: dataDir }),
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { code: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+test('esi finds the running stack by its recorded endpoints; Ctrl-C during the demo stops every process and frees every port', async () => {
+  const dataDir = fs.mkdtempSync(path.join(process.env.ESI_TEST_ROOT ?? '/tmp', 'npm-start-'));
+  const { env, ports } = await portEnv();
+  const run = npmStart(cleanEnv({ ...env, ESI_DATA_DIR: dataDir }));
+  let pids: number[] = [];
+  try {
+    await waitFor(() => fs.existsSync(path.join(dataDir, 'endpoints.json')), {
+      timeoutMs: 180_000,
+      what: `the recorded endpoints (output so far:\n${run.out()})`,
+    });
+    const recorded = JSON.parse(fs.readFileSync(path.join(dataDir, 'endpoints.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    expect(recorded).toEqual({
+      pid: expect.any(Number),
+      etcd: `http://127.0.0.1:${env.ESI_ETCD_PORT}`,
+      sqs: `http://127.0.0.1:${env.ESI_SQS_PORT}`,
+      lambda: `http://127.0.0.1:${env.ESI_LAMBDA_PORT}`,
+      region: 'us-east-1',
+      stage: 'dev',
+    });
+
+    // The demo is playing now; esi, with no settings, talks to this stack.
+    const dlq = esi(dataDir, 'dlq');
+    expect(dlq).toMatchObject({ code: 0 });
+    expect(dlq.stdout.trimEnd().split('\n')).toEqual([
+      '     0  esi-dev-config-dlq.fifo',
+      '     0  esi-dev-finished-dlq.fifo',
+      '     0  esi-dev-heat-jobs-dlq.fifo',
+      '     0  esi-dev-heat-poll-dlq',
+      '     0  esi-dev-monitoring-jobs-dlq.fifo',
+      '     0  esi-dev-monitoring-poll-dlq',
+    ]);
+    const status = esi(dataDir, 'status', '/config/v2.0/networks/not-there');
+    expect(status).toMatchObject({ code: 0, stderr: '' });
+    expect(status.stdout).toMatch(/^resource +\/config\/v2\.0\/networks\/not-there\nconfig +\(no such key/);
+
+    await waitFor(() => /gohan +put/.test(run.out()), { timeoutMs: 120_000, what: 'the demo playing' });
+    pids = descendants(run.child.pid!);
+    // npm, sh, the launcher, etcd, the SQS server, serverless-offline, the relay (and their helpers).
+    expect(pids.length).toBeGreaterThanOrEqual(6);
+    // A terminal's Ctrl-C: SIGINT to every process of the foreground group (npm dies of it at once;
+    // the launcher stops what it started, then exits).
+    process.kill(-run.child.pid!, 'SIGINT');
+    await waitFor(() => pids.every((p) => !alive(p)), { timeoutMs: 60_000, what: 'every process of the start gone' });
+    expect(run.out()).toMatch(/stopping everything this start started \.\.\.\nStopped\.\n$/);
+    for (const port of ports) expect(await portInUse(port)).toBe(false);
+    expect(fs.existsSync(path.join(dataDir, 'endpoints.json'))).toBe(false);
+  } finally {
+    // After a failure: stop the start as a Ctrl-C would, then anything of it still running, by PID.
+    const left = [...pids, ...descendants(run.child.pid!)];
+    if (alive(run.child.pid!)) {
+      process.kill(-run.child.pid!, 'SIGINT');
+      await Promise.race([run.exited, new Promise((r) => setTimeout(r, 30_000))]);
+    }
+    for (const p of left.filter(alive)) process.kill(p, 'SIGKILL');
+  }
+});
+
+test('a port in use: one line naming the port and its variable, and nothing started', async () => {
+  const dataDir = fs.mkdtempSync(path.join(process.env.ESI_TEST_ROOT ?? '/tmp', 'npm-start-busy-'));
+  const { env, ports } = await portEnv();
+  const busy = net.createServer();
+  await new Promise<void>((r) => busy.listen(Number(env.ESI_SQS_PORT), '127.0.0.1', () => r()));
+  try {
+    const res = spawnSync('npm', ['start'], {
+      cwd: ROOT,
+      env: cleanEnv({ ...env, ESI_DATA_DIR: dataDir }),
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect({ code: res.status, stderr: res.stderr }).toEqual({
+      code: 1,
+      stderr: `esi: port ${env.ESI_SQS_PORT} is in use (set ESI_SQS_PORT to move it)\n`,
+    });
+    expect(res.stdout).not.toMatch(/Starting/);
+    const others = ports.filter((p) => p !== Number(env.ESI_SQS_PORT));
+    for (const port of others) expect(await portInUse(port)).toBe(false);
+    expect(fs.readdirSync(dataDir)).toEqual([]);
+  } finally {
+    busy.close();
+  }
+});
