@@ -1,7 +1,7 @@
 /**
  * A demo scenario: Gohan's /config writes in order, and the /state (and /monitoring) each
  * resource should end with. scenarios/05_load_balancer.json is the recorded load-balancer
- * scenario of the original deployment (esi-record traces and docs).
+ * scenario of the original deployment, taken from its public record (docs/PROTOCOL-NOTES.md).
  */
 import fs from 'node:fs';
 import path from 'node:path';

@@ -1,6 +1,6 @@
 /**
  * Monitoring collector ("collector agents") client: `/targets` as the record captured it between
- * heat-engine and the collector (esi-record docs/<scenario>/collector_agents/): POST /targets → 201 with
+ * heat-engine and the collector (docs/PROTOCOL-NOTES.md §e, from the record's collector_agents captures): POST /targets → 201 with
  * the body echoed plus `id`, `link`, `monitorer`, `created_at`; GET /targets/<id> adds `values`;
  * DELETE /targets/<id> (implied by stack deletes; 404 = already gone). `GET /targets?filters`
  * is not in the record: findTargets works against the simulator and against a collector that

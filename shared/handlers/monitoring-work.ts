@@ -1,6 +1,6 @@
 /**
  * monitoring_worker jobs (docs/heat-handler.md "Monitoring handler"): monitoring targets of the
- * collector agents (`POST/GET/DELETE /targets`, esi-record collector_agents docs).
+ * collector agents (`POST/GET/DELETE /targets`, docs/PROTOCOL-NOTES.md §e).
  *
  * Both actions resolve the job's params first (output_key params read the resource's own
  * /esi-worker/heat_stacks record: a missing one is a readable job failure; seed 004's delete

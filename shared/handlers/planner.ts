@@ -57,7 +57,7 @@ export async function planConfigKey(
   throw new Error(`config key ${message.key} kept changing under ${MAX_CONFLICTS} attempts`);
 }
 
-/** The mirror value: the config value the worker acted on, body decoded (PROTOCOL-NOTES §f.3). */
+/** The mirror value: the config value the worker acted on, body decoded (docs/PROTOCOL-NOTES.md §f.3). */
 export const encodeMirror = (body: Record<string, unknown>, deleted: boolean, version: number): string =>
   pyDumps({ body, deleted, version }, { sortKeys: true });
 

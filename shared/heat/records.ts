@@ -1,6 +1,6 @@
 /**
  * The values the heat handler writes for a resource, exactly as the original worker did (seeds
- * 000-004 points (3)/(4), PROTOCOL-NOTES §d). Pure.
+ * 000-004 points (3)/(4), docs/PROTOCOL-NOTES.md §d). Pure.
  *
  *   /esi-worker/heat_stacks/<plural>/<id>  {"id": "<type>:<id>", "output": [...], "stack_id": "<stack NAME>",
  *                                           "stack_status", "status_reason", "tenant_id"}

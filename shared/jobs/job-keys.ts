@@ -1,6 +1,6 @@
 /**
  * Keys of the job lifecycle (docs/jobs.md). A job id is
- * `<action>:<handler>:<resource_type>:<resource_id>:<version>:<suffix>` (PROTOCOL-NOTES §c) and
+ * `<action>:<handler>:<resource_type>:<resource_id>:<version>:<suffix>` (docs/PROTOCOL-NOTES.md §c) and
  * every state of a job is one key named by that id under a state folder:
  *
  *   /jobs/all/<id>       [handler, job, attempt]        the job, from planning until clean-up

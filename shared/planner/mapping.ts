@@ -1,5 +1,5 @@
 /**
- * The parameter_mappings language (PROTOCOL-NOTES §a): evaluates one mapping against a resource
+ * The parameter_mappings language (docs/PROTOCOL-NOTES.md §a): evaluates one mapping against a resource
  * body and returns its value, its param type and the resources visited on the way.
  *
  * Every failure is a MappingError naming the param and the mapping; nothing is silently dropped.

@@ -44,7 +44,7 @@ export interface PlannedJob {
   stored: StoredJob;
 }
 
-/** What /state gets for a resource without a template (PROTOCOL-NOTES §b). */
+/** What /state gets for a resource without a template (docs/PROTOCOL-NOTES.md §b). */
 export interface ReadCompleteState {
   state: { worker_state: 'READ_COMPLETE' };
   version: number;
@@ -157,7 +157,7 @@ function selectTemplate(input: PlanInput, handler: string, version: ConfigValue)
 
 /**
  * Params in parameter_mappings key order. For modify and logical_delete every resources list is
- * the evaluation of both versions concatenated (PROTOCOL-NOTES §a "Duplicates"), so a job also
+ * the evaluation of both versions concatenated (docs/PROTOCOL-NOTES.md §a "Duplicates"), so a job also
  * waits for what the version it replaces referenced.
  */
 function buildParams(input: PlanInput, step: Step, action: JobAction): Param[] {

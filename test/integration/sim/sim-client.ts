@@ -49,7 +49,7 @@ export class HeatTestClient {
     return http.get(`${this.heatUrl}/stacks/${name}${sub}`, { headers: this.headers });
   }
 
-  /** Resolves the canonical stack URL through the 302, as TOOLCHAIN.md says clients must. */
+  /** Resolves the canonical stack URL through the 302 Heat answers a lookup by name with (docs/simulators.md). */
   async canonical(name: string): Promise<string> {
     const res = await this.lookup(name);
     if (res.status !== 302) throw new Error(`look-up of ${name}: ${res.status}`);

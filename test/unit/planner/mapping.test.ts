@@ -1,5 +1,5 @@
 /**
- * The mapping language form by form, with the examples PROTOCOL-NOTES §a/§b quotes from the
+ * The mapping language form by form, with the examples docs/PROTOCOL-NOTES.md §a/§b quotes from the
  * record (ids and values as the notes give them), and every kind of bad input.
  */
 import { evaluateParam, evaluateValue, MappingError, type MappingContext } from '../../../shared/planner/mapping';

@@ -7,7 +7,7 @@
  * acted (just before its first job write, or at the config write when it wrote no job): the
  * config values, the unfinished /jobs/all entries, and the worker's mirror of the previous
  * version. Heat templates are the shipped ones, overridden by the template writes of the trace
- * (the record's templates changed between runs; PROTOCOL-NOTES §f.8).
+ * (the record's templates changed between runs; docs/PROTOCOL-NOTES.md §f.8).
  */
 import { planChange, type PlanResult } from '../../../shared/planner/plan';
 import { defaultSchemaIndex } from '../../../shared/planner/schema';
