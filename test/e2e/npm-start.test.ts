@@ -10,6 +10,7 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import YAML from 'yaml';
 import { freePort, portInUse } from '../../infra/local/ports';
 import { PORT_SETTINGS } from '../../infra/stack/stack';
 import { waitFor } from '../helpers/wait';
@@ -81,6 +82,18 @@ const alive = (pid: number) => {
   }
 };
 
+/** The dead-letter queue names serverless.yml declares for a stage, sorted. */
+function declaredDeadLetterQueues(stage: string): string[] {
+  const doc = YAML.parse(fs.readFileSync(path.join(ROOT, 'serverless.yml'), 'utf8')) as {
+    resources: { Resources: Record<string, { Type: string; Properties?: { QueueName?: string } }> };
+  };
+  return Object.values(doc.resources.Resources)
+    .filter((r) => r.Type === 'AWS::SQS::Queue')
+    .map((r) => String(r.Properties?.QueueName).replace('${sls:stage}', stage))
+    .filter((name) => /-dlq(\.fifo)?$/.test(name))
+    .sort();
+}
+
 /** `npm run -s esi -- args` with no settings but the data folder; returns exit code and output. */
 function esi(dataDir: string, ...args: string[]) {
   const res = spawnSync('npm', ['run', '-s', 'esi', '--', ...args], {
@@ -118,14 +131,8 @@ test('esi finds the running stack by its recorded endpoints; Ctrl-C during the d
     // The demo is playing now; esi, with no settings, talks to this stack.
     const dlq = esi(dataDir, 'dlq');
     expect(dlq).toMatchObject({ code: 0 });
-    expect(dlq.stdout.trimEnd().split('\n')).toEqual([
-      '     0  esi-dev-config-dlq.fifo',
-      '     0  esi-dev-finished-dlq.fifo',
-      '     0  esi-dev-heat-jobs-dlq.fifo',
-      '     0  esi-dev-heat-poll-dlq',
-      '     0  esi-dev-monitoring-jobs-dlq.fifo',
-      '     0  esi-dev-monitoring-poll-dlq',
-    ]);
+    // Every dead-letter queue serverless.yml declares, each empty.
+    expect(dlq.stdout.trimEnd().split('\n')).toEqual(declaredDeadLetterQueues('dev').map((q) => `     0  ${q}`));
     const status = esi(dataDir, 'status', '/config/v2.0/networks/not-there');
     expect(status).toMatchObject({ code: 0, stderr: '' });
     expect(status.stdout).toMatch(/^resource +\/config\/v2\.0\/networks\/not-there\nconfig +\(no such key/);
