@@ -65,10 +65,9 @@ function inventory(t) {
   ]
     .filter((q) => R[q] && R[q].Type === 'AWS::SQS::Queue')
     .sort();
+  // Every queue no function consumes holds dead letters: the sources' DLQs and the relay's.
   const dlqs = byType('AWS::SQS::Queue')
-    .filter((q) =>
-      byType('AWS::SQS::Queue').some((s) => getAtt(R[s].Properties.RedrivePolicy?.deadLetterTargetArn)[0] === q),
-    )
+    .filter((q) => !sources.includes(q))
     .sort();
   const queueName = (q) => R[q].Properties.QueueName;
   return { functions, sources, dlqs, queues: byType('AWS::SQS::Queue').sort(), queueName };
