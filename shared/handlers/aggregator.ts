@@ -14,6 +14,7 @@
  * state are read in two round trips whatever else etcd holds (the resource's chain index,
  * shared/jobs/job-index.ts).
  */
+import { CONFLICT, converge } from '../store/converge';
 import type { EtcdEventMessage } from '../events/etcd-event-message';
 import {
   cleanupChain,
@@ -34,17 +35,12 @@ import { versionedPut } from '../state/guarded-write';
 import { encodeState } from '../state/state-value';
 import { del, unchangedSince, type Store } from '../store/store';
 
-const MAX_CONFLICTS = 5;
-
 export async function aggregateFinishedJob(store: Store, message: EtcdEventMessage, logger: Logger): Promise<Outcome> {
   const id = defaultJobKeys.parse(message.key)?.id;
   if (!id || !parseJobId(id)) return done('not a job key');
-  for (let attempt = 1; attempt <= MAX_CONFLICTS; attempt++) {
-    const outcome = await aggregateOnce(store, id, logger);
-    if (outcome) return outcome;
-    logger.debug('write conflict; re-reading', { attempt });
-  }
-  throw new Error(`chain of job ${id} kept changing under ${MAX_CONFLICTS} attempts`);
+  return converge(`chain of job ${id}`, async () => (await aggregateOnce(store, id, logger)) ?? CONFLICT, {
+    onConflict: (attempt) => logger.debug('write conflict; re-reading', { attempt }),
+  });
 }
 
 async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promise<Outcome | undefined> {

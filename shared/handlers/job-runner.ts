@@ -14,6 +14,7 @@
  * until ESI_JOB_MAX_ATTEMPTS, then the job fails with the last error; TerminalError and job
  * failures (bad params, missing outputs, bad template) → the job fails at once.
  */
+import { commitDecision, converge } from '../store/converge';
 import crypto from 'node:crypto';
 import type { EtcdEventMessage } from '../events/etcd-event-message';
 import { isRetryable, isTerminal } from '../clients/errors';
@@ -376,7 +377,7 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
     result: Extract<WorkResult, { kind: 'succeeded' }>,
   ): Promise<void> {
     const key = etcdKeys.jobState(path);
-    for (let round = 0; round < 5; round++) {
+    await converge(`${key} (job ${claim.jobId} writing its result)`, async () => {
       const prevKv = await store.get(key);
       const ops: Op[] = [...(result.ops ?? [])];
       if (result.jobState) {
@@ -386,14 +387,10 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
           if (prevKv?.value !== text) ops.push(put(key, text));
         }
       }
-      if (!ops.length) return;
-      const res = await jobTxn(store, claim)
-        .when(unchangedSince(key, prevKv))
-        .then(...ops)
-        .commit();
-      if (res.succeeded) return;
-    }
-    throw new Error(`${key} kept changing while job ${claim.jobId} wrote its result`);
+      return commitDecision(store, { result: undefined, when: [unchangedSince(key, prevKv)], then: ops }, () =>
+        jobTxn(store, claim),
+      );
+    });
   }
 
   /**

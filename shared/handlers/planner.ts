@@ -18,6 +18,7 @@
  * from current values). A failed fence re-reads and re-plans, a few times, then throws so SQS
  * redelivers. See docs/decisions.md.
  */
+import { CONFLICT, converge } from '../store/converge';
 import { jobWrites } from '../jobs/enqueue';
 import { parseResourceIndex } from '../jobs/job-index';
 import { defaultJobKeys } from '../jobs/job-keys';
@@ -41,20 +42,17 @@ import {
 } from '../store/store';
 import { preparePlan, type PrepareOptions, type Prepared } from './planning-inputs';
 
-const MAX_CONFLICTS = 5;
-
 export async function planConfigKey(
   store: Store,
   message: EtcdEventMessage,
   logger: Logger,
   opts: PrepareOptions = {},
 ): Promise<Outcome> {
-  for (let attempt = 1; attempt <= MAX_CONFLICTS; attempt++) {
-    const outcome = await planOnce(store, message.key, logger, opts);
-    if (outcome) return outcome;
-    logger.debug('write conflict; re-reading', { attempt });
-  }
-  throw new Error(`config key ${message.key} kept changing under ${MAX_CONFLICTS} attempts`);
+  return converge(
+    `config key ${message.key}`,
+    async () => (await planOnce(store, message.key, logger, opts)) ?? CONFLICT,
+    { onConflict: (attempt) => logger.debug('write conflict; re-reading', { attempt }) },
+  );
 }
 
 /** The mirror value: the config value the worker acted on, body decoded (docs/PROTOCOL-NOTES.md §f.3). */

@@ -5,6 +5,7 @@
  * (lease expired, job finished) and created again by another claimer has another create revision,
  * so "the working key's create revision is still mine" is the fence every later write carries.
  */
+import { commitDecision, converge } from '../store/converge';
 import { parseJsonObject } from '../encoding/json-object';
 import type { Compare, Lease, Op, Store, TxnBuilder, TxnResult } from '../store/store';
 import { absent, createRevisionIs, del, modRevisionIs, present, put, read } from '../store/store';
@@ -194,7 +195,7 @@ export function jobTxn(store: Store, claim: Claim): TxnBuilder {
 export async function retryJob(store: Store, claim: Claim, error: string): Promise<number> {
   const allKey = claim.keys.all(claim.jobId);
   const workingKey = claim.keys.working(claim.jobId);
-  for (let round = 0; round < 5; round++) {
+  return converge(`job ${claim.jobId}: /jobs/all (recording an attempt)`, async () => {
     const [all, current] = (await store.txn().then(read(allKey), read(workingKey)).commit()).reads;
     // The fence decides first: a stale invocation gets ClaimLostError, whatever else changed.
     if (!current || current.createRevision !== claim.createRevision) throw lostError(claim, current);
@@ -202,16 +203,19 @@ export async function retryJob(store: Store, claim: Claim, error: string): Promi
     const stored = parseStoredJob(allKey, all.value);
     const attempt = stored.attempt + 1;
     const working = { ...parseWorking(current.value), owner: claim.owner, attempt, last_error: error };
-    const res = await jobTxn(store, claim)
-      .when(modRevisionIs(allKey, all.modRevision))
-      .then(
-        put(allKey, encodeStoredJob({ ...stored, attempt })),
-        put(workingKey, JSON.stringify(working), { lease: claim.leaseId }),
-      )
-      .commit();
-    if (res.succeeded) return attempt;
-  }
-  throw new Error(`job ${claim.jobId}: /jobs/all kept changing while recording an attempt`);
+    return commitDecision(
+      store,
+      {
+        result: attempt,
+        when: [modRevisionIs(allKey, all.modRevision)],
+        then: [
+          put(allKey, encodeStoredJob({ ...stored, attempt })),
+          put(workingKey, JSON.stringify(working), { lease: claim.leaseId }),
+        ],
+      },
+      () => jobTxn(store, claim),
+    );
+  });
 }
 
 /**
