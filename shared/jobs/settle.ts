@@ -4,6 +4,7 @@
  * "its waiting key is still the one I read", so that whoever settles concurrently, each waiting
  * job is promoted or failed exactly once.
  */
+import { commitDecision, CONFLICT } from '../store/converge';
 import type { Store } from '../store/store';
 import { absent, del, modRevisionIs, present, put } from '../store/store';
 import { rangePages, readMany } from '../store/read-many';
@@ -146,28 +147,28 @@ async function settleFrom(
         failed_by: f.dependency,
         root_cause: f.rootCause,
       };
-      const res = await store
-        .txn()
-        .when(modRevisionIs(keys.waiting(id), revisionOf.get(id)!), absent(keys.finished(id)))
-        .then(del(keys.waiting(id)), put(keys.finished(id), JSON.stringify(finished)), ...unindex(f.waiting))
-        .commit();
-      if (res.succeeded) {
+      const moved = await commitDecision(store, {
+        result: true,
+        when: [modRevisionIs(keys.waiting(id), revisionOf.get(id)!), absent(keys.finished(id))],
+        then: [del(keys.waiting(id)), put(keys.finished(id), JSON.stringify(finished)), ...unindex(f.waiting)],
+      });
+      if (moved !== CONFLICT) {
         result.failed.push({ id, job: f.waiting.job, finished });
         failedNow.push(id);
       } else raced.add(id);
     }
     for (const w of plan.promote) {
-      const res = await store
-        .txn()
-        .when(
+      const moved = await commitDecision(store, {
+        result: true,
+        when: [
           modRevisionIs(keys.waiting(w.id), revisionOf.get(w.id)!),
           present(keys.all(w.id)),
           absent(keys.ready(w.id)),
           absent(keys.finished(w.id)),
-        )
-        .then(del(keys.waiting(w.id)), put(keys.ready(w.id), w.handler), ...unindex(w))
-        .commit();
-      if (res.succeeded) result.promoted.push(w.id);
+        ],
+        then: [del(keys.waiting(w.id)), put(keys.ready(w.id), w.handler), ...unindex(w)],
+      });
+      if (moved !== CONFLICT) result.promoted.push(w.id);
       else raced.add(w.id);
     }
     // A job failed here is a failed dependency for its own dependents, in this chain or another.
@@ -181,5 +182,6 @@ async function settleFrom(
     ids = [...raced];
   }
   // Still contested after every round: the settlers racing us keep deciding these jobs, and every
-  // finish settles again after its own commit, so nothing is left undecided by stopping here.
+  // finish settles again after its own commit, so nothing is left undecided by stopping here. (So
+  // this loop, unlike converge's, ends without an error; each move is still one commitDecision.)
 }
