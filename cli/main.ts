@@ -11,6 +11,7 @@ import { useLocalStackEndpoints } from './local-stack';
 import { registerEtcdCommands } from './commands/etcd';
 import { registerPlanCommand } from './commands/plan';
 import { registerQueueCommands } from './commands/queues';
+import { registerScenarioCommands } from './commands/scenario';
 import { registerStatusCommand } from './commands/status';
 import { registerTemplatesCommands } from './commands/templates';
 
@@ -30,6 +31,7 @@ registerPlanCommand(program);
 registerTemplatesCommands(program);
 registerStatusCommand(program);
 registerQueueCommands(program);
+registerScenarioCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // Commander has printed its message (and the help) already; help and --version exit 0.

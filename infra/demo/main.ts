@@ -1,8 +1,10 @@
 /**
- * `npm run demo`: starts its own local stack on free loopback ports (so it never collides with a
- * running `npm start`), plays the recorded load-balancer scenario as Gohan would, prints the
- * final /state and /monitoring of every resource, stops the stack, and exits 0 only when every
- * resource reached its recorded state.
+ * `npm run demo [-- --scenario <file> [--burst] [--dump <file.json>]]`: starts its own local stack
+ * on free loopback ports (so it never collides with a running `npm start`), plays a scenario as
+ * Gohan would (default: the recorded load-balancer scenario), prints every resource's final /state
+ * and /monitoring beside the recorded one with every difference, writes every final /state and
+ * /monitoring value to the dump file, stops the stack, and exits 0 only when every resource
+ * matches, no job is left unfinished and no message was dead-lettered.
  *
  * Its data folder is temporary: removed at the end, unless the run failed, when its logs are kept
  * and named. A Ctrl-C stops everything it started and removes the folder.
@@ -10,14 +12,29 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Command } from 'commander';
 import { Started } from '../local/processes';
 import { freeStackPorts, startStack } from '../stack/stack';
+import { deadLetters } from './dead-letters';
 import { playRecordedScenario } from './play';
+import { loadScenario } from './scenario';
 
 /** Set by Ctrl-C: the signal handler stops, cleans up and exits; nothing else reports. */
 let interrupted = false;
 
-async function main(): Promise<number> {
+async function main(argv: string[]): Promise<number> {
+  const opts = new Command('demo')
+    .description('play a scenario on a fresh local stack and compare every resource with the record')
+    .option(
+      '--scenario <file>',
+      'scenario file (docs/scenarios.md), or the name of one in infra/demo/scenarios',
+      '05_load_balancer',
+    )
+    .option('--burst', 'write back to back, as Gohan does, without waiting for each change to be planned')
+    .option('--dump <file>', 'write every final /state and /monitoring value to this JSON file')
+    .parse(argv)
+    .opts<{ scenario: string; burst?: boolean; dump?: string }>();
+  const scenario = loadScenario(opts.scenario);
   const say = (line: string) => process.stdout.write(`${line}\n`);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'esi-demo-'));
   const started = new Started();
@@ -33,11 +50,23 @@ async function main(): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
-  say('Starting a local stack for the demo ...');
+  say(`Starting a local stack for the demo (${scenario.name}${opts.burst ? ', burst' : ''}) ...`);
+  const stage = 'demo';
   let ok = false;
   try {
-    const stack = await startStack({ dataDir, stage: 'demo', ports: await freeStackPorts(), log: say, started });
-    ok = (await playRecordedScenario(stack.env.ESI_ETCD_ENDPOINTS, say)).ok;
+    const stack = await startStack({ dataDir, stage, ports: await freeStackPorts(), log: say, started });
+    const result = await playRecordedScenario(stack.env.ESI_ETCD_ENDPOINTS, say, {
+      scenario,
+      burst: opts.burst,
+      simulators: { heatUrl: stack.heat.url, collectorUrl: stack.collector.url },
+    });
+    const dead = Object.entries(await deadLetters(stack.env.ESI_SQS_ENDPOINT, stage)).filter(([, n]) => n > 0);
+    say(dead.length ? `Dead-lettered: ${dead.map(([q, n]) => `${q} ${n}`).join(', ')}` : 'No message dead-lettered.');
+    if (opts.dump) {
+      fs.writeFileSync(opts.dump, `${JSON.stringify(result.dump, null, 1)}\n`);
+      say(`Final /state and /monitoring written to ${opts.dump}`);
+    }
+    ok = result.ok && dead.length === 0;
     return ok ? 0 : 1;
   } finally {
     await started.stopAll();
@@ -47,7 +76,7 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
+main(process.argv).then(
   (code) => {
     if (!interrupted) process.exit(code);
   },

@@ -6,26 +6,53 @@ import { etcdSettings } from '../../shared/config';
 import { encodeGohanConfigValue, versionOf } from '../../shared/gohan/config-value';
 import { parseConfigKey, keys } from '../../shared/keys';
 import { EtcdStore } from '../../shared/store/etcd-store';
-import type { Store, WatchHandle } from '../../shared/store/store';
+import type { KeyValue, Store, WatchHandle } from '../../shared/store/store';
 import { del, put } from '../../shared/store/store';
 import { loadHeatTemplatesDir } from '../../shared/templates/load';
 import { publishTemplate } from '../../shared/templates/publish';
-import { checkMonitoring, checkState, type StateCheck } from './compare';
-import { loadScenario, type Scenario } from './scenario';
+import { defaultSchemaIndex } from '../../shared/planner/schema';
+import { asBurst, compareMonitoring, compareState, type ResourceCheck } from './compare';
+import { loadScenario, type Scenario, type StateDoc } from './scenario';
 import path from 'node:path';
 
 export interface PlayOptions {
   log: (line: string) => void;
   /** Print job and state changes as they happen. */
   live?: boolean;
+  /** Write back to back, as Gohan does, without waiting for each change to be planned. */
+  burst?: boolean;
   /** How long to wait for the whole scenario to settle. */
   timeoutMs?: number;
+  /**
+   * The stack's simulators: they are given the scenario's recorded heat outputs and collector
+   * statuses, and heat_outputs are then compared by value. Without them, by output keys, and
+   * every recorded collector status counts as not set.
+   */
+  simulators?: { heatUrl: string; collectorUrl: string };
+}
+
+/** Gives the simulators what the scenario recorded (their control endpoints). */
+async function prepareSimulators(scenario: Scenario, sims: NonNullable<PlayOptions['simulators']>): Promise<void> {
+  const putJson = async (url: string, body: unknown) => {
+    const res = await fetch(url, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`PUT ${url}: ${res.status} ${await res.text()}`);
+  };
+  await putJson(`${sims.heatUrl}/_sim/fixtures`, scenario.heat_outputs ?? {});
+  await putJson(`${sims.collectorUrl}/_sim/statuses`, scenario.collector_statuses ?? []);
 }
 
 export interface PlayResult {
+  /** Every resource matches (differences with a reason aside), and no job is left. */
   ok: boolean;
-  checks: StateCheck[];
-  monitoring: StateCheck[];
+  checks: ResourceCheck[];
+  /** /jobs/all keys still there at the end (a stuck chain). */
+  unfinishedJobs: string[];
+  /** Every final /state and /monitoring value, by key. */
+  dump: Record<string, unknown>;
 }
 
 const short = (key: string) =>
@@ -33,8 +60,62 @@ const short = (key: string) =>
     .replace(/^\/(config|state|monitoring)\/(v2\.0|common\/v1\.0)\//, '')
     .replace(/([0-9a-f]{8})-[0-9a-f-]{27}/g, '$1…');
 
+const parsed = (kv: KeyValue | undefined): Record<string, unknown> | undefined => {
+  if (!kv) return undefined;
+  try {
+    return JSON.parse(kv.value) as Record<string, unknown>;
+  } catch {
+    return { unparsable: kv.value };
+  }
+};
+
+/** The scenario's last config body of each resource (the named differences depend on it). */
+function lastBodies(scenario: Scenario): Map<string, Record<string, unknown>> {
+  const bodies = new Map<string, Record<string, unknown>>();
+  for (const step of scenario.steps)
+    if ('put' in step) bodies.set(step.put.replace(/^\/config\//, '/state/'), step.body);
+  return bodies;
+}
+
+async function checkAll(
+  store: Store,
+  scenario: Scenario,
+  simulated: boolean,
+  burst: boolean,
+): Promise<ResourceCheck[]> {
+  const bodies = lastBodies(scenario);
+  const writes = new Map<string, number>();
+  for (const step of scenario.steps)
+    if ('put' in step) {
+      const key = step.put.replace(/^\/config\//, '/state/');
+      writes.set(key, (writes.get(key) ?? 0) + 1);
+    }
+  const fixtures = simulated ? (scenario.heat_outputs ?? {}) : {};
+  const states = Object.entries(scenario.expected_states).map(async ([key, expected]) => {
+    const parts = key.split('/');
+    const singular = defaultSchemaIndex().singular(parts[parts.length - 2]);
+    const stack = `${singular}_${parts[parts.length - 1]}`;
+    const outputsByValue = `${stack}@version=${expected.version}` in fixtures || stack in fixtures;
+    const check = compareState(key, expected, parsed(await store.get(key)) as StateDoc | undefined, {
+      outputsByValue,
+      body: bodies.get(key),
+    });
+    return burst ? asBurst(check, (writes.get(key) ?? 0) > 1) : check;
+  });
+  const monitoring = Object.entries(scenario.expected_monitoring).map(async ([key, expected]) =>
+    compareMonitoring(
+      key,
+      expected,
+      parsed(await store.get(key)),
+      simulated ? (scenario.collector_statuses ?? []) : [],
+    ),
+  );
+  return Promise.all([...states, ...monitoring]);
+}
+
 export async function playScenario(store: Store, scenario: Scenario, opts: PlayOptions): Promise<PlayResult> {
   const { log } = opts;
+  if (opts.simulators) await prepareSimulators(scenario, opts.simulators);
   const templates = loadHeatTemplatesDir(path.join(__dirname, '..', '..', 'templates', 'heat_templates'));
   for (const t of Object.values(templates)) await publishTemplate(store, t);
   log(`published ${Object.keys(templates).length} heat templates`);
@@ -42,9 +123,11 @@ export async function playScenario(store: Store, scenario: Scenario, opts: PlayO
   const watches: WatchHandle[] = [];
   if (opts.live) watches.push(...(await liveView(store, log)));
   try {
-    log(`playing ${scenario.name}: ${scenario.steps.length} config writes`);
+    log(`playing ${scenario.name}: ${scenario.steps.length} config writes${opts.burst ? ' (burst)' : ''}`);
     for (const step of scenario.steps) {
       if ('delete' in step) {
+        // Gohan removes a resource only once the worker reported its logical delete, even in a burst.
+        if (opts.burst) await waitUntil(() => deleteReported(store, step.delete), 180_000);
         await store.txn().then(del(step.delete)).commit();
         log(`gohan  delete ${short(step.delete)}`);
         continue;
@@ -57,12 +140,12 @@ export async function playScenario(store: Store, scenario: Scenario, opts: PlayO
         `gohan  put    ${short(step.put)} v${step.version}${step.marked_for_deletion ? ' (marked for deletion)' : ''}`,
       );
       // Like an operator clicking on: the next change comes once this one was taken in.
-      await waitUntil(() => planned(store, step.put, step.version), 60_000);
+      if (!opts.burst) await waitUntil(() => planned(store, step.put, step.version), 60_000);
     }
     const deadline = Date.now() + (opts.timeoutMs ?? 180_000);
     for (;;) {
-      const result = await readResult(store, scenario);
-      if (result.checks.every((c) => c.ok) || Date.now() > deadline) return result;
+      const result = await readResult(store, scenario, opts);
+      if (result.ok || Date.now() > deadline) return result;
       await new Promise((r) => setTimeout(r, 500));
     }
   } finally {
@@ -71,28 +154,30 @@ export async function playScenario(store: Store, scenario: Scenario, opts: PlayO
 }
 
 /** What etcd holds now for every resource of the scenario, compared with the record. */
-async function readResult(store: Store, scenario: Scenario): Promise<PlayResult> {
-  const read = async (key: string): Promise<unknown> => {
-    const kv = await store.get(key);
-    return kv ? (JSON.parse(kv.value) as unknown) : undefined;
-  };
-  const checks = await Promise.all(
-    Object.entries(scenario.expected_states).map(async ([key, expected]) =>
-      checkState(key, expected, (await read(key)) as Parameters<typeof checkState>[2]),
-    ),
-  );
-  const monitoring = await Promise.all(
-    Object.entries(scenario.expected_monitoring).map(async ([key, expected]) =>
-      checkMonitoring(key, expected, await read(key)),
-    ),
-  );
-  return { ok: checks.every((c) => c.ok), checks, monitoring };
+async function readResult(
+  store: Store,
+  scenario: Scenario,
+  opts: Pick<PlayOptions, 'simulators' | 'burst'>,
+): Promise<PlayResult> {
+  const checks = await checkAll(store, scenario, opts.simulators !== undefined, opts.burst === true);
+  const unfinishedJobs = (await store.range('/jobs/all/')).items.map((kv) => kv.key);
+  const dump: Record<string, unknown> = {};
+  for (const prefix of ['/state/', '/monitoring/'])
+    for (const kv of (await store.range(prefix)).items) dump[kv.key] = parsed(kv);
+  return { ok: checks.every((c) => c.ok) && unfinishedJobs.length === 0, checks, unfinishedJobs, dump };
 }
 
 /** The scenario was played into this etcd before: one of its resources has a /state. */
 async function alreadyPlayed(store: Store, scenario: Scenario): Promise<boolean> {
   const found = await Promise.all(Object.keys(scenario.expected_states).map((key) => store.get(key)));
   return found.some((kv) => kv !== undefined);
+}
+
+/** The worker reported the logical delete of a resource (its /state says DELETE_…). */
+async function deleteReported(store: Store, configKey: string): Promise<boolean> {
+  const state = parsed(await store.get(configKey.replace(/^\/config\//, '/state/')));
+  const ws = (state?.state as { worker_state?: unknown } | undefined)?.worker_state;
+  return typeof ws === 'string' && ws.startsWith('DELETE_');
 }
 
 /** Taken in: the planner mirrored this version, or wrote a /state for it (read-only or failed). */
@@ -165,48 +250,64 @@ async function liveView(store: Store, log: (line: string) => void): Promise<Watc
   return [jobs, ...results];
 }
 
-const row = (c: StateCheck, width: number) =>
-  `  ${c.ok ? 'ok  ' : 'DIFF'} ${short(c.key).padEnd(44)} ${c.expected.padEnd(width)} ${c.actual}${c.ok ? '' : `  (${c.why ?? ''})`}`;
+const brief = (v: unknown) => {
+  const text = typeof v === 'string' ? v : JSON.stringify(v);
+  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
+};
 
 export function summary(result: PlayResult): string[] {
-  const lines = ['', 'Final /state of every resource (recorded → now):'];
-  for (const c of result.checks) lines.push(row(c, 22));
-  lines.push('', 'Final /monitoring (recorded → now):');
-  for (const m of result.monitoring) lines.push(row(m, 34));
-  const bad = result.checks.filter((c) => !c.ok).length;
-  const badMonitoring = result.monitoring.filter((c) => !c.ok).length;
+  const lines: string[] = [];
+  for (const kind of ['state', 'monitoring'] as const) {
+    lines.push('', `Final /${kind} of every resource (recorded → now):`);
+    for (const c of result.checks.filter((x) => x.kind === kind)) {
+      const mark = !c.ok ? 'DIFF' : c.differences.length ? 'ok* ' : 'ok  ';
+      lines.push(`  ${mark} ${short(c.key).padEnd(44)} ${c.expected.padEnd(22)} ${c.actual}`);
+      for (const d of c.differences)
+        lines.push(
+          `         ${d.field}: recorded ${brief(d.expected)}, now ${brief(d.actual)}${d.named ? `  (named: ${d.named})` : ''}`,
+        );
+    }
+  }
+  const count = (kind: string) => {
+    const all = result.checks.filter((c) => c.kind === kind);
+    return `${all.filter((c) => c.ok).length}/${all.length}`;
+  };
+  const named = result.checks.flatMap((c) => c.differences.filter((d) => d.named)).length;
   lines.push(
     '',
-    bad
-      ? `${bad} of ${result.checks.length} resources differ from the record.`
-      : `All ${result.checks.length} resources reached their recorded state.`,
-    `${result.monitoring.length - badMonitoring} of ${result.monitoring.length} /monitoring values are as recorded.`,
-    'A /monitoring value is what the collector says about a resource, not something this system decides:',
-    'here the collector is simulated and every new target reports UP after half a second, while in the',
-    "recording some ports' agents reported FAIL; such rows show DIFF with the recorded status. A row with",
-    '(none) is a resource the monitoring sync has not written a value for (yet). The /state rows are the',
-    "system's own result and decide the outcome.",
+    `/state: ${count('state')} match; /monitoring: ${count('monitoring')} match` +
+      `${named ? ` (${named} named difference(s), marked ok*)` : ''}; unfinished jobs: ${result.unfinishedJobs.length}.`,
+    result.ok ? 'Every resource reached its recorded result.' : 'Some resources differ from the record (DIFF above).',
   );
   return lines;
 }
 
 /**
- * Plays the recorded scenario live on the stack at etcdEndpoint and prints the summary. On an etcd
- * that already holds the scenario (a second `npm start` on the same data folder) nothing is played:
+ * Plays a scenario live on the stack at etcdEndpoint and prints the summary. On an etcd that
+ * already holds the scenario (a second `npm start` on the same data folder) nothing is played:
  * what etcd holds is compared and the user is told how to start from an empty etcd.
  */
-export async function playRecordedScenario(etcdEndpoint: string, log: (line: string) => void): Promise<PlayResult> {
+export async function playRecordedScenario(
+  etcdEndpoint: string,
+  log: (line: string) => void,
+  opts: { scenario?: Scenario; burst?: boolean; simulators?: PlayOptions['simulators']; live?: boolean } = {},
+): Promise<PlayResult> {
   const store = new EtcdStore({ ...etcdSettings(), endpoints: [etcdEndpoint] });
   try {
-    const scenario = loadScenario();
+    const scenario = opts.scenario ?? loadScenario();
     let result: PlayResult;
     if (await alreadyPlayed(store, scenario)) {
       log('');
       log(`The demo (${scenario.name}) was already played into this data folder, so it is not played again;`);
       log('below is what etcd holds now. To play it again on an empty etcd: npm start -- --fresh');
-      result = await readResult(store, scenario);
+      result = await readResult(store, scenario, opts);
     } else {
-      result = await playScenario(store, scenario, { log, live: true });
+      result = await playScenario(store, scenario, {
+        log,
+        live: opts.live ?? true,
+        burst: opts.burst,
+        simulators: opts.simulators,
+      });
     }
     summary(result).forEach((l) => log(l));
     return result;

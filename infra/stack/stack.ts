@@ -20,6 +20,7 @@ import {
 import { scheduleInvocations, type LocalSchedule } from './scheduler';
 import {
   CollectorSimulator,
+  CollectorSimulatorOptions,
   HeatSimulator,
   HeatSimulatorOptions,
   startCollectorSimulator,
@@ -68,6 +69,8 @@ export interface SimulatorOptions {
   heatLatencyMs?: number;
   /** Status every new monitoring target reports after a moment (as the collector's agents would). */
   collectorAutoStatus?: string;
+  /** Statuses the collector reports for the targets they match instead (a replay of recorded /monitoring). */
+  collectorStatuses?: CollectorSimulatorOptions['statuses'];
 }
 
 export interface StackOptions {
@@ -168,6 +171,7 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
     port: opts.ports.collector,
     autoStatus: sim.collectorAutoStatus ?? 'UP',
     autoStatusDelayMs: 500,
+    statuses: sim.collectorStatuses,
   });
   started.add('collector simulator', () => collector.stop());
   const heat = await startHeatSimulator({

@@ -92,7 +92,9 @@ async function main(): Promise<void> {
     // The main job: play the recorded load-balancer scenario as Gohan would, live.
     // Quiet once stopping: the demo's lines would mix with the stop's.
     const demoSay = (line: string) => (stopping ? undefined : say(line));
-    await playRecordedScenario(stack.env.ESI_ETCD_ENDPOINTS, demoSay).catch((err: Error) => {
+    await playRecordedScenario(stack.env.ESI_ETCD_ENDPOINTS, demoSay, {
+      simulators: { heatUrl: stack.heat.url, collectorUrl: stack.collector.url },
+    }).catch((err: Error) => {
       if (!stopping) say(`demo stopped: ${err.message}`);
     });
   }

@@ -22,6 +22,9 @@ import { CONFLICT, converge } from '../store/converge';
 import { jobWrites } from '../jobs/enqueue';
 import { parseResourceIndex } from '../jobs/job-index';
 import { defaultJobKeys } from '../jobs/job-keys';
+import { outputTargets, referencingPrefix, referencingPuts } from '../jobs/referencing-index';
+import { versionOf } from '../gohan/config-value';
+import { pathOfSingular } from '../resource-path';
 import { defaultSchemaIndex } from '../planner';
 import { readMany } from '../store/read-many';
 import { pyDumps } from '../encoding/pyjson';
@@ -33,6 +36,7 @@ import { encodeState, planFailedState } from '../state/state-value';
 import {
   absent,
   del,
+  delPrefix,
   modRevisionIs,
   put,
   unchangedSince,
@@ -42,17 +46,52 @@ import {
 } from '../store/store';
 import { preparePlan, type PrepareOptions, type Prepared } from './planning-inputs';
 
+/** How deep planning follows output targets that are not planned yet (no output_key cycle exists in Heat). */
+const MAX_TARGET_DEPTH = 8;
+
 export async function planConfigKey(
   store: Store,
-  message: EtcdEventMessage,
+  message: Pick<EtcdEventMessage, 'key'> & Partial<EtcdEventMessage>,
   logger: Logger,
   opts: PrepareOptions = {},
+  depth = 0,
 ): Promise<Outcome> {
   return converge(
     `config key ${message.key}`,
-    async () => (await planOnce(store, message.key, logger, opts)) ?? CONFLICT,
+    async () => (await planOnce(store, message.key, logger, opts, depth)) ?? CONFLICT,
     { onConflict: (attempt) => logger.debug('write conflict; re-reading', { attempt }) },
   );
+}
+
+/**
+ * The /config keys of the resources whose stack outputs the planned jobs read and whose current
+ * config the worker has not taken in yet (its mirror and its /state are older than the config).
+ */
+async function unplannedOutputTargets(store: Store, p: Extract<Prepared, { kind: 'planned' }>): Promise<string[]> {
+  if (p.result.kind !== 'jobs') return [];
+  const targets = new Map<string, ResourcePath>();
+  for (const { job } of p.result.jobs)
+    for (const t of outputTargets(job)) {
+      if (t.type === p.resourceType && t.id === p.path.id) continue;
+      const path = pathOfSingular(t.type, t.id);
+      targets.set(keys.config(path), path);
+    }
+  const candidates = [...targets].filter(([key]) => p.referenced.get(key) !== undefined);
+  if (!candidates.length) return [];
+  const got = await readMany(
+    store,
+    candidates.flatMap(([, path]) => [keys.workerConfig(path), keys.state(path)]),
+  );
+  return candidates
+    .filter(([key, path]) => {
+      const configVersion = versionOf(p.referenced.get(key)!.value) ?? 0;
+      const taken = Math.max(
+        versionOf(got.get(keys.workerConfig(path))?.value ?? '') ?? 0,
+        versionOf(got.get(keys.state(path))?.value ?? '') ?? 0,
+      );
+      return taken < configVersion;
+    })
+    .map(([key]) => key);
 }
 
 /** The mirror value: the config value the worker acted on, body decoded (docs/PROTOCOL-NOTES.md §f.3). */
@@ -65,8 +104,23 @@ async function planOnce(
   configKey: string,
   logger: Logger,
   opts: PrepareOptions,
+  depth: number,
 ): Promise<Outcome | undefined> {
   const prepared = await preparePlan(store, configKey, opts);
+  if (prepared.kind === 'planned' && prepared.result.kind === 'jobs' && depth < MAX_TARGET_DEPTH) {
+    // Gohan's writes of several resources may be planned in any order (one message group per
+    // key). A job that reads another resource's stack outputs must wait for that resource's
+    // jobs, which exist only once its current config is planned: plan it first (it is planned
+    // once, whoever gets there first), then plan this key again.
+    const unplanned = await unplannedOutputTargets(store, prepared);
+    if (unplanned.length) {
+      for (const key of unplanned) {
+        logger.info('planning a referenced resource first', { referenced_key: key });
+        await planConfigKey(store, { key }, logger, opts, depth + 1);
+      }
+      return undefined;
+    }
+  }
   switch (prepared.kind) {
     case 'skip':
       return done(prepared.note);
@@ -119,10 +173,16 @@ async function writePlan(
         store,
         result.jobs.map(({ job, stored }) => ({ handler: stored[0], job, attempt: stored[2] })),
       );
+      const jobs = result.jobs.map((j) => j.job);
       const res = await store
         .txn()
         .when(...fences, ...writes.compares)
-        .then(...writes.ops, mirrorOp)
+        .then(
+          ...writes.ops,
+          mirrorOp,
+          ...referencingPuts(defaultJobKeys, jobs),
+          ...p.staleReferencing.map((k) => del(k)),
+        )
         .commit();
       if (!res.succeeded) return undefined;
       const ids = result.jobs.map((j) => j.job.id);
@@ -182,10 +242,12 @@ async function forgetResource(
     if ([...live.values()].some((kv) => kv !== undefined)) found.splice(found.indexOf(index), 1);
   }
   if (found.length === 0) return done('config key deleted; nothing left to clean up');
+  // Nobody plans this resource again: which jobs reference it no longer matters.
+  const referencing = resourceType ? [delPrefix(referencingPrefix(defaultJobKeys, resourceType, path.id))] : [];
   const res = await store
     .txn()
     .when(absent(configKey), ...found.map((kv) => unchangedSince(kv.key, kv)))
-    .then(...found.map((kv) => del(kv.key)))
+    .then(...found.map((kv) => del(kv.key)), ...referencing)
     .commit();
   return res.succeeded ? done(`config key deleted; removed ${found.map((kv) => kv.key).join(', ')}`) : undefined;
 }

@@ -19,6 +19,7 @@
 import YAML from 'yaml';
 import { defaultJobKeys } from '../jobs/job-keys';
 import { unfinishedJobsOf } from '../jobs/job-index';
+import { referencingJobsOf } from '../jobs/referencing-index';
 import { parseConfigValue, versionOf, type ConfigValue } from '../gohan/config-value';
 import {
   CONFIG_PREFIX,
@@ -40,13 +41,13 @@ import {
   type TemplateMappings,
 } from '../planner';
 import { readMany } from '../store/read-many';
-import type { KeyValue, RangeResult, Store } from '../store/store';
+import type { KeyValue, RangeOptions, RangeResult, Store } from '../store/store';
 import { loadTemplates, toHeatTemplate } from '../templates/load';
 
 /** What planning reads: the etcd Store satisfies it, and so does a snapshot. */
 export interface ReadSource {
   get(key: string): Promise<KeyValue | undefined>;
-  range(prefix: string): Promise<RangeResult>;
+  range(prefix: string, opts?: RangeOptions): Promise<RangeResult>;
   /** A Store: several keys are read in one read-only transaction (one round trip, one revision). */
   txn?: Store['txn'];
 }
@@ -83,6 +84,8 @@ export type Prepared =
       result: PlanResult;
       /** Every other /config key the plan read, as read (undefined = absent): the write fences on them. */
       referenced: Map<string, KeyValue | undefined>;
+      /** Referencing-index entries of this resource whose jobs are gone (the write drops them). */
+      staleReferencing: string[];
     };
 
 export interface PrepareOptions {
@@ -169,6 +172,10 @@ export class LoadingView implements PlanningView {
   /** Unfinished job ids by `<type>\0<id>`, loaded from the resources' chain indexes. */
   private readonly pending = new Map<string, string[]>();
   private readonly missingPending = new Map<string, { type: string; id: string }>();
+  /** The unfinished jobs referencing the planned resource (loaded with the first round when planning). */
+  private referencing: string[] | undefined;
+  /** Referencing-index entries of the planned resource whose jobs are gone: the plan's write drops them. */
+  staleReferencing: string[] = [];
 
   /** `loadPending`: whether pendingJobs is answered (planning) or always empty (choosing a template). */
   constructor(
@@ -222,6 +229,12 @@ export class LoadingView implements PlanningView {
     return known ?? [];
   }
 
+  /** Only the planned resource is asked about (the planner asks for no other). */
+  referencingPendingJobs(type: string, id: string): string[] {
+    if (type !== this.self.type || id !== this.self.id) return [];
+    return this.referencing ?? [];
+  }
+
   /** The `templates` the planner indexes: etcd's value where there is one, else the shipped one. */
   templateRecord(): Readonly<Record<string, HeatTemplate>> {
     return new Proxy(
@@ -248,14 +261,22 @@ export class LoadingView implements PlanningView {
     this.missingConfigs.clear();
     this.missingTemplates.clear();
     this.missingPending.clear();
-    if (!configs.length && !templates.length && !pending.length) return false;
-    const [got, unfinished] = await Promise.all([
+    const loadReferencing = this.loadPending && this.referencing === undefined;
+    if (!configs.length && !templates.length && !pending.length && !loadReferencing) return false;
+    const [got, unfinished, referencing] = await Promise.all([
       getMany(source, [...configs, ...templates.map((id) => keys.heatTemplate(id))]),
       pending.length
         ? unfinishedJobsOf((k, o) => getMany(source, k, o), defaultJobKeys, pending)
         : new Map<string, string[]>(),
+      loadReferencing
+        ? referencingJobsOf(source, (k, o) => getMany(source, k, o), defaultJobKeys, this.self.type, this.self.id)
+        : undefined,
     ]);
     for (const [k, ids] of unfinished) this.pending.set(k, ids);
+    if (referencing) {
+      this.referencing = referencing.unfinished;
+      this.staleReferencing = referencing.stale;
+    }
     configs.forEach((key, i) => this.configs.set(key, got[i]));
     templates.forEach((id, i) => {
       const kv = got[configs.length + i];
@@ -382,7 +403,18 @@ export async function preparePlan(source: ReadSource, configKey: string, opts: P
   }
 
   const referenced = new Map([...view.configs].filter(([key]) => key !== ownKey));
-  return { kind: 'planned', path, resourceType, config, value, mirror, alreadyPlanned, result, referenced };
+  return {
+    kind: 'planned',
+    path,
+    resourceType,
+    config,
+    value,
+    mirror,
+    alreadyPlanned,
+    result,
+    referenced,
+    staleReferencing: view.staleReferencing,
+  };
 }
 
 // ---- a snapshot standing in for etcd ----------------------------------------------------------

@@ -8,6 +8,18 @@ import { chainName, defaultJobKeys, type JobKeys } from './job-keys';
 import { parseResourceIndex, scanChainJobIds } from './job-index';
 import { readMany } from '../store/read-many';
 import { settleWaiting } from './settle';
+import { referencingDeletes } from './referencing-index';
+import { parseStoredJob } from './values';
+import type { Job } from '../planner/types';
+
+/** The job of a /jobs/all value; an unreadable one has no index entries to remove. */
+function tryParseStoredJob(kv: KeyValue): Job | undefined {
+  try {
+    return parseStoredJob(kv.key, kv.value).job;
+  } catch {
+    return undefined;
+  }
+}
 
 export interface ChainRef {
   resource_type: string;
@@ -54,6 +66,9 @@ export async function cleanupChain(
       absent(keys.working(id)),
     );
     ops.push(del(keys.all(id)), del(keys.finished(id)));
+    // The job no longer references anything: its entries in the referencing index go with it.
+    const stored = tryParseStoredJob(read.all.get(id)!);
+    if (stored) ops.push(...referencingDeletes(keys, [stored]));
   }
   const res = await store
     .txn()

@@ -104,12 +104,17 @@ function plan(input: PlanInput, value: ConfigValue): PlanResult {
 
   const suffix = input.randomSuffix ?? randomSuffix;
   const ownPending = input.view.pendingJobs(type, id);
+  // PROTOCOL-NOTES §a: a job also waits for the unfinished jobs of the resources that reference
+  // this one, planned before it (04: the firewall's modify waits for its interface's modify, whose
+  // params read the firewall): what they read of this resource is read before it changes again.
+  const referencingPending = input.view.referencingPendingJobs(type, id).filter((jobId) => !ownPending.includes(jobId));
   const jobs: PlannedJob[] = [];
   steps.forEach((step, i) => {
     const params = withTemplate(step.template.id, () => buildParams(input, step, action));
     const jobAction = step.chain.action ?? action;
     const dependency = unique([
       ...referencedPending(input.view, params, { resource_type: type, resource_id: id }),
+      ...referencingPending,
       ...ownPending,
       ...jobs.map((j) => j.job.id),
     ]);

@@ -109,4 +109,9 @@ export interface PlanningView {
   previous(type: string, id: string): ConfigValue | undefined;
   /** Ids of the unfinished jobs (still under `/jobs/all`) of that resource. */
   pendingJobs(type: string, id: string): string[];
+  /**
+   * Ids of the unfinished jobs of OTHER resources whose params reference this resource (it is in
+   * one of their `resources` lists). They were all planned before the plan being computed.
+   */
+  referencingPendingJobs(type: string, id: string): string[];
 }

@@ -91,7 +91,10 @@ test('every resource of the recorded scenario ends with its recorded /state; the
   );
   const target = stack.collector.targets().find((t) => t.resource_id === up.key.split('/').pop() && t.version === 3);
   expect(target).toBeDefined();
-  stack.collector.setStatus(target!.id as string, 'FAIL');
+  // FAIL as the agent has reported it for 10 minutes: past the port target's hold_options (210 s).
+  stack.collector.setStatus(target!.id as string, 'FAIL', {
+    lastChanged: new Date(Date.now() - 600_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+  });
   await waitFor(
     async () => {
       const kv = await store.get(fail.key);

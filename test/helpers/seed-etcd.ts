@@ -21,7 +21,13 @@ export function seedKeys(seed: SeedFixture, opts: { wire: boolean }): Record<str
   const config = (v: RawConfig): unknown =>
     opts.wire ? encodeGohanConfigValue(v.body, v.version, v.marked_for_deletion === true) : v;
   const out: Record<string, unknown> = {};
-  for (const r of seed.resources) out[r.key] = config(r.value);
+  for (const r of seed.resources) {
+    out[r.key] = config(r.value);
+    // The worker took in every referenced resource's version (the seeds show them planned, their
+    // stacks made): its mirror says so, as the planner writes it.
+    const v = r.value;
+    out[mirrorKeyOf(r.key)] = { body: v.body, deleted: v.marked_for_deletion === true, version: v.version };
+  }
   if (seed.previous) {
     const p = seed.previous.value;
     out[mirrorKeyOf(seed.change.key)] = { body: p.body, deleted: p.marked_for_deletion === true, version: p.version };

@@ -6,6 +6,7 @@
  */
 import { encodeGohanConfigValue } from '../../shared/gohan/config-value';
 import { handler } from '../../functions/planner/handler';
+import { cleanupChain } from '../../shared/jobs/cleanup';
 import { parseJobId } from '../../shared/jobs/job-keys';
 import type { Job } from '../../shared/planner/types';
 import { EtcdStore } from '../../shared/store/etcd-store';
@@ -183,6 +184,94 @@ describe('level-triggered planning', () => {
     const v3 = (await jobsOf('network', id)).find((j) => j.job.version === 3)!;
     expect(v3.job.dependency).toEqual([]);
     expect((await store.get(`/jobs/ready/${v3.id}`))?.value).toBe('heat_worker');
+  });
+
+  it('a change waits for the unfinished jobs of the resources that reference it, read through the referencing index', async () => {
+    const dev = uid('dev');
+    const pp = uid('pp');
+    const devKey = `/config/v2.0/ese_devices/${dev}`;
+    const ppKey = `/config/v2.0/ese_physical_ports/${pp}`;
+    const device = (v: number, name = 'sw') =>
+      encodeGohanConfigValue(
+        { id: dev, name, hostname: 'QFX', tenant_id: 't', management_ip_address: '10.0.0.1', existing: 'existing' },
+        v,
+      );
+    await invoke(message(devKey, await write(devKey, device(1))));
+    const physicalPort = encodeGohanConfigValue(
+      { id: pp, name: 'xe-0/0/1', tenant_id: 't', ese_device_id: dev, existing: 'existing' },
+      1,
+    );
+    await invoke(message(ppKey, await write(ppKey, physicalPort)));
+    const [devCreate] = await jobsOf('ese_device', dev);
+    const [ppCreate] = await jobsOf('ese_physical_port', pp);
+    // The physical port reads the device's body (hostname, management ip): it references the device.
+    expect(ppCreate.job.dependency).toEqual([devCreate.id]);
+    const listed = (await store.range(`/jobs/referencing/ese_device/${dev}/`)).items.map((kv) => kv.key);
+    expect(listed).toEqual([`/jobs/referencing/ese_device/${dev}/${ppCreate.id}`]);
+
+    // The device changes while the physical port's job (planned before) is unfinished: it waits for it.
+    await invoke(message(devKey, await write(devKey, device(2, 'sw2'))));
+    const modify = (await jobsOf('ese_device', dev)).find((j) => j.job.version === 2)!;
+    expect([...modify.job.dependency].sort()).toEqual([devCreate.id, ppCreate.id].sort());
+
+    // The physical port's chain completes and is cleaned up: its index entry goes with it.
+    for (const id of [ppCreate.id, devCreate.id, modify.id]) await write(`/jobs/finished/${id}`, '{"ok": true}');
+    expect(
+      await cleanupChain(store, { resource_type: 'ese_physical_port', resource_id: pp, version: 1 }),
+    ).toMatchObject({
+      cleaned: true,
+    });
+    expect((await store.range(`/jobs/referencing/ese_device/${dev}/`)).items).toEqual([]);
+    await invoke(message(devKey, await write(devKey, device(3, 'sw3'))));
+    const v3 = (await jobsOf('ese_device', dev)).find((j) => j.job.version === 3)!;
+    expect(v3.job.dependency).toEqual([]);
+  });
+
+  it('a resource whose stack outputs a job reads is not a referencing one, and is planned first when its change is not planned yet', async () => {
+    const net = uid('net');
+    const sub = uid('sub');
+    const netKey = `/config/v2.0/networks/${net}`;
+    const subKey = `/config/v2.0/subnets/${sub}`;
+    await write(netKey, network(net, 1));
+    const subnet = encodeGohanConfigValue(
+      {
+        id: sub,
+        network_id: net,
+        cidr: '10.0.0.0/24',
+        enable_dhcp: true,
+        gateway_ip: '10.0.0.1',
+        dhcp_server_address: '10.0.0.2',
+        dns_nameservers: [],
+        ntp_servers: [],
+        allocation_pools: [],
+        host_routes: [],
+      },
+      1,
+    );
+    // The subnet's message is handled before the network's (another message group): the
+    // network's change is planned first, and the subnet's job waits for it.
+    expect(await invoke(message(subKey, await write(subKey, subnet)))).toEqual({ batchItemFailures: [] });
+    const [netCreate] = await jobsOf('network', net);
+    const [subCreate] = await jobsOf('subnet', sub);
+    expect(stripSuffix(netCreate.id)).toBe(`create:heat_worker:network:${net}:1`);
+    expect(subCreate.job.dependency).toEqual([netCreate.id]);
+    expect(await json(`/esi-worker/config/v2.0/networks/${net}`)).toMatchObject({ version: 1 });
+    // The subnet reads the network's outputs: no referencing entry, so the network never waits for it.
+    expect((await store.range(`/jobs/referencing/network/${net}/`)).items).toEqual([]);
+    // The network's own message later finds its change planned.
+    await invoke(message(netKey, (await store.get(netKey))!.modRevision));
+    expect(await jobsOf('network', net)).toHaveLength(1);
+  });
+
+  it('an index entry whose job is gone (removed without the clean-up) is dropped by the next plan of the resource', async () => {
+    const net = uid('net');
+    const netKey = `/config/v2.0/networks/${net}`;
+    const ghost = `create:heat_worker:subnet:${uid('sub')}:1:zzzzz`;
+    await write(`/jobs/referencing/network/${net}/${ghost}`, '');
+    await invoke(message(netKey, await write(netKey, network(net, 1))));
+    const [create] = await jobsOf('network', net);
+    expect(create.job.dependency).toEqual([]);
+    expect(await store.get(`/jobs/referencing/network/${net}/${ghost}`)).toBeUndefined();
   });
 
   it("a key deleted by Gohan plans nothing and removes the worker's own keys (mirror, stack record, job state), not /state", async () => {

@@ -26,6 +26,11 @@ export interface CollectorSimulatorOptions {
   /** Report this status for every new target after `autoStatusDelayMs` (default: no report). */
   autoStatus?: Json;
   autoStatusDelayMs?: number;
+  /**
+   * Statuses to report instead of `autoStatus` for the targets they match (a replay of recorded
+   * /monitoring values, FAIL and status objects included); also `GET|PUT /_sim/statuses`.
+   */
+  statuses?: StatusFixture[];
   /** Called on every status report, e.g. to feed a local stand-in for the collector's etcd syncer. */
   onStatus?: (target: JsonObject, value: Json) => void;
   /** One line per request (method, path, status); bodies (device passwords) are never logged. */
@@ -36,7 +41,39 @@ export interface CollectorSimulator extends RunningSimulator {
   /** Live targets by id (with their `values`). */
   targets(): JsonObject[];
   /** Reports a status for a target, as an agent would. */
-  setStatus(id: string, value: Json, opts?: { key?: string; reporter?: string; failCounter?: number }): JsonObject;
+  setStatus(
+    id: string,
+    value: Json,
+    opts?: { key?: string; reporter?: string; failCounter?: number; lastChanged?: string },
+  ): JsonObject;
+}
+
+/**
+ * The status the targets of one resource report for one /monitoring field: a target matches when
+ * its resource_type/resource_id are these, the field its etcd syncer writes (`syncer_properties.
+ * etcd.status.key`, else `field_name`) is `field`, and its version is `version` (when given).
+ */
+export interface StatusFixture {
+  resource_type: string;
+  resource_id: string;
+  field: string;
+  version?: number;
+  value: Json;
+}
+
+/** The /monitoring field a target's `status` goes to. */
+function statusField(body: JsonObject): unknown {
+  const sp = body.syncer_properties;
+  const etcd = isObject(sp) ? sp.etcd : undefined;
+  const status = isObject(etcd) ? etcd.status : undefined;
+  return isObject(status) && typeof status.key === 'string' ? status.key : body.field_name;
+}
+
+function parseStatusFixtures(v: unknown): StatusFixture[] {
+  const list: unknown = isObject(v) && Array.isArray(v.statuses) ? v.statuses : v;
+  if (!Array.isArray(list) || !list.every((f) => isObject(f) && 'value' in f && typeof f.resource_id === 'string'))
+    throw bad('expected [{"resource_type", "resource_id", "field", "version"?, "value"}, …]');
+  return list as StatusFixture[];
 }
 
 interface Target {
@@ -77,6 +114,15 @@ export async function startCollectorSimulator(opts: CollectorSimulatorOptions = 
   const counts = { created: 0, deleted: 0 };
   let faults: HttpFault[] = [];
   let faultSeq = 0;
+  let statusFixtures: StatusFixture[] = opts.statuses ? parseStatusFixtures(opts.statuses) : [];
+  const fixtureFor = (body: JsonObject): StatusFixture | undefined =>
+    statusFixtures.find(
+      (f) =>
+        f.resource_type === body.resource_type &&
+        f.resource_id === body.resource_id &&
+        f.field === statusField(body) &&
+        (f.version === undefined || f.version === body.version),
+    );
   const timers = new Set<NodeJS.Timeout>();
   let baseUrl = '';
   const log = opts.log ?? (() => undefined);
@@ -87,7 +133,7 @@ export async function startCollectorSimulator(opts: CollectorSimulatorOptions = 
   function setStatus(
     id: string,
     value: Json,
-    o: { key?: string; reporter?: string; failCounter?: number } = {},
+    o: { key?: string; reporter?: string; failCounter?: number; lastChanged?: string } = {},
   ): JsonObject {
     const t = targets.get(id);
     if (!t) throw missing(id);
@@ -100,7 +146,8 @@ export async function startCollectorSimulator(opts: CollectorSimulatorOptions = 
         o.reporter ??
         (typeof prev?.reporter === 'string' ? prev.reporter : (REPORTERS[text(t.body.type)] ?? 'SimulatedAgent')),
       last_reported: now,
-      last_changed: changed ? now : (prev?.last_changed ?? now),
+      // `lastChanged`: the status has held since then (an agent that reported it long ago).
+      last_changed: o.lastChanged ?? (changed ? now : (prev?.last_changed ?? now)),
       value,
       key,
       fail_counter: o.failCounter ?? 0,
@@ -118,8 +165,8 @@ export async function startCollectorSimulator(opts: CollectorSimulatorOptions = 
 
   async function handleControl(req: http.IncomingMessage, res: http.ServerResponse, parts: string[]): Promise<void> {
     const method = req.method ?? 'GET';
-    const body = method === 'POST' ? await readJson(req, bad) : undefined;
     const [what, id, sub] = parts;
+    const body = method === 'POST' && what !== 'statuses' ? await readJson(req, bad) : undefined;
     if (what === 'targets' && method === 'GET' && id === undefined) {
       return send(res, 200, {
         targets: [...targets.values()].map((t) => view(t)),
@@ -142,6 +189,13 @@ export async function startCollectorSimulator(opts: CollectorSimulatorOptions = 
       );
       if (hits.length === 0) throw new HttpError(404, { error: `no target for resource ${body.resource_id}` });
       return send(res, 200, { targets: hits.map(([tid]) => setStatus(tid, body.value, statusOpts(body))) });
+    }
+    if (what === 'statuses' && method === 'GET')
+      return send(res, 200, { statuses: statusFixtures as unknown as Json[] });
+    if (what === 'statuses' && (method === 'PUT' || method === 'POST')) {
+      const body = await readJson(req, bad);
+      statusFixtures = parseStatusFixtures(body);
+      return send(res, 200, { statuses: statusFixtures as unknown as Json[] });
     }
     if (what === 'faults' && method === 'POST') {
       const list = Array.isArray(body) ? body : [body ?? null];
@@ -196,10 +250,13 @@ export async function startCollectorSimulator(opts: CollectorSimulatorOptions = 
       };
       targets.set(tid, target);
       counts.created += 1;
-      if (opts.autoStatus !== undefined) {
+      const fixture = fixtureFor(target.body);
+      if (fixture || opts.autoStatus !== undefined) {
         const t = setTimeout(() => {
           timers.delete(t);
-          if (targets.has(tid)) setStatus(tid, opts.autoStatus ?? 'UP');
+          // The fixture as it is when the agent reports (a test may have replaced it meanwhile).
+          const f = fixtureFor(target.body);
+          if (targets.has(tid)) setStatus(tid, f ? f.value : (opts.autoStatus ?? 'UP'));
         }, opts.autoStatusDelayMs ?? 1000);
         timers.add(t);
       }
@@ -242,8 +299,9 @@ export async function startCollectorSimulator(opts: CollectorSimulatorOptions = 
   };
 }
 
-function statusOpts(body: JsonObject): { key?: string; reporter?: string; failCounter?: number } {
+function statusOpts(body: JsonObject): { key?: string; reporter?: string; failCounter?: number; lastChanged?: string } {
   return {
+    lastChanged: typeof body.last_changed === 'string' ? body.last_changed : undefined,
     key: typeof body.key === 'string' ? body.key : undefined,
     reporter: typeof body.reporter === 'string' ? body.reporter : undefined,
     failCounter: typeof body.fail_counter === 'number' ? body.fail_counter : undefined,

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseTemplateMappings } from '../../../shared/planner/template-mappings';
 import { loadTemplates } from '../../../shared/templates';
+import { referencedResources } from '../../../shared/jobs/referencing-index';
 import type {
   ConfigValue,
   HeatTemplate,
@@ -89,6 +90,7 @@ export class MemoryView implements PlanningView {
   readonly configs = new Map<string, ConfigValue>();
   readonly mirror = new Map<string, ConfigValue>();
   readonly pending = new Map<string, string[]>();
+  readonly referencing = new Map<string, string[]>();
 
   setConfig(type: string, id: string, v: ConfigValue): this {
     this.configs.set(refKey(type, id), v);
@@ -106,6 +108,21 @@ export class MemoryView implements PlanningView {
     return this;
   }
 
+  /** An unfinished job of another resource whose params reference (type, id). */
+  addReferencing(type: string, id: string, jobId: string): this {
+    const k = refKey(type, id);
+    if (!(this.referencing.get(k) ?? []).includes(jobId))
+      this.referencing.set(k, [...(this.referencing.get(k) ?? []), jobId]);
+    return this;
+  }
+
+  /** An unfinished job: pending for its resource, referencing for every resource it references (the index's rule). */
+  addPendingJob(job: Job): this {
+    this.addPending(job.resource_type, job.resource_id, job.id);
+    for (const r of referencedResources(job)) this.addReferencing(r.type, r.id, job.id);
+    return this;
+  }
+
   resource(type: string, id: string): ConfigValue | undefined {
     return this.configs.get(refKey(type, id));
   }
@@ -116,6 +133,10 @@ export class MemoryView implements PlanningView {
 
   pendingJobs(type: string, id: string): string[] {
     return this.pending.get(refKey(type, id)) ?? [];
+  }
+
+  referencingPendingJobs(type: string, id: string): string[] {
+    return this.referencing.get(refKey(type, id)) ?? [];
   }
 }
 

@@ -178,3 +178,49 @@ describe('errors are results, never crashes', () => {
     ).toThrow('chains.port[0]: "on_failure" must be fail or ignore');
   });
 });
+
+describe('dependency on the resources that reference the planned one (PROTOCOL-NOTES §a)', () => {
+  // A port (this test's PORT) whose params read the network NETWORK: its unfinished job was
+  // planned before the network's change, so the network's job waits for it.
+  const portJob = `create:heat_worker:port:${PORT}:1:aaaaa`;
+
+  it("a change waits for the referencing resources' unfinished jobs", () => {
+    const view = world().addReferencing('network', NETWORK, portJob);
+    const r = planChange(
+      input({
+        resourceType: 'network',
+        resourceId: NETWORK,
+        value: config({ id: NETWORK, admin_state_up: true }, 2),
+        view,
+      }),
+    );
+    if (r.kind !== 'jobs') throw new Error(r.kind);
+    expect(r.jobs.map((j) => j.job.dependency)).toEqual([[portJob]]);
+  });
+
+  it('each job id once, even when a job both references the resource and is listed as its own', () => {
+    const own = `modify:heat_worker:network:${NETWORK}:2:bbbbb`;
+    const view = world()
+      .addReferencing('network', NETWORK, portJob)
+      .addReferencing('network', NETWORK, own)
+      .addPending('network', NETWORK, own);
+    const r = planChange(
+      input({
+        resourceType: 'network',
+        resourceId: NETWORK,
+        value: config({ id: NETWORK, admin_state_up: true }, 3),
+        view,
+      }),
+    );
+    if (r.kind !== 'jobs') throw new Error(r.kind);
+    expect([...r.jobs[0].job.dependency].sort()).toEqual([own, portJob].sort());
+  });
+
+  it('nothing references the resource: only its own and its references count, as before', () => {
+    const r = planChange(
+      input({ resourceType: 'network', resourceId: NETWORK, value: config({ id: NETWORK, admin_state_up: true }, 2) }),
+    );
+    if (r.kind !== 'jobs') throw new Error(r.kind);
+    expect(r.jobs[0].job.dependency).toEqual([]);
+  });
+});

@@ -59,7 +59,7 @@ function etcdBefore(trace: TraceLine[], at: number): MemoryView {
       else pending.set(l.key, jobOf(l));
     }
   }
-  for (const job of pending.values()) view.addPending(job.resource_type, job.resource_id, job.id);
+  for (const job of pending.values()) view.addPendingJob(job);
   return view;
 }
 
