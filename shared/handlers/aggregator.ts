@@ -89,17 +89,24 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
       .flat()
       .every((id) => chainIds.has(id));
 
+  // The job state is the resource's, not the chain's: a later version's chain planned meanwhile
+  // may already have written its outputs there, so it stays for that chain's own aggregation.
+  const laterChain =
+    read.index !== undefined &&
+    Object.keys(parseResourceIndex(read.index.value)).some((name) => Number(name.split(':').pop()) > job.version);
+  const removeJobState = jobStateKv !== undefined && !laterChain;
+
   const res = await cleanupChain(store, chainRef, {
     jobs: read,
     extra: {
       compares: [
         ...stateWrite.compares,
         unchangedSince(jobStateKey, jobStateKv),
-        ...(removeIndex ? [unchangedSince(read.index!.key, read.index)] : []),
+        ...(removeIndex || laterChain ? [unchangedSince(read.index!.key, read.index)] : []),
       ],
       ops: [
         ...stateWrite.ops,
-        ...(jobStateKv ? [del(jobStateKey)] : []),
+        ...(removeJobState ? [del(jobStateKey)] : []),
         ...(removeMonitoring ? [del(monitoringKey)] : []),
         ...(removeIndex ? [del(read.index!.key)] : []),
       ],

@@ -130,3 +130,37 @@ test('a late aggregation of an older version does not overwrite the newer /state
   expect(await json(`/state/v2.0/ports/${rid}`)).toEqual(newer);
   expect(await store.get(defaultJobKeys.all(last))).toBeUndefined();
 });
+
+test("a chain completing after the next version's chain was planned leaves the resource's job state to that chain", async () => {
+  const rid = `agg-next-${Date.now()}`;
+  const jobs = chainJobs(rid, 2);
+  const jobStateKey = `/esi-worker/job_state/v2.0/ports/${rid}`;
+  const next = { heat_outputs: [{ description: 'd', output_key: 'k', output_value: 'v3' }] };
+  const last = await runChain(jobs, {
+    'monitoring_worker:delete': 'ok',
+    'heat_worker:modify': 'ok',
+    'monitoring_worker:create': 'ok',
+  });
+  // Meanwhile version 3's chain was planned (the resource's index lists it) and its heat job
+  // already wrote its outputs into the resource's job state.
+  await store
+    .txn()
+    .then(
+      put(
+        defaultJobKeys.resource('port', rid),
+        JSON.stringify({
+          [`port:${rid}:2`]: jobs.map((j) => j.id),
+          [`port:${rid}:3`]: [`modify:heat_worker:port:${rid}:3:abcde`],
+        }),
+      ),
+      put(jobStateKey, pyDumps(next, { sortKeys: true })),
+    )
+    .commit();
+  await invoke(defaultJobKeys.finished(last));
+  expect(await json(`/state/v2.0/ports/${rid}`)).toMatchObject({
+    state: { worker_state: 'CREATE_COMPLETED' }, // the chain's last job is the monitoring create
+    version: 2,
+  });
+  expect(await store.get(defaultJobKeys.all(last))).toBeUndefined();
+  expect(await json(jobStateKey)).toEqual(next);
+});
