@@ -79,8 +79,6 @@ export function queueName(name: string, stageName = stage(), opts: { fifo?: bool
 
 /** Where the relay sends ready jobs, by the handler named in /jobs/ready/<id>. */
 export const JOB_QUEUES: Record<string, string> = { heat_worker: 'heat-jobs', monitoring_worker: 'monitoring-jobs' };
-/** The standard queue each handler re-reads its running jobs from (delayed polls). */
-export const POLL_QUEUES: Record<string, string> = { heat_worker: 'heat-poll', monitoring_worker: 'monitoring-poll' };
 
 /** Output key prefixes Gohan reads back (see docs/keys.md). */
 export function outputPrefixes(): { state: string; monitoring: string } {

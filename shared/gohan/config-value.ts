@@ -9,10 +9,6 @@ export interface ConfigValue {
   markedForDeletion: boolean;
 }
 
-export class InvalidConfigValueError extends Error {
-  override name = 'InvalidConfigValueError';
-}
-
 export type ParseResult = { ok: true; value: ConfigValue } | { ok: false; error: string };
 
 /** Parses a raw /config value. Never throws; the error says what is wrong without quoting the value. */

@@ -141,18 +141,6 @@ export async function tryClaimJob(
   }
 }
 
-/** tryClaimJob, reduced to the claim or undefined (held, finished, waiting, missing, unreadable). */
-export async function claimJob(
-  store: Store,
-  jobId: string,
-  owner: string,
-  leaseTtlSeconds: number,
-  opts: ClaimOptions = {},
-): Promise<Claim | undefined> {
-  const a = await tryClaimJob(store, jobId, owner, leaseTtlSeconds, opts);
-  return a.kind === 'claimed' ? a.claim : undefined;
-}
-
 /**
  * A transaction fenced by the claim: `jobTxn(store, claim).when(...).then(put(k, v)).commit()`.
  * commit() throws ClaimLostError when the claim no longer holds (nothing was written); when the

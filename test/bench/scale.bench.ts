@@ -130,7 +130,9 @@ async function main(): Promise<void> {
         await plan(key, config(id, 2));
         const v2 = await jobOf(id, 2);
         if (!(await store.get(keys.waiting(v2)))) throw new Error(`${v2} is not waiting for ${v1}`);
-        const claim = await time('claim', () => jobs.claimJob(store, v1, 'bench', 60));
+        const claim = await time('claim', () =>
+          jobs.tryClaimJob(store, v1, 'bench', 60).then((a) => (a.kind === 'claimed' ? a.claim : undefined)),
+        );
         if (!claim) throw new Error(`could not claim ${v1}`);
         const fin = await time('finish', () => jobs.finishJob(store, claim, { ok: true }));
         if (!fin.promoted.includes(v2)) throw new Error(`finishing ${v1} did not promote ${v2}`);

@@ -9,6 +9,7 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { freePort, portInUse } from '../../infra/local/ports';
@@ -106,7 +107,7 @@ function esi(dataDir: string, ...args: string[]) {
 }
 
 test('esi finds the running stack by its recorded endpoints; Ctrl-C during the demo stops every process and frees every port', async () => {
-  const dataDir = fs.mkdtempSync(path.join(process.env.ESI_TEST_ROOT ?? '/tmp', 'npm-start-'));
+  const dataDir = fs.mkdtempSync(path.join(process.env.ESI_TEST_ROOT ?? os.tmpdir(), 'npm-start-'));
   const { env, ports } = await portEnv();
   const run = npmStart(cleanEnv({ ...env, ESI_DATA_DIR: dataDir }));
   let pids: number[] = [];
@@ -160,7 +161,7 @@ test('esi finds the running stack by its recorded endpoints; Ctrl-C during the d
 });
 
 test('a port in use: one line naming the port and its variable, and nothing started', async () => {
-  const dataDir = fs.mkdtempSync(path.join(process.env.ESI_TEST_ROOT ?? '/tmp', 'npm-start-busy-'));
+  const dataDir = fs.mkdtempSync(path.join(process.env.ESI_TEST_ROOT ?? os.tmpdir(), 'npm-start-busy-'));
   const { env, ports } = await portEnv();
   const busy = net.createServer();
   await new Promise<void>((r) => busy.listen(Number(env.ESI_SQS_PORT), '127.0.0.1', () => r()));

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { freeStackPorts, RunningStack, SimulatorOptions, startStack } from '../../infra/stack/stack';
 import { EtcdStore } from '../../shared/store/etcd-store';
@@ -10,7 +11,10 @@ export async function startTestStack(
   simulators: SimulatorOptions = {},
   o: { etcdMembers?: number } = {},
 ): Promise<RunningStack> {
-  const dataDir = path.join(process.env.ESI_TEST_ROOT ?? fs.mkdtempSync('/tmp/esi-e2e-'), `stack-${name}`);
+  const dataDir = path.join(
+    process.env.ESI_TEST_ROOT ?? fs.mkdtempSync(path.join(os.tmpdir(), 'esi-e2e-')),
+    `stack-${name}`,
+  );
   return startStack({
     dataDir,
     stage: name,

@@ -1,4 +1,5 @@
-import { ClaimLostError, claimJob, finishJob, jobTxn, releaseClaim, retryJob, tryClaimJob } from '../../../shared/jobs';
+import { claimJob } from '../../helpers/claim';
+import { ClaimLostError, finishJob, jobTxn, releaseClaim, retryJob, tryClaimJob } from '../../../shared/jobs';
 import { parseStoredJob } from '../../../shared/jobs/values';
 import { EtcdStore } from '../../../shared/store/etcd-store';
 import { modRevisionIs, put } from '../../../shared/store/store';

@@ -1,4 +1,5 @@
-import { claimJob, cleanupChain, ClaimLostError, finishJob, jobWrites, settleWaiting } from '../../../shared/jobs';
+import { claimJob } from '../../helpers/claim';
+import { cleanupChain, ClaimLostError, finishJob, jobWrites, settleWaiting } from '../../../shared/jobs';
 import type { JobKeys } from '../../../shared/jobs/job-keys';
 import type { Job } from '../../../shared/planner/types';
 import { EtcdStore } from '../../../shared/store/etcd-store';

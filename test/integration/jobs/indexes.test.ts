@@ -4,7 +4,6 @@
  * folder scans gave still hold under concurrency.
  */
 import {
-  claimJob,
   cleanupChain,
   finishJob,
   readChain,
@@ -16,6 +15,7 @@ import type { JobKeys } from '../../../shared/jobs/job-keys';
 import type { Job } from '../../../shared/planner/types';
 import { EtcdStore } from '../../../shared/store/etcd-store';
 import { put, type RangeOptions, type Store } from '../../../shared/store/store';
+import { claimJob } from '../../helpers/claim';
 import { clients, eventsSince, isolatedKeys, job, seedJobs } from './helpers';
 
 const store = new EtcdStore();

@@ -2,7 +2,7 @@ import { localParams } from '../../../infra/stack/stack';
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { JOB_QUEUES, POLL_QUEUES, queueName } from '../../../shared/config';
+import { JOB_QUEUES, queueName } from '../../../shared/config';
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- the plugin is CommonJS without type declarations; `import` would need allowJs for the whole project
 const { eventSources, getAttTarget } = require('../../../infra/serverless-local-sqs/resources.js');
 
@@ -16,8 +16,8 @@ test('queue names in serverless.yml are the ones the relay and the handlers use'
   expect(name('HeatJobsQueue')).toBe(queueName(JOB_QUEUES.heat_worker, 'dev'));
   expect(name('MonitoringJobsQueue')).toBe(queueName(JOB_QUEUES.monitoring_worker, 'dev'));
   expect(name('FinishedQueue')).toBe(queueName('finished', 'dev'));
-  expect(name('HeatPollQueue')).toBe(queueName(POLL_QUEUES.heat_worker, 'dev', { fifo: false }));
-  expect(name('MonitoringPollQueue')).toBe(queueName(POLL_QUEUES.monitoring_worker, 'dev', { fifo: false }));
+  expect(name('HeatPollQueue')).toBe('esi-dev-heat-poll');
+  expect(name('MonitoringPollQueue')).toBe('esi-dev-monitoring-poll');
   expect(resolveStage(doc.functions.heat.environment.ESI_POLL_QUEUE)).toBe(name('HeatPollQueue'));
   expect(resolveStage(doc.functions.monitoring.environment.ESI_POLL_QUEUE)).toBe(name('MonitoringPollQueue'));
 });
