@@ -79,7 +79,7 @@ describe.each([
     expect(Object.values(dlq).filter((n) => n > 0)).toEqual([]);
     if (normal) {
       const diffs = dumpDifferences(normal.dump, result.dump);
-        console.log(
+      console.log(
         `${name}: fields that differ between normal and burst mode: ${diffs.length ? `\n${diffs.join('\n')}` : 'none'}`,
       );
     }
