@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { redactText } from '../../shared/log/redact';
 import { EtcdStore } from '../../shared/store/etcd-store';
-import { del, put } from '../../shared/store/store';
+import { del, put, type Op } from '../../shared/store/store';
 
 /** Runs fn with a store and always closes it, so the command exits promptly. */
 export async function withStore<T>(fn: (store: EtcdStore) => Promise<T>): Promise<T> {
@@ -24,39 +24,37 @@ function show(value: string, raw: boolean): string {
   }
 }
 
+async function printKey(store: EtcdStore, key: string, raw: boolean): Promise<void> {
+  const kv = await store.get(key);
+  if (!kv) throw new Error(`${key}: no such key`);
+  process.stdout.write(`${raw ? kv.value : show(kv.value, false)}\n`);
+}
+
+/** One unconditional write (the operator's own), reported with the revision it made. */
+const writeOne = (key: string, op: Op, done: string) =>
+  withStore(async (store) => {
+    const res = await store.txn().then(op).commit();
+    process.stdout.write(`${key} ${done} at revision ${res.revision}\n`);
+  });
+
 export function registerEtcdCommands(program: Command): void {
   program
     .command('get <key>')
     .description('print the value of one key (JSON pretty-printed, secrets masked)')
     .option('--raw', 'print the stored bytes as they are, secrets included')
-    .action((key: string, opts: { raw?: boolean }) =>
-      withStore(async (store) => {
-        const kv = await store.get(key);
-        if (!kv) throw new Error(`${key}: no such key`);
-        process.stdout.write(`${opts.raw ? kv.value : show(kv.value, false)}\n`);
-      }),
-    );
+    .action((key: string, opts: { raw?: boolean }) => withStore((store) => printKey(store, key, opts.raw === true)));
 
   program
     .command('put <key> <file>')
     .description('write the contents of file ("-" for standard input) to key')
     .action((key: string, file: string) =>
-      withStore(async (store) => {
-        const value = fs.readFileSync(file === '-' ? 0 : file, 'utf8').replace(/\n$/, '');
-        const res = await store.txn().then(put(key, value)).commit();
-        process.stdout.write(`${key} written at revision ${res.revision}\n`);
-      }),
+      writeOne(key, put(key, fs.readFileSync(file === '-' ? 0 : file, 'utf8').replace(/\n$/, '')), 'written'),
     );
 
   program
     .command('del <key>')
     .description('delete one key')
-    .action((key: string) =>
-      withStore(async (store) => {
-        const res = await store.txn().then(del(key)).commit();
-        process.stdout.write(`${key} deleted at revision ${res.revision}\n`);
-      }),
-    );
+    .action((key: string) => writeOne(key, del(key), 'deleted'));
 
   program
     .command('ls <prefix>')

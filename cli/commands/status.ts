@@ -3,6 +3,7 @@ import { parseConfigValue } from '../../shared/gohan/config-value';
 import { defaultJobKeys, parseFinished, parseJobId, parseStoredJob } from '../../shared/jobs';
 import { keys, parseConfigKey } from '../../shared/keys';
 import { redact, redactText } from '../../shared/log/redact';
+import { readMany } from '../../shared/store/read-many';
 import type { KeyValue, Store } from '../../shared/store/store';
 import { formatReport, type JobLine, type ResourceReport } from '../status-report';
 import { withStore } from './etcd';
@@ -16,20 +17,24 @@ const parse = (kv: KeyValue | undefined): unknown => {
   }
 };
 
+/** The keys' values in their order, read together (one etcd round trip). */
+async function readAll(store: Store, keyList: string[]): Promise<(KeyValue | undefined)[]> {
+  const found = await readMany(store, keyList);
+  return keyList.map((k) => found.get(k));
+}
+
 /** Reads every key the system keeps for one resource. */
 export async function readReport(store: Store, configKey: string): Promise<ResourceReport> {
   const path = parseConfigKey(configKey);
   if (!path) throw new Error(`${configKey} is not a resource key (/config/<scope>/<plural>/<id>)`);
-  const [config, mirror, stack, jobState, state, monitoring] = await Promise.all(
-    [
-      configKey,
-      keys.workerConfig(path),
-      keys.heatStack(path),
-      keys.jobState(path),
-      keys.state(path),
-      keys.monitoring(path),
-    ].map((k) => store.get(k)),
-  );
+  const [config, mirror, stack, jobState, state, monitoring] = await readAll(store, [
+    configKey,
+    keys.workerConfig(path),
+    keys.heatStack(path),
+    keys.jobState(path),
+    keys.state(path),
+    keys.monitoring(path),
+  ]);
   const parsed = config ? parseConfigValue(config.value) : undefined;
 
   const jobs: JobLine[] = [];
@@ -39,14 +44,12 @@ export async function readReport(store: Store, configKey: string): Promise<Resou
     const parts = id ? parseJobId(id) : undefined;
     if (!id || !parts || parts.resourceId !== path.id) continue;
     const { handler, job, attempt } = parseStoredJob(kv.key, kv.value);
-    const [waiting, ready, working, finished] = await Promise.all(
-      [
-        defaultJobKeys.waiting(id),
-        defaultJobKeys.ready(id),
-        defaultJobKeys.working(id),
-        defaultJobKeys.finished(id),
-      ].map((k) => store.get(k)),
-    );
+    const [waiting, ready, working, finished] = await readAll(store, [
+      defaultJobKeys.waiting(id),
+      defaultJobKeys.ready(id),
+      defaultJobKeys.working(id),
+      defaultJobKeys.finished(id),
+    ]);
     const fin = finished ? parseFinished(finished.value) : undefined;
     const where = fin
       ? fin.ok

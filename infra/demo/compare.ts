@@ -97,15 +97,17 @@ export function compareState(
       } else if (!isDeepStrictEqual(a[field], e[field])) add(`state.${field}`, e[field], a[field]);
     }
   }
-  return {
-    key,
-    kind: 'state',
-    ok: differences.every((d) => d.named),
-    expected: summaryOf(expected),
-    actual: summaryOf(actual),
-    differences,
-  };
+  return resourceCheck(key, 'state', summaryOf(expected), summaryOf(actual), differences);
 }
+
+/** A resource's check: it matches when every difference is one the scenario names. */
+const resourceCheck = (
+  key: string,
+  kind: ResourceCheck['kind'],
+  expected: string,
+  actual: string,
+  differences: Difference[],
+): ResourceCheck => ({ key, kind, ok: differences.every((d) => d.named), expected, actual, differences });
 
 const NOT_SET = 'a recorded collector status the scenario does not set';
 
@@ -146,14 +148,7 @@ export function compareMonitoring(
     }
   }
   const text = (v: unknown) => (v === undefined ? '(none)' : v === null ? '(deleted)' : JSON.stringify(v));
-  return {
-    key,
-    kind: 'monitoring',
-    ok: differences.every((d) => d.named),
-    expected: text(expected),
-    actual: text(actual),
-    differences,
-  };
+  return resourceCheck(key, 'monitoring', text(expected), text(actual), differences);
 }
 
 /** Fields a burst may not change: the resource still ends at its last version with the recorded outcome. */

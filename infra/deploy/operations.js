@@ -112,23 +112,23 @@ function addOperations(t, s) {
       Dimensions: dims,
       Statistic: stat,
     });
-    alarm(`${f.prefix}ErrorsAlarm`, {
-      AlarmName: `${f.name}-errors`,
-      AlarmDescription: `${f.name} threw (an invocation failed: records are redelivered, a scheduled run is lost); see docs/operations.md "Alarms".`,
-      ...lambda('Errors', 'Sum'),
+    // Fires on a single occurrence in five minutes.
+    const anyIn5Minutes = (metric) => ({
+      ...lambda(metric, 'Sum'),
       Period: 300,
       EvaluationPeriods: 1,
       Threshold: 0,
       ComparisonOperator: 'GreaterThanThreshold',
     });
+    alarm(`${f.prefix}ErrorsAlarm`, {
+      AlarmName: `${f.name}-errors`,
+      AlarmDescription: `${f.name} threw (an invocation failed: records are redelivered, a scheduled run is lost); see docs/operations.md "Alarms".`,
+      ...anyIn5Minutes('Errors'),
+    });
     alarm(`${f.prefix}ThrottlesAlarm`, {
       AlarmName: `${f.name}-throttles`,
       AlarmDescription: `${f.name} was throttled (reserved concurrency below its sources' maximum concurrency, or the account limit).`,
-      ...lambda('Throttles', 'Sum'),
-      Period: 300,
-      EvaluationPeriods: 1,
-      Threshold: 0,
-      ComparisonOperator: 'GreaterThanThreshold',
+      ...anyIn5Minutes('Throttles'),
     });
     alarm(`${f.prefix}DurationAlarm`, {
       AlarmName: `${f.name}-near-timeout`,

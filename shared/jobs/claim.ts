@@ -7,8 +7,8 @@
  */
 import { commitDecision, converge } from '../store/converge';
 import { parseJsonObject } from '../encoding/json-object';
-import type { Compare, Lease, Op, Store, TxnBuilder, TxnResult } from '../store/store';
-import { absent, createRevisionIs, del, modRevisionIs, present, put, read } from '../store/store';
+import type { Compare, Lease, Store, TxnBuilder } from '../store/store';
+import { absent, collectTxn, createRevisionIs, del, modRevisionIs, present, put, read } from '../store/store';
 import { defaultJobKeys, type JobKeys } from './job-keys';
 import { encodeStoredJob, type Job, JobValueError, parseStoredJob, type WorkingValue } from './values';
 
@@ -148,31 +148,19 @@ export async function tryClaimJob(
  * as store.txn() would, and `reads` holds only the caller's own reads.
  */
 export function jobTxn(store: Store, claim: Claim): TxnBuilder {
-  const inner = store.txn().when(claimHeld(claim));
-  const failureOps: Op[] = [];
-  const builder: TxnBuilder = {
-    when: (...c) => {
-      inner.when(...c);
-      return builder;
-    },
-    then: (...o) => {
-      inner.then(...o);
-      return builder;
-    },
-    otherwise: (...o) => {
-      failureOps.push(...o);
-      return builder;
-    },
-    async commit(): Promise<TxnResult> {
-      // The working key is read last on failure, to tell a lost claim from a failed compare of the caller's.
-      const res = await inner.otherwise(...failureOps, read(claim.keys.working(claim.jobId))).commit();
-      if (res.succeeded) return res;
-      const w = res.reads[res.reads.length - 1];
-      if (!w || w.createRevision !== claim.createRevision) throw lostError(claim, w);
-      return { ...res, reads: res.reads.slice(0, -1) };
-    },
-  };
-  return builder;
+  return collectTxn(async (parts) => {
+    // The working key is read last on failure, to tell a lost claim from a failed compare of the caller's.
+    const res = await store
+      .txn()
+      .when(claimHeld(claim), ...parts.when)
+      .then(...parts.then)
+      .otherwise(...parts.otherwise, read(claim.keys.working(claim.jobId)))
+      .commit();
+    if (res.succeeded) return res;
+    const w = res.reads[res.reads.length - 1];
+    if (!w || w.createRevision !== claim.createRevision) throw lostError(claim, w);
+    return { ...res, reads: res.reads.slice(0, -1) };
+  });
 }
 
 /**

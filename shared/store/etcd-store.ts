@@ -6,7 +6,7 @@
 import { Etcd3, IOptions, isRecoverableError, IWatchResponse } from 'etcd3';
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { EtcdSettings, etcdSettings } from '../config';
-import { CompactedError } from './store';
+import { collectTxn, CompactedError } from './store';
 import type {
   Compare,
   KeyValue,
@@ -16,7 +16,6 @@ import type {
   RangeResult,
   Store,
   TxnBuilder,
-  TxnResult,
   WatchEvent,
   WatchHandle,
   WatchHandlers,
@@ -223,39 +222,19 @@ export class EtcdStore implements Store {
   }
 
   txn(): TxnBuilder {
-    const compares: Compare[] = [];
-    const success: Op[] = [];
-    const failure: Op[] = [];
-    const client = this.client;
-    const rethrow = this.rethrow;
-    const builder: TxnBuilder = {
-      when: (...c) => {
-        compares.push(...c);
-        return builder;
-      },
-      then: (...o) => {
-        success.push(...o);
-        return builder;
-      },
-      otherwise: (...o) => {
-        failure.push(...o);
-        return builder;
-      },
-      async commit(): Promise<TxnResult> {
-        const res = await client.kv
-          .txn({
-            compare: compares.map(toEtcdCompare),
-            success: success.map(toEtcdOp),
-            failure: failure.map(toEtcdOp),
-          })
-          .catch(rethrow);
-        const reads = res.responses
-          .filter((r) => r.response_range)
-          .map((r) => (r.response_range.kvs.length ? toKeyValue(r.response_range.kvs[0]) : undefined));
-        return { succeeded: res.succeeded, revision: Number(res.header.revision), reads };
-      },
-    };
-    return builder;
+    return collectTxn(async (parts) => {
+      const res = await this.client.kv
+        .txn({
+          compare: parts.when.map(toEtcdCompare),
+          success: parts.then.map(toEtcdOp),
+          failure: parts.otherwise.map(toEtcdOp),
+        })
+        .catch(this.rethrow);
+      const reads = res.responses
+        .filter((r) => r.response_range)
+        .map((r) => (r.response_range.kvs.length ? toKeyValue(r.response_range.kvs[0]) : undefined));
+      return { succeeded: res.succeeded, revision: Number(res.header.revision), reads };
+    });
   }
 
   async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<WatchHandle> {

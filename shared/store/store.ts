@@ -60,6 +60,25 @@ export interface TxnBuilder {
   commit(): Promise<TxnResult>;
 }
 
+/** What a transaction builder collected: compares, the success ops, the failure ops. */
+export interface TxnParts {
+  when: Compare[];
+  then: Op[];
+  otherwise: Op[];
+}
+
+/** A TxnBuilder that collects its parts and hands them to `commit` (stores and fenced wrappers build on it). */
+export function collectTxn(commit: (parts: TxnParts) => Promise<TxnResult>): TxnBuilder {
+  const parts: TxnParts = { when: [], then: [], otherwise: [] };
+  const builder: TxnBuilder = {
+    when: (...c) => (parts.when.push(...c), builder),
+    then: (...o) => (parts.then.push(...o), builder),
+    otherwise: (...o) => (parts.otherwise.push(...o), builder),
+    commit: () => commit(parts),
+  };
+  return builder;
+}
+
 export type WatchEventType = 'put' | 'delete';
 
 export interface WatchEvent {
