@@ -77,7 +77,7 @@ function lastBodies(scenario: Scenario): Map<string, Record<string, unknown>> {
   return bodies;
 }
 
-async function checkAll(
+export async function checkAll(
   store: Store,
   scenario: Scenario,
   simulated: boolean,
@@ -181,7 +181,7 @@ async function deleteReported(store: Store, configKey: string): Promise<boolean>
 }
 
 /** Taken in: the planner mirrored this version, or wrote a /state for it (read-only or failed). */
-async function planned(store: Store, configKey: string, version: number): Promise<boolean> {
+export async function planned(store: Store, configKey: string, version: number): Promise<boolean> {
   const p = parseConfigKey(configKey);
   if (!p) return true;
   const [mirror, state] = await Promise.all([store.get(keys.workerConfig(p)), store.get(keys.state(p))]);

@@ -1,0 +1,133 @@
+/**
+ * The recorded load-balancer scenario played on a local stack with a fault injected while its jobs
+ * run, and the recovery measured: from the fault's end (the restart) to the moment every resource
+ * reached its recorded /state, no key is left under /jobs/ready|waiting|working and no worker key
+ * outlives its resource. Writes go on through the fault as Gohan's would: each one is retried
+ * until etcd takes it.
+ */
+import path from 'node:path';
+import type { ResourceCheck } from '../../infra/demo/compare';
+import { checkAll, planned } from '../../infra/demo/play';
+import { loadScenario, type Scenario } from '../../infra/demo/scenario';
+import { encodeGohanConfigValue } from '../../shared/gohan/config-value';
+import { EtcdStore } from '../../shared/store/etcd-store';
+import { del, put, type Store } from '../../shared/store/store';
+import { loadHeatTemplatesDir } from '../../shared/templates/load';
+import { publishTemplate } from '../../shared/templates/publish';
+import { orphanWorkerKeys, pendingJobKeys } from './chaos';
+import { waitFor } from './wait';
+
+const TEMPLATES = path.join(__dirname, '..', '..', 'templates', 'heat_templates');
+
+/** A store for the test's own reads and writes that gives up on a call after `timeoutMs` (etcd may be frozen). */
+export function chaosStore(endpoints: string): EtcdStore {
+  return new EtcdStore({ endpoints: endpoints.split(',') });
+}
+
+/** Runs `fn` until it succeeds or `timeoutMs` passes; each try is cut after `tryMs` (a frozen etcd never answers). */
+export async function persist<T>(fn: () => Promise<T>, what: string, timeoutMs = 180_000, tryMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await Promise.race([
+        fn(),
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error(`${what}: no answer in ${tryMs} ms`)), tryMs),
+        ),
+      ]);
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+/** Gohan's writes of the scenario, each waited for until the worker took it in (as the demo plays it). */
+export async function playSteps(store: Store, scenario: Scenario): Promise<void> {
+  for (const t of Object.values(loadHeatTemplatesDir(TEMPLATES)))
+    await persist(() => publishTemplate(store, t), `publish ${t.id}`);
+  for (const step of scenario.steps) {
+    const op =
+      'delete' in step
+        ? del(step.delete)
+        : put(step.put, encodeGohanConfigValue(step.body, step.version, step.marked_for_deletion));
+    await persist(() => store.txn().then(op).commit(), 'a config write');
+    if ('put' in step)
+      await waitFor(() => persist(() => planned(store, step.put, step.version), 'planned?', 5000), {
+        timeoutMs: 180_000,
+        intervalMs: 100,
+        what: `${step.put} v${step.version} to be taken in`,
+      });
+  }
+}
+
+/** Every expected /state (and /monitoring) reached, compared as the demo does: the checks, or undefined while not there yet. */
+export async function statesReached(store: Store, scenario: Scenario): Promise<ResourceCheck[] | undefined> {
+  const checks = await checkAll(store, scenario, false, false);
+  return checks.every((c) => c.ok) ? checks.filter((c) => c.kind === 'state') : undefined;
+}
+
+/** Every expected /state reached, nothing pending, no orphan: the checks, or undefined while not there yet. */
+export async function settled(store: Store, scenario: Scenario): Promise<ResourceCheck[] | undefined> {
+  const checks = await statesReached(store, scenario);
+  if (!checks) return undefined;
+  if ((await pendingJobKeys(store)).length) return undefined;
+  if ((await orphanWorkerKeys(store)).length) return undefined;
+  return checks;
+}
+
+export interface Recovery {
+  /** Seconds from the fault's end to every resource at its recorded /state with nothing left over. */
+  seconds: number;
+  /** Seconds from the fault's end to every resource at its recorded /state (leftovers aside). */
+  statesSeconds: number;
+  checks: ResourceCheck[];
+}
+
+/**
+ * Plays the scenario; once its last write was taken in and jobs are running, `fault` runs (it
+ * resolves when the fault has ended: the process restarted, the member back); then waits for the
+ * scenario to settle and returns the recovery.
+ */
+export async function scenarioThroughFault(
+  store: Store,
+  fault: () => Promise<void>,
+  o: { settleTimeoutMs?: number } = {},
+): Promise<Recovery> {
+  const scenario = loadScenario();
+  await playSteps(store, scenario);
+  // Jobs in flight: some job claimed and not finished.
+  await waitFor(async () => (await store.range('/jobs/working/', { limit: 1 })).items.length > 0, {
+    timeoutMs: 60_000,
+    intervalMs: 50,
+    what: 'a job to be running',
+  });
+  await fault();
+  const endedAt = Date.now();
+  let checks: ResourceCheck[] | undefined;
+  let statesAt: number | undefined;
+  await waitFor(
+    async () => {
+      if (!statesAt && (await persist(() => statesReached(store, scenario), 'states?', 10_000, 5000)))
+        statesAt = Date.now();
+      checks = statesAt ? await persist(() => settled(store, scenario), 'settled?', 10_000, 5000) : undefined;
+      return checks;
+    },
+    { timeoutMs: o.settleTimeoutMs ?? 240_000, intervalMs: 250, what: 'every resource at its recorded /state' },
+  ).catch(async (err: Error) => {
+    const now = await settledReport(store, scenario);
+    const states = statesAt ? `every /state reached ${((statesAt - endedAt) / 1000).toFixed(1)} s after the fault` : '';
+    throw new Error(`${err.message}\n${states}\n${now}`);
+  });
+  return { seconds: (Date.now() - endedAt) / 1000, statesSeconds: (statesAt! - endedAt) / 1000, checks: checks! };
+}
+
+/** What is still missing, for a failed case's message. */
+async function settledReport(store: Store, scenario: Scenario): Promise<string> {
+  const lines: string[] = [];
+  for (const c of await checkAll(store, scenario, false, false).catch(() => []))
+    if (!c.ok) lines.push(`  ${c.key}: ${c.expected} → ${c.actual} (${c.differences.map((d) => d.field).join(', ')})`);
+  lines.push(`  pending job keys: ${(await pendingJobKeys(store).catch(() => [])).join(', ') || 'none'}`);
+  lines.push(`  orphan worker keys: ${(await orphanWorkerKeys(store).catch(() => [])).join(', ') || 'none'}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,97 @@
+/**
+ * Checks and faults shared by the chaos tests: purge every queue of a stack, wait for etcd to go
+ * quiet, and the end state every case must reach (no job key left, no orphan worker key).
+ */
+import fs from 'node:fs';
+import {
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  ListQueuesCommand,
+  PurgeQueueCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { RunningStack } from '../../infra/stack/stack';
+import type { Store } from '../../shared/store/store';
+import { waitFor } from './wait';
+
+export function stackSqs(stack: RunningStack): SQSClient {
+  return new SQSClient({
+    region: stack.env.AWS_REGION,
+    endpoint: stack.env.ESI_SQS_ENDPOINT,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+}
+
+const lastPurge = new WeakMap<RunningStack, number>();
+/** SQS allows one PurgeQueue per queue every 60 seconds. */
+const PURGE_INTERVAL_MS = 61_000;
+
+/**
+ * PurgeQueue on every queue of the stack's stage (jobs, poll, finished, config, dead-letter
+ * queues). A second purge of the same stack first waits out SQS's 60-second purge interval.
+ */
+export async function purgeAllQueues(stack: RunningStack, sqs = stackSqs(stack)): Promise<string[]> {
+  const wait = (lastPurge.get(stack) ?? 0) + PURGE_INTERVAL_MS - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  lastPurge.set(stack, Date.now());
+  const res = await sqs.send(new ListQueuesCommand({ QueueNamePrefix: `esi-${stack.env.ESI_STAGE}-` }));
+  const urls = res.QueueUrls ?? [];
+  await Promise.all(urls.map((QueueUrl) => sqs.send(new PurgeQueueCommand({ QueueUrl }))));
+  return urls.map((u) => u.split('/').pop()!);
+}
+
+/** Messages on one queue of the stack (`heat-poll`), visible, delayed and in flight together. */
+export async function queueDepth(stack: RunningStack, name: string, sqs = stackSqs(stack)): Promise<number> {
+  const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: `esi-${stack.env.ESI_STAGE}-${name}` }));
+  const res = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['All'] }));
+  const a: Record<string, string | undefined> = res.Attributes ?? {};
+  return ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesDelayed', 'ApproximateNumberOfMessagesNotVisible']
+    .map((k) => Number(a[k] ?? 0))
+    .reduce((x, y) => x + y, 0);
+}
+
+/** Keys under the job folders that mean work is still pending. */
+export async function pendingJobKeys(store: Store): Promise<string[]> {
+  const out: string[] = [];
+  for (const folder of ['ready', 'waiting', 'working'])
+    out.push(...(await store.range(`/jobs/${folder}/`)).items.map((kv) => kv.key));
+  return out;
+}
+
+/** Worker keys (mirror, stack record, job state) whose resource has no /config key. */
+export async function orphanWorkerKeys(store: Store): Promise<string[]> {
+  const out: string[] = [];
+  for (const folder of ['config', 'heat_stacks', 'job_state']) {
+    const prefix = `/esi-worker/${folder}/`;
+    for (const kv of (await store.range(prefix)).items) {
+      if (!(await store.get(`/config/${kv.key.slice(prefix.length)}`))) out.push(kv.key);
+    }
+  }
+  return out;
+}
+
+/** Repairs the reconciler logged in the stack's function log, by kind. */
+export function repairsByKind(stack: RunningStack): Record<string, number> {
+  const log = stack.processes.find((p) => p.name === 'serverless-offline')?.logFile;
+  const counts: Record<string, number> = {};
+  if (!log || !fs.existsSync(log)) return counts;
+  for (const line of fs.readFileSync(log, 'utf8').split('\n')) {
+    const m = /"message":"repair".*?"repair":"(\w+)"/.exec(line);
+    if (m) counts[m[1]] = (counts[m[1]] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** Resolves once etcd's revision has not moved for `quietMs`. */
+export async function etcdQuiet(store: Store, quietMs = 4000, timeoutMs = 120_000): Promise<void> {
+  let last = await store.revision();
+  let since = Date.now();
+  await waitFor(
+    async () => {
+      const now = await store.revision();
+      if (now !== last) [last, since] = [now, Date.now()];
+      return Date.now() - since >= quietMs;
+    },
+    { timeoutMs, intervalMs: 250, what: 'etcd to go quiet' },
+  );
+}
