@@ -12,6 +12,7 @@ import { registerEtcdCommands } from './commands/etcd';
 import { registerPlanCommand } from './commands/plan';
 import { registerQueueCommands } from './commands/queues';
 import { registerScenarioCommands } from './commands/scenario';
+import { registerReconcileCommand } from './commands/reconcile';
 import { registerStatusCommand } from './commands/status';
 import { registerTemplatesCommands } from './commands/templates';
 
@@ -32,6 +33,7 @@ registerTemplatesCommands(program);
 registerStatusCommand(program);
 registerQueueCommands(program);
 registerScenarioCommands(program);
+registerReconcileCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // Commander has printed its message (and the help) already; help and --version exit 0.

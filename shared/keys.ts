@@ -9,6 +9,8 @@ export const CONFIG_PREFIX = '/config/';
 export const ESI_WORKER_PREFIX = '/esi-worker/';
 export const JOBS_PREFIX = '/jobs/';
 export const RELAY_CHECKPOINT_PREFIX = '/esi-relay/checkpoints/';
+/** The reconciler's memory: revision→time marks, jobs seen in limbo, recent repairs (docs/reconciler.md). */
+export const RECONCILER_MEMORY_KEY = '/esi-reconciler/memory';
 /** Heat templates as Gohan stores them (resources of type heat_template, not planned themselves). */
 export const HEAT_TEMPLATES_PREFIX = `${CONFIG_PREFIX}v2.0/heat_templates/`;
 /** Operator override of the shipped templates/template_mappings.yaml (JSON or YAML text of the same document). */

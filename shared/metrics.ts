@@ -12,6 +12,8 @@
  * | StackOperationDuration | Milliseconds | recordStackOperation(); metadata operation, stack, ok |
  * | RelayLag | Count (etcd revisions) | the relay's position report: current etcd revision − checkpoint, per prefix (metadata) |
  * | RelayDeadLetters | Count | the relay: an event SQS refused for good, sent to the relay dead-letter queue (metadata: queue) |
+ * | Repairs | Count | recordRepair(), the reconciler: one per repair; extra dimension `kind` |
+ * | RelayBehindSeconds | Seconds | recordRelayBehind(), the reconciler: how long the relay has left a seen change unforwarded |
  *
  * In a Lambda the consumer flushes after each invocation. Anything else that records metrics
  * (the relay) calls flushMetrics() or uses the helpers that publish at once.
@@ -124,4 +126,21 @@ export function recordRelayDeadLetter(service: string, queue: string): void {
 export function serviceOf(logger: object): string {
   const data = (logger as { powertoolsLogData?: { serviceName?: string } }).powertoolsLogData;
   return data?.serviceName || process.env.POWERTOOLS_SERVICE_NAME || 'esi';
+}
+
+/** One repair made by the reconciler, by kind (replan, ready, limbo, settle, aggregate, cleanup). Published at once. */
+export function recordRepair(service: string, kind: string): void {
+  const single = metricsFor(service).singleMetric();
+  single.addDimension('kind', kind);
+  single.addMetric('Repairs', MetricUnit.Count, 1);
+}
+
+/**
+ * How long, at least, the relay has been behind a change the reconciler saw (0 when it is not
+ * behind), the largest over the relay's prefixes. Published at once, every reconciler pass.
+ */
+export function recordRelayBehind(service: string, seconds: number, details: { prefix?: string } = {}): void {
+  const single = metricsFor(service).singleMetric();
+  if (details.prefix) single.addMetadata('prefix', details.prefix);
+  single.addMetric('RelayBehindSeconds', MetricUnit.Seconds, Math.max(0, seconds));
 }

@@ -29,6 +29,8 @@ export interface PlayOptions {
    * every recorded collector status counts as not set.
    */
   simulators?: { heatUrl: string; collectorUrl: string };
+  /** Called after each config write, before waiting for it to be taken in (fault injection). */
+  afterWrite?: (index: number, revision: number) => Promise<void>;
 }
 
 /** Gives the simulators what the scenario recorded (their control endpoints). */
@@ -124,21 +126,23 @@ export async function playScenario(store: Store, scenario: Scenario, opts: PlayO
   if (opts.live) watches.push(...(await liveView(store, log)));
   try {
     log(`playing ${scenario.name}: ${scenario.steps.length} config writes${opts.burst ? ' (burst)' : ''}`);
-    for (const step of scenario.steps) {
+    for (const [index, step] of scenario.steps.entries()) {
       if ('delete' in step) {
         // Gohan removes a resource only once the worker reported its logical delete, even in a burst.
         if (opts.burst) await waitUntil(() => deleteReported(store, step.delete), 180_000);
-        await store.txn().then(del(step.delete)).commit();
+        const { revision } = await store.txn().then(del(step.delete)).commit();
         log(`gohan  delete ${short(step.delete)}`);
+        await opts.afterWrite?.(index, revision);
         continue;
       }
-      await store
+      const { revision } = await store
         .txn()
         .then(put(step.put, encodeGohanConfigValue(step.body, step.version, step.marked_for_deletion)))
         .commit();
       log(
         `gohan  put    ${short(step.put)} v${step.version}${step.marked_for_deletion ? ' (marked for deletion)' : ''}`,
       );
+      await opts.afterWrite?.(index, revision);
       // Like an operator clicking on: the next change comes once this one was taken in.
       if (!opts.burst) await waitUntil(() => planned(store, step.put, step.version), 60_000);
     }

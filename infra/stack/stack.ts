@@ -101,6 +101,8 @@ export interface RunningStack {
   heat: HeatSimulator;
   collector: CollectorSimulator;
   processes: { name: string; pid: number; logFile: string }[];
+  /** The local schedule of the reconciler (EventBridge in AWS): stop it to watch what it would repair. */
+  reconciler: { stop(): Promise<void>; start(): void };
   /** Starts the relay again (after it was killed); the caller waits for what it needs. */
   startRelay(): ChildProcess;
   relay(): ChildProcess;
@@ -200,6 +202,9 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
     ESI_KEYSTONE_PASSWORD: heat.credentials.password,
     ESI_KEYSTONE_PROJECT: heat.credentials.projectName,
     ESI_COLLECTOR_URL: collector.url,
+    // Seconds a key must stand still before the reconciler repairs it (30 in AWS; the local
+    // reconciler runs every few seconds, so it may act sooner).
+    ESI_RECONCILE_GRACE_SECONDS: process.env.ESI_RECONCILE_GRACE_SECONDS ?? '5',
     ...opts.env,
   };
 
@@ -244,6 +249,28 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
     logFile: path.join(logDir, 'scheduler.log'),
   });
   started.add('scheduler', () => schedule.stop());
+  // The reconciler (every minute in AWS): every ESI_RECONCILE_MS here; 0 = not scheduled.
+  const reconcileMs = Number(env.ESI_RECONCILE_MS ?? 3000);
+  let reconcilerSchedule: LocalSchedule | undefined;
+  const reconciler = {
+    start() {
+      if (!(reconcileMs > 0)) return;
+      reconcilerSchedule ??= scheduleInvocations({
+        lambdaEndpoint: env.ESI_LAMBDA_ENDPOINT,
+        region: env.AWS_REGION,
+        functionNames: [`esi-${env.ESI_STAGE}-reconciler`],
+        periodMs: reconcileMs,
+        logFile: path.join(logDir, 'scheduler.log'),
+      });
+    },
+    async stop() {
+      const s = reconcilerSchedule;
+      reconcilerSchedule = undefined;
+      await s?.stop();
+    },
+  };
+  reconciler.start();
+  started.add('reconciler schedule', () => reconciler.stop());
 
   let relay!: { p: Spawned; offset: number };
   const startRelay = () => {
@@ -266,6 +293,7 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
     get processes() {
       return children.map((c) => ({ name: c.name, pid: c.child.pid!, logFile: c.logFile! }));
     },
+    reconciler,
     startRelay,
     relay: () => relay.p.child,
     functions: () => functions.child,
@@ -295,6 +323,7 @@ export function localParams(env: Record<string, string | undefined>): [string, s
     jobPollSeconds: 'ESI_JOB_POLL_SECONDS',
     jobMaxAttempts: 'ESI_JOB_MAX_ATTEMPTS',
     jobQuickPollMs: 'ESI_JOB_QUICK_POLL_MS',
+    reconcileGraceSeconds: 'ESI_RECONCILE_GRACE_SECONDS',
     // Pollers of the local event sources (one per unit of an event source's maximum concurrency).
     plannerMaxConcurrency: 'ESI_PLANNER_CONCURRENCY',
     heatJobsMaxConcurrency: 'ESI_HEAT_JOBS_CONCURRENCY',

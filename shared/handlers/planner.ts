@@ -7,7 +7,8 @@
  *               handler as the job lifecycle places it (shared/jobs/enqueue.ts), and the mirror
  *               /esi-worker/config/<path> = {"body", "deleted", "version"};
  *   no template /state = READ_COMPLETE and the mirror;
- *   error       /state = PLAN_FAILED with a readable error; the message is acknowledged (`failed`);
+ *   error       /state = PLAN_FAILED with a readable error; the message is acknowledged (`failed`),
+ *               also when the plan's transaction is too large for etcd (./plan-limits.ts);
  *   key deleted nothing planned; the worker's own keys (mirror, stack record, job state, and the
  *               chain index once no chain it lists has jobs) go.
  *
@@ -42,8 +43,10 @@ import {
   unchangedSince,
   type Compare,
   type KeyValue,
+  type Op,
   type Store,
 } from '../store/store';
+import { asTerminal, assertFitsEtcd } from './plan-limits';
 import { preparePlan, type PrepareOptions, type Prepared } from './planning-inputs';
 
 /** How deep planning follows output targets that are not planned yet (no output_key cycle exists in Heat). */
@@ -150,6 +153,12 @@ async function writePlan(
   const fences: Compare[] = [modRevisionIs(configKey, config.modRevision), unchangedSince(mirrorKey, p.mirror)];
   const mirrorOp = put(mirrorKey, encodeMirror(value.body, value.markedForDeletion, value.version));
 
+  const failPlan = (e: Error) => {
+    logger.error('plan cannot be written; PLAN_FAILED', { error: e.message });
+    const error = `${e.message} at ${configKey} (revision ${config.modRevision}, version ${value.version})`;
+    return writeFailure(store, path, config, error, value.version);
+  };
+
   switch (result.kind) {
     case 'error': {
       const error = `${result.error.message} at ${configKey} (revision ${config.modRevision}, version ${value.version})`;
@@ -158,11 +167,9 @@ async function writePlan(
     case 'deleted':
       return done('nothing to plan');
     case 'no_template': {
-      const res = await store
-        .txn()
-        .when(...fences)
-        .then(put(keys.state(path), encodeState(result.state)), mirrorOp)
-        .commit();
+      const ops = [put(keys.state(path), encodeState(result.state)), mirrorOp];
+      const res = await commitPlan(store, fences, ops);
+      if (res.kind === 'terminal') return failPlan(res.error);
       return res.succeeded ? done(`no template: READ_COMPLETE version ${value.version}`) : undefined;
     }
     case 'jobs': {
@@ -174,21 +181,42 @@ async function writePlan(
         result.jobs.map(({ job, stored }) => ({ handler: stored[0], job, attempt: stored[2] })),
       );
       const jobs = result.jobs.map((j) => j.job);
-      const res = await store
-        .txn()
-        .when(...fences, ...writes.compares)
-        .then(
-          ...writes.ops,
-          mirrorOp,
-          ...referencingPuts(defaultJobKeys, jobs),
-          ...p.staleReferencing.map((k) => del(k)),
-        )
-        .commit();
+      const res = await commitPlan(
+        store,
+        [...fences, ...writes.compares],
+        [...writes.ops, mirrorOp, ...referencingPuts(defaultJobKeys, jobs), ...p.staleReferencing.map((k) => del(k))],
+      );
+      if (res.kind === 'terminal') return failPlan(res.error);
       if (!res.succeeded) return undefined;
       const ids = result.jobs.map((j) => j.job.id);
       logger.info('planned', { jobs: ids, waiting: ids.filter((id) => writes.placement.get(id) === 'waiting') });
       return done(`planned ${ids.length} job(s) for version ${value.version}`);
     }
+  }
+}
+
+/**
+ * Commits a plan's transaction, classifying at the boundary: a transaction etcd can never accept
+ * (too large) is `terminal` before it is even sent (or when etcd refuses it for its size); any
+ * other error is thrown, i.e. retryable (SQS redelivers).
+ */
+async function commitPlan(
+  store: Store,
+  compares: Compare[],
+  ops: Op[],
+): Promise<{ kind: 'committed'; succeeded: boolean } | { kind: 'terminal'; error: Error }> {
+  try {
+    assertFitsEtcd(compares, ops);
+    const res = await store
+      .txn()
+      .when(...compares)
+      .then(...ops)
+      .commit();
+    return { kind: 'committed', succeeded: res.succeeded };
+  } catch (err) {
+    const terminal = asTerminal(err, compares, ops);
+    if (terminal) return { kind: 'terminal', error: terminal };
+    throw err;
   }
 }
 

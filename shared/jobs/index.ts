@@ -13,3 +13,5 @@ export type { ChainRef, ChainRead, CleanupResult } from './cleanup';
 export * from './job-index';
 export { jobWrites } from './enqueue';
 export type { JobWrites } from './enqueue';
+export { readJobTable } from './table';
+export type { JobRow, JobKeyRef } from './table';

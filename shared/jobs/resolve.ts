@@ -28,7 +28,7 @@ export const dependencyFailedError = (dependency: string, error: string): string
  * satisfied, and waits otherwise. A dependency whose status is unknown counts as pending: a job is
  * never promoted on missing information.
  */
-export function decide(job: Job, statusOf: (id: string) => DependencyStatus | undefined): Decision {
+export function decide(job: Pick<Job, 'dependency'>, statusOf: (id: string) => DependencyStatus | undefined): Decision {
   const pending: string[] = [];
   for (const dep of new Set(job.dependency)) {
     const s = statusOf(dep) ?? { kind: 'pending' };

@@ -66,6 +66,20 @@ function prefixEnd(prefix: string): Buffer {
 export const GRPC_MAX_RECEIVE_BYTES = 32 * 1024 * 1024;
 export const GRPC_MAX_SEND_BYTES = 2 * 1024 * 1024;
 
+/**
+ * etcd refused the request for its size (`etcdserver: request is too large`, or gRPC's
+ * RESOURCE_EXHAUSTED "received message larger than max" past --max-request-bytes + gRPC overhead).
+ * The same request can never succeed: it must not be retried, nor count against the host's
+ * breaker (etcd3 marks RESOURCE_EXHAUSTED recoverable).
+ */
+export function isRequestTooLarge(err: unknown): boolean {
+  const msg = err instanceof Error ? err.message : String(err);
+  return /request is too large|message larger than max/i.test(msg);
+}
+
+/** What the etcd client retries and counts against a host: transport faults, not refusals. */
+const transient = (err: Error): boolean => isRecoverableError(err) && !isRequestTooLarge(err);
+
 export function etcdClientOptions(settings: EtcdSettings = etcdSettings()): IOptions {
   return {
     hosts: settings.endpoints,
@@ -78,9 +92,8 @@ export function etcdClientOptions(settings: EtcdSettings = etcdSettings()): IOpt
       : undefined,
     auth: settings.auth,
     faultHandling: {
-      host: () =>
-        circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 500, breaker: new ConsecutiveBreaker(3) }),
-      global: retry(handleWhen(isRecoverableError), {
+      host: () => circuitBreaker(handleWhen(transient), { halfOpenAfter: 500, breaker: new ConsecutiveBreaker(3) }),
+      global: retry(handleWhen(transient), {
         maxAttempts: 6,
         backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 2000 }),
       }),
@@ -211,6 +224,7 @@ export class EtcdStore implements Store {
         range_end: prefixEnd(prefix),
         limit: opts.limit,
         keys_only: opts.keysOnly,
+        revision: opts.revision,
       })
       .catch(this.rethrow);
     return { items: res.kvs.map(toKeyValue), revision: Number(res.header.revision), more: res.more };

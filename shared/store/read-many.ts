@@ -34,18 +34,19 @@ export const RANGE_PAGE_SIZE = 500;
 
 /**
  * Every key under a prefix, one page (at most `pageSize` keys, one round trip) at a time, so no
- * read of a folder is unbounded whatever it holds. Pages are read at different revisions: callers
- * fence their writes on what they read, as everywhere.
+ * read of a folder is unbounded whatever it holds. Pages are read at different revisions (callers
+ * fence their writes on what they read, as everywhere), unless `revision` is given: then every
+ * page is read at it, one consistent snapshot (a compaction past it fails the read).
  */
 export async function* rangePages(
   store: { range(prefix: string, opts?: RangeOptions): Promise<RangeResult> },
   prefix: string,
-  opts: { pageSize?: number; keysOnly?: boolean } = {},
+  opts: { pageSize?: number; keysOnly?: boolean; revision?: number } = {},
 ): AsyncGenerator<KeyValue[]> {
   const limit = opts.pageSize ?? RANGE_PAGE_SIZE;
   let from: string | undefined;
   for (;;) {
-    const page = await store.range(prefix, { limit, from, keysOnly: opts.keysOnly });
+    const page = await store.range(prefix, { limit, from, keysOnly: opts.keysOnly, revision: opts.revision });
     if (page.items.length) yield page.items;
     if (!page.more || !page.items.length) return;
     // The smallest key after the last one read.

@@ -32,6 +32,8 @@ export interface RangeOptions {
   from?: string;
   /** Keys and revisions only: every `value` is ''. For presence checks and listings. */
   keysOnly?: boolean;
+  /** Read at this store revision (a consistent snapshot across pages); default the current one. */
+  revision?: number;
 }
 
 export type Compare =

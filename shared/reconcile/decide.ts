@@ -1,0 +1,241 @@
+/**
+ * The reconciler's pure core: from one consistent read of etcd (plain values), what messages were
+ * lost, i.e. which keys stand where a message should have moved them on, for longer than the grace
+ * period. Each repair re-sends the message the normal pipeline would have sent (or settles waiting
+ * jobs through the job lifecycle), so the normal handlers, with their fences, do the work and decide
+ * exactly what they would have decided. No I/O; docs/reconciler.md states the rules.
+ */
+import type { EtcdEventMessage } from '../events/etcd-event-message';
+import { decide as decideWaiting } from '../jobs/resolve';
+import type { DependencyStatus } from '../jobs/values';
+import type { JobRow } from '../jobs/table';
+
+export type RepairKind = 'replan' | 'ready' | 'limbo' | 'settle' | 'aggregate' | 'cleanup';
+export const REPAIR_KINDS: readonly RepairKind[] = ['replan', 'ready', 'limbo', 'settle', 'aggregate', 'cleanup'];
+
+/** Where a re-sent message goes: the queue the relay would have used. */
+export type Destination = { queue: 'config' } | { queue: 'finished' } | { queue: 'jobs'; handler: string };
+
+export interface Repair {
+  kind: RepairKind;
+  /** Names the repair and the key version it repairs: the same stranded key gives the same id. */
+  id: string;
+  /** The key the repair is about (logged, listed by `esi reconcile --dry-run`). */
+  key: string;
+  why: string;
+  /** The message to re-send; absent for `settle`, which runs the job lifecycle's settlement. */
+  send?: { to: Destination; message: EtcdEventMessage };
+}
+
+/** A /config resource key (not a heat template), its value's version and logical-delete flag. */
+export interface ConfigEntry {
+  key: string;
+  /** `<scope>/<plural>/<id>`: joins the config key with the mirror, /state and the worker keys. */
+  path: string;
+  modRevision: number;
+  /** null when the value has no readable version (the planner writes PLAN_FAILED with version null). */
+  version: number | null;
+  deleted: boolean;
+}
+
+export interface MirrorEntry {
+  version: number | null;
+  deleted: boolean;
+}
+
+export interface StateEntry {
+  version: number | null;
+  modRevision: number;
+}
+
+/** A key the worker owns for one resource: its mirror, stack record or job state. */
+export interface WorkerKey {
+  key: string;
+  path: string;
+  /** The resource's /config key (absent when this key is an orphan). */
+  configKey: string;
+  modRevision: number;
+}
+
+export interface PassInputs {
+  /** The store revision the pass read everything at. */
+  revision: number;
+  /** Keys changed at or below this revision are older than the grace period (memory.ts). */
+  graceRevision: number;
+  configs: ConfigEntry[];
+  mirrors: ReadonlyMap<string, MirrorEntry>;
+  states: ReadonlyMap<string, StateEntry>;
+  workerKeys: WorkerKey[];
+  jobs: JobRow[];
+  /** Paths of resources that still have a job under /jobs/all (a chain in flight). */
+  pathsWithJobs: ReadonlySet<string>;
+  /** From memory: job id → revision of the pass that first saw it in limbo. */
+  limboSince: Readonly<Record<string, number>>;
+  /** From memory: repair id → revision of the pass that made it. */
+  repairedAt: Readonly<Record<string, number>>;
+}
+
+export interface PassDecision {
+  repairs: Repair[];
+  /** Stranded but repaired less than a grace period ago: left to that repair. */
+  awaiting: Repair[];
+  /** Every job in limbo now, with its first sighting (the next memory). */
+  limbo: Record<string, number>;
+}
+
+export function decidePass(inp: PassInputs): PassDecision {
+  const old = (modRevision: number) => modRevision <= inp.graceRevision;
+  const found: Repair[] = [];
+
+  // A /config version not taken in: no mirror at that version, no /state for it.
+  for (const c of inp.configs) {
+    if (!old(c.modRevision) || takenIn(c, inp.mirrors.get(c.path), inp.states.get(c.path))) continue;
+    found.push({
+      kind: 'replan',
+      id: `replan ${c.key}@${c.modRevision}`,
+      key: c.key,
+      why: `version ${c.version ?? '?'} not taken in (no mirror at it, no /state for it) since revision ${c.modRevision}`,
+      send: { to: { queue: 'config' }, message: { key: c.key, modRevision: c.modRevision, type: 'put' } },
+    });
+  }
+
+  // Worker keys of a resource whose /config key is gone and that has no chain in flight.
+  const configPaths = new Set(inp.configs.map((c) => c.path));
+  const orphans = new Map<string, WorkerKey[]>();
+  for (const w of inp.workerKeys) {
+    if (configPaths.has(w.path) || inp.pathsWithJobs.has(w.path)) continue;
+    orphans.set(w.path, [...(orphans.get(w.path) ?? []), w]);
+  }
+  for (const ws of orphans.values()) {
+    if (!ws.every((w) => old(w.modRevision))) continue;
+    const last = Math.max(...ws.map((w) => w.modRevision));
+    found.push({
+      kind: 'cleanup',
+      id: `cleanup ${ws[0].configKey}@${last}`,
+      key: ws[0].configKey,
+      why: `config key gone; worker keys left: ${ws.map((w) => w.key).join(', ')}`,
+      send: {
+        to: { queue: 'config' },
+        message: { key: ws[0].configKey, modRevision: inp.revision, type: 'delete' },
+      },
+    });
+  }
+
+  const byId = new Map(inp.jobs.map((j) => [j.id, j]));
+  const statusOf = (id: string): DependencyStatus => {
+    const r = byId.get(id);
+    if (r?.finished) return r.finished.status;
+    // A job gone from /jobs/all was cleaned up after its chain completed: satisfied (values.ts).
+    return r?.all ? { kind: 'pending' } : { kind: 'satisfied' };
+  };
+  const limbo: Record<string, number> = {};
+  for (const j of inp.jobs) {
+    if (!j.all || j.finished) continue;
+    const handler = j.all.handler;
+    if (j.ready && !j.working) {
+      if (!old(j.ready.modRevision)) continue;
+      found.push({
+        kind: 'ready',
+        id: `ready ${j.ready.key}@${j.ready.modRevision}`,
+        key: j.ready.key,
+        why: `ready since revision ${j.ready.modRevision} and never claimed`,
+        send: {
+          to: { queue: 'jobs', handler: j.ready.handler },
+          message: { key: j.ready.key, modRevision: j.ready.modRevision, type: 'put' },
+        },
+      });
+    } else if (j.waiting && j.all.job) {
+      const d = decideWaiting(j.all.job, statusOf);
+      const depsOld = j.all.job.dependency.every((dep) => {
+        const f = byId.get(dep)?.finished;
+        return !f || old(f.modRevision);
+      });
+      if (d.kind === 'wait' || !old(j.waiting.modRevision) || !depsOld) continue;
+      found.push({
+        kind: 'settle',
+        id: `settle ${j.waiting.key}@${j.waiting.modRevision}`,
+        key: j.waiting.key,
+        why:
+          d.kind === 'promote'
+            ? 'waiting, but every dependency is finished: promote'
+            : `waiting, but dependency ${d.dependency} failed: fail it`,
+      });
+    } else if (!j.ready && !j.waiting && !j.working && handler) {
+      // Limbo: claimed once, the claim gone (lease expired or given back), not finished.
+      const since = inp.limboSince[j.id] ?? inp.revision;
+      limbo[j.id] = since;
+      if (!old(since)) continue;
+      found.push({
+        kind: 'limbo',
+        id: `limbo ${j.all.key}@${since}`,
+        key: j.all.key,
+        why: `claimed, claim gone, not finished since revision ${since} or earlier`,
+        send: {
+          to: { queue: 'jobs', handler },
+          message: { key: j.readyKey, modRevision: j.all.modRevision, type: 'put' },
+        },
+      });
+    }
+  }
+
+  // A chain whose jobs are all finished is still in etcd only while it is not aggregated.
+  const chains = new Map<string, JobRow[]>();
+  for (const j of inp.jobs) {
+    const name = j.chain;
+    if (!name || !j.all) continue;
+    chains.set(name, [...(chains.get(name) ?? []), j]);
+  }
+  for (const [name, jobs] of chains) {
+    if (!jobs.every((j) => j.finished && !j.working && old(j.finished.modRevision))) continue;
+    const last = jobs.find((j) => j.all?.job?.is_last) ?? jobs[jobs.length - 1];
+    const fin = last.finished!;
+    found.push({
+      kind: 'aggregate',
+      id: `aggregate ${fin.key}@${fin.modRevision}`,
+      key: fin.key,
+      why: `every job of chain ${name} finished by revision ${Math.max(...jobs.map((j) => j.finished!.modRevision))}; not aggregated`,
+      send: { to: { queue: 'finished' }, message: { key: fin.key, modRevision: fin.modRevision, type: 'put' } },
+    });
+  }
+
+  const recent = (r: Repair) => (inp.repairedAt[r.id] ?? 0) > inp.graceRevision;
+  return { repairs: found.filter((r) => !recent(r)), awaiting: found.filter(recent), limbo };
+}
+
+/** Whether the planner took this config version in: a mirror at it, or a /state for it. */
+export function takenIn(c: ConfigEntry, mirror: MirrorEntry | undefined, state: StateEntry | undefined): boolean {
+  if (mirror && c.version !== null && mirror.version !== null) {
+    if (mirror.version > c.version) return true; // an older value: the planner skips it
+    if (mirror.version === c.version && mirror.deleted === c.deleted) return true;
+  }
+  if (state) {
+    if (c.version !== null && state.version === c.version) return true;
+    // A value without a readable version: its PLAN_FAILED /state was written after it.
+    if (c.version === null && state.modRevision > c.modRevision) return true;
+  }
+  return false;
+}
+
+/** One relay checkpoint and the newest change under its prefix the pass saw. */
+export interface RelayPosition {
+  relay: string;
+  prefix: string;
+  checkpoint: number;
+  /** Highest mod revision of the keys under the prefix; undefined when the pass did not read the prefix. */
+  newest: number | undefined;
+}
+
+export interface RelayLag {
+  relay: string;
+  prefix: string;
+  checkpoint: number;
+  /** Keys under the prefix changed after the checkpoint, i.e. not yet forwarded. */
+  behind: boolean;
+}
+
+/** Which relay positions are behind a change the pass saw (their lag is dated with memory.ts). */
+export function relayLags(positions: RelayPosition[]): RelayLag[] {
+  return positions
+    .filter((p) => p.newest !== undefined)
+    .map((p) => ({ relay: p.relay, prefix: p.prefix, checkpoint: p.checkpoint, behind: p.newest! > p.checkpoint }));
+}

@@ -1,0 +1,357 @@
+/**
+ * The reconciler on real etcd (one of its own: a pass reads the whole keyspace) and the real SQS
+ * server: one test per repair kind, each starting from the state a lost message leaves behind,
+ * checking the message the pass re-sends and, where it matters, that the normal handler given
+ * that message finishes the work. Then: nothing is repaired twice within the grace period, a dry
+ * run writes and sends nothing, every read is paged, and the relay falling behind is measured.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ReceiveMessageCommand, DeleteMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { startEtcd, type EtcdServer } from '../../../infra/local/etcd-server';
+import { freePort } from '../../../infra/local/ports';
+import { queueName } from '../../../shared/config';
+import { deduplicationId, encodeEventMessage } from '../../../shared/events/etcd-event-message';
+import { encodeGohanConfigValue } from '../../../shared/gohan/config-value';
+import { jobWrites, tryClaimJob } from '../../../shared/jobs';
+import { createLogger } from '../../../shared/log/logger';
+import { reconcilePass, type PassOptions } from '../../../shared/reconcile/pass';
+import { sqsClient } from '../../../shared/sqs/client';
+import { EtcdStore } from '../../../shared/store/etcd-store';
+import { del, put, type Store } from '../../../shared/store/store';
+import { createFifoQueue } from '../../helpers/sqs';
+import { lambdaContext, sqsEvent, sqsRecord } from '../../helpers/sqs-event';
+import { waitFor } from '../../helpers/wait';
+import { job } from '../../unit/jobs/fixtures';
+
+let etcd: EtcdServer;
+let store: EtcdStore;
+const urls: Record<string, string> = {};
+const logger = createLogger('esi-reconciler');
+const stage = `rec${Date.now().toString(36)}`;
+
+beforeAll(async () => {
+  const dir = fs.mkdtempSync(path.join(process.env.ESI_TEST_ROOT ?? os.tmpdir(), 'reconciler-'));
+  etcd = await startEtcd({ clientPort: await freePort(), peerPort: await freePort(), dataDir: dir, name: 'rec' });
+  // The handlers invoked below (planner, aggregator) use the default store and queue names.
+  process.env.ESI_ETCD_ENDPOINTS = etcd.clientUrl;
+  process.env.ESI_STAGE = stage;
+  store = new EtcdStore({ endpoints: [etcd.clientUrl] });
+  for (const q of ['config', 'heat-jobs', 'finished']) urls[q] = await createFifoQueue(queueName(q));
+});
+
+afterAll(async () => {
+  store?.close();
+  await etcd?.stop();
+});
+
+beforeEach(async () => {
+  // Each test starts from an empty keyspace and empty queues.
+  await store.txn().then({ kind: 'deletePrefix', prefix: '/' }).commit();
+  for (const q of Object.keys(urls)) await drain(q);
+});
+
+/** Receives (and deletes) every message on a queue now: [body, group id, dedup id]. */
+async function drain(q: string): Promise<{ body: unknown; group?: string; dedup?: string }[]> {
+  const out: { body: unknown; group?: string; dedup?: string }[] = [];
+  for (;;) {
+    const res = await sqsClient().send(
+      new ReceiveMessageCommand({
+        QueueUrl: urls[q],
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 0,
+        AttributeNames: ['All'],
+      }),
+    );
+    const msgs = res.Messages ?? [];
+    if (!msgs.length) return out;
+    for (const m of msgs)
+      out.push({
+        body: JSON.parse(m.Body!),
+        group: m.Attributes?.MessageGroupId,
+        dedup: m.Attributes?.MessageDeduplicationId,
+      });
+    await sqsClient().send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: urls[q],
+        Entries: msgs.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+      }),
+    );
+  }
+}
+
+const pass = (opts: Partial<PassOptions> = {}) =>
+  reconcilePass(store, { logger, graceSeconds: 0, metrics: false, ...opts });
+const write = async (key: string, value: string) => (await store.txn().then(put(key, value)).commit()).revision;
+const json = async (key: string): Promise<unknown> => {
+  const kv = await store.get(key);
+  return kv ? (JSON.parse(kv.value) as unknown) : undefined;
+};
+const keysUnder = async (prefix: string) => (await store.range(prefix)).items.map((kv) => kv.key);
+const network = (id: string, version = 1) => encodeGohanConfigValue({ id, name: id, admin_state_up: true }, version);
+
+async function planner(message: unknown) {
+  const { handler } = await import('../../../functions/planner/handler');
+  return handler(sqsEvent(sqsRecord(message as never)), lambdaContext('esi-test-planner'));
+}
+async function aggregator(message: unknown) {
+  const { handler } = await import('../../../functions/aggregator/handler');
+  return handler(sqsEvent(sqsRecord(message as never)), lambdaContext('esi-test-aggregator'));
+}
+
+/** A network planned by the real planner: one create job, ready. Returns its config key and job id. */
+async function plannedNetwork(id: string) {
+  const key = `/config/v2.0/networks/${id}`;
+  const rev = await write(key, network(id));
+  expect(await planner({ key, modRevision: rev, type: 'put' })).toEqual({ batchItemFailures: [] });
+  const [jobId] = (await keysUnder('/jobs/ready/')).map((k) => k.slice('/jobs/ready/'.length));
+  expect(jobId).toMatch(new RegExp(`^create:heat_worker:network:${id}:1:`));
+  return { key, jobId };
+}
+
+test('replan: a /config version whose message was lost is re-sent past the relay’s dedup id, and the planner takes it in', async () => {
+  const key = '/config/v2.0/networks/lost-net';
+  const rev = await write(key, network('lost-net'));
+  // The relay's message was accepted by SQS and lost (consumed by nobody, or purged) within the dedup window.
+  const relayMessage = { key, modRevision: rev, type: 'put' as const };
+  await sqsClient().send(
+    new SendMessageCommand({
+      QueueUrl: urls.config,
+      MessageBody: encodeEventMessage(relayMessage),
+      MessageGroupId: key,
+      MessageDeduplicationId: deduplicationId(relayMessage),
+    }),
+  );
+  await drain('config');
+
+  const report = await pass();
+  expect(report.repairs.map((r) => [r.kind, r.key])).toEqual([['replan', key]]);
+  const sent = await drain('config');
+  expect(sent).toEqual([
+    { body: relayMessage, group: key, dedup: expect.not.stringMatching(deduplicationId(relayMessage)) as unknown },
+  ]);
+
+  expect(await planner(sent[0].body)).toEqual({ batchItemFailures: [] });
+  expect(await json('/esi-worker/config/v2.0/networks/lost-net')).toEqual({
+    body: { id: 'lost-net', name: 'lost-net', admin_state_up: true },
+    deleted: false,
+    version: 1,
+  });
+  // Taken in now: the next pass finds nothing about it.
+  const after = await pass();
+  expect(after.repairs.filter((r) => r.kind === 'replan')).toEqual([]);
+});
+
+test('ready: a ready job never claimed is re-sent to its handler queue', async () => {
+  const { jobId } = await plannedNetwork('ready-net');
+  const readyKey = `/jobs/ready/${jobId}`;
+  const readyRev = (await store.get(readyKey))!.modRevision;
+  const report = await pass();
+  expect(report.repairs.map((r) => [r.kind, r.key])).toEqual([['ready', readyKey]]);
+  expect(await drain('heat-jobs')).toEqual([
+    {
+      body: { key: readyKey, modRevision: readyRev, type: 'put' },
+      group: readyKey,
+      dedup: expect.any(String) as unknown,
+    },
+  ]);
+});
+
+test('limbo: a job whose claim expired is re-sent to its handler queue once seen in limbo past the grace', async () => {
+  const { jobId } = await plannedNetwork('limbo-net');
+  const claim = await tryClaimJob(store, jobId, 'crashed-invocation', 1);
+  expect(claim.kind).toBe('claimed');
+  await waitFor(async () => !(await store.get(`/jobs/working/${jobId}`)), { timeoutMs: 10_000, what: 'lease expiry' });
+  const allRev = (await store.get(`/jobs/all/${jobId}`))!.modRevision;
+
+  const report = await pass();
+  expect(report.repairs.map((r) => [r.kind, r.key])).toEqual([['limbo', `/jobs/all/${jobId}`]]);
+  expect((await drain('heat-jobs')).map((m) => m.body)).toEqual([
+    { key: `/jobs/ready/${jobId}`, modRevision: allRev, type: 'put' },
+  ]);
+  // The re-sent message is claimable: the job is neither waiting, working nor finished.
+  expect((await tryClaimJob(store, jobId, 'the-handler', 30)).kind).toBe('claimed');
+});
+
+test('settle: a waiting job whose dependency finished (its settlement lost) is promoted through the lifecycle', async () => {
+  const a = job('create:heat_worker:port:p1:1:aaaaa', [], { job_name: 'port:p1:1', resource_id: 'p1', version: 1 });
+  const b = job('create:monitoring_worker:port:p1:1:bbbbb', [a.id], {
+    job_name: 'port:p1:1',
+    resource_id: 'p1',
+    version: 1,
+    handler: 'monitoring_worker',
+    is_last: true,
+  });
+  const writes = await jobWrites(store, [
+    { handler: 'heat_worker', job: a, attempt: 0 },
+    { handler: 'monitoring_worker', job: b, attempt: 0 },
+  ]);
+  await store
+    .txn()
+    .when(...writes.compares)
+    .then(...writes.ops)
+    .commit();
+  // A finished, as finishJob's first step writes it; the process died before settling.
+  await store
+    .txn()
+    .then(
+      del(`/jobs/ready/${a.id}`),
+      put(`/jobs/finished/${a.id}`, JSON.stringify({ ok: true, on_failure: 'fail', finished_at: 'x' })),
+    )
+    .commit();
+
+  const report = await pass();
+  expect(report.repairs.map((r) => [r.kind, r.key])).toEqual([['settle', `/jobs/waiting/${b.id}`]]);
+  expect(await keysUnder('/jobs/waiting/')).toEqual([]);
+  expect((await store.get(`/jobs/ready/${b.id}`))?.value).toBe('monitoring_worker');
+});
+
+test('aggregate: a chain finished whose finished message was lost is re-sent to the aggregator, which writes /state', async () => {
+  const { jobId } = await plannedNetwork('agg-net');
+  const { finishJob } = await import('../../../shared/jobs');
+  const claim = await tryClaimJob(store, jobId, 'handler', 30);
+  if (claim.kind !== 'claimed') throw new Error('not claimed');
+  await finishJob(store, claim.claim, { ok: true });
+  const finishedKey = `/jobs/finished/${jobId}`;
+  const finishedRev = (await store.get(finishedKey))!.modRevision;
+
+  const report = await pass();
+  expect(report.repairs.map((r) => [r.kind, r.key])).toEqual([['aggregate', finishedKey]]);
+  const sent = await drain('finished');
+  expect(sent.map((m) => m.body)).toEqual([{ key: finishedKey, modRevision: finishedRev, type: 'put' }]);
+
+  expect(await aggregator(sent[0].body)).toEqual({ batchItemFailures: [] });
+  expect(await json('/state/v2.0/networks/agg-net')).toEqual({
+    error: '',
+    state: { worker_state: 'CREATE_COMPLETED' },
+    version: 1,
+  });
+  for (const folder of ['all', 'ready', 'waiting', 'working', 'finished'])
+    expect(await keysUnder(`/jobs/${folder}/`)).toEqual([]);
+});
+
+test('cleanup: worker keys of a resource whose /config key is gone are removed through the planner', async () => {
+  await write('/esi-worker/config/v2.0/networks/gone', '{"body": {}, "deleted": true, "version": 2}');
+  await write('/esi-worker/heat_stacks/v2.0/networks/gone', '{"stack_id": "s"}');
+  await write('/esi-worker/job_state/v2.0/networks/gone', '{}');
+  // A resource with a live config key keeps its keys.
+  await plannedNetwork('kept');
+
+  const report = await pass();
+  expect(report.repairs.filter((r) => r.kind === 'cleanup').map((r) => r.key)).toEqual(['/config/v2.0/networks/gone']);
+  const sent = await drain('config');
+  expect(sent.map((m) => m.body)).toEqual([
+    { key: '/config/v2.0/networks/gone', modRevision: report.revision, type: 'delete' },
+  ]);
+  expect(await planner(sent[0].body)).toEqual({ batchItemFailures: [] });
+  expect(await keysUnder('/esi-worker/')).toEqual(['/esi-worker/config/v2.0/networks/kept']);
+});
+
+test('a stranded key is repaired once per grace period, not on every pass', async () => {
+  let now = 1_000_000;
+  const clock = { graceSeconds: 10, now: () => now };
+  await write('/config/v2.0/networks/slow', network('slow'));
+
+  expect((await pass(clock)).repairs).toEqual([]); // first sighting: not older than the grace yet
+  now += 11_000;
+  expect((await pass(clock)).repairs.map((r) => r.kind)).toEqual(['replan']);
+  now += 1_000;
+  const again = await pass(clock);
+  expect([again.repairs, again.awaiting.map((r) => r.kind)]).toEqual([[], ['replan']]);
+  now += 12_000;
+  expect((await pass(clock)).repairs.map((r) => r.kind)).toEqual(['replan']);
+  expect((await drain('config')).length).toBe(2);
+});
+
+test('a dry run lists the repairs and writes and sends nothing', async () => {
+  await write('/config/v2.0/networks/dry', network('dry'));
+  const before = await store.revision();
+  const report = await pass({ dryRun: true });
+  expect(report.repairs.map((r) => [r.kind, r.key])).toEqual([['replan', '/config/v2.0/networks/dry']]);
+  expect(await store.revision()).toBe(before);
+  expect(await drain('config')).toEqual([]);
+});
+
+test('every read of a pass is paged (never one unbounded range) and the pages give the same repairs', async () => {
+  for (let i = 0; i < 7; i++) await write(`/config/v2.0/networks/paged-${i}`, network(`paged-${i}`));
+  const limits: (number | undefined)[] = [];
+  const counting = new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === 'range')
+        return (prefix: string, opts?: { limit?: number }) => {
+          limits.push(opts?.limit);
+          return target.range(prefix, opts);
+        };
+      return Reflect.get(target, prop, receiver) as unknown;
+    },
+  }) as Store;
+  const report = await reconcilePass(counting, { logger, graceSeconds: 0, metrics: false, pageSize: 3, dryRun: true });
+  expect(report.repairs.map((r) => r.key).sort()).toEqual(
+    Array.from({ length: 7 }, (_, i) => `/config/v2.0/networks/paged-${i}`).sort(),
+  );
+  expect(limits.length).toBeGreaterThan(3);
+  expect(limits.every((l) => l === 3)).toBe(true);
+});
+
+test('the relay behind a change is measured from the marks', async () => {
+  let now = 5_000_000;
+  const clock = { now: () => now };
+  // The relay forwarded everything up to now.
+  const cp = (await write('/esi-relay/checkpoints/main/config', '0')) + 1;
+  await write('/esi-relay/checkpoints/main/config', String(cp));
+  await pass(clock); // a mark: a revision at or below the checkpoint, at `now`
+  await write('/config/v2.0/networks/unforwarded', network('unforwarded'));
+  now += 40_000;
+  await pass(clock);
+  now += 20_000;
+  const report = await pass({ ...clock, dryRun: true });
+  // The change came after the first mark and before the second: at least 20 s ago.
+  expect(report.relay).toEqual([{ relay: 'main', prefix: '/config/', checkpoint: cp, seconds: 20 }]);
+});
+
+describe('esi reconcile', () => {
+  const esi = (...args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [path.join(__dirname, '../../../bin/esi.cjs'), 'reconcile', ...args],
+        { env: { ...process.env, ESI_ETCD_ENDPOINTS: etcd.clientUrl, ESI_LOG_LEVEL: 'ERROR' } },
+        (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+
+  test('--dry-run lists one line per repair (or JSON), writes nothing; usage errors exit 2', async () => {
+    await write('/config/v2.0/networks/cli-net', network('cli-net'));
+    const before = await store.revision();
+    const text = await esi('--dry-run', '--grace', '0');
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(
+      /^replan {4}\/config\/v2\.0\/networks\/cli-net {2}version 1 not taken in \(no mirror at it, no \/state for it\) since revision \d+\n$/,
+    );
+    const json = await esi('--dry-run', '--grace', '0', '--json');
+    expect(JSON.parse(json.stdout)).toEqual({
+      kind: 'replan',
+      key: '/config/v2.0/networks/cli-net',
+      why: expect.stringMatching(/^version 1 not taken in/) as unknown,
+    });
+    expect(await store.revision()).toBe(before);
+
+    expect((await esi('--no-such-option')).code).toBe(2);
+    expect((await esi('--grace', 'soon')).code).toBe(2);
+    expect((await esi('extra-argument')).code).toBe(2);
+  });
+
+  test('without --dry-run it runs one pass: re-sends and records its mark', async () => {
+    await write('/config/v2.0/networks/cli-run', network('cli-run'));
+    const r = await esi('--grace', '0');
+    expect([r.code, r.stdout]).toEqual([0, expect.stringMatching(/^replan {4}\/config\/v2\.0\/networks\/cli-run {2}/)]);
+    expect((await drain('config')).map((m) => m.body)).toEqual([
+      { key: '/config/v2.0/networks/cli-run', modRevision: expect.any(Number) as unknown, type: 'put' },
+    ]);
+    // The pass recorded its mark (a zero grace suppresses nothing, so no repair is kept).
+    const memory = JSON.parse((await store.get('/esi-reconciler/memory'))!.value) as { marks: unknown[] };
+    expect(memory.marks).toHaveLength(1);
+  });
+});

@@ -1,0 +1,327 @@
+/**
+ * The reconciler's pure rules (docs/reconciler.md), from plain values: a key counts as stranded
+ * only when it has stood still past the grace revision; each kind of stranded key gets the
+ * message the pipeline would have sent; a recent repair is not repeated.
+ */
+import { decidePass, relayLags, takenIn, type ConfigEntry, type PassInputs } from '../../../shared/reconcile/decide';
+import type { JobRow } from '../../../shared/jobs/table';
+
+const G = 100; // grace revision: keys at or below are old enough
+const OLD = 90;
+const NEW = 150;
+
+const cfg = (path: string, version: number | null, modRevision = OLD, deleted = false): ConfigEntry => ({
+  key: `/config/${path}`,
+  path,
+  modRevision,
+  version,
+  deleted,
+});
+
+function inputs(over: Partial<PassInputs> = {}): PassInputs {
+  return {
+    revision: 200,
+    graceRevision: G,
+    configs: [],
+    mirrors: new Map(),
+    states: new Map(),
+    workerKeys: [],
+    jobs: [],
+    pathsWithJobs: new Set(),
+    limboSince: {},
+    repairedAt: {},
+    ...over,
+  };
+}
+
+const jobId = (n: string, version = 2, id = 'r1') => `modify:heat_worker:port:${id}:${version}:${n}`;
+function row(n: string, parts: Partial<JobRow> & { deps?: string[]; isLast?: boolean } = {}): JobRow {
+  const id = parts.id ?? jobId(n);
+  const { deps, isLast, ...rest } = parts;
+  return {
+    id,
+    readyKey: `/jobs/ready/${id}`,
+    chain: id.split(':').slice(2, 5).join(':'),
+    all: {
+      key: `/jobs/all/${id}`,
+      modRevision: 10,
+      handler: 'heat_worker',
+      job: {
+        dependency: deps ?? [],
+        is_last: isLast ?? false,
+        resource_type: 'port',
+        resource_id: 'r1',
+        version: 2,
+        on_failure: 'fail',
+      },
+    },
+    ...rest,
+  };
+}
+const finished = (id: string, modRevision = OLD, ok = true): JobRow['finished'] => ({
+  key: `/jobs/finished/${id}`,
+  modRevision,
+  status: ok ? { kind: 'satisfied' } : { kind: 'failed', error: 'boom', rootCause: id },
+});
+
+describe('config versions', () => {
+  test('a version with neither a mirror at it nor a /state for it, older than the grace, is re-planned', () => {
+    const d = decidePass(inputs({ configs: [cfg('v2.0/ports/p1', 3, 42)] }));
+    expect(d.repairs).toEqual([
+      expect.objectContaining({
+        kind: 'replan',
+        key: '/config/v2.0/ports/p1',
+        send: { to: { queue: 'config' }, message: { key: '/config/v2.0/ports/p1', modRevision: 42, type: 'put' } },
+      }),
+    ]);
+  });
+
+  test('a version changed after the grace revision is left alone', () => {
+    expect(decidePass(inputs({ configs: [cfg('v2.0/ports/p1', 3, NEW)] })).repairs).toEqual([]);
+    expect(decidePass(inputs({ configs: [cfg('v2.0/ports/p1', 3, G)] })).repairs).toHaveLength(1);
+  });
+
+  test('taken in: the mirror at the version (same delete flag), a newer mirror, or a /state of that version', () => {
+    const c = cfg('v2.0/ports/p1', 3);
+    expect(takenIn(c, { version: 3, deleted: false }, undefined)).toBe(true);
+    expect(takenIn(c, { version: 4, deleted: false }, undefined)).toBe(true);
+    expect(takenIn(c, undefined, { version: 3, modRevision: 95 })).toBe(true);
+    expect(takenIn(c, { version: 2, deleted: false }, { version: 2, modRevision: 80 })).toBe(false);
+    // A logical delete keeps the version but flips the flag: the mirror of the live value does not count.
+    expect(takenIn(cfg('v2.0/ports/p1', 3, OLD, true), { version: 3, deleted: false }, undefined)).toBe(false);
+    // No readable version: a /state written after the value is its PLAN_FAILED.
+    expect(takenIn(cfg('v2.0/ports/p1', null, 50), undefined, { version: null, modRevision: 60 })).toBe(true);
+    expect(takenIn(cfg('v2.0/ports/p1', null, 50), undefined, { version: null, modRevision: 40 })).toBe(false);
+  });
+
+  test('taken-in versions give no repair', () => {
+    const d = decidePass(
+      inputs({
+        configs: [cfg('v2.0/ports/a', 3), cfg('v2.0/ports/b', 1)],
+        mirrors: new Map([['v2.0/ports/a', { version: 3, deleted: false }]]),
+        states: new Map([['v2.0/ports/b', { version: 1, modRevision: 95 }]]),
+      }),
+    );
+    expect(d.repairs).toEqual([]);
+  });
+});
+
+describe('worker keys of a deleted resource', () => {
+  const wk = (folder: string, path: string, modRevision = OLD) => ({
+    key: `/esi-worker/${folder}/${path}`,
+    path,
+    configKey: `/config/${path}`,
+    modRevision,
+  });
+
+  test('are cleaned up through the config queue as a delete of the config key, one repair per resource', () => {
+    const d = decidePass(
+      inputs({ workerKeys: [wk('config', 'v2.0/ports/gone'), wk('heat_stacks', 'v2.0/ports/gone', 80)] }),
+    );
+    expect(d.repairs).toEqual([
+      expect.objectContaining({
+        kind: 'cleanup',
+        key: '/config/v2.0/ports/gone',
+        send: {
+          to: { queue: 'config' },
+          message: { key: '/config/v2.0/ports/gone', modRevision: 200, type: 'delete' },
+        },
+      }),
+    ]);
+  });
+
+  test('are kept while the config key exists, while a chain of the resource is in flight, or when recent', () => {
+    expect(
+      decidePass(
+        inputs({
+          configs: [cfg('v2.0/ports/here', 1)],
+          mirrors: new Map([['v2.0/ports/here', { version: 1, deleted: false }]]),
+          workerKeys: [wk('config', 'v2.0/ports/here')],
+        }),
+      ).repairs,
+    ).toEqual([]);
+    expect(
+      decidePass(
+        inputs({ workerKeys: [wk('job_state', 'v2.0/ports/busy')], pathsWithJobs: new Set(['v2.0/ports/busy']) }),
+      ).repairs,
+    ).toEqual([]);
+    expect(
+      decidePass(inputs({ workerKeys: [wk('config', 'v2.0/ports/x'), wk('heat_stacks', 'v2.0/ports/x', NEW)] }))
+        .repairs,
+    ).toEqual([]);
+  });
+});
+
+describe('jobs', () => {
+  test('a ready job without a claim, older than the grace, is re-sent to its handler queue', () => {
+    const id = jobId('a');
+    const d = decidePass(
+      inputs({ jobs: [row('a', { ready: { key: `/jobs/ready/${id}`, modRevision: 77, handler: 'heat_worker' } })] }),
+    );
+    expect(d.repairs).toEqual([
+      expect.objectContaining({
+        kind: 'ready',
+        key: `/jobs/ready/${id}`,
+        send: {
+          to: { queue: 'jobs', handler: 'heat_worker' },
+          message: { key: `/jobs/ready/${id}`, modRevision: 77, type: 'put' },
+        },
+      }),
+    ]);
+  });
+
+  test('a recent ready job is left to its message', () => {
+    const id = jobId('a');
+    const ready = { key: `/jobs/ready/${id}`, modRevision: NEW, handler: 'heat_worker' };
+    expect(decidePass(inputs({ jobs: [row('a', { ready })] })).repairs).toEqual([]);
+  });
+
+  test('a job in limbo is first remembered, and re-sent once it was first seen before the grace revision', () => {
+    const id = jobId('a');
+    const first = decidePass(inputs({ jobs: [row('a')] }));
+    expect(first.repairs).toEqual([]);
+    expect(first.limbo).toEqual({ [id]: 200 });
+
+    const later = decidePass(inputs({ jobs: [row('a')], limboSince: { [id]: 95 } }));
+    expect(later.limbo).toEqual({ [id]: 95 });
+    expect(later.repairs).toEqual([
+      expect.objectContaining({
+        kind: 'limbo',
+        send: {
+          to: { queue: 'jobs', handler: 'heat_worker' },
+          message: { key: `/jobs/ready/${id}`, modRevision: 10, type: 'put' },
+        },
+      }),
+    ]);
+  });
+
+  test('a job with a live claim, or a finished one, is not in limbo', () => {
+    const d = decidePass(
+      inputs({
+        jobs: [
+          row('a', { working: { key: `/jobs/working/${jobId('a')}`, modRevision: 12 }, isLast: false }),
+          row('b', { finished: finished(jobId('b'), NEW) }),
+        ],
+        limboSince: { [jobId('a')]: 1, [jobId('b')]: 1 },
+      }),
+    );
+    expect(d.repairs).toEqual([]);
+    expect(d.limbo).toEqual({});
+  });
+
+  test('a waiting job whose dependencies are finished is settled; one with a pending dependency waits', () => {
+    const dep = jobId('dep');
+    const w = (n: string) => ({ key: `/jobs/waiting/${jobId(n)}`, modRevision: OLD, handler: 'heat_worker' });
+    const d = decidePass(
+      inputs({
+        jobs: [
+          row('dep', { finished: finished(dep) }),
+          row('a', { deps: [dep], waiting: w('a') }),
+          // Its dependency is still running (in /jobs/all, not finished).
+          row('b', { deps: [jobId('c')], waiting: w('b') }),
+          row('c', { working: { key: `/jobs/working/${jobId('c')}`, modRevision: 5 } }),
+          // A dependency cleaned up long ago (gone from every folder) is satisfied.
+          row('e', { deps: [jobId('gone', 1)], waiting: w('e') }),
+        ],
+      }),
+    );
+    expect(d.repairs.map((r) => [r.kind, r.key, r.send])).toEqual([
+      ['settle', `/jobs/waiting/${jobId('a')}`, undefined],
+      ['settle', `/jobs/waiting/${jobId('e')}`, undefined],
+    ]);
+  });
+
+  test('a waiting job whose dependency failed is settled too (the lifecycle fails it)', () => {
+    const dep = jobId('dep');
+    const d = decidePass(
+      inputs({
+        jobs: [
+          row('dep', { finished: finished(dep, OLD, false) }),
+          row('a', { deps: [dep], waiting: { key: `/jobs/waiting/${jobId('a')}`, modRevision: OLD, handler: 'x' } }),
+        ],
+      }),
+    );
+    expect(d.repairs).toEqual([
+      expect.objectContaining({ kind: 'settle', why: expect.stringContaining('failed') as unknown }),
+    ]);
+  });
+
+  test('a dependency finished after the grace revision leaves the settlement to its own finish', () => {
+    const dep = jobId('dep');
+    const d = decidePass(
+      inputs({
+        jobs: [
+          row('dep', { finished: finished(dep, NEW) }),
+          row('a', { deps: [dep], waiting: { key: `/jobs/waiting/${jobId('a')}`, modRevision: OLD, handler: 'x' } }),
+        ],
+      }),
+    );
+    expect(d.repairs).toEqual([]);
+  });
+});
+
+describe('chains', () => {
+  test('a chain whose jobs all finished before the grace revision is re-sent to the aggregator by its last job', () => {
+    const [a, b] = [jobId('a'), jobId('b')];
+    const d = decidePass(
+      inputs({
+        jobs: [
+          row('a', { finished: finished(a, 60) }),
+          row('b', { deps: [a], isLast: true, finished: finished(b, 70) }),
+        ],
+      }),
+    );
+    expect(d.repairs).toEqual([
+      expect.objectContaining({
+        kind: 'aggregate',
+        key: `/jobs/finished/${b}`,
+        send: { to: { queue: 'finished' }, message: { key: `/jobs/finished/${b}`, modRevision: 70, type: 'put' } },
+      }),
+    ]);
+  });
+
+  test('a chain with an unfinished job, or finished recently, is not aggregated; chains are per resource version', () => {
+    const a2 = jobId('a', 2);
+    const a3 = jobId('a', 3);
+    const d = decidePass(
+      inputs({
+        jobs: [
+          row('a', { id: a2, isLast: true, finished: finished(a2, NEW) }),
+          row('x', { id: a3, isLast: true, finished: finished(a3, OLD) }),
+          row('y', { id: jobId('y', 3), working: { key: 'w', modRevision: 3 } }),
+        ],
+      }),
+    );
+    expect(d.repairs).toEqual([]);
+  });
+});
+
+describe('repeats', () => {
+  test('a repair made after the grace revision is not repeated; an older one is', () => {
+    const c = cfg('v2.0/ports/p1', 3, 42);
+    const id = decidePass(inputs({ configs: [c] })).repairs[0].id;
+    const recent = decidePass(inputs({ configs: [c], repairedAt: { [id]: G + 1 } }));
+    expect(recent.repairs).toEqual([]);
+    expect(recent.awaiting.map((r) => r.key)).toEqual([c.key]);
+    expect(decidePass(inputs({ configs: [c], repairedAt: { [id]: G } })).repairs.map((r) => r.key)).toEqual([c.key]);
+  });
+
+  test('a new version of the same key is a new repair', () => {
+    const first = decidePass(inputs({ configs: [cfg('v2.0/ports/p1', 3, 42)] })).repairs[0].id;
+    const d = decidePass(inputs({ configs: [cfg('v2.0/ports/p1', 4, 43)], repairedAt: { [first]: 199 } }));
+    expect(d.repairs).toHaveLength(1);
+  });
+});
+
+test('a relay position is behind when a key under its prefix changed after its checkpoint', () => {
+  expect(
+    relayLags([
+      { relay: 'main', prefix: '/config/', checkpoint: 50, newest: 60 },
+      { relay: 'main', prefix: '/jobs/ready/', checkpoint: 50, newest: 50 },
+      { relay: 'main', prefix: '/other/', checkpoint: 50, newest: undefined },
+    ]),
+  ).toEqual([
+    { relay: 'main', prefix: '/config/', checkpoint: 50, behind: true },
+    { relay: 'main', prefix: '/jobs/ready/', checkpoint: 50, behind: false },
+  ]);
+});
