@@ -68,13 +68,14 @@ export const GRPC_MAX_SEND_BYTES = 2 * 1024 * 1024;
 
 /**
  * etcd refused the request for its size (`etcdserver: request is too large`, or gRPC's
- * RESOURCE_EXHAUSTED "received message larger than max" past --max-request-bytes + gRPC overhead).
+ * RESOURCE_EXHAUSTED "received message larger than max" past --max-request-bytes + gRPC overhead,
+ * or the client's own "Attempted to send message with a size larger than" GRPC_MAX_SEND_BYTES).
  * The same request can never succeed: it must not be retried, nor count against the host's
  * breaker (etcd3 marks RESOURCE_EXHAUSTED recoverable).
  */
 export function isRequestTooLarge(err: unknown): boolean {
   const msg = err instanceof Error ? err.message : String(err);
-  return /request is too large|message larger than max/i.test(msg);
+  return /request is too large|message larger than max|send message with a size larger than/i.test(msg);
 }
 
 /** What the etcd client retries and counts against a host: transport faults, not refusals. */

@@ -3,13 +3,7 @@
  * quiet, and the end state every case must reach (no job key left, no orphan worker key).
  */
 import fs from 'node:fs';
-import {
-  GetQueueAttributesCommand,
-  GetQueueUrlCommand,
-  ListQueuesCommand,
-  PurgeQueueCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { ListQueuesCommand, PurgeQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { RunningStack } from '../../infra/stack/stack';
 import type { Store } from '../../shared/store/store';
 import { waitFor } from './wait';
@@ -38,16 +32,6 @@ export async function purgeAllQueues(stack: RunningStack, sqs = stackSqs(stack))
   const urls = res.QueueUrls ?? [];
   await Promise.all(urls.map((QueueUrl) => sqs.send(new PurgeQueueCommand({ QueueUrl }))));
   return urls.map((u) => u.split('/').pop()!);
-}
-
-/** Messages on one queue of the stack (`heat-poll`), visible, delayed and in flight together. */
-export async function queueDepth(stack: RunningStack, name: string, sqs = stackSqs(stack)): Promise<number> {
-  const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: `esi-${stack.env.ESI_STAGE}-${name}` }));
-  const res = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['All'] }));
-  const a: Record<string, string | undefined> = res.Attributes ?? {};
-  return ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesDelayed', 'ApproximateNumberOfMessagesNotVisible']
-    .map((k) => Number(a[k] ?? 0))
-    .reduce((x, y) => x + y, 0);
 }
 
 /** Keys under the job folders that mean work is still pending. */

@@ -60,7 +60,7 @@ test('a 1 MB body: PLAN_FAILED on its first delivery, acknowledged, no jobs, no 
   });
 });
 
-test('etcd refusing the request itself (our limit set above it) is classified the same way', async () => {
+test("etcd, or the gRPC client's send limit, refusing the request (our limit set above both) is classified the same way", async () => {
   process.env.ESI_ETCD_MAX_REQUEST_BYTES = String(64 * MB);
   try {
     const id = uid('net');
