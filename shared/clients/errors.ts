@@ -101,7 +101,7 @@ export function safeUrl(url: string): string {
 }
 
 /** The service's error text and type from an error body (Heat, Keystone, collector shapes). */
-export function errorText(body: unknown): { message?: string; type?: string } {
+export function errorBodyText(body: unknown): { message?: string; type?: string } {
   if (typeof body === 'string') return { message: body.trim().slice(0, 500) || undefined };
   if (!body || typeof body !== 'object') return {};
   const b = body as Record<string, unknown>;
@@ -132,7 +132,7 @@ export function fromResponse(
   status: number,
   body: unknown,
 ): RetryableError | TerminalError {
-  const { message, type } = errorText(body);
+  const { message, type } = errorBodyText(body);
   const text = `${what}: ${status}${type ? ` ${type}` : ''}${message ? `: ${message}` : ''}`;
   const d: ClientErrorDetails = { service, status, type, serviceMessage: message };
   if (status >= 500 || status === 429 || status === 408 || (status === 409 && type === 'ActionInProgress')) {

@@ -20,8 +20,9 @@
  */
 import { JOBS_PREFIX } from '../keys';
 
-export const JOB_STATES = ['all', 'waiting', 'ready', 'working', 'finished'] as const;
-export type JobState = (typeof JOB_STATES)[number];
+export const JOB_FOLDERS = ['all', 'waiting', 'ready', 'working', 'finished'] as const;
+/** The folders of a job's keys (not its state: a job is in one or more of them at a time). */
+export type JobFolder = (typeof JOB_FOLDERS)[number];
 
 export interface JobKeys {
   /** The root, ending in `/` (`/jobs/`). */
@@ -32,7 +33,7 @@ export interface JobKeys {
   working(id: string): string;
   finished(id: string): string;
   /** The folder of one state, ending in `/`, for ranges and watches. */
-  prefix(state: JobState): string;
+  prefix(state: JobFolder): string;
   /** The resource's chains that may still have keys: `{"<job_name>": [job id, ...]}` (job-index.ts). */
   resource(resourceType: string, resourceId: string): string;
   /** The folder of the jobs waiting for `dependency`, ending in `/`. */
@@ -40,12 +41,12 @@ export interface JobKeys {
   /** `<id>` waits for `dependency` (the reverse of the job's `dependency` list). */
   dependent(dependency: string, id: string): string;
   /** `/jobs/ready/<id>` → {state: 'ready', id}; a key outside the root or a folder → undefined. */
-  parse(key: string): { state: JobState; id: string } | undefined;
+  parse(key: string): { state: JobFolder; id: string } | undefined;
 }
 
 export function jobKeys(root: string = JOBS_PREFIX): JobKeys {
   const base = root.endsWith('/') ? root : `${root}/`;
-  const prefix = (state: JobState) => `${base}${state}/`;
+  const prefix = (state: JobFolder) => `${base}${state}/`;
   return {
     root: base,
     all: (id) => `${prefix('all')}${id}`,
@@ -62,9 +63,9 @@ export function jobKeys(root: string = JOBS_PREFIX): JobKeys {
       const rest = key.slice(base.length);
       const slash = rest.indexOf('/');
       if (slash < 0) return undefined;
-      const state = rest.slice(0, slash) as JobState;
+      const state = rest.slice(0, slash) as JobFolder;
       const id = rest.slice(slash + 1);
-      if (!JOB_STATES.includes(state) || id === '' || id.includes('/')) return undefined;
+      if (!JOB_FOLDERS.includes(state) || id === '' || id.includes('/')) return undefined;
       return { state, id };
     },
   };

@@ -5,7 +5,7 @@
  */
 import type { Store } from '../store/store';
 import { collectPages, type PageOptions } from '../store/pages';
-import { chainName, defaultJobKeys, JOB_STATES, parseJobId, type JobKeys, type JobState } from './job-keys';
+import { chainName, defaultJobKeys, JOB_FOLDERS, parseJobId, type JobKeys, type JobFolder } from './job-keys';
 import { dependencyStatus, JobValueError, parseStoredJob, type DependencyStatus, type Job } from './values';
 
 /** A key of one job's state folder, as read. */
@@ -45,7 +45,7 @@ export async function readJobTable(
     if (!r) rows.set(id, (r = { id, readyKey: keys.ready(id), chain: chainOf(id) }));
     return r;
   };
-  const folders: JobState[] = [...JOB_STATES];
+  const folders: JobFolder[] = [...JOB_FOLDERS];
   for (const state of folders) {
     await collectPages(
       store,

@@ -4,6 +4,7 @@
  *
  * Every failure is a MappingError naming the param and the mapping; nothing is silently dropped.
  */
+import { isPlainObject } from '../encoding/json-object';
 import type {
   JsonObject,
   JsonValue,
@@ -74,7 +75,7 @@ export function evaluateValue(
   return { value: r.value, resources: r.resources };
 }
 
-const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is JsonObject => isPlainObject<JsonValue>(v);
 const short = (m: Mapping): string => {
   const s = JSON.stringify(m) ?? typeof m;
   return s.length > 160 ? `${s.slice(0, 157)}...` : s;

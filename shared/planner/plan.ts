@@ -16,7 +16,7 @@ import type {
   PlanningView,
   ResourceRef,
   SchemaLookup,
-  StoredJob,
+  StoredJobTuple,
   TemplateMappings,
 } from './types';
 
@@ -41,7 +41,7 @@ export interface PlanInput {
 export interface PlannedJob {
   job: Job;
   /** The value to store at `/jobs/all/<job.id>`. */
-  stored: StoredJob;
+  stored: StoredJobTuple;
 }
 
 /** What /state gets for a resource without a template (docs/PROTOCOL-NOTES.md §b). */

@@ -2,6 +2,7 @@
  * template_mappings: which template (if any) each handler uses for a resource, and in which
  * order the handlers' jobs run (the chain). Format: docs/templates.md.
  */
+import { isPlainObject } from '../encoding/json-object';
 import type { ChainStep, JsonValue, Mapping, TemplateMappings } from './types';
 
 export class TemplateMappingsError extends Error {
@@ -18,17 +19,18 @@ const STEP_KEYS = new Set(['handler', 'action', 'on_failure', 'params_from', 'fo
  * except `chains` is a handler section. Throws TemplateMappingsError naming the bad entry.
  */
 export function parseTemplateMappings(doc: unknown): TemplateMappings {
-  if (!isPlainObject(doc)) throw new TemplateMappingsError('template_mappings must be an object of handler sections');
+  if (!isPlainObject<JsonValue>(doc))
+    throw new TemplateMappingsError('template_mappings must be an object of handler sections');
   const handlers: Record<string, Record<string, Mapping>> = {};
   const chains: Record<string, ChainStep[]> = {};
   for (const [key, section] of Object.entries(doc)) {
     if (key === 'chains') continue;
-    if (!isPlainObject(section))
+    if (!isPlainObject<JsonValue>(section))
       throw new TemplateMappingsError(`handler section "${key}" must be an object of resource type → mapping`);
     handlers[key] = section;
   }
   const rawChains = doc.chains ?? {};
-  if (!isPlainObject(rawChains))
+  if (!isPlainObject<JsonValue>(rawChains))
     throw new TemplateMappingsError('"chains" must be an object of resource type → list of steps');
   for (const [type, steps] of Object.entries(rawChains)) {
     if (!Array.isArray(steps) || steps.length === 0)
@@ -39,7 +41,7 @@ export function parseTemplateMappings(doc: unknown): TemplateMappings {
 }
 
 function parseStep(raw: unknown, where: string, handlers: Record<string, unknown>): ChainStep {
-  if (!isPlainObject(raw)) throw new TemplateMappingsError(`${where} must be an object`);
+  if (!isPlainObject<JsonValue>(raw)) throw new TemplateMappingsError(`${where} must be an object`);
   const unknown = Object.keys(raw).filter((k) => !STEP_KEYS.has(k));
   if (unknown.length) throw new TemplateMappingsError(`${where}: unknown key(s) ${unknown.join(', ')}`);
   const { handler, action, on_failure, params_from, for_actions } = raw;
@@ -85,8 +87,4 @@ export function templateMappingFor(
   const section = mappings.handlers[handler];
   if (!section || !Object.prototype.hasOwnProperty.call(section, resourceType)) return undefined;
   return section[resourceType];
-}
-
-function isPlainObject(v: unknown): v is Record<string, JsonValue> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -54,7 +54,7 @@ export interface Job {
 }
 
 /** The value stored at `/jobs/all/<id>`: handler, job, and a counter that is 0 in all recorded jobs. */
-export type StoredJob = [string, Job, 0];
+export type StoredJobTuple = [string, Job, 0];
 
 /** A mapping expression of the parameter_mappings / template_mappings language (see mapping.ts). */
 export type Mapping = JsonValue;

@@ -5,7 +5,7 @@
  */
 import { parseJsonObject } from '../encoding/json-object';
 import { parseConfigValue, versionOf } from '../gohan/config-value';
-import { defaultJobKeys, JOB_STATES, readJobTable, type JobKeys, type JobRow } from '../jobs';
+import { defaultJobKeys, JOB_FOLDERS, readJobTable, type JobKeys, type JobRow } from '../jobs';
 import {
   CONFIG_PREFIX,
   ESI_WORKER_PREFIX,
@@ -115,7 +115,7 @@ export async function readSnapshot(
   for (const j of jobs) {
     const job = j.all?.job;
     if (job) pathsWithJobs.add(resourcePath(pathOfSingular(job.resource_type, job.resource_id)));
-    for (const state of JOB_STATES) {
+    for (const state of JOB_FOLDERS) {
       const ref = state === 'all' ? j.all : j[state];
       if (ref) seen(jobKeys.prefix(state), { modRevision: ref.modRevision } as KeyValue);
     }

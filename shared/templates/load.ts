@@ -7,6 +7,7 @@
  * version from the record). `parameter_mappings` keeps its key order through YAML.parse, and
  * that order is the job param order, so nothing here may rebuild or sort that object.
  */
+import { isPlainObject } from '../encoding/json-object';
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
@@ -32,10 +33,6 @@ export interface LoadedTemplates {
    * here: shared/planner/template-mappings.ts (parseTemplateMappings) owns its format.
    */
   templateMappings: JsonObject | undefined;
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**

@@ -1,13 +1,13 @@
 /**
  * shared/planner is the pure core: it may import only its own files, the type of Gohan's config
- * value and its JSON schema data, never etcd, fs, the network or the clock.
+ * value, the pure JSON-object check and its JSON schema data, never etcd, fs, the network or the clock.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { REPO } from './helpers';
 
 const dir = path.join(REPO, 'shared', 'planner');
-const ALLOWED = [/^\.\/[\w-]+(\.json)?$/, /^\.\.\/gohan\/config-value$/];
+const ALLOWED = [/^\.\/[\w-]+(\.json)?$/, /^\.\.\/gohan\/config-value$/, /^\.\.\/encoding\/json-object$/];
 
 it.each(fs.readdirSync(dir).filter((f) => f.endsWith('.ts')))('%s imports nothing with I/O', (file) => {
   const text = fs.readFileSync(path.join(dir, file), 'utf8');
