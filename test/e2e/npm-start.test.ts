@@ -138,6 +138,13 @@ test('esi finds the running stack by its recorded endpoints; Ctrl-C during the d
     expect(status).toMatchObject({ code: 0, stderr: '' });
     expect(status.stdout).toMatch(/^resource +\/config\/v2\.0\/networks\/not-there\nconfig +\(no such key/);
 
+    // A dry-run pass of the reconciler over the stack's etcd.
+    const reconcile = esi(dataDir, 'reconcile', '--dry-run');
+    expect(reconcile).toMatchObject({ code: 0 });
+    expect(reconcile.stderr).toMatch(
+      /^would repair \d+; \d+ awaiting an earlier repair; \d+ keys read at revision \d+\n$/,
+    );
+
     await waitFor(() => /gohan +put/.test(run.out()), { timeoutMs: 120_000, what: 'the demo playing' });
     pids = descendants(run.child.pid!);
     // npm, sh, the launcher, etcd, the SQS server, serverless-offline, the relay (and their helpers).
