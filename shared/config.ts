@@ -1,7 +1,14 @@
 /**
- * Settings read from the environment, in one place. Locally `npm start` and the tests set them;
- * in AWS the serverless stack sets them (secrets through SSM / Secrets Manager).
- * Every setting is documented in README.md ("Configuration").
+ * Settings from the environment. Locally `npm start` and the tests set them; in AWS the serverless
+ * stack sets them (secrets through SSM). Every setting is documented in README.md ("Configuration").
+ *
+ * The settings several modules share are read here. A setting that belongs to one module is read
+ * by that module, through `setting` or `numberSetting` below so that unset, empty and invalid
+ * values are treated alike everywhere: the job settings (handlers/job-runner.ts), the Heat deadline
+ * grace (handlers/heat-work.ts), the reconciler's grace (reconcile/pass.ts), the etcd request size
+ * (handlers/plan-limits.ts), the relay's (functions/relay/main.ts, relay/routes.ts). The OpenStack
+ * clients' settings are checked as a group in clients/settings.ts, and the logger and metrics read
+ * Powertools' own variables (log/logger.ts, metrics.ts).
  */
 import fs from 'node:fs';
 
@@ -15,6 +22,15 @@ export interface EtcdSettings {
 function env(name: string): string | undefined {
   const v = process.env[name];
   return v === undefined || v === '' ? undefined : v;
+}
+
+/** A setting's text; undefined when it is unset or empty. */
+export const setting = env;
+
+/** A numeric setting: `dflt` when it is unset, empty, not a number, or not accepted (default: 0 or more). */
+export function numberSetting(name: string, dflt: number, accept: (n: number) => boolean = (n) => n >= 0): number {
+  const n = Number(env(name) ?? NaN);
+  return Number.isFinite(n) && accept(n) ? n : dflt;
 }
 
 /** A PEM from an env var that holds either the PEM itself or a path to it. */

@@ -1,6 +1,6 @@
 /**
- * Every etcd key the system reads or writes is built here (docs/keys.md lists them and when each
- * is removed). A resource is addressed by its path `<scope>/<plural>/<id>`, where scope is Gohan's
+ * Every etcd key the system reads or writes is built here, but for the job keys, which
+ * jobs/job-keys.ts builds under JOBS_PREFIX (docs/keys.md lists them all and when each is removed). A resource is addressed by its path `<scope>/<plural>/<id>`, where scope is Gohan's
  * API version path (`v2.0`, or `common/v1.0` for tenants).
  */
 import { outputPrefixes } from './config';

@@ -1,4 +1,5 @@
 /** Heat handler: runs heat_worker jobs (heat-jobs FIFO + heat-poll queue). Logic: shared/handlers/heat-work.ts, job-runner.ts. */
+import { setting } from '../../shared/config';
 import { defaultHeatClient } from '../../shared/clients/heat';
 import { heatWork } from '../../shared/handlers/heat-work';
 import { jobRunner } from '../../shared/handlers/job-runner';
@@ -10,5 +11,5 @@ const logger = createLogger('esi-heat');
 
 export const handler = sqsConsumer(jobRunner({ store: defaultStore, work: heatWork({ heat: defaultHeatClient }) }), {
   logger,
-  retryQueueName: process.env.ESI_POLL_QUEUE,
+  retryQueueName: setting('ESI_POLL_QUEUE'),
 });

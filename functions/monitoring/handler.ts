@@ -1,4 +1,5 @@
 /** Monitoring handler: runs monitoring_worker jobs (monitoring-jobs FIFO + monitoring-poll queue). Logic: shared/handlers/monitoring-work.ts, job-runner.ts. */
+import { setting } from '../../shared/config';
 import { defaultCollectorClient } from '../../shared/clients/collector';
 import { jobRunner } from '../../shared/handlers/job-runner';
 import { monitoringWork } from '../../shared/handlers/monitoring-work';
@@ -10,5 +11,5 @@ const logger = createLogger('esi-monitoring');
 
 export const handler = sqsConsumer(
   jobRunner({ store: defaultStore, work: monitoringWork({ collector: defaultCollectorClient }) }),
-  { logger, retryQueueName: process.env.ESI_POLL_QUEUE },
+  { logger, retryQueueName: setting('ESI_POLL_QUEUE') },
 );

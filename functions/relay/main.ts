@@ -2,7 +2,7 @@
  * The relay process (long-running; a container service in AWS, a child process locally).
  * Wires the store, SQS and logger to one PrefixRelay per route; all logic is in shared/relay.
  */
-import { queueName } from '../../shared/config';
+import { numberSetting, queueName, setting } from '../../shared/config';
 import { createLogger } from '../../shared/log/logger';
 import { keys } from '../../shared/keys';
 import { recordRelayLag } from '../../shared/metrics';
@@ -17,7 +17,7 @@ const STOP_GRACE_MS = 3000;
 
 async function main(): Promise<void> {
   const logger = createLogger('esi-relay');
-  const name = process.env.ESI_RELAY_NAME ?? 'main';
+  const name = setting('ESI_RELAY_NAME') ?? 'main';
   // Installed first: a stop must work while the relay still waits for etcd or SQS, and must not
   // wait on them for longer than the grace period (they may be gone: the stack stops them too).
   let stopRelays: () => Promise<unknown> = () => Promise.resolve();
@@ -43,11 +43,11 @@ async function main(): Promise<void> {
         route: r.route,
         logger,
         checkpointKey: keys.relayCheckpoint(name, r.prefix),
-        batchSize: Number(process.env.ESI_RELAY_BATCH_SIZE ?? 10),
-        concurrency: Number(process.env.ESI_RELAY_CONCURRENCY ?? 4),
-        deadLetterQueue: process.env.ESI_RELAY_DLQ || queueName('relay-dlq', undefined, { fifo: false }),
-        checkpointMs: Number(process.env.ESI_RELAY_CHECKPOINT_MS ?? 1000),
-        checkpointEvents: Number(process.env.ESI_RELAY_CHECKPOINT_EVENTS ?? 1000),
+        batchSize: numberSetting('ESI_RELAY_BATCH_SIZE', 10),
+        concurrency: numberSetting('ESI_RELAY_CONCURRENCY', 4),
+        deadLetterQueue: setting('ESI_RELAY_DLQ') ?? queueName('relay-dlq', undefined, { fifo: false }),
+        checkpointMs: numberSetting('ESI_RELAY_CHECKPOINT_MS', 1000),
+        checkpointEvents: numberSetting('ESI_RELAY_CHECKPOINT_EVENTS', 1000),
       }),
   );
   stopRelays = async () => {
@@ -78,7 +78,7 @@ async function main(): Promise<void> {
       });
     });
   };
-  const lagTimer = setInterval(() => void logPositions(), Number(process.env.ESI_RELAY_REPORT_MS ?? 30_000));
+  const lagTimer = setInterval(() => void logPositions(), numberSetting('ESI_RELAY_REPORT_MS', 30_000));
   lagTimer.unref();
 
   const err = await Promise.race(relays.map((r) => r.failed()));

@@ -14,6 +14,7 @@
  * orchestration_state is written only by the chain's last job (seeds 000–003); a heat job in the
  * middle of a chain writes heat_outputs alone (seed 004).
  */
+import { numberSetting } from '../config';
 import type { HeatClient, StackView } from '../clients/heat';
 import { keys as etcdKeys } from '../keys';
 import {
@@ -243,10 +244,7 @@ const stepOf = (op: StackOperation): HeatStep => ({
   ...(op.spec_hash ? { spec_hash: op.spec_hash } : {}),
 });
 
-const envSeconds = (name: string, dflt: number): number => {
-  const n = Number(process.env[name]);
-  return process.env[name] && Number.isFinite(n) && n >= 0 ? n : dflt;
-};
+const envSeconds = (name: string, dflt: number): number => numberSetting(name, dflt);
 
 /** A stack operation reached its end: its duration (from the request to Heat) goes to the metrics. */
 function ended(ctx: WorkContext, s: HeatStep, ok: boolean, result: WorkResult): WorkResult {

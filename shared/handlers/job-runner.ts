@@ -14,6 +14,7 @@
  * until ESI_JOB_MAX_ATTEMPTS, then the job fails with the last error; TerminalError and job
  * failures (bad params, missing outputs, bad template) → the job fails at once.
  */
+import { numberSetting } from '../config';
 import { commitDecision, converge } from '../store/converge';
 import crypto from 'node:crypto';
 import type { EtcdEventMessage } from '../events/etcd-event-message';
@@ -120,11 +121,8 @@ export interface JobRunnerOptions {
   hooks?: { beforeCommit?: (claim: Claim, result: WorkResult) => Promise<void> };
 }
 
-const envInt = (name: string, dflt: number, opts: { allowZero?: boolean } = {}): number => {
-  const v = process.env[name];
-  const n = v === undefined || v === '' ? NaN : Number(v);
-  return Number.isInteger(n) && (n > 0 || (opts.allowZero && n === 0)) ? n : dflt;
-};
+const envInt = (name: string, dflt: number, opts: { allowZero?: boolean } = {}): number =>
+  numberSetting(name, dflt, (n) => Number.isInteger(n) && (n > 0 || (opts.allowZero === true && n === 0)));
 
 /** First wait of the in-invocation checks; each next one doubles. */
 const QUICK_POLL_FIRST_MS = 20;

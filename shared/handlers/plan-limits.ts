@@ -7,6 +7,7 @@
  * transaction carries the mirror (the config body) and every job (whose resource_input holds the
  * body again), so a config value of a few hundred KiB can already make it too large.
  */
+import { numberSetting } from '../config';
 import { isRequestTooLarge } from '../store/etcd-store';
 import type { Compare, Op } from '../store/store';
 
@@ -36,8 +37,7 @@ const DEFAULT_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
 const FRAMING_BYTES_PER_ITEM = 16;
 
 export function maxRequestBytes(): number {
-  const n = Number(process.env.ESI_ETCD_MAX_REQUEST_BYTES);
-  return Number.isInteger(n) && n > 0 ? n : DEFAULT_MAX_REQUEST_BYTES;
+  return numberSetting('ESI_ETCD_MAX_REQUEST_BYTES', DEFAULT_MAX_REQUEST_BYTES, (n) => Number.isInteger(n) && n > 0);
 }
 
 /** About how many bytes a transaction takes on the wire (keys, values, a little framing each). */

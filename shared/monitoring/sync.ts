@@ -66,8 +66,11 @@ function isHeld(t: Target, value: TargetValue, now: number): boolean {
   return Number.isNaN(since) || now - since < hold.time_seconds * 1000;
 }
 
-/** Pure: per resource, the merged statuses of its targets of the highest version. */
-export function monitoringUpdates(targets: Target[], now: number = Date.now()): MonitoringUpdate[] {
+/**
+ * Per resource, the merged statuses of its targets of the highest version. No I/O and no clock
+ * (`now` is given); the keys come from keys.ts, whose /monitoring prefix is a setting.
+ */
+export function monitoringUpdates(targets: Target[], now: number): MonitoringUpdate[] {
   const byKey = new Map<string, Target[]>();
   for (const t of targets) {
     if (typeof t.version !== 'number' || !t.resource_type || !t.resource_id) continue;

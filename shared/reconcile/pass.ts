@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { JOB_QUEUES, queueName } from '../config';
+import { JOB_QUEUES, numberSetting, queueName } from '../config';
 import { type EtcdEventMessage, encodeEventMessage, messageGroupId } from '../events/etcd-event-message';
 import { defaultJobKeys, settleWaiting, type JobKeys } from '../jobs';
 import { RECONCILER_MEMORY_KEY } from '../keys';
@@ -70,8 +70,7 @@ const KEEP_MARKS_MS = 3_600_000;
 const MEMORY_ROUNDS = 5;
 
 export function graceSecondsFromEnv(): number {
-  const n = Number(process.env.ESI_RECONCILE_GRACE_SECONDS);
-  return Number.isFinite(n) && n >= 0 && process.env.ESI_RECONCILE_GRACE_SECONDS !== '' ? n : 30;
+  return numberSetting('ESI_RECONCILE_GRACE_SECONDS', 30);
 }
 
 export async function reconcilePass(store: Store, opts: PassOptions): Promise<PassReport> {

@@ -1,7 +1,7 @@
 /**
  * What the relay watches and where each event goes. Queue names follow shared/config queueName().
  */
-import { JOB_QUEUES, queueName } from '../config';
+import { JOB_QUEUES, queueName, setting } from '../config';
 import { defaultJobKeys } from '../jobs/job-keys';
 import { CONFIG_PREFIX } from '../keys';
 import type { RouteFn } from './relay';
@@ -17,7 +17,7 @@ export interface RelayRoute {
  * aggregator. `ESI_RELAY_ROUTES` (`<prefix>=<queue name>,...`) replaces them, e.g. to
  * relay a test prefix to a queue of its own.
  */
-export function relayRoutes(spec = process.env.ESI_RELAY_ROUTES): RelayRoute[] {
+export function relayRoutes(spec = setting('ESI_RELAY_ROUTES')): RelayRoute[] {
   if (spec) {
     return spec.split(',').map((pair) => {
       const [prefix, queue] = pair.split('=').map((s) => s.trim());
