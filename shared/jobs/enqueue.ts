@@ -20,7 +20,7 @@ import { defaultJobKeys, type JobKeys } from './job-keys';
 import { encodeResourceIndex, indexKeyOf, parseResourceIndex } from './job-index';
 import { planSettlement, type WaitingJob } from './resolve';
 import { readMany } from '../store/read-many';
-import { dependencyStatus, encodeStoredJob, type FinishedValue, type StoredJob } from './values';
+import { dependencyStatus, encodeStoredJob, failedByDependency, type StoredJob } from './values';
 
 export interface JobWrites {
   compares: Compare[];
@@ -87,14 +87,7 @@ export async function jobWrites(
     ops.push(put(keys.all(id), encodeStoredJob(j)));
     const f = failed.get(id);
     if (f) {
-      const finished: FinishedValue = {
-        ok: false,
-        error: f.error,
-        on_failure: j.job.on_failure,
-        finished_at: (opts.now?.() ?? new Date()).toISOString(),
-        failed_by: f.dependency,
-        root_cause: f.rootCause,
-      };
+      const finished = failedByDependency(f, j.job.on_failure, opts.now?.() ?? new Date());
       ops.push(put(keys.finished(id), JSON.stringify(finished)));
       placement.set(id, 'failed');
     } else if (promoted.has(id)) {

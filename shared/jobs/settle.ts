@@ -10,7 +10,14 @@ import { absent, del, modRevisionIs, present, put } from '../store/store';
 import { rangePages, readMany } from '../store/read-many';
 import { defaultJobKeys, type JobKeys } from './job-keys';
 import { planSettlement, type WaitingJob } from './resolve';
-import { dependencyStatus, type DependencyStatus, type FinishedValue, JobValueError, parseStoredJob } from './values';
+import {
+  dependencyStatus,
+  type DependencyStatus,
+  failedByDependency,
+  type FinishedValue,
+  JobValueError,
+  parseStoredJob,
+} from './values';
 
 /** A round only repeats when a guard failed, i.e. another settler moved a job meanwhile. */
 const MAX_ROUNDS = 10;
@@ -139,14 +146,7 @@ async function settleFrom(
     // Failures first, in propagation order: a crash part-way leaves no job failed whose cause is not.
     for (const f of plan.fail) {
       const id = f.waiting.id;
-      const finished: FinishedValue = {
-        ok: false,
-        error: f.error,
-        on_failure: f.waiting.job.on_failure,
-        finished_at: (opts.now?.() ?? new Date()).toISOString(),
-        failed_by: f.dependency,
-        root_cause: f.rootCause,
-      };
+      const finished = failedByDependency(f, f.waiting.job.on_failure, opts.now?.() ?? new Date());
       const moved = await commitDecision(store, {
         result: true,
         when: [modRevisionIs(keys.waiting(id), revisionOf.get(id)!), absent(keys.finished(id))],

@@ -66,6 +66,22 @@ export interface FinishedValue {
   root_cause?: string;
 }
 
+/** The finished value of a job a failed dependency failed (it never ran). */
+export function failedByDependency(
+  f: { error: string; dependency: string; rootCause: string },
+  onFailure: OnFailure,
+  now: Date,
+): FinishedValue {
+  return {
+    ok: false,
+    error: f.error,
+    on_failure: onFailure,
+    finished_at: now.toISOString(),
+    failed_by: f.dependency,
+    root_cause: f.rootCause,
+  };
+}
+
 export function parseFinished(text: string): FinishedValue | undefined {
   try {
     const v = JSON.parse(text) as FinishedValue;
