@@ -3,8 +3,9 @@
  *
  * A record is an etcd event message for one of two keys:
  *   /jobs/ready/<id>    → claim the job (tryClaimJob) and call work.start;
- *   /jobs/working/<id>  → a poll message the runner sent itself (modRevision = the claim's create
- *                         revision) → resumeClaim and call work.poll.
+ *   /jobs/working/<id>  → a poll message the runner sent itself: the event of the put that created
+ *                         the working key, whose modRevision is therefore the claim's create
+ *                         revision → resumeClaim and call work.poll.
  * A poll message whose claim is gone (lease expired, job released) falls back to claiming: a job
  * left in limbo is picked up by whichever message reaches it first.
  *
@@ -138,7 +139,11 @@ export const pollDelayFor = (n: number, maxSeconds: number): number => Math.min(
 
 const CONTAINER_ID = crypto.randomBytes(4).toString('hex');
 
-/** The message that brings a running job back to its handler: the working key at the claim's create revision. */
+/**
+ * The message that brings a running job back to its handler: an ordinary event message for the
+ * put that created the working key. Its modRevision keeps its one meaning (the revision of that
+ * put), which is the claim's create revision, so the message names the claim it belongs to.
+ */
 export const pollMessage = (claim: Claim): EtcdEventMessage => ({
   key: claim.keys.working(claim.jobId),
   modRevision: claim.createRevision,
