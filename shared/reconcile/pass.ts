@@ -120,7 +120,11 @@ export async function reconcilePass(store: Store, opts: PassOptions): Promise<Pa
     try {
       if (r.send) {
         const dedup = createHash('sha256').update(`reconcile\n${r.id}\n${revision}`).digest('hex');
-        await send(destinationQueue(r.send.to), r.send.message, { group: messageGroupId(r.send.message), dedup });
+        // A group of its own: the message the repair replaces may still be in flight in the key's
+        // group (its consumer died holding it), and a FIFO group is blocked until that message's
+        // visibility timeout ends; every consumer is fenced, so this order is not needed.
+        const group = messageGroupId({ ...r.send.message, key: `${r.send.message.key}#reconciler` });
+        await send(destinationQueue(r.send.to), r.send.message, { group, dedup });
       } else settle = true;
       made[r.id] = revision;
       if (opts.metrics !== false) recordRepair(service, r.kind);

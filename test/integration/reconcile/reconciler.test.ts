@@ -130,7 +130,11 @@ test('replan: a /config version whose message was lost is re-sent past the relay
   expect(report.repairs.map((r) => [r.kind, r.key])).toEqual([['replan', key]]);
   const sent = await drain('config');
   expect(sent).toEqual([
-    { body: relayMessage, group: key, dedup: expect.not.stringMatching(deduplicationId(relayMessage)) as unknown },
+    {
+      body: relayMessage,
+      group: `${key}#reconciler`,
+      dedup: expect.not.stringMatching(deduplicationId(relayMessage)) as unknown,
+    },
   ]);
 
   expect(await planner(sent[0].body)).toEqual({ batchItemFailures: [] });
@@ -153,7 +157,7 @@ test('ready: a ready job never claimed is re-sent to its handler queue', async (
   expect(await drain('heat-jobs')).toEqual([
     {
       body: { key: readyKey, modRevision: readyRev, type: 'put' },
-      group: readyKey,
+      group: `${readyKey}#reconciler`,
       dedup: expect.any(String) as unknown,
     },
   ]);
