@@ -4,9 +4,9 @@
  *
  * The settings several modules share are read here. A setting that belongs to one module is read
  * by that module, through `setting` or `numberSetting` below so that unset, empty and invalid
- * values are treated alike everywhere: the job settings (handlers/job-runner.ts), the Heat deadline
- * grace (handlers/heat-work.ts), the reconciler's grace (reconcile/pass.ts), the etcd request size
- * (handlers/plan-limits.ts), the relay's (functions/relay/main.ts, relay/routes.ts). The OpenStack
+ * values are treated alike everywhere: the job settings (work/job-runner.ts), the Heat deadline
+ * grace (work/heat-work.ts), the reconciler's grace (reconcile/pass.ts), the etcd request size
+ * (work/plan-limits.ts), the relay's (functions/relay/main.ts, relay/routes.ts). The OpenStack
  * clients' settings are checked as a group in clients/settings.ts, and the logger and metrics read
  * Powertools' own variables (log/logger.ts, metrics.ts).
  */

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { preparePlan, SnapshotSource, type ReadSource } from '../../shared/handlers/planning-inputs';
+import { preparePlan, SnapshotSource, type ReadSource } from '../../shared/work/planning-inputs';
 import { defaultJobKeys } from '../../shared/jobs/job-keys';
 import { redactText } from '../../shared/log/redact';
 import { withStore } from './etcd';
@@ -8,7 +8,7 @@ import { withStore } from './etcd';
 /**
  * `esi plan --key <config key> [--snapshot <file.json>]`: the jobs the planner would write for
  * that key, one JSON line per /jobs/all entry in dependency order, writing nothing. The same read
- * side as the planner Lambda (shared/handlers/planning-inputs.ts), over etcd or over a snapshot
+ * side as the planner Lambda (shared/work/planning-inputs.ts), over etcd or over a snapshot
  * `{ "<etcd key>": <value>, ... }` (values parsed JSON, or raw strings).
  */
 export function registerPlanCommand(program: Command): void {

@@ -1,5 +1,5 @@
-/** Aggregator: consumes finished-job events; writes /state when a chain completes. Logic in shared/handlers. */
-import { aggregateFinishedJob } from '../../shared/handlers/aggregator';
+/** Aggregator: consumes finished-job events; writes /state when a chain completes. Logic in shared/work. */
+import { aggregateFinishedJob } from '../../shared/work/aggregator';
 import { createLogger } from '../../shared/log/logger';
 import { sqsConsumer } from '../../shared/sqs/consumer';
 import { defaultStore } from '../../shared/store/default-store';

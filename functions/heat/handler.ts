@@ -1,8 +1,8 @@
-/** Heat handler: runs heat_worker jobs (heat-jobs FIFO + heat-poll queue). Logic: shared/handlers/heat-work.ts, job-runner.ts. */
+/** Heat handler: runs heat_worker jobs (heat-jobs FIFO + heat-poll queue). Logic: shared/work/heat-work.ts, job-runner.ts. */
 import { setting } from '../../shared/config';
 import { defaultHeatClient } from '../../shared/clients/heat';
-import { heatWork } from '../../shared/handlers/heat-work';
-import { jobRunner } from '../../shared/handlers/job-runner';
+import { heatWork } from '../../shared/work/heat-work';
+import { jobRunner } from '../../shared/work/job-runner';
 import { createLogger } from '../../shared/log/logger';
 import { sqsConsumer } from '../../shared/sqs/consumer';
 import { defaultStore } from '../../shared/store/default-store';

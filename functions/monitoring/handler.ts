@@ -1,8 +1,8 @@
-/** Monitoring handler: runs monitoring_worker jobs (monitoring-jobs FIFO + monitoring-poll queue). Logic: shared/handlers/monitoring-work.ts, job-runner.ts. */
+/** Monitoring handler: runs monitoring_worker jobs (monitoring-jobs FIFO + monitoring-poll queue). Logic: shared/work/monitoring-work.ts, job-runner.ts. */
 import { setting } from '../../shared/config';
 import { defaultCollectorClient } from '../../shared/clients/collector';
-import { jobRunner } from '../../shared/handlers/job-runner';
-import { monitoringWork } from '../../shared/handlers/monitoring-work';
+import { jobRunner } from '../../shared/work/job-runner';
+import { monitoringWork } from '../../shared/work/monitoring-work';
 import { createLogger } from '../../shared/log/logger';
 import { sqsConsumer } from '../../shared/sqs/consumer';
 import { defaultStore } from '../../shared/store/default-store';

@@ -1,5 +1,5 @@
-/** Planner: consumes /config events from the config queue. Logic lives in shared/handlers/planner.ts. */
-import { planConfigKey } from '../../shared/handlers/planner';
+/** Planner: consumes /config events from the config queue. Logic lives in shared/work/planner.ts. */
+import { planConfigKey } from '../../shared/work/planner';
 import { createLogger } from '../../shared/log/logger';
 import { sqsConsumer } from '../../shared/sqs/consumer';
 import { defaultStore } from '../../shared/store/default-store';

@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   const { put, delPrefix, absent, modRevisionIs } = await import('../../shared/store/store');
   const { planChange, defaultSchemaIndex, parseTemplateMappings } = await import('../../shared/planner');
   const { loadTemplates } = await import('../../shared/templates/load');
-  const { planConfigKey } = await import('../../shared/handlers/planner');
+  const { planConfigKey } = await import('../../shared/work/planner');
   const { createLogger } = await import('../../shared/log/logger');
   const { seedFixtures, seedKeys } = await import('../helpers/seed-etcd');
   const { MemoryView, toConfigValue } = await import('../unit/planner/helpers');

@@ -34,8 +34,8 @@ async function main(): Promise<void> {
   const { EtcdStore } = await import('../../shared/store/etcd-store');
   const { put } = await import('../../shared/store/store');
   const { encodeGohanConfigValue } = await import('../../shared/gohan/config-value');
-  const { planConfigKey } = await import('../../shared/handlers/planner');
-  const { aggregateFinishedJob } = await import('../../shared/handlers/aggregator');
+  const { planConfigKey } = await import('../../shared/work/planner');
+  const { aggregateFinishedJob } = await import('../../shared/work/aggregator');
   const jobs = await import('../../shared/jobs');
   const { createLogger } = await import('../../shared/log/logger');
   const { seedFixtures } = await import('../helpers/seed-etcd');

@@ -93,7 +93,7 @@ test('bad values get a readable error in /state, are acknowledged, and do not bl
 test('an unreachable etcd is an error the planner raises (the consumer then reports the record for redelivery)', async () => {
   const { EtcdStore: Store } = await import('../../shared/store/etcd-store');
   const unreachable = new Store({ endpoints: ['http://127.0.0.1:1'] });
-  const { planConfigKey } = await import('../../shared/handlers/planner');
+  const { planConfigKey } = await import('../../shared/work/planner');
   const { createLogger } = await import('../../shared/log/logger');
   await expect(
     planConfigKey(unreachable, { key: '/config/v2.0/networks/x', modRevision: 1, type: 'put' }, createLogger('t')),

@@ -8,8 +8,8 @@
 import { HeatClient } from '../../../shared/clients/heat';
 import { stackNameOf } from '../../../shared/heat/records';
 import type { Job, Param } from '../../../shared/planner/types';
-import { heatWork } from '../../../shared/handlers/heat-work';
-import { jobRunner } from '../../../shared/handlers/job-runner';
+import { heatWork } from '../../../shared/work/heat-work';
+import { jobRunner } from '../../../shared/work/job-runner';
 import { createLogger } from '../../../shared/log/logger';
 import { sqsConsumer } from '../../../shared/sqs/consumer';
 import { lambdaContext, sqsEvent } from '../../helpers/sqs-event';

@@ -1,4 +1,4 @@
-import { pollDelayFor } from '../../../shared/handlers/job-runner';
+import { pollDelayFor } from '../../../shared/work/job-runner';
 
 test('poll message delays double from 1 s up to the configured interval', () => {
   expect([0, 1, 2, 3, 4, 5, 40].map((n) => pollDelayFor(n, 5))).toEqual([1, 2, 4, 5, 5, 5, 5]);
