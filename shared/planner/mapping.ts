@@ -23,8 +23,9 @@ export class MappingError extends Error {
     message: string,
     readonly param: string,
     readonly mapping: Mapping,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 

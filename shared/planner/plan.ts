@@ -180,7 +180,8 @@ function withTemplate<T>(templateId: string, fn: () => T): T {
   try {
     return fn();
   } catch (e) {
-    if (e instanceof MappingError) throw new MappingError(`template "${templateId}": ${e.message}`, e.param, e.mapping);
+    if (e instanceof MappingError)
+      throw new MappingError(`template "${templateId}": ${e.message}`, e.param, e.mapping, { cause: e });
     throw e;
   }
 }

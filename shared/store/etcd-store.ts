@@ -272,7 +272,9 @@ export class EtcdStore implements Store {
       watcher = await this.client.watch().prefix(prefix).startRevision(String(fromRevision)).create();
     } catch (err) {
       if (/compacted/i.test(String((err as Error).message)))
-        throw new CompactedError(`watch of ${prefix} from revision ${fromRevision}: ${(err as Error).message}`);
+        throw new CompactedError(`watch of ${prefix} from revision ${fromRevision}: ${(err as Error).message}`, {
+          cause: err,
+        });
       throw describeEtcdError(err, this.settings) ?? err;
     }
     let cancelled = false;

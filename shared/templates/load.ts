@@ -20,8 +20,12 @@ export const DEFAULT_TEMPLATES_ROOT = path.resolve(__dirname, '..', '..', 'templ
 
 export class TemplateLoadError extends Error {
   override name = 'TemplateLoadError';
-  constructor(readonly source: string, message: string) {
-    super(`${source}: ${message}`);
+  constructor(
+    readonly source: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${source}: ${message}`, options);
   }
 }
 
@@ -67,7 +71,7 @@ export function parseHeatTemplateYaml(text: string, source: string, expectedId?:
   try {
     doc = YAML.parse(text);
   } catch (e) {
-    throw new TemplateLoadError(source, `invalid YAML: ${(e as Error).message}`);
+    throw new TemplateLoadError(source, `invalid YAML: ${(e as Error).message}`, { cause: e });
   }
   return toHeatTemplate(doc, source, expectedId);
 }
@@ -96,7 +100,7 @@ export function loadTemplateMappingsFile(root: string): JsonObject | undefined {
   try {
     doc = YAML.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new TemplateLoadError(file, `invalid YAML: ${(e as Error).message}`);
+    throw new TemplateLoadError(file, `invalid YAML: ${(e as Error).message}`, { cause: e });
   }
   if (!isPlainObject(doc)) throw new TemplateLoadError(file, 'not a mapping');
   return doc as JsonObject;

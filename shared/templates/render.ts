@@ -136,7 +136,7 @@ export function parseHot(text: string): Record<string, unknown> {
   try {
     doc = YAML.parse(text, { schema: 'core', uniqueKeys: true });
   } catch (e) {
-    throw new HotParseError(`rendered template is not valid YAML: ${(e as Error).message}`);
+    throw new HotParseError(`rendered template is not valid YAML: ${(e as Error).message}`, { cause: e });
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
     throw new HotParseError('rendered template is not a YAML mapping');

@@ -62,7 +62,7 @@ export async function templateOfJob(store: Store, job: Job, opts: JobTemplateOpt
     });
   } catch (e) {
     if (e instanceof JobTemplateError) throw e;
-    throw new JobTemplateError(`${where}: ${(e as Error).message}`);
+    throw new JobTemplateError(`${where}: ${(e as Error).message}`, { cause: e });
   }
   const { id, template } = chosen;
   if (!template) throw new JobTemplateError(`${where} selects template "${id}", which does not exist`);

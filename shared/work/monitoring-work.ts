@@ -42,7 +42,12 @@ async function targetBody(ctx: WorkContext, templatesRoot: string | undefined): 
   try {
     doc = YAML.parse(text);
   } catch (e) {
-    throw new JobTemplateError(`template "${template.id}" does not render a YAML target body: ${(e as Error).message}`);
+    throw new JobTemplateError(
+      `template "${template.id}" does not render a YAML target body: ${(e as Error).message}`,
+      {
+        cause: e,
+      },
+    );
   }
   if (doc === null || doc === undefined) return undefined;
   if (typeof doc !== 'object' || Array.isArray(doc))
