@@ -18,6 +18,7 @@ export {
 export {
   planChange,
   changeAction,
+  chooseTemplate,
   readCompleteState,
   randomSuffix,
   PlanError,

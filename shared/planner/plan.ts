@@ -139,10 +139,26 @@ function plan(input: PlanInput, value: ConfigValue): PlanResult {
 }
 
 function selectTemplate(input: PlanInput, handler: string, version: ConfigValue): HeatTemplate | undefined {
-  const mapping = templateMappingFor(input.templateMappings, handler, input.resourceType);
+  return chooseTemplate(input.templateMappings, handler, input.resourceType, context(input, version), input.templates);
+}
+
+/**
+ * The template the handler's template_mappings entry selects for a resource: evaluated against the
+ * resource, then looked up and checked (it exists, it is the handler's). Undefined when there is no
+ * entry or it yields null (the resource has no template). The planner and the job handlers both
+ * choose through it.
+ */
+export function chooseTemplate(
+  mappings: TemplateMappings,
+  handler: string,
+  resourceType: string,
+  ctx: MappingContext,
+  templates: Record<string, HeatTemplate>,
+): HeatTemplate | undefined {
+  const mapping = templateMappingFor(mappings, handler, resourceType);
   if (mapping === undefined || mapping === null) return undefined;
-  const where = `template_mappings.${handler}.${input.resourceType}`;
-  const { value: templateId } = evaluateValue(where, mapping, context(input, version));
+  const where = `template_mappings.${handler}.${resourceType}`;
+  const { value: templateId } = evaluateValue(where, mapping, ctx);
   if (templateId === null) return undefined;
   if (typeof templateId !== 'string' || !templateId) {
     throw new MappingError(
@@ -151,7 +167,7 @@ function selectTemplate(input: PlanInput, handler: string, version: ConfigValue)
       mapping,
     );
   }
-  const template = input.templates[templateId];
+  const template = templates[templateId];
   if (!template) throw new PlanError(`${where} selects template "${templateId}", which does not exist`);
   if (template.handler !== handler)
     throw new PlanError(

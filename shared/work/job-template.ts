@@ -8,14 +8,7 @@
  * template is read from etcd over the shipped set, with the same caches.
  */
 import { TEMPLATE_MAPPINGS_KEY } from '../keys';
-import {
-  defaultSchemaIndex,
-  evaluateValue,
-  PlanError,
-  templateMappingFor,
-  type HeatTemplate,
-  type Job,
-} from '../planner';
+import { chooseTemplate, defaultSchemaIndex, PlanError, type HeatTemplate, type Job } from '../planner';
 import type { Store } from '../store/store';
 import { evaluateInRounds, LoadingView, shipped, templateMappings } from './planning-inputs';
 
@@ -33,10 +26,6 @@ export async function templateOfJob(store: Store, job: Job, opts: JobTemplateOpt
   const mappings = templateMappings(await store.get(TEMPLATE_MAPPINGS_KEY), opts.templatesRoot);
   if (mappings instanceof PlanError) throw new JobTemplateError(mappings.message);
   const where = `template_mappings.${job.handler}.${job.resource_type}`;
-  const mapping = templateMappingFor(mappings, job.handler, job.resource_type);
-  if (mapping === undefined || mapping === null)
-    throw new JobTemplateError(`${where} selects no template for job ${job.id}`);
-
   const view = new LoadingView(
     schema,
     { type: job.resource_type, id: job.resource_id, previous: undefined },
@@ -52,23 +41,15 @@ export async function templateOfJob(store: Store, job: Job, opts: JobTemplateOpt
     schema,
   };
 
-  let chosen: { id: string; template: HeatTemplate | undefined };
+  let template: HeatTemplate | undefined;
   try {
-    chosen = await evaluateInRounds(view, store, `choosing the template of job ${job.id}`, () => {
-      const id = evaluateValue(where, mapping, ctx).value;
-      if (typeof id !== 'string' || !id)
-        throw new JobTemplateError(`${where} yields ${JSON.stringify(id)} for job ${job.id}, not a template id`);
-      return { id, template: templates[id] };
-    });
-  } catch (e) {
-    if (e instanceof JobTemplateError) throw e;
-    throw new JobTemplateError(`${where}: ${(e as Error).message}`, { cause: e });
-  }
-  const { id, template } = chosen;
-  if (!template) throw new JobTemplateError(`${where} selects template "${id}", which does not exist`);
-  if (template.handler !== job.handler)
-    throw new JobTemplateError(
-      `${where} selects template "${id}", whose handler is "${template.handler}", not "${job.handler}"`,
+    // The planner's own choice and checks, re-run when the view has read more keys.
+    template = await evaluateInRounds(view, store, `choosing the template of job ${job.id}`, () =>
+      chooseTemplate(mappings, job.handler, job.resource_type, ctx, templates),
     );
+  } catch (e) {
+    throw new JobTemplateError(`${(e as Error).message} (job ${job.id})`, { cause: e });
+  }
+  if (!template) throw new JobTemplateError(`${where} selects no template for job ${job.id}`);
   return template;
 }
