@@ -27,6 +27,15 @@ const { SQSClient, ReceiveMessageCommand, DeleteMessageBatchCommand } = require(
 const { LambdaClient, InvokeCommand } = require('@aws-sdk/client-lambda');
 const { createQueues, eventSources } = require('./resources');
 
+/**
+ * Lambda's event source mapping retries an invocation the service itself refused or dropped
+ * (throttling, a host that reset the connection) with backoff while the batch stays in flight;
+ * only a function error returns records to the queue. Locally that is a serverless-offline that
+ * dropped the connection under load: retried for up to INVOKE_RETRY_MS, then the batch is left to
+ * its visibility timeout (a host that stays down is the reconciler's to recover from).
+ */
+const INVOKE_RETRY_MS = 15_000;
+
 class LocalSqsPlugin {
   constructor(serverless) {
     this.serverless = serverless;
@@ -145,13 +154,24 @@ class LocalSqsPlugin {
     }
   }
 
+  async invoke(functionName, event) {
+    const payload = Buffer.from(JSON.stringify(event));
+    const started = Date.now();
+    for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
+      try {
+        return await this.lambda.send(new InvokeCommand({ FunctionName: functionName, Payload: payload }));
+      } catch (err) {
+        if (this.stopping || Date.now() - started + delay > INVOKE_RETRY_MS) throw err;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
   async deliver(source, messages, region) {
     const event = { Records: messages.map((m) => toRecord(m, source.queue.arn, region)) };
     let keep;
     try {
-      const out = await this.lambda.send(
-        new InvokeCommand({ FunctionName: source.functionName, Payload: Buffer.from(JSON.stringify(event)) }),
-      );
+      const out = await this.invoke(source.functionName, event);
       const payload = out.Payload ? Buffer.from(out.Payload).toString() : '';
       if (out.FunctionError) {
         this.log(
@@ -165,7 +185,8 @@ class LocalSqsPlugin {
         keep = new Set();
       }
     } catch (err) {
-      this.log(`invoke of ${source.functionName} failed: ${err.message}`);
+      if (this.stopping) return;
+      this.log(`invoke of ${source.functionName} failed: ${err.message}; ${messages.length} record(s) stay in flight`);
       return; // all stay; they come back after the visibility timeout
     }
     const toDelete = messages.filter((m) => !keep.has(m.MessageId));

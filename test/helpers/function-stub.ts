@@ -11,8 +11,11 @@ export interface StubRecord {
   attributes: Record<string, string>;
 }
 
-/** 'throw' answers as a function that threw; otherwise the object is the function's result. */
-export type StubResult = 'throw' | object;
+/**
+ * 'throw' answers as a function that threw; 'reset' drops the connection with no answer (a Lambda
+ * host that failed under load); otherwise the object is the function's result.
+ */
+export type StubResult = 'throw' | 'reset' | object;
 
 export interface FunctionStub {
   port: number;
@@ -32,6 +35,10 @@ export function startFunctionStub(
   const answer = async (raw: string, res: http.ServerResponse) => {
     const event = JSON.parse(raw) as { Records: StubRecord[] };
     const result = await handle(event.Records);
+    if (result === 'reset') {
+      res.socket?.destroy();
+      return;
+    }
     if (result === 'throw') {
       res.writeHead(200, { 'X-Amz-Function-Error': 'Unhandled', 'Content-Type': 'application/json' });
       res.end(JSON.stringify({ errorType: 'Error', errorMessage: 'boom' }));

@@ -2,8 +2,8 @@
  * The local SQS event source behaves as Lambda's does in AWS, on an SQS server of its own (it is
  * restarted here): a message is handed over as soon as it arrives (the long poll is 20 s), a
  * source runs up to its maximumConcurrency invocations at once while a FIFO group stays ordered
- * and is held while one of its messages is in flight, and the queues come back as declared when
- * the SQS server restarts empty.
+ * and is held while one of its messages is in flight, an invocation the host dropped is retried while
+ * its records stay in flight, and the queues come back as declared when the SQS server restarts empty.
  */
 import {
   DeleteMessageCommand,
@@ -63,11 +63,13 @@ beforeAll(async () => {
       if (groupsInFlight.get(g)! > 1) groupOverlap++;
     }
     seen.push(...records);
-    await gate;
+    // The first invocation carrying 'drop-once' is dropped by the host, unanswered.
+    const drop = records.some((r) => r.body === 'drop-once') && seen.filter((r) => r.body === 'drop-once').length === 1;
+    if (!drop) await gate;
     for (const r of records)
       groupsInFlight.set(r.attributes.MessageGroupId, groupsInFlight.get(r.attributes.MessageGroupId)! - 1);
     running--;
-    return { batchItemFailures: [] };
+    return drop ? 'reset' : { batchItemFailures: [] };
   });
   plugin = new LocalSqsPlugin(
     workerService({
@@ -121,6 +123,19 @@ test('up to maximumConcurrency invocations at once; a FIFO group is never in two
   expect(groupOverlap).toBe(0);
   expect(bodies().filter((b) => b.startsWith('g'))).toEqual(['g1', 'g2', 'g3', 'g4']);
   expect(new Set(bodies())).toEqual(new Set(['first', 'g1', 'g2', 'g3', 'g4', 'other1', 'other2', 'other3', 'other4']));
+});
+
+test('an invocation the host dropped is retried at once while its records stay in flight (not after the visibility timeout)', async () => {
+  await send('drop-once', 'd');
+  // The visibility timeout is 30 s: a second delivery within 10 s can only be the retried invocation.
+  await waitFor(() => bodies().filter((b) => b === 'drop-once').length === 2, {
+    timeoutMs: 10_000,
+    what: 'the dropped invocation to be retried',
+  });
+  const tries = seen.filter((r) => r.body === 'drop-once');
+  // Both invocations carry the same receive: the message never went back to the queue.
+  expect(tries.map((r) => r.attributes.ApproximateReceiveCount)).toEqual(['1', '1']);
+  expect(tries[0].messageId).toBe(tries[1].messageId);
 });
 
 test('the SQS server holds a FIFO group while one of its messages is in flight, and hands several of a group in one receive', async () => {
