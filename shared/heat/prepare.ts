@@ -35,6 +35,11 @@ export class PrepareError extends Error {
   override name = 'PrepareError';
 }
 
+/** A job param that cannot be resolved as written. */
+export class JobParamError extends PrepareError {
+  override name = 'JobParamError';
+}
+
 export class MissingOutputError extends PrepareError {
   override name = 'MissingOutputError';
   constructor(
@@ -48,10 +53,6 @@ export class MissingOutputError extends PrepareError {
   ) {
     super(message);
   }
-}
-
-export class JobParamError extends PrepareError {
-  override name = 'JobParamError';
 }
 
 export class InvalidHotError extends PrepareError {

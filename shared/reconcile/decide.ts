@@ -57,11 +57,10 @@ export interface WorkerKey {
   modRevision: number;
 }
 
-export interface PassInputs {
-  /** The store revision the pass read everything at. */
+/** What one consistent, paged read of etcd shows (scan.ts reads it). */
+export interface EtcdPicture {
+  /** The store revision everything was read at. */
   revision: number;
-  /** Keys changed at or below this revision are older than the grace period (memory.ts). */
-  graceRevision: number;
   configs: ConfigEntry[];
   mirrors: ReadonlyMap<string, MirrorEntry>;
   states: ReadonlyMap<string, StateEntry>;
@@ -69,6 +68,11 @@ export interface PassInputs {
   jobs: JobRow[];
   /** Paths of resources that still have a job under /jobs/all (a chain in flight). */
   pathsWithJobs: ReadonlySet<string>;
+}
+
+export interface PassInputs extends EtcdPicture {
+  /** Keys changed at or below this revision are older than the grace period (memory.ts). */
+  graceRevision: number;
   /** From memory: job id → revision of the pass that first saw it in limbo. */
   limboSince: Readonly<Record<string, number>>;
   /** From memory: repair id → revision of the pass that made it. */

@@ -5,7 +5,7 @@
  */
 import { parseJsonObject } from '../encoding/json-object';
 import { parseConfigValue, versionOf } from '../gohan/config-value';
-import { defaultJobKeys, JOB_FOLDERS, readJobTable, type JobKeys, type JobRow } from '../jobs';
+import { defaultJobKeys, JOB_FOLDERS, readJobTable, type JobKeys } from '../jobs';
 import {
   CONFIG_PREFIX,
   ESI_WORKER_PREFIX,
@@ -18,16 +18,9 @@ import { outputPrefixes } from '../config';
 import { pathOfSingular } from '../resource-path';
 import { collectPages } from '../store/pages';
 import type { KeyValue, Store } from '../store/store';
-import type { ConfigEntry, MirrorEntry, RelayPosition, StateEntry, WorkerKey } from './decide';
+import type { ConfigEntry, EtcdPicture, MirrorEntry, RelayPosition, StateEntry, WorkerKey } from './decide';
 
-export interface Snapshot {
-  revision: number;
-  configs: ConfigEntry[];
-  mirrors: Map<string, MirrorEntry>;
-  states: Map<string, StateEntry>;
-  workerKeys: WorkerKey[];
-  jobs: JobRow[];
-  pathsWithJobs: Set<string>;
+export interface Snapshot extends EtcdPicture {
   positions: RelayPosition[];
   /** Keys read, all prefixes together. */
   keysRead: number;
