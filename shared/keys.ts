@@ -7,6 +7,12 @@ import { outputPrefixes } from './config';
 
 export const CONFIG_PREFIX = '/config/';
 export const ESI_WORKER_PREFIX = '/esi-worker/';
+/**
+ * The worker's per-resource folders under ESI_WORKER_PREFIX (mirror, stack record, stack
+ * operation record, job state): every key in them belongs to the resource at the same path under
+ * /config, and goes when that key goes.
+ */
+export const WORKER_FOLDERS = ['config', 'heat_stacks', 'heat_operations', 'job_state'] as const;
 export const JOBS_PREFIX = '/jobs/';
 export const RELAY_CHECKPOINT_PREFIX = '/esi-relay/checkpoints/';
 /** The reconciler's memory: revision→time marks, jobs seen in limbo, recent repairs (docs/reconciler.md). */

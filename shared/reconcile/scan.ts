@@ -13,6 +13,7 @@ import {
   parseConfigKey,
   RELAY_CHECKPOINT_PREFIX,
   resourcePath,
+  WORKER_FOLDERS,
 } from '../keys';
 import { outputPrefixes } from '../config';
 import { pathOfSingular } from '../resource-path';
@@ -25,8 +26,6 @@ export interface Snapshot extends EtcdPicture {
   /** Keys read, all prefixes together. */
   keysRead: number;
 }
-
-const WORKER_FOLDERS = ['config', 'heat_stacks', 'job_state'] as const;
 
 export async function readSnapshot(
   store: Store,

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import { ListQueuesCommand, PurgeQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { RunningStack } from '../../infra/stack/stack';
+import { WORKER_FOLDERS } from '../../shared/keys';
 import type { Store } from '../../shared/store/store';
 import { waitFor } from './wait';
 
@@ -42,10 +43,10 @@ export async function pendingJobKeys(store: Store): Promise<string[]> {
   return out;
 }
 
-/** Worker keys (mirror, stack record, job state) whose resource has no /config key. */
+/** Worker keys (mirror, stack record, stack operation record, job state) whose resource has no /config key. */
 export async function orphanWorkerKeys(store: Store): Promise<string[]> {
   const out: string[] = [];
-  for (const folder of ['config', 'heat_stacks', 'job_state']) {
+  for (const folder of WORKER_FOLDERS) {
     const prefix = `/esi-worker/${folder}/`;
     for (const kv of (await store.range(prefix)).items) {
       if (!(await store.get(`/config/${kv.key.slice(prefix.length)}`))) out.push(kv.key);
