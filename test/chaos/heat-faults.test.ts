@@ -4,37 +4,20 @@
  * that hangs past its heat_timeout and a create answered after the HTTP timeout. Every resource
  * ends at its expected /state, nothing is left pending, and each time is printed.
  */
-import path from 'node:path';
 import { compareState } from '../../infra/demo/compare';
 import { loadScenario } from '../../infra/demo/scenario';
-import type { RunningStack } from '../../infra/stack/stack';
 import { encodeGohanConfigValue } from '../../shared/gohan/config-value';
-import type { EtcdStore } from '../../shared/store/etcd-store';
 import { put } from '../../shared/store/store';
 import { pendingJobKeys } from '../helpers/chaos';
-import { chaosStore, playSteps, settled } from '../helpers/chaos-run';
-import { startTestStack } from '../helpers/stack';
+import { playSteps, settled, useChaosStack } from '../helpers/chaos-run';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(600_000);
 
-let stack: RunningStack;
-let store: EtcdStore;
-beforeAll(async () => {
-  stack = await startTestStack(
-    'chaos-heat',
-    { ESI_JOB_LEASE_SECONDS: '20' },
-    { heatFixtures: path.join(__dirname, '../fixtures/e2e/heat-outputs.seeds.json') },
-  );
-  store = chaosStore(stack.env.ESI_ETCD_ENDPOINTS);
-});
-afterAll(async () => {
-  store?.close();
-  await stack?.stop();
-});
+const chaos = useChaosStack('chaos-heat');
 
 async function sim(pathname: string, init: { method?: string; body?: unknown } = {}): Promise<any> {
-  const res = await fetch(`${stack.heat.url}${pathname}`, {
+  const res = await fetch(`${chaos.stack.heat.url}${pathname}`, {
     method: init.method ?? 'GET',
     headers: { 'content-type': 'application/json' },
     body: init.body === undefined ? undefined : JSON.stringify(init.body),
@@ -56,14 +39,14 @@ const NETWORK = (() => {
 })();
 
 async function putNetwork(id: string): Promise<void> {
-  await store
+  await chaos.store
     .txn()
     .then(put(`/config/v2.0/networks/${id}`, encodeGohanConfigValue({ ...NETWORK.body, id, name: id }, 1)))
     .commit();
 }
 
 const stateOf = async (id: string) => {
-  const kv = await store.get(`/state/v2.0/networks/${id}`);
+  const kv = await chaos.store.get(`/state/v2.0/networks/${id}`);
   return kv ? (JSON.parse(kv.value) as Record<string, unknown>) : undefined;
 };
 
@@ -75,8 +58,8 @@ test('a 5xx storm over every stack while the scenario plays: every resource at i
       body: { match: '.*', mode: 'http_error', status: 503, times: 12 },
     })) as { faults: { id: string }[] }
   ).faults;
-  await playSteps(store, scenario);
-  const checks = (await waitFor(() => settled(store, scenario), {
+  await playSteps(chaos.store, scenario);
+  const checks = (await waitFor(() => settled(chaos.store, scenario), {
     timeoutMs: 300_000,
     intervalMs: 250,
     what: 'every resource at its recorded /state',
@@ -111,7 +94,7 @@ test("a stack hanging past its heat_timeout: the resource ends CREATE_FAILED wit
       version: 1,
     });
     expect(await counts(`network_${id}`)).toEqual({ creates: 1, updates: 0, deletes: 0 });
-    await waitFor(async () => (await pendingJobKeys(store)).length === 0, { what: 'no pending job key' });
+    await waitFor(async () => (await pendingJobKeys(chaos.store)).length === 0, { what: 'no pending job key' });
   } finally {
     await sim('/_sim/faults', { method: 'DELETE' });
     await sim('/_sim/config', { method: 'POST', body: { minute_ms: 60_000 } });
@@ -142,7 +125,7 @@ test('a create answered after the HTTP timeout (10 s): one create, no update, CR
     );
     expect(check).toMatchObject({ ok: true });
     expect(await counts(`network_${id}`)).toEqual({ creates: 1, updates: 0, deletes: 0 });
-    await waitFor(async () => (await pendingJobKeys(store)).length === 0, { what: 'no pending job key' });
+    await waitFor(async () => (await pendingJobKeys(chaos.store)).length === 0, { what: 'no pending job key' });
   } finally {
     await sim('/_sim/faults', { method: 'DELETE' });
   }

@@ -12,9 +12,11 @@ import { loadScenario, type Scenario } from '../../infra/demo/scenario';
 import { encodeGohanConfigValue } from '../../shared/gohan/config-value';
 import { EtcdStore } from '../../shared/store/etcd-store';
 import { del, put, type Store } from '../../shared/store/store';
+import type { RunningStack } from '../../infra/stack/stack';
 import { loadHeatTemplatesDir } from '../../shared/templates/load';
 import { publishTemplate } from '../../shared/templates/publish';
 import { orphanWorkerKeys, pendingJobKeys } from './chaos';
+import { startTestStack } from './stack';
 import { waitFor } from './wait';
 
 const TEMPLATES = path.join(__dirname, '..', '..', 'templates', 'heat_templates');
@@ -22,6 +24,33 @@ const TEMPLATES = path.join(__dirname, '..', '..', 'templates', 'heat_templates'
 /** A store for the test's own reads and writes that gives up on a call after `timeoutMs` (etcd may be frozen). */
 export function chaosStore(endpoints: string): EtcdStore {
   return new EtcdStore({ endpoints: endpoints.split(',') });
+}
+
+/** The whole local stack with a 20 s job lease and the seeds' Heat outputs, and a store on its etcd. */
+export interface ChaosStack {
+  stack: RunningStack;
+  store: EtcdStore;
+}
+
+/**
+ * Registers a chaos file's beforeAll/afterAll: the stack named `name` is up before its tests and
+ * stopped, its store closed, after them. The returned object is filled in by beforeAll.
+ */
+export function useChaosStack(name: string): ChaosStack {
+  const ctx = {} as ChaosStack;
+  beforeAll(async () => {
+    ctx.stack = await startTestStack(
+      name,
+      { ESI_JOB_LEASE_SECONDS: '20' },
+      { heatFixtures: path.join(__dirname, '../fixtures/e2e/heat-outputs.seeds.json') },
+    );
+    ctx.store = chaosStore(ctx.stack.env.ESI_ETCD_ENDPOINTS);
+  });
+  afterAll(async () => {
+    ctx.store?.close();
+    await ctx.stack?.stop();
+  });
+  return ctx;
 }
 
 /** Runs `fn` until it succeeds or `timeoutMs` passes; each try is cut after `tryMs` (a frozen etcd never answers). */
