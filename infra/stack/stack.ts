@@ -209,10 +209,15 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
   };
 
   const children: Spawned[] = [];
-  const spawnLogged = (name: string, cmd: string, args: string[]) => {
+  const spawnLogged = (name: string, cmd: string, args: string[], envOverrides: NodeJS.ProcessEnv = {}) => {
     const logFile = path.join(logDir, `${name}.log`);
     const offset = logOffset(logFile);
-    const p = spawnServer(name, cmd, args, { cwd: ROOT, env, logFile, onSpawn: started.onSpawn });
+    const p = spawnServer(name, cmd, args, {
+      cwd: ROOT,
+      env: { ...env, ...envOverrides },
+      logFile,
+      onSpawn: started.onSpawn,
+    });
     children.push(p);
     return { p, offset };
   };
@@ -275,7 +280,16 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
   let relay!: { p: Spawned; offset: number };
   const startRelay = () => {
     // One process (not the tsx CLI, which runs the script in a child), so its PID is the relay's.
-    relay = spawnLogged('relay', process.execPath, ['--import', 'tsx', path.join(ROOT, 'functions/relay/main.ts')]);
+    // The stack learns that the relay is up from its "relay running" line, an INFO line: a quieter
+    // level asked of the stack (a benchmark's WARN) leaves the relay at INFO, whose lines are only
+    // its start and stop and a position report every ESI_RELAY_REPORT_MS.
+    const quiet = ['WARN', 'ERROR', 'CRITICAL', 'SILENT'].includes((env.ESI_LOG_LEVEL ?? '').toUpperCase());
+    relay = spawnLogged(
+      'relay',
+      process.execPath,
+      ['--import', 'tsx', path.join(ROOT, 'functions/relay/main.ts')],
+      quiet ? { ESI_LOG_LEVEL: 'INFO' } : {},
+    );
     return relay.p.child;
   };
   startRelay();
