@@ -6,7 +6,6 @@
  * The clock of the job runner is the test's (moved forward instead of waiting minutes).
  */
 import { HeatClient } from '../../../shared/clients/heat';
-import { stackNameOf } from '../../../shared/heat/records';
 import type { Job, Param } from '../../../shared/planner/types';
 import { heatWork } from '../../../shared/work/heat-work';
 import { jobRunner } from '../../../shared/work/job-runner';
@@ -21,17 +20,16 @@ import {
   counts,
   finishedOf,
   harness,
+  loadBalancerJob,
   notStuck,
   preCreateStack,
-  seedFile,
+  stackOf,
   uid,
   type Harness,
 } from './helpers';
 
 // Seed 002's load balancer job: heat_timeout 3 (minutes) → deadline 3 min + 60 s grace.
-const base = seedFile('002_addf4c9d80b3d0e0').expected[0].value[1];
-const lbJob = (resourceId = uid('lb')): Job => cloneJob(base, { resourceId, action: 'create', isLast: true });
-const stackOf = (j: Job) => stackNameOf(j.resource_type, j.resource_id);
+const lbJob = loadBalancerJob;
 const opKey = (j: Job) => `/esi-worker/heat_operations/v2.0/load_balancers/${j.resource_id}`;
 const stackKey = (j: Job) => `/esi-worker/heat_stacks/v2.0/load_balancers/${j.resource_id}`;
 
@@ -203,7 +201,7 @@ it("one stack's 5xx storm opens that stack's circuit only", async () => {
 });
 
 it('a delete finishing after Gohan deleted the /config key leaves no stack record behind', async () => {
-  const job = cloneJob(base, { resourceId: uid('lb'), action: 'logical_delete', isLast: true });
+  const job = lbJob('logical_delete');
   await preCreateStack(h, stackOf(job));
   await h.writeJob(job);
   // Gohan removed the resource while its delete ran (the planner then removed its worker keys).

@@ -3,23 +3,20 @@
  * /jobs/finished value, a readable error and nothing left in ready/working/waiting.
  * The Heat client here does not retry within a call, so every 5xx reaches the job runner.
  */
-import { stackNameOf } from '../../../shared/heat/records';
 import type { Job } from '../../../shared/planner/types';
 import {
-  cloneJob,
   counts,
   finishedOf,
   harness,
+  loadBalancerJob,
   notStuck,
   preCreateStack,
-  seedFile,
-  uid,
+  stackOf,
   type Harness,
 } from './helpers';
 
-const base = seedFile('002_addf4c9d80b3d0e0').expected[0].value[1];
-const lbJob = (action = 'create'): Job => cloneJob(base, { resourceId: uid('lb'), action, isLast: true });
-const stackOf = (j: Job) => stackNameOf(j.resource_type, j.resource_id);
+// Seed 002's load balancer job: heat_timeout 3 (minutes) → deadline 3 min + 60 s grace.
+const lbJob = loadBalancerJob;
 
 let h: Harness;
 beforeAll(async () => {

@@ -15,6 +15,7 @@ import { jobRunner, type JobRunnerOptions, type JobWork } from '../../../shared/
 import { monitoringWork } from '../../../shared/work/monitoring-work';
 import { jobKeys, type JobKeys } from '../../../shared/jobs';
 import { createLogger } from '../../../shared/log/logger';
+import { stackNameOf } from '../../../shared/heat/records';
 import type { Job } from '../../../shared/planner/types';
 import { sqsClient } from '../../../shared/sqs/client';
 import { sqsConsumer } from '../../../shared/sqs/consumer';
@@ -246,3 +247,15 @@ export function cloneJob(
     resource_input: swap(job.resource_input) as Job['resource_input'],
   };
 }
+
+/** Seed 002's load balancer job (heat_timeout 3 minutes) for a fresh resource, as `action`, last of its chain. */
+export function loadBalancerJob(action = 'create'): Job {
+  return cloneJob(seedFile('002_addf4c9d80b3d0e0').expected[0].value[1], {
+    resourceId: uid('lb'),
+    action,
+    isLast: true,
+  });
+}
+
+/** The Heat stack a job's resource has. */
+export const stackOf = (j: Job): string => stackNameOf(j.resource_type, j.resource_id);
