@@ -16,25 +16,8 @@ export function isolatedKeys(name: string): JobKeys {
   return jobKeys(`/it-jobs/${name}-${process.pid}-${Date.now()}-${n}/jobs/`);
 }
 
-/** A job with only the fields the lifecycle reads. */
-export function job(id: string, dependency: string[], extra: Partial<Job> = {}): Job {
-  return {
-    is_first: dependency.length === 0,
-    resource_id: 'r1',
-    handler: 'heat_worker',
-    job_name: 'port:r1:2',
-    dependency,
-    version: 2,
-    params: [],
-    resource_type: 'port',
-    action: 'modify',
-    is_last: false,
-    on_failure: 'fail',
-    id,
-    resource_input: {},
-    ...extra,
-  };
-}
+/** A job with only the fields the lifecycle reads (the unit tests' builder). */
+export { job } from '../../unit/jobs/fixtures';
 
 /** Writes jobs the way the planner does (jobWrites: all + ready|waiting, guarded). */
 export async function seedJobs(store: Store, keys: JobKeys, jobs: Job[]): Promise<Map<string, string>> {
