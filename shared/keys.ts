@@ -52,6 +52,9 @@ export const keys = {
   jobState: (r: ResourcePath) => `${ESI_WORKER_PREFIX}job_state/${resourcePath(r)}`,
   state: (r: ResourcePath) => `${outputPrefixes().state}/${resourcePath(r)}`,
   monitoring: (r: ResourcePath) => `${outputPrefixes().monitoring}/${resourcePath(r)}`,
-  relayCheckpoint: (relayName: string, prefix: string) =>
+  /** One relay's checkpoint, for all its routes (shared/relay/checkpoint.ts). */
+  relayCheckpoint: (relayName: string) => `${RELAY_CHECKPOINT_PREFIX}${relayName}`,
+  /** A route's checkpoint in the layout before one key per relay (read once to migrate, then deleted). */
+  legacyRelayCheckpoint: (relayName: string, prefix: string) =>
     `${RELAY_CHECKPOINT_PREFIX}${relayName}${prefix.endsWith('/') ? prefix.slice(0, -1) : prefix}`,
 };

@@ -1,12 +1,12 @@
 /**
  * The relay process (long-running; a container service in AWS, a child process locally).
- * Wires the store, SQS and logger to one PrefixRelay per route; all logic is in shared/relay.
+ * Wires the store, SQS and logger to the relay of every route; all logic is in shared/relay.
  */
 import { numberSetting, queueName, setting } from '../../shared/config';
 import { createLogger } from '../../shared/log/logger';
 import { keys } from '../../shared/keys';
 import { recordRelayLag } from '../../shared/metrics';
-import { PrefixRelay } from '../../shared/relay/relay';
+import { Relay } from '../../shared/relay/relay';
 import { relayRoutes } from '../../shared/relay/routes';
 import { loadSecrets } from '../../shared/secrets';
 import { sqsClient } from '../../shared/sqs/client';
@@ -35,53 +35,46 @@ async function main(): Promise<void> {
   await loadSecrets(); // *_PARAM settings from SSM, if any (shared/secrets.ts)
   const store = new EtcdStore();
   const routes = relayRoutes();
-  const relays = routes.map(
-    (r) =>
-      new PrefixRelay(store, sqsClient(), {
-        name,
-        prefix: r.prefix,
-        route: r.route,
-        logger,
-        checkpointKey: keys.relayCheckpoint(name, r.prefix),
-        batchSize: numberSetting('ESI_RELAY_BATCH_SIZE', 10),
-        concurrency: numberSetting('ESI_RELAY_CONCURRENCY', 4),
-        deadLetterQueue: setting('ESI_RELAY_DLQ') ?? queueName('relay-dlq', undefined, { fifo: false }),
-        checkpointMs: numberSetting('ESI_RELAY_CHECKPOINT_MS', 1000),
-        checkpointEvents: numberSetting('ESI_RELAY_CHECKPOINT_EVENTS', 1000),
-      }),
-  );
+  const relay = new Relay(store, sqsClient(), {
+    name,
+    routes,
+    logger,
+    checkpointKey: keys.relayCheckpoint(name),
+    legacyCheckpointKeys: Object.fromEntries(routes.map((r) => [r.prefix, keys.legacyRelayCheckpoint(name, r.prefix)])),
+    batchSize: numberSetting('ESI_RELAY_BATCH_SIZE', 10),
+    concurrency: numberSetting('ESI_RELAY_CONCURRENCY', 4),
+    deadLetterQueue: setting('ESI_RELAY_DLQ') ?? queueName('relay-dlq', undefined, { fifo: false }),
+    checkpointMs: numberSetting('ESI_RELAY_CHECKPOINT_MS', 1000),
+    checkpointEvents: numberSetting('ESI_RELAY_CHECKPOINT_EVENTS', 1000),
+  });
   stopRelays = async () => {
-    await Promise.all(relays.map((r) => r.stop()));
+    await relay.stop();
     store.close();
   };
-  await Promise.all(relays.map((r) => r.start()));
+  await relay.start();
   logger.info('relay running', { relay: name, prefixes: routes.map((r) => r.prefix) });
 
   const logPositions = async () => {
     const revision = await store.revision().catch(() => undefined);
     if (revision === undefined) return;
-    relays.forEach((r, i) => {
+    for (const s of relay.streams) {
       logger.info('relay position', {
         relay: name,
+        prefix: s.prefix,
         etcd_revision: revision,
-        position: r.position,
-        checkpoint: r.checkpointRevision,
-        lag: revision - r.position,
-        ...r.counters,
+        position: s.position,
+        checkpoint: relay.checkpointRevision,
+        lag: revision - s.position,
+        ...s.counters,
       });
       // EMF line for CloudWatch (RelayLag; the relay lag alarm in serverless.yml).
-      recordRelayLag('esi-relay', {
-        relay: name,
-        prefix: routes[i].prefix,
-        etcdRevision: revision,
-        checkpoint: r.position,
-      });
-    });
+      recordRelayLag('esi-relay', { relay: name, prefix: s.prefix, etcdRevision: revision, checkpoint: s.position });
+    }
   };
   const lagTimer = setInterval(() => void logPositions(), numberSetting('ESI_RELAY_REPORT_MS', 30_000));
   lagTimer.unref();
 
-  const err = await Promise.race(relays.map((r) => r.failed()));
+  const err = await relay.failed();
   logger.error('relay failed', { error: err.message });
   process.exit(1);
 }

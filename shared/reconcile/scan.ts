@@ -17,6 +17,7 @@ import {
 } from '../keys';
 import { outputPrefixes } from '../config';
 import { pathOfSingular } from '../resource-path';
+import { parseCheckpoint } from '../relay/checkpoint';
 import { collectPages } from '../store/pages';
 import type { KeyValue, Store } from '../store/store';
 import type { ConfigEntry, EtcdPicture, MirrorEntry, RelayPosition, StateEntry, WorkerKey } from './decide';
@@ -113,18 +114,20 @@ export async function readSnapshot(
     }
   }
 
-  const positions = await collectPages(
+  const positions: RelayPosition[] = [];
+  await collectPages(
     store,
     RELAY_CHECKPOINT_PREFIX,
-    (kv): RelayPosition | undefined => {
+    (kv) => {
       keysRead++;
-      // `/esi-relay/checkpoints/<relay><prefix without its trailing slash>` (keys.relayCheckpoint).
-      const rest = kv.key.slice(RELAY_CHECKPOINT_PREFIX.length);
-      const slash = rest.indexOf('/');
-      const checkpoint = Number(kv.value);
-      if (slash <= 0 || !Number.isInteger(checkpoint)) return undefined;
-      const prefix = `${rest.slice(slash)}/`;
-      return { relay: rest.slice(0, slash), prefix, checkpoint, newest: newest.get(prefix) };
+      // `/esi-relay/checkpoints/<relay>`: each route's revision (shared/relay/checkpoint.ts). A key
+      // with a slash after the relay name is the older one-key-per-route layout, gone once the relay
+      // writes its own key.
+      const relay = kv.key.slice(RELAY_CHECKPOINT_PREFIX.length);
+      if (!relay || relay.includes('/')) return undefined;
+      for (const [prefix, checkpoint] of Object.entries(parseCheckpoint(kv.value).routes))
+        positions.push({ relay, prefix, checkpoint, newest: newest.get(prefix) });
+      return undefined;
     },
     paged,
   );

@@ -1,46 +1,108 @@
 /**
- * The relay's own resume point: the revision up to which every event under its prefix was
- * accepted by SQS. It is written with a fence on its own last write, so a second relay instance
- * that also writes it makes this one stop instead of both moving it.
+ * A relay's resume point: one key per relay (`/esi-relay/checkpoints/<relay name>`), holding
+ * `{"revision": R, "routes": {"<prefix>": Rp, ...}}`. Rp: every event under the route's prefix at
+ * or below it was accepted by SQS (or dead-lettered); R = the least of them, so every event of
+ * every route at or below R was sent. Each route resumes from its own Rp + 1: a route with no
+ * events for a while then neither makes the others re-send on a restart nor looks behind.
+ *
+ * It is written with a fence on its own last write, so a second relay instance that also writes
+ * it makes this one stop instead of both moving it (and neither moves it backwards).
+ *
+ * Migration from one key per route (`/esi-relay/checkpoints/<relay><prefix>`): when the relay's
+ * key is absent, each route resumes from its old key (a route without one from the start, as the
+ * old layout did), and the first write of the new key deletes the old ones in the same transaction.
  */
-import { absent, modRevisionIs, put, Store } from '../store/store';
+import { absent, del, modRevisionIs, put, Store } from '../store/store';
 
 export class CheckpointLostError extends Error {
   override name = 'CheckpointLostError';
 }
 
+export interface CheckpointValue {
+  /** Every event of every route at or below it was sent. */
+  revision: number;
+  /** Route prefix → every event under it at or below this revision was sent. */
+  routes: Record<string, number>;
+}
+
+/** The stored value, read leniently: a route with no readable revision starts over (duplicates, never loss). */
+export function parseCheckpoint(text: string): CheckpointValue {
+  try {
+    const v = JSON.parse(text) as Partial<CheckpointValue>;
+    const routes: Record<string, number> = {};
+    if (v.routes && typeof v.routes === 'object')
+      for (const [prefix, rev] of Object.entries(v.routes)) if (isRevision(rev)) routes[prefix] = rev;
+    return { revision: isRevision(v.revision) ? v.revision : 0, routes };
+  } catch {
+    return { revision: 0, routes: {} };
+  }
+}
+
+const isRevision = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 0;
+
 export class Checkpoint {
   private modRevision = 0;
-  private current = 0;
+  private current: CheckpointValue = { revision: 0, routes: {} };
+  /** Old per-route keys read at load, deleted by the first write. */
+  private legacy: string[] = [];
 
   constructor(
     private readonly store: Store,
     readonly key: string,
+    /** Route prefix → its key in the old one-key-per-route layout. */
+    private readonly legacyKeys: Record<string, string> = {},
   ) {}
 
-  /** Reads the stored checkpoint (0 when the relay never ran). */
-  async load(): Promise<number> {
+  /** Reads the stored checkpoint: each route's resume point (0 when it never ran). */
+  async load(prefixes: readonly string[]): Promise<Record<string, number>> {
     const kv = await this.store.get(this.key);
     this.modRevision = kv?.modRevision ?? 0;
-    const n = kv ? Number(kv.value) : 0;
-    this.current = Number.isInteger(n) && n >= 0 ? n : 0;
+    this.legacy = [];
+    if (kv) this.current = parseCheckpoint(kv.value);
+    else {
+      const routes: Record<string, number> = {};
+      for (const [prefix, key] of Object.entries(this.legacyKeys)) {
+        const old = await this.store.get(key);
+        if (!old) continue;
+        this.legacy.push(key);
+        const n = Number(old.value);
+        if (isRevision(n)) routes[prefix] = n;
+      }
+      this.current = { revision: 0, routes };
+    }
+    // A route added since the last write: what it would have forwarded before R was never its to send.
+    const start = (p: string) => this.current.routes[p] ?? (kv ? this.current.revision : 0);
+    return Object.fromEntries(prefixes.map((p) => [p, start(p)]));
+  }
+
+  get value(): CheckpointValue {
     return this.current;
   }
 
-  get revision(): number {
-    return this.current;
+  /** Each route's stored revision (0 when none is stored). */
+  routeRevision(prefix: string): number {
+    return this.current.routes[prefix] ?? 0;
   }
 
-  /** Moves the checkpoint forward to revision; never backwards. */
-  async advance(revision: number): Promise<void> {
-    if (revision <= this.current) return;
+  /**
+   * Writes the routes' positions if one of them is ahead of its stored revision (no route moves
+   * backwards; a route no longer given is dropped). False when none was ahead (nothing written).
+   */
+  async advance(positions: Record<string, number>): Promise<boolean> {
+    const stored = this.current.routes;
+    const prefixes = Object.keys(positions).sort();
+    if (!prefixes.some((p) => positions[p] > (stored[p] ?? 0))) return false;
+    const routes = Object.fromEntries(prefixes.map((p) => [p, Math.max(positions[p], stored[p] ?? 0)]));
+    const next: CheckpointValue = { revision: Math.min(...Object.values(routes)), routes };
     const res = await this.store
       .txn()
       .when(this.modRevision ? modRevisionIs(this.key, this.modRevision) : absent(this.key))
-      .then(put(this.key, String(revision)))
+      .then(put(this.key, JSON.stringify(next)), ...this.legacy.map(del))
       .commit();
     if (!res.succeeded) throw new CheckpointLostError(`checkpoint ${this.key} was written by another relay; stopping`);
     this.modRevision = res.revision;
-    this.current = revision;
+    this.current = next;
+    this.legacy = [];
+    return true;
   }
 }

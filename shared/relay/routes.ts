@@ -4,7 +4,7 @@
 import { JOB_QUEUES, queueName, setting } from '../config';
 import { defaultJobKeys } from '../jobs/job-keys';
 import { CONFIG_PREFIX } from '../keys';
-import type { RouteFn } from './relay';
+import type { RouteFn } from './route-stream';
 
 export interface RelayRoute {
   prefix: string;

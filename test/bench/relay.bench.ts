@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   // Loaded after the environment points at the servers above.
   const { EtcdStore } = await import('../../shared/store/etcd-store');
   const { put } = await import('../../shared/store/store');
-  const { PrefixRelay } = await import('../../shared/relay/relay');
+  const { Relay } = await import('../../shared/relay/relay');
   const { sqsClient } = await import('../../shared/sqs/client');
   const { createLogger } = await import('../../shared/log/logger');
   const { createFifoQueue } = await import('../helpers/sqs');
@@ -88,16 +88,15 @@ async function main(): Promise<void> {
     await handle?.cancel();
 
     // 2. The relay, from a checkpoint just before the first event, until its checkpoint passes the last.
-    const checkpointKey = '/esi-relay/checkpoints/bench/bench';
+    const checkpointKey = '/esi-relay/checkpoints/bench';
     await store
       .txn()
-      .then(put(checkpointKey, String(first - 1)))
+      .then(put(checkpointKey, JSON.stringify({ revision: first - 1, routes: { [prefix]: first - 1 } })))
       .commit();
-    const relay = new PrefixRelay(store, sqsClient(), {
+    const relay = new Relay(store, sqsClient(), {
       name: 'bench',
-      prefix,
+      routes: [{ prefix, route: () => queue }],
       checkpointKey,
-      route: () => queue,
       logger: createLogger('bench'),
       concurrency,
     });

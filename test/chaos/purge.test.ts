@@ -13,6 +13,7 @@ import { playScenario, summary } from '../../infra/demo/play';
 import { loadScenario } from '../../infra/demo/scenario';
 import type { RunningStack } from '../../infra/stack/stack';
 import { encodeGohanConfigValue } from '../../shared/gohan/config-value';
+import { parseCheckpoint } from '../../shared/relay/checkpoint';
 import { EtcdStore } from '../../shared/store/etcd-store';
 import { put } from '../../shared/store/store';
 import { stopProcessGroup } from '../../infra/local/processes';
@@ -42,7 +43,11 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const relayCheckpoint = async () => Number((await store.get('/esi-relay/checkpoints/main/config'))?.value ?? 0);
+/** Where the relay stands on /config/ (its checkpoint holds each route's revision). */
+const relayCheckpoint = async () => {
+  const kv = await store.get('/esi-relay/checkpoints/main');
+  return kv ? (parseCheckpoint(kv.value).routes['/config/'] ?? 0) : 0;
+};
 
 /** No job running and etcd quiet: whatever is left without a message is stranded for good. */
 async function settled(): Promise<void> {

@@ -6,7 +6,7 @@ import { freePort } from '../../infra/local/ports';
 import { startSqsServer } from '../../infra/local/sqs-server';
 import { decodeEventMessage } from '../../shared/events/etcd-event-message';
 import { createLogger } from '../../shared/log/logger';
-import { PrefixRelay } from '../../shared/relay/relay';
+import { Relay, type RelayOptions, type RouteFn } from '../../shared/relay/relay';
 import { sqsClient } from '../../shared/sqs/client';
 import { EtcdStore } from '../../shared/store/etcd-store';
 import { put } from '../../shared/store/store';
@@ -20,17 +20,28 @@ afterAll(() => {
   sqsClient().destroy();
 });
 
-const checkpointKey = (prefix: string) => `/esi-relay/checkpoints/it${prefix.slice(0, -1)}`;
+/** Each test's relay is named after its prefix: `/it-x-1/` → relay `it-x-1`. */
+const checkpointKey = (prefix: string) => `/esi-relay/checkpoints/${prefix.slice(1, -1)}`;
 
-function relayFor(prefix: string, queue: string) {
-  return new PrefixRelay(store, sqsClient(), {
-    name: 'it',
-    prefix,
-    route: () => queue,
+/** A relay of one route (prefix → queue, or as `route` decides), named after the prefix. */
+function relayFor(
+  prefix: string,
+  queue: string | RouteFn,
+  opts: Partial<RelayOptions> = {},
+  own: { store?: EtcdStore; sqs?: SQSClient } = {},
+) {
+  return new Relay(own.store ?? store, own.sqs ?? sqsClient(), {
+    name: prefix.slice(1, -1),
+    routes: [{ prefix, route: typeof queue === 'string' ? () => queue : queue }],
     logger,
     checkpointKey: checkpointKey(prefix),
+    ...opts,
   });
 }
+
+/** The checkpoint as stored: every route's revision and their minimum. */
+const storedCheckpoint = async (prefix: string, s: EtcdStore = store) =>
+  JSON.parse((await s.get(checkpointKey(prefix)))!.value) as unknown;
 
 /** Collects messages until every expected key was seen at least at its expected revision. */
 async function collect(url: string, expected: Map<string, number>, client = sqsClient()) {
@@ -72,8 +83,7 @@ test('forwards every put and delete under its prefix and checkpoints the last re
   expect([...seen.keys()].sort()).toEqual([...expected.keys()].sort());
   await waitFor(() => relay.checkpointRevision >= multi.revision, { what: 'checkpoint' });
   await relay.stop();
-  const stored = await store.get(checkpointKey(prefix));
-  expect(Number(stored!.value)).toBe(multi.revision);
+  expect(await storedCheckpoint(prefix)).toEqual({ revision: multi.revision, routes: { [prefix]: multi.revision } });
 });
 
 test('resumes from its checkpoint: events written while it was down are forwarded, older ones are not', async () => {
@@ -115,7 +125,7 @@ test('after compaction of its start revision it re-emits every key of the prefix
     const url = await createFifoQueue(queue);
     await ownStore
       .txn()
-      .then(put(checkpointKey(prefix), '1'))
+      .then(put(checkpointKey(prefix), JSON.stringify({ revision: 1, routes: { [prefix]: 1 } })))
       .commit();
     await ownStore
       .txn()
@@ -123,13 +133,7 @@ test('after compaction of its start revision it re-emits every key of the prefix
       .commit();
     await ownStore.client.kv.compact({ revision: await ownStore.revision(), physical: true });
 
-    const relay = new PrefixRelay(ownStore, sqsClient(), {
-      name: 'it',
-      prefix,
-      route: () => queue,
-      logger,
-      checkpointKey: checkpointKey(prefix),
-    });
+    const relay = relayFor(prefix, queue, {}, { store: ownStore });
     await relay.start();
     const messages: string[] = [];
     await waitFor(
@@ -161,14 +165,7 @@ test('an event SQS refuses for good goes to the relay dead-letter queue with its
   const dlq = `it-refused-dlq-${Date.now()}`;
   const url = await createFifoQueue(queue);
   const dlqUrl = (await sqsClient().send(new CreateQueueCommand({ QueueName: dlq }))).QueueUrl!;
-  const relay = new PrefixRelay(store, sqsClient(), {
-    name: 'it',
-    prefix,
-    route: () => queue,
-    logger,
-    checkpointKey: checkpointKey(prefix),
-    deadLetterQueue: dlq,
-  });
+  const relay = relayFor(prefix, queue, { deadLetterQueue: dlq });
   await relay.start();
   // SQS takes messages of up to 1 MiB: this key alone makes a bigger one.
   const hugeKey = `${prefix}${'h'.repeat(1_100_000)}`;
@@ -202,21 +199,16 @@ test('an event SQS refuses for good goes to the relay dead-letter queue with its
   await waitFor(() => relay.position >= after, { what: 'the relay to pass the refused event' });
   expect(relay.counters).toMatchObject({ forwarded: 2, deadLettered: 1 });
   await relay.stop();
-  expect(Number((await store.get(checkpointKey(prefix)))!.value)).toBe(after);
+  expect(await storedCheckpoint(prefix)).toEqual({ revision: after, routes: { [prefix]: after } });
 });
 
 test('checkpoints are written in batches, and not for events the relay does not forward', async () => {
   const prefix = `/it-ckpt-${Date.now()}/`;
   const queue = `it-ckpt-${Date.now()}.fifo`;
   const url = await createFifoQueue(queue);
-  const relay = new PrefixRelay(store, sqsClient(), {
-    name: 'it',
-    prefix,
-    // Only keys under forwarded/ go to SQS.
-    route: (e) => (e.key.startsWith(`${prefix}forwarded/`) ? queue : undefined),
-    logger,
-    checkpointKey: checkpointKey(prefix),
-    // A write after 25 forwarded events, or a minute after the first one (not within this test).
+  // Only keys under forwarded/ go to SQS. A write after 25 forwarded events, or a minute after
+  // the first one (not within this test).
+  const relay = relayFor(prefix, (e) => (e.key.startsWith(`${prefix}forwarded/`) ? queue : undefined), {
     checkpointMs: 60_000,
     checkpointEvents: 25,
   });
@@ -237,7 +229,7 @@ test('checkpoints are written in batches, and not for events the relay does not 
   expect(relay.counters).toMatchObject({ forwarded: 30, skipped: 20 });
   await relay.stop();
   expect(relay.counters.checkpointWrites).toBeLessThanOrEqual(2);
-  expect(Number((await store.get(checkpointKey(prefix)))!.value)).toBe(lastForwarded);
+  expect(await storedCheckpoint(prefix)).toEqual({ revision: lastForwarded, routes: { [prefix]: lastForwarded } });
 });
 
 test('the SQS server restarting empty holds the relay back only until the queue is there again; nothing is lost', async () => {
@@ -250,13 +242,7 @@ test('the SQS server restarting empty holds the relay back only until the queue 
   });
   const prefix = `/it-sqs-restart-${Date.now()}/`;
   const queue = `it-sqs-restart-${Date.now()}.fifo`;
-  const relay = new PrefixRelay(store, client, {
-    name: 'it',
-    prefix,
-    route: () => queue,
-    logger,
-    checkpointKey: checkpointKey(prefix),
-  });
+  const relay = relayFor(prefix, queue, {}, { sqs: client });
   try {
     const url = await createFifoQueue(queue, {}, client);
     await relay.start();
@@ -284,4 +270,101 @@ test('the SQS server restarting empty holds the relay back only until the queue 
     client.destroy();
     await server.stop();
   }
+});
+
+/** A relay `run` of two routes, `/<run>-a/` and `/<run>-b/`, both to `<run>.fifo`. */
+async function twoRoutes(run: string, opts: Partial<RelayOptions>) {
+  const [a, b] = [`/${run}-a/`, `/${run}-b/`];
+  const url = await createFifoQueue(`${run}.fifo`);
+  const key = `/esi-relay/checkpoints/${run}`;
+  const relay = (more: Partial<RelayOptions> = {}) =>
+    new Relay(store, sqsClient(), {
+      name: run,
+      routes: [a, b].map((prefix) => ({ prefix, route: () => `${run}.fifo` })),
+      logger,
+      checkpointKey: key,
+      ...opts,
+      ...more,
+    });
+  return { a, b, url, key, relay };
+}
+
+test('one checkpoint key for all routes: each route at its own revision, the least of them as the revision', async () => {
+  const { a, b, url, key, relay: make } = await twoRoutes(`it-routes-${Date.now()}`, { checkpointEvents: 1_000_000 });
+  const relay = make();
+  await relay.start();
+  const write = async (k: string) => (await store.txn().then(put(k, 'v')).commit()).revision;
+  const expected = new Map<string, number>();
+  for (let i = 0; i < 10; i++) expected.set(`${a}k${i}`, await write(`${a}k${i}`));
+  const lastB = await write(`${b}only`);
+  expected.set(`${b}only`, lastB);
+  for (let i = 10; i < 20; i++) expected.set(`${a}k${i}`, await write(`${a}k${i}`));
+  const lastA = expected.get(`${a}k19`)!;
+  await collect(url, expected);
+  await waitFor(() => relay.checkpointRevision === lastB, { what: 'the batched checkpoint write' });
+  await relay.stop();
+  // 21 forwarded events, one write a second at most, so a few writes (not one per event or route).
+  expect(relay.counters.checkpointWrites).toBeGreaterThanOrEqual(1);
+  expect(relay.counters.checkpointWrites).toBeLessThanOrEqual(3);
+  const stored = await store.range(key);
+  expect(stored.items.map((kv) => [kv.key, JSON.parse(kv.value) as unknown])).toEqual([
+    [key, { revision: lastB, routes: { [a]: lastA, [b]: lastB } }],
+  ]);
+});
+
+test('migration: it resumes each route from its old per-route key and deletes those keys with its first write', async () => {
+  const { a, b, url, key, relay: make } = await twoRoutes(`it-migrate-${Date.now()}`, { checkpointMs: 50 });
+  const legacy = { [a]: `${key}${a.slice(0, -1)}`, [b]: `${key}${b.slice(0, -1)}` };
+  const write = async (k: string) => (await store.txn().then(put(k, 'v')).commit()).revision;
+  // Sent by the old relay (at or below its keys) and not yet sent (above them).
+  await write(`${a}old`);
+  await write(`${b}old`);
+  const oldA = await write(`${a}old2`);
+  const newB = await write(`${b}unsent`);
+  const oldB = newB - 1;
+  await store
+    .txn()
+    .then(put(legacy[a], String(oldA)), put(legacy[b], String(oldB)))
+    .commit();
+  const newA = await write(`${a}unsent`);
+  const relay = make({ legacyCheckpointKeys: legacy });
+  await relay.start();
+  const seen = await collect(
+    url,
+    new Map([
+      [`${a}unsent`, newA],
+      [`${b}unsent`, newB],
+    ]),
+  );
+  await waitFor(() => relay.checkpointRevision === newB, { what: 'the first checkpoint write' });
+  await relay.stop();
+  expect([...seen.keys()].sort()).toEqual([`${a}unsent`, `${b}unsent`]);
+  const stored = await store.range(key);
+  expect(stored.items.map((kv) => [kv.key, JSON.parse(kv.value) as unknown])).toEqual([
+    [key, { revision: newB, routes: { [a]: newA, [b]: newB } }],
+  ]);
+});
+
+test('another instance writing the checkpoint stops this one, which never moves it backwards', async () => {
+  const prefix = `/it-fence-${Date.now()}/`;
+  const queue = `it-fence-${Date.now()}.fifo`;
+  const url = await createFifoQueue(queue);
+  const relay = relayFor(prefix, queue, { checkpointMs: 50 });
+  await relay.start();
+  const write = async (k: string) => (await store.txn().then(put(k, 'v')).commit()).revision;
+  const first = await write(`${prefix}first`);
+  await collect(url, new Map([[`${prefix}first`, first]]));
+  await waitFor(() => relay.checkpointRevision === first, { what: 'the first checkpoint write' });
+  // Another instance of the same relay, further on.
+  const theirs = JSON.stringify({ revision: first + 1000, routes: { [prefix]: first + 1000 } });
+  await store
+    .txn()
+    .then(put(checkpointKey(prefix), theirs))
+    .commit();
+  const second = await write(`${prefix}second`);
+  const err = await relay.failed();
+  expect(err.name).toBe('CheckpointLostError');
+  expect(relay.position).toBeGreaterThanOrEqual(second);
+  await relay.stop();
+  expect((await store.get(checkpointKey(prefix)))!.value).toBe(theirs);
 });

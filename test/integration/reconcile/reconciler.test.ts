@@ -310,8 +310,9 @@ test('the relay behind a change is measured from the marks', async () => {
   let now = 5_000_000;
   const clock = { now: () => now };
   // The relay forwarded everything up to now.
-  const cp = (await write('/esi-relay/checkpoints/main/config', '0')) + 1;
-  await write('/esi-relay/checkpoints/main/config', String(cp));
+  const checkpoint = (rev: number) => JSON.stringify({ revision: rev, routes: { '/config/': rev } });
+  const cp = (await write('/esi-relay/checkpoints/main', checkpoint(0))) + 1;
+  await write('/esi-relay/checkpoints/main', checkpoint(cp));
   await pass(clock); // a mark: a revision at or below the checkpoint, at `now`
   await write('/config/v2.0/networks/unforwarded', network('unforwarded'));
   now += 40_000;

@@ -1,0 +1,266 @@
+/**
+ * Streams the etcd events under one route's prefix into SQS without losing any; the relay
+ * (relay.ts) runs one per route and keeps their common checkpoint.
+ *
+ * - The stream starts from the revision its relay gives it and ignores events at or below what it
+ *   already holds. The etcd3 watcher's internal resume point is never trusted: on any watch error
+ *   the watch is re-created from the stream's own position.
+ * - A watch response never splits a revision, so the position only lands on whole revisions.
+ * - If the start revision was compacted, the stream lists the prefix, re-emits every key as a
+ *   `sync` message, and watches from the list's revision + 1.
+ * - Up to `concurrency` batches are in flight; the position advances over the contiguous prefix
+ *   of finished batches only.
+ * - An event SQS refuses for good is dead-lettered by the sender and passed over (SqsBatchSender).
+ */
+import { EtcdEventMessage } from '../events/etcd-event-message';
+import type { Logger } from '../log/logger';
+import { CompactedError, Store, WatchEvent, WatchHandle } from '../store/store';
+import type { SqsBatchSender } from './sqs-sender';
+
+/** Chooses the queue for an event; undefined = not forwarded (still passes the checkpoint). */
+export type RouteFn = (event: EtcdEventMessage, value: string) => string | undefined;
+
+export interface RouteStreamOptions {
+  /** The relay's name (for logs). */
+  name: string;
+  prefix: string;
+  route: RouteFn;
+  logger: Logger;
+  /** Messages per SendMessageBatch (1-10). */
+  batchSize?: number;
+  /** Batches in flight at once. */
+  concurrency?: number;
+  /** Called when the position moved, with the events forwarded (sent or dead-lettered) up to it. */
+  onAdvance(forwarded: number): void;
+}
+
+interface Item {
+  message: EtcdEventMessage;
+  /** Revision that orders this item for the checkpoint (a sync item counts at the list's revision). */
+  position: number;
+  queue?: string;
+}
+
+interface Batch {
+  lastPosition: number;
+  /** Events of the batch sent to a queue (accepted or dead-lettered). */
+  forwarded: number;
+  done: boolean;
+  promise: Promise<void>;
+}
+
+export interface StreamCounters {
+  received: number;
+  forwarded: number;
+  skipped: number;
+  deadLettered: number;
+  resyncs: number;
+  rewatches: number;
+}
+
+export const emptyCounters = (): StreamCounters => ({
+  received: 0,
+  forwarded: 0,
+  skipped: 0,
+  deadLettered: 0,
+  resyncs: 0,
+  rewatches: 0,
+});
+
+export class RouteStream {
+  private pending: Item[] = [];
+  private inflight: Batch[] = [];
+  private lastEnqueued = 0;
+  private watch?: WatchHandle;
+  private recovering?: Promise<void>;
+  private stopping = false;
+  private halted = false;
+  private wake?: () => void;
+  private loop?: Promise<void>;
+  /** Highest revision up to which every event was sent (or passed over); the checkpoint trails it. */
+  private safePosition = 0;
+  readonly counters = emptyCounters();
+
+  constructor(
+    private readonly store: Store,
+    private readonly sender: SqsBatchSender,
+    readonly opts: RouteStreamOptions,
+  ) {}
+
+  get prefix(): string {
+    return this.opts.prefix;
+  }
+
+  /** Highest revision up to which every event under the prefix was sent or passed over. */
+  get position(): number {
+    return this.safePosition;
+  }
+
+  /** Starts after revision `from`: every event under the prefix at or below it was sent. */
+  async start(from: number): Promise<void> {
+    this.lastEnqueued = from;
+    this.safePosition = from;
+    this.opts.logger.info('relay route starting', {
+      relay: this.opts.name,
+      prefix: this.opts.prefix,
+      checkpoint: from,
+    });
+    await this.openWatch();
+    this.loop = this.sendLoop();
+  }
+
+  /** Stops watching and sends what it already holds. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.watch?.cancel().catch(() => undefined);
+    this.wake?.();
+    await this.loop;
+  }
+
+  /** Stops sending at once (the relay lost its checkpoint to another instance). */
+  halt(): void {
+    this.halted = true;
+    this.wake?.();
+  }
+
+  private async openWatch(): Promise<void> {
+    for (let attempt = 0; !this.stopping; attempt++) {
+      try {
+        this.watch = await this.store.watch(this.opts.prefix, this.lastEnqueued + 1, {
+          onEvents: (events) => this.enqueue(events),
+          onError: (err, info) => this.recover(err, info.compacted),
+        });
+        return;
+      } catch (err) {
+        if (err instanceof CompactedError) {
+          await this.resync();
+          continue;
+        }
+        this.opts.logger.warn('watch could not be created; retrying', {
+          relay: this.opts.name,
+          attempt,
+          error: String(err),
+        });
+        await delay(Math.min(100 * 2 ** attempt, 5000));
+      }
+    }
+  }
+
+  private recover(err: Error, compacted: boolean): void {
+    if (this.recovering || this.stopping) return;
+    this.counters.rewatches++;
+    this.opts.logger.warn('watch ended; re-creating it from the relay position', {
+      relay: this.opts.name,
+      etcd_revision: this.lastEnqueued,
+      compacted,
+      error: err.message,
+    });
+    this.recovering = (async () => {
+      await this.watch?.cancel().catch(() => undefined);
+      if (compacted) await this.resync();
+      else await delay(200); // a watch that keeps failing must not spin
+      await this.openWatch();
+    })().finally(() => {
+      this.recovering = undefined;
+    });
+  }
+
+  /** The start revision is gone: re-emit every key under the prefix as it is now. */
+  private async resync(): Promise<void> {
+    this.counters.resyncs++;
+    const { items, revision } = await this.store.range(this.opts.prefix);
+    this.opts.logger.warn('start revision compacted; re-emitting every key under the prefix', {
+      relay: this.opts.name,
+      keys: items.length,
+      etcd_revision: revision,
+    });
+    for (const kv of items) {
+      const message: EtcdEventMessage = { key: kv.key, modRevision: kv.modRevision, type: 'sync' };
+      this.pending.push({ message, position: revision, queue: this.opts.route(message, kv.value) });
+    }
+    this.counters.received += items.length;
+    this.lastEnqueued = Math.max(this.lastEnqueued, revision);
+    this.wake?.();
+  }
+
+  private enqueue(events: WatchEvent[]): void {
+    for (const ev of events) {
+      // Duplicates after a re-watch: whole revisions we already hold.
+      if (ev.modRevision <= this.lastEnqueued) continue;
+      const message: EtcdEventMessage = { key: ev.key, modRevision: ev.modRevision, type: ev.type };
+      this.pending.push({ message, position: ev.modRevision, queue: this.opts.route(message, ev.value) });
+      this.counters.received++;
+    }
+    const last = events[events.length - 1];
+    if (last && last.modRevision > this.lastEnqueued) this.lastEnqueued = last.modRevision;
+    this.wake?.();
+  }
+
+  private async sendLoop(): Promise<void> {
+    const batchSize = Math.min(Math.max(this.opts.batchSize ?? 10, 1), 10);
+    const concurrency = Math.max(this.opts.concurrency ?? 4, 1);
+    while (!this.halted) {
+      // Finished batches wait in `inflight` behind an unfinished one until the checkpoint can pass
+      // them; only unfinished ones count against the concurrency and can wake the loop.
+      const running = this.inflight.filter((b) => !b.done);
+      if (this.pending.length === 0 || running.length >= concurrency) {
+        if (this.stopping && this.pending.length === 0) break;
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+          if (running.length) Promise.race(running.map((b) => b.promise)).then(resolve, resolve);
+        });
+        this.wake = undefined;
+        continue;
+      }
+      this.startBatch(this.pending.splice(0, batchSize));
+    }
+    await Promise.allSettled(this.inflight.map((b) => b.promise));
+  }
+
+  private startBatch(items: Item[]): void {
+    // The checkpoint may only cover whole revisions: if the next pending item shares the batch's
+    // last revision, this batch completes only the revisions before it.
+    const last = items[items.length - 1].position;
+    const next = this.pending[0];
+    const batch: Batch = {
+      lastPosition: next && next.position === last ? last - 1 : last,
+      forwarded: 0,
+      done: false,
+      promise: Promise.resolve(),
+    };
+    const byQueue = new Map<string, EtcdEventMessage[]>();
+    for (const item of items) {
+      if (!item.queue) {
+        this.counters.skipped++;
+        continue;
+      }
+      byQueue.set(item.queue, [...(byQueue.get(item.queue) ?? []), item.message]);
+    }
+    batch.promise = Promise.all(
+      [...byQueue].map(([queue, msgs]) =>
+        this.sender.send(queue, msgs).then((deadLettered) => {
+          this.counters.forwarded += msgs.length - deadLettered;
+          this.counters.deadLettered += deadLettered;
+          batch.forwarded += msgs.length;
+        }),
+      ),
+    ).then(() => {
+      batch.done = true;
+      this.advance();
+    });
+    this.inflight.push(batch);
+  }
+
+  /** Moves the position over finished batches and tells the relay. */
+  private advance(): void {
+    let forwarded = 0;
+    while (this.inflight.length && this.inflight[0].done) {
+      const batch = this.inflight.shift()!;
+      this.safePosition = Math.max(this.safePosition, batch.lastPosition);
+      forwarded += batch.forwarded;
+    }
+    this.opts.onAdvance(forwarded);
+  }
+}
+
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
