@@ -95,6 +95,39 @@ export function mergeMemory(
   return { marks, limbo, repaired };
 }
 
+/**
+ * Whether a pass must store the memory (`next`, merged with `stored` as read just before): only
+ * when something in it changes meaningfully.
+ * - The pass made repairs, or the jobs in limbo (or their first sightings) changed.
+ * - Or a new mark is due: etcd moved past the newest stored mark, other than by the memory's own
+ *   write (`storedModRevision`, the memory key's mod revision, right after that mark's revision
+ *   and still the store's revision), and that mark is at least `markSpacingMs` old. A pass on an
+ *   idle etcd writes nothing; marks are never closer than the spacing, so a key is dated at most
+ *   the spacing (plus one pass interval) later than with a mark every pass.
+ * Not meaningful: dropping marks or repairs that aged out (the next write drops them; a repair
+ * at or below the grace revision no longer holds a repeat back anyway).
+ */
+export function memoryWriteDue(
+  stored: Memory,
+  storedModRevision: number,
+  next: Memory,
+  pass: PassMemory,
+  markSpacingMs: number,
+): boolean {
+  if (Object.keys(pass.repaired).length) return true;
+  if (!sameNumbers(stored.limbo, next.limbo)) return true;
+  const newest = stored.marks.reduce<Mark | undefined>((n, m) => (!n || m.revision > n.revision ? m : n), undefined);
+  if (!newest) return true;
+  const onlyOwnWrite = storedModRevision === newest.revision + 1 && pass.mark.revision === storedModRevision;
+  const moved = pass.mark.revision > newest.revision && !onlyOwnWrite;
+  return moved && pass.mark.at - newest.at >= markSpacingMs;
+}
+
+function sameNumbers(a: Record<string, number>, b: Record<string, number>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+}
+
 /** The stored memory value, read leniently: anything unreadable counts as empty (it only delays repairs). */
 export function parseMemory(text: string | undefined): Memory {
   if (!text) return emptyMemory();

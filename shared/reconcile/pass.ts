@@ -19,7 +19,7 @@ import { recordRelayBehind, recordRepair } from '../metrics';
 import { queueUrl, sqsClient } from '../sqs/client';
 import { put, unchangedSince, type Store } from '../store/store';
 import { decidePass, relayLags, type Destination, type Repair } from './decide';
-import { graceRevision, mergeMemory, parseMemory, secondsSinceAfter, withMark } from './memory';
+import { graceRevision, memoryWriteDue, mergeMemory, parseMemory, secondsSinceAfter, withMark } from './memory';
 import { readSnapshot } from './scan';
 
 /** Sends one message to a queue by name (FIFO ids given); the default uses the SQS client. */
@@ -62,11 +62,19 @@ export interface PassReport {
   /** Stranded, but repaired less than a grace period ago. */
   awaiting: Repair[];
   relay: RelayBehind[];
+  /** The pass stored the memory (only when something in it changed meaningfully: memoryWriteDue). */
+  memoryWritten: boolean;
   durationMs: number;
 }
 
 /** Memory marks older than this are dropped (keeping one to date older keys). */
 const KEEP_MARKS_MS = 3_600_000;
+/**
+ * Marks are stored no closer than this fraction of the pass's grace period (memoryWriteDue): a
+ * stranded key is then repaired between one grace period and 1.5 grace periods plus one pass
+ * interval after its last change (with a mark every pass: plus one pass interval only).
+ */
+const MARK_SPACING_OF_GRACE = 0.5;
 const MEMORY_ROUNDS = 5;
 
 export function graceSecondsFromEnv(): number {
@@ -105,6 +113,7 @@ export async function reconcilePass(store: Store, opts: PassOptions): Promise<Pa
     failed: [],
     awaiting: decision.awaiting,
     relay,
+    memoryWritten: false,
     durationMs: 0,
   };
   if (opts.dryRun) {
@@ -146,7 +155,13 @@ export async function reconcilePass(store: Store, opts: PassOptions): Promise<Pa
   const worst = relay.reduce<RelayBehind | undefined>((w, b) => (!w || b.seconds > w.seconds ? b : w), undefined);
   if (opts.metrics !== false) recordRelayBehind(service, worst?.seconds ?? 0, { prefix: worst?.prefix });
 
-  await storeMemory(store, memoryKey, { mark, limbo: decision.limbo, repaired: made }, graceMs, now);
+  report.memoryWritten = await storeMemory(
+    store,
+    memoryKey,
+    { mark, limbo: decision.limbo, repaired: made },
+    graceMs,
+    now,
+  );
   report.durationMs = now() - started;
   logger.info('reconcile pass done', {
     etcd_revision: revision,
@@ -155,6 +170,7 @@ export async function reconcilePass(store: Store, opts: PassOptions): Promise<Pa
     repairs: report.repairs.length,
     failed: report.failed.length,
     awaiting: report.awaiting.length,
+    memory_written: report.memoryWritten,
     duration_ms: report.durationMs,
   });
   return report;
@@ -166,18 +182,21 @@ async function storeMemory(
   pass: Parameters<typeof mergeMemory>[1],
   graceMs: number,
   now: () => number,
-): Promise<void> {
+): Promise<boolean> {
   for (let round = 0; round < MEMORY_ROUNDS; round++) {
     const current = await store.get(key);
-    const next = mergeMemory(parseMemory(current?.value), pass, { nowMs: now(), graceMs, keepMs: KEEP_MARKS_MS });
+    const stored = parseMemory(current?.value);
+    const next = mergeMemory(stored, pass, { nowMs: now(), graceMs, keepMs: KEEP_MARKS_MS });
+    if (!memoryWriteDue(stored, current?.modRevision ?? 0, next, pass, graceMs * MARK_SPACING_OF_GRACE)) return false;
     const res = await store
       .txn()
       .when(unchangedSince(key, current))
       .then(put(key, JSON.stringify(next)))
       .commit();
-    if (res.succeeded) return;
+    if (res.succeeded) return true;
   }
   // Another pass keeps writing it: its marks serve as well; this pass's repairs may repeat once.
+  return false;
 }
 
 function destinationQueue(to: Destination): string {

@@ -276,6 +276,47 @@ test('a stranded key is repaired once per grace period, not on every pass', asyn
   expect((await drain('config')).length).toBe(2);
 });
 
+test('the memory is written only when a mark is due or what it keeps changed, not on every pass', async () => {
+  let now = 2_000_000;
+  const clock = { graceSeconds: 10, now: () => now };
+  const memory = async () => {
+    const kv = await store.get('/esi-reconciler/memory');
+    return kv && { modRevision: kv.modRevision, value: JSON.parse(kv.value) as unknown };
+  };
+  const first = await pass(clock);
+  const firstRevision = first.revision;
+  expect(first.memoryWritten).toBe(true); // no memory yet
+  const stored = await memory();
+  expect(stored).toEqual({
+    modRevision: firstRevision + 1,
+    value: { marks: [{ revision: firstRevision, at: 2_000_000 }], limbo: {}, repaired: {} },
+  });
+  // Nothing but its own write since: no write, however long after.
+  now += 60_000;
+  expect((await pass(clock)).memoryWritten).toBe(false);
+  expect(await memory()).toEqual(stored);
+  // A change: a mark is due (the newest is more than half a grace period old).
+  const changed = await write('/config/v2.0/networks/late', network('late'));
+  now += 1_000;
+  expect((await pass(clock)).memoryWritten).toBe(true);
+  expect(await memory()).toEqual({
+    modRevision: changed + 1,
+    value: {
+      marks: [
+        { revision: firstRevision, at: 2_000_000 },
+        { revision: changed, at: 2_061_000 },
+      ],
+      limbo: {},
+      repaired: {},
+    },
+  });
+  // Another change less than half a grace period later: not yet.
+  await write('/config/v2.0/networks/later', network('later'));
+  now += 4_000;
+  expect((await pass(clock)).memoryWritten).toBe(false);
+  expect((await memory())!.modRevision).toBe(changed + 1);
+});
+
 test('a dry run lists the repairs and writes and sends nothing', async () => {
   await write('/config/v2.0/networks/dry', network('dry'));
   const before = await store.revision();

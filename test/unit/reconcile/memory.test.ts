@@ -1,5 +1,13 @@
 /** The reconciler's revision → time marks and memory merge (docs/reconciler.md "Time"). */
-import { graceRevision, mergeMemory, parseMemory, secondsSinceAfter, withMark } from '../../../shared/reconcile/memory';
+import {
+  graceRevision,
+  type Memory,
+  memoryWriteDue,
+  mergeMemory,
+  parseMemory,
+  secondsSinceAfter,
+  withMark,
+} from '../../../shared/reconcile/memory';
 
 const T = 1_000_000_000;
 
@@ -73,5 +81,67 @@ test('an unreadable memory is an empty one', () => {
     marks: [{ revision: 1, at: 2 }],
     limbo: { a: 1 },
     repaired: {},
+  });
+});
+
+describe('the memory is written only when something in it changes meaningfully', () => {
+  // The rule (docs/reconciler.md "Time"): write when the pass made repairs, when the jobs in limbo
+  // changed, or when a new mark is due: etcd moved past the newest stored mark by more than the
+  // memory's own write, and that mark is at least the spacing (here 2.5 s) old.
+  const SPACING = 2_500;
+  /** Stored: newest mark at revision 100 taken `ago` ms before T, the memory itself written at 101. */
+  const stored = (ago: number, extra: Partial<Memory> = {}): Memory => ({
+    marks: [
+      { revision: 90, at: T - ago - 10_000 },
+      { revision: 100, at: T - ago },
+    ],
+    limbo: { 'job-a': 95 },
+    repaired: {},
+    ...extra,
+  });
+  const pass = (
+    revision: number,
+    extra: { limbo?: Record<string, number>; repaired?: Record<string, number> } = {},
+  ) => ({
+    mark: { revision, at: T },
+    limbo: extra.limbo ?? { 'job-a': 95 },
+    repaired: extra.repaired ?? {},
+  });
+  /** What would be stored: only its limbo matters to the rule. */
+  const next = (limbo: Record<string, number>): Memory => ({ marks: [], limbo, repaired: {} });
+
+  test("nothing but the memory's own write since its newest mark: no write, however old the mark", () => {
+    expect(memoryWriteDue(stored(3_600_000), 101, next({ 'job-a': 95 }), pass(101), SPACING)).toBe(false);
+  });
+
+  test('another write since the memory: a mark is due once the newest is the spacing old', () => {
+    expect(memoryWriteDue(stored(60_000), 101, next({ 'job-a': 95 }), pass(102), SPACING)).toBe(true);
+    expect(memoryWriteDue(stored(2_500), 101, next({ 'job-a': 95 }), pass(102), SPACING)).toBe(true);
+    expect(memoryWriteDue(stored(2_499), 101, next({ 'job-a': 95 }), pass(102), SPACING)).toBe(false);
+  });
+
+  test('writes between the newest mark and the memory write are not dated yet: a mark is due', () => {
+    // The memory was written at 103: revisions 101 and 102 are someone else's, after the mark.
+    expect(memoryWriteDue(stored(60_000), 103, next({ 'job-a': 95 }), pass(103), SPACING)).toBe(true);
+  });
+
+  test('no memory yet, or one without marks: due', () => {
+    expect(memoryWriteDue({ marks: [], limbo: {}, repaired: {} }, 0, next({}), pass(5, { limbo: {} }), SPACING)).toBe(
+      true,
+    );
+  });
+
+  test('repairs made, or limbo changed: due even on an idle etcd with a recent mark', () => {
+    expect(memoryWriteDue(stored(0), 101, next({ 'job-a': 95 }), pass(101, { repaired: { r: 101 } }), SPACING)).toBe(
+      true,
+    );
+    expect(memoryWriteDue(stored(0), 101, next({ 'job-a': 95, 'job-b': 101 }), pass(101), SPACING)).toBe(true);
+    expect(memoryWriteDue(stored(0), 101, next({}), pass(101, { limbo: {} }), SPACING)).toBe(true);
+    expect(memoryWriteDue(stored(0), 101, next({ 'job-a': 90 }), pass(101), SPACING)).toBe(true);
+  });
+
+  test('repairs that aged out are not a reason to write', () => {
+    const old = stored(60_000, { repaired: { 'replan /config/x@50': 50 } });
+    expect(memoryWriteDue(old, 101, next({ 'job-a': 95 }), pass(101), SPACING)).toBe(false);
   });
 });
