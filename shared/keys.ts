@@ -8,11 +8,11 @@ import { outputPrefixes } from './config';
 export const CONFIG_PREFIX = '/config/';
 export const ESI_WORKER_PREFIX = '/esi-worker/';
 /**
- * The worker's per-resource folders under ESI_WORKER_PREFIX (mirror, stack record, stack
- * operation record, job state): every key in them belongs to the resource at the same path under
- * /config, and goes when that key goes.
+ * The worker's per-resource folders under ESI_WORKER_PREFIX (mirror, stack record, job state):
+ * every key in them belongs to the resource at the same path under /config, and goes when that
+ * key goes.
  */
-export const WORKER_FOLDERS = ['config', 'heat_stacks', 'heat_operations', 'job_state'] as const;
+export const WORKER_FOLDERS = ['config', 'heat_stacks', 'job_state'] as const;
 export const JOBS_PREFIX = '/jobs/';
 export const RELAY_CHECKPOINT_PREFIX = '/esi-relay/checkpoints/';
 /** The reconciler's memory: revision→time marks, jobs seen in limbo, recent repairs (docs/reconciler.md). */
@@ -47,8 +47,6 @@ export const keys = {
   workerConfig: (r: ResourcePath) => `${ESI_WORKER_PREFIX}config/${resourcePath(r)}`,
   heatTemplate: (id: string) => `${HEAT_TEMPLATES_PREFIX}${id}`,
   heatStack: (r: ResourcePath) => `${ESI_WORKER_PREFIX}heat_stacks/${resourcePath(r)}`,
-  /** The last stack operation asked of Heat for the resource, its deadline and spec hash (shared/heat/operation.ts). */
-  heatOperation: (r: ResourcePath) => `${ESI_WORKER_PREFIX}heat_operations/${resourcePath(r)}`,
   jobState: (r: ResourcePath) => `${ESI_WORKER_PREFIX}job_state/${resourcePath(r)}`,
   state: (r: ResourcePath) => `${outputPrefixes().state}/${resourcePath(r)}`,
   monitoring: (r: ResourcePath) => `${outputPrefixes().monitoring}/${resourcePath(r)}`,

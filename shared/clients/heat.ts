@@ -38,6 +38,12 @@ export interface StackView {
   outputs: HeatOutput[];
   timeoutMins?: number;
   href: string;
+  /** Heat's `creation_time` (ISO, e.g. `2026-12-01T18:00:00Z`). */
+  creationTime?: string;
+  /** Heat's `updated_time`: when the latest update (or, in the convergence engine, delete) started; absent before one. */
+  updatedTime?: string;
+  /** The stack's tags (Heat shows null for none: []). */
+  tags: string[];
 }
 
 export interface StackSpec {
@@ -46,7 +52,19 @@ export interface StackSpec {
   template: Record<string, unknown> | string;
   parameters: Record<string, unknown>;
   timeoutMins?: number;
+  /** The stack's tags (each without a comma, at most 80 characters); an update replaces them. */
+  tags?: readonly string[];
 }
+
+/** The spec's fields of a create or update body that are the same for both. */
+const specBody = (spec: StackSpec, disableRollback: boolean) => ({
+  template: spec.template,
+  parameters: spec.parameters,
+  ...(spec.timeoutMins !== undefined ? { timeout_mins: spec.timeoutMins } : {}),
+  // heat-api takes tags as one comma-separated string and shows them as a list.
+  ...(spec.tags?.length ? { tags: spec.tags.join(',') } : {}),
+  disable_rollback: disableRollback,
+});
 
 export type DeleteResult =
   /** Heat accepted the delete (DELETE_IN_PROGRESS); poll showStack(ref) for DELETE_COMPLETE. */
@@ -107,13 +125,7 @@ export class HeatClient {
    *  with type `StackExists`. */
   async createStack(spec: StackSpec): Promise<StackRef> {
     let failedBefore = false;
-    const body = {
-      stack_name: spec.name,
-      template: spec.template,
-      parameters: spec.parameters,
-      ...(spec.timeoutMins !== undefined ? { timeout_mins: spec.timeoutMins } : {}),
-      disable_rollback: this.opts.disableRollback ?? true,
-    };
+    const body = { stack_name: spec.name, ...specBody(spec, this.opts.disableRollback ?? true) };
     const res = await this.call('POST', '/stacks', {
       stack: spec.name,
       body,
@@ -148,12 +160,7 @@ export class HeatClient {
       );
     await this.call('PUT', ref.href, {
       stack: ref.name,
-      body: {
-        template: spec.template,
-        parameters: spec.parameters,
-        ...(spec.timeoutMins !== undefined ? { timeout_mins: spec.timeoutMins } : {}),
-        disable_rollback: this.opts.disableRollback ?? true,
-      },
+      body: specBody(spec, this.opts.disableRollback ?? true),
       ok: [202],
     });
     return ref;
@@ -192,6 +199,9 @@ export class HeatClient {
       outputs: normalizeOutputs(s.outputs),
       ...(typeof s.timeout_mins === 'number' ? { timeoutMins: s.timeout_mins } : {}),
       href: ref.href,
+      ...(typeof s.creation_time === 'string' ? { creationTime: s.creation_time } : {}),
+      ...(typeof s.updated_time === 'string' ? { updatedTime: s.updated_time } : {}),
+      tags: Array.isArray(s.tags) ? s.tags.filter((t): t is string => typeof t === 'string') : [],
     };
   }
 

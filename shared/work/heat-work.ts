@@ -4,11 +4,15 @@
  *
  * start: read the referenced stacks' outputs (/esi-worker/heat_stacks), prepare the stack
  * (pure prepareStack), look the stack up, then
- *   create / modify → create if absent, update if present (create after an earlier attempt of the
- *                     same job finds the stack: update); a stack already *_IN_PROGRESS is waited for;
+ *   create / modify → create if absent, update if present; a stack already *_IN_PROGRESS is waited
+ *                     for; a stack whose create/update carrying this job's operation tag ended is
+ *                     that operation's outcome (shared/heat/operation.ts decideApply): nothing is
+ *                     sent again;
  *   logical_delete / delete → delete (absent: done at once).
  * poll: showStack until `<ACTION>_COMPLETE` (success), `*_FAILED` (the job fails with Heat's
- * status reason) or the step's deadline (timeout_mins + grace: "timed out").
+ * status reason) or the deadline: Heat's start of the operation (updated_time, else
+ * creation_time) + heat_timeout + grace, "timed out". Nothing about the operation is kept in
+ * etcd: a job picked up again after its claim was lost re-derives all of it from Heat.
  * On success: /esi-worker/heat_stacks/<path> (seed shape; DELETE_COMPLETE record after a delete)
  * and the job state `{heat_outputs, orchestration_state}` merged over what other handlers wrote.
  * orchestration_state is written only by the chain's last job (seeds 000–003); a heat job in the
@@ -18,22 +22,22 @@ import { numberSetting } from '../config';
 import type { HeatClient, StackView } from '../clients/heat';
 import { keys as etcdKeys } from '../keys';
 import {
+  deadlineOf,
   decideApply,
   deletedStackRecord,
   encodeEsiValue,
   failedText,
+  operationStart,
+  operationTag,
   overdueText,
-  parseOperation,
-  specHash,
   splitStackStatus,
-  type StackOperation,
   jobStateValue,
   prepareStack,
   stackNameOf,
   stackRecord,
+  tagsWith,
   tenantOf,
 } from '../heat';
-import { jobTxn } from '../jobs';
 import { recordStackOperation, serviceOf } from '../metrics';
 import { del, put } from '../store/store';
 import {
@@ -56,6 +60,7 @@ export interface HeatWorkOptions {
   deadlineGraceSeconds?: number;
 }
 
+/** The operation a job waits for, kept in its claim between polls; re-derived from Heat on every start. */
 interface HeatStep extends StepState {
   /** The action being waited for: CREATE, UPDATE or DELETE. */
   action: string;
@@ -63,7 +68,11 @@ interface HeatStep extends StepState {
   /** Heat's stack id (for a delete: show by ref sees DELETE_COMPLETE). */
   stack_id?: string;
   stack_href?: string;
+  /** The job's heat_timeout, which the deadline counts from the start. */
+  timeout_mins: number;
+  /** By Heat's clock once a show saw the operation running (operationStart); until then this invocation's. */
   started_at: string;
+  deadline_at: string;
 }
 
 const DELETE_ACTIONS = new Set(['logical_delete', 'delete']);
@@ -72,32 +81,50 @@ export function heatWork(opts: HeatWorkOptions): JobWork {
   const heatOf = typeof opts.heat === 'function' ? opts.heat : () => opts.heat as HeatClient;
   const grace = opts.deadlineGraceSeconds ?? envSeconds('ESI_HEAT_DEADLINE_GRACE_SECONDS', 60);
 
-  /**
-   * The operation this job is waiting for. Its times come from the job's own operation record when
-   * there is one (an earlier invocation of this job started it), so no re-run moves the deadline.
-   */
-  const operation = (
-    ctx: WorkContext,
-    mine: StackOperation | undefined,
-    o: { action: string; stackName: string; timeoutMins: number; ref?: { id: string; href: string }; hash?: string },
-  ): StackOperation => {
-    const startedAt = ctx.now();
-    return {
-      job_id: ctx.job.id,
-      action: o.action,
-      state: 'in_progress',
-      stack_name: o.stackName,
-      ...(o.ref ? { stack_id: o.ref.id, stack_href: o.ref.href } : {}),
-      started_at: mine?.started_at ?? startedAt.toISOString(),
-      deadline_at:
-        mine?.deadline_at ?? new Date(startedAt.getTime() + (o.timeoutMins * 60 + grace) * 1000).toISOString(),
-      ...(o.hash ? { spec_hash: o.hash } : {}),
-    };
-  };
+  /** The step of an operation that started at `startedAt`. */
+  const stepOf = (
+    o: { action: string; stackName: string; timeoutMins: number; ref?: { id: string; href: string } },
+    startedAt: string,
+  ): HeatStep => ({
+    action: o.action,
+    stack_name: o.stackName,
+    ...(o.ref ? { stack_id: o.ref.id, stack_href: o.ref.href } : {}),
+    timeout_mins: o.timeoutMins,
+    started_at: startedAt,
+    deadline_at: deadlineOf(startedAt, o.timeoutMins, grace),
+  });
 
-  /** Wait for the operation: its step (with the deadline) in the claim, its record durable beside the stack's. */
-  const waitFor = (ctx: WorkContext, op: StackOperation, note: string): WorkResult => {
-    return pollLater(stepOf(op), undefined, note, [put(etcdKeys.heatOperation(ctx.path), encodeEsiValue(op))]);
+  /** An operation this invocation has just sent: its start is now until a show gives Heat's own. */
+  const sent = (ctx: WorkContext, o: Parameters<typeof stepOf>[0], note: string): WorkResult =>
+    pollLater(stepOf(o, ctx.now().toISOString()), undefined, note);
+
+  /**
+   * Where the awaited operation stands, from the stack as Heat shows it: its end, or the step
+   * again with Heat's start of the operation (so its deadline), or the job's failure past that
+   * deadline.
+   */
+  const follow = async (ctx: WorkContext, s: HeatStep, view: StackView | undefined): Promise<WorkResult> => {
+    if (s.action === 'DELETE') {
+      if (!view || view.status === 'DELETE_COMPLETE') return ended(ctx, s, true, await deleted(ctx));
+    } else if (!view) {
+      return ended(
+        ctx,
+        s,
+        false,
+        jobFailed(`stack ${s.stack_name} disappeared while waiting for ${s.action}_COMPLETE`),
+      );
+    }
+    const { action, state } = splitStackStatus(view.status);
+    if (action === s.action && state === 'COMPLETE') return ended(ctx, s, true, applied(ctx, view));
+    if (action === s.action && state === 'FAILED')
+      return ended(ctx, s, false, jobFailed(failedText(s.stack_name, view)));
+    const heatStart = action === s.action && state === 'IN_PROGRESS' ? operationStart(view) : undefined;
+    const step = heatStart
+      ? stepOf({ action: s.action, stackName: s.stack_name, timeoutMins: s.timeout_mins, ref: view }, heatStart)
+      : s;
+    if (ctx.now().getTime() > Date.parse(step.deadline_at))
+      return ended(ctx, step, false, jobFailed(overdueText(step.stack_name, step.action, step.deadline_at, view)));
+    return pollLater(step, undefined, view.status);
   };
 
   const work: JobWork = {
@@ -107,11 +134,6 @@ export function heatWork(opts: HeatWorkOptions): JobWork {
       const { job, store } = ctx;
       const heat = heatOf();
       const stackName = stackNameOf(job.resource_type, job.resource_id);
-      const opKv = await store.get(etcdKeys.heatOperation(ctx.path));
-      const recorded = parseOperation(opKv?.value);
-      const mine = recorded?.job_id === job.id && recorded.state === 'in_progress' ? recorded : undefined;
-      if (mine && ctx.now().getTime() > Date.parse(mine.deadline_at))
-        return work.overdue!({ ...ctx, step: stepOf(mine) });
 
       if (DELETE_ACTIONS.has(job.action)) {
         const prepared = prepareStack(job, { id: '(delete)', template_file: '' }, () => undefined);
@@ -121,108 +143,85 @@ export function heatWork(opts: HeatWorkOptions): JobWork {
           return deleted(ctx);
         }
         ctx.logger.info('stack delete started', { stack_name: stackName, result: r.result });
-        const op = operation(ctx, mine?.action === 'DELETE' ? mine : undefined, {
-          action: 'DELETE',
-          stackName,
-          timeoutMins: prepared.timeoutMins,
-          ref: r.ref,
-        });
-        return waitFor(ctx, op, `DELETE ${stackName}`);
+        const o = { action: 'DELETE', stackName, timeoutMins: prepared.timeoutMins, ref: r.ref };
+        // A delete already running (an earlier invocation's): its start is Heat's.
+        if (r.result === 'in_progress')
+          return follow(ctx, stepOf(o, ctx.now().toISOString()), await heat.showStack(r.ref));
+        return sent(ctx, o, `DELETE ${stackName}`);
       }
 
       const template = await templateOfJob(store, job, { templatesRoot: opts.templatesRoot });
       const prepared = prepareStack(job, template, await outputsResolver(store, job));
       if (prepared.action !== 'create_or_update') throw new Error('unreachable: prepared a delete for an apply action');
-      const hash = specHash(prepared);
+      const tag = operationTag(job.id, prepared);
       const existing = await heat.showStack(stackName);
-      const decision = decideApply({ op: recorded, jobId: job.id, hash, stackName, stack: existing });
+      const decision = decideApply({ tag, stackName, stack: existing });
       const base = { stackName, timeoutMins: prepared.timeoutMins };
+      const spec = {
+        name: stackName,
+        template: prepared.template,
+        parameters: prepared.parameters,
+        timeoutMins: prepared.timeoutMins,
+      };
       switch (decision.kind) {
         case 'wait': {
-          // An operation already running (this job's, its answer lost, or an earlier attempt's): wait for it.
+          // An operation already running (this job's, its answer lost, or another's): wait for it,
+          // by Heat's start of it.
           ctx.logger.info('stack operation already in progress; waiting for it', {
             stack_name: stackName,
             stack_status: existing!.status,
             adopted: decision.adopted,
           });
-          const op = operation(ctx, decision.adopted ? undefined : mine, {
-            ...base,
-            action: decision.action,
-            ref: existing,
-            hash: decision.adopted ? undefined : mine?.spec_hash,
-          });
-          return waitFor(ctx, op, `${existing!.status} ${stackName} (in progress)`);
+          return follow(
+            ctx,
+            stepOf({ ...base, action: decision.action, ref: existing }, ctx.now().toISOString()),
+            existing,
+          );
         }
         case 'complete':
           ctx.logger.info('stack already complete; nothing sent to Heat', {
             stack_name: stackName,
             note: decision.note,
           });
-          return applied(ctx, existing!, recorded, recorded?.spec_hash, decision.note);
+          return applied(ctx, existing!, decision.note);
         case 'failed':
           return jobFailed(decision.error);
         case 'update': {
           const ref = await heat.updateStack({
-            name: stackName,
-            template: prepared.template,
-            parameters: prepared.parameters,
-            timeoutMins: prepared.timeoutMins,
+            ...spec,
+            tags: tagsWith(existing!.tags, tag),
             ref: { id: existing!.id, name: existing!.name, href: existing!.href },
           });
           ctx.logger.info('stack update started', { stack_name: stackName });
-          const op = operation(ctx, mine, { ...base, action: 'UPDATE', ref, hash });
-          return waitFor(ctx, op, `UPDATE ${stackName}`);
+          return sent(ctx, { ...base, action: 'UPDATE', ref }, `UPDATE ${stackName}`);
         }
         case 'create': {
-          // The intent first: a create whose answer is lost (the client timed out, the invocation
-          // died) is then recognised as this job's by whichever invocation finds the stack.
-          const intent = operation(ctx, mine, { ...base, action: 'CREATE', hash });
-          await jobTxn(store, ctx.claim)
-            .then(put(etcdKeys.heatOperation(ctx.path), encodeEsiValue(intent)))
-            .commit();
-          const ref = await heat.createStack({
-            name: stackName,
-            template: prepared.template,
-            parameters: prepared.parameters,
-            timeoutMins: prepared.timeoutMins,
-          });
+          // A create whose answer is lost (the client timed out, the invocation died) is
+          // recognised by its tag by whichever invocation finds the stack.
+          const ref = await heat.createStack({ ...spec, tags: [tag] });
           ctx.logger.info('stack create started', { stack_name: stackName });
-          return waitFor(ctx, { ...intent, stack_id: ref.id, stack_href: ref.href }, `CREATE ${stackName}`);
+          return sent(ctx, { ...base, action: 'CREATE', ref }, `CREATE ${stackName}`);
         }
       }
     },
 
     async poll(ctx) {
-      const s = ctx.step as HeatStep | undefined;
-      if (!s?.action) return work.start(ctx);
-      const view = await showOf(s);
-      if (s.action === 'DELETE') {
-        if (!view || view.status === 'DELETE_COMPLETE') return ended(ctx, s, true, await deleted(ctx));
-      } else if (!view) {
-        return ended(
-          ctx,
-          s,
-          false,
-          jobFailed(`stack ${s.stack_name} disappeared while waiting for ${s.action}_COMPLETE`),
-        );
-      }
-      const { action, state } = splitStackStatus(view.status);
-      if (action === s.action && state === 'COMPLETE')
-        return ended(ctx, s, true, applied(ctx, view, s, typeof s.spec_hash === 'string' ? s.spec_hash : undefined));
-      if (state === 'FAILED' && action === s.action)
-        return ended(ctx, s, false, jobFailed(failedText(s.stack_name, view)));
-      return pollLater(s, undefined, `${view.status}`);
+      const s = stepIn(ctx);
+      if (!s) return work.start(ctx);
+      return follow(ctx, s, await showOf(s));
     },
 
     /** Past the deadline: the stack's final state if it reached one, else the job fails with Heat's status. */
     async overdue(ctx) {
-      const s = ctx.step as HeatStep;
-      const view = await showOf(s).catch(() => undefined);
-      if (view) {
-        const { action, state } = splitStackStatus(view.status);
-        if (action === s.action && (state === 'COMPLETE' || state === 'FAILED')) return work.poll(ctx);
-      } else if (s.action === 'DELETE') return work.poll(ctx);
-      return ended(ctx, s, false, jobFailed(overdueText(s.stack_name, s.action, s.deadline_at ?? '?', view)));
+      const s = stepIn(ctx);
+      if (!s) return work.start(ctx);
+      let view: StackView | undefined;
+      try {
+        view = await showOf(s);
+      } catch {
+        return ended(ctx, s, false, jobFailed(overdueText(s.stack_name, s.action, s.deadline_at)));
+      }
+      return follow(ctx, s, view);
     },
   };
 
@@ -235,14 +234,14 @@ export function heatWork(opts: HeatWorkOptions): JobWork {
   return work;
 }
 
-const stepOf = (op: StackOperation): HeatStep => ({
-  action: op.action,
-  stack_name: op.stack_name,
-  ...(op.stack_id ? { stack_id: op.stack_id, stack_href: op.stack_href } : {}),
-  started_at: op.started_at,
-  deadline_at: op.deadline_at,
-  ...(op.spec_hash ? { spec_hash: op.spec_hash } : {}),
-});
+/**
+ * The claim's step, or undefined when there is none to follow: none yet, or one an earlier version
+ * stored without the timeout (start then derives the operation from Heat again).
+ */
+function stepIn(ctx: WorkContext): HeatStep | undefined {
+  const s = ctx.step;
+  return s?.action && typeof s.timeout_mins === 'number' ? (s as HeatStep) : undefined;
+}
 
 const envSeconds = (name: string, dflt: number): number => numberSetting(name, dflt);
 
@@ -255,18 +254,8 @@ function ended(ctx: WorkContext, s: HeatStep, ok: boolean, result: WorkResult): 
   return result;
 }
 
-/**
- * A create/update reached `<ACTION>_COMPLETE`: the stack record, the job state, and the operation
- * record marked complete with the hash of what the stack now has (undefined: unknown, so a later
- * job updates it).
- */
-function applied(
-  ctx: WorkContext,
-  view: StackView,
-  times: { started_at: string; deadline_at?: string } | undefined,
-  specHash: string | undefined,
-  note?: string,
-): WorkResult {
+/** A create/update reached `<ACTION>_COMPLETE`: the stack record and the job state. */
+function applied(ctx: WorkContext, view: StackView, note?: string): WorkResult {
   const { job } = ctx;
   const record = stackRecord({
     resourceType: job.resource_type,
@@ -276,31 +265,16 @@ function applied(
     statusReason: view.statusReason,
     outputs: view.outputs,
   });
-  const at = ctx.now().toISOString();
-  const op: StackOperation = {
-    job_id: job.id,
-    action: splitStackStatus(view.status).action,
-    state: 'complete',
-    stack_name: view.name,
-    stack_id: view.id,
-    stack_href: view.href,
-    started_at: times?.started_at ?? at,
-    deadline_at: times?.deadline_at ?? at,
-    ...(specHash ? { spec_hash: specHash } : {}),
-  };
   return succeeded(
     (previous) =>
       jobStateValue({ outputs: view.outputs, orchestrationState: job.is_last ? view.status : undefined, previous }),
-    [
-      put(etcdKeys.heatStack(ctx.path), encodeEsiValue(record)),
-      put(etcdKeys.heatOperation(ctx.path), encodeEsiValue(op)),
-    ],
+    [put(etcdKeys.heatStack(ctx.path), encodeEsiValue(record))],
     note ?? view.status,
   );
 }
 
 /**
- * The stack is gone: the DELETE_COMPLETE record, and no operation record any more. When Gohan has
+ * The stack is gone: the DELETE_COMPLETE record. When Gohan has
  * already deleted the /config key (the planner then removed the resource's worker keys), no record
  * is written at all: nothing of the worker's outlives its resource.
  */
@@ -315,10 +289,7 @@ async function deleted(ctx: WorkContext): Promise<WorkResult> {
   return succeeded(
     (previous) =>
       jobStateValue({ outputs: [], orchestrationState: job.is_last ? 'DELETE_COMPLETE' : undefined, previous }),
-    [
-      configGone ? del(etcdKeys.heatStack(ctx.path)) : put(etcdKeys.heatStack(ctx.path), encodeEsiValue(record)),
-      del(etcdKeys.heatOperation(ctx.path)),
-    ],
+    [configGone ? del(etcdKeys.heatStack(ctx.path)) : put(etcdKeys.heatStack(ctx.path), encodeEsiValue(record))],
     'DELETE_COMPLETE',
   );
 }

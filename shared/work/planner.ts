@@ -243,7 +243,7 @@ async function writeFailure(
 
 /**
  * Gohan deleted the /config key (after a logical delete): the worker's own keys for the resource
- * go too — its mirror, stack record, stack operation record and job state — in one transaction fenced on the config key
+ * go too — its mirror, stack record and job state — in one transaction fenced on the config key
  * still being absent and on each key as read. /state is Gohan's to remove, as in the original.
  */
 async function forgetResource(
@@ -254,7 +254,7 @@ async function forgetResource(
 ): Promise<Outcome | undefined> {
   const resourceType = defaultSchemaIndex().singular(path.plural);
   const indexKey = resourceType ? defaultJobKeys.resource(resourceType, path.id) : undefined;
-  const owned = [keys.heatStack(path), keys.heatOperation(path), keys.jobState(path), ...(indexKey ? [indexKey] : [])];
+  const owned = [keys.heatStack(path), keys.jobState(path), ...(indexKey ? [indexKey] : [])];
   const got = await readMany(store, owned);
   const found = owned.map((k) => got.get(k)).filter((kv): kv is KeyValue => kv !== undefined);
   if (mirror) found.push(mirror);

@@ -115,7 +115,7 @@ export async function startHeatSimulator(opts: HeatSimulatorOptions = {}): Promi
     stack_status: status(s),
     stack_status_reason: s.reason,
     stack_user_project_id: s.tenant,
-    tags: null,
+    tags: s.tags,
     updated_time: s.updatedTime,
     project: s.tenant,
   });

@@ -34,6 +34,7 @@ export interface Stack {
   action: Action;
   status: Status;
   reason: string;
+  /** Heat's `creation_time`; `updated_time` stays null until the first update or delete starts. */
   creationTime: string;
   updatedTime: string | null;
   deletionTime: string | null;
@@ -41,6 +42,8 @@ export interface Stack {
   /** null while no outputs exist (create in progress or failed). */
   outputs: JsonObject[] | null;
   deleted: boolean;
+  /** Heat's stack tags: a list, or null when the stack has none. */
+  tags: string[] | null;
   /** Bumped on every operation so a late timer of an older operation does nothing. */
   generation: number;
 }
@@ -96,6 +99,7 @@ export class HeatEngine {
       );
     }
     const template = parseTemplate(body.template);
+    const tags = parseTags(body.tags) ?? null;
     const id = crypto.randomUUID();
     const given = isObject(body.parameters) ? body.parameters : {};
     const params = typeParameters(template, given, {
@@ -127,6 +131,7 @@ export class HeatEngine {
       resources: {},
       outputs: null,
       deleted: false,
+      tags,
       generation: 0,
     };
     this.stacks.push(stack);
@@ -145,6 +150,7 @@ export class HeatEngine {
       );
     }
     const template = body.template === undefined && patch ? stack.template : parseTemplate(body.template);
+    const tags = parseTags(body.tags);
     const newParams = isObject(body.parameters) ? body.parameters : {};
     const given = patch ? { ...stack.given, ...newParams } : newParams;
     const params = typeParameters(template, given, {
@@ -160,6 +166,8 @@ export class HeatEngine {
       status: 'IN_PROGRESS',
       reason: 'Stack UPDATE started',
       updatedTime: isoSeconds(),
+      // PUT replaces the tags (none given: none left); PATCH keeps them unless given.
+      tags: tags === undefined ? (patch ? stack.tags : null) : tags,
     });
     if (body.timeout_mins !== undefined) stack.timeoutMins = Number(body.timeout_mins) || undefined;
     this.count(stack.name).updates += 1;
@@ -171,7 +179,13 @@ export class HeatEngine {
       throw heatError(409, 'ActionInProgress', `Stack ${stack.name} already has an action (DELETE) in progress.`);
     }
     // Deleting a stack whose create/update is still running cancels that operation, as in Heat.
-    Object.assign(stack, { action: 'DELETE', status: 'IN_PROGRESS', reason: 'Stack DELETE started' });
+    // Heat's convergence engine (the default one) stamps updated_time when a delete starts too.
+    Object.assign(stack, {
+      action: 'DELETE',
+      status: 'IN_PROGRESS',
+      reason: 'Stack DELETE started',
+      updatedTime: isoSeconds(),
+    });
     this.count(stack.name).deletes += 1;
     this.run(stack, 'DELETE');
   }
@@ -311,6 +325,20 @@ export class HeatEngine {
       projectName: this.opts.projectName,
     });
   }
+}
+
+/**
+ * heat-api's `tags` body field: one string, tags separated by commas, each at most 80 characters
+ * (heat.common.param_utils.extract_tags). Undefined when the body has none.
+ */
+function parseTags(v: unknown): string[] | null | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw heatError(400, 'HTTPBadRequest', `Invalid tags, not a string: ${text(v)}`);
+  if (v === '') return null;
+  const tags = v.split(',');
+  const long = tags.find((t) => t.length > 80);
+  if (long !== undefined) throw heatError(400, 'HTTPBadRequest', `Invalid tag, "${long}" is longer than 80 characters`);
+  return tags;
 }
 
 /**

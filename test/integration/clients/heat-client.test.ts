@@ -212,14 +212,26 @@ describe('stacks', () => {
     ]);
   });
 
-  it('update replaces parameters and keeps the outputs flowing; delete → DELETE_COMPLETE; look-ups then find nothing', async () => {
-    const ref = await heat.createStack({ name: 'life_a', template: TEMPLATE, parameters: { name: 'one' } });
-    expect((await settled(ref)).outputs.find((o) => o.output_key === 'name')?.output_value).toBe('one');
+  it('update replaces parameters, tags and keeps the outputs flowing; delete → DELETE_COMPLETE; look-ups then find nothing', async () => {
+    const ref = await heat.createStack({
+      name: 'life_a',
+      template: TEMPLATE,
+      parameters: { name: 'one' },
+      tags: ['t1', 'k=v'],
+    });
+    const made = await settled(ref);
+    const engine = () => sim.engine.stacks.find((s) => s.name === 'life_a')!;
+    expect([made.outputs.find((o) => o.output_key === 'name')?.output_value, made.tags]).toEqual([
+      'one',
+      ['t1', 'k=v'],
+    ]);
+    expect([made.creationTime, made.updatedTime]).toEqual([engine().creationTime, undefined]);
     await heat.updateStack({
       name: 'life_a',
       template: TEMPLATE,
       parameters: { name: 'two', size: 3 },
       timeoutMins: 5,
+      tags: ['t2'],
     });
     const up = await settled(ref);
     expect([up.status, up.outputs.find((o) => o.output_key === 'name')?.output_value, up.timeoutMins]).toEqual([
@@ -227,6 +239,8 @@ describe('stacks', () => {
       'two',
       5,
     ]);
+    expect([up.tags, up.creationTime, up.updatedTime]).toEqual([['t2'], made.creationTime, engine().updatedTime]);
+    expect(up.updatedTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 
     expect(await heat.deleteStack('life_a')).toEqual({ result: 'started', ref });
     const gone = await settled(ref);

@@ -1,9 +1,11 @@
 /**
  * Every stack ends, whatever happens to the invocations watching it: the deadline of a stack
- * operation lives in its operation record (etcd), not in the claim, so a job whose claim expired
- * and is picked up again keeps it; a job re-run on a stack already complete with the same template
- * and parameters sends nothing to Heat; one stack's faults do not open another stack's circuit.
- * The clock of the job runner is the test's (moved forward instead of waiting minutes).
+ * operation counts from Heat's own start of it (the stack's updated_time, else creation_time), so a
+ * job whose claim expired and is picked up again keeps it; the operation tag on the stack tells a
+ * job its own operation, so a job re-run on a stack its operation left complete (or failed) sends
+ * nothing to Heat; one stack's faults do not open another stack's circuit. Nothing of an operation
+ * is kept in etcd. The clock of the job runner is the test's (moved forward instead of waiting
+ * minutes); the simulator's clock is the real one.
  */
 import { HeatClient } from '../../../shared/clients/heat';
 import type { Job, Param } from '../../../shared/planner/types';
@@ -30,8 +32,32 @@ import {
 
 // Seed 002's load balancer job: heat_timeout 3 (minutes) → deadline 3 min + 60 s grace.
 const lbJob = loadBalancerJob;
-const opKey = (j: Job) => `/esi-worker/heat_operations/v2.0/load_balancers/${j.resource_id}`;
 const stackKey = (j: Job) => `/esi-worker/heat_stacks/v2.0/load_balancers/${j.resource_id}`;
+const GRACE_MS = 60_000;
+const TAG = /^esi-op=[0-9a-f]{64}$/;
+
+/** Every key under /esi-worker/ the resource has (the folders the worker ever wrote), as JSON. */
+async function workerKeysOf(j: Job): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const folder of ['config', 'heat_stacks', 'heat_operations', 'job_state']) {
+    const key = `/esi-worker/${folder}/v2.0/load_balancers/${j.resource_id}`;
+    const v = await h.json(key);
+    if (v !== undefined) out[key] = v;
+  }
+  return out;
+}
+
+/** The simulator's stack of that name, as its engine holds it (Heat's own times and tags). */
+const heatStack = (j: Job) => [...h.heat.engine.stacks].reverse().find((s) => s.name === stackOf(j))!;
+
+/** The finished value of a job that failed with `error` (every field). */
+const failedWith = (j: Job, error: string) => ({
+  ok: false,
+  error,
+  on_failure: j.on_failure,
+  finished_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+  claim_revision: expect.any(Number),
+});
 
 let h: Harness;
 let offsetMs = 0;
@@ -52,37 +78,99 @@ const claimGone = (job: Job) =>
 /** The job's message handled again, as the reconciler or a redelivery would, with nobody polling in between. */
 const again = (job: Job, n: number) => h.invoke('heat', h.readyRecord(job.id, n));
 
-it("a stack hanging past its deadline, its claim expired: the job ends *_FAILED with Heat's status, no second operation", async () => {
-  const job = lbJob();
+/** Runs the job on a stack whose `op` hangs for good; Heat's stack as it then is. */
+async function startHanging(job: Job, op: 'create' | 'update' | 'delete') {
   await h.sim('/_sim/faults', {
     method: 'POST',
-    body: { match: stackOf(job), mode: 'hang', endless: true, ops: ['create'] },
+    body: { match: stackOf(job), mode: 'hang', endless: true, ops: [op] },
   });
   await h.writeJob(job);
   await h.invoke('heat', h.readyRecord(job.id));
-  const first = (await h.json(opKey(job))) as { deadline_at: string; started_at: string };
-  expect(first).toMatchObject({ job_id: job.id, action: 'CREATE', state: 'in_progress', stack_name: stackOf(job) });
-  expect(Date.parse(first.deadline_at) - Date.parse(first.started_at)).toBe((3 * 60 + 60) * 1000);
+  return heatStack(job);
+}
+
+/** Heat's start of an operation + the job's heat_timeout (3 minutes) + the grace. */
+const deadlineFrom = (start: string) => new Date(Date.parse(start) + 3 * 60_000 + GRACE_MS).toISOString();
+
+/**
+ * The claim expires and the job is picked up again (its n-th delivery) past the deadline: it ends
+ * failed with the stack's `<action>_IN_PROGRESS` and Heat's reason, nothing of it left running.
+ */
+async function overdueRerun(job: Job, n: number, action: string, deadline: string) {
+  await claimGone(job);
+  offsetMs = 5 * 60_000;
+  await again(job, n);
+  expect(await finishedOf(h, job.id)).toEqual(
+    failedWith(
+      job,
+      `stack ${stackOf(job)} ${action}_IN_PROGRESS: timed out: not finished by ${deadline} (Heat: Stack ${action} started)`,
+    ),
+  );
+  expect(await notStuck(h, job.id)).toEqual([]);
+}
+
+it("a stack hanging past its deadline, its claim expired: the job ends *_FAILED with Heat's status, no second operation", async () => {
+  const job = lbJob();
+  const stack = await startHanging(job, 'create');
+  // Heat's stack: created, never updated, tagged with the job's operation.
+  expect([stack.updatedTime, stack.tags]).toEqual([null, [expect.stringMatching(TAG)]]);
+  const deadline = deadlineFrom(stack.creationTime);
 
   // Nobody polls (the poll messages are left in their queue): the claim expires.
   await claimGone(job);
-  // Picked up again before the deadline: it waits for the same operation, with the same deadline.
+  // Picked up again a minute later: it waits for the same operation, with the deadline counted
+  // from Heat's creation_time, not from this invocation.
   offsetMs = 60_000;
   await again(job, 2);
-  expect(await h.json(opKey(job))).toEqual(first);
   expect(await finishedOf(h, job.id)).toBeUndefined();
-
-  await claimGone(job);
-  // Picked up again after the deadline.
-  offsetMs = 5 * 60_000;
-  await again(job, 3);
-  expect(await finishedOf(h, job.id)).toMatchObject({
-    ok: false,
-    error: `stack ${stackOf(job)} CREATE_IN_PROGRESS: timed out: not finished by ${first.deadline_at} (Heat: Stack CREATE started)`,
+  expect(((await h.json(h.keys.working(job.id))) as { step: unknown }).step).toEqual({
+    action: 'CREATE',
+    stack_name: stackOf(job),
+    stack_id: stack.id,
+    stack_href: expect.stringContaining(`/stacks/${stackOf(job)}/${stack.id}`),
+    timeout_mins: 3,
+    started_at: stack.creationTime,
+    deadline_at: deadline,
   });
+
+  await overdueRerun(job, 3, 'CREATE', deadline);
   expect(await counts(h, stackOf(job))).toEqual({ creates: 1, updates: 0, deletes: 0 });
-  expect(await h.store.get(stackKey(job))).toBeUndefined();
-  expect(await notStuck(h, job.id)).toEqual([]);
+  expect(await workerKeysOf(job)).toEqual({});
+});
+
+it("an update hanging past its deadline, its claim expired: the deadline counts from Heat's updated_time", async () => {
+  const first = lbJob();
+  await h.writeJob(first);
+  await h.invoke('heat', h.readyRecord(first.id));
+  await h.drive('heat', async () => Boolean(await finishedOf(h, first.id)));
+  const created = await h.json(stackKey(first));
+  const update = cloneJob(first, { resourceId: first.resource_id, action: 'modify', isLast: true });
+  const stack = await startHanging(update, 'update');
+  expect(stack.updatedTime).toEqual(expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/));
+
+  await overdueRerun(update, 2, 'UPDATE', deadlineFrom(stack.updatedTime!));
+  expect(await counts(h, stackOf(first))).toEqual({ creates: 1, updates: 1, deletes: 0 });
+  // The record of the create stays; the failed update wrote nothing.
+  expect(await workerKeysOf(first)).toEqual({
+    [stackKey(first)]: created,
+    [`/esi-worker/job_state/v2.0/load_balancers/${first.resource_id}`]: {
+      heat_outputs: (created as { output: unknown[] }).output,
+      orchestration_state: 'CREATE_COMPLETE',
+    },
+  });
+});
+
+it("a delete hanging past its deadline, its claim expired: the deadline counts from Heat's updated_time, one DELETE", async () => {
+  const job = lbJob('logical_delete');
+  await preCreateStack(h, stackOf(job));
+  const stack = await startHanging(job, 'delete');
+  // Heat's convergence engine stamps updated_time when a delete starts.
+  expect([stack.action, stack.status, stack.updatedTime]).toEqual(['DELETE', 'IN_PROGRESS', expect.any(String)]);
+
+  await overdueRerun(job, 2, 'DELETE', deadlineFrom(stack.updatedTime!));
+  // The re-run's DELETE met the running one (409) and was not counted: one delete.
+  expect(await counts(h, stackOf(job))).toEqual({ creates: 1, updates: 0, deletes: 1 });
+  expect(await workerKeysOf(job)).toEqual({});
 });
 
 it("Heat times the stack out while no claim watches it: the job ends with Heat's reason, no UPDATE", async () => {
@@ -96,11 +184,9 @@ it("Heat times the stack out while no claim watches it: the job ends with Heat's
     what: 'Heat to time the stack out',
   });
   await again(job, 2);
-  expect(await finishedOf(h, job.id)).toMatchObject({
-    ok: false,
-    error: `stack ${stackOf(job)} CREATE_FAILED: Timed out`,
-  });
+  expect(await finishedOf(h, job.id)).toEqual(failedWith(job, `stack ${stackOf(job)} CREATE_FAILED: Timed out`));
   expect(await counts(h, stackOf(job))).toEqual({ creates: 1, updates: 0, deletes: 0 });
+  expect(await workerKeysOf(job)).toEqual({});
   expect(await notStuck(h, job.id)).toEqual([]);
 });
 
@@ -110,8 +196,9 @@ it('a job re-run on the stack it completed sends no UPDATE; a later job with oth
   await h.invoke('heat', h.readyRecord(first.id));
   await h.drive('heat', async () => Boolean(await finishedOf(h, first.id)));
   expect(await finishedOf(h, first.id)).toMatchObject({ ok: true });
-  const record = await h.json(stackKey(first));
+  const record = (await h.json(stackKey(first))) as Record<string, unknown>;
   expect(record).toMatchObject({ stack_status: 'CREATE_COMPLETE' });
+  const createdTags = heatStack(first).tags;
 
   // The same job run again after its stack operation completed and its success was written, as
   // when its invocation died before the finish: etcd as that crash leaves it (no finished key).
@@ -135,7 +222,20 @@ it('a job re-run on the stack it completed sends no UPDATE; a later job with oth
   await h.drive('heat', async () => Boolean(await finishedOf(h, changed.id)));
   expect(await finishedOf(h, changed.id)).toMatchObject({ ok: true });
   expect(await counts(h, stackOf(first))).toEqual({ creates: 1, updates: 1, deletes: 0 });
-  expect(await h.json(opKey(first))).toMatchObject({ job_id: changed.id, action: 'UPDATE', state: 'complete' });
+  // The update replaced the stack's tag with the later job's; the records follow the stack.
+  const tags = heatStack(first).tags;
+  expect(tags).toEqual([expect.stringMatching(TAG)]);
+  expect(tags).not.toEqual(createdTags);
+  // A new version re-registers the stack's monitoring target: the outputs are Heat's new ones.
+  const output = heatStack(first).outputs;
+  const updated = { ...record, output, stack_status: 'UPDATE_COMPLETE', status_reason: 'Stack successfully updated' };
+  expect(await workerKeysOf(first)).toEqual({
+    [stackKey(first)]: updated,
+    [`/esi-worker/job_state/v2.0/load_balancers/${first.resource_id}`]: {
+      heat_outputs: output,
+      orchestration_state: 'UPDATE_COMPLETE',
+    },
+  });
 });
 
 it("a create answered after the HTTP timeout is recognised as the job's own: no UPDATE, no second create", async () => {
@@ -212,8 +312,13 @@ it('a delete finishing after Gohan deleted the /config key leaves no stack recor
   await h.invoke('heat', h.readyRecord(job.id));
   await h.drive('heat', async () => Boolean(await finishedOf(h, job.id)));
   expect(await finishedOf(h, job.id)).toMatchObject({ ok: true });
-  expect(await h.store.get(stackKey(job))).toBeUndefined();
-  expect(await h.store.get(opKey(job))).toBeUndefined();
-  expect((await counts(h, stackOf(job))).deletes).toBe(1);
+  // No stack record; the job state stays for the aggregator, which removes it with the chain.
+  expect(await workerKeysOf(job)).toEqual({
+    [`/esi-worker/job_state/v2.0/load_balancers/${job.resource_id}`]: {
+      heat_outputs: [],
+      orchestration_state: 'DELETE_COMPLETE',
+    },
+  });
+  expect(await counts(h, stackOf(job))).toEqual({ creates: 1, updates: 0, deletes: 1 });
   expect(await notStuck(h, job.id)).toEqual([]);
 });

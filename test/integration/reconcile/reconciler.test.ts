@@ -239,25 +239,35 @@ test('aggregate: a chain finished whose finished message was lost is re-sent to 
 test('cleanup: worker keys of a resource whose /config key is gone are removed through the planner', async () => {
   await write('/esi-worker/config/v2.0/networks/gone', '{"body": {}, "deleted": true, "version": 2}');
   await write('/esi-worker/heat_stacks/v2.0/networks/gone', '{"stack_id": "s"}');
-  await write('/esi-worker/heat_operations/v2.0/networks/gone', '{"deadline": 1}');
   await write('/esi-worker/job_state/v2.0/networks/gone', '{}');
-  // A stack operation record alone (its stack never completed) is a worker key too.
-  await write('/esi-worker/heat_operations/v2.0/networks/op-only', '{"deadline": 1}');
+  // A stack record alone (its mirror already gone) is a worker key too.
+  await write('/esi-worker/heat_stacks/v2.0/networks/stack-only', '{"stack_id": "s"}');
   // A resource with a live config key keeps its keys.
   await plannedNetwork('kept');
 
   const report = await pass();
   expect(report.repairs.filter((r) => r.kind === 'cleanup').map((r) => r.key)).toEqual([
     '/config/v2.0/networks/gone',
-    '/config/v2.0/networks/op-only',
+    '/config/v2.0/networks/stack-only',
   ]);
   const sent = await drain('config');
   expect(sent.map((m) => m.body)).toEqual([
     { key: '/config/v2.0/networks/gone', modRevision: report.revision, type: 'delete' },
-    { key: '/config/v2.0/networks/op-only', modRevision: report.revision, type: 'delete' },
+    { key: '/config/v2.0/networks/stack-only', modRevision: report.revision, type: 'delete' },
   ]);
   for (const m of sent) expect(await planner(m.body)).toEqual({ batchItemFailures: [] });
   expect(await keysUnder('/esi-worker/')).toEqual(['/esi-worker/config/v2.0/networks/kept']);
+});
+
+test('a stack operation record an earlier version left is not a worker key: a pass leaves it alone', async () => {
+  // Earlier versions kept /esi-worker/heat_operations/<path>; nothing reads those keys any more.
+  await write('/esi-worker/heat_operations/v2.0/networks/legacy-op', '{"deadline_at": "2026-01-01T00:00:00Z"}');
+  const report = await pass();
+  expect([report.repairs, report.awaiting]).toEqual([[], []]);
+  expect(await drain('config')).toEqual([]);
+  expect(await keysUnder('/esi-worker/heat_operations/')).toEqual([
+    '/esi-worker/heat_operations/v2.0/networks/legacy-op',
+  ]);
 });
 
 test('a stranded key is repaired once per grace period, not on every pass', async () => {

@@ -1,6 +1,7 @@
 import YAML from 'yaml';
 import { HeatSimulator, startHeatSimulator } from '../../../infra/sim/main';
 import { client, HeatTestClient, http, outputsByKey } from './sim-client';
+import { waitFor } from '../../helpers/wait';
 
 /** A small port-like HOT template exercising every intrinsic function the simulator resolves. */
 const TEMPLATE = {
@@ -296,6 +297,45 @@ describe('Heat v1 simulator: stacks', () => {
       updates: 2,
       deletes: 0,
     });
+  });
+
+  it('keeps tags and times as Heat shows them: tags a list (given as one comma-separated string), updated_time from the first update or delete on', async () => {
+    const stackName = name();
+    const res = await heat.create({ stack_name: stackName, template: TEMPLATE, parameters: params(), tags: 'a,b=c' });
+    expect(res.status).toBe(201);
+    const url = await heat.canonical(stackName);
+    const created = await heat.waitStatus(url, 'CREATE_COMPLETE');
+    expect([created.tags, created.updated_time]).toEqual([['a', 'b=c'], null]);
+    expect((await heat.get(`${heat.heatUrl}/stacks`)).data.stacks.map((x: { tags: unknown }) => x.tags)).toEqual([
+      ['a', 'b=c'],
+    ]);
+
+    // PUT replaces the tags; PATCH keeps them unless it names some; a PUT without tags leaves none.
+    expect((await heat.put(url, { template: TEMPLATE, parameters: params(), tags: 'd' })).status).toBe(202);
+    const updated = await heat.waitStatus(url, 'UPDATE_COMPLETE');
+    expect(updated.tags).toEqual(['d']);
+    expect(updated.updated_time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    expect(Date.parse(updated.updated_time as string)).toBeGreaterThanOrEqual(
+      Date.parse(created.creation_time as string),
+    );
+    expect(updated.creation_time).toBe(created.creation_time);
+    expect((await heat.patch(url, { parameters: { version: 4 } })).status).toBe(202);
+    expect((await heat.waitStatus(url, 'UPDATE_COMPLETE')).tags).toEqual(['d']);
+    expect((await heat.put(url, { template: TEMPLATE, parameters: params() })).status).toBe(202);
+    expect((await heat.waitStatus(url, 'UPDATE_COMPLETE')).tags).toBeNull();
+
+    // A tag over 80 characters: 400, as heat-api.
+    const long = 'x'.repeat(81);
+    const bad = await heat.put(url, { template: TEMPLATE, parameters: params(), tags: `ok,${long}` });
+    expect([bad.status, bad.data.error.message]).toEqual([400, `Invalid tag, "${long}" is longer than 80 characters`]);
+
+    // The convergence engine stamps updated_time when a delete starts.
+    const before = (await heat.get(url)).data.stack.updated_time as string;
+    await waitFor(async () => Date.now() >= Date.parse(before) + 1000, { what: "a later second than the update's" });
+    expect((await heat.del(url)).status).toBe(204);
+    const deleting = (await heat.get(url)).data.stack;
+    expect(deleting.stack_status).toBe('DELETE_IN_PROGRESS');
+    expect(Date.parse(deleting.updated_time as string)).toBeGreaterThan(Date.parse(before));
   });
 
   it('deletes a stack (204 → DELETE_COMPLETE); afterwards look-ups by name give 404 and the name is free again', async () => {

@@ -1,102 +1,97 @@
-import { decideApply, parseOperation, specHash, type StackOperation } from '../../../shared/heat/operation';
+import {
+  deadlineOf,
+  decideApply,
+  operationStart,
+  operationTag,
+  tagsWith,
+  type StackSeen,
+} from '../../../shared/heat/operation';
 
-const op = (o: Partial<StackOperation> = {}): StackOperation => ({
-  job_id: 'job-1',
-  action: 'CREATE',
-  state: 'in_progress',
-  stack_name: 'port_p1',
-  started_at: '2026-01-01T00:00:00.000Z',
-  deadline_at: '2026-01-01T00:04:00.000Z',
-  spec_hash: 'h1',
-  stack_id: 's1',
-  ...o,
+const MINE = 'esi-op=mine';
+const stack = (status: string, tags: string[] = [MINE], statusReason = ''): StackSeen => ({
+  status,
+  statusReason,
+  tags,
 });
-const stack = (status: string, statusReason = '', id = 's1') => ({ id, status, statusReason });
-const decide = (o: StackOperation | undefined, s?: { status: string; statusReason: string }, jobId = 'job-1') =>
-  decideApply({ op: o, jobId, hash: 'h1', stackName: 'port_p1', stack: s });
+const decide = (s?: StackSeen) => decideApply({ tag: MINE, stackName: 'port_p1', stack: s });
 
 describe('decideApply', () => {
-  it('no stack → create, whatever the record says', () => {
+  it('no live stack → create', () => {
     expect(decide(undefined)).toEqual({ kind: 'create' });
-    expect(decide(op())).toEqual({ kind: 'create' });
   });
 
-  it("an operation in progress is waited for; it is adopted unless it is this job's own", () => {
-    expect(decide(op(), stack('CREATE_IN_PROGRESS'))).toEqual({ kind: 'wait', action: 'CREATE', adopted: false });
-    expect(decide(op(), stack('UPDATE_IN_PROGRESS'))).toEqual({ kind: 'wait', action: 'UPDATE', adopted: true });
-    expect(decide(op({ job_id: 'other' }), stack('CREATE_IN_PROGRESS'))).toEqual({
+  it("an operation in progress is waited for; it is adopted unless it carries this job's tag", () => {
+    expect(decide(stack('CREATE_IN_PROGRESS'))).toEqual({ kind: 'wait', action: 'CREATE', adopted: false });
+    expect(decide(stack('UPDATE_IN_PROGRESS', ['esi-op=other']))).toEqual({
       kind: 'wait',
-      action: 'CREATE',
+      action: 'UPDATE',
       adopted: true,
     });
+    expect(decide(stack('DELETE_IN_PROGRESS'))).toEqual({ kind: 'wait', action: 'DELETE', adopted: false });
   });
 
-  it("this job's own operation that failed while no claim watched it → the job fails with Heat's reason", () => {
-    expect(decide(op(), stack('CREATE_FAILED', 'Timed out'))).toEqual({
+  it("this job's create/update that failed → the job fails with Heat's reason, nothing sent again", () => {
+    expect(decide(stack('CREATE_FAILED', [MINE], 'Timed out'))).toEqual({
       kind: 'failed',
       error: 'stack port_p1 CREATE_FAILED: Timed out',
     });
-    expect(decide(op({ action: 'UPDATE' }), stack('UPDATE_FAILED', ''))).toEqual({
+    expect(decide(stack('UPDATE_FAILED', ['operator-tag', MINE]))).toEqual({
       kind: 'failed',
       error: 'stack port_p1 UPDATE_FAILED: no reason given',
     });
   });
 
-  it("this job's own operation that completed → complete, nothing sent again", () => {
-    expect(decide(op({ spec_hash: 'other' }), stack('CREATE_COMPLETE'))).toMatchObject({ kind: 'complete' });
+  it("this job's create/update that completed → complete, nothing sent again", () => {
+    expect(decide(stack('CREATE_COMPLETE'))).toEqual({ kind: 'complete', note: "CREATE_COMPLETE (this job's CREATE)" });
+    expect(decide(stack('UPDATE_COMPLETE'))).toEqual({ kind: 'complete', note: "UPDATE_COMPLETE (this job's UPDATE)" });
   });
 
-  it('the same job again on the stack it completed, same template and parameters → complete (no update)', () => {
-    const done = op({ state: 'complete', action: 'UPDATE' });
-    expect(decide(done, stack('UPDATE_COMPLETE'))).toEqual({
-      kind: 'complete',
-      note: 'UPDATE_COMPLETE, same template and parameters: no update',
-    });
-    expect(decide(op({ state: 'complete' }), stack('CREATE_COMPLETE'))).toMatchObject({ kind: 'complete' });
-  });
-
-  it('a later job (another version) updates even an identical spec, as the original worker did', () => {
-    expect(decide(op({ job_id: 'earlier-job', state: 'complete' }), stack('CREATE_COMPLETE'))).toEqual({
-      kind: 'update',
-    });
-  });
-
-  it('otherwise → update: another spec, an unknown spec, a failed earlier operation, an earlier job still in progress', () => {
-    expect(decide(op({ job_id: 'e', state: 'complete', spec_hash: 'h0' }), stack('CREATE_COMPLETE'))).toEqual({
-      kind: 'update',
-    });
-    expect(decide(op({ job_id: 'e', state: 'complete', spec_hash: undefined }), stack('CREATE_COMPLETE'))).toEqual({
-      kind: 'update',
-    });
-    expect(decide(undefined, stack('CREATE_COMPLETE'))).toEqual({ kind: 'update' });
-    // Same spec recorded, but for another stack of that name (deleted and made again outside the worker).
-    expect(decide(op({ job_id: 'e', state: 'complete' }), stack('CREATE_COMPLETE', '', 's2'))).toEqual({
-      kind: 'update',
-    });
-    expect(decide(op({ job_id: 'e' }), stack('CREATE_FAILED', 'x'))).toEqual({ kind: 'update' });
-    expect(decide(op({ job_id: 'e', state: 'in_progress' }), stack('CREATE_COMPLETE'))).toEqual({ kind: 'update' });
-    // This job's create record, but the stack shows another action's end: not this job's outcome.
-    expect(decide(op(), stack('UPDATE_FAILED', 'x'))).toEqual({ kind: 'update' });
+  it("otherwise → update: another job's tag (a later version with an identical spec too), no tag, a delete's end", () => {
+    expect(decide(stack('CREATE_COMPLETE', ['esi-op=earlier-job']))).toEqual({ kind: 'update' });
+    expect(decide(stack('UPDATE_FAILED', ['esi-op=earlier-job'], 'x'))).toEqual({ kind: 'update' });
+    expect(decide(stack('CREATE_COMPLETE', []))).toEqual({ kind: 'update' });
+    // A delete keeps the tags of the update before it: its end is not this job's outcome.
+    expect(decide(stack('DELETE_FAILED', [MINE], 'x'))).toEqual({ kind: 'update' });
   });
 });
 
-describe('specHash', () => {
+describe('operationTag', () => {
   const spec = { templateText: 'heat_template_version: 2013-05-23\n', parameters: { a: 1, b: 'x' }, timeoutMins: 3 };
-  it('is the same for the same content whatever the key order, and differs when any part differs', () => {
-    expect(specHash(spec)).toBe(specHash({ ...spec, parameters: { b: 'x', a: 1 } }));
-    expect(specHash(spec)).toMatch(/^[0-9a-f]{64}$/);
-    expect(specHash({ ...spec, parameters: { a: 2, b: 'x' } })).not.toBe(specHash(spec));
-    expect(specHash({ ...spec, templateText: `${spec.templateText} ` })).not.toBe(specHash(spec));
-    expect(specHash({ ...spec, timeoutMins: 4 })).not.toBe(specHash(spec));
+
+  it('is one Heat tag: the prefix and a sha256, within 80 characters, no comma', () => {
+    const tag = operationTag('create:heat_worker:port:p1:1:abcde', spec);
+    expect(tag).toMatch(/^esi-op=[0-9a-f]{64}$/);
+    expect(tag.length).toBeLessThanOrEqual(80);
+  });
+
+  it('names the job and what it sends: parameter order does not matter, anything else does', () => {
+    const tag = operationTag('j1', spec);
+    expect(operationTag('j1', { ...spec, parameters: { b: 'x', a: 1 } })).toBe(tag);
+    expect(operationTag('j2', spec)).not.toBe(tag);
+    expect(operationTag('j1', { ...spec, parameters: { a: 2, b: 'x' } })).not.toBe(tag);
+    expect(operationTag('j1', { ...spec, templateText: `${spec.templateText} ` })).not.toBe(tag);
+    expect(operationTag('j1', { ...spec, timeoutMins: 4 })).not.toBe(tag);
   });
 });
 
-describe('parseOperation', () => {
-  it('reads a stored record and refuses anything else', () => {
-    expect(parseOperation(JSON.stringify(op()))).toEqual(op());
-    expect(parseOperation(undefined)).toBeUndefined();
-    expect(parseOperation('not json')).toBeUndefined();
-    expect(parseOperation(JSON.stringify({ ...op(), state: 'other' }))).toBeUndefined();
-    expect(parseOperation(JSON.stringify({ job_id: 'j' }))).toBeUndefined();
+describe('tagsWith', () => {
+  it("keeps the stack's other tags and replaces an earlier operation tag", () => {
+    expect(tagsWith([], 'esi-op=b')).toEqual(['esi-op=b']);
+    expect(tagsWith(['team=x', 'esi-op=a'], 'esi-op=b')).toEqual(['team=x', 'esi-op=b']);
+  });
+});
+
+describe('operation start and deadline, from Heat stack-show times', () => {
+  it('a stack never updated: creation_time; once updated: updated_time', () => {
+    expect(operationStart({ creationTime: '2026-12-01T18:00:00Z' })).toBe('2026-12-01T18:00:00Z');
+    expect(operationStart({ creationTime: '2026-12-01T18:00:00Z', updatedTime: '2026-12-01T18:30:05Z' })).toBe(
+      '2026-12-01T18:30:05Z',
+    );
+    expect(operationStart({})).toBeUndefined();
+  });
+
+  it('deadline = start + heat_timeout minutes + grace seconds', () => {
+    expect(deadlineOf('2026-12-01T18:00:00Z', 3, 60)).toBe('2026-12-01T18:04:00.000Z');
+    expect(deadlineOf('2026-12-01T18:30:05Z', 13, 0)).toBe('2026-12-01T18:43:05.000Z');
   });
 });
