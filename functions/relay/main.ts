@@ -6,6 +6,7 @@ import { numberSetting, queueName, setting } from '../../shared/config';
 import { createLogger } from '../../shared/log/logger';
 import { keys } from '../../shared/keys';
 import { recordRelayLag } from '../../shared/metrics';
+import { removeReadyFile, writeReadyFile } from '../../shared/relay/ready-file';
 import { Relay } from '../../shared/relay/relay';
 import { relayRoutes } from '../../shared/relay/routes';
 import { loadSecrets } from '../../shared/secrets';
@@ -18,6 +19,7 @@ const STOP_GRACE_MS = 3000;
 async function main(): Promise<void> {
   const logger = createLogger('esi-relay');
   const name = setting('ESI_RELAY_NAME') ?? 'main';
+  const readyFile = setting('ESI_RELAY_READY_FILE');
   // Installed first: a stop must work while the relay still waits for etcd or SQS, and must not
   // wait on them for longer than the grace period (they may be gone: the stack stops them too).
   let stopRelays: () => Promise<unknown> = () => Promise.resolve();
@@ -48,10 +50,12 @@ async function main(): Promise<void> {
     checkpointEvents: numberSetting('ESI_RELAY_CHECKPOINT_EVENTS', 1000),
   });
   stopRelays = async () => {
+    if (readyFile) removeReadyFile(readyFile);
     await relay.stop();
     store.close();
   };
   await relay.start();
+  if (readyFile && !stopping) writeReadyFile(readyFile, { pid: process.pid, relay: name });
   logger.info('relay running', { relay: name, prefixes: routes.map((r) => r.prefix) });
 
   const logPositions = async () => {

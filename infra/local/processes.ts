@@ -111,27 +111,31 @@ export class Started {
   }
 }
 
-/**
- * Resolves once `pattern` appears in what `p` wrote to its log since `fromOffset`; rejects when the
- * process exits first or after `timeoutMs`.
- */
-export async function waitForLogLine(
-  p: Spawned,
-  pattern: RegExp,
-  fromOffset: number,
-  timeoutMs: number,
-): Promise<void> {
+/** Resolves once `ready()` holds; rejects when the process exits first or after `timeoutMs`. */
+export async function waitUntilReady(p: Spawned, ready: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (p.logFile && fs.existsSync(p.logFile)) {
-      const text = fs.readFileSync(p.logFile).subarray(fromOffset).toString('utf8');
-      if (pattern.test(text)) return;
-    }
+    if (ready()) return;
     if (hasExited(p.child)) throw new Error(`${p.name} exited at start${p.logFile ? `; see ${p.logFile}` : ''}`);
     if (Date.now() > deadline)
       throw new Error(`${p.name} did not get ready in ${timeoutMs / 1000} s${p.logFile ? `; see ${p.logFile}` : ''}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/**
+ * Resolves once `pattern` appears in what `p` wrote to its log since `fromOffset`; rejects when the
+ * process exits first or after `timeoutMs`.
+ */
+export function waitForLogLine(p: Spawned, pattern: RegExp, fromOffset: number, timeoutMs: number): Promise<void> {
+  return waitUntilReady(
+    p,
+    () =>
+      !!p.logFile &&
+      fs.existsSync(p.logFile) &&
+      pattern.test(fs.readFileSync(p.logFile).subarray(fromOffset).toString('utf8')),
+    timeoutMs,
+  );
 }
 
 /** The size of a log file now (where a new process's lines will start). */

@@ -15,8 +15,10 @@ import {
   spawnServer,
   Started,
   waitForLogLine,
+  waitUntilReady,
   waitUntilServing,
 } from '../local/processes';
+import { relayReady, removeReadyFile } from '../../shared/relay/ready-file';
 import { scheduleInvocations, type LocalSchedule } from './scheduler';
 import {
   CollectorSimulator,
@@ -278,22 +280,18 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
   started.add('reconciler schedule', () => reconciler.stop());
 
   let relay!: { p: Spawned; offset: number };
+  // The relay says it is up in a file (shared/relay/ready-file.ts), whatever its log level.
+  const relayReadyFile = path.join(opts.dataDir, 'relay.ready');
   const startRelay = () => {
+    removeReadyFile(relayReadyFile);
     // One process (not the tsx CLI, which runs the script in a child), so its PID is the relay's.
-    // The stack learns that the relay is up from its "relay running" line, an INFO line: a quieter
-    // level asked of the stack (a benchmark's WARN) leaves the relay at INFO, whose lines are only
-    // its start and stop and a position report every ESI_RELAY_REPORT_MS.
-    const quiet = ['WARN', 'ERROR', 'CRITICAL', 'SILENT'].includes((env.ESI_LOG_LEVEL ?? '').toUpperCase());
-    relay = spawnLogged(
-      'relay',
-      process.execPath,
-      ['--import', 'tsx', path.join(ROOT, 'functions/relay/main.ts')],
-      quiet ? { ESI_LOG_LEVEL: 'INFO' } : {},
-    );
+    relay = spawnLogged('relay', process.execPath, ['--import', 'tsx', path.join(ROOT, 'functions/relay/main.ts')], {
+      ESI_RELAY_READY_FILE: relayReadyFile,
+    });
     return relay.p.child;
   };
   startRelay();
-  await waitForLogLine(relay.p, /"relay running"/, relay.offset, 60_000);
+  await waitUntilReady(relay.p, () => relayReady(relayReadyFile, relay.p.child.pid), 60_000);
   log(`relay       pid ${relay.p.child.pid}`);
   log(`logs        ${logDir}`);
 
