@@ -18,7 +18,7 @@ import { keystoneSession, type KeystoneSession } from './keystone';
 import { openstackSettings, type RetrySettings } from './settings';
 
 export type { HeatOutput };
-/** Re-exported for the clients' users; the pure definition lives with the operation record. */
+/** Re-exported for the clients' users; the pure definition lives with the stack operation logic (shared/heat/operation.ts). */
 export { splitStackStatus };
 
 /** A stack's canonical address. */

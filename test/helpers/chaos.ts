@@ -43,7 +43,7 @@ export async function pendingJobKeys(store: Store): Promise<string[]> {
   return out;
 }
 
-/** Worker keys (mirror, stack record, stack operation record, job state) whose resource has no /config key. */
+/** Worker keys (mirror, stack record, job state) whose resource has no /config key. */
 export async function orphanWorkerKeys(store: Store): Promise<string[]> {
   const out: string[] = [];
   for (const folder of WORKER_FOLDERS) {
