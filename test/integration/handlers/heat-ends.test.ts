@@ -16,7 +16,7 @@ import { sqsConsumer } from '../../../shared/sqs/consumer';
 import { lambdaContext, sqsEvent } from '../../helpers/sqs-event';
 import { waitFor } from '../../helpers/wait';
 import { sessionFor } from '../clients/helpers';
-import { del } from '../../../shared/store/store';
+import { del, put } from '../../../shared/store/store';
 import {
   cloneJob,
   counts,
@@ -136,6 +136,35 @@ it("a stack hanging past its deadline, its claim expired: the job ends *_FAILED 
   await overdueRerun(job, 3, 'CREATE', deadline);
   expect(await counts(h, stackOf(job))).toEqual({ creates: 1, updates: 0, deletes: 0 });
   expect(await workerKeysOf(job)).toEqual({});
+});
+
+it("a claim whose step an earlier version stored (no timeout, a spec hash) is followed again from Heat's stack", async () => {
+  const job = lbJob();
+  const stack = await startHanging(job, 'create');
+  const working = (await h.store.get(h.keys.working(job.id)))!;
+  const value = JSON.parse(working.value) as { step: Record<string, unknown> };
+  const { timeout_mins: _dropped, ...earlier } = value.step;
+  await h.store
+    .txn()
+    .then(
+      put(working.key, JSON.stringify({ ...value, step: { ...earlier, spec_hash: 'f'.repeat(64) } }), {
+        lease: working.lease,
+      }),
+    )
+    .commit();
+  const stepNow = async () => ((await h.json(h.keys.working(job.id))) as { step: Record<string, unknown> }).step;
+  await h.drive('heat', async () => (await stepNow()).timeout_mins === 3);
+  expect(await stepNow()).toEqual({
+    action: 'CREATE',
+    stack_name: stackOf(job),
+    stack_id: stack.id,
+    stack_href: expect.stringContaining(`/stacks/${stackOf(job)}/${stack.id}`),
+    timeout_mins: 3,
+    started_at: stack.creationTime,
+    deadline_at: deadlineFrom(stack.creationTime),
+  });
+  expect(await finishedOf(h, job.id)).toBeUndefined();
+  expect(await counts(h, stackOf(job))).toEqual({ creates: 1, updates: 0, deletes: 0 });
 });
 
 it("an update hanging past its deadline, its claim expired: the deadline counts from Heat's updated_time", async () => {
