@@ -92,6 +92,20 @@ async function startHanging(job: Job, op: 'create' | 'update' | 'delete') {
 /** Heat's start of an operation + the job's heat_timeout (3 minutes) + the grace. */
 const deadlineFrom = (start: string) => new Date(Date.parse(start) + 3 * 60_000 + GRACE_MS).toISOString();
 
+/** The step the job's claim holds. */
+const stepOf = async (job: Job) => ((await h.json(h.keys.working(job.id))) as { step: Record<string, unknown> }).step;
+
+/** The step of a job waiting for its create of `stack`: Heat's creation_time and the deadline from it. */
+const createStep = (job: Job, stack: { id: string; creationTime: string }) => ({
+  action: 'CREATE',
+  stack_name: stackOf(job),
+  stack_id: stack.id,
+  stack_href: expect.stringContaining(`/stacks/${stackOf(job)}/${stack.id}`),
+  timeout_mins: 3,
+  started_at: stack.creationTime,
+  deadline_at: deadlineFrom(stack.creationTime),
+});
+
 /**
  * The claim expires and the job is picked up again (its n-th delivery) past the deadline: it ends
  * failed with the stack's `<action>_IN_PROGRESS` and Heat's reason, nothing of it left running.
@@ -123,15 +137,7 @@ it("a stack hanging past its deadline, its claim expired: the job ends *_FAILED 
   offsetMs = 60_000;
   await again(job, 2);
   expect(await finishedOf(h, job.id)).toBeUndefined();
-  expect(((await h.json(h.keys.working(job.id))) as { step: unknown }).step).toEqual({
-    action: 'CREATE',
-    stack_name: stackOf(job),
-    stack_id: stack.id,
-    stack_href: expect.stringContaining(`/stacks/${stackOf(job)}/${stack.id}`),
-    timeout_mins: 3,
-    started_at: stack.creationTime,
-    deadline_at: deadline,
-  });
+  expect(await stepOf(job)).toEqual(createStep(job, stack));
 
   await overdueRerun(job, 3, 'CREATE', deadline);
   expect(await counts(h, stackOf(job))).toEqual({ creates: 1, updates: 0, deletes: 0 });
@@ -152,17 +158,8 @@ it("a claim whose step an earlier version stored (no timeout, a spec hash) is fo
       }),
     )
     .commit();
-  const stepNow = async () => ((await h.json(h.keys.working(job.id))) as { step: Record<string, unknown> }).step;
-  await h.drive('heat', async () => (await stepNow()).timeout_mins === 3);
-  expect(await stepNow()).toEqual({
-    action: 'CREATE',
-    stack_name: stackOf(job),
-    stack_id: stack.id,
-    stack_href: expect.stringContaining(`/stacks/${stackOf(job)}/${stack.id}`),
-    timeout_mins: 3,
-    started_at: stack.creationTime,
-    deadline_at: deadlineFrom(stack.creationTime),
-  });
+  await h.drive('heat', async () => (await stepOf(job)).timeout_mins === 3);
+  expect(await stepOf(job)).toEqual(createStep(job, stack));
   expect(await finishedOf(h, job.id)).toBeUndefined();
   expect(await counts(h, stackOf(job))).toEqual({ creates: 1, updates: 0, deletes: 0 });
 });
