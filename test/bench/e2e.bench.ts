@@ -10,9 +10,13 @@
  *    quiet again, per key (the config put itself is Gohan's, shown but not counted).
  * 3. A burst (`--burst`, 1000) of networks written at once: resources/s until every /state is
  *    there, stuck count (no /state by the deadline), beside the raw etcd transaction rate of this
- *    etcd measured in the same run (single-put transactions, 8 in flight) as the ceiling.
+ *    etcd measured in the same run (single-put transactions, 8 in flight) as the ceiling; what the
+ *    burst cost: etcd requests per resource by method (etcd's own metrics) and CPU time per
+ *    resource of each process of the stack (Linux /proc), so the stage that burns it is named.
  * Options: --changes N, --burst N (0 skips it), --heat-latency MS (0), --quiet-ms MS (2500),
- * --concurrency N (10: pollers per event source, as Lambda's maximum concurrency would allow).
+ * --concurrency N (10: pollers per event source, as Lambda's maximum concurrency would allow),
+ * --warm N (20 per poller: networks written first, not measured, so every function instance is
+ * started before the measures, as in a service that has been taking traffic).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -27,11 +31,20 @@ const cli = new Command()
   .option('--heat-latency <ms>', 'how long the Heat simulator takes per stack operation', '0')
   .option('--quiet-ms <ms>', 'no event for this long ends a change', '2500')
   .option('--concurrency <n>', "each event source's maximum concurrency (pollers)", '10')
+  .option('--warm <n>', 'networks written before measuring, to start every function instance (default: 20 per poller)')
   .parse();
-const opt = cli.opts<{ changes: string; burst: string; heatLatency: string; quietMs: string; concurrency: string }>();
+const opt = cli.opts<{
+  changes: string;
+  burst: string;
+  heatLatency: string;
+  quietMs: string;
+  concurrency: string;
+  warm?: string;
+}>();
 const CHANGES = Number(opt.changes);
 const BURST = Number(opt.burst);
 const QUIET_MS = Number(opt.quietMs);
+const WARM = Number(opt.warm ?? 20 * Number(opt.concurrency));
 
 const out = (s = '') => process.stdout.write(`${s}\n`);
 const pct = (xs: number[], q: number) => {
@@ -106,20 +119,27 @@ async function main(): Promise<void> {
     }
   };
   const network = (id: string) => encodeGohanConfigValue({ id, name: id, admin_state_up: true }, 1);
+  /** Puts a new network per id, 100 per transaction (etcd's default limit is 128 operations). */
+  const writeNetworks = async (ids: string[]) => {
+    for (let i = 0; i < ids.length; i += 100)
+      await store
+        .txn()
+        .then(...ids.slice(i, i + 100).map((id) => put(`/config/v2.0/networks/${id}`, network(id))))
+        .commit();
+  };
   let failures = 0;
 
   try {
-    // Warm-up, not measured: every poller's function instance is started (a cold start loads the
-    // bundle), by a small burst of twice the concurrency, then one change alone.
-    const warm = Array.from({ length: 2 * Number(opt.concurrency) + 1 }, (_, i) => `bench-warm-${i}`);
+    // Warm-up, not measured: every function instance the burst will use is started first (a cold
+    // start loads the handler and its modules), as a service that has been taking traffic has
+    // them: a burst of `--warm` networks (enough to keep every poller busy with full batches),
+    // then one change alone.
+    const warm = Array.from({ length: WARM }, (_, i) => `bench-warm-${i}`);
     const warmed = Promise.all(
       warm.map((id) => until((e) => e.type === 'put' && e.key === `/state/v2.0/networks/${id}`, 300_000)),
     );
-    await store
-      .txn()
-      .then(...warm.map((id) => put(`/config/v2.0/networks/${id}`, network(id))))
-      .commit();
-    if ((await warmed).some((e) => !e)) throw new Error('the warm-up networks did not all reach /state in 300 s');
+    await writeNetworks(warm);
+    if ((await warmed).some((e) => !e)) throw new Error(`the warm-up networks did not all reach /state in 300 s`);
     await quiet();
 
     // 1 + 2. Sequential changes.
@@ -176,18 +196,22 @@ async function main(): Promise<void> {
         }
       }
     }
-    out();
-    out(`${CHANGES} sequential single-job changes (ms, times of receipt of a watch of the whole keyspace):`);
-    out(`  ${'hop'.padEnd(24)}${'p50'.padStart(9)}${'p90'.padStart(9)}${'max'.padStart(9)}`);
-    for (const h of hops) {
-      const xs = times[h].filter((x) => Number.isFinite(x));
-      out(
-        `  ${h.padEnd(24)}${pct(xs, 0.5).toFixed(1).padStart(9)}${pct(xs, 0.9).toFixed(1).padStart(9)}${Math.max(...xs)
-          .toFixed(1)
-          .padStart(9)}`,
-      );
+    if (CHANGES > 0) {
+      out();
+      out(`${CHANGES} sequential single-job changes (ms, times of receipt of a watch of the whole keyspace):`);
+      out(`  ${'hop'.padEnd(24)}${'p50'.padStart(9)}${'p90'.padStart(9)}${'max'.padStart(9)}`);
+      for (const h of hops) {
+        const xs = times[h].filter((x) => Number.isFinite(x));
+        out(
+          `  ${h.padEnd(24)}${pct(xs, 0.5).toFixed(1).padStart(9)}${pct(xs, 0.9).toFixed(1).padStart(9)}${Math.max(
+            ...xs,
+          )
+            .toFixed(1)
+            .padStart(9)}`,
+        );
+      }
+      out(`  goals (idle machine): put → /jobs/all p50 ≤ 50, stack done → /state p50 ≤ 30, put → /state p50 ≤ 500`);
     }
-    out(`  goals (idle machine): put → /jobs/all p50 ≤ 50, stack done → /state p50 ≤ 30, put → /state p50 ≤ 500`);
 
     if (written) {
       const total = [...written.values()].reduce((n, w) => n + w.puts + w.deletes, 0);
@@ -215,15 +239,15 @@ async function main(): Promise<void> {
         listeners.add(l);
       });
       const fromEvent = events.length;
+      const rpcs0 = await etcdRpcs(stack.env.ESI_ETCD_ENDPOINTS);
+      const cpu0 = cpuSeconds(stack);
       const t0 = performance.now();
-      for (let i = 0; i < ids.length; i += 100)
-        await store
-          .txn()
-          .then(...ids.slice(i, i + 100).map((id) => put(`/config/v2.0/networks/${id}`, network(id))))
-          .commit();
+      await writeNetworks(ids);
       const deadlineMs = 120_000 + BURST * 100;
       await Promise.race([done, sleep(deadlineMs)]);
       const elapsed = (performance.now() - t0) / 1000;
+      const rpcs = diff(await etcdRpcs(stack.env.ESI_ETCD_ENDPOINTS), rpcs0);
+      const cpu = diff(cpuSeconds(stack), cpu0);
       const writes = events.length - fromEvent;
       // When each stage had seen its last resource: which one paces the burst.
       const burstEvents = events.slice(fromEvent).filter((e) => e.type === 'put' && e.key.includes('bench-burst-'));
@@ -249,6 +273,18 @@ async function main(): Promise<void> {
       out(
         `  ceiling: raw etcd transactions on this etcd, same run: ${raw.toFixed(0)}/s (single put, 8 in flight) = ${(raw / (writes / BURST)).toFixed(0)} resources/s at this many writes per resource`,
       );
+      const perResource = (m: Map<string, number>, unit: number, digits: number) =>
+        [...m]
+          .filter(([, n]) => n > 0)
+          .sort(([, a], [, b]) => b - a)
+          .map(([k, n]) => `${k} ${((n * unit) / BURST).toFixed(digits)}`)
+          .join(', ');
+      const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+      out(`  etcd requests per resource: ${total(rpcs) / BURST} (${perResource(rpcs, 1, 2)})`);
+      if (cpu.size)
+        out(
+          `  CPU ms per resource (all cores; ${((1000 * total(cpu)) / BURST).toFixed(1)} in all): ${perResource(cpu, 1000, 1)}`,
+        );
       if (pending.size) failures++;
     }
   } finally {
@@ -259,6 +295,39 @@ async function main(): Promise<void> {
   out(failures ? `${failures} failure(s)` : 'nothing failed');
   process.exit(failures ? 1 : 0);
 }
+
+/** etcd's count of handled gRPC requests by method (its /metrics), e.g. Txn, Range, LeaseGrant. */
+async function etcdRpcs(endpoint: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${endpoint.split(',')[0]}/metrics`)).text();
+  const counts = new Map<string, number>();
+  for (const m of text.matchAll(/^grpc_server_handled_total\{[^}]*grpc_method="(\w+)"[^}]*\} (\S+)$/gm))
+    counts.set(m[1], (counts.get(m[1]) ?? 0) + Number(m[2]));
+  return counts;
+}
+
+/** CPU seconds used so far by each process of the stack (Linux /proc; empty elsewhere). */
+function cpuSeconds(stack: RunningStack): Map<string, number> {
+  const ticks = 100; // USER_HZ, 100 on every Linux Node supports
+  const procs = [
+    { name: 'etcd', pid: stack.etcd.pid },
+    { name: 'sqs-server', pid: stack.sqs.pid },
+    ...stack.processes.map((p) => ({ name: p.name, pid: p.pid })),
+    { name: 'bench (watch, simulators)', pid: process.pid },
+  ];
+  const cpu = new Map<string, number>();
+  for (const { name, pid } of procs) {
+    try {
+      const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      cpu.set(name, (Number(fields[11]) + Number(fields[12])) / ticks);
+    } catch {
+      // not Linux, or the process is gone
+    }
+  }
+  return cpu;
+}
+
+const diff = (after: Map<string, number>, before: Map<string, number>) =>
+  new Map([...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)]));
 
 /** Single-put transactions per second with 8 in flight, for 2 s: what this etcd can take. */
 async function rawTxnRate(store: Store, put: (k: string, v: string) => Op): Promise<number> {
