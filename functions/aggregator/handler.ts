@@ -6,6 +6,6 @@ import { defaultStore } from '../../shared/store/default-store';
 
 const logger = createLogger('esi-aggregator');
 
-export const handler = sqsConsumer((message) => aggregateFinishedJob(defaultStore(), message, logger), {
+export const handler = sqsConsumer((message, ctx) => aggregateFinishedJob(defaultStore(), message, ctx.logger), {
   logger,
 });

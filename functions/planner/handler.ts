@@ -6,4 +6,4 @@ import { defaultStore } from '../../shared/store/default-store';
 
 const logger = createLogger('esi-planner');
 
-export const handler = sqsConsumer((message) => planConfigKey(defaultStore(), message, logger), { logger });
+export const handler = sqsConsumer((message, ctx) => planConfigKey(defaultStore(), message, ctx.logger), { logger });

@@ -11,9 +11,12 @@
  * cannot make it readable.
  *
  * A batch comes from one event source mapping, so from one queue: a FIFO queue's batch (its ARN
- * ends in `.fifo`) is processed in order and a failed record holds back the later records of its
- * message group only; a standard queue's batch record by record. A function fed by both kinds
- * (a FIFO jobs queue and a standard poll queue) gets the right processor for each batch.
+ * ends in `.fifo`) is processed in order within each message group and a failed record holds back
+ * the later records of its group only; the groups of a batch (different keys) are processed at
+ * the same time. A standard queue's records are all processed at the same time. A function fed by
+ * both kinds (a FIFO jobs queue and a standard poll queue) gets the right processor for each
+ * batch. Each record logs through a child logger of its own, so records handled at the same time
+ * never log under each other's keys.
  */
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -72,10 +75,10 @@ export interface ConsumerOptions {
 }
 
 export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
-  const { logger } = opts;
-  const service = opts.service ?? serviceOf(logger);
+  const service = opts.service ?? serviceOf(opts.logger);
+  let invocations = 0;
 
-  const recordHandler = async (record: SQSRecord): Promise<void> => {
+  const recordHandler = async (record: SQSRecord, logger: Logger): Promise<void> => {
     let message: EtcdEventMessage;
     try {
       message = decodeEventMessage(record.body);
@@ -94,19 +97,16 @@ export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
     logger.appendKeys(fields);
     try {
       const outcome = await handle(message, { record, receiveCount: fields.attempt, logger });
-      await apply(outcome, message);
+      await apply(outcome, message, logger);
       recordOutcome(service, outcome.kind);
     } catch (err) {
       recordOutcome(service, 'error');
       logger.error('record failed; SQS will redeliver it', err as Error);
       throw err;
-    } finally {
-      // Keys appended while handling this record (resource, version, job) must not leak into the next.
-      logger.resetKeys();
     }
   };
 
-  async function apply(outcome: Outcome, message: EtcdEventMessage): Promise<void> {
+  async function apply(outcome: Outcome, message: EtcdEventMessage, logger: Logger): Promise<void> {
     switch (outcome.kind) {
       case 'done':
         logger.info('record done', outcome.note ? { note: outcome.note } : {});
@@ -132,28 +132,59 @@ export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
 
   return (
     middy<SQSEvent, SQSBatchResponse, Error, Context>()
-      .use(injectLambdaContext(logger))
+      .use(injectLambdaContext(opts.logger))
       // Secrets from SSM when configured (shared/secrets.ts), once per cold start, before any etcd client exists.
       .before(() => loadSecrets().then(() => undefined))
-      .handler((event, context) =>
-        (isFifoBatch(event)
-          ? processPartialResponse(event, recordHandler, new SqsFifoPartialProcessorAsync(), {
-              context,
-              throwOnFullBatchFailure: false,
-              skipGroupOnError: true,
-            })
-          : // One record at a time: the logger's per-record keys (resource_key, job_id, …) are shared
-            // by the whole invocation, and parallel records would write under each other's keys.
-            processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), {
-              context,
-              throwOnFullBatchFailure: false,
-              processInParallel: false,
-            })
+      .handler((event, context) => {
+        const coldStart = invocations++ === 0;
+        // The record's own logger: the invocation's context and keys, plus what the record adds.
+        const loggerFor = (): Logger => {
+          const child = opts.logger.createChild();
+          // createChild marks the child's first context as a cold start; a warm invocation says so again.
+          if (!coldStart) child.addContext(context);
+          return child;
+        };
+        const handleRecord = (record: SQSRecord) => recordHandler(record, loggerFor());
+        return (
+          isFifoBatch(event)
+            ? processFifoGroups(event, handleRecord, context)
+            : processPartialResponse(event, handleRecord, new BatchProcessor(EventType.SQS), {
+                context,
+                throwOnFullBatchFailure: false,
+                processInParallel: true,
+              })
         )
-          .then((res) => comeBackSoon(event, res, logger))
-          .finally(() => flushMetrics(service)),
-      )
+          .then((res) => comeBackSoon(event, res, opts.logger))
+          .finally(() => flushMetrics(service));
+      })
   );
+}
+
+/**
+ * A FIFO batch, one message group (one key) at a time per group and every group at once: each
+ * group's records go through Powertools' FIFO processor in order, and a failed record fails the
+ * later records of its group only (they stay on the queue and come back in order).
+ */
+async function processFifoGroups(
+  event: SQSEvent,
+  handleRecord: (record: SQSRecord) => Promise<void>,
+  context: Context,
+): Promise<SQSBatchResponse> {
+  const groups = new Map<string, SQSRecord[]>();
+  for (const r of event.Records) {
+    const group = r.attributes.MessageGroupId ?? '';
+    groups.set(group, [...(groups.get(group) ?? []), r]);
+  }
+  const results = await Promise.all(
+    [...groups.values()].map((Records) =>
+      processPartialResponse({ Records }, handleRecord, new SqsFifoPartialProcessorAsync(), {
+        context,
+        throwOnFullBatchFailure: false,
+        skipGroupOnError: true,
+      }),
+    ),
+  );
+  return { batchItemFailures: results.flatMap((r) => r.batchItemFailures) };
 }
 
 /** Whether the batch comes from a FIFO queue (every record of a batch has the same source). */

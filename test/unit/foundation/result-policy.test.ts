@@ -74,3 +74,30 @@ test('retryLater without a retry queue is a redelivery, not a silent drop', asyn
   const r = sqsRecord(msg('/r'));
   expect(await handler(sqsEvent(r), lambdaContext())).toEqual({ batchItemFailures: [{ itemIdentifier: r.messageId }] });
 });
+
+test('a FIFO batch: its message groups are handled at the same time, each group in order, each record with its own logger', async () => {
+  const events: string[] = [];
+  const release: Record<string, () => void> = {};
+  const loggers = new Set<unknown>();
+  const handler = sqsConsumer(
+    async (m, ctx) => {
+      events.push(`start ${m.key}@${m.modRevision}`);
+      loggers.add(ctx.logger);
+      // /a@1 waits until /b@1 has started: with groups handled one after the other it never would.
+      if (m.key === '/a' && m.modRevision === 1) await new Promise<void>((r) => (release.a = r));
+      if (m.key === '/b') release.a?.();
+      events.push(`end ${m.key}@${m.modRevision}`);
+      return done();
+    },
+    { logger },
+  );
+  const a1 = sqsRecord({ key: '/a', modRevision: 1, type: 'put' });
+  const b1 = sqsRecord({ key: '/b', modRevision: 1, type: 'put' });
+  const a2 = sqsRecord({ key: '/a', modRevision: 2, type: 'put' });
+  const res = await handler(sqsEvent(a1, b1, a2), lambdaContext());
+  expect(res).toEqual({ batchItemFailures: [] });
+  expect(events).toEqual(['start /a@1', 'start /b@1', 'end /b@1', 'end /a@1', 'start /a@2', 'end /a@2']);
+  // A logger per record (the keys a record appends stay its own), none of them the shared one.
+  expect(loggers.size).toBe(3);
+  expect(loggers.has(logger)).toBe(false);
+});
