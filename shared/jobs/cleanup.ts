@@ -4,8 +4,8 @@
  */
 import type { Compare, KeyValue, Op, Store } from '../store/store';
 import { absent, del, modRevisionIs } from '../store/store';
-import { chainName, defaultJobKeys, type JobKeys } from './job-keys';
-import { parseResourceIndex, scanChainJobIds } from './job-index';
+import { defaultJobKeys, type JobKeys, parseJobId } from './job-keys';
+import { resourceJobIds } from './job-index';
 import { readMany } from '../store/read-many';
 import { settleWaiting } from './settle';
 import { referencingDeletes } from './referencing-index';
@@ -39,9 +39,10 @@ export type CleanupResult =
  *   key at the revision read, and none has a working key,
  *   then delete each job's /jobs/all and /jobs/finished keys (plus `extra.ops`, e.g. the /state
  *   write, under `extra.compares`).
- * The chain's jobs come from its resource's index (`readChain`; `opts.jobs` when the caller has
- * read them already). Settles the chain's dependents first, so every dependent in another chain has seen these jobs' outcomes before they
- * disappear (a job gone from etcd counts as satisfied for a dependent).
+ * The chain's jobs are found by their ids' prefixes (`readChain`; `opts.jobs` when the caller has
+ * read them already). Settles the chain's dependents first, so every dependent in another chain
+ * has seen these jobs' outcomes before they disappear (a job gone from etcd counts as satisfied
+ * for a dependent).
  */
 export async function cleanupChain(
   store: Store,
@@ -88,36 +89,32 @@ export interface ChainRead {
 }
 
 /**
- * Reads a chain's jobs: the ids from its resource's index (a chain planned before the index, by a
- * paged keys-only scan), then their all and finished keys in one read. `extraKeys` are read in the
- * same round trip (the aggregator's /state and job state), returned in `extra`.
+ * Reads a chain's jobs: the resource's job ids by their prefixes (job-index.ts; every version, so
+ * a caller can tell whether another chain of the resource exists), then the chain's all and
+ * finished keys in one read. `extraKeys` (the aggregator's /state and job state) and the keys of
+ * `knownIds` (jobs known to be of the chain: the one that just finished) are read in the first
+ * round trip, beside the ranges: a single-job chain is read whole in one round trip.
  */
 export async function readChain(
   store: Store,
   keys: JobKeys,
   chain: ChainRef,
   extraKeys: string[] = [],
-  /** Jobs known to be of the chain (the one that just finished): read in the first round trip. */
   knownIds: string[] = [],
-): Promise<ChainRead & { index: KeyValue | undefined; extra: Map<string, KeyValue | undefined> }> {
-  const jobName = chainName({
-    resourceType: chain.resource_type,
-    resourceId: chain.resource_id,
-    version: chain.version,
-  });
-  const indexKey = keys.resource(chain.resource_type, chain.resource_id);
+): Promise<ChainRead & { resourceIds: string[]; extra: Map<string, KeyValue | undefined> }> {
   const jobKeysOf = (ids: string[]) => ids.flatMap((id) => [keys.all(id), keys.finished(id)]);
-  const first = await readMany(store, [indexKey, ...extraKeys, ...jobKeysOf(knownIds)]);
-  const listed = parseResourceIndex(first.get(indexKey)?.value)[jobName];
-  const ids = listed ?? (await scanChainJobIds(store, keys, jobName));
-  // A single-job chain whose job was named is read whole by now: one round trip in all.
+  const [resourceIds, first] = await Promise.all([
+    resourceJobIds(store, keys, chain.resource_type, chain.resource_id),
+    readMany(store, [...extraKeys, ...jobKeysOf(knownIds)]),
+  ]);
+  const ids = resourceIds.filter((id) => parseJobId(id)!.version === chain.version);
   const rest = await readMany(store, jobKeysOf(ids.filter((id) => !knownIds.includes(id))));
   const kv = (key: string) => (rest.has(key) ? rest.get(key) : first.get(key));
   return {
     ids,
     all: new Map(ids.map((id) => [id, kv(keys.all(id))])),
     finished: new Map(ids.map((id) => [id, kv(keys.finished(id))])),
-    index: first.get(indexKey),
+    resourceIds,
     extra: new Map(extraKeys.map((k) => [k, first.get(k)])),
   };
 }

@@ -9,15 +9,15 @@
  * all keys are still as read, so a dependency that finishes in between makes the planner's
  * transaction fail (it re-plans) instead.
  *
- * It also writes the two indexes (job-index.ts, docs/jobs.md "Keys"): each resource's chain list,
- * fenced on the value read, and one `/jobs/dependents/<dep>/<id>` per dependency a waiting job
- * waits for, which is how a finishing job finds its dependents without reading every waiting job.
+ * It also writes the dependents index (docs/jobs.md "Keys"): one `/jobs/dependents/<dep>/<id>` per
+ * dependency a waiting job waits for, which is how a finishing job finds its dependents without
+ * reading every waiting job. The jobs of a resource need no index: their ids' prefixes find them
+ * (job-index.ts).
  */
 import type { Compare, Op, Store } from '../store/store';
 import { absent, createRevisionIs, put, unchangedSince } from '../store/store';
 import type { KeyValue } from '../store/store';
 import { defaultJobKeys, type JobKeys } from './job-keys';
-import { encodeResourceIndex, indexKeyOf, parseResourceIndex } from './job-index';
 import { planSettlement, type WaitingJob } from './resolve';
 import { readMany } from '../store/read-many';
 import { dependencyStatus, encodeStoredJob, failedByDependency, type StoredJob } from './values';
@@ -37,17 +37,9 @@ export async function jobWrites(
   const keys = opts.keys ?? defaultJobKeys;
   const batch = new Set(jobs.map((j) => j.job.id));
   const external = [...new Set(jobs.flatMap((j) => j.job.dependency))].filter((d) => !batch.has(d));
-  const indexKeys = [...new Set(jobs.map((j) => indexKeyOf(keys, j.job)))];
-  const read = await readMany(store, [...external.flatMap((id) => [keys.finished(id), keys.all(id)]), ...indexKeys]);
-  const indexes = new Map(indexKeys.map((k) => [k, parseResourceIndex(read.get(k)?.value)]));
-  // A listed chain whose jobs are gone (cleaned up) is dropped from the index as it is rewritten.
-  const listed = [...new Set([...indexes.values()].flatMap((i) => Object.values(i).flat()))].filter(
-    (id) => !batch.has(id),
-  );
-  const live = await readMany(
+  const read = await readMany(
     store,
-    listed.map((id) => keys.all(id)),
-    { keysOnly: true },
+    external.flatMap((id) => [keys.finished(id), keys.all(id)]),
   );
   // Jobs of the batch are pending for each other (no status): planSettlement treats unknown as pending.
   const statuses = new Map(
@@ -69,17 +61,6 @@ export async function jobWrites(
     sameJob(keys.all(id), read.get(keys.all(id))),
   ]);
   const ops: Op[] = [];
-  for (const indexKey of indexKeys) {
-    const next: Record<string, string[]> = {};
-    for (const [name, ids] of Object.entries(indexes.get(indexKey)!)) {
-      const kept = ids.filter((id) => live.get(keys.all(id)) !== undefined);
-      if (kept.length) next[name] = kept;
-    }
-    for (const j of jobs)
-      if (indexKeyOf(keys, j.job) === indexKey) next[j.job.job_name] = [...(next[j.job.job_name] ?? []), j.job.id];
-    compares.push(unchangedSince(indexKey, read.get(indexKey)));
-    ops.push(put(indexKey, encodeResourceIndex(next)));
-  }
   const placement = new Map<string, 'ready' | 'waiting' | 'failed'>();
   for (const j of jobs) {
     const id = j.job.id;

@@ -7,11 +7,11 @@
  * see enqueue.ts). A crash between the steps is healed by the next settlement, which any finish,
  * duplicate finish or settleWaiting call performs.
  */
-import type { KeyValue, Store } from '../store/store';
+import type { Store } from '../store/store';
 import { absent, del, put, read } from '../store/store';
 import { type Claim, claimHeld, lostError, revokeQuietly } from './claim';
 import type { JobKeys } from './job-keys';
-import { chainJobIds, indexKeyOf, parseResourceIndex } from './job-index';
+import { resourceJobIds } from './job-index';
 import { type ChainCompletion, completionOf } from './resolve';
 import { readMany } from '../store/read-many';
 import { settleWaiting } from './settle';
@@ -56,7 +56,6 @@ export async function finishJob(
   opts: FinishOptions = {},
 ): Promise<FinishResult> {
   const { keys, jobId } = claim;
-  const indexKey = indexKeyOf(keys, claim.job);
   const finished: FinishedValue = {
     ok: outcome.ok,
     ...(outcome.ok ? {} : { error: outcome.error }),
@@ -67,8 +66,8 @@ export async function finishJob(
   const res = await store
     .txn()
     .when(claimHeld(claim), absent(keys.finished(jobId)))
-    .then(put(keys.finished(jobId), JSON.stringify(finished)), del(keys.working(jobId)), read(indexKey))
-    .otherwise(read(keys.finished(jobId)), read(keys.working(jobId)), read(indexKey))
+    .then(put(keys.finished(jobId), JSON.stringify(finished)), del(keys.working(jobId)))
+    .otherwise(read(keys.finished(jobId)), read(keys.working(jobId)))
     .commit();
 
   let recorded = finished;
@@ -81,14 +80,7 @@ export async function finishJob(
   // The working key is gone already; the revoke only frees the lease, beside the settlement.
   const revoked = claim.lease ? revokeQuietly(claim.lease) : Promise.resolve();
 
-  // A job its resource's index does not list was planned before the indexes existed: its
-  // dependents may have no dependents entries, so every waiting job is looked at (docs/jobs.md "Migration").
-  const indexKv = res.reads[res.reads.length - 1];
-  const indexed = parseResourceIndex(indexKv?.value)[claim.job.job_name]?.includes(jobId) ?? false;
-  const [settled] = await Promise.all([
-    settleWaiting(store, { keys, now: opts.now, ...(indexed ? { of: [jobId] } : {}) }),
-    revoked,
-  ]);
+  const [settled] = await Promise.all([settleWaiting(store, { keys, now: opts.now, of: [jobId] }), revoked]);
   const completedChains = [
     ...(res.succeeded ? [completionOf(jobId, claim.job, finished)] : []),
     ...settled.failed.map((f) => completionOf(f.id, f.job, f.finished)),
@@ -98,7 +90,7 @@ export async function finishJob(
   let chain: ChainStatus;
   if (own) chain = { complete: true, completion: own };
   else if (res.succeeded && (recorded.ok || recorded.on_failure === 'ignore')) chain = { complete: false };
-  else chain = await chainStatus(store, keys, claim.job, indexKv);
+  else chain = await chainStatus(store, keys, claim.job);
 
   return {
     jobId,
@@ -112,12 +104,12 @@ export async function finishJob(
 }
 
 /**
- * Whether a job's chain is complete: its `is_last` job has a finished key. Reads the chain's jobs
- * from its resource's index (job-index.ts); finishJob only calls it when it cannot tell from what
- * it did itself (a duplicate finish, or a failure whose chain another call failed).
+ * Whether a job's chain is complete: its `is_last` job has a finished key. Finds the chain's jobs
+ * by their ids' prefixes (job-index.ts); finishJob only calls it when it cannot tell from what it
+ * did itself (a duplicate finish, or a failure whose chain another call failed).
  */
-export async function chainStatus(store: Store, keys: JobKeys, job: Job, indexKv?: KeyValue): Promise<ChainStatus> {
-  const { ids } = await chainJobIds(store, keys, job, indexKv);
+export async function chainStatus(store: Store, keys: JobKeys, job: Job): Promise<ChainStatus> {
+  const ids = await resourceJobIds(store, keys, job.resource_type, job.resource_id, job.version);
   const kvs = await readMany(
     store,
     ids.flatMap((id) => [keys.all(id), keys.finished(id)]),

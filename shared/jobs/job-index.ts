@@ -1,106 +1,92 @@
 /**
- * The per-resource index of job chains, so that finding "the jobs of this chain" or "the
- * unfinished jobs of this resource" reads a few keys instead of the whole /jobs/all folder.
+ * Finding "the jobs of this chain" or "the unfinished jobs of this resource" without reading the
+ * whole /jobs/all folder and without an index to write: a job id starts with
+ * `<action>:<handler>:<resource_type>:<resource_id>:<version>:` (docs/PROTOCOL-NOTES.md §c), so
+ * the resource's jobs are under one prefix per (action, handler) pair (`JobKeys.jobIdPrefixes`),
+ * all ranged together, keys only and paged: the cost follows the resource's own jobs, never the
+ * backlog, and nothing is written for it when a job is planned.
  *
- * `/jobs/resources/<type>/<resource id>` = `{"<job_name>": [job id, ...], ...}`: every chain of
- * the resource that may still have keys, in planning order. Only the planner writes it, in the
- * transaction that writes the chain (`jobWrites`), fenced on the value it read, so the planner's
- * writes of one resource are serialized by it. A chain stays listed after its clean-up until the
- * next plan of the resource rewrites the index without it: readers check the job keys, never
- * trust the list alone, and a listed job whose /jobs/all key is gone is cleaned up.
- *
- * Chains written before the index existed are not listed; `chainJobIds` finds them by a paged
- * keys-only scan of /jobs/all (docs/jobs.md "Migration").
+ * The chain index an earlier layout kept (`/jobs/resources/<type>/<id>`) is read by nothing; the
+ * planner deletes it when it next plans the resource (docs/jobs.md "Migration").
  */
-import type { Job } from '../planner/types';
-import { readMany, rangePages } from '../store/read-many';
-import type { KeyValue, Store } from '../store/store';
-import { chainName, type JobKeys, parseJobId } from './job-keys';
+import { rangePages } from '../store/read-many';
+import type { KeyValue, RangeOptions, RangeResult, Store } from '../store/store';
+import { readMany } from '../store/read-many';
+import { type JobKeys, parseJobId } from './job-keys';
 
-/** job_name → job ids, in the order the chains were planned. */
-export type ResourceIndex = Record<string, string[]>;
-
-/** The index value; anything unreadable counts as empty (the chains are then found by a scan). */
-export function parseResourceIndex(text: string | undefined): ResourceIndex {
-  if (!text) return {};
-  try {
-    const v = JSON.parse(text) as unknown;
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) return {};
-    const out: ResourceIndex = {};
-    for (const [name, ids] of Object.entries(v as Record<string, unknown>))
-      if (Array.isArray(ids)) out[name] = ids.filter((id): id is string => typeof id === 'string');
-    return out;
-  } catch {
-    return {};
-  }
-}
-
-export const encodeResourceIndex = (index: ResourceIndex): string => JSON.stringify(index);
-
-export const indexKeyOf = (keys: JobKeys, job: Pick<Job, 'resource_type' | 'resource_id'>): string =>
-  keys.resource(job.resource_type, job.resource_id);
-
-export interface ChainJobIds {
-  ids: string[];
-  /** False when the chain is not in its resource's index (planned before the index existed). */
-  indexed: boolean;
+/** Anything that ranges keys: the Store, or a planning snapshot. */
+export interface RangeSource {
+  range(prefix: string, opts?: RangeOptions): Promise<RangeResult>;
 }
 
 /**
- * The ids of the chain `job` belongs to. From the resource index (one get) when it lists the
- * chain; else from a paged, keys-only scan of /jobs/all (job ids name their chain): only chains
- * planned before the index existed take that path.
+ * The ids under /jobs/all of the resource's jobs (of its chain `version`, when given), sorted.
+ * One paged keys-only range per (action, handler) prefix, all in flight together (one round trip
+ * when each fits a page). A resource id containing `:` may share a prefix with another resource's
+ * ids: only ids that parse to this resource are kept.
  */
-export async function chainJobIds(
-  store: Store,
+export async function resourceJobIds(
+  source: RangeSource,
   keys: JobKeys,
-  job: Pick<Job, 'resource_type' | 'resource_id' | 'job_name' | 'id'>,
-  indexKv?: KeyValue,
-): Promise<ChainJobIds> {
-  const kv = indexKv ?? (await store.get(indexKeyOf(keys, job)));
-  const listed = parseResourceIndex(kv?.value)[job.job_name];
-  if (listed?.includes(job.id)) return { ids: listed, indexed: true };
-  return { ids: await scanChainJobIds(store, keys, job.job_name), indexed: false };
-}
-
-/** A chain's job ids from a paged, keys-only scan of /jobs/all: for chains the index does not list. */
-export async function scanChainJobIds(store: Store, keys: JobKeys, jobName: string): Promise<string[]> {
-  const ids: string[] = [];
-  for await (const page of rangePages(store, keys.prefix('all'), { keysOnly: true })) {
-    for (const item of page) {
-      const id = keys.parse(item.key)?.id;
-      const parts = id === undefined ? undefined : parseJobId(id);
-      if (id && parts && chainName(parts) === jobName) ids.push(id);
-    }
-  }
-  return ids;
+  resourceType: string,
+  resourceId: string,
+  version?: number,
+): Promise<string[]> {
+  const pages = await Promise.all(
+    keys.jobIdPrefixes(resourceType, resourceId, version).map(async (prefix) => {
+      const ids: string[] = [];
+      for await (const page of rangePages(source, prefix, { keysOnly: true }))
+        for (const kv of page) if (kv.key.startsWith(prefix)) ids.push(kv.key.slice(keys.prefix('all').length));
+      return ids;
+    }),
+  );
+  return pages
+    .flat()
+    .filter((id) => {
+      const parts = parseJobId(id);
+      return (
+        parts?.resourceType === resourceType &&
+        parts.resourceId === resourceId &&
+        (version === undefined || parts.version === version)
+      );
+    })
+    .sort();
 }
 
 /**
  * The unfinished jobs (under /jobs/all without a finished key) of each resource, by
- * `<type>\0<id>`, from the resources' index keys: two keys-only reads of the listed jobs, one
- * round trip each. `getMany` reads keys in one go (a Store's readMany, or a snapshot's gets).
+ * `<type>\0<id>`, sorted like their /jobs/all keys: the resources' id-prefix ranges, then one
+ * keys-only read of the found jobs' finished keys. `getMany` reads keys in one go (a Store's
+ * readMany, or a snapshot's gets).
  */
 export async function unfinishedJobsOf(
+  source: RangeSource,
   getMany: (keyList: string[], opts?: { keysOnly?: boolean }) => Promise<(KeyValue | undefined)[]>,
   keys: JobKeys,
   resources: { type: string; id: string }[],
 ): Promise<Map<string, string[]>> {
-  const indexes = await getMany(resources.map((r) => keys.resource(r.type, r.id)));
-  const listed = resources.map((_, i) => Object.values(parseResourceIndex(indexes[i]?.value)).flat());
-  const ids = [...new Set(listed.flat())];
-  const got = ids.length
+  const found = await Promise.all(resources.map((r) => resourceJobIds(source, keys, r.type, r.id)));
+  const ids = [...new Set(found.flat())];
+  const finished = ids.length
     ? await getMany(
-        ids.flatMap((id) => [keys.all(id), keys.finished(id)]),
+        ids.map((id) => keys.finished(id)),
         { keysOnly: true },
       )
     : [];
-  const unfinished = new Set(ids.filter((_, i) => got[2 * i] !== undefined && got[2 * i + 1] === undefined));
+  const done = new Set(ids.filter((_, i) => finished[i] !== undefined));
   const out = new Map<string, string[]>();
-  // Sorted like the /jobs/all keys they stand for, so a dependency list does not depend on the index's order.
-  resources.forEach((r, i) => out.set(`${r.type}\u0000${r.id}`, listed[i].filter((id) => unfinished.has(id)).sort()));
+  resources.forEach((r, i) =>
+    out.set(
+      `${r.type}\u0000${r.id}`,
+      found[i].filter((id) => !done.has(id)),
+    ),
+  );
   return out;
 }
+
+/** The chain index key of the earlier layout, only so the planner can delete what is left of it. */
+export const legacyChainIndexKey = (keys: JobKeys, resourceType: string, resourceId: string): string =>
+  `${keys.root}resources/${resourceType}/${resourceId}`;
 
 /** Keys-only presence of many keys, for a Store. */
 export const storeGetMany =

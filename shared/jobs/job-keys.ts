@@ -9,9 +9,10 @@
  *   /jobs/working/<id>   {"owner","claimed_at"}         the claim, on a lease
  *   /jobs/finished/<id>  FinishedValue (JSON)            the outcome, success or failure
  *
- * Two indexes keep every read of the lifecycle bounded by the change, not by the backlog:
+ * Reads of the lifecycle stay bounded by the change, not by the backlog: a resource's (or a
+ * chain's) jobs are found by ranging their ids' prefixes under /jobs/all, one per (action, handler)
+ * pair (`jobIdPrefixes`), and a job's dependents by an index:
  *
- *   /jobs/resources/<type>/<resource id>   {"<job_name>": [id, ...]}  the resource's chains (planner)
  *   /jobs/dependents/<dep id>/<id>         ''                         <id> waits for <dep id>
  *
  * There is no separate `failed` folder: a failure is a finished key with `ok: false`, so "is this
@@ -19,6 +20,7 @@
  * themselves; production code uses the default, `JOBS_PREFIX` of shared/keys.ts.
  */
 import { JOBS_PREFIX } from '../keys';
+import { JOB_ACTIONS, JOB_HANDLERS } from '../planner/types';
 
 export const JOB_FOLDERS = ['all', 'waiting', 'ready', 'working', 'finished'] as const;
 /** The folders of a job's keys (not its state: a job is in one or more of them at a time). */
@@ -34,8 +36,13 @@ export interface JobKeys {
   finished(id: string): string;
   /** The folder of one state, ending in `/`, for ranges and watches. */
   prefix(state: JobFolder): string;
-  /** The resource's chains that may still have keys: `{"<job_name>": [job id, ...]}` (job-index.ts). */
-  resource(resourceType: string, resourceId: string): string;
+  /**
+   * The /jobs/all prefixes under which the jobs of a resource (of one version of it, i.e. one
+   * chain, when `version` is given) are: `<all>/<action>:<handler>:<type>:<id>:[<version>:]` for
+   * every action and handler. The trailing `:` keeps `net-1` from matching `net-10`; a resource id
+   * containing `:` can still match another's jobs, so readers check `parseJobId` (job-index.ts).
+   */
+  jobIdPrefixes(resourceType: string, resourceId: string, version?: number): string[];
   /** The folder of the jobs waiting for `dependency`, ending in `/`. */
   dependents(dependency: string): string;
   /** `<id>` waits for `dependency` (the reverse of the job's `dependency` list). */
@@ -55,7 +62,13 @@ export function jobKeys(root: string = JOBS_PREFIX): JobKeys {
     working: (id) => `${prefix('working')}${id}`,
     finished: (id) => `${prefix('finished')}${id}`,
     prefix,
-    resource: (resourceType, resourceId) => `${base}resources/${resourceType}/${resourceId}`,
+    jobIdPrefixes: (resourceType, resourceId, version) =>
+      JOB_ACTIONS.flatMap((action) =>
+        JOB_HANDLERS.map(
+          (handler) =>
+            `${prefix('all')}${action}:${handler}:${resourceType}:${resourceId}:${version === undefined ? '' : `${version}:`}`,
+        ),
+      ),
     dependents: (dependency) => `${base}dependents/${dependency}/`,
     dependent: (dependency, id) => `${base}dependents/${dependency}/${id}`,
     parse(key) {

@@ -3,7 +3,14 @@
  * order the handlers' jobs run (the chain). Format: docs/templates.md.
  */
 import { isPlainObject } from '../encoding/json-object';
-import type { ChainStep, JsonValue, Mapping, TemplateMappings } from './types';
+import {
+  JOB_ACTIONS,
+  JOB_HANDLERS,
+  type ChainStep,
+  type JsonValue,
+  type Mapping,
+  type TemplateMappings,
+} from './types';
 
 export class TemplateMappingsError extends Error {
   override name = 'TemplateMappingsError';
@@ -49,9 +56,12 @@ function parseStep(raw: unknown, where: string, handlers: Record<string, unknown
     throw new TemplateMappingsError(`${where}: "handler" must be a handler name`);
   if (!(handler in handlers))
     throw new TemplateMappingsError(`${where}: handler "${handler}" has no section in template_mappings`);
+  if (!(JOB_HANDLERS as readonly string[]).includes(handler))
+    throw new TemplateMappingsError(`${where}: handler "${handler}" is not one of ${JOB_HANDLERS.join(', ')}`);
   const step: ChainStep = { handler };
   if (action !== undefined) {
-    if (typeof action !== 'string' || !action) throw new TemplateMappingsError(`${where}: "action" must be a string`);
+    if (typeof action !== 'string' || !(JOB_ACTIONS as readonly string[]).includes(action))
+      throw new TemplateMappingsError(`${where}: "action" must be one of ${JOB_ACTIONS.join(', ')}`);
     step.action = action;
   }
   if (on_failure !== undefined) {

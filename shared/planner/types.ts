@@ -34,7 +34,14 @@ export type Param =
   | { resources: ResourceRef[]; type: 'output_key'; value: OutputKeyRef; param: string }
   | { resources: ResourceRef[]; type: 'list'; value: NestedParam[]; param: string };
 
-export type JobAction = 'create' | 'modify' | 'logical_delete' | 'delete';
+/**
+ * Every job action and every handler a job can have. A job id starts with both
+ * (`<action>:<handler>:...`), so the jobs of a resource are found by ranging one prefix per pair
+ * (shared/jobs/job-index.ts); template_mappings may name no other.
+ */
+export const JOB_ACTIONS = ['create', 'modify', 'logical_delete', 'delete'] as const;
+export const JOB_HANDLERS = ['heat_worker', 'monitoring_worker'] as const;
+export type JobAction = (typeof JOB_ACTIONS)[number];
 export type OnFailure = 'fail' | 'ignore';
 
 export interface Job {

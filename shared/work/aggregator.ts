@@ -7,12 +7,12 @@
  *   since read, and the job state is unchanged since read,
  *   then put /state (unless a newer version's state is there, or it already says this),
  *        delete the chain's /jobs/all and /jobs/finished keys, delete the job state,
- *        and for a completed delete, delete /monitoring and the resource's chain index.
+ *        and for a completed delete, delete /monitoring.
  *
  * A duplicate or late message finds the chain gone and does nothing; a chain that is not
  * complete yet is left to the message of its last job. The chain's keys, /state and the job
- * state are read in two round trips whatever else etcd holds (the resource's chain index,
- * shared/jobs/job-index.ts).
+ * state are read in two round trips whatever else etcd holds (the resource's jobs are found by
+ * their ids' prefixes, shared/jobs/job-index.ts).
  */
 import { CONFLICT, converge } from '../store/converge';
 import type { EtcdEventMessage } from '../events/etcd-event-message';
@@ -22,7 +22,6 @@ import {
   defaultJobKeys,
   parseFinished,
   parseJobId,
-  parseResourceIndex,
   parseStoredJob,
   readChain,
 } from '../jobs';
@@ -50,7 +49,8 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
   const path = pathOfSingular(parts.resourceType, parts.resourceId);
   const jobStateKey = keys.jobState(path);
   const stateKey = keys.state(path);
-  const read = await readChain(store, defaultJobKeys, chainRef, [jobStateKey, stateKey], [jobId]);
+  const mirrorKey = keys.workerConfig(path);
+  const read = await readChain(store, defaultJobKeys, chainRef, [jobStateKey, stateKey, mirrorKey], [jobId]);
   const chainJobs = read.ids.flatMap((id) => {
     const kv = read.all.get(id);
     return kv ? [parseStoredJob(kv.key, kv.value).job] : [];
@@ -79,21 +79,10 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
   const stateWrite = versionedPut(stateKey, read.extra.get(stateKey), job.version, encodeState(state));
   const monitoringKey = keys.monitoring(path);
   const removeMonitoring = chain.outcome.ok && reportedAction(chain) === 'DELETE';
-  // A completed delete is the resource's last chain: its chain index goes too, unless it lists
-  // another chain (a newer version planned meanwhile).
-  const chainIds = new Set(read.ids);
-  const removeIndex =
-    removeMonitoring &&
-    read.index !== undefined &&
-    Object.values(parseResourceIndex(read.index.value))
-      .flat()
-      .every((id) => chainIds.has(id));
-
   // The job state is the resource's, not the chain's: a later version's chain planned meanwhile
   // may already have written its outputs there, so it stays for that chain's own aggregation.
-  const laterChain =
-    read.index !== undefined &&
-    Object.keys(parseResourceIndex(read.index.value)).some((name) => Number(name.split(':').pop()) > job.version);
+  // Every plan of the resource rewrites its mirror, so the mirror as read fences "no later chain".
+  const laterChain = read.resourceIds.some((id) => parseJobId(id)!.version > job.version);
   const removeJobState = jobStateKv !== undefined && !laterChain;
 
   const res = await cleanupChain(store, chainRef, {
@@ -102,13 +91,12 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
       compares: [
         ...stateWrite.compares,
         unchangedSince(jobStateKey, jobStateKv),
-        ...(removeIndex || laterChain ? [unchangedSince(read.index!.key, read.index)] : []),
+        ...(removeJobState ? [unchangedSince(mirrorKey, read.extra.get(mirrorKey))] : []),
       ],
       ops: [
         ...stateWrite.ops,
         ...(removeJobState ? [del(jobStateKey)] : []),
         ...(removeMonitoring ? [del(monitoringKey)] : []),
-        ...(removeIndex ? [del(read.index!.key)] : []),
       ],
     },
   });

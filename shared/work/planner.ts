@@ -9,8 +9,10 @@
  *   no template /state = READ_COMPLETE and the mirror;
  *   error       /state = PLAN_FAILED with a readable error; the message is acknowledged (`failed`),
  *               also when the plan's transaction is too large for etcd (./plan-limits.ts);
- *   key deleted nothing planned; the worker's own keys (mirror, stack record, job state, and the
- *               chain index once no chain it lists has jobs) go.
+ *   key deleted nothing planned; the worker's own keys (mirror, stack record, job state) go.
+ *
+ * A plan also deletes the chain index an earlier layout kept for the resource (nothing reads it;
+ * deleting a key that is not there writes nothing): docs/jobs.md "Migration".
  *
  * The mirror marks a change as planned: a change whose version the mirror already holds is
  * skipped. Every write is fenced on the config key's mod revision (the value read is still
@@ -21,7 +23,7 @@
  */
 import { CONFLICT, converge } from '../store/converge';
 import { jobWrites } from '../jobs/enqueue';
-import { parseResourceIndex } from '../jobs/job-index';
+import { legacyChainIndexKey } from '../jobs/job-index';
 import { defaultJobKeys } from '../jobs/job-keys';
 import { outputTargets, referencingPrefix, referencingPuts } from '../jobs/referencing-index';
 import { versionOf } from '../gohan/config-value';
@@ -184,7 +186,13 @@ async function writePlan(
       const res = await commitPlan(
         store,
         [...fences, ...writes.compares],
-        [...writes.ops, mirrorOp, ...referencingPuts(defaultJobKeys, jobs), ...p.staleReferencing.map((k) => del(k))],
+        [
+          ...writes.ops,
+          mirrorOp,
+          ...referencingPuts(defaultJobKeys, jobs),
+          ...p.staleReferencing.map((k) => del(k)),
+          del(legacyChainIndexKey(defaultJobKeys, p.resourceType, path.id)),
+        ],
       );
       if (res.kind === 'terminal') return failPlan(res.error);
       if (!res.succeeded) return undefined;
@@ -253,22 +261,12 @@ async function forgetResource(
   mirror: KeyValue | undefined,
 ): Promise<Outcome | undefined> {
   const resourceType = defaultSchemaIndex().singular(path.plural);
-  const indexKey = resourceType ? defaultJobKeys.resource(resourceType, path.id) : undefined;
-  const owned = [keys.heatStack(path), keys.jobState(path), ...(indexKey ? [indexKey] : [])];
+  // The chain index of an earlier layout goes too (nothing reads it).
+  const legacyIndex = resourceType ? [legacyChainIndexKey(defaultJobKeys, resourceType, path.id)] : [];
+  const owned = [keys.heatStack(path), keys.jobState(path), ...legacyIndex];
   const got = await readMany(store, owned);
   const found = owned.map((k) => got.get(k)).filter((kv): kv is KeyValue => kv !== undefined);
   if (mirror) found.push(mirror);
-  // The chain index stays while a chain it lists still runs: the aggregator needs it.
-  const index = indexKey ? got.get(indexKey) : undefined;
-  if (index) {
-    const listed = Object.values(parseResourceIndex(index.value)).flat();
-    const live = await readMany(
-      store,
-      listed.map((id) => defaultJobKeys.all(id)),
-      { keysOnly: true },
-    );
-    if ([...live.values()].some((kv) => kv !== undefined)) found.splice(found.indexOf(index), 1);
-  }
   if (found.length === 0) return done('config key deleted; nothing left to clean up');
   // Nobody plans this resource again: which jobs reference it no longer matters.
   const referencing = resourceType ? [delPrefix(referencingPrefix(defaultJobKeys, resourceType, path.id))] : [];

@@ -13,7 +13,8 @@
  * usually 1–3). Reads are bounded by the change, never by the backlog: the key, its mirror and the
  * template_mappings override (one read), then per round one read of the referenced resources and
  * selected templates it asked for, and beside it the unfinished jobs of the resources it asked
- * about (their chain index keys, then a keys-only read of the listed jobs: shared/jobs/job-index.ts).
+ * about (keys-only ranges of their job ids' prefixes, then a keys-only read of the found jobs'
+ * finished keys: shared/jobs/job-index.ts).
  * On etcd each such read is one read-only transaction of get ops (one round trip, one revision).
  */
 import YAML from 'yaml';
@@ -169,7 +170,7 @@ export class LoadingView implements PlanningView {
   readonly templates = new Map<string, HeatTemplate | PlanError | undefined>();
   readonly missingConfigs = new Set<string>();
   readonly missingTemplates = new Set<string>();
-  /** Unfinished job ids by `<type>\0<id>`, loaded from the resources' chain indexes. */
+  /** Unfinished job ids by `<type>\0<id>`, loaded by the resources' job id prefixes. */
   private readonly pending = new Map<string, string[]>();
   private readonly missingPending = new Map<string, { type: string; id: string }>();
   /** The unfinished jobs referencing the planned resource (loaded with the first round when planning). */
@@ -266,7 +267,7 @@ export class LoadingView implements PlanningView {
     const [got, unfinished, referencing] = await Promise.all([
       getMany(source, [...configs, ...templates.map((id) => keys.heatTemplate(id))]),
       pending.length
-        ? unfinishedJobsOf((k, o) => getMany(source, k, o), defaultJobKeys, pending)
+        ? unfinishedJobsOf(source, (k, o) => getMany(source, k, o), defaultJobKeys, pending)
         : new Map<string, string[]>(),
       loadReferencing
         ? referencingJobsOf(source, (k, o) => getMany(source, k, o), defaultJobKeys, this.self.type, this.self.id)

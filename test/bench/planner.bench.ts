@@ -2,7 +2,7 @@
  * `npm run bench:planner`: plans per second for the five seed resources, three ways, beside the
  * raw etcd transaction rate measured in the same run on the same etcd:
  *   1. pure planning (planChange over an in-memory view, no I/O);
- *   2. the planner handler on etcd: read the key, mirror, chain indexes, referenced resources, templates,
+ *   2. the planner handler on etcd: read the key, mirror, the resources' jobs, referenced resources, templates,
  *      plan, and write everything in one guarded transaction;
  *   3. raw etcd transactions of the same shape (2 compares, the same puts and sizes as (2) wrote).
  * (2) and (3) run with 1 and with BENCH_CONCURRENCY requests in flight. /jobs is emptied (untimed)

@@ -5,7 +5,6 @@
  * test/integration/planner.test.ts and given to `esi plan --snapshot` by esi-plan.test.ts.
  */
 import { encodeGohanConfigValue } from '../../shared/gohan/config-value';
-import { defaultJobKeys } from '../../shared/jobs/job-keys';
 import type { Job } from '../../shared/planner/types';
 import { seedFixtures, stripSuffix, type RawConfig, type SeedFixture } from '../unit/planner/helpers';
 
@@ -34,9 +33,6 @@ export function seedKeys(seed: SeedFixture, opts: { wire: boolean }): Record<str
   }
   for (const j of seed.pending_jobs) {
     out[`/jobs/all/${j.job_id}`] = [j.job_id.split(':')[1], { id: j.job_id }, 0];
-    // The resource's chain index lists it, as the planner writes it (shared/jobs/job-index.ts).
-    const chain = j.job_id.split(':').slice(2, -1).join(':');
-    out[defaultJobKeys.resource(j.resource_type, j.resource_id)] = { [chain]: [j.job_id] };
   }
   out[seed.change.key] = config(seed.change.value);
   return out;

@@ -1,20 +1,13 @@
 /**
- * The job lifecycle's two indexes (the resource's chain index and the dependents index): a change
- * reads and writes only its own keys whatever backlog the store holds, and the guarantees the
- * folder scans gave still hold under concurrency.
+ * Bounded reads of the job lifecycle (a resource's jobs by their ids' prefixes, the dependents
+ * index): a change reads and writes only its own keys whatever backlog the store holds, and the
+ * guarantees the folder scans gave still hold under concurrency.
  */
-import {
-  cleanupChain,
-  finishJob,
-  readChain,
-  settleWaiting,
-  unfinishedJobsOf,
-  storeGetMany,
-} from '../../../shared/jobs';
+import { cleanupChain, finishJob, readChain, unfinishedJobsOf, storeGetMany } from '../../../shared/jobs';
 import type { JobKeys } from '../../../shared/jobs/job-keys';
 import type { Job } from '../../../shared/planner/types';
 import { EtcdStore } from '../../../shared/store/etcd-store';
-import { put, type RangeOptions, type Store } from '../../../shared/store/store';
+import { type RangeOptions, type Store } from '../../../shared/store/store';
 import { claimJob } from '../../helpers/claim';
 import { clients, eventsSince, isolatedKeys, job, seedJobs } from './helpers';
 
@@ -138,7 +131,7 @@ test('10 dependencies finished concurrently with a backlog: one promotion, no ba
   }
 });
 
-test("the planner's view of a resource's unfinished jobs comes from its index, and a finished job drops out", async () => {
+test("the planner's view of a resource's unfinished jobs comes from its job ids' prefixes, and a finished job drops out", async () => {
   const keys = isolatedKeys('unfinished');
   await backlog(keys);
   const v1 = own('network', 'netu1', []);
@@ -156,39 +149,44 @@ test("the planner's view of a resource's unfinished jobs comes from its index, a
     { type: 'network', id: 'netu1' },
     { type: 'network', id: 'never-planned' },
   ];
-  expect([...(await unfinishedJobsOf(get, keys, resources))]).toEqual([
+  const rec = recording(store);
+  expect([...(await unfinishedJobsOf(rec.store, get, keys, resources))]).toEqual([
     ['network\u0000netu1', [v2.id, v1.id].sort()],
     ['network\u0000never-planned', []],
   ]);
+  expect(folderScans(keys, rec.ranges)).toEqual([]);
   await finishJob(store, (await claimJob(store, v1.id, 'o', TTL, { keys }))!, { ok: true });
-  expect((await unfinishedJobsOf(get, keys, resources)).get('network\u0000netu1')).toEqual([v2.id]);
-  // The index lists both chains in planning order.
-  expect(JSON.parse((await store.get(keys.resource('network', 'netu1')))!.value)).toEqual({
-    'network:netu1:1': [v1.id],
-    'network:netu1:2': [v2.id],
-  });
+  expect((await unfinishedJobsOf(store, get, keys, resources)).get('network\u0000netu1')).toEqual([v2.id]);
+  // Planning writes nothing but the jobs' own keys (no index of the resource's chains).
+  expect((await store.range(`${keys.root}resources/`)).items).toEqual([]);
 });
 
-test('a chain written before the indexes existed is still finished, settled and cleaned up (paged scans)', async () => {
-  const keys = isolatedKeys('legacy');
-  const a = own('network', 'legacy', []);
-  const b = own('port', 'legacyp', [a.id]);
-  // The old layout: /jobs/all and ready|waiting only, no index keys.
-  await store
-    .txn()
-    .then(
-      put(keys.all(a.id), JSON.stringify(['heat_worker', a, 0])),
-      put(keys.ready(a.id), 'heat_worker'),
-      put(keys.all(b.id), JSON.stringify(['heat_worker', b, 0])),
-      put(keys.waiting(b.id), 'heat_worker'),
-    )
-    .commit();
-  const r = await finishJob(store, (await claimJob(store, a.id, 'o', TTL, { keys }))!, { ok: true });
-  expect(r).toMatchObject({ promoted: [b.id], chain: { complete: true } });
-  const read = await readChain(store, keys, { resource_type: 'network', resource_id: 'legacy', version: 1 });
+test('a resource id that is a prefix of another, or contains ":", finds only its own jobs', async () => {
+  const keys = isolatedKeys('prefixes');
+  const net1 = own('network', 'net-1', []);
+  const net10 = own('network', 'net-10', []);
+  const a = own('network', 'a', []);
+  // `a:1` version 2 has the id `create:...:network:a:1:2:...`, under the prefix of `a` version 1's chain.
+  const a1v2 = job('create:heat_worker:network:a:1:2:zzzzz', [], {
+    resource_type: 'network',
+    resource_id: 'a:1',
+    job_name: 'network:a:1:2',
+    version: 2,
+    is_last: true,
+  });
+  await seedJobs(store, keys, [net1, net10, a, a1v2]);
+  const get = storeGetMany(store);
+  const found = await unfinishedJobsOf(store, get, keys, [
+    { type: 'network', id: 'net-1' },
+    { type: 'network', id: 'a' },
+    { type: 'network', id: 'a:1' },
+  ]);
+  expect([...found]).toEqual([
+    ['network\u0000net-1', [net1.id]],
+    ['network\u0000a', [a.id]],
+    ['network\u0000a:1', [a1v2.id]],
+  ]);
+  const read = await readChain(store, keys, { resource_type: 'network', resource_id: 'a', version: 1 });
   expect(read.ids).toEqual([a.id]);
-  const cleaned = await cleanupChain(store, { resource_type: 'network', resource_id: 'legacy', version: 1 }, { keys });
-  expect(cleaned.cleaned && cleaned.jobIds).toEqual([a.id]);
-  expect(await store.get(keys.all(a.id))).toBeUndefined();
-  expect((await settleWaiting(store, { keys })).promoted).toEqual([]);
+  expect(read.resourceIds).toEqual([a.id]);
 });

@@ -142,18 +142,13 @@ test("a chain completing after the next version's chain was planned leaves the r
     'heat_worker:modify': 'ok',
     'monitoring_worker:create': 'ok',
   });
-  // Meanwhile version 3's chain was planned (the resource's index lists it) and its heat job
+  // Meanwhile version 3's chain was planned (its job is under /jobs/all) and its heat job
   // already wrote its outputs into the resource's job state.
+  const v3 = { ...jobs[1], id: `modify:heat_worker:port:${rid}:3:abcde`, version: 3, job_name: `port:${rid}:3` };
   await store
     .txn()
     .then(
-      put(
-        defaultJobKeys.resource('port', rid),
-        JSON.stringify({
-          [`port:${rid}:2`]: jobs.map((j) => j.id),
-          [`port:${rid}:3`]: [`modify:heat_worker:port:${rid}:3:abcde`],
-        }),
-      ),
+      put(defaultJobKeys.all(v3.id), encodeStoredJob({ handler: v3.handler, job: v3, attempt: 0 })),
       put(jobStateKey, pyDumps(next, { sortKeys: true })),
     )
     .commit();
@@ -164,4 +159,5 @@ test("a chain completing after the next version's chain was planned leaves the r
   });
   expect(await store.get(defaultJobKeys.all(last))).toBeUndefined();
   expect(await json(jobStateKey)).toEqual(next);
+  expect(await store.get(defaultJobKeys.all(v3.id))).toBeDefined();
 });

@@ -1,4 +1,5 @@
 import { chainName, defaultJobKeys, jobKeys, parseJobId } from '../../../shared/jobs/job-keys';
+import { JOB_QUEUES } from '../../../shared/config';
 
 const seedId = 'create:monitoring_worker:port:7abe783f-4837-417d-b76f-771ec4d38b97:2:72o7k';
 
@@ -38,4 +39,22 @@ test('parses a job id from both ends', () => {
   expect(parseJobId('modify:heat_worker:port:a:x:zz')).toBeUndefined();
   expect(parseJobId('not-a-job')).toBeUndefined();
   expect(chainName(parseJobId(seedId)!)).toBe('port:7abe783f-4837-417d-b76f-771ec4d38b97:2');
+});
+
+test("a resource's jobs are under one /jobs/all prefix per action and handler, ending in ':'", () => {
+  expect(jobKeys('/t/jobs/').jobIdPrefixes('network', 'net-1', 3)).toEqual([
+    '/t/jobs/all/create:heat_worker:network:net-1:3:',
+    '/t/jobs/all/create:monitoring_worker:network:net-1:3:',
+    '/t/jobs/all/modify:heat_worker:network:net-1:3:',
+    '/t/jobs/all/modify:monitoring_worker:network:net-1:3:',
+    '/t/jobs/all/logical_delete:heat_worker:network:net-1:3:',
+    '/t/jobs/all/logical_delete:monitoring_worker:network:net-1:3:',
+    '/t/jobs/all/delete:heat_worker:network:net-1:3:',
+    '/t/jobs/all/delete:monitoring_worker:network:net-1:3:',
+  ]);
+  expect(defaultJobKeys.jobIdPrefixes('port', 'p')[0]).toBe('/jobs/all/create:heat_worker:port:p:');
+});
+
+test('every handler a job can have has a queue, and no other has one', () => {
+  expect(Object.keys(JOB_QUEUES).sort()).toEqual(['heat_worker', 'monitoring_worker']);
 });

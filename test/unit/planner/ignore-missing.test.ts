@@ -74,7 +74,6 @@ test('the id field is unset: "" and no resources', async () => {
 test('followed like any hop: the job waits for the referenced resource’s unfinished job', async () => {
   const cfgJob = `create:heat_worker:common_function_gateway:${CFG}:1:aaaaa`;
   const source = snapshot(true, {
-    [`/jobs/resources/common_function_gateway/${CFG}`]: { [`common_function_gateway:${CFG}:1`]: [cfgJob] },
     [`/jobs/all/${cfgJob}`]: ['heat_worker', { id: cfgJob }, 0],
   });
   const { job } = await cfgParam(source);

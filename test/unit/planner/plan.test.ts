@@ -176,6 +176,13 @@ describe('errors are results, never crashes', () => {
     expect(() =>
       parseTemplateMappings({ heat_worker: {}, chains: { port: [{ handler: 'heat_worker', on_failure: 'retry' }] } }),
     ).toThrow('chains.port[0]: "on_failure" must be fail or ignore');
+    // Job ids start with their action and handler, which find a resource's jobs: only known ones.
+    expect(() =>
+      parseTemplateMappings({ heat_worker: {}, chains: { port: [{ handler: 'heat_worker', action: 'rebuild' }] } }),
+    ).toThrow('chains.port[0]: "action" must be one of create, modify, logical_delete, delete');
+    expect(() => parseTemplateMappings({ other_worker: {}, chains: { port: [{ handler: 'other_worker' }] } })).toThrow(
+      'chains.port[0]: handler "other_worker" is not one of heat_worker, monitoring_worker',
+    );
   });
 });
 
