@@ -13,7 +13,7 @@ import { decodeEventMessage } from '../../../shared/events/etcd-event-message';
 import { heatWork } from '../../../shared/work/heat-work';
 import { jobRunner, type JobRunnerOptions, type JobWork } from '../../../shared/work/job-runner';
 import { monitoringWork } from '../../../shared/work/monitoring-work';
-import { jobKeys, type JobKeys } from '../../../shared/jobs';
+import { jobKeys, jobWrites, type JobKeys } from '../../../shared/jobs';
 import { createLogger } from '../../../shared/log/logger';
 import { stackNameOf } from '../../../shared/heat/records';
 import type { Job } from '../../../shared/planner/types';
@@ -75,8 +75,8 @@ export interface Harness {
   pollUrl: string;
   /** One handler invocation with these messages; the batch response. */
   invoke(work: 'heat' | 'monitoring', ...records: ReturnType<typeof sqsRecord>[]): Promise<SQSBatchResponse>;
-  /** Writes the job (all + ready, or waiting when it has dependencies). */
-  writeJob(job: Job, opts?: { waiting?: boolean }): Promise<void>;
+  /** Writes the job as the planner does (jobWrites: runnable, or waiting for its unfinished dependencies). */
+  writeJob(job: Job): Promise<void>;
   readyRecord(jobId: string, receiveCount?: number): ReturnType<typeof sqsRecord>;
   /** Delivers poll messages back to the handler until `until()` holds. Returns how many were delivered. */
   drive(
@@ -123,8 +123,7 @@ export async function harness(
     pollQueue,
     pollUrl,
     invoke: (work, ...records) => handlers[work](sqsEvent(...records), lambdaContext(`esi-test-${work}`)),
-    async writeJob(job, opts = {}) {
-      const waiting = opts.waiting ?? job.dependency.length > 0;
+    async writeJob(job) {
       // A logical delete runs while Gohan still has the resource, marked for deletion.
       const config =
         job.action === 'logical_delete'
@@ -135,14 +134,13 @@ export async function harness(
               ),
             ]
           : [];
-      await store
+      const w = await jobWrites(store, [{ handler: job.handler, job, attempt: 0 }], { keys });
+      const res = await store
         .txn()
-        .then(
-          put(keys.all(job.id), JSON.stringify([job.handler, job, 0])),
-          put(waiting ? keys.waiting(job.id) : keys.ready(job.id), job.handler),
-          ...config,
-        )
+        .when(...w.compares)
+        .then(...w.ops, ...config)
         .commit();
+      if (!res.succeeded) throw new Error(`writing ${job.id} failed its compares`);
     },
     readyRecord: (jobId, receiveCount = 1) =>
       sqsRecord({ key: keys.ready(jobId), modRevision: 1, type: 'put' }, receiveCount),

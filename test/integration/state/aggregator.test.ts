@@ -8,7 +8,7 @@ import path from 'node:path';
 import { handler } from '../../../functions/aggregator/handler';
 import { pyDumps } from '../../../shared/encoding/pyjson';
 import { claimJob } from '../../helpers/claim';
-import { defaultJobKeys, encodeStoredJob, finishJob, type Job } from '../../../shared/jobs';
+import { defaultJobKeys, encodeStoredJob, finishJob, jobWrites, type Job } from '../../../shared/jobs';
 import { EtcdStore } from '../../../shared/store/etcd-store';
 import { put } from '../../../shared/store/store';
 import { expectedJobs, seedFixtures } from '../../helpers/seed-etcd';
@@ -39,14 +39,15 @@ function chainJobs(resourceId: string, version = 2): Job[] {
 
 /** Stores the chain, then claims and finishes `run` of its jobs (default all) with the given results. */
 async function runChain(jobs: Job[], results: Record<string, 'ok' | 'fail'>, run = jobs.length): Promise<string> {
+  // Written as the planner writes them (jobWrites: dependents index keys for the waiting ones).
+  const w = await jobWrites(
+    store,
+    jobs.map((j) => ({ handler: j.handler, job: j, attempt: 0 })),
+  );
   await store
     .txn()
-    .then(
-      ...jobs.flatMap((j) => [
-        put(defaultJobKeys.all(j.id), encodeStoredJob({ handler: j.handler, job: j, attempt: 0 })),
-        put(j.dependency.length ? defaultJobKeys.waiting(j.id) : defaultJobKeys.ready(j.id), j.handler),
-      ]),
-    )
+    .when(...w.compares)
+    .then(...w.ops)
     .commit();
   let last = '';
   for (const j of jobs.slice(0, run)) {
