@@ -93,7 +93,7 @@ export function queueName(name: string, stageName = stage(), opts: { fifo?: bool
   return opts.fifo === false ? `esi-${stageName}-${name}` : `esi-${stageName}-${name}.fifo`;
 }
 
-/** Where the relay sends ready jobs, by the handler named in /jobs/ready/<id>. */
+/** Where the relay sends ready jobs, by the handler their id names (shared/relay/routes.ts). */
 export const JOB_QUEUES: Record<string, string> = { heat_worker: 'heat-jobs', monitoring_worker: 'monitoring-jobs' };
 
 /** Output key prefixes Gohan reads back (see docs/keys.md). */

@@ -128,7 +128,7 @@ export function serviceOf(logger: object): string {
   return data?.serviceName || process.env.POWERTOOLS_SERVICE_NAME || 'esi';
 }
 
-/** One repair made by the reconciler, by kind (replan, ready, limbo, settle, aggregate, cleanup). Published at once. */
+/** One repair made by the reconciler, by kind (replan, limbo, settle, aggregate, cleanup). Published at once. */
 export function recordRepair(service: string, kind: string): void {
   const single = metricsFor(service).singleMetric();
   single.addDimension('kind', kind);

@@ -44,24 +44,14 @@ export async function readReport(store: Store, configKey: string): Promise<Resou
     const parts = id ? parseJobId(id) : undefined;
     if (!id || !parts || parts.resourceId !== path.id) continue;
     const { handler, job, attempt } = parseStoredJob(kv.key, kv.value);
-    const [waiting, ready, working, finished] = await readAll(store, [
+    const [waiting, working, finished] = await readAll(store, [
       defaultJobKeys.waiting(id),
-      defaultJobKeys.ready(id),
       defaultJobKeys.working(id),
       defaultJobKeys.finished(id),
     ]);
     const fin = finished ? parseFinished(finished.value) : undefined;
-    const where = fin
-      ? fin.ok
-        ? 'finished'
-        : 'failed'
-      : working
-        ? 'working'
-        : ready
-          ? 'ready'
-          : waiting
-            ? 'waiting'
-            : 'unknown';
+    // Ready has no key: a job under none of the other folders is ready (claimable).
+    const where = fin ? (fin.ok ? 'finished' : 'failed') : working ? 'working' : waiting ? 'waiting' : 'ready';
     let owner: string | undefined;
     if (working) {
       try {

@@ -209,7 +209,7 @@ async function liveView(store: Store, log: (line: string) => void): Promise<Watc
     onError,
     onEvents: (events) => {
       for (const e of events) {
-        const m = /^\/jobs\/(ready|working|finished)\/(\w+):(\w+):(\w+):([^:]+):(\d+):/.exec(e.key);
+        const m = /^\/jobs\/(all|working|finished)\/(\w+):(\w+):(\w+):([^:]+):(\d+):/.exec(e.key);
         if (!m || e.type === 'delete') continue;
         const [, where, action, handler, type, id, version] = m;
         let note = '';
@@ -221,7 +221,9 @@ async function liveView(store: Store, log: (line: string) => void): Promise<Watc
             /* plain value */
           }
         }
-        log(`job    ${where.padEnd(8)} ${type} ${short(id)} v${version}  ${action} (${handler})${note}`);
+        log(
+          `job    ${(where === 'all' ? 'planned' : where).padEnd(8)} ${type} ${short(id)} v${version}  ${action} (${handler})${note}`,
+        );
       }
     },
   });

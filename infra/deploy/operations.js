@@ -9,7 +9,7 @@
 
 const NAMESPACE = 'esi';
 /** The reconciler's repair kinds (shared/metrics.ts recordRepair, dimension `kind`). */
-const REPAIR_KINDS = ['replan', 'ready', 'limbo', 'settle', 'aggregate', 'cleanup'];
+const REPAIR_KINDS = ['replan', 'limbo', 'settle', 'aggregate', 'cleanup'];
 /** The job handlers and the functions that run them (JobsStarted/Succeeded/Failed, dimension `handler`). */
 const JOB_HANDLERS = { heat_worker: 'esi-heat', monitoring_worker: 'esi-monitoring' };
 /** Resource types whose CloudFormation properties take `Tags: [{Key, Value}]`. */

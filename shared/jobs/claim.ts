@@ -68,10 +68,10 @@ export const claimHeld = (claim: Claim): Compare =>
 
 /**
  * Claims a job in one transaction:
- *   when /jobs/all/<id> exists and /jobs/waiting/<id>, /jobs/working/<id>, /jobs/finished/<id> do not,
- *   then put /jobs/working/<id> on a new lease and delete /jobs/ready/<id>.
- * Ready is not required, so a job whose claim expired (ready already deleted, working gone with
- * its lease, not finished) can be claimed again by the redelivered message.
+ *   when /jobs/all/<id> exists and /jobs/waiting/<id>, /jobs/working/<id>, /jobs/finished/<id> do not
+ *   (the job is ready: job-keys.ts), then put /jobs/working/<id> on a new lease.
+ * So a job whose claim expired (working gone with its lease, not finished) is ready again and can
+ * be claimed by the next message for it.
  */
 export async function tryClaimJob(
   store: Store,
@@ -93,7 +93,6 @@ export async function tryClaimJob(
     )
     .then(
       put(keys.working(jobId), JSON.stringify(working), { lease: lease.id }),
-      del(keys.ready(jobId)),
       read(keys.working(jobId)),
       read(keys.all(jobId)),
     )

@@ -25,7 +25,7 @@ import { dependencyStatus, encodeStoredJob, failedByDependency, type StoredJob }
 export interface JobWrites {
   compares: Compare[];
   ops: Op[];
-  /** Where each job starts: ready, waiting, or already failed by a failed dependency. */
+  /** Where each job starts: ready (only its `all` key), waiting, or already failed by a failed dependency. */
   placement: Map<string, 'ready' | 'waiting' | 'failed'>;
 }
 
@@ -72,7 +72,7 @@ export async function jobWrites(
       ops.push(put(keys.finished(id), JSON.stringify(finished)));
       placement.set(id, 'failed');
     } else if (promoted.has(id)) {
-      ops.push(put(keys.ready(id), j.handler));
+      // Ready as planned: the `all` put is its only key, and the relay sends it to its handler.
       placement.set(id, 'ready');
     } else {
       ops.push(put(keys.waiting(id), j.handler));

@@ -23,7 +23,7 @@ export interface FinishResult {
   outcome: JobOutcome;
   /** The job was already finished under this same claim; nothing was written for it. */
   duplicate: boolean;
-  /** Jobs moved from waiting to ready by this call. */
+  /** Jobs made ready by this call (their waiting key deleted). */
   promoted: string[];
   /** Jobs failed by this call because a dependency failed. */
   failed: string[];

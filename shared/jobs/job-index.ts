@@ -84,6 +84,12 @@ export async function unfinishedJobsOf(
   return out;
 }
 
+/**
+ * The `ready` key of the earlier layout (`/jobs/ready/<id>`, a job's "runnable" mark): nothing
+ * writes or reads it any more; the clean-up deletes what is left of it with the job's other keys.
+ */
+export const legacyReadyKey = (keys: JobKeys, id: string): string => `${keys.root}ready/${id}`;
+
 /** The chain index key of the earlier layout, only so the planner can delete what is left of it. */
 export const legacyChainIndexKey = (keys: JobKeys, resourceType: string, resourceId: string): string =>
   `${keys.root}resources/${resourceType}/${resourceId}`;

@@ -5,9 +5,13 @@
  *
  *   /jobs/all/<id>       [handler, job, attempt]        the job, from planning until clean-up
  *   /jobs/waiting/<id>   handler                         some dependency is unfinished
- *   /jobs/ready/<id>     handler                         runnable; the relay forwards its put
  *   /jobs/working/<id>   {"owner","claimed_at"}         the claim, on a lease
  *   /jobs/finished/<id>  FinishedValue (JSON)            the outcome, success or failure
+ *
+ * A job is *ready* (claimable) when it is under `all` and under none of the three others: a state
+ * computed from the keys, with no key of its own (docs/decisions.md). The relay sends a job to its
+ * handler's queue when it becomes ready: at its `all` put, and at the `waiting` delete that
+ * settles its dependencies (shared/relay/routes.ts).
  *
  * Reads of the lifecycle stay bounded by the change, not by the backlog: a resource's (or a
  * chain's) jobs are found by ranging their ids' prefixes under /jobs/all, one per (action, handler)
@@ -22,7 +26,7 @@
 import { JOBS_PREFIX } from '../keys';
 import { JOB_ACTIONS, JOB_HANDLERS } from '../planner/types';
 
-export const JOB_FOLDERS = ['all', 'waiting', 'ready', 'working', 'finished'] as const;
+export const JOB_FOLDERS = ['all', 'waiting', 'working', 'finished'] as const;
 /** The folders of a job's keys (not its state: a job is in one or more of them at a time). */
 export type JobFolder = (typeof JOB_FOLDERS)[number];
 
@@ -31,7 +35,6 @@ export interface JobKeys {
   readonly root: string;
   all(id: string): string;
   waiting(id: string): string;
-  ready(id: string): string;
   working(id: string): string;
   finished(id: string): string;
   /** The folder of one state, ending in `/`, for ranges and watches. */
@@ -47,7 +50,7 @@ export interface JobKeys {
   dependents(dependency: string): string;
   /** `<id>` waits for `dependency` (the reverse of the job's `dependency` list). */
   dependent(dependency: string, id: string): string;
-  /** `/jobs/ready/<id>` → {state: 'ready', id}; a key outside the root or a folder → undefined. */
+  /** `/jobs/all/<id>` → {state: 'all', id}; a key outside the root or a folder → undefined. */
   parse(key: string): { state: JobFolder; id: string } | undefined;
 }
 
@@ -58,7 +61,6 @@ export function jobKeys(root: string = JOBS_PREFIX): JobKeys {
     root: base,
     all: (id) => `${prefix('all')}${id}`,
     waiting: (id) => `${prefix('waiting')}${id}`,
-    ready: (id) => `${prefix('ready')}${id}`,
     working: (id) => `${prefix('working')}${id}`,
     finished: (id) => `${prefix('finished')}${id}`,
     prefix,

@@ -9,7 +9,7 @@ import type { DependencyStatus, FinishedValue } from './values';
 
 export interface WaitingJob {
   id: string;
-  /** The handler, i.e. the value of the waiting key and of the ready key it becomes. */
+  /** The handler, i.e. the value of the waiting key. */
   handler: string;
   job: Job;
 }

@@ -29,7 +29,7 @@ export interface SettledJob {
 }
 
 export interface SettleResult {
-  /** Jobs this call moved from waiting to ready. */
+  /** Jobs this call made ready (their waiting key deleted). */
   promoted: string[];
   /** Jobs this call failed because a dependency failed (in propagation order). */
   failed: SettledJob[];
@@ -163,10 +163,10 @@ async function settleFrom(
         when: [
           modRevisionIs(keys.waiting(w.id), revisionOf.get(w.id)!),
           present(keys.all(w.id)),
-          absent(keys.ready(w.id)),
           absent(keys.finished(w.id)),
         ],
-        then: [del(keys.waiting(w.id)), put(keys.ready(w.id), w.handler), ...unindex(w)],
+        // Deleting the waiting key makes the job ready; the relay sends that delete to its handler.
+        then: [del(keys.waiting(w.id)), ...unindex(w)],
       });
       if (moved !== CONFLICT) result.promoted.push(w.id);
       else raced.add(w.id);

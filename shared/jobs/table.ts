@@ -16,8 +16,6 @@ export interface JobKeyRef {
 
 export interface JobRow {
   id: string;
-  /** The key a ready message for this job names (a job in limbo is claimable through it too). */
-  readyKey: string;
   /** The chain (one resource change) the id names, `<type>:<id>:<version>`; undefined for a foreign id. */
   chain: string | undefined;
   /** `/jobs/all/<id>`; absent when only other folders hold the id. */
@@ -26,7 +24,6 @@ export interface JobRow {
     handler?: string;
     job?: Pick<Job, 'dependency' | 'is_last' | 'resource_type' | 'resource_id' | 'version' | 'on_failure'>;
   };
-  ready?: JobKeyRef & { handler: string };
   waiting?: JobKeyRef & { handler: string };
   working?: JobKeyRef;
   /** With what a dependent sees of it (values.ts dependencyStatus). */
@@ -42,7 +39,7 @@ export async function readJobTable(
   const rows = new Map<string, JobRow>();
   const row = (id: string): JobRow => {
     let r = rows.get(id);
-    if (!r) rows.set(id, (r = { id, readyKey: keys.ready(id), chain: chainOf(id) }));
+    if (!r) rows.set(id, (r = { id, chain: chainOf(id) }));
     return r;
   };
   const folders: JobFolder[] = [...JOB_FOLDERS];
@@ -58,9 +55,6 @@ export async function readJobTable(
         switch (state) {
           case 'all':
             r.all = { ...ref, ...summary(kv.key, kv.value) };
-            break;
-          case 'ready':
-            r.ready = { ...ref, handler: kv.value };
             break;
           case 'waiting':
             r.waiting = { ...ref, handler: kv.value };

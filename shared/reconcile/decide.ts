@@ -10,8 +10,17 @@ import { decide as decideWaiting } from '../jobs/resolve';
 import type { DependencyStatus } from '../jobs/values';
 import type { JobRow } from '../jobs/table';
 
-export type RepairKind = 'replan' | 'ready' | 'limbo' | 'settle' | 'aggregate' | 'cleanup';
-export const REPAIR_KINDS: readonly RepairKind[] = ['replan', 'ready', 'limbo', 'settle', 'aggregate', 'cleanup'];
+/** Ready (claimable): under `all` and under none of the other job folders (shared/jobs/job-keys.ts). */
+const isReady = (r: JobRow): boolean => !!r.all && !r.waiting && !r.working && !r.finished;
+
+/**
+ * At most this many jobs in limbo are remembered (about 100 bytes each in the memory value, far
+ * below etcd's value limit); with more at once (a queue backlog), the others wait for a pass with room.
+ */
+export const MAX_LIMBO = 2000;
+
+export type RepairKind = 'replan' | 'limbo' | 'settle' | 'aggregate' | 'cleanup';
+export const REPAIR_KINDS: readonly RepairKind[] = ['replan', 'limbo', 'settle', 'aggregate', 'cleanup'];
 
 /** Where a re-sent message goes: the queue the relay would have used. */
 export type Destination = { queue: 'config' } | { queue: 'finished' } | { queue: 'jobs'; handler: string };
@@ -132,23 +141,15 @@ export function decidePass(inp: PassInputs): PassDecision {
     // A job gone from /jobs/all was cleaned up after its chain completed: satisfied (values.ts).
     return r?.all ? { kind: 'pending' } : { kind: 'satisfied' };
   };
+  // Jobs already remembered first, so a bound on new ones never drops a first sighting.
   const limbo: Record<string, number> = {};
+  for (const j of inp.jobs)
+    if (inp.limboSince[j.id] !== undefined && j.all && isReady(j) && j.all.handler) limbo[j.id] = inp.limboSince[j.id];
+  let inLimbo = Object.keys(limbo).length;
   for (const j of inp.jobs) {
     if (!j.all || j.finished) continue;
     const handler = j.all.handler;
-    if (j.ready && !j.working) {
-      if (!old(j.ready.modRevision)) continue;
-      found.push({
-        kind: 'ready',
-        id: `ready ${j.ready.key}@${j.ready.modRevision}`,
-        key: j.ready.key,
-        why: `ready since revision ${j.ready.modRevision} and never claimed`,
-        send: {
-          to: { queue: 'jobs', handler: j.ready.handler },
-          message: { key: j.ready.key, modRevision: j.ready.modRevision, type: 'put' },
-        },
-      });
-    } else if (j.waiting && j.all.job) {
+    if (j.waiting && j.all.job) {
       const d = decideWaiting(j.all.job, statusOf);
       const depsOld = j.all.job.dependency.every((dep) => {
         const f = byId.get(dep)?.finished;
@@ -164,19 +165,24 @@ export function decidePass(inp: PassInputs): PassDecision {
             ? 'waiting, but every dependency is finished: promote'
             : `waiting, but dependency ${d.dependency} failed: fail it`,
       });
-    } else if (!j.ready && !j.waiting && !j.working && handler) {
-      // Limbo: claimed once, the claim gone (lease expired or given back), not finished.
-      const since = inp.limboSince[j.id] ?? inp.revision;
+    } else if (isReady(j) && handler) {
+      // Limbo: ready (claimable) and nobody holds it: never claimed (its message was lost), or
+      // its claim is gone (lease expired or given back). No key dates it, so the pass's memory does.
+      const remembered = inp.limboSince[j.id];
+      // The memory is one etcd value: beyond its bound a job is dated by a later pass.
+      if (remembered === undefined && inLimbo >= MAX_LIMBO) continue;
+      const since = remembered ?? inp.revision;
+      if (remembered === undefined) inLimbo++;
       limbo[j.id] = since;
       if (!old(since)) continue;
       found.push({
         kind: 'limbo',
         id: `limbo ${j.all.key}@${since}`,
         key: j.all.key,
-        why: `claimed, claim gone, not finished since revision ${since} or earlier`,
+        why: `ready and not claimed since revision ${since} or earlier`,
         send: {
           to: { queue: 'jobs', handler },
-          message: { key: j.readyKey, modRevision: j.all.modRevision, type: 'put' },
+          message: { key: j.all.key, modRevision: j.all.modRevision, type: 'put' },
         },
       });
     }

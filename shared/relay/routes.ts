@@ -2,7 +2,8 @@
  * What the relay watches and where each event goes. Queue names follow shared/config queueName().
  */
 import { JOB_QUEUES, queueName, setting } from '../config';
-import { defaultJobKeys } from '../jobs/job-keys';
+import type { EtcdEventMessage } from '../events/etcd-event-message';
+import { defaultJobKeys, parseJobId } from '../jobs/job-keys';
 import { CONFIG_PREFIX } from '../keys';
 import type { RouteFn } from './route-stream';
 
@@ -13,8 +14,9 @@ export interface RelayRoute {
 
 /**
  * Default routes: every change under /config/ (resources and heat templates, puts and deletes)
- * goes to the planner; each ready job to its handler's queue; each finished job to the
- * aggregator. `ESI_RELAY_ROUTES` (`<prefix>=<queue name>,...`) replaces them, e.g. to
+ * goes to the planner; a job to its handler's queue when it becomes ready (docs/jobs.md): when it
+ * is planned (its `/jobs/all` put) and when its dependencies are settled (its `/jobs/waiting`
+ * delete); each finished job to the aggregator. `ESI_RELAY_ROUTES` (`<prefix>=<queue name>,...`) replaces them, e.g. to
  * relay a test prefix to a queue of its own.
  */
 export function relayRoutes(spec = setting('ESI_RELAY_ROUTES')): RelayRoute[] {
@@ -29,17 +31,33 @@ export function relayRoutes(spec = setting('ESI_RELAY_ROUTES')): RelayRoute[] {
   const finished = queueName('finished');
   return [
     { prefix: CONFIG_PREFIX, route: () => config },
-    // A ready job goes to its handler's queue; the delete that follows a claim is not work.
+    // A planned job may be ready (a waiting one is refused by the claim, level-triggered). A put
+    // of a job already there (a retry's attempt count) is not news; a resync re-sends every job.
     {
-      prefix: defaultJobKeys.prefix('ready'),
-      route: (e, handler) => (e.type === 'delete' ? undefined : readyQueue(handler)),
+      prefix: defaultJobKeys.prefix('all'),
+      route: (e, value) => (e.type === 'sync' || (e.type === 'put' && isNewJob(value)) ? jobQueue(e) : undefined),
     },
+    // The settlement deletes the waiting key of a job whose dependencies are done: it is ready
+    // now (or failed, which the claim refuses).
+    { prefix: defaultJobKeys.prefix('waiting'), route: (e) => (e.type === 'delete' ? jobQueue(e) : undefined) },
     // A finished job may complete its chain: the aggregator decides.
     { prefix: defaultJobKeys.prefix('finished'), route: (e) => (e.type === 'delete' ? undefined : finished) },
   ];
 }
 
-function readyQueue(handler: string): string | undefined {
-  const name = JOB_QUEUES[handler];
+/** The queue of the handler the job id names (its second field): no value to read. */
+function jobQueue(e: EtcdEventMessage): string | undefined {
+  const id = defaultJobKeys.parse(e.key)?.id;
+  const name = id === undefined ? undefined : JOB_QUEUES[parseJobId(id)?.handler ?? ''];
   return name ? queueName(name) : undefined;
+}
+
+/** The planner's put of `[handler, job, 0]`; a retry rewrites it with attempt + 1. Unreadable: sent (the handler reports it). */
+function isNewJob(value: string): boolean {
+  try {
+    const v = JSON.parse(value) as unknown;
+    return !Array.isArray(v) || v[2] === 0;
+  } catch {
+    return true;
+  }
 }

@@ -1,8 +1,10 @@
 /**
  * The job runner shared by the heat and monitoring handlers (docs/jobs.md "Running a job").
  *
- * A record is an etcd event message for one of two keys:
- *   /jobs/ready/<id>    → claim the job (tryClaimJob) and call work.start;
+ * A record is an etcd event message for a job key:
+ *   /jobs/all/<id> put, /jobs/waiting/<id> delete (the relay: the job may be ready; docs/jobs.md)
+ *                       → claim the job (tryClaimJob) and call work.start; a job that is not ready
+ *                         is refused by the claim and the message acknowledged (level-triggered);
  *   /jobs/working/<id>  → a poll message the runner sent itself: the event of the put that created
  *                         the working key, whose modRevision is therefore the claim's create
  *                         revision → resumeClaim and call work.poll.
@@ -28,6 +30,7 @@ import {
   defaultJobKeys,
   finishJob,
   jobTxn,
+  legacyReadyKey,
   releaseClaim,
   resumeClaim,
   retryJob,
@@ -165,18 +168,33 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
   const heldRetry = opts.heldRetrySeconds ?? leaseSeconds;
   const now = opts.now ?? (() => new Date());
   const work = opts.work;
+  const legacyReady = legacyReadyKey(jobKeys, '');
+
+  /**
+   * What a message asks: `start` for a job that may be ready (the relay's `all` put or resync,
+   * `waiting` delete; a `/jobs/ready/<id>` put of the earlier layout still in a queue), `poll` for
+   * the runner's own poll message (a `working` key). Anything else is not work.
+   */
+  function jobMessage(m: EtcdEventMessage): { state: 'start' | 'poll'; id: string } | undefined {
+    if (m.key.startsWith(legacyReady) && m.type !== 'delete')
+      return { state: 'start', id: m.key.slice(legacyReady.length) };
+    const k = jobKeys.parse(m.key);
+    if (!k) return undefined;
+    if (k.state === 'working' && m.type !== 'delete') return { state: 'poll', id: k.id };
+    if ((k.state === 'all' && m.type !== 'delete') || (k.state === 'waiting' && m.type === 'delete'))
+      return { state: 'start', id: k.id };
+    return undefined;
+  }
 
   return async (message, rctx) => {
     const store = storeOf();
-    const parsed = jobKeys.parse(message.key);
-    if (!parsed || (parsed.state !== 'ready' && parsed.state !== 'working'))
-      return done('not a ready or working job key');
-    if (message.type === 'delete') return done('a delete event: nothing to run');
+    const parsed = jobMessage(message);
+    if (!parsed) return done('not a message that a job may be ready, nor a poll message');
     const owner = opts.owner?.(rctx) ?? `${CONTAINER_ID}/${rctx.record.messageId}`;
     const logger = rctx.logger;
     logger.appendKeys({ job_id: parsed.id, handler: work.handler });
 
-    if (parsed.state === 'working') {
+    if (parsed.state === 'poll') {
       const claim = await resumeClaim(
         store,
         { jobId: parsed.id, owner, createRevision: message.modRevision },
@@ -198,12 +216,12 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
         case 'finished':
           return done('job already finished');
         case 'waiting':
-          return done('job still waiting for dependencies; settlement will make it ready');
+          return done('job still waiting for dependencies; their settlement sends it again');
         case 'unreadable':
           logger.error('job value unreadable; not run', { error: attempt.error });
           return done(`unreadable job: ${attempt.error}`);
         case 'held':
-          if (parsed.state === 'working') return done(`stale poll message: job held by ${attempt.owner ?? '?'}`);
+          if (parsed.state === 'poll') return done(`stale poll message: job held by ${attempt.owner ?? '?'}`);
           return retryLater(
             heldRetry,
             `job held by ${attempt.owner ?? '?'}; trying again after its lease may have expired`,

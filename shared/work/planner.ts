@@ -3,8 +3,8 @@
  * the key as it is now (./planning-inputs.ts), runs the pure planner, and writes everything of
  * that resource change in one etcd transaction:
  *
- *   jobs        every /jobs/all/<id> = [handler, job, 0], /jobs/ready/<id> or /jobs/waiting/<id> =
- *               handler as the job lifecycle places it (shared/jobs/enqueue.ts), and the mirror
+ *   jobs        every /jobs/all/<id> = [handler, job, 0], /jobs/waiting/<id> = handler for a job
+ *               that must wait (shared/jobs/enqueue.ts; a ready job has only its all key), and the mirror
  *               /esi-worker/config/<path> = {"body", "deleted", "version"};
  *   no template /state = READ_COMPLETE and the mirror;
  *   error       /state = PLAN_FAILED with a readable error; the message is acknowledged (`failed`),

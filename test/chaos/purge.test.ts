@@ -1,7 +1,7 @@
 /**
  * Every queue purged (all in-flight messages lost) in the middle of the recorded load-balancer
  * scenario, on the whole local stack: the reconciler re-derives the lost work from etcd, and all
- * 29 resources still reach their recorded /state, with no job key left under ready, waiting or
+ * 29 resources still reach their recorded /state, with no job key left under all, waiting or
  * working and no orphan worker key. Then `esi reconcile --dry-run`: nothing on the healthy stack;
  * after a purge with the reconciler's schedule stopped, each stranded resource; and with the
  * schedule back, every one of them reaches its /state.

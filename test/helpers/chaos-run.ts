@@ -1,7 +1,7 @@
 /**
  * The recorded load-balancer scenario played on a local stack with a fault injected while its jobs
  * run, and the recovery measured: from the fault's end (the restart) to the moment every resource
- * reached its recorded /state, no key is left under /jobs/ready|waiting|working and no worker key
+ * reached its recorded /state, no key is left under /jobs/all|waiting|working and no worker key
  * outlives its resource. Writes go on through the fault as Gohan's would: each one is retried
  * until etcd takes it.
  */

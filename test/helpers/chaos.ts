@@ -35,10 +35,14 @@ export async function purgeAllQueues(stack: RunningStack, sqs = stackSqs(stack))
   return urls.map((u) => u.split('/').pop()!);
 }
 
-/** Keys under the job folders that mean work is still pending. */
+/**
+ * Keys under the job folders that mean work is still pending: a job still under `all` (ready,
+ * waiting or running, or finished and not aggregated: a completed chain is removed), a waiting or
+ * working key.
+ */
 export async function pendingJobKeys(store: Store): Promise<string[]> {
   const out: string[] = [];
-  for (const folder of ['ready', 'waiting', 'working'])
+  for (const folder of ['all', 'waiting', 'working'])
     out.push(...(await store.range(`/jobs/${folder}/`)).items.map((kv) => kv.key));
   return out;
 }

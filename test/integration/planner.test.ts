@@ -99,7 +99,7 @@ afterAll(() =>
 );
 
 describe.each(seeds.map((s) => [s.seed, s] as const))('seed %s through etcd', (name, seed) => {
-  it('writes the point (2) jobs, ready/waiting keys and the mirror; redelivery changes nothing', async () => {
+  it('writes the point (2) jobs, waiting keys for jobs that must wait, and the mirror; redelivery changes nothing', async () => {
     const rev = await writeSeed(seed);
     expect(await invoke(message(seed.change.key, rev))).toEqual({ batchItemFailures: [] });
 
@@ -114,12 +114,9 @@ describe.each(seeds.map((s) => [s.seed, s] as const))('seed %s through etcd', (n
       const actual = byStripped.get(stripSuffix(e.key))!;
       expect([actual.handler, actual.counter]).toEqual([e.handler, e.counter]);
       diffs.push(...jobDifferences(actual.job, e.job).map((d) => `${e.key}: ${d}`));
-      const [ready, waiting] = [
-        await store.get(`/jobs/ready/${actual.id}`),
-        await store.get(`/jobs/waiting/${actual.id}`),
-      ];
-      if (e.job.dependency.length === 0) expect([ready?.value, waiting]).toEqual([e.handler, undefined]);
-      else expect([ready, waiting?.value]).toEqual([undefined, e.handler]);
+      // A ready job is its all key alone; one with dependencies (unfinished here) waits.
+      const waiting = await store.get(`/jobs/waiting/${actual.id}`);
+      expect(waiting?.value).toBe(e.job.dependency.length === 0 ? undefined : e.handler);
     }
     expect(diffs).toEqual([]);
     const mirror = await json(seed.change.key.replace('/config/', '/esi-worker/config/'));
@@ -132,17 +129,18 @@ describe.each(seeds.map((s) => [s.seed, s] as const))('seed %s through etcd', (n
 
     // Redelivered twice (as SQS may): still one set of jobs.
     const before = (await store.range('/jobs/')).items
-      .filter((kv) => /^\/jobs\/(all|ready|waiting)\//.test(kv.key) && kv.key.includes(`:${seed.change.resource_id}:`))
+      .filter((kv) => /^\/jobs\/(all|waiting)\//.test(kv.key) && kv.key.includes(`:${seed.change.resource_id}:`))
       .map((kv) => `${kv.key}@${kv.modRevision}`);
     expect(await invoke(message(seed.change.key, rev))).toEqual({ batchItemFailures: [] });
     expect(await invoke(sqsRecord({ key: seed.change.key, modRevision: rev, type: 'put' }, 3))).toEqual({
       batchItemFailures: [],
     });
     const after = (await store.range('/jobs/')).items
-      .filter((kv) => /^\/jobs\/(all|ready|waiting)\//.test(kv.key) && kv.key.includes(`:${seed.change.resource_id}:`))
+      .filter((kv) => /^\/jobs\/(all|waiting)\//.test(kv.key) && kv.key.includes(`:${seed.change.resource_id}:`))
       .map((kv) => `${kv.key}@${kv.modRevision}`);
     expect(after).toEqual(before);
-    expect(after).toHaveLength(expected.length * 2);
+    expect(after).toHaveLength(expected.length + expected.filter((e) => e.job.dependency.length > 0).length);
+    expect((await store.range('/jobs/ready/')).items).toEqual([]);
   });
 });
 
@@ -168,14 +166,13 @@ describe('level-triggered planning', () => {
     const key = `/config/v2.0/networks/${id}`;
     await invoke(message(key, await write(key, network(id, 1))));
     const [create] = await jobsOf('network', id);
-    expect(await store.get(`/jobs/ready/${create.id}`)).toBeDefined();
+    expect(await store.get(`/jobs/waiting/${create.id}`)).toBeUndefined();
 
     await invoke(message(key, await write(key, network(id, 2, { admin_state_up: false }))));
     const modify = (await jobsOf('network', id)).find((j) => j.job.version === 2)!;
     expect(stripSuffix(modify.id)).toBe(`modify:heat_worker:network:${id}:2`);
     expect(modify.job.dependency).toEqual([create.id]);
     expect((await store.get(`/jobs/waiting/${modify.id}`))?.value).toBe('heat_worker');
-    expect(await store.get(`/jobs/ready/${modify.id}`)).toBeUndefined();
 
     // Once the older job is finished, a later version no longer depends on it.
     await write(`/jobs/finished/${create.id}`, '{"ok": true}');
@@ -183,7 +180,8 @@ describe('level-triggered planning', () => {
     await invoke(message(key, await write(key, network(id, 3))));
     const v3 = (await jobsOf('network', id)).find((j) => j.job.version === 3)!;
     expect(v3.job.dependency).toEqual([]);
-    expect((await store.get(`/jobs/ready/${v3.id}`))?.value).toBe('heat_worker');
+    expect(await store.get(`/jobs/all/${v3.id}`)).toBeDefined();
+    expect(await store.get(`/jobs/waiting/${v3.id}`)).toBeUndefined();
   });
 
   it('a change waits for the unfinished jobs of the resources that reference it, read through the referencing index', async () => {

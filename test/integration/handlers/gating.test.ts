@@ -8,7 +8,7 @@ import { stackNameOf } from '../../../shared/heat/records';
 import type { Claim } from '../../../shared/jobs';
 import type { Job } from '../../../shared/planner/types';
 import { waitFor } from '../../helpers/wait';
-import { cloneJob, counts, finishedOf, harness, notStuck, seedFile, uid, type Harness } from './helpers';
+import { cloneJob, counts, finishedOf, harness, jobKeysOf, notStuck, seedFile, uid, type Harness } from './helpers';
 
 // Seed 002's load balancer job needs no other stack's outputs: a good unit of work.
 const base = seedFile('002_addf4c9d80b3d0e0').expected[0].value[1];
@@ -28,12 +28,12 @@ describe('gating', () => {
     const dependents = Array.from({ length: 3 }, () => lbJob({ dependency: deps.map((d) => d.id) }));
     for (const j of [...deps, ...dependents]) await h.writeJob(j);
     // Every dependency claimed and started in parallel invocations; their polls finish in one batch.
-    await Promise.all(deps.map((d) => h.invoke('heat', h.readyRecord(d.id))));
+    await Promise.all(deps.map((d) => h.invoke('heat', h.jobRecord(d.id))));
     await h.drive('heat', async () => (await Promise.all(deps.map((d) => finishedOf(h, d.id)))).every(Boolean));
-    for (const d of dependents) expect(await h.store.get(h.keys.ready(d.id))).toBeDefined();
-    // The relay would forward each ready put once; SQS may deliver it twice.
+    for (const d of dependents) expect(await jobKeysOf(h, d.id)).toEqual(['all']);
+    // The relay forwards each waiting delete once; SQS may deliver it twice.
     await Promise.all(
-      dependents.flatMap((d) => [h.invoke('heat', h.readyRecord(d.id)), h.invoke('heat', h.readyRecord(d.id, 2))]),
+      dependents.flatMap((d) => [h.invoke('heat', h.settledRecord(d.id)), h.invoke('heat', h.settledRecord(d.id, 2))]),
     );
     await h.drive('heat', async () => (await Promise.all(dependents.map((d) => finishedOf(h, d.id)))).every(Boolean));
     const ops = await Promise.all([...deps, ...dependents].map((j) => counts(h, stackOf(j))));
@@ -49,9 +49,9 @@ describe('gating', () => {
     const second = lbJob({ dependency: [first.id] });
     await h.writeJob(first);
     await h.writeJob(second);
-    await Promise.all([h.invoke('heat', h.readyRecord(first.id)), h.invoke('heat', h.readyRecord(first.id, 2))]);
+    await Promise.all([h.invoke('heat', h.jobRecord(first.id)), h.invoke('heat', h.jobRecord(first.id, 2))]);
     await h.drive('heat', async () => Boolean(await finishedOf(h, first.id)), { twice: true });
-    await Promise.all([h.invoke('heat', h.readyRecord(second.id)), h.invoke('heat', h.readyRecord(second.id, 2))]);
+    await Promise.all([h.invoke('heat', h.jobRecord(second.id)), h.invoke('heat', h.jobRecord(second.id, 2))]);
     await h.drive('heat', async () => Boolean(await finishedOf(h, second.id)), { twice: true });
     expect(await counts(h, stackOf(first))).toEqual({ creates: 1, updates: 0, deletes: 0 });
     expect(await counts(h, stackOf(second))).toEqual({ creates: 1, updates: 0, deletes: 0 });
@@ -92,7 +92,7 @@ describe('a handler frozen past its claim', () => {
     const entered = new Promise<void>((resolve) => {
       frozen.entered = resolve;
     });
-    await h.invoke('heat', h.readyRecord(job.id));
+    await h.invoke('heat', h.jobRecord(job.id));
     // Invocation A polls until the stack is complete, then freezes before writing its result.
     const a = (async () => {
       for (;;) {
@@ -122,8 +122,8 @@ describe('a handler frozen past its claim', () => {
       what: 'the frozen claim to expire',
     });
 
-    // B: the redelivered ready message claims the job from limbo and completes it.
-    await h.invoke('heat', h.readyRecord(job.id, 2));
+    // B: the redelivered message claims the job from limbo and completes it.
+    await h.invoke('heat', h.jobRecord(job.id, 2));
     await h.drive('heat', async () => Boolean(await finishedOf(h, job.id)));
     const finished = await h.store.get(h.keys.finished(job.id));
     expect(JSON.parse(finished!.value)).toMatchObject({ ok: true });

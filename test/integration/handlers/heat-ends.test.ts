@@ -76,7 +76,7 @@ const claimGone = (job: Job) =>
   waitFor(async () => !(await h.store.get(h.keys.working(job.id))), { timeoutMs: 15_000, what: 'the claim to expire' });
 
 /** The job's message handled again, as the reconciler or a redelivery would, with nobody polling in between. */
-const again = (job: Job, n: number) => h.invoke('heat', h.readyRecord(job.id, n));
+const again = (job: Job, n: number) => h.invoke('heat', h.jobRecord(job.id, n));
 
 /** Runs the job on a stack whose `op` hangs for good; Heat's stack as it then is. */
 async function startHanging(job: Job, op: 'create' | 'update' | 'delete') {
@@ -85,7 +85,7 @@ async function startHanging(job: Job, op: 'create' | 'update' | 'delete') {
     body: { match: stackOf(job), mode: 'hang', endless: true, ops: [op] },
   });
   await h.writeJob(job);
-  await h.invoke('heat', h.readyRecord(job.id));
+  await h.invoke('heat', h.jobRecord(job.id));
   return heatStack(job);
 }
 
@@ -167,7 +167,7 @@ it("a claim whose step an earlier version stored (no timeout, a spec hash) is fo
 it("an update hanging past its deadline, its claim expired: the deadline counts from Heat's updated_time", async () => {
   const first = lbJob();
   await h.writeJob(first);
-  await h.invoke('heat', h.readyRecord(first.id));
+  await h.invoke('heat', h.jobRecord(first.id));
   await h.drive('heat', async () => Boolean(await finishedOf(h, first.id)));
   const created = await h.json(stackKey(first));
   const update = cloneJob(first, { resourceId: first.resource_id, action: 'modify', isLast: true });
@@ -204,7 +204,7 @@ it("Heat times the stack out while no claim watches it: the job ends with Heat's
   await h.sim('/_sim/config', { method: 'POST', body: { minute_ms: 100 } }); // Heat's 3 minutes: 300 ms
   await h.sim('/_sim/faults', { method: 'POST', body: { match: stackOf(job), mode: 'hang', ops: ['create'] } });
   await h.writeJob(job);
-  await h.invoke('heat', h.readyRecord(job.id));
+  await h.invoke('heat', h.jobRecord(job.id));
   await claimGone(job);
   await waitFor(async () => (await h.heatClient.showStack(stackOf(job)))?.status === 'CREATE_FAILED', {
     what: 'Heat to time the stack out',
@@ -219,7 +219,7 @@ it("Heat times the stack out while no claim watches it: the job ends with Heat's
 it('a job re-run on the stack it completed sends no UPDATE; a later job with other parameters does', async () => {
   const first = lbJob();
   await h.writeJob(first);
-  await h.invoke('heat', h.readyRecord(first.id));
+  await h.invoke('heat', h.jobRecord(first.id));
   await h.drive('heat', async () => Boolean(await finishedOf(h, first.id)));
   expect(await finishedOf(h, first.id)).toMatchObject({ ok: true });
   const record = (await h.json(stackKey(first))) as Record<string, unknown>;
@@ -232,7 +232,7 @@ it('a job re-run on the stack it completed sends no UPDATE; a later job with oth
     .txn()
     .then(del(h.keys.finished(first.id)))
     .commit();
-  await h.invoke('heat', h.readyRecord(first.id, 2));
+  await h.invoke('heat', h.jobRecord(first.id, 2));
   expect(await finishedOf(h, first.id)).toMatchObject({ ok: true });
   expect(await counts(h, stackOf(first))).toEqual({ creates: 1, updates: 0, deletes: 0 });
   expect(await h.json(stackKey(first))).toEqual(record);
@@ -244,7 +244,7 @@ it('a job re-run on the stack it completed sends no UPDATE; a later job with oth
     p.param === 'version' ? { resources: [], type: 'value', value: 7, param: 'version' } : p,
   );
   await h.writeJob(changed);
-  await h.invoke('heat', h.readyRecord(changed.id));
+  await h.invoke('heat', h.jobRecord(changed.id));
   await h.drive('heat', async () => Boolean(await finishedOf(h, changed.id)));
   expect(await finishedOf(h, changed.id)).toMatchObject({ ok: true });
   expect(await counts(h, stackOf(first))).toEqual({ creates: 1, updates: 1, deletes: 0 });
@@ -289,12 +289,12 @@ it("a create answered after the HTTP timeout is recognised as the job's own: no 
       body: { match: stackOf(job), mode: 'latency', ms: 1500, committed: true, ops: ['create'], times: 1 },
     });
     await h2.writeJob(job);
-    const res = await handler(sqsEvent(h2.readyRecord(job.id)), lambdaContext('esi-test-heat'));
+    const res = await handler(sqsEvent(h2.jobRecord(job.id)), lambdaContext('esi-test-heat'));
     expect(res?.batchItemFailures).toHaveLength(1); // the timeout: a transient failure, redelivered
     await waitFor(async () => (await h.heatClient.showStack(stackOf(job)))?.status === 'CREATE_COMPLETE', {
       what: 'the late create to complete',
     });
-    const again2 = await handler(sqsEvent(h2.readyRecord(job.id, 2)), lambdaContext('esi-test-heat'));
+    const again2 = await handler(sqsEvent(h2.jobRecord(job.id, 2)), lambdaContext('esi-test-heat'));
     expect(again2?.batchItemFailures).toEqual([]);
     expect(await finishedOf(h2, job.id)).toMatchObject({ ok: true });
     expect(await counts(h, stackOf(job))).toEqual({ creates: 1, updates: 0, deletes: 0 });
@@ -335,7 +335,7 @@ it('a delete finishing after Gohan deleted the /config key leaves no stack recor
     .txn()
     .then(del(`/config/v2.0/load_balancers/${job.resource_id}`))
     .commit();
-  await h.invoke('heat', h.readyRecord(job.id));
+  await h.invoke('heat', h.jobRecord(job.id));
   await h.drive('heat', async () => Boolean(await finishedOf(h, job.id)));
   expect(await finishedOf(h, job.id)).toMatchObject({ ok: true });
   // No stack record; the job state stays for the aggregator, which removes it with the chain.

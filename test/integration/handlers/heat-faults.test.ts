@@ -1,6 +1,6 @@
 /**
  * Heat faults through the heat handler (Heat simulator fault rules): each ends with the right
- * /jobs/finished value, a readable error and nothing left in ready/working/waiting.
+ * /jobs/finished value, a readable error and nothing left in working/waiting.
  * The Heat client here does not retry within a call, so every 5xx reaches the job runner.
  */
 import type { Job } from '../../../shared/planner/types';
@@ -29,10 +29,10 @@ afterEach(async () => {
 
 async function run(job: Job, opts: { redeliveries?: number } = {}): Promise<void> {
   await h.writeJob(job);
-  let res = await h.invoke('heat', h.readyRecord(job.id));
+  let res = await h.invoke('heat', h.jobRecord(job.id));
   // A thrown (transient) failure is redelivered by SQS: here, at once.
   for (let n = 2; res.batchItemFailures.length && n <= (opts.redeliveries ?? 0) + 1; n++)
-    res = await h.invoke('heat', h.readyRecord(job.id, n));
+    res = await h.invoke('heat', h.jobRecord(job.id, n));
   await h.drive('heat', async () => Boolean(await finishedOf(h, job.id)));
   expect(await notStuck(h, job.id)).toEqual([]);
 }

@@ -54,7 +54,7 @@ describe.each(seedRecords().map((r) => [r.seed, r] as const))('seed %s', (seed, 
     const before = await counts(h, stackName);
 
     await h.writeJob({ ...job, dependency: [] });
-    expect(await h.invoke('heat', h.readyRecord(job.id))).toEqual({ batchItemFailures: [] });
+    expect(await h.invoke('heat', h.jobRecord(job.id))).toEqual({ batchItemFailures: [] });
     await h.drive('heat', async () => (await finishedOf(h, job.id)) !== undefined);
 
     expect(await finishedOf(h, job.id)).toMatchObject({ ok: true });

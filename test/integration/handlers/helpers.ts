@@ -77,7 +77,10 @@ export interface Harness {
   invoke(work: 'heat' | 'monitoring', ...records: ReturnType<typeof sqsRecord>[]): Promise<SQSBatchResponse>;
   /** Writes the job as the planner does (jobWrites: runnable, or waiting for its unfinished dependencies). */
   writeJob(job: Job): Promise<void>;
-  readyRecord(jobId: string, receiveCount?: number): ReturnType<typeof sqsRecord>;
+  /** The relay's message for a planned job (its /jobs/all put). */
+  jobRecord(jobId: string, receiveCount?: number): ReturnType<typeof sqsRecord>;
+  /** The relay's message for a job whose dependencies were settled (its /jobs/waiting delete). */
+  settledRecord(jobId: string, receiveCount?: number): ReturnType<typeof sqsRecord>;
   /** Delivers poll messages back to the handler until `until()` holds. Returns how many were delivered. */
   drive(
     work: 'heat' | 'monitoring',
@@ -142,8 +145,10 @@ export async function harness(
         .commit();
       if (!res.succeeded) throw new Error(`writing ${job.id} failed its compares`);
     },
-    readyRecord: (jobId, receiveCount = 1) =>
-      sqsRecord({ key: keys.ready(jobId), modRevision: 1, type: 'put' }, receiveCount),
+    jobRecord: (jobId, receiveCount = 1) =>
+      sqsRecord({ key: keys.all(jobId), modRevision: 1, type: 'put' }, receiveCount),
+    settledRecord: (jobId, receiveCount = 1) =>
+      sqsRecord({ key: keys.waiting(jobId), modRevision: 1, type: 'delete' }, receiveCount),
     async drive(work, until, opts = {}) {
       let delivered = 0;
       await waitFor(
@@ -196,11 +201,18 @@ export async function harness(
 export const finishedOf = async (h: Harness, id: string) =>
   h.json(h.keys.finished(id)) as Promise<{ ok: boolean; error?: string } | undefined>;
 
-/** Nothing of the job is left in ready, working or waiting. */
+/** Nothing of the job is left in working or waiting. */
 export async function notStuck(h: Harness, id: string): Promise<string[]> {
   const left: string[] = [];
-  for (const k of [h.keys.ready(id), h.keys.working(id), h.keys.waiting(id)]) if (await h.store.get(k)) left.push(k);
+  for (const k of [h.keys.working(id), h.keys.waiting(id)]) if (await h.store.get(k)) left.push(k);
   return left;
+}
+
+/** The job's keys as they stand: which of all, waiting, working, finished exist ("ready" = only all). */
+export async function jobKeysOf(h: Harness, id: string): Promise<string[]> {
+  const folders = ['all', 'waiting', 'working', 'finished'] as const;
+  const kvs = await Promise.all(folders.map((f) => h.store.get(h.keys.prefix(f) + id)));
+  return folders.filter((_, i) => kvs[i] !== undefined);
 }
 
 /** Stack operation counts the simulator accepted. */

@@ -13,6 +13,7 @@ import {
   notStuck,
   preCreateStack,
   readFixture,
+  jobKeysOf,
   referencedStackRecords,
   seedFile,
   type Harness,
@@ -61,24 +62,24 @@ it('runs the three jobs in dependency order; heat_stacks (3), job_state (4) then
   });
 
   for (const j of [delJob, heatJob, createJob]) await h.writeJob(j);
-  expect(await h.store.get(h.keys.ready(delJob.id))).toBeDefined();
+  expect(await jobKeysOf(h, delJob.id)).toEqual(['all']);
   expect(await h.store.get(h.keys.waiting(heatJob.id))).toBeDefined();
 
-  await h.invoke('monitoring', h.readyRecord(delJob.id));
+  await h.invoke('monitoring', h.jobRecord(delJob.id));
   const delFinished = await finishedOf(h, delJob.id);
   expect(delFinished).toMatchObject({ ok: false, on_failure: 'ignore' });
   expect(delFinished!.error).toMatch(/no Heat stack recorded for port 7abe783f-4837-417d-b76f-771ec4d38b97/);
   // Ignored: the heat job is promoted; the create still waits for it.
-  expect(await h.store.get(h.keys.ready(heatJob.id))).toBeDefined();
+  expect(await jobKeysOf(h, heatJob.id)).toEqual(['all']);
   expect(await h.store.get(h.keys.waiting(createJob.id))).toBeDefined();
 
-  await h.invoke('heat', h.readyRecord(heatJob.id));
+  await h.invoke('heat', h.jobRecord(heatJob.id));
   await h.drive('heat', async () => Boolean(await finishedOf(h, heatJob.id)));
   expect(await finishedOf(h, heatJob.id)).toMatchObject({ ok: true });
   expect(await h.json(rec.heat_stacks.key)).toEqual(rec.heat_stacks.value);
 
-  expect(await h.store.get(h.keys.ready(createJob.id))).toBeDefined();
-  await h.invoke('monitoring', h.readyRecord(createJob.id));
+  expect(await jobKeysOf(h, createJob.id)).toEqual(['all']);
+  await h.invoke('monitoring', h.jobRecord(createJob.id));
   expect(await finishedOf(h, createJob.id)).toMatchObject({ ok: true });
   await waitFor(() => seen.length >= 2, { what: 'two job_state writes' });
   await watch.cancel();
@@ -93,7 +94,7 @@ it('runs the three jobs in dependency order; heat_stacks (3), job_state (4) then
   // The create delivered again after a lost answer (job re-planned as a copy): no second target.
   const again = { ...createJob, id: createJob.id.replace(/:[a-z0-9]{5}$/, ':again'), dependency: [] };
   await h.writeJob(again);
-  await h.invoke('monitoring', h.readyRecord(again.id));
+  await h.invoke('monitoring', h.jobRecord(again.id));
   expect(await finishedOf(h, again.id)).toMatchObject({ ok: true });
   expect(
     await h.collectorClient.findTargets({ resource_type: 'ports', resource_id: heatJob.resource_id }),

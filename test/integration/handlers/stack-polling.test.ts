@@ -22,7 +22,7 @@ describe('a stack Heat completes quickly', () => {
   it('completes in the invocation that started it: finished, nothing left, no poll message', async () => {
     const job = lbJob();
     await h.writeJob(job);
-    expect(await h.invoke('heat', h.readyRecord(job.id))).toEqual({ batchItemFailures: [] });
+    expect(await h.invoke('heat', h.jobRecord(job.id))).toEqual({ batchItemFailures: [] });
     expect(await finishedOf(h, job.id)).toMatchObject({ ok: true });
     expect(await notStuck(h, job.id)).toEqual([]);
     const polled = await sqsClient().send(
@@ -42,7 +42,7 @@ describe('a stack Heat takes longer than the in-invocation checks', () => {
   it('is left to poll messages, counted in the working value, and completes', async () => {
     const job = lbJob();
     await h.writeJob(job);
-    await h.invoke('heat', h.readyRecord(job.id));
+    await h.invoke('heat', h.jobRecord(job.id));
     const working = await h.store.get(h.keys.working(job.id));
     expect(parseJsonObject(working!.value)).toMatchObject({ polls: 1, step: { action: 'CREATE' } });
     await h.drive('heat', async () => Boolean(await finishedOf(h, job.id)), { timeoutMs: 20_000 });

@@ -17,8 +17,9 @@ async function run(keys: JobKeys, id: string, outcome: { ok: true } | { ok: fals
   return finishJob(s, claim, outcome);
 }
 
-const readyPutsOf = (keys: JobKeys, id: string, events: { type: string; key: string }[]) =>
-  events.filter((e) => e.type === 'put' && e.key === keys.ready(id)).length;
+/** Writes to a job's keys other than its finished key: a promotion is the waiting key's delete. */
+const promotionsOf = (keys: JobKeys, id: string, events: { type: string; key: string }[]) =>
+  events.filter((e) => e.key === keys.waiting(id) || e.key === keys.working(id) || e.key === keys.all(id)).length;
 
 test('10 dependencies finished concurrently by 10 clients promote their dependent exactly once (5 rounds)', async () => {
   const { stores, close } = clients(10);
@@ -32,11 +33,13 @@ test('10 dependencies finished concurrently by 10 clients promote their dependen
       const from = (await store.revision()) + 1;
       const results = await Promise.all(claims.map((c, i) => finishJob(stores[i], c!, { ok: true })));
 
-      const events = await eventsSince(store, keys.prefix('ready'), from);
-      expect(readyPutsOf(keys, dependent, events)).toBe(1);
+      const events = await eventsSince(store, keys.root, from);
+      expect(events.filter((e) => e.key === keys.waiting(dependent)).map((e) => e.type)).toEqual(['delete']);
+      expect(promotionsOf(keys, dependent, events)).toBe(1);
       expect(results.filter((r) => r.promoted.includes(dependent))).toHaveLength(1);
+      // Ready: only its all key is left.
       expect(await store.get(keys.waiting(dependent))).toBeUndefined();
-      expect((await store.get(keys.ready(dependent)))!.value).toBe('heat_worker');
+      expect(await store.get(keys.all(dependent))).toBeDefined();
     }
   } finally {
     close();
@@ -118,7 +121,10 @@ test("seed 004 chain: the heat modify fails (fail), so the monitoring create nev
     root_cause: modify.id,
   });
   expect(await store.get(keys.waiting(create.id))).toBeUndefined();
-  expect(readyPutsOf(keys, create.id, await eventsSince(store, keys.root, from))).toBe(0);
+  // Failed, never ready: its waiting key went in the same transaction that put its finished key.
+  const events = await eventsSince(store, keys.root, from);
+  const waitingDelete = events.find((e) => e.key === keys.waiting(create.id));
+  expect(events.find((e) => e.key === keys.finished(create.id))?.modRevision).toBe(waitingDelete?.modRevision);
   expect(await claimJob(store, create.id, 'late', TTL, { keys })).toBeUndefined();
 });
 

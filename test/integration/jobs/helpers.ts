@@ -19,7 +19,7 @@ export function isolatedKeys(name: string): JobKeys {
 /** A job with only the fields the lifecycle reads (the unit tests' builder). */
 export { job } from '../../unit/jobs/fixtures';
 
-/** Writes jobs the way the planner does (jobWrites: all + ready|waiting, guarded). */
+/** Writes jobs the way the planner does (jobWrites: all, + waiting for a job that must wait; guarded). */
 export async function seedJobs(store: Store, keys: JobKeys, jobs: Job[]): Promise<Map<string, string>> {
   const stored: StoredJob[] = jobs.map((j) => ({ handler: j.handler, job: j, attempt: 0 }));
   const w = await jobWrites(store, stored, { keys });

@@ -59,7 +59,7 @@ async function backlog(keys: JobKeys): Promise<void> {
 }
 
 const folderScans = (keys: JobKeys, ranges: string[]) =>
-  ranges.filter((p) => (['all', 'waiting', 'ready', 'working', 'finished'] as const).some((s) => p === keys.prefix(s)));
+  ranges.filter((p) => (['all', 'waiting', 'working', 'finished'] as const).some((s) => p === keys.prefix(s)));
 
 test('finishing a job with a backlog of unrelated jobs reads no job folder and changes only its own keys and its dependent', async () => {
   const keys = isolatedKeys('backlog');
@@ -79,7 +79,6 @@ test('finishing a job with a backlog of unrelated jobs reads no job folder and c
       `put ${keys.finished(a.id)}`,
       `delete ${keys.working(a.id)}`,
       `delete ${keys.waiting(b.id)}`,
-      `put ${keys.ready(b.id)}`,
       `delete ${keys.dependent(a.id, b.id)}`,
     ].sort(),
   );
@@ -121,10 +120,9 @@ test('10 dependencies finished concurrently with a backlog: one promotion, no ba
     const expected = new Set([
       ...deps.flatMap((d) => [keys.finished(d.id), keys.working(d.id), keys.dependent(d.id, dependent.id)]),
       keys.waiting(dependent.id),
-      keys.ready(dependent.id),
     ]);
     expect([...touched].filter((k) => !expected.has(k))).toEqual([]);
-    expect(events.filter((e) => e.type === 'put' && e.key === keys.ready(dependent.id))).toHaveLength(1);
+    expect(events.filter((e) => e.key === keys.waiting(dependent.id)).map((e) => e.type)).toEqual(['delete']);
     expect(await store.range(keys.dependents(deps[0].id))).toMatchObject({ items: [] });
   } finally {
     close();

@@ -20,7 +20,7 @@ import { createLogger } from '../../../shared/log/logger';
 import { reconcilePass, type PassOptions } from '../../../shared/reconcile/pass';
 import { sqsClient } from '../../../shared/sqs/client';
 import { EtcdStore } from '../../../shared/store/etcd-store';
-import { del, put, type Store } from '../../../shared/store/store';
+import { put, type Store } from '../../../shared/store/store';
 import { createFifoQueue } from '../../helpers/sqs';
 import { lambdaContext, sqsEvent, sqsRecord } from '../../helpers/sqs-event';
 import { waitFor } from '../../helpers/wait';
@@ -106,7 +106,9 @@ async function plannedNetwork(id: string) {
   const key = `/config/v2.0/networks/${id}`;
   const rev = await write(key, network(id));
   expect(await planner({ key, modRevision: rev, type: 'put' })).toEqual({ batchItemFailures: [] });
-  const [jobId] = (await keysUnder('/jobs/ready/')).map((k) => k.slice('/jobs/ready/'.length));
+  const [jobId] = (await keysUnder(`/jobs/all/create:heat_worker:network:${id}:`)).map((k) =>
+    k.slice('/jobs/all/'.length),
+  );
   expect(jobId).toMatch(new RegExp(`^create:heat_worker:network:${id}:1:`));
   return { key, jobId };
 }
@@ -148,16 +150,16 @@ test('replan: a /config version whose message was lost is re-sent past the relay
   expect(after.repairs.filter((r) => r.kind === 'replan')).toEqual([]);
 });
 
-test('ready: a ready job never claimed is re-sent to its handler queue', async () => {
+test('limbo: a ready job never claimed (its message lost) is re-sent to its handler queue as the relay sent it', async () => {
   const { jobId } = await plannedNetwork('ready-net');
-  const readyKey = `/jobs/ready/${jobId}`;
-  const readyRev = (await store.get(readyKey))!.modRevision;
+  const allKey = `/jobs/all/${jobId}`;
+  const allRev = (await store.get(allKey))!.modRevision;
   const report = await pass();
-  expect(report.repairs.map((r) => [r.kind, r.key])).toEqual([['ready', readyKey]]);
+  expect(report.repairs.map((r) => [r.kind, r.key])).toEqual([['limbo', allKey]]);
   expect(await drain('heat-jobs')).toEqual([
     {
-      body: { key: readyKey, modRevision: readyRev, type: 'put' },
-      group: `${readyKey}#reconciler`,
+      body: { key: allKey, modRevision: allRev, type: 'put' },
+      group: `${allKey}#reconciler`,
       dedup: expect.any(String) as unknown,
     },
   ]);
@@ -173,7 +175,7 @@ test('limbo: a job whose claim expired is re-sent to its handler queue once seen
   const report = await pass();
   expect(report.repairs.map((r) => [r.kind, r.key])).toEqual([['limbo', `/jobs/all/${jobId}`]]);
   expect((await drain('heat-jobs')).map((m) => m.body)).toEqual([
-    { key: `/jobs/ready/${jobId}`, modRevision: allRev, type: 'put' },
+    { key: `/jobs/all/${jobId}`, modRevision: allRev, type: 'put' },
   ]);
   // The re-sent message is claimable: the job is neither waiting, working nor finished.
   expect((await tryClaimJob(store, jobId, 'the-handler', 30)).kind).toBe('claimed');
@@ -200,16 +202,14 @@ test('settle: a waiting job whose dependency finished (its settlement lost) is p
   // A finished, as finishJob's first step writes it; the process died before settling.
   await store
     .txn()
-    .then(
-      del(`/jobs/ready/${a.id}`),
-      put(`/jobs/finished/${a.id}`, JSON.stringify({ ok: true, on_failure: 'fail', finished_at: 'x' })),
-    )
+    .then(put(`/jobs/finished/${a.id}`, JSON.stringify({ ok: true, on_failure: 'fail', finished_at: 'x' })))
     .commit();
 
   const report = await pass();
   expect(report.repairs.map((r) => [r.kind, r.key])).toEqual([['settle', `/jobs/waiting/${b.id}`]]);
   expect(await keysUnder('/jobs/waiting/')).toEqual([]);
-  expect((await store.get(`/jobs/ready/${b.id}`))?.value).toBe('monitoring_worker');
+  // Ready now: only its all key is left.
+  expect(await store.get(`/jobs/all/${b.id}`)).toBeDefined();
 });
 
 test('aggregate: a chain finished whose finished message was lost is re-sent to the aggregator, which writes /state', async () => {

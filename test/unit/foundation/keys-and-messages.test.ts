@@ -92,4 +92,27 @@ describe('relay messages', () => {
     ]);
     expect(() => relayRoutes('/a/')).toThrow(/not <prefix>=<queue name>/);
   });
+
+  test('routes: a job goes to the queue of the handler its id names when it becomes ready, and only then', () => {
+    const routes = new Map(relayRoutes(undefined).map((r) => [r.prefix, r.route]));
+    expect([...routes.keys()]).toEqual(['/config/', '/jobs/all/', '/jobs/waiting/', '/jobs/finished/']);
+    const heat = 'create:heat_worker:network:n1:1:abcde';
+    const mon = 'create:monitoring_worker:port:p1:2:abcde';
+    const all = routes.get('/jobs/all/')!;
+    const waiting = routes.get('/jobs/waiting/')!;
+    const ev = (key: string, type: 'put' | 'delete' | 'sync') => ({ key, modRevision: 5, type });
+    const stored = (attempt: number) => JSON.stringify(['heat_worker', { id: heat }, attempt]);
+    // Planned: the all put (attempt 0); a retry's put (attempt 1) and the clean-up's delete are not news.
+    expect(all(ev(`/jobs/all/${heat}`, 'put'), stored(0))).toBe('esi-dev-heat-jobs.fifo');
+    expect(all(ev(`/jobs/all/${mon}`, 'put'), stored(0))).toBe('esi-dev-monitoring-jobs.fifo');
+    expect(all(ev(`/jobs/all/${heat}`, 'put'), stored(1))).toBeUndefined();
+    expect(all(ev(`/jobs/all/${heat}`, 'delete'), '')).toBeUndefined();
+    expect(all(ev(`/jobs/all/${heat}`, 'sync'), stored(1))).toBe('esi-dev-heat-jobs.fifo');
+    // Settled: the waiting key's delete; its put (planning) is not.
+    expect(waiting(ev(`/jobs/waiting/${mon}`, 'delete'), '')).toBe('esi-dev-monitoring-jobs.fifo');
+    expect(waiting(ev(`/jobs/waiting/${mon}`, 'put'), 'monitoring_worker')).toBeUndefined();
+    // A handler without a queue, or a key that is not a job id: nowhere.
+    expect(all(ev('/jobs/all/create:nobody:network:n1:1:abcde', 'put'), stored(0))).toBeUndefined();
+    expect(waiting(ev('/jobs/waiting/not-a-job', 'delete'), '')).toBeUndefined();
+  });
 });

@@ -6,24 +6,25 @@ const seedId = 'create:monitoring_worker:port:7abe783f-4837-417d-b76f-771ec4d38b
 test('builds the record layout under /jobs/ by default', () => {
   expect(defaultJobKeys.all(seedId)).toBe(`/jobs/all/${seedId}`);
   expect(defaultJobKeys.waiting('x')).toBe('/jobs/waiting/x');
-  expect(defaultJobKeys.ready('x')).toBe('/jobs/ready/x');
   expect(defaultJobKeys.working('x')).toBe('/jobs/working/x');
   expect(defaultJobKeys.finished('x')).toBe('/jobs/finished/x');
-  expect(defaultJobKeys.prefix('ready')).toBe('/jobs/ready/');
+  expect(defaultJobKeys.prefix('waiting')).toBe('/jobs/waiting/');
 });
 
 test('a root without a trailing slash gets one', () => {
-  expect(jobKeys('/t1/jobs').ready('x')).toBe('/t1/jobs/ready/x');
+  expect(jobKeys('/t1/jobs').all('x')).toBe('/t1/jobs/all/x');
 });
 
 test('parses state keys and rejects anything else', () => {
   const k = jobKeys('/t/jobs/');
-  expect(k.parse(`/t/jobs/ready/${seedId}`)).toEqual({ state: 'ready', id: seedId });
-  expect(k.parse('/t/jobs/ready/')).toBeUndefined();
-  expect(k.parse('/t/jobs/ready')).toBeUndefined();
+  expect(k.parse(`/t/jobs/all/${seedId}`)).toEqual({ state: 'all', id: seedId });
+  expect(k.parse('/t/jobs/all/')).toBeUndefined();
+  expect(k.parse('/t/jobs/all')).toBeUndefined();
+  // No ready folder: ready is computed (the earlier layout's keys are not job keys).
+  expect(k.parse(`/t/jobs/ready/${seedId}`)).toBeUndefined();
   expect(k.parse('/t/jobs/other/x')).toBeUndefined();
-  expect(k.parse('/jobs/ready/x')).toBeUndefined();
-  expect(k.parse('/t/jobs/ready/a/b')).toBeUndefined();
+  expect(k.parse('/jobs/all/x')).toBeUndefined();
+  expect(k.parse('/t/jobs/all/a/b')).toBeUndefined();
 });
 
 test('parses a job id from both ends', () => {

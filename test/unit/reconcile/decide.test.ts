@@ -3,7 +3,14 @@
  * only when it has stood still past the grace revision; each kind of stranded key gets the
  * message the pipeline would have sent; a recent repair is not repeated.
  */
-import { decidePass, relayLags, takenIn, type ConfigEntry, type PassInputs } from '../../../shared/reconcile/decide';
+import {
+  decidePass,
+  MAX_LIMBO,
+  relayLags,
+  takenIn,
+  type ConfigEntry,
+  type PassInputs,
+} from '../../../shared/reconcile/decide';
 import type { JobRow } from '../../../shared/jobs/table';
 
 const G = 100; // grace revision: keys at or below are old enough
@@ -40,7 +47,6 @@ function row(n: string, parts: Partial<JobRow> & { deps?: string[]; isLast?: boo
   const { deps, isLast, ...rest } = parts;
   return {
     id,
-    readyKey: `/jobs/ready/${id}`,
     chain: id.split(':').slice(2, 5).join(':'),
     all: {
       key: `/jobs/all/${id}`,
@@ -153,30 +159,16 @@ describe('worker keys of a deleted resource', () => {
 });
 
 describe('jobs', () => {
-  test('a ready job without a claim, older than the grace, is re-sent to its handler queue', () => {
-    const id = jobId('a');
-    const d = decidePass(
-      inputs({ jobs: [row('a', { ready: { key: `/jobs/ready/${id}`, modRevision: 77, handler: 'heat_worker' } })] }),
-    );
-    expect(d.repairs).toEqual([
-      expect.objectContaining({
-        kind: 'ready',
-        key: `/jobs/ready/${id}`,
-        send: {
-          to: { queue: 'jobs', handler: 'heat_worker' },
-          message: { key: `/jobs/ready/${id}`, modRevision: 77, type: 'put' },
-        },
-      }),
-    ]);
+  test('limbo is bounded: jobs already remembered keep their place, new ones beyond the bound wait', () => {
+    const ids = Array.from({ length: MAX_LIMBO + 5 }, (_, i) => `n${String(i).padStart(5, '0')}`);
+    const remembered = jobId(ids[ids.length - 1]);
+    const d = decidePass(inputs({ jobs: ids.map((n) => row(n)), limboSince: { [remembered]: 95 } }));
+    expect(Object.keys(d.limbo)).toHaveLength(MAX_LIMBO);
+    expect(d.limbo[remembered]).toBe(95);
+    expect(d.repairs.map((r) => r.key)).toEqual([`/jobs/all/${remembered}`]);
   });
 
-  test('a recent ready job is left to its message', () => {
-    const id = jobId('a');
-    const ready = { key: `/jobs/ready/${id}`, modRevision: NEW, handler: 'heat_worker' };
-    expect(decidePass(inputs({ jobs: [row('a', { ready })] })).repairs).toEqual([]);
-  });
-
-  test('a job in limbo is first remembered, and re-sent once it was first seen before the grace revision', () => {
+  test('a ready job nobody claimed (limbo) is first remembered, and re-sent once it was first seen before the grace revision', () => {
     const id = jobId('a');
     const first = decidePass(inputs({ jobs: [row('a')] }));
     expect(first.repairs).toEqual([]);
@@ -189,7 +181,7 @@ describe('jobs', () => {
         kind: 'limbo',
         send: {
           to: { queue: 'jobs', handler: 'heat_worker' },
-          message: { key: `/jobs/ready/${id}`, modRevision: 10, type: 'put' },
+          message: { key: `/jobs/all/${id}`, modRevision: 10, type: 'put' },
         },
       }),
     ]);
@@ -317,11 +309,11 @@ test('a relay position is behind when a key under its prefix changed after its c
   expect(
     relayLags([
       { relay: 'main', prefix: '/config/', checkpoint: 50, newest: 60 },
-      { relay: 'main', prefix: '/jobs/ready/', checkpoint: 50, newest: 50 },
+      { relay: 'main', prefix: '/jobs/all/', checkpoint: 50, newest: 50 },
       { relay: 'main', prefix: '/other/', checkpoint: 50, newest: undefined },
     ]),
   ).toEqual([
     { relay: 'main', prefix: '/config/', checkpoint: 50, behind: true },
-    { relay: 'main', prefix: '/jobs/ready/', checkpoint: 50, behind: false },
+    { relay: 'main', prefix: '/jobs/all/', checkpoint: 50, behind: false },
   ]);
 });
