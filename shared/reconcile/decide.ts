@@ -167,7 +167,15 @@ export function decidePass(inp: PassInputs): PassDecision {
       });
     } else if (isReady(j) && handler) {
       // Limbo: ready (claimable) and nobody holds it: never claimed (its message was lost), or
-      // its claim is gone (lease expired or given back). No key dates it, so the pass's memory does.
+      // its claim is gone (lease expired or given back). It became ready at or after its all key's
+      // revision and its dependencies' finishes: while that is recent, its message is on its way
+      // and nothing is remembered (so a change planned between passes writes no memory). After
+      // that no key dates it (an expired claim leaves none), so the pass's memory does.
+      const readyAfter = Math.max(
+        j.all.modRevision,
+        ...(j.all.job?.dependency ?? []).map((dep) => byId.get(dep)?.finished?.modRevision ?? 0),
+      );
+      if (!old(readyAfter)) continue;
       const remembered = inp.limboSince[j.id];
       // The memory is one etcd value: beyond its bound a job is dated by a later pass.
       if (remembered === undefined && inLimbo >= MAX_LIMBO) continue;

@@ -168,6 +168,17 @@ describe('jobs', () => {
     expect(d.repairs.map((r) => r.key)).toEqual([`/jobs/all/${remembered}`]);
   });
 
+  test('a job ready only since a recent revision is left to its message and not remembered', () => {
+    const planned = row('a', { all: { key: `/jobs/all/${jobId('a')}`, modRevision: NEW, handler: 'heat_worker' } });
+    const dep = row('d', {
+      finished: { key: `/jobs/finished/${jobId('d')}`, modRevision: NEW, status: { kind: 'satisfied' } },
+    });
+    const promoted = row('b', { deps: [dep.id] });
+    const d = decidePass(inputs({ jobs: [planned, dep, promoted] }));
+    expect(d.repairs.filter((r) => r.kind === 'limbo')).toEqual([]);
+    expect(d.limbo).toEqual({});
+  });
+
   test('a ready job nobody claimed (limbo) is first remembered, and re-sent once it was first seen before the grace revision', () => {
     const id = jobId('a');
     const first = decidePass(inputs({ jobs: [row('a')] }));
