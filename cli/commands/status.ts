@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { parseConfigValue } from '../../shared/gohan/config-value';
-import { defaultJobKeys, parseFinished, parseJobId, parseStoredJob } from '../../shared/jobs';
+import { defaultJobKeys, parseFinished, parseStoredJob, resourceJobIds } from '../../shared/jobs';
+import { defaultSchemaIndex } from '../../shared/planner/schema';
 import { keys, parseConfigKey } from '../../shared/keys';
 import { redact, redactText } from '../../shared/log/redact';
 import { readMany } from '../../shared/store/read-many';
@@ -38,17 +39,19 @@ export async function readReport(store: Store, configKey: string): Promise<Resou
   const parsed = config ? parseConfigValue(config.value) : undefined;
 
   const jobs: JobLine[] = [];
-  const all = await store.range(defaultJobKeys.prefix('all'));
-  for (const kv of all.items) {
-    const id = defaultJobKeys.parse(kv.key)?.id;
-    const parts = id ? parseJobId(id) : undefined;
-    if (!id || !parts || parts.resourceId !== path.id) continue;
-    const { handler, job, attempt } = parseStoredJob(kv.key, kv.value);
-    const [waiting, working, finished] = await readAll(store, [
+  // Only this resource's jobs, by their ids' prefixes (paged): the report costs the same whatever
+  // the backlog. A type the schemas do not know is never planned, so it has no jobs.
+  const resourceType = defaultSchemaIndex().singular(path.plural);
+  const ids = resourceType ? await resourceJobIds(store, defaultJobKeys, resourceType, path.id) : [];
+  for (const id of ids) {
+    const [kv, waiting, working, finished] = await readAll(store, [
+      defaultJobKeys.all(id),
       defaultJobKeys.waiting(id),
       defaultJobKeys.working(id),
       defaultJobKeys.finished(id),
     ]);
+    if (!kv) continue; // cleaned up since the ids were read
+    const { handler, job, attempt } = parseStoredJob(kv.key, kv.value);
     const fin = finished ? parseFinished(finished.value) : undefined;
     // Ready has no key: a job under none of the other folders is ready (claimable).
     const where = fin ? (fin.ok ? 'finished' : 'failed') : working ? 'working' : waiting ? 'waiting' : 'ready';

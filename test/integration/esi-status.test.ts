@@ -30,6 +30,9 @@ test('shows where each job of a resource stands and what Gohan will read', async
   });
   const heat = job('modify', 'heat_worker');
   const mon = job('create', 'monitoring_worker', [heat.id]);
+  // Jobs of other resources: an id this one is a prefix of, and the same id of another type.
+  const longerId = `create:heat_worker:port:${id}0:1:zzzzz`;
+  const otherType = `create:heat_worker:network:${id}:1:yyyyy`;
   await store
     .txn()
     .then(
@@ -39,6 +42,8 @@ test('shows where each job of a resource stands and what Gohan will read', async
       put(`/jobs/finished/${heat.id}`, JSON.stringify({ ok: false, error: 'stack port_x UPDATE_FAILED: Timed out' })),
       put(`/jobs/all/${mon.id}`, JSON.stringify(['monitoring_worker', mon, 0])),
       put(`/jobs/waiting/${mon.id}`, 'monitoring_worker'),
+      put(`/jobs/all/${longerId}`, JSON.stringify(['heat_worker', { ...heat, id: longerId }, 0])),
+      put(`/jobs/all/${otherType}`, JSON.stringify(['heat_worker', { ...heat, id: otherType }, 0])),
       put(`/state/v2.0/ports/${id}`, '{"error": "", "state": {"worker_state": "CREATE_COMPLETED"}, "version": 1}'),
       put(`/monitoring/v2.0/ports/${id}`, '{"version": 1, "vmi": "UP"}'),
     )
@@ -56,4 +61,6 @@ test('shows where each job of a resource stands and what Gohan will read', async
   expect(stdout).toContain('"vmi":"UP"');
   expect(stdout).toContain('stack     (none)');
   expect(stdout).not.toContain('hunter2-secret');
+  expect(stdout).not.toContain(longerId);
+  expect(stdout).not.toContain(otherType);
 });
