@@ -6,4 +6,10 @@ import { defaultStore } from '../../shared/store/default-store';
 
 const logger = createLogger('esi-planner');
 
-export const handler = sqsConsumer((message, ctx) => planConfigKey(defaultStore(), message, ctx.logger), { logger });
+// One record at a time: a plan reads which jobs of the resources it references are unfinished, and
+// those reads are not fenced, so two related keys planned at once (a subnet and its network, sent
+// together by Gohan) could miss each other's jobs (docs/decisions.md, "Handlers and their queues").
+export const handler = sqsConsumer((message, ctx) => planConfigKey(defaultStore(), message, ctx.logger), {
+  logger,
+  oneAtATime: true,
+});

@@ -72,6 +72,12 @@ export interface ConsumerOptions {
   retryQueueName?: string;
   /** Service dimension of the outcome metrics (shared/metrics.ts); default: the logger's service name. */
   service?: string;
+  /**
+   * `true`: a batch's records are handled one after the other, in the batch's order (FIFO: a
+   * failed record still holds back only the later records of its group). Default: at the same
+   * time, each FIFO message group in order.
+   */
+  oneAtATime?: boolean;
 }
 
 export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
@@ -147,11 +153,13 @@ export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
         const handleRecord = (record: SQSRecord) => recordHandler(record, loggerFor());
         return (
           isFifoBatch(event)
-            ? processFifoGroups(event, handleRecord, context)
+            ? opts.oneAtATime
+              ? processFifoGroup(event, handleRecord, context)
+              : processFifoGroups(event, handleRecord, context)
             : processPartialResponse(event, handleRecord, new BatchProcessor(EventType.SQS), {
                 context,
                 throwOnFullBatchFailure: false,
-                processInParallel: true,
+                processInParallel: !opts.oneAtATime,
               })
         )
           .then((res) => comeBackSoon(event, res, opts.logger))
@@ -176,16 +184,22 @@ async function processFifoGroups(
     groups.set(group, [...(groups.get(group) ?? []), r]);
   }
   const results = await Promise.all(
-    [...groups.values()].map((Records) =>
-      processPartialResponse({ Records }, handleRecord, new SqsFifoPartialProcessorAsync(), {
-        context,
-        throwOnFullBatchFailure: false,
-        skipGroupOnError: true,
-      }),
-    ),
+    [...groups.values()].map((Records) => processFifoGroup({ Records }, handleRecord, context)),
   );
   return { batchItemFailures: results.flatMap((r) => r.batchItemFailures) };
 }
+
+/** FIFO records in order, through Powertools' FIFO processor: a failure skips the later records of its group. */
+const processFifoGroup = (
+  event: SQSEvent,
+  handleRecord: (record: SQSRecord) => Promise<void>,
+  context: Context,
+): Promise<SQSBatchResponse> =>
+  processPartialResponse(event, handleRecord, new SqsFifoPartialProcessorAsync(), {
+    context,
+    throwOnFullBatchFailure: false,
+    skipGroupOnError: true,
+  });
 
 /** Whether the batch comes from a FIFO queue (every record of a batch has the same source). */
 export const isFifoBatch = (event: SQSEvent): boolean => event.Records[0]?.eventSourceARN?.endsWith('.fifo') ?? false;
