@@ -9,6 +9,10 @@
  * - fauxqs hands out one message per FIFO message group per receive; AWS returns several of a
  *   group in one batch (in order), and holds the group until they are deleted or visible again.
  *   dequeueFifo is wrapped to do the same (fifoManyPerGroup);
+ * - fauxqs wakes every waiting long poll of a queue when a message arrives, and those that find
+ *   nothing (another poll took it) answer empty at once; an AWS long poll answers empty only
+ *   when its wait time is over. Here a long poll woken for a message it cannot have waits on
+ *   (longPollsWaitForTheirOwn), so one message costs one answered receive, not one per poller;
  * - fauxqs has no ListDeadLetterSourceQueues (`esi redrive` finds a DLQ's source with it): it is
  *   answered here from the queues' RedrivePolicy.
  *
@@ -106,6 +110,72 @@ interface FifoQueue {
   dequeueFifo: (this: FifoQueue, maxCount: number, visibility: number | undefined, dlqResolver: unknown) => Received[];
 }
 
+/** fauxqs's queue class (dist/sqs/sqsStore.js), loaded by file: the package exports only its app. */
+async function queueClass<T>(): Promise<{ prototype: T }> {
+  const file = path.join(__dirname, '..', '..', 'node_modules', 'fauxqs', 'dist', 'sqs', 'sqsStore.js');
+  return ((await import(pathToFileURL(file).href)) as { SqsQueue: { prototype: T } }).SqsQueue;
+}
+
+interface WaitingQueue {
+  messages: unknown[];
+  fifoMessages: Map<string, unknown[]>;
+  fifoLockedGroups: Map<string, number>;
+  isFifo(): boolean;
+  dequeue: (this: WaitingQueue, maxCount: number, ...rest: unknown[]) => unknown[];
+  waitForMessages: (this: WaitingQueue, seconds: number) => Promise<void>;
+}
+
+/** Per queue: the batch size of the receive about to wait, and the messages promised to woken polls. */
+const waiting = new WeakMap<WaitingQueue, { batch: number; promised: number }>();
+
+/**
+ * Whether a receive could take more than `promised` messages now: visible ones; for a FIFO queue,
+ * those of groups not held. (What became visible by time is moved by fauxqs's own timer, which
+ * then wakes the polls again; calling it from here would wake the other polls from each woken one.)
+ */
+function moreThan(q: WaitingQueue, promised: number): boolean {
+  if (!q.isFifo()) return q.messages.length > promised;
+  let n = 0;
+  for (const [group, msgs] of q.fifoMessages)
+    if (!q.fifoLockedGroups.has(group) && (n += msgs.length) > promised) return true;
+  return false;
+}
+
+/**
+ * A long poll answers empty only when its wait time is over, as in AWS. fauxqs wakes every poll
+ * waiting on a queue when a message arrives; each woken poll is promised up to its batch of the
+ * messages it could take (the promise lasts until the receives woken with it have dequeued, i.e.
+ * the next turn of the event loop), and a poll woken with nothing left to promise waits again for
+ * the rest of its time. The receive action calls dequeue (empty) just before it waits, which is
+ * where its batch size is learnt.
+ */
+async function longPollsWaitForTheirOwn(): Promise<void> {
+  const { prototype } = await queueClass<WaitingQueue>();
+  const { dequeue, waitForMessages } = prototype;
+  const stateOf = (q: WaitingQueue) => {
+    let s = waiting.get(q);
+    if (!s) waiting.set(q, (s = { batch: 10, promised: 0 }));
+    return s;
+  };
+  prototype.dequeue = function (maxCount, ...rest) {
+    stateOf(this).batch = Math.min(Math.max(Number(maxCount) || 1, 1), 10);
+    return dequeue.call(this, maxCount, ...rest);
+  };
+  prototype.waitForMessages = async function (seconds) {
+    const s = stateOf(this);
+    const batch = s.batch;
+    const deadline = Date.now() + seconds * 1000;
+    for (let left = seconds * 1000; left > 0; left = deadline - Date.now()) {
+      await waitForMessages.call(this, left / 1000);
+      if (moreThan(this, s.promised)) {
+        s.promised += batch;
+        setImmediate(() => (s.promised -= batch));
+        return;
+      }
+    }
+  };
+}
+
 /**
  * Lets one receive take several messages of a message group, as AWS does: the wrapped dequeue is
  * repeated with the groups this receive locked itself unlocked for the next round, so each round
@@ -113,8 +183,7 @@ interface FifoQueue {
  * The batch lists each group's messages together, in order, as AWS does.
  */
 async function fifoManyPerGroup(): Promise<void> {
-  const file = path.join(__dirname, '..', '..', 'node_modules', 'fauxqs', 'dist', 'sqs', 'sqsStore.js');
-  const { SqsQueue } = (await import(pathToFileURL(file).href)) as { SqsQueue: { prototype: FifoQueue } };
+  const SqsQueue = await queueClass<FifoQueue>();
   const { dequeueFifo: dequeueOne } = SqsQueue.prototype;
   SqsQueue.prototype.dequeueFifo = function (this: FifoQueue, maxCount, visibility, dlqResolver) {
     const limit = Math.min(maxCount, 10);
@@ -142,6 +211,7 @@ async function main(): Promise<void> {
   const port = Number(process.argv[2]);
   if (!Number.isInteger(port) || port <= 0) throw new Error('usage: sqs-server-process.ts <port>');
   await fifoManyPerGroup();
+  await longPollsWaitForTheirOwn();
   const fauxqs = (await import('fauxqs')) as { buildApp(opts: { logger: boolean; host: string }): unknown };
   const app = fauxqs.buildApp({ logger: false, host: 'localhost' }) as App;
   app.addHook('preHandler', async (req, reply) => {

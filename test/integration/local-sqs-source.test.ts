@@ -3,7 +3,8 @@
  * restarted here): a message is handed over as soon as it arrives (the long poll is 20 s), a
  * source runs up to its maximumConcurrency invocations at once while a FIFO group stays ordered
  * and is held while one of its messages is in flight, an invocation the host dropped is retried while
- * its records stay in flight, and the queues come back as declared when the SQS server restarts empty.
+ * its records stay in flight, a long poll answers empty only when its wait is over, and the queues
+ * come back as declared when the SQS server restarts empty.
  */
 import {
   DeleteMessageCommand,
@@ -166,6 +167,26 @@ test('the SQS server holds a FIFO group while one of its messages is in flight, 
   await put('c2', 'c');
   await put('c3', 'c');
   expect((await receive(10)).map((m) => m.Body)).toEqual(['c1', 'c2', 'c3']);
+});
+
+test('a long poll woken by a message another poll takes waits on for its own (AWS answers empty only when the wait is over)', async () => {
+  const url = await createFifoQueue('woken.fifo', {}, client);
+  const receive = async () =>
+    (await client.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 20 })))
+      .Messages ?? [];
+  const put = (body: string) =>
+    client.send(
+      new SendMessageCommand({ QueueUrl: url, MessageBody: body, MessageGroupId: body, MessageDeduplicationId: body }),
+    );
+  // Two polls wait; the first message wakes both and only one can have it.
+  const polls = [receive(), receive()];
+  await put('first');
+  const first = await Promise.race(polls);
+  expect(first.map((m) => m.Body)).toEqual(['first']);
+  // The other poll is still waiting (it did not answer empty): the next message is its.
+  await put('second');
+  const both = await Promise.all(polls);
+  expect(both.map((ms) => ms.map((m) => m.Body)).sort()).toEqual([['first'], ['second']]);
 });
 
 test('the queues come back as declared when the SQS server restarts empty, and polling goes on', async () => {
