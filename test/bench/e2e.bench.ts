@@ -305,9 +305,18 @@ async function etcdRpcs(endpoint: string): Promise<Map<string, number>> {
   return counts;
 }
 
-/** CPU seconds used so far by each process of the stack (Linux /proc; empty elsewhere). */
+/**
+ * CPU seconds used so far by each process of the stack (Linux /proc; empty elsewhere). The
+ * functions' host is split in two: its main thread (the Lambda endpoint, dispatch to the
+ * function instances, the local SQS event source) and the rest (the function instances, each a
+ * worker thread running the handlers, and V8's and libuv's helper threads).
+ */
 function cpuSeconds(stack: RunningStack): Map<string, number> {
   const ticks = 100; // USER_HZ, 100 on every Linux Node supports
+  const read = (file: string) => {
+    const fields = fs.readFileSync(file, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / ticks;
+  };
   const procs = [
     { name: 'etcd', pid: stack.etcd.pid },
     { name: 'sqs-server', pid: stack.sqs.pid },
@@ -317,8 +326,13 @@ function cpuSeconds(stack: RunningStack): Map<string, number> {
   const cpu = new Map<string, number>();
   for (const { name, pid } of procs) {
     try {
-      const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-      cpu.set(name, (Number(fields[11]) + Number(fields[12])) / ticks);
+      const all = read(`/proc/${pid}/stat`);
+      if (name !== 'serverless-offline') cpu.set(name, all);
+      else {
+        const main = read(`/proc/${pid}/task/${pid}/stat`);
+        cpu.set('functions host main thread', main);
+        cpu.set('function instances', all - main);
+      }
     } catch {
       // not Linux, or the process is gone
     }
