@@ -9,22 +9,71 @@
  * The chain index an earlier layout kept (`/jobs/resources/<type>/<id>`) is read by nothing; the
  * planner deletes it when it next plans the resource (docs/jobs.md "Migration").
  */
-import { rangePages } from '../store/read-many';
-import type { KeyValue, RangeOptions, RangeResult, Store } from '../store/store';
-import { readMany } from '../store/read-many';
+import type { KeyValue, Store } from '../store/store';
+import { rangeEach, readMany, type RangeSource } from '../store/read-many';
 import { type JobKeys, parseJobId } from './job-keys';
+import {
+  judgeReferencing,
+  listedReferencing,
+  referencingChecks,
+  referencingPrefix,
+  type ReferencingJobs,
+} from './referencing-index';
 
-/** Anything that ranges keys: the Store, or a planning snapshot. */
-export interface RangeSource {
-  range(prefix: string, opts?: RangeOptions): Promise<RangeResult>;
+export type { RangeSource } from '../store/read-many';
+
+/** A resource whose jobs are looked up (of its chain `version`, when given). */
+export interface JobOwner {
+  type: string;
+  id: string;
+  version?: number;
+}
+
+/** The ids of `owner`'s jobs among the keys ranged under its prefixes (`found`, one list per prefix). */
+function ownedIds(keys: JobKeys, owner: JobOwner, prefixes: string[], found: KeyValue[][]): string[] {
+  const allPrefix = keys.prefix('all');
+  return prefixes
+    .flatMap((prefix, i) => found[i].filter((kv) => kv.key.startsWith(prefix)))
+    .map((kv) => kv.key.slice(allPrefix.length))
+    .filter((id) => {
+      const parts = parseJobId(id);
+      return (
+        parts?.resourceType === owner.type &&
+        parts.resourceId === owner.id &&
+        (owner.version === undefined || parts.version === owner.version)
+      );
+    })
+    .sort();
 }
 
 /**
- * The ids under /jobs/all of the resource's jobs (of its chain `version`, when given), sorted.
- * One paged keys-only range per (action, handler) prefix, all in flight together (one round trip
- * when each fits a page). A resource id containing `:` may share a prefix with another resource's
- * ids: only ids that parse to this resource are kept.
+ * Ranges every owner's (action, handler) prefixes and the `extra` prefixes keys-only and paged,
+ * all in one request (`rangeEach`: one round trip when each fits a page): each owner's job ids,
+ * and what was found under each extra prefix.
  */
+async function rangeOwners(
+  source: RangeSource,
+  keys: JobKeys,
+  owners: readonly JobOwner[],
+  extra: string[] = [],
+): Promise<{ ids: string[][]; extra: KeyValue[][] }> {
+  const prefixes = owners.map((o) => keys.jobIdPrefixes(o.type, o.id, o.version));
+  const found = await rangeEach(source, [...prefixes.flat(), ...extra], { keysOnly: true });
+  let next = 0;
+  const ids = owners.map((o, r) => ownedIds(keys, o, prefixes[r], found.slice(next, (next += prefixes[r].length))));
+  return { ids, extra: found.slice(next) };
+}
+
+/**
+ * The ids under /jobs/all of each resource's jobs (of its chain `version`, when given), sorted,
+ * one list per resource in order, read in one request. A resource id containing `:` may share a
+ * prefix with another resource's ids: only ids that parse to the resource are kept.
+ */
+export async function jobIdsOf(source: RangeSource, keys: JobKeys, owners: readonly JobOwner[]): Promise<string[][]> {
+  return (await rangeOwners(source, keys, owners)).ids;
+}
+
+/** The ids under /jobs/all of one resource's jobs (of its chain `version`, when given), sorted (`jobIdsOf`). */
 export async function resourceJobIds(
   source: RangeSource,
   keys: JobKeys,
@@ -32,56 +81,58 @@ export async function resourceJobIds(
   resourceId: string,
   version?: number,
 ): Promise<string[]> {
-  const pages = await Promise.all(
-    keys.jobIdPrefixes(resourceType, resourceId, version).map(async (prefix) => {
-      const ids: string[] = [];
-      for await (const page of rangePages(source, prefix, { keysOnly: true }))
-        for (const kv of page) if (kv.key.startsWith(prefix)) ids.push(kv.key.slice(keys.prefix('all').length));
-      return ids;
-    }),
-  );
-  return pages
-    .flat()
-    .filter((id) => {
-      const parts = parseJobId(id);
-      return (
-        parts?.resourceType === resourceType &&
-        parts.resourceId === resourceId &&
-        (version === undefined || parts.version === version)
-      );
-    })
-    .sort();
+  const [ids] = await jobIdsOf(source, keys, [{ type: resourceType, id: resourceId, version }]);
+  return ids;
+}
+
+/** Reads keys in one go (a Store's readMany, or a snapshot's gets), in order. */
+export type GetMany = (keyList: string[], opts?: { keysOnly?: boolean }) => Promise<(KeyValue | undefined)[]>;
+
+export interface PendingJobs {
+  /** The unfinished jobs (under /jobs/all without a finished key) of each resource, by `<type>\0<id>`, sorted. */
+  unfinished: Map<string, string[]>;
+  /** The unfinished jobs referencing `referenced`, when it was given. */
+  referencing?: ReferencingJobs;
 }
 
 /**
- * The unfinished jobs (under /jobs/all without a finished key) of each resource, by
- * `<type>\0<id>`, sorted like their /jobs/all keys: the resources' id-prefix ranges, then one
- * keys-only read of the found jobs' finished keys. `getMany` reads keys in one go (a Store's
- * readMany, or a snapshot's gets).
+ * What planning asks about jobs, in two requests whatever the number of resources: the resources'
+ * id-prefix ranges and the referencing-index range of `referenced` (one request), then one
+ * keys-only read of the found jobs' finished keys and of the listed referencing jobs' keys.
  */
+export async function pendingJobsOf(
+  source: RangeSource,
+  getMany: GetMany,
+  keys: JobKeys,
+  resources: { type: string; id: string }[],
+  referenced?: { type: string; id: string },
+): Promise<PendingJobs> {
+  const refPrefix = referenced && referencingPrefix(keys, referenced.type, referenced.id);
+  const found = await rangeOwners(source, keys, resources, refPrefix ? [refPrefix] : []);
+  const ids = [...new Set(found.ids.flat())];
+  const listed = refPrefix ? listedReferencing(refPrefix, found.extra[0]) : [];
+  const toRead = [...ids.map((id) => keys.finished(id)), ...referencingChecks(keys, listed)];
+  const got = toRead.length ? await getMany(toRead, { keysOnly: true }) : [];
+  const done = new Set(ids.filter((_, i) => got[i] !== undefined));
+  const unfinished = new Map<string, string[]>();
+  resources.forEach((r, i) =>
+    unfinished.set(
+      `${r.type}\u0000${r.id}`,
+      found.ids[i].filter((id) => !done.has(id)),
+    ),
+  );
+  const referencing = refPrefix ? judgeReferencing(refPrefix, listed, got.slice(ids.length)) : undefined;
+  return { unfinished, referencing };
+}
+
+/** The unfinished jobs of each resource, by `<type>\0<id>`, sorted like their /jobs/all keys (`pendingJobsOf`). */
 export async function unfinishedJobsOf(
   source: RangeSource,
-  getMany: (keyList: string[], opts?: { keysOnly?: boolean }) => Promise<(KeyValue | undefined)[]>,
+  getMany: GetMany,
   keys: JobKeys,
   resources: { type: string; id: string }[],
 ): Promise<Map<string, string[]>> {
-  const found = await Promise.all(resources.map((r) => resourceJobIds(source, keys, r.type, r.id)));
-  const ids = [...new Set(found.flat())];
-  const finished = ids.length
-    ? await getMany(
-        ids.map((id) => keys.finished(id)),
-        { keysOnly: true },
-      )
-    : [];
-  const done = new Set(ids.filter((_, i) => finished[i] !== undefined));
-  const out = new Map<string, string[]>();
-  resources.forEach((r, i) =>
-    out.set(
-      `${r.type}\u0000${r.id}`,
-      found[i].filter((id) => !done.has(id)),
-    ),
-  );
-  return out;
+  return (await pendingJobsOf(source, getMany, keys, resources)).unfinished;
 }
 
 /**

@@ -11,8 +11,7 @@
  * and never trust the listing alone.
  */
 import type { Job } from '../planner/types';
-import { rangePages } from '../store/read-many';
-import { del, put, type KeyValue, type Op, type RangeOptions, type RangeResult } from '../store/store';
+import { del, put, type KeyValue, type Op } from '../store/store';
 import type { JobKeys } from './job-keys';
 
 export const referencingPrefix = (keys: JobKeys, resourceType: string, resourceId: string): string =>
@@ -72,27 +71,20 @@ export interface ReferencingJobs {
   stale: string[];
 }
 
+/** The job ids listed under a resource's referencing prefix, from the keys ranged there. */
+export const listedReferencing = (prefix: string, kvs: readonly KeyValue[]): string[] =>
+  kvs.filter((kv) => kv.key.startsWith(prefix)).map((kv) => kv.key.slice(prefix.length));
+
 /**
- * The unfinished jobs referencing one resource: a paged keys-only range of its index entries, then
- * one keys-only read of the listed jobs' all and finished keys.
+ * What the listed jobs are, from a keys-only read of their all and finished keys (`got`: for each
+ * id, its all key then its finished key): the listing alone is never trusted.
  */
-export async function referencingJobsOf(
-  source: { range(prefix: string, opts?: RangeOptions): Promise<RangeResult> },
-  getMany: (keyList: string[], opts?: { keysOnly?: boolean }) => Promise<(KeyValue | undefined)[]>,
-  keys: JobKeys,
-  resourceType: string,
-  resourceId: string,
-): Promise<ReferencingJobs> {
-  const prefix = referencingPrefix(keys, resourceType, resourceId);
-  const ids: string[] = [];
-  for await (const page of rangePages(source, prefix, { keysOnly: true }))
-    for (const kv of page) if (kv.key.startsWith(prefix)) ids.push(kv.key.slice(prefix.length));
-  if (!ids.length) return { unfinished: [], stale: [] };
-  const got = await getMany(
-    ids.flatMap((id) => [keys.all(id), keys.finished(id)]),
-    { keysOnly: true },
-  );
+export function judgeReferencing(prefix: string, ids: string[], got: (KeyValue | undefined)[]): ReferencingJobs {
   const unfinished = ids.filter((_, i) => got[2 * i] !== undefined && got[2 * i + 1] === undefined).sort();
   const stale = ids.filter((_, i) => got[2 * i] === undefined).map((id) => `${prefix}${id}`);
   return { unfinished, stale };
 }
+
+/** The keys `judgeReferencing` needs read, in its order. */
+export const referencingChecks = (keys: JobKeys, ids: string[]): string[] =>
+  ids.flatMap((id) => [keys.all(id), keys.finished(id)]);

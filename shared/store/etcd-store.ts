@@ -6,12 +6,13 @@
 import { Etcd3, IOptions, isRecoverableError, IWatchResponse } from 'etcd3';
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { EtcdSettings, etcdSettings } from '../config';
-import { collectTxn, CompactedError } from './store';
+import { collectTxn, CompactedError, OPS_PER_TXN } from './store';
 import type {
   Compare,
   KeyValue,
   Lease,
   Op,
+  RangeManyOptions,
   RangeOptions,
   RangeResult,
   Store,
@@ -229,6 +230,37 @@ export class EtcdStore implements Store {
       })
       .catch(this.rethrow);
     return { items: res.kvs.map(toKeyValue), revision: Number(res.header.revision), more: res.more };
+  }
+
+  /** One read-only transaction whose ops are the range requests (etcd reads them at one revision). */
+  async rangeMany(prefixes: readonly string[], opts: RangeManyOptions = {}): Promise<RangeResult[]> {
+    if (!prefixes.length) return [];
+    const chunks: string[][] = [];
+    for (let i = 0; i < prefixes.length; i += OPS_PER_TXN) chunks.push(prefixes.slice(i, i + OPS_PER_TXN));
+    const results = await Promise.all(
+      chunks.map((chunk) =>
+        this.client.kv
+          .txn({
+            success: chunk.map((prefix) => ({
+              request_range: {
+                key: Buffer.from(prefix),
+                range_end: prefixEnd(prefix),
+                limit: opts.limit,
+                keys_only: opts.keysOnly,
+                revision: opts.revision,
+              },
+            })),
+          })
+          .catch(this.rethrow),
+      ),
+    );
+    return results.flatMap((res) =>
+      res.responses.map((r) => ({
+        items: r.response_range.kvs.map(toKeyValue),
+        revision: Number(res.header.revision),
+        more: r.response_range.more,
+      })),
+    );
   }
 
   async revision(): Promise<number> {

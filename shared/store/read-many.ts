@@ -1,7 +1,13 @@
-import { read, readKey, type KeyValue, type RangeOptions, type RangeResult, type TxnBuilder } from './store';
-
-/** etcd's default limit of operations in one transaction (--max-txn-ops). */
-const READS_PER_TXN = 128;
+import {
+  OPS_PER_TXN,
+  read,
+  readKey,
+  type KeyValue,
+  type RangeManyOptions,
+  type RangeOptions,
+  type RangeResult,
+  type TxnBuilder,
+} from './store';
 
 /**
  * Reads many keys in as few read-only transactions as etcd allows: one round trip, and one
@@ -15,7 +21,7 @@ export async function readMany(
   const out = new Map<string, KeyValue | undefined>();
   const op = opts.keysOnly ? readKey : read;
   const chunks: string[][] = [];
-  for (let i = 0; i < keys.length; i += READS_PER_TXN) chunks.push(keys.slice(i, i + READS_PER_TXN));
+  for (let i = 0; i < keys.length; i += OPS_PER_TXN) chunks.push(keys.slice(i, i + OPS_PER_TXN));
   // Chunks are independent reads: sent together, one round trip in all on a pipelined connection.
   const results = await Promise.all(
     chunks.map((chunk) =>
@@ -41,10 +47,10 @@ export const RANGE_PAGE_SIZE = 500;
 export async function* rangePages(
   store: { range(prefix: string, opts?: RangeOptions): Promise<RangeResult> },
   prefix: string,
-  opts: { pageSize?: number; keysOnly?: boolean; revision?: number } = {},
+  opts: { pageSize?: number; keysOnly?: boolean; revision?: number; from?: string } = {},
 ): AsyncGenerator<KeyValue[]> {
   const limit = opts.pageSize ?? RANGE_PAGE_SIZE;
-  let from: string | undefined;
+  let from = opts.from;
   for (;;) {
     const page = await store.range(prefix, { limit, from, keysOnly: opts.keysOnly, revision: opts.revision });
     if (page.items.length) yield page.items;
@@ -52,4 +58,35 @@ export async function* rangePages(
     // The smallest key after the last one read.
     from = `${page.items[page.items.length - 1].key}\0`;
   }
+}
+
+/** Anything that ranges keys (a Store, a snapshot); `rangeMany` when it can read many prefixes in one request. */
+export interface RangeSource {
+  range(prefix: string, opts?: RangeOptions): Promise<RangeResult>;
+  rangeMany?(prefixes: readonly string[], opts?: RangeManyOptions): Promise<RangeResult[]>;
+}
+
+/**
+ * Every key under each prefix (one list per prefix, in order), paged like `rangePages`: the first
+ * page of every prefix in one request (`rangeMany`; one range each on a source without it), then
+ * the next pages of any prefix that had more, one paged range at a time from after its last key.
+ */
+export async function rangeEach(
+  source: RangeSource,
+  prefixes: readonly string[],
+  opts: { pageSize?: number; keysOnly?: boolean } = {},
+): Promise<KeyValue[][]> {
+  const first: RangeManyOptions = { limit: opts.pageSize ?? RANGE_PAGE_SIZE, keysOnly: opts.keysOnly };
+  const pages = source.rangeMany
+    ? await source.rangeMany(prefixes, first)
+    : await Promise.all(prefixes.map((p) => source.range(p, first)));
+  return Promise.all(
+    pages.map(async (page, i) => {
+      const items = [...page.items];
+      if (!page.more || !items.length) return items;
+      const from = `${items[items.length - 1].key}\0`;
+      for await (const next of rangePages(source, prefixes[i], { ...opts, from })) items.push(...next);
+      return items;
+    }),
+  );
 }

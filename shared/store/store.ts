@@ -107,9 +107,20 @@ export interface Lease {
   revoke(): Promise<void>;
 }
 
+/** etcd's default limit of operations in one transaction (--max-txn-ops). */
+export const OPS_PER_TXN = 128;
+
+/** Options of `rangeMany`: those of `range` that apply to every prefix read together. */
+export type RangeManyOptions = Pick<RangeOptions, 'limit' | 'keysOnly' | 'revision'>;
+
 export interface Store {
   get(key: string): Promise<KeyValue | undefined>;
   range(prefix: string, opts?: RangeOptions): Promise<RangeResult>;
+  /**
+   * The first page (at most `limit` keys) under each prefix, in one request and at one revision:
+   * one result per prefix, in order; a result with `more` is continued with `range` (`rangeEach`).
+   */
+  rangeMany(prefixes: readonly string[], opts?: RangeManyOptions): Promise<RangeResult[]>;
   /** Current store revision. */
   revision(): Promise<number>;
   txn(): TxnBuilder;

@@ -13,14 +13,14 @@
  * usually 1–3). Reads are bounded by the change, never by the backlog: the key, its mirror and the
  * template_mappings override (one read), then per round one read of the referenced resources and
  * selected templates it asked for, and beside it the unfinished jobs of the resources it asked
- * about (keys-only ranges of their job ids' prefixes, then a keys-only read of the found jobs'
- * finished keys: shared/jobs/job-index.ts).
- * On etcd each such read is one read-only transaction of get ops (one round trip, one revision).
+ * about and (first round) the unfinished jobs referencing the planned resource: one request of
+ * keys-only ranges (their job ids' prefixes, the referencing index), then one keys-only read of
+ * the found jobs' keys (shared/jobs/job-index.ts `pendingJobsOf`).
+ * On etcd each such read is one read-only transaction (one round trip, one revision).
  */
 import YAML from 'yaml';
 import { defaultJobKeys } from '../jobs/job-keys';
-import { unfinishedJobsOf } from '../jobs/job-index';
-import { referencingJobsOf } from '../jobs/referencing-index';
+import { pendingJobsOf } from '../jobs/job-index';
 import { parseConfigValue, versionOf, type ConfigValue } from '../gohan/config-value';
 import {
   CONFIG_PREFIX,
@@ -49,6 +49,8 @@ import { loadTemplates, toHeatTemplate } from '../templates/load';
 export interface ReadSource {
   get(key: string): Promise<KeyValue | undefined>;
   range(prefix: string, opts?: RangeOptions): Promise<RangeResult>;
+  /** A Store: many prefixes ranged in one request (else one range each). */
+  rangeMany?: Store['rangeMany'];
   /** A Store: several keys are read in one read-only transaction (one round trip, one revision). */
   txn?: Store['txn'];
 }
@@ -264,19 +266,22 @@ export class LoadingView implements PlanningView {
     this.missingPending.clear();
     const loadReferencing = this.loadPending && this.referencing === undefined;
     if (!configs.length && !templates.length && !pending.length && !loadReferencing) return false;
-    const [got, unfinished, referencing] = await Promise.all([
+    const [got, jobs] = await Promise.all([
       getMany(source, [...configs, ...templates.map((id) => keys.heatTemplate(id))]),
-      pending.length
-        ? unfinishedJobsOf(source, (k, o) => getMany(source, k, o), defaultJobKeys, pending)
-        : new Map<string, string[]>(),
-      loadReferencing
-        ? referencingJobsOf(source, (k, o) => getMany(source, k, o), defaultJobKeys, this.self.type, this.self.id)
+      pending.length || loadReferencing
+        ? pendingJobsOf(
+            source,
+            (k, o) => getMany(source, k, o),
+            defaultJobKeys,
+            pending,
+            loadReferencing ? this.self : undefined,
+          )
         : undefined,
     ]);
-    for (const [k, ids] of unfinished) this.pending.set(k, ids);
-    if (referencing) {
-      this.referencing = referencing.unfinished;
-      this.staleReferencing = referencing.stale;
+    for (const [k, ids] of jobs?.unfinished ?? []) this.pending.set(k, ids);
+    if (jobs?.referencing) {
+      this.referencing = jobs.referencing.unfinished;
+      this.staleReferencing = jobs.referencing.stale;
     }
     configs.forEach((key, i) => this.configs.set(key, got[i]));
     templates.forEach((id, i) => {

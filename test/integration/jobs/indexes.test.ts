@@ -25,6 +25,10 @@ function recording(inner: Store): { store: Store; ranges: string[] } {
       ranges.push(prefix);
       return inner.range(prefix, opts);
     },
+    rangeMany: (prefixes, opts) => {
+      ranges.push(...prefixes);
+      return inner.rangeMany(prefixes, opts);
+    },
     revision: () => inner.revision(),
     txn: () => inner.txn(),
     watch: (p, r, h) => inner.watch(p, r, h),
