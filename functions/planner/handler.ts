@@ -6,10 +6,9 @@ import { defaultStore } from '../../shared/store/default-store';
 
 const logger = createLogger('esi-planner');
 
-// One record at a time: a plan reads which jobs of the resources it references are unfinished, and
-// those reads are not fenced, so two related keys planned at once (a subnet and its network, sent
-// together by Gohan) could miss each other's jobs (docs/decisions.md, "Handlers and their queues").
+// The records of a batch are planned at the same time (each key in order): a plan is fenced on the
+// mirrors of the resources whose unfinished jobs it read, so related keys planned at once cannot
+// miss each other's jobs (docs/planner.md, "Fences").
 export const handler = sqsConsumer((message, ctx) => planConfigKey(defaultStore(), message, ctx.logger), {
   logger,
-  oneAtATime: true,
 });

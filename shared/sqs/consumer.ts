@@ -72,12 +72,6 @@ export interface ConsumerOptions {
   retryQueueName?: string;
   /** Service dimension of the outcome metrics (shared/metrics.ts); default: the logger's service name. */
   service?: string;
-  /**
-   * `true`: a batch's records are handled one after the other, in the batch's order (FIFO: a
-   * failed record still holds back only the later records of its group). Default: at the same
-   * time, each FIFO message group in order.
-   */
-  oneAtATime?: boolean;
 }
 
 export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
@@ -153,13 +147,11 @@ export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
         const handleRecord = (record: SQSRecord) => recordHandler(record, loggerFor());
         return (
           isFifoBatch(event)
-            ? opts.oneAtATime
-              ? processFifoGroup(event, handleRecord, context)
-              : processFifoGroups(event, handleRecord, context)
+            ? processFifoGroups(event, handleRecord, context)
             : processPartialResponse(event, handleRecord, new BatchProcessor(EventType.SQS), {
                 context,
                 throwOnFullBatchFailure: false,
-                processInParallel: !opts.oneAtATime,
+                processInParallel: true,
               })
         )
           .then((res) => comeBackSoon(event, res, opts.logger))

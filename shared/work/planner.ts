@@ -176,6 +176,9 @@ async function writePlan(
     }
     case 'jobs': {
       for (const [key, kv] of p.referenced) fences.push(unchangedSince(key, kv));
+      // A referenced resource planned since its unfinished jobs were read may have new jobs this
+      // plan's jobs must wait for: its mirror moved, so this plan is read again.
+      for (const [key, kv] of p.referencedMirrors) fences.push(unchangedSince(key, kv));
       // The job lifecycle decides ready or waiting, and fences on the dependencies as read: one
       // that finishes meanwhile fails this transaction (re-planned) instead of leaving a job waiting.
       const writes = await jobWrites(

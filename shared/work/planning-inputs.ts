@@ -87,6 +87,8 @@ export type Prepared =
       result: PlanResult;
       /** Every other /config key the plan read, as read (undefined = absent): the write fences on them. */
       referenced: Map<string, KeyValue | undefined>;
+      /** The mirrors of the referenced resources whose unfinished jobs the plan read (the plan fences on them). */
+      referencedMirrors: Map<string, KeyValue | undefined>;
       /** Referencing-index entries of this resource whose jobs are gone (the write drops them). */
       staleReferencing: string[];
     };
@@ -175,6 +177,12 @@ export class LoadingView implements PlanningView {
   /** Unfinished job ids by `<type>\0<id>`, loaded by the resources' job id prefixes. */
   private readonly pending = new Map<string, string[]>();
   private readonly missingPending = new Map<string, { type: string; id: string }>();
+  /**
+   * The mirrors of the other resources whose unfinished jobs were read, as read just before those
+   * jobs. A resource's plan writes its jobs and its mirror in one transaction, so a plan fenced on
+   * these mirrors cannot miss jobs planned after its read (docs/planner.md, "Fences").
+   */
+  readonly pendingMirrors = new Map<string, KeyValue | undefined>();
   /** The unfinished jobs referencing the planned resource (loaded with the first round when planning). */
   private referencing: string[] | undefined;
   /** Referencing-index entries of the planned resource whose jobs are gone: the plan's write drops them. */
@@ -266,8 +274,19 @@ export class LoadingView implements PlanningView {
     this.missingPending.clear();
     const loadReferencing = this.loadPending && this.referencing === undefined;
     if (!configs.length && !templates.length && !pending.length && !loadReferencing) return false;
-    const [got, jobs] = await Promise.all([
-      getMany(source, [...configs, ...templates.map((id) => keys.heatTemplate(id))]),
+    // The mirrors first, then the jobs: a plan of one of these resources that commits after the
+    // mirrors were read fails this plan's fence; one that committed before is in the jobs read.
+    const mirrorKeys = pending
+      .filter(({ type, id }) => type !== this.self.type || id !== this.self.id)
+      .flatMap(({ type, id }) => {
+        const key = this.configKey(type, id);
+        const path = key ? parseConfigKey(key) : undefined;
+        return path ? [keys.workerConfig(path)] : [];
+      });
+    const reading = getMany(source, [...configs, ...templates.map((id) => keys.heatTemplate(id)), ...mirrorKeys]);
+    if (mirrorKeys.length) await reading;
+    const [fetched, jobs] = await Promise.all([
+      reading,
       pending.length || loadReferencing
         ? pendingJobsOf(
             source,
@@ -278,6 +297,8 @@ export class LoadingView implements PlanningView {
           )
         : undefined,
     ]);
+    const got = fetched.slice(0, fetched.length - mirrorKeys.length);
+    mirrorKeys.forEach((key, i) => this.pendingMirrors.set(key, fetched[got.length + i]));
     for (const [k, ids] of jobs?.unfinished ?? []) this.pending.set(k, ids);
     if (jobs?.referencing) {
       this.referencing = jobs.referencing.unfinished;
@@ -419,6 +440,7 @@ export async function preparePlan(source: ReadSource, configKey: string, opts: P
     alreadyPlanned,
     result,
     referenced,
+    referencedMirrors: view.pendingMirrors,
     staleReferencing: view.staleReferencing,
   };
 }

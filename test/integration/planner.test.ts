@@ -6,6 +6,9 @@
  */
 import { encodeGohanConfigValue } from '../../shared/gohan/config-value';
 import { handler } from '../../functions/planner/handler';
+import { createLogger } from '../../shared/log/logger';
+import { done } from '../../shared/sqs/consumer';
+import { planConfigKey } from '../../shared/work/planner';
 import { cleanupChain } from '../../shared/jobs/cleanup';
 import { parseJobId } from '../../shared/jobs/job-keys';
 import type { Job } from '../../shared/planner/types';
@@ -24,6 +27,7 @@ import { lambdaContext, sqsEvent, sqsRecord } from '../helpers/sqs-event';
 
 const store = new EtcdStore();
 afterAll(() => store.close());
+const testLogger = createLogger('esi-test-planner');
 
 const uid = (p: string) => `${p}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
 const write = async (key: string, value: string) => (await store.txn().then(put(key, value)).commit()).revision;
@@ -145,6 +149,22 @@ describe.each(seeds.map((s) => [s.seed, s] as const))('seed %s through etcd', (n
 });
 
 describe('level-triggered planning', () => {
+  const subnetValue = (id: string, net: string) =>
+    encodeGohanConfigValue(
+      {
+        id,
+        network_id: net,
+        cidr: '10.0.0.0/24',
+        enable_dhcp: true,
+        gateway_ip: '10.0.0.1',
+        dhcp_server_address: '10.0.0.2',
+        dns_nameservers: [],
+        ntp_servers: [],
+        allocation_pools: [],
+        host_routes: [],
+      },
+      1,
+    );
   const network = (id: string, version: number, extra: Record<string, unknown> = {}) =>
     encodeGohanConfigValue({ id, name: id, admin_state_up: true, ...extra }, version);
 
@@ -231,21 +251,7 @@ describe('level-triggered planning', () => {
     const netKey = `/config/v2.0/networks/${net}`;
     const subKey = `/config/v2.0/subnets/${sub}`;
     await write(netKey, network(net, 1));
-    const subnet = encodeGohanConfigValue(
-      {
-        id: sub,
-        network_id: net,
-        cidr: '10.0.0.0/24',
-        enable_dhcp: true,
-        gateway_ip: '10.0.0.1',
-        dhcp_server_address: '10.0.0.2',
-        dns_nameservers: [],
-        ntp_servers: [],
-        allocation_pools: [],
-        host_routes: [],
-      },
-      1,
-    );
+    const subnet = subnetValue(sub, net);
     // The subnet's message is handled before the network's (another message group): the
     // network's change is planned first, and the subnet's job waits for it.
     expect(await invoke(message(subKey, await write(subKey, subnet)))).toEqual({ batchItemFailures: [] });
@@ -259,6 +265,42 @@ describe('level-triggered planning', () => {
     // The network's own message later finds its change planned.
     await invoke(message(netKey, (await store.get(netKey))!.modRevision));
     expect(await jobsOf('network', net)).toHaveLength(1);
+  });
+
+  it("a network planned between its subnet's read of the network's jobs and the subnet's write: the subnet is planned again and waits for the network's job", async () => {
+    const net = uid('net');
+    const sub = uid('sub');
+    const netKey = `/config/v2.0/networks/${net}`;
+    const subKey = `/config/v2.0/subnets/${sub}`;
+    await write(netKey, network(net, 1));
+    await write(subKey, subnetValue(sub, net));
+    // The network's own plan (its message, another invocation) commits right after the subnet's
+    // plan has read the network's unfinished jobs (none yet), and before the subnet's write.
+    const netJobsPrefix = `/jobs/all/create:heat_worker:network:${net}:`;
+    let racing: Promise<unknown> | undefined;
+    const racingStore = new Proxy(store, {
+      get(target, prop, receiver) {
+        const value: unknown = Reflect.get(target, prop, receiver);
+        if (typeof value !== 'function') return value;
+        if (prop !== 'range' && prop !== 'rangeMany') return (value as () => unknown).bind(target);
+        return async (...args: unknown[]) => {
+          const result: unknown = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          if (!racing && JSON.stringify(args).includes(netJobsPrefix)) {
+            racing = planConfigKey(store, { key: netKey }, testLogger);
+            await racing;
+          }
+          return result;
+        };
+      },
+    });
+    expect(await planConfigKey(racingStore, { key: subKey }, testLogger)).toEqual(done(expect.any(String)));
+    expect(racing).toBeDefined();
+    const [netCreate] = await jobsOf('network', net);
+    const [subCreate] = await jobsOf('subnet', sub);
+    expect(await jobsOf('network', net)).toHaveLength(1);
+    expect(await jobsOf('subnet', sub)).toHaveLength(1);
+    expect(subCreate.job.dependency).toEqual([netCreate.id]);
+    expect(await store.get(`/jobs/waiting/${subCreate.id}`)).toMatchObject({ value: 'heat_worker' });
   });
 
   it('an index entry whose job is gone (removed without the clean-up) is dropped by the next plan of the resource', async () => {

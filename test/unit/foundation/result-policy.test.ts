@@ -101,19 +101,3 @@ test('a FIFO batch: its message groups are handled at the same time, each group 
   expect(loggers.size).toBe(3);
   expect(loggers.has(logger)).toBe(false);
 });
-
-test('oneAtATime: the records of a FIFO batch are handled one after the other, in the batch order', async () => {
-  const events: string[] = [];
-  const handler = sqsConsumer(
-    async (m) => {
-      events.push(`start ${m.key}`);
-      await new Promise((r) => setImmediate(r));
-      events.push(`end ${m.key}`);
-      return done();
-    },
-    { logger, oneAtATime: true },
-  );
-  const res = await handler(sqsEvent(sqsRecord(msg('/a')), sqsRecord(msg('/b'))), lambdaContext());
-  expect(res).toEqual({ batchItemFailures: [] });
-  expect(events).toEqual(['start /a', 'end /a', 'start /b', 'end /b']);
-});
