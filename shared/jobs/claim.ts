@@ -7,7 +7,7 @@
  */
 import { commitDecision, converge } from '../store/converge';
 import { parseJsonObject } from '../encoding/json-object';
-import type { Compare, Lease, Store, TxnBuilder } from '../store/store';
+import type { Compare, KeyValue, Lease, Store, TxnBuilder } from '../store/store';
 import { absent, collectTxn, createRevisionIs, del, modRevisionIs, present, put, read } from '../store/store';
 import { defaultJobKeys, type JobKeys } from './job-keys';
 import { encodeStoredJob, type Job, JobValueError, parseStoredJob, type WorkingValue } from './values';
@@ -52,7 +52,18 @@ export type ClaimRefusal =
   /** The /jobs/all value cannot be read as [handler, job, attempt]; the claim was given back. */
   | { reason: 'unreadable'; error: string };
 
-export type ClaimAttempt = { kind: 'claimed'; claim: Claim } | ({ kind: 'refused' } & ClaimRefusal);
+/**
+ * A claim with what its own transaction read: the working key (what a renewal fences on and the
+ * step it holds) and the `alsoRead` keys, so the runner needs no read of its own to start.
+ */
+export interface HeldClaim {
+  claim: Claim;
+  working: KeyValue;
+  /** The `alsoRead` keys, as read at the claim's revision (undefined = absent). */
+  extra: Map<string, KeyValue | undefined>;
+}
+
+export type ClaimAttempt = ({ kind: 'claimed' } & HeldClaim) | ({ kind: 'refused' } & ClaimRefusal);
 
 export interface ClaimOptions {
   keys?: JobKeys;
@@ -60,6 +71,8 @@ export interface ClaimOptions {
   keepAlive?: boolean;
   /** For tests; defaults to the current time. */
   now?: () => Date;
+  /** Keys to read in the claim's own transaction (those the work reads whatever the job). */
+  alsoRead?: readonly string[];
 }
 
 /** The fence: `/jobs/working/<id>` exists with the create revision of this claim. */
@@ -81,6 +94,7 @@ export async function tryClaimJob(
   opts: ClaimOptions = {},
 ): Promise<ClaimAttempt> {
   const keys = opts.keys ?? defaultJobKeys;
+  const alsoRead = opts.alsoRead ?? [];
   const lease = await store.grantLease(leaseTtlSeconds, { keepAlive: opts.keepAlive });
   const working: WorkingValue = { owner, claimed_at: (opts.now?.() ?? new Date()).toISOString() };
   const res = await store
@@ -95,6 +109,7 @@ export async function tryClaimJob(
       put(keys.working(jobId), JSON.stringify(working), { lease: lease.id }),
       read(keys.working(jobId)),
       read(keys.all(jobId)),
+      ...alsoRead.map((k) => read(k)),
     )
     .otherwise(read(keys.all(jobId)), read(keys.waiting(jobId)), read(keys.working(jobId)), read(keys.finished(jobId)))
     .commit();
@@ -110,11 +125,13 @@ export async function tryClaimJob(
     return { kind: 'refused', reason: 'held' };
   }
 
-  const [workingKv, allKv] = res.reads;
+  const [workingKv, allKv, ...extra] = res.reads;
   try {
     const stored = parseStoredJob(keys.all(jobId), allKv!.value);
     return {
       kind: 'claimed',
+      working: workingKv!,
+      extra: new Map(alsoRead.map((k, i) => [k, extra[i]])),
       claim: {
         jobId,
         owner,
@@ -215,23 +232,28 @@ export interface ClaimRef {
 
 /**
  * The claim named by a ref, if its working key still exists with that create revision (the lease
- * has not expired). The result has no lease handle: the lease is left to expire or to be dropped
- * with the working key.
+ * has not expired), with the working key and the `alsoRead` keys as read in the same transaction.
+ * The claim has no lease handle: the lease is left to expire or to be dropped with the working key.
  */
 export async function resumeClaim(
   store: Store,
   ref: ClaimRef,
-  opts: { keys?: JobKeys } = {},
-): Promise<Claim | undefined> {
+  opts: { keys?: JobKeys; alsoRead?: readonly string[] } = {},
+): Promise<HeldClaim | undefined> {
   const keys = opts.keys ?? defaultJobKeys;
+  const alsoRead = opts.alsoRead ?? [];
   const res = await store
     .txn()
-    .then(read(keys.working(ref.jobId)), read(keys.all(ref.jobId)))
+    .then(read(keys.working(ref.jobId)), read(keys.all(ref.jobId)), ...alsoRead.map((k) => read(k)))
     .commit();
-  const [w, all] = res.reads;
+  const [w, all, ...extra] = res.reads;
   if (!w || !all || w.createRevision !== ref.createRevision || !w.lease) return undefined;
   const stored = parseStoredJob(keys.all(ref.jobId), all.value);
-  return { ...ref, handler: stored.handler, job: stored.job, attempt: stored.attempt, leaseId: w.lease, keys };
+  return {
+    claim: { ...ref, handler: stored.handler, job: stored.job, attempt: stored.attempt, leaseId: w.lease, keys },
+    working: w,
+    extra: new Map(alsoRead.map((k, i) => [k, extra[i]])),
+  };
 }
 
 const parseWorking = (value: string): Partial<WorkingValue> => parseJsonObject(value);

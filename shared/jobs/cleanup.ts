@@ -5,7 +5,7 @@
 import type { Compare, KeyValue, Op, Store } from '../store/store';
 import { absent, del, modRevisionIs } from '../store/store';
 import { defaultJobKeys, type JobKeys, parseJobId } from './job-keys';
-import { legacyReadyKey, resourceJobIds } from './job-index';
+import { legacyReadyKey, readJobIds } from './job-index';
 import { readMany } from '../store/read-many';
 import { settleWaiting } from './settle';
 import { referencingDeletes } from './referencing-index';
@@ -93,8 +93,8 @@ export interface ChainRead {
  * Reads a chain's jobs: the resource's job ids by their prefixes (job-index.ts; every version, so
  * a caller can tell whether another chain of the resource exists), then the chain's all and
  * finished keys in one read. `extraKeys` (the aggregator's /state and job state) and the keys of
- * `knownIds` (jobs known to be of the chain: the one that just finished) are read in the first
- * round trip, beside the ranges: a single-job chain is read whole in one round trip.
+ * `knownIds` (jobs known to be of the chain: the one that just finished) are read in the same
+ * request as the ranges (`readJobIds`): a single-job chain is read whole in one request.
  */
 export async function readChain(
   store: Store,
@@ -104,10 +104,12 @@ export async function readChain(
   knownIds: string[] = [],
 ): Promise<ChainRead & { resourceIds: string[]; extra: Map<string, KeyValue | undefined> }> {
   const jobKeysOf = (ids: string[]) => ids.flatMap((id) => [keys.all(id), keys.finished(id)]);
-  const [resourceIds, first] = await Promise.all([
-    resourceJobIds(store, keys, chain.resource_type, chain.resource_id),
-    readMany(store, [...extraKeys, ...jobKeysOf(knownIds)]),
-  ]);
+  const firstKeys = [...extraKeys, ...jobKeysOf(knownIds)];
+  const found = await readJobIds(store, keys, [{ type: chain.resource_type, id: chain.resource_id }], {
+    alsoRead: firstKeys,
+  });
+  const [resourceIds] = found.ids;
+  const first = new Map(firstKeys.map((k, i) => [k, found.read[i]]));
   const ids = resourceIds.filter((id) => parseJobId(id)!.version === chain.version);
   const rest = await readMany(store, jobKeysOf(ids.filter((id) => !knownIds.includes(id))));
   const kv = (key: string) => (rest.has(key) ? rest.get(key) : first.get(key));

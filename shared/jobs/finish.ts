@@ -1,19 +1,20 @@
 /**
  * Finishing a job: record its outcome under the claim, then settle its dependents.
  *
- * Two steps, not one transaction, on purpose: the dependents are looked up *after* the finished
- * key is committed, so a planner that writes a new waiting job depending on this one either
- * commits before (and is seen here) or finds the finished key (its compare fails and it re-plans;
- * see enqueue.ts). A crash between the steps is healed by the next settlement, which any finish,
- * duplicate finish or settleWaiting call performs.
+ * The dependents are looked up at the revision the finished key is committed at (read by the
+ * finish's own transaction, after its put), so a planner that writes a new waiting job depending
+ * on this one either commits before (and is seen here) or finds the finished key (its compare
+ * fails and it re-plans; see enqueue.ts). Settling them is a second step: a crash between the
+ * steps is healed by the next settlement, which any finish, duplicate finish or settleWaiting
+ * call performs.
  */
 import type { Store } from '../store/store';
-import { absent, del, put, read } from '../store/store';
+import { absent, del, put, read, readPrefix } from '../store/store';
 import { type Claim, claimHeld, lostError, revokeQuietly } from './claim';
 import type { JobKeys } from './job-keys';
 import { resourceJobIds } from './job-index';
 import { type ChainCompletion, completionOf } from './resolve';
-import { readMany } from '../store/read-many';
+import { continuePages, RANGE_PAGE_SIZE, readMany } from '../store/read-many';
 import { settleWaiting } from './settle';
 import { type FinishedValue, type Job, type JobOutcome, parseFinished, parseStoredJob } from './values';
 
@@ -63,10 +64,17 @@ export async function finishJob(
     finished_at: (opts.now?.() ?? new Date()).toISOString(),
     claim_revision: claim.createRevision,
   };
+  // The dependents are read in the same transaction, after the write: at its revision, so a
+  // planner's write of a new dependent is either seen here or fails on the finished key.
+  const dependentsPrefix = keys.dependents(jobId);
   const res = await store
     .txn()
     .when(claimHeld(claim), absent(keys.finished(jobId)))
-    .then(put(keys.finished(jobId), JSON.stringify(finished)), del(keys.working(jobId)))
+    .then(
+      put(keys.finished(jobId), JSON.stringify(finished)),
+      del(keys.working(jobId)),
+      readPrefix(dependentsPrefix, { keysOnly: true, limit: RANGE_PAGE_SIZE }),
+    )
     .otherwise(read(keys.finished(jobId)), read(keys.working(jobId)))
     .commit();
 
@@ -80,7 +88,15 @@ export async function finishJob(
   // The working key is gone already; the revoke only frees the lease, beside the settlement.
   const revoked = claim.lease ? revokeQuietly(claim.lease) : Promise.resolve();
 
-  const [settled] = await Promise.all([settleWaiting(store, { keys, now: opts.now, of: [jobId] }), revoked]);
+  const dependents = res.succeeded
+    ? (await continuePages(store, [dependentsPrefix], res.ranges, { keysOnly: true }))[0]
+        .map((kv) => kv.key.slice(dependentsPrefix.length))
+        .sort()
+    : undefined;
+  const [settled] = await Promise.all([
+    settleWaiting(store, { keys, now: opts.now, of: [jobId], dependents }),
+    revoked,
+  ]);
   const completedChains = [
     ...(res.succeeded ? [completionOf(jobId, claim.job, finished)] : []),
     ...settled.failed.map((f) => completionOf(f.id, f.job, f.finished)),

@@ -3,7 +3,7 @@ export * from './job-keys';
 export * from './values';
 export * from './resolve';
 export { tryClaimJob, jobTxn, claimHeld, retryJob, releaseClaim, resumeClaim, ClaimLostError } from './claim';
-export type { Claim, ClaimAttempt, ClaimOptions, ClaimRefusal, ClaimRef } from './claim';
+export type { Claim, ClaimAttempt, HeldClaim, ClaimOptions, ClaimRefusal, ClaimRef } from './claim';
 export { settleWaiting, readStatuses } from './settle';
 export type { SettleResult, SettledJob, SettleOptions } from './settle';
 export { finishJob, chainStatus } from './finish';

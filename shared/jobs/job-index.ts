@@ -10,7 +10,7 @@
  * planner deletes it when it next plans the resource (docs/jobs.md "Migration").
  */
 import type { KeyValue, Store } from '../store/store';
-import { rangeEach, readMany, type RangeSource } from '../store/read-many';
+import { readKeysAndPrefixes, readMany, type KeyAndRangeSource, type RangeSource } from '../store/read-many';
 import { type JobKeys, parseJobId } from './job-keys';
 import {
   judgeReferencing,
@@ -47,21 +47,27 @@ function ownedIds(keys: JobKeys, owner: JobOwner, prefixes: string[], found: Key
 }
 
 /**
- * Ranges every owner's (action, handler) prefixes and the `extra` prefixes keys-only and paged,
- * all in one request (`rangeEach`: one round trip when each fits a page): each owner's job ids,
- * and what was found under each extra prefix.
+ * Ranges every owner's (action, handler) prefixes and the `extraPrefixes` keys-only and paged, and
+ * reads the `alsoRead` keys, all in one request when they fit one (`readKeysAndPrefixes`; one
+ * round trip when each prefix fits a page): each owner's job ids, what was found under each extra
+ * prefix, and the keys read.
  */
-async function rangeOwners(
-  source: RangeSource,
+export async function readJobIds(
+  source: KeyAndRangeSource,
   keys: JobKeys,
   owners: readonly JobOwner[],
-  extra: string[] = [],
-): Promise<{ ids: string[][]; extra: KeyValue[][] }> {
+  opts: { extraPrefixes?: readonly string[]; alsoRead?: readonly string[] } = {},
+): Promise<{ ids: string[][]; extra: KeyValue[][]; read: (KeyValue | undefined)[] }> {
   const prefixes = owners.map((o) => keys.jobIdPrefixes(o.type, o.id, o.version));
-  const found = await rangeEach(source, [...prefixes.flat(), ...extra], { keysOnly: true });
+  const { kvs, found } = await readKeysAndPrefixes(
+    source,
+    opts.alsoRead ?? [],
+    [...prefixes.flat(), ...(opts.extraPrefixes ?? [])],
+    { keysOnly: true },
+  );
   let next = 0;
   const ids = owners.map((o, r) => ownedIds(keys, o, prefixes[r], found.slice(next, (next += prefixes[r].length))));
-  return { ids, extra: found.slice(next) };
+  return { ids, extra: found.slice(next), read: kvs };
 }
 
 /**
@@ -70,7 +76,7 @@ async function rangeOwners(
  * prefix with another resource's ids: only ids that parse to the resource are kept.
  */
 export async function jobIdsOf(source: RangeSource, keys: JobKeys, owners: readonly JobOwner[]): Promise<string[][]> {
-  return (await rangeOwners(source, keys, owners)).ids;
+  return (await readJobIds(source, keys, owners)).ids;
 }
 
 /** The ids under /jobs/all of one resource's jobs (of its chain `version`, when given), sorted (`jobIdsOf`). */
@@ -93,22 +99,29 @@ export interface PendingJobs {
   unfinished: Map<string, string[]>;
   /** The unfinished jobs referencing `referenced`, when it was given. */
   referencing?: ReferencingJobs;
+  /** The `alsoRead` keys, as read with the ranges. */
+  read: (KeyValue | undefined)[];
 }
 
 /**
  * What planning asks about jobs, in two requests whatever the number of resources: the resources'
- * id-prefix ranges and the referencing-index range of `referenced` (one request), then one
- * keys-only read of the found jobs' finished keys and of the listed referencing jobs' keys.
+ * id-prefix ranges, the referencing-index range of `referenced` and the `alsoRead` keys (one
+ * request), then one keys-only read of the found jobs' finished keys and of the listed
+ * referencing jobs' keys.
  */
 export async function pendingJobsOf(
-  source: RangeSource,
+  source: KeyAndRangeSource,
   getMany: GetMany,
   keys: JobKeys,
   resources: { type: string; id: string }[],
-  referenced?: { type: string; id: string },
+  opts: { referenced?: { type: string; id: string }; alsoRead?: readonly string[] } = {},
 ): Promise<PendingJobs> {
+  const { referenced } = opts;
   const refPrefix = referenced && referencingPrefix(keys, referenced.type, referenced.id);
-  const found = await rangeOwners(source, keys, resources, refPrefix ? [refPrefix] : []);
+  const found = await readJobIds(source, keys, resources, {
+    extraPrefixes: refPrefix ? [refPrefix] : [],
+    alsoRead: opts.alsoRead,
+  });
   const ids = [...new Set(found.ids.flat())];
   const listed = refPrefix ? listedReferencing(refPrefix, found.extra[0]) : [];
   const toRead = [...ids.map((id) => keys.finished(id)), ...referencingChecks(keys, listed)];
@@ -122,7 +135,7 @@ export async function pendingJobsOf(
     ),
   );
   const referencing = refPrefix ? judgeReferencing(refPrefix, listed, got.slice(ids.length)) : undefined;
-  return { unfinished, referencing };
+  return { unfinished, referencing, read: found.read };
 }
 
 /** The unfinished jobs of each resource, by `<type>\0<id>`, sorted like their /jobs/all keys (`pendingJobsOf`). */

@@ -40,6 +40,11 @@ export interface SettleOptions {
   now?: () => Date;
   /** Settle only the dependents of these jobs (and, transitively, of those failed meanwhile). */
   of?: Iterable<string>;
+  /**
+   * The dependents of `of` as the caller already read them (the finish reads them in its own
+   * transaction, after its write): they are not ranged again.
+   */
+  dependents?: string[];
 }
 
 /** The given jobs that are waiting now, with the waiting key's mod revision (the guard). */
@@ -104,7 +109,7 @@ export async function settleWaiting(store: Store, opts: SettleOptions = {}): Pro
   const keys = opts.keys ?? defaultJobKeys;
   const result: SettleResult = { promoted: [], failed: [] };
   if (opts.of) {
-    await settleFrom(store, keys, await dependentsOf(store, keys, opts.of), result, opts);
+    await settleFrom(store, keys, opts.dependents ?? (await dependentsOf(store, keys, opts.of)), result, opts);
     return result;
   }
   for await (const page of rangePages(store, keys.prefix('waiting'), { keysOnly: true })) {

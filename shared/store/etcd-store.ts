@@ -6,7 +6,7 @@
 import { Etcd3, IOptions, isRecoverableError, IWatchResponse } from 'etcd3';
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { EtcdSettings, etcdSettings } from '../config';
-import { collectTxn, CompactedError, OPS_PER_TXN } from './store';
+import { collectTxn, CompactedError, OPS_PER_TXN, readPrefix } from './store';
 import type {
   Compare,
   KeyValue,
@@ -232,35 +232,18 @@ export class EtcdStore implements Store {
     return { items: res.kvs.map(toKeyValue), revision: Number(res.header.revision), more: res.more };
   }
 
-  /** One read-only transaction whose ops are the range requests (etcd reads them at one revision). */
+  /** Read-only transactions whose ops are the range requests (each one revision, 128 ops at most). */
   async rangeMany(prefixes: readonly string[], opts: RangeManyOptions = {}): Promise<RangeResult[]> {
-    if (!prefixes.length) return [];
     const chunks: string[][] = [];
     for (let i = 0; i < prefixes.length; i += OPS_PER_TXN) chunks.push(prefixes.slice(i, i + OPS_PER_TXN));
     const results = await Promise.all(
       chunks.map((chunk) =>
-        this.client.kv
-          .txn({
-            success: chunk.map((prefix) => ({
-              request_range: {
-                key: Buffer.from(prefix),
-                range_end: prefixEnd(prefix),
-                limit: opts.limit,
-                keys_only: opts.keysOnly,
-                revision: opts.revision,
-              },
-            })),
-          })
-          .catch(this.rethrow),
+        this.txn()
+          .then(...chunk.map((p) => readPrefix(p, opts)))
+          .commit(),
       ),
     );
-    return results.flatMap((res) =>
-      res.responses.map((r) => ({
-        items: r.response_range.kvs.map(toKeyValue),
-        revision: Number(res.header.revision),
-        more: r.response_range.more,
-      })),
-    );
+    return results.flatMap((r) => r.ranges);
   }
 
   async revision(): Promise<number> {
@@ -277,10 +260,16 @@ export class EtcdStore implements Store {
           failure: parts.otherwise.map(toEtcdOp),
         })
         .catch(this.rethrow);
-      const reads = res.responses
-        .filter((r) => r.response_range)
-        .map((r) => (r.response_range.kvs.length ? toKeyValue(r.response_range.kvs[0]) : undefined));
-      return { succeeded: res.succeeded, revision: Number(res.header.revision), reads };
+      const ops = res.succeeded ? parts.then : parts.otherwise;
+      const revision = Number(res.header.revision);
+      const reads: (KeyValue | undefined)[] = [];
+      const ranges: RangeResult[] = [];
+      res.responses.forEach((r, i) => {
+        const range = r.response_range;
+        if (ops[i].kind === 'get') reads.push(range.kvs.length ? toKeyValue(range.kvs[0]) : undefined);
+        else if (ops[i].kind === 'range') ranges.push({ items: range.kvs.map(toKeyValue), revision, more: range.more });
+      });
+      return { succeeded: res.succeeded, revision, reads, ranges };
     });
   }
 
@@ -369,5 +358,14 @@ function toEtcdOp(op: Op) {
       return { request_delete_range: { key: Buffer.from(op.prefix), range_end: prefixEnd(op.prefix) } };
     case 'get':
       return { request_range: { key: Buffer.from(op.key), keys_only: op.keysOnly } };
+    case 'range':
+      return {
+        request_range: {
+          key: Buffer.from(op.prefix),
+          range_end: prefixEnd(op.prefix),
+          limit: op.limit,
+          keys_only: op.keysOnly,
+        },
+      };
   }
 }

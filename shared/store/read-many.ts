@@ -2,6 +2,7 @@ import {
   OPS_PER_TXN,
   read,
   readKey,
+  readPrefix,
   type KeyValue,
   type RangeManyOptions,
   type RangeOptions,
@@ -69,7 +70,7 @@ export interface RangeSource {
 /**
  * Every key under each prefix (one list per prefix, in order), paged like `rangePages`: the first
  * page of every prefix in one request (`rangeMany`; one range each on a source without it), then
- * the next pages of any prefix that had more, one paged range at a time from after its last key.
+ * `continuePages`.
  */
 export async function rangeEach(
   source: RangeSource,
@@ -80,8 +81,22 @@ export async function rangeEach(
   const pages = source.rangeMany
     ? await source.rangeMany(prefixes, first)
     : await Promise.all(prefixes.map((p) => source.range(p, first)));
+  return continuePages(source, prefixes, pages, opts);
+}
+
+/**
+ * Completes first pages read elsewhere (`rangeMany`, `range` ops of a transaction): every key
+ * under each prefix, the next pages of a prefix whose first said `more` read one paged range at a
+ * time from after its last key.
+ */
+export async function continuePages(
+  source: RangeSource,
+  prefixes: readonly string[],
+  firstPages: readonly RangeResult[],
+  opts: { pageSize?: number; keysOnly?: boolean } = {},
+): Promise<KeyValue[][]> {
   return Promise.all(
-    pages.map(async (page, i) => {
+    firstPages.map(async (page, i) => {
       const items = [...page.items];
       if (!page.more || !items.length) return items;
       const from = `${items[items.length - 1].key}\0`;
@@ -89,4 +104,48 @@ export async function rangeEach(
       return items;
     }),
   );
+}
+
+/** A source of keys and prefixes: a Store (transactions), or a snapshot (gets and ranges). */
+export interface KeyAndRangeSource extends RangeSource {
+  get?(key: string): Promise<KeyValue | undefined>;
+  txn?(): TxnBuilder;
+}
+
+/**
+ * Some keys and every key under some prefixes (`found`: one list per prefix, paged like
+ * `rangeEach`), in ONE read-only transaction when they fit one (then `continuePages` for a prefix
+ * with more); else, and on a source without transactions, the keys (readMany or gets), then the
+ * prefixes (`rangeEach`). Either way the keys are read no later than the prefixes: a caller can
+ * fence on a key read here and trust that what was written before it is in the ranges (the
+ * planner's mirrors). `keysOnly` applies to the prefixes.
+ */
+export async function readKeysAndPrefixes(
+  source: KeyAndRangeSource,
+  keyList: readonly string[],
+  prefixes: readonly string[],
+  opts: { keysOnly?: boolean } = {},
+): Promise<{ kvs: (KeyValue | undefined)[]; found: KeyValue[][] }> {
+  const txn = source.txn?.bind(source);
+  if (txn && keyList.length && prefixes.length && keyList.length + prefixes.length <= OPS_PER_TXN) {
+    const res = await txn()
+      .then(
+        ...keyList.map((k) => read(k)),
+        ...prefixes.map((p) => readPrefix(p, { limit: RANGE_PAGE_SIZE, keysOnly: opts.keysOnly })),
+      )
+      .commit();
+    return { kvs: res.reads, found: await continuePages(source, prefixes, res.ranges, opts) };
+  }
+  const kvs = keyList.length ? await readKeys(source, keyList) : [];
+  const found = prefixes.length ? await rangeEach(source, prefixes, opts) : [];
+  return { kvs, found };
+}
+
+async function readKeys(source: KeyAndRangeSource, keyList: readonly string[]): Promise<(KeyValue | undefined)[]> {
+  if (source.txn) {
+    const got = await readMany({ txn: source.txn.bind(source) }, keyList);
+    return keyList.map((k) => got.get(k));
+  }
+  if (!source.get) throw new Error('reading keys needs a source with get or txn');
+  return Promise.all(keyList.map((k) => source.get!(k)));
 }

@@ -45,7 +45,9 @@ export type Op =
   | { kind: 'put'; key: string; value: string; lease?: string }
   | { kind: 'delete'; key: string }
   | { kind: 'deletePrefix'; prefix: string }
-  | { kind: 'get'; key: string; keysOnly?: boolean };
+  | { kind: 'get'; key: string; keysOnly?: boolean }
+  /** Reads the first page (at most `limit` keys) under a prefix, in the transaction. */
+  | { kind: 'range'; prefix: string; limit?: number; keysOnly?: boolean };
 
 export interface TxnResult {
   succeeded: boolean;
@@ -53,6 +55,8 @@ export interface TxnResult {
   revision: number;
   /** For each `get` op of the branch taken, what it read (in op order). */
   reads: (KeyValue | undefined)[];
+  /** For each `range` op of the branch taken, what it read (in op order; `more` = continue it with `range`). */
+  ranges: RangeResult[];
 }
 
 export interface TxnBuilder {
@@ -111,7 +115,7 @@ export interface Lease {
 export const OPS_PER_TXN = 128;
 
 /** Options of `rangeMany`: those of `range` that apply to every prefix read together. */
-export type RangeManyOptions = Pick<RangeOptions, 'limit' | 'keysOnly' | 'revision'>;
+export type RangeManyOptions = Pick<RangeOptions, 'limit' | 'keysOnly'>;
 
 export interface Store {
   get(key: string): Promise<KeyValue | undefined>;
@@ -168,6 +172,8 @@ export const delPrefix = (prefix: string): Op => ({ kind: 'deletePrefix', prefix
 export const read = (key: string): Op => ({ kind: 'get', key });
 /** Reads whether the key exists and its revisions, without its value (the read's `value` is ''). */
 export const readKey = (key: string): Op => ({ kind: 'get', key, keysOnly: true });
+/** Reads the first page under a prefix (`limit` keys at most): continue it with `continuePages` when `more`. */
+export const readPrefix = (prefix: string, opts: RangeManyOptions = {}): Op => ({ kind: 'range', prefix, ...opts });
 
 /** The requested start revision of a watch was compacted away. */
 export class CompactedError extends Error {

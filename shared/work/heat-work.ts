@@ -49,7 +49,7 @@ import {
   type WorkContext,
   type WorkResult,
 } from './job-runner';
-import { templateOfJob } from './job-template';
+import { TEMPLATE_CHOICE_KEYS, templateOfJob } from './job-template';
 import { outputsResolver } from './stack-outputs';
 
 export interface HeatWorkOptions {
@@ -129,6 +129,7 @@ export function heatWork(opts: HeatWorkOptions): JobWork {
 
   const work: JobWork = {
     handler: 'heat_worker',
+    alsoRead: TEMPLATE_CHOICE_KEYS,
 
     async start(ctx) {
       const { job, store } = ctx;
@@ -150,7 +151,7 @@ export function heatWork(opts: HeatWorkOptions): JobWork {
         return sent(ctx, o, `DELETE ${stackName}`);
       }
 
-      const template = await templateOfJob(store, job, { templatesRoot: opts.templatesRoot });
+      const template = await templateOfJob(store, job, { templatesRoot: opts.templatesRoot, read: ctx.read });
       const prepared = prepareStack(job, template, await outputsResolver(store, job));
       if (prepared.action !== 'create_or_update') throw new Error('unreachable: prepared a delete for an apply action');
       const tag = operationTag(job.id, prepared);

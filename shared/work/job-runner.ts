@@ -36,6 +36,7 @@ import {
   retryJob,
   tryClaimJob,
   type Claim,
+  type HeldClaim,
   type FinishResult,
   type JobKeys,
   type JobOutcome,
@@ -90,11 +91,18 @@ export interface WorkContext {
   path: ResourcePath;
   logger: Logger;
   now(): Date;
+  /** The work's `alsoRead` keys, read in the claim's transaction (undefined = absent). */
+  read?: ReadonlyMap<string, KeyValue | undefined>;
 }
 
 export interface JobWork {
   /** The handler this work runs (`heat_worker`); a job of another handler is not claimed. */
   handler: string;
+  /**
+   * Keys this work reads for every job (template_mappings): read in the claim's own transaction
+   * rather than in a request of their own, and handed over as `ctx.read`.
+   */
+  alsoRead?: readonly string[];
   start(ctx: WorkContext): Promise<WorkResult>;
   poll(ctx: WorkContext): Promise<WorkResult>;
   /** The step's deadline passed: how the job ends (default: failed, "timed out"). */
@@ -195,20 +203,19 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
     logger.appendKeys({ job_id: parsed.id, handler: work.handler });
 
     if (parsed.state === 'poll') {
-      const claim = await resumeClaim(
+      const held = await resumeClaim(
         store,
         { jobId: parsed.id, owner, createRevision: message.modRevision },
-        { keys: jobKeys },
+        { keys: jobKeys, alsoRead: work.alsoRead },
       );
-      if (claim) {
-        const working = await store.get(jobKeys.working(parsed.id));
-        if (working && working.createRevision === claim.createRevision)
-          return run(store, claim, 'poll', working, logger);
-      }
+      if (held) return run(store, held, 'poll', logger);
       // The claim is gone: claim the job if it is in limbo; if someone else holds it, they poll it.
     }
 
-    const attempt = await tryClaimJob(store, parsed.id, owner, leaseSeconds, { keys: jobKeys });
+    const attempt = await tryClaimJob(store, parsed.id, owner, leaseSeconds, {
+      keys: jobKeys,
+      alsoRead: work.alsoRead,
+    });
     if (attempt.kind === 'refused') {
       switch (attempt.reason) {
         case 'missing':
@@ -234,18 +241,11 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
       logger.error('job of another handler on this queue; released', { job_handler: claim.handler });
       return done(`job belongs to ${claim.handler}`);
     }
-    const working = await store.get(jobKeys.working(claim.jobId));
-    if (!working || working.createRevision !== claim.createRevision) return done('claim lost right after claiming');
-    return run(store, claim, 'start', working, logger);
+    return run(store, attempt, 'start', logger);
   };
 
-  async function run(
-    store: Store,
-    claim: Claim,
-    phase: 'start' | 'poll',
-    working: KeyValue,
-    logger: Logger,
-  ): Promise<Outcome> {
+  async function run(store: Store, held: HeldClaim, phase: 'start' | 'poll', logger: Logger): Promise<Outcome> {
+    const { claim, working } = held;
     const job = claim.job;
     const path = pathOfSingular(job.resource_type, job.resource_id);
     logger.appendKeys({
@@ -260,7 +260,7 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
     });
     const workingValue = parseJsonObject(working.value);
     const step = phase === 'poll' ? (workingValue.step as StepState | undefined) : undefined;
-    const ctx: WorkContext = { store, claim, job, attempt: claim.attempt, step, path, logger, now };
+    const ctx: WorkContext = { store, claim, job, attempt: claim.attempt, step, path, logger, now, read: held.extra };
 
     let result: WorkResult;
     if (phase === 'start') recordJobOutcome(serviceOf(logger), job.handler, 'started');

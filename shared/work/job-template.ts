@@ -9,7 +9,7 @@
  */
 import { TEMPLATE_MAPPINGS_KEY } from '../keys';
 import { chooseTemplate, defaultSchemaIndex, PlanError, type HeatTemplate, type Job } from '../planner';
-import type { Store } from '../store/store';
+import type { KeyValue, Store } from '../store/store';
 import { evaluateInRounds, LoadingView, shipped, templateMappings } from './planning-inputs';
 
 /** The job's template could not be chosen or loaded: a job failure with a readable message. */
@@ -19,11 +19,19 @@ export class JobTemplateError extends Error {
 
 export interface JobTemplateOptions {
   templatesRoot?: string;
+  /** Keys already read (the runner's `ctx.read`): template_mappings is taken from here when it was read. */
+  read?: ReadonlyMap<string, KeyValue | undefined>;
 }
+
+/** The keys a job's template choice reads whatever the job: read with the claim (JobWork.alsoRead). */
+export const TEMPLATE_CHOICE_KEYS: readonly string[] = [TEMPLATE_MAPPINGS_KEY];
 
 export async function templateOfJob(store: Store, job: Job, opts: JobTemplateOptions = {}): Promise<HeatTemplate> {
   const schema = defaultSchemaIndex();
-  const mappings = templateMappings(await store.get(TEMPLATE_MAPPINGS_KEY), opts.templatesRoot);
+  const mappingsKv = opts.read?.has(TEMPLATE_MAPPINGS_KEY)
+    ? opts.read.get(TEMPLATE_MAPPINGS_KEY)
+    : await store.get(TEMPLATE_MAPPINGS_KEY);
+  const mappings = templateMappings(mappingsKv, opts.templatesRoot);
   if (mappings instanceof PlanError) throw new JobTemplateError(mappings.message);
   const where = `template_mappings.${job.handler}.${job.resource_type}`;
   const view = new LoadingView(

@@ -20,7 +20,7 @@ import type { CollectorClient, TargetSpec } from '../clients/collector';
 import { resolveParams, tenantOf } from '../heat';
 import { renderHotTemplate } from '../templates/render';
 import { jobFailed, succeeded, type JobWork, type WorkContext, type WorkResult } from './job-runner';
-import { JobTemplateError, templateOfJob } from './job-template';
+import { JobTemplateError, TEMPLATE_CHOICE_KEYS, templateOfJob } from './job-template';
 import { outputsResolver } from './stack-outputs';
 
 export interface MonitoringWorkOptions {
@@ -34,7 +34,7 @@ export const TARGET_REGISTERED = 'ACTIVE';
 /** The target body the job's template renders, or undefined when it renders nothing. */
 async function targetBody(ctx: WorkContext, templatesRoot: string | undefined): Promise<TargetSpec | undefined> {
   const { job, store } = ctx;
-  const template = await templateOfJob(store, job, { templatesRoot });
+  const template = await templateOfJob(store, job, { templatesRoot, read: ctx.read });
   const vars = resolveParams(job, await outputsResolver(store, job));
   const text = renderHotTemplate(template.template_file, vars, template.id);
   if (!text.trim()) return undefined;
@@ -135,6 +135,7 @@ export function monitoringWork(opts: MonitoringWorkOptions): JobWork {
 
   const work: JobWork = {
     handler: 'monitoring_worker',
+    alsoRead: TEMPLATE_CHOICE_KEYS,
     async start(ctx) {
       switch (ctx.job.action) {
         case 'create':

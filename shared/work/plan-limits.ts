@@ -46,7 +46,7 @@ export function txnBytes(compares: readonly Compare[], ops: readonly Op[]): numb
   for (const c of compares) n += Buffer.byteLength(c.key) + FRAMING_BYTES_PER_ITEM;
   for (const o of ops) {
     n += FRAMING_BYTES_PER_ITEM;
-    if (o.kind === 'deletePrefix') n += Buffer.byteLength(o.prefix);
+    if (o.kind === 'deletePrefix' || o.kind === 'range') n += Buffer.byteLength(o.prefix);
     else n += Buffer.byteLength(o.key) + (o.kind === 'put' ? Buffer.byteLength(o.value) : 0);
   }
   return n;

@@ -274,8 +274,9 @@ export class LoadingView implements PlanningView {
     this.missingPending.clear();
     const loadReferencing = this.loadPending && this.referencing === undefined;
     if (!configs.length && !templates.length && !pending.length && !loadReferencing) return false;
-    // The mirrors first, then the jobs: a plan of one of these resources that commits after the
-    // mirrors were read fails this plan's fence; one that committed before is in the jobs read.
+    // The mirrors with (never after) the jobs: read at one revision with the jobs' ranges (or
+    // before them), a plan of one of these resources that commits after fails this plan's fence
+    // on its mirror; one that committed before is in the jobs read.
     const mirrorKeys = pending
       .filter(({ type, id }) => type !== this.self.type || id !== this.self.id)
       .flatMap(({ type, id }) => {
@@ -283,20 +284,16 @@ export class LoadingView implements PlanningView {
         const path = key ? parseConfigKey(key) : undefined;
         return path ? [keys.workerConfig(path)] : [];
       });
-    const reading = getMany(source, [...configs, ...templates.map((id) => keys.heatTemplate(id)), ...mirrorKeys]);
-    if (mirrorKeys.length) await reading;
-    const [fetched, jobs] = await Promise.all([
-      reading,
+    const toGet = [...configs, ...templates.map((id) => keys.heatTemplate(id)), ...mirrorKeys];
+    // The keys are read in the jobs' first request when there is one.
+    const jobs =
       pending.length || loadReferencing
-        ? pendingJobsOf(
-            source,
-            (k, o) => getMany(source, k, o),
-            defaultJobKeys,
-            pending,
-            loadReferencing ? this.self : undefined,
-          )
-        : undefined,
-    ]);
+        ? await pendingJobsOf(source, (k, o) => getMany(source, k, o), defaultJobKeys, pending, {
+            referenced: loadReferencing ? this.self : undefined,
+            alsoRead: toGet,
+          })
+        : undefined;
+    const fetched = jobs ? jobs.read : await getMany(source, toGet);
     const got = fetched.slice(0, fetched.length - mirrorKeys.length);
     mirrorKeys.forEach((key, i) => this.pendingMirrors.set(key, fetched[got.length + i]));
     for (const [k, ids] of jobs?.unfinished ?? []) this.pending.set(k, ids);

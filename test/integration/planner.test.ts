@@ -13,7 +13,7 @@ import { cleanupChain } from '../../shared/jobs/cleanup';
 import { parseJobId } from '../../shared/jobs/job-keys';
 import type { Job } from '../../shared/planner/types';
 import { EtcdStore } from '../../shared/store/etcd-store';
-import { del, put } from '../../shared/store/store';
+import { collectTxn, del, put } from '../../shared/store/store';
 import { jobDifferences } from '../unit/planner/helpers';
 import {
   expectedJobs,
@@ -278,19 +278,34 @@ describe('level-triggered planning', () => {
     // plan has read the network's unfinished jobs (none yet), and before the subnet's write.
     const netJobsPrefix = `/jobs/all/create:heat_worker:network:${net}:`;
     let racing: Promise<unknown> | undefined;
+    const raceAfter = async <T>(read: unknown, result: T): Promise<T> => {
+      if (!racing && JSON.stringify(read).includes(netJobsPrefix)) {
+        racing = planConfigKey(store, { key: netKey }, testLogger);
+        await racing;
+      }
+      return result;
+    };
     const racingStore = new Proxy(store, {
       get(target, prop, receiver) {
         const value: unknown = Reflect.get(target, prop, receiver);
         if (typeof value !== 'function') return value;
+        // The jobs are ranged by range ops of a read-only transaction (or by ranges).
+        if (prop === 'txn')
+          return () =>
+            collectTxn(async (parts) =>
+              raceAfter(
+                parts,
+                await target
+                  .txn()
+                  .when(...parts.when)
+                  .then(...parts.then)
+                  .otherwise(...parts.otherwise)
+                  .commit(),
+              ),
+            );
         if (prop !== 'range' && prop !== 'rangeMany') return (value as () => unknown).bind(target);
-        return async (...args: unknown[]) => {
-          const result: unknown = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-          if (!racing && JSON.stringify(args).includes(netJobsPrefix)) {
-            racing = planConfigKey(store, { key: netKey }, testLogger);
-            await racing;
-          }
-          return result;
-        };
+        return async (...args: unknown[]) =>
+          raceAfter(args, await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args));
       },
     });
     expect(await planConfigKey(racingStore, { key: subKey }, testLogger)).toEqual(done(expect.any(String)));

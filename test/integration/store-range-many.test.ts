@@ -4,7 +4,7 @@
  * every key comes back exactly once and no read is unbounded.
  */
 import { EtcdStore } from '../../shared/store/etcd-store';
-import { rangeEach } from '../../shared/store/read-many';
+import { rangeEach, readKeysAndPrefixes } from '../../shared/store/read-many';
 import { put, type RangeManyOptions, type RangeOptions, type Store } from '../../shared/store/store';
 
 const store = new EtcdStore();
@@ -97,4 +97,29 @@ test('rangeMany: more prefixes than one transaction may hold are answered in ord
   const got = await store.rangeMany(prefixes, { limit: 5 });
   expect(got.map((r) => r.items.map((kv) => kv.key))).toEqual(prefixes.map((p, i) => (i % 3 === 0 ? [`${p}k`] : [])));
   expect(got.every((r) => r.more === false)).toBe(true);
+});
+
+test('readKeysAndPrefixes: keys and the first pages in one transaction, then the pages of a prefix that had more', async () => {
+  const root = rootOf('mixed');
+  const many = Array.from({ length: 502 }, (_, i) => `${root}a/${String(i).padStart(4, '0')}`);
+  // etcd takes at most 128 operations a transaction.
+  for (let i = 0; i < many.length; i += 100)
+    await seed(Object.fromEntries(many.slice(i, i + 100).map((k) => [k, 'x'])));
+  await seed({ [`${root}b/1`]: 'y', [`${root}k1`]: 'value one' });
+  const calls = { txn: 0, range: 0 };
+  const source = {
+    txn: () => (calls.txn++, store.txn()),
+    range: (prefix: string, opts?: RangeOptions) => (calls.range++, store.range(prefix, opts)),
+  };
+  const { kvs, found } = await readKeysAndPrefixes(
+    source,
+    [`${root}k1`, `${root}k2`],
+    [`${root}a/`, `${root}b/`, `${root}c/`],
+    { keysOnly: true },
+  );
+  expect(kvs.map((kv) => kv && [kv.key, kv.value])).toEqual([[`${root}k1`, 'value one'], undefined]);
+  expect(found.map((kvs) => kvs.map((kv) => kv.key))).toEqual([many, [`${root}b/1`], []]);
+  expect(found[0].every((kv) => kv.value === '')).toBe(true);
+  // 502 keys at 500 a page: the first page in the transaction, the last 2 keys in one paged range.
+  expect(calls).toEqual({ txn: 1, range: 1 });
 });
