@@ -13,6 +13,7 @@
  * | RelayLag | Count (etcd revisions) | the relay's position report: current etcd revision − checkpoint, per prefix (metadata) |
  * | RelayDeadLetters | Count | the relay: an event SQS refused for good, sent to the relay dead-letter queue (metadata: queue) |
  * | Repairs | Count | recordRepair(), the reconciler: one per repair; extra dimension `kind` |
+ * | RepairsDeferred | Count | recordDeferredRepairs(), the reconciler: stranded keys left to their queue's backlog this pass; extra dimension `kind` |
  * | RelayBehindSeconds | Seconds | recordRelayBehind(), the reconciler: how long the relay has left a seen change unforwarded |
  *
  * In a Lambda the consumer flushes after each invocation. Anything else that records metrics
@@ -133,6 +134,18 @@ export function recordRepair(service: string, kind: string): void {
   const single = metricsFor(service).singleMetric();
   single.addDimension('kind', kind);
   single.addMetric('Repairs', MetricUnit.Count, 1);
+}
+
+/**
+ * Stranded keys a pass left to their queue's backlog (not repairs: no alarm), by kind; only the
+ * kinds with any. Published at once.
+ */
+export function recordDeferredRepairs(service: string, byKind: Record<string, number>): void {
+  for (const [kind, count] of Object.entries(byKind)) {
+    const single = metricsFor(service).singleMetric();
+    single.addDimension('kind', kind);
+    single.addMetric('RepairsDeferred', MetricUnit.Count, count);
+  }
 }
 
 /**

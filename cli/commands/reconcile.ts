@@ -51,6 +51,7 @@ function print(report: PassReport, opts: { dryRun?: boolean; json?: boolean }): 
   process.stderr.write(
     `${opts.dryRun ? 'would repair' : 'repaired'} ${report.repairs.length - failed.size}` +
       `${failed.size ? `, ${failed.size} failed` : ''}; ${report.awaiting.length} awaiting an earlier repair; ` +
+      `${report.deferred.length ? `${report.deferred.length} deferred to a queue backlog; ` : ''}` +
       `${report.keysRead} keys read at revision ${report.revision}\n`,
   );
 }

@@ -10,7 +10,13 @@ const logger = createLogger('esi-reconciler');
 export const handler = scheduledHandler(logger, async () => {
   try {
     const r = await reconcilePass(defaultStore(), { logger });
-    return { repairs: r.repairs.length, failed: r.failed.length, awaiting: r.awaiting.length, keysRead: r.keysRead };
+    return {
+      repairs: r.repairs.length,
+      failed: r.failed.length,
+      awaiting: r.awaiting.length,
+      deferred: r.deferred.length,
+      keysRead: r.keysRead,
+    };
   } finally {
     flushMetrics('esi-reconciler');
   }

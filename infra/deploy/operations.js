@@ -10,6 +10,8 @@
 const NAMESPACE = 'esi';
 /** The reconciler's repair kinds (shared/metrics.ts recordRepair, dimension `kind`). */
 const REPAIR_KINDS = ['replan', 'limbo', 'settle', 'aggregate', 'cleanup'];
+/** The kinds a repair into a queue can be deferred for its backlog (RepairsDeferred, dimension `kind`). */
+const DEFERRABLE_KINDS = REPAIR_KINDS.filter((k) => k !== 'settle');
 /** The job handlers and the functions that run them (JobsStarted/Succeeded/Failed, dimension `handler`). */
 const JOB_HANDLERS = { heat_worker: 'esi-heat', monitoring_worker: 'esi-monitoring' };
 /** Resource types whose CloudFormation properties take `Tags: [{Key, Value}]`. */
@@ -353,10 +355,13 @@ function dashboard(inv, stage) {
         ['AWS/Lambda', 'Throttles', 'FunctionName', f.name, { label: `${f.name} throttles` }],
       ]),
     ),
-    widget(
-      'Reconciler repairs by kind',
-      REPAIR_KINDS.map((kind) => esi('Repairs', 'esi-reconciler', ['kind', kind], { label: kind })),
-    ),
+    widget('Reconciler repairs by kind (and deferred to a queue backlog)', [
+      ...REPAIR_KINDS.map((kind) => esi('Repairs', 'esi-reconciler', ['kind', kind], { label: kind })),
+      // Not repairs, so not in the repairs alarm: a settlement has no queue and is never deferred.
+      ...DEFERRABLE_KINDS.map((kind) =>
+        esi('RepairsDeferred', 'esi-reconciler', ['kind', kind], { label: `${kind} deferred` }),
+      ),
+    ]),
   ];
   widgets.forEach((w, i) => Object.assign(w, { x: (i % 2) * 12, y: Math.floor(i / 2) * 6 }));
   return { widgets };

@@ -20,6 +20,7 @@ import {
 } from '../local/processes';
 import { relayReady, removeReadyFile } from '../../shared/relay/ready-file';
 import { scheduleInvocations, type LocalSchedule } from './scheduler';
+import { BACKLOG_GRACE_OF_GRACE } from '../../shared/reconcile/pass';
 import {
   CollectorSimulator,
   CollectorSimulatorOptions,
@@ -209,6 +210,9 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
     ESI_RECONCILE_GRACE_SECONDS: process.env.ESI_RECONCILE_GRACE_SECONDS ?? '5',
     ...opts.env,
   };
+  // Its backlog grace, unless set: ten grace periods as in AWS (serverless.yml's own default is
+  // AWS's 300 s, which would not follow a local grace).
+  env.ESI_RECONCILE_BACKLOG_GRACE_SECONDS ??= String(BACKLOG_GRACE_OF_GRACE * Number(env.ESI_RECONCILE_GRACE_SECONDS));
 
   const children: Spawned[] = [];
   const spawnLogged = (name: string, cmd: string, args: string[], envOverrides: NodeJS.ProcessEnv = {}) => {
@@ -336,6 +340,7 @@ export function localParams(env: Record<string, string | undefined>): [string, s
     jobMaxAttempts: 'ESI_JOB_MAX_ATTEMPTS',
     jobQuickPollMs: 'ESI_JOB_QUICK_POLL_MS',
     reconcileGraceSeconds: 'ESI_RECONCILE_GRACE_SECONDS',
+    reconcileBacklogGraceSeconds: 'ESI_RECONCILE_BACKLOG_GRACE_SECONDS',
     // Pollers of the local event sources (one per unit of an event source's maximum concurrency).
     plannerMaxConcurrency: 'ESI_PLANNER_CONCURRENCY',
     heatJobsMaxConcurrency: 'ESI_HEAT_JOBS_CONCURRENCY',

@@ -25,6 +25,9 @@ export const REPAIR_KINDS: readonly RepairKind[] = ['replan', 'limbo', 'settle',
 /** Where a re-sent message goes: the queue the relay would have used. */
 export type Destination = { queue: 'config' } | { queue: 'finished' } | { queue: 'jobs'; handler: string };
 
+/** A destination's name in `PassInputs.backlog`: `config`, `finished`, `jobs:<handler>`. */
+export const destinationId = (to: Destination): string => (to.queue === 'jobs' ? `jobs:${to.handler}` : to.queue);
+
 export interface Repair {
   kind: RepairKind;
   /** Names the repair and the key version it repairs: the same stranded key gives the same id. */
@@ -86,30 +89,45 @@ export interface PassInputs extends EtcdPicture {
   limboSince: Readonly<Record<string, number>>;
   /** From memory: repair id → revision of the pass that made it. */
   repairedAt: Readonly<Record<string, number>>;
+  /**
+   * Messages waiting in each destination's queue (by `destinationId`; absent: none). A repair
+   * into a queue that still holds messages is deferred until its key has stood still past
+   * `backlogGraceRevision`: its message is more likely queued than lost.
+   */
+  backlog: Readonly<Record<string, number>>;
+  /** Keys changed at or below this revision are older than the backlog grace (at or below graceRevision). */
+  backlogGraceRevision: number;
 }
 
 export interface PassDecision {
   repairs: Repair[];
   /** Stranded but repaired less than a grace period ago: left to that repair. */
   awaiting: Repair[];
+  /** Stranded, but their queue holds messages and they are younger than the backlog grace. */
+  deferred: Repair[];
   /** Every job in limbo now, with its first sighting (the next memory). */
   limbo: Record<string, number>;
 }
 
 export function decidePass(inp: PassInputs): PassDecision {
   const old = (modRevision: number) => modRevision <= inp.graceRevision;
-  const found: Repair[] = [];
+  // Each candidate with the revision it has stood still since (what the backlog grace dates).
+  const found: { repair: Repair; since: number }[] = [];
+  const add = (repair: Repair, since: number) => found.push({ repair, since });
 
   // A /config version not taken in: no mirror at that version, no /state for it.
   for (const c of inp.configs) {
     if (!old(c.modRevision) || takenIn(c, inp.mirrors.get(c.path), inp.states.get(c.path))) continue;
-    found.push({
-      kind: 'replan',
-      id: `replan ${c.key}@${c.modRevision}`,
-      key: c.key,
-      why: `version ${c.version ?? '?'} not taken in (no mirror at it, no /state for it) since revision ${c.modRevision}`,
-      send: { to: { queue: 'config' }, message: { key: c.key, modRevision: c.modRevision, type: 'put' } },
-    });
+    add(
+      {
+        kind: 'replan',
+        id: `replan ${c.key}@${c.modRevision}`,
+        key: c.key,
+        why: `version ${c.version ?? '?'} not taken in (no mirror at it, no /state for it) since revision ${c.modRevision}`,
+        send: { to: { queue: 'config' }, message: { key: c.key, modRevision: c.modRevision, type: 'put' } },
+      },
+      c.modRevision,
+    );
   }
 
   // Worker keys of a resource whose /config key is gone and that has no chain in flight.
@@ -122,16 +140,19 @@ export function decidePass(inp: PassInputs): PassDecision {
   for (const ws of orphans.values()) {
     if (!ws.every((w) => old(w.modRevision))) continue;
     const last = Math.max(...ws.map((w) => w.modRevision));
-    found.push({
-      kind: 'cleanup',
-      id: `cleanup ${ws[0].configKey}@${last}`,
-      key: ws[0].configKey,
-      why: `config key gone; worker keys left: ${ws.map((w) => w.key).join(', ')}`,
-      send: {
-        to: { queue: 'config' },
-        message: { key: ws[0].configKey, modRevision: inp.revision, type: 'delete' },
+    add(
+      {
+        kind: 'cleanup',
+        id: `cleanup ${ws[0].configKey}@${last}`,
+        key: ws[0].configKey,
+        why: `config key gone; worker keys left: ${ws.map((w) => w.key).join(', ')}`,
+        send: {
+          to: { queue: 'config' },
+          message: { key: ws[0].configKey, modRevision: inp.revision, type: 'delete' },
+        },
       },
-    });
+      last,
+    );
   }
 
   const byId = new Map(inp.jobs.map((j) => [j.id, j]));
@@ -156,15 +177,19 @@ export function decidePass(inp: PassInputs): PassDecision {
         return !f || old(f.modRevision);
       });
       if (d.kind === 'wait' || !old(j.waiting.modRevision) || !depsOld) continue;
-      found.push({
-        kind: 'settle',
-        id: `settle ${j.waiting.key}@${j.waiting.modRevision}`,
-        key: j.waiting.key,
-        why:
-          d.kind === 'promote'
-            ? 'waiting, but every dependency is finished: promote'
-            : `waiting, but dependency ${d.dependency} failed: fail it`,
-      });
+      // No queue: a settlement is never deferred.
+      add(
+        {
+          kind: 'settle',
+          id: `settle ${j.waiting.key}@${j.waiting.modRevision}`,
+          key: j.waiting.key,
+          why:
+            d.kind === 'promote'
+              ? 'waiting, but every dependency is finished: promote'
+              : `waiting, but dependency ${d.dependency} failed: fail it`,
+        },
+        j.waiting.modRevision,
+      );
     } else if (isReady(j) && handler) {
       // Limbo: ready (claimable) and nobody holds it: never claimed (its message was lost), or
       // its claim is gone (lease expired or given back). It became ready at or after its all key's
@@ -183,16 +208,19 @@ export function decidePass(inp: PassInputs): PassDecision {
       if (remembered === undefined) inLimbo++;
       limbo[j.id] = since;
       if (!old(since)) continue;
-      found.push({
-        kind: 'limbo',
-        id: `limbo ${j.all.key}@${since}`,
-        key: j.all.key,
-        why: `ready and not claimed since revision ${since} or earlier`,
-        send: {
-          to: { queue: 'jobs', handler },
-          message: { key: j.all.key, modRevision: j.all.modRevision, type: 'put' },
+      add(
+        {
+          kind: 'limbo',
+          id: `limbo ${j.all.key}@${since}`,
+          key: j.all.key,
+          why: `ready and not claimed since revision ${since} or earlier`,
+          send: {
+            to: { queue: 'jobs', handler },
+            message: { key: j.all.key, modRevision: j.all.modRevision, type: 'put' },
+          },
         },
-      });
+        Math.max(readyAfter, since),
+      );
     }
   }
 
@@ -207,17 +235,28 @@ export function decidePass(inp: PassInputs): PassDecision {
     if (!jobs.every((j) => j.finished && !j.working && old(j.finished.modRevision))) continue;
     const last = jobs.find((j) => j.all?.job?.is_last) ?? jobs[jobs.length - 1];
     const fin = last.finished!;
-    found.push({
-      kind: 'aggregate',
-      id: `aggregate ${fin.key}@${fin.modRevision}`,
-      key: fin.key,
-      why: `every job of chain ${name} finished by revision ${Math.max(...jobs.map((j) => j.finished!.modRevision))}; not aggregated`,
-      send: { to: { queue: 'finished' }, message: { key: fin.key, modRevision: fin.modRevision, type: 'put' } },
-    });
+    const finishedBy = Math.max(...jobs.map((j) => j.finished!.modRevision));
+    add(
+      {
+        kind: 'aggregate',
+        id: `aggregate ${fin.key}@${fin.modRevision}`,
+        key: fin.key,
+        why: `every job of chain ${name} finished by revision ${finishedBy}; not aggregated`,
+        send: { to: { queue: 'finished' }, message: { key: fin.key, modRevision: fin.modRevision, type: 'put' } },
+      },
+      finishedBy,
+    );
   }
 
-  const recent = (r: Repair) => (inp.repairedAt[r.id] ?? 0) > inp.graceRevision;
-  return { repairs: found.filter((r) => !recent(r)), awaiting: found.filter(recent), limbo };
+  const decision: PassDecision = { repairs: [], awaiting: [], deferred: [], limbo };
+  for (const { repair, since } of found) {
+    const to = repair.send?.to;
+    if ((inp.repairedAt[repair.id] ?? 0) > inp.graceRevision) decision.awaiting.push(repair);
+    else if (to && (inp.backlog[destinationId(to)] ?? 0) > 0 && since > inp.backlogGraceRevision)
+      decision.deferred.push(repair);
+    else decision.repairs.push(repair);
+  }
+  return decision;
 }
 
 /** Whether the planner took this config version in: a mirror at it, or a /state for it. */

@@ -29,8 +29,13 @@ export interface Memory {
 
 export const emptyMemory = (): Memory => ({ marks: [], limbo: {}, repaired: {} });
 
-/** Marks kept: enough to date anything up to `keepMs` old, at most this many. */
-const MAX_MARKS = 200;
+/**
+ * Marks kept: enough to date anything up to `keepMs` old, at most this many. Past the cap the
+ * marks are thinned where they are densest relative to their age (`thin`), so the recent ones stay
+ * as close as they were stored (the grace) and the older ones still reach back to the backlog
+ * grace and beyond: 200 marks spread geometrically from a 2.5 s spacing to an hour are ~4% apart.
+ */
+export const MAX_MARKS = 200;
 
 /** The highest revision known to be at least `graceMs` old at `nowMs`; 0 when none is. */
 export function graceRevision(marks: readonly Mark[], nowMs: number, graceMs: number): number {
@@ -51,7 +56,7 @@ export function secondsSinceAfter(marks: readonly Mark[], revision: number, nowM
 
 /**
  * Adds a mark and drops the ones no longer needed: every mark newer than `keepMs`, plus the
- * newest older one (it still dates keys changed before it), capped at MAX_MARKS (the newest).
+ * newest older one (it still dates keys changed before it), thinned to MAX_MARKS.
  */
 export function withMark(marks: readonly Mark[], mark: Mark, nowMs: number, keepMs: number): Mark[] {
   const byRevision = new Map<number, Mark>();
@@ -64,7 +69,27 @@ export function withMark(marks: readonly Mark[], mark: Mark, nowMs: number, keep
   const recent = sorted.filter((m) => m.at > nowMs - keepMs);
   const older = sorted.filter((m) => m.at <= nowMs - keepMs);
   const kept = older.length ? [older[older.length - 1], ...recent] : recent;
-  return kept.slice(-MAX_MARKS);
+  return thin(kept, nowMs);
+}
+
+/**
+ * At most MAX_MARKS marks (sorted, oldest first): drops, one at a time, the mark whose removal
+ * leaves the smallest gap relative to the age of the gap's newer end, never the oldest or the
+ * newest. A key is then dated at most that relative gap late, whatever its age: marks kept only
+ * newest-first would leave nothing old enough to date a long horizon when passes are frequent.
+ */
+function thin(marks: Mark[], nowMs: number): Mark[] {
+  const kept = [...marks];
+  while (kept.length > MAX_MARKS) {
+    let drop = 1;
+    let smallest = Infinity;
+    for (let i = 1; i < kept.length - 1; i++) {
+      const gap = (kept[i + 1].at - kept[i - 1].at) / Math.max(1, nowMs - kept[i + 1].at);
+      if (gap < smallest) [drop, smallest] = [i, gap];
+    }
+    kept.splice(drop, 1);
+  }
+  return kept;
 }
 
 export interface PassMemory {

@@ -9,21 +9,24 @@
  * duplicate change nothing; the memory is written with a compare and merged on conflict.
  */
 import { createHash } from 'node:crypto';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { JOB_QUEUES, numberSetting, queueName } from '../config';
 import { type EtcdEventMessage, encodeEventMessage, messageGroupId } from '../events/etcd-event-message';
 import { defaultJobKeys, settleWaiting, type JobKeys } from '../jobs';
 import { RECONCILER_MEMORY_KEY } from '../keys';
 import type { Logger } from '../log/logger';
-import { recordRelayBehind, recordRepair } from '../metrics';
+import { recordDeferredRepairs, recordRelayBehind, recordRepair } from '../metrics';
 import { queueUrl, sqsClient } from '../sqs/client';
 import { put, unchangedSince, type Store } from '../store/store';
-import { decidePass, relayLags, type Destination, type Repair } from './decide';
+import { decidePass, destinationId, relayLags, type Destination, type PassInputs, type Repair } from './decide';
 import { graceRevision, memoryWriteDue, mergeMemory, parseMemory, secondsSinceAfter, withMark } from './memory';
 import { readSnapshot } from './scan';
 
 /** Sends one message to a queue by name (FIFO ids given); the default uses the SQS client. */
 export type Sender = (queue: string, message: EtcdEventMessage, ids: { group: string; dedup: string }) => Promise<void>;
+
+/** Messages waiting in a queue by name, visible or in flight; the default asks SQS. */
+export type BacklogReader = (queue: string) => Promise<number>;
 
 export interface PassOptions {
   logger: Logger;
@@ -31,6 +34,12 @@ export interface PassOptions {
   dryRun?: boolean;
   /** Seconds a key must stand still before it counts as stranded (ESI_RECONCILE_GRACE_SECONDS, 30). */
   graceSeconds?: number;
+  /**
+   * Seconds a key must stand still before it counts as stranded when its queue holds messages
+   * (ESI_RECONCILE_BACKLOG_GRACE_SECONDS, 10 grace periods); never less than the grace.
+   */
+  backlogGraceSeconds?: number;
+  backlog?: BacklogReader;
   pageSize?: number;
   now?: () => number;
   send?: Sender;
@@ -61,13 +70,20 @@ export interface PassReport {
   failed: { repair: Repair; error: string }[];
   /** Stranded, but repaired less than a grace period ago. */
   awaiting: Repair[];
+  /** Stranded, but left to their queue's backlog, younger than the backlog grace. */
+  deferred: Repair[];
+  /** Messages waiting per queue read (only the queues a repair would have gone to). */
+  backlog: Record<string, number>;
   relay: RelayBehind[];
   /** The pass stored the memory (only when something in it changed meaningfully: memoryWriteDue). */
   memoryWritten: boolean;
   durationMs: number;
 }
 
-/** Memory marks older than this are dropped (keeping one to date older keys). */
+/**
+ * Memory marks older than this are dropped (keeping one to date older keys); twice the backlog
+ * grace when that is longer, so the backlog grace is always dated by kept marks.
+ */
 const KEEP_MARKS_MS = 3_600_000;
 /**
  * Marks are stored no closer than this fraction of the pass's grace period (memoryWriteDue): a
@@ -77,14 +93,27 @@ const KEEP_MARKS_MS = 3_600_000;
 const MARK_SPACING_OF_GRACE = 0.5;
 const MEMORY_ROUNDS = 5;
 
+/** Default backlog grace, in grace periods: see docs/reconciler.md ("Backlog"). */
+export const BACKLOG_GRACE_OF_GRACE = 10;
+
 export function graceSecondsFromEnv(): number {
   return numberSetting('ESI_RECONCILE_GRACE_SECONDS', 30);
+}
+
+export function backlogGraceSecondsFromEnv(graceSeconds: number): number {
+  return numberSetting('ESI_RECONCILE_BACKLOG_GRACE_SECONDS', BACKLOG_GRACE_OF_GRACE * graceSeconds);
 }
 
 export async function reconcilePass(store: Store, opts: PassOptions): Promise<PassReport> {
   const now = opts.now ?? Date.now;
   const started = now();
-  const graceMs = (opts.graceSeconds ?? graceSecondsFromEnv()) * 1000;
+  const graceSeconds = opts.graceSeconds ?? graceSecondsFromEnv();
+  const graceMs = graceSeconds * 1000;
+  const backlogGraceMs = Math.max(
+    graceMs,
+    (opts.backlogGraceSeconds ?? backlogGraceSecondsFromEnv(graceSeconds)) * 1000,
+  );
+  const keepMs = Math.max(KEEP_MARKS_MS, 2 * backlogGraceMs);
   const memoryKey = opts.memoryKey ?? RECONCILER_MEMORY_KEY;
   const service = opts.service ?? 'esi-reconciler';
   const { logger } = opts;
@@ -94,10 +123,22 @@ export async function reconcilePass(store: Store, opts: PassOptions): Promise<Pa
   const revision = await store.revision();
   const mark = { revision, at: now() };
   // This pass's own mark counts too: with a zero grace everything read is old enough.
-  const marks = withMark(memory.marks, mark, mark.at, KEEP_MARKS_MS);
+  const marks = withMark(memory.marks, mark, mark.at, keepMs);
   const g = graceRevision(marks, mark.at, graceMs);
   const snap = await readSnapshot(store, { revision, pageSize: opts.pageSize, jobKeys: opts.jobKeys });
-  const decision = decidePass({ ...snap, graceRevision: g, limboSince: memory.limbo, repairedAt: memory.repaired });
+  const inputs: PassInputs = {
+    ...snap,
+    graceRevision: g,
+    limboSince: memory.limbo,
+    repairedAt: memory.repaired,
+    backlog: {},
+    backlogGraceRevision: graceRevision(marks, mark.at, backlogGraceMs),
+  };
+  let decision = decidePass(inputs);
+  // Only the queues a repair would go to are asked (none on a quiet pass); the same rules then
+  // decide again with their backlog (decide.ts is pure and cheap beside the read).
+  const backlog = await readBacklog(decision.repairs, opts.backlog ?? sqsBacklog, logger);
+  if (Object.values(backlog).some((n) => n > 0)) decision = decidePass({ ...inputs, backlog: byDestination(backlog) });
   const relay = relayLags(snap.positions).map((p) => ({
     relay: p.relay,
     prefix: p.prefix,
@@ -112,6 +153,8 @@ export async function reconcilePass(store: Store, opts: PassOptions): Promise<Pa
     repairs: decision.repairs,
     failed: [],
     awaiting: decision.awaiting,
+    deferred: decision.deferred,
+    backlog,
     relay,
     memoryWritten: false,
     durationMs: 0,
@@ -151,6 +194,7 @@ export async function reconcilePass(store: Store, opts: PassOptions): Promise<Pa
     const settled = await settleWaiting(store, { keys: opts.jobKeys ?? defaultJobKeys });
     logger.info('settled waiting jobs', { promoted: settled.promoted, failed: settled.failed.map((f) => f.id) });
   }
+  if (opts.metrics !== false) recordDeferredRepairs(service, countByKind(decision.deferred));
   for (const b of relay) if (b.seconds > 0) logger.warn('relay behind', { ...b });
   const worst = relay.reduce<RelayBehind | undefined>((w, b) => (!w || b.seconds > w.seconds ? b : w), undefined);
   if (opts.metrics !== false) recordRelayBehind(service, worst?.seconds ?? 0, { prefix: worst?.prefix });
@@ -159,7 +203,7 @@ export async function reconcilePass(store: Store, opts: PassOptions): Promise<Pa
     store,
     memoryKey,
     { mark, limbo: decision.limbo, repaired: made },
-    graceMs,
+    { graceMs, keepMs },
     now,
   );
   report.durationMs = now() - started;
@@ -170,6 +214,8 @@ export async function reconcilePass(store: Store, opts: PassOptions): Promise<Pa
     repairs: report.repairs.length,
     failed: report.failed.length,
     awaiting: report.awaiting.length,
+    deferred: report.deferred.length,
+    backlog,
     memory_written: report.memoryWritten,
     duration_ms: report.durationMs,
   });
@@ -180,13 +226,13 @@ async function storeMemory(
   store: Store,
   key: string,
   pass: Parameters<typeof mergeMemory>[1],
-  graceMs: number,
+  { graceMs, keepMs }: { graceMs: number; keepMs: number },
   now: () => number,
 ): Promise<boolean> {
   for (let round = 0; round < MEMORY_ROUNDS; round++) {
     const current = await store.get(key);
     const stored = parseMemory(current?.value);
-    const next = mergeMemory(stored, pass, { nowMs: now(), graceMs, keepMs: KEEP_MARKS_MS });
+    const next = mergeMemory(stored, pass, { nowMs: now(), graceMs, keepMs });
     if (!memoryWriteDue(stored, current?.modRevision ?? 0, next, pass, graceMs * MARK_SPACING_OF_GRACE)) return false;
     const res = await store
       .txn()
@@ -205,6 +251,54 @@ function destinationQueue(to: Destination): string {
   if (!name) throw new Error(`no queue for handler ${to.handler}`);
   return queueName(name);
 }
+
+/**
+ * The backlog of each queue the repairs would go to, one read per queue. A read that fails counts
+ * as no backlog (the repair goes ahead, as without this rule), logged once for the pass.
+ */
+async function readBacklog(repairs: Repair[], read: BacklogReader, logger: Logger): Promise<Record<string, number>> {
+  const queues = [...new Set(repairs.flatMap((r) => (r.send ? [destinationQueue(r.send.to)] : [])))];
+  const failed: Record<string, string> = {};
+  const counts = await Promise.all(
+    queues.map((q) =>
+      read(q).catch((err: unknown) => {
+        failed[q] = (err as Error).message;
+        return 0;
+      }),
+    ),
+  );
+  if (Object.keys(failed).length)
+    logger.warn('queue backlog unreadable; repairing into those queues as if empty', { queues: failed });
+  return Object.fromEntries(queues.map((q, i) => [q, counts[i]]));
+}
+
+/** The decide core's backlog, by destination, from the backlog by queue name. */
+function byDestination(byQueue: Record<string, number>): Record<string, number> {
+  const destinations: Destination[] = [
+    { queue: 'config' },
+    { queue: 'finished' },
+    ...Object.keys(JOB_QUEUES).map((handler): Destination => ({ queue: 'jobs', handler })),
+  ];
+  return Object.fromEntries(destinations.map((d) => [destinationId(d), byQueue[destinationQueue(d)] ?? 0]));
+}
+
+function countByKind(repairs: Repair[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const r of repairs) counts[r.kind] = (counts[r.kind] ?? 0) + 1;
+  return counts;
+}
+
+const sqsBacklog: BacklogReader = async (queue) => {
+  const res = await sqsClient().send(
+    new GetQueueAttributesCommand({
+      QueueUrl: await queueUrl(queue),
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  const n = (name: 'ApproximateNumberOfMessages' | 'ApproximateNumberOfMessagesNotVisible') =>
+    Number(res.Attributes?.[name] ?? 0) || 0;
+  return n('ApproximateNumberOfMessages') + n('ApproximateNumberOfMessagesNotVisible');
+};
 
 const sqsSend: Sender = async (queue, message, ids) => {
   await sqsClient().send(

@@ -278,12 +278,142 @@ test('a stranded key is repaired once per grace period, not on every pass', asyn
   expect((await pass(clock)).repairs).toEqual([]); // first sighting: not older than the grace yet
   now += 11_000;
   expect((await pass(clock)).repairs.map((r) => r.kind)).toEqual(['replan']);
+  // The re-sent message is taken and lost again (one still waiting would defer the repeat: below).
+  expect((await drain('config')).length).toBe(1);
   now += 1_000;
   const again = await pass(clock);
   expect([again.repairs, again.awaiting.map((r) => r.kind)]).toEqual([[], ['replan']]);
   now += 12_000;
   expect((await pass(clock)).repairs.map((r) => r.kind)).toEqual(['replan']);
-  expect((await drain('config')).length).toBe(2);
+  expect((await drain('config')).length).toBe(1);
+});
+
+describe('a queue still draining', () => {
+  // Grace 10 s, backlog grace 100 s; the clock is the pass's own, SQS and etcd are real.
+  const key = '/config/v2.0/networks/queued-net';
+  const clock = (at: { now: number }) => ({ graceSeconds: 10, backlogGraceSeconds: 100, now: () => at.now });
+  const memory = async () => JSON.parse((await store.get('/esi-reconciler/memory'))!.value) as unknown;
+  /** Another key's message, waiting in the config queue: the backlog. */
+  const queueOther = () =>
+    sqsClient().send(
+      new SendMessageCommand({
+        QueueUrl: urls.config,
+        MessageBody: encodeEventMessage({ key: '/config/v2.0/networks/other', modRevision: 1, type: 'put' }),
+        MessageGroupId: '/config/v2.0/networks/other',
+        MessageDeduplicationId: `other-${Date.now()}`,
+      }),
+    );
+  const resent = (rev: number) => ({
+    body: { key, modRevision: rev, type: 'put' },
+    group: `${key}#reconciler`,
+    dedup: expect.any(String) as unknown,
+  });
+
+  test('with messages waiting (visible, then in flight) a stranded key is re-sent only after the backlog grace', async () => {
+    const at = { now: 7_000_000 };
+    const rev = await write(key, network('queued-net'));
+    const first = await pass(clock(at)); // the first mark: nothing dated yet
+    await queueOther();
+
+    at.now += 11_000; // past the grace, its queue holds a message: deferred
+    const deferred = await pass(clock(at));
+    expect([deferred.repairs, deferred.deferred.map((r) => [r.kind, r.key]), deferred.backlog]).toEqual([
+      [],
+      [['replan', key]],
+      { [queueName('config')]: 1 },
+    ]);
+    expect(deferred.memoryWritten).toBe(false);
+
+    // The consumer holds the message (in flight, not deleted): still a backlog.
+    const held = await sqsClient().send(
+      new ReceiveMessageCommand({ QueueUrl: urls.config, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+    );
+    expect(held.Messages).toHaveLength(1);
+    at.now += 80_000; // 91 s: still inside the backlog grace
+    const stillDeferred = await pass(clock(at));
+    expect([stillDeferred.repairs, stillDeferred.deferred.length, stillDeferred.backlog]).toEqual([
+      [],
+      1,
+      { [queueName('config')]: 1 },
+    ]);
+
+    at.now += 10_000; // 101 s: past the backlog grace, the queue still busy: repaired
+    const repaired = await pass(clock(at));
+    expect([repaired.repairs.map((r) => [r.kind, r.key]), repaired.deferred]).toEqual([[['replan', key]], []]);
+    // Exactly the re-sent message is visible (the other one is still held).
+    expect(await drain('config')).toEqual([resent(rev)]);
+    await sqsClient().send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: urls.config,
+        Entries: held.Messages!.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+      }),
+    );
+    // Written by the first pass and the repairing one only: its mark and the repair.
+    expect(await memory()).toEqual({
+      marks: [
+        { revision: first.revision, at: 7_000_000 },
+        { revision: repaired.revision, at: 7_101_000 },
+      ],
+      limbo: {},
+      repaired: { [`replan ${key}@${rev}`]: repaired.revision },
+    });
+    expect(repaired.revision).toBe(first.revision + 1);
+    expect(await json(key)).toEqual(JSON.parse(network('queued-net')));
+  });
+
+  test('with its queue empty a stranded key is re-sent after the normal grace', async () => {
+    const at = { now: 8_000_000 };
+    const rev = await write(key, network('queued-net'));
+    const first = await pass(clock(at));
+    at.now += 11_000;
+    const repaired = await pass(clock(at));
+    expect([repaired.repairs.map((r) => [r.kind, r.key]), repaired.deferred, repaired.backlog]).toEqual([
+      [['replan', key]],
+      [],
+      { [queueName('config')]: 0 },
+    ]);
+    expect(await drain('config')).toEqual([resent(rev)]);
+    expect(await memory()).toEqual({
+      marks: [
+        { revision: first.revision, at: 8_000_000 },
+        { revision: first.revision + 1, at: 8_011_000 },
+      ],
+      limbo: {},
+      repaired: { [`replan ${key}@${rev}`]: first.revision + 1 },
+    });
+  });
+
+  test('a backlog that cannot be read does not hold repairs back, and is logged once for the pass', async () => {
+    const at = { now: 9_000_000 };
+    const rev = await write(key, network('queued-net'));
+    await write('/config/v2.0/networks/queued-two', network('queued-two'));
+    await pass(clock(at));
+    await queueOther();
+    at.now += 11_000;
+    const warn = jest.spyOn(logger, 'warn');
+    const repaired = await pass({ ...clock(at), backlog: () => Promise.reject(new Error('access denied')) });
+    const unreadable = warn.mock.calls.filter(
+      ([m]) => typeof m === 'string' && m.startsWith('queue backlog unreadable'),
+    );
+    warn.mockRestore();
+    expect(unreadable).toEqual([
+      [
+        'queue backlog unreadable; repairing into those queues as if empty',
+        { queues: { [queueName('config')]: 'access denied' } },
+      ],
+    ]);
+    expect([repaired.repairs.map((r) => r.key).sort(), repaired.deferred, repaired.backlog]).toEqual([
+      ['/config/v2.0/networks/queued-net', '/config/v2.0/networks/queued-two'],
+      [],
+      { [queueName('config')]: 0 },
+    ]);
+    const sent = await drain('config');
+    expect(sent.map((m) => m.body).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))).toEqual([
+      { key: '/config/v2.0/networks/other', modRevision: 1, type: 'put' },
+      { key: '/config/v2.0/networks/queued-net', modRevision: rev, type: 'put' },
+      { key: '/config/v2.0/networks/queued-two', modRevision: rev + 1, type: 'put' },
+    ]);
+  });
 });
 
 test('the memory is written only when a mark is due or what it keeps changed, not on every pass', async () => {

@@ -2,6 +2,7 @@
 import {
   flushMetrics,
   recordJobOutcome,
+  recordDeferredRepairs,
   recordOutcome,
   recordRelayLag,
   recordStackOperation,
@@ -48,6 +49,16 @@ test('job outcomes, stack operations and relay lag are published at once', () =>
   expect(job._aws.CloudWatchMetrics[0].Dimensions[0]).toEqual(expect.arrayContaining(['service', 'stage', 'handler']));
   expect(op).toMatchObject({ StackOperationDuration: 1234, operation: 'create', stack: 'esi-net-1', ok: 'true' });
   expect(lag).toMatchObject({ service: 'esi-relay', RelayLag: 20, prefix: '/config/', checkpoint: '100' });
+});
+
+test('repairs deferred to a queue backlog: one line per kind with any, dimension kind, beside service and stage', () => {
+  recordDeferredRepairs('esi-reconciler', { replan: 3, limbo: 1 });
+  recordDeferredRepairs('esi-reconciler', {});
+  const lines = emf();
+  expect(lines).toHaveLength(2);
+  expect(lines[0]).toMatchObject({ service: 'esi-reconciler', kind: 'replan', RepairsDeferred: 3 });
+  expect(lines[1]).toMatchObject({ service: 'esi-reconciler', kind: 'limbo', RepairsDeferred: 1 });
+  expect(lines[0]._aws.CloudWatchMetrics[0].Dimensions[0]).toEqual(['service', 'stage', 'kind']);
 });
 
 test('the service of a logger is the name it was created with', () => {

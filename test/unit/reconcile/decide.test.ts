@@ -37,6 +37,8 @@ function inputs(over: Partial<PassInputs> = {}): PassInputs {
     pathsWithJobs: new Set(),
     limboSince: {},
     repairedAt: {},
+    backlog: {},
+    backlogGraceRevision: 50,
     ...over,
   };
 }
@@ -313,6 +315,105 @@ describe('repeats', () => {
     const first = decidePass(inputs({ configs: [cfg('v2.0/ports/p1', 3, 42)] })).repairs[0].id;
     const d = decidePass(inputs({ configs: [cfg('v2.0/ports/p1', 4, 43)], repairedAt: { [first]: 199 } }));
     expect(d.repairs).toHaveLength(1);
+  });
+});
+
+describe('backlog', () => {
+  // inputs(): grace revision 100, backlog grace revision 50. A candidate that stood still since
+  // revision 90 is past the grace only; since 50, past both.
+  const kinds = (rs: { kind: string; key: string }[]) => rs.map((r) => [r.kind, r.key]);
+
+  test('a stranded key whose queue holds messages is deferred until it is older than the backlog grace', () => {
+    const young = cfg('v2.0/ports/young', 3, 90);
+    const old = cfg('v2.0/ports/old', 3, 50);
+    const d = decidePass(inputs({ configs: [young, old], backlog: { config: 4 } }));
+    expect(kinds(d.repairs)).toEqual([['replan', '/config/v2.0/ports/old']]);
+    expect(kinds(d.deferred)).toEqual([['replan', '/config/v2.0/ports/young']]);
+    expect(d.awaiting).toEqual([]);
+  });
+
+  test('with its own queue empty (or only another queue busy) the normal grace applies', () => {
+    const young = cfg('v2.0/ports/young', 3, 90);
+    const backlogs: Record<string, number>[] = [{}, { config: 0 }, { finished: 7, 'jobs:heat_worker': 2 }];
+    for (const backlog of backlogs) {
+      const d = decidePass(inputs({ configs: [young], backlog }));
+      expect([kinds(d.repairs), d.deferred]).toEqual([[['replan', '/config/v2.0/ports/young']], []]);
+    }
+  });
+
+  test('limbo is deferred by its handler’s queue and dated from its first sighting; it stays remembered', () => {
+    const id = jobId('a');
+    const busy = { 'jobs:heat_worker': 1 };
+    const seen95 = decidePass(inputs({ jobs: [row('a')], limboSince: { [id]: 95 }, backlog: busy }));
+    expect([seen95.repairs, kinds(seen95.deferred), seen95.limbo]).toEqual([
+      [],
+      [['limbo', `/jobs/all/${id}`]],
+      { [id]: 95 },
+    ]);
+    const seen40 = decidePass(inputs({ jobs: [row('a')], limboSince: { [id]: 40 }, backlog: busy }));
+    expect([kinds(seen40.repairs), seen40.deferred]).toEqual([[['limbo', `/jobs/all/${id}`]], []]);
+    // The monitoring handler's queue is another queue.
+    const other = decidePass(
+      inputs({ jobs: [row('a')], limboSince: { [id]: 95 }, backlog: { 'jobs:monitoring_worker': 3 } }),
+    );
+    expect(kinds(other.repairs)).toEqual([['limbo', `/jobs/all/${id}`]]);
+  });
+
+  test('an unaggregated chain is dated by its last finish; a cleanup by its newest worker key', () => {
+    const a1 = jobId('a');
+    const a2 = jobId('b');
+    const chain = [
+      row('a', { id: a1, finished: finished(a1, 40) }),
+      row('b', { id: a2, isLast: true, deps: [a1], finished: finished(a2, 90) }),
+    ];
+    const wk = (folder: string, modRevision: number) => ({
+      key: `/esi-worker/${folder}/v2.0/ports/gone`,
+      path: 'v2.0/ports/gone',
+      configKey: '/config/v2.0/ports/gone',
+      modRevision,
+    });
+    const busy = { finished: 1, config: 1 };
+    const young = decidePass(
+      inputs({ jobs: chain, workerKeys: [wk('config', 40), wk('heat_stacks', 90)], backlog: busy }),
+    );
+    expect([young.repairs, kinds(young.deferred)]).toEqual([
+      [],
+      [
+        ['cleanup', '/config/v2.0/ports/gone'],
+        ['aggregate', `/jobs/finished/${a2}`],
+      ],
+    ]);
+    const older = decidePass(
+      inputs({
+        jobs: chain,
+        workerKeys: [wk('config', 40), wk('heat_stacks', 45)],
+        backlogGraceRevision: 90,
+        backlog: busy,
+      }),
+    );
+    expect([kinds(older.repairs), older.deferred]).toEqual([
+      [
+        ['cleanup', '/config/v2.0/ports/gone'],
+        ['aggregate', `/jobs/finished/${a2}`],
+      ],
+      [],
+    ]);
+  });
+
+  test('a settlement has no queue and is never deferred; a recent repair stays awaiting, not deferred', () => {
+    const dep = jobId('d');
+    const jobs = [
+      row('d', { id: dep, finished: finished(dep, 90) }),
+      row('b', { deps: [dep], waiting: { key: 'wb', modRevision: 90, handler: 'heat_worker' } }),
+    ];
+    const everyQueue = { config: 1, finished: 1, 'jobs:heat_worker': 1, 'jobs:monitoring_worker': 1 };
+    const d = decidePass(inputs({ jobs, backlog: everyQueue }));
+    expect(kinds(d.repairs)).toEqual([['settle', 'wb']]);
+
+    const c = cfg('v2.0/ports/p1', 3, 90);
+    const id = `replan ${c.key}@90`;
+    const recent = decidePass(inputs({ configs: [c], repairedAt: { [id]: G + 1 }, backlog: everyQueue }));
+    expect([recent.repairs, kinds(recent.awaiting), recent.deferred]).toEqual([[], [['replan', c.key]], []]);
   });
 });
 

@@ -7,6 +7,7 @@ import {
   parseMemory,
   secondsSinceAfter,
   withMark,
+  MAX_MARKS,
 } from '../../../shared/reconcile/memory';
 
 const T = 1_000_000_000;
@@ -144,4 +145,25 @@ describe('the memory is written only when something in it changes meaningfully',
     const old = stored(60_000, { repaired: { 'replan /config/x@50': 50 } });
     expect(memoryWriteDue(old, 101, next({ 'job-a': 95 }), pass(101), SPACING)).toBe(false);
   });
+});
+
+test('past MAX_MARKS the marks are thinned where dense for their age: recent ones stay, old ones still date a long horizon', () => {
+  // 400 marks 2.5 s apart (a pass every 3 s with changes flowing, marks half a 5 s grace apart):
+  // revision r recorded (399 - r) * 2.5 s before T. Added one by one, as passes do.
+  let marks: ReturnType<typeof withMark> = [];
+  for (let r = 0; r < 400; r++)
+    marks = withMark(marks, { revision: r, at: T - (399 - r) * 2_500 }, T - (399 - r) * 2_500, 3_600_000);
+  expect(marks).toHaveLength(MAX_MARKS);
+  expect([marks[0].revision, marks[marks.length - 1].revision]).toEqual([0, 399]);
+  // The last 50 s (a 50 s backlog grace) keep every mark: both graces are dated as without a cap.
+  expect(marks.filter((m) => m.revision >= 379).map((m) => m.revision)).toEqual(
+    Array.from({ length: 21 }, (_, i) => 379 + i),
+  );
+  expect(graceRevision(marks, T, 5_000)).toBe(397);
+  expect(graceRevision(marks, T, 50_000)).toBe(379);
+  // 900 s back (revision 39 exactly) is still dated, within 10% of its age (990 s: revision 3);
+  // the newest 200 marks alone would reach back 497.5 s only.
+  const g900 = graceRevision(marks, T, 900_000);
+  expect(g900).toBeGreaterThanOrEqual(3);
+  expect(g900).toBeLessThanOrEqual(39);
 });
