@@ -234,10 +234,11 @@ test("every function has its own role, and no role grants a function another fun
     for (const s of roleStatements(roleId!)) {
       if (!asList(s.Action).some((a) => /^sqs:/i.test(a))) continue;
       if (fnId === 'ReconcilerLambdaFunction') {
-        // The reconciler re-sends lost messages as the relay would: send only, to the relay's queues.
+        // The reconciler re-sends lost messages as the relay would, to the relay's queues: send, and
+        // read their backlog (a repair into a queue still draining waits); never receive or delete.
         expect({ fnId, actions: s.Action, queues: asList(s.Resource).map(getAttArn) }).toEqual({
           fnId,
-          actions: ['sqs:SendMessage', 'sqs:GetQueueUrl'],
+          actions: ['sqs:SendMessage', 'sqs:GetQueueUrl', 'sqs:GetQueueAttributes'],
           queues: ['ConfigQueue', 'HeatJobsQueue', 'MonitoringJobsQueue', 'FinishedQueue'],
         });
         continue;
