@@ -39,6 +39,7 @@ export interface PassOptions {
    * (ESI_RECONCILE_BACKLOG_GRACE_SECONDS, 10 grace periods); never less than the grace.
    */
   backlogGraceSeconds?: number;
+  /** Reads a queue's backlog (tests make it fail); the default asks SQS. */
   backlog?: BacklogReader;
   pageSize?: number;
   now?: () => number;
@@ -93,7 +94,7 @@ const KEEP_MARKS_MS = 3_600_000;
 const MARK_SPACING_OF_GRACE = 0.5;
 const MEMORY_ROUNDS = 5;
 
-/** Default backlog grace, in grace periods: see docs/reconciler.md ("Backlog"). */
+/** Default backlog grace, in grace periods: why, in docs/reconciler.md ("A queue still draining"). */
 export const BACKLOG_GRACE_OF_GRACE = 10;
 
 export function graceSecondsFromEnv(): number {
