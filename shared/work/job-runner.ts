@@ -41,6 +41,7 @@ import {
   type JobKeys,
   type JobOutcome,
 } from '../jobs';
+import { parseJobId } from '../jobs/job-keys';
 import { keys as etcdKeys, type ResourcePath } from '../keys';
 import type { Logger } from '../log/logger';
 import { recordJobOutcome, serviceOf } from '../metrics';
@@ -194,6 +195,16 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
     return undefined;
   }
 
+  /**
+   * Read with the claim: the work's own keys, and the resource's job state (its id names the
+   * resource), which a success merges into. A key read here is used once, fenced like any read.
+   */
+  function readWithClaim(jobId: string): string[] {
+    const parts = parseJobId(jobId);
+    const jobState = parts ? [etcdKeys.jobState(pathOfSingular(parts.resourceType, parts.resourceId))] : [];
+    return [...(work.alsoRead ?? []), ...jobState];
+  }
+
   return async (message, rctx) => {
     const store = storeOf();
     const parsed = jobMessage(message);
@@ -206,7 +217,7 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
       const held = await resumeClaim(
         store,
         { jobId: parsed.id, owner, createRevision: message.modRevision },
-        { keys: jobKeys, alsoRead: work.alsoRead },
+        { keys: jobKeys, alsoRead: readWithClaim(parsed.id) },
       );
       if (held) return run(store, held, 'poll', logger);
       // The claim is gone: claim the job if it is in limbo; if someone else holds it, they poll it.
@@ -214,7 +225,7 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
 
     const attempt = await tryClaimJob(store, parsed.id, owner, leaseSeconds, {
       keys: jobKeys,
-      alsoRead: work.alsoRead,
+      alsoRead: readWithClaim(parsed.id),
     });
     if (attempt.kind === 'refused') {
       switch (attempt.reason) {
@@ -299,7 +310,7 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
         case 'failed':
           return finish(store, claim, { ok: false, error: result.error }, logger);
         case 'succeeded':
-          await commitSuccess(store, claim, path, result);
+          await commitSuccess(store, held, path, result);
           return finish(store, claim, { ok: true }, logger, result.note);
       }
     } catch (err) {
@@ -393,13 +404,17 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
   /** The job-state merge and the work's ops, in one transaction fenced by the claim. */
   async function commitSuccess(
     store: Store,
-    claim: Claim,
+    held: HeldClaim,
     path: ResourcePath,
     result: Extract<WorkResult, { kind: 'succeeded' }>,
   ): Promise<void> {
+    const { claim } = held;
     const key = etcdKeys.jobState(path);
+    // The first attempt uses the job state read with the claim; a retry (the fence failed) reads it again.
+    let useClaimRead = held.extra.has(key);
     await converge(`${key} (job ${claim.jobId} writing its result)`, async () => {
-      const prevKv = await store.get(key);
+      const prevKv = useClaimRead ? held.extra.get(key) : await store.get(key);
+      useClaimRead = false;
       const ops: Op[] = [...(result.ops ?? [])];
       if (result.jobState) {
         const next = result.jobState(prevKv ? parseJsonObject(prevKv.value) : undefined);

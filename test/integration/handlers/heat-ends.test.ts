@@ -348,3 +348,40 @@ it('a delete finishing after Gohan deleted the /config key leaves no stack recor
   expect(await counts(h, stackOf(job))).toEqual({ creates: 1, updates: 0, deletes: 1 });
   expect(await notStuck(h, job.id)).toEqual([]);
 });
+
+it('a job state written by another between the claim and the success is kept: the merge reads it again', async () => {
+  const job = lbJob();
+  const jobStateKey = `/esi-worker/job_state/v2.0/load_balancers/${job.resource_id}`;
+  // The job state as it is when the job is claimed (read with the claim) …
+  await h.store
+    .txn()
+    .then(put(jobStateKey, JSON.stringify({ monitoring_state: 'before' })))
+    .commit();
+  const h2 = await harness('ends-merge', {
+    runner: {
+      hooks: {
+        // … and as another writer leaves it after the claim, before this job's success is written.
+        beforeCommit: async () => {
+          await h.store
+            .txn()
+            .then(put(jobStateKey, JSON.stringify({ monitoring_state: 'ACTIVE' })))
+            .commit();
+        },
+      },
+    },
+  });
+  try {
+    await h2.writeJob(job);
+    await h2.invoke('heat', h2.jobRecord(job.id));
+    await h2.drive('heat', async () => Boolean(await finishedOf(h2, job.id)));
+    expect(await finishedOf(h2, job.id)).toMatchObject({ ok: true });
+    const output = h2.heat.engine.stacks.find((s) => s.name === stackOf(job))!.outputs;
+    expect(await h2.json(jobStateKey)).toEqual({
+      monitoring_state: 'ACTIVE',
+      heat_outputs: output,
+      orchestration_state: 'CREATE_COMPLETE',
+    });
+  } finally {
+    await h2.stop();
+  }
+});
