@@ -5,6 +5,7 @@
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import { redactText } from '../../shared/log/redact';
 import { waitForPort } from './ports';
 
 /** How long a process gets between SIGTERM and SIGKILL. */
@@ -57,15 +58,35 @@ export function spawnServer(
   return spawned;
 }
 
+/** Where to look when `p` fails to start: its log file and that log's last lines (the log may be gone when it is read). */
+function startFailureDetail(p: Spawned): string {
+  if (!p.logFile) return '';
+  let tail = '';
+  try {
+    const lines = fs.readFileSync(p.logFile, 'utf8').trimEnd().split('\n');
+    tail = lines
+      .slice(-LOG_TAIL_LINES)
+      .map((line) => redactText(line))
+      .join('\n');
+  } catch {
+    // No log yet: the path alone.
+  }
+  return `; see ${p.logFile}${tail ? `, which ends:\n${tail}` : ''}`;
+}
+
+/** Lines of a process's log quoted in its start error. */
+const LOG_TAIL_LINES = 20;
+
 /**
  * Resolves once `port` answers while `p` still runs. A process that exits first is an error naming
  * its log; so is one that exits right after the port answered: then the port belonged to another
  * server (the ports are checked free before the start, so this is a race with another program).
  */
 export async function waitUntilServing(p: Spawned, port: number, timeoutMs = 20_000): Promise<void> {
-  const where = p.logFile ? `; see ${p.logFile}` : '';
   const exited = new Promise<never>((_, reject) =>
-    p.child.once('exit', (code, signal) => reject(new Error(`${p.name} exited at start (${code ?? signal})${where}`))),
+    p.child.once('exit', (code, signal) =>
+      reject(new Error(`${p.name} exited at start (${code ?? signal})${startFailureDetail(p)}`)),
+    ),
   );
   exited.catch(() => undefined);
   try {
@@ -116,9 +137,9 @@ export async function waitUntilReady(p: Spawned, ready: () => boolean, timeoutMs
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (ready()) return;
-    if (hasExited(p.child)) throw new Error(`${p.name} exited at start${p.logFile ? `; see ${p.logFile}` : ''}`);
+    if (hasExited(p.child)) throw new Error(`${p.name} exited at start${startFailureDetail(p)}`);
     if (Date.now() > deadline)
-      throw new Error(`${p.name} did not get ready in ${timeoutMs / 1000} s${p.logFile ? `; see ${p.logFile}` : ''}`);
+      throw new Error(`${p.name} did not get ready in ${timeoutMs / 1000} s${startFailureDetail(p)}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
