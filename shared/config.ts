@@ -96,6 +96,12 @@ export function queueName(name: string, stageName = stage(), opts: { fifo?: bool
 /** Where the relay sends ready jobs, by the handler their id names (shared/relay/routes.ts). */
 export const JOB_QUEUES: Record<string, string> = { heat_worker: 'heat-jobs', monitoring_worker: 'monitoring-jobs' };
 
+/** The queue a handler's jobs are sent to (the relay's routes, the reconciler's repairs); undefined for an unknown handler. */
+export function jobQueueName(handler: string, stageName = stage()): string | undefined {
+  const name = Object.prototype.hasOwnProperty.call(JOB_QUEUES, handler) ? JOB_QUEUES[handler] : undefined;
+  return name ? queueName(name, stageName) : undefined;
+}
+
 /** Output key prefixes Gohan reads back (see docs/keys.md). */
 export function outputPrefixes(): { state: string; monitoring: string } {
   return {

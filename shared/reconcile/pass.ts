@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { JOB_QUEUES, numberSetting, queueName } from '../config';
+import { JOB_QUEUES, jobQueueName, numberSetting, queueName } from '../config';
 import { type EtcdEventMessage, encodeEventMessage, messageGroupId } from '../events/etcd-event-message';
 import { defaultJobKeys, settleWaiting, type JobKeys } from '../jobs';
 import { RECONCILER_MEMORY_KEY } from '../keys';
@@ -248,9 +248,9 @@ async function storeMemory(
 
 function destinationQueue(to: Destination): string {
   if (to.queue !== 'jobs') return queueName(to.queue);
-  const name = JOB_QUEUES[to.handler];
+  const name = jobQueueName(to.handler);
   if (!name) throw new Error(`no queue for handler ${to.handler}`);
-  return queueName(name);
+  return name;
 }
 
 /**

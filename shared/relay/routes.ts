@@ -1,7 +1,7 @@
 /**
  * What the relay watches and where each event goes. Queue names follow shared/config queueName().
  */
-import { JOB_QUEUES, queueName, setting } from '../config';
+import { jobQueueName, queueName, setting } from '../config';
 import type { EtcdEventMessage } from '../events/etcd-event-message';
 import { defaultJobKeys, parseJobId } from '../jobs/job-keys';
 import { CONFIG_PREFIX } from '../keys';
@@ -48,8 +48,8 @@ export function relayRoutes(spec = setting('ESI_RELAY_ROUTES')): RelayRoute[] {
 /** The queue of the handler the job id names (its second field): no value to read. */
 function jobQueue(e: EtcdEventMessage): string | undefined {
   const id = defaultJobKeys.parse(e.key)?.id;
-  const name = id === undefined ? undefined : JOB_QUEUES[parseJobId(id)?.handler ?? ''];
-  return name ? queueName(name) : undefined;
+  const handler = id === undefined ? undefined : parseJobId(id)?.handler;
+  return handler === undefined ? undefined : jobQueueName(handler);
 }
 
 /** The planner's put of `[handler, job, 0]`; a retry rewrites it with attempt + 1. Unreadable: sent (the handler reports it). */
