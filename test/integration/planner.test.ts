@@ -149,6 +149,14 @@ describe.each(seeds.map((s) => [s.seed, s] as const))('seed %s through etcd', (n
 });
 
 describe('level-triggered planning', () => {
+  /** A new network at version 1 in /config, and the ids and key of a subnet of it (not written). */
+  const networkWritten = async () => {
+    const net = uid('net');
+    const sub = uid('sub');
+    const netKey = `/config/v2.0/networks/${net}`;
+    await write(netKey, network(net, 1));
+    return { net, sub, netKey, subKey: `/config/v2.0/subnets/${sub}` };
+  };
   const subnetValue = (id: string, net: string) =>
     encodeGohanConfigValue(
       {
@@ -246,11 +254,7 @@ describe('level-triggered planning', () => {
   });
 
   it('a resource whose stack outputs a job reads is not a referencing one, and is planned first when its change is not planned yet', async () => {
-    const net = uid('net');
-    const sub = uid('sub');
-    const netKey = `/config/v2.0/networks/${net}`;
-    const subKey = `/config/v2.0/subnets/${sub}`;
-    await write(netKey, network(net, 1));
+    const { net, sub, netKey, subKey } = await networkWritten();
     const subnet = subnetValue(sub, net);
     // The subnet's message is handled before the network's (another message group): the
     // network's change is planned first, and the subnet's job waits for it.
@@ -268,11 +272,7 @@ describe('level-triggered planning', () => {
   });
 
   it("a network planned between its subnet's read of the network's jobs and the subnet's write: the subnet is planned again and waits for the network's job", async () => {
-    const net = uid('net');
-    const sub = uid('sub');
-    const netKey = `/config/v2.0/networks/${net}`;
-    const subKey = `/config/v2.0/subnets/${sub}`;
-    await write(netKey, network(net, 1));
+    const { net, sub, netKey, subKey } = await networkWritten();
     await write(subKey, subnetValue(sub, net));
     // The network's own plan (its message, another invocation) commits right after the subnet's
     // plan has read the network's unfinished jobs (none yet), and before the subnet's write.
