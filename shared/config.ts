@@ -1,6 +1,6 @@
 /**
  * Settings from the environment. Locally `npm start` and the tests set them; in AWS the serverless
- * stack sets them (secrets through SSM). Every setting is documented in README.md ("Configuration").
+ * stack sets them (secrets through SSM). Every setting is documented in docs/configuration.md.
  *
  * The settings several modules share are read here. A setting that belongs to one module is read
  * by that module, through `setting` or `numberSetting` below so that unset, empty and invalid

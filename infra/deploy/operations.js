@@ -278,7 +278,7 @@ function addVpcEndpoints(t, s) {
         ServiceName: { 'Fn::Sub': `com.amazonaws.\${AWS::Region}.${service}` },
         VpcId: s.vpcId,
         SubnetIds: split(s.vpcSubnetIds),
-        // The functions' own groups: they must admit TCP 443 from themselves (README, "Prerequisites").
+        // The functions' own groups: they must admit TCP 443 from themselves (docs/deploying.md, "Prerequisites").
         SecurityGroupIds: split(s.vpcSecurityGroupIds),
         PrivateDnsEnabled: true,
       },

@@ -1,7 +1,7 @@
 /**
  * `npm start`: brings up the local stack on loopback, plays the recorded demo, and keeps the stack
- * running until Ctrl-C. Ports and the data folder come from the environment (README,
- * "Configuration"); `--fresh` empties the data folder's etcd first.
+ * running until Ctrl-C. Ports and the data folder come from the environment
+ * (docs/configuration.md); `--fresh` empties the data folder's etcd first.
  *
  * What an impatient user may do is part of the design: a Ctrl-C at any moment stops everything
  * started so far (the handlers are installed before the first process starts, and every process

@@ -20,7 +20,7 @@ type Cfn = { Resources: Record<string, { Type: string; Condition?: string; Prope
 let template: Cfn;
 let state: { service: { provider: { stackTags?: Record<string, string> } } };
 
-/** A production deployment's settings as the README's deploy command gives them (VPC endpoints on). */
+/** A production deployment's settings as docs/deploying.md's deploy command gives them (VPC endpoints on). */
 const PROD = {
   etcdEndpoints: 'https://10.0.1.10:2379,https://10.0.2.10:2379',
   keystoneUrl: 'https://keystone.internal:5000/v3',

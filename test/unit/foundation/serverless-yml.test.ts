@@ -53,7 +53,7 @@ test('the local event source reads every sqs event of the service', () => {
   ]);
 });
 
-test('the job settings the README documents reach the functions, with a lease above the job functions’ timeouts', () => {
+test('the job settings docs/configuration.md documents reach the functions, with a lease above the job functions’ timeouts', () => {
   const env = doc.provider.environment as Record<string, string>;
   const params = doc.params.default as Record<string, string>;
   const paramOf = (v: string) => /^\$\{param:(\w+)\}$/.exec(v)?.[1];
