@@ -52,7 +52,4 @@ export const keys = {
   monitoring: (r: ResourcePath) => `${outputPrefixes().monitoring}/${resourcePath(r)}`,
   /** One relay's checkpoint, for all its routes (shared/relay/checkpoint.ts). */
   relayCheckpoint: (relayName: string) => `${RELAY_CHECKPOINT_PREFIX}${relayName}`,
-  /** A route's checkpoint in the layout before one key per relay (read once to migrate, then deleted). */
-  legacyRelayCheckpoint: (relayName: string, prefix: string) =>
-    `${RELAY_CHECKPOINT_PREFIX}${relayName}${prefix.endsWith('/') ? prefix.slice(0, -1) : prefix}`,
 };

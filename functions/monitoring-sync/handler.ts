@@ -10,6 +10,5 @@ const logger = createLogger('esi-monitoring-sync');
 export const handler = scheduledHandler(logger, async () => {
   const counts = await syncMonitoring(defaultStore(), defaultCollectorClient(), logger);
   logger.info('monitoring sync done', counts);
-  // The Node that ran it: one look at an invocation's result tells which runtime a stack runs.
-  return { ...counts, node: process.version };
+  return counts;
 });

@@ -42,7 +42,6 @@ async function main(): Promise<void> {
     routes,
     logger,
     checkpointKey: keys.relayCheckpoint(name),
-    legacyCheckpointKeys: Object.fromEntries(routes.map((r) => [r.prefix, keys.legacyRelayCheckpoint(name, r.prefix)])),
     batchSize: numberSetting('ESI_RELAY_BATCH_SIZE', 10),
     concurrency: numberSetting('ESI_RELAY_CONCURRENCY', 4),
     deadLetterQueue: setting('ESI_RELAY_DLQ') ?? queueName('relay-dlq', undefined, { fifo: false }),

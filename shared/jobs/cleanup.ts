@@ -5,7 +5,7 @@
 import type { Compare, KeyValue, Op, Store } from '../store/store';
 import { absent, del, modRevisionIs } from '../store/store';
 import { defaultJobKeys, type JobKeys, parseJobId } from './job-keys';
-import { legacyReadyKey, readJobIds } from './job-index';
+import { readJobIds } from './job-index';
 import { readMany } from '../store/read-many';
 import { settleWaiting } from './settle';
 import { referencingDeletes } from './referencing-index';
@@ -66,8 +66,7 @@ export async function cleanupChain(
       modRevisionIs(keys.finished(id), read.finished.get(id)!.modRevision),
       absent(keys.working(id)),
     );
-    // A `ready` key left by the earlier layout goes too (deleting an absent key writes nothing).
-    ops.push(del(keys.all(id)), del(keys.finished(id)), del(legacyReadyKey(keys, id)));
+    ops.push(del(keys.all(id)), del(keys.finished(id)));
     // The job no longer references anything: its entries in the referencing index go with it.
     const stored = tryParseStoredJob(read.all.get(id)!);
     if (stored) ops.push(...referencingDeletes(keys, [stored]));

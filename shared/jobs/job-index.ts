@@ -5,9 +5,6 @@
  * the resource's jobs are under one prefix per (action, handler) pair (`JobKeys.jobIdPrefixes`),
  * all ranged together, keys only and paged: the cost follows the resource's own jobs, never the
  * backlog, and nothing is written for it when a job is planned.
- *
- * The chain index an earlier layout kept (`/jobs/resources/<type>/<id>`) is read by nothing; the
- * planner deletes it when it next plans the resource (docs/jobs.md "Migration").
  */
 import type { KeyValue, Store } from '../store/store';
 import { readKeysAndPrefixes, readMany, type KeyAndRangeSource, type RangeSource } from '../store/read-many';
@@ -147,16 +144,6 @@ export async function unfinishedJobsOf(
 ): Promise<Map<string, string[]>> {
   return (await pendingJobsOf(source, getMany, keys, resources)).unfinished;
 }
-
-/**
- * The `ready` key of the earlier layout (`/jobs/ready/<id>`, a job's "runnable" mark): nothing
- * writes or reads it any more; the clean-up deletes what is left of it with the job's other keys.
- */
-export const legacyReadyKey = (keys: JobKeys, id: string): string => `${keys.root}ready/${id}`;
-
-/** The chain index key of the earlier layout, only so the planner can delete what is left of it. */
-export const legacyChainIndexKey = (keys: JobKeys, resourceType: string, resourceId: string): string =>
-  `${keys.root}resources/${resourceType}/${resourceId}`;
 
 /** Keys-only presence of many keys, for a Store. */
 export const storeGetMany =

@@ -20,7 +20,6 @@ const isReady = (r: JobRow): boolean => !!r.all && !r.waiting && !r.working && !
 export const MAX_LIMBO = 2000;
 
 export type RepairKind = 'replan' | 'limbo' | 'settle' | 'aggregate' | 'cleanup';
-export const REPAIR_KINDS: readonly RepairKind[] = ['replan', 'limbo', 'settle', 'aggregate', 'cleanup'];
 
 /** Where a re-sent message goes: the queue the relay would have used. */
 export type Destination = { queue: 'config' } | { queue: 'finished' } | { queue: 'jobs'; handler: string };

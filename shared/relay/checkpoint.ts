@@ -7,12 +7,8 @@
  *
  * It is written with a fence on its own last write, so a second relay instance that also writes
  * it makes this one stop instead of both moving it (and neither moves it backwards).
- *
- * Migration from one key per route (`/esi-relay/checkpoints/<relay><prefix>`): when the relay's
- * key is absent, each route resumes from its old key (a route without one from the start, as the
- * old layout did), and the first write of the new key deletes the old ones in the same transaction.
  */
-import { absent, del, modRevisionIs, put, Store } from '../store/store';
+import { absent, modRevisionIs, put, Store } from '../store/store';
 
 export class CheckpointLostError extends Error {
   override name = 'CheckpointLostError';
@@ -43,33 +39,17 @@ const isRevision = (n: unknown): n is number => Number.isInteger(n) && (n as num
 export class Checkpoint {
   private modRevision = 0;
   private current: CheckpointValue = { revision: 0, routes: {} };
-  /** Old per-route keys read at load, deleted by the first write. */
-  private legacy: string[] = [];
 
   constructor(
     private readonly store: Store,
     readonly key: string,
-    /** Route prefix → its key in the old one-key-per-route layout. */
-    private readonly legacyKeys: Record<string, string> = {},
   ) {}
 
   /** Reads the stored checkpoint: each route's resume point (0 when it never ran). */
   async load(prefixes: readonly string[]): Promise<Record<string, number>> {
     const kv = await this.store.get(this.key);
     this.modRevision = kv?.modRevision ?? 0;
-    this.legacy = [];
-    if (kv) this.current = parseCheckpoint(kv.value);
-    else {
-      const routes: Record<string, number> = {};
-      for (const [prefix, key] of Object.entries(this.legacyKeys)) {
-        const old = await this.store.get(key);
-        if (!old) continue;
-        this.legacy.push(key);
-        const n = Number(old.value);
-        if (isRevision(n)) routes[prefix] = n;
-      }
-      this.current = { revision: 0, routes };
-    }
+    this.current = kv ? parseCheckpoint(kv.value) : { revision: 0, routes: {} };
     // A route added since the last write: what it would have forwarded before R was never its to send.
     const start = (p: string) => this.current.routes[p] ?? (kv ? this.current.revision : 0);
     return Object.fromEntries(prefixes.map((p) => [p, start(p)]));
@@ -97,12 +77,11 @@ export class Checkpoint {
     const res = await this.store
       .txn()
       .when(this.modRevision ? modRevisionIs(this.key, this.modRevision) : absent(this.key))
-      .then(put(this.key, JSON.stringify(next)), ...this.legacy.map(del))
+      .then(put(this.key, JSON.stringify(next)))
       .commit();
     if (!res.succeeded) throw new CheckpointLostError(`checkpoint ${this.key} was written by another relay; stopping`);
     this.modRevision = res.revision;
     this.current = next;
-    this.legacy = [];
     return true;
   }
 }

@@ -28,8 +28,6 @@ export interface RelayOptions {
   routes: RelayRoute[];
   /** `/esi-relay/checkpoints/<name>` (keys.relayCheckpoint). */
   checkpointKey: string;
-  /** Route prefix → its checkpoint key in the old one-key-per-route layout (read once, then deleted). */
-  legacyCheckpointKeys?: Record<string, string>;
   logger: Logger;
   /** Messages per SendMessageBatch (1-10). */
   batchSize?: number;
@@ -65,7 +63,7 @@ export class Relay {
     sqs: SQSClient,
     private readonly opts: RelayOptions,
   ) {
-    this.checkpoint = new Checkpoint(store, opts.checkpointKey, opts.legacyCheckpointKeys);
+    this.checkpoint = new Checkpoint(store, opts.checkpointKey);
     const sender = new SqsBatchSender(sqs, opts.logger, { deadLetterQueue: opts.deadLetterQueue });
     this.streams = opts.routes.map(
       (r) =>

@@ -235,10 +235,7 @@ export function heatWork(opts: HeatWorkOptions): JobWork {
   return work;
 }
 
-/**
- * The claim's step, or undefined when there is none to follow: none yet, or one an earlier version
- * stored without the timeout (start then derives the operation from Heat again).
- */
+/** The claim's step, or undefined when there is none to follow (start then derives the operation from Heat). */
 function stepIn(ctx: WorkContext): HeatStep | undefined {
   const s = ctx.step;
   return s?.action && typeof s.timeout_mins === 'number' ? (s as HeatStep) : undefined;

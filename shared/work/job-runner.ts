@@ -30,7 +30,6 @@ import {
   defaultJobKeys,
   finishJob,
   jobTxn,
-  legacyReadyKey,
   releaseClaim,
   resumeClaim,
   retryJob,
@@ -177,16 +176,13 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
   const heldRetry = opts.heldRetrySeconds ?? leaseSeconds;
   const now = opts.now ?? (() => new Date());
   const work = opts.work;
-  const legacyReady = legacyReadyKey(jobKeys, '');
 
   /**
    * What a message asks: `start` for a job that may be ready (the relay's `all` put or resync,
-   * `waiting` delete; a `/jobs/ready/<id>` put of the earlier layout still in a queue), `poll` for
+   * `waiting` delete), `poll` for
    * the runner's own poll message (a `working` key). Anything else is not work.
    */
   function jobMessage(m: EtcdEventMessage): { state: 'start' | 'poll'; id: string } | undefined {
-    if (m.key.startsWith(legacyReady) && m.type !== 'delete')
-      return { state: 'start', id: m.key.slice(legacyReady.length) };
     const k = jobKeys.parse(m.key);
     if (!k) return undefined;
     if (k.state === 'working' && m.type !== 'delete') return { state: 'poll', id: k.id };

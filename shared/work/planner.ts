@@ -11,9 +11,6 @@
  *               also when the plan's transaction is too large for etcd (./plan-limits.ts);
  *   key deleted nothing planned; the worker's own keys (mirror, stack record, job state) go.
  *
- * A plan also deletes the chain index an earlier layout kept for the resource (nothing reads it;
- * deleting a key that is not there writes nothing): docs/jobs.md "Migration".
- *
  * The mirror marks a change as planned: a change whose version the mirror already holds is
  * skipped. Every write is fenced on the config key's mod revision (the value read is still
  * current), on the mirror (nobody planned this resource since we read it; a redelivery racing
@@ -23,7 +20,6 @@
  */
 import { CONFLICT, converge } from '../store/converge';
 import { jobWrites } from '../jobs/enqueue';
-import { legacyChainIndexKey } from '../jobs/job-index';
 import { defaultJobKeys } from '../jobs/job-keys';
 import { outputTargets, referencingPrefix, referencingPuts } from '../jobs/referencing-index';
 import { versionOf } from '../gohan/config-value';
@@ -189,13 +185,7 @@ async function writePlan(
       const res = await commitPlan(
         store,
         [...fences, ...writes.compares],
-        [
-          ...writes.ops,
-          mirrorOp,
-          ...referencingPuts(defaultJobKeys, jobs),
-          ...p.staleReferencing.map((k) => del(k)),
-          del(legacyChainIndexKey(defaultJobKeys, p.resourceType, path.id)),
-        ],
+        [...writes.ops, mirrorOp, ...referencingPuts(defaultJobKeys, jobs), ...p.staleReferencing.map((k) => del(k))],
       );
       if (res.kind === 'terminal') return failPlan(res.error);
       if (!res.succeeded) return undefined;
@@ -264,9 +254,7 @@ async function forgetResource(
   mirror: KeyValue | undefined,
 ): Promise<Outcome | undefined> {
   const resourceType = defaultSchemaIndex().singular(path.plural);
-  // The chain index of an earlier layout goes too (nothing reads it).
-  const legacyIndex = resourceType ? [legacyChainIndexKey(defaultJobKeys, resourceType, path.id)] : [];
-  const owned = [keys.heatStack(path), keys.jobState(path), ...legacyIndex];
+  const owned = [keys.heatStack(path), keys.jobState(path)];
   const got = await readMany(store, owned);
   const found = owned.map((k) => got.get(k)).filter((kv): kv is KeyValue => kv !== undefined);
   if (mirror) found.push(mirror);

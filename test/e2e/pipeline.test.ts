@@ -3,7 +3,6 @@
  * relay → SQS → local event source → planner (serverless-offline) → jobs and mirror in etcd.
  */
 import fs from 'node:fs';
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { encodeGohanConfigValue } from '../../shared/gohan/config-value';
 import { put } from '../../shared/store/store';
 import { useTestStack } from '../helpers/stack';
@@ -69,19 +68,4 @@ test('no password reached the logs of this run', () => {
   const logs = stack.processes.map((p) => fs.readFileSync(p.logFile, 'utf8')).join('\n');
   expect(logs).toContain('net-e2e');
   expect(logs).not.toContain('not-for-logs');
-});
-
-test('the functions run on the Lambda runtime major (Node 24) under serverless-offline', async () => {
-  const client = new LambdaClient({
-    region: stack.env.AWS_REGION,
-    endpoint: stack.env.ESI_LAMBDA_ENDPOINT,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  const out = await client.send(
-    new InvokeCommand({ FunctionName: `esi-${stack.env.ESI_STAGE}-monitoring-sync`, Payload: Buffer.from('{}') }),
-  );
-  const result = JSON.parse(Buffer.from(out.Payload ?? []).toString()) as { node?: string };
-  console.log(`process.version inside esi-${stack.env.ESI_STAGE}-monitoring-sync (serverless-offline): ${result.node}`);
-  expect(out.FunctionError).toBeUndefined();
-  expect(result.node).toMatch(/^v24\./);
 });

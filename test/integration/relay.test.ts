@@ -312,39 +312,6 @@ test('one checkpoint key for all routes: each route at its own revision, the lea
   ]);
 });
 
-test('migration: it resumes each route from its old per-route key and deletes those keys with its first write', async () => {
-  const { a, b, url, key, relay: make } = await twoRoutes(`it-migrate-${Date.now()}`, { checkpointMs: 50 });
-  const legacy = { [a]: `${key}${a.slice(0, -1)}`, [b]: `${key}${b.slice(0, -1)}` };
-  const write = async (k: string) => (await store.txn().then(put(k, 'v')).commit()).revision;
-  // Sent by the old relay (at or below its keys) and not yet sent (above them).
-  await write(`${a}old`);
-  await write(`${b}old`);
-  const oldA = await write(`${a}old2`);
-  const newB = await write(`${b}unsent`);
-  const oldB = newB - 1;
-  await store
-    .txn()
-    .then(put(legacy[a], String(oldA)), put(legacy[b], String(oldB)))
-    .commit();
-  const newA = await write(`${a}unsent`);
-  const relay = make({ legacyCheckpointKeys: legacy });
-  await relay.start();
-  const seen = await collect(
-    url,
-    new Map([
-      [`${a}unsent`, newA],
-      [`${b}unsent`, newB],
-    ]),
-  );
-  await waitFor(() => relay.checkpointRevision === newB, { what: 'the first checkpoint write' });
-  await relay.stop();
-  expect([...seen.keys()].sort()).toEqual([`${a}unsent`, `${b}unsent`]);
-  const stored = await store.range(key);
-  expect(stored.items.map((kv) => [kv.key, JSON.parse(kv.value) as unknown])).toEqual([
-    [key, { revision: newB, routes: { [a]: newA, [b]: newB } }],
-  ]);
-});
-
 test('another instance writing the checkpoint stops this one, which never moves it backwards', async () => {
   const prefix = `/it-fence-${Date.now()}/`;
   const queue = `it-fence-${Date.now()}.fifo`;
