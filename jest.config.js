@@ -6,6 +6,8 @@ const common = {
   testEnvironment: 'node',
   // @middy/* ship ESM only; let ts-jest transform them.
   transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
+  // tsconfig.json sets isolatedModules: ts-jest transpiles each file alone, without a type-check;
+  // `npm test` type-checks the whole project once, with tsc.
   transform: { '^.+\\.[tj]s$': ['ts-jest', { tsconfig: { allowJs: true }, diagnostics: { warnOnly: false } }] },
 };
 module.exports = {
