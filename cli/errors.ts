@@ -2,7 +2,7 @@
  * What `esi` prints when a command fails: one line that says what to check. gRPC and AWS SDK
  * errors are turned into words.
  */
-import { awsSettings, etcdSettings } from '../shared/config';
+import { awsSettings } from '../shared/config';
 
 /** `14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED …. Resolution note: ` → the cause. */
 function grpcReason(msg: string): string {
@@ -14,7 +14,7 @@ export function cliErrorText(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
   const name = err instanceof Error ? err.name : '';
   if (/^\d+ [A-Z_]+:/.test(msg) || /^GRPC/.test(name) || /EtcdLockFailed|No connection established/.test(msg)) {
-    const where = etcdSettings().endpoints.join(',');
+    const where = process.env.ESI_ETCD_ENDPOINTS ?? '(ESI_ETCD_ENDPOINTS unset)';
     if (/UNAVAILABLE|DEADLINE_EXCEEDED|No connection established|ECONNREFUSED/i.test(msg))
       return `cannot reach etcd (${grpcReason(msg)}): is etcd running at ${where}? set ESI_ETCD_ENDPOINTS, or start the local stack with npm start`;
     return `etcd at ${where}: ${grpcReason(msg)}`;

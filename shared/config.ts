@@ -40,8 +40,29 @@ function pem(name: string): Buffer | undefined {
   return Buffer.from(v.includes('-----BEGIN') ? v : fs.readFileSync(v, 'utf8'));
 }
 
+/** A setting every process needs is missing: a start-up error that names it, never a default. */
+export class MissingSettingError extends Error {
+  override name = 'MissingSettingError';
+  constructor(
+    readonly setting: string,
+    what: string,
+  ) {
+    super(`${setting} is not set (${what}); nothing falls back to a loopback address`);
+  }
+}
+
+/** A required setting's text; a MissingSettingError naming it when unset or empty. */
+export function requiredSetting(name: string, what: string): string {
+  const v = env(name);
+  if (v === undefined || v.trim() === '') throw new MissingSettingError(name, what);
+  return v;
+}
+
 export function etcdSettings(): EtcdSettings {
-  const endpoints = (env('ESI_ETCD_ENDPOINTS') ?? 'http://127.0.0.1:2379')
+  const endpoints = requiredSetting(
+    'ESI_ETCD_ENDPOINTS',
+    'the etcd endpoints, e.g. https://10.0.1.10:2379,https://10.0.2.10:2379',
+  )
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);

@@ -33,12 +33,35 @@ const INTERFACE_ENDPOINTS = {
   'ecr.api': 'VpcEndpointEcrApi',
   'ecr.dkr': 'VpcEndpointEcrDkr',
 };
-const VPC_POLICY = {
-  'Fn::Join': [
-    '',
-    ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole'],
-  ],
-};
+/**
+ * What Lambda needs to place a function in the VPC: its network interfaces, nothing else (the
+ * managed AWSLambdaVPCAccessExecutionRole also grants log writes on every log group). EC2 takes no
+ * resource-level scope for the Describe actions, and Lambda creates the interfaces itself.
+ */
+const vpcPolicy = (stage) => ({
+  PolicyName: `esi-${stage}-vpc-interfaces`,
+  PolicyDocument: {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Effect: 'Allow',
+        Action: [
+          'ec2:CreateNetworkInterface',
+          'ec2:DescribeNetworkInterfaces',
+          'ec2:DescribeSubnets',
+          'ec2:DeleteNetworkInterface',
+          'ec2:AssignPrivateIpAddresses',
+          'ec2:UnassignPrivateIpAddresses',
+        ],
+        Resource: '*',
+      },
+    ],
+  },
+});
+/** A scheduled run is not retried nor kept waiting: the next run does the same work. */
+const SCHEDULE_RETRY = { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 };
+/** Throttling that pages: throttled in each of 5 consecutive minutes, not a single occurrence. */
+const SUSTAINED_MINUTES = 5;
 
 const split = (v) => ({ 'Fn::Split': [',', v] });
 const getAtt = (v) => (v && v['Fn::GetAtt']) || [];
@@ -104,8 +127,11 @@ function addOperations(t, s) {
       ],
     };
     const role = R[f.role];
-    if (role && role.Type === 'AWS::IAM::Role' && role.Properties.ManagedPolicyArns === undefined)
-      role.Properties.ManagedPolicyArns = { 'Fn::If': ['HasVpc', [VPC_POLICY], { Ref: 'AWS::NoValue' }] };
+    if (role && role.Type === 'AWS::IAM::Role')
+      role.Properties.Policies = [
+        ...(role.Properties.Policies || []),
+        { 'Fn::If': ['HasVpc', vpcPolicy(s.stage), { Ref: 'AWS::NoValue' }] },
+      ];
 
     const dims = [{ Name: 'FunctionName', Value: { Ref: f.id } }];
     const lambda = (metric, stat) => ({
@@ -129,8 +155,13 @@ function addOperations(t, s) {
     });
     alarm(`${f.prefix}ThrottlesAlarm`, {
       AlarmName: `${f.name}-throttles`,
-      AlarmDescription: `${f.name} was throttled (reserved concurrency below its sources' maximum concurrency, or the account limit).`,
-      ...anyIn5Minutes('Throttles'),
+      AlarmDescription: `${f.name} was throttled in each of ${SUSTAINED_MINUTES} consecutive minutes (reserved concurrency below its sources' maximum concurrency, or the account limit); a single throttle is retried and does not page.`,
+      ...lambda('Throttles', 'Sum'),
+      Period: 60,
+      EvaluationPeriods: SUSTAINED_MINUTES,
+      DatapointsToAlarm: SUSTAINED_MINUTES,
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
     });
     alarm(`${f.prefix}DurationAlarm`, {
       AlarmName: `${f.name}-near-timeout`,
@@ -158,6 +189,10 @@ function addOperations(t, s) {
         Value: { Ref: f.logGroup },
       };
   }
+
+  for (const r of Object.values(R))
+    if (r.Type === 'AWS::Events::Rule')
+      for (const target of r.Properties.Targets || []) target.RetryPolicy = { ...SCHEDULE_RETRY };
 
   for (const q of inv.sources)
     alarm(`${q}AgeAlarm`, {
@@ -246,6 +281,7 @@ function addSecretsKey(t, s) {
   for (const r of Object.values(t.Resources)) {
     if (r.Type !== 'AWS::IAM::Role') continue;
     for (const policy of r.Properties.Policies || []) {
+      if (!policy.PolicyDocument) continue; // conditional (the VPC interfaces): no SSM
       const statements = policy.PolicyDocument.Statement;
       const readsSsm = statements.some((x) => [].concat(x.Action).some((a) => /^ssm:GetParameters?$/.test(a)));
       if (!readsSsm) continue;
@@ -367,4 +403,4 @@ function dashboard(inv, stage) {
   return { widgets };
 }
 
-module.exports = { addOperations, inventory, REPAIR_KINDS, TAGGABLE, INTERFACE_ENDPOINTS };
+module.exports = { addOperations, inventory, REPAIR_KINDS, TAGGABLE, INTERFACE_ENDPOINTS, SCHEDULE_RETRY };

@@ -358,7 +358,7 @@ const alarmsOn = (namespace: string, metric: string) =>
     .filter((a) => a.Namespace === namespace && a.MetricName === metric);
 const VPC_POLICY = ':iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole';
 
-test('every function (all reach etcd, some Keystone, Heat or the collector) is in the VPC, with a role that may create its interfaces', () => {
+test('every function (all reach etcd, some Keystone, Heat or the collector) is in the VPC, with an inline policy for its network interfaces only', () => {
   expect(functions().map((f) => f.name)).toEqual(
     expect.arrayContaining(['esi-prod-planner', 'esi-prod-monitoring-sync', 'esi-prod-aggregator']),
   );
@@ -378,11 +378,86 @@ test('every function (all reach etcd, some Keystone, Heat or the collector) is i
       },
     });
     const role = template.Resources[getAttArn(fn.Properties.Role)!];
-    expect({ id, policy: JSON.stringify(role.Properties.ManagedPolicyArns) }).toEqual({
+    // No managed policy: AWSLambdaVPCAccessExecutionRole would grant log writes on every group.
+    expect({ id, managed: role.Properties.ManagedPolicyArns }).toEqual({ id, managed: undefined });
+    const vpc = asList(role.Properties.Policies).filter((p: any) => p['Fn::If']?.[0] === 'HasVpc');
+    expect({ id, vpc: vpc.map((p: any) => p['Fn::If'][1].PolicyDocument.Statement) }).toEqual({
       id,
-      policy: expect.stringContaining(VPC_POLICY),
+      vpc: [
+        [
+          {
+            Effect: 'Allow',
+            Action: [
+              'ec2:CreateNetworkInterface',
+              'ec2:DescribeNetworkInterfaces',
+              'ec2:DescribeSubnets',
+              'ec2:DeleteNetworkInterface',
+              'ec2:AssignPrivateIpAddresses',
+              'ec2:UnassignPrivateIpAddresses',
+            ],
+            Resource: '*',
+          },
+        ],
+      ],
     });
   }
+  expect(JSON.stringify(template)).not.toContain(VPC_POLICY);
+});
+
+test('the relay roles exist only with the relay, and ECS may assume them only for this account', () => {
+  for (const id of ['RelayTaskRole', 'RelayExecutionRole']) {
+    const role = template.Resources[id];
+    expect({ id, condition: role.Condition }).toEqual({ id, condition: 'DeployRelay' });
+    expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+      {
+        Effect: 'Allow',
+        Principal: { Service: 'ecs-tasks.amazonaws.com' },
+        Action: 'sts:AssumeRole',
+        Condition: {
+          StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+          ArnLike: { 'aws:SourceArn': { 'Fn::Sub': 'arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:*' } },
+        },
+      },
+    ]);
+  }
+  // relay=ecs (the default) with an image and the VPC: deployed; relay=none would make it false.
+  expect((template as any).Conditions.DeployRelay['Fn::And']).toEqual([
+    { Condition: 'HasVpc' },
+    { 'Fn::Not': [{ 'Fn::Equals': [PROD.relayImage, ''] }] },
+    { 'Fn::Not': [{ 'Fn::Equals': ['ecs', 'none'] }] },
+  ]);
+});
+
+test('scheduled functions cannot pile up: timeout under the 1-minute period, no retries, events dropped after 60 s', () => {
+  const rules = resources('AWS::Events::Rule');
+  expect(rules.length).toBe(2);
+  for (const [id, rule] of rules) {
+    expect({ id, rate: rule.Properties.ScheduleExpression }).toEqual({ id, rate: 'rate(1 minute)' });
+    for (const target of asList(rule.Properties.Targets) as any[]) {
+      expect({ id, retry: target.RetryPolicy }).toEqual({
+        id,
+        retry: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 },
+      });
+      const fnId = getAttArn(target.Arn)!;
+      expect(Number(template.Resources[fnId].Properties.Timeout)).toBeLessThan(60);
+      // The asynchronous invocation (where a throttled event would wait up to 6 h): no retry, 60 s.
+      const config = resources('AWS::Lambda::EventInvokeConfig').find(
+        ([, c]) => c.Properties.FunctionName?.Ref === fnId,
+      );
+      expect({ fnId, config: config?.[1].Properties }).toEqual({
+        fnId,
+        config: expect.objectContaining({ MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 }),
+      });
+    }
+  }
+  console.log(
+    `scheduled: ${rules
+      .map(([, r]) => {
+        const fnId = getAttArn((r.Properties.Targets as any[])[0].Arn)!;
+        return `${template.Resources[fnId].Properties.FunctionName} timeout ${template.Resources[fnId].Properties.Timeout} s`;
+      })
+      .join(', ')}`,
+  );
 });
 
 test('a deployed stage missing settings does not package, and the message names each', async () => {
@@ -401,6 +476,30 @@ test('a deployed stage missing settings does not package, and the message names 
   expect(res.output).toContain('etcdEndpoints points at the deploying machine (https://127.0.0.1:2379)');
   expect(res.output).toContain('etcdEndpoints asks for TLS (https://) but etcdCaParam is not set');
   expect(fs.existsSync(path.join(dir, 'missing', 'planner.zip'))).toBe(false);
+});
+
+test('fail closed: local=true on a package, etcd credentials over http://, a stage without a relay; each refused naming the setting', async () => {
+  // local=true is for `serverless offline` and `invoke local` only: it no longer turns the checks off.
+  const local = await slsPackage('prod', [...PROD_PARAMS, '--param=local=true'], path.join(dir, 'local'));
+  // prod names its etcd user and password parameters: over plain http:// they would cross in clear.
+  const { relayImage: _, vpcSubnetIds: __, vpcSecurityGroupIds: ___, vpcEndpoints: ____, ...noRelay } = PROD;
+  const open = await slsPackage(
+    'prod',
+    [...params(noRelay), '--param=etcdEndpoints=http://10.0.1.10:2379'],
+    path.join(dir, 'open'),
+  );
+  for (const res of [local, open])
+    console.log(res.output.slice(res.output.indexOf('Stage "prod"'), res.output.indexOf('Only the local')).trim());
+  expect(local.code).not.toBe(0);
+  expect(local.output).toContain(
+    'local is true: it is for `serverless offline` and `serverless invoke local` (the local stack) only',
+  );
+  expect(open.code).not.toBe(0);
+  expect(open.output).toContain('etcdEndpoints is plain http:// while etcd credentials are set');
+  expect(open.output).toContain('relayImage is not set (the relay container image, an ECR URI)');
+  expect(open.output).toContain('vpcSubnetIds is not set (the relay runs in the VPC');
+  expect(open.output).toContain('vpcSecurityGroupIds is not set (the relay runs in the VPC');
+  for (const d of ['local', 'open']) expect(fs.existsSync(path.join(dir, d, 'planner.zip'))).toBe(false);
 });
 
 test('the deployed template holds no loopback address, simulator value or shell setting', () => {
@@ -449,7 +548,11 @@ test('every function has alarms on its errors, throttles and a duration near its
       f: f.name,
       errors: [[0, 'GreaterThanThreshold']],
     });
-    expect({ f: f.name, throttles: on('Throttles').map((a) => a.Threshold) }).toEqual({ f: f.name, throttles: [0] });
+    // Sustained throttling only: throttled in each of 5 consecutive minutes.
+    expect({
+      f: f.name,
+      throttles: on('Throttles').map((a) => [a.Threshold, a.Period, a.EvaluationPeriods, a.DatapointsToAlarm]),
+    }).toEqual({ f: f.name, throttles: [[0, 60, 5, 5]] });
     expect({ f: f.name, duration: on('Duration').map((a) => [a.Statistic, a.Threshold]) }).toEqual({
       f: f.name,
       duration: [['Maximum', f.timeout * 800]],
