@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander';
 import { cliErrorText } from './errors';
 import { useLocalStackEndpoints } from './local-stack';
 import { registerEtcdCommands } from './commands/etcd';
+import { registerEtcdRolesCommand } from './commands/etcd-roles';
 import { registerPlanCommand } from './commands/plan';
 import { registerQueueCommands } from './commands/queues';
 import { registerScenarioCommands } from './commands/scenario';
@@ -28,6 +29,7 @@ program
 useLocalStackEndpoints();
 
 registerEtcdCommands(program);
+registerEtcdRolesCommand(program);
 registerPlanCommand(program);
 registerTemplatesCommands(program);
 registerStatusCommand(program);
