@@ -123,10 +123,11 @@ export function jobQueueName(handler: string, stageName = stage()): string | und
   return name ? queueName(name, stageName) : undefined;
 }
 
-/** Output key prefixes Gohan reads back (see docs/keys.md). */
+/**
+ * Output key prefixes Gohan reads back (docs/keys.md; a Gohan deployment may want others:
+ * docs/gohan.md). Written with or without a trailing slash.
+ */
 export function outputPrefixes(): { state: string; monitoring: string } {
-  return {
-    state: env('ESI_STATE_PREFIX') ?? '/state',
-    monitoring: env('ESI_MONITORING_PREFIX') ?? '/monitoring',
-  };
+  const prefix = (name: string, dflt: string) => (env(name) ?? dflt).replace(/\/+$/, '') || dflt;
+  return { state: prefix('ESI_STATE_PREFIX', '/state'), monitoring: prefix('ESI_MONITORING_PREFIX', '/monitoring') };
 }

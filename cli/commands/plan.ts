@@ -44,7 +44,7 @@ async function planAndPrint(source: ReadSource, key: string): Promise<void> {
       note(`${key}: nothing to plan (${prepared.note})`);
       return;
     case 'deleted':
-      note(`${key}: no such key (a deleted resource plans nothing)`);
+      note(`${key}: no such key, nothing to tear down`);
       return;
     case 'unreadable':
       throw new Error(`plan failed: ${prepared.error}`);
@@ -54,7 +54,7 @@ async function planAndPrint(source: ReadSource, key: string): Promise<void> {
         note(`${key}: version ${value.version} is already planned (mirror); showing the plan anyway`);
       if (result.kind === 'error')
         throw new Error(
-          `plan failed: ${result.error.message} at ${key} (revision ${config.modRevision}, version ${value.version})`,
+          `plan failed: ${result.error.message} at ${key} (${config ? `revision ${config.modRevision}` : 'deleted'}, version ${value.version})`,
         );
       if (result.kind === 'no_template') {
         note(`${key}: no template; /state would be READ_COMPLETE version ${value.version}, no jobs`);

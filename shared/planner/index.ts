@@ -18,6 +18,7 @@ export {
 export {
   planChange,
   changeAction,
+  keyDeleteChange,
   chooseTemplate,
   readCompleteState,
   randomSuffix,

@@ -28,7 +28,10 @@ export interface PlanInput {
   /** Gohan singular, e.g. `port`. */
   resourceType: string;
   resourceId: string;
-  /** The new `/config` value; undefined when Gohan deleted the key. */
+  /**
+   * The new `/config` value; undefined when Gohan deleted the key. A key delete of a resource the
+   * worker saw alive (`view.previous`, not marked for deletion) plans its teardown: see planChange.
+   */
   value: ConfigValue | undefined;
   templates: Readonly<Record<string, HeatTemplate>>;
   templateMappings: TemplateMappings;
@@ -66,11 +69,26 @@ export function readCompleteState(version: number): ReadCompleteState {
   return { state: { worker_state: 'READ_COMPLETE' }, version, error: '' };
 }
 
+/**
+ * The change a key delete stands for: the last version the worker saw, marked for deletion, one
+ * version later (as a logical delete would have been); undefined when there is nothing to tear down
+ * (never seen, or its logical delete was planned already).
+ */
+export function keyDeleteChange(previous: ConfigValue | undefined): ConfigValue | undefined {
+  if (!previous || previous.markedForDeletion) return undefined;
+  return { body: previous.body, version: previous.version + 1, markedForDeletion: true };
+}
+
 export function planChange(input: PlanInput): PlanResult {
-  // A key delete follows a finished logical_delete (Gohan removes the resource): nothing to run.
-  if (!input.value) return { kind: 'deleted' };
+  // A key delete after a logical delete (the record's Gohan), or of a resource the worker never
+  // saw: nothing to run. A key delete of a live resource (upstream Gohan has no logical delete):
+  // its `delete` chain, planned from the version the worker last saw (docs/gohan.md).
+  const teardown = input.value ? undefined : keyDeleteChange(input.view.previous(input.resourceType, input.resourceId));
+  const value = input.value ?? teardown;
+  if (!value) return { kind: 'deleted' };
   try {
-    return plan(input, input.value);
+    const result = plan(input, value, teardown ? 'delete' : changeAction(value));
+    return teardown && result.kind === 'no_template' ? { kind: 'deleted' } : result;
   } catch (e) {
     if (e instanceof MappingError || e instanceof PlanError) return { kind: 'error', error: e };
     throw e;
@@ -85,9 +103,8 @@ interface Step {
   other: ConfigValue;
 }
 
-function plan(input: PlanInput, value: ConfigValue): PlanResult {
+function plan(input: PlanInput, value: ConfigValue, action: JobAction): PlanResult {
   const { resourceType: type, resourceId: id } = input;
-  const action = changeAction(value);
   const mirrored = input.view.previous(type, id);
   const previous = mirrored ?? value;
   const steps: Step[] = [];
@@ -110,7 +127,10 @@ function plan(input: PlanInput, value: ConfigValue): PlanResult {
   const referencingPending = input.view.referencingPendingJobs(type, id).filter((jobId) => !ownPending.includes(jobId));
   const jobs: PlannedJob[] = [];
   steps.forEach((step, i) => {
-    const params = withTemplate(step.template.id, () => buildParams(input, step, action));
+    const params =
+      action === 'delete'
+        ? teardownParams(input, step)
+        : withTemplate(step.template.id, () => buildParams(input, step, action));
     const jobAction = step.chain.action ?? action;
     const dependency = unique([
       ...referencedPending(input.view, params, { resource_type: type, resource_id: id }),
@@ -189,6 +209,21 @@ function buildParams(input: PlanInput, step: Step, action: JobAction): Param[] {
     if (otherCtx) param.resources = [...param.resources, ...evaluateParam(name, mapping, otherCtx).resources];
     return param;
   });
+}
+
+/**
+ * A teardown's params. What they reference may be gone from /config already (Gohan deletes a port,
+ * its subnet and its network in quick succession): a delete needs only the stack name (heat) and
+ * the resource's own fields (monitoring), so params that cannot be evaluated are planned empty
+ * rather than leaving the stack behind.
+ */
+function teardownParams(input: PlanInput, step: Step): Param[] {
+  try {
+    return buildParams(input, step, 'delete');
+  } catch (e) {
+    if (e instanceof MappingError) return [];
+    throw e;
+  }
 }
 
 /** A mapping error of a template's parameter_mappings names the template too. */

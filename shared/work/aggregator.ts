@@ -7,7 +7,9 @@
  *   since read, and the job state is unchanged since read,
  *   then put /state (unless a newer version's state is there, or it already says this),
  *        delete the chain's /jobs/all and /jobs/finished keys, delete the job state,
- *        and for a completed delete, delete /monitoring.
+ *        and for a completed delete, delete /monitoring;
+ *   or, for a completed teardown of a key Gohan deleted, forget the resource: /state, /monitoring
+ *        and the worker's keys go (docs/gohan.md "Deletes").
  *
  * A duplicate or late message finds the chain gone and does nothing; a chain that is not
  * complete yet is left to the message of its last job. The chain's keys, /state and the job
@@ -32,7 +34,9 @@ import { done, type Outcome } from '../sqs/consumer';
 import { aggregateState, reportedAction, type ChainAction, type JobState } from '../state/aggregate';
 import { versionedPut } from '../state/guarded-write';
 import { encodeState } from '../state/state-value';
-import { del, unchangedSince, type Store } from '../store/store';
+import { absent, del, unchangedSince, type Store } from '../store/store';
+import { versionOf } from '../gohan/config-value';
+import { ownedKeys, referencingOps } from './forget';
 
 export async function aggregateFinishedJob(store: Store, message: EtcdEventMessage, logger: Logger): Promise<Outcome> {
   const id = defaultJobKeys.parse(message.key)?.id;
@@ -50,7 +54,8 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
   const jobStateKey = keys.jobState(path);
   const stateKey = keys.state(path);
   const mirrorKey = keys.workerConfig(path);
-  const read = await readChain(store, defaultJobKeys, chainRef, [jobStateKey, stateKey, mirrorKey], [jobId]);
+  const configKey = keys.config(path);
+  const read = await readChain(store, defaultJobKeys, chainRef, [jobStateKey, stateKey, mirrorKey, configKey], [jobId]);
   const chainJobs = read.ids.flatMap((id) => {
     const kv = read.all.get(id);
     return kv ? [parseStoredJob(kv.key, kv.value).job] : [];
@@ -85,23 +90,43 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
   const laterChain = read.resourceIds.some((id) => parseJobId(id)!.version > job.version);
   const removeJobState = jobStateKv !== undefined && !laterChain;
 
-  const res = await cleanupChain(store, chainRef, {
-    jobs: read,
-    extra: {
-      compares: [
-        ...stateWrite.compares,
-        unchangedSince(jobStateKey, jobStateKv),
-        ...(removeJobState ? [unchangedSince(mirrorKey, read.extra.get(mirrorKey))] : []),
-      ],
-      ops: [
-        ...stateWrite.ops,
-        ...(removeJobState ? [del(jobStateKey)] : []),
-        ...(removeMonitoring ? [del(monitoringKey)] : []),
-      ],
-    },
-  });
+  // A key delete's teardown (upstream Gohan: no logical delete) that succeeded forgets the
+  // resource: nobody reads its /state any more, so it goes with everything else (docs/gohan.md).
+  const mirrorKv = read.extra.get(mirrorKey);
+  const forget =
+    removeMonitoring && !laterChain && !read.extra.get(configKey) && versionOf(mirrorKv?.value ?? '') === job.version;
+  const extra = forget
+    ? {
+        compares: [
+          absent(configKey),
+          unchangedSince(mirrorKey, mirrorKv),
+          unchangedSince(stateKey, read.extra.get(stateKey)),
+          unchangedSince(jobStateKey, jobStateKv),
+        ],
+        ops: [
+          ...[stateKey, monitoringKey, ...ownedKeys(path)].map((k) => del(k)),
+          ...referencingOps(path, job.resource_type),
+        ],
+      }
+    : {
+        compares: [
+          ...stateWrite.compares,
+          unchangedSince(jobStateKey, jobStateKv),
+          ...(removeJobState ? [unchangedSince(mirrorKey, mirrorKv)] : []),
+        ],
+        ops: [
+          ...stateWrite.ops,
+          ...(removeJobState ? [del(jobStateKey)] : []),
+          ...(removeMonitoring ? [del(monitoringKey)] : []),
+        ],
+      };
+  const res = await cleanupChain(store, chainRef, { jobs: read, extra });
   if (!res.cleaned)
     return res.reason === 'conflict' ? undefined : done(`chain has unfinished jobs: ${res.unfinished.join(', ')}`);
+  if (forget) {
+    logger.info('teardown aggregated; resource forgotten', { jobs: res.jobIds.length });
+    return done(`config key deleted and ${state.state.worker_state}: the resource's keys removed`);
+  }
   logger.info('chain aggregated', {
     worker_state: state.state.worker_state,
     state_write: stateWrite.result,

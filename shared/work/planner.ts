@@ -21,7 +21,8 @@
 import { CONFLICT, converge } from '../store/converge';
 import { jobWrites } from '../jobs/enqueue';
 import { defaultJobKeys } from '../jobs/job-keys';
-import { outputTargets, referencingPrefix, referencingPuts } from '../jobs/referencing-index';
+import { outputTargets, referencingPuts } from '../jobs/referencing-index';
+import { ownedKeys, referencingOps } from './forget';
 import { versionOf } from '../gohan/config-value';
 import { pathOfSingular } from '../resource-path';
 import { defaultSchemaIndex } from '../planner';
@@ -35,7 +36,6 @@ import { encodeState, planFailedState } from '../state/state-value';
 import {
   absent,
   del,
-  delPrefix,
   modRevisionIs,
   put,
   unchangedSince,
@@ -126,7 +126,7 @@ async function planOnce(
     case 'skip':
       return done(prepared.note);
     case 'deleted':
-      return forgetResource(store, configKey, prepared.path, prepared.mirror);
+      return forgetResource(store, configKey, prepared.path, prepared.mirror, prepared.busy);
     case 'unreadable':
       return writeFailure(store, prepared.path, prepared.config, prepared.error, prepared.version);
     case 'planned':
@@ -144,26 +144,29 @@ async function writePlan(
     resource_type: p.resourceType,
     resource_id: path.id,
     version: value.version,
-    config_revision: config.modRevision,
+    config_revision: config?.modRevision,
+    ...(config ? {} : { teardown: 'config key deleted' }),
   });
   const configKey = keys.config(path);
   const mirrorKey = keys.workerConfig(path);
-  const fences: Compare[] = [modRevisionIs(configKey, config.modRevision), unchangedSince(mirrorKey, p.mirror)];
+  const fences: Compare[] = [configFence(configKey, config), unchangedSince(mirrorKey, p.mirror)];
+  const at = config ? `revision ${config.modRevision}` : 'deleted';
   const mirrorOp = put(mirrorKey, encodeMirror(value.body, value.markedForDeletion, value.version));
 
   const failPlan = (e: Error) => {
     logger.error('plan cannot be written; PLAN_FAILED', { error: e.message });
-    const error = `${e.message} at ${configKey} (revision ${config.modRevision}, version ${value.version})`;
+    const error = `${e.message} at ${configKey} (${at}, version ${value.version})`;
     return writeFailure(store, path, config, error, value.version);
   };
 
   switch (result.kind) {
     case 'error': {
-      const error = `${result.error.message} at ${configKey} (revision ${config.modRevision}, version ${value.version})`;
+      const error = `${result.error.message} at ${configKey} (${at}, version ${value.version})`;
       return writeFailure(store, path, config, error, value.version);
     }
     case 'deleted':
-      return done('nothing to plan');
+      // A teardown with nothing to run (no template for the version the worker saw).
+      return config ? done('nothing to plan') : forgetResource(store, configKey, path, p.mirror, false);
     case 'no_template': {
       const ops = [put(keys.state(path), encodeState(result.state)), mirrorOp];
       const res = await commitPlan(store, fences, ops);
@@ -221,11 +224,15 @@ async function commitPlan(
   }
 }
 
+/** The config key is still as read: the same mod revision, or still absent (a teardown). */
+const configFence = (configKey: string, config: KeyValue | undefined): Compare =>
+  config ? modRevisionIs(configKey, config.modRevision) : absent(configKey);
+
 /** /state = PLAN_FAILED with the error, fenced on the config key; a no-op when it already says so. */
 async function writeFailure(
   store: Store,
   path: ResourcePath,
-  config: KeyValue,
+  config: KeyValue | undefined,
   error: string,
   version: number | null,
 ): Promise<Outcome | undefined> {
@@ -236,35 +243,38 @@ async function writeFailure(
   if (current?.value === value) return failed(error);
   const res = await store
     .txn()
-    .when(modRevisionIs(configKey, config.modRevision), unchangedSince(stateKey, current))
+    .when(configFence(configKey, config), unchangedSince(stateKey, current))
     .then(put(stateKey, value))
     .commit();
   return res.succeeded ? failed(error) : undefined;
 }
 
 /**
- * Gohan deleted the /config key (after a logical delete): the worker's own keys for the resource
- * go too — its mirror, stack record and job state — in one transaction fenced on the config key
- * still being absent and on each key as read. /state is Gohan's to remove, as in the original.
+ * Gohan deleted the /config key and there is nothing to tear down (after a logical delete, or a
+ * resource without a stack): the worker's own keys for the resource go — its mirror, stack record
+ * and job state — in one transaction fenced on the config key still being absent and on each key
+ * as read. /state stays: after a logical delete it is Gohan's to remove, as in the original. While
+ * a chain of the resource still runs nothing goes: it is aggregated first (a teardown's aggregation
+ * forgets the resource itself; otherwise the reconciler's clean-up sends this key again).
  */
 async function forgetResource(
   store: Store,
   configKey: string,
   path: ResourcePath,
   mirror: KeyValue | undefined,
+  busy: boolean,
 ): Promise<Outcome | undefined> {
+  if (busy) return done('config key deleted; a chain of the resource is still running, the worker keys stay for it');
   const resourceType = defaultSchemaIndex().singular(path.plural);
-  const owned = [keys.heatStack(path), keys.jobState(path)];
+  const owned = ownedKeys(path).filter((k) => k !== keys.workerConfig(path));
   const got = await readMany(store, owned);
   const found = owned.map((k) => got.get(k)).filter((kv): kv is KeyValue => kv !== undefined);
   if (mirror) found.push(mirror);
   if (found.length === 0) return done('config key deleted; nothing left to clean up');
-  // Nobody plans this resource again: which jobs reference it no longer matters.
-  const referencing = resourceType ? [delPrefix(referencingPrefix(defaultJobKeys, resourceType, path.id))] : [];
   const res = await store
     .txn()
     .when(absent(configKey), ...found.map((kv) => unchangedSince(kv.key, kv)))
-    .then(...found.map((kv) => del(kv.key)), ...referencing)
+    .then(...found.map((kv) => del(kv.key)), ...referencingOps(path, resourceType))
     .commit();
   return res.succeeded ? done(`config key deleted; removed ${found.map((kv) => kv.key).join(', ')}`) : undefined;
 }

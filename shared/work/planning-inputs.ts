@@ -20,7 +20,7 @@
  */
 import YAML from 'yaml';
 import { defaultJobKeys } from '../jobs/job-keys';
-import { pendingJobsOf } from '../jobs/job-index';
+import { pendingJobsOf, unfinishedJobsOf } from '../jobs/job-index';
 import { parseConfigValue, versionOf, type ConfigValue } from '../gohan/config-value';
 import {
   CONFIG_PREFIX,
@@ -32,6 +32,7 @@ import {
 } from '../keys';
 import {
   defaultSchemaIndex,
+  keyDeleteChange,
   PlanError,
   planChange,
   parseTemplateMappings,
@@ -71,15 +72,19 @@ async function getMany(
 export type Prepared =
   /** Nothing to plan: not a resource key, a heat template, or already planned. */
   | { kind: 'skip'; note: string }
-  /** Gohan deleted the key: nothing to plan (docs/planner.md); the mirror, if any, is dropped. */
-  | { kind: 'deleted'; path: ResourcePath; configKey: string; mirror: KeyValue | undefined }
+  /**
+   * Gohan deleted the key and there is nothing to tear down (docs/planner.md): the worker's keys
+   * go, unless a chain of the resource is still running (`busy`: its aggregation removes them).
+   */
+  | { kind: 'deleted'; path: ResourcePath; configKey: string; mirror: KeyValue | undefined; busy: boolean }
   /** The value (or its resource type) cannot be planned at all: a PLAN_FAILED /state. */
   | { kind: 'unreadable'; path: ResourcePath; config: KeyValue; error: string; version: number | null }
   | {
       kind: 'planned';
       path: ResourcePath;
       resourceType: string;
-      config: KeyValue;
+      /** Undefined for a key delete's teardown (`value` is then the mirrored version marked deleted). */
+      config: KeyValue | undefined;
       value: ConfigValue;
       mirror: KeyValue | undefined;
       /** The mirror already holds this version (only when `replan` asked to plan anyway). */
@@ -361,40 +366,52 @@ export async function preparePlan(source: ReadSource, configKey: string, opts: P
 
   const mirrorKey = keys.workerConfig(path);
   const [config, mirror, mappingsKv] = await getMany(source, [configKey, mirrorKey, TEMPLATE_MAPPINGS_KEY]);
-  if (!config) return { kind: 'deleted', path, configKey, mirror };
-
-  const parsed = parseConfigValue(config.value);
-  if (!parsed.ok)
-    return {
-      kind: 'unreadable',
-      path,
-      config,
-      error: `${parsed.error} at ${configKey} (revision ${config.modRevision})`,
-      version: versionOf(config.value) ?? null,
-    };
-  const value = parsed.value;
-
   const schema = defaultSchemaIndex();
   const resourceType = schema.singular(path.plural);
-  if (!resourceType) {
-    return {
-      kind: 'unreadable',
-      path,
-      config,
-      error: `unknown resource type: no Gohan schema has the plural "${path.plural}" at ${configKey} (revision ${config.modRevision}, version ${value.version})`,
-      version: value.version,
-    };
-  }
-
   const previous = mirroredValue(mirror);
-  const alreadyPlanned =
-    previous !== undefined &&
-    previous.version === value.version &&
-    previous.markedForDeletion === value.markedForDeletion;
-  if (!opts.replan) {
-    if (previous && previous.version > value.version)
-      return { kind: 'skip', note: `older than the mirrored version ${previous.version}` };
-    if (alreadyPlanned) return { kind: 'skip', note: `version ${value.version} already planned` };
+  let value: ConfigValue;
+  let alreadyPlanned = false;
+  if (!config) {
+    // A key delete of a resource the worker saw alive is planned as its teardown (docs/gohan.md).
+    const teardown = resourceType ? keyDeleteChange(previous) : undefined;
+    if (!teardown || !resourceType) {
+      const busy = resourceType
+        ? ((await unfinishedJobsOf(source, (k, o) => getMany(source, k, o), defaultJobKeys, [
+            { type: resourceType, id: path.id },
+          ]).then((m) => m.get(`${resourceType}\u0000${path.id}`)?.length)) ?? 0) > 0
+        : false;
+      return { kind: 'deleted', path, configKey, mirror, busy };
+    }
+    value = teardown;
+  } else {
+    const parsed = parseConfigValue(config.value);
+    if (!parsed.ok)
+      return {
+        kind: 'unreadable',
+        path,
+        config,
+        error: `${parsed.error} at ${configKey} (revision ${config.modRevision})`,
+        version: versionOf(config.value) ?? null,
+      };
+    value = parsed.value;
+    if (!resourceType) {
+      return {
+        kind: 'unreadable',
+        path,
+        config,
+        error: `unknown resource type: no Gohan schema has the plural "${path.plural}" at ${configKey} (revision ${config.modRevision}, version ${value.version})`,
+        version: value.version,
+      };
+    }
+    alreadyPlanned =
+      previous !== undefined &&
+      previous.version === value.version &&
+      previous.markedForDeletion === value.markedForDeletion;
+    if (!opts.replan) {
+      if (previous && previous.version > value.version)
+        return { kind: 'skip', note: `older than the mirrored version ${previous.version}` };
+      if (alreadyPlanned) return { kind: 'skip', note: `version ${value.version} already planned` };
+    }
   }
 
   const mappings = templateMappings(mappingsKv, opts.templatesRoot);
@@ -416,7 +433,7 @@ export async function preparePlan(source: ReadSource, configKey: string, opts: P
       planChange({
         resourceType,
         resourceId: path.id,
-        value,
+        value: config ? value : undefined,
         templates,
         templateMappings: mappings,
         view,

@@ -329,14 +329,17 @@ describe('level-triggered planning', () => {
     expect(await store.get(`/jobs/referencing/network/${net}/${ghost}`)).toBeUndefined();
   });
 
-  it("a key deleted by Gohan plans nothing and removes the worker's own keys (mirror, stack record, job state), not /state", async () => {
+  it("a key deleted after a logical delete plans nothing and removes the worker's own keys (mirror, stack record, job state), not /state", async () => {
     const id = uid('net');
     const key = `/config/v2.0/networks/${id}`;
     await invoke(message(key, await write(key, network(id, 1))));
-    expect(await store.get(`/esi-worker/config/v2.0/networks/${id}`)).toBeDefined();
+    const [create] = await jobsOf('network', id);
+    // The logical delete was planned and its chain aggregated: the mirror says deleted, no job is left.
     await store
       .txn()
       .then(
+        del(create.key),
+        put(`/esi-worker/config/v2.0/networks/${id}`, JSON.stringify({ body: { id }, deleted: true, version: 2 })),
         put(
           `/esi-worker/heat_stacks/v2.0/networks/${id}`,
           '{"id": "network:x", "output": [], "stack_id": "", "stack_status": "DELETE_COMPLETE", "status_reason": "", "tenant_id": "t"}',
@@ -350,8 +353,35 @@ describe('level-triggered planning', () => {
     expect(await store.get(`/esi-worker/config/v2.0/networks/${id}`)).toBeUndefined();
     expect(await store.get(`/esi-worker/heat_stacks/v2.0/networks/${id}`)).toBeUndefined();
     expect(await store.get(`/esi-worker/job_state/v2.0/networks/${id}`)).toBeUndefined();
-    expect(await store.get(`/state/v2.0/networks/${id}`)).toBeDefined();
-    expect(await jobsOf('network', id)).toHaveLength(1);
+    expect(await json(`/state/v2.0/networks/${id}`)).toEqual({
+      error: '',
+      state: { worker_state: 'DELETE_COMPLETED' },
+      version: 2,
+    });
+    expect(await jobsOf('network', id)).toEqual([]);
+  });
+
+  it('a key deleted without a logical delete plans the teardown from the mirror; a redelivery changes nothing', async () => {
+    const id = uid('net');
+    const key = `/config/v2.0/networks/${id}`;
+    await invoke(message(key, await write(key, network(id, 1))));
+    const [create] = await jobsOf('network', id);
+    const mirrorKey = `/esi-worker/config/v2.0/networks/${id}`;
+    const before = await json(mirrorKey);
+    const rev = (await store.txn().then(del(key)).commit()).revision;
+    expect(await invoke(sqsRecord({ key, modRevision: rev, type: 'delete' }))).toEqual({ batchItemFailures: [] });
+    const jobs = await jobsOf('network', id);
+    expect(jobs.map((j) => [stripSuffix(j.id), j.job.version, j.job.action, j.job.dependency])).toEqual([
+      [`create:heat_worker:network:${id}:1`, 1, 'create', []],
+      [`delete:heat_worker:network:${id}:2`, 2, 'delete', [create.id]],
+    ]);
+    expect(jobs[1].job.resource_input).toEqual((before as { body: unknown }).body);
+    expect(await json(mirrorKey)).toEqual({ ...(before as object), deleted: true, version: 2 });
+    // The delete message again (or the reconciler's clean-up): the teardown is planned, its chain still runs.
+    const mirrorRev = (await store.get(mirrorKey))!.modRevision;
+    expect(await invoke(sqsRecord({ key, modRevision: rev, type: 'delete' }))).toEqual({ batchItemFailures: [] });
+    expect((await store.get(mirrorKey))!.modRevision).toBe(mirrorRev);
+    expect(await jobsOf('network', id)).toHaveLength(2);
   });
 
   it('a resource without a template gets READ_COMPLETE and the mirror, in one step', async () => {

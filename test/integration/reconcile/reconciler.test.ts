@@ -259,6 +259,33 @@ test('cleanup: worker keys of a resource whose /config key is gone are removed t
   expect(await keysUnder('/esi-worker/')).toEqual(['/esi-worker/config/v2.0/networks/kept']);
 });
 
+test('cleanup: a live resource whose key delete message was lost is torn down through the planner', async () => {
+  // Upstream Gohan deletes the key of a live resource (no logical delete); the message is lost.
+  await write(
+    '/esi-worker/config/v2.0/networks/lost-del',
+    '{"body": {"id": "lost-del"}, "deleted": false, "version": 1}',
+  );
+  await write('/esi-worker/heat_stacks/v2.0/networks/lost-del', '{"stack_id": "network_lost-del"}');
+
+  const report = await pass();
+  expect(report.repairs.map((r) => [r.kind, r.key])).toEqual([['cleanup', '/config/v2.0/networks/lost-del']]);
+  const sent = await drain('config');
+  expect(sent.map((m) => m.body)).toEqual([
+    { key: '/config/v2.0/networks/lost-del', modRevision: report.revision, type: 'delete' },
+  ]);
+  expect(await planner(sent[0].body)).toEqual({ batchItemFailures: [] });
+  // The teardown is planned from the mirror, one version later; the worker keys stay for its chain.
+  expect(await keysUnder('/jobs/all/')).toEqual([
+    expect.stringMatching(/^\/jobs\/all\/delete:heat_worker:network:lost-del:2:[a-z0-9]{5}$/),
+  ]);
+  expect(await json('/esi-worker/config/v2.0/networks/lost-del')).toEqual({
+    body: { id: 'lost-del' },
+    deleted: true,
+    version: 2,
+  });
+  expect(await keysUnder('/esi-worker/heat_stacks/')).toEqual(['/esi-worker/heat_stacks/v2.0/networks/lost-del']);
+});
+
 test('a stack operation record an earlier version left is not a worker key: a pass leaves it alone', async () => {
   // Earlier versions kept /esi-worker/heat_operations/<path>; nothing reads those keys any more.
   await write('/esi-worker/heat_operations/v2.0/networks/legacy-op', '{"deadline_at": "2026-01-01T00:00:00Z"}');

@@ -33,6 +33,26 @@ describe('config keys', () => {
     expect(keys.state(r)).toBe('/state/v2.0/ports/p1');
     expect(keys.monitoring(r)).toBe('/monitoring/v2.0/ports/p1');
   });
+
+  test('the /state and /monitoring prefixes are settings (a Gohan deployment may want others)', () => {
+    const r = { scope: 'v2.0', plural: 'ports', id: 'p1' };
+    const saved = { state: process.env.ESI_STATE_PREFIX, monitoring: process.env.ESI_MONITORING_PREFIX };
+    try {
+      process.env.ESI_STATE_PREFIX = '/gohan/state/';
+      process.env.ESI_MONITORING_PREFIX = '/gohan/monitoring';
+      expect([keys.state(r), keys.monitoring(r)]).toEqual([
+        '/gohan/state/v2.0/ports/p1',
+        '/gohan/monitoring/v2.0/ports/p1',
+      ]);
+    } finally {
+      for (const [k, v] of [
+        ['ESI_STATE_PREFIX', saved.state],
+        ['ESI_MONITORING_PREFIX', saved.monitoring],
+      ] as const)
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+    }
+  });
 });
 
 describe('relay messages', () => {

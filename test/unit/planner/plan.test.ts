@@ -75,8 +75,48 @@ describe('resources without a template', () => {
   });
 });
 
-it('a key delete plans nothing', () => {
-  expect(planChange(input({ value: undefined }))).toEqual({ kind: 'deleted' });
+describe('a key delete', () => {
+  it('of a resource the worker never saw, or whose logical delete it planned, plans nothing', () => {
+    expect(planChange(input({ value: undefined }))).toEqual({ kind: 'deleted' });
+    const marked = world().setPrevious('port', PORT, config(gwPortBody(), 4, true));
+    expect(planChange(input({ value: undefined, view: marked }))).toEqual({ kind: 'deleted' });
+  });
+
+  it('of a live gw port tears it down from the version the worker saw: monitoring delete, heat delete', () => {
+    const view = world().setPrevious('port', PORT, config(gwPortBody(), 3));
+    const r = planChange(input({ value: undefined, view }));
+    if (r.kind !== 'jobs') throw new Error(r.kind);
+    expect(r.jobs.map((j) => [j.job.id, j.job.is_first, j.job.is_last, j.job.on_failure, j.job.dependency])).toEqual([
+      [`delete:monitoring_worker:port:${PORT}:4:t0000`, true, false, 'ignore', []],
+      [
+        `delete:heat_worker:port:${PORT}:4:t0001`,
+        false,
+        true,
+        'fail',
+        [`delete:monitoring_worker:port:${PORT}:4:t0000`],
+      ],
+    ]);
+    expect(r.jobs[1].job.resource_input).toEqual(gwPortBody());
+    expect(r.jobs[1].job.params.find((p) => p.param === 'virtual_network')?.resources).toEqual([
+      { resource_type: 'network', resource_id: NETWORK },
+      { resource_type: 'network', resource_id: NETWORK },
+    ]);
+  });
+
+  it('whose references are gone from /config too is planned with empty params (a delete needs the stack name only)', () => {
+    const view = new MemoryView().setPrevious('port', PORT, config(gwPortBody({ device_owner: 'compute:nova' }), 2));
+    const r = planChange(input({ value: undefined, view }));
+    if (r.kind !== 'jobs') throw new Error(r.kind);
+    expect(r.jobs.map((j) => [j.job.id, j.job.params, j.job.dependency])).toEqual([
+      [`delete:heat_worker:port:${PORT}:3:t0000`, [], []],
+    ]);
+  });
+
+  it('of a resource without a template plans nothing', () => {
+    const body = { id: 'e50e0cef-49cc-4231-8331-d1119e2dea5a', device_owner: 'network:dhcp' };
+    const view = world().setPrevious('port', body.id, config(body, 1));
+    expect(planChange(input({ resourceId: body.id, value: undefined, view }))).toEqual({ kind: 'deleted' });
+  });
 });
 
 describe('the gw-port chain', () => {
