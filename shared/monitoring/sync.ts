@@ -6,9 +6,11 @@
  * several targets (an internet gateway's two counters, a VPN interface's three) is not rewritten
  * on every run and Gohan sees no false changes.
  *
- * A target's `syncer_properties.etcd` says which of its reported values goes to which field:
- * `{"<value key>": {"key": "<field>"}, …}` (the record's templates all map `status` to the
- * field_name); without it the `status` value goes to `field_name`. `hold_options`
+ * Only a target whose `syncer_properties` name an `etcd` syncer is written here, and only the
+ * values that syncer maps: `{"<value key>": {"key": "<field>"}, …}` (the record's templates all
+ * map `status`, to the field_name or another key). A target for the time-series store only
+ * (`tsdb`, e.g. a VPN interface's per-router traffic targets) never reaches /monitoring, nor does
+ * a reported value the etcd syncer does not map (traffic counters). `hold_options`
  * `{positive_status, time_seconds}` holds back a status that is not positive until it has lasted
  * `time_seconds` (the collector's `last_changed`): the field keeps its stored value meanwhile.
  */
@@ -37,28 +39,25 @@ interface FieldReport {
   value: TargetValue;
 }
 
-/** Which reported values of a target go to which /monitoring field. */
+/** The target's etcd syncer (`syncer_properties.etcd`), if it has one. */
+function etcdSyncer(t: Target): Record<string, unknown> | undefined {
+  const etcd = (t.syncer_properties as { etcd?: unknown } | undefined)?.etcd;
+  return etcd && typeof etcd === 'object' && !Array.isArray(etcd) ? (etcd as Record<string, unknown>) : undefined;
+}
+
+/** Which reported values of a target go to which /monitoring field: those its etcd syncer maps. */
 function reportsOf(t: Target): FieldReport[] {
   const values = t.values ?? [];
-  const etcd = (t.syncer_properties as { etcd?: unknown } | undefined)?.etcd;
-  const mapped: FieldReport[] = [];
-  if (etcd && typeof etcd === 'object') {
-    for (const [valueKey, spec] of Object.entries(etcd as Record<string, unknown>)) {
-      const field = (spec as { key?: unknown } | null)?.key;
-      if (valueKey === 'hold_options' || typeof field !== 'string') continue;
-      const value = values.find((v) => v.key === valueKey);
-      if (value) mapped.push({ field, value });
-    }
-    if (mapped.length || Object.keys(etcd).some((k) => k !== 'hold_options')) return mapped;
-  }
-  const value = values.find((v) => v.key === 'status') ?? values[0];
-  return value ? [{ field: t.field_name ?? 'status', value }] : [];
+  return Object.entries(etcdSyncer(t) ?? {}).flatMap(([valueKey, spec]) => {
+    const field = (spec as { key?: unknown } | null)?.key;
+    const value = values.find((v) => v.key === valueKey);
+    return valueKey !== 'hold_options' && typeof field === 'string' && value ? [{ field, value }] : [];
+  });
 }
 
 /** Whether a status that is not positive must still be held back at `now`. */
 function isHeld(t: Target, value: TargetValue, now: number): boolean {
-  const etcd = (t.syncer_properties as { etcd?: { hold_options?: unknown } } | undefined)?.etcd;
-  const hold = etcd?.hold_options as { positive_status?: unknown; time_seconds?: unknown } | undefined;
+  const hold = etcdSyncer(t)?.hold_options as { positive_status?: unknown; time_seconds?: unknown } | undefined;
   if (!hold || typeof hold.time_seconds !== 'number') return false;
   const positive = Array.isArray(hold.positive_status) ? hold.positive_status : [hold.positive_status];
   if (positive.some((p) => isDeepStrictEqual(p, value.value))) return false;
@@ -67,13 +66,14 @@ function isHeld(t: Target, value: TargetValue, now: number): boolean {
 }
 
 /**
- * Per resource, the merged statuses of its targets of the highest version. No I/O and no clock
+ * Per resource, the merged statuses of its etcd-synced targets of the highest version (targets
+ * without an etcd syncer are not looked at). No I/O and no clock
  * (`now` is given); the keys come from keys.ts, whose /monitoring prefix is a setting.
  */
 export function monitoringUpdates(targets: Target[], now: number): MonitoringUpdate[] {
   const byKey = new Map<string, Target[]>();
   for (const t of targets) {
-    if (typeof t.version !== 'number' || !t.resource_type || !t.resource_id) continue;
+    if (typeof t.version !== 'number' || !t.resource_type || !t.resource_id || !etcdSyncer(t)) continue;
     const key = keys.monitoring(pathOfPlural(t.resource_type, t.resource_id));
     byKey.set(key, [...(byKey.get(key) ?? []), t]);
   }

@@ -8,7 +8,13 @@
  * `template_file` (port_monitoring: every param is a Liquid variable) to the target body, or to
  * nothing (the resource needs no target, e.g. a port that is not attached).
  *
- * create: body + `tenant_id` (the Gohan resource's) + `version` (the job's). The collector is asked
+ * A target always names the job's own Gohan resource (`resource_type` = its plural, `resource_id`
+ * = its id), as every Heat template's MonitoringTarget does (`resource_id: {get_param: gohan_id}`):
+ * the collector's etcd syncer writes /monitoring/<resource_type>/<resource_id>, the key Gohan
+ * reads back for that resource. The template does not name it (a template that names another
+ * resource is an error): a Heat output such as the port's VMI `id` is not the Gohan id in general.
+ *
+ * create: body + the job's resource + `tenant_id` (the Gohan resource's) + `version` (the job's). The collector is asked
  *   first (findTargets) for a target of the same resource, field and version, so a create whose
  *   answer was lost is not registered twice. Job state: `state_monitoring[<field_name>] = "ACTIVE"`
  *   merged over the heat outputs (seed 004 point (5)).
@@ -21,6 +27,7 @@ import { resolveParams, tenantOf } from '../heat';
 import { renderHotTemplate } from '../templates/render';
 import { jobFailed, succeeded, type JobWork, type WorkContext, type WorkResult } from './job-runner';
 import { JobTemplateError, TEMPLATE_CHOICE_KEYS, templateOfJob } from './job-template';
+import type { Job } from '../planner/types';
 import { outputsResolver } from './stack-outputs';
 
 export interface MonitoringWorkOptions {
@@ -32,7 +39,10 @@ export interface MonitoringWorkOptions {
 export const TARGET_REGISTERED = 'ACTIVE';
 
 /** The target body the job's template renders, or undefined when it renders nothing. */
-async function targetBody(ctx: WorkContext, templatesRoot: string | undefined): Promise<TargetSpec | undefined> {
+async function targetBody(
+  ctx: WorkContext,
+  templatesRoot: string | undefined,
+): Promise<{ body: TargetBody; templateId: string } | undefined> {
   const { job, store } = ctx;
   const template = await templateOfJob(store, job, { templatesRoot, read: ctx.read });
   const vars = resolveParams(job, await outputsResolver(store, job));
@@ -54,12 +64,44 @@ async function targetBody(ctx: WorkContext, templatesRoot: string | undefined): 
     throw new JobTemplateError(
       `template "${template.id}" renders ${Array.isArray(doc) ? 'a list' : typeof doc}, not a target body`,
     );
-  const body = doc as TargetSpec;
-  for (const f of ['type', 'resource_type', 'resource_id'] as const) {
-    if (typeof body[f] !== 'string' || !body[f])
-      throw new JobTemplateError(`template "${template.id}": the target body has no "${f}"`);
-  }
-  return body;
+  const body = doc as TargetBody;
+  if (typeof body.type !== 'string' || !body.type)
+    throw new JobTemplateError(`template "${template.id}": the target body has no "type"`);
+  return { body, templateId: template.id };
+}
+
+/** What a monitoring template renders: a target body without the resource it is for. */
+export interface TargetBody {
+  type: string;
+  field_name?: string;
+  [extra: string]: unknown;
+}
+
+/**
+ * The target registered for a job: the rendered body for the job's own resource, tenant and
+ * version. Pure. A body naming another resource is a template error.
+ */
+export function targetSpec(
+  body: TargetBody,
+  job: Pick<Job, 'resource_id' | 'version' | 'resource_input'>,
+  plural: string,
+  templateId = 'monitoring template',
+): TargetSpec {
+  for (const [f, own] of [
+    ['resource_type', plural],
+    ['resource_id', job.resource_id],
+  ] as const)
+    if (body[f] !== undefined && body[f] !== own)
+      throw new JobTemplateError(
+        `template "${templateId}": the target names ${f} ${JSON.stringify(body[f])}, not the job's resource (${own}); a target is always its job's resource's`,
+      );
+  return {
+    ...body,
+    resource_type: plural,
+    resource_id: job.resource_id,
+    tenant_id: tenantOf(job.resource_input),
+    version: job.version,
+  };
 }
 
 function withoutFields(
@@ -86,10 +128,9 @@ export function monitoringWork(opts: MonitoringWorkOptions): JobWork {
   const collectorOf = typeof opts.collector === 'function' ? opts.collector : () => opts.collector as CollectorClient;
 
   async function create(ctx: WorkContext): Promise<WorkResult> {
-    const { job } = ctx;
-    const body = await targetBody(ctx, opts.templatesRoot);
-    if (!body) return succeeded(undefined, [], 'nothing to monitor');
-    const spec: TargetSpec = { ...body, tenant_id: tenantOf(job.resource_input), version: job.version };
+    const rendered = await targetBody(ctx, opts.templatesRoot);
+    if (!rendered) return succeeded(undefined, [], 'nothing to monitor');
+    const spec = targetSpec(rendered.body, ctx.job, ctx.path.plural, rendered.templateId);
     const collector = collectorOf();
     const existing = (
       await collector.findTargets({
@@ -119,11 +160,12 @@ export function monitoringWork(opts: MonitoringWorkOptions): JobWork {
 
   async function remove(ctx: WorkContext): Promise<WorkResult> {
     const { job, path } = ctx;
-    const body = await targetBody(ctx, opts.templatesRoot);
+    const body = (await targetBody(ctx, opts.templatesRoot))?.body;
     const collector = collectorOf();
+    // Every version's target of the job's resource (and field): the previous version's is the one to go.
     const filter = {
-      resource_type: body?.resource_type ?? path.plural,
-      resource_id: body?.resource_id ?? job.resource_id,
+      resource_type: path.plural,
+      resource_id: job.resource_id,
       ...(body?.field_name ? { field_name: body.field_name } : {}),
     };
     const targets = await collector.findTargets(filter);

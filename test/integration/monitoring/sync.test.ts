@@ -40,6 +40,8 @@ async function register(resourceId: string, version: number): Promise<string> {
     version,
     tenant_id: 'fe3a4a1a72c04479bb6c19c2c0ccba4c',
     properties: {},
+    // As the port templates declare it: the etcd syncer writes `status` to `vmi`.
+    syncer_properties: { etcd: { status: { key: 'vmi' } } },
   });
   return t.id;
 }
@@ -97,7 +99,7 @@ describe('a resource with several targets', () => {
     ).id;
 
   test('merges every target into one value, follows syncer_properties, and writes once per real change', async () => {
-    // Three targets as a VPN interface has them; the third maps its `status` to a field other than its field_name.
+    // Three etcd-synced targets of one resource; the third maps its `status` to a field other than its field_name.
     const a = await target('primary', { status: { key: 'primary' } });
     const b = await target('secondary', { status: { key: 'secondary' } });
     const c = await target('status', { status: { key: 'bgp' } });
