@@ -53,8 +53,12 @@ export function referencedResources(job: Pick<Job, 'params' | 'resource_type' | 
   return [...seen.values()];
 }
 
-const entryKeys = (keys: JobKeys, job: Pick<Job, 'params' | 'resource_type' | 'resource_id' | 'id'>): string[] =>
-  referencedResources(job).map((r) => `${referencingPrefix(keys, r.type, r.id)}${job.id}`);
+/** A job's index entries: one per resource it references (what the planner writes with the job). */
+export const referencingEntryKeys = (
+  keys: JobKeys,
+  job: Pick<Job, 'params' | 'resource_type' | 'resource_id' | 'id'>,
+): string[] => referencedResources(job).map((r) => `${referencingPrefix(keys, r.type, r.id)}${job.id}`);
+const entryKeys = referencingEntryKeys;
 
 /** The index entries of newly planned jobs (for the planner's transaction). */
 export const referencingPuts = (keys: JobKeys, jobs: Job[]): Op[] =>

@@ -19,7 +19,9 @@
  * On etcd each such read is one read-only transaction (one round trip, one revision).
  */
 import YAML from 'yaml';
-import { defaultJobKeys } from '../jobs/job-keys';
+import { defaultJobKeys, type JobKeys } from '../jobs/job-keys';
+import { referencingEntryKeys } from '../jobs/referencing-index';
+import { parseStoredJob } from '../jobs/values';
 import { pendingJobsOf, unfinishedJobsOf } from '../jobs/job-index';
 import { parseConfigValue, versionOf, type ConfigValue } from '../gohan/config-value';
 import {
@@ -37,6 +39,7 @@ import {
   planChange,
   parseTemplateMappings,
   type HeatTemplate,
+  type Job,
   type PlanningView,
   type PlanResult,
   type SchemaIndex,
@@ -464,15 +467,39 @@ export async function preparePlan(source: ReadSource, configKey: string, opts: P
 /**
  * An in-memory ReadSource: `{ "<etcd key>": <value>, ... }`, each value the etcd value parsed as
  * JSON (written back as JSON text) or a raw string (kept as it is). Every key is at revision 1.
+ *
+ * Whoever wrote the snapshot, it answers as the live store would: the index the planner keeps
+ * beside the jobs and reads when planning (the referencing index, shared/jobs/referencing-index.ts)
+ * is a function of the /jobs/all values, so every entry a job of the snapshot would have is added
+ * where the snapshot lacks it (a snapshot of the original system's etcd has none), with the same
+ * function the planner writes them with.
  */
 export class SnapshotSource implements ReadSource {
   private readonly kvs = new Map<string, KeyValue>();
 
-  constructor(snapshot: Record<string, unknown>) {
+  constructor(snapshot: Record<string, unknown>, jobKeys: JobKeys = defaultJobKeys) {
     for (const [key, v] of Object.entries(snapshot)) {
       const value = typeof v === 'string' ? v : JSON.stringify(v);
       this.kvs.set(key, { key, value, modRevision: 1, createRevision: 1, version: 1 });
     }
+    for (const key of this.derivedIndexKeys(jobKeys))
+      if (!this.kvs.has(key)) this.kvs.set(key, { key, value: '', modRevision: 1, createRevision: 1, version: 1 });
+  }
+
+  /** The referencing-index entries of every job under /jobs/all whose value is a job with params. */
+  private derivedIndexKeys(jobKeys: JobKeys): string[] {
+    const allPrefix = jobKeys.prefix('all');
+    return [...this.kvs.values()]
+      .filter((kv) => kv.key.startsWith(allPrefix))
+      .flatMap((kv) => {
+        let job: Job;
+        try {
+          job = parseStoredJob(kv.key, kv.value).job;
+        } catch {
+          return []; // not a job value: the live planner reads no value under /jobs/all either
+        }
+        return Array.isArray(job.params) ? referencingEntryKeys(jobKeys, job) : [];
+      });
   }
 
   get(key: string): Promise<KeyValue | undefined> {
