@@ -1,0 +1,538 @@
+/**
+ * The real-OpenStack local tier: Debian's Keystone (uwsgi, one process, one thread, sqlite in WAL
+ * mode, fernet tokens) and Heat (`heat-all`: API and engine in one process with in-process
+ * messaging, sqlite), configured in a data folder and started on loopback ports without systemd,
+ * each stopped by its PID. Every step is idempotent: a second start on the same folder reuses its
+ * databases, keys and password, and brings the catalog to the new ports.
+ *
+ * Heat's global environment maps every custom resource type of the templates (`OS::Contrail::*`,
+ * `ESI::*`) to a small plugin type (heat-plugins/esi_stub.py) that accepts any properties and
+ * answers attributes from them, so the stack lifecycle is Heat's own.
+ *
+ * Facts behind these choices: docs/openstack-tier.md.
+ */
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { freePort } from '../local/ports';
+import { type OnSpawn, type Spawned, spawnServer, stopProcessGroup, waitUntilReady } from '../local/processes';
+
+export const REGION = 'RegionOne';
+const PY = '/usr/bin/python3';
+const PLUGIN_DIR = path.join(__dirname, 'heat-plugins');
+/** The plugin type the global environment maps the templates' custom types to. */
+export const STUB_TYPE = 'Stub::ESI::Resource';
+/** Custom resource types of the templates, as wildcards of Heat's resource registry. */
+export const STUBBED_TYPES = ['OS::Contrail::*', 'ESI::*'];
+
+export interface OpenStackOptions {
+  /** Everything (configuration, databases, keys, logs) goes under <dataDir>. */
+  dataDir: string;
+  keystonePort?: number;
+  heatPort?: number;
+  /** Keystone's token lifetime (default one hour). */
+  tokenExpirationSecs?: number;
+  onSpawn?: OnSpawn;
+  log?: (line: string) => void;
+}
+
+export interface ServiceProcess {
+  readonly pid: number;
+  /** SIGKILL, resolved once it is gone. */
+  kill(): Promise<void>;
+  /** Stops it (SIGTERM, then SIGKILL), resolved once it is gone. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port and data, resolved once it answers. */
+  start(): Promise<void>;
+  logFile: string;
+}
+
+export interface OpenStackCredentials {
+  username: string;
+  password: string;
+  projectName: string;
+  userDomainName: string;
+  projectDomainName: string;
+}
+
+export interface RealOpenStack {
+  /** `http://127.0.0.1:<port>/v3` */
+  keystoneUrl: string;
+  /** Heat's base without the project: `http://127.0.0.1:<port>/v1` */
+  heatUrl: string;
+  region: string;
+  /** The orchestrator's user (role member on its own project). */
+  credentials: OpenStackCredentials;
+  /** The project id of `credentials`. */
+  projectId: string;
+  keystone: ServiceProcess;
+  heat: ServiceProcess;
+  /** Seconds of configuration and start. */
+  startSeconds: number;
+  stop(): Promise<void>;
+}
+
+interface Secrets {
+  admin: string;
+  service: string;
+  esi: string;
+  authKey: string;
+}
+
+const randomSecret = () => crypto.randomBytes(18).toString('base64url');
+
+function secretsOf(dir: string): Secrets {
+  const file = path.join(dir, 'secrets.json');
+  if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as Secrets;
+  const s: Secrets = {
+    admin: randomSecret(),
+    service: randomSecret(),
+    esi: randomSecret(),
+    authKey: crypto.randomBytes(16).toString('hex'),
+  };
+  fs.writeFileSync(file, JSON.stringify(s), { mode: 0o600 });
+  return s;
+}
+
+const ini = (sections: Record<string, Record<string, string | number>>): string =>
+  Object.entries(sections)
+    .map(
+      ([name, kv]) =>
+        `[${name}]\n${Object.entries(kv)
+          .map(([k, v]) => `${k} = ${v}`)
+          .join('\n')}\n`,
+    )
+    .join('\n');
+
+/** Runs a set-up command; its output goes to `logFile`; a failure names the command and the log. */
+function run(cmd: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = {}): void {
+  const out = fs.openSync(logFile, 'a');
+  try {
+    fs.writeSync(out, `\n$ ${cmd} ${args.join(' ')}\n`);
+    const r = spawnSync(cmd, args, { stdio: ['ignore', out, out], env: { ...process.env, ...env }, timeout: 120_000 });
+    if (r.status !== 0)
+      throw new Error(`${path.basename(cmd)} ${args.join(' ')} failed (${r.status ?? r.signal}); see ${logFile}`);
+  } finally {
+    fs.closeSync(out);
+  }
+}
+
+const wal = (db: string, logFile: string) =>
+  run(PY, ['-c', `import sqlite3; sqlite3.connect(${JSON.stringify(db)}).execute('PRAGMA journal_mode=WAL')`], logFile);
+
+interface Layout {
+  dir: string;
+  ks: string;
+  heat: string;
+  logs: string;
+}
+
+function keystoneConf(l: Layout, expiration: number): string {
+  return ini({
+    DEFAULT: { log_file: path.join(l.logs, 'keystone-service.log'), debug: 'false' },
+    database: { connection: `sqlite:///${path.join(l.ks, 'keystone.sqlite')}` },
+    token: { provider: 'fernet', expiration },
+    fernet_tokens: { key_repository: path.join(l.ks, 'fernet-keys') },
+    credential: { key_repository: path.join(l.ks, 'credential-keys') },
+    // Cheap password checks (bcrypt's default cost is about 0.3 s each): a local tier only.
+    identity: { password_hash_rounds: 4 },
+  });
+}
+
+function heatConf(l: Layout, s: Secrets, keystoneUrl: string, heatPort: number, paste: string): string {
+  const auth = {
+    auth_type: 'password',
+    auth_url: keystoneUrl,
+    username: 'heat',
+    password: s.service,
+    user_domain_name: 'Default',
+  };
+  return ini({
+    DEFAULT: {
+      transport_url: 'fake://',
+      plugin_dirs: PLUGIN_DIR,
+      environment_dir: path.join(l.heat, 'environment.d'),
+      log_file: path.join(l.logs, 'heat-service.log'),
+      num_engine_workers: 1,
+      graceful_shutdown_timeout: 5,
+      auth_encryption_key: s.authKey,
+      region_name_for_services: REGION,
+      max_stacks_per_tenant: 100000,
+      debug: 'false',
+    },
+    database: { connection: `sqlite:///${path.join(l.heat, 'heat.sqlite')}` },
+    heat_all: { enabled_services: 'api,engine' },
+    heat_api: { bind_host: '127.0.0.1', bind_port: heatPort, workers: 1 },
+    paste_deploy: { api_paste_config: paste },
+    keystone_authtoken: {
+      ...auth,
+      www_authenticate_uri: keystoneUrl,
+      project_name: 'service',
+      project_domain_name: 'Default',
+    },
+    trustee: auth,
+    clients_keystone: { auth_uri: keystoneUrl.replace(/\/v3$/, '') },
+    ec2authtoken: { auth_uri: keystoneUrl },
+    oslo_messaging_notifications: { driver: 'noop' },
+  });
+}
+
+/** Heat's global environment: every custom type of the templates is the stub plugin type. */
+export function globalEnvironment(): string {
+  return `resource_registry:\n${STUBBED_TYPES.map((t) => `  "${t}": "${STUB_TYPE}"`).join('\n')}\n`;
+}
+
+/** Debian's api-paste.ini is shipped as a dpkg-new file on machines whose dpkg kept a config. */
+function pasteConfig(l: Layout): string {
+  for (const p of [
+    '/etc/heat/api-paste.ini',
+    '/etc/heat/api-paste.ini.dpkg-new',
+    '/usr/share/heat-common/api-paste.ini',
+  ])
+    if (fs.existsSync(p)) return p;
+  throw new Error(`no api-paste.ini of heat-api found (looked in /etc/heat); see ${l.logs}`);
+}
+
+async function http(
+  method: string,
+  url: string,
+  body?: unknown,
+  token?: string,
+): Promise<{ status: number; headers: Headers; json: Record<string, unknown> }> {
+  const res = await fetch(url, {
+    method,
+    headers: {
+      'Content-Type': 'application/json',
+      Accept: 'application/json',
+      ...(token ? { 'X-Auth-Token': token } : {}),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const text = await res.text();
+  let json: Record<string, unknown>;
+  try {
+    json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  } catch {
+    json = { text };
+  }
+  return { status: res.status, headers: res.headers, json };
+}
+
+/** A project-scoped token of a user in the Default domain. */
+export async function passwordToken(
+  keystoneUrl: string,
+  user: string,
+  password: string,
+  project: string,
+): Promise<{ token: string; body: Record<string, unknown> }> {
+  const r = await http('POST', `${keystoneUrl}/auth/tokens`, {
+    auth: {
+      identity: { methods: ['password'], password: { user: { name: user, domain: { id: 'default' }, password } } },
+      scope: { project: { name: project, domain: { id: 'default' } } },
+    },
+  });
+  const token = r.headers.get('x-subject-token');
+  if (r.status !== 201 || !token)
+    throw new Error(`keystone: token for ${user} answered ${r.status} ${JSON.stringify(r.json)}`);
+  return { token, body: r.json.token as Record<string, unknown> };
+}
+
+/** Finds an entity by name (or filter) in a Keystone collection, or creates it. */
+async function ensure(
+  base: string,
+  token: string,
+  collection: string,
+  key: string,
+  query: string,
+  create: Record<string, unknown>,
+): Promise<string> {
+  const found = await http('GET', `${base}/${collection}?${query}`, undefined, token);
+  const list = found.json[collection] as { id: string }[] | undefined;
+  if (list?.length) return list[0].id;
+  const made = await http('POST', `${base}/${collection}`, { [key]: create }, token);
+  const id = (made.json[key] as { id?: string } | undefined)?.id;
+  if (made.status !== 201 || !id)
+    throw new Error(`keystone: creating ${key} answered ${made.status} ${JSON.stringify(made.json)}`);
+  return id;
+}
+
+/**
+ * The catalog and users Heat and the orchestrator need: a `service` project with the `heat` user
+ * (admin), the orchestrator's project and user `esi` (member), the orchestration service and its
+ * three endpoints at `heatUrl` (replaced when the port changed).
+ */
+async function configureCatalog(keystoneUrl: string, s: Secrets, heatPort: number): Promise<string> {
+  const { token } = await passwordToken(keystoneUrl, 'admin', s.admin, 'admin');
+  const base = keystoneUrl;
+  const role = (name: string) => ensure(base, token, 'roles', 'role', `name=${name}`, { name });
+  const [admin, member] = [await role('admin'), await role('member')];
+  const project = (name: string) =>
+    ensure(base, token, 'projects', 'project', `name=${name}&domain_id=default`, { name, domain_id: 'default' });
+  const [service, esi] = [await project('service'), await project('esi')];
+  const user = async (name: string, password: string, projectId: string, roleId: string) => {
+    const id = await ensure(base, token, 'users', 'user', `name=${name}&domain_id=default`, {
+      name,
+      password,
+      domain_id: 'default',
+      default_project_id: projectId,
+    });
+    const r = await http('PUT', `${base}/projects/${projectId}/users/${id}/roles/${roleId}`, undefined, token);
+    if (r.status !== 204) throw new Error(`keystone: role assignment for ${name} answered ${r.status}`);
+  };
+  await user('heat', s.service, service, admin);
+  await user('esi', s.esi, esi, member);
+  const svc = await ensure(base, token, 'services', 'service', 'type=orchestration', {
+    name: 'heat',
+    type: 'orchestration',
+    enabled: true,
+  });
+  const url = `http://127.0.0.1:${heatPort}/v1/%(tenant_id)s`;
+  const eps = await http('GET', `${base}/endpoints?service_id=${svc}`, undefined, token);
+  for (const ep of (eps.json.endpoints as { id: string; url: string }[] | undefined) ?? [])
+    if (ep.url !== url) await http('DELETE', `${base}/endpoints/${ep.id}`, undefined, token);
+  const current = ((eps.json.endpoints as { url: string; interface: string }[] | undefined) ?? []).filter(
+    (e) => e.url === url,
+  );
+  for (const iface of ['public', 'internal', 'admin'])
+    if (!current.some((e) => e.interface === iface)) {
+      const r = await http(
+        'POST',
+        `${base}/endpoints`,
+        {
+          endpoint: { service_id: svc, interface: iface, url, region_id: REGION, enabled: true },
+        },
+        token,
+      );
+      if (r.status !== 201) throw new Error(`keystone: creating the ${iface} Heat endpoint answered ${r.status}`);
+    }
+  return esi;
+}
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    await res.arrayBuffer();
+    return res.status < 500;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until `check` holds while `p` runs (polling); rejects naming its log otherwise. */
+async function waitAnswering(p: Spawned, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  let ok = false;
+  let polling = false;
+  const poll = () => {
+    if (polling) return;
+    polling = true;
+    void check().then((v) => {
+      ok = v;
+      polling = false;
+    });
+  };
+  await waitUntilReady(
+    p,
+    () => {
+      poll();
+      return ok;
+    },
+    timeoutMs,
+  ).catch(async (err: Error) => {
+    await stopProcessGroup(p.child);
+    throw err;
+  });
+}
+
+function serviceProcess(
+  name: string,
+  launch: () => Spawned,
+  ready: () => Promise<boolean>,
+  logFile: string,
+  onSpawn?: OnSpawn,
+): ServiceProcess {
+  let current: Spawned | undefined;
+  const start = async () => {
+    current = launch();
+    onSpawn?.(current);
+    await waitAnswering(current, ready, 90_000);
+  };
+  const exited = (p: Spawned) =>
+    p.child.exitCode !== null || p.child.signalCode !== null
+      ? Promise.resolve()
+      : new Promise<void>((r) => p.child.once('exit', () => r()));
+  return {
+    get pid() {
+      return current?.child.pid ?? 0;
+    },
+    logFile,
+    start,
+    async kill() {
+      if (!current) return;
+      const gone = exited(current);
+      try {
+        process.kill(-current.child.pid!, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+      await gone;
+    },
+    async stop() {
+      if (current) await stopProcessGroup(current.child);
+    },
+    toString: () => name,
+  } as ServiceProcess;
+}
+
+/**
+ * Configures (idempotently) and starts Keystone then Heat under `<dataDir>`, each on a free loopback
+ * port unless given, resolved once Heat lists stacks for the orchestrator's user.
+ */
+export async function startOpenStack(opts: OpenStackOptions): Promise<RealOpenStack> {
+  const t0 = Date.now();
+  const log = opts.log ?? (() => undefined);
+  const dir = path.resolve(opts.dataDir);
+  const l: Layout = { dir, ks: path.join(dir, 'keystone'), heat: path.join(dir, 'heat'), logs: path.join(dir, 'logs') };
+  for (const d of [l.ks, l.heat, l.logs, path.join(l.heat, 'environment.d')]) fs.mkdirSync(d, { recursive: true });
+  const s = secretsOf(dir);
+  const keystonePort = opts.keystonePort ?? (await freePort());
+  const heatPort = opts.heatPort ?? (await freePort());
+  const keystoneUrl = `http://127.0.0.1:${keystonePort}/v3`;
+  const setupLog = path.join(l.logs, 'setup.log');
+
+  // Keystone: configuration, keys, schema, bootstrap (admin, region, identity endpoints).
+  const ksConf = path.join(l.ks, 'keystone.conf');
+  fs.writeFileSync(ksConf, keystoneConf(l, opts.tokenExpirationSecs ?? 3600));
+  // The admin password goes through the environment, never on a command line or in the log.
+  const km = (...args: string[]) =>
+    run('/usr/bin/keystone-manage', ['--config-file', ksConf, ...args], setupLog, { OS_BOOTSTRAP_PASSWORD: s.admin });
+  if (!fs.existsSync(path.join(l.ks, 'fernet-keys', '0')))
+    km('fernet_setup', '--keystone-user', 'root', '--keystone-group', 'root');
+  if (!fs.existsSync(path.join(l.ks, 'credential-keys', '0')))
+    km('credential_setup', '--keystone-user', 'root', '--keystone-group', 'root');
+  km('db_sync');
+  wal(path.join(l.ks, 'keystone.sqlite'), setupLog);
+  km(
+    'bootstrap',
+    '--bootstrap-region-id',
+    REGION,
+    '--bootstrap-public-url',
+    keystoneUrl,
+    '--bootstrap-internal-url',
+    keystoneUrl,
+    '--bootstrap-admin-url',
+    keystoneUrl,
+  );
+  const ksLog = path.join(l.logs, 'keystone.log');
+  const keystone = serviceProcess(
+    'keystone',
+    () =>
+      spawnServer(
+        'keystone',
+        '/usr/bin/uwsgi',
+        [
+          '--plugin',
+          'python3',
+          '--http-socket',
+          `127.0.0.1:${keystonePort}`,
+          '--wsgi-file',
+          '/usr/bin/keystone-wsgi-public',
+          // sqlite: one process, one thread.
+          '--processes',
+          '1',
+          '--threads',
+          '1',
+          '--die-on-term',
+          '--need-app',
+          // uwsgi's http-socket does not keep connections alive; say so, so pooling clients do not reuse them.
+          '--add-header',
+          'Connection: close',
+          '--env',
+          `OS_KEYSTONE_CONFIG_FILES=${ksConf}`,
+        ],
+        { logFile: ksLog },
+      ),
+    () => answers(keystoneUrl),
+    ksLog,
+    opts.onSpawn,
+  );
+  await keystone.start();
+  log(`Keystone    ${keystoneUrl}  (pid ${keystone.pid})`);
+
+  try {
+    const projectId = await configureCatalog(keystoneUrl, s, heatPort);
+    // Heat: configuration, global environment, schema.
+    const heatConfFile = path.join(l.heat, 'heat.conf');
+    fs.writeFileSync(heatConfFile, heatConf(l, s, keystoneUrl, heatPort, pasteConfig(l)));
+    fs.writeFileSync(path.join(l.heat, 'environment.d', 'esi-stubs.yaml'), globalEnvironment());
+    run('/usr/bin/heat-manage', ['--config-file', heatConfFile, 'db_sync'], setupLog);
+    wal(path.join(l.heat, 'heat.sqlite'), setupLog);
+    const heatUrl = `http://127.0.0.1:${heatPort}/v1`;
+    const credentials: OpenStackCredentials = {
+      username: 'esi',
+      password: s.esi,
+      projectName: 'esi',
+      userDomainName: 'Default',
+      projectDomainName: 'Default',
+    };
+    const heatLog = path.join(l.logs, 'heat.log');
+    const heat = serviceProcess(
+      'heat-all',
+      () => spawnServer('heat-all', '/usr/bin/heat-all', ['--config-file', heatConfFile], { logFile: heatLog }),
+      async () => {
+        if (!(await answers(`http://127.0.0.1:${heatPort}/`))) return false;
+        // The engine answers through the API: a stack list is a round trip to both.
+        const { token } = await passwordToken(keystoneUrl, 'esi', s.esi, 'esi').catch(() => ({ token: '' }));
+        if (!token) return false;
+        const r = await http('GET', `${heatUrl}/${projectId}/stacks`, undefined, token).catch(() => ({ status: 0 }));
+        return r.status === 200;
+      },
+      heatLog,
+      opts.onSpawn,
+    );
+    await heat.start();
+    log(`Heat        ${heatUrl}  (heat-all, pid ${heat.pid})`);
+    return {
+      keystoneUrl,
+      heatUrl,
+      region: REGION,
+      credentials,
+      projectId,
+      keystone,
+      heat,
+      startSeconds: (Date.now() - t0) / 1000,
+      async stop() {
+        await heat.stop();
+        await keystone.stop();
+      },
+    };
+  } catch (err) {
+    await keystone.stop();
+    throw err;
+  }
+}
+
+/** RSS in MB of a process and its descendants (Linux /proc). */
+export function rssMb(pid: number): number {
+  const kids = (p: number): number[] => {
+    try {
+      const text = fs.readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim();
+      return text ? text.split(/\s+/).map(Number) : [];
+    } catch {
+      return [];
+    }
+  };
+  let total = 0;
+  const walk = (p: number) => {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'));
+      total += m ? Number(m[1]) : 0;
+    } catch {
+      return;
+    }
+    for (const k of kids(p)) walk(k);
+  };
+  walk(pid);
+  return Math.round(total / 1024);
+}
