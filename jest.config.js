@@ -22,5 +22,13 @@ module.exports = {
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
     // Faults injected into the whole local stack (or real etcd and SQS); each case prints its recovery time.
     { ...common, displayName: 'chaos', testMatch: ['<rootDir>/test/chaos/**/*.test.ts'] },
+    // Real Keystone and Heat (Debian's, installed as root when missing): one pair per run, shared by the files.
+    {
+      ...common,
+      displayName: 'openstack',
+      testMatch: ['<rootDir>/test/openstack/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/helpers/openstack-setup.ts',
+      globalTeardown: '<rootDir>/test/helpers/openstack-teardown.ts',
+    },
   ],
 };

@@ -57,6 +57,7 @@ export interface OpenStackCredentials {
 }
 
 export interface RealOpenStack {
+  dataDir: string;
   /** `http://127.0.0.1:<port>/v3` */
   keystoneUrl: string;
   /** Heat's base without the project: `http://127.0.0.1:<port>/v1` */
@@ -320,7 +321,7 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
-/** Waits until `check` holds while `p` runs (polling); rejects naming its log otherwise. */
+/** Waits until `check` holds while `p` runs (polling); stops it and rejects naming its log otherwise. */
 async function waitAnswering(p: Spawned, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   let ok = false;
   let polling = false;
@@ -345,49 +346,177 @@ async function waitAnswering(p: Spawned, check: () => Promise<boolean>, timeoutM
   });
 }
 
-function serviceProcess(
-  name: string,
-  launch: () => Spawned,
-  ready: () => Promise<boolean>,
-  logFile: string,
-  onSpawn?: OnSpawn,
-): ServiceProcess {
-  let current: Spawned | undefined;
-  const start = async () => {
-    current = launch();
-    onSpawn?.(current);
-    await waitAnswering(current, ready, 90_000);
+/** What a running tier is: kept in <dataDir>/state.json, so any process (a test worker) can control it. */
+export interface TierState {
+  keystonePort: number;
+  heatPort: number;
+  projectId: string;
+  keystonePid?: number;
+  heatPid?: number;
+}
+
+const stateFile = (dir: string) => path.join(dir, 'state.json');
+export const readState = (dir: string): TierState => JSON.parse(fs.readFileSync(stateFile(dir), 'utf8')) as TierState;
+const writeState = (dir: string, patch: Partial<TierState>) => {
+  const current = fs.existsSync(stateFile(dir)) ? readState(dir) : {};
+  fs.writeFileSync(stateFile(dir), JSON.stringify({ ...current, ...patch }, null, 2));
+};
+
+/** Alive and not a zombie (a process whose parent is gone may stay one under a PID 1 that does not reap). */
+export function running(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+const signalGroup = (pid: number, sig: NodeJS.Signals) => {
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    /* the group is gone */
+  }
+};
+
+/** SIGTERM to the process group of `pid`, SIGKILL after `graceMs`; resolved once the process is gone. */
+export async function stopPid(pid: number | undefined, graceMs = 10_000): Promise<void> {
+  if (!running(pid)) return;
+  signalGroup(pid!, graceMs === 0 ? 'SIGKILL' : 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (running(pid)) {
+    if (Date.now() > deadline) signalGroup(pid!, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  signalGroup(pid!, 'SIGKILL');
+}
+
+type Which = 'keystone' | 'heat';
+
+function launcher(dir: string, which: Which): { spawn: () => Spawned; ready: () => Promise<boolean> } {
+  const st = readState(dir);
+  const s = secretsOf(dir);
+  const keystoneUrl = `http://127.0.0.1:${st.keystonePort}/v3`;
+  const logs = path.join(dir, 'logs');
+  if (which === 'keystone')
+    return {
+      spawn: () =>
+        spawnServer(
+          'keystone',
+          '/usr/bin/uwsgi',
+          [
+            '--plugin',
+            'python3',
+            '--http-socket',
+            `127.0.0.1:${st.keystonePort}`,
+            '--wsgi-file',
+            '/usr/bin/keystone-wsgi-public',
+            // sqlite: one process, one thread.
+            '--processes',
+            '1',
+            '--threads',
+            '1',
+            '--die-on-term',
+            '--need-app',
+            // uwsgi's http-socket does not keep connections alive: say so, so pooling clients do not reuse them.
+            '--add-header',
+            'Connection: close',
+            '--env',
+            `OS_KEYSTONE_CONFIG_FILES=${path.join(dir, 'keystone', 'keystone.conf')}`,
+          ],
+          { logFile: path.join(logs, 'keystone.log') },
+        ),
+      ready: () => answers(keystoneUrl),
+    };
+  const heatUrl = `http://127.0.0.1:${st.heatPort}/v1`;
+  return {
+    spawn: () =>
+      spawnServer('heat-all', '/usr/bin/heat-all', ['--config-file', path.join(dir, 'heat', 'heat.conf')], {
+        logFile: path.join(logs, 'heat.log'),
+      }),
+    ready: async () => {
+      if (!(await answers(`http://127.0.0.1:${st.heatPort}/`))) return false;
+      // The engine answers through the API: a stack list is a round trip to both.
+      const token = await passwordToken(keystoneUrl, 'esi', s.esi, 'esi').then(
+        (t) => t.token,
+        () => '',
+      );
+      if (!token) return false;
+      const r = await http('GET', `${heatUrl}/${st.projectId}/stacks`, undefined, token).catch(() => ({ status: 0 }));
+      return r.status === 200;
+    },
   };
-  const exited = (p: Spawned) =>
-    p.child.exitCode !== null || p.child.signalCode !== null
-      ? Promise.resolve()
-      : new Promise<void>((r) => p.child.once('exit', () => r()));
+}
+
+/** Starts one service of a configured tier (unless it runs), resolved once it answers; its PID goes to state.json. */
+async function launch(dir: string, which: Which, onSpawn?: OnSpawn, timeoutMs = 120_000): Promise<number> {
+  const pidKey = which === 'keystone' ? 'keystonePid' : 'heatPid';
+  const old = readState(dir)[pidKey];
+  if (running(old)) return old!;
+  const l = launcher(dir, which);
+  const p = l.spawn();
+  onSpawn?.(p);
+  writeState(dir, { [pidKey]: p.child.pid });
+  await waitAnswering(p, l.ready, timeoutMs);
+  return p.child.pid!;
+}
+
+function serviceOf(dir: string, which: Which): ServiceProcess {
+  const pidKey = which === 'keystone' ? 'keystonePid' : 'heatPid';
+  const pid = () => readState(dir)[pidKey];
   return {
     get pid() {
-      return current?.child.pid ?? 0;
+      return pid() ?? 0;
     },
-    logFile,
-    start,
-    async kill() {
-      if (!current) return;
-      const gone = exited(current);
-      try {
-        process.kill(-current.child.pid!, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-      await gone;
+    logFile: path.join(dir, 'logs', which === 'keystone' ? 'keystone.log' : 'heat.log'),
+    start: async () => {
+      await launch(dir, which);
     },
+    kill: () => stopPid(pid(), 0),
+    stop: () => stopPid(pid()),
+  };
+}
+
+/** The tier configured and started in `dataDir` (by this process or another), controlled through its state.json. */
+export function attachOpenStack(dataDir: string): RealOpenStack {
+  const dir = path.resolve(dataDir);
+  const st = readState(dir);
+  const s = secretsOf(dir);
+  const keystone = serviceOf(dir, 'keystone');
+  const heat = serviceOf(dir, 'heat');
+  return {
+    dataDir: dir,
+    keystoneUrl: `http://127.0.0.1:${st.keystonePort}/v3`,
+    heatUrl: `http://127.0.0.1:${st.heatPort}/v1`,
+    region: REGION,
+    credentials: {
+      username: 'esi',
+      password: s.esi,
+      projectName: 'esi',
+      userDomainName: 'Default',
+      projectDomainName: 'Default',
+    },
+    projectId: st.projectId,
+    keystone,
+    heat,
+    startSeconds: 0,
     async stop() {
-      if (current) await stopProcessGroup(current.child);
+      await heat.stop();
+      await keystone.stop();
     },
-    toString: () => name,
-  } as ServiceProcess;
+  };
 }
 
 /**
  * Configures (idempotently) and starts Keystone then Heat under `<dataDir>`, each on a free loopback
- * port unless given, resolved once Heat lists stacks for the orchestrator's user.
+ * port unless given, resolved once Heat lists stacks for the orchestrator's user. A tier already
+ * running there is stopped first (the ports and token lifetime may change).
  */
 export async function startOpenStack(opts: OpenStackOptions): Promise<RealOpenStack> {
   const t0 = Date.now();
@@ -395,6 +524,7 @@ export async function startOpenStack(opts: OpenStackOptions): Promise<RealOpenSt
   const dir = path.resolve(opts.dataDir);
   const l: Layout = { dir, ks: path.join(dir, 'keystone'), heat: path.join(dir, 'heat'), logs: path.join(dir, 'logs') };
   for (const d of [l.ks, l.heat, l.logs, path.join(l.heat, 'environment.d')]) fs.mkdirSync(d, { recursive: true });
+  if (fs.existsSync(stateFile(dir))) await attachOpenStack(dir).stop();
   const s = secretsOf(dir);
   const keystonePort = opts.keystonePort ?? (await freePort());
   const heatPort = opts.heatPort ?? (await freePort());
@@ -424,93 +554,25 @@ export async function startOpenStack(opts: OpenStackOptions): Promise<RealOpenSt
     '--bootstrap-admin-url',
     keystoneUrl,
   );
-  const ksLog = path.join(l.logs, 'keystone.log');
-  const keystone = serviceProcess(
-    'keystone',
-    () =>
-      spawnServer(
-        'keystone',
-        '/usr/bin/uwsgi',
-        [
-          '--plugin',
-          'python3',
-          '--http-socket',
-          `127.0.0.1:${keystonePort}`,
-          '--wsgi-file',
-          '/usr/bin/keystone-wsgi-public',
-          // sqlite: one process, one thread.
-          '--processes',
-          '1',
-          '--threads',
-          '1',
-          '--die-on-term',
-          '--need-app',
-          // uwsgi's http-socket does not keep connections alive; say so, so pooling clients do not reuse them.
-          '--add-header',
-          'Connection: close',
-          '--env',
-          `OS_KEYSTONE_CONFIG_FILES=${ksConf}`,
-        ],
-        { logFile: ksLog },
-      ),
-    () => answers(keystoneUrl),
-    ksLog,
-    opts.onSpawn,
-  );
-  await keystone.start();
-  log(`Keystone    ${keystoneUrl}  (pid ${keystone.pid})`);
-
+  writeState(dir, { keystonePort, heatPort, keystonePid: undefined, heatPid: undefined });
+  const keystonePid = await launch(dir, 'keystone', opts.onSpawn);
+  log(`Keystone    ${keystoneUrl}  (pid ${keystonePid})`);
   try {
     const projectId = await configureCatalog(keystoneUrl, s, heatPort);
+    writeState(dir, { projectId });
     // Heat: configuration, global environment, schema.
     const heatConfFile = path.join(l.heat, 'heat.conf');
     fs.writeFileSync(heatConfFile, heatConf(l, s, keystoneUrl, heatPort, pasteConfig(l)));
     fs.writeFileSync(path.join(l.heat, 'environment.d', 'esi-stubs.yaml'), globalEnvironment());
     run('/usr/bin/heat-manage', ['--config-file', heatConfFile, 'db_sync'], setupLog);
     wal(path.join(l.heat, 'heat.sqlite'), setupLog);
-    const heatUrl = `http://127.0.0.1:${heatPort}/v1`;
-    const credentials: OpenStackCredentials = {
-      username: 'esi',
-      password: s.esi,
-      projectName: 'esi',
-      userDomainName: 'Default',
-      projectDomainName: 'Default',
-    };
-    const heatLog = path.join(l.logs, 'heat.log');
-    const heat = serviceProcess(
-      'heat-all',
-      () => spawnServer('heat-all', '/usr/bin/heat-all', ['--config-file', heatConfFile], { logFile: heatLog }),
-      async () => {
-        if (!(await answers(`http://127.0.0.1:${heatPort}/`))) return false;
-        // The engine answers through the API: a stack list is a round trip to both.
-        const { token } = await passwordToken(keystoneUrl, 'esi', s.esi, 'esi').catch(() => ({ token: '' }));
-        if (!token) return false;
-        const r = await http('GET', `${heatUrl}/${projectId}/stacks`, undefined, token).catch(() => ({ status: 0 }));
-        return r.status === 200;
-      },
-      heatLog,
-      opts.onSpawn,
-    );
-    await heat.start();
-    log(`Heat        ${heatUrl}  (heat-all, pid ${heat.pid})`);
-    return {
-      keystoneUrl,
-      heatUrl,
-      region: REGION,
-      credentials,
-      projectId,
-      keystone,
-      heat,
-      startSeconds: (Date.now() - t0) / 1000,
-      async stop() {
-        await heat.stop();
-        await keystone.stop();
-      },
-    };
+    const heatPid = await launch(dir, 'heat', opts.onSpawn);
+    log(`Heat        http://127.0.0.1:${heatPort}/v1  (heat-all, pid ${heatPid})`);
   } catch (err) {
-    await keystone.stop();
+    await attachOpenStack(dir).stop();
     throw err;
   }
+  return { ...attachOpenStack(dir), startSeconds: (Date.now() - t0) / 1000 };
 }
 
 /** RSS in MB of a process and its descendants (Linux /proc). */

@@ -21,6 +21,7 @@ import {
 import { relayReady, removeReadyFile } from '../../shared/relay/ready-file';
 import { scheduleInvocations, type LocalSchedule } from './scheduler';
 import { BACKLOG_GRACE_OF_GRACE } from '../../shared/reconcile/pass';
+import type { RealOpenStack } from '../openstack/openstack';
 import {
   CollectorSimulator,
   CollectorSimulatorOptions,
@@ -93,6 +94,11 @@ export interface StackOptions {
   started?: Started;
   /** etcd members (default 1); 3 runs a cluster on loopback as production does, every member in ESI_ETCD_ENDPOINTS. */
   etcdMembers?: number;
+  /**
+   * A running real Keystone + Heat (infra/openstack) for the functions instead of the Keystone/Heat
+   * simulator (which still runs, unused by them).
+   */
+  openstack?: RealOpenStack;
 }
 
 export interface RunningStack {
@@ -186,7 +192,7 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
     collectorUrl: collector.url,
   });
   started.add('Keystone/Heat simulator', () => heat.stop());
-  log(`Keystone    ${heat.keystoneUrl}  (simulator; Heat behind its catalog)`);
+  if (!opts.openstack) log(`Keystone    ${heat.keystoneUrl}  (simulator; Heat behind its catalog)`);
   log(`collector   ${collector.url}  (simulator)`);
 
   const env: Record<string, string> = {
@@ -205,6 +211,7 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
     ESI_KEYSTONE_PASSWORD: heat.credentials.password,
     ESI_KEYSTONE_PROJECT: heat.credentials.projectName,
     ESI_COLLECTOR_URL: collector.url,
+    ...(opts.openstack ? realOpenStackEnv(opts.openstack) : {}),
     // Seconds a key must stand still before the reconciler repairs it (30 in AWS; the local
     // reconciler runs every few seconds, so it may act sooner).
     ESI_RECONCILE_GRACE_SECONDS: process.env.ESI_RECONCILE_GRACE_SECONDS ?? '5',
@@ -318,6 +325,19 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
   };
 }
 
+/** The functions' Keystone settings for a real Keystone + Heat. */
+export function realOpenStackEnv(os: RealOpenStack): Record<string, string> {
+  return {
+    ESI_KEYSTONE_URL: os.keystoneUrl,
+    ESI_KEYSTONE_USERNAME: os.credentials.username,
+    ESI_KEYSTONE_PASSWORD: os.credentials.password,
+    ESI_KEYSTONE_PROJECT: os.credentials.projectName,
+    ESI_KEYSTONE_USER_DOMAIN: os.credentials.userDomainName,
+    ESI_KEYSTONE_PROJECT_DOMAIN: os.credentials.projectDomainName,
+    ESI_HEAT_REGION: os.region,
+  };
+}
+
 /**
  * serverless.yml reads nothing from the shell: the local stack hands the functions its loopback
  * servers and simulators as params, marked `local` (no deployment checks apply to it).
@@ -330,6 +350,11 @@ export function localParams(env: Record<string, string | undefined>): [string, s
     keystoneUsername: 'ESI_KEYSTONE_USERNAME',
     keystonePassword: 'ESI_KEYSTONE_PASSWORD',
     keystoneProject: 'ESI_KEYSTONE_PROJECT',
+    keystoneUserDomain: 'ESI_KEYSTONE_USER_DOMAIN',
+    keystoneProjectDomain: 'ESI_KEYSTONE_PROJECT_DOMAIN',
+    heatInterface: 'ESI_HEAT_INTERFACE',
+    heatRegion: 'ESI_HEAT_REGION',
+    httpTimeoutMs: 'ESI_HTTP_TIMEOUT_MS',
     collectorUrl: 'ESI_COLLECTOR_URL',
     logLevel: 'ESI_LOG_LEVEL',
     logSampleRate: 'POWERTOOLS_LOGGER_SAMPLE_RATE',

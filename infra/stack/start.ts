@@ -14,10 +14,15 @@ import path from 'node:path';
 import { portInUse } from '../local/ports';
 import { Started } from '../local/processes';
 import { playRecordedScenario } from '../demo/play';
+import { ensureOpenStackInstalled } from '../openstack/install';
+import { type RealOpenStack, startOpenStack } from '../openstack/openstack';
 import { dataDirOf, readEndpoints, removeEndpoints, writeEndpoints } from './endpoints';
 import { PORT_SETTINGS, startStack, type StackPorts } from './stack';
 
-const USAGE = 'usage: npm start [-- --fresh]   (--fresh: empty the local etcd first, so the demo plays again)';
+const USAGE =
+  'usage: npm start [-- --fresh] [--openstack sim|real]\n' +
+  '  --fresh: empty the local etcd first, so the demo plays again\n' +
+  "  --openstack real: Debian's Keystone and Heat (installed as root when missing) instead of the simulators";
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const fail = (line: string, code = 1): never => {
   process.stderr.write(`esi: ${line}\n`);
@@ -51,6 +56,9 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
   const args = process.argv.slice(2);
+  const at = args.indexOf('--openstack');
+  const openstack = at >= 0 ? args.splice(at, 2)[1] : (process.env.ESI_OPENSTACK ?? 'sim');
+  if (openstack !== 'sim' && openstack !== 'real') fail(`--openstack takes sim or real\n${USAGE}`, 2);
   const unknown = args.filter((a) => a !== '--fresh');
   if (unknown.length) fail(`unknown argument ${unknown[0]}\n${USAGE}`, 2);
   const fresh = args.includes('--fresh');
@@ -69,12 +77,24 @@ async function main(): Promise<void> {
     say(`--fresh: emptied the local etcd (${path.join(dataDir, 'etcd')})`);
   }
   say('Starting the esi local stack ...');
-  const stack = await startStack({ dataDir, stage: process.env.ESI_STAGE ?? 'dev', ports, log: say, started }).catch(
-    (err: Error) => {
-      // After a Ctrl-C the signal handler stops everything and exits.
-      if (!stopping) fail(`the local stack did not start: ${err.message}`);
-    },
-  );
+  const real =
+    openstack === 'real'
+      ? await startRealOpenStack(dataDir, started).catch((err: Error) => {
+          if (!stopping) fail(`Keystone/Heat did not start: ${err.message}`);
+        })
+      : undefined;
+  if (stopping) return;
+  const stack = await startStack({
+    dataDir,
+    stage: process.env.ESI_STAGE ?? 'dev',
+    ports,
+    log: say,
+    started,
+    openstack: real ?? undefined,
+  }).catch((err: Error) => {
+    // After a Ctrl-C the signal handler stops everything and exits.
+    if (!stopping) fail(`the local stack did not start: ${err.message}`);
+  });
   if (!stack || stopping) return;
   writeEndpoints(dataDir, {
     pid: process.pid,
@@ -93,7 +113,8 @@ async function main(): Promise<void> {
     // Quiet once stopping: the demo's lines would mix with the stop's.
     const demoSay = (line: string) => (stopping ? undefined : say(line));
     await playRecordedScenario(stack.env.ESI_ETCD_ENDPOINTS, demoSay, {
-      simulators: { heatUrl: stack.heat.url, collectorUrl: stack.collector.url },
+      // Real Heat makes its own outputs: the record's are compared by key only.
+      simulators: real ? undefined : { heatUrl: stack.heat.url, collectorUrl: stack.collector.url },
     }).catch((err: Error) => {
       if (!stopping) say(`demo stopped: ${err.message}`);
     });
@@ -107,6 +128,24 @@ async function main(): Promise<void> {
   say('  npm run -s esi -- put /config/v2.0/networks/demo-net test/fixtures/gohan/network.json');
   say('  npm run -s esi -- dlq');
   say('Press Ctrl-C to stop everything.');
+}
+
+/** Debian's Keystone + Heat in <dataDir>/openstack (ESI_KEYSTONE_PORT / ESI_HEAT_PORT, else free ports). */
+async function startRealOpenStack(dataDir: string, started: Started): Promise<RealOpenStack> {
+  ensureOpenStackInstalled(say);
+  const port = (name: string) => (process.env[name] ? Number(process.env[name]) : undefined);
+  const tier = await startOpenStack({
+    dataDir: path.join(dataDir, 'openstack'),
+    keystonePort: port('ESI_KEYSTONE_PORT'),
+    heatPort: port('ESI_HEAT_PORT'),
+    onSpawn: started.onSpawn,
+    log: say,
+  });
+  started.add('Keystone and Heat', () => tier.stop());
+  say(
+    `OpenStack   real Keystone and Heat, ready in ${tier.startSeconds.toFixed(0)} s (logs ${path.join(tier.dataDir, 'logs')})`,
+  );
+  return tier;
 }
 
 main().catch((err: Error) => fail(`the local stack did not start: ${err.message}`));

@@ -1,0 +1,49 @@
+/**
+ * The run's real Keystone + Heat (test/helpers/openstack-setup.ts) for the openstack project's
+ * files: `describeOpenStack` skips a file's tests where the tier could not run, and `heatApi`
+ * speaks Heat's REST API as the orchestrator's user.
+ */
+import { attachOpenStack, passwordToken, type RealOpenStack } from '../../infra/openstack/openstack';
+
+export const openStackSkipped = (): string | undefined =>
+  process.env.ESI_OPENSTACK_DIR ? undefined : (process.env.ESI_OPENSTACK_SKIP ?? 'no OpenStack tier in this run');
+
+export const describeOpenStack: jest.Describe = openStackSkipped() ? describe.skip : describe;
+
+export const openStack = (): RealOpenStack => attachOpenStack(process.env.ESI_OPENSTACK_DIR!);
+
+export interface HeatAnswer {
+  status: number;
+  location?: string;
+  body: Record<string, unknown>;
+}
+
+/** Heat's REST API (paths after /v1/<project>) with a token of the orchestrator's user. */
+export function heatApi(tier: RealOpenStack = openStack()) {
+  let token: string | undefined;
+  const send = async (method: string, path: string, body?: unknown): Promise<HeatAnswer> => {
+    token ??= (
+      await passwordToken(
+        tier.keystoneUrl,
+        tier.credentials.username,
+        tier.credentials.password,
+        tier.credentials.projectName,
+      )
+    ).token;
+    const res = await fetch(`${tier.heatUrl}/${tier.projectId}${path}`, {
+      method,
+      redirect: 'manual',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-Auth-Token': token },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    } catch {
+      parsed = { text };
+    }
+    return { status: res.status, location: res.headers.get('location') ?? undefined, body: parsed };
+  };
+  return { send };
+}
