@@ -11,7 +11,7 @@
  *
  * Facts behind these choices: docs/openstack-tier.md.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -106,14 +106,23 @@ const ini = (sections: Record<string, Record<string, string | number>>): string 
     )
     .join('\n');
 
-/** Runs a set-up command; its output goes to `logFile`; a failure names the command and the log. */
-function run(cmd: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = {}): void {
+/** Runs a set-up command; its output goes to `logFile` (with its time); a failure names the command and the log. */
+async function run(cmd: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = {}): Promise<void> {
+  const t0 = Date.now();
   const out = fs.openSync(logFile, 'a');
+  const what = `${path.basename(cmd)} ${args.join(' ')}`;
   try {
-    fs.writeSync(out, `\n$ ${cmd} ${args.join(' ')}\n`);
-    const r = spawnSync(cmd, args, { stdio: ['ignore', out, out], env: { ...process.env, ...env }, timeout: 120_000 });
-    if (r.status !== 0)
-      throw new Error(`${path.basename(cmd)} ${args.join(' ')} failed (${r.status ?? r.signal}); see ${logFile}`);
+    const code = await new Promise<number | string | null>((resolve) => {
+      const child = spawn(cmd, args, {
+        stdio: ['ignore', out, out],
+        env: { ...process.env, ...env },
+        timeout: 300_000,
+      });
+      child.once('error', (err) => resolve(err.message));
+      child.once('exit', (c, sig) => resolve(c ?? sig));
+    });
+    fs.appendFileSync(logFile, `[${what}: exit ${code} after ${((Date.now() - t0) / 1000).toFixed(1)} s]\n`);
+    if (code !== 0) throw new Error(`${what} failed (${code}); see ${logFile}`);
   } finally {
     fs.closeSync(out);
   }
@@ -531,44 +540,51 @@ export async function startOpenStack(opts: OpenStackOptions): Promise<RealOpenSt
   const keystoneUrl = `http://127.0.0.1:${keystonePort}/v3`;
   const setupLog = path.join(l.logs, 'setup.log');
 
-  // Keystone: configuration, keys, schema, bootstrap (admin, region, identity endpoints).
+  writeState(dir, { keystonePort, heatPort, keystonePid: undefined, heatPid: undefined });
   const ksConf = path.join(l.ks, 'keystone.conf');
   fs.writeFileSync(ksConf, keystoneConf(l, opts.tokenExpirationSecs ?? 3600));
+  const heatConfFile = path.join(l.heat, 'heat.conf');
+  fs.writeFileSync(heatConfFile, heatConf(l, s, keystoneUrl, heatPort, pasteConfig(l)));
+  fs.writeFileSync(path.join(l.heat, 'environment.d', 'esi-stubs.yaml'), globalEnvironment());
   // The admin password goes through the environment, never on a command line or in the log.
   const km = (...args: string[]) =>
     run('/usr/bin/keystone-manage', ['--config-file', ksConf, ...args], setupLog, { OS_BOOTSTRAP_PASSWORD: s.admin });
-  if (!fs.existsSync(path.join(l.ks, 'fernet-keys', '0')))
-    km('fernet_setup', '--keystone-user', 'root', '--keystone-group', 'root');
-  if (!fs.existsSync(path.join(l.ks, 'credential-keys', '0')))
-    km('credential_setup', '--keystone-user', 'root', '--keystone-group', 'root');
-  km('db_sync');
-  wal(path.join(l.ks, 'keystone.sqlite'), setupLog);
-  km(
-    'bootstrap',
-    '--bootstrap-region-id',
-    REGION,
-    '--bootstrap-public-url',
-    keystoneUrl,
-    '--bootstrap-internal-url',
-    keystoneUrl,
-    '--bootstrap-admin-url',
-    keystoneUrl,
+  const keyDir = (name: string) => fs.existsSync(path.join(l.ks, name, '0'));
+  // Keystone (keys, schema, bootstrap: admin, region, identity endpoints; then the catalog) and
+  // Heat's schema at the same time.
+  const keystoneReady = async (): Promise<string> => {
+    await Promise.all([
+      keyDir('fernet-keys') ? undefined : km('fernet_setup', '--keystone-user', 'root', '--keystone-group', 'root'),
+      keyDir('credential-keys')
+        ? undefined
+        : km('credential_setup', '--keystone-user', 'root', '--keystone-group', 'root'),
+      km('db_sync').then(() => wal(path.join(l.ks, 'keystone.sqlite'), setupLog)),
+    ]);
+    await km(
+      'bootstrap',
+      '--bootstrap-region-id',
+      REGION,
+      '--bootstrap-public-url',
+      keystoneUrl,
+      '--bootstrap-internal-url',
+      keystoneUrl,
+      '--bootstrap-admin-url',
+      keystoneUrl,
+    );
+    const keystonePid = await launch(dir, 'keystone', opts.onSpawn);
+    log(`Keystone    ${keystoneUrl}  (pid ${keystonePid})`);
+    return configureCatalog(keystoneUrl, s, heatPort);
+  };
+  const heatSchema = run('/usr/bin/heat-manage', ['--config-file', heatConfFile, 'db_sync'], setupLog).then(() =>
+    wal(path.join(l.heat, 'heat.sqlite'), setupLog),
   );
-  writeState(dir, { keystonePort, heatPort, keystonePid: undefined, heatPid: undefined });
-  const keystonePid = await launch(dir, 'keystone', opts.onSpawn);
-  log(`Keystone    ${keystoneUrl}  (pid ${keystonePid})`);
   try {
-    const projectId = await configureCatalog(keystoneUrl, s, heatPort);
+    const [projectId] = await Promise.all([keystoneReady(), heatSchema]);
     writeState(dir, { projectId });
-    // Heat: configuration, global environment, schema.
-    const heatConfFile = path.join(l.heat, 'heat.conf');
-    fs.writeFileSync(heatConfFile, heatConf(l, s, keystoneUrl, heatPort, pasteConfig(l)));
-    fs.writeFileSync(path.join(l.heat, 'environment.d', 'esi-stubs.yaml'), globalEnvironment());
-    run('/usr/bin/heat-manage', ['--config-file', heatConfFile, 'db_sync'], setupLog);
-    wal(path.join(l.heat, 'heat.sqlite'), setupLog);
     const heatPid = await launch(dir, 'heat', opts.onSpawn);
     log(`Heat        http://127.0.0.1:${heatPort}/v1  (heat-all, pid ${heatPid})`);
   } catch (err) {
+    await heatSchema.catch(() => undefined);
     await attachOpenStack(dir).stop();
     throw err;
   }
