@@ -11,12 +11,9 @@
 import type { Store } from '../store/store';
 import { absent, del, put, read, readPrefix } from '../store/store';
 import { type Claim, claimHeld, lostError, revokeQuietly } from './claim';
-import type { JobKeys } from './job-keys';
-import { resourceJobIds } from './job-index';
-import { type ChainCompletion, completionOf } from './resolve';
-import { continuePages, RANGE_PAGE_SIZE, readMany } from '../store/read-many';
+import { continuePages, RANGE_PAGE_SIZE } from '../store/read-many';
 import { settleWaiting } from './settle';
-import { type FinishedValue, type Job, type JobOutcome, parseFinished, parseStoredJob } from './values';
+import { type FinishedValue, type JobOutcome, parseFinished } from './values';
 
 export interface FinishResult {
   jobId: string;
@@ -28,15 +25,7 @@ export interface FinishResult {
   promoted: string[];
   /** Jobs failed by this call because a dependency failed. */
   failed: string[];
-  /** Chains whose `is_last` job was finished by this call (this job, or a failed dependent). */
-  completedChains: ChainCompletion[];
-  /** This job's own chain (same job_name): complete once its last job is finished. */
-  chain: ChainStatus;
 }
-
-/** `cleanedUp`: the chain's jobs are gone from /jobs/all, so it completed and was reported before. */
-export type ChainStatus =
-  { complete: false } | { complete: true; completion: ChainCompletion } | { complete: true; cleanedUp: true };
 
 export interface FinishOptions {
   now?: () => Date;
@@ -97,49 +86,11 @@ export async function finishJob(
     settleWaiting(store, { keys, now: opts.now, of: [jobId], dependents }),
     revoked,
   ]);
-  const completedChains = [
-    ...(res.succeeded ? [completionOf(jobId, claim.job, finished)] : []),
-    ...settled.failed.map((f) => completionOf(f.id, f.job, f.finished)),
-  ].filter((c): c is ChainCompletion => c !== undefined);
-
-  const own = completedChains.find((c) => c.job_name === claim.job.job_name);
-  let chain: ChainStatus;
-  if (own) chain = { complete: true, completion: own };
-  else if (res.succeeded && (recorded.ok || recorded.on_failure === 'ignore')) chain = { complete: false };
-  else chain = await chainStatus(store, keys, claim.job);
-
   return {
     jobId,
     outcome: recorded.ok ? { ok: true } : { ok: false, error: recorded.error ?? 'failed' },
     duplicate: !res.succeeded,
     promoted: settled.promoted,
     failed: settled.failed.map((f) => f.id),
-    completedChains,
-    chain,
   };
-}
-
-/**
- * Whether a job's chain is complete: its `is_last` job has a finished key. Finds the chain's jobs
- * by their ids' prefixes (job-index.ts); finishJob only calls it when it cannot tell from what it
- * did itself (a duplicate finish, or a failure whose chain another call failed).
- */
-export async function chainStatus(store: Store, keys: JobKeys, job: Job): Promise<ChainStatus> {
-  const ids = await resourceJobIds(store, keys, job.resource_type, job.resource_id, job.version);
-  const kvs = await readMany(
-    store,
-    ids.flatMap((id) => [keys.all(id), keys.finished(id)]),
-  );
-  for (const id of ids) {
-    const all = kvs.get(keys.all(id));
-    if (!all) continue;
-    const stored = parseStoredJob(all.key, all.value);
-    if (!stored.job.is_last) continue;
-    const fin = kvs.get(keys.finished(id));
-    const value = fin ? parseFinished(fin.value) : undefined;
-    const completion = value ? completionOf(id, stored.job, value) : undefined;
-    return completion ? { complete: true, completion } : { complete: false };
-  }
-  // The last job is gone: clean-up only removes completed chains.
-  return { complete: true, cleanedUp: true };
 }

@@ -6,8 +6,8 @@ export { tryClaimJob, jobTxn, claimHeld, retryJob, releaseClaim, resumeClaim, Cl
 export type { Claim, ClaimAttempt, HeldClaim, ClaimOptions, ClaimRefusal, ClaimRef } from './claim';
 export { settleWaiting, readStatuses } from './settle';
 export type { SettleResult, SettledJob, SettleOptions } from './settle';
-export { finishJob, chainStatus } from './finish';
-export type { FinishResult, FinishOptions, ChainStatus } from './finish';
+export { finishJob } from './finish';
+export type { FinishResult, FinishOptions } from './finish';
 export { cleanupChain, readChain } from './cleanup';
 export type { ChainRef, ChainRead, CleanupResult } from './cleanup';
 export * from './job-index';

@@ -386,7 +386,6 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
       promoted: r.promoted,
       failed_dependents: r.failed,
       duplicate: r.duplicate,
-      chain_complete: r.chain.complete,
     };
     if (!r.duplicate) recordJobOutcome(serviceOf(logger), claim.job.handler, outcome.ok ? 'succeeded' : 'failed');
     if (outcome.ok) {

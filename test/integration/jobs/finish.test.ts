@@ -62,24 +62,14 @@ test('seed 004 chain: the monitoring delete fails (ignore), the heat modify and 
     outcome: { ok: false, error: 'target not found' },
     promoted: [modify.id],
     failed: [],
-    chain: { complete: false },
   });
   expect(await claimJob(store, create.id, 'early', TTL, { keys })).toBeUndefined();
 
   const r2 = await run(keys, modify.id, { ok: true });
-  expect(r2).toMatchObject({ promoted: [create.id], failed: [], chain: { complete: false } });
+  expect(r2).toMatchObject({ promoted: [create.id], failed: [] });
 
   const r3 = await run(keys, create.id, { ok: true });
-  const completion = {
-    lastJobId: create.id,
-    job_name: create.job_name,
-    resource_type: 'port',
-    resource_id: create.resource_id,
-    version: 2,
-    outcome: { ok: true },
-  };
-  expect(r3.chain).toEqual({ complete: true, completion });
-  expect(r3.completedChains).toEqual([completion]);
+  expect(r3).toEqual({ jobId: create.id, outcome: { ok: true }, duplicate: false, promoted: [], failed: [] });
 
   const cleaned = await cleanupChain(
     store,
@@ -101,24 +91,13 @@ test("seed 004 chain: the heat modify fails (fail), so the monitoring create nev
 
   expect(r.promoted).toEqual([]);
   expect(r.failed).toEqual([create.id]);
-  const completion = {
-    lastJobId: create.id,
-    job_name: create.job_name,
-    resource_type: 'port',
-    resource_id: create.resource_id,
-    version: 2,
-    outcome: {
-      ok: false,
-      error: `dependency ${modify.id} failed: Stack port_7abe UPDATE_FAILED`,
-      failedJobId: modify.id,
-    },
-  };
-  expect(r.completedChains).toEqual([completion]);
-  expect(r.chain).toEqual({ complete: true, completion });
-  expect(JSON.parse((await store.get(keys.finished(create.id)))!.value)).toMatchObject({
+  expect(JSON.parse((await store.get(keys.finished(create.id)))!.value)).toEqual({
     ok: false,
+    error: `dependency ${modify.id} failed: Stack port_7abe UPDATE_FAILED`,
+    on_failure: create.on_failure,
     failed_by: modify.id,
     root_cause: modify.id,
+    finished_at: expect.any(String),
   });
   expect(await store.get(keys.waiting(create.id))).toBeUndefined();
   // Failed, never ready: its waiting key went in the same transaction that put its finished key.
@@ -152,19 +131,10 @@ test('a failure crosses chains: a port waiting on a failed network job fails, an
   await seedJobs(store, keys, [net, port1, port2]);
   const r = await run(keys, net.id, { ok: false, error: 'quota exceeded' });
   expect(r.failed.sort()).toEqual([port1.id, port2.id].sort());
-  expect(r.completedChains.map((c) => [c.lastJobId, c.outcome])).toEqual(
-    expect.arrayContaining([
-      [net.id, { ok: false, error: 'quota exceeded', failedJobId: net.id }],
-      [
-        port2.id,
-        {
-          ok: false,
-          error: expect.stringContaining(`dependency ${net.id} failed: quota exceeded`),
-          failedJobId: net.id,
-        },
-      ],
-    ]),
-  );
+  // Both chains are complete: the network's last job failed, and so did the port's, by the network.
+  const rootCause = async (id: string) =>
+    (JSON.parse((await store.get(keys.finished(id)))!.value) as { root_cause?: string }).root_cause;
+  expect([await rootCause(port1.id), await rootCause(port2.id)]).toEqual([net.id, net.id]);
 });
 
 test('a duplicate finish under the same claim is a no-op; a finish under another claim is rejected', async () => {
