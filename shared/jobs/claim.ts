@@ -19,6 +19,8 @@ export interface Claim {
   readonly job: Job;
   /** The attempt counter (third element of the /jobs/all value) when the claim was taken. */
   readonly attempt: number;
+  /** Create revision of `/jobs/all/<id>`: the revision the planner's transaction committed the job at. */
+  readonly planRevision: number;
   /** Create revision of `/jobs/working/<id>`: the fence. */
   readonly createRevision: number;
   readonly leaseId: string;
@@ -138,6 +140,7 @@ export async function tryClaimJob(
         handler: stored.handler,
         job: stored.job,
         attempt: stored.attempt,
+        planRevision: allKv!.createRevision,
         createRevision: workingKv!.createRevision,
         leaseId: lease.id,
         keys,
@@ -250,7 +253,15 @@ export async function resumeClaim(
   if (!w || !all || w.createRevision !== ref.createRevision || !w.lease) return undefined;
   const stored = parseStoredJob(keys.all(ref.jobId), all.value);
   return {
-    claim: { ...ref, handler: stored.handler, job: stored.job, attempt: stored.attempt, leaseId: w.lease, keys },
+    claim: {
+      ...ref,
+      handler: stored.handler,
+      job: stored.job,
+      attempt: stored.attempt,
+      planRevision: all.createRevision,
+      leaseId: w.lease,
+      keys,
+    },
     working: w,
     extra: new Map(alsoRead.map((k, i) => [k, extra[i]])),
   };

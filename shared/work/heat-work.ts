@@ -151,7 +151,11 @@ export function heatWork(opts: HeatWorkOptions): JobWork {
         return sent(ctx, o, `DELETE ${stackName}`);
       }
 
-      const template = await templateOfJob(store, job, { templatesRoot: opts.templatesRoot, read: ctx.read });
+      const template = await templateOfJob(store, job, {
+        templatesRoot: opts.templatesRoot,
+        revision: ctx.claim.planRevision,
+        read: ctx.read,
+      });
       const prepared = prepareStack(job, template, await outputsResolver(store, job));
       if (prepared.action !== 'create_or_update') throw new Error('unreachable: prepared a delete for an apply action');
       const tag = operationTag(job.id, prepared);

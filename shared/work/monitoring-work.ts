@@ -44,7 +44,7 @@ async function targetBody(
   templatesRoot: string | undefined,
 ): Promise<{ body: TargetBody; templateId: string } | undefined> {
   const { job, store } = ctx;
-  const template = await templateOfJob(store, job, { templatesRoot, read: ctx.read });
+  const template = await templateOfJob(store, job, { templatesRoot, revision: ctx.claim.planRevision, read: ctx.read });
   const vars = resolveParams(job, await outputsResolver(store, job));
   const text = renderHotTemplate(template.template_file, vars, template.id);
   if (!text.trim()) return undefined;
