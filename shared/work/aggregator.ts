@@ -17,6 +17,7 @@
  * their ids' prefixes, shared/jobs/job-index.ts).
  */
 import { CONFLICT, converge } from '../store/converge';
+import { parseJsonObject } from '../encoding/json-object';
 import type { EtcdEventMessage } from '../events/etcd-event-message';
 import {
   cleanupChain,
@@ -80,7 +81,9 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
     lastAction: job.action as ChainAction,
     outcome: completion.outcome.ok ? { ok: true as const } : { ok: false as const, error: completion.outcome.error },
   };
-  const state = aggregateState(chain, jobStateKv ? (JSON.parse(jobStateKv.value) as JobState) : {});
+  // Read leniently, as the job runner reads it: an unreadable job state counts as empty.
+  const jobState = jobStateKv ? (parseJsonObject(jobStateKv.value) as JobState) : {};
+  const state = aggregateState(chain, jobState);
   const stateWrite = versionedPut(stateKey, read.extra.get(stateKey), job.version, encodeState(state));
   const monitoringKey = keys.monitoring(path);
   const removeMonitoring = chain.outcome.ok && reportedAction(chain) === 'DELETE';

@@ -162,3 +162,23 @@ test("a chain completing after the next version's chain was planned leaves the r
   expect(await json(jobStateKey)).toEqual(next);
   expect(await store.get(defaultJobKeys.all(v3.id))).toBeDefined();
 });
+
+test('an unreadable job state is read as empty, as the job runner reads it: /state is written, the chain removed', async () => {
+  const rid = `agg-unreadable-${Date.now()}`;
+  const jobStateKey = `/esi-worker/job_state/v2.0/ports/${rid}`;
+  await store.txn().then(put(jobStateKey, '{not json')).commit();
+  const jobs = chainJobs(rid);
+  const last = await runChain(jobs, {
+    'monitoring_worker:delete': 'ok',
+    'heat_worker:modify': 'ok',
+    'monitoring_worker:create': 'ok',
+  });
+  expect(await invoke(defaultJobKeys.finished(last))).toEqual({ batchItemFailures: [] });
+  expect(await json(`/state/v2.0/ports/${rid}`)).toEqual({
+    error: '',
+    state: { worker_state: 'CREATE_COMPLETED' },
+    version: 2,
+  });
+  for (const j of jobs) expect(await store.get(defaultJobKeys.all(j.id))).toBeUndefined();
+  expect(await store.get(jobStateKey)).toBeUndefined();
+});
