@@ -2,6 +2,7 @@
  * What `esi` prints when a command fails: one line that says what to check. gRPC and AWS SDK
  * errors are turned into words.
  */
+import { errorMessage } from '../shared/errors';
 import { awsSettings } from '../shared/config';
 
 /** `14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED …. Resolution note: ` → the cause. */
@@ -11,7 +12,7 @@ function grpcReason(msg: string): string {
 }
 
 export function cliErrorText(err: unknown): string {
-  const msg = err instanceof Error ? err.message : String(err);
+  const msg = errorMessage(err);
   const name = err instanceof Error ? err.name : '';
   if (/^\d+ [A-Z_]+:/.test(msg) || /^GRPC/.test(name) || /EtcdLockFailed|No connection established/.test(msg)) {
     const where = process.env.ESI_ETCD_ENDPOINTS ?? '(ESI_ETCD_ENDPOINTS unset)';

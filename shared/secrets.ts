@@ -11,6 +11,7 @@
  * shared/config.ts and the clients read them; a rotated secret is picked up by new containers.
  * Nothing here logs a value.
  */
+import { errorMessage } from './errors';
 import { getParameter } from '@aws-lambda-powertools/parameters/ssm';
 
 /** Settings that may be secret and may come from a parameter. */
@@ -66,7 +67,7 @@ export async function resolveSecrets(
           v = await source.get(s.parameter!);
         } catch (err) {
           throw new SecretLoadError(
-            `${s.setting}: parameter ${s.parameter} could not be read (${err instanceof Error ? err.name : 'error'}: ${err instanceof Error ? err.message : String(err)}); check that it exists and that the function's role may read it`,
+            `${s.setting}: parameter ${s.parameter} could not be read (${err instanceof Error ? err.name : 'error'}: ${errorMessage(err)}); check that it exists and that the function's role may read it`,
           );
         }
         if (v === undefined || v === '')

@@ -2,6 +2,7 @@
  * The relay process (long-running; a container service in AWS, a child process locally).
  * Wires the store, SQS and logger to the relay of every route; all logic is in shared/relay.
  */
+import { errorMessage } from '../../shared/errors';
 import { numberSetting, queueName, setting } from '../../shared/config';
 import { createLogger } from '../../shared/log/logger';
 import { keys } from '../../shared/keys';
@@ -58,7 +59,10 @@ async function main(): Promise<void> {
   logger.info('relay running', { relay: name, prefixes: routes.map((r) => r.prefix) });
 
   const logPositions = async () => {
-    const revision = await store.revision().catch(() => undefined);
+    const revision = await store.revision().catch((e: unknown) => {
+      logger.warn('relay position not logged: etcd revision unreadable', { relay: name, error: errorMessage(e) });
+      return undefined;
+    });
     if (revision === undefined) return;
     for (const s of relay.streams) {
       logger.info('relay position', {

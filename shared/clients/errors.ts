@@ -13,6 +13,7 @@
  * `cause` is a bare copy of the underlying error (name, code, message) without axios' request
  * config, whose headers hold X-Auth-Token and whose body holds the Keystone password.
  */
+import { errorMessage } from '../errors';
 import { redactText } from '../log/redact';
 
 export type ServiceName = 'keystone' | 'heat' | 'collector';
@@ -146,7 +147,7 @@ export function fromThrown(service: ServiceName, what: string, err: unknown): Re
   if (err instanceof ClientError) return err;
   const code = (err as { code?: unknown })?.code;
   const codeStr = typeof code === 'string' ? code : undefined;
-  const msg = err instanceof Error ? err.message : String(err);
+  const msg = errorMessage(err);
   const d: ClientErrorDetails = { service, code: codeStr, cause: err };
   if ((codeStr && RETRYABLE_CODES.has(codeStr)) || /timeout|socket hang up|network error/i.test(msg)) {
     return new RetryableError(`${what}: ${codeStr ?? 'network error'}: ${msg}`, d);

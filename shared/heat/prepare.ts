@@ -13,7 +13,7 @@
  *
  * Every error thrown here is a job failure: retrying cannot fix it (isPrepareFailure).
  */
-import type { Job, Param } from '../planner/types';
+import { isDeleteAction, type Job, type Param } from '../planner/types';
 import {
   HotParseError,
   parseHot,
@@ -171,7 +171,6 @@ export function resolveParams(job: Pick<Job, 'params'>, outputsOf: OutputsOf): R
 }
 
 const APPLY = new Set(['create', 'modify']);
-const DELETE = new Set(['logical_delete', 'delete']);
 
 /**
  * The stack a heat_worker job asks for. `template` is the job's heat template (id and
@@ -185,7 +184,7 @@ export function prepareStack(
   const stackName = stackNameOf(job.resource_type, job.resource_id);
   const timeoutParam = job.params.find((p) => p.param === 'heat_timeout');
   const timeoutValue = timeoutParam?.type === 'value' ? timeoutParam.value : undefined;
-  if (DELETE.has(job.action)) {
+  if (isDeleteAction(job.action)) {
     // A bad heat_timeout must not keep a stack from being deleted: fall back to the default.
     let timeoutMins = DEFAULT_TIMEOUT_MINS;
     try {

@@ -2,7 +2,16 @@
 export * from './job-keys';
 export * from './values';
 export * from './resolve';
-export { tryClaimJob, jobTxn, claimHeld, retryJob, releaseClaim, resumeClaim, ClaimLostError } from './claim';
+export {
+  tryClaimJob,
+  jobTxn,
+  claimHeld,
+  retryJob,
+  releaseClaim,
+  resumeClaim,
+  revokeQuietly,
+  ClaimLostError,
+} from './claim';
 export type { Claim, ClaimAttempt, HeldClaim, ClaimOptions, ClaimRefusal, ClaimRef } from './claim';
 export { settleWaiting, readStatuses } from './settle';
 export type { SettleResult, SettledJob, SettleOptions } from './settle';

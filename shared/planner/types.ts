@@ -42,6 +42,8 @@ export type Param =
 export const JOB_ACTIONS = ['create', 'modify', 'logical_delete', 'delete'] as const;
 export const JOB_HANDLERS = ['heat_worker', 'monitoring_worker'] as const;
 export type JobAction = (typeof JOB_ACTIONS)[number];
+/** A job that removes what its resource had (Gohan's logical delete, or a delete). */
+export const isDeleteAction = (action: string): boolean => action === 'logical_delete' || action === 'delete';
 export type OnFailure = 'fail' | 'ignore';
 
 export interface Job {

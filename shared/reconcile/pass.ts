@@ -8,6 +8,7 @@
  * more delivery of a message the consumers already take at least once, and their fences make a
  * duplicate change nothing; the memory is written with a compare and merged on conflict.
  */
+import { errorMessage } from '../errors';
 import { createHash } from 'node:crypto';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { JOB_QUEUES, jobQueueName, numberSetting, queueName } from '../config';
@@ -185,9 +186,9 @@ export async function reconcilePass(store: Store, opts: PassOptions): Promise<Pa
       logger.error('repair failed; the next pass tries again', {
         repair: r.kind,
         resource_key: r.key,
-        error: (err as Error).message,
+        error: errorMessage(err),
       });
-      report.failed.push({ repair: r, error: (err as Error).message });
+      report.failed.push({ repair: r, error: errorMessage(err) });
     }
   }
   if (settle) {
@@ -263,7 +264,7 @@ async function readBacklog(repairs: Repair[], read: BacklogReader, logger: Logge
   const counts = await Promise.all(
     queues.map((q) =>
       read(q).catch((err: unknown) => {
-        failed[q] = (err as Error).message;
+        failed[q] = errorMessage(err);
         return 0;
       }),
     ),

@@ -18,6 +18,7 @@
  * batch. Each record logs through a child logger of its own, so records handled at the same time
  * never log under each other's keys.
  */
+import { errorMessage } from '../errors';
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import {
@@ -238,7 +239,7 @@ async function comeBackSoon(event: SQSEvent, res: SQSBatchResponse, logger: Logg
   } catch (err) {
     logger.warn('visibility of failed records not shortened; they come back after the visibility timeout', {
       queue: queueName,
-      error: err instanceof Error ? err.message : String(err),
+      error: errorMessage(err),
     });
   }
   return res;

@@ -11,14 +11,13 @@
 import { pyDumps } from '../encoding/pyjson';
 import { stateHeatOutputsText } from '../heat/records';
 import type { HeatOutput } from '../heat/types';
+import type { JobAction } from '../planner/types';
 import type { StateValue, WorkerState } from './state-value';
-
-export type ChainAction = 'create' | 'modify' | 'logical_delete' | 'delete';
 
 export interface ChainSummary {
   version: number;
   /** The action of the chain's last job (the one with `is_last`). */
-  lastAction: ChainAction;
+  lastAction: JobAction;
   outcome: { ok: true } | { ok: false; error: string };
 }
 

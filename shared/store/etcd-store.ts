@@ -3,6 +3,7 @@
  * etcd 3.4 (see docs/decisions.md): a per-host breaker that half-opens after 500 ms and a global
  * retry with exponential backoff, so a restarted etcd is usable again within a fraction of a second.
  */
+import { errorMessage } from '../errors';
 import { Etcd3, IOptions, isRecoverableError, IWatchResponse } from 'etcd3';
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { EtcdSettings, etcdSettings } from '../config';
@@ -75,7 +76,7 @@ export const GRPC_MAX_SEND_BYTES = 2 * 1024 * 1024;
  * breaker (etcd3 marks RESOURCE_EXHAUSTED recoverable).
  */
 export function isRequestTooLarge(err: unknown): boolean {
-  const msg = err instanceof Error ? err.message : String(err);
+  const msg = errorMessage(err);
   return /request is too large|message larger than max|send message with a size larger than/i.test(msg);
 }
 
@@ -140,7 +141,7 @@ export function describeEtcdError(
   settings: Pick<EtcdSettings, 'endpoints' | 'tls' | 'auth'> = etcdSettings(),
 ): EtcdAccessError | undefined {
   if (err instanceof EtcdAccessError) return err;
-  const raw = err instanceof Error ? err.message : String(err);
+  const raw = errorMessage(err);
   const name = err instanceof Error ? err.constructor.name : '';
   const where = `etcd at ${settings.endpoints.join(',')}`;
   const user = settings.auth?.username;
@@ -284,7 +285,7 @@ export class EtcdStore implements Store {
         count_only: true,
       });
     } catch (err) {
-      const msg = String((err as Error).message);
+      const msg = String(errorMessage(err));
       if (/compacted/i.test(msg)) throw new CompactedError(`watch of ${prefix} from revision ${fromRevision}: ${msg}`);
       if (!/future revision/i.test(msg)) throw describeEtcdError(err, this.settings) ?? err;
     }
@@ -292,8 +293,8 @@ export class EtcdStore implements Store {
     try {
       watcher = await this.client.watch().prefix(prefix).startRevision(String(fromRevision)).create();
     } catch (err) {
-      if (/compacted/i.test(String((err as Error).message)))
-        throw new CompactedError(`watch of ${prefix} from revision ${fromRevision}: ${(err as Error).message}`, {
+      if (/compacted/i.test(String(errorMessage(err))))
+        throw new CompactedError(`watch of ${prefix} from revision ${fromRevision}: ${errorMessage(err)}`, {
           cause: err,
         });
       throw describeEtcdError(err, this.settings) ?? err;

@@ -10,6 +10,7 @@
  * undefined name as "" silently; a strict renderer turns a typo or a missing mapping into a
  * failed job with a readable message instead of a stack built from a half-empty template.
  */
+import { errorMessage } from '../errors';
 import { Liquid, type Template } from 'liquidjs';
 import YAML from 'yaml';
 
@@ -60,7 +61,7 @@ function parseCached(templateFile: string): Template[] {
 }
 
 function toRenderError(e: unknown, templateId: string): TemplateRenderError {
-  const raw = e instanceof Error ? e.message : String(e);
+  const raw = errorMessage(e);
   // liquidjs appends ", line:N, col:M" to its messages; lift them out so ours read naturally.
   const pos = /,? line:(\d+), col:(\d+)/.exec(raw);
   const line = pos ? Number(pos[1]) : undefined;
@@ -136,7 +137,7 @@ export function parseHot(text: string): Record<string, unknown> {
   try {
     doc = YAML.parse(text, { schema: 'core', uniqueKeys: true });
   } catch (e) {
-    throw new HotParseError(`rendered template is not valid YAML: ${(e as Error).message}`, { cause: e });
+    throw new HotParseError(`rendered template is not valid YAML: ${errorMessage(e)}`, { cause: e });
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
     throw new HotParseError('rendered template is not a YAML mapping');

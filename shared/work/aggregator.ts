@@ -32,7 +32,8 @@ import { keys } from '../keys';
 import type { Logger } from '../log/logger';
 import { pathOfSingular } from '../resource-path';
 import { done, type Outcome } from '../sqs/consumer';
-import { aggregateState, reportedAction, type ChainAction, type JobState } from '../state/aggregate';
+import { aggregateState, reportedAction, type JobState } from '../state/aggregate';
+import type { JobAction } from '../planner/types';
 import { versionedPut } from '../state/guarded-write';
 import { encodeState } from '../state/state-value';
 import { absent, del, unchangedSince, type Store } from '../store/store';
@@ -78,7 +79,7 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
   const jobStateKv = read.extra.get(jobStateKey);
   const chain = {
     version: job.version,
-    lastAction: job.action as ChainAction,
+    lastAction: job.action as JobAction,
     outcome: completion.outcome.ok ? { ok: true as const } : { ok: false as const, error: completion.outcome.error },
   };
   // Read leniently, as the job runner reads it: an unreadable job state counts as empty.

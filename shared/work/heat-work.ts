@@ -39,6 +39,7 @@ import {
   tenantOf,
 } from '../heat';
 import { recordStackOperation, serviceOf } from '../metrics';
+import { isDeleteAction } from '../planner/types';
 import { del, put } from '../store/store';
 import {
   jobFailed,
@@ -74,8 +75,6 @@ interface HeatStep extends StepState {
   started_at: string;
   deadline_at: string;
 }
-
-const DELETE_ACTIONS = new Set(['logical_delete', 'delete']);
 
 export function heatWork(opts: HeatWorkOptions): JobWork {
   const heatOf = typeof opts.heat === 'function' ? opts.heat : () => opts.heat as HeatClient;
@@ -136,7 +135,7 @@ export function heatWork(opts: HeatWorkOptions): JobWork {
       const heat = heatOf();
       const stackName = stackNameOf(job.resource_type, job.resource_id);
 
-      if (DELETE_ACTIONS.has(job.action)) {
+      if (isDeleteAction(job.action)) {
         const prepared = prepareStack(job, { id: '(delete)', template_file: '' }, () => undefined);
         const r = await heat.deleteStack(stackName);
         if (r.result === 'absent') {

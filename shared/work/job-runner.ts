@@ -18,6 +18,7 @@
  * failures (bad params, missing outputs, bad template) → the job fails at once.
  */
 import { numberSetting } from '../config';
+import { errorMessage } from '../errors';
 import { commitDecision, converge } from '../store/converge';
 import crypto from 'node:crypto';
 import type { EtcdEventMessage } from '../events/etcd-event-message';
@@ -33,6 +34,7 @@ import {
   releaseClaim,
   resumeClaim,
   retryJob,
+  revokeQuietly,
   tryClaimJob,
   type Claim,
   type HeldClaim,
@@ -161,7 +163,14 @@ export const pollMessage = (claim: Claim): EtcdEventMessage => ({
   type: 'put',
 });
 
-const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+/** A claim that could not be given back stays until its lease expires; then the job is in limbo and is taken again. */
+function releaseFailed(logger: Logger, claim: Claim, e: unknown): void {
+  logger.warn('claim not released; it ends with its lease', {
+    resource_key: claim.keys.working(claim.jobId),
+    etcd_revision: claim.createRevision,
+    error: errorMessage(e),
+  });
+}
 
 /** Errors that are the job's own failure: retrying cannot help. */
 const isJobFailure = (e: unknown): boolean => isTerminal(e) || isPrepareFailure(e) || e instanceof JobTemplateError;
@@ -244,7 +253,7 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
     }
     const claim = attempt.claim;
     if (claim.handler !== work.handler) {
-      await releaseClaim(store, claim).catch(() => undefined);
+      await releaseClaim(store, claim).catch((e) => releaseFailed(logger, claim, e));
       logger.error('job of another handler on this queue; released', { job_handler: claim.handler });
       return done(`job belongs to ${claim.handler}`);
     }
@@ -342,7 +351,7 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
       logger.warn('claim lost during work', { error: err.message });
       return done('claim lost');
     }
-    const text = errorText(err);
+    const text = errorMessage(err);
     if (isJobFailure(err)) return finishQuiet(store, claim, { ok: false, error: text }, logger);
     if (isRetryable(err)) {
       let attempt: number;
@@ -361,7 +370,7 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
       throw err;
     }
     // Unexpected (etcd unreachable, a bug): give the job back and let SQS redeliver the message.
-    await releaseClaim(store, claim).catch(() => undefined);
+    await releaseClaim(store, claim).catch((e) => releaseFailed(logger, claim, e));
     throw err;
   }
 
@@ -449,10 +458,10 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
         .commit();
       ok = res.succeeded;
     } finally {
-      if (!ok) await lease.revoke().catch(() => undefined);
+      if (!ok) await revokeQuietly(lease);
     }
     // The old lease has nothing attached any more; revoke it if this invocation holds its handle.
-    if (claim.lease) await claim.lease.revoke().catch(() => undefined);
+    if (claim.lease) await revokeQuietly(claim.lease);
     return ok;
   }
 }

@@ -9,6 +9,7 @@
  * It uses the planner's own loading view (planning-inputs.ts): mappings that hop to other
  * resources are evaluated in rounds.
  */
+import { errorMessage } from '../errors';
 import { TEMPLATE_MAPPINGS_KEY } from '../keys';
 import { chooseTemplate, defaultSchemaIndex, PlanError, type HeatTemplate, type Job } from '../planner';
 import type { KeyValue, RangeOptions, RangeResult, Store } from '../store/store';
@@ -96,7 +97,7 @@ async function chooseAt(
     );
   } catch (e) {
     if (isCompacted(e)) throw e;
-    throw new JobTemplateError(`${(e as Error).message} (job ${job.id})`, { cause: e });
+    throw new JobTemplateError(`${errorMessage(e)} (job ${job.id})`, { cause: e });
   }
   if (!template) throw new JobTemplateError(`${where} selects no template for job ${job.id}`);
   return template;

@@ -5,7 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { reportedAction, type ChainAction } from '../../../shared/state/aggregate';
+import type { JobAction as ChainAction } from '../../../shared/planner/types';
+import { reportedAction } from '../../../shared/state/aggregate';
 
 interface TraceLine {
   watcher?: string;

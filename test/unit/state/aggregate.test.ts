@@ -4,7 +4,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { aggregateState, ChainAction, ChainSummary } from '../../../shared/state/aggregate';
+import type { JobAction as ChainAction } from '../../../shared/planner/types';
+import { aggregateState, type ChainSummary } from '../../../shared/state/aggregate';
 
 interface SeedState {
   seed: string;
