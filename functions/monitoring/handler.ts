@@ -1,5 +1,5 @@
 /** Monitoring handler: runs monitoring_worker jobs (monitoring-jobs FIFO + monitoring-poll queue). Logic: shared/work/monitoring-work.ts, job-runner.ts. */
-import { setting } from '../../shared/config';
+import { queueName } from '../../shared/config';
 import { defaultCollectorClient } from '../../shared/clients/collector';
 import { jobRunner } from '../../shared/work/job-runner';
 import { monitoringWork } from '../../shared/work/monitoring-work';
@@ -11,5 +11,6 @@ const logger = createLogger('esi-monitoring');
 
 export const handler = sqsConsumer(
   jobRunner({ store: defaultStore, work: monitoringWork({ collector: defaultCollectorClient }) }),
-  { logger, retryQueueName: setting('ESI_POLL_QUEUE') },
+  // Its poll queue by the rule every queue is named by (docs/decisions.md).
+  { logger, retryQueueName: queueName('monitoring-poll', undefined, { fifo: false }) },
 );

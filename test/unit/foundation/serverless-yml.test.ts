@@ -18,8 +18,31 @@ test('queue names in serverless.yml are the ones the relay and the handlers use'
   expect(name('FinishedQueue')).toBe(queueName('finished', 'dev'));
   expect(name('HeatPollQueue')).toBe('esi-dev-heat-poll');
   expect(name('MonitoringPollQueue')).toBe('esi-dev-monitoring-poll');
-  expect(resolveStage(doc.functions.heat.environment.ESI_POLL_QUEUE)).toBe(name('HeatPollQueue'));
-  expect(resolveStage(doc.functions.monitoring.environment.ESI_POLL_QUEUE)).toBe(name('MonitoringPollQueue'));
+  // What the heat and monitoring handlers name their poll queues.
+  expect(queueName('heat-poll', 'dev', { fifo: false })).toBe(name('HeatPollQueue'));
+  expect(queueName('monitoring-poll', 'dev', { fifo: false })).toBe(name('MonitoringPollQueue'));
+});
+
+// serverless-offline's in-process mode copies each function's environment into the one
+// process.env its functions share, before each invocation. That is the function's own only if no
+// variable has different values in two functions: a function sets only variables no other
+// function and not the provider set.
+test('no environment variable has a value of its own in two functions', () => {
+  const provider = Object.keys(doc.provider.environment);
+  const seen = new Map<string, string>();
+  for (const [fn, def] of Object.entries(doc.functions as Record<string, { environment?: object }>)) {
+    for (const variable of Object.keys(def.environment ?? {})) {
+      expect({ fn, variable, provider: provider.includes(variable) }).toEqual({ fn, variable, provider: false });
+      expect({ variable, alsoIn: seen.get(variable) }).toEqual({ variable, alsoIn: undefined });
+      seen.set(variable, fn);
+    }
+  }
+  expect([...seen.keys()].sort()).toEqual([
+    'ESI_KEYSTONE_PASSWORD',
+    'ESI_KEYSTONE_PASSWORD_PARAM',
+    'ESI_RECONCILE_BACKLOG_GRACE_SECONDS',
+    'ESI_RECONCILE_GRACE_SECONDS',
+  ]);
 });
 
 test('every queue that is not a DLQ dead-letters, with visibility >= 6x its consumer timeout', () => {
@@ -75,4 +98,28 @@ test('the job settings docs/configuration.md documents reach the functions, with
   });
   for (const fn of ['heat', 'monitoring'])
     expect(defaults.ESI_JOB_LEASE_SECONDS).toBeGreaterThan(doc.functions[fn].timeout ?? doc.provider.timeout);
+});
+
+test('a function’s reserved concurrency is the sum of its sources’ maxima, and the local stack raises both together', () => {
+  const params = doc.params.default as Record<string, number>;
+  const sum = (...names: string[]) => names.reduce((n, p) => n + Number(params[p]), 0);
+  expect(params.plannerReserved).toBe(sum('plannerMaxConcurrency'));
+  expect(params.heatReserved).toBe(sum('heatJobsMaxConcurrency', 'heatPollMaxConcurrency'));
+  expect(params.monitoringReserved).toBe(sum('monitoringJobsMaxConcurrency', 'monitoringPollMaxConcurrency'));
+  expect(params.aggregatorReserved).toBe(sum('aggregatorMaxConcurrency'));
+  expect(localParams({ ESI_HEAT_JOBS_CONCURRENCY: '10', ESI_HEAT_POLL_CONCURRENCY: '7' })).toContainEqual([
+    'heatReserved',
+    '17',
+  ]);
+  expect(localParams({ ESI_HEAT_JOBS_CONCURRENCY: '10' })).toContainEqual([
+    'heatReserved',
+    String(10 + Number(params.heatPollMaxConcurrency)),
+  ]);
+  expect(localParams({ ESI_PLANNER_CONCURRENCY: '6', ESI_AGGREGATOR_CONCURRENCY: '4' })).toEqual(
+    expect.arrayContaining([
+      ['plannerReserved', '6'],
+      ['aggregatorReserved', '4'],
+    ]),
+  );
+  expect(localParams({}).map(([name]) => name)).not.toContain('heatReserved');
 });
