@@ -8,7 +8,7 @@
  * | metric | unit | emitted by |
  * |---|---|---|
  * | RecordsSucceeded, RecordsFailed, RecordsRetried, RecordsErrored | Count | shared/sqs/consumer.ts, one per record by outcome (done / failed for good / retryLater / thrown). For the planner RecordsSucceeded = plans written, RecordsFailed = plans failed (PLAN_FAILED); for heat and monitoring RecordsFailed = a job failed for good, i.e. its chain failed |
- * | JobsStarted, JobsSucceeded, JobsFailed | Count | recordJobOutcome(), called by the job handlers; extra dimension `handler` |
+ * | JobsStarted, JobsSucceeded, JobsFailed | Count | recordJobOutcome(), called by the job handlers; extra dimension `handler`; flushed with the invocation's other metrics |
  * | StackOperationDuration | Milliseconds | recordStackOperation(); metadata operation, stack, ok |
  * | RelayLag | Count (etcd revisions) | the relay's position report: current etcd revision − checkpoint, per prefix (metadata) |
  * | RelayDeadLetters | Count | the relay: an event SQS refused for good, sent to the relay dead-letter queue (metadata: queue) |
@@ -24,27 +24,30 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 export const METRICS_NAMESPACE = 'esi';
 export { MetricUnit };
 
-const instances = new Map<string, Metrics>();
+/** Stored metrics by service, and by service and extra dimensions (`esi-heat handler=heat_worker`). */
+const instances = new Map<string, { service: string; metrics: Metrics }>();
 
-/** The Metrics of one service (a function or the relay), created on first use. */
-export function metricsFor(service: string): Metrics {
-  let m = instances.get(service);
-  if (!m) {
-    m = new Metrics({
+/** The Metrics of one service (a function or the relay), created on first use; `dimensions` beside service and stage. */
+export function metricsFor(service: string, dimensions: Record<string, string> = {}): Metrics {
+  const key = [service, ...Object.entries(dimensions).map(([k, v]) => `${k}=${v}`)].join(' ');
+  let entry = instances.get(key);
+  if (!entry) {
+    const metrics = new Metrics({
       namespace: METRICS_NAMESPACE,
       serviceName: service,
-      defaultDimensions: { stage: process.env.ESI_STAGE || 'dev' },
+      defaultDimensions: { stage: process.env.ESI_STAGE || 'dev', ...dimensions },
     });
-    instances.set(service, m);
+    entry = { service, metrics };
+    instances.set(key, entry);
   }
-  return m;
+  return entry.metrics;
 }
 
-/** Writes whatever the service has stored (one EMF line); a no-op when nothing is stored. */
+/** Writes whatever the service has stored (one EMF line per set of dimensions); a no-op when nothing is stored. */
 export function flushMetrics(service?: string): void {
-  for (const [name, m] of instances) {
+  for (const { service: name, metrics } of instances.values()) {
     if (service && name !== service) continue;
-    if (m.hasStoredMetrics()) m.publishStoredMetrics();
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
   }
 }
 
@@ -70,14 +73,12 @@ const JOB_METRICS: Record<JobOutcome, string> = {
 
 /**
  * A job started (claimed), succeeded or failed for good, for the job handlers (heat_worker,
- * monitoring_worker). Published at once as its own EMF line with the extra dimension `handler`.
- * Call it where the job's state is written, once per transition that actually happened (not for
- * a duplicate delivery that changed nothing).
+ * monitoring_worker), with the extra dimension `handler`; stored, and written with the
+ * invocation's other metrics (one EMF line per handler). Call it where the job's state is written,
+ * once per transition that actually happened (not for a duplicate delivery that changed nothing).
  */
 export function recordJobOutcome(service: string, handler: string, outcome: JobOutcome): void {
-  const single = metricsFor(service).singleMetric();
-  single.addDimension('handler', handler);
-  single.addMetric(JOB_METRICS[outcome], MetricUnit.Count, 1);
+  metricsFor(service, { handler }).addMetric(JOB_METRICS[outcome], MetricUnit.Count, 1);
 }
 
 /**

@@ -69,7 +69,7 @@ export type RecordHandler = (message: EtcdEventMessage, ctx: RecordContext) => P
 
 export interface ConsumerOptions {
   logger: Logger;
-  /** Standard queue for delayed retries (FIFO queues have no per-message delay); serverless.yml sets ESI_POLL_QUEUE. */
+  /** Standard queue for delayed retries (FIFO queues have no per-message delay), named by the handler. */
   retryQueueName?: string;
   /** Service dimension of the outcome metrics (shared/metrics.ts); default: the logger's service name. */
   service?: string;
@@ -110,7 +110,8 @@ export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
   async function apply(outcome: Outcome, message: EtcdEventMessage, logger: Logger): Promise<void> {
     switch (outcome.kind) {
       case 'done':
-        logger.info('record done', outcome.note ? { note: outcome.note } : {});
+        // What was done is the handler's to say (planned, job succeeded, chain aggregated): one line per step at INFO.
+        logger.debug('record done', outcome.note ? { note: outcome.note } : {});
         return;
       case 'failed':
         logger.error('record failed for good; failure recorded, message acknowledged', { error: outcome.error });

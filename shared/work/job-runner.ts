@@ -309,7 +309,6 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
             result.ops ?? [],
           );
           if (!renewed) return done('another invocation is polling this job');
-          logger.info('job in progress; polling later', { delay_seconds: delay, note: result.note });
           return retryLater(delay, result.note ?? 'job in progress', pollMessage(claim));
         }
         case 'failed':

@@ -38,15 +38,43 @@ test('record outcomes are stored and flushed as one EMF line, namespace esi, dim
   expect(emf()).toHaveLength(1);
 });
 
-test('job outcomes, stack operations and relay lag are published at once', () => {
+test('job outcomes are stored per handler and flushed with the service, one EMF line per handler', () => {
+  recordJobOutcome('esi-heat', 'heat_worker', 'started');
+  recordJobOutcome('esi-heat', 'heat_worker', 'succeeded');
+  recordJobOutcome('esi-heat', 'heat_worker', 'started');
   recordJobOutcome('esi-heat', 'heat_worker', 'failed');
+  recordOutcome('esi-heat', 'done');
+  expect(emf()).toHaveLength(0);
+  flushMetrics('esi-monitoring');
+  expect(emf()).toHaveLength(0);
+  flushMetrics('esi-heat');
+  const lines = emf();
+  expect(lines).toHaveLength(2);
+  const records = lines.find((l) => !('handler' in l));
+  const jobs = lines.find((l) => 'handler' in l);
+  expect(records).toMatchObject({ service: 'esi-heat', RecordsSucceeded: 1 });
+  expect(jobs).toMatchObject({
+    service: 'esi-heat',
+    stage: 'dev',
+    handler: 'heat_worker',
+    JobsStarted: [1, 1],
+    JobsSucceeded: 1,
+    JobsFailed: 1,
+  });
+  expect(jobs._aws.CloudWatchMetrics[0]).toMatchObject({
+    Namespace: 'esi',
+    Dimensions: [['service', 'stage', 'handler']],
+  });
+  flushMetrics('esi-heat');
+  expect(emf()).toHaveLength(2);
+});
+
+test('stack operations and relay lag are published at once', () => {
   recordStackOperation('esi-heat', 'create', 1234, { ok: true, stack: 'esi-net-1' });
   expect(recordRelayLag('esi-relay', { relay: 'main', prefix: '/config/', etcdRevision: 120, checkpoint: 100 })).toBe(
     20,
   );
-  const [job, op, lag] = emf();
-  expect(job).toMatchObject({ service: 'esi-heat', handler: 'heat_worker', JobsFailed: 1 });
-  expect(job._aws.CloudWatchMetrics[0].Dimensions[0]).toEqual(expect.arrayContaining(['service', 'stage', 'handler']));
+  const [op, lag] = emf();
   expect(op).toMatchObject({ StackOperationDuration: 1234, operation: 'create', stack: 'esi-net-1', ok: 'true' });
   expect(lag).toMatchObject({ service: 'esi-relay', RelayLag: 20, prefix: '/config/', checkpoint: '100' });
 });
