@@ -14,6 +14,9 @@
  * - Pollers per event source: `maximumConcurrency` of the event, else the function's
  *   `reservedConcurrency`, else 5 (what Lambda starts with); FIFO order holds because the SQS
  *   server hands out no message of a group while one of that group is in flight.
+ * - A function with `reservedConcurrency` runs at most that many invocations at once from all its
+ *   sources together (a batch waits, in flight, for a free one), so serverless-offline never starts
+ *   more function instances than the function may have in AWS.
  * - The SQS server answers a long poll as soon as a message arrives, so a hop costs what it costs
  *   in AWS; the long poll only bounds how often an idle queue is asked.
  * - If the SQS server comes back empty (restart) or is unreachable, the queues are re-created as
@@ -42,6 +45,10 @@ class LocalSqsPlugin {
     this.pollers = [];
     this.stopping = false;
     this.abort = new AbortController();
+    /** By function: its reserved concurrency's free slots, invocations running now, and their peak. */
+    this.slots = new Map();
+    this.running = new Map();
+    this.peaks = new Map();
     this.hooks = {
       'offline:start:init': () => this.start(),
       'offline:start:end': () => this.stop(),
@@ -88,6 +95,8 @@ class LocalSqsPlugin {
       );
     for (const source of eventSources(service, queues)) {
       const pollers = s.pollers ?? source.concurrency ?? 5;
+      if (source.reserved && !this.slots.has(source.functionName))
+        this.slots.set(source.functionName, new Slots(source.reserved));
       for (let i = 0; i < pollers; i++) this.pollers.push(this.poll(source, s));
       this.log(
         `${source.functionName} <- ${source.queue.name} (batch ${source.batchSize}, ${pollers} poller(s)${source.reportFailures ? ', ReportBatchItemFailures' : ''})`,
@@ -154,7 +163,28 @@ class LocalSqsPlugin {
     }
   }
 
+  /**
+   * One invocation within the function's reserved concurrency, if it has one. Each new peak of
+   * invocations at once is logged: serverless-offline starts a function instance for each.
+   */
   async invoke(functionName, event) {
+    const slots = this.slots.get(functionName);
+    await slots?.take();
+    const running = (this.running.get(functionName) ?? 0) + 1;
+    this.running.set(functionName, running);
+    if (running > (this.peaks.get(functionName) ?? 0)) {
+      this.peaks.set(functionName, running);
+      this.log(`${functionName}: ${running} invocation(s) at once`);
+    }
+    try {
+      return await this.invokeNow(functionName, event);
+    } finally {
+      this.running.set(functionName, this.running.get(functionName) - 1);
+      slots?.give();
+    }
+  }
+
+  async invokeNow(functionName, event) {
     const payload = Buffer.from(JSON.stringify(event));
     const started = Date.now();
     for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
@@ -198,6 +228,28 @@ class LocalSqsPlugin {
         }),
       );
     }
+  }
+}
+
+/** A counting semaphore: at most `n` holders at once, the others served in arrival order. */
+class Slots {
+  constructor(n) {
+    this.free = n;
+    this.waiting = [];
+  }
+
+  take() {
+    if (this.free > 0) {
+      this.free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  give() {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
   }
 }
 

@@ -74,8 +74,9 @@ function eventSources(service, queues) {
         queue,
         batchSize: Math.min(Number(sqs.batchSize || 10), 10),
         // Lambda runs up to maximumConcurrency invocations per source, within the function's
-        // reserved concurrency.
+        // reserved concurrency (all its sources together).
         concurrency: positive(sqs.maximumConcurrency) ?? positive(fn.reservedConcurrency),
+        reserved: positive(fn.reservedConcurrency),
         reportFailures: sqs.functionResponseType === 'ReportBatchItemFailures',
       });
     }

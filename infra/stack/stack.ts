@@ -122,6 +122,12 @@ export interface RunningStack {
   stop(): Promise<void>;
 }
 
+/** serverless.yml's default maximum concurrency of an event source. */
+const DEFAULT_MAX_CONCURRENCY = 2;
+
+/** Log levels above INFO: a stack at one of these prints nothing per resource. */
+const QUIET_LEVELS = ['WARN', 'ERROR', 'CRITICAL', 'SILENT'];
+
 const ROOT = path.resolve(__dirname, '..', '..');
 const bin = (name: string) => path.join(ROOT, 'node_modules', '.bin', name);
 
@@ -220,6 +226,8 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
   // Its backlog grace, unless set: ten grace periods as in AWS (serverless.yml's own default is
   // AWS's 300 s, which would not follow a local grace).
   env.ESI_RECONCILE_BACKLOG_GRACE_SECONDS ??= String(BACKLOG_GRACE_OF_GRACE * Number(env.ESI_RECONCILE_GRACE_SECONDS));
+  // No metrics (EMF lines: nothing reads them locally) when the log level is above INFO, unless set.
+  env.POWERTOOLS_METRICS_DISABLED ??= String(QUIET_LEVELS.includes((env.ESI_LOG_LEVEL ?? '').toUpperCase()));
 
   const children: Spawned[] = [];
   const spawnLogged = (name: string, cmd: string, args: string[], envOverrides: NodeJS.ProcessEnv = {}) => {
@@ -358,6 +366,7 @@ export function localParams(env: Record<string, string | undefined>): [string, s
     collectorUrl: 'ESI_COLLECTOR_URL',
     logLevel: 'ESI_LOG_LEVEL',
     logSampleRate: 'POWERTOOLS_LOGGER_SAMPLE_RATE',
+    metricsDisabled: 'POWERTOOLS_METRICS_DISABLED',
     statePrefix: 'ESI_STATE_PREFIX',
     monitoringPrefix: 'ESI_MONITORING_PREFIX',
     jobLeaseSeconds: 'ESI_JOB_LEASE_SECONDS',
@@ -374,6 +383,16 @@ export function localParams(env: Record<string, string | undefined>): [string, s
   };
   const params: [string, string][] = [['local', 'true']];
   for (const [name, variable] of Object.entries(from)) if (env[variable]) params.push([name, env[variable]]);
+  // A function's reserved concurrency is the sum of its sources' maxima (serverless.yml): raised with them.
+  const reserved: [string, string[]][] = [
+    ['plannerReserved', ['plannerMaxConcurrency']],
+    ['heatReserved', ['heatJobsMaxConcurrency', 'heatPollMaxConcurrency']],
+    ['aggregatorReserved', ['aggregatorMaxConcurrency']],
+  ];
+  const given = new Map(params);
+  for (const [name, sources] of reserved)
+    if (sources.some((p) => given.has(p)))
+      params.push([name, String(sources.reduce((n, p) => n + Number(given.get(p) ?? DEFAULT_MAX_CONCURRENCY), 0))]);
   return params;
 }
 

@@ -15,7 +15,12 @@
  *    etcd measured in the same run (single-put transactions, 8 in flight) as the ceiling; what the
  *    burst cost: etcd requests per resource by method (etcd's own metrics) and CPU time per
  *    resource of each process of the stack (Linux /proc), so the stage that burns it is named.
+ *    After the burst: each process's resident memory, the functions host's threads, how many
+ *    invocations of each function ran at once at most (serverless-offline starts a function
+ *    instance for each; the local SQS event source logs each new peak), and the lines the
+ *    functions host logged per resource during the burst.
  * Options: --changes N, --burst N (0 skips it), --heat-latency MS (0), --quiet-ms MS (2500),
+ * --log-level LEVEL (WARN: the functions' and the relay's ESI_LOG_LEVEL),
  * --concurrency N (10: pollers per event source, as Lambda's maximum concurrency would allow),
  * --warm N (20 per poller: networks written first, not measured, so every function instance is
  * started before the measures, as in a service that has been taking traffic).
@@ -34,6 +39,7 @@ const cli = new Command()
   .option('--heat-latency <ms>', 'how long the Heat simulator takes per stack operation', '0')
   .option('--quiet-ms <ms>', 'no event for this long ends a change', '2500')
   .option('--concurrency <n>', "each event source's maximum concurrency (pollers)", '10')
+  .option('--log-level <level>', "the functions' and the relay's log level", 'WARN')
   .option('--warm <n>', 'networks written before measuring, to start every function instance (default: 20 per poller)')
   .parse();
 const opt = cli.opts<{
@@ -42,6 +48,7 @@ const opt = cli.opts<{
   heatLatency: string;
   quietMs: string;
   concurrency: string;
+  logLevel: string;
   warm?: string;
 }>();
 const CHANGES = Number(opt.changes);
@@ -72,7 +79,7 @@ async function main(): Promise<void> {
     stage: 'bench',
     ports: await freeStackPorts(),
     env: {
-      ESI_LOG_LEVEL: 'WARN',
+      ESI_LOG_LEVEL: opt.logLevel,
       // A burst is what concurrency is for: as many pollers as Lambda would run in parallel here.
       ESI_PLANNER_CONCURRENCY: opt.concurrency,
       ESI_HEAT_JOBS_CONCURRENCY: opt.concurrency,
@@ -258,6 +265,8 @@ async function main(): Promise<void> {
         listeners.add(l);
       });
       const fromEvent = events.length;
+      const functionsLog = stack.processes.find((p) => p.name === 'serverless-offline')!.logFile;
+      const logFrom = fs.statSync(functionsLog).size;
       const rpcs0 = await etcdRpcs(stack.env.ESI_ETCD_ENDPOINTS);
       const cpu0 = cpuSeconds(stack);
       const t0 = performance.now();
@@ -304,6 +313,18 @@ async function main(): Promise<void> {
         out(
           `  CPU ms per resource (all cores; ${((1000 * total(cpu)) / BURST).toFixed(1)} in all): ${perResource(cpu, 1000, 1)}`,
         );
+      const logged = fs.readFileSync(functionsLog, 'utf8').slice(logFrom).split('\n').filter(Boolean);
+      const ownLines = logged.filter((l) => /^\(λ: /.test(l)).length;
+      out(
+        `  lines the functions host logged: ${(logged.length / BURST).toFixed(2)} per resource at ${opt.logLevel} ` +
+          `(of which serverless-offline's own per invocation: ${(ownLines / BURST).toFixed(2)})`,
+      );
+      out(`  resident memory after the burst (MB): ${[...rssMb(stack)].map(([k, v]) => `${k} ${v}`).join(', ')}`);
+      const peaks = invocationPeaks(fs.readFileSync(functionsLog, 'utf8'));
+      out(
+        `  function instances (invocations at once at most, since start): ${[...peaks.values()].reduce((a, b) => a + b, 0)} ` +
+          `(${[...peaks].map(([k, v]) => `${k.replace(/^esi-bench-/, '')} ${v}`).join(', ')}); functions host threads: ${threadsOf(stack)}`,
+      );
       if (pending.size) failures++;
     }
   } finally {
@@ -324,6 +345,14 @@ async function etcdRpcs(endpoint: string): Promise<Map<string, number>> {
   return counts;
 }
 
+/** Every process of the stack, and this one (the watch, the simulators). */
+const stackProcesses = (stack: RunningStack) => [
+  { name: 'etcd', pid: stack.etcd.pid },
+  { name: 'sqs-server', pid: stack.sqs.pid },
+  ...stack.processes.map((p) => ({ name: p.name, pid: p.pid })),
+  { name: 'bench (watch, simulators)', pid: process.pid },
+];
+
 /**
  * CPU seconds used so far by each process of the stack (Linux /proc; empty elsewhere). The
  * functions' host is split in two: its main thread (the Lambda endpoint, dispatch to the
@@ -336,14 +365,8 @@ function cpuSeconds(stack: RunningStack): Map<string, number> {
     const fields = fs.readFileSync(file, 'utf8').split(') ')[1].split(' ');
     return (Number(fields[11]) + Number(fields[12])) / ticks;
   };
-  const procs = [
-    { name: 'etcd', pid: stack.etcd.pid },
-    { name: 'sqs-server', pid: stack.sqs.pid },
-    ...stack.processes.map((p) => ({ name: p.name, pid: p.pid })),
-    { name: 'bench (watch, simulators)', pid: process.pid },
-  ];
   const cpu = new Map<string, number>();
-  for (const { name, pid } of procs) {
+  for (const { name, pid } of stackProcesses(stack)) {
     try {
       const all = read(`/proc/${pid}/stat`);
       if (name !== 'serverless-offline') cpu.set(name, all);
@@ -357,6 +380,44 @@ function cpuSeconds(stack: RunningStack): Map<string, number> {
     }
   }
   return cpu;
+}
+
+/** Resident memory (VmRSS, MB) of each process of the stack (Linux /proc; empty elsewhere). */
+function rssMb(stack: RunningStack): Map<string, number> {
+  const rss = new Map<string, number>();
+  for (const { name, pid } of stackProcesses(stack)) {
+    try {
+      const kb = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+      if (kb) rss.set(name, Math.round(Number(kb) / 1024));
+    } catch {
+      // not Linux, or the process is gone
+    }
+  }
+  return rss;
+}
+
+/** The functions host's threads by name (Node names a worker thread `WorkerThread`). */
+function threadsOf(stack: RunningStack): string {
+  const pid = stack.processes.find((p) => p.name === 'serverless-offline')?.pid;
+  try {
+    const names = new Map<string, number>();
+    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+      const name = fs.readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim();
+      names.set(name, (names.get(name) ?? 0) + 1);
+    }
+    return [...names].map(([k, v]) => `${v} ${k}`).join(', ');
+  } catch {
+    return '-';
+  }
+}
+
+/** Each function's most invocations at once, from the local SQS event source's log lines; the scheduled ones run one at a time. */
+function invocationPeaks(log: string): Map<string, number> {
+  const peaks = new Map<string, number>();
+  for (const m of log.matchAll(/^\[local-sqs\] (\S+): (\d+) invocation\(s\) at once$/gm))
+    peaks.set(m[1], Math.max(peaks.get(m[1]) ?? 0, Number(m[2])));
+  for (const m of log.matchAll(/^\(λ: (monitoring-sync|reconciler)\)/gm)) peaks.set(m[1], 1);
+  return peaks;
 }
 
 const diff = (after: Map<string, number>, before: Map<string, number>) =>
