@@ -230,12 +230,12 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
   env.POWERTOOLS_METRICS_DISABLED ??= String(QUIET_LEVELS.includes((env.ESI_LOG_LEVEL ?? '').toUpperCase()));
 
   const children: Spawned[] = [];
-  const spawnLogged = (name: string, cmd: string, args: string[], envOverrides: NodeJS.ProcessEnv = {}) => {
+  const spawnLogged = (name: string, cmd: string, args: string[], childEnv: NodeJS.ProcessEnv) => {
     const logFile = path.join(logDir, `${name}.log`);
     const offset = logOffset(logFile);
     const p = spawnServer(name, cmd, args, {
       cwd: ROOT,
-      env: { ...env, ...envOverrides },
+      env: childEnv,
       logFile,
       onSpawn: started.onSpawn,
     });
@@ -245,14 +245,19 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
 
   let functions!: Spawned;
   const startFunctions = async (): Promise<ChildProcess> => {
-    const offline = spawnLogged('serverless-offline', bin('serverless'), [
-      'offline',
-      'start',
-      '--stage',
-      env.ESI_STAGE,
-      '--noTimeout',
-      ...localParams(env).map(([name, value]) => `--param=${name}=${value}`),
-    ]);
+    const offline = spawnLogged(
+      'serverless-offline',
+      bin('serverless'),
+      [
+        'offline',
+        'start',
+        '--stage',
+        env.ESI_STAGE,
+        '--noTimeout',
+        ...localParams(env).map(([name, value]) => `--param=${name}=${value}`),
+      ],
+      functionsHostEnv(env),
+    );
     functions = offline.p;
     await waitUntilServing(offline.p, opts.ports.lambda, 60_000);
     await waitForLogLine(
@@ -305,6 +310,7 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
     removeReadyFile(relayReadyFile);
     // One process (not the tsx CLI, which runs the script in a child), so its PID is the relay's.
     relay = spawnLogged('relay', process.execPath, ['--import', 'tsx', path.join(ROOT, 'functions/relay/main.ts')], {
+      ...env,
       ESI_RELAY_READY_FILE: relayReadyFile,
     });
     return relay.p.child;
@@ -344,6 +350,22 @@ export function realOpenStackEnv(os: RealOpenStack): Record<string, string> {
     ESI_KEYSTONE_PROJECT_DOMAIN: os.credentials.projectDomainName,
     ESI_HEAT_REGION: os.region,
   };
+}
+
+/** The variables serverless.yml itself reads from serverless-offline's environment (`${env:…}`). */
+const READ_BY_SERVERLESS_YML = ['ESI_HTTP_PORT', 'ESI_LAMBDA_PORT', 'ESI_SQS_ENDPOINT'];
+
+/**
+ * serverless-offline's own environment: the stack's, less the functions' settings (`ESI_*`,
+ * `POWERTOOLS_*`) but those serverless.yml reads itself. Its functions run in this process and
+ * share its process.env, into which serverless-offline copies each function's environment from
+ * serverless.yml before each invocation: so they get what serverless.yml gives them and nothing
+ * else, as in AWS.
+ */
+export function functionsHostEnv(env: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter(([k]) => !/^(ESI|POWERTOOLS)_/.test(k) || READ_BY_SERVERLESS_YML.includes(k)),
+  );
 }
 
 /**

@@ -355,9 +355,9 @@ const stackProcesses = (stack: RunningStack) => [
 
 /**
  * CPU seconds used so far by each process of the stack (Linux /proc; empty elsewhere). The
- * functions' host is split in two: its main thread (the Lambda endpoint, dispatch to the
- * function instances, the local SQS event source) and the rest (the function instances, each a
- * worker thread running the handlers, and V8's and libuv's helper threads).
+ * functions' host is split in two: its main thread (the functions, which serverless-offline runs
+ * in its own process; its Lambda endpoint; the local SQS event source) and its other threads
+ * (V8's and libuv's helpers, and worker threads if the functions ran in them).
  */
 function cpuSeconds(stack: RunningStack): Map<string, number> {
   const ticks = 100; // USER_HZ, 100 on every Linux Node supports
@@ -373,7 +373,7 @@ function cpuSeconds(stack: RunningStack): Map<string, number> {
       else {
         const main = read(`/proc/${pid}/task/${pid}/stat`);
         cpu.set('functions host main thread', main);
-        cpu.set('function instances', all - main);
+        cpu.set('functions host other threads', all - main);
       }
     } catch {
       // not Linux, or the process is gone

@@ -1,4 +1,4 @@
-import { localParams } from '../../../infra/stack/stack';
+import { functionsHostEnv, localParams } from '../../../infra/stack/stack';
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
@@ -122,4 +122,21 @@ test('a function’s reserved concurrency is the sum of its sources’ maxima, a
     ]),
   );
   expect(localParams({}).map(([name]) => name)).not.toContain('heatReserved');
+});
+
+test('serverless-offline keeps from the stack’s environment what serverless.yml reads, and none of the functions’ settings', () => {
+  const text = fs.readFileSync(path.join(__dirname, '../../../serverless.yml'), 'utf8');
+  const readByYml = [...text.matchAll(/\$\{env:(\w+)/g)].map((m) => m[1]);
+  expect(readByYml.length).toBeGreaterThan(0);
+  const env = Object.fromEntries(
+    [
+      ...readByYml,
+      'ESI_ETCD_ENDPOINTS',
+      'ESI_KEYSTONE_PASSWORD',
+      'POWERTOOLS_METRICS_DISABLED',
+      'PATH',
+      'AWS_REGION',
+    ].map((k) => [k, 'x']),
+  );
+  expect(Object.keys(functionsHostEnv(env)).sort()).toEqual([...readByYml, 'AWS_REGION', 'PATH'].sort());
 });
