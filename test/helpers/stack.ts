@@ -4,25 +4,32 @@ import path from 'node:path';
 import { freeStackPorts, RunningStack, SimulatorOptions, startStack } from '../../infra/stack/stack';
 import { EtcdStore } from '../../shared/store/etcd-store';
 
-/** The whole local stack on free ports, with its own data folder under the test run's root. */
+/**
+ * The whole local stack on free ports, with its own data folder under the test run's root. A port
+ * found free can be taken by another process before the stack binds it: a start that fails on a
+ * port in use is tried again on new ports.
+ */
 export async function startTestStack(
   name: string,
   env: Record<string, string> = {},
   simulators: SimulatorOptions = {},
   o: { etcdMembers?: number } = {},
 ): Promise<RunningStack> {
-  const dataDir = path.join(
-    process.env.ESI_TEST_ROOT ?? fs.mkdtempSync(path.join(os.tmpdir(), 'esi-e2e-')),
-    `stack-${name}`,
-  );
-  return startStack({
-    dataDir,
-    stage: name,
-    ports: await freeStackPorts(),
-    env: { ESI_LOG_LEVEL: 'INFO', ...env },
-    simulators,
-    etcdMembers: o.etcdMembers,
-  });
+  const root = process.env.ESI_TEST_ROOT ?? fs.mkdtempSync(path.join(os.tmpdir(), 'esi-e2e-'));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startStack({
+        dataDir: path.join(root, attempt === 1 ? `stack-${name}` : `stack-${name}-${attempt}`),
+        stage: name,
+        ports: await freeStackPorts(),
+        env: { ESI_LOG_LEVEL: 'INFO', ...env },
+        simulators,
+        etcdMembers: o.etcdMembers,
+      });
+    } catch (err) {
+      if (attempt >= 3 || !/EADDRINUSE|address already in use/.test(String(err))) throw err;
+    }
+  }
 }
 
 export interface StackFixture {
