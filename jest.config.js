@@ -11,6 +11,9 @@ const common = {
   transform: { '^.+\\.[tj]s$': ['ts-jest', { tsconfig: { allowJs: true }, diagnostics: { warnOnly: false } }] },
 };
 module.exports = {
+  // Both cores (jest's default leaves one free): unit and integration files, and the e2e and chaos
+  // files (each boots its own stack on free ports; most of their time is spent waiting), two at once.
+  maxWorkers: 2,
   // Integration tests wait for real servers; e2e files raise it further with jest.setTimeout.
   testTimeout: 60_000,
   reporters: ['default', '<rootDir>/test/helpers/summary-reporter.js'],

@@ -75,6 +75,8 @@ export interface SimulatorOptions {
   collectorAutoStatus?: string;
   /** Statuses the collector reports for the targets they match instead (a replay of recorded /monitoring). */
   collectorStatuses?: CollectorSimulatorOptions['statuses'];
+  /** The `last_changed` the collector reports with those statuses (settled ones: a time long past). */
+  collectorStatusesSince?: string;
 }
 
 export interface StackOptions {
@@ -189,6 +191,7 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
     autoStatus: sim.collectorAutoStatus ?? 'UP',
     autoStatusDelayMs: 500,
     statuses: sim.collectorStatuses,
+    statusesSince: sim.collectorStatusesSince,
   });
   started.add('collector simulator', () => collector.stop());
   const heat = await startHeatSimulator({

@@ -31,6 +31,12 @@ export interface CollectorSimulatorOptions {
    * /monitoring values, FAIL and status objects included); also `GET|PUT /_sim/statuses`.
    */
   statuses?: StatusFixture[];
+  /**
+   * The `last_changed` reported with a fixture's status (default: when it is first reported). A
+   * time long past replays statuses that had settled, so a hold (`hold_options.time_seconds`) has
+   * already elapsed.
+   */
+  statusesSince?: string;
   /** Called on every status report, e.g. to feed a local stand-in for the collector's etcd syncer. */
   onStatus?: (target: JsonObject, value: Json) => void;
   /** One line per request (method, path, status); bodies (device passwords) are never logged. */
@@ -256,7 +262,10 @@ export async function startCollectorSimulator(opts: CollectorSimulatorOptions = 
           timers.delete(t);
           // The fixture as it is when the agent reports (a test may have replaced it meanwhile).
           const f = fixtureFor(target.body);
-          if (targets.has(tid)) setStatus(tid, f ? f.value : (opts.autoStatus ?? 'UP'));
+          if (targets.has(tid))
+            setStatus(tid, f ? f.value : (opts.autoStatus ?? 'UP'), {
+              lastChanged: f ? opts.statusesSince : undefined,
+            });
         }, opts.autoStatusDelayMs ?? 1000);
         timers.add(t);
       }
