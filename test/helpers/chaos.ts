@@ -17,18 +17,12 @@ export function stackSqs(stack: RunningStack): SQSClient {
   });
 }
 
-const lastPurge = new WeakMap<RunningStack, number>();
-/** SQS allows one PurgeQueue per queue every 60 seconds. */
-const PURGE_INTERVAL_MS = 61_000;
-
 /**
  * PurgeQueue on every queue of the stack's stage (jobs, poll, finished, config, dead-letter
- * queues). A second purge of the same stack first waits out SQS's 60-second purge interval.
+ * queues). The local SQS server purges at once, whenever asked: AWS's one purge per queue every
+ * 60 seconds is not waited out.
  */
 export async function purgeAllQueues(stack: RunningStack, sqs = stackSqs(stack)): Promise<string[]> {
-  const wait = (lastPurge.get(stack) ?? 0) + PURGE_INTERVAL_MS - Date.now();
-  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-  lastPurge.set(stack, Date.now());
   const res = await sqs.send(new ListQueuesCommand({ QueueNamePrefix: `esi-${stack.env.ESI_STAGE}-` }));
   const urls = res.QueueUrls ?? [];
   await Promise.all(urls.map((QueueUrl) => sqs.send(new PurgeQueueCommand({ QueueUrl }))));
