@@ -1,5 +1,6 @@
-// Four projects: unit (pure modules, no I/O), integration (real etcd and SQS server),
-// e2e (the whole local stack through serverless-offline), chaos (faults injected into them).
+// Five projects: unit (pure modules, no I/O), integration (real etcd and SQS server),
+// e2e (the whole local stack through serverless-offline), gohan (upstream Gohan as its client),
+// chaos (faults injected into them).
 // etcd and the SQS server are started once per run by test/helpers/global-setup.ts on free loopback ports.
 const common = {
   preset: 'ts-jest',
@@ -23,6 +24,8 @@ module.exports = {
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
+    // The upstream Gohan server as the client of the whole local stack (skipped without its build).
+    { ...common, displayName: 'gohan', testMatch: ['<rootDir>/test/gohan/**/*.test.ts'] },
     // Faults injected into the whole local stack (or real etcd and SQS); each case prints its recovery time.
     { ...common, displayName: 'chaos', testMatch: ['<rootDir>/test/chaos/**/*.test.ts'] },
     // Real Keystone and Heat (Debian's, installed as root when missing): one pair per run, shared by the files.
