@@ -14,14 +14,16 @@ import path from 'node:path';
 import { portInUse } from '../local/ports';
 import { Started } from '../local/processes';
 import { playRecordedScenario } from '../demo/play';
+import { GOHAN_TOKEN, gohanUnavailable, startGohan, type RunningGohan } from '../gohan/gohan';
 import { ensureOpenStackInstalled } from '../openstack/install';
 import { type RealOpenStack, startOpenStack } from '../openstack/openstack';
 import { dataDirOf, readEndpoints, removeEndpoints, writeEndpoints } from './endpoints';
 import { PORT_SETTINGS, startStack, type StackPorts } from './stack';
 
 const USAGE =
-  'usage: npm start [-- --fresh] [--openstack sim|real]\n' +
+  'usage: npm start [-- --fresh] [--openstack sim|real] [--gohan]\n' +
   '  --fresh: empty the local etcd first, so the demo plays again\n' +
+  '  --gohan: also start the upstream Gohan API server on ESI_GOHAN_PORT (9091), as production drives the stack\n' +
   "  --openstack real: Debian's Keystone and Heat (installed as root when missing) instead of the simulators";
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const fail = (line: string, code = 1): never => {
@@ -59,10 +61,11 @@ async function main(): Promise<void> {
   const at = args.indexOf('--openstack');
   const openstack = at >= 0 ? args.splice(at, 2)[1] : (process.env.ESI_OPENSTACK ?? 'sim');
   if (openstack !== 'sim' && openstack !== 'real') fail(`--openstack takes sim or real\n${USAGE}`, 2);
-  const unknown = args.filter((a) => a !== '--fresh');
+  const unknown = args.filter((a) => a !== '--fresh' && a !== '--gohan');
   if (unknown.length) fail(`unknown argument ${unknown[0]}\n${USAGE}`, 2);
   const fresh = args.includes('--fresh');
   const ports = readPorts();
+  const gohanPort = args.includes('--gohan') ? readGohanPort() : undefined;
 
   const running = readEndpoints(dataDir);
   if (running)
@@ -70,10 +73,13 @@ async function main(): Promise<void> {
   const taken: string[] = [];
   for (const [name, port] of Object.entries(ports) as [keyof StackPorts, number][])
     if (await portInUse(port)) taken.push(`port ${port} is in use (set ${PORT_SETTINGS[name].variable} to move it)`);
+  if (gohanPort && (await portInUse(gohanPort)))
+    taken.push(`port ${gohanPort} is in use (set ESI_GOHAN_PORT to move it)`);
   if (taken.length) fail(taken.join('\n'));
 
   if (fresh) {
     fs.rmSync(path.join(dataDir, 'etcd'), { recursive: true, force: true });
+    fs.rmSync(path.join(dataDir, 'gohan'), { recursive: true, force: true }); // its database mirrors etcd's /config
     say(`--fresh: emptied the local etcd (${path.join(dataDir, 'etcd')})`);
   }
   say('Starting the esi local stack ...');
@@ -107,6 +113,12 @@ async function main(): Promise<void> {
   stack.relay().on('exit', (code, signal) => {
     if (!stopping) say(`relay exited (${code ?? signal}); see ${path.join(dataDir, 'logs', 'relay.log')}`);
   });
+  const gohan = gohanPort
+    ? await startLocalGohan(stack.env.ESI_ETCD_ENDPOINTS, gohanPort, dataDir, started).catch((err: Error) => {
+        if (!stopping) fail(`Gohan did not start: ${err.message}`);
+      })
+    : undefined;
+  if (stopping) return;
 
   if (process.env.ESI_DEMO !== '0') {
     // The main job: play the recorded load-balancer scenario as Gohan would, live.
@@ -127,7 +139,28 @@ async function main(): Promise<void> {
   say('  npm run -s esi -- ls /state/ --values');
   say('  npm run -s esi -- put /config/v2.0/networks/demo-net test/fixtures/gohan/network.json');
   say('  npm run -s esi -- dlq');
+  if (gohan) {
+    say(`Drive it through Gohan (${gohan.url}), as production does:`);
+    say(`  curl -s -H 'X-Auth-Token: ${GOHAN_TOKEN}' -X POST ${gohan.url}/v2.0/networks -d '{"name": "my-net"}'`);
+    say(`  curl -s -H 'X-Auth-Token: ${GOHAN_TOKEN}' ${gohan.url}/v2.0/networks   # worker_state, version, error`);
+  }
   say('Press Ctrl-C to stop everything.');
+}
+
+function readGohanPort(): number {
+  const text = process.env.ESI_GOHAN_PORT;
+  const port = text === undefined || text === '' ? 9091 : Number(text);
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) fail(`ESI_GOHAN_PORT=${text}: not a TCP port`, 2);
+  const why = gohanUnavailable();
+  if (why) fail(`--gohan: ${why}`);
+  return port;
+}
+
+/** The upstream Gohan server beside the stack (infra/gohan/gohan.ts), its data in <dataDir>/gohan. */
+async function startLocalGohan(etcd: string, port: number, dataDir: string, started: Started): Promise<RunningGohan> {
+  const gohan = await startGohan({ etcd, port, dataDir: path.join(dataDir, 'gohan'), onSpawn: started.onSpawn });
+  say(`Gohan       ${gohan.url}  (pid ${gohan.pid}, log ${gohan.logFile}; header X-Auth-Token: ${GOHAN_TOKEN})`);
+  return gohan;
 }
 
 /** Debian's Keystone + Heat in <dataDir>/openstack (ESI_KEYSTONE_PORT / ESI_HEAT_PORT, else free ports). */
