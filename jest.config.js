@@ -1,6 +1,6 @@
-// Five projects: unit (pure modules, no I/O), integration (real etcd and SQS server),
-// e2e (the whole local stack through serverless-offline), gohan (upstream Gohan as its client),
-// chaos (faults injected into them).
+// Projects: unit (pure modules, no I/O), integration (real etcd and SQS server), e2e (the whole
+// local stack through serverless-offline), gohan (upstream Gohan as its client), chaos (faults
+// injected into them), openstack (real Keystone and Heat).
 // etcd and the SQS server are started once per run by test/helpers/global-setup.ts on free loopback ports.
 const common = {
   preset: 'ts-jest',
