@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { preparePlan, SnapshotSource, type ReadSource } from '../../shared/work/planning-inputs';
+import type { Reader } from '../../shared/store/read';
+import { preparePlan, SnapshotSource } from '../../shared/work/planning-inputs';
 import { defaultJobKeys } from '../../shared/jobs/job-keys';
 import { redactText } from '../../shared/log/redact';
 import { withStore } from './etcd';
@@ -18,7 +19,7 @@ export function registerPlanCommand(program: Command): void {
     .requiredOption('--key <key>', 'the /config key to plan, e.g. /config/v2.0/ports/<id>')
     .option('--snapshot <file>', 'read this JSON object of etcd keys → values instead of etcd')
     .action(async (opts: { key: string; snapshot?: string }) => {
-      const run = (source: ReadSource) => planAndPrint(source, opts.key);
+      const run = (source: Reader) => planAndPrint(source, opts.key);
       if (opts.snapshot) await run(new SnapshotSource(readSnapshot(opts.snapshot)));
       else await withStore(run);
     });
@@ -36,7 +37,7 @@ function readSnapshot(file: string): Record<string, unknown> {
   return doc as Record<string, unknown>;
 }
 
-async function planAndPrint(source: ReadSource, key: string): Promise<void> {
+async function planAndPrint(source: Reader, key: string): Promise<void> {
   const prepared = await preparePlan(source, key, { replan: true });
   const note = (s: string) => process.stderr.write(`${redactText(s)}\n`);
   switch (prepared.kind) {

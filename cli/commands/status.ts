@@ -4,7 +4,7 @@ import { defaultJobKeys, parseFinished, parseStoredJob, resourceJobIds } from '.
 import { defaultSchemaIndex } from '../../shared/planner/schema';
 import { keys, parseConfigKey } from '../../shared/keys';
 import { redact, redactText } from '../../shared/log/redact';
-import { readMany } from '../../shared/store/read-many';
+import { readKeys } from '../../shared/store/read';
 import type { KeyValue, Store } from '../../shared/store/store';
 import { formatReport, type JobLine, type ResourceReport } from '../status-report';
 import { withStore } from './etcd';
@@ -19,10 +19,7 @@ const parse = (kv: KeyValue | undefined): unknown => {
 };
 
 /** The keys' values in their order, read together (one etcd round trip). */
-async function readAll(store: Store, keyList: string[]): Promise<(KeyValue | undefined)[]> {
-  const found = await readMany(store, keyList);
-  return keyList.map((k) => found.get(k));
-}
+const readAll = async (store: Store, keyList: string[]) => (await readKeys(store, { keys: keyList })).values;
 
 /** Reads every key the system keeps for one resource. */
 export async function readReport(store: Store, configKey: string): Promise<ResourceReport> {

@@ -6,7 +6,7 @@ import type { Compare, KeyValue, Op, Store } from '../store/store';
 import { absent, del, modRevisionIs } from '../store/store';
 import { defaultJobKeys, type JobKeys, parseJobId } from './job-keys';
 import { readJobIds } from './job-index';
-import { readMany } from '../store/read-many';
+import { readValues } from '../store/read';
 import { settleWaiting } from './settle';
 import { referencingDeletes } from './referencing-index';
 import { parseStoredJob } from './values';
@@ -110,7 +110,7 @@ export async function readChain(
   const [resourceIds] = found.ids;
   const first = new Map(firstKeys.map((k, i) => [k, found.read[i]]));
   const ids = resourceIds.filter((id) => parseJobId(id)!.version === chain.version);
-  const rest = await readMany(store, jobKeysOf(ids.filter((id) => !knownIds.includes(id))));
+  const rest = await readValues(store, jobKeysOf(ids.filter((id) => !knownIds.includes(id))));
   const kv = (key: string) => (rest.has(key) ? rest.get(key) : first.get(key));
   return {
     ids,

@@ -19,7 +19,7 @@ import { absent, createRevisionIs, put, unchangedSince } from '../store/store';
 import type { KeyValue } from '../store/store';
 import { defaultJobKeys, type JobKeys } from './job-keys';
 import { planSettlement, type WaitingJob } from './resolve';
-import { readMany } from '../store/read-many';
+import { readValues } from '../store/read';
 import { dependencyStatus, encodeStoredJob, failedByDependency, type StoredJob } from './values';
 
 export interface JobWrites {
@@ -37,7 +37,7 @@ export async function jobWrites(
   const keys = opts.keys ?? defaultJobKeys;
   const batch = new Set(jobs.map((j) => j.job.id));
   const external = [...new Set(jobs.flatMap((j) => j.job.dependency))].filter((d) => !batch.has(d));
-  const read = await readMany(
+  const read = await readValues(
     store,
     external.flatMap((id) => [keys.finished(id), keys.all(id)]),
   );

@@ -11,7 +11,7 @@
 import type { Store } from '../store/store';
 import { absent, del, put, read, readPrefix } from '../store/store';
 import { type Claim, claimHeld, lostError, revokeQuietly } from './claim';
-import { continuePages, RANGE_PAGE_SIZE } from '../store/read-many';
+import { continuePages, RANGE_PAGE_SIZE } from '../store/read';
 import { settleWaiting } from './settle';
 import { type FinishedValue, type JobOutcome, parseFinished } from './values';
 

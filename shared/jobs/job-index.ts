@@ -6,8 +6,8 @@
  * all ranged together, keys only and paged: the cost follows the resource's own jobs, never the
  * backlog, and nothing is written for it when a job is planned.
  */
-import type { KeyValue, Store } from '../store/store';
-import { readKeysAndPrefixes, readMany, type KeyAndRangeSource, type RangeSource } from '../store/read-many';
+import type { KeyValue } from '../store/store';
+import { readKeys, type Reader } from '../store/read';
 import { type JobKeys, parseJobId } from './job-keys';
 import {
   judgeReferencing,
@@ -16,8 +16,6 @@ import {
   referencingPrefix,
   type ReferencingJobs,
 } from './referencing-index';
-
-export type { RangeSource } from '../store/read-many';
 
 /** A resource whose jobs are looked up (of its chain `version`, when given). */
 export interface JobOwner {
@@ -45,22 +43,21 @@ function ownedIds(keys: JobKeys, owner: JobOwner, prefixes: string[], found: Key
 
 /**
  * Ranges every owner's (action, handler) prefixes and the `extraPrefixes` keys-only and paged, and
- * reads the `alsoRead` keys, all in one request when they fit one (`readKeysAndPrefixes`; one
+ * reads the `alsoRead` keys, all in one request when they fit one (`readKeys`; one
  * round trip when each prefix fits a page): each owner's job ids, what was found under each extra
  * prefix, and the keys read.
  */
 export async function readJobIds(
-  source: KeyAndRangeSource,
+  reader: Reader,
   keys: JobKeys,
   owners: readonly JobOwner[],
   opts: { extraPrefixes?: readonly string[]; alsoRead?: readonly string[] } = {},
 ): Promise<{ ids: string[][]; extra: KeyValue[][]; read: (KeyValue | undefined)[] }> {
   const prefixes = owners.map((o) => keys.jobIdPrefixes(o.type, o.id, o.version));
-  const { kvs, found } = await readKeysAndPrefixes(
-    source,
-    opts.alsoRead ?? [],
-    [...prefixes.flat(), ...(opts.extraPrefixes ?? [])],
-    { keysOnly: true },
+  const { values: kvs, found } = await readKeys(
+    reader,
+    { keys: opts.alsoRead ?? [], prefixes: [...prefixes.flat(), ...(opts.extraPrefixes ?? [])] },
+    { keysOnly: 'prefixes' },
   );
   let next = 0;
   const ids = owners.map((o, r) => ownedIds(keys, o, prefixes[r], found.slice(next, (next += prefixes[r].length))));
@@ -68,28 +65,20 @@ export async function readJobIds(
 }
 
 /**
- * The ids under /jobs/all of each resource's jobs (of its chain `version`, when given), sorted,
- * one list per resource in order, read in one request. A resource id containing `:` may share a
- * prefix with another resource's ids: only ids that parse to the resource are kept.
+ * The ids under /jobs/all of one resource's jobs (of its chain `version`, when given), sorted. A
+ * resource id containing `:` may share a prefix with another resource's ids: only ids that parse
+ * to the resource are kept.
  */
-export async function jobIdsOf(source: RangeSource, keys: JobKeys, owners: readonly JobOwner[]): Promise<string[][]> {
-  return (await readJobIds(source, keys, owners)).ids;
-}
-
-/** The ids under /jobs/all of one resource's jobs (of its chain `version`, when given), sorted (`jobIdsOf`). */
 export async function resourceJobIds(
-  source: RangeSource,
+  reader: Reader,
   keys: JobKeys,
   resourceType: string,
   resourceId: string,
   version?: number,
 ): Promise<string[]> {
-  const [ids] = await jobIdsOf(source, keys, [{ type: resourceType, id: resourceId, version }]);
+  const [ids] = (await readJobIds(reader, keys, [{ type: resourceType, id: resourceId, version }])).ids;
   return ids;
 }
-
-/** Reads keys in one go (a Store's readMany, or a snapshot's gets), in order. */
-export type GetMany = (keyList: string[], opts?: { keysOnly?: boolean }) => Promise<(KeyValue | undefined)[]>;
 
 export interface PendingJobs {
   /** The unfinished jobs (under /jobs/all without a finished key) of each resource, by `<type>\0<id>`, sorted. */
@@ -107,22 +96,21 @@ export interface PendingJobs {
  * referencing jobs' keys.
  */
 export async function pendingJobsOf(
-  source: KeyAndRangeSource,
-  getMany: GetMany,
+  reader: Reader,
   keys: JobKeys,
   resources: { type: string; id: string }[],
   opts: { referenced?: { type: string; id: string }; alsoRead?: readonly string[] } = {},
 ): Promise<PendingJobs> {
   const { referenced } = opts;
   const refPrefix = referenced && referencingPrefix(keys, referenced.type, referenced.id);
-  const found = await readJobIds(source, keys, resources, {
+  const found = await readJobIds(reader, keys, resources, {
     extraPrefixes: refPrefix ? [refPrefix] : [],
     alsoRead: opts.alsoRead,
   });
   const ids = [...new Set(found.ids.flat())];
   const listed = refPrefix ? listedReferencing(refPrefix, found.extra[0]) : [];
   const toRead = [...ids.map((id) => keys.finished(id)), ...referencingChecks(keys, listed)];
-  const got = toRead.length ? await getMany(toRead, { keysOnly: true }) : [];
+  const got = toRead.length ? (await readKeys(reader, { keys: toRead }, { keysOnly: true })).values : [];
   const done = new Set(ids.filter((_, i) => got[i] !== undefined));
   const unfinished = new Map<string, string[]>();
   resources.forEach((r, i) =>
@@ -134,21 +122,3 @@ export async function pendingJobsOf(
   const referencing = refPrefix ? judgeReferencing(refPrefix, listed, got.slice(ids.length)) : undefined;
   return { unfinished, referencing, read: found.read };
 }
-
-/** The unfinished jobs of each resource, by `<type>\0<id>`, sorted like their /jobs/all keys (`pendingJobsOf`). */
-export async function unfinishedJobsOf(
-  source: RangeSource,
-  getMany: GetMany,
-  keys: JobKeys,
-  resources: { type: string; id: string }[],
-): Promise<Map<string, string[]>> {
-  return (await pendingJobsOf(source, getMany, keys, resources)).unfinished;
-}
-
-/** Keys-only presence of many keys, for a Store. */
-export const storeGetMany =
-  (store: Store) =>
-  async (keyList: string[], opts: { keysOnly?: boolean } = {}): Promise<(KeyValue | undefined)[]> => {
-    const got = await readMany(store, keyList, opts);
-    return keyList.map((k) => got.get(k));
-  };

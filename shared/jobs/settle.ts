@@ -7,7 +7,7 @@
 import { commitDecision, CONFLICT } from '../store/converge';
 import type { Store } from '../store/store';
 import { absent, del, modRevisionIs, present, put } from '../store/store';
-import { rangePages, readMany } from '../store/read-many';
+import { pages, readValues } from '../store/read';
 import { defaultJobKeys, type JobKeys } from './job-keys';
 import { planSettlement, type WaitingJob } from './resolve';
 import {
@@ -53,7 +53,7 @@ async function readWaiting(
   keys: JobKeys,
   ids: string[],
 ): Promise<{ job: WaitingJob; waitingRevision: number }[]> {
-  const kvs = await readMany(
+  const kvs = await readValues(
     store,
     ids.flatMap((id) => [keys.waiting(id), keys.all(id)]),
   );
@@ -80,7 +80,7 @@ async function dependentsOf(store: Store, keys: JobKeys, ids: Iterable<string>):
   await Promise.all(
     [...new Set(ids)].map(async (dep) => {
       const prefix = keys.dependents(dep);
-      for await (const page of rangePages(store, prefix, { keysOnly: true }))
+      for await (const page of pages(store, prefix, { keysOnly: true }))
         for (const kv of page) out.add(kv.key.slice(prefix.length));
     }),
   );
@@ -89,7 +89,7 @@ async function dependentsOf(store: Store, keys: JobKeys, ids: Iterable<string>):
 
 /** Status of each job id from its finished and all keys (values.ts dependencyStatus). */
 export async function readStatuses(store: Store, keys: JobKeys, ids: string[]): Promise<Map<string, DependencyStatus>> {
-  const kvs = await readMany(
+  const kvs = await readValues(
     store,
     ids.flatMap((id) => [keys.finished(id), keys.all(id)]),
   );
@@ -112,7 +112,7 @@ export async function settleWaiting(store: Store, opts: SettleOptions = {}): Pro
     await settleFrom(store, keys, opts.dependents ?? (await dependentsOf(store, keys, opts.of)), result, opts);
     return result;
   }
-  for await (const page of rangePages(store, keys.prefix('waiting'), { keysOnly: true })) {
+  for await (const page of pages(store, keys.prefix('waiting'), { keysOnly: true })) {
     const ids = page.map((kv) => keys.parse(kv.key)?.id).filter((id): id is string => id !== undefined);
     await settleFrom(store, keys, ids, result, opts);
   }

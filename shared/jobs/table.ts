@@ -4,7 +4,7 @@
  * the job layout outside the lifecycle itself, so a change of layout is absorbed here.
  */
 import type { Store } from '../store/store';
-import { collectPages, type PageOptions } from '../store/pages';
+import { collectPages, type ReadOptions } from '../store/read';
 import { chainName, defaultJobKeys, JOB_FOLDERS, parseJobId, type JobKeys, type JobFolder } from './job-keys';
 import { dependencyStatus, JobValueError, parseStoredJob, type DependencyStatus, type Job } from './values';
 
@@ -33,7 +33,7 @@ export interface JobRow {
 /** Every job under the job folders, read in pages at one revision. */
 export async function readJobTable(
   store: Pick<Store, 'range'>,
-  opts: PageOptions & { keys?: JobKeys } = {},
+  opts: ReadOptions & { keys?: JobKeys } = {},
 ): Promise<JobRow[]> {
   const keys = opts.keys ?? defaultJobKeys;
   const rows = new Map<string, JobRow>();

@@ -18,7 +18,7 @@ import {
 import { outputPrefixes } from '../config';
 import { pathOfSingular } from '../resource-path';
 import { parseCheckpoint } from '../relay/checkpoint';
-import { collectPages } from '../store/pages';
+import { collectPages } from '../store/read';
 import type { KeyValue, Store } from '../store/store';
 import type { ConfigEntry, EtcdPicture, MirrorEntry, RelayPosition, StateEntry, WorkerKey } from './decide';
 

@@ -7,13 +7,12 @@ import { errorMessage } from '../errors';
 import { Etcd3, IOptions, isRecoverableError, IWatchResponse } from 'etcd3';
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { EtcdSettings, etcdSettings } from '../config';
-import { collectTxn, CompactedError, OPS_PER_TXN, readPrefix } from './store';
+import { collectTxn, CompactedError } from './store';
 import type {
   Compare,
   KeyValue,
   Lease,
   Op,
-  RangeManyOptions,
   RangeOptions,
   RangeResult,
   Store,
@@ -57,8 +56,8 @@ function prefixEnd(prefix: string): Buffer {
 
 /**
  * gRPC message limits, set on purpose rather than left at grpc-js's defaults (4 MiB received,
- * unlimited sent). Every range read of a growing folder is paged (`rangePages`, at most
- * `RANGE_PAGE_SIZE` keys) and every multi-key read is chunked (`readMany`, 128 keys), so a response
+ * unlimited sent). Every range read of a growing folder is paged (read.ts `pages`, at most
+ * `RANGE_PAGE_SIZE` keys) and every multi-key read is chunked (read.ts `readKeys`, 128 keys a transaction), so a response
  * stays far below the receive limit; 32 MiB leaves room for a few large values (a heat template,
  * a job with long params) without letting one response exhaust a Lambda's memory. Sends are
  * capped just above etcd's own request limit (`--max-request-bytes`, 1.5 MiB by default): a
@@ -231,20 +230,6 @@ export class EtcdStore implements Store {
       })
       .catch(this.rethrow);
     return { items: res.kvs.map(toKeyValue), revision: Number(res.header.revision), more: res.more };
-  }
-
-  /** Read-only transactions whose ops are the range requests (each one revision, 128 ops at most). */
-  async rangeMany(prefixes: readonly string[], opts: RangeManyOptions = {}): Promise<RangeResult[]> {
-    const chunks: string[][] = [];
-    for (let i = 0; i < prefixes.length; i += OPS_PER_TXN) chunks.push(prefixes.slice(i, i + OPS_PER_TXN));
-    const results = await Promise.all(
-      chunks.map((chunk) =>
-        this.txn()
-          .then(...chunk.map((p) => readPrefix(p, opts)))
-          .commit(),
-      ),
-    );
-    return results.flatMap((r) => r.ranges);
   }
 
   async revision(): Promise<number> {

@@ -114,17 +114,12 @@ export interface Lease {
 /** etcd's default limit of operations in one transaction (--max-txn-ops). */
 export const OPS_PER_TXN = 128;
 
-/** Options of `rangeMany`: those of `range` that apply to every prefix read together. */
+/** Options of a range op in a transaction: those of `range` that apply there. */
 export type RangeManyOptions = Pick<RangeOptions, 'limit' | 'keysOnly'>;
 
 export interface Store {
   get(key: string): Promise<KeyValue | undefined>;
   range(prefix: string, opts?: RangeOptions): Promise<RangeResult>;
-  /**
-   * The first page (at most `limit` keys) under each prefix, in one request and at one revision:
-   * one result per prefix, in order; a result with `more` is continued with `range` (`rangeEach`).
-   */
-  rangeMany(prefixes: readonly string[], opts?: RangeManyOptions): Promise<RangeResult[]>;
   /** Current store revision. */
   revision(): Promise<number>;
   txn(): TxnBuilder;
@@ -172,7 +167,7 @@ export const delPrefix = (prefix: string): Op => ({ kind: 'deletePrefix', prefix
 export const read = (key: string): Op => ({ kind: 'get', key });
 /** Reads whether the key exists and its revisions, without its value (the read's `value` is ''). */
 export const readKey = (key: string): Op => ({ kind: 'get', key, keysOnly: true });
-/** Reads the first page under a prefix (`limit` keys at most): continue it with `continuePages` when `more`. */
+/** Reads the first page under a prefix (`limit` keys at most): continue it with `continuePages` (read.ts) when `more`. */
 export const readPrefix = (prefix: string, opts: RangeManyOptions = {}): Op => ({ kind: 'range', prefix, ...opts });
 
 /** The requested start revision of a watch was compacted away. */

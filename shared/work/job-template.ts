@@ -13,7 +13,8 @@ import { errorMessage } from '../errors';
 import { TEMPLATE_MAPPINGS_KEY } from '../keys';
 import { chooseTemplate, defaultSchemaIndex, PlanError, type HeatTemplate, type Job } from '../planner';
 import type { KeyValue, RangeOptions, RangeResult, Store } from '../store/store';
-import { evaluateInRounds, LoadingView, shipped, templateMappings, type ReadSource } from './planning-inputs';
+import { readKeys, type Reader } from '../store/read';
+import { evaluateInRounds, LoadingView, shipped, templateMappings } from './planning-inputs';
 
 /** The job's template could not be chosen or loaded: a job failure with a readable message. */
 export class JobTemplateError extends Error {
@@ -31,18 +32,10 @@ export interface JobTemplateOptions {
 /** The keys a job's template choice reads whatever the job: read with the claim (JobWork.alsoRead). */
 export const TEMPLATE_CHOICE_KEYS: readonly string[] = [TEMPLATE_MAPPINGS_KEY];
 
-/** Every read at one past revision: a key's value is the one it had then. */
-export function readingAt(store: Pick<Store, 'range'>, revision: number): ReadSource {
-  return {
-    async get(key: string): Promise<KeyValue | undefined> {
-      // The range starts at the key itself, so its first key is the key when it existed then.
-      const [kv] = (await store.range(key, { limit: 1, revision })).items;
-      return kv?.key === key ? kv : undefined;
-    },
-    range: (prefix: string, opts: RangeOptions = {}): Promise<RangeResult> =>
-      store.range(prefix, { ...opts, revision }),
-  };
-}
+/** Every read at one past revision: a key's value is the one it had then (shared/store/read.ts). */
+const readingAt = (store: Pick<Store, 'range'>, revision: number): Reader => ({
+  range: (prefix: string, opts: RangeOptions = {}): Promise<RangeResult> => store.range(prefix, { ...opts, revision }),
+});
 
 /** etcd no longer holds the revision asked for (compacted past it). */
 const isCompacted = (e: unknown): boolean => e instanceof Error && /compacted/i.test(e.message);
@@ -65,13 +58,16 @@ export async function templateOfJob(store: Store, job: Job, opts: JobTemplateOpt
 }
 
 async function chooseAt(
-  source: ReadSource,
+  source: Reader,
   job: Job,
   templatesRoot: string | undefined,
   mappingsKv: KeyValue | undefined,
 ): Promise<HeatTemplate> {
   const schema = defaultSchemaIndex();
-  const mappings = templateMappings(mappingsKv ?? (await source.get(TEMPLATE_MAPPINGS_KEY)), templatesRoot);
+  const mappings = templateMappings(
+    mappingsKv ?? (await readKeys(source, { keys: [TEMPLATE_MAPPINGS_KEY] })).values[0],
+    templatesRoot,
+  );
   if (mappings instanceof PlanError) throw new JobTemplateError(mappings.message);
   const where = `template_mappings.${job.handler}.${job.resource_type}`;
   const view = new LoadingView(

@@ -26,7 +26,7 @@ import { ownedKeys, referencingOps } from './forget';
 import { versionOf } from '../gohan/config-value';
 import { pathOfSingular } from '../resource-path';
 import { defaultSchemaIndex } from '../planner';
-import { readMany } from '../store/read-many';
+import { readValues } from '../store/read';
 import { pyDumps } from '../encoding/pyjson';
 import type { EtcdEventMessage } from '../events/etcd-event-message';
 import { keys, type ResourcePath } from '../keys';
@@ -79,7 +79,7 @@ async function unplannedOutputTargets(store: Store, p: Extract<Prepared, { kind:
     }
   const candidates = [...targets].filter(([key]) => p.referenced.get(key) !== undefined);
   if (!candidates.length) return [];
-  const got = await readMany(
+  const got = await readValues(
     store,
     candidates.flatMap(([, path]) => [keys.workerConfig(path), keys.state(path)]),
   );
@@ -267,7 +267,7 @@ async function forgetResource(
   if (busy) return done('config key deleted; a chain of the resource is still running, the worker keys stay for it');
   const resourceType = defaultSchemaIndex().singular(path.plural);
   const owned = ownedKeys(path).filter((k) => k !== keys.workerConfig(path));
-  const got = await readMany(store, owned);
+  const got = await readValues(store, owned);
   const found = owned.map((k) => got.get(k)).filter((kv): kv is KeyValue => kv !== undefined);
   if (mirror) found.push(mirror);
   if (found.length === 0) return done('config key deleted; nothing left to clean up');

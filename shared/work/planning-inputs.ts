@@ -22,7 +22,7 @@ import YAML from 'yaml';
 import { defaultJobKeys, type JobKeys } from '../jobs/job-keys';
 import { referencingEntryKeys } from '../jobs/referencing-index';
 import { parseStoredJob } from '../jobs/values';
-import { pendingJobsOf, unfinishedJobsOf } from '../jobs/job-index';
+import { pendingJobsOf } from '../jobs/job-index';
 import { parseConfigValue, versionOf, type ConfigValue } from '../gohan/config-value';
 import {
   CONFIG_PREFIX,
@@ -45,32 +45,13 @@ import {
   type SchemaIndex,
   type TemplateMappings,
 } from '../planner';
-import { readMany } from '../store/read-many';
-import type { KeyValue, RangeOptions, RangeResult, Store } from '../store/store';
+import { readKeys, type Reader } from '../store/read';
+import type { KeyValue, RangeResult } from '../store/store';
 import { loadTemplates, toHeatTemplate } from '../templates/load';
 
-/** What planning reads: the etcd Store satisfies it, and so does a snapshot. */
-export interface ReadSource {
-  get(key: string): Promise<KeyValue | undefined>;
-  range(prefix: string, opts?: RangeOptions): Promise<RangeResult>;
-  /** A Store: many prefixes ranged in one request (else one range each). */
-  rangeMany?: Store['rangeMany'];
-  /** A Store: several keys are read in one read-only transaction (one round trip, one revision). */
-  txn?: Store['txn'];
-}
-
-/** Reads several keys: read-only transactions on a Store (readMany), else one get each. */
-async function getMany(
-  source: ReadSource,
-  keyList: string[],
-  opts: { keysOnly?: boolean } = {},
-): Promise<(KeyValue | undefined)[]> {
-  if (source.txn && (keyList.length > 1 || opts.keysOnly)) {
-    const got = await readMany({ txn: source.txn.bind(source) }, keyList, opts);
-    return keyList.map((k) => got.get(k));
-  }
-  return Promise.all(keyList.map((k) => source.get(k)));
-}
+/** Reads several keys (shared/store/read.ts), in order. */
+const readInOrder = async (source: Reader, keyList: string[]): Promise<(KeyValue | undefined)[]> =>
+  (await readKeys(source, { keys: keyList })).values;
 
 export type Prepared =
   /** Nothing to plan: not a resource key, a heat template, or already planned. */
@@ -273,7 +254,7 @@ export class LoadingView implements PlanningView {
     );
   }
 
-  async load(source: ReadSource): Promise<boolean> {
+  async load(source: Reader): Promise<boolean> {
     const configs = [...this.missingConfigs];
     const templates = [...this.missingTemplates];
     const pending = [...this.missingPending.values()];
@@ -296,12 +277,12 @@ export class LoadingView implements PlanningView {
     // The keys are read in the jobs' first request when there is one.
     const jobs =
       pending.length || loadReferencing
-        ? await pendingJobsOf(source, (k, o) => getMany(source, k, o), defaultJobKeys, pending, {
+        ? await pendingJobsOf(source, defaultJobKeys, pending, {
             referenced: loadReferencing ? this.self : undefined,
             alsoRead: toGet,
           })
         : undefined;
-    const fetched = jobs ? jobs.read : await getMany(source, toGet);
+    const fetched = jobs ? jobs.read : await readInOrder(source, toGet);
     const got = fetched.slice(0, fetched.length - mirrorKeys.length);
     mirrorKeys.forEach((key, i) => this.pendingMirrors.set(key, fetched[got.length + i]));
     for (const [k, ids] of jobs?.unfinished ?? []) this.pending.set(k, ids);
@@ -330,7 +311,7 @@ export class LoadingView implements PlanningView {
  */
 export async function evaluateInRounds<T>(
   view: LoadingView,
-  source: ReadSource,
+  source: Reader,
   what: string,
   evaluate: () => T,
 ): Promise<T> {
@@ -362,13 +343,13 @@ const mirroredValue = (kv: KeyValue | undefined): ConfigValue | undefined => {
 
 // ---- planning one key -------------------------------------------------------------------------
 
-export async function preparePlan(source: ReadSource, configKey: string, opts: PrepareOptions = {}): Promise<Prepared> {
+export async function preparePlan(source: Reader, configKey: string, opts: PrepareOptions = {}): Promise<Prepared> {
   const path = parseConfigKey(configKey);
   if (!path) return { kind: 'skip', note: 'not a resource key' };
   if (configKey.startsWith(HEAT_TEMPLATES_PREFIX)) return { kind: 'skip', note: 'heat template: read when planning' };
 
   const mirrorKey = keys.workerConfig(path);
-  const [config, mirror, mappingsKv] = await getMany(source, [configKey, mirrorKey, TEMPLATE_MAPPINGS_KEY]);
+  const [config, mirror, mappingsKv] = await readInOrder(source, [configKey, mirrorKey, TEMPLATE_MAPPINGS_KEY]);
   const schema = defaultSchemaIndex();
   const resourceType = schema.singular(path.plural);
   const previous = mirroredValue(mirror);
@@ -379,9 +360,9 @@ export async function preparePlan(source: ReadSource, configKey: string, opts: P
     const teardown = resourceType ? keyDeleteChange(previous) : undefined;
     if (!teardown || !resourceType) {
       const busy = resourceType
-        ? ((await unfinishedJobsOf(source, (k, o) => getMany(source, k, o), defaultJobKeys, [
-            { type: resourceType, id: path.id },
-          ]).then((m) => m.get(`${resourceType}\u0000${path.id}`)?.length)) ?? 0) > 0
+        ? ((await pendingJobsOf(source, defaultJobKeys, [{ type: resourceType, id: path.id }]).then(
+            (p) => p.unfinished.get(`${resourceType}\u0000${path.id}`)?.length,
+          )) ?? 0) > 0
         : false;
       return { kind: 'deleted', path, configKey, mirror, busy };
     }
@@ -465,7 +446,7 @@ export async function preparePlan(source: ReadSource, configKey: string, opts: P
 // ---- a snapshot standing in for etcd ----------------------------------------------------------
 
 /**
- * An in-memory ReadSource: `{ "<etcd key>": <value>, ... }`, each value the etcd value parsed as
+ * An in-memory Reader: `{ "<etcd key>": <value>, ... }`, each value the etcd value parsed as
  * JSON (written back as JSON text) or a raw string (kept as it is). Every key is at revision 1.
  *
  * Whoever wrote the snapshot, it answers as the live store would: the index the planner keeps
@@ -474,7 +455,7 @@ export async function preparePlan(source: ReadSource, configKey: string, opts: P
  * where the snapshot lacks it (a snapshot of the original system's etcd has none), with the same
  * function the planner writes them with.
  */
-export class SnapshotSource implements ReadSource {
+export class SnapshotSource implements Reader {
   private readonly kvs = new Map<string, KeyValue>();
 
   constructor(snapshot: Record<string, unknown>, jobKeys: JobKeys = defaultJobKeys) {

@@ -7,7 +7,7 @@ import { parseStackRecord, type HeatOutput } from '../heat';
 import { keys } from '../keys';
 import type { Job } from '../planner';
 import { pathOfSingular } from '../resource-path';
-import { readMany } from '../store/read-many';
+import { readValues } from '../store/read';
 import type { Store } from '../store/store';
 
 type Ref = { resource_type: string; resource_id: string };
@@ -37,7 +37,7 @@ export async function outputsResolver(
 ): Promise<(type: string, id: string) => HeatOutput[] | undefined> {
   const refs = referencedResources(job);
   const stackKeys = refs.map((r) => keys.heatStack(pathOfSingular(r.resource_type, r.resource_id)));
-  const records = await readMany(store, stackKeys);
+  const records = await readValues(store, stackKeys);
   const outputs = new Map<string, HeatOutput[] | undefined>();
   refs.forEach((r, i) => {
     const kv = records.get(stackKeys[i]);

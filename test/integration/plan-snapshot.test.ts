@@ -14,7 +14,8 @@ import type { Job } from '../../shared/planner/types';
 import { EtcdStore } from '../../shared/store/etcd-store';
 import { put } from '../../shared/store/store';
 import { planConfigKey } from '../../shared/work/planner';
-import { preparePlan, SnapshotSource, type ReadSource } from '../../shared/work/planning-inputs';
+import type { Reader } from '../../shared/store/read';
+import { preparePlan, SnapshotSource } from '../../shared/work/planning-inputs';
 
 const store = new EtcdStore();
 afterAll(() => store.close());
@@ -146,7 +147,7 @@ const mirrorOf = (c: { key: string; body: Body; version: number }) => ({
 });
 const suffix = () => 'dryrn';
 
-async function plan(source: ReadSource, key: string): Promise<Job[]> {
+async function plan(source: Reader, key: string): Promise<Job[]> {
   const prepared = await preparePlan(source, key, { replan: true, randomSuffix: suffix });
   if (prepared.kind !== 'planned' || prepared.result.kind !== 'jobs')
     throw new Error(`${key}: not planned: ${JSON.stringify(prepared)}`);

@@ -303,7 +303,7 @@ describe('level-triggered planning', () => {
                   .commit(),
               ),
             );
-        if (prop !== 'range' && prop !== 'rangeMany') return (value as () => unknown).bind(target);
+        if (prop !== 'range') return (value as () => unknown).bind(target);
         return async (...args: unknown[]) =>
           raceAfter(args, await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args));
       },

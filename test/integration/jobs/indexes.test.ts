@@ -3,11 +3,11 @@
  * index): a change reads and writes only its own keys whatever backlog the store holds, and the
  * guarantees the folder scans gave still hold under concurrency.
  */
-import { cleanupChain, finishJob, readChain, unfinishedJobsOf, storeGetMany } from '../../../shared/jobs';
+import { cleanupChain, finishJob, pendingJobsOf, readChain } from '../../../shared/jobs';
 import type { JobKeys } from '../../../shared/jobs/job-keys';
 import type { Job } from '../../../shared/planner/types';
 import { EtcdStore } from '../../../shared/store/etcd-store';
-import { type RangeOptions, type Store } from '../../../shared/store/store';
+import { collectTxn, type RangeOptions, type Store } from '../../../shared/store/store';
 import { claimJob } from '../../helpers/claim';
 import { clients, eventsSince, isolatedKeys, job, seedJobs } from './helpers';
 
@@ -25,12 +25,18 @@ function recording(inner: Store): { store: Store; ranges: string[] } {
       ranges.push(prefix);
       return inner.range(prefix, opts);
     },
-    rangeMany: (prefixes, opts) => {
-      ranges.push(...prefixes);
-      return inner.rangeMany(prefixes, opts);
-    },
     revision: () => inner.revision(),
-    txn: () => inner.txn(),
+    // A transaction's range ops are range reads too.
+    txn: () =>
+      collectTxn((parts) => {
+        for (const op of [...parts.then, ...parts.otherwise]) if (op.kind === 'range') ranges.push(op.prefix);
+        return inner
+          .txn()
+          .when(...parts.when)
+          .then(...parts.then)
+          .otherwise(...parts.otherwise)
+          .commit();
+      }),
     watch: (p, r, h) => inner.watch(p, r, h),
     grantLease: (t, o) => inner.grantLease(t, o),
     close: () => undefined,
@@ -146,19 +152,18 @@ test("the planner's view of a resource's unfinished jobs comes from its job ids'
   });
   await seedJobs(store, keys, [v1]);
   await seedJobs(store, keys, [v2]);
-  const get = storeGetMany(store);
   const resources = [
     { type: 'network', id: 'netu1' },
     { type: 'network', id: 'never-planned' },
   ];
   const rec = recording(store);
-  expect([...(await unfinishedJobsOf(rec.store, get, keys, resources))]).toEqual([
+  expect([...(await pendingJobsOf(rec.store, keys, resources)).unfinished]).toEqual([
     ['network\u0000netu1', [v2.id, v1.id].sort()],
     ['network\u0000never-planned', []],
   ]);
   expect(folderScans(keys, rec.ranges)).toEqual([]);
   await finishJob(store, (await claimJob(store, v1.id, 'o', TTL, { keys }))!, { ok: true });
-  expect((await unfinishedJobsOf(store, get, keys, resources)).get('network\u0000netu1')).toEqual([v2.id]);
+  expect((await pendingJobsOf(store, keys, resources)).unfinished.get('network\u0000netu1')).toEqual([v2.id]);
   // Planning writes nothing but the jobs' own keys (no index of the resource's chains).
   expect((await store.range(`${keys.root}resources/`)).items).toEqual([]);
 });
@@ -177,13 +182,12 @@ test('a resource id that is a prefix of another, or contains ":", finds only its
     is_last: true,
   });
   await seedJobs(store, keys, [net1, net10, a, a1v2]);
-  const get = storeGetMany(store);
-  const found = await unfinishedJobsOf(store, get, keys, [
+  const found = await pendingJobsOf(store, keys, [
     { type: 'network', id: 'net-1' },
     { type: 'network', id: 'a' },
     { type: 'network', id: 'a:1' },
   ]);
-  expect([...found]).toEqual([
+  expect([...found.unfinished]).toEqual([
     ['network\u0000net-1', [net1.id]],
     ['network\u0000a', [a.id]],
     ['network\u0000a:1', [a1v2.id]],
