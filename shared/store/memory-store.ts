@@ -13,7 +13,6 @@ import type {
   KeyValue,
   Lease,
   Op,
-  RangeManyOptions,
   RangeOptions,
   RangeResult,
   Store,
@@ -67,10 +66,6 @@ export class MemoryStore implements Store {
       if (at < this.compactedAt) throw new Error('etcdserver: mvcc: required revision has been compacted');
       return this.page(prefix, { ...opts, revision: at });
     });
-  }
-
-  rangeMany(prefixes: readonly string[], opts: RangeManyOptions = {}): Promise<RangeResult[]> {
-    return this.answer(() => prefixes.map((p) => this.page(p, { ...opts, revision: this.current })));
   }
 
   revision(): Promise<number> {

@@ -195,12 +195,6 @@ describe.each([
     const next = await store.range('/r/', { limit: 2, from: '/r/b\0' });
     expect([keys(next), next.more]).toEqual([['/r/c/1=3'], false]);
     expect(keys(await store.range('/r/', { keysOnly: true, from: '/r/b' }))).toEqual(['/r/b=', '/r/c/1=']);
-    const many = await store.rangeMany(['/r/', '/rr/', '/none/'], { limit: 1 });
-    expect(many.map((r) => [keys(r), r.more, r.revision])).toEqual([
-      [['/r/a=1'], true, rev],
-      [['/rr/x=no'], false, rev],
-      [[], false, rev],
-    ]);
     const inTxn = await write(readPrefix('/r/', { limit: 1 }));
     expect([keys(inTxn.ranges[0]), inTxn.ranges[0].more]).toEqual([['/r/a=1'], true]);
   });
