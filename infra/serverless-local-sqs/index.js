@@ -102,6 +102,9 @@ class LocalSqsPlugin {
         `${source.functionName} <- ${source.queue.name} (batch ${source.batchSize}, ${pollers} poller(s)${source.reportFailures ? ', ReportBatchItemFailures' : ''})`,
       );
     }
+    // After serverless-offline's Lambda endpoint is up (this plugin starts after it): the stack's
+    // sign that the functions host is ready, whatever serverless-offline's own log level.
+    this.log(`${this.pollers.length} poller(s) started`);
   }
 
   async stop() {

@@ -127,8 +127,9 @@ export interface RunningStack {
 /** serverless.yml's default maximum concurrency of an event source. */
 const DEFAULT_MAX_CONCURRENCY = 2;
 
-/** Log levels above INFO: a stack at one of these prints nothing per resource. */
-const QUIET_LEVELS = ['WARN', 'ERROR', 'CRITICAL', 'SILENT'];
+/** A log level above INFO: a stack at one of these prints nothing per resource. */
+const quiet = (env: Record<string, string>) =>
+  ['WARN', 'ERROR', 'CRITICAL', 'SILENT'].includes((env.ESI_LOG_LEVEL ?? '').toUpperCase());
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const bin = (name: string) => path.join(ROOT, 'node_modules', '.bin', name);
@@ -230,7 +231,7 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
   // AWS's 300 s, which would not follow a local grace).
   env.ESI_RECONCILE_BACKLOG_GRACE_SECONDS ??= String(BACKLOG_GRACE_OF_GRACE * Number(env.ESI_RECONCILE_GRACE_SECONDS));
   // No metrics (EMF lines: nothing reads them locally) when the log level is above INFO, unless set.
-  env.POWERTOOLS_METRICS_DISABLED ??= String(QUIET_LEVELS.includes((env.ESI_LOG_LEVEL ?? '').toUpperCase()));
+  env.POWERTOOLS_METRICS_DISABLED ??= String(quiet(env));
 
   const children: Spawned[] = [];
   const spawnLogged = (name: string, cmd: string, args: string[], childEnv: NodeJS.ProcessEnv) => {
@@ -259,16 +260,16 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
         '--noTimeout',
         ...localParams(env).map(([name, value]) => `--param=${name}=${value}`),
       ],
-      functionsHostEnv(env),
+      {
+        // A quiet stack: not serverless-offline's line per invocation either (its warnings and errors stay).
+        ...(quiet(env) ? { SLS_LOG_LEVEL: 'warning' } : {}),
+        ...functionsHostEnv(env),
+      },
     );
     functions = offline.p;
     await waitUntilServing(offline.p, opts.ports.lambda, 60_000);
-    await waitForLogLine(
-      offline.p,
-      /Offline \[http for lambda\] listening|listening on http:\/\/127\.0\.0\.1:\d+/i,
-      offline.offset,
-      60_000,
-    );
+    // The local SQS event source says it has started, after serverless-offline's Lambda endpoint.
+    await waitForLogLine(offline.p, /^\[local-sqs\] \d+ poller\(s\) started$/m, offline.offset, 60_000);
     return offline.p.child;
   };
   await startFunctions();
