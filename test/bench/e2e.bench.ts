@@ -411,12 +411,16 @@ function threadsOf(stack: RunningStack): string {
   }
 }
 
-/** Each function's most invocations at once, from the local SQS event source's log lines; the scheduled ones run one at a time. */
+/**
+ * Each function's most invocations at once, from the local SQS event source's log lines; the
+ * scheduled functions (monitoring-sync, the reconciler) are invoked one at a time by the local
+ * schedule (infra/stack/scheduler.ts): one instance each.
+ */
 function invocationPeaks(log: string): Map<string, number> {
   const peaks = new Map<string, number>();
   for (const m of log.matchAll(/^\[local-sqs\] (\S+): (\d+) invocation\(s\) at once$/gm))
     peaks.set(m[1], Math.max(peaks.get(m[1]) ?? 0, Number(m[2])));
-  for (const m of log.matchAll(/^\(λ: (monitoring-sync|reconciler)\)/gm)) peaks.set(m[1], 1);
+  for (const name of ['monitoring-sync', 'reconciler']) peaks.set(name, 1);
   return peaks;
 }
 
