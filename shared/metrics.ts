@@ -9,7 +9,7 @@
  * |---|---|---|
  * | RecordsSucceeded, RecordsFailed, RecordsRetried, RecordsErrored | Count | shared/sqs/consumer.ts, one per record by outcome (done / failed for good / retryLater / thrown). For the planner RecordsSucceeded = plans written, RecordsFailed = plans failed (PLAN_FAILED); for heat and monitoring RecordsFailed = a job failed for good, i.e. its chain failed |
  * | JobsStarted, JobsSucceeded, JobsFailed | Count | recordJobOutcome(), called by the job handlers; extra dimension `handler`; flushed with the invocation's other metrics |
- * | StackOperationDuration | Milliseconds | recordStackOperation(); metadata operation, stack, ok |
+ * | StackOperationDuration | Milliseconds | recordStackOperation(); flushed with the invocation's other metrics (the stack and operation are on the job's log line) |
  * | RelayLag | Count (etcd revisions) | the relay's position report: current etcd revision − checkpoint, per prefix (metadata) |
  * | RelayDeadLetters | Count | the relay: an event SQS refused for good, sent to the relay dead-letter queue (metadata: queue) |
  * | Repairs | Count | recordRepair(), the reconciler: one per repair; extra dimension `kind` |
@@ -83,20 +83,11 @@ export function recordJobOutcome(service: string, handler: string, outcome: JobO
 
 /**
  * How long a stack operation took, from the request to Heat until the stack reached a final
- * state (or the failure), in milliseconds. Published at once; `operation` (create, update,
- * delete), `stack` and `ok` go in as metadata (searchable in Logs Insights, not dimensions).
+ * state (or the failure), in milliseconds; stored, and written with the invocation's other
+ * metrics. Which stack and operation it was is on the job's own log line (shared/work/heat-work.ts).
  */
-export function recordStackOperation(
-  service: string,
-  operation: string,
-  durationMs: number,
-  details: { ok: boolean; stack?: string } = { ok: true },
-): void {
-  const single = metricsFor(service).singleMetric();
-  single.addMetadata('operation', operation);
-  single.addMetadata('ok', String(details.ok));
-  if (details.stack) single.addMetadata('stack', details.stack);
-  single.addMetric('StackOperationDuration', MetricUnit.Milliseconds, Math.max(0, durationMs));
+export function recordStackOperation(service: string, durationMs: number): void {
+  metricsFor(service).addMetric('StackOperationDuration', MetricUnit.Milliseconds, Math.max(0, durationMs));
 }
 
 /**

@@ -246,12 +246,14 @@ function stepIn(ctx: WorkContext): HeatStep | undefined {
 
 const envSeconds = (name: string, dflt: number): number => numberSetting(name, dflt);
 
-/** A stack operation reached its end: its duration (from the request to Heat) goes to the metrics. */
+/**
+ * A stack operation reached its end: its duration (from the request to Heat) goes to the metrics,
+ * and with the stack and operation onto the job's outcome line (the "slowest stack operations" query).
+ */
 function ended(ctx: WorkContext, s: HeatStep, ok: boolean, result: WorkResult): WorkResult {
-  recordStackOperation(serviceOf(ctx.logger), s.action, ctx.now().getTime() - Date.parse(s.started_at), {
-    ok,
-    stack: s.stack_name,
-  });
+  const ms = ctx.now().getTime() - Date.parse(s.started_at);
+  recordStackOperation(serviceOf(ctx.logger), ms);
+  ctx.logger.appendKeys({ stack_name: s.stack_name, stack_operation: s.action, stack_operation_ms: ms });
   return result;
 }
 

@@ -307,7 +307,7 @@ test('Logs Insights query definitions: one resource, failures, slowest stack ope
   const byName = (re: RegExp) => queries.find((q) => re.test(q.Name));
   expect(byName(/one resource/)?.QueryString).toMatch(/filter resource_key/);
   expect(byName(/failures/)?.QueryString).toMatch(/level = "ERROR"/);
-  expect(byName(/slowest stack operations/)?.QueryString).toMatch(/sort StackOperationDuration desc/);
+  expect(byName(/slowest stack operations/)?.QueryString).toMatch(/sort stack_operation_ms desc/);
   for (const q of queries) expect(q.LogGroupNames.length).toBeGreaterThan(0);
 });
 
@@ -433,7 +433,7 @@ test('scheduled functions cannot pile up: timeout under the 1-minute period, no 
   expect(rules.length).toBe(2);
   for (const [id, rule] of rules) {
     expect({ id, rate: rule.Properties.ScheduleExpression }).toEqual({ id, rate: 'rate(1 minute)' });
-    for (const target of asList(rule.Properties.Targets) as any[]) {
+    for (const target of asList<any>(rule.Properties.Targets)) {
       expect({ id, retry: target.RetryPolicy }).toEqual({
         id,
         retry: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 },

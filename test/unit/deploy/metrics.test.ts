@@ -69,13 +69,21 @@ test('job outcomes are stored per handler and flushed with the service, one EMF 
   expect(emf()).toHaveLength(2);
 });
 
-test('stack operations and relay lag are published at once', () => {
-  recordStackOperation('esi-heat', 'create', 1234, { ok: true, stack: 'esi-net-1' });
+test('stack operation durations are stored and flushed with the service', () => {
+  recordStackOperation('esi-heat', 1234);
+  recordStackOperation('esi-heat', 56);
+  expect(emf()).toHaveLength(0);
+  flushMetrics('esi-heat');
+  const [op] = emf();
+  expect(op).toMatchObject({ service: 'esi-heat', StackOperationDuration: [1234, 56] });
+  expect(op._aws.CloudWatchMetrics[0].Metrics).toEqual([{ Name: 'StackOperationDuration', Unit: 'Milliseconds' }]);
+});
+
+test('relay lag is published at once', () => {
   expect(recordRelayLag('esi-relay', { relay: 'main', prefix: '/config/', etcdRevision: 120, checkpoint: 100 })).toBe(
     20,
   );
-  const [op, lag] = emf();
-  expect(op).toMatchObject({ StackOperationDuration: 1234, operation: 'create', stack: 'esi-net-1', ok: 'true' });
+  const [lag] = emf();
   expect(lag).toMatchObject({ service: 'esi-relay', RelayLag: 20, prefix: '/config/', checkpoint: '100' });
 });
 
