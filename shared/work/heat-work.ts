@@ -27,6 +27,7 @@ import {
   deletedStackRecord,
   encodeEsiValue,
   failedText,
+  isPrepareFailure,
   operationStart,
   operationTag,
   overdueText,
@@ -50,7 +51,7 @@ import {
   type WorkContext,
   type WorkResult,
 } from './job-runner';
-import { TEMPLATE_CHOICE_KEYS, templateOfJob } from './job-template';
+import { JobTemplateError, TEMPLATE_CHOICE_KEYS, templateOfJob } from './job-template';
 import { outputsResolver } from './stack-outputs';
 
 export interface HeatWorkOptions {
@@ -129,6 +130,8 @@ export function heatWork(opts: HeatWorkOptions): JobWork {
   const work: JobWork = {
     handler: 'heat_worker',
     alsoRead: TEMPLATE_CHOICE_KEYS,
+    // Bad params, missing outputs, a template that does not render or cannot be chosen.
+    isJobFailure: (e) => isPrepareFailure(e) || e instanceof JobTemplateError,
 
     async start(ctx) {
       const { job, store } = ctx;

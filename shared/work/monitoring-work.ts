@@ -23,7 +23,7 @@
  */
 import YAML from 'yaml';
 import type { CollectorClient, TargetSpec } from '../clients/collector';
-import { resolveParams, tenantOf } from '../heat';
+import { isPrepareFailure, resolveParams, tenantOf } from '../heat';
 import { renderHotTemplate } from '../templates/render';
 import { jobFailed, succeeded, type JobWork, type WorkContext, type WorkResult } from './job-runner';
 import { JobTemplateError, TEMPLATE_CHOICE_KEYS, templateOfJob } from './job-template';
@@ -178,6 +178,8 @@ export function monitoringWork(opts: MonitoringWorkOptions): JobWork {
   const work: JobWork = {
     handler: 'monitoring_worker',
     alsoRead: TEMPLATE_CHOICE_KEYS,
+    // Bad params, missing outputs, a target body that does not render or cannot be chosen.
+    isJobFailure: (e) => isPrepareFailure(e) || e instanceof JobTemplateError,
     async start(ctx) {
       switch (ctx.job.action) {
         case 'create':

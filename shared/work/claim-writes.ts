@@ -1,0 +1,70 @@
+/**
+ * The job runner's writes under a claim (./job-runner.ts): a success's job-state merge and ops,
+ * and the renewal of a claim that polls again. Both are fenced by the claim.
+ */
+import { commitDecision, converge } from '../store/converge';
+import { parseJsonObject } from '../encoding/json-object';
+import { encodeEsiValue } from '../heat/records';
+import { jobTxn, revokeQuietly, type Claim, type HeldClaim } from '../jobs';
+import { keys as etcdKeys, type ResourcePath } from '../keys';
+import { modRevisionIs, put, unchangedSince, type KeyValue, type Op, type Store } from '../store/store';
+import type { StepState, WorkResult } from './job-work';
+
+/** The job-state merge and the work's ops, in one transaction fenced by the claim. */
+export async function commitSuccess(
+  store: Store,
+  held: HeldClaim,
+  path: ResourcePath,
+  result: Extract<WorkResult, { kind: 'succeeded' }>,
+): Promise<void> {
+  const { claim } = held;
+  const key = etcdKeys.jobState(path);
+  // The first attempt uses the job state read with the claim; a retry (the fence failed) reads it again.
+  let useClaimRead = held.extra.has(key);
+  await converge(`${key} (job ${claim.jobId} writing its result)`, async () => {
+    const prevKv = useClaimRead ? held.extra.get(key) : await store.get(key);
+    useClaimRead = false;
+    const ops: Op[] = [...(result.ops ?? [])];
+    if (result.jobState) {
+      const next = result.jobState(prevKv ? parseJsonObject(prevKv.value) : undefined);
+      if (next !== undefined) {
+        const text = encodeEsiValue(next);
+        if (prevKv?.value !== text) ops.push(put(key, text));
+      }
+    }
+    return commitDecision(store, { result: undefined, when: [unchangedSince(key, prevKv)], then: ops }, () =>
+      jobTxn(store, claim),
+    );
+  });
+}
+
+/**
+ * Moves the working key to a new lease that covers the poll delay and the next invocation, and
+ * stores the step: `when my claim holds and working is unchanged since read, put working on the
+ * new lease` (and the work's own ops). The create revision (the fence) stays the same. False when another invocation
+ * renewed it first (a duplicate poll message): only one poll chain per claim goes on.
+ */
+export async function renewClaim(
+  store: Store,
+  claim: Claim,
+  working: KeyValue,
+  renewal: { workingValue: Record<string, unknown>; step: StepState | undefined; ops: Op[] },
+  ttl: number,
+): Promise<boolean> {
+  const { workingValue, step, ops } = renewal;
+  const lease = await store.grantLease(ttl);
+  const value = { ...workingValue, ...(step ? { step } : {}) };
+  let ok = false;
+  try {
+    const res = await jobTxn(store, claim)
+      .when(modRevisionIs(working.key, working.modRevision))
+      .then(put(working.key, JSON.stringify(value), { lease: lease.id }), ...ops)
+      .commit();
+    ok = res.succeeded;
+  } finally {
+    if (!ok) await revokeQuietly(lease);
+  }
+  // The old lease has nothing attached any more; revoke it if this invocation holds its handle.
+  if (claim.lease) await revokeQuietly(claim.lease);
+  return ok;
+}
