@@ -58,6 +58,12 @@ const vpcPolicy = (stage) => ({
     ],
   },
 });
+/** X-Ray: the function's traces (these actions take no resource-level scope). */
+const XRAY_STATEMENT = {
+  Effect: 'Allow',
+  Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
+  Resource: '*',
+};
 /** A scheduled run is not retried nor kept waiting: the next run does the same work. */
 const SCHEDULE_RETRY = { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 };
 /** Throttling that pages: throttled in each of 5 consecutive minutes, not a single occurrence. */
@@ -131,6 +137,10 @@ function addOperations(t, s) {
       role.Properties.Policies = [
         ...(role.Properties.Policies || []),
         { 'Fn::If': ['HasVpc', vpcPolicy(s.stage), { Ref: 'AWS::NoValue' }] },
+        {
+          PolicyName: `esi-${s.stage}-xray`,
+          PolicyDocument: { Version: '2012-10-17', Statement: [{ ...XRAY_STATEMENT }] },
+        },
       ];
 
     const dims = [{ Name: 'FunctionName', Value: { Ref: f.id } }];
@@ -263,6 +273,11 @@ function addOperations(t, s) {
   addVpcEndpoints(t, s);
   addSecretsKey(t, s);
 
+  // An alarm that clears says so on the same topic (an operator sees the incident end).
+  for (const r of Object.values(R))
+    if (r.Type === 'AWS::CloudWatch::Alarm' && r.Properties.AlarmActions && !r.Properties.OKActions)
+      r.Properties.OKActions = r.Properties.AlarmActions;
+
   const tags = Object.entries(s.tags).map(([Key, Value]) => ({ Key, Value: String(Value) }));
   for (const r of Object.values(R)) {
     if (!TAGGABLE.has(r.Type)) continue;
@@ -383,6 +398,23 @@ function dashboard(inv, stage) {
       esi('StackOperationDuration', 'esi-heat', [], { stat: 'p90', label: 'p90' }),
       esi('StackOperationDuration', 'esi-heat', [], { stat: 'Maximum', label: 'max' }),
     ]),
+    widget(
+      'Function duration (ms, p99 and max)',
+      inv.functions.flatMap((f) => [
+        ['AWS/Lambda', 'Duration', 'FunctionName', f.name, { stat: 'p99', label: `${f.name} p99` }],
+        ['AWS/Lambda', 'Duration', 'FunctionName', f.name, { stat: 'Maximum', label: `${f.name} max` }],
+      ]),
+    ),
+    widget(
+      'Concurrent executions per function',
+      inv.functions.map((f) => [
+        'AWS/Lambda',
+        'ConcurrentExecutions',
+        'FunctionName',
+        f.name,
+        { stat: 'Maximum', label: f.name },
+      ]),
+    ),
     widget('Dead-letter queue depth', perQueue('ApproximateNumberOfMessagesVisible', inv.dlqs), { stat: 'Maximum' }),
     widget(
       'Function errors and throttles',

@@ -21,6 +21,7 @@ import {
 } from 'cockatiel';
 import { RetryableError, ServiceName } from './errors';
 import type { RetrySettings } from './settings';
+import { traced } from '../tracing';
 
 export interface BreakerSettings {
   /** Consecutive retryable failures that open the circuit. */
@@ -117,7 +118,8 @@ export function resilience(
   return {
     async execute<T>(fn: () => Promise<T>, opts: { retry?: boolean } = {}): Promise<T> {
       try {
-        return opts.retry === false ? await breaker.execute(fn) : await retrying.execute(fn);
+        // One subsegment per call (retries inside it): Keystone, Heat, the collector.
+        return await traced(service, () => (opts.retry === false ? breaker.execute(fn) : retrying.execute(fn)));
       } catch (err) {
         if (err instanceof BrokenCircuitError) {
           throw new RetryableError(

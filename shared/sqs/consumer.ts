@@ -38,6 +38,7 @@ import {
 import type { Logger } from '../log/logger';
 import { flushMetrics, recordOutcome, serviceOf } from '../metrics';
 import { loadSecrets } from '../secrets';
+import { tracingMiddleware } from '../tracing';
 import { queueUrl, sqsClient } from './client';
 
 export type Outcome =
@@ -135,6 +136,7 @@ export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
   return (
     middy<SQSEvent, SQSBatchResponse, Error, Context>()
       .use(injectLambdaContext(opts.logger))
+      .use(tracingMiddleware())
       // Secrets from SSM when configured (shared/secrets.ts), once per cold start, before any etcd client exists.
       .before(() => loadSecrets().then(() => undefined))
       .handler((event, context) => {

@@ -1,10 +1,35 @@
+import { traced } from '../tracing';
 import { EtcdStore } from './etcd-store';
-import type { Store } from './store';
+import { collectTxn, type Store } from './store';
 
 let store: Store | undefined;
 
 /** One etcd connection per Lambda container (or process), made on first use. */
 export function defaultStore(): Store {
-  store ??= new EtcdStore();
+  store ??= tracedStore(new EtcdStore());
   return store;
+}
+
+/** The store with an `etcd` subsegment per request (a no-op unless tracing is on: shared/tracing.ts). */
+export function tracedStore(s: Store): Store {
+  return {
+    get: (key) => traced('etcd', () => s.get(key)),
+    range: (prefix, opts) => traced('etcd', () => s.range(prefix, opts)),
+    rangeMany: (prefixes, opts) => traced('etcd', () => s.rangeMany(prefixes, opts)),
+    revision: () => traced('etcd', () => s.revision()),
+    txn: () =>
+      collectTxn((parts) =>
+        traced('etcd', () =>
+          s
+            .txn()
+            .when(...parts.when)
+            .then(...parts.then)
+            .otherwise(...parts.otherwise)
+            .commit(),
+        ),
+      ),
+    watch: (prefix, from, handlers) => s.watch(prefix, from, handlers),
+    grantLease: (ttl, opts) => traced('etcd', () => s.grantLease(ttl, opts)),
+    close: () => s.close(),
+  };
 }

@@ -306,6 +306,10 @@ test('Logs Insights query definitions: one resource, failures, slowest stack ope
   const queries = resources('AWS::Logs::QueryDefinition').map(([, q]) => q.Properties);
   const byName = (re: RegExp) => queries.find((q) => re.test(q.Name));
   expect(byName(/one resource/)?.QueryString).toMatch(/filter resource_key/);
+  // Every function's log group and the relay's, monitoring-sync's included.
+  expect([...byName(/one resource/)!.LogGroupNames].sort()).toEqual(
+    [...functions().map((f) => `/aws/lambda/${f.name}`), '/esi/prod/relay'].sort(),
+  );
   expect(byName(/failures/)?.QueryString).toMatch(/level = "ERROR"/);
   expect(byName(/slowest stack operations/)?.QueryString).toMatch(/sort stack_operation_ms desc/);
   for (const q of queries) expect(q.LogGroupNames.length).toBeGreaterThan(0);
@@ -645,12 +649,73 @@ test('the dashboard: relay lag, queue depth and age per queue, plans, jobs, stac
     ]),
   );
   expect(names(/Stack operation/)).toContain('esi StackOperationDuration service esi-heat stage prod');
+  const fnNames = functions()
+    .map((f) => f.name)
+    .sort();
+  expect([...new Set(widget(/Function duration/).map((m) => `${String(m[1])} ${String(m[3])}`))].sort()).toEqual(
+    fnNames.map((n) => `Duration ${n}`),
+  );
+  expect(
+    widget(/Concurrent executions/)
+      .map((m) => `${String(m[1])} ${String(m[3])}`)
+      .sort(),
+  ).toEqual(fnNames.map((n) => `ConcurrentExecutions ${n}`));
   expect(
     widget(/Dead-letter/)
       .map((m) => m[3])
       .sort(),
   ).toEqual(queueNames(dlqs));
   expect((template as any).Outputs.DashboardUrl.Value['Fn::Sub']).toContain(`dashboards:name=\${${id}}`);
+});
+
+test('tracing: X-Ray active on every function, with a role that may write traces', () => {
+  for (const { id } of functions()) {
+    const fn = template.Resources[id];
+    expect({ id, tracing: fn.Properties.TracingConfig }).toEqual({ id, tracing: { Mode: 'Active' } });
+    const xray = roleStatements(getAttArn(fn.Properties.Role)!).filter((x) =>
+      asList(x.Action).some((a) => a.startsWith('xray:')),
+    );
+    expect({ id, xray }).toEqual({
+      id,
+      xray: [{ Effect: 'Allow', Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Resource: '*' }],
+    });
+  }
+  console.log(
+    `traced functions: ${functions()
+      .map((f) => f.name)
+      .join(', ')}`,
+  );
+});
+
+test('every alarm with actions notifies its end too (OKActions); the relay has a running-task alarm', () => {
+  const alarms = resources('AWS::CloudWatch::Alarm');
+  expect(alarms.length).toBeGreaterThan(0);
+  for (const [id, a] of alarms) {
+    const actions = { 'Fn::If': ['HasAlarmTopic', [''], { Ref: 'AWS::NoValue' }] };
+    expect({ id, alarm: a.Properties.AlarmActions, ok: a.Properties.OKActions }).toEqual({
+      id,
+      alarm: actions,
+      ok: actions,
+    });
+  }
+  const notRunning = template.Resources.RelayNotRunningAlarm;
+  expect(notRunning.Condition).toBe('DeployRelay');
+  expect(notRunning.Properties).toMatchObject({
+    AlarmName: 'esi-prod-relay-not-running',
+    Namespace: 'ECS/ContainerInsights',
+    MetricName: 'RunningTaskCount',
+    Dimensions: [
+      { Name: 'ClusterName', Value: 'esi-prod' },
+      { Name: 'ServiceName', Value: 'esi-prod-relay' },
+    ],
+    Threshold: 1,
+    ComparisonOperator: 'LessThanThreshold',
+    TreatMissingData: 'breaching',
+  });
+  expect(template.Resources.RelayCluster.Properties.ClusterSettings).toEqual([
+    { Name: 'containerInsights', Value: 'enabled' },
+  ]);
+  console.log(`alarms: ${alarms.length}, each with OKActions`);
 });
 
 test('outputs: every queue and dead-letter queue URL, every log group, the dashboard URL', () => {
