@@ -33,6 +33,8 @@ export interface RelayOptions {
   batchSize?: number;
   /** Batches in flight at once, per route. */
   concurrency?: number;
+  /** Keys per page when a route re-reads its prefix after a compaction (default RANGE_PAGE_SIZE). */
+  resyncPageSize?: number;
   /** Queue name of the relay's dead-letter queue (events SQS refuses for good). */
   deadLetterQueue?: string;
   /** Longest a forwarded event waits for the checkpoint write (ms). */
@@ -74,6 +76,7 @@ export class Relay {
           logger: opts.logger,
           batchSize: opts.batchSize,
           concurrency: opts.concurrency,
+          resyncPageSize: opts.resyncPageSize,
           onAdvance: (forwarded) => this.advance(forwarded),
         }),
     );

@@ -6,14 +6,18 @@
  *   already holds. The etcd3 watcher's internal resume point is never trusted: on any watch error
  *   the watch is re-created from the stream's own position.
  * - A watch response never splits a revision, so the position only lands on whole revisions.
- * - If the start revision was compacted, the stream lists the prefix, re-emits every key as a
- *   `sync` message, and watches from the list's revision + 1.
+ * - If the start revision was compacted, the stream lists the prefix a page at a time (one
+ *   snapshot: every page at the first page's revision), re-emits every key as a `sync` message,
+ *   and watches from that revision + 1. A page is read only when the send buffer has room for it,
+ *   so a resync of any prefix holds at most two pages in memory; the position moves to the
+ *   snapshot's revision only with the last page (a stop half-way resumes before the resync).
  * - Up to `concurrency` batches are in flight; the position advances over the contiguous prefix
  *   of finished batches only.
  * - An event SQS refuses for good is dead-lettered by the sender and passed over (SqsBatchSender).
  */
 import { EtcdEventMessage } from '../events/etcd-event-message';
 import type { Logger } from '../log/logger';
+import { RANGE_PAGE_SIZE } from '../store/read-many';
 import { CompactedError, Store, WatchEvent, WatchHandle } from '../store/store';
 import type { SqsBatchSender } from './sqs-sender';
 
@@ -30,6 +34,8 @@ export interface RouteStreamOptions {
   batchSize?: number;
   /** Batches in flight at once. */
   concurrency?: number;
+  /** Keys per page of a resync's range reads (default RANGE_PAGE_SIZE). */
+  resyncPageSize?: number;
   /** Called when the position moved, with the events forwarded (sent or dead-lettered) up to it. */
   onAdvance(forwarded: number): void;
 }
@@ -56,6 +62,8 @@ export interface StreamCounters {
   deadLettered: number;
   resyncs: number;
   rewatches: number;
+  /** Most events held unsent at once (the send buffer's high-water mark). */
+  pendingHighWater: number;
 }
 
 export const emptyCounters = (): StreamCounters => ({
@@ -65,6 +73,7 @@ export const emptyCounters = (): StreamCounters => ({
   deadLettered: 0,
   resyncs: 0,
   rewatches: 0,
+  pendingHighWater: 0,
 });
 
 export class RouteStream {
@@ -76,6 +85,8 @@ export class RouteStream {
   private stopping = false;
   private halted = false;
   private wake?: () => void;
+  /** A resync waiting for room in the send buffer. */
+  private roomWaiter?: () => void;
   private loop?: Promise<void>;
   /** Highest revision up to which every event was sent (or passed over); the checkpoint trails it. */
   private safePosition = 0;
@@ -105,13 +116,15 @@ export class RouteStream {
       prefix: this.opts.prefix,
       checkpoint: from,
     });
-    await this.openWatch();
+    // Sending first: a resync at start (its revision compacted) waits for room in the send buffer.
     this.loop = this.sendLoop();
+    await this.openWatch();
   }
 
   /** Stops watching and sends what it already holds. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.makeRoom();
     await this.watch?.cancel().catch(() => undefined);
     this.wake?.();
     await this.loop;
@@ -120,6 +133,7 @@ export class RouteStream {
   /** Stops sending at once (the relay lost its checkpoint to another instance). */
   halt(): void {
     this.halted = true;
+    this.makeRoom();
     this.wake?.();
   }
 
@@ -133,7 +147,7 @@ export class RouteStream {
         return;
       } catch (err) {
         if (err instanceof CompactedError) {
-          await this.resync();
+          await this.resyncUntilDone();
           continue;
         }
         this.opts.logger.warn('watch could not be created; retrying', {
@@ -157,7 +171,7 @@ export class RouteStream {
     });
     this.recovering = (async () => {
       await this.watch?.cancel().catch(() => undefined);
-      if (compacted) await this.resync();
+      if (compacted) await this.resyncUntilDone();
       else await delay(200); // a watch that keeps failing must not spin
       await this.openWatch();
     })().finally(() => {
@@ -165,22 +179,76 @@ export class RouteStream {
     });
   }
 
-  /** The start revision is gone: re-emit every key under the prefix as it is now. */
+  /** Resyncs until one completes (etcd down, or its snapshot compacted too: again, from the start). */
+  private async resyncUntilDone(): Promise<void> {
+    for (let attempt = 0; !this.stopping && !this.halted; attempt++) {
+      try {
+        return await this.resync();
+      } catch (err) {
+        this.opts.logger.warn('resync failed; starting it again', {
+          relay: this.opts.name,
+          prefix: this.opts.prefix,
+          attempt,
+          error: String(err),
+        });
+        await delay(Math.min(100 * 2 ** attempt, 5000));
+      }
+    }
+  }
+
+  /**
+   * The start revision is gone: re-emit every key under the prefix as it is at one revision, a
+   * page at a time, each page read only once the send buffer has room for it. Keys of the pages
+   * before the last keep the position where it is; those of the last one complete the resync.
+   */
   private async resync(): Promise<void> {
     this.counters.resyncs++;
-    const { items, revision } = await this.store.range(this.opts.prefix);
-    this.opts.logger.warn('start revision compacted; re-emitting every key under the prefix', {
+    const pageSize = Math.max(this.opts.resyncPageSize ?? RANGE_PAGE_SIZE, 1);
+    const held = this.lastEnqueued;
+    let revision: number | undefined;
+    let from: string | undefined;
+    let keys = 0;
+    for (;;) {
+      await this.room(pageSize);
+      if (this.stopping || this.halted) return;
+      const page = await this.store.range(this.opts.prefix, { limit: pageSize, from, revision });
+      revision ??= page.revision;
+      const last = !page.more || page.items.length === 0;
+      for (const kv of page.items) {
+        const message: EtcdEventMessage = { key: kv.key, modRevision: kv.modRevision, type: 'sync' };
+        this.hold({ message, position: last ? revision : held, queue: this.opts.route(message, kv.value) });
+      }
+      keys += page.items.length;
+      this.counters.received += page.items.length;
+      this.wake?.();
+      if (last) break;
+      from = `${page.items[page.items.length - 1].key}\0`;
+    }
+    this.opts.logger.warn('start revision compacted; re-emitted every key under the prefix', {
       relay: this.opts.name,
-      keys: items.length,
+      prefix: this.opts.prefix,
+      keys,
       etcd_revision: revision,
     });
-    for (const kv of items) {
-      const message: EtcdEventMessage = { key: kv.key, modRevision: kv.modRevision, type: 'sync' };
-      this.pending.push({ message, position: revision, queue: this.opts.route(message, kv.value) });
-    }
-    this.counters.received += items.length;
     this.lastEnqueued = Math.max(this.lastEnqueued, revision);
     this.wake?.();
+  }
+
+  /** Waits until fewer than `limit` events are held unsent (or the stream stops). */
+  private async room(limit: number): Promise<void> {
+    while (this.pending.length >= limit && !this.stopping && !this.halted)
+      await new Promise<void>((resolve) => (this.roomWaiter = resolve));
+  }
+
+  private makeRoom(): void {
+    const waiter = this.roomWaiter;
+    this.roomWaiter = undefined;
+    waiter?.();
+  }
+
+  private hold(item: Item): void {
+    this.pending.push(item);
+    if (this.pending.length > this.counters.pendingHighWater) this.counters.pendingHighWater = this.pending.length;
   }
 
   private enqueue(events: WatchEvent[]): void {
@@ -188,7 +256,7 @@ export class RouteStream {
       // Duplicates after a re-watch: whole revisions we already hold.
       if (ev.modRevision <= this.lastEnqueued) continue;
       const message: EtcdEventMessage = { key: ev.key, modRevision: ev.modRevision, type: ev.type };
-      this.pending.push({ message, position: ev.modRevision, queue: this.opts.route(message, ev.value) });
+      this.hold({ message, position: ev.modRevision, queue: this.opts.route(message, ev.value) });
       this.counters.received++;
     }
     const last = events[events.length - 1];
@@ -213,6 +281,7 @@ export class RouteStream {
         continue;
       }
       this.startBatch(this.pending.splice(0, batchSize));
+      this.makeRoom();
     }
     await Promise.allSettled(this.inflight.map((b) => b.promise));
   }

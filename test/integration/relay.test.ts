@@ -9,7 +9,7 @@ import { createLogger } from '../../shared/log/logger';
 import { Relay, type RelayOptions, type RouteFn } from '../../shared/relay/relay';
 import { sqsClient } from '../../shared/sqs/client';
 import { EtcdStore } from '../../shared/store/etcd-store';
-import { put } from '../../shared/store/store';
+import { put, type RangeOptions } from '../../shared/store/store';
 import { createFifoQueue, receiveAll } from '../helpers/sqs';
 import { waitFor } from '../helpers/wait';
 
@@ -152,6 +152,57 @@ test('after compaction of its start revision it re-emits every key of the prefix
       .then(put(`${prefix}c`, '3'))
       .commit();
     await collect(url, new Map([[`${prefix}c`, after.revision]]));
+    await relay.stop();
+  } finally {
+    ownStore.close();
+    await own.stop();
+  }
+});
+
+test('a resync reads its prefix in pages at one revision and holds at most two pages unsent', async () => {
+  const own = await startEtcd({
+    clientPort: await freePort(),
+    peerPort: await freePort(),
+    dataDir: path.join(process.env.ESI_TEST_ROOT!, `compact-paged-${Date.now()}`, 'etcd'),
+  });
+  const ownStore = new EtcdStore({ endpoints: [own.clientUrl] });
+  // The relay's store, recording every range read of the prefix: its page limit and size.
+  const reads: { limit?: number; keys: number; revision?: number }[] = [];
+  const prefix = '/it-paged/';
+  const counting = Object.assign(Object.create(ownStore) as EtcdStore, {
+    range: async (p: string, o?: RangeOptions) => {
+      const res = await ownStore.range(p, o);
+      if (p === prefix) reads.push({ limit: o?.limit, keys: res.items.length, revision: o?.revision });
+      return res;
+    },
+  });
+  try {
+    const queue = `it-paged-${Date.now()}.fifo`;
+    const url = await createFifoQueue(queue);
+    await ownStore
+      .txn()
+      .then(put(checkpointKey(prefix), JSON.stringify({ revision: 1, routes: { [prefix]: 1 } })))
+      .commit();
+    const keys = Array.from({ length: 25 }, (_, i) => `${prefix}k${String(i).padStart(2, '0')}`);
+    const written = await ownStore
+      .txn()
+      .then(...keys.map((k) => put(k, 'v')))
+      .commit();
+    await ownStore.client.kv.compact({ revision: written.revision, physical: true });
+
+    const relay = relayFor(prefix, queue, { resyncPageSize: 10, batchSize: 2, concurrency: 1 }, { store: counting });
+    await relay.start();
+    const seen = await collect(url, new Map(keys.map((k) => [k, written.revision])));
+    expect([...seen.keys()].sort()).toEqual(keys);
+    // Three pages of at most 10 keys; the later ones at the first one's revision (one snapshot).
+    expect(reads).toEqual([
+      { limit: 10, keys: 10, revision: undefined },
+      { limit: 10, keys: 10, revision: written.revision },
+      { limit: 10, keys: 5, revision: written.revision },
+    ]);
+    expect(relay.counters.resyncs).toBe(1);
+    expect(relay.counters.pendingHighWater).toBeLessThanOrEqual(19);
+    await waitFor(async () => relay.position === written.revision, { what: 'the position at the snapshot' });
     await relay.stop();
   } finally {
     ownStore.close();
