@@ -14,8 +14,12 @@ import { loadSecrets } from '../../shared/secrets';
 import { sqsClient } from '../../shared/sqs/client';
 import { EtcdStore } from '../../shared/store/etcd-store';
 
-/** How long a stop may take to checkpoint and close before the process exits anyway. */
-const STOP_GRACE_MS = 3000;
+/**
+ * How long a stop may take to send what the routes hold, checkpoint and close before the process
+ * exits anyway: 3 s by default (the local stack); the ECS task sets 25 s, within its 30 s
+ * StopTimeout. Sends still pending 2 s before it give up, so the checkpoint is written in time.
+ */
+const STOP_GRACE_MS = numberSetting('ESI_RELAY_STOP_GRACE_MS', 3000);
 
 async function main(): Promise<void> {
   const logger = createLogger('esi-relay');
@@ -48,6 +52,7 @@ async function main(): Promise<void> {
     deadLetterQueue: setting('ESI_RELAY_DLQ') ?? queueName('relay-dlq', undefined, { fifo: false }),
     checkpointMs: numberSetting('ESI_RELAY_CHECKPOINT_MS', 1000),
     checkpointEvents: numberSetting('ESI_RELAY_CHECKPOINT_EVENTS', 1000),
+    stopSendGraceMs: Math.max(STOP_GRACE_MS - 2000, 0),
   });
   stopRelays = async () => {
     if (readyFile) removeReadyFile(readyFile);

@@ -19,7 +19,7 @@ import type { Store } from '../store/store';
 import { Checkpoint, CheckpointLostError } from './checkpoint';
 import { emptyCounters, RouteStream, type StreamCounters } from './route-stream';
 import type { RelayRoute } from './routes';
-import { SqsBatchSender } from './sqs-sender';
+import { SqsBatchSender, SqsSendError } from './sqs-sender';
 
 export type { RouteFn } from './route-stream';
 
@@ -43,6 +43,8 @@ export interface RelayOptions {
   checkpointEvents?: number;
   /** Revisions a route's stored revision may fall behind on events not forwarded. */
   staleRevisions?: number;
+  /** How long a stop may keep sending what the routes hold before it gives up on SQS (ms). */
+  stopSendGraceMs?: number;
 }
 
 export interface RelayCounters extends StreamCounters {
@@ -51,6 +53,7 @@ export interface RelayCounters extends StreamCounters {
 
 export class Relay {
   private readonly checkpoint: Checkpoint;
+  private readonly sender: SqsBatchSender;
   readonly streams: RouteStream[];
   private fatal?: Error;
   private stopping = false;
@@ -67,6 +70,7 @@ export class Relay {
   ) {
     this.checkpoint = new Checkpoint(store, opts.checkpointKey);
     const sender = new SqsBatchSender(sqs, opts.logger, { deadLetterQueue: opts.deadLetterQueue });
+    this.sender = sender;
     this.streams = opts.routes.map(
       (r) =>
         new RouteStream(store, sender, {
@@ -78,6 +82,7 @@ export class Relay {
           concurrency: opts.concurrency,
           resyncPageSize: opts.resyncPageSize,
           onAdvance: (forwarded) => this.advance(forwarded),
+          onFailure: (err) => this.fail(err),
         }),
     );
   }
@@ -107,12 +112,28 @@ export class Relay {
   /** Stops watching, sends what it already holds, writes the checkpoint. */
   async stop(): Promise<void> {
     this.stopping = true;
+    // SQS may be down: past the grace the sends still pending fail and the checkpoint stays before them.
+    const grace = setTimeout(() => this.sender.stop(), this.opts.stopSendGraceMs ?? 20_000);
     await Promise.all(this.streams.map((s) => s.stop()));
+    clearTimeout(grace);
     this.writeCheckpoint();
     await this.checkpointWrite;
   }
 
-  /** Resolves when the relay fails for good (lost its checkpoint to another instance). */
+  /**
+   * SQS refused a send for good (AccessDenied, a bad request) or stayed down past the sender's
+   * budget: the relay stops with its checkpoint before the unsent events; started again (ECS), it
+   * resumes from there. A send ended by a stop is not a failure.
+   */
+  private fail(err: Error): void {
+    if (this.fatal || (err instanceof SqsSendError && err.reason === 'stopped')) return;
+    this.fatal = err;
+    this.opts.logger.error('relay cannot send to SQS; stopping', { relay: this.opts.name, error: err.message });
+    this.streams.forEach((s) => s.halt());
+    this.sender.stop();
+  }
+
+  /** Resolves when the relay fails for good (lost its checkpoint to another instance, or SQS refuses it). */
   failed(): Promise<Error> {
     return new Promise((resolve) => {
       const check = () => (this.fatal ? resolve(this.fatal) : setTimeout(check, 200).unref());

@@ -38,6 +38,8 @@ export interface RouteStreamOptions {
   resyncPageSize?: number;
   /** Called when the position moved, with the events forwarded (sent or dead-lettered) up to it. */
   onAdvance(forwarded: number): void;
+  /** Called when a batch cannot be sent (SqsSendError); the stream has halted, its position kept. */
+  onFailure(err: Error): void;
 }
 
 interface Item {
@@ -313,10 +315,16 @@ export class RouteStream {
           batch.forwarded += msgs.length;
         }),
       ),
-    ).then(() => {
-      batch.done = true;
-      this.advance();
-    });
+    ).then(
+      () => {
+        batch.done = true;
+        this.advance();
+      },
+      (err: Error) => {
+        this.halt();
+        this.opts.onFailure(err);
+      },
+    );
     this.inflight.push(batch);
   }
 

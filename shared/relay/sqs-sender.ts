@@ -2,10 +2,13 @@
  * Sends relay messages to SQS in batches of at most 10 and resolves only when every entry was
  * either accepted by SQS or, refused for good, recorded in the relay's dead-letter queue:
  *
- * - transport errors, throttling, a missing queue (the SQS server restarting), any error SQS does
- *   not blame on the entry itself: retried with capped exponential backoff and no give-up (the
- *   relay must not lose an event; while SQS is down it stops advancing and its lag grows, which
- *   is alarmed on);
+ * - transient errors (transport, throttling, SQS's own faults, a missing queue while the SQS
+ *   server restarts; `isTransient`): retried with capped exponential backoff within a budget
+ *   (`maxAttempts`, about 16 minutes by default); while SQS is down the relay stops advancing and
+ *   its lag grows, which is alarmed on. Past the budget the send fails with SqsSendError and the
+ *   relay stops (ECS starts it again from its checkpoint: nothing is lost);
+ * - any other error (AccessDenied, a bad request, a TypeError): not retried, SqsSendError at once;
+ * - `stop()` ends every retry at once: the pending sends fail with SqsSendError (stopped);
  * - an entry SQS refuses as invalid (a sender fault such as InvalidParameterValue or
  *   MessageTooLong): retried `maxRefusals` times in all, then sent to the relay dead-letter
  *   queue with its key and revision, logged, counted (RelayDeadLetters), and passed over, so one
@@ -14,7 +17,6 @@
  */
 import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createHash } from 'node:crypto';
-import { ExponentialBackoff, handleAll, retry } from 'cockatiel';
 import {
   deduplicationId,
   EtcdEventMessage,
@@ -39,6 +41,23 @@ export interface SenderOptions {
   maxRefusals?: number;
   /** The metrics service name (esi-relay). */
   service?: string;
+  /** Attempts of one request while its failures are transient (default 200: ~16 min at the 5 s cap). */
+  maxAttempts?: number;
+  /** First and longest delay between attempts (ms; default 100 and 5000). */
+  initialDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+/** A send that cannot complete: a non-transient error, the retry budget spent, or the sender stopped. */
+export class SqsSendError extends Error {
+  override name = 'SqsSendError';
+  constructor(
+    message: string,
+    readonly reason: 'refused' | 'budget' | 'stopped',
+    cause?: unknown,
+  ) {
+    super(message, { cause });
+  }
 }
 
 /** Error codes by which SQS says the entry itself is invalid: sending it again cannot help. */
@@ -54,12 +73,53 @@ const REFUSALS = new Set([
   'ValidationError',
 ]);
 
+/** Error codes of faults that pass: throttling, and a queue missing while the SQS server restarts. */
+const TRANSIENT_CODES = new Set([
+  'ThrottlingException',
+  'Throttling',
+  'RequestThrottled',
+  'TooManyRequestsException',
+  'ServiceUnavailable',
+  'InternalError',
+  'InternalFailure',
+  'KmsThrottled',
+  'QueueDoesNotExist',
+  'NonExistentQueue',
+]);
+/** Network failures of the request itself. */
+const NETWORK = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EAI_AGAIN|ENOTFOUND|EHOSTUNREACH|socket hang up|TimeoutError/;
+
 /** `AWS.SimpleQueueService.MessageTooLong` → `MessageTooLong`. */
 const codeOf = (code: string | undefined) => (code ?? '').replace(/^AWS\.SimpleQueueService\./, '');
 
 /** True when SQS refused the request because of what it carries (not a transient fault). */
 export function isRefusal(code: string | undefined, senderFault = true): boolean {
   return senderFault && REFUSALS.has(codeOf(code));
+}
+
+/**
+ * True for a failure that may pass by itself (sending again can help): transport errors, 5xx and
+ * 429, SQS's throttling and server faults, a missing queue. AccessDenied, invalid requests and
+ * programming errors (a TypeError) are not.
+ */
+export function isTransient(err: unknown): boolean {
+  if (err instanceof RetryLater) return true;
+  if (!(err instanceof Error) || err instanceof TypeError || err instanceof RangeError) return false;
+  const e = err as Error & {
+    code?: string;
+    $fault?: string;
+    $retryable?: unknown;
+    $metadata?: { httpStatusCode?: number };
+  };
+  const status = e.$metadata?.httpStatusCode;
+  return (
+    Boolean(e.$retryable) ||
+    e.$fault === 'server' ||
+    (status !== undefined && (status >= 500 || status === 429)) ||
+    TRANSIENT_CODES.has(codeOf(e.name)) ||
+    TRANSIENT_CODES.has(codeOf(e.code)) ||
+    NETWORK.test(`${e.code ?? ''} ${e.name} ${e.message}`)
+  );
 }
 
 interface Entry {
@@ -74,11 +134,11 @@ class RetryLater extends Error {
 }
 
 export class SqsBatchSender {
-  private readonly policy = retry(handleAll, {
-    maxAttempts: Number.MAX_SAFE_INTEGER,
-    backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 5000 }),
-  });
   private readonly maxRefusals: number;
+  private readonly maxAttempts: number;
+  private stopped = false;
+  /** Wakes the retries waiting out a delay (stop). */
+  private readonly sleepers = new Set<() => void>();
   readonly stats: SendStats = { messages: 0, retriedEntries: 0, deadLettered: 0 };
 
   constructor(
@@ -87,12 +147,45 @@ export class SqsBatchSender {
     private readonly opts: SenderOptions = {},
   ) {
     this.maxRefusals = Math.max(1, opts.maxRefusals ?? 3);
-    this.policy.onRetry((e) =>
-      this.logger.warn('SQS send failed; retrying', {
-        attempt: e.attempt,
-        error: 'error' in e ? String(e.error) : undefined,
-      }),
-    );
+    this.maxAttempts = Math.max(1, opts.maxAttempts ?? 200);
+  }
+
+  /** Ends every retry now: sends still pending fail with SqsSendError('stopped'). */
+  stop(): void {
+    this.stopped = true;
+    for (const wake of this.sleepers) wake();
+    this.sleepers.clear();
+  }
+
+  /** Runs fn until it succeeds, retrying transient failures within the budget. */
+  private async retrying<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const initial = this.opts.initialDelayMs ?? 100;
+    const max = this.opts.maxDelayMs ?? 5000;
+    for (let attempt = 1; ; attempt++) {
+      if (this.stopped) throw new SqsSendError(`${what}: the sender was stopped`, 'stopped');
+      try {
+        return await fn();
+      } catch (err) {
+        if (!isTransient(err))
+          throw new SqsSendError(`${what}: ${String(err)} (not a transient failure; not retried)`, 'refused', err);
+        if (attempt >= this.maxAttempts)
+          throw new SqsSendError(`${what}: still failing after ${attempt} attempts: ${String(err)}`, 'budget', err);
+        this.logger.warn('SQS send failed; retrying', { attempt, error: String(err) });
+        await this.sleep(Math.min(initial * 2 ** (attempt - 1), max));
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.sleepers.add(wake);
+    });
   }
 
   /**
@@ -102,11 +195,11 @@ export class SqsBatchSender {
   async send(queueName: string, messages: EtcdEventMessage[]): Promise<number> {
     if (messages.length === 0) return 0;
     if (messages.length > 10) throw new Error('a batch holds at most 10 messages');
-    const url = await this.policy.execute(() => queueUrl(queueName, this.client));
+    const url = await this.retrying(`GetQueueUrl ${queueName}`, () => queueUrl(queueName, this.client));
     let pending: Entry[] = messages.map((message, i) => ({ id: String(i), message, refusals: 0 }));
     let alone = false;
     let deadLettered = 0;
-    await this.policy.execute(async () => {
+    await this.retrying(`SendMessageBatch to ${queueName}`, async () => {
       let transient: unknown;
       // One request for the batch; one per entry once a whole batch was refused.
       for (const entries of alone ? pending.map((e) => [e]) : [pending]) {
@@ -195,8 +288,9 @@ export class SqsBatchSender {
       queue: queueName,
       error: e.error,
     };
-    const dlqUrl = await this.policy.execute(() => queueUrl(this.opts.deadLetterQueue!, this.client));
-    await this.policy.execute(async () => {
+    const dlq = this.opts.deadLetterQueue;
+    const dlqUrl = await this.retrying(`GetQueueUrl ${dlq}`, () => queueUrl(dlq, this.client));
+    await this.retrying(`SendMessage to ${dlq}`, async () => {
       try {
         await this.client.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: sqsSafeJson(record) }));
       } catch (err) {
