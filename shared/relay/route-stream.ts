@@ -17,7 +17,7 @@
  */
 import { EtcdEventMessage } from '../events/etcd-event-message';
 import type { Logger } from '../log/logger';
-import { RANGE_PAGE_SIZE } from '../store/read-many';
+import { RANGE_PAGE_SIZE } from '../store/read';
 import { CompactedError, Store, WatchEvent, WatchHandle } from '../store/store';
 import type { SqsBatchSender } from './sqs-sender';
 

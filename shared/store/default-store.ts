@@ -15,7 +15,6 @@ export function tracedStore(s: Store): Store {
   return {
     get: (key) => traced('etcd', () => s.get(key)),
     range: (prefix, opts) => traced('etcd', () => s.range(prefix, opts)),
-    rangeMany: (prefixes, opts) => traced('etcd', () => s.rangeMany(prefixes, opts)),
     revision: () => traced('etcd', () => s.revision()),
     txn: () =>
       collectTxn((parts) =>
