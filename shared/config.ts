@@ -124,6 +124,17 @@ export function jobQueueName(handler: string, stageName = stage()): string | und
 }
 
 /**
+ * What a completed delete of a resource whose /config key is gone leaves in /state: `keep` (the
+ * default) leaves DELETE_COMPLETED, as the record's Gohan reads it; `remove` forgets the resource,
+ * for a Gohan that deletes its row at once and never reads it again (docs/gohan.md "Deletes").
+ */
+export function keyDeleteState(): 'keep' | 'remove' {
+  const v = env('ESI_KEY_DELETE_STATE') ?? 'keep';
+  if (v !== 'keep' && v !== 'remove') throw new Error(`ESI_KEY_DELETE_STATE is ${JSON.stringify(v)}: keep or remove`);
+  return v;
+}
+
+/**
  * Output key prefixes Gohan reads back (docs/keys.md; a Gohan deployment may want others:
  * docs/gohan.md). Written with or without a trailing slash.
  */

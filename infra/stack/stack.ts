@@ -394,6 +394,7 @@ export function localParams(env: Record<string, string | undefined>): [string, s
     logSampleRate: 'POWERTOOLS_LOGGER_SAMPLE_RATE',
     metricsDisabled: 'POWERTOOLS_METRICS_DISABLED',
     statePrefix: 'ESI_STATE_PREFIX',
+    keyDeleteState: 'ESI_KEY_DELETE_STATE',
     monitoringPrefix: 'ESI_MONITORING_PREFIX',
     jobLeaseSeconds: 'ESI_JOB_LEASE_SECONDS',
     jobPollSeconds: 'ESI_JOB_POLL_SECONDS',

@@ -97,6 +97,8 @@ async function main(): Promise<void> {
     log: say,
     started,
     openstack: real ?? undefined,
+    // Upstream Gohan deletes a resource's row at once: nothing reads its /state again (unless set).
+    ...(gohanPort ? { env: { ESI_KEY_DELETE_STATE: process.env.ESI_KEY_DELETE_STATE ?? 'remove' } } : {}),
   }).catch((err: Error) => {
     // After a Ctrl-C the signal handler stops everything and exits.
     if (!stopping) fail(`the local stack did not start: ${err.message}`);

@@ -39,6 +39,7 @@ import { encodeState } from '../state/state-value';
 import { absent, del, unchangedSince, type Store } from '../store/store';
 import { versionOf } from '../gohan/config-value';
 import { ownedKeys, referencingOps } from './forget';
+import { keyDeleteState } from '../config';
 
 export async function aggregateFinishedJob(store: Store, message: EtcdEventMessage, logger: Logger): Promise<Outcome> {
   const id = defaultJobKeys.parse(message.key)?.id;
@@ -94,21 +95,29 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
   const laterChain = read.resourceIds.some((id) => parseJobId(id)!.version > job.version);
   const removeJobState = jobStateKv !== undefined && !laterChain;
 
-  // A key delete's teardown (upstream Gohan: no logical delete) that succeeded forgets the
-  // resource: nobody reads its /state any more, so it goes with everything else (docs/gohan.md).
+  // A completed delete whose /config key is gone (upstream Gohan's REST DELETE, or the record's
+  // Gohan removing the key before the chain was done) leaves nothing of the worker's: its keys go
+  // here, as nothing will plan the resource again. Its /state stays DELETE_COMPLETED, as the
+  // record's Gohan expects, unless the deployment says deleted resources are forgotten
+  // (ESI_KEY_DELETE_STATE=remove; docs/gohan.md "Deletes").
   const mirrorKv = read.extra.get(mirrorKey);
   const forget =
     removeMonitoring && !laterChain && !read.extra.get(configKey) && versionOf(mirrorKv?.value ?? '') === job.version;
+  const dropState = forget && keyDeleteState() === 'remove';
+  const stateOps = dropState
+    ? { compares: [unchangedSince(stateKey, read.extra.get(stateKey))], ops: [del(stateKey)] }
+    : stateWrite;
   const extra = forget
     ? {
         compares: [
+          ...stateOps.compares,
           absent(configKey),
           unchangedSince(mirrorKey, mirrorKv),
-          unchangedSince(stateKey, read.extra.get(stateKey)),
           unchangedSince(jobStateKey, jobStateKv),
         ],
         ops: [
-          ...[stateKey, monitoringKey, ...ownedKeys(path)].map((k) => del(k)),
+          ...stateOps.ops,
+          ...[monitoringKey, ...ownedKeys(path)].map((k) => del(k)),
           ...referencingOps(path, job.resource_type),
         ],
       }
@@ -128,7 +137,10 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
   if (!res.cleaned)
     return res.reason === 'conflict' ? undefined : done(`chain has unfinished jobs: ${res.unfinished.join(', ')}`);
   if (forget) {
-    logger.info('teardown aggregated; resource forgotten', { jobs: res.jobIds.length });
+    logger.info('delete aggregated; config key gone, worker keys removed', {
+      jobs: res.jobIds.length,
+      state: dropState ? 'removed' : stateWrite.result,
+    });
     return done(`config key deleted and ${state.state.worker_state}: the resource's keys removed`);
   }
   logger.info('chain aggregated', {

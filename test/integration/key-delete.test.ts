@@ -4,7 +4,9 @@
  * aggregator on real etcd, with the Heat and collector simulators (test/helpers/in-process-pipeline.ts).
  * A gw-interface port is created (its stack and its monitoring target), then its key is deleted:
  * its stack and its target must be gone and no key of the worker left. Then its network, subnet and
- * gw interface are deleted at once: nothing of any of them is left.
+ * gw interface are deleted at once: nothing of any of them is left. These two run as upstream Gohan's
+ * deployment is set (ESI_KEY_DELETE_STATE=remove); the third in the default (keep), as the record's
+ * Gohan: a logical delete whose key goes before its chain is done keeps its /state DELETE_COMPLETED.
  */
 import { CollectorClient } from '../../shared/clients/collector';
 import { HeatClient } from '../../shared/clients/heat';
@@ -28,6 +30,7 @@ const NET = `kd-net-${tag}`;
 const SUBNET = `kd-subnet-${tag}`;
 const GW_IF = `kd-gwif-${tag}`;
 const PORT = `kd-port-${tag}`;
+const MARKED = `kd-marked-${tag}`;
 const path = (plural: string, id: string): ResourcePath => ({ scope: 'v2.0', plural, id });
 const portPath = path('ports', PORT);
 
@@ -73,7 +76,7 @@ beforeAll(async () => {
   heatSim = await startHeatSimulator({ port: 0, latencyMs: 30, collectorUrl: collectorSim.url });
   heat = new HeatClient({ session: sessionFor(heatSim), retry: FAST_RETRY, timeoutMs: 5000 });
   collector = new CollectorClient({ baseUrl: collectorSim.url, retry: FAST_RETRY, timeoutMs: 5000 });
-  pipeline = await startInProcessPipeline(store, { heat, collector, ids: [NET, SUBNET, GW_IF, PORT] });
+  pipeline = await startInProcessPipeline(store, { heat, collector, ids: [NET, SUBNET, GW_IF, PORT, MARKED] });
 });
 afterAll(async () => {
   await pipeline?.stop();
@@ -103,6 +106,7 @@ const liveStacks = (names: string[]) => names.filter((n) => heatSim.engine.looku
 const portTargets = () => collector.findTargets({ resource_type: 'ports', resource_id: PORT });
 
 test('a key delete after a completed create: the stack and the monitoring target go, no worker key is left', async () => {
+  process.env.ESI_KEY_DELETE_STATE = 'remove';
   // The gw interface is only read by the port's params: its config is already taken in (its mirror).
   await store
     .txn()
@@ -174,5 +178,43 @@ test('the rest deleted at once: every stack gone, no key of any of them left', a
   });
   expect(liveStacks(stacks)).toEqual([]);
   expect(await keysLeft(ids)).toEqual([]);
+  expect(pipeline.errors).toEqual([]);
+});
+
+test("the record's Gohan: a logical delete, then its key deleted at once, keeps /state DELETE_COMPLETED", async () => {
+  delete process.env.ESI_KEY_DELETE_STATE;
+  const marked = path('networks', MARKED);
+  const body = { id: MARKED, name: 'kd-marked', admin_state_up: true };
+  await store
+    .txn()
+    .then(put(keys.config(marked), encodeGohanConfigValue(body, 1)))
+    .commit();
+  await waitFor(async () => (await workerState(marked)) === 'CREATE_COMPLETED', {
+    timeoutMs: 30_000,
+    what: 'the network CREATE_COMPLETED',
+  });
+  // Marked for deletion at v2, and the key removed before the delete chain is done.
+  await store
+    .txn()
+    .then(put(keys.config(marked), encodeGohanConfigValue(body, 2, true)))
+    .commit();
+  await store
+    .txn()
+    .then(del(keys.config(marked)))
+    .commit();
+  await waitFor(
+    async () =>
+      (await workerState(marked)) === 'DELETE_COMPLETED' &&
+      (await keysLeft([MARKED])).every((k) => k === keys.state(marked)),
+    { timeoutMs: 30_000, what: 'DELETE_COMPLETED, and every other key of the network gone' },
+  );
+  expect(await json(keys.state(marked))).toEqual({
+    error: '',
+    // As the record's /state of a deleted port (seed 001).
+    state: { worker_state: 'DELETE_COMPLETED', heat_outputs: '[]', orchestration_state: 'DELETE_COMPLETE' },
+    version: 2,
+  });
+  expect(liveStacks([stackNameOf('network', MARKED)])).toEqual([]);
+  expect(await keysLeft([MARKED])).toEqual([keys.state(marked)]);
   expect(pipeline.errors).toEqual([]);
 });
