@@ -44,7 +44,7 @@ export const resourcePath = (r: ResourcePath): string => `${r.scope}/${r.plural}
 export const keys = {
   config: (r: ResourcePath) => `${CONFIG_PREFIX}${resourcePath(r)}`,
   /** The worker's mirror of the config value it last acted on. */
-  workerConfig: (r: ResourcePath) => `${ESI_WORKER_PREFIX}config/${resourcePath(r)}`,
+  mirror: (r: ResourcePath) => `${ESI_WORKER_PREFIX}config/${resourcePath(r)}`,
   heatTemplate: (id: string) => `${HEAT_TEMPLATES_PREFIX}${id}`,
   heatStack: (r: ResourcePath) => `${ESI_WORKER_PREFIX}heat_stacks/${resourcePath(r)}`,
   jobState: (r: ResourcePath) => `${ESI_WORKER_PREFIX}job_state/${resourcePath(r)}`,

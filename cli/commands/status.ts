@@ -27,7 +27,7 @@ export async function readReport(store: Store, configKey: string): Promise<Resou
   if (!path) throw new Error(`${configKey} is not a resource key (/config/<scope>/<plural>/<id>)`);
   const [config, mirror, stack, jobState, state, monitoring] = await readAll(store, [
     configKey,
-    keys.workerConfig(path),
+    keys.mirror(path),
     keys.heatStack(path),
     keys.jobState(path),
     keys.state(path),

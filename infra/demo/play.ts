@@ -188,7 +188,7 @@ async function deleteReported(store: Store, configKey: string): Promise<boolean>
 export async function planned(store: Store, configKey: string, version: number): Promise<boolean> {
   const p = parseConfigKey(configKey);
   if (!p) return true;
-  const [mirror, state] = await Promise.all([store.get(keys.workerConfig(p)), store.get(keys.state(p))]);
+  const [mirror, state] = await Promise.all([store.get(keys.mirror(p)), store.get(keys.state(p))]);
   const v = (kv: typeof mirror) => (kv ? (versionOf(kv.value) ?? 0) : 0);
   return v(mirror) >= version || v(state) >= version;
 }

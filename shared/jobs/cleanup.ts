@@ -53,7 +53,7 @@ export async function cleanupChain(
   let read = opts.jobs ?? (await readChain(store, keys, chain));
   const settled = await settleWaiting(store, { keys, of: read.ids });
   // A job of this chain failed by the settlement has a new finished key: read the chain again.
-  if (settled.failed.length) read = await readChain(store, keys, chain);
+  if (settled.failedDependents.length) read = await readChain(store, keys, chain);
   const present = read.ids.filter((id) => read.all.get(id));
   const unfinished = present.filter((id) => !read.finished.get(id));
   if (unfinished.length) return { cleaned: false, reason: 'unfinished', unfinished };

@@ -24,7 +24,7 @@ export interface FinishResult {
   /** Jobs made ready by this call (their waiting key deleted). */
   promoted: string[];
   /** Jobs failed by this call because a dependency failed. */
-  failed: string[];
+  failedDependents: string[];
 }
 
 export interface FinishOptions {
@@ -91,6 +91,6 @@ export async function finishJob(
     outcome: recorded.ok ? { ok: true } : { ok: false, error: recorded.error ?? 'failed' },
     duplicate: !res.succeeded,
     promoted: settled.promoted,
-    failed: settled.failed.map((f) => f.id),
+    failedDependents: settled.failedDependents.map((f) => f.id),
   };
 }

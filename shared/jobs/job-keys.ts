@@ -37,8 +37,8 @@ export interface JobKeys {
   waiting(id: string): string;
   working(id: string): string;
   finished(id: string): string;
-  /** The folder of one state, ending in `/`, for ranges and watches. */
-  prefix(state: JobFolder): string;
+  /** One folder, ending in `/`, for ranges and watches. */
+  prefix(folder: JobFolder): string;
   /**
    * The /jobs/all prefixes under which the jobs of a resource (of one version of it, i.e. one
    * chain, when `version` is given) are: `<all>/<action>:<handler>:<type>:<id>:[<version>:]` for
@@ -50,13 +50,13 @@ export interface JobKeys {
   dependents(dependency: string): string;
   /** `<id>` waits for `dependency` (the reverse of the job's `dependency` list). */
   dependent(dependency: string, id: string): string;
-  /** `/jobs/all/<id>` → {state: 'all', id}; a key outside the root or a folder → undefined. */
-  parse(key: string): { state: JobFolder; id: string } | undefined;
+  /** `/jobs/all/<id>` → {folder: 'all', id}; a key outside the root or a folder → undefined. */
+  parse(key: string): { folder: JobFolder; id: string } | undefined;
 }
 
 export function jobKeys(root: string = JOBS_PREFIX): JobKeys {
   const base = root.endsWith('/') ? root : `${root}/`;
-  const prefix = (state: JobFolder) => `${base}${state}/`;
+  const prefix = (folder: JobFolder) => `${base}${folder}/`;
   return {
     root: base,
     all: (id) => `${prefix('all')}${id}`,
@@ -78,10 +78,10 @@ export function jobKeys(root: string = JOBS_PREFIX): JobKeys {
       const rest = key.slice(base.length);
       const slash = rest.indexOf('/');
       if (slash < 0) return undefined;
-      const state = rest.slice(0, slash) as JobFolder;
+      const folder = rest.slice(0, slash) as JobFolder;
       const id = rest.slice(slash + 1);
-      if (!JOB_FOLDERS.includes(state) || id === '' || id.includes('/')) return undefined;
-      return { state, id };
+      if (!JOB_FOLDERS.includes(folder) || id === '' || id.includes('/')) return undefined;
+      return { folder, id };
     },
   };
 }

@@ -20,7 +20,7 @@ import {
 } from './values';
 
 /** A round only repeats when a guard failed, i.e. another settler moved a job meanwhile. */
-const MAX_ROUNDS = 10;
+const MAX_SETTLE_ROUNDS = 10;
 
 export interface SettledJob {
   id: string;
@@ -32,7 +32,7 @@ export interface SettleResult {
   /** Jobs this call made ready (their waiting key deleted). */
   promoted: string[];
   /** Jobs this call failed because a dependency failed (in propagation order). */
-  failed: SettledJob[];
+  failedDependents: SettledJob[];
 }
 
 export interface SettleOptions {
@@ -107,7 +107,7 @@ export async function readStatuses(store: Store, keys: JobKeys, ids: string[]): 
  */
 export async function settleWaiting(store: Store, opts: SettleOptions = {}): Promise<SettleResult> {
   const keys = opts.keys ?? defaultJobKeys;
-  const result: SettleResult = { promoted: [], failed: [] };
+  const result: SettleResult = { promoted: [], failedDependents: [] };
   if (opts.of) {
     await settleFrom(store, keys, opts.dependents ?? (await dependentsOf(store, keys, opts.of)), result, opts);
     return result;
@@ -135,7 +135,7 @@ async function settleFrom(
   // Jobs whose move another settler won in the last round. Only they justify another round: a
   // lost race means someone else moved the job, or its waiting key changed under us.
   let contested: Set<string> | undefined;
-  for (let round = 0; round < MAX_ROUNDS && ids.length; round++) {
+  for (let round = 0; round < MAX_SETTLE_ROUNDS && ids.length; round++) {
     const waiting = await readWaiting(store, keys, ids);
     if (contested && !waiting.some((w) => contested!.has(w.job.id))) return;
     if (!waiting.length) return;
@@ -158,7 +158,7 @@ async function settleFrom(
         then: [del(keys.waiting(id)), put(keys.finished(id), JSON.stringify(finished)), ...unindex(f.waiting)],
       });
       if (moved !== CONFLICT) {
-        result.failed.push({ id, job: f.waiting.job, finished });
+        result.failedDependents.push({ id, job: f.waiting.job, finished });
         failedNow.push(id);
       } else raced.add(id);
     }

@@ -194,7 +194,10 @@ export async function reconcilePass(store: Store, opts: PassOptions): Promise<Pa
   if (settle) {
     // The lifecycle's own settlement decides and moves every decidable waiting job, fenced.
     const settled = await settleWaiting(store, { keys: opts.jobKeys ?? defaultJobKeys });
-    logger.info('settled waiting jobs', { promoted: settled.promoted, failed: settled.failed.map((f) => f.id) });
+    logger.info('settled waiting jobs', {
+      promoted: settled.promoted,
+      failed: settled.failedDependents.map((f) => f.id),
+    });
   }
   if (opts.metrics !== false) recordDeferredRepairs(service, countByKind(decision.deferred));
   for (const b of relay) if (b.seconds > 0) logger.warn('relay behind', { ...b });

@@ -56,7 +56,7 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
   const path = pathOfSingular(parts.resourceType, parts.resourceId);
   const jobStateKey = keys.jobState(path);
   const stateKey = keys.state(path);
-  const mirrorKey = keys.workerConfig(path);
+  const mirrorKey = keys.mirror(path);
   const configKey = keys.config(path);
   const read = await readChain(store, defaultJobKeys, chainRef, [jobStateKey, stateKey, mirrorKey, configKey], [jobId]);
   const chainJobs = read.ids.flatMap((id) => {

@@ -11,7 +11,7 @@ import { delPrefix, type Op } from '../store/store';
 
 /** The worker's keys of the resource (the mirror first). */
 export function ownedKeys(path: ResourcePath): string[] {
-  return [keys.workerConfig(path), keys.heatStack(path), keys.jobState(path)];
+  return [keys.mirror(path), keys.heatStack(path), keys.jobState(path)];
 }
 
 /** Deletes the referencing-index entries that name the resource. */

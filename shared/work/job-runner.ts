@@ -150,8 +150,8 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
 function jobMessage(jobKeys: JobKeys, m: EtcdEventMessage): { kind: 'start' | 'poll'; id: string } | undefined {
   const k = jobKeys.parse(m.key);
   if (!k) return undefined;
-  if (k.state === 'working' && m.type !== 'delete') return { kind: 'poll', id: k.id };
-  if ((k.state === 'all' && m.type !== 'delete') || (k.state === 'waiting' && m.type === 'delete'))
+  if (k.folder === 'working' && m.type !== 'delete') return { kind: 'poll', id: k.id };
+  if ((k.folder === 'all' && m.type !== 'delete') || (k.folder === 'waiting' && m.type === 'delete'))
     return { kind: 'start', id: k.id };
   return undefined;
 }
@@ -373,7 +373,7 @@ async function finishQuiet(inv: Invocation, claim: Claim, outcome: JobOutcome): 
 async function finish(inv: Invocation, claim: Claim, outcome: JobOutcome, note?: string): Promise<Outcome> {
   const { logger } = inv;
   const r = await finishJob(inv.store, claim, outcome, { now: inv.r.now });
-  const fields = { promoted: r.promoted, failed_dependents: r.failed, duplicate: r.duplicate };
+  const fields = { promoted: r.promoted, failed_dependents: r.failedDependents, duplicate: r.duplicate };
   if (!r.duplicate) recordJobOutcome(serviceOf(logger), claim.job.handler, outcome.ok ? 'succeeded' : 'failed');
   if (outcome.ok) {
     logger.info('job succeeded', { ...fields, note });

@@ -11,13 +11,8 @@ import { numberSetting } from '../config';
 import { isRequestTooLarge } from '../store/etcd-store';
 import type { Compare, Op } from '../store/store';
 
-/** A permanent planning failure: the same input will fail the same way on every delivery. */
-export class TerminalPlanError extends Error {
-  override name = 'TerminalPlanError';
-}
-
-/** The planner's transaction would exceed etcd's request size limit. */
-export class PlanTooLargeError extends TerminalPlanError {
+/** The planner's transaction would exceed etcd's request size limit: it fails the same way on every delivery. */
+export class PlanTooLargeError extends Error {
   override name = 'PlanTooLargeError';
   constructor(
     readonly bytes: number,
@@ -63,8 +58,8 @@ export function asTerminal(
   err: unknown,
   compares: readonly Compare[],
   ops: readonly Op[],
-): TerminalPlanError | undefined {
-  if (err instanceof TerminalPlanError) return err;
+): PlanTooLargeError | undefined {
+  if (err instanceof PlanTooLargeError) return err;
   if (isRequestTooLarge(err)) return new PlanTooLargeError(txnBytes(compares, ops), maxRequestBytes(), err);
   return undefined;
 }

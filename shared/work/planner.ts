@@ -81,13 +81,13 @@ async function unplannedOutputTargets(store: Store, p: Extract<Prepared, { kind:
   if (!candidates.length) return [];
   const got = await readValues(
     store,
-    candidates.flatMap(([, path]) => [keys.workerConfig(path), keys.state(path)]),
+    candidates.flatMap(([, path]) => [keys.mirror(path), keys.state(path)]),
   );
   return candidates
     .filter(([key, path]) => {
       const configVersion = versionOf(p.referenced.get(key)!.value) ?? 0;
       const taken = Math.max(
-        versionOf(got.get(keys.workerConfig(path))?.value ?? '') ?? 0,
+        versionOf(got.get(keys.mirror(path))?.value ?? '') ?? 0,
         versionOf(got.get(keys.state(path))?.value ?? '') ?? 0,
       );
       return taken < configVersion;
@@ -148,7 +148,7 @@ async function writePlan(
     ...(config ? {} : { teardown: 'config key deleted' }),
   });
   const configKey = keys.config(path);
-  const mirrorKey = keys.workerConfig(path);
+  const mirrorKey = keys.mirror(path);
   const fences: Compare[] = [configFence(configKey, config), unchangedSince(mirrorKey, p.mirror)];
   const at = config ? `revision ${config.modRevision}` : 'deleted';
   const mirrorOp = put(mirrorKey, encodeMirror(value.body, value.markedForDeletion, value.version));
@@ -266,7 +266,7 @@ async function forgetResource(
 ): Promise<Outcome | undefined> {
   if (busy) return done('config key deleted; a chain of the resource is still running, the worker keys stay for it');
   const resourceType = defaultSchemaIndex().singular(path.plural);
-  const owned = ownedKeys(path).filter((k) => k !== keys.workerConfig(path));
+  const owned = ownedKeys(path).filter((k) => k !== keys.mirror(path));
   const got = await readValues(store, owned);
   const found = owned.map((k) => got.get(k)).filter((kv): kv is KeyValue => kv !== undefined);
   if (mirror) found.push(mirror);

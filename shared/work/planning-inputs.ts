@@ -90,7 +90,8 @@ export interface PrepareOptions {
   templatesRoot?: string;
 }
 
-const MAX_ROUNDS = 16;
+/** Foreign-key hops a mapping may take before its evaluation is given up. */
+const MAX_HOP_ROUNDS = 16;
 
 // ---- shipped templates and the etcd overrides, cached per process ---------------------------
 
@@ -271,7 +272,7 @@ export class LoadingView implements PlanningView {
       .flatMap(({ type, id }) => {
         const key = this.configKey(type, id);
         const path = key ? parseConfigKey(key) : undefined;
-        return path ? [keys.workerConfig(path)] : [];
+        return path ? [keys.mirror(path)] : [];
       });
     const toGet = [...configs, ...templates.map((id) => keys.heatTemplate(id)), ...mirrorKeys];
     // The keys are read in the jobs' first request when there is one.
@@ -326,7 +327,7 @@ export async function evaluateInRounds<T>(
       if (!outcome.ok) throw outcome.error;
       return outcome.value;
     }
-    if (round >= MAX_ROUNDS) throw new Error(`${what} kept asking for new keys after ${MAX_ROUNDS} rounds`);
+    if (round >= MAX_HOP_ROUNDS) throw new Error(`${what} kept asking for new keys after ${MAX_HOP_ROUNDS} rounds`);
   }
 }
 
@@ -348,7 +349,7 @@ export async function preparePlan(source: Reader, configKey: string, opts: Prepa
   if (!path) return { kind: 'skip', note: 'not a resource key' };
   if (configKey.startsWith(HEAT_TEMPLATES_PREFIX)) return { kind: 'skip', note: 'heat template: read when planning' };
 
-  const mirrorKey = keys.workerConfig(path);
+  const mirrorKey = keys.mirror(path);
   const [config, mirror, mappingsKv] = await readInOrder(source, [configKey, mirrorKey, TEMPLATE_MAPPINGS_KEY]);
   const schema = defaultSchemaIndex();
   const resourceType = schema.singular(path.plural);

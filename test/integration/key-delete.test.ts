@@ -112,7 +112,7 @@ test('a key delete after a completed create: the stack and the monitoring target
     .txn()
     .then(
       put(
-        keys.workerConfig(path('gw_interfaces', GW_IF)),
+        keys.mirror(path('gw_interfaces', GW_IF)),
         JSON.stringify({ body: { id: GW_IF, service_type: 'internet' }, deleted: false, version: 1 }),
       ),
       put(
@@ -136,7 +136,7 @@ test('a key delete after a completed create: the stack and the monitoring target
   expect(await json(keys.state(portPath))).toMatchObject({ error: '', version: 1 });
   expect(liveStacks([stackNameOf('port', PORT)])).toEqual([stackNameOf('port', PORT)]);
   expect((await portTargets()).map((t) => [t.type, t.field_name])).toEqual([['virtual_machine_interface', 'vmi']]);
-  expect(await json(keys.workerConfig(portPath))).toEqual({ body: bodies.port, deleted: false, version: 1 });
+  expect(await json(keys.mirror(portPath))).toEqual({ body: bodies.port, deleted: false, version: 1 });
 
   // Gohan's REST DELETE: the key goes at once, nothing marked for deletion before.
   await store

@@ -61,15 +61,15 @@ test('seed 004 chain: the monitoring delete fails (ignore), the heat modify and 
   expect(r1).toMatchObject({
     outcome: { ok: false, error: 'target not found' },
     promoted: [modify.id],
-    failed: [],
+    failedDependents: [],
   });
   expect(await claimJob(store, create.id, 'early', TTL, { keys })).toBeUndefined();
 
   const r2 = await run(keys, modify.id, { ok: true });
-  expect(r2).toMatchObject({ promoted: [create.id], failed: [] });
+  expect(r2).toMatchObject({ promoted: [create.id], failedDependents: [] });
 
   const r3 = await run(keys, create.id, { ok: true });
-  expect(r3).toEqual({ jobId: create.id, outcome: { ok: true }, duplicate: false, promoted: [], failed: [] });
+  expect(r3).toEqual({ jobId: create.id, outcome: { ok: true }, duplicate: false, promoted: [], failedDependents: [] });
 
   const cleaned = await cleanupChain(
     store,
@@ -90,7 +90,7 @@ test("seed 004 chain: the heat modify fails (fail), so the monitoring create nev
   const r = await run(keys, modify.id, { ok: false, error: 'Stack port_7abe UPDATE_FAILED' });
 
   expect(r.promoted).toEqual([]);
-  expect(r.failed).toEqual([create.id]);
+  expect(r.failedDependents).toEqual([create.id]);
   expect(JSON.parse((await store.get(keys.finished(create.id)))!.value)).toEqual({
     ok: false,
     error: `dependency ${modify.id} failed: Stack port_7abe UPDATE_FAILED`,
@@ -130,7 +130,7 @@ test('a failure crosses chains: a port waiting on a failed network job fails, an
   });
   await seedJobs(store, keys, [net, port1, port2]);
   const r = await run(keys, net.id, { ok: false, error: 'quota exceeded' });
-  expect(r.failed.sort()).toEqual([port1.id, port2.id].sort());
+  expect(r.failedDependents.sort()).toEqual([port1.id, port2.id].sort());
   // Both chains are complete: the network's last job failed, and so did the port's, by the network.
   const rootCause = async (id: string) =>
     (JSON.parse((await store.get(keys.finished(id)))!.value) as { root_cause?: string }).root_cause;
@@ -148,7 +148,7 @@ test('a duplicate finish under the same claim is a no-op; a finish under another
 
   const from = (await store.revision()) + 1;
   const again = await finishJob(store, claim, { ok: false, error: 'retry says otherwise' });
-  expect(again).toMatchObject({ duplicate: true, outcome: { ok: true }, promoted: [], failed: [] });
+  expect(again).toMatchObject({ duplicate: true, outcome: { ok: true }, promoted: [], failedDependents: [] });
   expect(await eventsSince(store, keys.root, from)).toEqual([]);
 
   const stale = { ...claim, createRevision: claim.createRevision - 1 };

@@ -81,7 +81,7 @@ test('finishing a job with a backlog of unrelated jobs reads no job folder and c
   const claim = (await claimJob(rec.store, a.id, 'o', TTL, { keys }))!;
   const from = (await store.revision()) + 1;
   const result = await finishJob(rec.store, claim, { ok: true });
-  expect(result).toMatchObject({ duplicate: false, promoted: [b.id], failed: [] });
+  expect(result).toMatchObject({ duplicate: false, promoted: [b.id], failedDependents: [] });
 
   const changed = (await eventsSince(store, keys.root, from)).map((e) => `${e.type} ${e.key}`).sort();
   expect(changed).toEqual(

@@ -27,7 +27,7 @@ describe('config keys', () => {
 
   test('builds the worker keys of a resource as the record names them', () => {
     const r = { scope: 'v2.0', plural: 'ports', id: 'p1' };
-    expect(keys.workerConfig(r)).toBe('/esi-worker/config/v2.0/ports/p1');
+    expect(keys.mirror(r)).toBe('/esi-worker/config/v2.0/ports/p1');
     expect(keys.heatStack(r)).toBe('/esi-worker/heat_stacks/v2.0/ports/p1');
     expect(keys.jobState(r)).toBe('/esi-worker/job_state/v2.0/ports/p1');
     expect(keys.state(r)).toBe('/state/v2.0/ports/p1');

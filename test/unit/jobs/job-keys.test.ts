@@ -17,7 +17,7 @@ test('a root without a trailing slash gets one', () => {
 
 test('parses state keys and rejects anything else', () => {
   const k = jobKeys('/t/jobs/');
-  expect(k.parse(`/t/jobs/all/${seedId}`)).toEqual({ state: 'all', id: seedId });
+  expect(k.parse(`/t/jobs/all/${seedId}`)).toEqual({ folder: 'all', id: seedId });
   expect(k.parse('/t/jobs/all/')).toBeUndefined();
   expect(k.parse('/t/jobs/all')).toBeUndefined();
   // No ready folder: ready is computed (the earlier layout's keys are not job keys).
