@@ -68,6 +68,7 @@ export async function resolveSecrets(
         } catch (err) {
           throw new SecretLoadError(
             `${s.setting}: parameter ${s.parameter} could not be read (${err instanceof Error ? err.name : 'error'}: ${errorMessage(err)}); check that it exists and that the function's role may read it`,
+            { cause: err },
           );
         }
         if (v === undefined || v === '')

@@ -124,7 +124,7 @@ export function resilience(
         if (err instanceof BrokenCircuitError) {
           throw new RetryableError(
             `${service}: circuit open for ${endpoint} after repeated failures; not calling it for now`,
-            { service, code: 'CIRCUIT_OPEN' },
+            { service, code: 'CIRCUIT_OPEN', cause: err },
           );
         }
         throw err;

@@ -15,6 +15,7 @@
  *   of finished batches only.
  * - An event SQS refuses for good is dead-lettered by the sender and passed over (SqsBatchSender).
  */
+import { errorMessage } from '../errors';
 import { EtcdEventMessage } from '../events/etcd-event-message';
 import type { Logger } from '../log/logger';
 import { RANGE_PAGE_SIZE } from '../store/read';
@@ -123,11 +124,23 @@ export class RouteStream {
     await this.openWatch();
   }
 
+  /** Cancels the watch; one that cannot be cancelled (its stream already broken) is logged and left. */
+  private async cancelWatch(): Promise<void> {
+    await this.watch?.cancel().catch((e: unknown) =>
+      this.opts.logger.warn('watch not cancelled', {
+        relay: this.opts.name,
+        prefix: this.opts.prefix,
+        etcd_revision: this.lastEnqueued,
+        error: errorMessage(e),
+      }),
+    );
+  }
+
   /** Stops watching and sends what it already holds. */
   async stop(): Promise<void> {
     this.stopping = true;
     this.makeRoom();
-    await this.watch?.cancel().catch(() => undefined);
+    await this.cancelWatch();
     this.wake?.();
     await this.loop;
   }
@@ -172,7 +185,7 @@ export class RouteStream {
       error: err.message,
     });
     this.recovering = (async () => {
-      await this.watch?.cancel().catch(() => undefined);
+      await this.cancelWatch();
       if (compacted) await this.resyncUntilDone();
       else await delay(200); // a watch that keeps failing must not spin
       await this.openWatch();

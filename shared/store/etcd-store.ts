@@ -270,8 +270,9 @@ export class EtcdStore implements Store {
         count_only: true,
       });
     } catch (err) {
-      const msg = String(errorMessage(err));
-      if (/compacted/i.test(msg)) throw new CompactedError(`watch of ${prefix} from revision ${fromRevision}: ${msg}`);
+      const msg = errorMessage(err);
+      if (/compacted/i.test(msg))
+        throw new CompactedError(`watch of ${prefix} from revision ${fromRevision}: ${msg}`, { cause: err });
       if (!/future revision/i.test(msg)) throw describeEtcdError(err, this.settings) ?? err;
     }
     let watcher;

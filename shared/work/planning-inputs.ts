@@ -134,6 +134,7 @@ export function parseEtcdTemplate(id: string, kv: KeyValue): HeatTemplate | Plan
     } catch (e) {
       parsed = new PlanError(
         `heat template "${id}" at ${kv.key} (revision ${kv.modRevision}) is invalid: ${(e as Error).message}`,
+        { cause: e },
       );
     }
   }
@@ -150,6 +151,7 @@ export function templateMappings(kv: KeyValue | undefined, root: string | undefi
   } catch (e) {
     parsed = new PlanError(
       `template_mappings override at ${TEMPLATE_MAPPINGS_KEY} (revision ${kv.modRevision}) is invalid: ${(e as Error).message}`,
+      { cause: e },
     );
   }
   parsedMappings = { modRevision: kv.modRevision, parsed };

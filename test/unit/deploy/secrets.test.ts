@@ -57,6 +57,18 @@ test('a missing or unreadable parameter is an error that names the parameter and
   );
 });
 
+test("an unreadable parameter's error keeps the provider's error as its cause", async () => {
+  const env: NodeJS.ProcessEnv = { ESI_ETCD_PASSWORD_PARAM: '/esi/prod/etcd-password' };
+  const refusal = Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' });
+  const denied: ParameterSource = { get: () => Promise.reject(refusal) };
+  const err = await loadSecrets({ env, source: denied }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(Error);
+  expect((err as Error).cause).toBe(refusal);
+});
+
 test('selection and parameter names are pure', () => {
   expect(
     selectSecrets({ ESI_ETCD_KEY_PARAM: '/k', ESI_ETCD_KEY: 'pem' }).find((s) => s.setting === 'ESI_ETCD_KEY'),
