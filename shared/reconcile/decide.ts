@@ -108,13 +108,29 @@ export interface PassDecision {
   limbo: Record<string, number>;
 }
 
+/** A candidate repair with the revision it has stood still since (what the backlog grace dates). */
+type Found = { repair: Repair; since: number };
+
 export function decidePass(inp: PassInputs): PassDecision {
   const old = (modRevision: number) => modRevision <= inp.graceRevision;
-  // Each candidate with the revision it has stood still since (what the backlog grace dates).
-  const found: { repair: Repair; since: number }[] = [];
-  const add = (repair: Repair, since: number) => found.push({ repair, since });
+  const jobs = jobRepairs(inp, old);
+  const found = [...replans(inp, old), ...cleanups(inp, old), ...jobs.found, ...aggregations(inp, old)];
+  const limbo = jobs.limbo;
+  const decision: PassDecision = { repairs: [], awaiting: [], deferred: [], limbo };
+  for (const { repair, since } of found) {
+    const to = repair.send?.to;
+    if ((inp.repairedAt[repair.id] ?? 0) > inp.graceRevision) decision.awaiting.push(repair);
+    else if (to && (inp.backlog[destinationId(to)] ?? 0) > 0 && since > inp.backlogGraceRevision)
+      decision.deferred.push(repair);
+    else decision.repairs.push(repair);
+  }
+  return decision;
+}
 
-  // A /config version not taken in: no mirror at that version, no /state for it.
+/** A /config version not taken in: no mirror at that version, no /state for it. */
+function replans(inp: PassInputs, old: (rev: number) => boolean): Found[] {
+  const found: Found[] = [];
+  const add = (repair: Repair, since: number) => found.push({ repair, since });
   for (const c of inp.configs) {
     if (!old(c.modRevision) || takenIn(c, inp.mirrors.get(c.path), inp.states.get(c.path))) continue;
     add(
@@ -129,7 +145,13 @@ export function decidePass(inp: PassInputs): PassDecision {
     );
   }
 
-  // Worker keys of a resource whose /config key is gone and that has no chain in flight.
+  return found;
+}
+
+/** Worker keys of a resource whose /config key is gone and that has no chain in flight. */
+function cleanups(inp: PassInputs, old: (rev: number) => boolean): Found[] {
+  const found: Found[] = [];
+  const add = (repair: Repair, since: number) => found.push({ repair, since });
   const configPaths = new Set(inp.configs.map((c) => c.path));
   const orphans = new Map<string, WorkerKey[]>();
   for (const w of inp.workerKeys) {
@@ -154,6 +176,13 @@ export function decidePass(inp: PassInputs): PassDecision {
     );
   }
 
+  return found;
+}
+
+/** Waiting jobs that can be settled, and ready jobs nobody claims (limbo, dated by the memory). */
+function jobRepairs(inp: PassInputs, old: (rev: number) => boolean): { found: Found[]; limbo: Record<string, number> } {
+  const found: Found[] = [];
+  const add = (repair: Repair, since: number) => found.push({ repair, since });
   const byId = new Map(inp.jobs.map((j) => [j.id, j]));
   const statusOf = (id: string): DependencyStatus => {
     const r = byId.get(id);
@@ -223,7 +252,13 @@ export function decidePass(inp: PassInputs): PassDecision {
     }
   }
 
-  // A chain whose jobs are all finished is still in etcd only while it is not aggregated.
+  return { found, limbo };
+}
+
+/** A chain whose jobs are all finished is still in etcd only while it is not aggregated. */
+function aggregations(inp: PassInputs, old: (rev: number) => boolean): Found[] {
+  const found: Found[] = [];
+  const add = (repair: Repair, since: number) => found.push({ repair, since });
   const chains = new Map<string, JobRow[]>();
   for (const j of inp.jobs) {
     const name = j.chain;
@@ -247,15 +282,7 @@ export function decidePass(inp: PassInputs): PassDecision {
     );
   }
 
-  const decision: PassDecision = { repairs: [], awaiting: [], deferred: [], limbo };
-  for (const { repair, since } of found) {
-    const to = repair.send?.to;
-    if ((inp.repairedAt[repair.id] ?? 0) > inp.graceRevision) decision.awaiting.push(repair);
-    else if (to && (inp.backlog[destinationId(to)] ?? 0) > 0 && since > inp.backlogGraceRevision)
-      decision.deferred.push(repair);
-    else decision.repairs.push(repair);
-  }
-  return decision;
+  return found;
 }
 
 /** Whether the planner took this config version in: a mirror at it, or a /state for it. */
