@@ -18,6 +18,7 @@
  * batch. Each record logs through a child logger of its own, so records handled at the same time
  * never log under each other's keys.
  */
+import { numberSetting } from '../config';
 import { errorMessage } from '../errors';
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -202,12 +203,14 @@ export const isFifoBatch = (event: SQSEvent): boolean => event.Records[0]?.event
 
 /**
  * Seconds before a record that failed for a transient reason is delivered again: 5 s doubled per
- * receive, at most 60 s. With maxReceiveCount 10 a record outlives about 6 minutes of a
- * dependency's outage before it is dead-lettered.
+ * receive, at most `maxSeconds` (ESI_RETRY_MAX_DELAY_SECONDS: 60 by default, the local stack;
+ * 300 in AWS, where with maxReceiveCount 20 a record outlives about 70 minutes of a dependency's
+ * outage before it is dead-lettered: docs/operations.md, "Retry budget").
  */
 export function retryDelaySeconds(receiveCount: number): number {
+  const maxSeconds = numberSetting('ESI_RETRY_MAX_DELAY_SECONDS', 60, (s) => s >= 5 && s <= 43_200);
   const n = Number.isFinite(receiveCount) && receiveCount >= 1 ? Math.floor(receiveCount) : 1;
-  return Math.min(60, 5 * 2 ** Math.min(n - 1, 10));
+  return Math.min(maxSeconds, 5 * 2 ** Math.min(n - 1, 14));
 }
 
 /**

@@ -137,6 +137,31 @@ test('every queue in the stack is either consumed (with a DLQ), a dead-letter qu
     });
 });
 
+test('retry budget: records come back at most 300 s apart and are dead-lettered at the 20th receive (an outage of 30+ minutes loses nothing)', () => {
+  const sources = [
+    ...new Set(resources('AWS::Lambda::EventSourceMapping').map(([, m]) => getAttArn(m.Properties.EventSourceArn))),
+  ];
+  expect(sources.length).toBeGreaterThanOrEqual(6);
+  for (const q of sources)
+    expect({
+      q,
+      receives: template.Resources[q!].Properties.RedrivePolicy.maxReceiveCount,
+      retention: template.Resources[q!].Properties.MessageRetentionPeriod,
+    }).toEqual({
+      q,
+      receives: 20,
+      retention: 1209600,
+    });
+  for (const { id } of functions())
+    expect({ id, cap: template.Resources[id].Properties.Environment.Variables.ESI_RETRY_MAX_DELAY_SECONDS }).toEqual({
+      id,
+      cap: '300',
+    });
+  console.log(
+    'retry budget: 5 s doubling to 300 s, 20 receives: 19 delays = 4215 s (~70 min) before a dead letter; retention 14 days',
+  );
+});
+
 test('every event source mapping reports partial batch failures', () => {
   for (const [, m] of resources('AWS::Lambda::EventSourceMapping'))
     expect(m.Properties.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
