@@ -157,6 +157,7 @@ export class RouteStream {
       try {
         this.watch = await this.store.watch(this.opts.prefix, this.lastEnqueued + 1, {
           onEvents: (events) => this.enqueue(events),
+          onProgress: (revision) => this.progress(revision),
           onError: (err, info) => this.recover(err, info.compacted),
         });
         return;
@@ -264,6 +265,19 @@ export class RouteStream {
   private hold(item: Item): void {
     this.pending.push(item);
     if (this.pending.length > this.counters.pendingHighWater) this.counters.pendingHighWater = this.pending.length;
+  }
+
+  /**
+   * etcd says every event under the prefix up to `revision` was delivered: nothing more will come at
+   * or below it. A route with nothing unsent moves its position there, so a quiet prefix is not
+   * counted behind by the writes made elsewhere (RelayLag); a busy one moves with its batches.
+   */
+  private progress(revision: number): void {
+    if (revision <= this.lastEnqueued) return;
+    this.lastEnqueued = revision;
+    if (this.pending.length || this.inflight.length || revision <= this.safePosition) return;
+    this.safePosition = revision;
+    this.opts.onAdvance(0);
   }
 
   private enqueue(events: WatchEvent[]): void {

@@ -66,6 +66,8 @@ function prefixEnd(prefix: string): Buffer {
  */
 export const GRPC_MAX_RECEIVE_BYTES = 32 * 1024 * 1024;
 export const GRPC_MAX_SEND_BYTES = 2 * 1024 * 1024;
+/** gRPC keepalive ping interval: above etcd's --grpc-keepalive-min-time (5 s by default). */
+export const KEEPALIVE_MS = 10_000;
 
 /**
  * etcd refused the request for its size (`etcdserver: request is too large`, or gRPC's
@@ -88,6 +90,11 @@ export function etcdClientOptions(settings: EtcdSettings = etcdSettings()): IOpt
     grpcOptions: {
       'grpc.max_receive_message_length': GRPC_MAX_RECEIVE_BYTES,
       'grpc.max_send_message_length': GRPC_MAX_SEND_BYTES,
+      // A half-open connection (a member gone without a FIN, a dropped NAT entry) is found within
+      // 15 s while a call or watch is open, and the watch re-created from the relay's position.
+      // No pings without calls: etcd refuses them (its keepalive policy) and Lambdas sleep idle.
+      'grpc.keepalive_time_ms': KEEPALIVE_MS,
+      'grpc.keepalive_timeout_ms': 5000,
     },
     credentials: settings.tls
       ? { rootCertificate: settings.tls.ca, certChain: settings.tls.cert, privateKey: settings.tls.key }
@@ -299,6 +306,7 @@ export class EtcdStore implements Store {
         modRevision: Number(ev.kv.mod_revision),
       }));
       if (events.length) handlers.onEvents(events);
+      else if (!res.canceled) handlers.onProgress?.(Number(res.header.revision));
     });
     watcher.on('error', (err: Error) => {
       if (cancelled) return;

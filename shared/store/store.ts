@@ -99,6 +99,11 @@ export interface WatchHandlers {
   onEvents(events: WatchEvent[]): void;
   /** The watch ended without being asked to; `compacted` when the start revision is gone. */
   onError(error: Error, info: { compacted: boolean }): void;
+  /**
+   * Every event up to `revision` under the prefix was delivered (etcd's progress notification,
+   * sent to a caught-up watch every `--experimental-watch-progress-notify-interval`).
+   */
+  onProgress?(revision: number): void;
 }
 
 export interface WatchHandle {

@@ -210,6 +210,47 @@ test('a resync reads its prefix in pages at one revision and holds at most two p
   }
 });
 
+test("a quiet route follows etcd's progress notifications: its position moves with writes made elsewhere, nothing sent", async () => {
+  // etcd notifies a caught-up watch of its revision every second (deployed: see docs/operations.md).
+  const own = await startEtcd({
+    clientPort: await freePort(),
+    peerPort: await freePort(),
+    dataDir: path.join(process.env.ESI_TEST_ROOT!, `progress-${Date.now()}`, 'etcd'),
+    extraArgs: ['--experimental-watch-progress-notify-interval', '1s'],
+  });
+  const ownStore = new EtcdStore({ endpoints: [own.clientUrl] });
+  try {
+    const prefix = '/it-quiet/';
+    const queue = `it-quiet-${Date.now()}.fifo`;
+    const url = await createFifoQueue(queue);
+    const relay = relayFor(prefix, queue, {}, { store: ownStore });
+    await relay.start();
+    const start = relay.position;
+    let elsewhere = 0;
+    for (let i = 0; i < 5; i++)
+      elsewhere = (
+        await ownStore
+          .txn()
+          .then(put(`/it-busy/k${i}`, 'v'))
+          .commit()
+      ).revision;
+    await waitFor(async () => relay.position >= elsewhere, {
+      timeoutMs: 15_000,
+      what: 'the quiet route at the revision of the writes elsewhere',
+    });
+    expect({ start: start < elsewhere, position: relay.position >= elsewhere }).toEqual({
+      start: true,
+      position: true,
+    });
+    expect(relay.counters.received).toBe(0);
+    expect(await receiveAll(url)).toEqual([]);
+    await relay.stop();
+  } finally {
+    ownStore.close();
+    await own.stop();
+  }
+});
+
 test('an event SQS refuses for good goes to the relay dead-letter queue with its key and revision; the events after it flow', async () => {
   const prefix = `/it-refused-${Date.now()}/`;
   const queue = `it-refused-${Date.now()}.fifo`;
