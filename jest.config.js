@@ -15,6 +15,7 @@ module.exports = {
   // Both cores (jest's default leaves one free): unit and integration files, and the e2e and chaos
   // files (each boots its own stack on free ports; most of their time is spent waiting), two at once.
   maxWorkers: 2,
+  testSequencer: '<rootDir>/test/helpers/stacks-first-sequencer.cjs',
   // Integration tests wait for real servers; e2e files raise it further with jest.setTimeout.
   testTimeout: 60_000,
   reporters: ['default', '<rootDir>/test/helpers/summary-reporter.js'],
