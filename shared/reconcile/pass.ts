@@ -166,43 +166,9 @@ export async function reconcilePass(store: Store, opts: PassOptions): Promise<Pa
     return report;
   }
 
-  const made: Record<string, number> = {};
-  const send = opts.send ?? sqsSend;
-  let settle = false;
-  for (const r of decision.repairs) {
-    logger.warn('repair', { repair: r.kind, resource_key: r.key, why: r.why, etcd_revision: revision });
-    try {
-      if (r.send) {
-        const dedup = createHash('sha256').update(`reconcile\n${r.id}\n${revision}`).digest('hex');
-        // A group of its own: the message the repair replaces may still be in flight in the key's
-        // group (its consumer died holding it), and a FIFO group is blocked until that message's
-        // visibility timeout ends; every consumer is fenced, so this order is not needed.
-        const group = messageGroupId({ ...r.send.message, key: `${r.send.message.key}#reconciler` });
-        await send(destinationQueue(r.send.to), r.send.message, { group, dedup });
-      } else settle = true;
-      made[r.id] = revision;
-      if (opts.metrics !== false) recordRepair(service, r.kind);
-    } catch (err) {
-      logger.error('repair failed; the next pass tries again', {
-        repair: r.kind,
-        resource_key: r.key,
-        error: errorMessage(err),
-      });
-      report.failed.push({ repair: r, error: errorMessage(err) });
-    }
-  }
-  if (settle) {
-    // The lifecycle's own settlement decides and moves every decidable waiting job, fenced.
-    const settled = await settleWaiting(store, { keys: opts.jobKeys ?? defaultJobKeys });
-    logger.info('settled waiting jobs', {
-      promoted: settled.promoted,
-      failed: settled.failedDependents.map((f) => f.id),
-    });
-  }
+  const made = await makeRepairs(store, opts, revision, report);
   if (opts.metrics !== false) recordDeferredRepairs(service, countByKind(decision.deferred));
-  for (const b of relay) if (b.seconds > 0) logger.warn('relay behind', { ...b });
-  const worst = relay.reduce<RelayBehind | undefined>((w, b) => (!w || b.seconds > w.seconds ? b : w), undefined);
-  if (opts.metrics !== false) recordRelayBehind(service, worst?.seconds ?? 0, { prefix: worst?.prefix });
+  reportRelay(opts, service, relay);
 
   report.memoryWritten = await storeMemory(
     store,
@@ -319,4 +285,56 @@ const sqsSend: Sender = async (queue, message, ids) => {
 /** One line per repair, for `esi reconcile`. */
 export function describeRepair(r: Repair): string {
   return `${r.kind.padEnd(9)} ${r.key}  ${r.why}`;
+}
+
+/** Sends each repair's message (a settlement runs the lifecycle's own); what it made, by repair id. */
+async function makeRepairs(
+  store: Store,
+  opts: PassOptions,
+  revision: number,
+  report: PassReport,
+): Promise<Record<string, number>> {
+  const { logger } = opts;
+  const service = opts.service ?? 'esi-reconciler';
+  const made: Record<string, number> = {};
+  const send = opts.send ?? sqsSend;
+  let settle = false;
+  for (const r of report.repairs) {
+    logger.warn('repair', { repair: r.kind, resource_key: r.key, why: r.why, etcd_revision: revision });
+    try {
+      if (r.send) {
+        const dedup = createHash('sha256').update(`reconcile\n${r.id}\n${revision}`).digest('hex');
+        // A group of its own: the message the repair replaces may still be in flight in the key's
+        // group (its consumer died holding it), and a FIFO group is blocked until that message's
+        // visibility timeout ends; every consumer is fenced, so this order is not needed.
+        const group = messageGroupId({ ...r.send.message, key: `${r.send.message.key}#reconciler` });
+        await send(destinationQueue(r.send.to), r.send.message, { group, dedup });
+      } else settle = true;
+      made[r.id] = revision;
+      if (opts.metrics !== false) recordRepair(service, r.kind);
+    } catch (err) {
+      logger.error('repair failed; the next pass tries again', {
+        repair: r.kind,
+        resource_key: r.key,
+        error: errorMessage(err),
+      });
+      report.failed.push({ repair: r, error: errorMessage(err) });
+    }
+  }
+  if (settle) {
+    // The lifecycle's own settlement decides and moves every decidable waiting job, fenced.
+    const settled = await settleWaiting(store, { keys: opts.jobKeys ?? defaultJobKeys });
+    logger.info('settled waiting jobs', {
+      promoted: settled.promoted,
+      failed: settled.failedDependents.map((f) => f.id),
+    });
+  }
+  return made;
+}
+
+/** Each relay position behind is logged; the worst one goes to the metrics. */
+function reportRelay(opts: PassOptions, service: string, relay: RelayBehind[]): void {
+  for (const b of relay) if (b.seconds > 0) opts.logger.warn('relay behind', { ...b });
+  const worst = relay.reduce<RelayBehind | undefined>((w, b) => (!w || b.seconds > w.seconds ? b : w), undefined);
+  if (opts.metrics !== false) recordRelayBehind(service, worst?.seconds ?? 0, { prefix: worst?.prefix });
 }
