@@ -23,6 +23,9 @@ import {
   cleanupChain,
   completionOf,
   defaultJobKeys,
+  type ChainCompletion,
+  type ChainRead,
+  type Job,
   parseFinished,
   parseJobId,
   parseStoredJob,
@@ -59,22 +62,10 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
   const mirrorKey = keys.mirror(path);
   const configKey = keys.config(path);
   const read = await readChain(store, defaultJobKeys, chainRef, [jobStateKey, stateKey, mirrorKey, configKey], [jobId]);
-  const chainJobs = read.ids.flatMap((id) => {
-    const kv = read.all.get(id);
-    return kv ? [parseStoredJob(kv.key, kv.value).job] : [];
-  });
-  const job = chainJobs.find((j) => j.is_last);
-  if (!job) return done('chain already aggregated');
-  logger.appendKeys({
-    job_id: jobId,
-    handler: job.handler,
-    resource_type: job.resource_type,
-    resource_id: job.resource_id,
-    version: job.version,
-  });
-  const finishedKv = read.finished.get(job.id);
-  const finished = finishedKv ? parseFinished(finishedKv.value) : undefined;
-  const completion = finished ? completionOf(job.id, job, finished) : undefined;
+  const last = lastJobOf(read);
+  if (!last) return done('chain already aggregated');
+  const { job, completion } = last;
+  logger.appendKeys(logKeysOf(jobId, job));
   if (!completion) return done('chain not complete yet');
 
   const jobStateKv = read.extra.get(jobStateKey);
@@ -150,4 +141,26 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
     error: state.error || undefined,
   });
   return done(`state ${state.state.worker_state} (${stateWrite.result})`);
+}
+
+/** The log keys of an aggregation: the finished job's id, and the chain's last job. */
+const logKeysOf = (jobId: string, job: Job) => ({
+  job_id: jobId,
+  handler: job.handler,
+  resource_type: job.resource_type,
+  resource_id: job.resource_id,
+  version: job.version,
+});
+
+/** The chain's last job as read, with the chain's outcome once that job is finished. */
+function lastJobOf(read: ChainRead): { job: Job; completion: ChainCompletion | undefined } | undefined {
+  const chainJobs = read.ids.flatMap((id) => {
+    const kv = read.all.get(id);
+    return kv ? [parseStoredJob(kv.key, kv.value).job] : [];
+  });
+  const job = chainJobs.find((j) => j.is_last);
+  if (!job) return undefined;
+  const finishedKv = read.finished.get(job.id);
+  const finished = finishedKv ? parseFinished(finishedKv.value) : undefined;
+  return { job, completion: finished ? completionOf(job.id, job, finished) : undefined };
 }
