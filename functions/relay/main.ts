@@ -7,7 +7,7 @@ import { numberSetting, queueName, setting } from '../../shared/config';
 import { createLogger } from '../../shared/log/logger';
 import { keys } from '../../shared/keys';
 import { recordRelayLag } from '../../shared/metrics';
-import { removeReadyFile, writeReadyFile } from '../../shared/relay/ready-file';
+import { removeReadyFile, startHeartbeat, writeReadyFile } from '../../shared/relay/ready-file';
 import { Relay } from '../../shared/relay/relay';
 import { relayRoutes } from '../../shared/relay/routes';
 import { loadSecrets } from '../../shared/secrets';
@@ -62,6 +62,12 @@ async function main(): Promise<void> {
   await relay.start();
   if (readyFile && !stopping) writeReadyFile(readyFile, { pid: process.pid, relay: name });
   logger.info('relay running', { relay: name, prefixes: routes.map((r) => r.prefix) });
+  const heartbeatFile = setting('ESI_RELAY_HEARTBEAT_FILE');
+  if (heartbeatFile)
+    startHeartbeat(heartbeatFile, () => relay.streams.map((s) => s.silentMs()), {
+      everyMs: 10_000,
+      stallMs: numberSetting('ESI_RELAY_STALL_SECONDS', 0) * 1000,
+    });
 
   const logPositions = async () => {
     const revision = await store.revision().catch((e: unknown) => {

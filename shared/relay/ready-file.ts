@@ -22,6 +22,27 @@ export function removeReadyFile(file: string): void {
   fs.rmSync(file, { force: true });
 }
 
+/**
+ * The container health check's signal (ECS): the relay touches `file` every `everyMs` while every
+ * route's watch has said something (events or a progress notification) within `stallMs`; a watch
+ * stalled on a member cut off from its cluster stops the beats, the health check fails and ECS
+ * replaces the task. stallMs 0: beats whatever the watches say (no progress notifications).
+ */
+export function startHeartbeat(
+  file: string,
+  silentMs: () => number[],
+  opts: { everyMs: number; stallMs: number },
+): NodeJS.Timeout {
+  const beat = () => {
+    if (opts.stallMs === 0 || silentMs().every((ms) => ms < opts.stallMs))
+      writeReadyFile(file, { pid: process.pid, relay: 'heartbeat' });
+  };
+  beat();
+  const timer = setInterval(beat, opts.everyMs);
+  timer.unref();
+  return timer;
+}
+
 /** True when the file says the relay process `pid` is ready. */
 export function relayReady(file: string, pid: number | undefined): boolean {
   try {

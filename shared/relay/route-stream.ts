@@ -93,6 +93,8 @@ export class RouteStream {
   private loop?: Promise<void>;
   /** Highest revision up to which every event was sent (or passed over); the checkpoint trails it. */
   private safePosition = 0;
+  /** When the watch last said anything: created, events, a progress notification. */
+  private lastHeard = Date.now();
   readonly counters = emptyCounters();
 
   constructor(
@@ -108,6 +110,14 @@ export class RouteStream {
   /** Highest revision up to which every event under the prefix was sent or passed over. */
   get position(): number {
     return this.safePosition;
+  }
+
+  /**
+   * Milliseconds since the watch last said anything (events, progress, a new watch). With etcd's
+   * progress notifications on, a healthy watch is never silent for longer than their interval.
+   */
+  silentMs(now = Date.now()): number {
+    return now - this.lastHeard;
   }
 
   /** Starts after revision `from`: every event under the prefix at or below it was sent. */
@@ -155,6 +165,7 @@ export class RouteStream {
   private async openWatch(): Promise<void> {
     for (let attempt = 0; !this.stopping; attempt++) {
       try {
+        this.lastHeard = Date.now();
         this.watch = await this.store.watch(this.opts.prefix, this.lastEnqueued + 1, {
           onEvents: (events) => this.enqueue(events),
           onProgress: (revision) => this.progress(revision),
@@ -273,6 +284,7 @@ export class RouteStream {
    * counted behind by the writes made elsewhere (RelayLag); a busy one moves with its batches.
    */
   private progress(revision: number): void {
+    this.lastHeard = Date.now();
     if (revision <= this.lastEnqueued) return;
     this.lastEnqueued = revision;
     if (this.pending.length || this.inflight.length || revision <= this.safePosition) return;
@@ -281,6 +293,7 @@ export class RouteStream {
   }
 
   private enqueue(events: WatchEvent[]): void {
+    this.lastHeard = Date.now();
     for (const ev of events) {
       // Duplicates after a re-watch: whole revisions we already hold.
       if (ev.modRevision <= this.lastEnqueued) continue;

@@ -244,6 +244,8 @@ test("a quiet route follows etcd's progress notifications: its position moves wi
     });
     expect(relay.counters.received).toBe(0);
     expect(await receiveAll(url)).toEqual([]);
+    // The notifications keep the quiet watch heard from (the relay's heartbeat: ready-file.ts).
+    expect(relay.streams[0].silentMs()).toBeLessThan(5000);
     await relay.stop();
   } finally {
     ownStore.close();

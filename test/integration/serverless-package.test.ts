@@ -357,7 +357,20 @@ test('the relay runs as one ECS Fargate task at a time, with a role that may onl
     .map(getAttArn)
     .sort();
   expect(queues).toEqual(['ConfigQueue', 'FinishedQueue', 'HeatJobsQueue', 'MonitoringJobsQueue', 'RelayDLQ']);
-  expect(task.Properties.ContainerDefinitions[0].LogConfiguration.LogDriver).toBe('awslogs');
+  const container = task.Properties.ContainerDefinitions[0];
+  expect(container.LogConfiguration.LogDriver).toBe('awslogs');
+  // Named after its stage; a heartbeat file the health check reads (ECS replaces a stuck task);
+  // a shutdown grace within the stop timeout.
+  const env = Object.fromEntries(container.Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]));
+  expect(env).toMatchObject({
+    ESI_RELAY_NAME: 'prod',
+    ESI_RELAY_HEARTBEAT_FILE: '/tmp/relay-heartbeat',
+    ESI_RELAY_STALL_SECONDS: '660',
+    ESI_RELAY_STOP_GRACE_MS: '25000',
+  });
+  expect(Number(env.ESI_RELAY_STOP_GRACE_MS)).toBeLessThan(container.StopTimeout * 1000);
+  expect(container.HealthCheck).toMatchObject({ Interval: 30, Retries: 3, StartPeriod: 60 });
+  expect(container.HealthCheck.Command.join(' ')).toContain("statSync('/tmp/relay-heartbeat').mtimeMs < 60000");
 });
 
 test('no secret in the template: no password values in function environments, no outputs that name secrets', () => {
