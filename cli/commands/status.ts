@@ -92,13 +92,19 @@ export function registerStatusCommand(program: Command): void {
   program
     .command('status <configKey>')
     .description(
-      'everything about one resource: config version, jobs and where each stands, stack record, /state and /monitoring',
+      'everything about one resource: config version, jobs and where each stands, stack record, /state and /monitoring ' +
+        '(exits 1 when the /config key does not exist)',
     )
     .option('--json', 'print the report as JSON')
     .action((configKey: string, opts: { json?: boolean }) =>
       withStore(async (store) => {
         const report = await readReport(store, configKey);
         process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : formatReport(report)}\n`);
+        // What the system still keeps of a resource gone from /config is shown, but the key is not there.
+        if (!report.config) {
+          process.stderr.write(`esi: ${configKey}: no such key\n`);
+          process.exitCode = 1;
+        }
       }),
     );
 }

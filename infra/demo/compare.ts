@@ -31,8 +31,11 @@ export interface ResourceCheck {
 export interface StateContext {
   /** The scenario gave the simulator this resource's recorded outputs: compare them by value. */
   outputsByValue: boolean;
-  /** The resource's last config body in the scenario (what the named differences depend on). */
-  body?: Record<string, unknown>;
+  /**
+   * The jobs played for the version the resource's /state reports (`action:handler`), when the
+   * replay recorded them: seed 004's allowance depends on them.
+   */
+  chain?: string[];
 }
 
 const ABSENT = '(absent)';
@@ -48,6 +51,13 @@ function outputs(text: unknown): { byValue: unknown; keys: string[] | undefined 
   }
 }
 
+/** Seed 004's chain for a gw-interface port's modify, as planned (any order). */
+const SEED_004_CHAIN = ['delete:monitoring_worker', 'modify:heat_worker', 'create:monitoring_worker'];
+
+/** The jobs played were seed 004's three-job chain: monitoring delete, heat modify, monitoring create. */
+export const isSeed004Chain = (chain: string[] | undefined): boolean =>
+  chain !== undefined && isDeepStrictEqual([...chain].sort(), [...SEED_004_CHAIN].sort());
+
 /** Seed 004: a gw-interface port's modify is a three-job chain ending with the monitoring create. */
 const SEED_004 =
   "seed 004: a gw-interface port's chain (monitoring delete, heat modify, monitoring create) ends with the monitoring create, so it reports CREATE and carries the monitoring job's state; the record's single heat modify reported MODIFY";
@@ -58,8 +68,7 @@ function namedStateDifference(
   actual: unknown,
   ctx: StateContext,
 ): string | undefined {
-  const gwPort = ctx.body?.device_owner === 'network:gw_interface';
-  if (!gwPort) return undefined;
+  if (!isSeed004Chain(ctx.chain)) return undefined;
   if (field === 'state.worker_state' && expected === 'MODIFY_COMPLETED' && actual === 'CREATE_COMPLETED')
     return SEED_004;
   if (field === 'state.state_monitoring' && expected === undefined) return SEED_004;

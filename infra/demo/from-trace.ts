@@ -28,16 +28,23 @@ interface TraceLine {
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-export function parseTrace(text: string): TraceLine[] {
-  return text
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l, i) => {
-      const v = JSON.parse(l) as unknown;
-      if (!isObj(v) || typeof v.key !== 'string' || typeof v.action !== 'string')
-        throw new Error(`trace line ${i + 1}: expected {"action", "key", "value", …}`);
-      return v as unknown as TraceLine;
-    });
+/** The trace's lines; an error names `source` and the line (1-based, blank lines counted). */
+export function parseTrace(text: string, source = 'trace'): TraceLine[] {
+  const lines: TraceLine[] = [];
+  text.split('\n').forEach((l, i) => {
+    if (!l.trim()) return;
+    const where = `${source}:${i + 1}`;
+    let v: unknown;
+    try {
+      v = JSON.parse(l);
+    } catch (err) {
+      throw new Error(`${where}: not JSON (${(err as Error).message})`, { cause: err });
+    }
+    if (!isObj(v) || typeof v.key !== 'string' || typeof v.action !== 'string')
+      throw new Error(`${where}: expected {"action", "key", "value", …}`);
+    lines.push(v as unknown as TraceLine);
+  });
+  return lines;
 }
 
 const WRITES = new Set(['set', 'create', 'compareAndSwap', 'update']);

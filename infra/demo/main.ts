@@ -6,18 +6,23 @@
  * /monitoring value to the dump file, stops the stack, and exits 0 only when every resource
  * matches, no job is left unfinished and no message was dead-lettered.
  *
+ * While the results settle, one line says what is still pending and why (a status the templates
+ * hold back, docs/local-stack.md); the demo ends as soon as every resource matches.
+ *
  * Its data folder is temporary: removed at the end, unless the run failed, when its logs are kept
- * and named. A Ctrl-C stops everything it started and removes the folder.
+ * and named. A Ctrl-C stops everything it started and removes the folder. Exit codes: 0 every
+ * resource matches, 1 not, 2 a usage error.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { Started } from '../local/processes';
 import { freeStackPorts, startStack } from '../stack/stack';
 import { deadLetters } from './dead-letters';
 import { playRecordedScenario } from './play';
-import { loadScenario } from './scenario';
+import { loadScenario, SCENARIOS_DIR, type Scenario } from './scenario';
+import { displayFor } from './wait-line';
 
 /** Set by Ctrl-C: the signal handler stops, cleans up and exits; nothing else reports. */
 let interrupted = false;
@@ -32,10 +37,22 @@ async function main(argv: string[]): Promise<number> {
     )
     .option('--burst', 'write back to back, as Gohan does, without waiting for each change to be planned')
     .option('--dump <file>', 'write every final /state and /monitoring value to this JSON file')
+    .showHelpAfterError()
+    .exitOverride()
     .parse(argv)
     .opts<{ scenario: string; burst?: boolean; dump?: string }>();
-  const scenario = loadScenario(opts.scenario);
-  const say = (line: string) => process.stdout.write(`${line}\n`);
+  let scenario: Scenario;
+  try {
+    scenario = loadScenario(opts.scenario);
+  } catch (err) {
+    const shipped = fs.readdirSync(SCENARIOS_DIR).map((f) => f.replace(/\.json$/, ''));
+    process.stderr.write(
+      `demo: --scenario ${opts.scenario}: ${(err as Error).message}\n(a scenario file, or one of: ${shipped.join(', ')})\n`,
+    );
+    return 2;
+  }
+  const display = displayFor(process.stdout);
+  const say = display.log;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'esi-demo-'));
   const started = new Started();
   const removeData = () => fs.rmSync(dataDir, { recursive: true, force: true });
@@ -59,6 +76,7 @@ async function main(argv: string[]): Promise<number> {
       scenario,
       burst: opts.burst,
       simulators: { heatUrl: stack.heat.url, collectorUrl: stack.collector.url },
+      display,
     });
     const dead = Object.entries(await deadLetters(stack.env.ESI_SQS_ENDPOINT, stage)).filter(([, n]) => n > 0);
     say(dead.length ? `Dead-lettered: ${dead.map(([q, n]) => `${q} ${n}`).join(', ')}` : 'No message dead-lettered.');
@@ -72,7 +90,7 @@ async function main(argv: string[]): Promise<number> {
     await started.stopAll();
     if (ok) removeData();
     else if (!interrupted)
-      say(`\nLogs of this run are kept in ${path.join(dataDir, 'logs')} (remove ${dataDir} when done).`);
+      say(`\nLogs of this run are kept in ${path.join(dataDir, 'logs')}; to remove them: rm -rf ${dataDir}`);
   }
 }
 
@@ -82,6 +100,8 @@ main(process.argv).then(
   },
   (err: Error) => {
     if (interrupted) return;
+    // Commander printed its message and the usage already; --help exits 0, a usage error 2.
+    if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
     process.stderr.write(`demo failed: ${err.message}\n`);
     process.exit(1);
   },

@@ -2,6 +2,7 @@
  * Plays a scenario against a running stack as Gohan would, shows the jobs moving, and checks
  * every resource's final /state against the record. Used by `npm start` and `npm run demo`.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { etcdSettings } from '../../shared/config';
 import { encodeGohanConfigValue, versionOf } from '../../shared/gohan/config-value';
 import { parseConfigKey, keys } from '../../shared/keys';
@@ -12,8 +13,9 @@ import { loadHeatTemplatesDir } from '../../shared/templates/load';
 import { publishTemplate } from '../../shared/templates/publish';
 import { defaultSchemaIndex } from '../../shared/planner/schema';
 import { asBurst, compareMonitoring, compareState, type ResourceCheck } from './compare';
+import { settleBudget, TEMPLATES_DIR, type ExpectedHold } from './holds';
 import { loadScenario, type Scenario, type StateDoc } from './scenario';
-import path from 'node:path';
+import { plainDisplay, type WaitDisplay } from './wait-line';
 
 export interface PlayOptions {
   log: (line: string) => void;
@@ -21,8 +23,13 @@ export interface PlayOptions {
   live?: boolean;
   /** Write back to back, as Gohan does, without waiting for each change to be planned. */
   burst?: boolean;
-  /** How long to wait for the whole scenario to settle. */
+  /**
+   * How long to wait after the last write for every resource to match; default: the longest
+   * hold of a status the scenario expects plus the time its chains get (holds.ts).
+   */
   timeoutMs?: number;
+  /** Where the pending-wait line goes; default: a log line every 10 s. */
+  display?: WaitDisplay;
   /**
    * The stack's simulators: they are given the scenario's recorded heat outputs and collector
    * statuses, and heat_outputs are then compared by value. Without them, by output keys, and
@@ -71,12 +78,28 @@ const parsed = (kv: KeyValue | undefined): Record<string, unknown> | undefined =
   }
 };
 
-/** The scenario's last config body of each resource (the named differences depend on it). */
-function lastBodies(scenario: Scenario): Map<string, Record<string, unknown>> {
-  const bodies = new Map<string, Record<string, unknown>>();
-  for (const step of scenario.steps)
-    if ('put' in step) bodies.set(step.put.replace(/^\/config\//, '/state/'), step.body);
-  return bodies;
+/** The jobs planned for each resource and version while the scenario played (`action:handler`, in order). */
+export type PlayedChains = Map<string, string[]>;
+
+const chainKey = (type: string, id: string, version: number) => `${type}:${id}:${version}`;
+
+/** Records every job planned from `from` on, by resource and version. */
+async function recordChains(store: Store, from: number): Promise<{ chains: PlayedChains; watch: WatchHandle }> {
+  const chains: PlayedChains = new Map();
+  const watch = await store.watch('/jobs/all/', from, {
+    onError: () => undefined,
+    onEvents: (events) => {
+      for (const e of events) {
+        const m = /^\/jobs\/all\/(\w+):(\w+):(\w+):([^:]+):(\d+):/.exec(e.key);
+        if (!m || e.type === 'delete') continue;
+        const [, action, handler, type, id, version] = m;
+        const key = chainKey(type, id, Number(version));
+        const jobs = chains.get(key) ?? [];
+        if (!jobs.includes(`${action}:${handler}`)) chains.set(key, [...jobs, `${action}:${handler}`]);
+      }
+    },
+  });
+  return { chains, watch };
 }
 
 export async function checkAll(
@@ -84,8 +107,8 @@ export async function checkAll(
   scenario: Scenario,
   simulated: boolean,
   burst: boolean,
+  chains: PlayedChains = new Map(),
 ): Promise<ResourceCheck[]> {
-  const bodies = lastBodies(scenario);
   const writes = new Map<string, number>();
   for (const step of scenario.steps)
     if ('put' in step) {
@@ -98,10 +121,9 @@ export async function checkAll(
     const singular = defaultSchemaIndex().singular(parts[parts.length - 2]);
     const stack = `${singular}_${parts[parts.length - 1]}`;
     const outputsByValue = `${stack}@version=${expected.version}` in fixtures || stack in fixtures;
-    const check = compareState(key, expected, parsed(await store.get(key)) as StateDoc | undefined, {
-      outputsByValue,
-      body: bodies.get(key),
-    });
+    const actual = parsed(await store.get(key)) as StateDoc | undefined;
+    const chain = actual && chains.get(chainKey(singular ?? '', parts[parts.length - 1], actual.version));
+    const check = compareState(key, expected, actual, { outputsByValue, chain });
     return burst ? asBurst(check, (writes.get(key) ?? 0) > 1) : check;
   });
   const monitoring = Object.entries(scenario.expected_monitoring).map(async ([key, expected]) =>
@@ -118,11 +140,12 @@ export async function checkAll(
 export async function playScenario(store: Store, scenario: Scenario, opts: PlayOptions): Promise<PlayResult> {
   const { log } = opts;
   if (opts.simulators) await prepareSimulators(scenario, opts.simulators);
-  const templates = loadHeatTemplatesDir(path.join(__dirname, '..', '..', 'templates', 'heat_templates'));
+  const templates = loadHeatTemplatesDir(TEMPLATES_DIR);
   for (const t of Object.values(templates)) await publishTemplate(store, t);
   log(`published ${Object.keys(templates).length} heat templates`);
 
-  const watches: WatchHandle[] = [];
+  const { chains, watch } = await recordChains(store, (await store.revision()) + 1);
+  const watches: WatchHandle[] = [watch];
   if (opts.live) watches.push(...(await liveView(store, log)));
   try {
     log(`playing ${scenario.name}: ${scenario.steps.length} config writes${opts.burst ? ' (burst)' : ''}`);
@@ -146,15 +169,95 @@ export async function playScenario(store: Store, scenario: Scenario, opts: PlayO
       // Like an operator clicking on: the next change comes once this one was taken in.
       if (!opts.burst) await waitUntil(() => planned(store, step.put, step.version), 60_000);
     }
-    const deadline = Date.now() + (opts.timeoutMs ?? 180_000);
-    for (;;) {
-      const result = await readResult(store, scenario, opts);
-      if (result.ok || Date.now() > deadline) return result;
-      await new Promise((r) => setTimeout(r, 500));
-    }
+    return await settle(store, scenario, opts, chains);
   } finally {
     await Promise.all(watches.map((w) => w.cancel()));
   }
+}
+
+/**
+ * Waits until every resource matches, or the settle budget is spent, saying meanwhile what is
+ * pending and why.
+ */
+async function settle(store: Store, scenario: Scenario, opts: PlayOptions, chains: PlayedChains): Promise<PlayResult> {
+  const budget = settleBudget(scenario, loadHeatTemplatesDir(TEMPLATES_DIR));
+  const deadline = Date.now() + (opts.timeoutMs ?? budget.ms);
+  const display = opts.display ?? plainDisplay(opts.log);
+  const released = releases(opts.simulators?.collectorUrl);
+  try {
+    for (;;) {
+      const result = await readResult(store, scenario, opts, chains);
+      if (result.ok || Date.now() > deadline) return result;
+      const held = await released(budget.holds.filter((h) => result.checks.some((c) => c.key === h.key && !c.ok)));
+      display.status(pendingLine(result, held, deadline - Date.now()));
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  } finally {
+    display.end();
+  }
+}
+
+/** A hold still pending, with when its status is released (when the collector says since when it holds). */
+export type PendingHold = ExpectedHold & { releaseAt?: number };
+
+/**
+ * When each held status is released: its collector target's `last_changed` plus the hold
+ * (read once per key). Without a collector to ask, unknown.
+ */
+function releases(collectorUrl: string | undefined): (holds: ExpectedHold[]) => Promise<PendingHold[]> {
+  const known = new Map<string, number>();
+  const since = async (h: ExpectedHold): Promise<number | undefined> => {
+    const [plural, id] = h.key.split('/').slice(-2);
+    type Listed = { values?: { value?: unknown; last_changed?: string }[] }[];
+    const url = `${collectorUrl}/targets?resource_type=${plural}&resource_id=${id}`;
+    const targets = await fetch(url)
+      .then((res) => (res.ok ? (res.json() as Promise<Listed>) : []))
+      .catch((): Listed => []);
+    const times = targets.flatMap((t) => t.values ?? []).filter((v) => isDeepStrictEqual(v.value, h.value));
+    const at = Math.max(...times.map((v) => Date.parse(v.last_changed ?? '')).filter((n) => !Number.isNaN(n)));
+    return Number.isFinite(at) ? at : undefined;
+  };
+  return async (holds) =>
+    Promise.all(
+      holds.map(async (h) => {
+        if (collectorUrl && !known.has(h.key)) {
+          const at = await since(h);
+          if (at !== undefined) known.set(h.key, at + h.seconds * 1000);
+        }
+        return { ...h, releaseAt: known.get(h.key) };
+      }),
+    );
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/**
+ * One line: what the demo still waits for and why, e.g. `waiting for 2 /monitoring values (FAIL
+ * held 210 s by hold_options, released in about 95 s): 270 s left`.
+ */
+export function pendingLine(result: PlayResult, holds: PendingHold[], leftMs: number, now = Date.now()): string {
+  const pending = (kind: string) => result.checks.filter((c) => c.kind === kind && !c.ok).length;
+  const kinds = new Map<string, PendingHold[]>();
+  for (const h of holds)
+    kinds.set(`${JSON.stringify(h.value)} ${h.seconds}`, [
+      ...(kinds.get(`${JSON.stringify(h.value)} ${h.seconds}`) ?? []),
+      h,
+    ]);
+  const why = [...kinds.values()].map((same) => {
+    const [{ value, seconds }] = same;
+    const release = same.filter((x) => x.releaseAt !== undefined).map((x) => x.releaseAt!);
+    const left = release.length ? Math.max(0, Math.ceil((Math.max(...release) - now) / 1000)) : undefined;
+    const of = same.length < pending('monitoring') ? `${same.length} of them ` : '';
+    return `${of}${typeof value === 'string' ? value : JSON.stringify(value)} held ${seconds} s by hold_options${left === undefined ? '' : `, released in about ${left} s`}`;
+  });
+  const parts = [
+    pending('state') ? plural(pending('state'), '/state value') : '',
+    pending('monitoring')
+      ? `${plural(pending('monitoring'), '/monitoring value')}${why.length ? ` (${why.join('; ')})` : ''}`
+      : '',
+    result.unfinishedJobs.length ? plural(result.unfinishedJobs.length, 'unfinished job') : '',
+  ].filter(Boolean);
+  return `waiting for ${parts.join(', ') || 'the results'}: ${Math.max(0, Math.ceil(leftMs / 1000))} s left`;
 }
 
 /** What etcd holds now for every resource of the scenario, compared with the record. */
@@ -162,8 +265,9 @@ async function readResult(
   store: Store,
   scenario: Scenario,
   opts: Pick<PlayOptions, 'simulators' | 'burst'>,
+  chains?: PlayedChains,
 ): Promise<PlayResult> {
-  const checks = await checkAll(store, scenario, opts.simulators !== undefined, opts.burst === true);
+  const checks = await checkAll(store, scenario, opts.simulators !== undefined, opts.burst === true, chains);
   const unfinishedJobs = (await store.range('/jobs/all/')).items.map((kv) => kv.key);
   const dump: Record<string, unknown> = {};
   for (const prefix of ['/state/', '/monitoring/'])
@@ -296,7 +400,13 @@ export function summary(result: PlayResult): string[] {
 export async function playRecordedScenario(
   etcdEndpoint: string,
   log: (line: string) => void,
-  opts: { scenario?: Scenario; burst?: boolean; simulators?: PlayOptions['simulators']; live?: boolean } = {},
+  opts: {
+    scenario?: Scenario;
+    burst?: boolean;
+    simulators?: PlayOptions['simulators'];
+    live?: boolean;
+    display?: WaitDisplay;
+  } = {},
 ): Promise<PlayResult> {
   const store = new EtcdStore({ ...etcdSettings(), endpoints: [etcdEndpoint] });
   try {
@@ -313,6 +423,7 @@ export async function playRecordedScenario(
         live: opts.live ?? true,
         burst: opts.burst,
         simulators: opts.simulators,
+        display: opts.display,
       });
     }
     summary(result).forEach((l) => log(l));

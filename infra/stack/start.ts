@@ -14,18 +14,25 @@ import path from 'node:path';
 import { portInUse } from '../local/ports';
 import { Started } from '../local/processes';
 import { playRecordedScenario } from '../demo/play';
+import { displayFor } from '../demo/wait-line';
 import { GOHAN_TOKEN, gohanUnavailable, startGohan, type RunningGohan } from '../gohan/gohan';
 import { ensureOpenStackInstalled } from '../openstack/install';
 import { type RealOpenStack, startOpenStack } from '../openstack/openstack';
 import { dataDirOf, readEndpoints, removeEndpoints, writeEndpoints } from './endpoints';
 import { PORT_SETTINGS, startStack, type StackPorts } from './stack';
 
-const USAGE =
-  'usage: npm start [-- --fresh] [--openstack sim|real] [--gohan]\n' +
-  '  --fresh: empty the local etcd first, so the demo plays again\n' +
-  '  --gohan: also start the upstream Gohan API server on ESI_GOHAN_PORT (9091), as production drives the stack\n' +
-  "  --openstack real: Debian's Keystone and Heat (installed as root when missing) instead of the simulators";
-const say = (line: string) => process.stdout.write(`${line}\n`);
+const USAGE = [
+  'usage: npm start [-- --fresh] [--openstack sim|real] [--gohan]',
+  '  Starts the local stack on loopback, plays the recorded load-balancer demo live, waits until every',
+  '  resource matches the record (saying what is pending and why), and keeps the stack running until Ctrl-C.',
+  '  --fresh           empty the local etcd first, so the demo plays again',
+  '  --gohan           also start the upstream Gohan API server on ESI_GOHAN_PORT (9091), as production drives the stack',
+  "  --openstack real  Debian's Keystone and Heat (installed as root when missing) instead of the simulators",
+  '  -h, --help        print this',
+  '  Ports and data folder: ESI_*_PORT, ESI_DATA_DIR (docs/configuration.md); ESI_DEMO=0 skips the demo.',
+].join('\n');
+const display = displayFor(process.stdout);
+const say = display.log;
 const fail = (line: string, code = 1): never => {
   process.stderr.write(`esi: ${line}\n`);
   process.exit(code);
@@ -58,6 +65,10 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
   const args = process.argv.slice(2);
+  if (args.includes('--help') || args.includes('-h')) {
+    say(USAGE);
+    process.exit(0);
+  }
   const at = args.indexOf('--openstack');
   const openstack = at >= 0 ? args.splice(at, 2)[1] : (process.env.ESI_OPENSTACK ?? 'sim');
   if (openstack !== 'sim' && openstack !== 'real') fail(`--openstack takes sim or real\n${USAGE}`, 2);
@@ -129,6 +140,7 @@ async function main(): Promise<void> {
     await playRecordedScenario(stack.env.ESI_ETCD_ENDPOINTS, demoSay, {
       // Real Heat makes its own outputs: the record's are compared by key only.
       simulators: real ? undefined : { heatUrl: stack.heat.url, collectorUrl: stack.collector.url },
+      display: { ...display, log: demoSay, status: (text) => (stopping ? undefined : display.status(text)) },
     }).catch((err: Error) => {
       if (!stopping) say(`demo stopped: ${err.message}`);
     });

@@ -1,5 +1,7 @@
 /**
  * `npm start` as a newcomer uses it, on free ports and a data folder of its own:
+ * - the demo plays to its end with every resource matching, saying while it waits for the held
+ *   FAIL statuses what it waits for; a Ctrl-C then ends it with exit code 0;
  * - with the stack up and nothing set, `esi` finds the stack through the recorded endpoints;
  * - a Ctrl-C (SIGINT to the terminal's process group) during the demo leaves no process of the
  *   start running and every port free;
@@ -12,6 +14,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
+import { settleBudget } from '../../infra/demo/holds';
+import { loadScenario } from '../../infra/demo/scenario';
 import { freePort, portInUse } from '../../infra/local/ports';
 import { PORT_SETTINGS } from '../../infra/stack/stack';
 import { waitFor } from '../helpers/wait';
@@ -83,6 +87,28 @@ const alive = (pid: number) => {
   }
 };
 
+/** The node process of `npm start` itself (infra/stack/start.ts), among the start's processes. */
+function launcherOf(pid: number): number | undefined {
+  return descendants(pid).find((p) => {
+    try {
+      return fs
+        .readFileSync(`/proc/${p}/cmdline`, 'utf8')
+        .split('\0')
+        .some((a) => a.endsWith('infra/stack/start.ts'));
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Upper bounds of the default demo's phases: the stack up, its 47 writes taken in, then the
+ * scenario's own wait (the ports' FAIL held 210 s by the templates, plus the chains' settle time).
+ */
+const STACK_UP_MS = 180_000;
+const WRITES_MS = 300_000;
+const DEMO_END_MS = STACK_UP_MS + WRITES_MS + settleBudget(loadScenario()).ms;
+
 /** The dead-letter queue names serverless.yml declares for a stage, sorted. */
 function declaredDeadLetterQueues(stage: string): string[] {
   const doc = YAML.parse(fs.readFileSync(path.join(ROOT, 'serverless.yml'), 'utf8')) as {
@@ -135,7 +161,7 @@ test('esi finds the running stack by its recorded endpoints; Ctrl-C during the d
     // Every dead-letter queue serverless.yml declares, each empty.
     expect(dlq.stdout.trimEnd().split('\n')).toEqual(declaredDeadLetterQueues('dev').map((q) => `     0  ${q}`));
     const status = esi(dataDir, 'status', '/config/v2.0/networks/not-there');
-    expect(status).toMatchObject({ code: 0, stderr: '' });
+    expect(status).toMatchObject({ code: 1, stderr: 'esi: /config/v2.0/networks/not-there: no such key\n' });
     expect(status.stdout).toMatch(/^resource +\/config\/v2\.0\/networks\/not-there\nconfig +\(no such key/);
 
     // A dry-run pass of the reconciler over the stack's etcd.
@@ -191,3 +217,53 @@ test('a port in use: one line naming the port and its variable, and nothing star
     busy.close();
   }
 });
+
+test(
+  'the default demo ends with every resource matching, saying meanwhile what it waits for; Ctrl-C then exits 0',
+  async () => {
+    const dataDir = fs.mkdtempSync(path.join(process.env.ESI_TEST_ROOT ?? os.tmpdir(), 'npm-start-end-'));
+    const { env, ports } = await portEnv();
+    const started = Date.now();
+    const run = npmStart(cleanEnv({ ...env, ESI_DATA_DIR: dataDir }));
+    try {
+      // Ends as soon as the demo's verdict is printed (or the start exits early).
+      let early = false;
+      void run.exited.then(() => (early = true));
+      await waitFor(() => early || /^(Every resource reached|Some resources differ)/m.test(run.out()), {
+        timeoutMs: DEMO_END_MS,
+        intervalMs: 1000,
+        what: `the demo's end (output so far:\n${run.out()})`,
+      });
+      const out = run.out();
+      console.log(`npm start: the demo ended after ${Math.round((Date.now() - started) / 1000)} s`);
+      expect(early).toBe(false);
+      // Off a terminal the pending line comes once every 10 s while the held statuses are awaited.
+      const waits = out.match(/^waiting for .*$/gm) ?? [];
+      console.log(`pending-wait lines: ${waits.length}, e.g. ${waits[Math.floor(waits.length / 2)]}`);
+      expect(waits).toContainEqual(
+        expect.stringMatching(
+          /^waiting for 2 \/monitoring values \(FAIL held 210 s by hold_options, released in about \d+ s\): \d+ s left$/,
+        ),
+      );
+      expect(out).toMatch(
+        /\n\/state: 29\/29 match; \/monitoring: 9\/9 match; unfinished jobs: 0\.\nEvery resource reached its recorded result\.\n/,
+      );
+      expect(out).toContain('Press Ctrl-C to stop everything.');
+
+      const launcher = launcherOf(run.child.pid!);
+      expect(launcher).toEqual(expect.any(Number));
+      // Ctrl-C to the launcher alone: it stops what it started and exits 0, and npm with it.
+      process.kill(launcher!, 'SIGINT');
+      expect(await run.exited).toBe(0);
+      for (const port of ports) expect(await portInUse(port)).toBe(false);
+    } finally {
+      const left = descendants(run.child.pid!);
+      if (alive(run.child.pid!)) {
+        process.kill(-run.child.pid!, 'SIGINT');
+        await Promise.race([run.exited, new Promise((r) => setTimeout(r, 30_000))]);
+      }
+      for (const p of left.filter(alive)) process.kill(p, 'SIGKILL');
+    }
+  },
+  DEMO_END_MS + 60_000,
+);

@@ -6,13 +6,14 @@
  * run (the record's final /monitoring had outlasted any hold, `hold_options.time_seconds`, 210 s
  * for a port's FAIL), so a run does not wait out the hold in real time. Normal mode: every /state
  * and /monitoring matches the record under the strict comparison (differences with a reason
- * aside). Burst mode (writes back to back): the
- * same, nothing stuck, nothing dead-lettered; the fields that differ from normal mode are printed.
+ * aside). Burst mode (writes back to back): the same, nothing stuck, nothing dead-lettered, and
+ * the final dumps differ from normal mode's only in the fields BURST_MAY_DIFFER names, each with
+ * its reason.
  */
 import { isDeepStrictEqual } from 'node:util';
 import { deadLetters } from '../../infra/demo/dead-letters';
 import { playScenario, summary, type PlayResult } from '../../infra/demo/play';
-import { loadScenario } from '../../infra/demo/scenario';
+import { loadScenario, type Scenario } from '../../infra/demo/scenario';
 import { EtcdStore } from '../../shared/store/etcd-store';
 import { startTestStack } from '../helpers/stack';
 
@@ -29,7 +30,6 @@ async function play(name: string, burst: boolean): Promise<{ result: PlayResult;
     const result = await playScenario(store, loadScenario(name), {
       log: () => undefined,
       burst,
-      timeoutMs: 300_000,
       simulators: { heatUrl: stack.heat.url, collectorUrl: stack.collector.url },
     });
     console.log(`${name} ${burst ? 'burst' : 'normal'}:\n${summary(result).join('\n')}`);
@@ -40,26 +40,61 @@ async function play(name: string, burst: boolean): Promise<{ result: PlayResult;
   }
 }
 
-/** Every field of the dumps that differs between two runs. */
-function dumpDifferences(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
-  const out: string[] = [];
-  for (const key of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
-    const [x, y] = [a[key] as Record<string, unknown> | undefined, b[key] as Record<string, unknown> | undefined];
+interface DumpDifference {
+  key: string;
+  field: string;
+  normal: unknown;
+  burst: unknown;
+}
+
+/** Every field of the dumps that differs between the two runs (a /state's `state` fields flattened). */
+function dumpDifferences(normal: Record<string, unknown>, burst: Record<string, unknown>): DumpDifference[] {
+  const out: DumpDifference[] = [];
+  const flat = (v: Record<string, unknown>): Record<string, unknown> => {
+    const { state, ...rest } = v;
+    return { ...rest, ...((state as Record<string, unknown> | undefined) ?? {}) };
+  };
+  for (const key of [...new Set([...Object.keys(normal), ...Object.keys(burst)])].sort()) {
+    const [x, y] = [
+      normal[key] as Record<string, unknown> | undefined,
+      burst[key] as Record<string, unknown> | undefined,
+    ];
     if (!x || !y) {
-      if (x !== y) out.push(`${key}: ${x ? 'only in normal mode' : 'only in burst mode'}`);
+      if (x !== y) out.push({ key, field: '(the key)', normal: x, burst: y });
       continue;
     }
-    const flat = (v: Record<string, unknown>): Record<string, unknown> => {
-      const { state, ...rest } = v;
-      return { ...rest, ...((state as Record<string, unknown> | undefined) ?? {}) };
-    };
     const [fx, fy] = [flat(x), flat(y)];
-    for (const f of [...new Set([...Object.keys(fx), ...Object.keys(fy)])])
-      if (!isDeepStrictEqual(fx[f], fy[f]))
-        out.push(`${key} ${f}: ${JSON.stringify(fx[f])} → ${JSON.stringify(fy[f])}`);
+    for (const field of [...new Set([...Object.keys(fx), ...Object.keys(fy)])])
+      if (!isDeepStrictEqual(fx[field], fy[field])) out.push({ key, field, normal: fx[field], burst: fy[field] });
   }
   return out;
 }
+
+/** The /state keys of the resources a scenario writes more than once. */
+function writtenMoreThanOnce(scenario: Scenario): Set<string> {
+  const counts = new Map<string, number>();
+  for (const step of scenario.steps) if ('put' in step) counts.set(step.put, (counts.get(step.put) ?? 0) + 1);
+  return new Set([...counts].filter(([, n]) => n > 1).map(([k]) => k.replace(/^\/config\//, '/state/')));
+}
+
+/**
+ * What may differ between a burst and a normal replay, and why; anything else fails the test.
+ * The planner plans what /config holds when a message arrives, so when a resource's versions
+ * come back to back its earlier versions may never be planned: its stack is created at the last
+ * version instead of created at the first and updated after (Heat's CREATE_COMPLETE where the
+ * normal replay's update left UPDATE_COMPLETE). Only a resource the scenario writes more than
+ * once can show it; its version, worker_state, error, outputs and /monitoring may not differ.
+ */
+const BURST_MAY_DIFFER: { why: string; applies(d: DumpDifference, repeated: Set<string>): boolean }[] = [
+  {
+    why: 'earlier versions never planned: the stack was created at the last version',
+    applies: (d, repeated) =>
+      repeated.has(d.key) &&
+      d.field === 'orchestration_state' &&
+      d.normal === 'UPDATE_COMPLETE' &&
+      d.burst === 'CREATE_COMPLETE',
+  },
+];
 
 describe.each([
   ['00_logical_network', 11, 4],
@@ -83,11 +118,20 @@ describe.each([
     expect(result.unfinishedJobs).toEqual([]);
     expect(Object.keys(dlq).length).toBeGreaterThan(0);
     expect(Object.values(dlq).filter((n) => n > 0)).toEqual([]);
-    if (normal) {
-      const diffs = dumpDifferences(normal.dump, result.dump);
-      console.log(
-        `${name}: fields that differ between normal and burst mode: ${diffs.length ? `\n${diffs.join('\n')}` : 'none'}`,
-      );
-    }
+    if (!normal) throw new Error('normal mode did not run: nothing to compare the burst with');
+    const repeated = writtenMoreThanOnce(loadScenario(name));
+    const diffs = dumpDifferences(normal.dump, result.dump).map((d) => ({
+      ...d,
+      why: BURST_MAY_DIFFER.find((allowed) => allowed.applies(d, repeated))?.why,
+    }));
+    console.log(
+      `${name}: fields that differ between normal and burst mode:\n${diffs
+        .map(
+          (d) =>
+            `${d.key} ${d.field}: ${JSON.stringify(d.normal)} → ${JSON.stringify(d.burst)} (${d.why ?? 'NOT NAMED'})`,
+        )
+        .join('\n')}`,
+    );
+    expect(diffs.filter((d) => !d.why)).toEqual([]);
   });
 });

@@ -64,3 +64,12 @@ test('shows where each job of a resource stands and what Gohan will read', async
   expect(stdout).not.toContain(longerId);
   expect(stdout).not.toContain(otherType);
 });
+
+test('a /config key that does not exist: the report of what is kept, and exit code 1', async () => {
+  const key = `/config/v2.0/networks/not-there-${Date.now()}`;
+  const err = (await run(process.execPath, [path.join(__dirname, '../../bin/esi.cjs'), 'status', key], {
+    env: process.env,
+  }).catch((e: unknown) => e)) as { code?: number; stdout?: string; stderr?: string };
+  expect({ code: err.code, stderr: err.stderr }).toEqual({ code: 1, stderr: `esi: ${key}: no such key\n` });
+  expect(err.stdout).toMatch(new RegExp(`^resource +${key}\\nconfig +\\(no such key`));
+});

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { HeatSimulator, startHeatSimulator } from '../../../infra/sim/main';
 import { client, HeatTestClient, http } from './sim-client';
@@ -184,7 +183,7 @@ describe('Heat simulator fault injection', () => {
 
 describe('Heat simulator faults from a JSON file', () => {
   it('loads {"faults": [...]} at start', async () => {
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'esi-sim-')), 'faults.json');
+    const file = path.join(fs.mkdtempSync(path.join(process.env.ESI_TEST_ROOT!, 'esi-sim-')), 'faults.json');
     fs.writeFileSync(
       file,
       JSON.stringify({ faults: [{ match: '^from_file$', mode: 'fail', reason: 'from the file' }] }),
@@ -201,7 +200,7 @@ describe('Heat simulator faults from a JSON file', () => {
   });
 
   it('refuses a broken file at start', async () => {
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'esi-sim-')), 'faults.json');
+    const file = path.join(fs.mkdtempSync(path.join(process.env.ESI_TEST_ROOT!, 'esi-sim-')), 'faults.json');
     fs.writeFileSync(file, JSON.stringify({ rules: [] }));
     await expect(startHeatSimulator({ faults: file })).rejects.toThrow(/expected a JSON list of faults/);
   });

@@ -53,20 +53,36 @@ test('heat_outputs by value when the simulator had the recorded outputs, by outp
   ]);
 });
 
-test("seed 004's gw-port chain is a named difference, only for a gw-interface port", () => {
+test("seed 004's chain is a named difference only when the jobs played were that chain", () => {
   const actual = {
     ...recorded,
     state: { ...recorded.state, worker_state: 'CREATE_COMPLETED', state_monitoring: '{"vmi": "ACTIVE"}' },
   };
-  const gw = compareState(KEY, recorded, actual, {
-    outputsByValue: true,
-    body: { device_owner: 'network:gw_interface' },
-  });
+  // Seed 004: monitoring delete, heat modify, monitoring create, for the version /state reports.
+  const seed004 = ['delete:monitoring_worker', 'modify:heat_worker', 'create:monitoring_worker'];
+  const gw = compareState(KEY, recorded, actual, { outputsByValue: true, chain: seed004 });
   expect(gw.ok).toBe(true);
-  expect(gw.differences).toHaveLength(2);
-  expect(gw.differences.every((d) => d.named?.startsWith('seed 004'))).toBe(true);
-  const other = compareState(KEY, recorded, actual, { outputsByValue: true, body: { device_owner: 'compute:nova' } });
-  expect(other.ok).toBe(false);
+  expect(gw.differences.map((d) => [d.field, d.named?.slice(0, 9)])).toEqual([
+    ['state.worker_state', 'seed 004:'],
+    ['state.state_monitoring', 'seed 004:'],
+  ]);
+  // Another chain, a chain not recorded, or one job short: real differences.
+  for (const chain of [['modify:heat_worker'], undefined, seed004.slice(1)]) {
+    const other = compareState(KEY, recorded, actual, { outputsByValue: true, chain });
+    expect(other.ok).toBe(false);
+    expect(other.differences.filter((d) => d.named)).toEqual([]);
+  }
+});
+
+test('seed 004 names only its two differences: a wrong version under its chain is still a difference', () => {
+  const actual = { ...recorded, version: 3, state: { ...recorded.state, worker_state: 'CREATE_COMPLETED' } };
+  const chain = ['create:monitoring_worker', 'modify:heat_worker', 'delete:monitoring_worker'];
+  const c = compareState(KEY, recorded, actual, { outputsByValue: true, chain });
+  expect(c.ok).toBe(false);
+  expect(c.differences.map((d) => [d.field, Boolean(d.named)])).toEqual([
+    ['version', false],
+    ['state.worker_state', true],
+  ]);
 });
 
 test('/monitoring: every field; null expects the key gone; a status the scenario does not set is named', () => {

@@ -59,3 +59,13 @@ test.each(['00_logical_network', '05_load_balancer'])(
     expect(scenarioFromTrace(parseTrace(trace), name, `trace ${name}.jsonl`)).toEqual(loadScenario(name));
   },
 );
+
+test('a bad trace: the error names the file and the line (blank lines counted)', () => {
+  const ok = line(1, 'set', '/config/v2.0/networks/n1', { body: '{}', version: 1 });
+  expect(() => parseTrace(`${ok}\n\n{"seq": 2, "action": "set"`, 'rec/t.jsonl')).toThrow(
+    /^rec\/t\.jsonl:3: not JSON \(/,
+  );
+  expect(() => parseTrace(`${ok}\n[1, 2]\n`, 'rec/t.jsonl')).toThrow(
+    'rec/t.jsonl:2: expected {"action", "key", "value", …}',
+  );
+});

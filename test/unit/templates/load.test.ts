@@ -3,8 +3,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { TemplateLoadError, loadHeatTemplatesDir, loadTemplates, parseHeatTemplateYaml } from '../../../shared/templates/load';
 
+/** A folder under the run's test root (removed by the global teardown), or one removed after this file. */
+const made: string[] = [];
+afterAll(() => made.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 function tmpRoot(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'esi-templates-'));
+  const dir = fs.mkdtempSync(path.join(process.env.ESI_TEST_ROOT ?? os.tmpdir(), 'esi-templates-'));
+  made.push(dir);
+  return dir;
 }
 
 const MINIMAL = 'id: x\nhandler: heat_worker\nwatch: []\nparameter_mappings:\n  b: Pb\n  a: Pa\ntemplate_file: |\n  heat_template_version: 2013-05-23\n';
