@@ -1,6 +1,7 @@
 /** How long the demo waits, and the line it shows meanwhile (holds.ts, wait-line.ts, pendingLine). */
 import { expectedHolds, settleBudget, SETTLE_MS, templateHolds } from '../../../infra/demo/holds';
-import { pendingLine, type PlayResult } from '../../../infra/demo/play';
+import { pendingLine } from '../../../infra/demo/pending';
+import type { PlayResult } from '../../../infra/demo/play';
 import type { Scenario } from '../../../infra/demo/scenario';
 import { plainDisplay, terminalDisplay } from '../../../infra/demo/wait-line';
 import type { HeatTemplate } from '../../../shared/templates/load';
