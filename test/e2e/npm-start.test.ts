@@ -91,10 +91,8 @@ const alive = (pid: number) => {
 function launcherOf(pid: number): number | undefined {
   return descendants(pid).find((p) => {
     try {
-      return fs
-        .readFileSync(`/proc/${p}/cmdline`, 'utf8')
-        .split('\0')
-        .some((a) => a.endsWith('infra/stack/start.ts'));
+      // Its own argument, not the `sh -c '… infra/stack/start.ts'` npm runs it through.
+      return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes('infra/stack/start.ts');
     } catch {
       return false;
     }
