@@ -151,8 +151,9 @@ export async function playScenario(store: Store, scenario: Scenario, opts: PlayO
     log(`playing ${scenario.name}: ${scenario.steps.length} config writes${opts.burst ? ' (burst)' : ''}`);
     for (const [index, step] of scenario.steps.entries()) {
       if ('delete' in step) {
-        // Gohan removes a resource only once the worker reported its logical delete, even in a burst.
-        if (opts.burst) await waitUntil(() => deleteReported(store, step.delete), 180_000);
+        // Gohan removes a resource only once the worker reported its logical delete, in a burst too:
+        // a /config delete before that is a delete of a live resource, torn down and forgotten.
+        await waitUntil(() => deleteReported(store, step.delete), 180_000);
         const { revision } = await store.txn().then(del(step.delete)).commit();
         log(`gohan  delete ${short(step.delete)}`);
         await opts.afterWrite?.(index, revision);
