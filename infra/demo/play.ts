@@ -2,7 +2,6 @@
  * Plays a scenario against a running stack as Gohan would, shows the jobs moving, and checks
  * every resource's final /state against the record. Used by `npm start` and `npm run demo`.
  */
-import { etcdSettings } from '../../shared/config';
 import { encodeGohanConfigValue, versionOf } from '../../shared/gohan/config-value';
 import { parseConfigKey, keys } from '../../shared/keys';
 import { EtcdStore } from '../../shared/store/etcd-store';
@@ -346,7 +345,8 @@ export async function playRecordedScenario(
     display?: WaitDisplay;
   } = {},
 ): Promise<PlayResult> {
-  const store = new EtcdStore({ ...etcdSettings(), endpoints: [etcdEndpoint] });
+  // The stack this demo plays on: plain loopback etcd, whatever ESI_ETCD_* the shell has.
+  const store = new EtcdStore({ endpoints: [etcdEndpoint] });
   try {
     const scenario = opts.scenario ?? loadScenario();
     let result: PlayResult;
