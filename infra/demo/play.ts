@@ -219,7 +219,7 @@ async function alreadyPlayed(store: Store, scenario: Scenario): Promise<boolean>
 }
 
 /** The worker reported the logical delete of a resource (its /state says DELETE_…). */
-async function deleteReported(store: Store, configKey: string): Promise<boolean> {
+export async function deleteReported(store: Store, configKey: string): Promise<boolean> {
   const state = parsed(await store.get(configKey.replace(/^\/config\//, '/state/')));
   const ws = (state?.state as { worker_state?: unknown } | undefined)?.worker_state;
   return typeof ws === 'string' && ws.startsWith('DELETE_');

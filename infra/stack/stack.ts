@@ -20,7 +20,6 @@ import {
 } from '../local/processes';
 import { relayReady, removeReadyFile } from '../../shared/relay/ready-file';
 import { scheduleInvocations, type LocalSchedule } from './scheduler';
-import { BACKLOG_GRACE_OF_GRACE } from '../../shared/reconcile/pass';
 import type { RealOpenStack } from '../openstack/openstack';
 import {
   CollectorSimulator,
@@ -227,9 +226,7 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
     ESI_RECONCILE_GRACE_SECONDS: process.env.ESI_RECONCILE_GRACE_SECONDS ?? '5',
     ...opts.env,
   };
-  // Its backlog grace, unless set: ten grace periods as in AWS (serverless.yml's own default is
-  // AWS's 300 s, which would not follow a local grace).
-  env.ESI_RECONCILE_BACKLOG_GRACE_SECONDS ??= String(BACKLOG_GRACE_OF_GRACE * Number(env.ESI_RECONCILE_GRACE_SECONDS));
+  // The backlog grace is serverless.yml's (the bound on a dead consumer's in-flight messages), unless set.
   // No metrics (EMF lines: nothing reads them locally) when the log level is above INFO, unless set.
   env.POWERTOOLS_METRICS_DISABLED ??= String(quiet(env));
 

@@ -149,16 +149,17 @@ export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
           if (!coldStart) child.addContext(context);
           return child;
         };
-        const handleRecord = (record: SQSRecord) => recordHandler(record, loggerFor());
-        return (
-          isFifoBatch(event)
-            ? processFifoGroups(event, handleRecord, context)
-            : processPartialResponse(event, handleRecord, new BatchProcessor(EventType.SQS), {
-                context,
-                throwOnFullBatchFailure: false,
-                processInParallel: true,
-              })
-        )
+        const finished = new Set<string>();
+        const handleRecord = (record: SQSRecord) =>
+          recordHandler(record, loggerFor()).then(() => void finished.add(record.messageId));
+        const processed = isFifoBatch(event)
+          ? processFifoGroups(event, handleRecord, context)
+          : processPartialResponse(event, handleRecord, new BatchProcessor(EventType.SQS), {
+              context,
+              throwOnFullBatchFailure: false,
+              processInParallel: true,
+            });
+        return beforeDeadline(processed, event, finished, context, opts.logger)
           .then((res) => comeBackSoon(event, res, opts.logger))
           .finally(() => flushMetrics(service));
       })
@@ -200,6 +201,42 @@ const processFifoGroup = (
 
 /** Whether the batch comes from a FIFO queue (every record of a batch has the same source). */
 export const isFifoBatch = (event: SQSEvent): boolean => event.Records[0]?.eventSourceARN?.endsWith('.fifo') ?? false;
+
+/** Time kept before the invocation's deadline to hand its unfinished records back (an SQS call). */
+export const DEADLINE_MARGIN_MS = 3000;
+
+/**
+ * The batch's response, or, if the invocation's deadline comes first (less DEADLINE_MARGIN_MS),
+ * every record not finished by then as a failure (comeBackSoon then shortens its visibility), so a
+ * record stuck on an unanswering dependency frees its FIFO message group in seconds instead of
+ * holding it for the queue's visibility timeout after Lambda ends the invocation. The records
+ * still running go on; whatever they write is fenced like any late invocation's.
+ */
+async function beforeDeadline(
+  processed: Promise<SQSBatchResponse>,
+  event: SQSEvent,
+  finished: ReadonlySet<string>,
+  context: Context,
+  logger: Logger,
+): Promise<SQSBatchResponse> {
+  const left = typeof context.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : NaN;
+  if (!Number.isFinite(left) || left <= DEADLINE_MARGIN_MS) return processed;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<SQSBatchResponse>((resolve) => {
+    timer = setTimeout(() => {
+      const unfinished = event.Records.filter((r) => !finished.has(r.messageId));
+      logger.warn('invocation deadline near; unfinished records handed back to their queue', {
+        records: unfinished.length,
+      });
+      resolve({ batchItemFailures: unfinished.map((r) => ({ itemIdentifier: r.messageId })) });
+    }, left - DEADLINE_MARGIN_MS);
+  });
+  try {
+    return await Promise.race([processed, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /**
  * Seconds before a record that failed for a transient reason is delivered again: 5 s doubled per

@@ -323,7 +323,7 @@ export class EtcdStore implements Store {
   async grantLease(ttlSeconds: number, opts: { keepAlive?: boolean } = {}): Promise<Lease> {
     const lease = this.client.lease(ttlSeconds, { autoKeepAlive: opts.keepAlive ?? false });
     const id = await lease.grant().catch(this.rethrow);
-    return { id, revoke: () => lease.revoke() };
+    return { id, revoke: () => lease.revoke(), release: () => lease.release() };
   }
 
   close(): void {

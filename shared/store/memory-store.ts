@@ -103,7 +103,12 @@ export class MemoryStore implements Store {
           if (!this.leases.has(id)) throw new Error('etcdserver: requested lease not found');
           this.endLease(id);
         });
-      return { id, revoke };
+      // A kept-alive lease let go ends its TTL later (etcd: after its last keepalive).
+      const release = () => {
+        if (opts.keepAlive && this.leases.get(id) === lease && !lease.timer)
+          lease.timer = setTimeout(() => this.endLease(id), ttlSeconds * 1000).unref();
+      };
+      return { id, revoke, release };
     });
   }
 

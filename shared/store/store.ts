@@ -114,6 +114,8 @@ export interface Lease {
   id: string;
   /** Resolves when the lease is revoked; the caller stops writing under it. */
   revoke(): Promise<void>;
+  /** Stops keeping a kept-alive lease alive: it then ends its TTL after the last renewal. */
+  release(): void;
 }
 
 /** etcd's default limit of operations in one transaction (--max-txn-ops). */

@@ -54,7 +54,10 @@ export interface JobRunnerOptions {
   store: Store | (() => Store);
   work: JobWork;
   keys?: JobKeys;
-  /** Claim lease TTL per invocation: above the function timeout (default ESI_JOB_LEASE_SECONDS, 90). */
+  /**
+   * Claim lease TTL (default ESI_JOB_LEASE_SECONDS, 15): kept alive while the claiming invocation
+   * runs, renewed by each poll for the poll's delay plus this; so the bound on a dead holder's claim.
+   */
   leaseSeconds?: number;
   /** Longest delay of a poll message (default ESI_JOB_POLL_SECONDS, 5); the first ones are shorter. */
   pollDelaySeconds?: number;
@@ -123,7 +126,7 @@ const pollMessage = (claim: Claim): EtcdEventMessage => ({
 });
 
 export function jobRunner(opts: JobRunnerOptions): RecordHandler {
-  const leaseSeconds = opts.leaseSeconds ?? envInt('ESI_JOB_LEASE_SECONDS', 90);
+  const leaseSeconds = opts.leaseSeconds ?? envInt('ESI_JOB_LEASE_SECONDS', 15);
   const r: Runner = {
     work: opts.work,
     jobKeys: opts.keys ?? defaultJobKeys,
@@ -178,7 +181,13 @@ async function handleMessage(inv: Invocation, message: EtcdEventMessage, owner: 
     if (held) return run(inv, held, 'poll');
     // The claim is gone: claim the job if it is in limbo; if someone else holds it, they poll it.
   }
-  const attempt = await tryClaimJob(store, asked.id, owner, r.leaseSeconds, { keys: r.jobKeys, alsoRead });
+  // A short lease kept alive while this invocation works: a holder that dies (its host, etcd's
+  // restart, Lambda's deadline) lets its claim go one lease after its last renewal.
+  const attempt = await tryClaimJob(store, asked.id, owner, r.leaseSeconds, {
+    keys: r.jobKeys,
+    alsoRead,
+    keepAlive: true,
+  });
   if (attempt.kind === 'refused') return refused(inv, attempt, asked.kind);
   const claim = attempt.claim;
   if (claim.handler !== r.work.handler) {
@@ -186,7 +195,11 @@ async function handleMessage(inv: Invocation, message: EtcdEventMessage, owner: 
     logger.error('job of another handler on this queue; released', { job_handler: claim.handler });
     return done(`job belongs to ${claim.handler}`);
   }
-  return run(inv, attempt, 'start');
+  try {
+    return await run(inv, attempt, 'start');
+  } finally {
+    claim.lease?.release();
+  }
 }
 
 /** A claim refused: acknowledged, except a held job's start, which comes back after the lease. */

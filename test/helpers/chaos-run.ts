@@ -5,9 +5,11 @@
  * outlives its resource. Writes go on through the fault as Gohan's would: each one is retried
  * until etcd takes it.
  */
+import fs from 'node:fs';
 import path from 'node:path';
+import YAML from 'yaml';
 import type { ResourceCheck } from '../../infra/demo/compare';
-import { checkAll, planned } from '../../infra/demo/play';
+import { checkAll, deleteReported, planned } from '../../infra/demo/play';
 import { loadScenario, type Scenario } from '../../infra/demo/scenario';
 import { encodeGohanConfigValue } from '../../shared/gohan/config-value';
 import { EtcdStore } from '../../shared/store/etcd-store';
@@ -26,11 +28,31 @@ export function chaosStore(endpoints: string): EtcdStore {
   return new EtcdStore({ endpoints: endpoints.split(',') });
 }
 
-/** The whole local stack with a 20 s job lease and the seeds' Heat outputs, and a store on its etcd. */
+/** The whole local stack with the deployed defaults and the seeds' Heat outputs, and a store on its etcd. */
 export interface ChaosStack {
   stack: RunningStack;
   store: EtcdStore;
 }
+
+/**
+ * The deployed defaults that bound recovery, read from serverless.yml (params.default): what the
+ * chaos stack runs with, since it overrides none of them.
+ */
+export function deployedRecoverySettings(): Record<string, number> {
+  const doc = YAML.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'serverless.yml'), 'utf8'));
+  const p = doc.params.default;
+  return {
+    jobLeaseSeconds: Number(p.jobLeaseSeconds),
+    reconcileBacklogGraceSeconds: Number(p.reconcileBacklogGraceSeconds),
+  };
+}
+
+/** The settings line a chaos case prints beside its figures. */
+export const settingsLine = (): string =>
+  'deployed defaults (serverless.yml): ' +
+  Object.entries(deployedRecoverySettings())
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
 
 /**
  * Registers a chaos file's beforeAll/afterAll: the stack named `name` is up before its tests and
@@ -41,9 +63,12 @@ export function useChaosStack(name: string): ChaosStack {
   beforeAll(async () => {
     ctx.stack = await startTestStack(
       name,
-      { ESI_JOB_LEASE_SECONDS: '20' },
+      {},
       { heatFixtures: path.join(__dirname, '../fixtures/e2e/heat-outputs.seeds.json') },
     );
+    // Nothing that bounds recovery is set by the test: the functions get serverless.yml's defaults.
+    for (const v of ['ESI_JOB_LEASE_SECONDS', 'ESI_RECONCILE_BACKLOG_GRACE_SECONDS'])
+      expect(ctx.stack.env[v]).toBeUndefined();
     ctx.store = chaosStore(ctx.stack.env.ESI_ETCD_ENDPOINTS);
   });
   afterAll(async () => {
@@ -71,11 +96,22 @@ export async function persist<T>(fn: () => Promise<T>, what: string, timeoutMs =
   }
 }
 
-/** Gohan's writes of the scenario, each waited for until the worker took it in (as the demo plays it). */
-export async function playSteps(store: Store, scenario: Scenario): Promise<void> {
-  for (const t of Object.values(loadHeatTemplatesDir(TEMPLATES)))
-    await persist(() => publishTemplate(store, t), `publish ${t.id}`);
-  for (const step of scenario.steps) {
+/**
+ * Gohan's writes of the scenario (steps `from` to `to`, excluded; the templates first when `from`
+ * is 0), each waited for until the worker took it in (as the demo plays it).
+ */
+export async function playSteps(store: Store, scenario: Scenario, from = 0, to = scenario.steps.length): Promise<void> {
+  if (from === 0)
+    for (const t of Object.values(loadHeatTemplatesDir(TEMPLATES)))
+      await persist(() => publishTemplate(store, t), `publish ${t.id}`);
+  for (const step of scenario.steps.slice(from, to)) {
+    // Gohan removes a resource only once the worker reported its logical delete (infra/demo/play.ts).
+    if ('delete' in step)
+      await waitFor(() => persist(() => deleteReported(store, step.delete), 'delete reported?', 5000), {
+        timeoutMs: 180_000,
+        intervalMs: 100,
+        what: `${step.delete}'s logical delete to be reported`,
+      });
     const op =
       'delete' in step
         ? del(step.delete)
@@ -113,26 +149,58 @@ export interface Recovery {
   checks: ResourceCheck[];
 }
 
+/** A fault injected while step `step`'s write is being planned: once `inFlight` says its message is taken. */
+export interface DuringStep {
+  step: number;
+  inFlight: () => Promise<boolean>;
+}
+
 /**
- * Plays the scenario; once its last write was taken in and jobs are running, `fault` runs (it
- * resolves when the fault has ended: the process restarted, the member back); then waits for the
- * scenario to settle and returns the recovery.
+ * Plays the scenario; once its last write was taken in and jobs are running (or, with `during`,
+ * once that step's write is being planned), `fault` runs (it resolves when the fault has ended:
+ * the process restarted, the member back); then plays what is left and waits for the scenario to
+ * settle, and returns the recovery.
  */
 export async function scenarioThroughFault(
   store: Store,
   fault: () => Promise<void>,
-  o: { settleTimeoutMs?: number } = {},
+  o: { settleTimeoutMs?: number; during?: DuringStep } = {},
 ): Promise<Recovery> {
   const scenario = loadScenario();
-  await playSteps(store, scenario);
-  // Jobs in flight: some job claimed and not finished.
-  await waitFor(async () => (await store.range('/jobs/working/', { limit: 1 })).items.length > 0, {
-    timeoutMs: 60_000,
-    intervalMs: 50,
-    what: 'a job to be running',
-  });
-  await fault();
-  const endedAt = Date.now();
+  let endedAt: number;
+  if (o.during) {
+    const { step, inFlight } = o.during;
+    const write = scenario.steps[step];
+    if (!('put' in write)) throw new Error(`step ${step} is not a put`);
+    await playSteps(store, scenario, 0, step);
+    await persist(
+      () =>
+        store
+          .txn()
+          .then(put(write.put, encodeGohanConfigValue(write.body, write.version, write.marked_for_deletion)))
+          .commit(),
+      'a config write',
+    );
+    await waitFor(inFlight, { timeoutMs: 30_000, intervalMs: 1, what: `step ${step}'s message to be taken` });
+    await fault();
+    endedAt = Date.now();
+    await waitFor(() => persist(() => planned(store, write.put, write.version), 'planned?', 5000), {
+      timeoutMs: 180_000,
+      intervalMs: 100,
+      what: `${write.put} v${write.version} to be taken in`,
+    });
+    await playSteps(store, scenario, step + 1, scenario.steps.length);
+  } else {
+    await playSteps(store, scenario);
+    // Jobs in flight: some job claimed and not finished.
+    await waitFor(async () => (await store.range('/jobs/working/', { limit: 1 })).items.length > 0, {
+      timeoutMs: 60_000,
+      intervalMs: 50,
+      what: 'a job to be running',
+    });
+    await fault();
+    endedAt = Date.now();
+  }
   let checks: ResourceCheck[] | undefined;
   let statesAt: number | undefined;
   await waitFor(

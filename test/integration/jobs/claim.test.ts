@@ -104,6 +104,24 @@ test('a claim whose lease really expires can be claimed again', async () => {
   expect(await store.get(`${keys.root}x`)).toBeUndefined();
 });
 
+test('a kept-alive claim outlives its TTL while held; once let go it ends one TTL later and is taken over', async () => {
+  const keys = isolatedKeys('claim-keepalive');
+  const id = 'create:heat_worker:port:p4:1:eeeee';
+  await seedJobs(store, keys, [job(id, [])]);
+  const held = await tryClaimJob(store, id, 'first', 2, { keys, keepAlive: true });
+  if (held.kind !== 'claimed') throw new Error(`not claimed: ${held.reason}`);
+  await new Promise((r) => setTimeout(r, 5000)); // 2.5 TTLs: the lease would have ended without its keepalive
+  expect((await store.get(keys.working(id)))?.createRevision).toBe(held.claim.createRevision);
+  held.claim.lease!.release(); // its holder died: nothing renews it any more
+  const letGo = Date.now();
+  await waitFor(async () => (await store.get(keys.working(id))) === undefined, {
+    timeoutMs: 15_000,
+    what: 'the released 2 s lease to expire',
+  });
+  expect(Date.now() - letGo).toBeLessThan(6000);
+  expect((await claimJob(store, id, 'second', TTL, { keys }))?.owner).toBe('second');
+});
+
 test('a fenced transaction whose own compare fails resolves unsucceeded instead of throwing', async () => {
   const keys = isolatedKeys('claim-own-compare');
   const id = 'create:heat_worker:port:p4:1:eeeee';

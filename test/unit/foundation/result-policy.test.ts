@@ -1,5 +1,5 @@
 import { createLogger } from '../../../shared/log/logger';
-import { done, failed, Outcome, retryLater, sqsConsumer } from '../../../shared/sqs/consumer';
+import { DEADLINE_MARGIN_MS, done, failed, Outcome, retryLater, sqsConsumer } from '../../../shared/sqs/consumer';
 import { lambdaContext, sqsEvent, sqsRecord, STANDARD_QUEUE_ARN } from '../../helpers/sqs-event';
 
 const logger = createLogger('policy-test');
@@ -100,4 +100,13 @@ test('a FIFO batch: its message groups are handled at the same time, each group 
   // A logger per record (the keys a record appends stay its own), none of them the shared one.
   expect(loggers.size).toBe(3);
   expect(loggers.has(logger)).toBe(false);
+});
+
+test('near the deadline the unfinished records are handed back as failures; the finished one is not', async () => {
+  const never = new Promise<Outcome>(() => undefined); // a dependency that never answers (etcd frozen)
+  const handler = sqsConsumer((m) => (m.key === '/stuck' ? never : Promise.resolve(done())), { logger });
+  const records = [sqsRecord(msg('/ok')), sqsRecord(msg('/stuck'))];
+  const context = { ...lambdaContext(), getRemainingTimeInMillis: () => DEADLINE_MARGIN_MS + 200 };
+  const res = await handler(sqsEvent(...records), context);
+  expect(res).toEqual({ batchItemFailures: [{ itemIdentifier: records[1].messageId }] });
 });
