@@ -123,12 +123,14 @@ export class Relay {
   /**
    * SQS refused a send for good (AccessDenied, a bad request) or stayed down past the sender's
    * budget: the relay stops with its checkpoint before the unsent events; started again (ECS), it
-   * resumes from there. A send ended by a stop is not a failure.
+   * resumes from there. A send ended by a stop is not a failure. So does a watch not created in
+   * time (its member cut off): the new process's etcd client picks a member afresh.
    */
   private fail(err: Error): void {
     if (this.fatal || (err instanceof SqsSendError && err.reason === 'stopped')) return;
     this.fatal = err;
-    this.opts.logger.error('relay cannot send to SQS; stopping', { relay: this.opts.name, error: err.message });
+    const what = err instanceof SqsSendError ? 'relay cannot send to SQS; stopping' : 'relay failed; stopping';
+    this.opts.logger.error(what, { relay: this.opts.name, error: err.message });
     this.streams.forEach((s) => s.halt());
     this.sender.stop();
   }

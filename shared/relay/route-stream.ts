@@ -14,6 +14,10 @@
  * - Up to `concurrency` batches are in flight; the position advances over the contiguous prefix
  *   of finished batches only.
  * - An event SQS refuses for good is dead-lettered by the sender and passed over (SqsBatchSender).
+ * - A watch not created within `watchOpenMs` (its member cut off, the connection half-open: the
+ *   call never answers) fails the relay; the process exits and is started again (ECS), and the new
+ *   etcd client picks its member afresh. A late watch of the abandoned attempt could never be
+ *   cancelled safely, so the stream does not retry in-process.
  */
 import { errorMessage } from '../errors';
 import { EtcdEventMessage } from '../events/etcd-event-message';
@@ -39,9 +43,17 @@ export interface RouteStreamOptions {
   resyncPageSize?: number;
   /** Called when the position moved, with the events forwarded (sent or dead-lettered) up to it. */
   onAdvance(forwarded: number): void;
-  /** Called when a batch cannot be sent (SqsSendError); the stream has halted, its position kept. */
+  /** Called when a batch cannot be sent (SqsSendError) or a watch cannot be created; the position is kept. */
   onFailure(err: Error): void;
+  /** How long creating a watch may take before the relay fails (default WATCH_OPEN_MS). */
+  watchOpenMs?: number;
 }
+
+/** A watch not created within this (the member cut off, a half-open connection) fails the relay. */
+export const WATCH_OPEN_MS = 30_000;
+
+/** The watch was not created in time: its member does not answer. */
+export class WatchOpenTimeoutError extends Error {}
 
 interface Item {
   message: EtcdEventMessage;
@@ -166,13 +178,26 @@ export class RouteStream {
     for (let attempt = 0; !this.stopping; attempt++) {
       try {
         this.lastHeard = Date.now();
-        this.watch = await this.store.watch(this.opts.prefix, this.lastEnqueued + 1, {
-          onEvents: (events) => this.enqueue(events),
-          onProgress: (revision) => this.progress(revision),
-          onError: (err, info) => this.recover(err, info.compacted),
-        });
+        this.watch = await this.withinWatchOpen(
+          this.store.watch(this.opts.prefix, this.lastEnqueued + 1, {
+            onEvents: (events) => this.enqueue(events),
+            onProgress: (revision) => this.progress(revision),
+            onError: (err, info) => this.recover(err, info.compacted),
+          }),
+        );
         return;
       } catch (err) {
+        if (err instanceof WatchOpenTimeoutError) {
+          this.opts.logger.error('watch not created in time; the relay stops', {
+            relay: this.opts.name,
+            prefix: this.opts.prefix,
+            etcd_revision: this.lastEnqueued,
+            error: err.message,
+          });
+          this.halt();
+          this.opts.onFailure(err);
+          throw err;
+        }
         if (err instanceof CompactedError) {
           await this.resyncUntilDone();
           continue;
@@ -185,6 +210,18 @@ export class RouteStream {
         await delay(Math.min(100 * 2 ** attempt, 5000));
       }
     }
+  }
+
+  private withinWatchOpen<T>(p: Promise<T>): Promise<T> {
+    const ms = this.opts.watchOpenMs ?? WATCH_OPEN_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new WatchOpenTimeoutError(`watch of ${this.opts.prefix} not created within ${ms} ms`)),
+        ms,
+      );
+    });
+    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
   }
 
   private recover(err: Error, compacted: boolean): void {
@@ -201,9 +238,11 @@ export class RouteStream {
       if (compacted) await this.resyncUntilDone();
       else await delay(200); // a watch that keeps failing must not spin
       await this.openWatch();
-    })().finally(() => {
-      this.recovering = undefined;
-    });
+    })()
+      .catch(() => undefined) // a watch not created in time has failed the relay (onFailure)
+      .finally(() => {
+        this.recovering = undefined;
+      });
   }
 
   /** Resyncs until one completes (etcd down, or its snapshot compacted too: again, from the start). */
