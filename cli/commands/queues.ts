@@ -320,42 +320,7 @@ nothing is consumed; a listing still counts as one receive of each message. A me
 which etcd key changed (key, revision, type): why it failed is in the function's logs (filter on
 resource_key) and in /state/<path> (esi get /state/...). Fix the cause, then \`esi redrive\`.`,
     )
-    .action((arg: string | undefined, opts: CommonOptions & { visibility: string; json?: boolean }) =>
-      withSqs(async (client) => {
-        if (arg === undefined) {
-          const dlqs = await deadLetterQueues(client, opts.stage);
-          if (!dlqs.length)
-            throw new Error(`no dead-letter queue named esi-${opts.stage ?? stage()}-*-dlq in this SQS`);
-          for (const q of dlqs)
-            process.stdout.write(
-              opts.json ? `${JSON.stringify(q)}\n` : `${String(q.messages).padStart(6)}  ${q.name}\n`,
-            );
-          process.stderr.write('esi dlq <queue> lists the messages of one queue\n');
-          return;
-        }
-        const queue = await resolveQueue(client, arg, opts.stage);
-        const { letters, approximate } = await listDeadLetters(client, queue, {
-          max: positive(opts.max, '--max'),
-          visibility: positive(opts.visibility, '--visibility') || 1,
-          waitSeconds: positive(opts.wait, '--wait'),
-        });
-        for (const d of letters) {
-          if (opts.json) {
-            process.stdout.write(`${JSON.stringify(d)}\n`);
-            continue;
-          }
-          const what = d.event
-            ? `${d.event.type} ${d.event.key} @${d.event.modRevision}`
-            : `(not an event message) ${d.body}`;
-          process.stdout.write(
-            `${d.messageId}  received ${d.receiveCount}x  first received ${d.firstReceived ?? '-'}  ${what}\n`,
-          );
-        }
-        process.stderr.write(
-          `${letters.length} message(s) in ${queue.name}${letters.length < approximate ? ` (SQS reports about ${approximate}; the rest were in flight or beyond --max)` : ''}\n`,
-        );
-      }),
-    );
+    .action((arg: string | undefined, opts: DlqOptions) => withSqs((client) => listDlq(client, arg, opts)));
 
   program
     .command('redrive <queue>')
@@ -379,33 +344,70 @@ Redriving is safe because every consumer is idempotent and level-triggered: a me
 a key; the function reads the key as it is now, and a change already applied is a no-op. A
 message redriven twice, or one whose key has changed since, does no harm.`,
     )
-    .action((arg: string, opts: CommonOptions & { to?: string }) =>
-      withSqs(async (client) => {
-        const dlq = await resolveQueue(client, arg, opts.stage);
-        let target: ResolvedQueue;
-        if (opts.to) {
-          target = await resolveQueue(client, opts.to, opts.stage);
-        } else {
-          const sources = await sourceQueuesOf(client, dlq);
-          if (sources.length !== 1) {
-            throw new Error(
-              sources.length
-                ? `${dlq.name} is the dead-letter queue of ${sources.length} queues (${sources.map(nameOfUrl).join(', ')}): choose one with --to`
-                : `no queue names ${dlq.name} as its dead-letter queue: give the target with --to`,
-            );
-          }
-          target = await resolveQueue(client, sources[0]);
-        }
-        if (target.url === dlq.url) throw new Error('the source and the target are the same queue');
-        const res = await redrive(client, dlq, target, {
-          max: positive(opts.max, '--max'),
-          visibility: 60,
-          waitSeconds: positive(opts.wait, '--wait'),
-        });
-        process.stdout.write(
-          `moved ${res.moved} message(s) from ${res.from} to ${res.to}${res.failed ? `; ${res.failed} failed and stay in ${res.from}` : ''}\n`,
-        );
-        if (res.failed) process.exitCode = 1;
-      }),
+    .action((arg: string, opts: RedriveOptions) => withSqs((client) => redriveDlq(client, arg, opts)));
+}
+
+type DlqOptions = CommonOptions & { visibility: string; json?: boolean };
+type RedriveOptions = CommonOptions & { to?: string };
+
+/** `esi dlq [queue]`: the stage's dead-letter queues, or one queue's messages, none consumed. */
+async function listDlq(client: SQSClient, arg: string | undefined, opts: DlqOptions): Promise<void> {
+  if (arg === undefined) {
+    const dlqs = await deadLetterQueues(client, opts.stage);
+    if (!dlqs.length) throw new Error(`no dead-letter queue named esi-${opts.stage ?? stage()}-*-dlq in this SQS`);
+    for (const q of dlqs)
+      process.stdout.write(opts.json ? `${JSON.stringify(q)}\n` : `${String(q.messages).padStart(6)}  ${q.name}\n`);
+    process.stderr.write('esi dlq <queue> lists the messages of one queue\n');
+    return;
+  }
+  const queue = await resolveQueue(client, arg, opts.stage);
+  const { letters, approximate } = await listDeadLetters(client, queue, {
+    max: positive(opts.max, '--max'),
+    visibility: positive(opts.visibility, '--visibility') || 1,
+    waitSeconds: positive(opts.wait, '--wait'),
+  });
+  for (const d of letters) {
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(d)}\n`);
+      continue;
+    }
+    const what = d.event
+      ? `${d.event.type} ${d.event.key} @${d.event.modRevision}`
+      : `(not an event message) ${d.body}`;
+    process.stdout.write(
+      `${d.messageId}  received ${d.receiveCount}x  first received ${d.firstReceived ?? '-'}  ${what}\n`,
     );
+  }
+  process.stderr.write(
+    `${letters.length} message(s) in ${queue.name}${letters.length < approximate ? ` (SQS reports about ${approximate}; the rest were in flight or beyond --max)` : ''}\n`,
+  );
+}
+
+/** `esi redrive <queue>`: every message back to its source queue (or --to). */
+async function redriveDlq(client: SQSClient, arg: string, opts: RedriveOptions): Promise<void> {
+  const dlq = await resolveQueue(client, arg, opts.stage);
+  let target: ResolvedQueue;
+  if (opts.to) {
+    target = await resolveQueue(client, opts.to, opts.stage);
+  } else {
+    const sources = await sourceQueuesOf(client, dlq);
+    if (sources.length !== 1) {
+      throw new Error(
+        sources.length
+          ? `${dlq.name} is the dead-letter queue of ${sources.length} queues (${sources.map(nameOfUrl).join(', ')}): choose one with --to`
+          : `no queue names ${dlq.name} as its dead-letter queue: give the target with --to`,
+      );
+    }
+    target = await resolveQueue(client, sources[0]);
+  }
+  if (target.url === dlq.url) throw new Error('the source and the target are the same queue');
+  const res = await redrive(client, dlq, target, {
+    max: positive(opts.max, '--max'),
+    visibility: 60,
+    waitSeconds: positive(opts.wait, '--wait'),
+  });
+  process.stdout.write(
+    `moved ${res.moved} message(s) from ${res.from} to ${res.to}${res.failed ? `; ${res.failed} failed and stay in ${res.from}` : ''}\n`,
+  );
+  if (res.failed) process.exitCode = 1;
 }

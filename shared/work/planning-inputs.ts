@@ -356,59 +356,13 @@ export async function preparePlan(source: Reader, configKey: string, opts: Prepa
   const schema = defaultSchemaIndex();
   const resourceType = schema.singular(path.plural);
   const previous = mirroredValue(mirror);
-  let value: ConfigValue;
-  let alreadyPlanned = false;
-  if (!config) {
-    // A key delete of a resource the worker saw alive is planned as its teardown (docs/gohan.md).
-    const teardown = resourceType ? keyDeleteChange(previous) : undefined;
-    if (!teardown || !resourceType) {
-      const busy = resourceType
-        ? ((await pendingJobsOf(source, defaultJobKeys, [{ type: resourceType, id: path.id }]).then(
-            (p) => p.unfinished.get(`${resourceType}\u0000${path.id}`)?.length,
-          )) ?? 0) > 0
-        : false;
-      return { kind: 'deleted', path, configKey, mirror, busy };
-    }
-    value = teardown;
-  } else {
-    const parsed = parseConfigValue(config.value);
-    if (!parsed.ok)
-      return {
-        kind: 'unreadable',
-        path,
-        config,
-        error: `${parsed.error} at ${configKey} (revision ${config.modRevision})`,
-        version: versionOf(config.value) ?? null,
-      };
-    value = parsed.value;
-    if (!resourceType) {
-      return {
-        kind: 'unreadable',
-        path,
-        config,
-        error: `unknown resource type: no Gohan schema has the plural "${path.plural}" at ${configKey} (revision ${config.modRevision}, version ${value.version})`,
-        version: value.version,
-      };
-    }
-    alreadyPlanned =
-      previous !== undefined &&
-      previous.version === value.version &&
-      previous.markedForDeletion === value.markedForDeletion;
-    if (!opts.replan) {
-      if (previous && previous.version > value.version)
-        return { kind: 'skip', note: `older than the mirrored version ${previous.version}` };
-      if (alreadyPlanned) return { kind: 'skip', note: `version ${value.version} already planned` };
-    }
-  }
+  const change = await changeOf(source, { path, configKey, config, mirror, resourceType, previous }, opts);
+  if ('kind' in change) return change;
+  const { value, alreadyPlanned, type } = change;
 
   const mappings = templateMappings(mappingsKv, opts.templatesRoot);
-  const view = new LoadingView(
-    schema,
-    { type: resourceType, id: path.id, previous },
-    true,
-    shipped(opts.templatesRoot).templates,
-  );
-  const ownKey = view.configKey(resourceType, path.id);
+  const view = new LoadingView(schema, { type, id: path.id, previous }, true, shipped(opts.templatesRoot).templates);
+  const ownKey = view.configKey(type, path.id);
   if (ownKey) view.configs.set(ownKey, config);
 
   let result: PlanResult;
@@ -418,7 +372,7 @@ export async function preparePlan(source: Reader, configKey: string, opts: Prepa
     const templates = view.templateRecord();
     result = await evaluateInRounds(view, source, `planning ${configKey}`, () =>
       planChange({
-        resourceType,
+        resourceType: type,
         resourceId: path.id,
         value: config ? value : undefined,
         templates,
@@ -434,7 +388,7 @@ export async function preparePlan(source: Reader, configKey: string, opts: Prepa
   return {
     kind: 'planned',
     path,
-    resourceType,
+    resourceType: type,
     config,
     value,
     mirror,
@@ -444,6 +398,66 @@ export async function preparePlan(source: Reader, configKey: string, opts: Prepa
     referencedMirrors: view.pendingMirrors,
     staleReferencing: view.staleReferencing,
   };
+}
+
+interface ChangeInputs {
+  path: ResourcePath;
+  configKey: string;
+  config: KeyValue | undefined;
+  mirror: KeyValue | undefined;
+  resourceType: string | undefined;
+  previous: ConfigValue | undefined;
+}
+
+/**
+ * The change a key's current value stands for, against what the worker last planned (its mirror):
+ * the value to plan and whether that version was planned already, or why there is nothing to plan.
+ */
+async function changeOf(
+  source: Reader,
+  { path, configKey, config, mirror, resourceType, previous }: ChangeInputs,
+  opts: PrepareOptions,
+): Promise<Prepared | { value: ConfigValue; alreadyPlanned: boolean; type: string }> {
+  if (!config) {
+    // A key delete of a resource the worker saw alive is planned as its teardown (docs/gohan.md).
+    const teardown = resourceType ? keyDeleteChange(previous) : undefined;
+    if (teardown && resourceType) return { value: teardown, alreadyPlanned: false, type: resourceType };
+    const busy = resourceType
+      ? ((await pendingJobsOf(source, defaultJobKeys, [{ type: resourceType, id: path.id }]).then(
+          (p) => p.unfinished.get(`${resourceType}\u0000${path.id}`)?.length,
+        )) ?? 0) > 0
+      : false;
+    return { kind: 'deleted', path, configKey, mirror, busy };
+  }
+  const parsed = parseConfigValue(config.value);
+  if (!parsed.ok)
+    return {
+      kind: 'unreadable',
+      path,
+      config,
+      error: `${parsed.error} at ${configKey} (revision ${config.modRevision})`,
+      version: versionOf(config.value) ?? null,
+    };
+  const value = parsed.value;
+  if (!resourceType) {
+    return {
+      kind: 'unreadable',
+      path,
+      config,
+      error: `unknown resource type: no Gohan schema has the plural "${path.plural}" at ${configKey} (revision ${config.modRevision}, version ${value.version})`,
+      version: value.version,
+    };
+  }
+  const alreadyPlanned =
+    previous !== undefined &&
+    previous.version === value.version &&
+    previous.markedForDeletion === value.markedForDeletion;
+  if (!opts.replan) {
+    if (previous && previous.version > value.version)
+      return { kind: 'skip', note: `older than the mirrored version ${previous.version}` };
+    if (alreadyPlanned) return { kind: 'skip', note: `version ${value.version} already planned` };
+  }
+  return { value, alreadyPlanned, type: resourceType };
 }
 
 // ---- a snapshot standing in for etcd ----------------------------------------------------------
