@@ -29,7 +29,7 @@ export default async function openStackSetup(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esi-openstack-'));
   const tier = await startOpenStack({
     dataDir: dir,
-    tokenExpirationSecs: Number(process.env.ESI_OPENSTACK_TOKEN_SECS ?? 3600),
+    tokenExpirationSecs: Number(process.env.ESI_OPENSTACK_TOKEN_SECS ?? 90),
   });
   say(
     `install ${installSeconds.toFixed(0)} s, configure + start ${tier.startSeconds.toFixed(1)} s; ` +

@@ -7,10 +7,14 @@ stack lifecycle (create, update, delete, tags, times, outputs, failures) stays H
 """
 import hashlib
 import json
+import time
 import uuid
+
+from heat.common import exception
 
 from heat.engine import attributes
 from heat.engine import function
+from heat.engine import properties
 from heat.engine.resources.openstack.heat import none_resource
 
 PROPS = 'esi_properties'
@@ -28,8 +32,23 @@ class EsiStub(none_resource.NoneResource):
         return after != before
 
     def handle_create(self):
+        if 'esi-fail' in self.stack.name:
+            raise exception.Error('the stack name asks this resource to fail (esi-fail)')
         self.resource_id_set(str(uuid.uuid4()))
         self._store(self.t)
+        return time.time()
+
+    def check_create_complete(self, started):
+        if 'esi-hang' in self.stack.name:
+            return False
+        if 'esi-slow' in self.stack.name:
+            return time.time() - started >= 20
+        return True
+
+    def _prepare_update_props(self, after, before):
+        # Any properties: nothing to validate against a schema.
+        return (properties.Properties(schema={}, data={}),
+                properties.Properties(schema={}, data={}))
 
     def handle_update(self, json_snippet, tmpl_diff, prop_diff):
         self._store(json_snippet)

@@ -85,11 +85,15 @@ export function parseTemplate(input: Json | undefined): JsonObject {
   for (const [name, def] of Object.entries(tmpl.resources)) {
     if (!isObject(def) || typeof def.type !== 'string')
       throw heatError(400, 'StackValidationFailed', `Resource ${name} is missing "type"`);
+    // Heat knows its registered types only (the templates' custom ones are registered by the deployment).
+    if (!KNOWN_TYPE.test(def.type))
+      throw heatError(400, 'StackValidationFailed', `The Resource Type (${def.type}) could not be found.`);
   }
   validateReferences(tmpl);
   return tmpl;
 }
 
+const KNOWN_TYPE = /^(OS|ESI|AWS)::/;
 const FUNCTIONS = new Set(['get_param', 'get_resource', 'get_attr', 'list_join', 'str_replace']);
 const PSEUDO = new Set(['OS::stack_name', 'OS::stack_id', 'OS::project_id']);
 

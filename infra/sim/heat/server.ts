@@ -62,7 +62,8 @@ function loadFixtures(f: HeatSimulatorOptions['fixtures']): Record<string, JsonO
 
 const badJson = (msg: string) => heatError(400, 'HTTPBadRequest', msg);
 const controlError = (msg: string) => new HttpError(400, { error: msg });
-const notFound = (name: string) => heatError(404, 'StackNotFound', `The Stack (${name}) could not be found.`);
+// Heat (Zed) names a missing stack EntityNotFound.
+const notFound = (name: string) => heatError(404, 'EntityNotFound', `The Stack (${name}) could not be found.`);
 
 export async function startHeatSimulator(opts: HeatSimulatorOptions = {}): Promise<HeatSimulator> {
   const credentials: KeystoneCredentials = { ...DEFAULT_CREDENTIALS, ...opts.credentials };

@@ -94,13 +94,21 @@ export interface Harness {
 
 export async function harness(
   name: string,
-  o: { latencyMs?: number; minuteMs?: number; runner?: Partial<JobRunnerOptions>; retry?: typeof FAST_RETRY } = {},
+  o: {
+    latencyMs?: number;
+    minuteMs?: number;
+    runner?: Partial<JobRunnerOptions>;
+    retry?: typeof FAST_RETRY;
+    /** Another Heat (a real one) instead of the in-test simulator. */
+    heatClient?: HeatClient;
+  } = {},
 ): Promise<Harness> {
   const store = new EtcdStore();
   const keys = jobKeys(`/${uid(`t-${name}`)}/jobs/`);
   const collector = await startCollectorSimulator({ port: 0 });
   const heat = await startHeatSimulator({ port: 0, latencyMs: o.latencyMs ?? 30, minuteMs: o.minuteMs ?? 60_000 });
-  const heatClient = new HeatClient({ session: sessionFor(heat), retry: o.retry ?? FAST_RETRY, timeoutMs: 5000 });
+  const heatClient =
+    o.heatClient ?? new HeatClient({ session: sessionFor(heat), retry: o.retry ?? FAST_RETRY, timeoutMs: 5000 });
   const collectorClient = new CollectorClient({ baseUrl: collector.url, retry: FAST_RETRY, timeoutMs: 5000 });
   const pollQueue = uid(`esi-test-${name}-poll`);
   const pollUrl = (

@@ -239,7 +239,7 @@ describe('Heat v1 simulator: stacks', () => {
     expect(missing.data.error).toEqual({
       message: 'The Stack (port_nope) could not be found.',
       traceback: null,
-      type: 'StackNotFound',
+      type: 'EntityNotFound',
     });
   });
 
