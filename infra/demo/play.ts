@@ -34,7 +34,7 @@ export interface PlayOptions {
    * statuses, and heat_outputs are then compared by value. Without them, by output keys, and
    * every recorded collector status counts as not set.
    */
-  simulators?: { heatUrl: string; collectorUrl: string };
+  simulators?: { heatUrl?: string; collectorUrl: string };
   /** Called after each config write, before waiting for it to be taken in (fault injection). */
   afterWrite?: (index: number, revision: number) => Promise<void>;
 }
@@ -49,7 +49,8 @@ async function prepareSimulators(scenario: Scenario, sims: NonNullable<PlayOptio
     });
     if (!res.ok) throw new Error(`PUT ${url}: ${res.status} ${await res.text()}`);
   };
-  await putJson(`${sims.heatUrl}/_sim/fixtures`, scenario.heat_outputs ?? {});
+  // A real Heat (no heatUrl) makes its own outputs.
+  if (sims.heatUrl) await putJson(`${sims.heatUrl}/_sim/fixtures`, scenario.heat_outputs ?? {});
   await putJson(`${sims.collectorUrl}/_sim/statuses`, scenario.collector_statuses ?? []);
 }
 
@@ -104,17 +105,18 @@ async function recordChains(store: Store, from: number): Promise<{ chains: Playe
 export async function checkAll(
   store: Store,
   scenario: Scenario,
-  simulated: boolean,
+  simulated: boolean | { heat: boolean; collector: boolean },
   burst: boolean,
   chains: PlayedChains = new Map(),
 ): Promise<ResourceCheck[]> {
+  const sims = typeof simulated === 'boolean' ? { heat: simulated, collector: simulated } : simulated;
   const writes = new Map<string, number>();
   for (const step of scenario.steps)
     if ('put' in step) {
       const key = step.put.replace(/^\/config\//, '/state/');
       writes.set(key, (writes.get(key) ?? 0) + 1);
     }
-  const fixtures = simulated ? (scenario.heat_outputs ?? {}) : {};
+  const fixtures = sims.heat ? (scenario.heat_outputs ?? {}) : {};
   const states = Object.entries(scenario.expected_states).map(async ([key, expected]) => {
     const parts = key.split('/');
     const singular = defaultSchemaIndex().singular(parts[parts.length - 2]);
@@ -130,7 +132,7 @@ export async function checkAll(
       key,
       expected,
       parsed(await store.get(key)),
-      simulated ? (scenario.collector_statuses ?? []) : [],
+      sims.collector ? (scenario.collector_statuses ?? []) : [],
     ),
   );
   return Promise.all([...states, ...monitoring]);
@@ -204,7 +206,13 @@ async function readResult(
   opts: Pick<PlayOptions, 'simulators' | 'burst'>,
   chains?: PlayedChains,
 ): Promise<PlayResult> {
-  const checks = await checkAll(store, scenario, opts.simulators !== undefined, opts.burst === true, chains);
+  const checks = await checkAll(
+    store,
+    scenario,
+    { heat: opts.simulators?.heatUrl !== undefined, collector: opts.simulators !== undefined },
+    opts.burst === true,
+    chains,
+  );
   const unfinishedJobs = (await store.range('/jobs/all/')).items.map((kv) => kv.key);
   const dump: Record<string, unknown> = {};
   for (const prefix of ['/state/', '/monitoring/'])

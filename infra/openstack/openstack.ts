@@ -71,6 +71,8 @@ export interface RealOpenStack {
   heat: ServiceProcess;
   /** Seconds of configuration and start. */
   startSeconds: number;
+  /** The collector the monitoring targets of Heat's stacks register with from now on (undefined: none). */
+  useCollector(url: string | undefined): void;
   stop(): Promise<void>;
 }
 
@@ -364,6 +366,7 @@ export interface TierState {
   heatPid?: number;
 }
 
+const collectorFile = (dir: string) => path.join(dir, 'heat', 'collector-url');
 const stateFile = (dir: string) => path.join(dir, 'state.json');
 export const readState = (dir: string): TierState => JSON.parse(fs.readFileSync(stateFile(dir), 'utf8')) as TierState;
 const writeState = (dir: string, patch: Partial<TierState>) => {
@@ -448,6 +451,7 @@ function launcher(dir: string, which: Which): { spawn: () => Spawned; ready: () 
     spawn: () =>
       spawnServer('heat-all', '/usr/bin/heat-all', ['--config-file', path.join(dir, 'heat', 'heat.conf')], {
         logFile: path.join(logs, 'heat.log'),
+        env: { ...process.env, ESI_STUB_COLLECTOR_FILE: collectorFile(dir) },
       }),
     ready: async () => {
       if (!(await answers(`http://127.0.0.1:${st.heatPort}/`))) return false;
@@ -515,6 +519,7 @@ export function attachOpenStack(dataDir: string): RealOpenStack {
     keystone,
     heat,
     startSeconds: 0,
+    useCollector: (url) => fs.writeFileSync(collectorFile(dir), url ?? ''),
     async stop() {
       await heat.stop();
       await keystone.stop();

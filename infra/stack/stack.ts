@@ -201,6 +201,8 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
     collectorUrl: collector.url,
   });
   started.add('Keystone/Heat simulator', () => heat.stop());
+  // Real Heat's monitoring targets register with this stack's collector (as the original plugin did).
+  opts.openstack?.useCollector(collector.url);
   if (!opts.openstack) log(`Keystone    ${heat.keystoneUrl}  (simulator; Heat behind its catalog)`);
   log(`collector   ${collector.url}  (simulator)`);
 

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freeStackPorts, RunningStack, SimulatorOptions, startStack } from '../../infra/stack/stack';
+import type { RealOpenStack } from '../../infra/openstack/openstack';
 import { EtcdStore } from '../../shared/store/etcd-store';
 
 /**
@@ -13,7 +14,7 @@ export async function startTestStack(
   name: string,
   env: Record<string, string> = {},
   simulators: SimulatorOptions = {},
-  o: { etcdMembers?: number } = {},
+  o: { etcdMembers?: number; openstack?: RealOpenStack } = {},
 ): Promise<RunningStack> {
   const root = process.env.ESI_TEST_ROOT ?? fs.mkdtempSync(path.join(os.tmpdir(), 'esi-e2e-'));
   for (let attempt = 1; ; attempt++) {
@@ -25,6 +26,7 @@ export async function startTestStack(
         env: { ESI_LOG_LEVEL: 'INFO', ...env },
         simulators,
         etcdMembers: o.etcdMembers,
+        openstack: o.openstack,
       });
     } catch (err) {
       if (attempt >= 3 || !/EADDRINUSE|address already in use/.test(String(err))) throw err;

@@ -7,6 +7,9 @@ stack lifecycle (create, update, delete, tags, times, outputs, failures) stays H
 """
 import hashlib
 import json
+import os
+import urllib.error
+import urllib.request
 import time
 import uuid
 
@@ -18,6 +21,28 @@ from heat.engine import properties
 from heat.engine.resources.openstack.heat import none_resource
 
 PROPS = 'esi_properties'
+TARGET = 'target'
+MONITORING_TARGET = 'ESI::Monitoring::MonitoringTarget'
+
+
+def _collector():
+    name = os.environ.get('ESI_STUB_COLLECTOR_FILE')
+    try:
+        with open(name) as f:
+            return f.read().strip().rstrip('/') or None
+    except (TypeError, OSError):
+        return None
+
+
+def _call(method, url, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={'Content-Type': 'application/json'})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as res:
+            text = res.read()
+            return res.status, (json.loads(text) if text else None)
+    except urllib.error.HTTPError as e:
+        return e.code, None
 
 
 class EsiStub(none_resource.NoneResource):
@@ -26,6 +51,32 @@ class EsiStub(none_resource.NoneResource):
     def _store(self, definition):
         resolved = function.resolve(definition._properties) or {}
         self.data_set(PROPS, json.dumps(resolved, sort_keys=True, default=str))
+        if self.type() == MONITORING_TARGET:
+            self._register(json.loads(json.dumps(resolved, default=str)))
+
+    def _register(self, props):
+        base = _collector()
+        if base is None:
+            return
+        status, body = _call('POST', base + '/targets', props)
+        if status != 201 or not isinstance(body, dict) or 'id' not in body:
+            raise exception.Error('collector answered %s to POST /targets' % status)
+        self.data_set(TARGET, json.dumps({'id': body['id'], 'link': body.get('link') or '%s/targets/%s' % (base, body['id'])}))
+
+    def _unregister(self):
+        target = self._target()
+        base = _collector()
+        if not target or base is None:
+            return
+        status, _ = _call('DELETE', '%s/targets/%s' % (base, target['id']))
+        if status not in (200, 204, 404):
+            raise exception.Error('collector answered %s to DELETE /targets/%s' % (status, target['id']))
+
+    def _target(self):
+        try:
+            return json.loads(self.data().get(TARGET) or 'null')
+        except ValueError:
+            return None
 
     def _needs_update(self, after, before, after_props, before_props,
                       prev_resource, check_init_complete=True):
@@ -51,9 +102,11 @@ class EsiStub(none_resource.NoneResource):
                 properties.Properties(schema={}, data={}))
 
     def handle_update(self, json_snippet, tmpl_diff, prop_diff):
+        self._unregister()
         self._store(json_snippet)
 
     def handle_delete(self):
+        self._unregister()
         return self.resource_id
 
     def _props(self):
@@ -65,10 +118,11 @@ class EsiStub(none_resource.NoneResource):
     def _value(self, key):
         props = self._props()
         rid = self.resource_id or ''
+        target = self._target() or {}
         if key == 'id':
-            return rid
+            return target.get('id') or rid
         if key == 'link':
-            return props.get('link') or '/targets/%s' % rid
+            return target.get('link') or props.get('link') or '/targets/%s' % rid
         if key == 'fq_name':
             return 'default-domain:%s:%s' % (self.stack.context.project_name or 'project', rid)
         if key == 'name':
