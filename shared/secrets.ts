@@ -22,6 +22,8 @@ export const SECRET_SETTINGS = [
   'ESI_ETCD_CERT',
   'ESI_ETCD_KEY',
   'ESI_KEYSTONE_PASSWORD',
+  'ESI_KEYSTONE_APP_CREDENTIAL_SECRET',
+  'ESI_OPENSTACK_CA',
 ] as const;
 export type SecretSetting = (typeof SECRET_SETTINGS)[number];
 

@@ -79,6 +79,8 @@ export interface HeatClientOptions {
   timeoutMs?: number;
   retry?: RetrySettings;
   breaker?: BreakerSettings;
+  /** PEM bundle of a private CA that signed Heat's certificate. */
+  caBundle?: string;
   /** Sent on create and update (default true: a failed stack stays as it is for inspection). */
   disableRollback?: boolean;
 }
@@ -110,7 +112,7 @@ export class HeatClient {
   private readonly http: AxiosInstance;
 
   constructor(private readonly opts: HeatClientOptions) {
-    this.http = createHttp(opts.timeoutMs ?? 10_000);
+    this.http = createHttp(opts.timeoutMs ?? 10_000, opts.caBundle);
   }
 
   /** The stack's canonical address, or undefined if no live stack has that name. */
@@ -283,6 +285,7 @@ export function defaultHeatClient(): HeatClient {
       session: keystoneSession(s.keystone, { timeoutMs: s.httpTimeoutMs, retry: s.retry }),
       timeoutMs: s.httpTimeoutMs,
       retry: s.retry,
+      caBundle: s.keystone.caBundle,
     });
   }
   return shared;

@@ -6,6 +6,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import tls from 'node:tls';
 import axios, { AxiosInstance } from 'axios';
 import {
   BrokenCircuitError,
@@ -37,13 +38,24 @@ export const DEFAULT_RETRY: RetrySettings = { retries: 3, initialDelayMs: 200, m
 const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 16 });
 
-export function createHttp(timeoutMs: number): AxiosInstance {
+/** One keep-alive agent per private CA bundle (Node's own CAs and the bundle's). */
+const caAgents = new Map<string, https.Agent>();
+const agentFor = (ca: string): https.Agent => {
+  let agent = caAgents.get(ca);
+  if (!agent) {
+    agent = new https.Agent({ keepAlive: true, maxSockets: 16, ca: [...tls.rootCertificates, ca] });
+    caAgents.set(ca, agent);
+  }
+  return agent;
+};
+
+export function createHttp(timeoutMs: number, caBundle?: string): AxiosInstance {
   return axios.create({
     timeout: timeoutMs,
     maxRedirects: 0,
     validateStatus: () => true,
     httpAgent,
-    httpsAgent,
+    httpsAgent: caBundle ? agentFor(caBundle) : httpsAgent,
     headers: { Accept: 'application/json' },
     // No automatic proxy from the environment: the endpoints are configured explicitly.
     proxy: false,

@@ -75,7 +75,7 @@ export class KeystoneSession {
 
   constructor(private readonly opts: KeystoneSessionOptions) {
     this.authUrl = normalizeAuthUrl(opts.authUrl);
-    this.http = createHttp(opts.timeoutMs ?? 10_000);
+    this.http = createHttp(opts.timeoutMs ?? 10_000, opts.caBundle);
     this.policy = resilience('keystone', this.authUrl, opts.retry ?? DEFAULT_RETRY);
     this.now = opts.now ?? Date.now;
   }
@@ -139,16 +139,26 @@ export class KeystoneSession {
     const url = `${this.authUrl}/auth/tokens`;
     const what = `keystone POST ${safeUrl(url)}`;
     return this.policy.execute(async () => {
-      const password = typeof this.opts.password === 'function' ? await this.opts.password() : this.opts.password;
-      const body = {
-        auth: {
-          identity: {
-            methods: ['password'],
-            password: { user: { name: this.opts.username, domain: { name: this.opts.userDomainName }, password } },
-          },
-          scope: { project: { name: this.opts.projectName, domain: { name: this.opts.projectDomainName } } },
-        },
-      };
+      const app = this.opts.applicationCredential;
+      // An application credential carries its own project scope.
+      const body = app
+        ? { auth: { identity: { methods: ['application_credential'], application_credential: app } } }
+        : {
+            auth: {
+              identity: {
+                methods: ['password'],
+                password: {
+                  user: {
+                    name: this.opts.username,
+                    domain: { name: this.opts.userDomainName },
+                    password:
+                      typeof this.opts.password === 'function' ? await this.opts.password() : this.opts.password,
+                  },
+                },
+              },
+              scope: { project: { name: this.opts.projectName, domain: { name: this.opts.projectDomainName } } },
+            },
+          };
       let res: AxiosResponse<{ token?: unknown } | undefined>;
       try {
         res = await this.http.post<{ token?: unknown } | undefined>(url, body, {
@@ -159,7 +169,7 @@ export class KeystoneSession {
       }
       if (res.status === 401) {
         throw new TerminalError(
-          `${what}: 401: authentication rejected for user ${this.opts.username}, project ${this.opts.projectName} (check the ESI_KEYSTONE_* settings)`,
+          `${what}: 401: authentication rejected for ${app ? `application credential ${app.id}` : `user ${this.opts.username}, project ${this.opts.projectName}`} (check the ESI_KEYSTONE_* settings)`,
           { service: 'keystone', status: 401 },
         );
       }
@@ -209,7 +219,12 @@ export function keystoneSession(
     s.projectDomainName,
     s.interface,
     s.region ?? '',
-    crypto.createHash('sha256').update(s.password).digest('hex'),
+    crypto
+      .createHash('sha256')
+      .update(
+        `${s.password}|${s.applicationCredential?.id ?? ''}|${s.applicationCredential?.secret ?? ''}|${s.caBundle ?? ''}`,
+      )
+      .digest('hex'),
     extra.timeoutMs ?? '',
     JSON.stringify(extra.retry ?? ''),
   ].join('|');

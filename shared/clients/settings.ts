@@ -21,6 +21,13 @@ export interface KeystoneSettings {
   interface: EndpointInterface;
   /** Catalog region; any region when unset. */
   region?: string;
+  /**
+   * A Keystone application credential (scoped to its project when it was made): used instead of
+   * the user's password when set. Never log the secret.
+   */
+  applicationCredential?: { id: string; secret: string };
+  /** PEM bundle of the private CA that signed Keystone's and Heat's certificates (added to Node's). */
+  caBundle?: string;
 }
 
 export interface RetrySettings {
@@ -62,6 +69,8 @@ const INTERFACES: EndpointInterface[] = ['public', 'internal', 'admin'];
 /**
  * Reads:
  *   ESI_KEYSTONE_URL, ESI_KEYSTONE_USERNAME, ESI_KEYSTONE_PASSWORD, ESI_KEYSTONE_PROJECT  (required)
+ *   or ESI_KEYSTONE_URL, ESI_KEYSTONE_APP_CREDENTIAL_ID, ESI_KEYSTONE_APP_CREDENTIAL_SECRET (an application credential)
+ *   ESI_OPENSTACK_CA (PEM text of a private CA for Keystone and Heat; from SSM with ESI_OPENSTACK_CA_PARAM)
  *   ESI_KEYSTONE_USER_DOMAIN, ESI_KEYSTONE_PROJECT_DOMAIN                                 (Default)
  *   ESI_HEAT_INTERFACE (public), ESI_HEAT_REGION (any)
  *   ESI_COLLECTOR_URL
@@ -69,7 +78,10 @@ const INTERFACES: EndpointInterface[] = ['public', 'internal', 'admin'];
  * Throws SettingsError naming the missing variables (never echoing a value of a secret).
  */
 export function openstackSettings(source: NodeJS.ProcessEnv = process.env): OpenStackSettings {
-  const required = ['ESI_KEYSTONE_URL', 'ESI_KEYSTONE_USERNAME', 'ESI_KEYSTONE_PASSWORD', 'ESI_KEYSTONE_PROJECT'];
+  const appId = env(source, 'ESI_KEYSTONE_APP_CREDENTIAL_ID');
+  const required = appId
+    ? ['ESI_KEYSTONE_URL', 'ESI_KEYSTONE_APP_CREDENTIAL_SECRET']
+    : ['ESI_KEYSTONE_URL', 'ESI_KEYSTONE_USERNAME', 'ESI_KEYSTONE_PASSWORD', 'ESI_KEYSTONE_PROJECT'];
   const missing = required.filter((n) => env(source, n) === undefined);
   if (missing.length) throw new SettingsError(`missing OpenStack settings: ${missing.join(', ')}`);
   const iface = (env(source, 'ESI_HEAT_INTERFACE') ?? 'public').toLowerCase();
@@ -85,13 +97,15 @@ export function openstackSettings(source: NodeJS.ProcessEnv = process.env): Open
   return {
     keystone: {
       authUrl,
-      username: env(source, 'ESI_KEYSTONE_USERNAME')!,
-      password: source.ESI_KEYSTONE_PASSWORD!,
+      username: env(source, 'ESI_KEYSTONE_USERNAME') ?? '',
+      password: source.ESI_KEYSTONE_PASSWORD ?? '',
       userDomainName: env(source, 'ESI_KEYSTONE_USER_DOMAIN') ?? 'Default',
-      projectName: env(source, 'ESI_KEYSTONE_PROJECT')!,
+      projectName: env(source, 'ESI_KEYSTONE_PROJECT') ?? '',
       projectDomainName: env(source, 'ESI_KEYSTONE_PROJECT_DOMAIN') ?? 'Default',
       interface: iface as EndpointInterface,
       region: env(source, 'ESI_HEAT_REGION'),
+      ...(appId ? { applicationCredential: { id: appId, secret: source.ESI_KEYSTONE_APP_CREDENTIAL_SECRET! } } : {}),
+      ...(env(source, 'ESI_OPENSTACK_CA') ? { caBundle: source.ESI_OPENSTACK_CA } : {}),
     },
     ...httpSettings(source),
   };
