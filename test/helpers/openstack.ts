@@ -3,7 +3,8 @@
  * files: `describeOpenStack` skips a file's tests where the tier could not run, and `heatApi`
  * speaks Heat's REST API as the orchestrator's user.
  */
-import { attachOpenStack, passwordToken, type RealOpenStack } from '../../infra/openstack/openstack';
+import { attachOpenStack, type RealOpenStack } from '../../infra/openstack/openstack';
+import { KeystoneSession } from '../../shared/clients/keystone';
 
 export const openStackSkipped = (): string | undefined =>
   process.env.ESI_OPENSTACK_DIR ? undefined : (process.env.ESI_OPENSTACK_SKIP ?? 'no OpenStack tier in this run');
@@ -18,18 +19,11 @@ export interface HeatAnswer {
   body: Record<string, unknown>;
 }
 
-/** Heat's REST API (paths after /v1/<project>) with a token of the orchestrator's user. */
+/** Heat's REST API (paths after /v1/<project>) with a token of the orchestrator's user, renewed before it expires. */
 export function heatApi(tier: RealOpenStack = openStack()) {
-  let token: string | undefined;
+  const session = new KeystoneSession({ authUrl: tier.keystoneUrl, ...tier.credentials, interface: 'public' });
   const send = async (method: string, path: string, body?: unknown): Promise<HeatAnswer> => {
-    token ??= (
-      await passwordToken(
-        tier.keystoneUrl,
-        tier.credentials.username,
-        tier.credentials.password,
-        tier.credentials.projectName,
-      )
-    ).token;
+    const { token } = await session.token();
     const res = await fetch(`${tier.heatUrl}/${tier.projectId}${path}`, {
       method,
       redirect: 'manual',

@@ -16,6 +16,7 @@ import uuid
 from heat.common import exception
 
 from heat.engine import attributes
+from heat.engine import constraints
 from heat.engine import function
 from heat.engine import properties
 from heat.engine.resources.openstack.heat import none_resource
@@ -138,6 +139,17 @@ class EsiStub(none_resource.NoneResource):
 
     def get_attribute(self, key, *path):
         return attributes.select_from_attribute(self._value(key), path)
+
+
+class AcceptAny(constraints.BaseCustomConstraint):
+    """A custom constraint of a service this Heat does not have: any value."""
+
+    def validate(self, value, context):
+        return True
+
+
+def constraint_mapping():
+    return {'glance.image': AcceptAny, 'nova.flavor': AcceptAny}
 
 
 def resource_mapping():
