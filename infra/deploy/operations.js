@@ -200,14 +200,12 @@ function addOperations(t, s) {
       };
   }
 
-  // The retry budget (serverless.yml params; docs/operations.md "Retry budget"): deployed stages
-  // only, the local stack keeps the template's own values.
+  // The retry cap (serverless.yml params; docs/operations.md "Retry budget"): deployed stages only,
+  // the local stack keeps the functions' 60 s. maxReceiveCount is in the queues' template already.
   for (const f of inv.functions) {
     const env = (R[f.id].Properties.Environment = R[f.id].Properties.Environment || { Variables: {} });
     env.Variables.ESI_RETRY_MAX_DELAY_SECONDS = String(s.retryMaxDelaySeconds);
   }
-  for (const q of inv.sources)
-    if (R[q].Properties.RedrivePolicy) R[q].Properties.RedrivePolicy.maxReceiveCount = Number(s.maxReceiveCount);
 
   for (const r of Object.values(R))
     if (r.Type === 'AWS::Events::Rule')

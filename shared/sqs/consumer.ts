@@ -4,7 +4,7 @@
  *   failed      → a terminal failure the handler has already written to etcd; logged, acknowledged;
  *   retryLater  → re-sent to the function's retry queue with a delay, acknowledged;
  * or throws     → reported in batchItemFailures after its visibility was set to a short delay
- *                 growing with its receive count (retryDelaySeconds: 5 s, 10 s, 20 s, … 60 s),
+ *                 growing with its receive count (retryDelaySeconds: 5 s, 10 s, 20 s, … up to its cap),
  *                 so SQS redelivers it in seconds, not after the queue's visibility timeout, and
  *                 dead-letters it after maxReceiveCount.
  * A message that is not an etcd event message is logged and acknowledged: redelivering it
@@ -244,10 +244,24 @@ async function beforeDeadline(
  * 300 in AWS, where with maxReceiveCount 20 a record outlives about 70 minutes of a dependency's
  * outage before it is dead-lettered: docs/operations.md, "Retry budget").
  */
-export function retryDelaySeconds(receiveCount: number): number {
-  const maxSeconds = numberSetting('ESI_RETRY_MAX_DELAY_SECONDS', 60, (s) => s >= 5 && s <= 43_200);
+export function retryDelaySeconds(receiveCount: number, maxSeconds = retryMaxDelaySeconds()): number {
   const n = Number.isFinite(receiveCount) && receiveCount >= 1 ? Math.floor(receiveCount) : 1;
   return Math.min(maxSeconds, 5 * 2 ** Math.min(n - 1, 14));
+}
+
+/** The cap of retryDelaySeconds: ESI_RETRY_MAX_DELAY_SECONDS, 60 by default (the local stack). */
+export const retryMaxDelaySeconds = (): number =>
+  numberSetting('ESI_RETRY_MAX_DELAY_SECONDS', 60, (s) => s >= 5 && s <= 43_200);
+
+/**
+ * How long a record may keep failing before it is dead-lettered: the delays between its
+ * `maxReceiveCount` receives (those after receives 1 … maxReceiveCount − 1) with the cap
+ * `maxSeconds`. The time each receive itself takes comes on top.
+ */
+export function retryBudgetSeconds(maxReceiveCount: number, maxSeconds: number): number {
+  let total = 0;
+  for (let n = 1; n < maxReceiveCount; n++) total += retryDelaySeconds(n, maxSeconds);
+  return total;
 }
 
 /**

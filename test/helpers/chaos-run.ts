@@ -44,6 +44,7 @@ export function deployedRecoverySettings(): Record<string, number> {
   return {
     jobLeaseSeconds: Number(p.jobLeaseSeconds),
     reconcileBacklogGraceSeconds: Number(p.reconcileBacklogGraceSeconds),
+    maxReceiveCount: Number(p.maxReceiveCount),
   };
 }
 
@@ -67,7 +68,7 @@ export function useChaosStack(name: string): ChaosStack {
       { heatFixtures: path.join(__dirname, '../fixtures/e2e/heat-outputs.seeds.json') },
     );
     // Nothing that bounds recovery is set by the test: the functions get serverless.yml's defaults.
-    for (const v of ['ESI_JOB_LEASE_SECONDS', 'ESI_RECONCILE_BACKLOG_GRACE_SECONDS'])
+    for (const v of ['ESI_JOB_LEASE_SECONDS', 'ESI_RECONCILE_BACKLOG_GRACE_SECONDS', 'ESI_RETRY_MAX_DELAY_SECONDS'])
       expect(ctx.stack.env[v]).toBeUndefined();
     ctx.store = chaosStore(ctx.stack.env.ESI_ETCD_ENDPOINTS);
   });

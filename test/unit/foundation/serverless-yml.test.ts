@@ -53,11 +53,13 @@ test('every queue that is not a DLQ dead-letters, with visibility >= 6x its cons
   );
   for (const { queue, timeout } of consumers) {
     const props = resources[queue].Properties;
-    expect(props.RedrivePolicy.maxReceiveCount).toBeGreaterThan(0);
+    // Every stage's, the local stack's included: the maxReceiveCount param (docs/operations.md "Retry budget").
+    expect(props.RedrivePolicy.maxReceiveCount).toBe('${param:maxReceiveCount}');
     expect(resources[getAttTarget(props.RedrivePolicy.deadLetterTargetArn)].Type).toBe('AWS::SQS::Queue');
     expect(props.VisibilityTimeout).toBeGreaterThanOrEqual(6 * timeout);
   }
   expect(consumers.length).toBeGreaterThan(0);
+  expect(Number(doc.params.default.maxReceiveCount)).toBeGreaterThan(0);
 });
 
 test('the local event source reads every sqs event of the service', () => {
