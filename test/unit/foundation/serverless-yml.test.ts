@@ -38,8 +38,11 @@ test('no environment variable has a value of its own in two functions', () => {
     }
   }
   expect([...seen.keys()].sort()).toEqual([
+    'ESI_KEYSTONE_APP_CREDENTIAL_ID',
+    'ESI_KEYSTONE_APP_CREDENTIAL_SECRET_PARAM',
     'ESI_KEYSTONE_PASSWORD',
     'ESI_KEYSTONE_PASSWORD_PARAM',
+    'ESI_OPENSTACK_CA_PARAM',
     'ESI_RECONCILE_BACKLOG_GRACE_SECONDS',
     'ESI_RECONCILE_GRACE_SECONDS',
   ]);
