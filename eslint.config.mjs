@@ -21,7 +21,24 @@ export default tseslint.config(
         'error',
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
       ],
+      // A type is imported as a type: the import is erased whatever the transpiler knows.
+      '@typescript-eslint/consistent-type-imports': [
+        'error',
+        // `typeof import(…)` names a module loaded later (jest.isolateModules) without loading it now.
+        { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false },
+      ],
+      // A switch over a union names every member (or says `default:` on purpose).
+      '@typescript-eslint/switch-exhaustiveness-check': [
+        'error',
+        { considerDefaultExhaustiveForUnions: true, requireDefaultForNonUnion: false },
+      ],
     },
+  },
+  {
+    // Product code reads in short functions; tests (and the simulators and local-stack tools in
+    // infra/) may describe a whole scenario or server in one.
+    files: ['shared/**/*.ts', 'functions/**/*.ts', 'cli/**/*.ts'],
+    rules: { 'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }] },
   },
   {
     // The CommonJS scripts (setup, serverless plugins, jest reporter, the `esi` launcher) are

@@ -12,10 +12,10 @@ import {
   GetQueueUrlCommand,
   ListDeadLetterSourceQueuesCommand,
   ListQueuesCommand,
-  Message,
+  type Message,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
-  SQSClient,
+  type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { Command } from 'commander';
 import { queueName, stage } from '../../shared/config';

@@ -1,4 +1,4 @@
-import { spawnSync, ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type OnSpawn, spawnServer, stopProcessGroup, waitUntilServing } from './processes';

@@ -3,7 +3,7 @@
  * in the terminal reaches only the launcher, which then stops them in order) and is stopped by
  * its PID, never by name: other etcd and node processes on the machine are not ours.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { redactText } from '../../shared/log/redact';
 import { waitForPort } from './ports';

@@ -5,8 +5,8 @@
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ensureEtcdInstalled, EtcdServer, startEtcd, startEtcdCluster } from '../local/etcd-server';
-import { startSqsServer, LocalSqsServer } from '../local/sqs-server';
+import { ensureEtcdInstalled, type EtcdServer, startEtcd, startEtcdCluster } from '../local/etcd-server';
+import { startSqsServer, type LocalSqsServer } from '../local/sqs-server';
 import { freePort } from '../local/ports';
 import {
   hasExited,
@@ -22,10 +22,10 @@ import { relayReady, removeReadyFile } from '../../shared/relay/ready-file';
 import { scheduleInvocations, type LocalSchedule } from './scheduler';
 import type { RealOpenStack } from '../openstack/openstack';
 import {
-  CollectorSimulator,
-  CollectorSimulatorOptions,
-  HeatSimulator,
-  HeatSimulatorOptions,
+  type CollectorSimulator,
+  type CollectorSimulatorOptions,
+  type HeatSimulator,
+  type HeatSimulatorOptions,
   startCollectorSimulator,
   startHeatSimulator,
 } from '../sim/main';

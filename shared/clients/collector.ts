@@ -8,7 +8,7 @@
  */
 import type { AxiosInstance, AxiosResponse, Method } from 'axios';
 import { fromResponse, fromThrown, TerminalError } from './errors';
-import { BreakerSettings, createHttp, DEFAULT_RETRY, resilience, Resilience } from './http';
+import { type BreakerSettings, createHttp, DEFAULT_RETRY, resilience, type Resilience } from './http';
 import { httpSettings, SettingsError, type RetrySettings } from './settings';
 
 /** The body of POST /targets (what the templates' MonitoringTarget resources declared). */

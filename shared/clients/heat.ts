@@ -11,7 +11,7 @@
  */
 import type { AxiosInstance, AxiosResponse, Method } from 'axios';
 import { fromResponse, fromThrown, TerminalError } from './errors';
-import { BreakerSettings, createHttp, DEFAULT_RETRY, resilience } from './http';
+import { type BreakerSettings, createHttp, DEFAULT_RETRY, resilience } from './http';
 import type { HeatOutput } from '../heat/types';
 import { splitStackStatus } from '../heat/operation';
 import { keystoneSession, type KeystoneSession } from './keystone';

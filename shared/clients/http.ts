@@ -7,20 +7,20 @@
 import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
-import axios, { AxiosInstance } from 'axios';
+import axios, { type AxiosInstance } from 'axios';
 import {
   BrokenCircuitError,
   circuitBreaker,
-  CircuitBreakerPolicy,
+  type CircuitBreakerPolicy,
   ConsecutiveBreaker,
   ExponentialBackoff,
   handleType,
   handleWhen,
-  IPolicy,
+  type IPolicy,
   retry,
   wrap,
 } from 'cockatiel';
-import { RetryableError, ServiceName } from './errors';
+import { RetryableError, type ServiceName } from './errors';
 import type { RetrySettings } from './settings';
 import { traced } from '../tracing';
 

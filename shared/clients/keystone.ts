@@ -10,7 +10,7 @@
 import crypto from 'node:crypto';
 import type { AxiosInstance, AxiosResponse } from 'axios';
 import { fromResponse, fromThrown, RetryableError, safeUrl, TerminalError } from './errors';
-import { createHttp, DEFAULT_RETRY, resilience, Resilience } from './http';
+import { createHttp, DEFAULT_RETRY, resilience, type Resilience } from './http';
 import type { EndpointInterface, KeystoneSettings, RetrySettings } from './settings';
 
 export interface CatalogEndpoint {

@@ -8,7 +8,7 @@
  * It is written with a fence on its own last write, so a second relay instance that also writes
  * it makes this one stop instead of both moving it (and neither moves it backwards).
  */
-import { absent, modRevisionIs, put, Store } from '../store/store';
+import { absent, modRevisionIs, put, type Store } from '../store/store';
 
 export class CheckpointLostError extends Error {
   override name = 'CheckpointLostError';

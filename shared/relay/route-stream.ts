@@ -20,10 +20,10 @@
  *   cancelled safely, so the stream does not retry in-process.
  */
 import { errorMessage } from '../errors';
-import { EtcdEventMessage } from '../events/etcd-event-message';
+import { type EtcdEventMessage } from '../events/etcd-event-message';
 import type { Logger } from '../log/logger';
 import { RANGE_PAGE_SIZE } from '../store/read';
-import { CompactedError, Store, WatchEvent, WatchHandle } from '../store/store';
+import { CompactedError, type Store, type WatchEvent, type WatchHandle } from '../store/store';
 import type { SqsBatchSender } from './sqs-sender';
 
 /** Chooses the queue for an event; undefined = not forwarded (still passes the checkpoint). */

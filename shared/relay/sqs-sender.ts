@@ -15,11 +15,11 @@
  *   bad event never holds back the ones after it. A whole batch refused as invalid is sent again
  *   one entry per request to find the entry at fault.
  */
-import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { createHash } from 'node:crypto';
 import {
   deduplicationId,
-  EtcdEventMessage,
+  type EtcdEventMessage,
   encodeEventMessage,
   messageGroupId,
   sqsSafeJson,

@@ -32,7 +32,7 @@ import { ChangeMessageVisibilityBatchCommand, SendMessageCommand } from '@aws-sd
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import {
   decodeEventMessage,
-  EtcdEventMessage,
+  type EtcdEventMessage,
   encodeEventMessage,
   MalformedMessageError,
 } from '../events/etcd-event-message';
@@ -77,6 +77,36 @@ export interface ConsumerOptions {
   service?: string;
 }
 
+/** What a handler's outcome asks of the consumer: nothing more, a log line, or a delayed retry message. */
+async function applyOutcome(
+  outcome: Outcome,
+  message: EtcdEventMessage,
+  logger: Logger,
+  retryQueueName: string | undefined,
+): Promise<void> {
+  switch (outcome.kind) {
+    case 'done':
+      // What was done is the handler's to say (planned, job succeeded, chain aggregated): one line per step at INFO.
+      logger.debug('record done', outcome.note ? { note: outcome.note } : {});
+      return;
+    case 'failed':
+      logger.error('record failed for good; failure recorded, message acknowledged', { error: outcome.error });
+      return;
+    case 'retryLater': {
+      if (!retryQueueName) throw new Error(`retry requested (${outcome.reason}) but the function has no retry queue`);
+      const url = await queueUrl(retryQueueName);
+      await sqsClient().send(
+        new SendMessageCommand({
+          QueueUrl: url,
+          MessageBody: encodeEventMessage(outcome.message ?? message),
+          DelaySeconds: Math.min(Math.max(Math.round(outcome.delaySeconds), 0), 900),
+        }),
+      );
+      logger.info('record will be retried later', { delay_seconds: outcome.delaySeconds, reason: outcome.reason });
+    }
+  }
+}
+
 export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
   const service = opts.service ?? serviceOf(opts.logger);
   let invocations = 0;
@@ -100,7 +130,7 @@ export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
     logger.appendKeys(fields);
     try {
       const outcome = await handle(message, { record, receiveCount: fields.attempt, logger });
-      await apply(outcome, message, logger);
+      await applyOutcome(outcome, message, logger, opts.retryQueueName);
       recordOutcome(service, outcome.kind);
     } catch (err) {
       recordOutcome(service, 'error');
@@ -108,31 +138,6 @@ export function sqsConsumer(handle: RecordHandler, opts: ConsumerOptions) {
       throw err;
     }
   };
-
-  async function apply(outcome: Outcome, message: EtcdEventMessage, logger: Logger): Promise<void> {
-    switch (outcome.kind) {
-      case 'done':
-        // What was done is the handler's to say (planned, job succeeded, chain aggregated): one line per step at INFO.
-        logger.debug('record done', outcome.note ? { note: outcome.note } : {});
-        return;
-      case 'failed':
-        logger.error('record failed for good; failure recorded, message acknowledged', { error: outcome.error });
-        return;
-      case 'retryLater': {
-        if (!opts.retryQueueName)
-          throw new Error(`retry requested (${outcome.reason}) but the function has no retry queue`);
-        const url = await queueUrl(opts.retryQueueName);
-        await sqsClient().send(
-          new SendMessageCommand({
-            QueueUrl: url,
-            MessageBody: encodeEventMessage(outcome.message ?? message),
-            DelaySeconds: Math.min(Math.max(Math.round(outcome.delaySeconds), 0), 900),
-          }),
-        );
-        logger.info('record will be retried later', { delay_seconds: outcome.delaySeconds, reason: outcome.reason });
-      }
-    }
-  }
 
   return (
     middy<SQSEvent, SQSBatchResponse, Error, Context>()

@@ -4,9 +4,9 @@
  * retry with exponential backoff, so a restarted etcd is usable again within a fraction of a second.
  */
 import { errorMessage } from '../errors';
-import { Etcd3, IOptions, isRecoverableError, IWatchResponse } from 'etcd3';
+import { Etcd3, type IOptions, isRecoverableError, type IWatchResponse } from 'etcd3';
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
-import { EtcdSettings, etcdSettings } from '../config';
+import { type EtcdSettings, etcdSettings } from '../config';
 import { collectTxn, CompactedError } from './store';
 import type {
   Compare,

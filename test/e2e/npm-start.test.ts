@@ -8,7 +8,7 @@
  * - a port in use stops the start before anything runs, with one line naming the port and the
  *   variable that moves it.
  */
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { EtcdServer, startEtcd } from '../../infra/local/etcd-server';
+import { type EtcdServer, startEtcd } from '../../infra/local/etcd-server';
 import { freePort } from '../../infra/local/ports';
 import type { TestPki } from './tls-certs';
 

@@ -1,5 +1,5 @@
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
-import { EtcdEventMessage, encodeEventMessage } from '../../shared/events/etcd-event-message';
+import { type EtcdEventMessage, encodeEventMessage } from '../../shared/events/etcd-event-message';
 
 let n = 0;
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freeStackPorts, RunningStack, SimulatorOptions, startStack } from '../../infra/stack/stack';
+import { freeStackPorts, type RunningStack, type SimulatorOptions, startStack } from '../../infra/stack/stack';
 import type { RealOpenStack } from '../../infra/openstack/openstack';
 import { EtcdStore } from '../../shared/store/etcd-store';
 

@@ -5,7 +5,7 @@
  * through the environment (ESI_ETCD_*), as in AWS; each works with the right settings and fails
  * with a readable message (what to check, never a password) with wrong ones.
  */
-import { ChildProcess, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,7 +20,7 @@ import { killed, spawnRelay } from '../helpers/relay-process';
 import { startAuthEtcd, startTlsEtcd } from '../helpers/secure-etcd';
 import { createFifoQueue, receiveAll } from '../helpers/sqs';
 import { lambdaContext, sqsEvent, sqsRecord } from '../helpers/sqs-event';
-import { makeTestPki, TestPki } from '../helpers/tls-certs';
+import { makeTestPki, type TestPki } from '../helpers/tls-certs';
 import { waitFor } from '../helpers/wait';
 
 const ROOT = path.resolve(__dirname, '..', '..');

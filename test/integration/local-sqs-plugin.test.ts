@@ -5,7 +5,12 @@
  */
 import { ReceiveMessageCommand, SendMessageCommand, GetQueueUrlCommand } from '@aws-sdk/client-sqs';
 import { sqsClient } from '../../shared/sqs/client';
-import { FunctionStub, LocalSqsPluginClass, startFunctionStub, workerService } from '../helpers/function-stub';
+import {
+  type FunctionStub,
+  type LocalSqsPluginClass,
+  startFunctionStub,
+  workerService,
+} from '../helpers/function-stub';
 import { waitFor } from '../helpers/wait';
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- the plugin is CommonJS without type declarations; `import` would need allowJs for the whole project
 const LocalSqsPlugin = require('../../infra/serverless-local-sqs') as LocalSqsPluginClass;

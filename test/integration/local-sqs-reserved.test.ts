@@ -6,8 +6,13 @@
  */
 import { GetQueueAttributesCommand, GetQueueUrlCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { freePort } from '../../infra/local/ports';
-import { LocalSqsServer, startSqsServer } from '../../infra/local/sqs-server';
-import { FunctionStub, LocalSqsPluginClass, startFunctionStub, workerService } from '../helpers/function-stub';
+import { type LocalSqsServer, startSqsServer } from '../../infra/local/sqs-server';
+import {
+  type FunctionStub,
+  type LocalSqsPluginClass,
+  startFunctionStub,
+  workerService,
+} from '../helpers/function-stub';
 import { waitFor } from '../helpers/wait';
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- the plugin is CommonJS without type declarations; `import` would need allowJs for the whole project
 const LocalSqsPlugin = require('../../infra/serverless-local-sqs') as LocalSqsPluginClass;

@@ -15,12 +15,12 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { freePort } from '../../infra/local/ports';
-import { LocalSqsServer, startSqsServer } from '../../infra/local/sqs-server';
+import { type LocalSqsServer, startSqsServer } from '../../infra/local/sqs-server';
 import {
-  FunctionStub,
-  LocalSqsPluginClass,
+  type FunctionStub,
+  type LocalSqsPluginClass,
   startFunctionStub,
-  StubRecord,
+  type StubRecord,
   workerService,
 } from '../helpers/function-stub';
 import { createFifoQueue } from '../helpers/sqs';

@@ -5,9 +5,14 @@
  */
 import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { GetQueueAttributesCommand, Message, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import {
+  GetQueueAttributesCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+} from '@aws-sdk/client-sqs';
 import { queueName } from '../../shared/config';
-import { decodeEventMessage, encodeEventMessage, EtcdEventMessage } from '../../shared/events/etcd-event-message';
+import { decodeEventMessage, encodeEventMessage, type EtcdEventMessage } from '../../shared/events/etcd-event-message';
 import { sqsClient } from '../../shared/sqs/client';
 import { createFifoQueue, queueArn } from '../helpers/sqs';
 import { waitFor } from '../helpers/wait';

@@ -6,16 +6,16 @@
  * `autoStatus` option) sets a target's status through the control endpoints under `/_sim/`.
  */
 import crypto from 'node:crypto';
-import http from 'node:http';
+import type http from 'node:http';
 import {
   HttpError,
   isObject,
   isoSeconds,
-  Json,
-  JsonObject,
+  type Json,
+  type JsonObject,
   listen,
   readJson,
-  RunningSimulator,
+  type RunningSimulator,
   send,
   text,
 } from '../http-util';

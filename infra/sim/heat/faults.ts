@@ -14,7 +14,7 @@
  *   slow        the operation stays in progress `ms` longer than the configured latency
  */
 import fs from 'node:fs';
-import { isObject, Json, JsonObject } from '../http-util';
+import { isObject, type Json, type JsonObject } from '../http-util';
 
 export type FaultMode = 'fail' | 'hang' | 'http_error' | 'latency' | 'slow';
 /** show covers every GET on the stack (look-up, show, outputs). */

@@ -6,7 +6,7 @@
  */
 import crypto from 'node:crypto';
 import YAML from 'yaml';
-import { HttpError, isObject, Json, JsonObject, pyDumps, text } from '../http-util';
+import { HttpError, isObject, type Json, type JsonObject, pyDumps, text } from '../http-util';
 
 export const MONITORING_TARGET = 'ESI::Monitoring::MonitoringTarget';
 

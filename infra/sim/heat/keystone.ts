@@ -5,7 +5,7 @@
  * in a token, logged or echoed.
  */
 import crypto from 'node:crypto';
-import { HttpError, isObject, Json, JsonObject } from '../http-util';
+import { HttpError, isObject, type Json, type JsonObject } from '../http-util';
 
 export interface KeystoneCredentials {
   username: string;

@@ -5,8 +5,8 @@
  * simulator. Without it, ids and links are invented so outputs still have their usual shape.
  */
 import crypto from 'node:crypto';
-import { assertLoopbackUrl, isObject, Json, JsonObject } from '../http-util';
-import { MonitoringRegistrar } from './stacks';
+import { assertLoopbackUrl, isObject, type Json, type JsonObject } from '../http-util';
+import { type MonitoringRegistrar } from './stacks';
 
 export class LocalRegistrar implements MonitoringRegistrar {
   constructor(private readonly monitorer: string) {}

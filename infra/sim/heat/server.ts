@@ -4,13 +4,23 @@
  * Heat the way it would in a real cloud. Control endpoints under `/_sim/` are for tests only.
  */
 import fs from 'node:fs';
-import http from 'node:http';
-import { delay, HttpError, isObject, Json, JsonObject, listen, readJson, RunningSimulator, send } from '../http-util';
-import { FaultOp, Faults, FaultSpec, loadFaultsFile, parseFault } from './faults';
+import type http from 'node:http';
+import {
+  delay,
+  HttpError,
+  isObject,
+  type Json,
+  type JsonObject,
+  listen,
+  readJson,
+  type RunningSimulator,
+  send,
+} from '../http-util';
+import { type FaultOp, Faults, type FaultSpec, loadFaultsFile, parseFault } from './faults';
 import { heatError } from './hot';
-import { DEFAULT_CREDENTIALS, Keystone, KeystoneCredentials, unauthorized } from './keystone';
+import { DEFAULT_CREDENTIALS, Keystone, type KeystoneCredentials, unauthorized } from './keystone';
 import { CollectorRegistrar, LocalRegistrar } from './monitoring';
-import { HeatEngine, Stack } from './stacks';
+import { HeatEngine, type Stack } from './stacks';
 
 export interface HeatSimulatorOptions {
   /** 0 (default) picks a free port. */

@@ -6,16 +6,16 @@
  * with a (simulated) monitoring collector, as the ESI Heat plugin did.
  */
 import crypto from 'node:crypto';
-import { isObject, isoSeconds, JsonObject, text } from '../http-util';
-import { FaultOp, Faults } from './faults';
+import { isObject, isoSeconds, type JsonObject, text } from '../http-util';
+import { type FaultOp, type Faults } from './faults';
 import {
   Evaluator,
   heatError,
   MONITORING_TARGET,
   parseTemplate,
-  PhysicalResource,
+  type PhysicalResource,
   typeParameters,
-  TypedParameters,
+  type TypedParameters,
 } from './hot';
 
 export type Action = 'CREATE' | 'UPDATE' | 'DELETE';

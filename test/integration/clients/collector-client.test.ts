@@ -1,8 +1,8 @@
 /** The collector client against the collector simulator started in-test (loopback, free port). */
 import axios from 'axios';
 import { ClientError, RetryableError, TerminalError } from '../../../shared/clients/errors';
-import { CollectorClient, TargetSpec } from '../../../shared/clients/collector';
-import { CollectorSimulator, startCollectorSimulator } from '../../../infra/sim/main';
+import { CollectorClient, type TargetSpec } from '../../../shared/clients/collector';
+import { type CollectorSimulator, startCollectorSimulator } from '../../../infra/sim/main';
 import { FAST_RETRY } from './helpers';
 
 /** The body heat-engine POSTed for the load balancer's vnf_instance (record: 05_load_balancer CreateLoadbalancer_01). */

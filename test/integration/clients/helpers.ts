@@ -1,5 +1,5 @@
 /** Clients wired to in-test simulators (loopback, free ports). */
-import { KeystoneSession, KeystoneSessionOptions } from '../../../shared/clients/keystone';
+import { KeystoneSession, type KeystoneSessionOptions } from '../../../shared/clients/keystone';
 import type { HeatSimulator } from '../../../infra/sim/main';
 
 /** Short backoff so retry tests stay fast; the default budget of 3 retries. */

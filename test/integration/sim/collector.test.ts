@@ -1,6 +1,6 @@
 import {
-  CollectorSimulator,
-  HeatSimulator,
+  type CollectorSimulator,
+  type HeatSimulator,
   startCollectorSimulator,
   startHeatSimulator,
 } from '../../../infra/sim/main';

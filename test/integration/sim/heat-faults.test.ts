@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { HeatSimulator, startHeatSimulator } from '../../../infra/sim/main';
-import { client, HeatTestClient, http } from './sim-client';
+import { type HeatSimulator, startHeatSimulator } from '../../../infra/sim/main';
+import { client, type HeatTestClient, http } from './sim-client';
 
 const TEMPLATE = {
   heat_template_version: '2013-05-23',

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { HeatSimulator, startHeatSimulator } from '../../../infra/sim/main';
-import { client, HeatTestClient, http, outputsByKey } from './sim-client';
+import { type HeatSimulator, startHeatSimulator } from '../../../infra/sim/main';
+import { client, type HeatTestClient, http, outputsByKey } from './sim-client';
 
 /** Seed 003, point (1): the outputs of the port stack as the original system stored them. */
 const FIXTURE = path.join(__dirname, '..', '..', 'fixtures', 'sim', 'heat-outputs.seed003.json');

@@ -1,6 +1,6 @@
 import YAML from 'yaml';
-import { HeatSimulator, startHeatSimulator } from '../../../infra/sim/main';
-import { client, HeatTestClient, http, outputsByKey } from './sim-client';
+import { type HeatSimulator, startHeatSimulator } from '../../../infra/sim/main';
+import { client, type HeatTestClient, http, outputsByKey } from './sim-client';
 import { waitFor } from '../../helpers/wait';
 
 /** A small port-like HOT template exercising every intrinsic function the simulator resolves. */

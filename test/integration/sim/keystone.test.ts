@@ -1,4 +1,4 @@
-import { HeatSimulator, startHeatSimulator } from '../../../infra/sim/main';
+import { type HeatSimulator, startHeatSimulator } from '../../../infra/sim/main';
 import { client, http, login, passwordAuth } from './sim-client';
 
 describe('Keystone v3 simulator', () => {

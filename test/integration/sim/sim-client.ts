@@ -3,7 +3,7 @@
  * response (no throwing on 4xx/5xx, no redirect following), so tests assert status codes and
  * bodies exactly as a product client would see them.
  */
-import axios, { AxiosResponse } from 'axios';
+import axios, { type AxiosResponse } from 'axios';
 import { waitFor } from '../../helpers/wait';
 import type { HeatSimulator } from '../../../infra/sim/main';
 

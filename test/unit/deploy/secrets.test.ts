@@ -1,5 +1,5 @@
 /** shared/secrets.ts: which settings come from parameters, with a fake provider (no AWS calls). */
-import { loadSecrets, ParameterSource, selectSecrets } from '../../../shared/secrets';
+import { loadSecrets, type ParameterSource, selectSecrets } from '../../../shared/secrets';
 
 const fake = (values: Record<string, string>) => {
   const calls: string[] = [];

@@ -1,5 +1,5 @@
 import { createLogger } from '../../../shared/log/logger';
-import { DEADLINE_MARGIN_MS, done, failed, Outcome, retryLater, sqsConsumer } from '../../../shared/sqs/consumer';
+import { DEADLINE_MARGIN_MS, done, failed, type Outcome, retryLater, sqsConsumer } from '../../../shared/sqs/consumer';
 import { lambdaContext, sqsEvent, sqsRecord, STANDARD_QUEUE_ARN } from '../../helpers/sqs-event';
 
 const logger = createLogger('policy-test');

@@ -5,7 +5,7 @@ import {
   isPrepareFailure,
   JobParamError,
   MissingOutputError,
-  OutputsOf,
+  type OutputsOf,
   prepareStack,
   resolveParams,
   timeoutMinsOf,
