@@ -37,6 +37,7 @@ test('no environment variable has a value of its own in two functions', () => {
       seen.set(variable, fn);
     }
   }
+  // Keystone's secrets and CA only for the heat function; the reconciler's graces only for it.
   expect([...seen.keys()].sort()).toEqual([
     'ESI_KEYSTONE_APP_CREDENTIAL_ID',
     'ESI_KEYSTONE_APP_CREDENTIAL_SECRET_PARAM',
