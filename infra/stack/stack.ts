@@ -137,6 +137,9 @@ const bin = (name: string) => path.join(ROOT, 'node_modules', '.bin', name);
  * Starts every server in order, each reported only once it answers. When one fails, everything
  * started before it is stopped and the error says which one failed.
  */
+/** How long after a relay ended itself it is started again (ECS takes about as long). */
+const RELAY_RESTART_MS = 1000;
+
 export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const started = opts.started ?? new Started();
   try {
@@ -307,6 +310,7 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
   started.add('reconciler schedule', () => reconciler.stop());
 
   let relay!: { p: Spawned; offset: number };
+  let stopping = false;
   // The relay says it is up in a file (shared/relay/ready-file.ts), whatever its log level.
   const relayReadyFile = path.join(opts.dataDir, 'relay.ready');
   const startRelay = () => {
@@ -316,7 +320,19 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
       ...env,
       ESI_RELAY_READY_FILE: relayReadyFile,
     });
-    return relay.p.child;
+    const child = relay.p.child;
+    // As ECS replaces a relay task that stops: a relay that ends itself with an error (a watch it
+    // could not open in time, a checkpoint it could not write) is started again, from its
+    // checkpoint. One ended by a signal is the caller's to start again (a test's fault).
+    child.on('exit', (code) => {
+      if (stopping || code === null || code === 0) return;
+      setTimeout(() => {
+        if (stopping || relay.p.child !== child) return;
+        log(`relay exited (${code}); starting it again`);
+        startRelay();
+      }, RELAY_RESTART_MS);
+    });
+    return child;
   };
   startRelay();
   await waitUntilReady(relay.p, () => relayReady(relayReadyFile, relay.p.child.pid), 60_000);
@@ -338,7 +354,10 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
     relay: () => relay.p.child,
     functions: () => functions.child,
     startFunctions,
-    stop: () => started.stopAll(),
+    stop: () => {
+      stopping = true;
+      return started.stopAll();
+    },
   };
 }
 
