@@ -1,8 +1,9 @@
 /**
  * What goes when the worker forgets a resource whose /config key is gone (docs/keys.md): its own
- * keys (mirror, stack record, job state) and the referencing-index entries naming it (nobody plans it again, so which jobs reference it no longer
- * matters). The planner's clean-up deletes these fenced on each as read; the aggregator of a key
- * delete's teardown deletes them with /state and /monitoring (docs/gohan.md "Deletes").
+ * keys (mirror, stack record, job state) and the referencing-index entries naming it (nobody plans
+ * it again, so which jobs reference it no longer matters). The planner's clean-up deletes these
+ * fenced on each as read; the aggregation of a completed delete whose key is gone deletes them
+ * with /monitoring, and with /state only when ESI_KEY_DELETE_STATE=remove (docs/gohan.md "Deletes").
  */
 import { defaultJobKeys } from '../jobs/job-keys';
 import { referencingPrefix } from '../jobs/referencing-index';
