@@ -3,11 +3,11 @@
  * record deletes /jobs/all and /jobs/finished after the state write).
  */
 import type { Compare, KeyValue, Op, Store } from '../store/store';
-import { absent, del, modRevisionIs } from '../store/store';
+import { absent, del, modRevisionIs, noneUnder, readPrefix } from '../store/store';
 import { defaultJobKeys, type JobKeys, parseJobId } from './job-keys';
 import { readJobIds } from './job-index';
 import { readValues } from '../store/read';
-import { settleWaiting } from './settle';
+import { settleDependents } from './finish';
 import { referencingDeletes } from './referencing-index';
 import { parseStoredJob } from './values';
 import type { Job } from '../planner/types';
@@ -36,13 +36,15 @@ export type CleanupResult =
 /**
  * One transaction:
  *   when every job of the chain still has its /jobs/all key at the revision read and a finished
- *   key at the revision read, and none has a working key,
+ *   key at the revision read, none has a working key and none has a dependent left in the
+ *   dependents index,
  *   then delete each job's /jobs/all and /jobs/finished keys (plus `extra.ops`, e.g. the /state
  *   write, under `extra.compares`).
  * The chain's jobs are found by their ids' prefixes (`readChain`; `opts.jobs` when the caller has
- * read them already). Settles the chain's dependents first, so every dependent in another chain
- * has seen these jobs' outcomes before they disappear (a job gone from etcd counts as satisfied
- * for a dependent).
+ * read them already). A job gone from etcd counts as satisfied for a dependent, so no job goes
+ * before its dependents have seen its outcome. Its finish settled them (finish.ts); when it did
+ * not get to (a crash between its steps), they are settled here and the result is a conflict, for
+ * the caller to read the chain again.
  */
 export async function cleanupChain(
   store: Store,
@@ -50,10 +52,7 @@ export async function cleanupChain(
   opts: { keys?: JobKeys; extra?: { compares?: Compare[]; ops?: Op[] }; jobs?: ChainRead } = {},
 ): Promise<CleanupResult> {
   const keys = opts.keys ?? defaultJobKeys;
-  let read = opts.jobs ?? (await readChain(store, keys, chain));
-  const settled = await settleWaiting(store, { keys, of: read.ids });
-  // A job of this chain failed by the settlement has a new finished key: read the chain again.
-  if (settled.failedDependents.length) read = await readChain(store, keys, chain);
+  const read = opts.jobs ?? (await readChain(store, keys, chain));
   const present = read.ids.filter((id) => read.all.get(id));
   const unfinished = present.filter((id) => !read.finished.get(id));
   if (unfinished.length) return { cleaned: false, reason: 'unfinished', unfinished };
@@ -65,6 +64,7 @@ export async function cleanupChain(
       modRevisionIs(keys.all(id), read.all.get(id)!.modRevision),
       modRevisionIs(keys.finished(id), read.finished.get(id)!.modRevision),
       absent(keys.working(id)),
+      noneUnder(keys.dependents(id)),
     );
     ops.push(del(keys.all(id)), del(keys.finished(id)));
     // The job no longer references anything: its entries in the referencing index go with it.
@@ -75,10 +75,12 @@ export async function cleanupChain(
     .txn()
     .when(...compares)
     .then(...ops)
+    .otherwise(...present.map((id) => readPrefix(keys.dependents(id), { keysOnly: true, limit: 1 })))
     .commit();
-  return res.succeeded
-    ? { cleaned: true, jobIds: present, revision: res.revision }
-    : { cleaned: false, reason: 'conflict' };
+  if (res.succeeded) return { cleaned: true, jobIds: present, revision: res.revision };
+  const unsettled = present.filter((_, i) => res.ranges[i].items.length);
+  if (unsettled.length) await settleDependents(store, unsettled, { keys });
+  return { cleaned: false, reason: 'conflict' };
 }
 
 /** A chain's job keys as read: its ids, and each one's /jobs/all and /jobs/finished key. */

@@ -1,18 +1,20 @@
 /**
- * Finishing a job: record its outcome under the claim, then settle its dependents.
+ * Finishing a job: record its outcome under the claim, then settle its dependents. This is the
+ * one place a finished job's dependents are settled (docs/jobs.md "Transactions, as sentences").
  *
  * The dependents are looked up at the revision the finished key is committed at (read by the
  * finish's own transaction, after its put), so a planner that writes a new waiting job depending
  * on this one either commits before (and is seen here) or finds the finished key (its compare
- * fails and it re-plans; see enqueue.ts). Settling them is a second step: a crash between the
- * steps is healed by the next settlement, which any finish, duplicate finish or settleWaiting
- * call performs.
+ * fails and it re-plans; see enqueue.ts): a finished job's dependents only ever shrink. Settling
+ * them is a second step; a crash between the steps is healed by `settleDependents`, which a
+ * duplicate finish, a redelivered message of the finished job (job-runner.ts) and a clean-up
+ * that finds dependents left (cleanup.ts) call, and by the reconciler's sweep.
  */
 import type { Store } from '../store/store';
 import { absent, del, put, read, readPrefix } from '../store/store';
 import { type Claim, claimHeld, lostError, revokeQuietly } from './claim';
 import { continuePages, RANGE_PAGE_SIZE } from '../store/read';
-import { settleWaiting } from './settle';
+import { type SettleOptions, type SettleResult, settleWaiting } from './settle';
 import { type FinishedValue, type JobOutcome, parseFinished } from './values';
 
 export interface FinishResult {
@@ -29,6 +31,15 @@ export interface FinishResult {
 
 export interface FinishOptions {
   now?: () => Date;
+}
+
+/** Step 2 of a finish: settles the dependents of finished jobs (settle.ts; `dependents` as read by step 1). */
+export function settleDependents(
+  store: Store,
+  of: string[],
+  opts: Pick<SettleOptions, 'keys' | 'now' | 'dependents'> = {},
+): Promise<SettleResult> {
+  return settleWaiting(store, { ...opts, of });
 }
 
 /**
@@ -82,10 +93,7 @@ export async function finishJob(
         .map((kv) => kv.key.slice(dependentsPrefix.length))
         .sort()
     : undefined;
-  const [settled] = await Promise.all([
-    settleWaiting(store, { keys, now: opts.now, of: [jobId], dependents }),
-    revoked,
-  ]);
+  const [settled] = await Promise.all([settleDependents(store, [jobId], { keys, now: opts.now, dependents }), revoked]);
   return {
     jobId,
     outcome: recorded.ok ? { ok: true } : { ok: false, error: recorded.error ?? 'failed' },

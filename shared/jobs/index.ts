@@ -15,7 +15,7 @@ export {
 export type { Claim, ClaimAttempt, HeldClaim, ClaimOptions, ClaimRefusal, ClaimRef } from './claim';
 export { settleWaiting, readStatuses } from './settle';
 export type { SettleResult, SettledJob, SettleOptions } from './settle';
-export { finishJob } from './finish';
+export { finishJob, settleDependents } from './finish';
 export type { FinishResult, FinishOptions } from './finish';
 export { cleanupChain, readChain } from './cleanup';
 export type { ChainRef, ChainRead, CleanupResult } from './cleanup';

@@ -337,7 +337,12 @@ function toEtcdCompare(c: Compare) {
     case 'modRevision':
       return { ...base, target: 'Mod' as const, mod_revision: c.revision };
     case 'createRevision':
-      return { ...base, target: 'Create' as const, create_revision: c.revision };
+      return {
+        ...base,
+        target: 'Create' as const,
+        create_revision: c.revision,
+        range_end: c.prefix && prefixEnd(c.key),
+      };
     case 'value':
       return { ...base, target: 'Value' as const, value: Buffer.from(c.value) };
   }

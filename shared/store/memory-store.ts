@@ -185,16 +185,11 @@ export class MemoryStore implements Store {
     return { succeeded, revision: this.current, reads, ranges };
   }
 
+  /** A compare; over a prefix, every key under it must hold (none at all compares as absent, as in etcd). */
   private holds(c: Compare): boolean {
-    const kv = this.at(c.key, this.current);
-    if (c.kind === 'value') return kv !== undefined && (c.op === '==') === (kv.value === c.value);
-    const actual = (c.kind === 'modRevision' ? kv?.modRevision : kv?.createRevision) ?? 0;
-    return {
-      '==': actual === c.revision,
-      '!=': actual !== c.revision,
-      '<': actual < c.revision,
-      '>': actual > c.revision,
-    }[c.op];
+    const keys = c.kind === 'createRevision' && c.prefix ? this.liveKeys(c.key, this.current) : [c.key];
+    const kvs = keys.map((k) => this.at(k, this.current));
+    return (kvs.length ? kvs : [undefined]).every((kv) => holdsOn(c, kv));
   }
 
   private liveKeys(prefix: string, revision: number): string[] {
@@ -289,4 +284,15 @@ function copy(kv: KeyValue, keysOnly?: boolean): KeyValue;
 function copy(kv: KeyValue | undefined, keysOnly?: boolean): KeyValue | undefined;
 function copy(kv: KeyValue | undefined, keysOnly = false): KeyValue | undefined {
   return kv && { ...kv, value: keysOnly ? '' : kv.value };
+}
+
+function holdsOn(c: Compare, kv: KeyValue | undefined): boolean {
+  if (c.kind === 'value') return kv !== undefined && (c.op === '==') === (kv.value === c.value);
+  const actual = (c.kind === 'modRevision' ? kv?.modRevision : kv?.createRevision) ?? 0;
+  return {
+    '==': actual === c.revision,
+    '!=': actual !== c.revision,
+    '<': actual < c.revision,
+    '>': actual > c.revision,
+  }[c.op];
 }

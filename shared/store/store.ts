@@ -38,7 +38,8 @@ export interface RangeOptions {
 
 export type Compare =
   | { kind: 'modRevision'; key: string; op: '==' | '<' | '>' | '!='; revision: number }
-  | { kind: 'createRevision'; key: string; op: '==' | '<' | '>' | '!='; revision: number }
+  /** With `prefix`, every key under `key` (etcd's range compare; none at all compares as absent). */
+  | { kind: 'createRevision'; key: string; op: '==' | '<' | '>' | '!='; revision: number; prefix?: true }
   | { kind: 'value'; key: string; op: '==' | '!='; value: string };
 
 export type Op =
@@ -141,6 +142,14 @@ export interface Store {
 
 /** The key does not exist. */
 export const absent = (key: string): Compare => ({ kind: 'createRevision', key, op: '==', revision: 0 });
+/** No key exists under the prefix. */
+export const noneUnder = (prefix: string): Compare => ({
+  kind: 'createRevision',
+  key: prefix,
+  op: '==',
+  revision: 0,
+  prefix: true,
+});
 /** The key exists. */
 export const present = (key: string): Compare => ({ kind: 'createRevision', key, op: '>', revision: 0 });
 /** The key exists and was created at exactly this revision: it is still the same incarnation (a claim). */

@@ -31,6 +31,7 @@ import {
   releaseClaim,
   resumeClaim,
   retryJob,
+  settleDependents,
   tryClaimJob,
   type Claim,
   type ClaimAttempt,
@@ -188,7 +189,7 @@ async function handleMessage(inv: Invocation, message: EtcdEventMessage, owner: 
     alsoRead,
     keepAlive: true,
   });
-  if (attempt.kind === 'refused') return refused(inv, attempt, asked.kind);
+  if (attempt.kind === 'refused') return refused(inv, attempt, asked);
   const claim = attempt.claim;
   if (claim.handler !== r.work.handler) {
     await releaseClaim(store, claim).catch((e) => releaseFailed(logger, claim, e));
@@ -203,15 +204,17 @@ async function handleMessage(inv: Invocation, message: EtcdEventMessage, owner: 
 }
 
 /** A claim refused: acknowledged, except a held job's start, which comes back after the lease. */
-function refused(
+async function refused(
   inv: Invocation,
   attempt: Extract<ClaimAttempt, { kind: 'refused' }>,
-  kind: 'start' | 'poll',
-): Outcome {
+  { id, kind }: { id: string; kind: 'start' | 'poll' },
+): Promise<Outcome> {
   switch (attempt.reason) {
     case 'missing':
       return done('job not found (cleaned up or never planned)');
     case 'finished':
+      // A redelivered message of a finish that ended between its steps: the settlement is completed.
+      await settleDependents(inv.store, [id], { keys: inv.r.jobKeys, now: inv.r.now });
       return done('job already finished');
     case 'waiting':
       return done('job still waiting for dependencies; their settlement sends it again');

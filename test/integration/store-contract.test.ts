@@ -16,6 +16,7 @@ import {
   del,
   delPrefix,
   modRevisionIs,
+  noneUnder,
   present,
   put,
   read,
@@ -141,6 +142,8 @@ describe.each([
     expect(await holds({ kind: 'value', key: '/cmp/k', op: '!=', value: 'w' })).toBe(true);
     expect(await holds({ kind: 'value', key: '/cmp/missing', op: '==', value: '' })).toBe(false);
     expect(await holds({ kind: 'value', key: '/cmp/missing', op: '!=', value: 'v' })).toBe(false);
+    expect(await holds(noneUnder('/cmp/'))).toBe(false);
+    expect(await holds(noneUnder('/cmp/nothing/'))).toBe(true);
     // Every compare must hold.
     expect(await holds(present('/cmp/k'), present('/cmp/missing'))).toBe(false);
   });

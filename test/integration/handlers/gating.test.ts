@@ -7,6 +7,7 @@
 import { stackNameOf } from '../../../shared/heat/records';
 import type { Claim } from '../../../shared/jobs';
 import type { Job } from '../../../shared/planner/types';
+import { put } from '../../../shared/store/store';
 import { waitFor } from '../../helpers/wait';
 import { cloneJob, counts, finishedOf, harness, jobKeysOf, notStuck, seedFile, uid, type Harness } from './helpers';
 
@@ -59,6 +60,24 @@ describe('gating', () => {
       expect.objectContaining({ ok: true }),
       expect.objectContaining({ ok: true }),
     ]);
+  });
+
+  it("a finish that ended between its steps: the finished job's redelivered message settles its dependents", async () => {
+    const first = lbJob();
+    const second = lbJob({ dependency: [first.id] });
+    await h.writeJob(first);
+    await h.writeJob(second);
+    // The finish's first step alone (the finished key), then the invocation died before settling.
+    const finished = { ok: true, on_failure: 'fail', finished_at: 't', claim_revision: 1 };
+    await h.store
+      .txn()
+      .then(put(h.keys.finished(first.id), JSON.stringify(finished)))
+      .commit();
+    expect(await jobKeysOf(h, second.id)).toEqual(['all', 'waiting']);
+    expect(await h.invoke('heat', h.jobRecord(first.id, 2))).toEqual({ batchItemFailures: [] });
+    expect(await jobKeysOf(h, second.id)).toEqual(['all']);
+    expect(await h.store.get(h.keys.dependent(first.id, second.id))).toBeUndefined();
+    expect(await counts(h, stackOf(first))).toEqual({ creates: 0, updates: 0, deletes: 0 });
   });
 });
 

@@ -3,7 +3,7 @@ import { cleanupChain, ClaimLostError, finishJob, jobWrites, settleWaiting } fro
 import type { JobKeys } from '../../../shared/jobs/job-keys';
 import type { Job } from '../../../shared/planner/types';
 import { EtcdStore } from '../../../shared/store/etcd-store';
-import { del, put } from '../../../shared/store/store';
+import { collectTxn, del, put, type Store } from '../../../shared/store/store';
 import { clients, eventsSince, isolatedKeys, job, seed004Jobs, seedJobs } from './helpers';
 
 const store = new EtcdStore();
@@ -221,4 +221,92 @@ test('cleanupChain refuses a chain that is not complete and deletes nothing', as
     unfinished: expect.arrayContaining([modify.id, create.id]),
   });
   expect(await store.get(keys.all(remove.id))).toBeDefined();
+});
+
+/** Counts what settles dependents through a store: dependents-index reads and waiting-key moves. */
+function settleCounter(inner: Store, keys: JobKeys) {
+  const count = { dependentsReads: 0, moves: 0 };
+  const dependents = `${keys.root}dependents/`;
+  const store: Store = {
+    ...inner,
+    get: (k) => inner.get(k),
+    revision: () => inner.revision(),
+    range: (prefix, opts) => {
+      if (prefix.startsWith(dependents)) count.dependentsReads++;
+      return inner.range(prefix, opts);
+    },
+    txn: () =>
+      collectTxn((parts) => {
+        for (const op of parts.then) {
+          if (op.kind === 'range' && op.prefix.startsWith(dependents)) count.dependentsReads++;
+          if (op.kind === 'delete' && op.key.startsWith(keys.prefix('waiting'))) count.moves++;
+        }
+        return inner
+          .txn()
+          .when(...parts.when)
+          .then(...parts.then)
+          .otherwise(...parts.otherwise)
+          .commit();
+      }),
+  };
+  return { store, count };
+}
+
+test("a finished job's dependents are settled once, by its finish: the chain's clean-up settles nothing again", async () => {
+  const keys = isolatedKeys('settle-once');
+  const net = job('create:heat_worker:network:n:1:aaaaa', [], {
+    resource_type: 'network',
+    resource_id: 'n',
+    is_last: true,
+  });
+  const port = job('create:heat_worker:port:p:1:bbbbb', [net.id], { resource_id: 'p' });
+  await seedJobs(store, keys, [net, port]);
+  const { store: counted, count } = settleCounter(store, keys);
+  const claim = (await claimJob(store, net.id, 'o', TTL, { keys }))!;
+  expect(await finishJob(counted, claim, { ok: true })).toMatchObject({ promoted: [port.id] });
+  expect(count).toEqual({ dependentsReads: 1, moves: 1 });
+  const cleaned = await cleanupChain(counted, { resource_type: 'network', resource_id: 'n', version: 1 }, { keys });
+  expect(cleaned).toMatchObject({ cleaned: true, jobIds: [net.id] });
+  expect(count).toEqual({ dependentsReads: 1, moves: 1 });
+});
+
+test("a clean-up finding a finished job's dependents unsettled (a crash between the finish's steps) settles them, then removes the chain", async () => {
+  const keys = isolatedKeys('cleanup-heals');
+  const net = job('create:heat_worker:network:n:1:aaaaa', [], {
+    resource_type: 'network',
+    resource_id: 'n',
+    is_last: true,
+  });
+  const port = job('create:heat_worker:port:p:1:bbbbb', [net.id], { resource_id: 'p', is_last: true });
+  await seedJobs(store, keys, [net, port]);
+  const claim = (await claimJob(store, net.id, 'o', TTL, { keys }))!;
+  const netFinished = {
+    ok: false,
+    error: 'quota exceeded',
+    on_failure: 'fail',
+    finished_at: 't',
+    claim_revision: claim.createRevision,
+  };
+  // Step 1 alone, as finishJob writes it, then the process "dies".
+  await store
+    .txn()
+    .then(put(keys.finished(net.id), JSON.stringify(netFinished)), del(keys.working(net.id)))
+    .commit();
+  const chain = { resource_type: 'network', resource_id: 'n', version: 1 };
+  expect(await cleanupChain(store, chain, { keys })).toEqual({ cleaned: false, reason: 'conflict' });
+  expect(await store.get(keys.waiting(port.id))).toBeUndefined();
+  expect(await store.get(keys.dependent(net.id, port.id))).toBeUndefined();
+  expect(JSON.parse((await store.get(keys.finished(port.id)))!.value)).toEqual({
+    ok: false,
+    error: `dependency ${net.id} failed: quota exceeded`,
+    on_failure: 'fail',
+    finished_at: expect.any(String),
+    failed_by: net.id,
+    root_cause: net.id,
+  });
+  const from = (await store.revision()) + 1;
+  expect(await cleanupChain(store, chain, { keys })).toMatchObject({ cleaned: true, jobIds: [net.id] });
+  expect((await eventsSince(store, keys.root, from)).map((e) => `${e.type} ${e.key}`).sort()).toEqual(
+    [`delete ${keys.all(net.id)}`, `delete ${keys.finished(net.id)}`].sort(),
+  );
 });
