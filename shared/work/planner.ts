@@ -65,34 +65,35 @@ export async function planConfigKey(
 }
 
 /**
- * The /config keys of the resources whose stack outputs the planned jobs read and whose current
- * config the worker has not taken in yet (its mirror and its /state are older than the config).
+ * The resources whose stack outputs the planned jobs read and whose current config the worker
+ * has not taken in yet (its mirror and its /state are older than the config).
  */
-async function unplannedOutputTargets(store: Store, p: Extract<Prepared, { kind: 'planned' }>): Promise<string[]> {
+async function unplannedOutputTargets(
+  store: Store,
+  p: Parameters<NonNullable<PrepareOptions['planFirst']>>[0],
+): Promise<{ key: string; type: string; id: string }[]> {
   if (p.result.kind !== 'jobs') return [];
-  const targets = new Map<string, ResourcePath>();
+  const targets = new Map<string, { key: string; type: string; id: string; path: ResourcePath }>();
   for (const { job } of p.result.jobs)
     for (const t of outputTargets(job)) {
       if (t.type === p.resourceType && t.id === p.path.id) continue;
       const path = pathOfSingular(t.type, t.id);
-      targets.set(keys.config(path), path);
+      const key = keys.config(path);
+      if (p.referenced.get(key) !== undefined) targets.set(key, { key, ...t, path });
     }
-  const candidates = [...targets].filter(([key]) => p.referenced.get(key) !== undefined);
-  if (!candidates.length) return [];
+  if (!targets.size) return [];
   const got = await readValues(
     store,
-    candidates.flatMap(([, path]) => [keys.mirror(path), keys.state(path)]),
+    [...targets.values()].flatMap(({ path }) => [keys.mirror(path), keys.state(path)]),
   );
-  return candidates
-    .filter(([key, path]) => {
-      const configVersion = versionOf(p.referenced.get(key)!.value) ?? 0;
-      const taken = Math.max(
-        versionOf(got.get(keys.mirror(path))?.value ?? '') ?? 0,
-        versionOf(got.get(keys.state(path))?.value ?? '') ?? 0,
-      );
-      return taken < configVersion;
-    })
-    .map(([key]) => key);
+  return [...targets.values()].filter(({ key, path }) => {
+    const configVersion = versionOf(p.referenced.get(key)!.value) ?? 0;
+    const taken = Math.max(
+      versionOf(got.get(keys.mirror(path))?.value ?? '') ?? 0,
+      versionOf(got.get(keys.state(path))?.value ?? '') ?? 0,
+    );
+    return taken < configVersion;
+  });
 }
 
 /** The mirror value: the config value the worker acted on, body decoded (docs/PROTOCOL-NOTES.md §f.3). */
@@ -107,21 +108,22 @@ async function planOnce(
   opts: PrepareOptions,
   depth: number,
 ): Promise<Outcome | undefined> {
-  const prepared = await preparePlan(store, configKey, opts);
-  if (prepared.kind === 'planned' && prepared.result.kind === 'jobs' && depth < MAX_TARGET_DEPTH) {
-    // Gohan's writes of several resources may be planned in any order (one message group per
-    // key). A job that reads another resource's stack outputs must wait for that resource's
-    // jobs, which exist only once its current config is planned: plan it first (it is planned
-    // once, whoever gets there first), then plan this key again.
-    const unplanned = await unplannedOutputTargets(store, prepared);
-    if (unplanned.length) {
-      for (const key of unplanned) {
-        logger.info('planning a referenced resource first', { referenced_key: key });
-        await planConfigKey(store, { key }, logger, opts, depth + 1);
-      }
-      return undefined;
+  // Gohan's writes of several resources may be planned in any order (one message group per key).
+  // A job that reads another resource's stack outputs must wait for that resource's jobs, which
+  // exist only once its current config is planned: it is planned first (once, whoever gets there
+  // first), and this plan re-evaluated with its jobs, over the inputs already read.
+  const planFirst: PrepareOptions['planFirst'] = async (p) => {
+    const unplanned = await unplannedOutputTargets(store, p);
+    for (const { key } of unplanned) {
+      logger.info('planning a referenced resource first', { referenced_key: key });
+      await planConfigKey(store, { key }, logger, opts, depth + 1);
     }
-  }
+    return unplanned;
+  };
+  const prepared = await preparePlan(store, configKey, {
+    ...opts,
+    planFirst: depth < MAX_TARGET_DEPTH ? planFirst : undefined,
+  });
   switch (prepared.kind) {
     case 'skip':
       return done(prepared.note);

@@ -84,6 +84,17 @@ export type Prepared =
 
 export interface PrepareOptions {
   randomSuffix?: () => string;
+  /**
+   * Called with the plan before it is returned: plans the resources it must wait for that are not
+   * planned yet (planner.ts) and names them; their unfinished jobs are then read again and the plan
+   * re-evaluated over the inputs already read.
+   */
+  planFirst?: (p: {
+    result: PlanResult;
+    resourceType: string;
+    path: ResourcePath;
+    referenced: Map<string, KeyValue | undefined>;
+  }) => Promise<{ type: string; id: string }[]>;
   /** Plan even when the mirror says this version was planned (`esi plan`). */
   replan?: boolean;
   /** Shipped templates root (tests, `esi plan --templates`); default templates/. */
@@ -198,6 +209,14 @@ export class LoadingView implements PlanningView {
   private wantPending(type: string, id: string): void {
     const k = `${type}\u0000${id}`;
     if (this.loadPending && !this.pending.has(k)) this.missingPending.set(k, { type, id });
+  }
+
+  /** Reads these resources' unfinished jobs (and mirrors) again in the next load: they were planned meanwhile. */
+  reloadPending(resources: { type: string; id: string }[]): void {
+    for (const { type, id } of resources) {
+      this.pending.delete(`${type}\u0000${id}`);
+      this.wantPending(type, id);
+    }
   }
 
   configKey(type: string, id: string): string | undefined {
@@ -365,26 +384,30 @@ export async function preparePlan(source: Reader, configKey: string, opts: Prepa
   const ownKey = view.configKey(type, path.id);
   if (ownKey) view.configs.set(ownKey, config);
 
-  let result: PlanResult;
-  if (mappings instanceof PlanError) {
-    result = { kind: 'error', error: mappings };
-  } else {
-    const templates = view.templateRecord();
-    result = await evaluateInRounds(view, source, `planning ${configKey}`, () =>
-      planChange({
-        resourceType: type,
-        resourceId: path.id,
-        value: config ? value : undefined,
-        templates,
-        templateMappings: mappings,
-        view,
-        schema,
-        randomSuffix: opts.randomSuffix,
-      }),
-    );
+  const templates = view.templateRecord();
+  const evaluate = async (): Promise<PlanResult> =>
+    mappings instanceof PlanError
+      ? { kind: 'error', error: mappings }
+      : evaluateInRounds(view, source, `planning ${configKey}`, () =>
+          planChange({
+            resourceType: type,
+            resourceId: path.id,
+            value: config ? value : undefined,
+            templates,
+            templateMappings: mappings,
+            view,
+            schema,
+            randomSuffix: opts.randomSuffix,
+          }),
+        );
+  const referenced = () => new Map([...view.configs].filter(([key]) => key !== ownKey));
+  let result = await evaluate();
+  const plannedFirst = (await opts.planFirst?.({ result, resourceType: type, path, referenced: referenced() })) ?? [];
+  if (plannedFirst.length) {
+    view.reloadPending(plannedFirst);
+    await view.load(source);
+    result = await evaluate();
   }
-
-  const referenced = new Map([...view.configs].filter(([key]) => key !== ownKey));
   return {
     kind: 'planned',
     path,
@@ -394,7 +417,7 @@ export async function preparePlan(source: Reader, configKey: string, opts: Prepa
     mirror,
     alreadyPlanned,
     result,
-    referenced,
+    referenced: referenced(),
     referencedMirrors: view.pendingMirrors,
     staleReferencing: view.staleReferencing,
   };

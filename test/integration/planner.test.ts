@@ -276,6 +276,31 @@ describe('level-triggered planning', () => {
     expect(await jobsOf('network', net)).toHaveLength(1);
   });
 
+  it("a subnet planned before its network: the network is planned first, and the subnet's own inputs are read once", async () => {
+    const { net, sub, subKey } = await networkWritten();
+    await write(subKey, subnetValue(sub, net));
+    let subReads = 0;
+    const counting: typeof store = Object.assign(Object.create(store) as typeof store, {
+      get: (key: string) => ((subReads += key === subKey ? 1 : 0), store.get(key)),
+      txn: () =>
+        collectTxn((parts) => {
+          subReads += parts.then.filter((op) => op.kind === 'get' && op.key === subKey).length;
+          return store
+            .txn()
+            .when(...parts.when)
+            .then(...parts.then)
+            .otherwise(...parts.otherwise)
+            .commit();
+        }),
+    });
+    expect(await planConfigKey(counting, { key: subKey }, testLogger)).toEqual(done(expect.any(String)));
+    const [netCreate] = await jobsOf('network', net);
+    const [subCreate] = await jobsOf('subnet', sub);
+    expect(subCreate.job.dependency).toEqual([netCreate.id]);
+    expect(await store.get(`/jobs/waiting/${subCreate.id}`)).toMatchObject({ value: 'heat_worker' });
+    expect(subReads).toBe(1);
+  });
+
   it("a network planned between its subnet's read of the network's jobs and the subnet's write: the subnet is planned again and waits for the network's job", async () => {
     const { net, sub, netKey, subKey } = await networkWritten();
     await write(subKey, subnetValue(sub, net));
