@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { createHttp } from '../../shared/clients/http';
 import { freePort } from '../local/ports';
 import { type OnSpawn, type Spawned, spawnServer, stopProcessGroup, waitUntilReady } from '../local/processes';
 
@@ -33,8 +34,16 @@ export interface OpenStackOptions {
   heatPort?: number;
   /** Keystone's token lifetime (default one hour). */
   tokenExpirationSecs?: number;
+  /** Keystone and Heat served over HTTPS with this certificate (PEM files); clients trust `caFile`. */
+  tls?: TierTls;
   onSpawn?: OnSpawn;
   log?: (line: string) => void;
+}
+
+export interface TierTls {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
 }
 
 export interface ServiceProcess {
@@ -58,10 +67,12 @@ export interface OpenStackCredentials {
 
 export interface RealOpenStack {
   dataDir: string;
-  /** `http://127.0.0.1:<port>/v3` */
+  /** `http(s)://127.0.0.1:<port>/v3` */
   keystoneUrl: string;
-  /** Heat's base without the project: `http://127.0.0.1:<port>/v1` */
+  /** Heat's base without the project: `http(s)://127.0.0.1:<port>/v1` */
   heatUrl: string;
+  /** PEM text of the CA the services' certificate chains to, when they are served over HTTPS. */
+  caBundle?: string;
   region: string;
   /** The orchestrator's user (role member on its own project). */
   credentials: OpenStackCredentials;
@@ -152,13 +163,16 @@ function keystoneConf(l: Layout, expiration: number): string {
   });
 }
 
-function heatConf(l: Layout, s: Secrets, keystoneUrl: string, heatPort: number, paste: string): string {
+function heatConf(l: Layout, s: Secrets, keystoneUrl: string, heatPort: number, paste: string, tls?: TierTls): string {
+  // Heat's own calls to Keystone trust the tier's CA.
+  const ca: Record<string, string> = tls ? { cafile: tls.caFile } : {};
   const auth = {
     auth_type: 'password',
     auth_url: keystoneUrl,
     username: 'heat',
     password: s.service,
     user_domain_name: 'Default',
+    ...ca,
   };
   return ini({
     DEFAULT: {
@@ -175,7 +189,12 @@ function heatConf(l: Layout, s: Secrets, keystoneUrl: string, heatPort: number, 
     },
     database: { connection: `sqlite:///${path.join(l.heat, 'heat.sqlite')}` },
     heat_all: { enabled_services: 'api,engine' },
-    heat_api: { bind_host: '127.0.0.1', bind_port: heatPort, workers: 1 },
+    heat_api: {
+      bind_host: '127.0.0.1',
+      bind_port: heatPort,
+      workers: 1,
+      ...(tls ? { cert_file: tls.certFile, key_file: tls.keyFile } : {}),
+    },
     paste_deploy: { api_paste_config: paste },
     keystone_authtoken: {
       ...auth,
@@ -184,7 +203,8 @@ function heatConf(l: Layout, s: Secrets, keystoneUrl: string, heatPort: number, 
       project_domain_name: 'Default',
     },
     trustee: auth,
-    clients_keystone: { auth_uri: keystoneUrl.replace(/\/v3$/, '') },
+    clients_keystone: { auth_uri: keystoneUrl.replace(/\/v3$/, ''), ...(tls ? { ca_file: tls.caFile } : {}) },
+    ...(tls ? { clients: { ca_file: tls.caFile } } : {}),
     ec2authtoken: { auth_uri: keystoneUrl },
     oslo_messaging_notifications: { driver: 'noop' },
   });
@@ -206,30 +226,35 @@ function pasteConfig(l: Layout): string {
   throw new Error(`no api-paste.ini of heat-api found (looked in /etc/heat); see ${l.logs}`);
 }
 
+/** The CA (PEM) each HTTPS tier's origin is served under, for the tier's own calls to it. */
+const tierCas = new Map<string, string>();
+
 async function http(
   method: string,
   url: string,
   body?: unknown,
   token?: string,
-): Promise<{ status: number; headers: Headers; json: Record<string, unknown> }> {
-  const res = await fetch(url, {
+  timeoutMs = 30_000,
+): Promise<{ status: number; header: (name: string) => string | undefined; json: Record<string, unknown> }> {
+  const res = await createHttp(timeoutMs, tierCas.get(new URL(url).origin)).request<string>({
     method,
-    headers: {
-      'Content-Type': 'application/json',
-      Accept: 'application/json',
-      ...(token ? { 'X-Auth-Token': token } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(30_000),
+    url,
+    headers: { 'Content-Type': 'application/json', ...(token ? { 'X-Auth-Token': token } : {}) },
+    data: body === undefined ? undefined : JSON.stringify(body),
+    responseType: 'text',
+    transformResponse: (x: string) => x,
   });
-  const text = await res.text();
   let json: Record<string, unknown>;
   try {
-    json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    json = res.data ? (JSON.parse(res.data) as Record<string, unknown>) : {};
   } catch {
-    json = { text };
+    json = { text: res.data };
   }
-  return { status: res.status, headers: res.headers, json };
+  const header = (name: string) => {
+    const v: unknown = res.headers[name.toLowerCase()];
+    return typeof v === 'string' ? v : undefined;
+  };
+  return { status: res.status, header, json };
 }
 
 /** A project-scoped token of a user in the Default domain. */
@@ -245,7 +270,7 @@ export async function passwordToken(
       scope: { project: { name: project, domain: { id: 'default' } } },
     },
   });
-  const token = r.headers.get('x-subject-token');
+  const token = r.header('x-subject-token');
   if (r.status !== 201 || !token)
     throw new Error(`keystone: token for ${user} answered ${r.status} ${JSON.stringify(r.json)}`);
   return { token, body: r.json.token as Record<string, unknown> };
@@ -275,7 +300,7 @@ async function ensure(
  * (admin), the orchestrator's project and user `esi` (member), the orchestration service and its
  * three endpoints at `heatUrl` (replaced when the port changed).
  */
-async function configureCatalog(keystoneUrl: string, s: Secrets, heatPort: number): Promise<string> {
+async function configureCatalog(keystoneUrl: string, s: Secrets, heatOrigin: string): Promise<string> {
   const { token } = await passwordToken(keystoneUrl, 'admin', s.admin, 'admin');
   const base = keystoneUrl;
   const role = (name: string) => ensure(base, token, 'roles', 'role', `name=${name}`, { name });
@@ -300,7 +325,7 @@ async function configureCatalog(keystoneUrl: string, s: Secrets, heatPort: numbe
     type: 'orchestration',
     enabled: true,
   });
-  const url = `http://127.0.0.1:${heatPort}/v1/%(tenant_id)s`;
+  const url = `${heatOrigin}/v1/%(tenant_id)s`;
   const eps = await http('GET', `${base}/endpoints?service_id=${svc}`, undefined, token);
   for (const ep of (eps.json.endpoints as { id: string; url: string }[] | undefined) ?? [])
     if (ep.url !== url) await http('DELETE', `${base}/endpoints/${ep.id}`, undefined, token);
@@ -324,9 +349,7 @@ async function configureCatalog(keystoneUrl: string, s: Secrets, heatPort: numbe
 
 async function answers(url: string): Promise<boolean> {
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    await res.arrayBuffer();
-    return res.status < 500;
+    return (await http('GET', url, undefined, undefined, 2000)).status < 500;
   } catch {
     return false;
   }
@@ -364,6 +387,21 @@ export interface TierState {
   projectId: string;
   keystonePid?: number;
   heatPid?: number;
+  tls?: TierTls;
+}
+
+/**
+ * The services' addresses (HTTPS when the tier has a certificate); the tier's own calls to an
+ * HTTPS tier trust its CA.
+ */
+function urlsOf(st: Pick<TierState, 'keystonePort' | 'heatPort' | 'tls'>): { keystone: string; heat: string } {
+  const scheme = st.tls ? 'https' : 'http';
+  const u = { keystone: `${scheme}://127.0.0.1:${st.keystonePort}`, heat: `${scheme}://127.0.0.1:${st.heatPort}` };
+  if (st.tls) {
+    const ca = fs.readFileSync(st.tls.caFile, 'utf8');
+    for (const origin of Object.values(u)) tierCas.set(origin, ca);
+  }
+  return { keystone: `${u.keystone}/v3`, heat: u.heat };
 }
 
 const collectorFile = (dir: string) => path.join(dir, 'heat', 'collector-url');
@@ -414,7 +452,8 @@ type Which = 'keystone' | 'heat';
 function launcher(dir: string, which: Which): { spawn: () => Spawned; ready: () => Promise<boolean> } {
   const st = readState(dir);
   const s = secretsOf(dir);
-  const keystoneUrl = `http://127.0.0.1:${st.keystonePort}/v3`;
+  const urls = urlsOf(st);
+  const keystoneUrl = urls.keystone;
   const logs = path.join(dir, 'logs');
   if (which === 'keystone')
     return {
@@ -425,8 +464,9 @@ function launcher(dir: string, which: Which): { spawn: () => Spawned; ready: () 
           [
             '--plugin',
             'python3',
-            '--http-socket',
-            `127.0.0.1:${st.keystonePort}`,
+            ...(st.tls
+              ? ['--https-socket', `127.0.0.1:${st.keystonePort},${st.tls.certFile},${st.tls.keyFile}`]
+              : ['--http-socket', `127.0.0.1:${st.keystonePort}`]),
             '--wsgi-file',
             '/usr/bin/keystone-wsgi-public',
             // sqlite: one process, one thread.
@@ -446,7 +486,7 @@ function launcher(dir: string, which: Which): { spawn: () => Spawned; ready: () 
         ),
       ready: () => answers(keystoneUrl),
     };
-  const heatUrl = `http://127.0.0.1:${st.heatPort}/v1`;
+  const heatUrl = `${urls.heat}/v1`;
   return {
     spawn: () =>
       spawnServer('heat-all', '/usr/bin/heat-all', ['--config-file', path.join(dir, 'heat', 'heat.conf')], {
@@ -454,7 +494,7 @@ function launcher(dir: string, which: Which): { spawn: () => Spawned; ready: () 
         env: { ...process.env, ESI_STUB_COLLECTOR_FILE: collectorFile(dir) },
       }),
     ready: async () => {
-      if (!(await answers(`http://127.0.0.1:${st.heatPort}/`))) return false;
+      if (!(await answers(`${urls.heat}/`))) return false;
       // The engine answers through the API: a stack list is a round trip to both.
       const token = await passwordToken(keystoneUrl, 'esi', s.esi, 'esi').then(
         (t) => t.token,
@@ -500,13 +540,15 @@ function serviceOf(dir: string, which: Which): ServiceProcess {
 export function attachOpenStack(dataDir: string): RealOpenStack {
   const dir = path.resolve(dataDir);
   const st = readState(dir);
+  const urls = urlsOf(st);
   const s = secretsOf(dir);
   const keystone = serviceOf(dir, 'keystone');
   const heat = serviceOf(dir, 'heat');
   return {
     dataDir: dir,
-    keystoneUrl: `http://127.0.0.1:${st.keystonePort}/v3`,
-    heatUrl: `http://127.0.0.1:${st.heatPort}/v1`,
+    keystoneUrl: urls.keystone,
+    heatUrl: `${urls.heat}/v1`,
+    ...(st.tls ? { caBundle: fs.readFileSync(st.tls.caFile, 'utf8') } : {}),
     region: REGION,
     credentials: {
       username: 'esi',
@@ -542,14 +584,15 @@ export async function startOpenStack(opts: OpenStackOptions): Promise<RealOpenSt
   const s = secretsOf(dir);
   const keystonePort = opts.keystonePort ?? (await freePort());
   const heatPort = opts.heatPort ?? (await freePort());
-  const keystoneUrl = `http://127.0.0.1:${keystonePort}/v3`;
+  const urls = urlsOf({ keystonePort, heatPort, tls: opts.tls });
+  const keystoneUrl = urls.keystone;
   const setupLog = path.join(l.logs, 'setup.log');
 
-  writeState(dir, { keystonePort, heatPort, keystonePid: undefined, heatPid: undefined });
+  writeState(dir, { keystonePort, heatPort, keystonePid: undefined, heatPid: undefined, tls: opts.tls });
   const ksConf = path.join(l.ks, 'keystone.conf');
   fs.writeFileSync(ksConf, keystoneConf(l, opts.tokenExpirationSecs ?? 3600));
   const heatConfFile = path.join(l.heat, 'heat.conf');
-  fs.writeFileSync(heatConfFile, heatConf(l, s, keystoneUrl, heatPort, pasteConfig(l)));
+  fs.writeFileSync(heatConfFile, heatConf(l, s, keystoneUrl, heatPort, pasteConfig(l), opts.tls));
   fs.writeFileSync(path.join(l.heat, 'environment.d', 'esi-stubs.yaml'), globalEnvironment());
   // The admin password goes through the environment, never on a command line or in the log.
   const km = (...args: string[]) =>
@@ -578,7 +621,7 @@ export async function startOpenStack(opts: OpenStackOptions): Promise<RealOpenSt
     );
     const keystonePid = await launch(dir, 'keystone', opts.onSpawn);
     log(`Keystone    ${keystoneUrl}  (pid ${keystonePid})`);
-    return configureCatalog(keystoneUrl, s, heatPort);
+    return configureCatalog(keystoneUrl, s, urls.heat);
   };
   const heatSchema = run('/usr/bin/heat-manage', ['--config-file', heatConfFile, 'db_sync'], setupLog).then(() =>
     wal(path.join(l.heat, 'heat.sqlite'), setupLog),
@@ -587,7 +630,7 @@ export async function startOpenStack(opts: OpenStackOptions): Promise<RealOpenSt
     const [projectId] = await Promise.all([keystoneReady(), heatSchema]);
     writeState(dir, { projectId });
     const heatPid = await launch(dir, 'heat', opts.onSpawn);
-    log(`Heat        http://127.0.0.1:${heatPort}/v1  (heat-all, pid ${heatPid})`);
+    log(`Heat        ${urls.heat}/v1  (heat-all, pid ${heatPid})`);
   } catch (err) {
     await heatSchema.catch(() => undefined);
     await attachOpenStack(dir).stop();

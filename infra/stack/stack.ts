@@ -371,6 +371,7 @@ export function realOpenStackEnv(os: RealOpenStack): Record<string, string> {
     ESI_KEYSTONE_USER_DOMAIN: os.credentials.userDomainName,
     ESI_KEYSTONE_PROJECT_DOMAIN: os.credentials.projectDomainName,
     ESI_HEAT_REGION: os.region,
+    ...(os.caBundle ? { ESI_OPENSTACK_CA: os.caBundle } : {}),
   };
 }
 

@@ -15,7 +15,7 @@ import { type BreakerSettings, createHttp, DEFAULT_RETRY, resilience } from './h
 import type { HeatOutput } from '../heat/types';
 import { splitStackStatus } from '../heat/operation';
 import { keystoneSession, type KeystoneSession } from './keystone';
-import { openstackSettings, type RetrySettings } from './settings';
+import { openstackSettings, type OpenStackSettings, type RetrySettings } from './settings';
 
 export type { HeatOutput };
 /** Re-exported for the clients' users; the pure definition lives with the stack operation logic (shared/heat/operation.ts). */
@@ -279,14 +279,15 @@ let shared: HeatClient | undefined;
  * module load.
  */
 export function defaultHeatClient(): HeatClient {
-  if (!shared) {
-    const s = openstackSettings();
-    shared = new HeatClient({
-      session: keystoneSession(s.keystone, { timeoutMs: s.httpTimeoutMs, retry: s.retry }),
-      timeoutMs: s.httpTimeoutMs,
-      retry: s.retry,
-      caBundle: s.keystone.caBundle,
-    });
-  }
+  shared ??= heatClientFrom(openstackSettings());
   return shared;
 }
+
+/** A Heat client with these settings, its Keystone session the container's one for them. */
+export const heatClientFrom = (s: OpenStackSettings): HeatClient =>
+  new HeatClient({
+    session: keystoneSession(s.keystone, { timeoutMs: s.httpTimeoutMs, retry: s.retry }),
+    timeoutMs: s.httpTimeoutMs,
+    retry: s.retry,
+    caBundle: s.keystone.caBundle,
+  });
