@@ -27,12 +27,16 @@ async function play(name: string, burst: boolean): Promise<{ result: PlayResult;
   const stack = await startTestStack(`scn${stage}`, {}, { collectorStatusesSince: SETTLED });
   const store = new EtcdStore({ endpoints: [stack.env.ESI_ETCD_ENDPOINTS] });
   try {
+    const t0 = Date.now();
     const result = await playScenario(store, loadScenario(name), {
       log: () => undefined,
       burst,
       simulators: { heatUrl: stack.heat.url, collectorUrl: stack.collector.url },
     });
-    console.log(`${name} ${burst ? 'burst' : 'normal'}:\n${summary(result).join('\n')}`);
+    const played = ((Date.now() - t0) / 1000).toFixed(1);
+    console.log(
+      `${name} ${burst ? 'burst' : 'normal'} on the simulators: played in ${played} s\n${summary(result).join('\n')}`,
+    );
     return { result, dlq: await deadLetters(stack.env.ESI_SQS_ENDPOINT, stack.env.ESI_STAGE) };
   } finally {
     store.close();
