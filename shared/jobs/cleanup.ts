@@ -9,7 +9,7 @@ import { readJobIds } from './job-index';
 import { readValues } from '../store/read';
 import { settleDependents } from './finish';
 import { referencingDeletes } from './referencing-index';
-import { parseStoredJob } from './values';
+import { dependencyStatus, parseStoredJob } from './values';
 import type { Job } from '../planner/types';
 
 /** The job of a /jobs/all value; an unreadable one has no index entries to remove. */
@@ -36,15 +36,15 @@ export type CleanupResult =
 /**
  * One transaction:
  *   when every job of the chain still has its /jobs/all key at the revision read and a finished
- *   key at the revision read, none has a working key and none has a dependent left in the
- *   dependents index,
+ *   key at the revision read, none has a working key and no failed one has a dependent left in
+ *   the dependents index,
  *   then delete each job's /jobs/all and /jobs/finished keys (plus `extra.ops`, e.g. the /state
  *   write, under `extra.compares`).
  * The chain's jobs are found by their ids' prefixes (`readChain`; `opts.jobs` when the caller has
- * read them already). A job gone from etcd counts as satisfied for a dependent, so no job goes
- * before its dependents have seen its outcome. Its finish settled them (finish.ts); when it did
- * not get to (a crash between its steps), they are settled here and the result is a conflict, for
- * the caller to read the chain again.
+ * read them already). A job gone from etcd counts as satisfied for a dependent, so a failed job
+ * does not go before its dependents have been failed. Its finish settled them (finish.ts); when it
+ * did not get to (a crash between its steps), they are settled here and the result is a
+ * conflict, for the caller to read the chain again.
  */
 export async function cleanupChain(
   store: Store,
@@ -57,14 +57,15 @@ export async function cleanupChain(
   const unfinished = present.filter((id) => !read.finished.get(id));
   if (unfinished.length) return { cleaned: false, reason: 'unfinished', unfinished };
 
-  const compares: Compare[] = [...(opts.extra?.compares ?? [])];
+  // A failed job gone would count as satisfied: it stays until its dependents are settled (failed).
+  const failed = present.filter((id) => dependencyStatus(id, read.finished.get(id)!.value, true).kind === 'failed');
+  const compares: Compare[] = [...(opts.extra?.compares ?? []), ...failed.map((id) => noneUnder(keys.dependents(id)))];
   const ops: Op[] = [...(opts.extra?.ops ?? [])];
   for (const id of present) {
     compares.push(
       modRevisionIs(keys.all(id), read.all.get(id)!.modRevision),
       modRevisionIs(keys.finished(id), read.finished.get(id)!.modRevision),
       absent(keys.working(id)),
-      noneUnder(keys.dependents(id)),
     );
     ops.push(del(keys.all(id)), del(keys.finished(id)));
     // The job no longer references anything: its entries in the referencing index go with it.
@@ -75,10 +76,10 @@ export async function cleanupChain(
     .txn()
     .when(...compares)
     .then(...ops)
-    .otherwise(...present.map((id) => readPrefix(keys.dependents(id), { keysOnly: true, limit: 1 })))
+    .otherwise(...failed.map((id) => readPrefix(keys.dependents(id), { keysOnly: true, limit: 1 })))
     .commit();
   if (res.succeeded) return { cleaned: true, jobIds: present, revision: res.revision };
-  const unsettled = present.filter((_, i) => res.ranges[i].items.length);
+  const unsettled = failed.filter((_, i) => res.ranges[i].items.length);
   if (unsettled.length) await settleDependents(store, unsettled, { keys });
   return { cleaned: false, reason: 'conflict' };
 }
