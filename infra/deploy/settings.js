@@ -12,14 +12,18 @@
 const REQUIRED = {
   etcdEndpoints: 'etcd endpoints, e.g. https://10.0.1.10:2379,https://10.0.2.10:2379',
   keystoneUrl: 'Keystone v3, e.g. https://keystone.internal:5000/v3',
-  keystoneUsername: 'the Keystone user the heat function signs in as',
+  keystoneUsername: 'the Keystone user the heat function signs in as, or keystoneAppCredentialId',
   keystoneProject: "that user's project",
   keystonePasswordParam: "the SSM SecureString holding that user's password, e.g. /esi/prod/keystone-password",
   collectorUrl: 'the monitoring collector, e.g. https://collector.internal:7070',
 };
+/** A user and password sign in; an application credential (id + secret) replaces all three. */
+const KEYSTONE_USER = ['keystoneUsername', 'keystoneProject', 'keystonePasswordParam'];
 /** Settings that name SSM parameters. */
 const PARAMS = [
   'keystonePasswordParam',
+  'keystoneAppCredentialSecretParam',
+  'openstackCaParam',
   'etcdUsernameParam',
   'etcdPasswordParam',
   'etcdCaParam',
@@ -30,6 +34,7 @@ const PARAMS = [
 const PAIRS = [
   ['etcdUsernameParam', 'etcdPasswordParam', 'an etcd user and its password'],
   ['etcdCertParam', 'etcdKeyParam', 'a client certificate and its key'],
+  ['keystoneAppCredentialId', 'keystoneAppCredentialSecretParam', 'a Keystone application credential and its secret'],
   ['vpcSubnetIds', 'vpcSecurityGroupIds', 'the functions are placed in the VPC with both'],
 ];
 const LOOPBACK = /\/\/(127\.|localhost\b|\[::1\]|0\.0\.0\.0)/i;
@@ -45,7 +50,10 @@ function settingsProblems(s) {
       'local is true: it is for `serverless offline` and `serverless invoke local` (the local stack) only; a package or deploy is always checked',
     ];
   const problems = [];
-  for (const [name, what] of Object.entries(REQUIRED)) if (!set(s[name])) problems.push(`${name} is not set (${what})`);
+  const appCredential = set(s.keystoneAppCredentialId) || set(s.keystoneAppCredentialSecretParam);
+  for (const [name, what] of Object.entries(REQUIRED))
+    if (!set(s[name]) && !(appCredential && KEYSTONE_USER.includes(name)))
+      problems.push(`${name} is not set (${what})`);
   for (const name of ['etcdEndpoints', 'keystoneUrl', 'collectorUrl'])
     if (set(s[name]) && LOOPBACK.test(String(s[name])))
       problems.push(`${name} points at the deploying machine (${s[name]}); a deployed function cannot reach it`);

@@ -71,6 +71,26 @@ test('an empty deployed stage names every required setting', () => {
   ]);
 });
 
+test('a Keystone application credential (id + secret in SSM) replaces the user, project and password', () => {
+  const { keystoneUsername: _, keystoneProject: __, keystonePasswordParam: ___, ...noUser } = complete;
+  const appCredential = {
+    ...noUser,
+    keystoneAppCredentialId: 'f3a9c0d2e1b84c5d9e7f6a5b4c3d2e1f',
+    keystoneAppCredentialSecretParam: '/esi/prod/keystone-app-credential-secret',
+    openstackCaParam: '/esi/prod/openstack-ca',
+  };
+  expect(settingsProblems(appCredential)).toEqual([]);
+  expect(settingsProblems({ ...appCredential, keystoneAppCredentialSecretParam: '' })).toEqual([
+    'keystoneAppCredentialId is set without keystoneAppCredentialSecretParam (a Keystone application credential and its secret)',
+  ]);
+  expect(
+    settingsProblems({ ...appCredential, keystoneAppCredentialSecretParam: 'secret', openstackCaParam: 'ca' }),
+  ).toEqual([
+    'keystoneAppCredentialSecretParam (secret) is not an SSM parameter name (it starts with /)',
+    'openstackCaParam (ca) is not an SSM parameter name (it starts with /)',
+  ]);
+});
+
 test('simulator values, half pairs and malformed names are refused', () => {
   expect(
     settingsProblems({
