@@ -8,7 +8,7 @@ import path from 'node:path';
 import { startEtcd, type EtcdServer } from '../../infra/local/etcd-server';
 import { freePort } from '../../infra/local/ports';
 import { EtcdStore } from '../../shared/store/etcd-store';
-import { MemoryStore } from '../../shared/store/memory-store';
+import { MemoryStore } from '../helpers/memory-store';
 import {
   absent,
   CompactedError,

@@ -7,7 +7,7 @@
  * work and reconciler logic without an etcd server; test/integration/store-contract.test.ts runs
  * the same cases against this store and a real etcd.
  */
-import { collectTxn, CompactedError, OPS_PER_TXN } from './store';
+import { collectTxn, CompactedError, OPS_PER_TXN } from '../../shared/store/store';
 import type {
   Compare,
   KeyValue,
@@ -22,7 +22,7 @@ import type {
   WatchEvent,
   WatchHandle,
   WatchHandlers,
-} from './store';
+} from '../../shared/store/store';
 
 /** One change of a key: its value from `revision` on, or its deletion (`kv` undefined). */
 interface Version {
