@@ -1,5 +1,6 @@
 /**
- * The heat handler's protocol against real Keystone and Heat (the run's tier): the handler as
+ * The heat handler's protocol against real Keystone and Heat (a pair of this file's own, so that
+ * killing them disturbs no other file of the run, with 90 s tokens): the handler as
  * Lambda runs it (job runner, SQS poll messages, real etcd), its Heat client pointed at Debian's
  * Heat. Each case ends with what the handler promises — the job's /jobs/finished value, the
  * stack record and job state it writes, nothing left in working/waiting — and prints its time.
@@ -8,6 +9,9 @@
  * own token expiry, and the stub resource type's test hooks (a stack named `…esi-fail…` fails its
  * create, `…esi-hang…` never finishes, `…esi-slow…` takes 20 s; infra/openstack/heat-plugins).
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { HeatClient } from '../../shared/clients/heat';
 import { KeystoneSession } from '../../shared/clients/keystone';
 import type { Job, Param } from '../../shared/planner/types';
@@ -23,14 +27,17 @@ import {
   uid,
   type Harness,
 } from '../integration/handlers/helpers';
-import { describeOpenStack, openStack } from '../helpers/openstack';
+import { type RealOpenStack, startOpenStack } from '../../infra/openstack/openstack';
+import { describeOpenStack } from '../helpers/openstack';
 
 jest.setTimeout(600_000);
 
 const RETRY = { retries: 1, initialDelayMs: 200, maxDelayMs: 1000 };
 
+/** This file's Keystone + Heat, started before its cases. */
+let tier: RealOpenStack;
+
 function realSession(): KeystoneSession {
-  const tier = openStack();
   return new KeystoneSession({
     authUrl: tier.keystoneUrl,
     ...tier.credentials,
@@ -120,10 +127,19 @@ const finishedFailed = (job: Job, error: string | RegExp) => ({
 
 describeOpenStack('the heat handler on real Heat', () => {
   let h: Harness;
+  let dir: string;
   beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esi-openstack-protocol-'));
+    tier = await startOpenStack({ dataDir: dir, tokenExpirationSecs: 90 });
     h = await realHarness('os-protocol');
   });
-  afterAll(async () => h?.stop());
+  afterAll(async () => {
+    await h?.stop();
+    await tier?.stop();
+    // Its logs stay (a failure is read there); the databases go.
+    for (const entry of dir ? fs.readdirSync(dir) : [])
+      if (entry !== 'logs') fs.rmSync(path.join(dir, entry), { recursive: true, force: true });
+  });
 
   it('a create, then the same job re-run on its complete stack: 0 UPDATEs (Heat never updated the stack)', async () => {
     const job = lbJob('rerun');
@@ -189,7 +205,6 @@ describeOpenStack('the heat handler on real Heat', () => {
   it('heat-all SIGKILLed in the middle of a create and started again: Heat leaves the stack in progress, the job ends at its deadline', async () => {
     // heat_timeout 1 minute: the handler's deadline is Heat's creation_time + 1 min + 60 s grace.
     const job = lbJob('esi-slow', 'create', 1);
-    const tier = openStack();
     const t0 = Date.now();
     let restart = '';
     const fin = await run(h, job, {
@@ -224,7 +239,6 @@ describeOpenStack('the heat handler on real Heat', () => {
 
   it('Heat API down (heat-all killed) when the job arrives, then back: the job completes', async () => {
     const job = lbJob('heatdown');
-    const tier = openStack();
     await tier.heat.kill();
     const t0 = Date.now();
     let backAt = 0;
@@ -243,7 +257,6 @@ describeOpenStack('the heat handler on real Heat', () => {
   });
 
   it('Keystone down (uwsgi killed) when a new container authenticates, then back: the job completes', async () => {
-    const tier = openStack();
     const fresh = await realHarness('os-keystone-down');
     try {
       const job = lbJob('ksdown');
@@ -279,7 +292,7 @@ describeOpenStack('the heat handler on real Heat', () => {
         intervalMs: 1000,
         what: 'the token to expire',
       });
-      const stale = await fetch(`${openStack().heatUrl}/${first.projectId}/stacks`, {
+      const stale = await fetch(`${tier.heatUrl}/${first.projectId}/stacks`, {
         headers: { 'X-Auth-Token': first.token },
       });
       expect(stale.status).toBe(401);
