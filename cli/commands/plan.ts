@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import type { Reader } from '../../shared/store/read';
-import { preparePlan, SnapshotSource } from '../../shared/work/planning-inputs';
+import { preparePlan, SnapshotSource } from '../../shared/work/planning/inputs';
 import { defaultJobKeys } from '../../shared/jobs/job-keys';
 import { redactText } from '../../shared/log/redact';
 import { withStore } from './etcd';
@@ -9,7 +9,7 @@ import { withStore } from './etcd';
 /**
  * `esi plan --key <config key> [--snapshot <file.json>]`: the jobs the planner would write for
  * that key, one JSON line per /jobs/all entry in dependency order, writing nothing. The same read
- * side as the planner Lambda (shared/work/planning-inputs.ts), over etcd or over a snapshot
+ * side as the planner Lambda (shared/work/planning/), over etcd or over a snapshot
  * `{ "<etcd key>": <value>, ... }` (values parsed JSON, or raw strings).
  */
 export function registerPlanCommand(program: Command): void {

@@ -6,7 +6,7 @@
  * `resource_input`, then takes `/config/v2.0/heat_templates/<id>` when present, else the shipped
  * `templates/heat_templates/<id>.yaml`, every key read as it was at that revision: a mapping or a
  * template changed after the plan does not change a planned job (docs/heat-handler.md "Template").
- * It uses the planner's own loading view (planning-inputs.ts): mappings that hop to other
+ * It uses the planner's own loading view (planning/view.ts): mappings that hop to other
  * resources are evaluated in rounds.
  */
 import { errorMessage } from '../errors';
@@ -14,7 +14,8 @@ import { TEMPLATE_MAPPINGS_KEY } from '../keys';
 import { chooseTemplate, defaultSchemaIndex, PlanError, type HeatTemplate, type Job } from '../planner';
 import type { KeyValue, RangeOptions, RangeResult, Store } from '../store/store';
 import { readKeys, type Reader } from '../store/read';
-import { evaluateInRounds, LoadingView, shipped, templateMappings } from './planning-inputs';
+import { shipped, templateMappings } from './planning/templates';
+import { evaluateInRounds, LoadingView } from './planning/view';
 
 /** The job's template could not be chosen or loaded: a job failure with a readable message. */
 export class JobTemplateError extends Error {

@@ -1,6 +1,6 @@
 /**
  * Plans one /config key (level-triggered): the message only says which key changed; this reads
- * the key as it is now (./planning-inputs.ts), runs the pure planner, and writes everything of
+ * the key as it is now (./planning/inputs.ts), runs the pure planner, and writes everything of
  * that resource change in one etcd transaction:
  *
  *   jobs        every /jobs/all/<id> = [handler, job, 0], /jobs/waiting/<id> = handler for a job
@@ -45,7 +45,7 @@ import {
   type Store,
 } from '../store/store';
 import { asTerminal, assertFitsEtcd } from './plan-limits';
-import { preparePlan, type PrepareOptions, type Prepared } from './planning-inputs';
+import { preparePlan, type PrepareOptions, type Prepared } from './planning/inputs';
 
 /** How deep planning follows output targets that are not planned yet (no output_key cycle exists in Heat). */
 const MAX_TARGET_DEPTH = 8;

@@ -15,7 +15,7 @@ import { EtcdStore } from '../../shared/store/etcd-store';
 import { put } from '../../shared/store/store';
 import { planConfigKey } from '../../shared/work/planner';
 import type { Reader } from '../../shared/store/read';
-import { preparePlan, SnapshotSource } from '../../shared/work/planning-inputs';
+import { preparePlan, SnapshotSource } from '../../shared/work/planning/inputs';
 
 const store = new EtcdStore();
 afterAll(() => store.close());

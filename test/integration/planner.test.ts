@@ -571,7 +571,7 @@ describe('bad inputs: a readable PLAN_FAILED /state, the record acknowledged, th
 
   it('an unreadable template_mappings override is a PLAN_FAILED naming the key', async () => {
     // Exercised on the pure read side with a snapshot, so the shared etcd's override key stays untouched.
-    const { preparePlan, SnapshotSource } = await import('../../shared/work/planning-inputs');
+    const { preparePlan, SnapshotSource } = await import('../../shared/work/planning/inputs');
     const key = '/config/v2.0/networks/n1';
     const source = new SnapshotSource({
       [key]: { body: { id: 'n1', admin_state_up: true }, version: 1, marked_for_deletion: false },

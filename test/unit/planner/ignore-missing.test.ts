@@ -6,7 +6,7 @@
  * over an in-memory snapshot. The rule is the port template's cfg dependency:
  * device_owner network:common_function_gateway → {field: id, path: [cfg by device_id], ignore_missing}.
  */
-import { preparePlan, SnapshotSource } from '../../../shared/work/planning-inputs';
+import { preparePlan, SnapshotSource } from '../../../shared/work/planning/inputs';
 import type { Job } from '../../../shared/planner/types';
 
 const PORT = '11111111-0000-4000-8000-000000000001';

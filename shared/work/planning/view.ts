@@ -1,0 +1,201 @@
+/**
+ * The planner's view of etcd (PlanningView), loaded in rounds: the planner runs against what is
+ * loaded so far, every key it asked for and did not find is fetched, and it runs again, until it
+ * asks for nothing new (planning/inputs.ts describes the reads).
+ */
+import { defaultJobKeys } from '../../jobs/job-keys';
+import { pendingJobsOf } from '../../jobs/job-index';
+import { parseConfigValue, type ConfigValue } from '../../gohan/config-value';
+import { CONFIG_PREFIX, keys, parseConfigKey } from '../../keys';
+import { PlanError, type HeatTemplate, type PlanningView, type SchemaIndex } from '../../planner';
+import { readKeys, type Reader } from '../../store/read';
+import type { KeyValue } from '../../store/store';
+import { parseEtcdTemplate } from './templates';
+
+/** Reads several keys (shared/store/read.ts), in order. */
+export const readInOrder = async (source: Reader, keyList: string[]): Promise<(KeyValue | undefined)[]> =>
+  (await readKeys(source, { keys: keyList })).values;
+
+/** Foreign-key hops a mapping may take before its evaluation is given up. */
+const MAX_HOP_ROUNDS = 16;
+
+/** PlanningView over what has been loaded so far; records what the planner asked for and missed. */
+export class LoadingView implements PlanningView {
+  readonly configs = new Map<string, KeyValue | undefined>();
+  readonly templates = new Map<string, HeatTemplate | PlanError | undefined>();
+  readonly missingConfigs = new Set<string>();
+  readonly missingTemplates = new Set<string>();
+  /** Unfinished job ids by `<type>\0<id>`, loaded by the resources' job id prefixes. */
+  private readonly pending = new Map<string, string[]>();
+  private readonly missingPending = new Map<string, { type: string; id: string }>();
+  /**
+   * The mirrors of the other resources whose unfinished jobs were read, as read just before those
+   * jobs. A resource's plan writes its jobs and its mirror in one transaction, so a plan fenced on
+   * these mirrors cannot miss jobs planned after its read (docs/planner.md, "Fences").
+   */
+  readonly pendingMirrors = new Map<string, KeyValue | undefined>();
+  /** The unfinished jobs referencing the planned resource (loaded with the first round when planning). */
+  private referencing: string[] | undefined;
+  /** Referencing-index entries of the planned resource whose jobs are gone: the plan's write drops them. */
+  staleReferencing: string[] = [];
+
+  /** `loadPending`: whether pendingJobs is answered (planning) or always empty (choosing a template). */
+  constructor(
+    private readonly schema: SchemaIndex,
+    private readonly self: { type: string; id: string; previous: ConfigValue | undefined },
+    private readonly loadPending: boolean,
+    private readonly shippedTemplates: Record<string, HeatTemplate>,
+  ) {
+    this.wantPending(self.type, self.id);
+  }
+
+  /**
+   * Asks for a resource's unfinished jobs in the next load. A resource whose config is loaded is
+   * asked for too: the planner asks for the unfinished jobs of what the params reference, so
+   * reading both together saves a round.
+   */
+  private wantPending(type: string, id: string): void {
+    const k = `${type}\u0000${id}`;
+    if (this.loadPending && !this.pending.has(k)) this.missingPending.set(k, { type, id });
+  }
+
+  /** Reads these resources' unfinished jobs (and mirrors) again in the next load: they were planned meanwhile. */
+  reloadPending(resources: { type: string; id: string }[]): void {
+    for (const { type, id } of resources) {
+      this.pending.delete(`${type}\u0000${id}`);
+      this.wantPending(type, id);
+    }
+  }
+
+  configKey(type: string, id: string): string | undefined {
+    const prefix = this.schema.prefix(type);
+    return prefix ? `${CONFIG_PREFIX.slice(0, -1)}${prefix}/${id}` : undefined;
+  }
+
+  resource(type: string, id: string): ConfigValue | undefined {
+    const key = this.configKey(type, id);
+    if (!key) return undefined;
+    if (!this.configs.has(key)) {
+      this.missingConfigs.add(key);
+      this.wantPending(type, id);
+      return undefined;
+    }
+    const kv = this.configs.get(key);
+    if (!kv) return undefined;
+    const v = parseConfigValue(kv.value);
+    if (!v.ok)
+      throw new PlanError(`referenced ${type} ${id} at ${key} (revision ${kv.modRevision}) is unreadable: ${v.error}`);
+    return v.value;
+  }
+
+  /** Only the planned resource has a "previous" (its mirror); the planner asks for no other. */
+  previous(type: string, id: string): ConfigValue | undefined {
+    return type === this.self.type && id === this.self.id ? this.self.previous : undefined;
+  }
+
+  pendingJobs(type: string, id: string): string[] {
+    const known = this.pending.get(`${type}\u0000${id}`);
+    if (!known) this.wantPending(type, id);
+    return known ?? [];
+  }
+
+  /** Only the planned resource is asked about (the planner asks for no other). */
+  referencingPendingJobs(type: string, id: string): string[] {
+    if (type !== this.self.type || id !== this.self.id) return [];
+    return this.referencing ?? [];
+  }
+
+  /** The `templates` the planner indexes: etcd's value where there is one, else the shipped one. */
+  templateRecord(): Readonly<Record<string, HeatTemplate>> {
+    return new Proxy(
+      {},
+      {
+        get: (_target, id) => {
+          if (typeof id !== 'string') return undefined;
+          if (!this.templates.has(id)) {
+            this.missingTemplates.add(id);
+            return undefined;
+          }
+          const t = this.templates.get(id);
+          if (t instanceof PlanError) throw t;
+          return t;
+        },
+      },
+    );
+  }
+
+  async load(source: Reader): Promise<boolean> {
+    const configs = [...this.missingConfigs];
+    const templates = [...this.missingTemplates];
+    const pending = [...this.missingPending.values()];
+    this.missingConfigs.clear();
+    this.missingTemplates.clear();
+    this.missingPending.clear();
+    const loadReferencing = this.loadPending && this.referencing === undefined;
+    if (!configs.length && !templates.length && !pending.length && !loadReferencing) return false;
+    // The mirrors with (never after) the jobs: read at one revision with the jobs' ranges (or
+    // before them), a plan of one of these resources that commits after fails this plan's fence
+    // on its mirror; one that committed before is in the jobs read.
+    const mirrorKeys = pending
+      .filter(({ type, id }) => type !== this.self.type || id !== this.self.id)
+      .flatMap(({ type, id }) => {
+        const key = this.configKey(type, id);
+        const path = key ? parseConfigKey(key) : undefined;
+        return path ? [keys.mirror(path)] : [];
+      });
+    const toGet = [...configs, ...templates.map((id) => keys.heatTemplate(id)), ...mirrorKeys];
+    // The keys are read in the jobs' first request when there is one.
+    const jobs =
+      pending.length || loadReferencing
+        ? await pendingJobsOf(source, defaultJobKeys, pending, {
+            referenced: loadReferencing ? this.self : undefined,
+            alsoRead: toGet,
+          })
+        : undefined;
+    const fetched = jobs ? jobs.read : await readInOrder(source, toGet);
+    const got = fetched.slice(0, fetched.length - mirrorKeys.length);
+    mirrorKeys.forEach((key, i) => this.pendingMirrors.set(key, fetched[got.length + i]));
+    for (const [k, ids] of jobs?.unfinished ?? []) this.pending.set(k, ids);
+    if (jobs?.referencing) {
+      this.referencing = jobs.referencing.unfinished;
+      this.staleReferencing = jobs.referencing.stale;
+    }
+    configs.forEach((key, i) => this.configs.set(key, got[i]));
+    templates.forEach((id, i) => {
+      const kv = got[configs.length + i];
+      const fromEtcd = kv ? parseEtcdTemplate(id, kv) : undefined;
+      this.templates.set(
+        id,
+        fromEtcd ??
+          (Object.prototype.hasOwnProperty.call(this.shippedTemplates, id) ? this.shippedTemplates[id] : undefined),
+      );
+    });
+    return true;
+  }
+}
+
+/**
+ * Runs `evaluate` against what the view has loaded, loads every key it asked for and missed, and
+ * runs it again, until it asks for nothing new (one round per foreign-key hop depth). An error of
+ * a round that still had keys to load is not final; the last round's result or error is.
+ */
+export async function evaluateInRounds<T>(
+  view: LoadingView,
+  source: Reader,
+  what: string,
+  evaluate: () => T,
+): Promise<T> {
+  for (let round = 1; ; round++) {
+    let outcome: { ok: true; value: T } | { ok: false; error: unknown };
+    try {
+      outcome = { ok: true, value: evaluate() };
+    } catch (error) {
+      outcome = { ok: false, error };
+    }
+    if (!(await view.load(source))) {
+      if (!outcome.ok) throw outcome.error;
+      return outcome.value;
+    }
+    if (round >= MAX_HOP_ROUNDS) throw new Error(`${what} kept asking for new keys after ${MAX_HOP_ROUNDS} rounds`);
+  }
+}
