@@ -70,26 +70,18 @@ interface Batch {
   promise: Promise<void>;
 }
 
-export interface StreamCounters {
-  received: number;
-  forwarded: number;
-  skipped: number;
-  deadLettered: number;
-  resyncs: number;
-  rewatches: number;
-  /** Most events held unsent at once (the send buffer's high-water mark). */
-  pendingHighWater: number;
-}
-
-export const emptyCounters = (): StreamCounters => ({
-  received: 0,
-  forwarded: 0,
-  skipped: 0,
-  deadLettered: 0,
-  resyncs: 0,
-  rewatches: 0,
-  pendingHighWater: 0,
-});
+/** `pendingHighWater`: most events held unsent at once (the send buffer's high-water mark). */
+const COUNTERS = [
+  'received',
+  'forwarded',
+  'skipped',
+  'deadLettered',
+  'resyncs',
+  'rewatches',
+  'pendingHighWater',
+] as const;
+export type StreamCounters = Record<(typeof COUNTERS)[number], number>;
+export const emptyCounters = (): StreamCounters => Object.fromEntries(COUNTERS.map((k) => [k, 0])) as StreamCounters;
 
 export class RouteStream {
   private pending: Item[] = [];
@@ -119,6 +111,11 @@ export class RouteStream {
     return this.opts.prefix;
   }
 
+  /** What every log line of the stream carries. */
+  private get where() {
+    return { relay: this.opts.name, prefix: this.opts.prefix, etcd_revision: this.lastEnqueued };
+  }
+
   /** Highest revision up to which every event under the prefix was sent or passed over. */
   get position(): number {
     return this.safePosition;
@@ -136,11 +133,7 @@ export class RouteStream {
   async start(from: number): Promise<void> {
     this.lastEnqueued = from;
     this.safePosition = from;
-    this.opts.logger.info('relay route starting', {
-      relay: this.opts.name,
-      prefix: this.opts.prefix,
-      checkpoint: from,
-    });
+    this.opts.logger.info('relay route starting', { ...this.where, checkpoint: from });
     // Sending first: a resync at start (its revision compacted) waits for room in the send buffer.
     this.loop = this.sendLoop();
     await this.openWatch();
@@ -148,14 +141,9 @@ export class RouteStream {
 
   /** Cancels the watch; one that cannot be cancelled (its stream already broken) is logged and left. */
   private async cancelWatch(): Promise<void> {
-    await this.watch?.cancel().catch((e: unknown) =>
-      this.opts.logger.warn('watch not cancelled', {
-        relay: this.opts.name,
-        prefix: this.opts.prefix,
-        etcd_revision: this.lastEnqueued,
-        error: errorMessage(e),
-      }),
-    );
+    await this.watch
+      ?.cancel()
+      .catch((e: unknown) => this.opts.logger.warn('watch not cancelled', { ...this.where, error: errorMessage(e) }));
   }
 
   /** Stops watching and sends what it already holds. */
@@ -188,12 +176,7 @@ export class RouteStream {
         return;
       } catch (err) {
         if (err instanceof WatchOpenTimeoutError) {
-          this.opts.logger.error('watch not created in time; the relay stops', {
-            relay: this.opts.name,
-            prefix: this.opts.prefix,
-            etcd_revision: this.lastEnqueued,
-            error: err.message,
-          });
+          this.opts.logger.error('watch not created in time; the relay stops', { ...this.where, error: err.message });
           this.halt();
           this.opts.onFailure(err);
           throw err;
@@ -202,12 +185,8 @@ export class RouteStream {
           await this.resyncUntilDone();
           continue;
         }
-        this.opts.logger.warn('watch could not be created; retrying', {
-          relay: this.opts.name,
-          attempt,
-          error: String(err),
-        });
-        await delay(Math.min(100 * 2 ** attempt, 5000));
+        this.opts.logger.warn('watch could not be created; retrying', { ...this.where, attempt, error: String(err) });
+        await backoff(attempt);
       }
     }
   }
@@ -228,8 +207,7 @@ export class RouteStream {
     if (this.recovering || this.stopping) return;
     this.counters.rewatches++;
     this.opts.logger.warn('watch ended; re-creating it from the relay position', {
-      relay: this.opts.name,
-      etcd_revision: this.lastEnqueued,
+      ...this.where,
       compacted,
       error: err.message,
     });
@@ -251,13 +229,8 @@ export class RouteStream {
       try {
         return await this.resync();
       } catch (err) {
-        this.opts.logger.warn('resync failed; starting it again', {
-          relay: this.opts.name,
-          prefix: this.opts.prefix,
-          attempt,
-          error: String(err),
-        });
-        await delay(Math.min(100 * 2 ** attempt, 5000));
+        this.opts.logger.warn('resync failed; starting it again', { ...this.where, attempt, error: String(err) });
+        await backoff(attempt);
       }
     }
   }
@@ -291,8 +264,7 @@ export class RouteStream {
       from = `${page.items[page.items.length - 1].key}\0`;
     }
     this.opts.logger.warn('start revision compacted; re-emitted every key under the prefix', {
-      relay: this.opts.name,
-      prefix: this.opts.prefix,
+      ...this.where,
       keys,
       etcd_revision: revision,
     });
@@ -420,3 +392,5 @@ export class RouteStream {
 }
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Exponential backoff between attempts: 100 ms doubling, at most 5 s. */
+const backoff = (attempt: number) => delay(Math.min(100 * 2 ** attempt, 5000));
