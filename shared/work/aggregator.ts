@@ -31,7 +31,7 @@ import {
   parseStoredJob,
   readChain,
 } from '../jobs';
-import { keys } from '../keys';
+import { keys, type ResourcePath } from '../keys';
 import type { Logger } from '../log/logger';
 import { pathOfSingular } from '../resource-path';
 import { done, type Outcome } from '../sqs/consumer';
@@ -39,7 +39,7 @@ import { aggregateState, reportedAction, type JobState } from '../state/aggregat
 import type { JobAction } from '../planner/types';
 import { versionedPut } from '../state/guarded-write';
 import { encodeState } from '../state/state-value';
-import { absent, del, unchangedSince, type Store } from '../store/store';
+import { absent, del, unchangedSince, type Compare, type Op, type Store } from '../store/store';
 import { versionOf } from '../gohan/config-value';
 import { ownedKeys, referencingOps } from './forget';
 import { keyDeleteState } from '../config';
@@ -57,11 +57,8 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
   const parts = parseJobId(jobId)!;
   const chainRef = { resource_type: parts.resourceType, resource_id: parts.resourceId, version: parts.version };
   const path = pathOfSingular(parts.resourceType, parts.resourceId);
-  const jobStateKey = keys.jobState(path);
-  const stateKey = keys.state(path);
-  const mirrorKey = keys.mirror(path);
-  const configKey = keys.config(path);
-  const read = await readChain(store, defaultJobKeys, chainRef, [jobStateKey, stateKey, mirrorKey, configKey], [jobId]);
+  const [jobStateKey, stateKey] = extraKeysOf(path);
+  const read = await readChain(store, defaultJobKeys, chainRef, extraKeysOf(path), [jobId]);
   const last = lastJobOf(read);
   if (!last) return done('chain already aggregated');
   const { job, completion } = last;
@@ -78,8 +75,41 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
   const jobState = jobStateKv ? (parseJsonObject(jobStateKv.value) as JobState) : {};
   const state = aggregateState(chain, jobState);
   const stateWrite = versionedPut(stateKey, read.extra.get(stateKey), job.version, encodeState(state));
-  const monitoringKey = keys.monitoring(path);
   const removeMonitoring = chain.outcome.ok && reportedAction(chain) === 'DELETE';
+  const { extra, forget, dropState } = chainWrites(path, job, read, stateWrite, removeMonitoring);
+  const res = await cleanupChain(store, chainRef, { jobs: read, extra });
+  if (!res.cleaned)
+    return res.reason === 'conflict' ? undefined : done(`chain has unfinished jobs: ${res.unfinished.join(', ')}`);
+  if (forget) {
+    logger.info('delete aggregated; config key gone, worker keys removed', {
+      jobs: res.jobIds.length,
+      state: dropState ? 'removed' : stateWrite.result,
+    });
+    return done(`config key deleted and ${state.state.worker_state}: the resource's keys removed`);
+  }
+  logger.info('chain aggregated', {
+    worker_state: state.state.worker_state,
+    state_write: stateWrite.result,
+    jobs: res.jobIds.length,
+    error: state.error || undefined,
+  });
+  return done(`state ${state.state.worker_state} (${stateWrite.result})`);
+}
+
+/**
+ * The writes beside the chain's removal: /state, the job state, /monitoring, and for a forgotten
+ * resource the worker's keys.
+ */
+function chainWrites(
+  path: ResourcePath,
+  job: Job,
+  read: Awaited<ReturnType<typeof readChain>>,
+  stateWrite: ReturnType<typeof versionedPut>,
+  removeMonitoring: boolean,
+): { extra: { compares: Compare[]; ops: Op[] }; forget: boolean; dropState: boolean } {
+  const [jobStateKey, stateKey, mirrorKey, configKey] = extraKeysOf(path);
+  const monitoringKey = keys.monitoring(path);
+  const jobStateKv = read.extra.get(jobStateKey);
   // The job state is the resource's, not the chain's: a later version's chain planned meanwhile
   // may already have written its outputs there, so it stays for that chain's own aggregation.
   // Every plan of the resource rewrites its mirror, so the mirror as read fences "no later chain".
@@ -124,24 +154,16 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
           ...(removeMonitoring ? [del(monitoringKey)] : []),
         ],
       };
-  const res = await cleanupChain(store, chainRef, { jobs: read, extra });
-  if (!res.cleaned)
-    return res.reason === 'conflict' ? undefined : done(`chain has unfinished jobs: ${res.unfinished.join(', ')}`);
-  if (forget) {
-    logger.info('delete aggregated; config key gone, worker keys removed', {
-      jobs: res.jobIds.length,
-      state: dropState ? 'removed' : stateWrite.result,
-    });
-    return done(`config key deleted and ${state.state.worker_state}: the resource's keys removed`);
-  }
-  logger.info('chain aggregated', {
-    worker_state: state.state.worker_state,
-    state_write: stateWrite.result,
-    jobs: res.jobIds.length,
-    error: state.error || undefined,
-  });
-  return done(`state ${state.state.worker_state} (${stateWrite.result})`);
+  return { extra, forget, dropState };
 }
+
+/** The keys read with the chain: the job state, /state, the mirror, /config. */
+const extraKeysOf = (path: ResourcePath) => [
+  keys.jobState(path),
+  keys.state(path),
+  keys.mirror(path),
+  keys.config(path),
+];
 
 /** The log keys of an aggregation: the finished job's id, and the chain's last job. */
 const logKeysOf = (jobId: string, job: Job) => ({
