@@ -20,6 +20,7 @@ import { registerScenarioCommands } from './commands/scenario';
 import { registerReconcileCommand } from './commands/reconcile';
 import { registerStatusCommand } from './commands/status';
 import { registerTemplatesCommands } from './commands/templates';
+import { definedOnly } from '../shared/defined-only';
 
 const { version } = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as {
   version: string;
@@ -47,7 +48,7 @@ program.hook('preAction', async (_program, command) => {
   const flags = program.opts<TargetFlags & { target?: boolean }>();
   // `esi dlq --stage prod` names the stage too (the queue commands' own option).
   const stage = flags.stage ?? command.opts<{ stage?: string }>().stage;
-  const target = chooseTarget({ ...flags, stage });
+  const target = chooseTarget({ ...flags, ...definedOnly({ stage }) });
   if (flags.target) process.stderr.write(`esi: ${target}\n`);
   await loadSecrets(); // *_PARAM settings from SSM (shared/secrets.ts); none locally
 });

@@ -11,6 +11,7 @@
  * Powertools' own variables (log/logger.ts, metrics.ts).
  */
 import fs from 'node:fs';
+import { definedOnly } from './defined-only';
 
 export interface EtcdSettings {
   endpoints: string[];
@@ -70,8 +71,8 @@ export function etcdSettings(): EtcdSettings {
   const username = env('ESI_ETCD_USERNAME');
   return {
     endpoints,
-    tls: ca ? { ca, cert: pem('ESI_ETCD_CERT'), key: pem('ESI_ETCD_KEY') } : undefined,
-    auth: username ? { username, password: env('ESI_ETCD_PASSWORD') ?? '' } : undefined,
+    ...(ca ? { tls: definedOnly({ ca, cert: pem('ESI_ETCD_CERT'), key: pem('ESI_ETCD_KEY') }) } : {}),
+    ...(username ? { auth: { username, password: env('ESI_ETCD_PASSWORD') ?? '' } } : {}),
   };
 }
 
@@ -88,8 +89,7 @@ export interface AwsSettings {
 export function awsSettings(): AwsSettings {
   return {
     region: env('AWS_REGION') ?? 'us-east-1',
-    sqsEndpoint: env('ESI_SQS_ENDPOINT'),
-    lambdaEndpoint: env('ESI_LAMBDA_ENDPOINT'),
+    ...definedOnly({ sqsEndpoint: env('ESI_SQS_ENDPOINT'), lambdaEndpoint: env('ESI_LAMBDA_ENDPOINT') }),
     hasCredentials: [
       'AWS_ACCESS_KEY_ID',
       'AWS_PROFILE',

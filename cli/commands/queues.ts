@@ -22,6 +22,7 @@ import { queueName, stage } from '../../shared/config';
 import { decodeEventMessage } from '../../shared/events/etcd-event-message';
 import { redactText } from '../../shared/log/redact';
 import { sqsClient } from '../../shared/sqs/client';
+import { definedOnly } from '../../shared/defined-only';
 
 export interface ResolvedQueue {
   name: string;
@@ -96,13 +97,13 @@ const iso = (ms: string | undefined) => (ms && Number(ms) > 0 ? new Date(Number(
 
 function describe(m: Message): DeadLetter {
   const a = m.Attributes ?? {};
-  const d: DeadLetter = {
+  const d: DeadLetter = definedOnly({
     messageId: m.MessageId ?? '',
     receiveCount: Number(a.ApproximateReceiveCount ?? 0),
     firstReceived: iso(a.ApproximateFirstReceiveTimestamp),
     sent: iso(a.SentTimestamp),
     group: a.MessageGroupId,
-  };
+  });
   try {
     d.event = decodeEventMessage(m.Body ?? '');
   } catch {

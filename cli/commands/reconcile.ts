@@ -2,6 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { createLogger } from '../../shared/log/logger';
 import { describeRepair, reconcilePass, type PassReport } from '../../shared/reconcile/pass';
 import { withStore } from './etcd';
+import { definedOnly } from '../../shared/defined-only';
 
 /**
  * `esi reconcile [--dry-run] [--grace <seconds>] [--json]`: one reconciler pass from the command
@@ -24,7 +25,11 @@ export function registerReconcileCommand(program: Command): void {
       // The pass's own log lines go to the functions' logs; the command prints the report.
       if (opts.dryRun || !process.env.ESI_LOG_LEVEL) logger.setLogLevel('ERROR');
       const report = await withStore((store) =>
-        reconcilePass(store, { logger, dryRun: opts.dryRun, graceSeconds: opts.grace, metrics: false }),
+        reconcilePass(store, {
+          logger,
+          ...definedOnly({ dryRun: opts.dryRun, graceSeconds: opts.grace }),
+          metrics: false,
+        }),
       );
       print(report, opts);
       if (report.failed.length) process.exitCode = 1;

@@ -8,6 +8,7 @@ import { readKeys } from '../../shared/store/read';
 import type { KeyValue, Store } from '../../shared/store/store';
 import { formatReport, type JobLine, type ResourceReport } from '../status-report';
 import { withStore } from './etcd';
+import { definedOnly } from '../../shared/defined-only';
 
 const parse = (kv: KeyValue | undefined): unknown => {
   if (!kv) return undefined;
@@ -60,19 +61,21 @@ export async function readReport(store: Store, configKey: string): Promise<Resou
         owner = working.value;
       }
     }
-    jobs.push({
-      id,
-      handler,
-      action: job.action,
-      version: job.version,
-      where,
-      attempts: attempt,
-      dependency: job.dependency,
-      error: fin && !fin.ok ? redactText(fin.error ?? '') : undefined,
-      owner,
-    });
+    jobs.push(
+      definedOnly({
+        id,
+        handler,
+        action: job.action,
+        version: job.version,
+        where,
+        attempts: attempt,
+        dependency: job.dependency,
+        error: fin && !fin.ok ? redactText(fin.error ?? '') : undefined,
+        owner,
+      }),
+    );
   }
-  return {
+  return definedOnly({
     configKey,
     config: config
       ? parsed?.ok
@@ -85,7 +88,7 @@ export async function readReport(store: Store, configKey: string): Promise<Resou
     jobState: parse(jobState) as Record<string, unknown> | undefined,
     state: state ? { key: state.key, value: parse(state) } : undefined,
     monitoring: monitoring ? { key: monitoring.key, value: parse(monitoring) } : undefined,
-  };
+  });
 }
 
 export function registerStatusCommand(program: Command): void {

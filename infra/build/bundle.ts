@@ -19,6 +19,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { build } from 'esbuild';
+import { definedOnly } from '../../shared/defined-only';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 /** Packages not bundled: etcd3 loads its .proto at run time (and brings @grpc/* with it). */
@@ -185,7 +186,7 @@ if (require.main === module) {
   const outDir = outIdx >= 0 ? args.splice(outIdx, 2)[1] : undefined;
   const jsonIdx = args.indexOf('--json');
   if (jsonIdx >= 0) args.splice(jsonIdx, 1);
-  bundle({ outDir, entries: args.length ? args : undefined }).then(
+  bundle(definedOnly({ outDir, entries: args.length ? args : undefined })).then(
     (r) => {
       // --json: the result as one line (infra/build/index.js reads it).
       if (jsonIdx >= 0) return void console.log(JSON.stringify(r));

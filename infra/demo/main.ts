@@ -23,6 +23,7 @@ import { deadLetters } from './dead-letters';
 import { playRecordedScenario } from './play';
 import { loadScenario, SCENARIOS_DIR, type Scenario } from './scenario';
 import { displayFor } from './wait-line';
+import { definedOnly } from '../../shared/defined-only';
 
 /** Set by Ctrl-C: the signal handler stops, cleans up and exits; nothing else reports. */
 let interrupted = false;
@@ -74,7 +75,7 @@ async function main(argv: string[]): Promise<number> {
     const stack = await startStack({ dataDir, stage, ports: await freeStackPorts(), log: say, started });
     const result = await playRecordedScenario(stack.env.ESI_ETCD_ENDPOINTS, say, {
       scenario,
-      burst: opts.burst,
+      ...definedOnly({ burst: opts.burst }),
       simulators: { heatUrl: stack.heat.url, collectorUrl: stack.collector.url },
       display,
     });

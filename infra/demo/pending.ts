@@ -34,7 +34,8 @@ export function releases(collectorUrl: string | undefined): (holds: ExpectedHold
           const at = await since(h);
           if (at !== undefined) known.set(h.key, at + h.seconds * 1000);
         }
-        return { ...h, releaseAt: known.get(h.key) };
+        const releaseAt = known.get(h.key);
+        return releaseAt === undefined ? h : { ...h, releaseAt };
       }),
     );
 }

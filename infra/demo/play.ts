@@ -15,6 +15,7 @@ import { settleBudget, TEMPLATES_DIR } from './holds';
 import { pendingLine, releases } from './pending';
 import { loadScenario, type Scenario, type StateDoc } from './scenario';
 import { plainDisplay, type WaitDisplay } from './wait-line';
+import { definedOnly } from '../../shared/defined-only';
 
 export interface PlayOptions {
   log: (line: string) => void;
@@ -124,7 +125,7 @@ export async function checkAll(
     const outputsByValue = `${stack}@version=${expected.version}` in fixtures || stack in fixtures;
     const actual = parsed(await store.get(key)) as StateDoc | undefined;
     const chain = actual && chains.get(chainKey(singular ?? '', parts[parts.length - 1], actual.version));
-    const check = compareState(key, expected, actual, { outputsByValue, chain });
+    const check = compareState(key, expected, actual, definedOnly({ outputsByValue, chain }));
     return burst ? asBurst(check, (writes.get(key) ?? 0) > 1) : check;
   });
   const monitoring = Object.entries(scenario.expected_monitoring).map(async ([key, expected]) =>
@@ -348,7 +349,7 @@ export async function playRecordedScenario(
   opts: {
     scenario?: Scenario;
     burst?: boolean;
-    simulators?: PlayOptions['simulators'];
+    simulators?: NonNullable<PlayOptions['simulators']>;
     live?: boolean;
     display?: WaitDisplay;
   } = {},
@@ -367,9 +368,7 @@ export async function playRecordedScenario(
       result = await playScenario(store, scenario, {
         log,
         live: opts.live ?? true,
-        burst: opts.burst,
-        simulators: opts.simulators,
-        display: opts.display,
+        ...definedOnly({ burst: opts.burst, simulators: opts.simulators, display: opts.display }),
       });
     }
     summary(result).forEach((l) => log(l));

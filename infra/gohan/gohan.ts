@@ -12,6 +12,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { outputPrefixes } from '../../shared/config';
 import { spawnServer, stopProcessGroup, waitUntilServing, type OnSpawn } from '../local/processes';
+import { definedOnly } from '../../shared/defined-only';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 export const GOHAN_SCHEMA = path.join(ROOT, 'infra', 'gohan', 'schema.yaml');
@@ -104,11 +105,12 @@ export async function startGohan(o: GohanOptions): Promise<RunningGohan> {
   const configFile = path.join(o.dataDir, 'gohan.yaml');
   fs.writeFileSync(configFile, YAML.stringify(gohanConfig(o)));
   const logFile = path.join(o.dataDir, 'gohan.log');
-  const p = spawnServer('gohan', bin, ['server', '--config-file', configFile], {
-    cwd: o.dataDir,
-    logFile,
-    onSpawn: o.onSpawn,
-  });
+  const p = spawnServer(
+    'gohan',
+    bin,
+    ['server', '--config-file', configFile],
+    definedOnly({ cwd: o.dataDir, logFile, onSpawn: o.onSpawn }),
+  );
   await waitUntilServing(p, o.port, 20_000);
   const url = `http://127.0.0.1:${o.port}`;
   const stop = () => stopProcessGroup(p.child);

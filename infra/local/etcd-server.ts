@@ -2,6 +2,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type OnSpawn, spawnServer, stopProcessGroup, waitUntilServing } from './processes';
+import { definedOnly } from '../../shared/defined-only';
 
 export interface EtcdServer {
   clientUrl: string;
@@ -116,7 +117,7 @@ async function startMember(opts: EtcdServerOptions, initialCluster: string): Pro
     }
   };
   const launch = async (): Promise<void> => {
-    const etcd = spawnServer('etcd', 'etcd', args, { logFile, onSpawn: opts.onSpawn });
+    const etcd = spawnServer('etcd', 'etcd', args, definedOnly({ logFile, onSpawn: opts.onSpawn }));
     child = etcd.child;
     exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     await waitUntilServing(etcd, opts.clientPort);
@@ -162,14 +163,14 @@ export async function startEtcdCluster(opts: EtcdClusterOptions): Promise<EtcdSe
   const members = await Promise.all(
     named.map((m) =>
       startMember(
-        {
+        definedOnly({
           clientPort: m.clientPort,
           peerPort: m.peerPort,
           name: m.name,
           dataDir: path.join(opts.dataDir, m.name),
           logFile: path.join(opts.logDir, `${m.name}.log`),
           onSpawn: opts.onSpawn,
-        },
+        }),
         initialCluster,
       ),
     ),

@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { redactText } from '../../shared/log/redact';
 import { waitForPort } from './ports';
+import { definedOnly } from '../../shared/defined-only';
 
 /** How long a process gets between SIGTERM and SIGKILL. */
 export const STOP_GRACE_MS = 5000;
@@ -50,10 +51,14 @@ export function spawnServer(
   opts: { cwd?: string; env?: NodeJS.ProcessEnv; logFile?: string; onSpawn?: OnSpawn },
 ): Spawned {
   const out = opts.logFile ? fs.openSync(opts.logFile, 'a') : 'ignore';
-  const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', out, out] });
+  const child = spawn(cmd, args, {
+    ...definedOnly({ cwd: opts.cwd, env: opts.env }),
+    detached: true,
+    stdio: ['ignore', out, out],
+  });
   if (typeof out === 'number') fs.closeSync(out);
   child.unref();
-  const spawned = { name, child, logFile: opts.logFile };
+  const spawned: Spawned = definedOnly({ name, child, logFile: opts.logFile });
   opts.onSpawn?.(spawned);
   return spawned;
 }
@@ -111,7 +116,7 @@ export class Started {
   readonly onSpawn: OnSpawn = (p) => this.add(p.name, () => stopProcessGroup(p.child), p.child);
 
   add(name: string, stop: () => Promise<void>, child?: ChildProcess): void {
-    this.items.push({ name, stop, child });
+    this.items.push(definedOnly({ name, stop, child }));
     if (this.stopping) void stop();
   }
 

@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { type OnSpawn, spawnServer, stopProcessGroup, waitUntilServing } from './processes';
+import { definedOnly } from '../../shared/defined-only';
 
 export interface LocalSqsServer {
   endpoint: string;
@@ -41,11 +42,12 @@ export async function startSqsServer(port: number, opts: SqsServerOptions = {}):
 
 async function start(port: number, opts: SqsServerOptions): Promise<ChildProcess> {
   // `node --import tsx` keeps the server in this one process (the tsx CLI would fork a child).
-  const server = spawnServer('the SQS server', process.execPath, ['--import', 'tsx', ENTRY, String(port)], {
-    cwd: path.resolve(__dirname, '..', '..'),
-    logFile: opts.logFile,
-    onSpawn: opts.onSpawn,
-  });
+  const server = spawnServer(
+    'the SQS server',
+    process.execPath,
+    ['--import', 'tsx', ENTRY, String(port)],
+    definedOnly({ cwd: path.resolve(__dirname, '..', '..'), logFile: opts.logFile, onSpawn: opts.onSpawn }),
+  );
   await waitUntilServing(server, port);
   return server.child;
 }

@@ -19,9 +19,9 @@ async function main(): Promise<void> {
     const installSeconds = ensureOpenStackInstalled(say);
     const tier = await startOpenStack({
       dataDir: dir,
-      tokenExpirationSecs: process.env.ESI_OPENSTACK_TOKEN_SECS
-        ? Number(process.env.ESI_OPENSTACK_TOKEN_SECS)
-        : undefined,
+      ...(process.env.ESI_OPENSTACK_TOKEN_SECS
+        ? { tokenExpirationSecs: Number(process.env.ESI_OPENSTACK_TOKEN_SECS) }
+        : {}),
       log: say,
     });
     say(

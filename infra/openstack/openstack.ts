@@ -18,6 +18,7 @@ import path from 'node:path';
 import { createHttp } from '../../shared/clients/http';
 import { freePort } from '../local/ports';
 import { type OnSpawn, type Spawned, spawnServer, stopProcessGroup, waitUntilReady } from '../local/processes';
+import { definedOnly } from '../../shared/defined-only';
 
 export const REGION = 'RegionOne';
 const PY = '/usr/bin/python3';
@@ -407,7 +408,8 @@ function urlsOf(st: Pick<TierState, 'keystonePort' | 'heatPort' | 'tls'>): { key
 const collectorFile = (dir: string) => path.join(dir, 'heat', 'collector-url');
 const stateFile = (dir: string) => path.join(dir, 'state.json');
 export const readState = (dir: string): TierState => JSON.parse(fs.readFileSync(stateFile(dir), 'utf8')) as TierState;
-const writeState = (dir: string, patch: Partial<TierState>) => {
+/** Merges `patch` into the state file; a field given as undefined is removed. */
+const writeState = (dir: string, patch: { [K in keyof TierState]?: TierState[K] | undefined }) => {
   const current = fs.existsSync(stateFile(dir)) ? readState(dir) : {};
   fs.writeFileSync(stateFile(dir), JSON.stringify({ ...current, ...patch }, null, 2));
 };
@@ -584,7 +586,7 @@ export async function startOpenStack(opts: OpenStackOptions): Promise<RealOpenSt
   const s = secretsOf(dir);
   const keystonePort = opts.keystonePort ?? (await freePort());
   const heatPort = opts.heatPort ?? (await freePort());
-  const urls = urlsOf({ keystonePort, heatPort, tls: opts.tls });
+  const urls = urlsOf(definedOnly({ keystonePort, heatPort, tls: opts.tls }));
   const keystoneUrl = urls.keystone;
   const setupLog = path.join(l.logs, 'setup.log');
 

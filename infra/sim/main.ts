@@ -12,6 +12,7 @@
  */
 import { startCollectorSimulator } from './collector/server';
 import { startHeatSimulator } from './heat/server';
+import { definedOnly } from '../../shared/defined-only';
 
 export { startHeatSimulator } from './heat/server';
 export type { HeatSimulator, HeatSimulatorOptions } from './heat/server';
@@ -30,27 +31,31 @@ async function main(): Promise<void> {
   const env = process.env;
   const log = env.ESI_SIM_LOG === '1' ? (l: string) => console.log(l) : undefined;
   const autoStatus = env.ESI_SIM_COLLECTOR_AUTO_STATUS ?? 'UP';
-  const collector = await startCollectorSimulator({
-    port: int(env.ESI_SIM_COLLECTOR_PORT, 7070),
-    autoStatus: autoStatus === 'none' ? undefined : autoStatus,
-    autoStatusDelayMs: int(env.ESI_SIM_COLLECTOR_AUTO_STATUS_DELAY_MS, 1000),
-    log,
-  });
-  const heat = await startHeatSimulator({
-    port: int(env.ESI_SIM_HEAT_PORT, 5000),
-    latencyMs: int(env.ESI_SIM_HEAT_LATENCY_MS, 300),
-    minuteMs: int(env.ESI_SIM_HEAT_MINUTE_MS, 60_000),
-    fixtures: env.ESI_SIM_HEAT_FIXTURES || undefined,
-    faults: env.ESI_SIM_HEAT_FAULTS || undefined,
-    // Stack MonitoringTargets land in the collector simulator, as the Heat plugin did for real.
-    collectorUrl: collector.url,
-    credentials: {
-      ...(env.ESI_SIM_KEYSTONE_USER ? { username: env.ESI_SIM_KEYSTONE_USER } : {}),
-      ...(env.ESI_SIM_KEYSTONE_PASSWORD ? { password: env.ESI_SIM_KEYSTONE_PASSWORD } : {}),
-      ...(env.ESI_SIM_KEYSTONE_PROJECT ? { projectName: env.ESI_SIM_KEYSTONE_PROJECT } : {}),
-    },
-    log,
-  });
+  const collector = await startCollectorSimulator(
+    definedOnly({
+      port: int(env.ESI_SIM_COLLECTOR_PORT, 7070),
+      autoStatus: autoStatus === 'none' ? undefined : autoStatus,
+      autoStatusDelayMs: int(env.ESI_SIM_COLLECTOR_AUTO_STATUS_DELAY_MS, 1000),
+      log,
+    }),
+  );
+  const heat = await startHeatSimulator(
+    definedOnly({
+      port: int(env.ESI_SIM_HEAT_PORT, 5000),
+      latencyMs: int(env.ESI_SIM_HEAT_LATENCY_MS, 300),
+      minuteMs: int(env.ESI_SIM_HEAT_MINUTE_MS, 60_000),
+      fixtures: env.ESI_SIM_HEAT_FIXTURES || undefined,
+      faults: env.ESI_SIM_HEAT_FAULTS || undefined,
+      // Stack MonitoringTargets land in the collector simulator, as the Heat plugin did for real.
+      collectorUrl: collector.url,
+      credentials: {
+        ...(env.ESI_SIM_KEYSTONE_USER ? { username: env.ESI_SIM_KEYSTONE_USER } : {}),
+        ...(env.ESI_SIM_KEYSTONE_PASSWORD ? { password: env.ESI_SIM_KEYSTONE_PASSWORD } : {}),
+        ...(env.ESI_SIM_KEYSTONE_PROJECT ? { projectName: env.ESI_SIM_KEYSTONE_PROJECT } : {}),
+      },
+      log,
+    }),
+  );
   // The user name is printed so a developer can configure a client; the password is not.
   console.log(
     `Keystone v3  ${heat.keystoneUrl}  (user ${heat.credentials.username}, project ${heat.credentials.projectName} / ${heat.credentials.projectId})`,

@@ -29,6 +29,7 @@ import {
   startCollectorSimulator,
   startHeatSimulator,
 } from '../sim/main';
+import { definedOnly } from '../../shared/defined-only';
 
 export interface StackPorts {
   etcd: number;
@@ -193,13 +194,12 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
     port: opts.ports.collector,
     autoStatus: sim.collectorAutoStatus ?? 'UP',
     autoStatusDelayMs: 500,
-    statuses: sim.collectorStatuses,
-    statusesSince: sim.collectorStatusesSince,
+    ...definedOnly({ statuses: sim.collectorStatuses, statusesSince: sim.collectorStatusesSince }),
   });
   started.add('collector simulator', () => collector.stop());
   const heat = await startHeatSimulator({
     port: opts.ports.heat,
-    fixtures: sim.heatFixtures,
+    ...definedOnly({ fixtures: sim.heatFixtures }),
     latencyMs: sim.heatLatencyMs ?? 500,
     collectorUrl: collector.url,
   });

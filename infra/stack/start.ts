@@ -20,6 +20,7 @@ import { ensureOpenStackInstalled } from '../openstack/install';
 import { type RealOpenStack, startOpenStack } from '../openstack/openstack';
 import { dataDirOf, readEndpoints, removeEndpoints, writeEndpoints } from './endpoints';
 import { PORT_SETTINGS, startStack, type StackPorts } from './stack';
+import { definedOnly } from '../../shared/defined-only';
 
 const USAGE = [
   'usage: npm start [-- --fresh] [--openstack sim|real] [--gohan]',
@@ -107,7 +108,7 @@ async function main(): Promise<void> {
     ports,
     log: say,
     started,
-    openstack: real ?? undefined,
+    ...(real ? { openstack: real } : {}),
     // Upstream Gohan deletes a resource's row at once: nothing reads its /state again (unless set).
     ...(gohanPort ? { env: { ESI_KEY_DELETE_STATE: process.env.ESI_KEY_DELETE_STATE ?? 'remove' } } : {}),
   }).catch((err: Error) => {
@@ -139,7 +140,7 @@ async function main(): Promise<void> {
     const demoSay = (line: string) => (stopping ? undefined : say(line));
     await playRecordedScenario(stack.env.ESI_ETCD_ENDPOINTS, demoSay, {
       // Real Heat makes its own outputs: the record's are compared by key only.
-      simulators: real ? undefined : { heatUrl: stack.heat.url, collectorUrl: stack.collector.url },
+      ...(real ? {} : { simulators: { heatUrl: stack.heat.url, collectorUrl: stack.collector.url } }),
       display: { ...display, log: demoSay, status: (text) => (stopping ? undefined : display.status(text)) },
     }).catch((err: Error) => {
       if (!stopping) say(`demo stopped: ${err.message}`);
@@ -181,13 +182,15 @@ async function startLocalGohan(etcd: string, port: number, dataDir: string, star
 async function startRealOpenStack(dataDir: string, started: Started): Promise<RealOpenStack> {
   ensureOpenStackInstalled(say);
   const port = (name: string) => (process.env[name] ? Number(process.env[name]) : undefined);
-  const tier = await startOpenStack({
-    dataDir: path.join(dataDir, 'openstack'),
-    keystonePort: port('ESI_KEYSTONE_PORT'),
-    heatPort: port('ESI_HEAT_PORT'),
-    onSpawn: started.onSpawn,
-    log: say,
-  });
+  const tier = await startOpenStack(
+    definedOnly({
+      dataDir: path.join(dataDir, 'openstack'),
+      keystonePort: port('ESI_KEYSTONE_PORT'),
+      heatPort: port('ESI_HEAT_PORT'),
+      onSpawn: started.onSpawn,
+      log: say,
+    }),
+  );
   started.add('Keystone and Heat', () => tier.stop());
   say(
     `OpenStack   real Keystone and Heat, ready in ${tier.startSeconds.toFixed(0)} s (logs ${path.join(tier.dataDir, 'logs')})`,

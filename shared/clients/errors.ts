@@ -15,6 +15,7 @@
  */
 import { errorMessage } from '../errors';
 import { redactText } from '../log/redact';
+import { definedOnly } from '../defined-only';
 
 export type ServiceName = 'keystone' | 'heat' | 'collector';
 
@@ -33,10 +34,10 @@ export interface ClientErrorDetails {
 
 export abstract class ClientError extends Error {
   readonly service: ServiceName;
-  readonly status?: number;
-  readonly code?: string;
-  readonly type?: string;
-  readonly serviceMessage?: string;
+  readonly status: number | undefined;
+  readonly code: string | undefined;
+  readonly type: string | undefined;
+  readonly serviceMessage: string | undefined;
   abstract readonly retryable: boolean;
 
   constructor(message: string, d: ClientErrorDetails) {
@@ -103,7 +104,7 @@ export function safeUrl(url: string): string {
 
 /** The service's error text and type from an error body (Heat, Keystone, collector shapes). */
 export function errorBodyText(body: unknown): { message?: string; type?: string } {
-  if (typeof body === 'string') return { message: body.trim().slice(0, 500) || undefined };
+  if (typeof body === 'string') return definedOnly({ message: body.trim().slice(0, 500) || undefined });
   if (!body || typeof body !== 'object') return {};
   const b = body as Record<string, unknown>;
   const err = b.error;
@@ -115,7 +116,10 @@ export function errorBodyText(body: unknown): { message?: string; type?: string 
         : typeof b.explanation === 'string'
           ? b.explanation
           : undefined;
-    return { message, type: typeof e.type === 'string' ? e.type : typeof e.title === 'string' ? e.title : undefined };
+    return definedOnly({
+      message,
+      type: typeof e.type === 'string' ? e.type : typeof e.title === 'string' ? e.title : undefined,
+    });
   }
   if (typeof err === 'string') return { message: err };
   if (typeof b.explanation === 'string') return { message: b.explanation };
@@ -135,7 +139,7 @@ export function fromResponse(
 ): RetryableError | TerminalError {
   const { message, type } = errorBodyText(body);
   const text = `${what}: ${status}${type ? ` ${type}` : ''}${message ? `: ${message}` : ''}`;
-  const d: ClientErrorDetails = { service, status, type, serviceMessage: message };
+  const d: ClientErrorDetails = definedOnly({ service, status, type, serviceMessage: message });
   if (status >= 500 || status === 429 || status === 408 || (status === 409 && type === 'ActionInProgress')) {
     return new RetryableError(text, d);
   }
@@ -148,7 +152,7 @@ export function fromThrown(service: ServiceName, what: string, err: unknown): Re
   const code = (err as { code?: unknown })?.code;
   const codeStr = typeof code === 'string' ? code : undefined;
   const msg = errorMessage(err);
-  const d: ClientErrorDetails = { service, code: codeStr, cause: err };
+  const d: ClientErrorDetails = definedOnly({ service, code: codeStr, cause: err });
   if ((codeStr && RETRYABLE_CODES.has(codeStr)) || /timeout|socket hang up|network error/i.test(msg)) {
     return new RetryableError(`${what}: ${codeStr ?? 'network error'}: ${msg}`, d);
   }

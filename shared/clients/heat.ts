@@ -16,6 +16,7 @@ import type { HeatOutput } from '../heat/types';
 import { splitStackStatus } from '../heat/operation';
 import { keystoneSession, type KeystoneSession } from './keystone';
 import { openstackSettings, type OpenStackSettings, type RetrySettings } from './settings';
+import { definedOnly } from '../defined-only';
 
 export type { HeatOutput };
 /** Re-exported for the clients' users; the pure definition lives with the stack operation logic (shared/heat/operation.ts). */
@@ -285,9 +286,11 @@ export function defaultHeatClient(): HeatClient {
 
 /** A Heat client with these settings, its Keystone session the container's one for them. */
 export const heatClientFrom = (s: OpenStackSettings): HeatClient =>
-  new HeatClient({
-    session: keystoneSession(s.keystone, { timeoutMs: s.httpTimeoutMs, retry: s.retry }),
-    timeoutMs: s.httpTimeoutMs,
-    retry: s.retry,
-    caBundle: s.keystone.caBundle,
-  });
+  new HeatClient(
+    definedOnly({
+      session: keystoneSession(s.keystone, { timeoutMs: s.httpTimeoutMs, retry: s.retry }),
+      timeoutMs: s.httpTimeoutMs,
+      retry: s.retry,
+      caBundle: s.keystone.caBundle,
+    }),
+  );

@@ -68,8 +68,8 @@ export class KeystoneSession {
   private readonly http: AxiosInstance;
   private readonly policy: Resilience;
   private readonly now: () => number;
-  private current?: KeystoneToken;
-  private inflight?: Promise<KeystoneToken>;
+  private current: KeystoneToken | undefined;
+  private inflight: Promise<KeystoneToken> | undefined;
   /** Number of successful authentications (for tests and metrics). */
   authentications = 0;
 

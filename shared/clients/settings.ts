@@ -7,6 +7,8 @@
  * simulators of infra/sim or to a real cloud.
  */
 
+import { definedOnly } from '../defined-only';
+
 export type EndpointInterface = 'public' | 'internal' | 'admin';
 
 export interface KeystoneSettings {
@@ -95,7 +97,7 @@ export function openstackSettings(source: NodeJS.ProcessEnv = process.env): Open
     throw new SettingsError('ESI_KEYSTONE_URL is not a URL');
   }
   return {
-    keystone: {
+    keystone: definedOnly({
       authUrl,
       username: env(source, 'ESI_KEYSTONE_USERNAME') ?? '',
       password: source.ESI_KEYSTONE_PASSWORD ?? '',
@@ -105,8 +107,8 @@ export function openstackSettings(source: NodeJS.ProcessEnv = process.env): Open
       interface: iface as EndpointInterface,
       region: env(source, 'ESI_HEAT_REGION'),
       ...(appId ? { applicationCredential: { id: appId, secret: source.ESI_KEYSTONE_APP_CREDENTIAL_SECRET! } } : {}),
-      ...(env(source, 'ESI_OPENSTACK_CA') ? { caBundle: source.ESI_OPENSTACK_CA } : {}),
-    },
+      caBundle: env(source, 'ESI_OPENSTACK_CA') ? source.ESI_OPENSTACK_CA : undefined,
+    }),
     ...httpSettings(source),
   };
 }
@@ -127,7 +129,7 @@ export function httpSettings(
     }
   }
   return {
-    collectorUrl,
+    ...definedOnly({ collectorUrl }),
     httpTimeoutMs: int(source, 'ESI_HTTP_TIMEOUT_MS', 10_000, 1),
     retry: {
       retries: int(source, 'ESI_HTTP_RETRIES', 3, 0),

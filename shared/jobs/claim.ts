@@ -11,6 +11,7 @@ import type { Compare, KeyValue, Lease, Store, TxnBuilder } from '../store/store
 import { absent, collectTxn, createRevisionIs, del, modRevisionIs, present, put, read } from '../store/store';
 import { defaultJobKeys, type JobKeys } from './job-keys';
 import { encodeStoredJob, type Job, JobValueError, parseStoredJob, type WorkingValue } from './values';
+import { definedOnly } from '../defined-only';
 
 export interface Claim {
   readonly jobId: string;
@@ -97,7 +98,7 @@ export async function tryClaimJob(
 ): Promise<ClaimAttempt> {
   const keys = opts.keys ?? defaultJobKeys;
   const alsoRead = opts.alsoRead ?? [];
-  const lease = await store.grantLease(leaseTtlSeconds, { keepAlive: opts.keepAlive });
+  const lease = await store.grantLease(leaseTtlSeconds, definedOnly({ keepAlive: opts.keepAlive }));
   const working: WorkingValue = { owner, claimed_at: (opts.now?.() ?? new Date()).toISOString() };
   const res = await store
     .txn()
@@ -121,7 +122,10 @@ export async function tryClaimJob(
     const [all, waiting, held, finished] = res.reads;
     if (!all) return { kind: 'refused', reason: 'missing' };
     if (finished) return { kind: 'refused', reason: 'finished' };
-    if (held) return { kind: 'refused', reason: 'held', owner: ownerOf(held.value) };
+    if (held) {
+      const owner = ownerOf(held.value);
+      return { kind: 'refused', reason: 'held', ...(owner === undefined ? {} : { owner }) };
+    }
     if (waiting) return { kind: 'refused', reason: 'waiting' };
     // Unreachable unless the keys changed between the compare and the reads of one txn (they cannot).
     return { kind: 'refused', reason: 'held' };
@@ -278,7 +282,7 @@ export function lostError(
   return new ClaimLostError(
     claim.jobId,
     claim.createRevision,
-    current ? { owner: ownerOf(current.value), createRevision: current.createRevision } : undefined,
+    current ? definedOnly({ owner: ownerOf(current.value), createRevision: current.createRevision }) : undefined,
   );
 }
 

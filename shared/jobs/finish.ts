@@ -16,6 +16,7 @@ import { type Claim, claimHeld, lostError, revokeQuietly } from './claim';
 import { continuePages, RANGE_PAGE_SIZE } from '../store/read';
 import { type SettleOptions, type SettleResult, settleWaiting } from './settle';
 import { type FinishedValue, type JobOutcome, parseFinished } from './values';
+import { definedOnly } from '../defined-only';
 
 export interface FinishResult {
   jobId: string;
@@ -93,7 +94,10 @@ export async function finishJob(
         .map((kv) => kv.key.slice(dependentsPrefix.length))
         .sort()
     : undefined;
-  const [settled] = await Promise.all([settleDependents(store, [jobId], { keys, now: opts.now, dependents }), revoked]);
+  const [settled] = await Promise.all([
+    settleDependents(store, [jobId], definedOnly({ keys, now: opts.now, dependents })),
+    revoked,
+  ]);
   return {
     jobId,
     outcome: recorded.ok ? { ok: true } : { ok: false, error: recorded.error ?? 'failed' },

@@ -16,6 +16,7 @@ import {
   referencingPrefix,
   type ReferencingJobs,
 } from './referencing-index';
+import { definedOnly } from '../defined-only';
 
 /** A resource whose jobs are looked up (of its chain `version`, when given). */
 export interface JobOwner {
@@ -76,7 +77,7 @@ export async function resourceJobIds(
   resourceId: string,
   version?: number,
 ): Promise<string[]> {
-  const [ids] = (await readJobIds(reader, keys, [{ type: resourceType, id: resourceId, version }])).ids;
+  const [ids] = (await readJobIds(reader, keys, [definedOnly({ type: resourceType, id: resourceId, version })])).ids;
   return ids;
 }
 
@@ -103,10 +104,12 @@ export async function pendingJobsOf(
 ): Promise<PendingJobs> {
   const { referenced } = opts;
   const refPrefix = referenced && referencingPrefix(keys, referenced.type, referenced.id);
-  const found = await readJobIds(reader, keys, resources, {
-    extraPrefixes: refPrefix ? [refPrefix] : [],
-    alsoRead: opts.alsoRead,
-  });
+  const found = await readJobIds(
+    reader,
+    keys,
+    resources,
+    definedOnly({ extraPrefixes: refPrefix ? [refPrefix] : [], alsoRead: opts.alsoRead }),
+  );
   const ids = [...new Set(found.ids.flat())];
   const listed = refPrefix ? listedReferencing(refPrefix, found.extra[0]) : [];
   const toRead = [...ids.map((id) => keys.finished(id)), ...referencingChecks(keys, listed)];
@@ -119,6 +122,9 @@ export async function pendingJobsOf(
       found.ids[i].filter((id) => !done.has(id)),
     ),
   );
-  const referencing = refPrefix ? judgeReferencing(refPrefix, listed, got.slice(ids.length)) : undefined;
-  return { unfinished, referencing, read: found.read };
+  return {
+    unfinished,
+    ...(refPrefix ? { referencing: judgeReferencing(refPrefix, listed, got.slice(ids.length)) } : {}),
+    read: found.read,
+  };
 }

@@ -74,7 +74,7 @@ export async function readJobTable(
   return [...rows.values()];
 }
 
-function summary(key: string, value: string): { handler?: string; job?: NonNullable<JobRow['all']>['job'] } {
+function summary(key: string, value: string): Pick<NonNullable<JobRow['all']>, 'handler' | 'job'> {
   try {
     const { handler, job } = parseStoredJob(key, value);
     const { dependency, is_last, resource_type, resource_id, version, on_failure } = job;

@@ -36,9 +36,9 @@ export function createLogger(serviceName: string): Logger {
   return new Logger({
     serviceName,
     logLevel: (process.env.ESI_LOG_LEVEL ?? process.env.POWERTOOLS_LOG_LEVEL ?? 'INFO') as 'INFO',
-    sampleRateValue: process.env.POWERTOOLS_LOGGER_SAMPLE_RATE
-      ? Number(process.env.POWERTOOLS_LOGGER_SAMPLE_RATE)
-      : undefined,
+    ...(process.env.POWERTOOLS_LOGGER_SAMPLE_RATE
+      ? { sampleRateValue: Number(process.env.POWERTOOLS_LOGGER_SAMPLE_RATE) }
+      : {}),
     logFormatter: new RedactingFormatter(),
   });
 }

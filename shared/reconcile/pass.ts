@@ -22,6 +22,7 @@ import { put, unchangedSince, type Store } from '../store/store';
 import { decidePass, destinationId, relayLags, type Destination, type PassInputs, type Repair } from './decide';
 import { graceRevision, memoryWriteDue, mergeMemory, parseMemory, secondsSinceAfter, withMark } from './memory';
 import { readSnapshot } from './scan';
+import { definedOnly } from '../defined-only';
 
 /** Sends one message to a queue by name (FIFO ids given); the default uses the SQS client. */
 export type Sender = (queue: string, message: EtcdEventMessage, ids: { group: string; dedup: string }) => Promise<void>;
@@ -127,7 +128,7 @@ export async function reconcilePass(store: Store, opts: PassOptions): Promise<Pa
   // This pass's own mark counts too: with a zero grace everything read is old enough.
   const marks = withMark(memory.marks, mark, mark.at, keepMs);
   const g = graceRevision(marks, mark.at, graceMs);
-  const snap = await readSnapshot(store, { revision, pageSize: opts.pageSize, jobKeys: opts.jobKeys });
+  const snap = await readSnapshot(store, definedOnly({ revision, pageSize: opts.pageSize, jobKeys: opts.jobKeys }));
   const inputs: PassInputs = {
     ...snap,
     graceRevision: g,
@@ -336,5 +337,5 @@ async function makeRepairs(
 function reportRelay(opts: PassOptions, service: string, relay: RelayBehind[]): void {
   for (const b of relay) if (b.seconds > 0) opts.logger.warn('relay behind', { ...b });
   const worst = relay.reduce<RelayBehind | undefined>((w, b) => (!w || b.seconds > w.seconds ? b : w), undefined);
-  if (opts.metrics !== false) recordRelayBehind(service, worst?.seconds ?? 0, { prefix: worst?.prefix });
+  if (opts.metrics !== false) recordRelayBehind(service, worst?.seconds ?? 0, definedOnly({ prefix: worst?.prefix }));
 }

@@ -21,6 +21,7 @@ import { parseCheckpoint } from '../relay/checkpoint';
 import { collectPages } from '../store/read';
 import type { KeyValue, Store } from '../store/store';
 import type { ConfigEntry, EtcdPicture, MirrorEntry, RelayPosition, StateEntry, WorkerKey } from './decide';
+import { definedOnly } from '../defined-only';
 
 export interface Snapshot extends EtcdPicture {
   positions: RelayPosition[];
@@ -46,7 +47,7 @@ export async function readSnapshot(
   opts: { pageSize?: number; jobKeys?: JobKeys; revision?: number } = {},
 ): Promise<Snapshot> {
   const revision = opts.revision ?? (await store.revision());
-  const paged: Paged = { pageSize: opts.pageSize, revision };
+  const paged: Paged = definedOnly({ pageSize: opts.pageSize, revision });
   const jobKeys = opts.jobKeys ?? defaultJobKeys;
   const seen: Seen = { keysRead: 0, newest: new Map() };
   const configs = await readConfigs(store, seen, paged);

@@ -20,6 +20,7 @@ import { Checkpoint, CheckpointLostError } from './checkpoint';
 import { emptyCounters, RouteStream, type StreamCounters } from './route-stream';
 import type { RelayRoute } from './routes';
 import { SqsBatchSender, SqsSendError } from './sqs-sender';
+import { definedOnly } from '../defined-only';
 
 export type { RouteFn } from './route-stream';
 
@@ -60,7 +61,7 @@ export class Relay {
   private checkpointWrite: Promise<void> = Promise.resolve();
   /** Events forwarded since the last checkpoint write. */
   private unsaved = 0;
-  private checkpointTimer?: NodeJS.Timeout;
+  private checkpointTimer: NodeJS.Timeout | undefined;
   private checkpointWrites = 0;
 
   constructor(
@@ -69,21 +70,25 @@ export class Relay {
     private readonly opts: RelayOptions,
   ) {
     this.checkpoint = new Checkpoint(store, opts.checkpointKey);
-    const sender = new SqsBatchSender(sqs, opts.logger, { deadLetterQueue: opts.deadLetterQueue });
+    const sender = new SqsBatchSender(sqs, opts.logger, definedOnly({ deadLetterQueue: opts.deadLetterQueue }));
     this.sender = sender;
     this.streams = opts.routes.map(
       (r) =>
-        new RouteStream(store, sender, {
-          name: opts.name,
-          prefix: r.prefix,
-          route: r.route,
-          logger: opts.logger,
-          batchSize: opts.batchSize,
-          concurrency: opts.concurrency,
-          resyncPageSize: opts.resyncPageSize,
-          onAdvance: (forwarded) => this.advance(forwarded),
-          onFailure: (err) => this.fail(err),
-        }),
+        new RouteStream(
+          store,
+          sender,
+          definedOnly({
+            name: opts.name,
+            prefix: r.prefix,
+            route: r.route,
+            logger: opts.logger,
+            batchSize: opts.batchSize,
+            concurrency: opts.concurrency,
+            resyncPageSize: opts.resyncPageSize,
+            onAdvance: (forwarded: number) => this.advance(forwarded),
+            onFailure: (err: Error) => this.fail(err),
+          }),
+        ),
     );
   }
 

@@ -25,6 +25,7 @@ import type { Logger } from '../log/logger';
 import { RANGE_PAGE_SIZE } from '../store/read';
 import { CompactedError, type Store, type WatchEvent, type WatchHandle } from '../store/store';
 import type { SqsBatchSender } from './sqs-sender';
+import { definedOnly } from '../defined-only';
 
 /** Chooses the queue for an event; undefined = not forwarded (still passes the checkpoint). */
 export type RouteFn = (event: EtcdEventMessage, value: string) => string | undefined;
@@ -59,7 +60,8 @@ interface Item {
   message: EtcdEventMessage;
   /** Revision that orders this item for the checkpoint (a sync item counts at the list's revision). */
   position: number;
-  queue?: string;
+  /** Undefined: not forwarded (the route chose no queue). */
+  queue: string | undefined;
 }
 
 interface Batch {
@@ -87,14 +89,14 @@ export class RouteStream {
   private pending: Item[] = [];
   private inflight: Batch[] = [];
   private lastEnqueued = 0;
-  private watch?: WatchHandle;
-  private recovering?: Promise<void>;
+  private watch: WatchHandle | undefined;
+  private recovering: Promise<void> | undefined;
   private stopping = false;
   private halted = false;
-  private wake?: () => void;
+  private wake: (() => void) | undefined;
   /** A resync waiting for room in the send buffer. */
-  private roomWaiter?: () => void;
-  private loop?: Promise<void>;
+  private roomWaiter: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
   /** Highest revision up to which every event was sent (or passed over); the checkpoint trails it. */
   private safePosition = 0;
   /** When the watch last said anything: created, events, a progress notification. */
@@ -250,7 +252,7 @@ export class RouteStream {
     for (;;) {
       await this.room(pageSize);
       if (this.stopping || this.halted) return;
-      const page = await this.store.range(this.opts.prefix, { limit: pageSize, from, revision });
+      const page = await this.store.range(this.opts.prefix, definedOnly({ limit: pageSize, from, revision }));
       revision ??= page.revision;
       const last = !page.more || page.items.length === 0;
       for (const kv of page.items) {

@@ -126,7 +126,8 @@ interface Entry {
   id: string;
   message: EtcdEventMessage;
   refusals: number;
-  error?: string;
+  /** The last send's refusal; cleared (undefined) once SQS accepted the entry. */
+  error?: string | undefined;
 }
 
 class RetryLater extends Error {

@@ -18,7 +18,7 @@ export function sqsClient(): SQSClient {
     const placeholder = isLoopback(s.sqsEndpoint) && !s.hasCredentials;
     shared = new SQSClient({
       region: s.region,
-      endpoint: s.sqsEndpoint,
+      ...(s.sqsEndpoint === undefined ? {} : { endpoint: s.sqsEndpoint }),
       maxAttempts: 3,
       ...(placeholder ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
     });

@@ -47,7 +47,7 @@ export type Outcome =
   | { kind: 'failed'; error: string }
   | { kind: 'retryLater'; delaySeconds: number; reason: string; message?: EtcdEventMessage };
 
-export const done = (note?: string): Outcome => ({ kind: 'done', note });
+export const done = (note?: string): Outcome => ({ kind: 'done', ...(note === undefined ? {} : { note }) });
 export const failed = (error: string): Outcome => ({ kind: 'failed', error });
 /**
  * Come back later: the record is acknowledged and `message` (by default the same one) is sent to
@@ -57,7 +57,7 @@ export const retryLater = (delaySeconds: number, reason: string, message?: EtcdE
   kind: 'retryLater',
   delaySeconds,
   reason,
-  message,
+  ...(message === undefined ? {} : { message }),
 });
 
 export interface RecordContext {

@@ -21,6 +21,7 @@ import type {
   WatchHandle,
   WatchHandlers,
 } from './store';
+import { definedOnly } from '../defined-only';
 
 const compareOps = { '==': 'Equal', '<': 'Less', '>': 'Greater', '!=': 'NotEqual' } as const;
 
@@ -38,7 +39,7 @@ function toKeyValue(kv: {
     modRevision: Number(kv.mod_revision),
     createRevision: Number(kv.create_revision),
     version: Number(kv.version),
-    lease: kv.lease && kv.lease !== '0' ? kv.lease : undefined,
+    ...(kv.lease && kv.lease !== '0' ? { lease: kv.lease } : {}),
   };
 }
 
@@ -96,10 +97,16 @@ export function etcdClientOptions(settings: EtcdSettings = etcdSettings()): IOpt
       'grpc.keepalive_time_ms': KEEPALIVE_MS,
       'grpc.keepalive_timeout_ms': 5000,
     },
-    credentials: settings.tls
-      ? { rootCertificate: settings.tls.ca, certChain: settings.tls.cert, privateKey: settings.tls.key }
-      : undefined,
-    auth: settings.auth,
+    ...(settings.tls
+      ? {
+          credentials: definedOnly({
+            rootCertificate: settings.tls.ca,
+            certChain: settings.tls.cert,
+            privateKey: settings.tls.key,
+          }),
+        }
+      : {}),
+    ...(settings.auth ? { auth: settings.auth } : {}),
     faultHandling: {
       host: () => circuitBreaker(handleWhen(transient), { halfOpenAfter: 500, breaker: new ConsecutiveBreaker(3) }),
       global: retry(handleWhen(transient), {
@@ -228,13 +235,15 @@ export class EtcdStore implements Store {
 
   async range(prefix: string, opts: RangeOptions = {}): Promise<RangeResult> {
     const res = await this.client.kv
-      .range({
-        key: Buffer.from(opts.from ?? prefix),
-        range_end: prefixEnd(prefix),
-        limit: opts.limit,
-        keys_only: opts.keysOnly,
-        revision: opts.revision,
-      })
+      .range(
+        definedOnly({
+          key: Buffer.from(opts.from ?? prefix),
+          range_end: prefixEnd(prefix),
+          limit: opts.limit,
+          keys_only: opts.keysOnly,
+          revision: opts.revision,
+        }),
+      )
       .catch(this.rethrow);
     return { items: res.kvs.map(toKeyValue), revision: Number(res.header.revision), more: res.more };
   }
@@ -341,7 +350,7 @@ function toEtcdCompare(c: Compare) {
         ...base,
         target: 'Create' as const,
         create_revision: c.revision,
-        range_end: c.prefix && prefixEnd(c.key),
+        ...(c.prefix ? { range_end: prefixEnd(c.key) } : {}),
       };
     case 'value':
       return { ...base, target: 'Value' as const, value: Buffer.from(c.value) };
@@ -351,21 +360,21 @@ function toEtcdCompare(c: Compare) {
 function toEtcdOp(op: Op) {
   switch (op.kind) {
     case 'put':
-      return { request_put: { key: Buffer.from(op.key), value: Buffer.from(op.value), lease: op.lease } };
+      return { request_put: definedOnly({ key: Buffer.from(op.key), value: Buffer.from(op.value), lease: op.lease }) };
     case 'delete':
       return { request_delete_range: { key: Buffer.from(op.key) } };
     case 'deletePrefix':
       return { request_delete_range: { key: Buffer.from(op.prefix), range_end: prefixEnd(op.prefix) } };
     case 'get':
-      return { request_range: { key: Buffer.from(op.key), keys_only: op.keysOnly } };
+      return { request_range: definedOnly({ key: Buffer.from(op.key), keys_only: op.keysOnly }) };
     case 'range':
       return {
-        request_range: {
+        request_range: definedOnly({
           key: Buffer.from(op.prefix),
           range_end: prefixEnd(op.prefix),
           limit: op.limit,
           keys_only: op.keysOnly,
-        },
+        }),
       };
   }
 }

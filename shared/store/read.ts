@@ -14,6 +14,7 @@ import {
   type RangeResult,
   type Store,
 } from './store';
+import { definedOnly } from '../defined-only';
 
 /** What keys are read from: a Store, or anything that ranges (a snapshot). */
 export type Reader = Pick<Store, 'range'> & Partial<Pick<Store, 'txn' | 'get'>>;
@@ -109,7 +110,7 @@ export async function readValues(
 async function oneKey(reader: Reader, key: string, opts: ReadOptions): Promise<KeyValue | undefined> {
   const keysOnly = opts.keysOnly === true;
   if (opts.revision === undefined && !keysOnly && reader.get) return reader.get(key);
-  const [kv] = (await reader.range(key, { limit: 1, keysOnly, revision: opts.revision })).items;
+  const [kv] = (await reader.range(key, definedOnly({ limit: 1, keysOnly, revision: opts.revision }))).items;
   return kv?.key === key ? kv : undefined;
 }
 
@@ -133,7 +134,7 @@ export async function* pages(
   if (opts.revision !== undefined) range.revision = opts.revision;
   let from = opts.from;
   for (;;) {
-    const page: RangeResult = await reader.range(prefix, { ...range, from });
+    const page: RangeResult = await reader.range(prefix, from === undefined ? range : { ...range, from });
     if (page.items.length) yield page.items;
     if (!page.more || !page.items.length) return;
     // The smallest key after the last one read.

@@ -53,6 +53,7 @@ import {
 } from './job-runner';
 import { JobTemplateError, TEMPLATE_CHOICE_KEYS, templateOfJob } from './job-template';
 import { outputsResolver } from './stack-outputs';
+import { definedOnly } from '../defined-only';
 
 export interface HeatWorkOptions {
   /** The Heat client; a function so the handler can build it lazily (settings read on first use). */
@@ -87,11 +88,11 @@ interface HeatRun {
 type Operation = { action: string; stackName: string; timeoutMins: number; ref?: { id: string; href: string } };
 
 export function heatWork(opts: HeatWorkOptions): JobWork {
-  const h: HeatRun = {
+  const h: HeatRun = definedOnly({
     heatOf: typeof opts.heat === 'function' ? opts.heat : () => opts.heat as HeatClient,
     grace: opts.deadlineGraceSeconds ?? envSeconds('ESI_HEAT_DEADLINE_GRACE_SECONDS', 60),
     templatesRoot: opts.templatesRoot,
-  };
+  });
   const work: JobWork = {
     handler: 'heat_worker',
     alsoRead: TEMPLATE_CHOICE_KEYS,
@@ -181,11 +182,11 @@ async function startApply(h: HeatRun, ctx: WorkContext): Promise<WorkResult> {
   const { job, store } = ctx;
   const heat = h.heatOf();
   const stackName = stackNameOf(job.resource_type, job.resource_id);
-  const template = await templateOfJob(store, job, {
-    templatesRoot: h.templatesRoot,
-    revision: ctx.claim.planRevision,
-    read: ctx.read,
-  });
+  const template = await templateOfJob(
+    store,
+    job,
+    definedOnly({ templatesRoot: h.templatesRoot, revision: ctx.claim.planRevision, read: ctx.read }),
+  );
   const prepared = prepareStack(job, template, await outputsResolver(store, job));
   if (prepared.action !== 'create_or_update') throw new Error('unreachable: prepared a delete for an apply action');
   const tag = operationTag(job.id, prepared);
@@ -210,7 +211,7 @@ async function startApply(h: HeatRun, ctx: WorkContext): Promise<WorkResult> {
       return follow(
         h,
         ctx,
-        stepOf(h, { ...base, action: decision.action, ref: existing }, ctx.now().toISOString()),
+        stepOf(h, definedOnly({ ...base, action: decision.action, ref: existing }), ctx.now().toISOString()),
         existing,
       );
     case 'complete':
@@ -276,7 +277,9 @@ function applied(ctx: WorkContext, view: StackView, note?: string): WorkResult {
   });
   return succeeded(
     (previous) =>
-      jobStateValue({ outputs: view.outputs, orchestrationState: job.is_last ? view.status : undefined, previous }),
+      jobStateValue(
+        definedOnly({ outputs: view.outputs, orchestrationState: job.is_last ? view.status : undefined, previous }),
+      ),
     [put(etcdKeys.heatStack(ctx.path), encodeEsiValue(record))],
     note ?? view.status,
   );
@@ -297,7 +300,9 @@ async function deleted(ctx: WorkContext): Promise<WorkResult> {
   const configGone = !(await ctx.store.get(etcdKeys.config(ctx.path)));
   return succeeded(
     (previous) =>
-      jobStateValue({ outputs: [], orchestrationState: job.is_last ? 'DELETE_COMPLETE' : undefined, previous }),
+      jobStateValue(
+        definedOnly({ outputs: [], orchestrationState: job.is_last ? 'DELETE_COMPLETE' : undefined, previous }),
+      ),
     [configGone ? del(etcdKeys.heatStack(ctx.path)) : put(etcdKeys.heatStack(ctx.path), encodeEsiValue(record))],
     'DELETE_COMPLETE',
   );

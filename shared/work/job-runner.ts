@@ -48,6 +48,7 @@ import { done, failed, retryLater, type Outcome, type RecordContext, type Record
 import type { Store } from '../store/store';
 import { commitSuccess, renewClaim } from './claim-writes';
 import { jobFailed, type JobWork, type StepState, type WorkContext, type WorkResult } from './job-work';
+import { definedOnly } from '../defined-only';
 
 export * from './job-work';
 
@@ -333,7 +334,8 @@ async function quickPolls(r: Runner, ctx: WorkContext, first: WorkResult): Promi
     // An answer without a step keeps the one being polled, and without ops the ops of the answer
     // it follows: what the renewal would have written had this invocation not checked again. A
     // success writes its own final record instead.
-    if (result.kind === 'poll') result = { ...result, step: result.step ?? step, ops: result.ops ?? ops };
+    if (result.kind === 'poll')
+      result = { ...result, ...definedOnly({ step: result.step ?? step, ops: result.ops ?? ops }) };
   }
   return result;
 }

@@ -8,6 +8,7 @@ import type { ResourcePath } from '../keys';
 import type { Logger } from '../log/logger';
 import type { Job } from '../planner';
 import type { KeyValue, Op, Store } from '../store/store';
+import { definedOnly } from '../defined-only';
 
 /** Handler-defined state of a running step, kept in the working value (`step`) between polls. */
 export interface StepState {
@@ -26,16 +27,12 @@ export type WorkResult =
 
 export const succeeded = (jobState?: JobStateMerge, ops: Op[] = [], note?: string): WorkResult => ({
   kind: 'succeeded',
-  jobState,
-  ops,
-  note,
+  ...definedOnly({ jobState, ops, note }),
 });
 export const jobFailed = (error: string): WorkResult => ({ kind: 'failed', error });
 export const pollLater = (step?: StepState, delaySeconds?: number, note?: string, ops?: Op[]): WorkResult => ({
   kind: 'poll',
-  step,
-  delaySeconds,
-  note,
+  ...definedOnly({ step, delaySeconds, note }),
   ...(ops?.length ? { ops } : {}),
 });
 

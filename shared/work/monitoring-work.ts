@@ -29,6 +29,7 @@ import { jobFailed, succeeded, type JobWork, type WorkContext, type WorkResult }
 import { JobTemplateError, TEMPLATE_CHOICE_KEYS, templateOfJob } from './job-template';
 import type { Job } from '../planner/types';
 import { outputsResolver } from './stack-outputs';
+import { definedOnly } from '../defined-only';
 
 export interface MonitoringWorkOptions {
   collector: CollectorClient | (() => CollectorClient);
@@ -44,7 +45,11 @@ async function targetBody(
   templatesRoot: string | undefined,
 ): Promise<{ body: TargetBody; templateId: string } | undefined> {
   const { job, store } = ctx;
-  const template = await templateOfJob(store, job, { templatesRoot, revision: ctx.claim.planRevision, read: ctx.read });
+  const template = await templateOfJob(
+    store,
+    job,
+    definedOnly({ templatesRoot, revision: ctx.claim.planRevision, read: ctx.read }),
+  );
   const vars = resolveParams(job, await outputsResolver(store, job));
   const text = renderHotTemplate(template.template_file, vars, template.id);
   if (!text.trim()) return undefined;

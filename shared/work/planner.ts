@@ -120,10 +120,9 @@ async function planOnce(
     }
     return unplanned;
   };
-  const prepared = await preparePlan(store, configKey, {
-    ...opts,
-    planFirst: depth < MAX_TARGET_DEPTH ? planFirst : undefined,
-  });
+  // Past the depth limit no referenced resource is planned first, whatever `opts` says.
+  const { planFirst: _given, ...rest } = opts;
+  const prepared = await preparePlan(store, configKey, depth < MAX_TARGET_DEPTH ? { ...rest, planFirst } : rest);
   switch (prepared.kind) {
     case 'skip':
       return done(prepared.note);

@@ -20,7 +20,7 @@ async function sim(pathname: string, init: { method?: string; body?: unknown } =
   const res = await fetch(`${chaos.stack.heat.url}${pathname}`, {
     method: init.method ?? 'GET',
     headers: { 'content-type': 'application/json' },
-    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    body: init.body === undefined ? null : JSON.stringify(init.body),
   });
   const text = await res.text();
   return text ? JSON.parse(text) : undefined;

@@ -17,6 +17,7 @@ import { stackNameOf } from '../../shared/heat/records';
 import { EtcdStore } from '../../shared/store/etcd-store';
 import { startTestStack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
+import { definedOnly } from '../../shared/defined-only';
 
 jest.setTimeout(300_000);
 
@@ -58,7 +59,7 @@ maybe('Gohan as the client', () => {
     const res = await fetch(`${gohan.url}/v2.0/${url}`, {
       method,
       headers: { 'X-Auth-Token': GOHAN_TOKEN, 'Content-Type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? null : JSON.stringify(body),
     });
     const text = await res.text();
     process.stdout.write(`${method} /v2.0/${url}${body ? ` ${JSON.stringify(body)}` : ''} → ${res.status}\n`);
@@ -98,7 +99,9 @@ maybe('Gohan as the client', () => {
       },
       { timeoutMs: 120_000, intervalMs: 25, what: `${plural}/${id} showing ${workerState} for version ${version}` },
     )) as Resource;
-    timings.push({ call: `${call.call} (${workerState} v${r.version})`, ms: Date.now() - call.at, inEtcd });
+    timings.push(
+      definedOnly({ call: `${call.call} (${workerState} v${r.version})`, ms: Date.now() - call.at, inEtcd }),
+    );
     return r;
   }
   const liveStacks = () =>

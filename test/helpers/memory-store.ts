@@ -206,7 +206,7 @@ export class MemoryStore implements Store {
       modRevision: revision,
       createRevision: prev?.createRevision ?? revision,
       version: (prev?.version ?? 0) + 1,
-      lease,
+      ...(lease ? { lease } : {}),
     };
     this.push(key, { revision, kv });
     return { type: 'put', key, value, modRevision: revision };

@@ -28,7 +28,7 @@ export function heatApi(tier: RealOpenStack = openStack()) {
       method,
       redirect: 'manual',
       headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-Auth-Token': token },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? null : JSON.stringify(body),
     });
     const text = await res.text();
     let parsed: Record<string, unknown>;
@@ -37,7 +37,8 @@ export function heatApi(tier: RealOpenStack = openStack()) {
     } catch {
       parsed = { text };
     }
-    return { status: res.status, location: res.headers.get('location') ?? undefined, body: parsed };
+    const location = res.headers.get('location');
+    return { status: res.status, ...(location === null ? {} : { location }), body: parsed };
   };
   return { send };
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { freeStackPorts, type RunningStack, type SimulatorOptions, startStack } from '../../infra/stack/stack';
 import type { RealOpenStack } from '../../infra/openstack/openstack';
 import { EtcdStore } from '../../shared/store/etcd-store';
+import { definedOnly } from '../../shared/defined-only';
 
 /**
  * The whole local stack on free ports, with its own data folder under the test run's root. A port
@@ -25,8 +26,7 @@ export async function startTestStack(
         ports: await freeStackPorts(),
         env: { ESI_LOG_LEVEL: 'INFO', ...env },
         simulators,
-        etcdMembers: o.etcdMembers,
-        openstack: o.openstack,
+        ...definedOnly({ etcdMembers: o.etcdMembers, openstack: o.openstack }),
       });
     } catch (err) {
       if (attempt >= 3 || !/EADDRINUSE|address already in use/.test(String(err))) throw err;

@@ -167,7 +167,7 @@ test('a resync reads its prefix in pages at one revision and holds at most two p
   });
   const ownStore = new EtcdStore({ endpoints: [own.clientUrl] });
   // The relay's store, recording every range read of the prefix: its page limit and size.
-  const reads: { limit?: number; keys: number; revision?: number }[] = [];
+  const reads: { limit: number | undefined; keys: number; revision: number | undefined }[] = [];
   const prefix = '/it-paged/';
   const counting = Object.assign(Object.create(ownStore) as EtcdStore, {
     range: async (p: string, o?: RangeOptions) => {

@@ -30,7 +30,7 @@ function apiOf(session: KeystoneSession): Api {
       method,
       redirect: 'manual',
       headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-Auth-Token': t.token },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? null : JSON.stringify(body),
     });
     const text = await res.text();
     let parsed: Record<string, any>;

@@ -29,7 +29,7 @@ async function keystoneAdmin() {
     const res = await fetch(`${tier.keystoneUrl}${p}`, {
       method,
       headers: { 'Content-Type': 'application/json', 'X-Auth-Token': asToken },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? null : JSON.stringify(body),
     });
     const text = await res.text();
     return { status: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, any> };

@@ -19,6 +19,7 @@ import {
   send,
   text,
 } from '../http-util';
+import { definedOnly } from '../../../shared/defined-only';
 
 export interface CollectorSimulatorOptions {
   /** 0 (default) picks a free port. */
@@ -263,9 +264,11 @@ export async function startCollectorSimulator(opts: CollectorSimulatorOptions = 
           // The fixture as it is when the agent reports (a test may have replaced it meanwhile).
           const f = fixtureFor(target.body);
           if (targets.has(tid))
-            setStatus(tid, f ? f.value : (opts.autoStatus ?? 'UP'), {
-              lastChanged: f ? opts.statusesSince : undefined,
-            });
+            setStatus(
+              tid,
+              f ? f.value : (opts.autoStatus ?? 'UP'),
+              definedOnly({ lastChanged: f ? opts.statusesSince : undefined }),
+            );
         }, opts.autoStatusDelayMs ?? 1000);
         timers.add(t);
       }
@@ -309,10 +312,10 @@ export async function startCollectorSimulator(opts: CollectorSimulatorOptions = 
 }
 
 function statusOpts(body: JsonObject): { key?: string; reporter?: string; failCounter?: number; lastChanged?: string } {
-  return {
+  return definedOnly({
     lastChanged: typeof body.last_changed === 'string' ? body.last_changed : undefined,
     key: typeof body.key === 'string' ? body.key : undefined,
     reporter: typeof body.reporter === 'string' ? body.reporter : undefined,
     failCounter: typeof body.fail_counter === 'number' ? body.fail_counter : undefined,
-  };
+  });
 }

@@ -53,8 +53,7 @@ export class CollectorRegistrar implements MonitoringRegistrar {
     try {
       return await fetch(`${this.base}${path}`, {
         method,
-        headers: body ? { 'Content-Type': 'application/json' } : undefined,
-        body: body ? JSON.stringify(body) : undefined,
+        ...(body ? { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) } : {}),
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {

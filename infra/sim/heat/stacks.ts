@@ -29,7 +29,8 @@ export interface Stack {
   /** Parameters as the client passed them (PATCH updates merge into these). */
   given: JsonObject;
   params: TypedParameters;
-  timeoutMins?: number;
+  /** Undefined: no timeout (an update without one clears it). */
+  timeoutMins: number | undefined;
   disableRollback: boolean;
   action: Action;
   status: Status;

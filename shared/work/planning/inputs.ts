@@ -25,6 +25,7 @@ import type { Reader } from '../../store/read';
 import type { KeyValue } from '../../store/store';
 import { shipped, templateMappings } from './templates';
 import { evaluateInRounds, LoadingView, readInOrder } from './view';
+import { definedOnly } from '../../defined-only';
 
 export { SnapshotSource } from './snapshot';
 
@@ -119,7 +120,7 @@ export async function preparePlan(source: Reader, configKey: string, opts: Prepa
             templateMappings: mappings,
             view,
             schema,
-            randomSuffix: opts.randomSuffix,
+            ...definedOnly({ randomSuffix: opts.randomSuffix }),
           }),
         );
   const referenced = () => new Map([...view.configs].filter(([key]) => key !== ownKey));

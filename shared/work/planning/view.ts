@@ -11,6 +11,7 @@ import { PlanError, type HeatTemplate, type PlanningView, type SchemaIndex } fro
 import { readKeys, type Reader } from '../../store/read';
 import type { KeyValue } from '../../store/store';
 import { parseEtcdTemplate } from './templates';
+import { definedOnly } from '../../defined-only';
 
 /** Reads several keys (shared/store/read.ts), in order. */
 export const readInOrder = async (source: Reader, keyList: string[]): Promise<(KeyValue | undefined)[]> =>
@@ -147,10 +148,12 @@ export class LoadingView implements PlanningView {
     // The keys are read in the jobs' first request when there is one.
     const jobs =
       pending.length || loadReferencing
-        ? await pendingJobsOf(source, defaultJobKeys, pending, {
-            referenced: loadReferencing ? this.self : undefined,
-            alsoRead: toGet,
-          })
+        ? await pendingJobsOf(
+            source,
+            defaultJobKeys,
+            pending,
+            definedOnly({ referenced: loadReferencing ? this.self : undefined, alsoRead: toGet }),
+          )
         : undefined;
     const fetched = jobs ? jobs.read : await readInOrder(source, toGet);
     const got = fetched.slice(0, fetched.length - mirrorKeys.length);

@@ -29,6 +29,7 @@ import {
   uid,
   type Harness,
 } from './helpers';
+import { definedOnly } from '../../../shared/defined-only';
 
 // Seed 002's load balancer job: heat_timeout 3 (minutes) → deadline 3 min + 60 s grace.
 const lbJob = loadBalancerJob;
@@ -153,9 +154,11 @@ it("a claim whose step an earlier version stored (no timeout, a spec hash) is fo
   await h.store
     .txn()
     .then(
-      put(working.key, JSON.stringify({ ...value, step: { ...earlier, spec_hash: 'f'.repeat(64) } }), {
-        lease: working.lease,
-      }),
+      put(
+        working.key,
+        JSON.stringify({ ...value, step: { ...earlier, spec_hash: 'f'.repeat(64) } }),
+        definedOnly({ lease: working.lease }),
+      ),
     )
     .commit();
   await h.drive('heat', async () => (await stepOf(job)).timeout_mins === 3);

@@ -191,7 +191,7 @@ export async function harness(
       const res = await fetch(`${heat.url}${pathname}`, {
         method: init.method ?? 'GET',
         headers: { 'content-type': 'application/json' },
-        body: init.body === undefined ? undefined : JSON.stringify(init.body),
+        body: init.body === undefined ? null : JSON.stringify(init.body),
       });
       const text = await res.text();
       return text ? JSON.parse(text) : undefined;

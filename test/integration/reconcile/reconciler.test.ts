@@ -54,8 +54,8 @@ beforeEach(async () => {
 });
 
 /** Receives (and deletes) every message on a queue now: [body, group id, dedup id]. */
-async function drain(q: string): Promise<{ body: unknown; group?: string; dedup?: string }[]> {
-  const out: { body: unknown; group?: string; dedup?: string }[] = [];
+async function drain(q: string): Promise<{ body: unknown; group: string | undefined; dedup: string | undefined }[]> {
+  const out: { body: unknown; group: string | undefined; dedup: string | undefined }[] = [];
   for (;;) {
     const res = await sqsClient().send(
       new ReceiveMessageCommand({

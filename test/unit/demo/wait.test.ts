@@ -144,7 +144,7 @@ test('the pending line says what is pending, why, and how long is left', () => {
     value: 'FAIL',
     seconds: 210,
     template: 'port',
-    releaseAt,
+    ...(releaseAt === undefined ? {} : { releaseAt }),
   });
   expect(pendingLine(result({ state: 0, monitoring: 2, jobs: 0 }), [held(0), held(1)], 95_400, now)).toBe(
     'waiting for 2 /monitoring values (FAIL held 210 s by hold_options): 96 s left',

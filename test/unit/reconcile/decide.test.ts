@@ -66,7 +66,7 @@ function row(n: string, parts: Partial<JobRow> & { deps?: string[]; isLast?: boo
     ...rest,
   };
 }
-const finished = (id: string, modRevision = OLD, ok = true): JobRow['finished'] => ({
+const finished = (id: string, modRevision = OLD, ok = true): NonNullable<JobRow['finished']> => ({
   key: `/jobs/finished/${id}`,
   modRevision,
   status: ok ? { kind: 'satisfied' } : { kind: 'failed', error: 'boom', rootCause: id },
