@@ -44,7 +44,8 @@ export type CleanupResult =
  * read them already). A job gone from etcd counts as satisfied for a dependent, so a failed job
  * does not go before its dependents have been failed. Its finish settled them (finish.ts); when it
  * did not get to (a crash between its steps), they are settled here and the result is a
- * conflict, for the caller to read the chain again.
+ * conflict, for the caller to read the chain again (dependents no settlement can move do not
+ * hold the chain).
  */
 export async function cleanupChain(
   store: Store,
@@ -59,7 +60,7 @@ export async function cleanupChain(
 
   // A failed job gone would count as satisfied: it stays until its dependents are settled (failed).
   const failed = present.filter((id) => dependencyStatus(id, read.finished.get(id)!.value, true).kind === 'failed');
-  const compares: Compare[] = [...(opts.extra?.compares ?? []), ...failed.map((id) => noneUnder(keys.dependents(id)))];
+  const compares: Compare[] = [...(opts.extra?.compares ?? [])];
   const ops: Op[] = [...(opts.extra?.ops ?? [])];
   for (const id of present) {
     compares.push(
@@ -72,16 +73,24 @@ export async function cleanupChain(
     const stored = tryParseStoredJob(read.all.get(id)!);
     if (stored) ops.push(...referencingDeletes(keys, [stored]));
   }
-  const res = await store
-    .txn()
-    .when(...compares)
-    .then(...ops)
-    .otherwise(...failed.map((id) => readPrefix(keys.dependents(id), { keysOnly: true, limit: 1 })))
-    .commit();
-  if (res.succeeded) return { cleaned: true, jobIds: present, revision: res.revision };
-  const unsettled = failed.filter((_, i) => res.ranges[i].items.length);
-  if (unsettled.length) await settleDependents(store, unsettled, { keys });
-  return { cleaned: false, reason: 'conflict' };
+  const commit = (guarded: string[]) =>
+    store
+      .txn()
+      .when(...compares, ...guarded.map((id) => noneUnder(keys.dependents(id))))
+      .then(...ops)
+      .otherwise(...guarded.map((id) => readPrefix(keys.dependents(id), { keysOnly: true, limit: 1 })))
+      .commit();
+  let res = await commit(failed);
+  const unsettled = res.succeeded ? [] : failed.filter((_, i) => res.ranges[i].items.length);
+  if (unsettled.length) {
+    const settled = await settleDependents(store, unsettled, { keys });
+    if (settled.promoted.length || settled.failedDependents.length) return { cleaned: false, reason: 'conflict' };
+    // Nothing left a settlement can move (a dependent whose job value is unreadable): no reason to stay.
+    res = await commit([]);
+  }
+  return res.succeeded
+    ? { cleaned: true, jobIds: present, revision: res.revision }
+    : { cleaned: false, reason: 'conflict' };
 }
 
 /** A chain's job keys as read: its ids, and each one's /jobs/all and /jobs/finished key. */

@@ -310,3 +310,27 @@ test("a clean-up finding a finished job's dependents unsettled (a crash between 
     [`delete ${keys.all(net.id)}`, `delete ${keys.finished(net.id)}`].sort(),
   );
 });
+
+test('a dependent no settlement can move (its job value unreadable) does not hold a failed chain back', async () => {
+  const keys = isolatedKeys('cleanup-stuck');
+  const net = job('create:heat_worker:network:n:1:aaaaa', [], {
+    resource_type: 'network',
+    resource_id: 'n',
+    is_last: true,
+  });
+  const port = job('create:heat_worker:port:p:1:bbbbb', [net.id], { resource_id: 'p', is_last: true });
+  await seedJobs(store, keys, [net, port]);
+  await store
+    .txn()
+    .then(put(keys.all(port.id), 'not a job'))
+    .commit();
+  const claim = (await claimJob(store, net.id, 'o', TTL, { keys }))!;
+  await finishJob(store, claim, { ok: false, error: 'quota exceeded' });
+  expect(await store.get(keys.dependent(net.id, port.id))).toBeDefined();
+  const from = (await store.revision()) + 1;
+  const chain = { resource_type: 'network', resource_id: 'n', version: 1 };
+  expect(await cleanupChain(store, chain, { keys })).toMatchObject({ cleaned: true, jobIds: [net.id] });
+  expect((await eventsSince(store, keys.root, from)).map((e) => `${e.type} ${e.key}`).sort()).toEqual(
+    [`delete ${keys.all(net.id)}`, `delete ${keys.finished(net.id)}`].sort(),
+  );
+});
