@@ -79,19 +79,6 @@ export interface JobRunnerOptions {
   hooks?: { beforeCommit?: (claim: Claim, result: WorkResult) => Promise<void> };
 }
 
-/** The runner's settings, resolved once (options over environment over defaults). */
-interface Runner {
-  work: JobWork;
-  jobKeys: JobKeys;
-  leaseSeconds: number;
-  pollDelay: number;
-  maxAttempts: number;
-  quickPollMs: number;
-  heldRetry: number;
-  now: () => Date;
-  hooks: JobRunnerOptions['hooks'];
-}
-
 /** One invocation's view of a claimed job: the runner, the store and the record's logger. */
 interface Invocation {
   r: Runner;
@@ -127,9 +114,11 @@ const pollMessage = (claim: Claim): EtcdEventMessage => ({
   type: 'put',
 });
 
-export function jobRunner(opts: JobRunnerOptions): RecordHandler {
+/** The runner's settings, resolved once (options over environment over defaults). */
+type Runner = ReturnType<typeof settingsOf>;
+function settingsOf(opts: JobRunnerOptions) {
   const leaseSeconds = opts.leaseSeconds ?? envInt('ESI_JOB_LEASE_SECONDS', 15);
-  const r: Runner = {
+  return {
     work: opts.work,
     jobKeys: opts.keys ?? defaultJobKeys,
     leaseSeconds,
@@ -140,6 +129,10 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
     now: opts.now ?? (() => new Date()),
     hooks: opts.hooks,
   };
+}
+
+export function jobRunner(opts: JobRunnerOptions): RecordHandler {
+  const r = settingsOf(opts);
   const storeOf = typeof opts.store === 'function' ? opts.store : () => opts.store as Store;
   return (message, rctx) => {
     const owner = opts.owner?.(rctx) ?? `${CONTAINER_ID}/${rctx.record.messageId}`;
@@ -358,35 +351,34 @@ async function onError(inv: Invocation, claim: Claim, err: unknown): Promise<Out
   }
   const text = errorMessage(err);
   if (isTerminal(err) || r.work.isJobFailure?.(err)) return finishQuiet(inv, claim, { ok: false, error: text });
-  if (isRetryable(err)) {
-    let attempt: number;
-    try {
-      attempt = await retryJob(store, claim, text);
-    } catch (e) {
-      if (e instanceof ClaimLostError) return done('claim lost');
-      throw e;
-    }
-    if (attempt >= r.maxAttempts)
-      return finishQuiet(inv, claim, { ok: false, error: `${text} (gave up after ${attempt} attempts)` });
-    logger.warn('transient failure; job released for a retry', { error: text, attempt, max_attempts: r.maxAttempts });
-    await releaseClaim(store, claim).catch((e) => {
-      if (!(e instanceof ClaimLostError)) throw e;
+  if (isRetryable(err))
+    return unlessLost(async () => {
+      const attempt = await retryJob(store, claim, text);
+      if (attempt >= r.maxAttempts)
+        return finish(inv, claim, { ok: false, error: `${text} (gave up after ${attempt} attempts)` });
+      logger.warn('transient failure; job released for a retry', { error: text, attempt, max_attempts: r.maxAttempts });
+      await releaseClaim(store, claim).catch((e) => {
+        if (!(e instanceof ClaimLostError)) throw e;
+      });
+      throw err;
     });
-    throw err;
-  }
   // Unexpected (etcd unreachable, a bug): give the job back and let SQS redeliver the message.
   await releaseClaim(store, claim).catch((e) => releaseFailed(logger, claim, e));
   throw err;
 }
 
-async function finishQuiet(inv: Invocation, claim: Claim, outcome: JobOutcome): Promise<Outcome> {
+/** Runs `fn`; a claim lost meanwhile ends the message: another invocation owns the job. */
+async function unlessLost(fn: () => Promise<Outcome>): Promise<Outcome> {
   try {
-    return await finish(inv, claim, outcome);
+    return await fn();
   } catch (e) {
     if (e instanceof ClaimLostError) return done('claim lost');
     throw e;
   }
 }
+
+const finishQuiet = (inv: Invocation, claim: Claim, outcome: JobOutcome) =>
+  unlessLost(() => finish(inv, claim, outcome));
 
 async function finish(inv: Invocation, claim: Claim, outcome: JobOutcome, note?: string): Promise<Outcome> {
   const { logger } = inv;
