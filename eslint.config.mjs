@@ -35,6 +35,14 @@ export default tseslint.config(
     },
   },
   {
+    // The product code is type-checked with noUncheckedIndexedAccess (tsconfig.strict.json): lint
+    // reads its types from the same configuration, so an index's `undefined` is seen alike.
+    files: ['shared/**/*.ts', 'functions/**/*.ts'],
+    languageOptions: {
+      parserOptions: { projectService: false, project: './tsconfig.strict.json', tsconfigRootDir: import.meta.dirname },
+    },
+  },
+  {
     // Product code reads in short functions; tests (and the simulators and local-stack tools in
     // infra/) may describe a whole scenario or server in one.
     files: ['shared/**/*.ts', 'functions/**/*.ts', 'cli/**/*.ts'],

@@ -217,13 +217,13 @@ export class HeatClient {
   private refFrom(res: HeatResponse, name: string): StackRef {
     const location: unknown = res.headers.location;
     if (res.status === 302 && typeof location === 'string') {
-      const m = /\/stacks\/([^/]+)\/([^/?#]+)\/?(?:[?#].*)?$/.exec(location);
-      if (!m)
+      const [, stackName, stackId] = /\/stacks\/([^/]+)\/([^/?#]+)\/?(?:[?#].*)?$/.exec(location) ?? [];
+      if (stackName === undefined || stackId === undefined)
         throw new TerminalError(`heat GET /stacks/${name}: 302 to an unexpected location`, {
           service: 'heat',
           status: 302,
         });
-      return { name: decodeURIComponent(m[1]), id: decodeURIComponent(m[2]), href: location };
+      return { name: decodeURIComponent(stackName), id: decodeURIComponent(stackId), href: location };
     }
     const s = (res.data?.stack ?? {}) as { id?: unknown; links?: { href?: unknown; rel?: unknown }[] };
     const self = s.links?.find((l) => l.rel === 'self')?.href;

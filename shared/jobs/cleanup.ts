@@ -81,7 +81,8 @@ export async function cleanupChain(
       .otherwise(...guarded.map((id) => readPrefix(keys.dependents(id), { keysOnly: true, limit: 1 })))
       .commit();
   let res = await commit(failed);
-  const unsettled = res.succeeded ? [] : failed.filter((_, i) => res.ranges[i].items.length);
+  // The failure branch ranged one prefix per failed job, in order.
+  const unsettled = res.succeeded ? [] : failed.filter((_, i) => res.ranges[i]!.items.length);
   if (unsettled.length) {
     const settled = await settleDependents(store, unsettled, { keys });
     if (settled.promoted.length || settled.failedDependents.length) return { cleaned: false, reason: 'conflict' };
@@ -119,7 +120,7 @@ export async function readChain(
   const found = await readJobIds(store, keys, [{ type: chain.resource_type, id: chain.resource_id }], {
     alsoRead: firstKeys,
   });
-  const [resourceIds] = found.ids;
+  const [resourceIds = []] = found.ids;
   const first = new Map(firstKeys.map((k, i) => [k, found.read[i]]));
   const ids = resourceIds.filter((id) => parseJobId(id)!.version === chain.version);
   const rest = await readValues(store, jobKeysOf(ids.filter((id) => !knownIds.includes(id))));

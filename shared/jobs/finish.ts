@@ -90,7 +90,8 @@ export async function finishJob(
   const revoked = claim.lease ? revokeQuietly(claim.lease) : Promise.resolve();
 
   const dependents = res.succeeded
-    ? (await continuePages(store, [dependentsPrefix], res.ranges, { keysOnly: true }))[0]
+    ? (await continuePages(store, [dependentsPrefix], res.ranges, { keysOnly: true }))
+        .flat() // the one prefix's keys
         .map((kv) => kv.key.slice(dependentsPrefix.length))
         .sort()
     : undefined;

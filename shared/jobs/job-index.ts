@@ -28,18 +28,21 @@ export interface JobOwner {
 /** The ids of `owner`'s jobs among the keys ranged under its prefixes (`found`, one list per prefix). */
 function ownedIds(keys: JobKeys, owner: JobOwner, prefixes: string[], found: KeyValue[][]): string[] {
   const allPrefix = keys.prefix('all');
-  return prefixes
-    .flatMap((prefix, i) => found[i].filter((kv) => kv.key.startsWith(prefix)))
-    .map((kv) => kv.key.slice(allPrefix.length))
-    .filter((id) => {
-      const parts = parseJobId(id);
-      return (
-        parts?.resourceType === owner.type &&
-        parts.resourceId === owner.id &&
-        (owner.version === undefined || parts.version === owner.version)
-      );
-    })
-    .sort();
+  return (
+    prefixes
+      // `found` holds one list per prefix, in order (readKeys).
+      .flatMap((prefix, i) => found[i]!.filter((kv) => kv.key.startsWith(prefix)))
+      .map((kv) => kv.key.slice(allPrefix.length))
+      .filter((id) => {
+        const parts = parseJobId(id);
+        return (
+          parts?.resourceType === owner.type &&
+          parts.resourceId === owner.id &&
+          (owner.version === undefined || parts.version === owner.version)
+        );
+      })
+      .sort()
+  );
 }
 
 /**
@@ -61,7 +64,10 @@ export async function readJobIds(
     { keysOnly: 'prefixes' },
   );
   let next = 0;
-  const ids = owners.map((o, r) => ownedIds(keys, o, prefixes[r], found.slice(next, (next += prefixes[r].length))));
+  const ids = owners.map((o, r) => {
+    const own = prefixes[r]!; // one entry per owner (mapped from `owners` above)
+    return ownedIds(keys, o, own, found.slice(next, (next += own.length)));
+  });
   return { ids, extra: found.slice(next), read: kvs };
 }
 
@@ -77,7 +83,8 @@ export async function resourceJobIds(
   resourceId: string,
   version?: number,
 ): Promise<string[]> {
-  const [ids] = (await readJobIds(reader, keys, [definedOnly({ type: resourceType, id: resourceId, version })])).ids;
+  const [ids = []] = (await readJobIds(reader, keys, [definedOnly({ type: resourceType, id: resourceId, version })]))
+    .ids;
   return ids;
 }
 
@@ -111,7 +118,8 @@ export async function pendingJobsOf(
     definedOnly({ extraPrefixes: refPrefix ? [refPrefix] : [], alsoRead: opts.alsoRead }),
   );
   const ids = [...new Set(found.ids.flat())];
-  const listed = refPrefix ? listedReferencing(refPrefix, found.extra[0]) : [];
+  // With a refPrefix, `extra` holds its one list.
+  const listed = refPrefix ? listedReferencing(refPrefix, found.extra[0]!) : [];
   const toRead = [...ids.map((id) => keys.finished(id)), ...referencingChecks(keys, listed)];
   const got = toRead.length ? (await readKeys(reader, { keys: toRead }, { keysOnly: true })).values : [];
   const done = new Set(ids.filter((_, i) => got[i] !== undefined));
@@ -119,7 +127,7 @@ export async function pendingJobsOf(
   resources.forEach((r, i) =>
     unfinished.set(
       `${r.type}\u0000${r.id}`,
-      found.ids[i].filter((id) => !done.has(id)),
+      found.ids[i]!.filter((id) => !done.has(id)), // one list per resource, in order
     ),
   );
   return {

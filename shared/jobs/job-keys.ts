@@ -105,12 +105,14 @@ export interface JobIdParts {
 export function parseJobId(id: string): JobIdParts | undefined {
   const parts = id.split(':');
   if (parts.length < 6 || parts.some((p) => p === '')) return undefined;
-  const [action, handler, resourceType] = parts;
-  const suffix = parts[parts.length - 1];
-  const version = Number(parts[parts.length - 2]);
+  const [action, handler, resourceType, ...rest] = parts;
+  const suffix = rest.pop();
+  const version = Number(rest.pop());
+  if (action === undefined || handler === undefined || resourceType === undefined || suffix === undefined) {
+    return undefined;
+  }
   if (!Number.isInteger(version) || version < 1) return undefined;
-  const resourceId = parts.slice(3, -2).join(':');
-  return { action, handler, resourceType, resourceId, version, suffix };
+  return { action, handler, resourceType, resourceId: rest.join(':'), version, suffix };
 }
 
 /** The chain a job belongs to: one resource change, i.e. the job's `job_name` `<type>:<id>:<version>`. */

@@ -36,10 +36,13 @@ export function typeName(v: JsonValue | undefined): string {
 
 export function jsonEqual(a: JsonValue, b: JsonValue): boolean {
   if (a === b) return true;
-  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((x, i) => jsonEqual(x, b[i]));
+  // JSON holds no undefined: an undefined element or member is a missing one.
+  if (Array.isArray(a)) {
+    return Array.isArray(b) && a.length === b.length && a.every((x, i) => b[i] !== undefined && jsonEqual(x, b[i]));
+  }
   if (isObject(a) && isObject(b)) {
-    const ka = Object.keys(a);
-    return ka.length === Object.keys(b).length && ka.every((k) => k in b && jsonEqual(a[k], b[k]));
+    const ea = Object.entries(a);
+    return ea.length === Object.keys(b).length && ea.every(([k, x]) => b[k] !== undefined && jsonEqual(x, b[k]));
   }
   return false;
 }

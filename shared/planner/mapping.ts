@@ -98,6 +98,12 @@ class Evaluator {
     throw new MappingError(this.describe(m, problem), this.param, this.rootMapping);
   }
 
+  /** A key the mapping's form requires (JSON holds no undefined: undefined is a missing key). */
+  private member(m: JsonObject, key: string, problem: string): JsonValue {
+    const v = m[key];
+    return v === undefined ? this.fail(m, problem) : v;
+  }
+
   private eval(m: Mapping, scope: Scope): Evaluated {
     if (typeof m === 'string') return this.evalString(m, scope);
     if (isObject(m)) return this.evalDict(m, scope);
@@ -200,7 +206,7 @@ class Evaluator {
     if (extra.length) this.fail(m, `unknown key(s) ${extra.map((k) => `"${k}"`).join(', ')} in a "${form[0]}" mapping`);
     switch (form[0]) {
       case 'constant':
-        return { kind: 'value', value: m.constant, resources: [] };
+        return { kind: 'value', value: this.member(m, 'constant', '"constant" needs a value'), resources: [] };
       case 'version':
         return { kind: 'value', value: this.ctx.version, resources: [] };
       case 'if_mapping':
@@ -216,28 +222,32 @@ class Evaluator {
 
   private evalIf(m: JsonObject, scope: Scope): Evaluated {
     const cond = m.if_mapping;
-    if (!('then_mapping' in m) || !('else_mapping' in m))
-      this.fail(m, 'if_mapping needs both then_mapping and else_mapping');
+    const both = 'if_mapping needs both then_mapping and else_mapping';
+    const thenMapping = this.member(m, 'then_mapping', both);
+    const elseMapping = this.member(m, 'else_mapping', both);
     if (!isObject(cond)) return this.fail(m, 'if_mapping must be {"equal"|"regexp": [mapping, mapping]}');
     const ops = Object.keys(cond);
-    if (ops.length !== 1 || (ops[0] !== 'equal' && ops[0] !== 'regexp')) {
+    const [op] = ops;
+    if (ops.length !== 1 || (op !== 'equal' && op !== 'regexp')) {
       return this.fail(
         m,
         `unknown condition operator ${ops.map((o) => `"${o}"`).join(', ') || '(none)'} (expected "equal" or "regexp")`,
       );
     }
-    const operands = cond[ops[0]];
-    if (!Array.isArray(operands) || operands.length !== 2) this.fail(m, `"${ops[0]}" needs a list of two mappings`);
-    const [left, right] = operands.map((o) => this.plain(o, scope));
+    const operands = cond[op];
+    const [l, r, ...more] = Array.isArray(operands) ? operands : [];
+    if (l === undefined || r === undefined || more.length) return this.fail(m, `"${op}" needs a list of two mappings`);
+    const left = this.plain(l, scope);
+    const right = this.plain(r, scope);
     let holds: boolean;
-    if (ops[0] === 'equal') {
+    if (op === 'equal') {
       holds = jsonEqual(left.value, right.value);
     } else {
       if (typeof left.value !== 'string') this.fail(m, `regexp subject is ${typeName(left.value)}, not a string`);
       if (typeof right.value !== 'string') this.fail(m, `regexp pattern is ${typeName(right.value)}, not a string`);
       holds = this.regexp(m, right.value).test(left.value);
     }
-    const branch = this.eval(holds ? m.then_mapping : m.else_mapping, scope);
+    const branch = this.eval(holds ? thenMapping : elseMapping, scope);
     return { ...branch, resources: [...left.resources, ...right.resources, ...branch.resources] };
   }
 
@@ -251,8 +261,8 @@ class Evaluator {
   }
 
   private evalFor(m: JsonObject, scope: Scope): Evaluated {
-    if (!('for_mapping' in m)) this.fail(m, 'for_field needs a for_mapping');
-    const source = m.for_field;
+    const forMapping = this.member(m, 'for_mapping', 'for_field needs a for_mapping');
+    const source = this.member(m, 'for_field', 'for_field needs a field name or a mapping');
     let items: JsonValue;
     const resources: ResourceRef[] = [];
     if (typeof source === 'string') {
@@ -263,7 +273,6 @@ class Evaluator {
       resources.push(...r.resources);
     }
     if (!Array.isArray(items)) return this.fail(m, `for_field ${short(source)} is ${typeName(items)}, not a list`);
-    const forMapping = m.for_mapping;
     const deferred = isOutputKeyMapping(forMapping);
     const nested: NestedParam[] = [];
     const values: JsonValue[] = [];
@@ -380,8 +389,8 @@ class Evaluator {
   private field(m: Mapping, scope: Scope, name: string, parent?: string): JsonValue {
     const owner = parent ? `object field "${parent}"` : scope.type ? `${scope.type}` : 'the list element';
     if (!isObject(scope.obj)) return this.fail(m, `cannot read field "${name}" from ${typeName(scope.obj)}`);
-    if (!(name in scope.obj)) return this.fail(m, `field "${name}" is missing in ${owner}`);
-    return scope.obj[name];
+    const v = scope.obj[name];
+    return v === undefined ? this.fail(m, `field "${name}" is missing in ${owner}`) : v;
   }
 
   private plain(m: Mapping, scope: Scope): { value: JsonValue; resources: ResourceRef[] } {

@@ -159,17 +159,18 @@ function cleanups(inp: PassInputs, old: (rev: number) => boolean): Found[] {
     orphans.set(w.path, [...(orphans.get(w.path) ?? []), w]);
   }
   for (const ws of orphans.values()) {
-    if (!ws.every((w) => old(w.modRevision))) continue;
+    const [first] = ws;
+    if (!first || !ws.every((w) => old(w.modRevision))) continue;
     const last = Math.max(...ws.map((w) => w.modRevision));
     add(
       {
         kind: 'cleanup',
-        id: `cleanup ${ws[0].configKey}@${last}`,
-        key: ws[0].configKey,
+        id: `cleanup ${first.configKey}@${last}`,
+        key: first.configKey,
         why: `config key gone; worker keys left: ${ws.map((w) => w.key).join(', ')}`,
         send: {
           to: { queue: 'config' },
-          message: { key: ws[0].configKey, modRevision: inp.revision, type: 'delete' },
+          message: { key: first.configKey, modRevision: inp.revision, type: 'delete' },
         },
       },
       last,
@@ -192,8 +193,10 @@ function jobRepairs(inp: PassInputs, old: (rev: number) => boolean): { found: Fo
   };
   // Jobs already remembered first, so a bound on new ones never drops a first sighting.
   const limbo: Record<string, number> = {};
-  for (const j of inp.jobs)
-    if (inp.limboSince[j.id] !== undefined && j.all && isReady(j) && j.all.handler) limbo[j.id] = inp.limboSince[j.id];
+  for (const j of inp.jobs) {
+    const since = inp.limboSince[j.id];
+    if (since !== undefined && j.all && isReady(j) && j.all.handler) limbo[j.id] = since;
+  }
   let inLimbo = Object.keys(limbo).length;
   for (const j of inp.jobs) {
     if (!j.all || j.finished) continue;
@@ -267,7 +270,8 @@ function aggregations(inp: PassInputs, old: (rev: number) => boolean): Found[] {
   }
   for (const [name, jobs] of chains) {
     if (!jobs.every((j) => j.finished && !j.working && old(j.finished.modRevision))) continue;
-    const last = jobs.find((j) => j.all?.job?.is_last) ?? jobs[jobs.length - 1];
+    const last = jobs.find((j) => j.all?.job?.is_last) ?? jobs.at(-1);
+    if (!last) continue;
     const fin = last.finished!;
     const finishedBy = Math.max(...jobs.map((j) => j.finished!.modRevision));
     add(

@@ -68,7 +68,8 @@ export function withMark(marks: readonly Mark[], mark: Mark, nowMs: number, keep
   const sorted = [...byRevision.values()].sort((a, b) => a.revision - b.revision || a.at - b.at);
   const recent = sorted.filter((m) => m.at > nowMs - keepMs);
   const older = sorted.filter((m) => m.at <= nowMs - keepMs);
-  const kept = older.length ? [older[older.length - 1], ...recent] : recent;
+  const newestOlder = older.at(-1);
+  const kept = newestOlder ? [newestOlder, ...recent] : recent;
   return thin(kept, nowMs);
 }
 
@@ -84,7 +85,9 @@ function thin(marks: Mark[], nowMs: number): Mark[] {
     let drop = 1;
     let smallest = Infinity;
     for (let i = 1; i < kept.length - 1; i++) {
-      const gap = (kept[i + 1].at - kept[i - 1].at) / Math.max(1, nowMs - kept[i + 1].at);
+      // 1 <= i < length - 1: both neighbours exist.
+      const [before, after] = [kept[i - 1]!, kept[i + 1]!];
+      const gap = (after.at - before.at) / Math.max(1, nowMs - after.at);
       if (gap < smallest) [drop, smallest] = [i, gap];
     }
     kept.splice(drop, 1);

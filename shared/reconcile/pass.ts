@@ -232,16 +232,17 @@ async function readBacklog(repairs: Repair[], read: BacklogReader, logger: Logge
   const queues = [...new Set(repairs.flatMap((r) => (r.send ? [destinationQueue(r.send.to)] : [])))];
   const failed: Record<string, string> = {};
   const counts = await Promise.all(
-    queues.map((q) =>
-      read(q).catch((err: unknown) => {
+    queues.map(async (q): Promise<[string, number]> => [
+      q,
+      await read(q).catch((err: unknown) => {
         failed[q] = errorMessage(err);
         return 0;
       }),
-    ),
+    ]),
   );
   if (Object.keys(failed).length)
     logger.warn('queue backlog unreadable; repairing into those queues as if empty', { queues: failed });
-  return Object.fromEntries(queues.map((q, i) => [q, counts[i]]));
+  return Object.fromEntries(counts);
 }
 
 /** The decide core's backlog, by destination, from the backlog by queue name. */

@@ -70,9 +70,9 @@ export class Checkpoint {
    */
   async advance(positions: Record<string, number>): Promise<boolean> {
     const stored = this.current.routes;
-    const prefixes = Object.keys(positions).sort();
-    if (!prefixes.some((p) => positions[p] > (stored[p] ?? 0))) return false;
-    const routes = Object.fromEntries(prefixes.map((p) => [p, Math.max(positions[p], stored[p] ?? 0)]));
+    const given = Object.entries(positions).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    if (!given.some(([p, at]) => at > (stored[p] ?? 0))) return false;
+    const routes = Object.fromEntries(given.map(([p, at]) => [p, Math.max(at, stored[p] ?? 0)]));
     const next: CheckpointValue = { revision: Math.min(...Object.values(routes)), routes };
     const res = await this.store
       .txn()

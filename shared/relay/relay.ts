@@ -111,7 +111,8 @@ export class Relay {
 
   async start(): Promise<void> {
     const from = await this.checkpoint.load(this.streams.map((s) => s.prefix));
-    await Promise.all(this.streams.map((s) => s.start(from[s.prefix])));
+    // `load` answers a revision for every prefix it is given.
+    await Promise.all(this.streams.map((s) => s.start(from[s.prefix]!)));
   }
 
   /** Stops watching, sends what it already holds, writes the checkpoint. */

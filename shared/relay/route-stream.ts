@@ -254,7 +254,8 @@ export class RouteStream {
       if (this.stopping || this.halted) return;
       const page = await this.store.range(this.opts.prefix, definedOnly({ limit: pageSize, from, revision }));
       revision ??= page.revision;
-      const last = !page.more || page.items.length === 0;
+      const lastKey = page.items.at(-1)?.key;
+      const last = !page.more || lastKey === undefined;
       for (const kv of page.items) {
         const message: EtcdEventMessage = { key: kv.key, modRevision: kv.modRevision, type: 'sync' };
         this.hold({ message, position: last ? revision : held, queue: this.opts.route(message, kv.value) });
@@ -263,7 +264,7 @@ export class RouteStream {
       this.counters.received += page.items.length;
       this.wake?.();
       if (last) break;
-      from = `${page.items[page.items.length - 1].key}\0`;
+      from = `${lastKey}\0`;
     }
     this.opts.logger.warn('start revision compacted; re-emitted every key under the prefix', {
       ...this.where,
@@ -344,7 +345,8 @@ export class RouteStream {
   private startBatch(items: Item[]): void {
     // The checkpoint may only cover whole revisions: if the next pending item shares the batch's
     // last revision, this batch completes only the revisions before it.
-    const last = items[items.length - 1].position;
+    const last = items.at(-1)?.position;
+    if (last === undefined) return; // nothing to send
     const next = this.pending[0];
     const batch: Batch = {
       lastPosition: next && next.position === last ? last - 1 : last,
@@ -384,8 +386,8 @@ export class RouteStream {
   /** Moves the position over finished batches and tells the relay. */
   private advance(): void {
     let forwarded = 0;
-    while (this.inflight.length && this.inflight[0].done) {
-      const batch = this.inflight.shift()!;
+    for (let batch = this.inflight[0]; batch?.done; batch = this.inflight[0]) {
+      this.inflight.shift();
       this.safePosition = Math.max(this.safePosition, batch.lastPosition);
       forwarded += batch.forwarded;
     }

@@ -217,10 +217,11 @@ export class SqsBatchSender {
         deadLettered++;
       }
       pending = pending.filter((p) => p.refusals < this.maxRefusals && p.error !== undefined);
-      if (pending.length) {
+      const [first] = pending;
+      if (first) {
         this.stats.retriedEntries += pending.length;
         if (transient) throw transient as Error;
-        throw new RetryLater(`${pending.length} of the batch's entries not accepted yet: ${pending[0].error}`);
+        throw new RetryLater(`${pending.length} of the batch's entries not accepted yet: ${first.error}`);
       }
     });
     return deadLettered;

@@ -45,14 +45,10 @@ function toKeyValue(kv: {
 
 /** The end of the key range that covers every key starting with prefix. */
 function prefixEnd(prefix: string): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i] < 0xff) {
-      end[i] += 1;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return Buffer.from([0]);
+  const bytes = Buffer.from(prefix);
+  // The last byte below 0xff, incremented, with what follows it dropped.
+  const i = bytes.findLastIndex((b) => b < 0xff);
+  return i < 0 ? Buffer.from([0]) : Buffer.concat([bytes.subarray(0, i), Buffer.from([bytes.readUInt8(i) + 1])]);
 }
 
 /**
@@ -139,9 +135,9 @@ export class EtcdAccessError extends Error {
 /** The part of a gRPC "No connection established" message that says what went wrong. */
 function tlsReason(msg: string): string {
   const alert = /alert ([a-z ]+?)(?::|$)/i.exec(msg);
-  if (alert) return `TLS alert: ${alert[1].trim()}`;
+  if (alert?.[1] !== undefined) return `TLS alert: ${alert[1].trim()}`;
   const last = /Last error: (?:Error: )?(.*?)(?:\.? Resolution note|\s\(\d{4}-\d\d-\d\dT|$)/s.exec(msg);
-  return (last ? last[1] : msg).trim().replace(/\.$/, '');
+  return (last?.[1] ?? msg).trim().replace(/\.$/, '');
 }
 
 /**
@@ -230,7 +226,8 @@ export class EtcdStore implements Store {
 
   async get(key: string): Promise<KeyValue | undefined> {
     const res = await this.client.kv.range({ key: Buffer.from(key) }).catch(this.rethrow);
-    return res.kvs.length ? toKeyValue(res.kvs[0]) : undefined;
+    const [kv] = res.kvs;
+    return kv ? toKeyValue(kv) : undefined;
   }
 
   async range(prefix: string, opts: RangeOptions = {}): Promise<RangeResult> {
@@ -268,8 +265,11 @@ export class EtcdStore implements Store {
       const ranges: RangeResult[] = [];
       res.responses.forEach((r, i) => {
         const range = r.response_range;
-        if (ops[i].kind === 'get') reads.push(range.kvs.length ? toKeyValue(range.kvs[0]) : undefined);
-        else if (ops[i].kind === 'range') ranges.push({ items: range.kvs.map(toKeyValue), revision, more: range.more });
+        const kind = ops[i]?.kind;
+        if (kind === undefined)
+          throw new Error(`etcd answered ${res.responses.length} responses to ${ops.length} operations`);
+        if (kind === 'get') reads.push(range.kvs[0] ? toKeyValue(range.kvs[0]) : undefined);
+        else if (kind === 'range') ranges.push({ items: range.kvs.map(toKeyValue), revision, more: range.more });
       });
       return { succeeded: res.succeeded, revision, reads, ranges };
     });

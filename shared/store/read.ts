@@ -136,9 +136,10 @@ export async function* pages(
   for (;;) {
     const page: RangeResult = await reader.range(prefix, from === undefined ? range : { ...range, from });
     if (page.items.length) yield page.items;
-    if (!page.more || !page.items.length) return;
+    const last = page.items.at(-1);
+    if (!page.more || !last) return;
     // The smallest key after the last one read.
-    from = `${page.items[page.items.length - 1].key}\0`;
+    from = `${last.key}\0`;
   }
 }
 
@@ -155,9 +156,11 @@ export async function continuePages(
   return Promise.all(
     firstPages.map(async (page, i) => {
       const items = [...page.items];
-      if (!page.more || !items.length) return items;
-      const from = `${items[items.length - 1].key}\0`;
-      for await (const next of pages(reader, prefixes[i], { ...opts, from })) items.push(...next);
+      const last = items.at(-1);
+      if (!page.more || !last) return items;
+      const prefix = prefixes[i];
+      if (prefix === undefined) throw new Error(`continuePages: first page ${i} has no prefix`);
+      for await (const next of pages(reader, prefix, { ...opts, from: `${last.key}\0` })) items.push(...next);
       return items;
     }),
   );

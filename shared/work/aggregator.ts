@@ -158,7 +158,7 @@ function chainWrites(
 }
 
 /** The keys read with the chain: the job state, /state, the mirror, /config. */
-const extraKeysOf = (path: ResourcePath) => [
+const extraKeysOf = (path: ResourcePath): [jobState: string, state: string, mirror: string, config: string] => [
   keys.jobState(path),
   keys.state(path),
   keys.mirror(path),

@@ -22,11 +22,11 @@ export async function outputsResolver(
   job: Job,
 ): Promise<(type: string, id: string) => HeatOutput[] | undefined> {
   const refs = outputTargets(job);
-  const stackKeys = refs.map((r) => keys.heatStack(pathOfSingular(r.type, r.id)));
-  const records = await readValues(store, stackKeys);
+  const stackKeyOf = (r: (typeof refs)[number]) => keys.heatStack(pathOfSingular(r.type, r.id));
+  const records = await readValues(store, refs.map(stackKeyOf));
   const outputs = new Map<string, HeatOutput[] | undefined>();
-  refs.forEach((r, i) => {
-    const kv = records.get(stackKeys[i]);
+  refs.forEach((r) => {
+    const kv = records.get(stackKeyOf(r));
     const rec = kv ? parseStackRecord(kv.value) : undefined;
     outputs.set(
       refKey(r.type, r.id),
