@@ -113,8 +113,7 @@ class Evaluator {
     );
   }
 
-  // ---- string forms ---------------------------------------------------------------------------
-
+  /** A string form: its first character names it (P, C, V, O, F, …), the rest is its argument. */
   private evalString(m: string, scope: Scope): Evaluated {
     const op = m.charAt(0);
     const arg = m.slice(1);
@@ -193,8 +192,7 @@ class Evaluator {
     return this.fail(m, `"${part}" is ${typeName(v)}; only scalars can be concatenated`);
   }
 
-  // ---- dict forms -----------------------------------------------------------------------------
-
+  /** A dict form: the first operator of DICT_FORMS among its keys names it. */
   private evalDict(m: JsonObject, scope: Scope): Evaluated {
     const form = DICT_FORMS.find(([key]) => key in m);
     if (!form)
