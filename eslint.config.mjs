@@ -35,9 +35,9 @@ export default tseslint.config(
     },
   },
   {
-    // The product code is type-checked with noUncheckedIndexedAccess (tsconfig.strict.json): lint
+    // All but the tests is type-checked with noUncheckedIndexedAccess (tsconfig.strict.json): lint
     // reads its types from the same configuration, so an index's `undefined` is seen alike.
-    files: ['shared/**/*.ts', 'functions/**/*.ts'],
+    files: ['shared/**/*.ts', 'functions/**/*.ts', 'cli/**/*.ts', 'infra/**/*.ts'],
     languageOptions: {
       parserOptions: { projectService: false, project: './tsconfig.strict.json', tsconfigRootDir: import.meta.dirname },
     },

@@ -8,7 +8,7 @@ import { awsSettings } from '../shared/config';
 /** `14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED …. Resolution note: ` → the cause. */
 function grpcReason(msg: string): string {
   const last = /Last error: (?:Error: )?(.*?)(?:\.? Resolution note|$)/s.exec(msg);
-  return (last ? last[1] : msg.replace(/^\d+ [A-Z_]+: /, '')).trim().replace(/\.$/, '');
+  return (last?.[1] ?? msg.replace(/^\d+ [A-Z_]+: /, '')).trim().replace(/\.$/, '');
 }
 
 export function cliErrorText(err: unknown): string {

@@ -150,7 +150,7 @@ export function registerEtcdRolesCommand(program: Command): void {
     .action(async (opts: { rolePrefix: string; grant?: string[]; print?: boolean }) => {
       const grants: Partial<Record<Component, string>> = {};
       for (const g of opts.grant ?? []) {
-        const [component, user] = g.split('=');
+        const [component = '', user] = g.split('=');
         if (!(COMPONENTS as readonly string[]).includes(component) || !user)
           throw new Error(`--grant ${g}: expected <component>=<user>, component one of ${COMPONENTS.join(', ')}`);
         grants[component as Component] = user;

@@ -233,12 +233,12 @@ export async function redrive(
       // Sent but still in the DLQ: it will be moved again by the next redrive (consumers are idempotent).
       for (const f of del.Failed ?? [])
         process.stderr.write(
-          `warning: ${done[Number(f.Id)].MessageId} was sent to ${target.name} but could not be deleted from ${dlq.name}: ${f.Message}\n`,
+          `warning: ${done[Number(f.Id)]?.MessageId ?? `entry ${f.Id}`} was sent to ${target.name} but could not be deleted from ${dlq.name}: ${f.Message}\n`,
         );
     }
     for (const f of sent.Failed ?? [])
       process.stderr.write(
-        `could not send ${batch[Number(f.Id)].MessageId} to ${target.name}: ${f.Code} ${f.Message ?? ''}\n`,
+        `could not send ${batch[Number(f.Id)]?.MessageId ?? `entry ${f.Id}`} to ${target.name}: ${f.Code} ${f.Message ?? ''}\n`,
       );
     result.moved += done.length;
     result.failed += batch.length - done.length;
@@ -392,14 +392,15 @@ async function redriveDlq(client: SQSClient, arg: string, opts: RedriveOptions):
     target = await resolveQueue(client, opts.to, opts.stage);
   } else {
     const sources = await sourceQueuesOf(client, dlq);
-    if (sources.length !== 1) {
+    const [source] = sources;
+    if (source === undefined || sources.length !== 1) {
       throw new Error(
         sources.length
           ? `${dlq.name} is the dead-letter queue of ${sources.length} queues (${sources.map(nameOfUrl).join(', ')}): choose one with --to`
           : `no queue names ${dlq.name} as its dead-letter queue: give the target with --to`,
       );
     }
-    target = await resolveQueue(client, sources[0]);
+    target = await resolveQueue(client, source);
   }
   if (target.url === dlq.url) throw new Error('the source and the target are the same queue');
   const res = await redrive(client, dlq, target, {

@@ -108,10 +108,11 @@ export async function bundle(opts: BundleOptions = {}): Promise<BundleResult> {
   );
   sharedFiles.push('package.json');
 
-  const bundles = Object.fromEntries(entries.map((e) => [e, e.replace(/\.[cm]?[jt]s$/, '.js')]));
+  const bundleOf = (e: string) => e.replace(/\.[cm]?[jt]s$/, '.js');
+  const bundles = Object.fromEntries(entries.map((e) => [e, bundleOf(e)]));
   const filesFor: Record<string, string[]> = {};
   for (const e of entries) {
-    const output = result.metafile.outputs[path.relative(root, path.join(outDir, bundles[e]))];
+    const output = result.metafile.outputs[path.relative(root, path.join(outDir, bundleOf(e)))];
     const imported = (output?.imports ?? []).filter((i) => i.external).map((i) => i.path);
     const externals = EXTERNALS.filter((n) => imported.includes(n));
     const files = dependencyClosure(externals, root).flatMap((dir) => filesOf.get(path.relative(root, dir)) ?? []);

@@ -93,24 +93,24 @@ export function scenarioFromTrace(lines: TraceLine[], name: string, source: stri
       const v = l.value as unknown as StateDoc;
       states[l.key] = v;
       const text = v.state?.heat_outputs;
-      const path = l.key.split('/');
-      const singular = schema.singular(path[path.length - 2]);
+      const [plural = '', id = ''] = l.key.split('/').slice(-2);
+      const singular = schema.singular(plural);
       if (typeof text === 'string' && singular) {
         // By version for templates with a `version` parameter; by stack name (the latest) for the others.
-        const stack = `${singular}_${path[path.length - 1]}`;
+        const stack = `${singular}_${id}`;
         outputs[`${stack}@version=${v.version}`] = outputs[stack] = JSON.parse(text) as unknown[];
       }
     } else if (l.key.startsWith('/monitoring/')) {
       if (del) monitoring[l.key] = null;
       else if (write && isObj(l.value)) {
         monitoring[l.key] = l.value;
-        const path = l.key.split('/');
+        const [resourceType = '', resourceId = ''] = l.key.split('/').slice(-2);
         const version = Number(l.value.version);
         for (const [field, value] of Object.entries(l.value)) {
           if (field === 'version') continue;
           const s: CollectorStatus = {
-            resource_type: path[path.length - 2],
-            resource_id: path[path.length - 1],
+            resource_type: resourceType,
+            resource_id: resourceId,
             field,
             version,
             value,

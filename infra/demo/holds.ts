@@ -46,9 +46,9 @@ function targetTexts(t: HeatTemplate): string[] {
   const lines = plain.split('\n');
   const texts: string[] = [];
   lines.forEach((line, i) => {
-    const m = MARKER.exec(line);
-    if (!m) return;
-    const depth = m[1].length;
+    const indent = MARKER.exec(line)?.[1];
+    if (indent === undefined) return;
+    const depth = indent.length;
     const body = [line];
     for (const next of lines.slice(i + 1)) {
       if (next.trim() && indentOf(next) < depth) break;

@@ -48,13 +48,14 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
  */
 export function pendingLine(result: PlayResult, holds: PendingHold[], leftMs: number, now = Date.now()): string {
   const pending = (kind: string) => result.checks.filter((c) => c.kind === kind && !c.ok).length;
-  const kinds = new Map<string, PendingHold[]>();
+  // The holds grouped by status and duration.
+  const kinds = new Map<string, { value: unknown; seconds: number; same: PendingHold[] }>();
   for (const h of holds) {
     const kind = `${JSON.stringify(h.value)} ${h.seconds}`;
-    kinds.set(kind, [...(kinds.get(kind) ?? []), h]);
+    const group = kinds.get(kind) ?? { value: h.value, seconds: h.seconds, same: [] };
+    kinds.set(kind, { ...group, same: [...group.same, h] });
   }
-  const why = [...kinds.values()].map((same) => {
-    const [{ value, seconds }] = same;
+  const why = [...kinds.values()].map(({ value, seconds, same }) => {
     const release = same.filter((x) => x.releaseAt !== undefined).map((x) => x.releaseAt!);
     const left = release.length ? Math.max(0, Math.ceil((Math.max(...release) - now) / 1000)) : undefined;
     const of = same.length < pending('monitoring') ? `${same.length} of them ` : '';

@@ -93,7 +93,7 @@ async function recordChains(store: Store, from: number): Promise<{ chains: Playe
       for (const e of events) {
         const m = /^\/jobs\/all\/(\w+):(\w+):(\w+):([^:]+):(\d+):/.exec(e.key);
         if (!m || e.type === 'delete') continue;
-        const [, action, handler, type, id, version] = m;
+        const [, action = '', handler = '', type = '', id = '', version = ''] = m; // groups the pattern requires
         const key = chainKey(type, id, Number(version));
         const jobs = chains.get(key) ?? [];
         if (!jobs.includes(`${action}:${handler}`)) chains.set(key, [...jobs, `${action}:${handler}`]);
@@ -119,12 +119,12 @@ export async function checkAll(
     }
   const fixtures = sims.heat ? (scenario.heat_outputs ?? {}) : {};
   const states = Object.entries(scenario.expected_states).map(async ([key, expected]) => {
-    const parts = key.split('/');
-    const singular = defaultSchemaIndex().singular(parts[parts.length - 2]);
-    const stack = `${singular}_${parts[parts.length - 1]}`;
+    const [plural = '', id = ''] = key.split('/').slice(-2);
+    const singular = defaultSchemaIndex().singular(plural);
+    const stack = `${singular}_${id}`;
     const outputsByValue = `${stack}@version=${expected.version}` in fixtures || stack in fixtures;
     const actual = parsed(await store.get(key)) as StateDoc | undefined;
-    const chain = actual && chains.get(chainKey(singular ?? '', parts[parts.length - 1], actual.version));
+    const chain = actual && chains.get(chainKey(singular ?? '', id, actual.version));
     const check = compareState(key, expected, actual, definedOnly({ outputsByValue, chain }));
     return burst ? asBurst(check, (writes.get(key) ?? 0) > 1) : check;
   });
@@ -261,7 +261,7 @@ async function liveView(store: Store, log: (line: string) => void): Promise<Watc
       for (const e of events) {
         const m = /^\/jobs\/(all|working|finished)\/(\w+):(\w+):(\w+):([^:]+):(\d+):/.exec(e.key);
         if (!m || e.type === 'delete') continue;
-        const [, where, action, handler, type, id, version] = m;
+        const [, where = '', action, handler, type = '', id = '', version] = m; // groups the pattern requires
         let note = '';
         if (where === 'finished') {
           try {

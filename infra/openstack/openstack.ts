@@ -288,7 +288,8 @@ async function ensure(
 ): Promise<string> {
   const found = await http('GET', `${base}/${collection}?${query}`, undefined, token);
   const list = found.json[collection] as { id: string }[] | undefined;
-  if (list?.length) return list[0].id;
+  const [first] = list ?? [];
+  if (first) return first.id;
   const made = await http('POST', `${base}/${collection}`, { [key]: create }, token);
   const id = (made.json[key] as { id?: string } | undefined)?.id;
   if (made.status !== 201 || !id)

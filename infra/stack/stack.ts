@@ -103,8 +103,21 @@ export interface StackOptions {
   openstack?: RealOpenStack;
 }
 
+/** The stack's environment: what the shell had, and the settings every stack sets. */
+export type StackEnv = Record<string, string> &
+  Record<
+    | 'AWS_REGION'
+    | 'ESI_STAGE'
+    | 'ESI_ETCD_ENDPOINTS'
+    | 'ESI_SQS_ENDPOINT'
+    | 'ESI_LAMBDA_ENDPOINT'
+    | 'ESI_KEYSTONE_URL'
+    | 'ESI_COLLECTOR_URL',
+    string
+  >;
+
 export interface RunningStack {
-  env: Record<string, string>;
+  env: StackEnv;
   /** The first etcd member (the only one unless etcdMembers > 1). */
   etcd: EtcdServer;
   etcdMembers: EtcdServer[];
@@ -181,7 +194,8 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
             onSpawn: started.onSpawn,
           }),
         ];
-  const etcd = etcdMembers[0];
+  const [etcd] = etcdMembers;
+  if (!etcd) throw new Error('no etcd member started');
   for (const m of etcdMembers) log(`etcd        ${m.clientUrl}  (data ${m.dataDir}, pid ${m.pid})`);
   const sqs = await startSqsServer(opts.ports.sqs, {
     logFile: path.join(logDir, 'sqs-server.log'),
@@ -209,7 +223,7 @@ async function startAll(opts: StackOptions, started: Started): Promise<RunningSt
   if (!opts.openstack) log(`Keystone    ${heat.keystoneUrl}  (simulator; Heat behind its catalog)`);
   log(`collector   ${collector.url}  (simulator)`);
 
-  const env: Record<string, string> = {
+  const env: StackEnv = {
     ...(process.env as Record<string, string>),
     AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
     AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',

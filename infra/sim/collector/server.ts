@@ -195,7 +195,8 @@ export async function startCollectorSimulator(opts: CollectorSimulatorOptions = 
           (body.resource_type === undefined || t.body.resource_type === body.resource_type),
       );
       if (hits.length === 0) throw new HttpError(404, { error: `no target for resource ${body.resource_id}` });
-      return send(res, 200, { targets: hits.map(([tid]) => setStatus(tid, body.value, statusOpts(body))) });
+      const { value } = body;
+      return send(res, 200, { targets: hits.map(([tid]) => setStatus(tid, value, statusOpts(body))) });
     }
     if (what === 'statuses' && method === 'GET')
       return send(res, 200, { statuses: statusFixtures as unknown as Json[] });

@@ -104,18 +104,14 @@ function validateReferences(tmpl: JsonObject): void {
   const walk = (node: Json, where: string): void => {
     if (Array.isArray(node)) return node.forEach((n) => walk(n, where));
     if (!isObject(node)) return;
-    const keys = Object.keys(node);
-    if (keys.length === 1 && FUNCTIONS.has(keys[0])) {
-      const arg = node[keys[0]];
+    const [fn, ...more] = Object.keys(node);
+    if (fn !== undefined && !more.length && FUNCTIONS.has(fn)) {
+      const arg = node[fn];
       const first = Array.isArray(arg) ? arg[0] : arg;
-      if (keys[0] === 'get_param' && typeof first === 'string' && !(first in params) && !PSEUDO.has(first)) {
+      if (fn === 'get_param' && typeof first === 'string' && !(first in params) && !PSEUDO.has(first)) {
         throw heatError(400, 'UserParameterMissing', `The Parameter (${first}) was not provided.`);
       }
-      if (
-        (keys[0] === 'get_resource' || keys[0] === 'get_attr') &&
-        typeof first === 'string' &&
-        !(first in resources)
-      ) {
+      if ((fn === 'get_resource' || fn === 'get_attr') && typeof first === 'string' && !(first in resources)) {
         throw heatError(
           400,
           'InvalidTemplateReference',
@@ -243,8 +239,9 @@ export class Evaluator {
     if (node === undefined) return null;
     if (Array.isArray(node)) return node.map((n) => this.resolve(n));
     if (!isObject(node)) return node;
-    const keys = Object.keys(node);
-    if (keys.length === 1 && FUNCTIONS.has(keys[0])) return this.call(keys[0], node[keys[0]]);
+    const [fn, ...more] = Object.keys(node);
+    const arg = fn === undefined ? undefined : node[fn];
+    if (fn !== undefined && arg !== undefined && !more.length && FUNCTIONS.has(fn)) return this.call(fn, arg);
     return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, this.resolve(v)]));
   }
 
@@ -347,7 +344,7 @@ export class Evaluator {
       const nets = Array.isArray(props.virtual_networks) ? props.virtual_networks : [];
       return nets.map((n) => ['default-domain', this.ctx.projectName, text(n)]);
     }
-    return attr in props ? props[attr] : null;
+    return props[attr] ?? null;
   }
 }
 

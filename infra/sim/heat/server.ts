@@ -21,6 +21,7 @@ import { heatError } from './hot';
 import { DEFAULT_CREDENTIALS, Keystone, type KeystoneCredentials, unauthorized } from './keystone';
 import { CollectorRegistrar, LocalRegistrar } from './monitoring';
 import { HeatEngine, type Stack } from './stacks';
+import { definedOnly } from '../../../shared/defined-only';
 
 export interface HeatSimulatorOptions {
   /** 0 (default) picks a free port. */
@@ -316,7 +317,7 @@ export async function startHeatSimulator(opts: HeatSimulatorOptions = {}): Promi
     await withFaults(s.name, 'show', () => undefined);
     if (c === 'outputs' && d === undefined)
       return send(res, 200, {
-        outputs: outputsOf(s).map((o) => ({ output_key: o.output_key, description: o.description })),
+        outputs: outputsOf(s).map((o) => definedOnly({ output_key: o.output_key, description: o.description })),
       });
     if (c === 'outputs') {
       const o = outputsOf(s).find((x) => x.output_key === d);
