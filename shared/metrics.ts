@@ -2,22 +2,10 @@
  * CloudWatch metrics in the embedded metric format (EMF): Powertools Metrics writes one JSON line
  * per flush to stdout, and CloudWatch turns it into metrics — automatically for Lambda; for the
  * relay container serverless.yml adds a metric filter on the same lines (the awslogs driver does
- * not extract EMF by itself). Namespace `esi`, dimensions `service` (esi-planner, esi-heat, …,
- * esi-relay) and `stage`. The alarms in serverless.yml use these names; keep them in step.
- *
- * | metric | unit | emitted by |
- * |---|---|---|
- * | RecordsSucceeded, RecordsFailed, RecordsRetried, RecordsErrored | Count | shared/sqs/consumer.ts, one per record by outcome (done / failed for good / retryLater / thrown). For the planner RecordsSucceeded = plans written, RecordsFailed = plans failed (PLAN_FAILED); for heat and monitoring RecordsFailed = a job failed for good, i.e. its chain failed |
- * | JobsStarted, JobsSucceeded, JobsFailed | Count | recordJobOutcome(), called by the job handlers; extra dimension `handler`; flushed with the invocation's other metrics |
- * | StackOperationDuration | Milliseconds | recordStackOperation(); flushed with the invocation's other metrics (the stack and operation are on the job's log line) |
- * | RelayLag | Count (etcd revisions) | the relay's position report: current etcd revision − checkpoint, per prefix (metadata) |
- * | RelayDeadLetters | Count | the relay: an event SQS refused for good, sent to the relay dead-letter queue (metadata: queue) |
- * | Repairs | Count | recordRepair(), the reconciler: one per repair; extra dimension `kind` |
- * | RepairsDeferred | Count | recordDeferredRepairs(), the reconciler: stranded keys left to their queue's backlog this pass; extra dimension `kind` |
- * | RelayBehindSeconds | Seconds | recordRelayBehind(), the reconciler: how long the relay has left a seen change unforwarded |
- *
- * In a Lambda the consumer flushes after each invocation. Anything else that records metrics
- * (the relay) calls flushMetrics() or uses the helpers that publish at once.
+ * not extract EMF by itself). Namespace `esi`, dimensions `service` and `stage`; every metric, its
+ * unit and emitter: docs/operations.md "Metrics for handlers". The alarms in serverless.yml use
+ * these names; keep them in step. In a Lambda the consumer flushes after each invocation; anything
+ * else that records metrics (the relay) calls flushMetrics() or uses the helpers that publish at once.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 

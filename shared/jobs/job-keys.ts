@@ -1,27 +1,12 @@
 /**
- * Keys of the job lifecycle (docs/jobs.md). A job id is
- * `<action>:<handler>:<resource_type>:<resource_id>:<version>:<suffix>` (docs/PROTOCOL-NOTES.md §c) and
- * every state of a job is one key named by that id under a state folder:
- *
- *   /jobs/all/<id>       [handler, job, attempt]        the job, from planning until clean-up
- *   /jobs/waiting/<id>   handler                         some dependency is unfinished
- *   /jobs/working/<id>   {"owner","claimed_at"}         the claim, on a lease
- *   /jobs/finished/<id>  FinishedValue (JSON)            the outcome, success or failure
- *
- * A job is *ready* (claimable) when it is under `all` and under none of the three others: a state
- * computed from the keys, with no key of its own (docs/decisions.md). The relay sends a job to its
- * handler's queue when it becomes ready: at its `all` put, and at the `waiting` delete that
- * settles its dependencies (shared/relay/routes.ts).
- *
- * Reads of the lifecycle stay bounded by the change, not by the backlog: a resource's (or a
- * chain's) jobs are found by ranging their ids' prefixes under /jobs/all, one per (action, handler)
- * pair (`jobIdPrefixes`), and a job's dependents by an index:
- *
- *   /jobs/dependents/<dep id>/<id>         ''                         <id> waits for <dep id>
- *
- * There is no separate `failed` folder: a failure is a finished key with `ok: false`, so "is this
- * job done" stays a single-key compare. The root is a parameter only so tests can isolate
- * themselves; production code uses the default, `JOBS_PREFIX` of shared/keys.ts.
+ * Keys of the job lifecycle (docs/jobs.md "Keys and values"). A job id is
+ * `<action>:<handler>:<resource_type>:<resource_id>:<version>:<suffix>` (docs/PROTOCOL-NOTES.md §c);
+ * every state of a job is one key named by that id under a folder (`all`, `waiting`, `working`,
+ * `finished`), and *ready* is a state computed from them, with no key of its own. There is no
+ * `failed` folder: a failure is a finished key with `ok: false`, so "is this job done" stays a
+ * single-key compare. Reads stay bounded by the change: a resource's jobs are found by their ids'
+ * prefixes (`jobIdPrefixes`), a job's dependents by the index `/jobs/dependents/<dep id>/<id>`.
+ * The root is a parameter only so tests can isolate themselves (default `JOBS_PREFIX`).
  */
 import { JOBS_PREFIX } from '../keys';
 import { JOB_ACTIONS, JOB_HANDLERS } from '../planner/types';
