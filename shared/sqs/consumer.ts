@@ -1,14 +1,8 @@
 /**
- * The one result policy for every SQS-driven function. A record handler returns an Outcome:
- *   done        → acknowledged;
- *   failed      → a terminal failure the handler has already written to etcd; logged, acknowledged;
- *   retryLater  → re-sent to the function's retry queue with a delay, acknowledged;
- * or throws     → reported in batchItemFailures after its visibility was set to a short delay
- *                 growing with its receive count (retryDelaySeconds: 5 s, 10 s, 20 s, … up to its cap),
- *                 so SQS redelivers it in seconds, not after the queue's visibility timeout, and
- *                 dead-letters it after maxReceiveCount.
- * A message that is not an etcd event message is logged and acknowledged: redelivering it
- * cannot make it readable.
+ * The one result policy for every SQS-driven function (docs/decisions.md "One result policy"): a
+ * record handler returns done, failed (already written to etcd) or retryLater, or throws (its
+ * visibility shortened by `retryDelaySeconds`, then reported in batchItemFailures). A message that
+ * is not an etcd event message is logged and acknowledged: redelivering it cannot make it readable.
  *
  * A batch comes from one event source mapping, so from one queue: a FIFO queue's batch (its ARN
  * ends in `.fifo`) is processed in order within each message group and a failed record holds back

@@ -1,22 +1,10 @@
 /**
- * The job runner shared by the heat and monitoring handlers (docs/jobs.md "Running a job").
- *
- * A record is an etcd event message for a job key:
- *   /jobs/all/<id> put, /jobs/waiting/<id> delete (the relay: the job may be ready; docs/jobs.md)
- *                       → claim the job (tryClaimJob) and call work.start; a job that is not ready
- *                         is refused by the claim and the message acknowledged (level-triggered);
- *   /jobs/working/<id>  → a poll message the runner sent itself: the event of the put that created
- *                         the working key, whose modRevision is therefore the claim's create
- *                         revision → resumeClaim and call work.poll.
- * A poll message whose claim is gone (lease expired, job released) falls back to claiming: a job
- * left in limbo is picked up by whichever message reaches it first.
- *
- * Work answers succeeded(jobState, ops) | failed(error) | poll(delay, step). The runner writes the
- * job-state merge and the extra ops (heat_stacks record) in ONE fenced transaction, then finishJob.
- * Client errors: RetryableError → retryJob (attempt + 1), claim released, thrown (SQS redelivers)
- * until ESI_JOB_MAX_ATTEMPTS, then the job fails with the last error; TerminalError and what the
- * work calls a job failure (`JobWork.isJobFailure`: bad params, missing outputs, bad template) →
- * the job fails at once. What work gives and gets: ./job-work.ts.
+ * The job runner shared by the heat and monitoring handlers (docs/jobs.md "Running a job"): a
+ * message for a job that may be ready claims it and calls work.start; a poll message (the put that
+ * created the working key, at the claim's create revision) resumes the claim and calls work.poll.
+ * What the work answers is written in ONE fenced transaction, then finishJob; client errors become
+ * a retry (RetryableError, up to ESI_JOB_MAX_ATTEMPTS) or the job's failure (TerminalError,
+ * `JobWork.isJobFailure`). What work gives and gets: ./job-work.ts.
  */
 import crypto from 'node:crypto';
 import { numberSetting } from '../config';

@@ -1,22 +1,16 @@
 /**
- * Plans one /config key (level-triggered): the message only says which key changed; this reads
- * the key as it is now (./planning/inputs.ts), runs the pure planner, and writes everything of
- * that resource change in one etcd transaction:
+ * Plans one /config key (level-triggered; docs/planner.md "Wired to etcd"): the message only says
+ * which key changed; this reads the key as it is now (./planning/inputs.ts), runs the pure planner,
+ * and writes everything of that resource change in one etcd transaction: the jobs (enqueue.ts) and
+ * the mirror; or /state READ_COMPLETE and the mirror (no template); or /state PLAN_FAILED, also
+ * for a transaction too large for etcd (./plan-limits.ts; the message is acknowledged, `failed`);
+ * or, for a deleted key with nothing to tear down, the removal of the worker's own keys.
  *
- *   jobs        every /jobs/all/<id> = [handler, job, 0], /jobs/waiting/<id> = handler for a job
- *               that must wait (shared/jobs/enqueue.ts; a ready job has only its all key), and the mirror
- *               /esi-worker/config/<path> = {"body", "deleted", "version"};
- *   no template /state = READ_COMPLETE and the mirror;
- *   error       /state = PLAN_FAILED with a readable error; the message is acknowledged (`failed`),
- *               also when the plan's transaction is too large for etcd (./plan-limits.ts);
- *   key deleted nothing planned; the worker's own keys (mirror, stack record, job state) go.
- *
- * The mirror marks a change as planned: a change whose version the mirror already holds is
- * skipped. Every write is fenced on the config key's mod revision (the value read is still
- * current), on the mirror (nobody planned this resource since we read it; a redelivery racing
- * the first delivery loses here) and on every referenced /config key (the params were computed
- * from current values). A failed fence re-reads and re-plans, a few times, then throws so SQS
- * redelivers. See docs/decisions.md.
+ * The mirror marks a change as planned. Every write is fenced on the config key's mod revision
+ * (the value read is still current), on the mirror (nobody planned this resource since we read
+ * it; a redelivery racing the first delivery loses here) and on every referenced /config key (the
+ * params were computed from current values). A failed fence re-reads and re-plans, a few times,
+ * then throws so SQS redelivers.
  */
 import { CONFLICT, converge } from '../store/converge';
 import { jobWrites } from '../jobs/enqueue';
