@@ -1,18 +1,11 @@
 /**
- * The compares and ops that write newly planned jobs, for the planner's transaction. Offered to
- * the planner wiring so the "waiting vs ready" decision and its race guard live with the rest of
- * the lifecycle (docs/jobs.md "Writing jobs").
- *
- * The race it closes: the planner lists a dependency as unfinished, the dependency finishes and
- * settles, then the planner writes the dependent as waiting; nobody would ever promote it. Here
- * every dependency outside the batch is read, and the transaction compares that its finished and
- * all keys are still as read, so a dependency that finishes in between makes the planner's
- * transaction fail (it re-plans) instead.
- *
- * It also writes the dependents index (docs/jobs.md "Keys"): one `/jobs/dependents/<dep>/<id>` per
- * dependency a waiting job waits for, which is how a finishing job finds its dependents without
- * reading every waiting job. The jobs of a resource need no index: their ids' prefixes find them
- * (job-index.ts).
+ * The compares and ops that write newly planned jobs, for the planner's transaction, so the
+ * "waiting vs ready" decision and its race guard live with the rest of the lifecycle (docs/jobs.md
+ * "Writing jobs"). The race it closes: the planner lists a dependency as unfinished, the
+ * dependency finishes and settles, then the planner writes the dependent as waiting; nobody would
+ * ever promote it. Here the transaction compares every dependency outside the batch to its
+ * finished and all keys as read, so it fails (the planner re-plans) instead. It also writes the
+ * dependents index, `/jobs/dependents/<dep>/<id>`, by which a finishing job finds its dependents.
  */
 import type { Compare, Op, Store } from '../store/store';
 import { absent, createRevisionIs, put, unchangedSince } from '../store/store';

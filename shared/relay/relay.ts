@@ -1,17 +1,11 @@
 /**
  * The relay: streams the etcd events of its routes into SQS without losing any, one RouteStream
- * per route (route-stream.ts), and keeps one checkpoint for all of them (checkpoint.ts).
- *
- * - The checkpoint holds, per route, the revision up to which every event under the route's
- *   prefix was accepted by SQS (or dead-lettered), and their minimum. Each route resumes from its
- *   own revision + 1: a crash re-sends at most what was forwarded since the last write, i.e.
- *   duplicates, never loss.
- * - It is written in batches: `checkpointMs` after the first event forwarded since the last
- *   write, or at once after `checkpointEvents` of them, and on stop; only when a route moved.
- *   Events the relay does not forward cause no write (unless a route's stored revision falls
- *   `staleRevisions` behind, so a long run of them does not leave it to be compacted away).
- * - Writes are fenced on the relay's own last write: another instance writing the checkpoint makes
- *   this one stop (failed()), and neither moves it backwards.
+ * per route (route-stream.ts), and keeps one checkpoint for all of them (checkpoint.ts): per
+ * route, the revision up to which every event was sent, written in batches and fenced on its own
+ * last write (docs/decisions.md "The relay": "Own checkpoint", "Batched checkpoints", "One
+ * writer"). A crash re-sends at most what was forwarded since the last write: duplicates, never
+ * loss. A route whose stored revision falls `staleRevisions` behind is written even when it
+ * forwarded nothing, so it is not left to be compacted away.
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Logger } from '../log/logger';

@@ -1,23 +1,11 @@
 /**
  * Streams the etcd events under one route's prefix into SQS without losing any; the relay
- * (relay.ts) runs one per route and keeps their common checkpoint.
- *
- * - The stream starts from the revision its relay gives it and ignores events at or below what it
- *   already holds. The etcd3 watcher's internal resume point is never trusted: on any watch error
- *   the watch is re-created from the stream's own position.
- * - A watch response never splits a revision, so the position only lands on whole revisions.
- * - If the start revision was compacted, the stream lists the prefix a page at a time (one
- *   snapshot: every page at the first page's revision), re-emits every key as a `sync` message,
- *   and watches from that revision + 1. A page is read only when the send buffer has room for it,
- *   so a resync of any prefix holds at most two pages in memory; the position moves to the
- *   snapshot's revision only with the last page (a stop half-way resumes before the resync).
- * - Up to `concurrency` batches are in flight; the position advances over the contiguous prefix
- *   of finished batches only.
- * - An event SQS refuses for good is dead-lettered by the sender and passed over (SqsBatchSender).
- * - A watch not created within `watchOpenMs` (its member cut off, the connection half-open: the
- *   call never answers) fails the relay; the process exits and is started again (ECS), and the new
- *   etcd client picks its member afresh. A late watch of the abandoned attempt could never be
- *   cancelled safely, so the stream does not retry in-process.
+ * (relay.ts) runs one per route and keeps their common checkpoint. docs/decisions.md "The relay"
+ * says how: resumed from the stream's own position (never the etcd3 watcher's), on whole
+ * revisions, a compacted start resynced a page at a time as the send buffer has room, up to
+ * `concurrency` batches in flight with the position over finished ones only, and a watch not
+ * created within `watchOpenMs` failing the relay (no in-process retry: a late watch of the
+ * abandoned attempt could never be cancelled safely).
  */
 import { errorMessage } from '../errors';
 import { type EtcdEventMessage } from '../events/etcd-event-message';

@@ -1,19 +1,11 @@
 /**
  * Sends relay messages to SQS in batches of at most 10 and resolves only when every entry was
- * either accepted by SQS or, refused for good, recorded in the relay's dead-letter queue:
- *
- * - transient errors (transport, throttling, SQS's own faults, a missing queue while the SQS
- *   server restarts; `isTransient`): retried with capped exponential backoff within a budget
- *   (`maxAttempts`, about 16 minutes by default); while SQS is down the relay stops advancing and
- *   its lag grows, which is alarmed on. Past the budget the send fails with SqsSendError and the
- *   relay stops (ECS starts it again from its checkpoint: nothing is lost);
- * - any other error (AccessDenied, a bad request, a TypeError): not retried, SqsSendError at once;
- * - `stop()` ends every retry at once: the pending sends fail with SqsSendError (stopped);
- * - an entry SQS refuses as invalid (a sender fault such as InvalidParameterValue or
- *   MessageTooLong): retried `maxRefusals` times in all, then sent to the relay dead-letter
- *   queue with its key and revision, logged, counted (RelayDeadLetters), and passed over, so one
- *   bad event never holds back the ones after it. A whole batch refused as invalid is sent again
- *   one entry per request to find the entry at fault.
+ * either accepted by SQS or, refused for good, recorded in the relay's dead-letter queue
+ * (docs/decisions.md "The relay": "Batches in flight", "Never stalled by one event"). Transient
+ * errors (`isTransient`) are retried with capped exponential backoff within `maxAttempts`; any
+ * other error, the budget spent or `stop()` fail the send with SqsSendError; an entry SQS refuses
+ * as invalid is tried `maxRefusals` times, then dead-lettered, logged, counted and passed over (a
+ * whole batch refused is sent again one entry per request to find the entry at fault).
  */
 import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { createHash } from 'node:crypto';
