@@ -1,23 +1,9 @@
 /**
  * The values the heat handler writes for a resource, exactly as the original worker did (seeds
- * 000-004 points (3)/(4), docs/PROTOCOL-NOTES.md §d). Pure.
- *
- *   /esi-worker/heat_stacks/<plural>/<id>  {"id": "<type>:<id>", "output": [...], "stack_id": "<stack NAME>",
- *                                           "stack_status", "status_reason", "tenant_id"}
- *     after a delete:                      stack_id "", output [], status_reason ""
- *   /esi-worker/job_state/<plural>/<id>    {"heat_outputs": [...], "orchestration_state": "<STATUS>"}
- *
- * Encoding (encodeEsiValue): Python's json.dumps with sort_keys=True — ", " / ": " separators and
- * keys sorted at every level, outputs included ({"description", "output_key", "output_value"}).
- * That is what the raw etcd values of the record show (traces/00_logical_network.full.jsonl,
- * `value_raw` of the heat_stacks and job_state writes). The seed documents print the same
- * values in another key order (stack_id, tenant_id, stack_status, output, status_reason, id;
- * output_value, description, output_key): that is Python 2's dict order when the documentation
- * tool re-printed the parsed value, not what was stored, so the seeds are matched as JSON values
- * and the wire text as the raw trace shows it.
- *
- * The exception is `/state`'s `heat_outputs`, a JSON *string* written without sort_keys: its
- * elements keep Python 2's order output_value, description, output_key (stateHeatOutputsText).
+ * 000-004 points (3)/(4), docs/PROTOCOL-NOTES.md §d; docs/heat-handler.md "Values written to
+ * etcd"). Pure. Encoded as Python's json.dumps with sort_keys=True, as the record's raw etcd values
+ * show (the seed documents' other key order is the printing tool's); the exception is `/state`'s
+ * `heat_outputs`, a JSON *string* written without sort_keys (stateHeatOutputsText).
  */
 import { pyDumps } from '../encoding/pyjson';
 import type { HeatOutput } from './types';

@@ -1,22 +1,11 @@
 /**
- * heat_worker jobs (docs/heat-handler.md "The handler"): one stack per resource, named
- * `<resource_type>_<resource_id>`.
- *
- * start: read the referenced stacks' outputs (/esi-worker/heat_stacks), prepare the stack
- * (pure prepareStack), look the stack up, then
- *   create / modify → create if absent, update if present; a stack already *_IN_PROGRESS is waited
- *                     for; a stack whose create/update carrying this job's operation tag ended is
- *                     that operation's outcome (shared/heat/operation.ts decideApply): nothing is
- *                     sent again;
- *   logical_delete / delete → delete (absent: done at once).
- * poll: showStack until `<ACTION>_COMPLETE` (success), `*_FAILED` (the job fails with Heat's
- * status reason) or the deadline: Heat's start of the operation (updated_time, else
- * creation_time) + heat_timeout + grace, "timed out". Nothing about the operation is kept in
- * etcd: a job picked up again after its claim was lost re-derives all of it from Heat.
- * On success: /esi-worker/heat_stacks/<path> (seed shape; DELETE_COMPLETE record after a delete)
- * and the job state `{heat_outputs, orchestration_state}` merged over what other handlers wrote.
- * orchestration_state is written only by the chain's last job (seeds 000–003); a heat job in the
- * middle of a chain writes heat_outputs alone (seed 004).
+ * heat_worker jobs (docs/heat-handler.md "The heat handler"): one stack per resource, named
+ * `<resource_type>_<resource_id>`. start prepares the stack from the referenced stacks' outputs
+ * and creates, updates or deletes it, unless Heat shows this job's operation already running or
+ * ended (shared/heat/operation.ts); poll shows the stack until it ends or its deadline passes.
+ * Nothing about the operation is kept in etcd: a job picked up again re-derives it from Heat. On
+ * success the stack record and the job state are written (orchestration_state only by a chain's
+ * last job, seeds 000–004).
  */
 import { numberSetting } from '../config';
 import type { HeatClient, StackView } from '../clients/heat';

@@ -1,25 +1,12 @@
 /**
- * monitoring_worker jobs (docs/heat-handler.md "Monitoring handler"): monitoring targets of the
- * collector agents (`POST/GET/DELETE /targets`, docs/PROTOCOL-NOTES.md §e).
- *
- * Both actions resolve the job's params first (output_key params read the resource's own
- * /esi-worker/heat_stacks record: a missing one is a readable job failure; seed 004's delete
- * fails that way and its chain goes on, `on_failure: ignore`), then render the template's
- * `template_file` (port_monitoring: every param is a Liquid variable) to the target body, or to
- * nothing (the resource needs no target, e.g. a port that is not attached).
- *
- * A target always names the job's own Gohan resource (`resource_type` = its plural, `resource_id`
- * = its id), as every Heat template's MonitoringTarget does (`resource_id: {get_param: gohan_id}`):
- * the collector's etcd syncer writes /monitoring/<resource_type>/<resource_id>, the key Gohan
- * reads back for that resource. The template does not name it (a template that names another
- * resource is an error): a Heat output such as the port's VMI `id` is not the Gohan id in general.
- *
- * create: body + the job's resource + `tenant_id` (the Gohan resource's) + `version` (the job's). The collector is asked
- *   first (findTargets) for a target of the same resource, field and version, so a create whose
- *   answer was lost is not registered twice. Job state: `state_monitoring[<field_name>] = "ACTIVE"`
- *   merged over the heat outputs (seed 004 point (5)).
- * delete: every target of the resource (and field, when the body names one) is deleted; absent
- *   targets are fine. Their fields are removed from `state_monitoring`.
+ * monitoring_worker jobs (docs/heat-handler.md "The monitoring handler"): monitoring targets of
+ * the collector agents (`POST/GET/DELETE /targets`, docs/PROTOCOL-NOTES.md §e). Both actions
+ * resolve the params and render the template's `template_file` to a target body, or to nothing.
+ * A target always names the job's own Gohan resource, which the template may not name: the
+ * collector writes /monitoring/<resource_type>/<resource_id>, the key Gohan reads back, and a
+ * Heat output such as the port's VMI `id` is not the Gohan id in general. create first asks the
+ * collector for the same target (findTargets), so a create whose answer was lost is not
+ * registered twice; delete removes every target of the resource (and field).
  */
 import YAML from 'yaml';
 import type { CollectorClient, TargetSpec } from '../clients/collector';
