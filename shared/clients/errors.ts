@@ -1,17 +1,10 @@
 /**
  * Errors of the HTTP clients (Keystone, Heat, the monitoring collector), converted at the client
- * boundary into two classes the handlers act on:
- *
- *   RetryableError  the call may succeed later: 5xx, 429, 408, 409 ActionInProgress, timeouts,
- *                   connection refused/reset, DNS hiccups, an open circuit breaker
- *   TerminalError   retrying the same request cannot help: 4xx validation errors (with the
- *                   service's own message, e.g. Heat's "The Parameter (x) was not defined in
- *                   template."), rejected credentials, StackExists, not found where it matters
- *
- * Neither ever carries a credential or a token: messages are built from the method, the URL path
- * (no userinfo, no query) and the service's error text, then passed through redactText, and the
- * `cause` is a bare copy of the underlying error (name, code, message) without axios' request
- * config, whose headers hold X-Auth-Token and whose body holds the Keystone password.
+ * boundary into RetryableError (the call may succeed later) or TerminalError (retrying the same
+ * request cannot help): docs/heat-handler.md "Errors". Neither ever carries a credential or a
+ * token: messages are built from the method, the URL path and the service's text, then redacted,
+ * and `cause` is a bare copy of the underlying error without axios' request config, whose headers
+ * hold X-Auth-Token and whose body holds the Keystone password.
  */
 import { errorMessage } from '../errors';
 import { redactText } from '../log/redact';

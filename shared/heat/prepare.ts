@@ -1,17 +1,8 @@
 /**
- * Turns a heat_worker job into what the Heat client is called with. PURE: no etcd, no HTTP, no
- * clock. The caller reads the referenced stacks' outputs (`/esi-worker/heat_stacks/...`) and
- * passes them in through `outputsOf`.
- *
- *   1. every job param is resolved: `value` as it is; `output_key` → the `output_value` of the
- *      named output of the referenced resource's stack; `list` element by element
- *      (a missing stack record or output is a MissingOutputError naming param, resource, key);
- *   2. `jinja_*` params become Liquid variables only; `heat_timeout` is the stack timeout; every
- *      other param is a Heat stack parameter (splitJobParams);
- *   3. the template_file is rendered strictly (an undefined variable is a TemplateRenderError
- *      naming it), parsed (parseHot) and checked (validateHot → InvalidHotError).
- *
- * Every error thrown here is a job failure: retrying cannot fix it (isPrepareFailure).
+ * Turns a heat_worker job into what the Heat client is called with (docs/heat-handler.md
+ * "Preparing a job"). PURE: no etcd, no HTTP, no clock; the caller passes the referenced stacks'
+ * outputs in through `outputsOf`. Every error thrown here is a job failure: retrying cannot fix
+ * it (isPrepareFailure).
  */
 import { isDeleteAction, type Job, type Param } from '../planner/types';
 import {
