@@ -11,7 +11,8 @@ import { promisify } from 'node:util';
 import { encodeGohanConfigValue } from '../../shared/gohan/config-value';
 import type { Job } from '../../shared/planner/types';
 import { EtcdStore } from '../../shared/store/etcd-store';
-import { put } from '../../shared/store/store';
+import { del, put, type WatchEvent } from '../../shared/store/store';
+import { waitFor } from '../helpers/wait';
 import { jobDifferences } from '../unit/planner/helpers';
 import { expectedJobs, seedFixtures, seedKeys, stripSuffix } from '../helpers/seed-etcd';
 
@@ -67,10 +68,21 @@ describe('esi plan against etcd', () => {
       .txn()
       .then(put(key, encodeGohanConfigValue({ id, name: id, admin_state_up: true }, 1)))
       .commit();
-    const revision = await store.revision();
+    // Other files write to the run's etcd meanwhile: every write of the run is watched, and none
+    // may name this resource (its mirror, jobs and job state all carry its id).
+    const events: WatchEvent[] = [];
+    const watch = await store.watch('/', (await store.revision()) + 1, {
+      onEvents: (e) => events.push(...e),
+      onError: () => undefined,
+    });
     const { stdout } = await esi('plan', '--key', key);
     expect(lines(stdout).map((l) => stripSuffix(l.key))).toEqual([`/jobs/all/create:heat_worker:network:${id}:1`]);
-    expect(await store.revision()).toBe(revision);
+    const sentinel = `/esi-test/plan-sentinel/${Date.now().toString(36)}`;
+    await store.txn().then(put(sentinel, '1')).commit();
+    await waitFor(() => events.some((e) => e.key === sentinel), { what: 'the watch to reach the sentinel' });
+    await watch.cancel();
+    await store.txn().then(del(sentinel)).commit();
+    expect(events.filter((e) => e.key.includes(id))).toEqual([]);
 
     const bad = `/config/v2.0/networks/${id}-bad`;
     await store
