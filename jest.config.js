@@ -12,9 +12,10 @@ const common = {
   transform: { '^.+\\.[tj]s$': ['ts-jest', { tsconfig: { allowJs: true }, diagnostics: { warnOnly: false } }] },
 };
 module.exports = {
-  // Both cores (jest's default leaves one free): unit and integration files, and the e2e and chaos
-  // files (each boots its own stack on free ports; most of their time is spent waiting), two at once.
-  maxWorkers: 2,
+  // Four files at once on the two cores: the e2e, chaos and openstack files (each boots its own
+  // stack on free ports) spend most of their time waiting (an outage, a hold, a token's
+  // lifetime), so two workers left the cores idle; the unit and integration files fill the rest.
+  maxWorkers: 4,
   testSequencer: '<rootDir>/test/helpers/stacks-first-sequencer.cjs',
   // Integration tests wait for real servers; e2e files raise it further with jest.setTimeout.
   testTimeout: 60_000,

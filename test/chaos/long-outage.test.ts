@@ -5,6 +5,8 @@
  * dead-lettered with 10 receives, within the local budget of serverless.yml's receive count.
  * Every resource reaches its recorded /state afterwards, nothing is left pending or orphaned, and
  * every dead-letter queue of the stack is empty. No time is scaled: the outage is real.
+ *
+ * @waits 390 (the outage itself)
  */
 import { deadLetters } from '../../infra/demo/dead-letters';
 import { retryBudgetSeconds } from '../../shared/sqs/consumer';

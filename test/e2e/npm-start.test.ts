@@ -7,6 +7,8 @@
  *   start running and every port free;
  * - a port in use stops the start before anything runs, with one line naming the port and the
  *   variable that moves it.
+ *
+ * @waits 210 (the held FAIL statuses' hold_options)
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';

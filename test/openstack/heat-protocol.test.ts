@@ -8,6 +8,8 @@
  * Faults come from the real services: processes SIGKILLed and started again by PID, Keystone's
  * own token expiry, and the stub resource type's test hooks (a stack named `…esi-fail…` fails its
  * create, `…esi-hang…` never finishes, `…esi-slow…` takes 20 s; infra/openstack/heat-plugins).
+ *
+ * @waits 280 (Keystone's token lifetime, Heat's own timeout, the handler's deadline)
  */
 import fs from 'node:fs';
 import os from 'node:os';
