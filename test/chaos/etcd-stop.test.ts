@@ -13,6 +13,7 @@ import { loadScenario } from '../../infra/demo/scenario';
 import { queueName } from '../../shared/config';
 import { stackSqs } from '../helpers/chaos';
 import { scenarioThroughFault, settingsLine, useChaosStack } from '../helpers/chaos-run';
+import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(600_000);
 
@@ -20,7 +21,8 @@ const chaos = useChaosStack('chaos-etcd-stop');
 
 /**
  * Whether the config queue holds a message, queued or in flight: the relay forwarded the write and
- * the planner has it or is about to take it (one call per check).
+ * the planner has it or is about to take it. With etcd frozen the planner cannot finish it, so
+ * once true this stays true for the whole freeze.
  */
 async function plannerAtWork(): Promise<() => Promise<boolean>> {
   const sqs = stackSqs(chaos.stack);
@@ -56,14 +58,19 @@ test('etcd SIGSTOPped for 45 s during a planner invocation: every resource at it
   const [write, next] = [steps[step], steps[step + 1]];
   // The stalled write and the last one are versions of one key: one FIFO message group.
   expect('put' in write && 'put' in next && write.put === next.put).toBe(true);
+  const held = await plannerAtWork();
   const r = await scenarioThroughFault(
     chaos.store,
     async () => {
+      // Frozen as soon as the write is committed: etcd had already handed the watch event to the
+      // relay, which needs no etcd to forward it; the planner then takes it and cannot finish.
       expect(chaos.stack.etcd.signal('SIGSTOP')).toBe(true);
-      await new Promise((resolve) => setTimeout(resolve, FROZEN_MS)); // the fault itself: etcd frozen this long
+      const frozenAt = Date.now();
+      await waitFor(held, { timeoutMs: 10_000, intervalMs: 50, what: `step ${step}'s message held by the planner` });
+      await new Promise((resolve) => setTimeout(resolve, FROZEN_MS - (Date.now() - frozenAt))); // the fault itself: etcd frozen this long
       expect(chaos.stack.etcd.signal('SIGCONT')).toBe(true);
     },
-    { during: { step, inFlight: await plannerAtWork() } },
+    { during: { step } },
   );
   console.log(
     `chaos etcd SIGSTOP during planning: etcd pid ${chaos.stack.etcd.pid} frozen ${FROZEN_MS / 1000} s while the planner held step ${step}; ` +

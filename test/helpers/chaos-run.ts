@@ -153,12 +153,11 @@ export interface Recovery {
 /** A fault injected while step `step`'s write is being planned: once `inFlight` says its message is taken. */
 export interface DuringStep {
   step: number;
-  inFlight: () => Promise<boolean>;
 }
 
 /**
  * Plays the scenario; once its last write was taken in and jobs are running (or, with `during`,
- * once that step's write is being planned), `fault` runs (it resolves when the fault has ended:
+ * as soon as that step's write is committed), `fault` runs (it resolves when the fault has ended:
  * the process restarted, the member back); then plays what is left and waits for the scenario to
  * settle, and returns the recovery.
  */
@@ -170,7 +169,7 @@ export async function scenarioThroughFault(
   const scenario = loadScenario();
   let endedAt: number;
   if (o.during) {
-    const { step, inFlight } = o.during;
+    const { step } = o.during;
     const write = scenario.steps[step];
     if (!('put' in write)) throw new Error(`step ${step} is not a put`);
     await playSteps(store, scenario, 0, step);
@@ -182,7 +181,6 @@ export async function scenarioThroughFault(
           .commit(),
       'a config write',
     );
-    await waitFor(inFlight, { timeoutMs: 30_000, intervalMs: 1, what: `step ${step}'s message to be taken` });
     await fault();
     endedAt = Date.now();
     await waitFor(() => persist(() => planned(store, write.put, write.version), 'planned?', 5000), {
