@@ -35,14 +35,6 @@ export default tseslint.config(
     },
   },
   {
-    // All but the tests is type-checked with noUncheckedIndexedAccess (tsconfig.strict.json): lint
-    // reads its types from the same configuration, so an index's `undefined` is seen alike.
-    files: ['shared/**/*.ts', 'functions/**/*.ts', 'cli/**/*.ts', 'infra/**/*.ts'],
-    languageOptions: {
-      parserOptions: { projectService: false, project: './tsconfig.strict.json', tsconfigRootDir: import.meta.dirname },
-    },
-  },
-  {
     // Product code reads in short functions; tests (and the simulators and local-stack tools in
     // infra/) may describe a whole scenario or server in one.
     files: ['shared/**/*.ts', 'functions/**/*.ts', 'cli/**/*.ts'],

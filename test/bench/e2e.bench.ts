@@ -32,6 +32,7 @@ import { Command } from 'commander';
 import { freeStackPorts, startStack, type RunningStack } from '../../infra/stack/stack';
 import { RECONCILER_MEMORY_KEY } from '../../shared/keys';
 import type { Op, Store } from '../../shared/store/store';
+import { at } from '../helpers/at';
 
 const cli = new Command()
   .option('--changes <n>', 'sequential single-job changes', '20')
@@ -61,7 +62,7 @@ const WARM = Number(opt.warm ?? 20 * Number(opt.concurrency));
 const out = (s = '') => process.stdout.write(`${s}\n`);
 const pct = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))] : NaN;
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -124,7 +125,7 @@ async function main(): Promise<void> {
     });
   const quiet = async () => {
     for (;;) {
-      const last = events.length ? events[events.length - 1].at : 0;
+      const last = events.at(-1)?.at ?? 0;
       const wait = last + QUIET_MS - performance.now();
       if (wait <= 0) return;
       await sleep(wait);
@@ -281,7 +282,8 @@ async function main(): Promise<void> {
       const burstEvents = events.slice(fromEvent).filter((e) => e.type === 'put' && e.key.includes('bench-burst-'));
       const lastOf = (re: RegExp) => {
         const xs = burstEvents.filter((e) => re.test(e.key));
-        return xs.length ? `${((xs[xs.length - 1].at - t0) / 1000).toFixed(1)} s (${xs.length})` : '-';
+        const last = xs.at(-1);
+        return last ? `${((last.at - t0) / 1000).toFixed(1)} s (${xs.length})` : '-';
       };
       out();
       out(`burst of ${BURST} networks written at once:`);
@@ -340,8 +342,10 @@ async function main(): Promise<void> {
 async function etcdRpcs(endpoint: string): Promise<Map<string, number>> {
   const text = await (await fetch(`${endpoint.split(',')[0]}/metrics`)).text();
   const counts = new Map<string, number>();
-  for (const m of text.matchAll(/^grpc_server_handled_total\{[^}]*grpc_method="(\w+)"[^}]*\} (\S+)$/gm))
-    counts.set(m[1], (counts.get(m[1]) ?? 0) + Number(m[2]));
+  for (const [, method = '', n] of text.matchAll(
+    /^grpc_server_handled_total\{[^}]*grpc_method="(\w+)"[^}]*\} (\S+)$/gm,
+  ))
+    counts.set(method, (counts.get(method) ?? 0) + Number(n));
   return counts;
 }
 
@@ -362,7 +366,7 @@ const stackProcesses = (stack: RunningStack) => [
 function cpuSeconds(stack: RunningStack): Map<string, number> {
   const ticks = 100; // USER_HZ, 100 on every Linux Node supports
   const read = (file: string) => {
-    const fields = fs.readFileSync(file, 'utf8').split(') ')[1].split(' ');
+    const fields = at(fs.readFileSync(file, 'utf8').split(') '), 1, file).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / ticks;
   };
   const cpu = new Map<string, number>();
@@ -418,8 +422,8 @@ function threadsOf(stack: RunningStack): string {
  */
 function invocationPeaks(log: string): Map<string, number> {
   const peaks = new Map<string, number>();
-  for (const m of log.matchAll(/^\[local-sqs\] (\S+): (\d+) invocation\(s\) at once$/gm))
-    peaks.set(m[1], Math.max(peaks.get(m[1]) ?? 0, Number(m[2])));
+  for (const [, name = '', n] of log.matchAll(/^\[local-sqs\] (\S+): (\d+) invocation\(s\) at once$/gm))
+    peaks.set(name, Math.max(peaks.get(name) ?? 0, Number(n)));
   for (const name of ['monitoring-sync', 'reconciler']) peaks.set(name, 1);
   return peaks;
 }

@@ -10,6 +10,7 @@
  * Starts its own etcd on free loopback ports. Options (env): BENCH_PURE (20000), BENCH_PLANS (500),
  * BENCH_CONCURRENCY (8), BENCH_BATCH (100).
  */
+import { at } from '../helpers/at';
 import { startBenchEtcd } from './bench-etcd';
 
 const PURE = Number(process.env.BENCH_PURE ?? 20000);
@@ -21,7 +22,7 @@ async function inParallel<T>(items: T[], concurrency: number, fn: (item: T) => P
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]);
+      while (next < items.length) await fn(at(items, next++));
     }),
   );
 }
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
     let jobs = 0;
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < PURE; i++) {
-      const r = planChange(inputs[i % inputs.length]);
+      const r = planChange(at(inputs, i % inputs.length));
       if (r.kind === 'jobs') jobs += r.jobs.length;
     }
     const pureSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
     };
     const copies = (round: string, n: number) =>
       Array.from({ length: n }, (_, i) => {
-        const seed = seeds[i % seeds.length];
+        const seed = at(seeds, i % seeds.length);
         const id = `${seed.change.resource_id}-${round}${i}`;
         const key = seed.change.key.replace(seed.change.resource_id, id);
         const kvs = seedKeys(seed, { wire: true });

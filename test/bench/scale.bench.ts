@@ -12,6 +12,7 @@
  * Exits 1 if anything fails, or if plan, finish or aggregate at the largest backlog costs more than
  * twice what it costs at 0 (then the figure is printed with "over 2x").
  */
+import { at } from '../helpers/at';
 import { startBenchEtcd } from './bench-etcd';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 30);
@@ -24,7 +25,7 @@ type Op = (typeof OPS)[number];
 
 const quantile = (xs: number[], q: number): number => {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
 };
 
 async function main(): Promise<void> {
@@ -45,7 +46,7 @@ async function main(): Promise<void> {
   const out = (s: string) => process.stdout.write(`${s}\n`);
   let failures = 0;
 
-  const template = seedFixtures().find((s) => s.seed.startsWith('002'))!.expected[0].value[1];
+  const template = at(seedFixtures().find((s) => s.seed.startsWith('002'))!.expected, 0).value[1];
   let written = 0;
   /** Unrelated jobs up to `total`, each of its own resource: job (and for a waiting one, its waiting and dependents keys). */
   async function backlogTo(total: number, kind: 'ready' | 'waiting', blocker?: string): Promise<void> {
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
     await Promise.all(
       Array.from({ length: 8 }, async () => {
         while (next < batches.length) {
-          const batch = batches[next++];
+          const batch = at(batches, next++);
           const ops = batch.flatMap((n) => {
             const rid = `backlog-${kind}-${String(n).padStart(6, '0')}`;
             const id = `create:heat_worker:load_balancer:${rid}:1:bklog`;

@@ -14,6 +14,7 @@ import { queueName } from '../../shared/config';
 import { stackSqs } from '../helpers/chaos';
 import { scenarioThroughFault, settingsLine, useChaosStack } from '../helpers/chaos-run';
 import { waitFor } from '../helpers/wait';
+import { at } from '../helpers/at';
 
 jest.setTimeout(600_000);
 
@@ -55,7 +56,7 @@ test('etcd SIGSTOPped for 45 s during a planner invocation: every resource at it
   const FROZEN_MS = 45_000;
   const steps = loadScenario().steps;
   const step = steps.length - 2;
-  const [write, next] = [steps[step], steps[step + 1]];
+  const [write, next] = [at(steps, step), at(steps, step + 1)];
   // The stalled write and the last one are versions of one key: one FIFO message group.
   expect('put' in write && 'put' in next && write.put === next.put).toBe(true);
   const held = await plannerAtWork();

@@ -11,6 +11,7 @@ import { put } from '../../shared/store/store';
 import { pendingJobKeys } from '../helpers/chaos';
 import { playSteps, settled, useChaosStack } from '../helpers/chaos-run';
 import { waitFor } from '../helpers/wait';
+import { at, get } from '../helpers/at';
 
 jest.setTimeout(600_000);
 
@@ -35,7 +36,7 @@ const scenario = loadScenario();
 const NETWORK = (() => {
   const step = scenario.steps.find((s) => 'put' in s && s.put.startsWith('/config/v2.0/networks/') && s.version === 1);
   if (!step || !('put' in step)) throw new Error('the scenario has no network');
-  return { body: step.body, expected: scenario.expected_states[step.put.replace('/config/', '/state/')] };
+  return { body: step.body, expected: get(scenario.expected_states, step.put.replace('/config/', '/state/')) };
 })();
 
 async function putNetwork(id: string): Promise<void> {
@@ -52,12 +53,16 @@ const stateOf = async (id: string) => {
 
 test('a 5xx storm over every stack while the scenario plays: every resource at its recorded /state', async () => {
   const started = Date.now();
-  const [rule] = (
-    (await sim('/_sim/faults', {
-      method: 'POST',
-      body: { match: '.*', mode: 'http_error', status: 503, times: 12 },
-    })) as { faults: { id: string }[] }
-  ).faults;
+  const rule = at(
+    (
+      (await sim('/_sim/faults', {
+        method: 'POST',
+        body: { match: '.*', mode: 'http_error', status: 503, times: 12 },
+      })) as { faults: { id: string }[] }
+    ).faults,
+    0,
+    'faults',
+  );
   await playSteps(chaos.store, scenario);
   const checks = (await waitFor(() => settled(chaos.store, scenario), {
     timeoutMs: 300_000,

@@ -20,6 +20,7 @@ import { stopProcessGroup } from '../../infra/local/processes';
 import { etcdQuiet, orphanWorkerKeys, pendingJobKeys, purgeAllQueues, repairsByKind } from '../helpers/chaos';
 import { startTestStack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
+import { at } from '../helpers/at';
 
 jest.setTimeout(900_000);
 
@@ -120,7 +121,7 @@ test('esi reconcile --dry-run: empty on a healthy stack; each stranded resource 
   const rev = (
     await store
       .txn()
-      .then(...ids.map((id, i) => put(keys[i], encodeGohanConfigValue({ id, name: id, admin_state_up: true }, 1))))
+      .then(...ids.map((id, i) => put(at(keys, i), encodeGohanConfigValue({ id, name: id, admin_state_up: true }, 1))))
       .commit()
   ).revision;
   await waitFor(async () => (await relayCheckpoint()) >= rev, { what: 'the relay to forward the writes' });
@@ -132,7 +133,7 @@ test('esi reconcile --dry-run: empty on a healthy stack; each stranded resource 
   const stranded: string[] = [];
   for (const [i, key] of keys.entries()) {
     const state = await store.get(key.replace('/config/', '/state/'));
-    if (!state || (JSON.parse(state.value) as { version?: number }).version !== 1) stranded.push(ids[i]);
+    if (!state || (JSON.parse(state.value) as { version?: number }).version !== 1) stranded.push(at(ids, i));
   }
   const listed = (await esi('reconcile', '--dry-run', '--grace', '0')).stdout.split('\n').filter(Boolean);
   console.log(`dry run after the purge: ${stranded.length} stranded resources\n${listed.join('\n')}`);

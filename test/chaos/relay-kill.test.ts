@@ -12,6 +12,7 @@ import { del, put, type Op } from '../../shared/store/store';
 import { drainQueue, killed, spawnRelay } from '../helpers/relay-process';
 import { createFifoQueue } from '../helpers/sqs';
 import { waitFor } from '../helpers/wait';
+import { at } from '../helpers/at';
 
 const EVENTS = 5000;
 const KILLS = 20;
@@ -71,10 +72,10 @@ test(`${EVENTS} events (puts, deletes, transactions), ${KILLS} SIGKILLs of the r
       .commit();
     for (const [j, k] of w.keys.entries()) {
       expected.push(`${k}@${res.revision}`);
-      if (w.ops[j].kind === 'delete') live.delete(k);
+      if (at(w.ops, j).kind === 'delete') live.delete(k);
       else live.add(k);
     }
-    kinds[w.keys.length > 1 ? 'txn' : w.ops[0].kind === 'delete' ? 'delete' : 'put'] += 1;
+    kinds[w.keys.length > 1 ? 'txn' : at(w.ops, 0).kind === 'delete' ? 'delete' : 'put'] += 1;
     if (kills < KILLS && expected.length >= ((kills + 1) * EVENTS) / (KILLS + 1)) {
       // Kill only a relay that is forwarding right now, so each kill lands mid-stream.
       const revisionNow = res.revision;
@@ -114,7 +115,7 @@ test(`${EVENTS} events (puts, deletes, transactions), ${KILLS} SIGKILLs of the r
     `chaos relay kill: ${expected.length} events (${kinds.put} puts, ${kinds.delete} deletes, ${kinds.txn} transactions), ` +
       `${kills} SIGKILLs, ${lost} lost, ${duplicates} duplicate deliveries; ` +
       `all delivered ${((Date.now() - lastWrite) / 1000).toFixed(1)} s after the last write ` +
-      `(${((Date.now() - restarts[restarts.length - 1]) / 1000).toFixed(1)} s after the last restart)`,
+      `(${((Date.now() - at(restarts, -1)) / 1000).toFixed(1)} s after the last restart)`,
   );
   expect(kills).toBe(KILLS);
   expect(kinds.delete).toBeGreaterThan(0);

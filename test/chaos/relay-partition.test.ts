@@ -19,6 +19,7 @@ import { put } from '../../shared/store/store';
 import { drainQueue, killed, spawnRelay } from '../helpers/relay-process';
 import { createFifoQueue } from '../helpers/sqs';
 import { waitFor } from '../helpers/wait';
+import { at, only } from '../helpers/at';
 
 const KEYS_PER_PHASE = 100;
 
@@ -45,7 +46,7 @@ function healthCheckScript(heartbeatFile: string): string {
   const yml = fs.readFileSync(path.join(__dirname, '../../serverless.yml'), 'utf8');
   const m = /"(process\.exit\(Date\.now\(\) - require\('fs'\)\.statSync\('\/tmp\/relay-heartbeat'\)[^"]*)"/.exec(yml);
   if (!m) throw new Error('no relay health check command in serverless.yml');
-  return m[1].replace('/tmp/relay-heartbeat', heartbeatFile);
+  return at(m, 1).replace('/tmp/relay-heartbeat', heartbeatFile);
 }
 
 /** Watch streams a member serves (etcd's own gauge): only the relay watches in this cluster. */
@@ -126,15 +127,17 @@ test('the member the relay watches SIGSTOPped (half-open): the relay recovers by
     firstWriter.close();
     await allForwarded('the first keys forwarded', 60_000);
     const streams = await Promise.all(members.map(watchStreams));
-    const watched = members.filter((_, i) => streams[i] > 0);
-    expect(watched).toHaveLength(1);
-    stopped = watched[0];
-    const healthy = members.find((m) => m !== stopped)!;
+    const cut = only(
+      members.filter((_, i) => at(streams, i) > 0),
+      'members serving the relay watch',
+    );
+    stopped = cut;
+    const healthy = members.find((m) => m !== cut)!;
     writer = new EtcdStore({ endpoints: [healthy.clientUrl] });
 
     // During: the watched member stops answering; writes go on through a healthy member.
     const stoppedAt = Date.now();
-    expect(stopped.signal('SIGSTOP')).toBe(true);
+    expect(cut.signal('SIGSTOP')).toBe(true);
     const before = new Set(expected);
     await writePhase(writer);
     const firstAfter = await waitFor(
@@ -156,7 +159,7 @@ test('the member the relay watches SIGSTOPped (half-open): the relay recovers by
     const lost = expected.filter((id) => !drain.seen.has(id)).length;
     const duplicates = [...drain.seen.values()].reduce((sum, c) => sum + c - 1, 0);
     console.log(
-      `chaos relay partition: member ${stopped.clientUrl} (the relay's watch) SIGSTOPped, relay given all 3 endpoints; ` +
+      `chaos relay partition: member ${cut.clientUrl} (the relay's watch) SIGSTOPped, relay given all 3 endpoints; ` +
         `${expected.length} events (${KEYS_PER_PHASE} before, ${KEYS_PER_PHASE} during, ${KEYS_PER_PHASE} after), ` +
         `${lost} lost, ${duplicates} duplicate deliveries; recovery ${recoverySeconds.toFixed(1)} s ` +
         `(SIGSTOP → first event forwarded after it), no person; supervisor restarts: ` +

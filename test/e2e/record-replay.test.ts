@@ -16,6 +16,7 @@ import { EtcdStore } from '../../shared/store/etcd-store';
 import type { WatchHandle } from '../../shared/store/store';
 import { startTestStack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
+import { at } from '../helpers/at';
 
 jest.setTimeout(600_000);
 
@@ -71,17 +72,19 @@ test('every resource of the recorded scenario ends with its recorded /state; the
   }
 
   // Seed 002: the load balancer's monitoring, as the seed shows it.
-  const [lbMonitoring] = seedState('002_addf4c9d80b3d0e0').monitoring as {
-    key: string;
-    value: Record<string, unknown>;
-  }[];
+  const lbMonitoring = at(
+    seedState('002_addf4c9d80b3d0e0').monitoring as { key: string; value: Record<string, unknown> }[],
+    0,
+    'seed 002 monitoring',
+  );
   await waitFor(async () => seen(lbMonitoring.key).some((v) => isDeepStrictEqual(v, lbMonitoring.value)) || undefined, {
     timeoutMs: 60_000,
     what: 'seed 002 /monitoring',
   });
 
   // Seed 000: the port's monitoring target reports UP, then the collector says FAIL.
-  const [up, fail] = seedState('000_1f9fc31bb326bf67').monitoring as { key: string; value: Record<string, unknown> }[];
+  const points = seedState('000_1f9fc31bb326bf67').monitoring as { key: string; value: Record<string, unknown> }[];
+  const [up, fail] = [at(points, 0, 'seed 000 monitoring'), at(points, 1, 'seed 000 monitoring')];
   await waitFor(
     async () => {
       const kv = await store.get(up.key);
@@ -116,7 +119,7 @@ test('no password of the scenario appears in any log line of the run (relay, fun
   for (const step of loadScenario().steps) if ('body' in step) collect(step.body);
   expect(secrets.size).toBeGreaterThanOrEqual(2);
 
-  const dir = path.dirname(stack.processes[0].logFile);
+  const dir = path.dirname(at(stack.processes, 0, 'stack processes').logFile);
   const lines = fs.readdirSync(dir).flatMap((f) => fs.readFileSync(path.join(dir, f), 'utf8').split('\n'));
   const leaks = lines.filter((line) => [...secrets].some((secret) => line.includes(secret)));
 

@@ -20,6 +20,7 @@ import { put } from '../../shared/store/store';
 import type { RunningStack } from '../../infra/stack/stack';
 import { startTestStack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
+import { at, get } from '../helpers/at';
 
 jest.setTimeout(300_000);
 const FIX = path.join(__dirname, '../fixtures');
@@ -69,9 +70,9 @@ test('the three jobs run in order, the ignored failure does not stop the chain, 
   const heat = new HeatClient({
     session: keystoneSession({
       authUrl: stack.env.ESI_KEYSTONE_URL,
-      username: stack.env.ESI_KEYSTONE_USERNAME,
-      password: stack.env.ESI_KEYSTONE_PASSWORD,
-      projectName: stack.env.ESI_KEYSTONE_PROJECT,
+      username: get(stack.env, 'ESI_KEYSTONE_USERNAME', 'stack env'),
+      password: get(stack.env, 'ESI_KEYSTONE_PASSWORD', 'stack env'),
+      projectName: get(stack.env, 'ESI_KEYSTONE_PROJECT', 'stack env'),
       userDomainName: 'Default',
       projectDomainName: 'Default',
       interface: 'public',
@@ -121,7 +122,7 @@ test('the three jobs run in order, the ignored failure does not stop the chain, 
   expect((await store.range('/jobs/all/')).items.filter((kv) => kv.key.includes('7abe783f'))).toEqual([]);
   expect(await store.get(rec.job_state.key)).toBeUndefined();
 
-  const [monitoring] = states.monitoring;
+  const monitoring = at(states.monitoring, 0, 'seed 004 monitoring');
   await waitFor(async () => isDeepStrictEqual(await json(monitoring.key), monitoring.value), {
     timeoutMs: 60_000,
     what: 'the port /monitoring',

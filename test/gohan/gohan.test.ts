@@ -18,6 +18,7 @@ import { EtcdStore } from '../../shared/store/etcd-store';
 import { startTestStack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
 import { definedOnly } from '../../shared/defined-only';
+import { get } from '../helpers/at';
 
 jest.setTimeout(300_000);
 
@@ -68,12 +69,12 @@ maybe('Gohan as the client', () => {
   async function create(plural: string, body: Record<string, unknown>) {
     const r = await rest('POST', plural, body);
     expect(r.status).toBe(201);
-    return { id: r.json![SINGULAR[plural]].id, at: r.at, call: `POST /v2.0/${plural}` };
+    return { id: get(r.json!, get(SINGULAR, plural)).id, at: r.at, call: `POST /v2.0/${plural}` };
   }
   async function show(plural: string, id: string): Promise<Resource | undefined> {
     const r = await fetch(`${gohan.url}/v2.0/${plural}/${id}`, { headers: { 'X-Auth-Token': GOHAN_TOKEN } });
     if (r.status === 404) return undefined;
-    return ((await r.json()) as Record<string, Resource>)[SINGULAR[plural]];
+    return ((await r.json()) as Record<string, Resource>)[get(SINGULAR, plural)];
   }
   /**
    * Waits until Gohan shows the worker's state for the version; records the time since the call,
@@ -117,7 +118,7 @@ maybe('Gohan as the client', () => {
   }
   /** Stacks exactly for these resources, and worker keys of no other resource. */
   async function onlyLive(live: [string, string][]): Promise<boolean> {
-    const names = live.map(([plural, id]) => stackNameOf(SINGULAR[plural], id)).sort();
+    const names = live.map(([plural, id]) => stackNameOf(get(SINGULAR, plural), id)).sort();
     const ids = live.map(([, id]) => id);
     const stray = (await workerKeys()).filter((k) => !ids.some((id) => k.endsWith(`/${id}`) || k.includes(`:${id}:`)));
     if (JSON.stringify(liveStacks()) !== JSON.stringify(names) || stray.length)

@@ -20,6 +20,7 @@ import { publishTemplate } from '../../shared/templates/publish';
 import { orphanWorkerKeys, pendingJobKeys } from './chaos';
 import { startTestStack } from './stack';
 import { waitFor } from './wait';
+import { at } from './at';
 
 const TEMPLATES = path.join(__dirname, '..', '..', 'templates', 'heat_templates');
 
@@ -38,7 +39,11 @@ export interface ChaosStack {
  * The deployed defaults that bound recovery, read from serverless.yml (params.default): what the
  * chaos stack runs with, since it overrides none of them.
  */
-export function deployedRecoverySettings(): Record<string, number> {
+export function deployedRecoverySettings(): {
+  jobLeaseSeconds: number;
+  reconcileBacklogGraceSeconds: number;
+  maxReceiveCount: number;
+} {
   const doc = YAML.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'serverless.yml'), 'utf8'));
   const p = doc.params.default;
   return {
@@ -170,7 +175,7 @@ export async function scenarioThroughFault(
   let endedAt: number;
   if (o.during) {
     const { step } = o.during;
-    const write = scenario.steps[step];
+    const write = at(scenario.steps, step, 'scenario steps');
     if (!('put' in write)) throw new Error(`step ${step} is not a put`);
     await playSteps(store, scenario, 0, step);
     await persist(

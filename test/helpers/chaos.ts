@@ -59,8 +59,8 @@ export function repairsByKind(stack: RunningStack): Record<string, number> {
   const counts: Record<string, number> = {};
   if (!log || !fs.existsSync(log)) return counts;
   for (const line of fs.readFileSync(log, 'utf8').split('\n')) {
-    const m = /"message":"repair".*?"repair":"(\w+)"/.exec(line);
-    if (m) counts[m[1]] = (counts[m[1]] ?? 0) + 1;
+    const kind = /"message":"repair".*?"repair":"(\w+)"/.exec(line)?.[1];
+    if (kind) counts[kind] = (counts[kind] ?? 0) + 1;
   }
   return counts;
 }

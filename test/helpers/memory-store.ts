@@ -118,10 +118,14 @@ export class MemoryStore implements Store {
     this.compactedAt = Math.max(this.compactedAt, revision);
     for (const [key, list] of this.versions) {
       // The last change at or before the compaction is what a read there sees: kept, older ones dropped.
-      let i = list.length - 1;
-      while (i > 0 && list[i].revision > revision) i--;
-      const keep = list.slice(i);
-      if (!keep[0].kv && keep[0].revision <= revision) keep.shift();
+      const keep = list.slice(
+        Math.max(
+          0,
+          list.findLastIndex((v) => v.revision <= revision),
+        ),
+      );
+      const oldest = keep[0];
+      if (oldest && !oldest.kv && oldest.revision <= revision) keep.shift();
       if (keep.length) this.versions.set(key, keep);
       else this.versions.delete(key);
     }
@@ -145,9 +149,7 @@ export class MemoryStore implements Store {
 
   /** The key's value at a revision (undefined when absent then). */
   private at(key: string, revision: number): KeyValue | undefined {
-    const list = this.versions.get(key) ?? [];
-    for (let i = list.length - 1; i >= 0; i--) if (list[i].revision <= revision) return list[i].kv;
-    return undefined;
+    return this.versions.get(key)?.findLast((v) => v.revision <= revision)?.kv;
   }
 
   private page(prefix: string, opts: RangeOptions & { revision: number }): RangeResult {

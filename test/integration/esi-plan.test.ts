@@ -15,6 +15,7 @@ import { del, put, type WatchEvent } from '../../shared/store/store';
 import { waitFor } from '../helpers/wait';
 import { jobDifferences } from '../unit/planner/helpers';
 import { expectedJobs, seedFixtures, seedKeys, stripSuffix } from '../helpers/seed-etcd';
+import { at } from '../helpers/at';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const run = promisify(execFile);
@@ -47,11 +48,14 @@ describe.each(seeds.map((s) => [s.seed, s] as const))('esi plan, seed %s', (name
     const out = lines(stdout);
     const expected = expectedJobs(seed);
     expect(out.map((l) => stripSuffix(l.key))).toEqual(expected.map((e) => stripSuffix(e.key)));
-    const diffs = out.flatMap((l, i) => [
-      ...(l.value[0] === expected[i].handler && l.value[2] === expected[i].counter ? [] : [`${l.key}: stored shape`]),
-      ...(l.key === `/jobs/all/${l.value[1].id}` ? [] : [`${l.key}: key is not the job id`]),
-      ...jobDifferences(l.value[1], expected[i].job).map((d) => `${l.key}: ${d}`),
-    ]);
+    const diffs = out.flatMap((l, i) => {
+      const e = at(expected, i, 'expected jobs');
+      return [
+        ...(l.value[0] === e.handler && l.value[2] === e.counter ? [] : [`${l.key}: stored shape`]),
+        ...(l.key === `/jobs/all/${l.value[1].id}` ? [] : [`${l.key}: key is not the job id`]),
+        ...jobDifferences(l.value[1], e.job).map((d) => `${l.key}: ${d}`),
+      ];
+    });
     expect(diffs).toEqual([]);
     // Dependency order: every dependency is printed earlier or is not part of this plan.
     const printed = out.map((l) => l.value[1].id);

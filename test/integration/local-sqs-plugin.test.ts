@@ -20,7 +20,7 @@ interface Invocation {
 }
 const invocations: Invocation[] = [];
 let lambda: FunctionStub;
-let plugin: { hooks: Record<string, () => Promise<void>> };
+let plugin: { hooks: Record<'offline:start:init' | 'offline:start:end', () => Promise<void>> };
 
 /** Per body: 'ok' succeeds, 'fail' is reported in batchItemFailures, 'throw' fails the invocation. */
 function startFunction(): Promise<FunctionStub> {

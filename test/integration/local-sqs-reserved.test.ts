@@ -23,7 +23,7 @@ const WORK = 'reserved.fifo';
 let server: LocalSqsServer;
 let client: SQSClient;
 let fn: FunctionStub;
-let plugin: { hooks: Record<string, () => Promise<void>> } | undefined;
+let plugin: { hooks: Record<'offline:start:init' | 'offline:start:end', () => Promise<void>> } | undefined;
 const handled: string[] = [];
 let running = 0;
 let maxRunning = 0;

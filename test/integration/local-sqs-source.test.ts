@@ -25,6 +25,7 @@ import {
 } from '../helpers/function-stub';
 import { createFifoQueue } from '../helpers/sqs';
 import { waitFor } from '../helpers/wait';
+import { at, get, only } from '../helpers/at';
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- the plugin is CommonJS without type declarations; `import` would need allowJs for the whole project
 const LocalSqsPlugin = require('../../infra/serverless-local-sqs') as LocalSqsPluginClass;
 
@@ -33,7 +34,7 @@ jest.setTimeout(90_000);
 let server: LocalSqsServer;
 let client: SQSClient;
 let fn: FunctionStub;
-let plugin: { hooks: Record<string, () => Promise<void>> };
+let plugin: { hooks: Record<'offline:start:init' | 'offline:start:end', () => Promise<void>> };
 
 /** What the function saw: every record, and how many invocations ran at once at most. */
 const seen: StubRecord[] = [];
@@ -59,7 +60,7 @@ beforeAll(async () => {
     running++;
     maxRunning = Math.max(maxRunning, running);
     for (const r of records) {
-      const g = r.attributes.MessageGroupId;
+      const g = get(r.attributes, 'MessageGroupId', 'record attributes');
       groupsInFlight.set(g, (groupsInFlight.get(g) ?? 0) + 1);
       if (groupsInFlight.get(g)! > 1) groupOverlap++;
     }
@@ -67,8 +68,10 @@ beforeAll(async () => {
     // The first invocation carrying 'drop-once' is dropped by the host, unanswered.
     const drop = records.some((r) => r.body === 'drop-once') && seen.filter((r) => r.body === 'drop-once').length === 1;
     if (!drop) await gate;
-    for (const r of records)
-      groupsInFlight.set(r.attributes.MessageGroupId, groupsInFlight.get(r.attributes.MessageGroupId)! - 1);
+    for (const r of records) {
+      const g = get(r.attributes, 'MessageGroupId', 'record attributes');
+      groupsInFlight.set(g, groupsInFlight.get(g)! - 1);
+    }
     running--;
     return drop ? 'reset' : { batchItemFailures: [] };
   });
@@ -136,7 +139,7 @@ test('an invocation the host dropped is retried at once while its records stay i
   const tries = seen.filter((r) => r.body === 'drop-once');
   // Both invocations carry the same receive: the message never went back to the queue.
   expect(tries.map((r) => r.attributes.ApproximateReceiveCount)).toEqual(['1', '1']);
-  expect(tries[0].messageId).toBe(tries[1].messageId);
+  expect(at(tries, 0).messageId).toBe(at(tries, 1).messageId);
 });
 
 test('the SQS server holds a FIFO group while one of its messages is in flight, and hands several of a group in one receive', async () => {
@@ -156,7 +159,7 @@ test('the SQS server holds a FIFO group while one of its messages is in flight, 
   await put('a1', 'a');
   await put('a2', 'a');
   await put('b1', 'b');
-  const [a1] = await receive(1);
+  const a1 = only(await receive(1), 'messages received');
   expect(a1.Body).toBe('a1');
   // a2 waits behind a1 in flight; b is free.
   expect((await receive(10)).map((m) => m.Body)).toEqual(['b1']);

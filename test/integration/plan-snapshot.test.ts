@@ -16,6 +16,7 @@ import { put } from '../../shared/store/store';
 import { planConfigKey } from '../../shared/work/planner';
 import type { Reader } from '../../shared/store/read';
 import { preparePlan, SnapshotSource } from '../../shared/work/planning/inputs';
+import { at, only } from '../helpers/at';
 
 const store = new EtcdStore();
 afterAll(() => store.close());
@@ -64,17 +65,17 @@ function firewallCase() {
 /** A VPN gateway with its HA pair of edge routers, and a VPN interface, which reads the gateway's body. */
 function vpnGatewayCase() {
   const [r1, r2, e1, e2, ha, hi, svc, qos, gw, vif] = [
-    'r1',
-    'r2',
-    'e1',
-    'e2',
-    'ha',
-    'hi',
-    'svc',
-    'qos',
-    'gw',
-    'vif',
-  ].map((p) => uid(p));
+    uid('r1'),
+    uid('r2'),
+    uid('e1'),
+    uid('e2'),
+    uid('ha'),
+    uid('hi'),
+    uid('svc'),
+    uid('qos'),
+    uid('gw'),
+    uid('vif'),
+  ];
   const router = (id: string, ip: string) =>
     config('edge_routers', { id, tenant_id: T, ip, login: 'esi', password: 'pw', ssh_port: 22 });
   const gateway = (version: number) =>
@@ -179,12 +180,12 @@ describe.each([
       .then(put(ref.key, encodeGohanConfigValue(ref.body, 1)))
       .commit();
     await planConfigKey(store, { key: ref.key }, logger);
-    const refType = ref.key.split('/')[3].replace(/s$/, '');
+    const refType = at(ref.key.split('/'), 3, ref.key).replace(/s$/, '');
     const refJobs = (await store.range('/jobs/all/')).items.filter(
       (kv) => parseJobId(kv.key.slice('/jobs/all/'.length))?.resourceId === ref.body.id,
     );
     expect(refJobs.map((kv) => parseJobId(kv.key.slice('/jobs/all/'.length))?.resourceType)).toEqual([refType]);
-    const changedType = v1.key.split('/')[3].replace(/s$/, '');
+    const changedType = at(v1.key.split('/'), 3, v1.key).replace(/s$/, '');
     const indexed = await store.range(`/jobs/referencing/${changedType}/${v1.body.id as string}/`);
     expect(indexed.items.map((kv) => kv.key.split('/').pop())).toEqual(refJobs.map((kv) => kv.key.split('/').pop()));
 
@@ -210,6 +211,6 @@ describe.each([
     expect(dry).toEqual(live);
     // The rule, independently of either: the modify waits for the interface's unfinished job.
     expect(live.map((j) => [j.action, j.resource_type])).toEqual([['modify', changedType]]);
-    expect(live[0].dependency).toEqual(refJobs.map((kv) => kv.key.slice('/jobs/all/'.length)));
+    expect(only(live).dependency).toEqual(refJobs.map((kv) => kv.key.slice('/jobs/all/'.length)));
   });
 });

@@ -25,6 +25,7 @@ import {
   type SeedFixture,
 } from '../helpers/seed-etcd';
 import { lambdaContext, sqsEvent, sqsRecord } from '../helpers/sqs-event';
+import { at, only } from '../helpers/at';
 
 const store = new EtcdStore();
 afterAll(() => store.close());
@@ -91,7 +92,7 @@ async function writeSeed(seed: SeedFixture): Promise<number> {
     .txn()
     .then(...entries.slice(0, -1).map(([k, v]) => put(k, typeof v === 'string' ? v : JSON.stringify(v))))
     .commit();
-  const [key, value] = entries[entries.length - 1];
+  const [key, value] = at(entries, -1, 'seed keys');
   return write(key, value as string);
 }
 
@@ -185,7 +186,7 @@ describe('level-triggered planning', () => {
     expect(await invoke(message(key, oldRev))).toEqual({ batchItemFailures: [] });
     const jobs = await jobsOf('network', id);
     expect(jobs.map((j) => stripSuffix(j.id))).toEqual([`modify:heat_worker:network:${id}:2`]);
-    expect(jobs[0].job.params.find((p) => p.param === 'admin_state_up')?.value).toBe(false);
+    expect(only(jobs).job.params.find((p) => p.param === 'admin_state_up')?.value).toBe(false);
     expect(await invoke(message(key, oldRev + 1))).toEqual({ batchItemFailures: [] });
     expect(await jobsOf('network', id)).toHaveLength(1);
   });
@@ -194,7 +195,7 @@ describe('level-triggered planning', () => {
     const id = uid('net');
     const key = `/config/v2.0/networks/${id}`;
     await invoke(message(key, await write(key, network(id, 1))));
-    const [create] = await jobsOf('network', id);
+    const create = only(await jobsOf('network', id), 'network jobs');
     expect(await store.get(`/jobs/waiting/${create.id}`)).toBeUndefined();
 
     await invoke(message(key, await write(key, network(id, 2, { admin_state_up: false }))));
@@ -229,8 +230,8 @@ describe('level-triggered planning', () => {
       1,
     );
     await invoke(message(ppKey, await write(ppKey, physicalPort)));
-    const [devCreate] = await jobsOf('ese_device', dev);
-    const [ppCreate] = await jobsOf('ese_physical_port', pp);
+    const devCreate = only(await jobsOf('ese_device', dev), 'ese_device jobs');
+    const ppCreate = only(await jobsOf('ese_physical_port', pp), 'ese_physical_port jobs');
     // The physical port reads the device's body (hostname, management ip): it references the device.
     expect(ppCreate.job.dependency).toEqual([devCreate.id]);
     const listed = (await store.range(`/jobs/referencing/ese_device/${dev}/`)).items.map((kv) => kv.key);
@@ -264,8 +265,8 @@ describe('level-triggered planning', () => {
     // The subnet's message is handled before the network's (another message group): the
     // network's change is planned first, and the subnet's job waits for it.
     expect(await invoke(message(subKey, await write(subKey, subnet)))).toEqual({ batchItemFailures: [] });
-    const [netCreate] = await jobsOf('network', net);
-    const [subCreate] = await jobsOf('subnet', sub);
+    const netCreate = only(await jobsOf('network', net), 'network jobs');
+    const subCreate = only(await jobsOf('subnet', sub), 'subnet jobs');
     expect(stripSuffix(netCreate.id)).toBe(`create:heat_worker:network:${net}:1`);
     expect(subCreate.job.dependency).toEqual([netCreate.id]);
     expect(await json(`/esi-worker/config/v2.0/networks/${net}`)).toMatchObject({ version: 1 });
@@ -294,8 +295,8 @@ describe('level-triggered planning', () => {
         }),
     });
     expect(await planConfigKey(counting, { key: subKey }, testLogger)).toEqual(done(expect.any(String)));
-    const [netCreate] = await jobsOf('network', net);
-    const [subCreate] = await jobsOf('subnet', sub);
+    const netCreate = only(await jobsOf('network', net), 'network jobs');
+    const subCreate = only(await jobsOf('subnet', sub), 'subnet jobs');
     expect(subCreate.job.dependency).toEqual([netCreate.id]);
     expect(await store.get(`/jobs/waiting/${subCreate.id}`)).toMatchObject({ value: 'heat_worker' });
     expect(subReads).toBe(1);
@@ -340,8 +341,8 @@ describe('level-triggered planning', () => {
     });
     expect(await planConfigKey(racingStore, { key: subKey }, testLogger)).toEqual(done(expect.any(String)));
     expect(racing).toBeDefined();
-    const [netCreate] = await jobsOf('network', net);
-    const [subCreate] = await jobsOf('subnet', sub);
+    const netCreate = only(await jobsOf('network', net), 'network jobs');
+    const subCreate = only(await jobsOf('subnet', sub), 'subnet jobs');
     expect(await jobsOf('network', net)).toHaveLength(1);
     expect(await jobsOf('subnet', sub)).toHaveLength(1);
     expect(subCreate.job.dependency).toEqual([netCreate.id]);
@@ -354,7 +355,7 @@ describe('level-triggered planning', () => {
     const ghost = `create:heat_worker:subnet:${uid('sub')}:1:zzzzz`;
     await write(`/jobs/referencing/network/${net}/${ghost}`, '');
     await invoke(message(netKey, await write(netKey, network(net, 1))));
-    const [create] = await jobsOf('network', net);
+    const create = only(await jobsOf('network', net), 'network jobs');
     expect(create.job.dependency).toEqual([]);
     expect(await store.get(`/jobs/referencing/network/${net}/${ghost}`)).toBeUndefined();
   });
@@ -363,7 +364,7 @@ describe('level-triggered planning', () => {
     const id = uid('net');
     const key = `/config/v2.0/networks/${id}`;
     await invoke(message(key, await write(key, network(id, 1))));
-    const [create] = await jobsOf('network', id);
+    const create = only(await jobsOf('network', id), 'network jobs');
     // The logical delete was planned and its chain aggregated: the mirror says deleted, no job is left.
     await store
       .txn()
@@ -395,7 +396,7 @@ describe('level-triggered planning', () => {
     const id = uid('net');
     const key = `/config/v2.0/networks/${id}`;
     await invoke(message(key, await write(key, network(id, 1))));
-    const [create] = await jobsOf('network', id);
+    const create = only(await jobsOf('network', id), 'network jobs');
     const mirrorKey = `/esi-worker/config/v2.0/networks/${id}`;
     const before = await json(mirrorKey);
     const rev = (await store.txn().then(del(key)).commit()).revision;
@@ -405,7 +406,7 @@ describe('level-triggered planning', () => {
       [`create:heat_worker:network:${id}:1`, 1, 'create', []],
       [`delete:heat_worker:network:${id}:2`, 2, 'delete', [create.id]],
     ]);
-    expect(jobs[1].job.resource_input).toEqual((before as { body: unknown }).body);
+    expect(at(jobs, 1).job.resource_input).toEqual((before as { body: unknown }).body);
     expect(await json(mirrorKey)).toEqual({ ...(before as object), deleted: true, version: 2 });
     // The delete message again (or the reconciler's clean-up): the teardown is planned, its chain still runs.
     const mirrorRev = (await store.get(mirrorKey))!.modRevision;
@@ -563,9 +564,10 @@ describe('bad inputs: a readable PLAN_FAILED /state, the record acknowledged, th
     ]);
 
     // A redelivered failure leaves /state as it is.
-    const stateKey = inputs[1][0].replace('/config/', '/state/');
+    const [failedKey] = at(inputs, 1);
+    const stateKey = failedKey.replace('/config/', '/state/');
     const before = (await store.get(stateKey))!.modRevision;
-    expect(await invoke(message(inputs[1][0], 1))).toEqual({ batchItemFailures: [] });
+    expect(await invoke(message(failedKey, 1))).toEqual({ batchItemFailures: [] });
     expect((await store.get(stateKey))!.modRevision).toBe(before);
   });
 

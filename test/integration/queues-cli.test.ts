@@ -16,6 +16,7 @@ import { decodeEventMessage, encodeEventMessage, type EtcdEventMessage } from '.
 import { sqsClient } from '../../shared/sqs/client';
 import { createFifoQueue, queueArn } from '../helpers/sqs';
 import { waitFor } from '../helpers/wait';
+import { at } from '../helpers/at';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const stage = `q${Date.now()}`;
@@ -235,7 +236,7 @@ test('esi redrive needs --to when no queue names the DLQ, and then moves to it',
 
   const moved = await esi('redrive', 'orphan-dlq', '--to', 'target', '--wait', '0');
   expect(moved.stdout).toBe(`moved 1 message(s) from ${orphan} to ${queueName('target', stage)}\n`);
-  const [m] = await drain(targetUrl, 1);
+  const m = at(await drain(targetUrl, 1), 0, 'drained messages');
   expect(decodeEventMessage(m.Body!)).toEqual(event('/config/v2.0/lbs/x', 7));
   expect(await counts(orphanUrl)).toEqual({ visible: 0, inFlight: 0 });
 });
@@ -268,7 +269,7 @@ test('short names resolve standard queues too: esi dlq and esi redrive on the po
   expect(moved.stdout).toBe(
     `moved 1 message(s) from ${dlqName} to ${queueName('heat-poll', stage, { fifo: false })}\n`,
   );
-  const [m] = await drain(pollUrl, 1);
+  const m = at(await drain(pollUrl, 1), 0, 'drained messages');
   expect(decodeEventMessage(m.Body!)).toEqual(stuck);
   expect(await counts(dlqUrl)).toEqual({ visible: 0, inFlight: 0 });
 });

@@ -12,6 +12,7 @@ import { EtcdStore } from '../../shared/store/etcd-store';
 import { put, type RangeOptions } from '../../shared/store/store';
 import { createFifoQueue, receiveAll } from '../helpers/sqs';
 import { waitFor } from '../helpers/wait';
+import { at, only } from '../helpers/at';
 
 const store = new EtcdStore();
 const logger = createLogger('relay-test');
@@ -245,7 +246,7 @@ test("a quiet route follows etcd's progress notifications: its position moves wi
     expect(relay.counters.received).toBe(0);
     expect(await receiveAll(url)).toEqual([]);
     // The notifications keep the quiet watch heard from (the relay's heartbeat: ready-file.ts).
-    expect(relay.streams[0].silentMs()).toBeLessThan(5000);
+    expect(at(relay.streams, 0, 'relay watch streams').silentMs()).toBeLessThan(5000);
     await relay.stop();
   } finally {
     ownStore.close();
@@ -279,8 +280,7 @@ test('an event SQS refuses for good goes to the relay dead-letter queue with its
     const got = await receiveAll(dlqUrl);
     return got.length ? got : undefined;
   });
-  expect(records).toHaveLength(1);
-  const record = records![0];
+  const record = only(records!, 'dead-lettered records');
   expect(JSON.parse(record)).toEqual({
     key: `${hugeKey.slice(0, 1024)}…`,
     keyLength: hugeKey.length,

@@ -51,7 +51,8 @@ test('a thrown record is back after 5 s, not after the 300 s visibility timeout'
       const res = await sqsClient().send(
         new ReceiveMessageCommand({ QueueUrl: url, WaitTimeSeconds: 1, AttributeNames: ['All'] }),
       );
-      if (res.Messages?.length) return res.Messages[0];
+      const [first] = res.Messages ?? [];
+      if (first) return first;
     }
   };
 

@@ -9,6 +9,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { get, only } from '../helpers/at';
 
 jest.setTimeout(180_000);
 
@@ -57,8 +58,8 @@ function slsPackage(stage: string, args: string[], to: string) {
   const home = path.join(dir, 'home');
   fs.mkdirSync(home, { recursive: true });
   const env = { PATH: process.env.PATH, HOME: home };
-  const cmd = ['npx', '--no-install', 'serverless', 'package', '--stage', stage, '--package', to, ...args];
-  return isolated ? run('unshare', ['-n', ...cmd], env) : run(cmd[0], cmd.slice(1), env);
+  const npxArgs = ['--no-install', 'serverless', 'package', '--stage', stage, '--package', to, ...args];
+  return isolated ? run('unshare', ['-n', 'npx', ...npxArgs], env) : run('npx', npxArgs, env);
 }
 
 beforeAll(async () => {
@@ -75,6 +76,8 @@ beforeAll(async () => {
   );
 });
 
+/** The template's resource `id`; a missing one fails the test naming the ids present. */
+const resource = (id: string) => get(template.Resources, id, "the template's Resources");
 const resources = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
 /** The logical id behind {"Fn::GetAtt": [id, "Arn"]}. */
 const getAttArn = (v: unknown): string | undefined => {
@@ -95,10 +98,10 @@ test('every queue a function consumes has a dead-letter queue in the stack and a
     const queueId = getAttArn(m.Properties.EventSourceArn);
     const fnId = getAttArn(m.Properties.FunctionName);
     expect({ id, queueId, fnId }).toEqual({ id, queueId: expect.any(String), fnId: expect.any(String) });
-    const queue = template.Resources[queueId!];
-    const fn = template.Resources[fnId!];
-    expect(queue?.Type).toBe('AWS::SQS::Queue');
-    expect(fn?.Type).toBe('AWS::Lambda::Function');
+    const queue = resource(queueId!);
+    const fn = resource(fnId!);
+    expect(queue.Type).toBe('AWS::SQS::Queue');
+    expect(fn.Type).toBe('AWS::Lambda::Function');
 
     const redrive = queue.Properties.RedrivePolicy;
     expect({ queue: queueId, redrive }).toEqual({
@@ -110,7 +113,7 @@ test('every queue a function consumes has a dead-letter queue in the stack and a
     expect(template.Resources[dlqId!]?.Type).toBe('AWS::SQS::Queue');
     expect(dlqId).not.toBe(queueId);
     // A FIFO queue's dead-letter queue must be FIFO too.
-    expect(Boolean(template.Resources[dlqId!].Properties.FifoQueue)).toBe(Boolean(queue.Properties.FifoQueue));
+    expect(Boolean(resource(dlqId!).Properties.FifoQueue)).toBe(Boolean(queue.Properties.FifoQueue));
 
     const fnTimeout = Number(fn.Properties.Timeout ?? 3);
     const visibility = Number(queue.Properties.VisibilityTimeout ?? 30);
@@ -145,15 +148,15 @@ test('retry budget: records come back at most 300 s apart and are dead-lettered 
   for (const q of sources)
     expect({
       q,
-      receives: template.Resources[q!].Properties.RedrivePolicy.maxReceiveCount,
-      retention: template.Resources[q!].Properties.MessageRetentionPeriod,
+      receives: resource(q!).Properties.RedrivePolicy.maxReceiveCount,
+      retention: resource(q!).Properties.MessageRetentionPeriod,
     }).toEqual({
       q,
       receives: 20,
       retention: 1209600,
     });
   for (const { id } of functions())
-    expect({ id, cap: template.Resources[id].Properties.Environment.Variables.ESI_RETRY_MAX_DELAY_SECONDS }).toEqual({
+    expect({ id, cap: resource(id).Properties.Environment.Variables.ESI_RETRY_MAX_DELAY_SECONDS }).toEqual({
       id,
       cap: '300',
     });
@@ -341,13 +344,13 @@ test('Logs Insights query definitions: one resource, failures, slowest stack ope
 });
 
 test('the relay runs as one ECS Fargate task at a time, with a role that may only send to its queues', () => {
-  const [[, service]] = resources('AWS::ECS::Service');
+  const [, service] = only(resources('AWS::ECS::Service'), 'ECS services');
   expect(service.Properties).toMatchObject({
     DesiredCount: 1,
     LaunchType: 'FARGATE',
     DeploymentConfiguration: { MaximumPercent: 100, MinimumHealthyPercent: 0 },
   });
-  const task = template.Resources[service.Properties.TaskDefinition.Ref];
+  const task = resource(service.Properties.TaskDefinition.Ref);
   expect(task.Type).toBe('AWS::ECS::TaskDefinition');
   const taskRole = getAttArn(task.Properties.TaskRoleArn)!;
   const statements = roleStatements(taskRole);
@@ -405,7 +408,7 @@ test('every function (all reach etcd, some Keystone, Heat or the collector) is i
     expect.arrayContaining(['esi-prod-planner', 'esi-prod-monitoring-sync', 'esi-prod-aggregator']),
   );
   for (const { id } of functions()) {
-    const fn = template.Resources[id];
+    const fn = resource(id);
     expect({ id, vpc: fn.Properties.VpcConfig }).toEqual({
       id,
       vpc: {
@@ -419,7 +422,7 @@ test('every function (all reach etcd, some Keystone, Heat or the collector) is i
         ],
       },
     });
-    const role = template.Resources[getAttArn(fn.Properties.Role)!];
+    const role = resource(getAttArn(fn.Properties.Role)!);
     // No managed policy: AWSLambdaVPCAccessExecutionRole would grant log writes on every group.
     expect({ id, managed: role.Properties.ManagedPolicyArns }).toEqual({ id, managed: undefined });
     const vpc = asList(role.Properties.Policies).filter((p: any) => p['Fn::If']?.[0] === 'HasVpc');
@@ -448,7 +451,7 @@ test('every function (all reach etcd, some Keystone, Heat or the collector) is i
 
 test('the relay roles exist only with the relay, and ECS may assume them only for this account', () => {
   for (const id of ['RelayTaskRole', 'RelayExecutionRole']) {
-    const role = template.Resources[id];
+    const role = resource(id);
     expect({ id, condition: role.Condition }).toEqual({ id, condition: 'DeployRelay' });
     expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
       {
@@ -481,7 +484,7 @@ test('scheduled functions cannot pile up: timeout under the 1-minute period, no 
         retry: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 },
       });
       const fnId = getAttArn(target.Arn)!;
-      expect(Number(template.Resources[fnId].Properties.Timeout)).toBeLessThan(60);
+      expect(Number(resource(fnId).Properties.Timeout)).toBeLessThan(60);
       // The asynchronous invocation (where a throttled event would wait up to 6 h): no retry, 60 s.
       const config = resources('AWS::Lambda::EventInvokeConfig').find(
         ([, c]) => c.Properties.FunctionName?.Ref === fnId,
@@ -496,7 +499,7 @@ test('scheduled functions cannot pile up: timeout under the 1-minute period, no 
     `scheduled: ${rules
       .map(([, r]) => {
         const fnId = getAttArn((r.Properties.Targets as any[])[0].Arn)!;
-        return `${template.Resources[fnId].Properties.FunctionName} timeout ${template.Resources[fnId].Properties.Timeout} s`;
+        return `${resource(fnId).Properties.FunctionName} timeout ${resource(fnId).Properties.Timeout} s`;
       })
       .join(', ')}`,
   );
@@ -549,7 +552,7 @@ test('the deployed template holds no loopback address, simulator value or shell 
   for (const local of ['127.0.0.1', 'localhost', 'esi-sim-password', ':4566', ':7070/'])
     expect({ local, found: text.includes(local) }).toEqual({ local, found: false });
   for (const { id } of functions()) {
-    const env = template.Resources[id].Properties.Environment.Variables;
+    const env = resource(id).Properties.Environment.Variables;
     expect({ id, sqs: env.ESI_SQS_ENDPOINT, etcd: env.ESI_ETCD_ENDPOINTS, collector: env.ESI_COLLECTOR_URL }).toEqual({
       id,
       sqs: '',
@@ -645,14 +648,14 @@ test("every source queue has an alarm on its oldest message's age; the reconcile
 });
 
 test('the dashboard: relay lag, queue depth and age per queue, plans, jobs, stack operations, DLQ depths', () => {
-  const [[id, dash]] = resources('AWS::CloudWatch::Dashboard');
+  const [id, dash] = only(resources('AWS::CloudWatch::Dashboard'), 'dashboards');
   const body = JSON.parse(String(dash.Properties.DashboardBody['Fn::Sub']).replace(/\$\{AWS::Region\}/g, 'r')) as {
     widgets: { properties: { title: string; metrics: unknown[][] } }[];
   };
   const widget = (re: RegExp) => body.widgets.find((w) => re.test(w.properties.title))!.properties.metrics;
   const names = (re: RegExp) => widget(re).map((m) => m.slice(0, -1).join(' '));
   const queueNames = (ids: (string | undefined)[]) =>
-    ids.map((q) => template.Resources[q!].Properties.QueueName as string).sort();
+    ids.map((q) => resource(q!).Properties.QueueName as string).sort();
   const sources = [
     ...new Set(resources('AWS::Lambda::EventSourceMapping').map(([, m]) => getAttArn(m.Properties.EventSourceArn))),
   ];
@@ -708,7 +711,7 @@ test('the dashboard: relay lag, queue depth and age per queue, plans, jobs, stac
 
 test('tracing: X-Ray active on every function, with a role that may write traces', () => {
   for (const { id } of functions()) {
-    const fn = template.Resources[id];
+    const fn = resource(id);
     expect({ id, tracing: fn.Properties.TracingConfig }).toEqual({ id, tracing: { Mode: 'Active' } });
     const xray = roleStatements(getAttArn(fn.Properties.Role)!).filter((x) =>
       asList(x.Action).some((a) => a.startsWith('xray:')),
@@ -736,7 +739,7 @@ test('every alarm with actions notifies its end too (OKActions); the relay has a
       ok: actions,
     });
   }
-  const notRunning = template.Resources.RelayNotRunningAlarm;
+  const notRunning = resource('RelayNotRunningAlarm');
   expect(notRunning.Condition).toBe('DeployRelay');
   expect(notRunning.Properties).toMatchObject({
     AlarmName: 'esi-prod-relay-not-running',
@@ -750,7 +753,7 @@ test('every alarm with actions notifies its end too (OKActions); the relay has a
     ComparisonOperator: 'LessThanThreshold',
     TreatMissingData: 'breaching',
   });
-  expect(template.Resources.RelayCluster.Properties.ClusterSettings).toEqual([
+  expect(resource('RelayCluster').Properties.ClusterSettings).toEqual([
     { Name: 'containerInsights', Value: 'enabled' },
   ]);
   console.log(`alarms: ${alarms.length}, each with OKActions`);

@@ -6,6 +6,7 @@
 import { EtcdStore } from '../../shared/store/etcd-store';
 import { readKeys } from '../../shared/store/read';
 import { del, put, type RangeOptions } from '../../shared/store/store';
+import { at } from '../helpers/at';
 
 const store = new EtcdStore();
 afterAll(() => store.close());
@@ -41,7 +42,7 @@ test('keys and the first pages in one transaction, then the pages of a prefix th
   );
   expect(values.map((kv) => kv && [kv.key, kv.value])).toEqual([[`${root}k1`, 'value one'], undefined]);
   expect(found.map((kvs) => kvs.map((kv) => kv.key))).toEqual([many, [`${root}b/1`], []]);
-  expect(found[0].every((kv) => kv.value === '')).toBe(true);
+  expect(at(found, 0).every((kv) => kv.value === '')).toBe(true);
   // 502 keys at 500 a page: the first page in the transaction, the last 2 keys in one paged range.
   expect(calls).toEqual({ txn: 1, range: [{ limit: 500, keysOnly: true, from: `${many[499]}\0` }] });
 });

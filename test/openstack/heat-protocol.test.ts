@@ -24,7 +24,7 @@ import {
   finishedOf,
   harness,
   notStuck,
-  seedFile,
+  seedJob,
   stackOf,
   uid,
   type Harness,
@@ -57,7 +57,7 @@ async function realHarness(name: string, session = realSession()): Promise<Harne
 
 /** Seed 002's load balancer job for a fresh resource whose id carries `marker`; heat_timeout in minutes. */
 function lbJob(marker: string, action = 'create', heatTimeout = 3): Job {
-  const job = cloneJob(seedFile('002_addf4c9d80b3d0e0').expected[0].value[1], {
+  const job = cloneJob(seedJob('002_addf4c9d80b3d0e0'), {
     resourceId: uid(`lb-${marker}`),
     action,
     isLast: true,

@@ -16,6 +16,7 @@ import { EtcdStore } from '../../shared/store/etcd-store';
 import { describeOpenStack, heatApi, openStack } from '../helpers/openstack';
 import { startTestStack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
+import { at } from '../helpers/at';
 
 jest.setTimeout(900_000);
 
@@ -31,7 +32,7 @@ function recordedStacks(scenario: Scenario): string[] {
   const out: string[] = [];
   for (const [key, expected] of Object.entries(scenario.expected_states)) {
     const parts = key.split('/');
-    const stack = `${defaultSchemaIndex().singular(parts[parts.length - 2])}_${parts[parts.length - 1]}`;
+    const stack = `${defaultSchemaIndex().singular(at(parts, -2, key))}_${at(parts, -1, key)}`;
     const { worker_state: workerState } = expected.state;
     const deleted = typeof workerState === 'string' && workerState.startsWith('DELETE_');
     if (stack in outputs && !deleted) out.push(stack);

@@ -16,6 +16,7 @@ import { realOpenStackEnv } from '../../infra/stack/stack';
 import { makeTestPki } from '../helpers/tls-certs';
 import { waitFor } from '../helpers/wait';
 import { describeOpenStack, openStack } from '../helpers/openstack';
+import { at } from '../helpers/at';
 
 jest.setTimeout(300_000);
 
@@ -153,7 +154,11 @@ describeOpenStack('deployable OpenStack settings on real Keystone and Heat', () 
     const password = `pw-${suffix}-${Math.random().toString(36).slice(2)}`;
     const user = (await call('POST', '/users', { user: { name: 'esi-worker', domain_id: domain.id, password } })).body
       .user as { id: string };
-    const member = ((await call('GET', '/roles?name=member')).body.roles as { id: string }[])[0];
+    const member = at(
+      (await call('GET', '/roles?name=member')).body.roles as { id: string }[],
+      0,
+      'roles named member',
+    );
     expect((await call('PUT', `/projects/${project.id}/users/${user.id}/roles/${member.id}`)).status).toBe(204);
     const env = {
       ESI_KEYSTONE_URL: tier.keystoneUrl,

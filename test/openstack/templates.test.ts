@@ -39,7 +39,9 @@ describeOpenStack('templates on real Heat', () => {
       // default is a job param (a parameter with a default may be left to it).
       const declared = (res.body.Parameters ?? {}) as Record<string, { Default?: unknown }>;
       const unknown = Object.keys(stackParams).filter((p) => !(p in declared));
-      const missing = Object.keys(declared).filter((p) => !('Default' in declared[p]) && !(p in stackParams));
+      const missing = Object.entries(declared)
+        .filter(([p, param]) => !('Default' in param) && !(p in stackParams))
+        .map(([p]) => p);
       if (unknown.length)
         failures.push(`${t.id}: the job sends ${unknown.join(',')}, which the template does not declare`);
       if (missing.length)

@@ -16,6 +16,7 @@ import { type HeatSimulator, startHeatSimulator } from '../../../infra/sim/main'
 import { waitFor } from '../../helpers/wait';
 import { seed003Outputs, seedJob, seedRecords } from '../../unit/heat/helpers';
 import { FAST_RETRY, requestLog, sessionFor } from './helpers';
+import { get } from '../../helpers/at';
 
 const REPO = path.resolve(__dirname, '..', '..', '..');
 const PORT_ID = 'ddc14be4-3480-4e97-a978-817b18f9904c';
@@ -170,7 +171,7 @@ describe('stacks', () => {
       13,
     ]);
     expect(created.outputs).toEqual(
-      simFixtures[`port_${PORT_ID}`].map((o) => ({
+      get(simFixtures, `port_${PORT_ID}`, 'Heat simulator fixtures').map((o) => ({
         output_key: o.output_key,
         output_value: o.output_value,
         description: o.description,

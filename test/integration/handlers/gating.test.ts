@@ -9,10 +9,10 @@ import type { Claim } from '../../../shared/jobs';
 import type { Job } from '../../../shared/planner/types';
 import { put } from '../../../shared/store/store';
 import { waitFor } from '../../helpers/wait';
-import { cloneJob, counts, finishedOf, harness, jobKeysOf, notStuck, seedFile, uid, type Harness } from './helpers';
+import { cloneJob, counts, finishedOf, harness, jobKeysOf, notStuck, seedJob, uid, type Harness } from './helpers';
 
 // Seed 002's load balancer job needs no other stack's outputs: a good unit of work.
-const base = seedFile('002_addf4c9d80b3d0e0').expected[0].value[1];
+const base = seedJob('002_addf4c9d80b3d0e0');
 const lbJob = (o: { dependency?: string[] } = {}): Job =>
   cloneJob(base, { resourceId: uid('lb'), action: 'create', isLast: true, ...o });
 const stackOf = (j: Job) => stackNameOf(j.resource_type, j.resource_id);

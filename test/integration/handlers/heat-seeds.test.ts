@@ -13,7 +13,7 @@ import {
   notStuck,
   preCreateStack,
   referencedStackRecords,
-  seedFile,
+  seedJob,
   seedRecords,
   type Harness,
 } from './helpers';
@@ -36,7 +36,7 @@ afterAll(() =>
 
 describe.each(seedRecords().map((r) => [r.seed, r] as const))('seed %s', (seed, rec) => {
   it('points (3) and (4) equal the seed', async () => {
-    const job = seedFile(seed).expected[JOB_INDEX[seed] ?? 0].value[1];
+    const job = seedJob(seed, JOB_INDEX[seed] ?? 0);
     const stackName = stackNameOf(job.resource_type, job.resource_id);
     // etcd as the earlier versions left it: the referenced stacks' records, no record or job state of this resource.
     await h.store

@@ -33,6 +33,7 @@ import {
 import { FAST_RETRY, sessionFor } from '../clients/helpers';
 import { lambdaContext, sqsEvent, sqsRecord } from '../../helpers/sqs-event';
 import { waitFor } from '../../helpers/wait';
+import { at } from '../../helpers/at';
 
 export const FIX = path.resolve(__dirname, '..', '..', 'fixtures');
 export const readFixture = <T>(...p: string[]): T => JSON.parse(fs.readFileSync(path.join(FIX, ...p), 'utf8')) as T;
@@ -44,6 +45,9 @@ export interface SeedFile {
   expected: { key: string; value: [string, Job, number] }[];
 }
 export const seedFile = (seed: string): SeedFile => readFixture<SeedFile>('seeds', `${seed}.json`);
+/** Job `index` (in the seed's order) of the seed's point (2), as written under /jobs/all/. */
+export const seedJob = (seed: string, index = 0): Job =>
+  at(seedFile(seed).expected, index, `seed ${seed} expected jobs`).value[1];
 
 export interface SeedRecord {
   seed: string;
@@ -268,7 +272,7 @@ export function cloneJob(
 
 /** Seed 002's load balancer job (heat_timeout 3 minutes) for a fresh resource, as `action`, last of its chain. */
 export function loadBalancerJob(action = 'create'): Job {
-  return cloneJob(seedFile('002_addf4c9d80b3d0e0').expected[0].value[1], {
+  return cloneJob(seedJob('002_addf4c9d80b3d0e0'), {
     resourceId: uid('lb'),
     action,
     isLast: true,

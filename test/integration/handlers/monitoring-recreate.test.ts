@@ -12,7 +12,7 @@ import { createLogger } from '../../../shared/log/logger';
 import { syncMonitoring } from '../../../shared/monitoring/sync';
 import type { Job } from '../../../shared/planner/types';
 import { put } from '../../../shared/store/store';
-import { cloneJob, finishedOf, harness, seedFile, type Harness } from './helpers';
+import { cloneJob, finishedOf, harness, seedJob, type Harness } from './helpers';
 
 const RECORDED_VMI_ID = 'f68d0924-ef20-4c1b-ac45-0e6b879af5e7';
 const logger = createLogger('monitoring-recreate-test');
@@ -23,7 +23,7 @@ beforeAll(async () => {
 });
 afterAll(async () => h.stop());
 
-const [delJob, , createJob] = seedFile('004_18d39a09107f9f1f').expected.map((e) => e.value[1]);
+const [delJob, createJob] = [seedJob('004_18d39a09107f9f1f', 0), seedJob('004_18d39a09107f9f1f', 2)];
 
 /** Seed 004's job for another port at another version (ids, names and bodies follow). */
 function jobFor(job: Job, port: string, version: number, attachedBefore?: boolean): Job {

@@ -15,7 +15,7 @@ import {
   readFixture,
   jobKeysOf,
   referencedStackRecords,
-  seedFile,
+  seedJob,
   type Harness,
 } from './helpers';
 
@@ -31,7 +31,8 @@ beforeAll(async () => {
 afterAll(async () => h.stop());
 
 it('runs the three jobs in dependency order; heat_stacks (3), job_state (4) then (5) equal the seed', async () => {
-  const [delJob, heatJob, createJob] = seedFile('004_18d39a09107f9f1f').expected.map((e) => e.value[1]);
+  const seed = '004_18d39a09107f9f1f';
+  const [delJob, heatJob, createJob] = [seedJob(seed, 0), seedJob(seed, 1), seedJob(seed, 2)];
   const rec = readFixture<{
     records: {
       seed: string;

@@ -7,9 +7,9 @@ import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { parseJsonObject } from '../../../shared/encoding/json-object';
 import type { Job } from '../../../shared/planner/types';
 import { sqsClient } from '../../../shared/sqs/client';
-import { cloneJob, finishedOf, harness, notStuck, seedFile, uid, type Harness } from './helpers';
+import { cloneJob, finishedOf, harness, notStuck, seedJob, uid, type Harness } from './helpers';
 
-const base = seedFile('002_addf4c9d80b3d0e0').expected[0].value[1];
+const base = seedJob('002_addf4c9d80b3d0e0');
 const lbJob = (): Job => cloneJob(base, { resourceId: uid('lb'), action: 'create', isLast: true });
 
 describe('a stack Heat completes quickly', () => {

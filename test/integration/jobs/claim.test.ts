@@ -5,6 +5,7 @@ import { EtcdStore } from '../../../shared/store/etcd-store';
 import { modRevisionIs, put } from '../../../shared/store/store';
 import { waitFor } from '../../helpers/wait';
 import { clients, eventsSince, isolatedKeys, job, seedJobs } from './helpers';
+import { only } from '../../helpers/at';
 
 const store = new EtcdStore();
 afterAll(() => store.close());
@@ -22,7 +23,8 @@ test('20 concurrent claimers on 20 connections: exactly one claim; the others ar
     const won = attempts.filter((a) => a.kind === 'claimed');
     expect(won).toHaveLength(1);
     expect(attempts.filter((a) => a.kind === 'refused' && a.reason === 'held')).toHaveLength(19);
-    const winner = won[0].kind === 'claimed' ? won[0].claim : undefined;
+    const first = only(won, 'claims won');
+    const winner = first.kind === 'claimed' ? first.claim : undefined;
     const working = await store.get(keys.working('create:heat_worker:port:p1:1:aaaaa'));
     expect(JSON.parse(working!.value).owner).toBe(winner!.owner);
     expect(working!.createRevision).toBe(winner!.createRevision);

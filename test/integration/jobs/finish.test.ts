@@ -5,6 +5,7 @@ import type { Job } from '../../../shared/planner/types';
 import { EtcdStore } from '../../../shared/store/etcd-store';
 import { collectTxn, del, put, type Store } from '../../../shared/store/store';
 import { clients, eventsSince, isolatedKeys, job, seed004Jobs, seedJobs } from './helpers';
+import { at } from '../../helpers/at';
 
 const store = new EtcdStore();
 afterAll(() => store.close());
@@ -29,9 +30,9 @@ test('10 dependencies finished concurrently by 10 clients promote their dependen
       const deps = Array.from({ length: 10 }, (_, i) => `create:heat_worker:subnet:s${i}:1:d${round}${i}xx`);
       const dependent = `create:heat_worker:port:p:1:j${round}xxx`;
       await seedJobs(store, keys, [...deps.map((d) => job(d, [])), job(dependent, deps)]);
-      const claims = await Promise.all(deps.map((d, i) => claimJob(stores[i], d, `o${i}`, TTL, { keys })));
+      const claims = await Promise.all(deps.map((d, i) => claimJob(at(stores, i), d, `o${i}`, TTL, { keys })));
       const from = (await store.revision()) + 1;
-      const results = await Promise.all(claims.map((c, i) => finishJob(stores[i], c!, { ok: true })));
+      const results = await Promise.all(claims.map((c, i) => finishJob(at(stores, i), c!, { ok: true })));
 
       const events = await eventsSince(store, keys.root, from);
       expect(events.filter((e) => e.key === keys.waiting(dependent)).map((e) => e.type)).toEqual(['delete']);

@@ -7,6 +7,7 @@ import type { Job } from '../../../shared/planner/types';
 import { EtcdStore } from '../../../shared/store/etcd-store';
 import { put, type Store, type WatchEvent } from '../../../shared/store/store';
 import { waitFor } from '../../helpers/wait';
+import { at } from '../../helpers/at';
 
 let n = 0;
 
@@ -33,13 +34,18 @@ export async function seedJobs(store: Store, keys: JobKeys, jobs: Job[]): Promis
 }
 
 /** Seed 004's three jobs (monitoring delete, ignore → heat modify → monitoring create, is_last). */
-export function seed004Jobs(): Job[] {
+/** Seed 004's chain in order: the monitoring delete, the heat modify, the monitoring create. */
+export function seed004Jobs(): [Job, Job, Job] {
   const dir = path.resolve(__dirname, '../../fixtures/seeds');
   const file = fs.readdirSync(dir).find((f) => f.startsWith('004_'))!;
   const seed = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as {
     expected: { key: string; value: unknown }[];
   };
-  return seed.expected.filter((e) => e.key.startsWith('/jobs/all/')).map((e) => (e.value as [string, Job, number])[1]);
+  const jobs = seed.expected
+    .filter((e) => e.key.startsWith('/jobs/all/'))
+    .map((e) => (e.value as [string, Job, number])[1]);
+  if (jobs.length !== 3) throw new Error(`seed 004: expected 3 jobs, got ${jobs.length}`);
+  return [at(jobs, 0), at(jobs, 1), at(jobs, 2)];
 }
 
 /** n separate etcd clients (separate connections), closed by the returned function. */

@@ -10,6 +10,7 @@ import { EtcdStore } from '../../../shared/store/etcd-store';
 import { collectTxn, type RangeOptions, type Store } from '../../../shared/store/store';
 import { claimJob } from '../../helpers/claim';
 import { clients, eventsSince, isolatedKeys, job, seedJobs } from './helpers';
+import { at } from '../../helpers/at';
 
 const store = new EtcdStore();
 afterAll(() => store.close());
@@ -121,9 +122,9 @@ test('10 dependencies finished concurrently with a backlog: one promotion, no ba
   await seedJobs(store, keys, [...deps, dependent]);
   const { stores, close } = clients(10);
   try {
-    const claims = await Promise.all(deps.map((d, i) => claimJob(stores[i], d.id, `o${i}`, TTL, { keys })));
+    const claims = await Promise.all(deps.map((d, i) => claimJob(at(stores, i), d.id, `o${i}`, TTL, { keys })));
     const from = (await store.revision()) + 1;
-    const results = await Promise.all(claims.map((c, i) => finishJob(stores[i], c!, { ok: true })));
+    const results = await Promise.all(claims.map((c, i) => finishJob(at(stores, i), c!, { ok: true })));
     expect(results.filter((r) => r.promoted.includes(dependent.id))).toHaveLength(1);
     const events = await eventsSince(store, keys.root, from);
     const touched = new Set(events.map((e) => e.key));
@@ -133,7 +134,7 @@ test('10 dependencies finished concurrently with a backlog: one promotion, no ba
     ]);
     expect([...touched].filter((k) => !expected.has(k))).toEqual([]);
     expect(events.filter((e) => e.key === keys.waiting(dependent.id)).map((e) => e.type)).toEqual(['delete']);
-    expect(await store.range(keys.dependents(deps[0].id))).toMatchObject({ items: [] });
+    expect(await store.range(keys.dependents(at(deps, 0).id))).toMatchObject({ items: [] });
   } finally {
     close();
   }

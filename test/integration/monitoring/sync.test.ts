@@ -10,6 +10,7 @@ import { createLogger } from '../../../shared/log/logger';
 import { syncMonitoring } from '../../../shared/monitoring/sync';
 import { EtcdStore } from '../../../shared/store/etcd-store';
 import { startCollectorSimulator, type CollectorSimulator } from '../../../infra/sim/main';
+import { at } from '../../helpers/at';
 
 const store = new EtcdStore();
 const logger = createLogger('monitoring-sync-test');
@@ -28,7 +29,10 @@ afterAll(async () => {
 const seed000 = JSON.parse(
   fs.readFileSync(path.join(__dirname, '../../fixtures/state/000_1f9fc31bb326bf67.json'), 'utf8'),
 ) as { monitoring: { key: string; value: Record<string, unknown> }[] };
-const [upPoint, failPoint] = seed000.monitoring;
+const [upPoint, failPoint] = [
+  at(seed000.monitoring, 0, 'seed 000 monitoring'),
+  at(seed000.monitoring, 1, 'seed 000 monitoring'),
+];
 const portId = upPoint.key.split('/').pop()!;
 
 async function register(resourceId: string, version: number): Promise<string> {

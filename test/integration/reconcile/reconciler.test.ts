@@ -25,6 +25,7 @@ import { createFifoQueue } from '../../helpers/sqs';
 import { lambdaContext, sqsEvent, sqsRecord } from '../../helpers/sqs-event';
 import { waitFor } from '../../helpers/wait';
 import { job } from '../../unit/jobs/fixtures';
+import { only } from '../../helpers/at';
 
 let etcd: EtcdServer;
 let store: EtcdStore;
@@ -106,8 +107,9 @@ async function plannedNetwork(id: string) {
   const key = `/config/v2.0/networks/${id}`;
   const rev = await write(key, network(id));
   expect(await planner({ key, modRevision: rev, type: 'put' })).toEqual({ batchItemFailures: [] });
-  const [jobId] = (await keysUnder(`/jobs/all/create:heat_worker:network:${id}:`)).map((k) =>
-    k.slice('/jobs/all/'.length),
+  const jobId = only(
+    (await keysUnder(`/jobs/all/create:heat_worker:network:${id}:`)).map((k) => k.slice('/jobs/all/'.length)),
+    `jobs of ${id}`,
   );
   expect(jobId).toMatch(new RegExp(`^create:heat_worker:network:${id}:1:`));
   return { key, jobId };
@@ -139,7 +141,7 @@ test('replan: a /config version whose message was lost is re-sent past the relay
     },
   ]);
 
-  expect(await planner(sent[0].body)).toEqual({ batchItemFailures: [] });
+  expect(await planner(only(sent).body)).toEqual({ batchItemFailures: [] });
   expect(await json('/esi-worker/config/v2.0/networks/lost-net')).toEqual({
     body: { id: 'lost-net', name: 'lost-net', admin_state_up: true },
     deleted: false,
@@ -226,7 +228,7 @@ test('aggregate: a chain finished whose finished message was lost is re-sent to 
   const sent = await drain('finished');
   expect(sent.map((m) => m.body)).toEqual([{ key: finishedKey, modRevision: finishedRev, type: 'put' }]);
 
-  expect(await aggregator(sent[0].body)).toEqual({ batchItemFailures: [] });
+  expect(await aggregator(only(sent).body)).toEqual({ batchItemFailures: [] });
   expect(await json('/state/v2.0/networks/agg-net')).toEqual({
     error: '',
     state: { worker_state: 'CREATE_COMPLETED' },
@@ -273,7 +275,7 @@ test('cleanup: a live resource whose key delete message was lost is torn down th
   expect(sent.map((m) => m.body)).toEqual([
     { key: '/config/v2.0/networks/lost-del', modRevision: report.revision, type: 'delete' },
   ]);
-  expect(await planner(sent[0].body)).toEqual({ batchItemFailures: [] });
+  expect(await planner(only(sent).body)).toEqual({ batchItemFailures: [] });
   // The teardown is planned from the mirror, one version later; the worker keys stay for its chain.
   expect(await keysUnder('/jobs/all/')).toEqual([
     expect.stringMatching(/^\/jobs\/all\/delete:heat_worker:network:lost-del:2:[a-z0-9]{5}$/),

@@ -6,6 +6,7 @@ import {
 } from '../../../infra/sim/main';
 import { waitFor } from '../../helpers/wait';
 import { client, http, outputsByKey } from './sim-client';
+import { at } from '../../helpers/at';
 
 /** The request heat-engine sent for a port's VMI monitor (record: 05_load_balancer, UpdateLoadbalancerInterface_04). */
 const VMI_TARGET = {
@@ -109,7 +110,7 @@ describe('monitoring collector simulator', () => {
       reporter: 'VRRPAgent',
       value: { primary: 'MASTER', secondary: 'BACKUP' },
     });
-    expect(col.targets()[0].id).toBe(t.id);
+    expect(at(col.targets(), 0, 'collector targets').id).toBe(t.id);
     expect((await http.post(`${col.url}/_sim/status`, { resource_id: 'nope', value: 'UP' })).status).toBe(404);
   });
 

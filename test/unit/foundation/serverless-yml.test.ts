@@ -3,18 +3,20 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { JOB_QUEUES, queueName } from '../../../shared/config';
+import { get } from '../../helpers/at';
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- the plugin is CommonJS without type declarations; `import` would need allowJs for the whole project
 const { eventSources, getAttTarget } = require('../../../infra/serverless-local-sqs/resources.js');
 
 const doc = YAML.parse(fs.readFileSync(path.join(__dirname, '../../../serverless.yml'), 'utf8'));
 const resources: Record<string, { Type: string; Properties: Record<string, any> }> = doc.resources.Resources;
+const resource = (id: string) => get(resources, id, 'serverless.yml resources');
 const resolveStage = (s: string) => s.replace('${sls:stage}', 'dev');
 
 test('queue names in serverless.yml are the ones the relay and the handlers use', () => {
-  const name = (logical: string) => resolveStage(resources[logical].Properties.QueueName);
+  const name = (logical: string) => resolveStage(resource(logical).Properties.QueueName);
   expect(name('ConfigQueue')).toBe(queueName('config', 'dev'));
-  expect(name('HeatJobsQueue')).toBe(queueName(JOB_QUEUES.heat_worker, 'dev'));
-  expect(name('MonitoringJobsQueue')).toBe(queueName(JOB_QUEUES.monitoring_worker, 'dev'));
+  expect(name('HeatJobsQueue')).toBe(queueName(get(JOB_QUEUES, 'heat_worker', 'JOB_QUEUES'), 'dev'));
+  expect(name('MonitoringJobsQueue')).toBe(queueName(get(JOB_QUEUES, 'monitoring_worker', 'JOB_QUEUES'), 'dev'));
   expect(name('FinishedQueue')).toBe(queueName('finished', 'dev'));
   expect(name('HeatPollQueue')).toBe('esi-dev-heat-poll');
   expect(name('MonitoringPollQueue')).toBe('esi-dev-monitoring-poll');
@@ -56,10 +58,10 @@ test('every queue that is not a DLQ dead-letters, with visibility >= 6x its cons
       .map((e: any) => ({ queue: getAttTarget(e.sqs.arn), timeout: fn.timeout ?? doc.provider.timeout })),
   );
   for (const { queue, timeout } of consumers) {
-    const props = resources[queue].Properties;
+    const props = resource(queue).Properties;
     // Every stage's, the local stack's included: the maxReceiveCount param (docs/operations.md "Retry budget").
     expect(props.RedrivePolicy.maxReceiveCount).toBe('${param:maxReceiveCount}');
-    expect(resources[getAttTarget(props.RedrivePolicy.deadLetterTargetArn)].Type).toBe('AWS::SQS::Queue');
+    expect(resource(getAttTarget(props.RedrivePolicy.deadLetterTargetArn)).Type).toBe('AWS::SQS::Queue');
     expect(props.VisibilityTimeout).toBeGreaterThanOrEqual(6 * timeout);
   }
   expect(consumers.length).toBeGreaterThan(0);
@@ -85,7 +87,7 @@ test('the local event source reads every sqs event of the service', () => {
 test('the job settings docs/configuration.md documents reach the functions, with a lease above one request’s timeout', () => {
   const env = doc.provider.environment as Record<string, string>;
   const params = doc.params.default as Record<string, string>;
-  const paramOf = (v: string) => /^\$\{param:(\w+)\}$/.exec(v)?.[1];
+  const paramOf = (v: string | undefined) => (v === undefined ? undefined : /^\$\{param:(\w+)\}$/.exec(v)?.[1]);
   const defaults = Object.fromEntries(
     ['ESI_JOB_LEASE_SECONDS', 'ESI_JOB_POLL_SECONDS', 'ESI_JOB_MAX_ATTEMPTS', 'ESI_JOB_QUICK_POLL_MS'].map((name) => {
       const param = paramOf(env[name]);
@@ -104,7 +106,7 @@ test('the job settings docs/configuration.md documents reach the functions, with
   });
   // The lease is kept alive while the claiming invocation runs; a poll invocation, which does not
   // keep it alive, gets the lease on top of its delay: it must outlast one request of each client.
-  expect(defaults.ESI_JOB_LEASE_SECONDS * 1000).toBeGreaterThan(Number(params.httpTimeoutMs));
+  expect(get(defaults, 'ESI_JOB_LEASE_SECONDS', 'job defaults') * 1000).toBeGreaterThan(Number(params.httpTimeoutMs));
 });
 
 test('a function’s reserved concurrency is the sum of its sources’ maxima, and the local stack raises both together', () => {

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Job } from '../../../shared/planner/types';
 import type { HeatOutput } from '../../../shared/heat/types';
+import { at } from '../../helpers/at';
 
 export const REPO = path.resolve(__dirname, '..', '..', '..');
 const FIX = path.join(REPO, 'test', 'fixtures');
@@ -11,7 +12,7 @@ const readJson = <T>(...p: string[]): T => JSON.parse(fs.readFileSync(path.join(
 /** The job a seed's planner fixture expects (index in `expected`). */
 export function seedJob(seed: string, index = 0): Job {
   const s = readJson<{ expected: { key: string; value: [string, Job, number] }[] }>('seeds', `${seed}.json`);
-  return s.expected[index].value[1];
+  return at(s.expected, index, `seed ${seed} expected jobs`).value[1];
 }
 
 export interface SeedRecords {

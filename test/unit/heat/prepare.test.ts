@@ -15,6 +15,7 @@ import type { Job, Param } from '../../../shared/planner/types';
 import { parseHeatTemplateYaml } from '../../../shared/templates/load';
 import { TemplateRenderError } from '../../../shared/templates/render';
 import { REPO, seed003Outputs, seedJob } from './helpers';
+import { get } from '../../helpers/at';
 
 const NET = '168c1535-9001-49c7-bb05-21844570a83c';
 const SUBNET = '707847d0-89d9-4b98-93a2-8b376709c5f3';
@@ -103,8 +104,9 @@ describe('prepareStack with seed 003 (port ddc14be4… modify v2, network and su
       { type: string; properties: Record<string, unknown> }
     >;
     expect(Object.keys(resources).sort()).toEqual(['instance_ip_0', 'virtual_machine_interface']);
-    expect(resources.instance_ip_0.properties.subnet_id).toBe('a2fc1444-c7f4-4a72-8376-a920889c4a43');
-    expect(resources.instance_ip_0.properties.ip_address).toBe('100.64.193.3');
+    const instanceIp = get(resources, 'instance_ip_0', 'template resources');
+    expect(instanceIp.properties.subnet_id).toBe('a2fc1444-c7f4-4a72-8376-a920889c4a43');
+    expect(instanceIp.properties.ip_address).toBe('100.64.193.3');
     expect(Object.keys(prepared.parameters).filter((k) => k.startsWith('jinja_') || k === 'heat_timeout')).toEqual([]);
     expect(prepared.templateText).not.toMatch(/jinja_|{{|{%/);
   });
@@ -174,9 +176,8 @@ describe('params, variables and the template', () => {
     );
     if (p.action !== 'create_or_update') throw new Error('unexpected action');
     expect(p.parameters).toEqual({ name: 'a', net: 'vn-1' });
-    expect((p.template.resources as Record<string, { properties: Record<string, unknown> }>).r.properties.label).toBe(
-      'L7',
-    );
+    const resources = p.template.resources as Record<string, { properties: Record<string, unknown> }>;
+    expect(get(resources, 'r', 'template resources').properties.label).toBe('L7');
     expect(p.timeoutMins).toBe(7);
   });
 
@@ -267,7 +268,7 @@ describe('purity', () => {
     const text = fs.readFileSync(path.join(REPO, 'shared', 'heat', file), 'utf8');
     const specifiers = [
       ...text.matchAll(/(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]|require\(\s*['"]([^'"]+)['"]\s*\)/g),
-    ].map((m) => m[1] ?? m[2]);
+    ].flatMap((m) => m[1] ?? m[2] ?? []);
     expect(specifiers.filter((s) => !ALLOWED.some((re) => re.test(s)))).toEqual([]);
     expect(text).not.toMatch(/\b(Date\.now|new Date|process\.|setTimeout|fetch\()/);
   });

@@ -8,11 +8,12 @@ import { keys, TEMPLATE_MAPPINGS_KEY } from '../../../shared/keys';
 import type { Job } from '../../../shared/planner/types';
 import type { KeyValue, RangeOptions, RangeResult, Store } from '../../../shared/store/store';
 import { templateOfJob } from '../../../shared/work/job-template';
+import { at } from '../../helpers/at';
 
 const seed = JSON.parse(
   fs.readFileSync(path.resolve(__dirname, '../../fixtures/seeds/000_1f9fc31bb326bf67.json'), 'utf8'),
 ) as { expected: { value: [string, Job, number] }[] };
-const job = seed.expected[0].value[1];
+const job = at(seed.expected, 0, 'seed 000 expected').value[1];
 
 /** A store that keeps every revision of its keys and answers ranges at any of them. */
 function historyStore(history: { key: string; value: string; revision: number }[]): Store {

@@ -1,6 +1,7 @@
 import { chainOutcome, completionOf, decide, planSettlement, type WaitingJob } from '../../../shared/jobs/resolve';
 import { dependencyStatus, type DependencyStatus, type FinishedValue } from '../../../shared/jobs/values';
 import { job } from './fixtures';
+import { at } from '../../helpers/at';
 
 const ok: DependencyStatus = { kind: 'satisfied' };
 const pending: DependencyStatus = { kind: 'pending' };
@@ -99,7 +100,7 @@ describe('planSettlement', () => {
       ['d', 'dependency x failed: boom'],
       ['e', 'dependency d failed: dependency x failed: boom'],
     ]);
-    expect(plan.fail[1].rootCause).toBe('x');
+    expect(at(plan.fail, 1).rootCause).toBe('x');
   });
 
   test('an ignored failing job does not fail its dependents', () => {

@@ -7,6 +7,7 @@
  */
 import type { Target } from '../../../shared/clients/collector';
 import { monitoringUpdates, monitoringValue } from '../../../shared/monitoring/sync';
+import { only } from '../../helpers/at';
 
 const NOW = Date.parse('2026-01-01T00:00:00Z');
 const AT = '2025-12-31T23:00:00Z';
@@ -20,7 +21,7 @@ function target(o: Partial<Target> & Pick<Target, 'type' | 'resource_type' | 'fi
 const reported = (key: string, value: unknown) => ({ key, value, last_changed: AT, last_reported: AT });
 
 /** A VPN interface's targets as vpn_interface.yaml declares them: one BGP target, two traffic targets. */
-function vpnInterfaceTargets(): Target[] {
+function vpnInterfaceTargets(): [Target, Target, Target] {
   const bgp = target({
     type: 'bgp_pool',
     resource_type: 'vpn_interfaces',
@@ -56,7 +57,7 @@ describe('only targets with an etcd syncer are written to /monitoring', () => {
         held: [],
       },
     ]);
-    expect(JSON.parse(monitoringValue(updates[0], undefined)!)).toEqual({
+    expect(JSON.parse(monitoringValue(only(updates), undefined)!)).toEqual({
       version: 1,
       status: { primary: 'ESTABLISHED', secondary: 'ESTABLISHED' },
     });
@@ -111,7 +112,7 @@ describe('exactly the keys the etcd syncer maps', () => {
       },
       values: [reported('status', 'UP'), reported('traffic.in', 5000), reported('cpu', 3)],
     });
-    const [u] = monitoringUpdates([t], NOW);
+    const u = only(monitoringUpdates([t], NOW), 'monitoring updates');
     // The record's value for this load balancer (05_load_balancer).
     expect(JSON.parse(monitoringValue(u, undefined)!)).toEqual({ load_balancer: 'UP', version: 2 });
   });

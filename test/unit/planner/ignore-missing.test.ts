@@ -8,6 +8,7 @@
  */
 import { preparePlan, SnapshotSource } from '../../../shared/work/planning/inputs';
 import type { Job } from '../../../shared/planner/types';
+import { at } from '../../helpers/at';
 
 const PORT = '11111111-0000-4000-8000-000000000001';
 const NETWORK = '22222222-0000-4000-8000-000000000002';
@@ -48,7 +49,7 @@ function snapshot(withCfg: boolean, extra: Record<string, unknown> = {}, portExt
 async function cfgParam(source: SnapshotSource): Promise<{ job: Job; value: unknown; resources: unknown }> {
   const p = await preparePlan(source, `/config/v2.0/ports/${PORT}`);
   if (p.kind !== 'planned' || p.result.kind !== 'jobs') throw new Error(`not planned: ${JSON.stringify(p)}`);
-  const job = p.result.jobs[0].job;
+  const job = at(p.result.jobs, 0, 'planned jobs').job;
   const param = job.params.find((x) => x.param === 'jinja_force_dependency_cfg')!;
   return { job, value: param.value, resources: param.resources };
 }

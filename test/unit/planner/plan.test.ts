@@ -9,6 +9,7 @@ import { defaultSchemaIndex } from '../../../shared/planner/schema';
 import { parseTemplateMappings, TemplateMappingsError } from '../../../shared/planner/template-mappings';
 import type { ConfigValue, JsonObject } from '../../../shared/planner/types';
 import { MemoryView, counterSuffix, shippedTemplateMappings, shippedTemplates } from './helpers';
+import { at } from '../../helpers/at';
 
 const PORT = '7abe783f-4837-417d-b76f-771ec4d38b97';
 const NETWORK = '52d7bef8-aa17-45c3-b63e-6a0e504603f0';
@@ -96,8 +97,8 @@ describe('a key delete', () => {
         [`delete:monitoring_worker:port:${PORT}:4:t0000`],
       ],
     ]);
-    expect(r.jobs[1].job.resource_input).toEqual(gwPortBody());
-    expect(r.jobs[1].job.params.find((p) => p.param === 'virtual_network')?.resources).toEqual([
+    expect(at(r.jobs, 1).job.resource_input).toEqual(gwPortBody());
+    expect(at(r.jobs, 1).job.params.find((p) => p.param === 'virtual_network')?.resources).toEqual([
       { resource_type: 'network', resource_id: NETWORK },
       { resource_type: 'network', resource_id: NETWORK },
     ]);
@@ -128,7 +129,7 @@ describe('the gw-port chain', () => {
       ['monitoring_worker', 'delete', true, false, 'ignore'],
       ['heat_worker', 'logical_delete', false, true, 'fail'],
     ]);
-    expect(r.jobs[1].job.dependency).toEqual([r.jobs[0].job.id]);
+    expect(at(r.jobs, 1).job.dependency).toEqual([at(r.jobs, 0).job.id]);
   });
 
   it('a port that is not a gw interface gets the heat job alone', () => {
@@ -145,7 +146,7 @@ describe('the gw-port chain', () => {
       [`create:monitoring_worker:port:${PORT}:1:t0001`, false, true, [`create:heat_worker:port:${PORT}:1:t0000`]],
     ]);
     // A create evaluates once: resources are not doubled.
-    expect(r.jobs[0].job.params.find((p) => p.param === 'virtual_network')?.resources).toEqual([
+    expect(at(r.jobs, 0).job.params.find((p) => p.param === 'virtual_network')?.resources).toEqual([
       { resource_type: 'network', resource_id: NETWORK },
     ]);
   });
@@ -169,7 +170,7 @@ describe('dependency', () => {
       input({ value: config(gwPortBody({ device_owner: 'compute:nova', device_id: 'vm-1' }), 1), view }),
     );
     if (r.kind !== 'jobs') throw new Error(r.kind);
-    expect(new Set(r.jobs[0].job.dependency)).toEqual(
+    expect(new Set(at(r.jobs, 0).job.dependency)).toEqual(
       new Set([`create:heat_worker:network:${NETWORK}:1:aaaaa`, `create:heat_worker:subnet:${SUBNET}:1:bbbbb`]),
     );
   });
@@ -260,7 +261,7 @@ describe('dependency on the resources that reference the planned one (PROTOCOL-N
       }),
     );
     if (r.kind !== 'jobs') throw new Error(r.kind);
-    expect([...r.jobs[0].job.dependency].sort()).toEqual([own, portJob].sort());
+    expect([...at(r.jobs, 0).job.dependency].sort()).toEqual([own, portJob].sort());
   });
 
   it('nothing references the resource: only its own and its references count, as before', () => {
@@ -268,6 +269,6 @@ describe('dependency on the resources that reference the planned one (PROTOCOL-N
       input({ resourceType: 'network', resourceId: NETWORK, value: config({ id: NETWORK, admin_state_up: true }, 2) }),
     );
     if (r.kind !== 'jobs') throw new Error(r.kind);
-    expect(r.jobs[0].job.dependency).toEqual([]);
+    expect(at(r.jobs, 0).job.dependency).toEqual([]);
   });
 });

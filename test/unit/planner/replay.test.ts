@@ -100,9 +100,9 @@ function replay(name: string): Outcome {
     const value = line.action === 'delete' ? undefined : (line.value as unknown as RawConfig);
     const jobName = value && `${r.type}:${r.id}:${value.version}`;
     // The original planner's own moment: just before the first job it wrote for this change.
-    const jobIndexes = trace
-      .map((l, i) => i)
-      .filter((i) => i > index && !claimedJobs.has(i) && isJobSet(trace[i]) && jobOf(trace[i]).job_name === jobName);
+    const jobIndexes = trace.flatMap((l, i) =>
+      i > index && !claimedJobs.has(i) && isJobSet(l) && jobOf(l).job_name === jobName ? [i] : [],
+    );
     const at = jobIndexes[0] ?? index + 1;
     const view = etcdBefore(trace, at);
     const prev = mirror.get(line.key);
@@ -151,9 +151,10 @@ function check(
     if (result.jobs.length !== jobIndexes.length)
       out.problems.push(`${where}: planned ${result.jobs.length} job(s), the record has ${jobIndexes.length}`);
     result.jobs.forEach((planned, i) => {
-      const recorded = jobIndexes[i] === undefined ? undefined : trace[jobIndexes[i]];
-      if (!recorded) return;
-      claimed.add(jobIndexes[i]);
+      const recordedIndex = jobIndexes[i];
+      const recorded = recordedIndex === undefined ? undefined : trace[recordedIndex];
+      if (recordedIndex === undefined || !recorded) return;
+      claimed.add(recordedIndex);
       const diffs = jobDifferences(planned.job, jobOf(recorded));
       const [handler, , counter] = recorded.value as unknown as [string, Job, number];
       if (planned.stored[0] !== handler || planned.stored[2] !== counter) diffs.push('stored value shape');

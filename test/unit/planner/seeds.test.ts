@@ -15,6 +15,7 @@ import {
   toConfigValue,
   type SeedFixture,
 } from './helpers';
+import { at } from '../../helpers/at';
 
 function viewFor(seed: SeedFixture): MemoryView {
   const view = new MemoryView();
@@ -48,7 +49,7 @@ describe.each(seeds.map((s) => [s.seed, s] as const))('seed %s', (name, seed) =>
     if (result.kind !== 'jobs') throw new Error(`expected jobs, got ${JSON.stringify(result)}`);
     expect(result.jobs.map((j) => stripSuffix(j.job.id))).toEqual(seed.expected.map((e) => stripSuffix(e.value[1].id)));
     const diffs = result.jobs.flatMap((j, i) =>
-      jobDifferences(j.job, seed.expected[i].value[1]).map((d) => `${j.job.id}: ${d}`),
+      jobDifferences(j.job, at(seed.expected, i, 'expected jobs').value[1]).map((d) => `${j.job.id}: ${d}`),
     );
     expect(diffs).toEqual([]);
     matched.push(name);
@@ -57,13 +58,16 @@ describe.each(seeds.map((s) => [s.seed, s] as const))('seed %s', (name, seed) =>
   it('stores [handler, job, 0] under /jobs/all/<id>, keys in the seed order', () => {
     if (result.kind !== 'jobs') throw new Error(`expected jobs, got ${result.kind}`);
     result.jobs.forEach((planned, i) => {
-      const [handler, expectedJob, counter] = seed.expected[i].value;
+      const expected = at(seed.expected, i, 'expected jobs');
+      const [handler, expectedJob, counter] = expected.value;
       expect(planned.stored[0]).toBe(handler);
       expect(planned.stored[1]).toBe(planned.job);
       expect(planned.stored[2]).toBe(counter);
-      expect(stripSuffix(`/jobs/all/${planned.job.id}`)).toBe(stripSuffix(seed.expected[i].key));
+      expect(stripSuffix(`/jobs/all/${planned.job.id}`)).toBe(stripSuffix(expected.key));
       expect(Object.keys(planned.job)).toEqual(Object.keys(expectedJob));
-      planned.job.params.forEach((p, k) => expect(Object.keys(p)).toEqual(Object.keys(expectedJob.params[k])));
+      planned.job.params.forEach((p, k) =>
+        expect(Object.keys(p)).toEqual(Object.keys(at(expectedJob.params, k, 'expected params'))),
+      );
     });
   });
 });

@@ -12,6 +12,7 @@ import {
   type PassInputs,
 } from '../../../shared/reconcile/decide';
 import type { JobRow } from '../../../shared/jobs/table';
+import { at, only } from '../../helpers/at';
 
 const G = 100; // grace revision: keys at or below are old enough
 const OLD = 90;
@@ -163,7 +164,7 @@ describe('worker keys of a deleted resource', () => {
 describe('jobs', () => {
   test('limbo is bounded: jobs already remembered keep their place, new ones beyond the bound wait', () => {
     const ids = Array.from({ length: MAX_LIMBO + 5 }, (_, i) => `n${String(i).padStart(5, '0')}`);
-    const remembered = jobId(ids[ids.length - 1]);
+    const remembered = jobId(at(ids, -1));
     const d = decidePass(inputs({ jobs: ids.map((n) => row(n)), limboSince: { [remembered]: 95 } }));
     expect(Object.keys(d.limbo)).toHaveLength(MAX_LIMBO);
     expect(d.limbo[remembered]).toBe(95);
@@ -304,7 +305,7 @@ describe('chains', () => {
 describe('repeats', () => {
   test('a repair made after the grace revision is not repeated; an older one is', () => {
     const c = cfg('v2.0/ports/p1', 3, 42);
-    const id = decidePass(inputs({ configs: [c] })).repairs[0].id;
+    const id = only(decidePass(inputs({ configs: [c] })).repairs, 'repairs').id;
     const recent = decidePass(inputs({ configs: [c], repairedAt: { [id]: G + 1 } }));
     expect(recent.repairs).toEqual([]);
     expect(recent.awaiting.map((r) => r.key)).toEqual([c.key]);
@@ -312,7 +313,7 @@ describe('repeats', () => {
   });
 
   test('a new version of the same key is a new repair', () => {
-    const first = decidePass(inputs({ configs: [cfg('v2.0/ports/p1', 3, 42)] })).repairs[0].id;
+    const first = only(decidePass(inputs({ configs: [cfg('v2.0/ports/p1', 3, 42)] })).repairs, 'repairs').id;
     const d = decidePass(inputs({ configs: [cfg('v2.0/ports/p1', 4, 43)], repairedAt: { [first]: 199 } }));
     expect(d.repairs).toHaveLength(1);
   });

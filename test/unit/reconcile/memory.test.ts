@@ -9,6 +9,7 @@ import {
   withMark,
   MAX_MARKS,
 } from '../../../shared/reconcile/memory';
+import { at } from '../../helpers/at';
 
 const T = 1_000_000_000;
 
@@ -154,7 +155,7 @@ test('past MAX_MARKS the marks are thinned where dense for their age: recent one
   for (let r = 0; r < 400; r++)
     marks = withMark(marks, { revision: r, at: T - (399 - r) * 2_500 }, T - (399 - r) * 2_500, 3_600_000);
   expect(marks).toHaveLength(MAX_MARKS);
-  expect([marks[0].revision, marks[marks.length - 1].revision]).toEqual([0, 399]);
+  expect([at(marks, 0).revision, at(marks, -1).revision]).toEqual([0, 399]);
   // The last 50 s (a 50 s backlog grace) keep every mark: both graces are dated as without a cap.
   expect(marks.filter((m) => m.revision >= 379).map((m) => m.revision)).toEqual(
     Array.from({ length: 21 }, (_, i) => 379 + i),

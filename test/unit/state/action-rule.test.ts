@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { JobAction as ChainAction } from '../../../shared/planner/types';
 import { reportedAction } from '../../../shared/state/aggregate';
+import { at } from '../../helpers/at';
 
 interface TraceLine {
   watcher?: string;
@@ -55,7 +56,7 @@ function recordedChains(name: string): { chains: Chain[]; withoutJobs: string[] 
         withoutJobs.push(`${l.key} v${v.version}`);
         continue;
       }
-      const last = chain.find((j) => j.is_last) ?? chain[chain.length - 1];
+      const last = chain.find((j) => j.is_last) ?? at(chain, -1, `chain of ${id} v${v.version}`);
       chains.push({ where: `${name} ${l.key} v${v.version}`, lastAction: last.action, recorded: v.state.worker_state });
     }
   }

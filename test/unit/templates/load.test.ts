@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TemplateLoadError, loadHeatTemplatesDir, loadTemplates, parseHeatTemplateYaml } from '../../../shared/templates/load';
+import { get } from '../../helpers/at';
 
 /** A folder under the run's test root (removed by the global teardown), or one removed after this file. */
 const made: string[] = [];
@@ -27,13 +28,14 @@ describe('loadTemplates (shipped templates/)', () => {
 
   it('keeps the record key order of parameter_mappings (job param order depends on it)', () => {
     // Order as in the record's heat_templates/port.json (Python-2 dict order, not sorted).
-    expect(Object.keys(templates.port.parameter_mappings)).toEqual([
+    const port = get(templates, 'port', 'templates');
+    expect(Object.keys(port.parameter_mappings)).toEqual([
       'jinja_attached', 'virtual_network', 'virtual_machine', 'name', 'admin_state_up', 'tenant_id', 'heat_timeout',
       'virtual_machine_interface_allowed_address_pairs', 'virtual_machine_interface_mac_address', 'device_owner',
       'version', 'security_groups', 'jinja_force_dependency_gw_interface', 'jinja_fixed_ips', 'jinja_force_dependency_cfg',
       'jinja_device_owner', 'jinja_subnets', 'uuid',
     ]);
-    expect(templates.port.parameter_mappings.jinja_subnets).toEqual({
+    expect(port.parameter_mappings.jinja_subnets).toEqual({
       for_mapping: { path: [{ type: 'subnet', id: 'subnet_id' }], output_key: 'id' },
       for_field: 'fixed_ips',
     });
@@ -53,7 +55,7 @@ describe('loadTemplates (other roots)', () => {
     const loaded = loadTemplates(root);
     expect(loaded.templateMappings).toBeUndefined();
     expect(Object.keys(loaded.templates)).toEqual(['x']);
-    expect(Object.keys(loaded.templates.x.parameter_mappings)).toEqual(['b', 'a']);
+    expect(Object.keys(get(loaded.templates, 'x', 'templates').parameter_mappings)).toEqual(['b', 'a']);
   });
 
   it('rejects a file whose id does not match its name', () => {

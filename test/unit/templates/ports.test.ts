@@ -6,6 +6,7 @@
  * reach the other branches.
  */
 import { mapping, renderWith, resourcesOf } from './helpers';
+import { at, get } from '../../helpers/at';
 
 /** Every value stored under `key` anywhere in a parsed document, in document order. */
 function valuesOf(node: unknown, key: string, out: unknown[] = []): unknown[] {
@@ -114,30 +115,32 @@ describe('aws_interface (["primary", "secondary"] loops, split of the uplink CID
       'netconf_configure_primary', 'netconf_configure_secondary', 'bgp_monitor',
       'primary_interface_metric_monitor', 'secondary_interface_metric_monitor',
     ]);
-    expect(res.netconf_configure_primary.depends_on).toBeUndefined();
-    expect(res.netconf_configure_secondary.depends_on).toBe('netconf_configure_primary');
-    expect(mapping(res.netconf_configure_secondary.properties).device_ip).toEqual({ get_param: 'secondary_device_ip' });
+    const secondary = get(res, 'netconf_configure_secondary', 'rendered resources');
+    expect(get(res, 'netconf_configure_primary', 'rendered resources').depends_on).toBeUndefined();
+    expect(secondary.depends_on).toBe('netconf_configure_primary');
+    expect(mapping(secondary.properties).device_ip).toEqual({ get_param: 'secondary_device_ip' });
   });
 
   it('per-device address, local-address (CIDR split at "/") and router id', () => {
     for (const [device, cidr, ip] of [['primary', '192.168.8.2/30', '192.168.8.2'], ['secondary', '192.168.8.6/30', '192.168.8.6']]) {
-      const c = configs(res[`netconf_configure_${device}`]);
-      expect((c[0].path as Array<Record<string, unknown>>)[5]).toEqual({ config_type: 'named_tag', xml_type: 'named_tag', tag: 'address', name: cidr });
-      expect(mapping(mapping(c[1].config).str_replace).template).toBe(
+      const c = configs(get(res, `netconf_configure_${device}`, 'rendered resources'));
+      const [address, bgp, routerId] = [at(c, 0), at(c, 1), at(c, 2)];
+      expect(at(address.path as Array<Record<string, unknown>>, 5)).toEqual({ config_type: 'named_tag', xml_type: 'named_tag', tag: 'address', name: cidr });
+      expect(mapping(mapping(bgp.config).str_replace).template).toBe(
         `apply-groups $APPLY_GROUP;\nlocal-address  ${ip} ;\npeer-as $REMOTE_AS;\nneighbor $NEIGHBOR_IP authentication-key $KEY;\n`,
       );
-      expect(mapping(mapping(c[1].config).str_replace).params).toEqual({
+      expect(mapping(mapping(bgp.config).str_replace).params).toEqual({
         $NEIGHBOR_IP: { get_param: `${device}_peer_ip` },
         $REMOTE_AS: { get_param: 'remote_as' },
         $APPLY_GROUP: { get_param: `${device}_ebgp_config_group` },
         $KEY: { get_param: 'md5' },
       });
-      expect(valuesOf(c[2], '$ROUTER_ID')).toEqual([{ get_param: `${device}_router_id` }]);
+      expect(valuesOf(routerId, '$ROUTER_ID')).toEqual([{ get_param: `${device}_router_id` }]);
     }
   });
 
   it('per-device monitors and outputs', () => {
-    const m = mapping(res.secondary_interface_metric_monitor.properties);
+    const m = mapping(get(res, 'secondary_interface_metric_monitor', 'rendered resources').properties);
     expect(m.field_name).toBe('secondary_router');
     expect(m.properties).toEqual({
       device_ip: { get_param: 'secondary_device_ip' },
@@ -162,10 +165,10 @@ describe('common_function_gateway (loops over service numbers and vrids)', () =>
 
   it('one DNAT pool config per service number and a term per number in the rule config', () => {
     for (const device of ['primary', 'secondary']) {
-      const c = configs(res[`netconf_configure_${device}`]);
+      const c = configs(get(res, `netconf_configure_${device}`, 'rendered resources'));
       const pools = c.filter((x) => typeof x.config === 'string' && x.config.startsWith('apply-groups DNAT-POOL-'));
       expect(pools.map((x) => x.config)).toEqual(['apply-groups DNAT-POOL-1;\n', 'apply-groups DNAT-POOL-2;\n']);
-      expect(pools.map((x) => (x.path as Array<Record<string, unknown>>)[2].name)).toEqual(['vrf_gw_sample-DNAT-POOL-1', 'vrf_gw_sample-DNAT-POOL-2']);
+      expect(pools.map((x) => at(x.path as Array<Record<string, unknown>>, 2).name)).toEqual(['vrf_gw_sample-DNAT-POOL-1', 'vrf_gw_sample-DNAT-POOL-2']);
       // The {% for %}/{% endfor %} lines stay as blank lines inside the block scalar, as in Jinja.
       expect(c.map((x) => x.config)).toContainEqual(
         'apply-groups DNAT-GROUP;\n\nterm 1 then translated destination-pool vrf_gw_sample-DNAT-POOL-1;\n\nterm 2 then translated destination-pool vrf_gw_sample-DNAT-POOL-2;\n',
@@ -174,7 +177,7 @@ describe('common_function_gateway (loops over service numbers and vrids)', () =>
   });
 
   it('the VRRP monitor lists the vrids', () => {
-    expect(mapping(mapping(res.vrrp_monitor.properties).properties).vrid).toEqual([41, 42]);
+    expect(mapping(mapping(get(res, 'vrrp_monitor', 'rendered resources').properties).properties).vrid).toEqual([41, 42]);
   });
 });
 
@@ -229,11 +232,11 @@ describe('ese_logical_port (tsdb tags per port id)', () => {
   it('one in and one out tag per port id', () => {
     const res = resourcesOf(renderWith('ese_logical_port', { jinja_port_ids: ['p-1', 'p-2'] }));
     const tsdb = valuesOf(res, 'tsdb')[0] as Record<string, { tags: unknown }>;
-    expect(tsdb['traffic.in'].tags).toEqual([
+    expect(get(tsdb, 'traffic.in', 'tsdb').tags).toEqual([
       { resource_id: { get_param: 'gohan_id' }, port_id: 'p-1', direction: 'in' },
       { resource_id: { get_param: 'gohan_id' }, port_id: 'p-2', direction: 'in' },
     ]);
-    expect(tsdb['traffic.out'].tags).toEqual([
+    expect(get(tsdb, 'traffic.out', 'tsdb').tags).toEqual([
       { resource_id: { get_param: 'gohan_id' }, port_id: 'p-1', direction: 'out' },
       { resource_id: { get_param: 'gohan_id' }, port_id: 'p-2', direction: 'out' },
     ]);
