@@ -253,15 +253,21 @@ function settleCounter(inner: Store, keys: JobKeys) {
   return { store, count };
 }
 
-test("a finished job's dependents are settled once, by its finish: the chain's clean-up settles nothing again", async () => {
-  const keys = isolatedKeys('settle-once');
+/** A network's last job and a port's job waiting for it (the port's the last of its chain or not), seeded. */
+async function networkThenPort(keys: ReturnType<typeof isolatedKeys>, portIsLast: boolean) {
   const net = job('create:heat_worker:network:n:1:aaaaa', [], {
     resource_type: 'network',
     resource_id: 'n',
     is_last: true,
   });
-  const port = job('create:heat_worker:port:p:1:bbbbb', [net.id], { resource_id: 'p' });
+  const port = job('create:heat_worker:port:p:1:bbbbb', [net.id], { resource_id: 'p', is_last: portIsLast });
   await seedJobs(store, keys, [net, port]);
+  return { net, port };
+}
+
+test("a finished job's dependents are settled once, by its finish: the chain's clean-up settles nothing again", async () => {
+  const keys = isolatedKeys('settle-once');
+  const { net, port } = await networkThenPort(keys, false);
   const { store: counted, count } = settleCounter(store, keys);
   const claim = (await claimJob(store, net.id, 'o', TTL, { keys }))!;
   expect(await finishJob(counted, claim, { ok: true })).toMatchObject({ promoted: [port.id] });
@@ -273,13 +279,7 @@ test("a finished job's dependents are settled once, by its finish: the chain's c
 
 test("a clean-up finding a finished job's dependents unsettled (a crash between the finish's steps) settles them, then removes the chain", async () => {
   const keys = isolatedKeys('cleanup-heals');
-  const net = job('create:heat_worker:network:n:1:aaaaa', [], {
-    resource_type: 'network',
-    resource_id: 'n',
-    is_last: true,
-  });
-  const port = job('create:heat_worker:port:p:1:bbbbb', [net.id], { resource_id: 'p', is_last: true });
-  await seedJobs(store, keys, [net, port]);
+  const { net, port } = await networkThenPort(keys, true);
   const claim = (await claimJob(store, net.id, 'o', TTL, { keys }))!;
   const netFinished = {
     ok: false,
@@ -314,13 +314,7 @@ test("a clean-up finding a finished job's dependents unsettled (a crash between 
 
 test('a dependent no settlement can move (its job value unreadable) does not hold a failed chain back', async () => {
   const keys = isolatedKeys('cleanup-stuck');
-  const net = job('create:heat_worker:network:n:1:aaaaa', [], {
-    resource_type: 'network',
-    resource_id: 'n',
-    is_last: true,
-  });
-  const port = job('create:heat_worker:port:p:1:bbbbb', [net.id], { resource_id: 'p', is_last: true });
-  await seedJobs(store, keys, [net, port]);
+  const { net, port } = await networkThenPort(keys, true);
   await store
     .txn()
     .then(put(keys.all(port.id), 'not a job'))
