@@ -3,30 +3,63 @@
  * subsegment per call at each client boundary — etcd (store/default-store.ts), Keystone, Heat and
  * the collector (clients/http.ts). Traces only in Lambda with active tracing (the runtime sets
  * AWS_XRAY_DAEMON_ADDRESS); everywhere else (the local stack, tests, the relay) a no-op.
+ *
+ * The Tracer is loaded only where tracing is on: loading the X-Ray SDK enables an async hook
+ * (cls-hooked) that runs on every promise of the process, about a sixth of the functions' CPU
+ * when nothing is traced (docs/benchmarks.md).
  */
-import { Tracer } from '@aws-lambda-powertools/tracer';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import type { Tracer } from '@aws-lambda-powertools/tracer';
+import type { MiddlewareObj } from '@middy/core';
 
 /** Tracing is on in Lambda with active tracing, unless POWERTOOLS_TRACE_ENABLED=false. */
 export const tracingEnabled = (env: NodeJS.ProcessEnv = process.env): boolean =>
   Boolean(env.AWS_XRAY_DAEMON_ADDRESS) && env.POWERTOOLS_TRACE_ENABLED !== 'false';
 
-let tracer: Tracer | undefined;
+let tracer: Promise<Tracer> | undefined;
 
-/** The process's tracer (HTTP calls are traced by `traced` at the clients, not by patching http). */
-export function getTracer(): Tracer {
-  tracer ??= new Tracer({ enabled: tracingEnabled(), captureHTTPsRequests: false });
+/**
+ * The process's tracer, or undefined where tracing is off (HTTP calls are traced by `traced` at
+ * the clients, not by patching http).
+ */
+export function getTracer(): Promise<Tracer> | undefined {
+  if (!tracingEnabled()) return undefined;
+  tracer ??= import('@aws-lambda-powertools/tracer').then(
+    ({ Tracer }) => new Tracer({ enabled: true, captureHTTPsRequests: false }),
+  );
   return tracer;
 }
 
-/** The middy middleware that opens the invocation's segment (no response captured: it may be large). */
-export const tracingMiddleware = () => captureLambdaHandler(getTracer(), { captureResponse: false });
+/**
+ * The middy middleware that opens the invocation's segment (no response captured: it may be
+ * large), as a list for middy's `use`: empty where tracing is off.
+ */
+export function tracingMiddleware(): MiddlewareObj[] {
+  const pending = getTracer();
+  if (!pending) return [];
+  let inner: Promise<MiddlewareObj> | undefined;
+  const load = () =>
+    (inner ??= Promise.all([pending, import('@aws-lambda-powertools/tracer/middleware')]).then(
+      ([t, m]) => m.captureLambdaHandler(t, { captureResponse: false }) as MiddlewareObj,
+    ));
+  const middleware: MiddlewareObj = {
+    before: async (request) => {
+      await (await load()).before?.(request);
+    },
+    after: async (request) => {
+      await (await load()).after?.(request);
+    },
+    onError: async (request) => {
+      await (await load()).onError?.(request);
+    },
+  };
+  return [middleware];
+}
 
 /** Runs fn in a subsegment named `name` when tracing is on (errors recorded on it); fn itself otherwise. */
 export async function traced<T>(name: string, fn: () => Promise<T>): Promise<T> {
-  const t = getTracer();
-  if (!t.isTracingEnabled()) return fn();
-  const sub = t.getSegment()?.addNewSubsegment(name);
+  const pending = getTracer();
+  if (!pending) return fn();
+  const sub = (await pending).getSegment()?.addNewSubsegment(name);
   try {
     return await fn();
   } catch (err) {
