@@ -1,13 +1,12 @@
 import { claimJob } from '../../helpers/claim';
 import { ClaimLostError, finishJob, jobTxn, releaseClaim, retryJob, tryClaimJob } from '../../../shared/jobs';
 import { parseStoredJob } from '../../../shared/jobs/values';
-import { EtcdStore } from '../../../shared/store/etcd-store';
 import { modRevisionIs, put } from '../../../shared/store/store';
 import { waitFor } from '../../helpers/wait';
-import { clients, eventsSince, isolatedKeys, job, seedJobs } from './helpers';
+import { clients, eventsSince, isolatedKeys, job, seedJobs, storeClient } from './helpers';
 import { only } from '../../helpers/at';
 
-const store = new EtcdStore();
+const store = storeClient();
 afterAll(() => store.close());
 
 const TTL = 60;

@@ -2,12 +2,11 @@ import { claimJob } from '../../helpers/claim';
 import { cleanupChain, ClaimLostError, finishJob, jobWrites, settleWaiting } from '../../../shared/jobs';
 import type { JobKeys } from '../../../shared/jobs/job-keys';
 import type { Job } from '../../../shared/planner/types';
-import { EtcdStore } from '../../../shared/store/etcd-store';
 import { collectTxn, del, put, type Store } from '../../../shared/store/store';
-import { clients, eventsSince, isolatedKeys, job, seed004Jobs, seedJobs } from './helpers';
+import { clients, eventsSince, isolatedKeys, job, seed004Jobs, seedJobs, storeClient } from './helpers';
 import { at } from '../../helpers/at';
 
-const store = new EtcdStore();
+const store = storeClient();
 afterAll(() => store.close());
 
 const TTL = 60;

@@ -6,6 +6,7 @@ import type { StoredJob } from '../../../shared/jobs/values';
 import type { Job } from '../../../shared/planner/types';
 import { EtcdStore } from '../../../shared/store/etcd-store';
 import { put, type Store, type WatchEvent } from '../../../shared/store/store';
+import { MemoryStore } from '../../helpers/memory-store';
 import { waitFor } from '../../helpers/wait';
 import { at } from '../../helpers/at';
 
@@ -49,8 +50,33 @@ export function seed004Jobs(): [Job, Job, Job] {
 }
 
 /** n separate etcd clients (separate connections), closed by the returned function. */
-export function clients(count: number): { stores: EtcdStore[]; close: () => void } {
-  const stores = Array.from({ length: count }, () => new EtcdStore());
+/**
+ * The store the job lifecycle files run on: etcd in the integration project, and the same files
+ * again in the unit project on one in-memory store (its global ESI_TEST_STORE is `memory`),
+ * which the store contract suite holds to etcd's semantics (test/integration/store-contract.test.ts).
+ */
+const onMemory = (globalThis as { ESI_TEST_STORE?: string }).ESI_TEST_STORE === 'memory';
+let memory: MemoryStore | undefined;
+const memoryClient = (): Store & { close(): void } => {
+  memory ??= new MemoryStore();
+  const shared = memory;
+  // Every client of the file is the one store, as every etcd client reaches the one etcd; a
+  // client's close leaves it open.
+  return new Proxy(shared, {
+    get: (target, key) => {
+      if (key === 'close') return () => undefined;
+      const v: unknown = Reflect.get(target, key, target);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+};
+
+/** A client of the store the lifecycle runs on (a new connection on etcd). */
+export const storeClient = (): Store & { close(): void } => (onMemory ? memoryClient() : new EtcdStore());
+
+/** `count` clients of that store, as many Lambda containers would be. */
+export function clients(count: number): { stores: (Store & { close(): void })[]; close: () => void } {
+  const stores = Array.from({ length: count }, storeClient);
   return { stores, close: () => stores.forEach((s) => s.close()) };
 }
 

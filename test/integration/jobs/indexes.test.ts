@@ -6,13 +6,12 @@
 import { cleanupChain, finishJob, pendingJobsOf, readChain } from '../../../shared/jobs';
 import type { JobKeys } from '../../../shared/jobs/job-keys';
 import type { Job } from '../../../shared/planner/types';
-import { EtcdStore } from '../../../shared/store/etcd-store';
 import { collectTxn, type RangeOptions, type Store } from '../../../shared/store/store';
 import { claimJob } from '../../helpers/claim';
-import { clients, eventsSince, isolatedKeys, job, seedJobs } from './helpers';
+import { clients, eventsSince, isolatedKeys, job, seedJobs, storeClient } from './helpers';
 import { at } from '../../helpers/at';
 
-const store = new EtcdStore();
+const store = storeClient();
 afterAll(() => store.close());
 
 const TTL = 60;
