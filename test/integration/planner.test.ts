@@ -26,6 +26,7 @@ import {
 } from '../helpers/seed-etcd';
 import { lambdaContext, sqsEvent, sqsRecord } from '../helpers/sqs-event';
 import { at, only } from '../helpers/at';
+import { observedStore } from '../helpers/observed-store';
 
 const store = new EtcdStore();
 afterAll(() => store.close());
@@ -281,18 +282,9 @@ describe('level-triggered planning', () => {
     const { net, sub, subKey } = await networkWritten();
     await write(subKey, subnetValue(sub, net));
     let subReads = 0;
-    const counting: typeof store = Object.assign(Object.create(store) as typeof store, {
-      get: (key: string) => ((subReads += key === subKey ? 1 : 0), store.get(key)),
-      txn: () =>
-        collectTxn((parts) => {
-          subReads += parts.then.filter((op) => op.kind === 'get' && op.key === subKey).length;
-          return store
-            .txn()
-            .when(...parts.when)
-            .then(...parts.then)
-            .otherwise(...parts.otherwise)
-            .commit();
-        }),
+    const counting = observedStore(store, {
+      get: (key) => (subReads += key === subKey ? 1 : 0),
+      txn: (parts) => (subReads += parts.then.filter((op) => op.kind === 'get' && op.key === subKey).length),
     });
     expect(await planConfigKey(counting, { key: subKey }, testLogger)).toEqual(done(expect.any(String)));
     const netCreate = only(await jobsOf('network', net), 'network jobs');

@@ -2,9 +2,10 @@ import { claimJob } from '../../helpers/claim';
 import { cleanupChain, ClaimLostError, finishJob, jobWrites, settleWaiting } from '../../../shared/jobs';
 import type { JobKeys } from '../../../shared/jobs/job-keys';
 import type { Job } from '../../../shared/planner/types';
-import { collectTxn, del, put, type Store } from '../../../shared/store/store';
+import { del, put, type Store } from '../../../shared/store/store';
 import { clients, eventsSince, isolatedKeys, job, seed004Jobs, seedJobs, storeClient } from './helpers';
 import { at } from '../../helpers/at';
+import { observedStore } from '../../helpers/observed-store';
 
 const store = storeClient();
 afterAll(() => store.close());
@@ -227,28 +228,17 @@ test('cleanupChain refuses a chain that is not complete and deletes nothing', as
 function settleCounter(inner: Store, keys: JobKeys) {
   const count = { dependentsReads: 0, moves: 0 };
   const dependents = `${keys.root}dependents/`;
-  const store: Store = {
-    ...inner,
-    get: (k) => inner.get(k),
-    revision: () => inner.revision(),
-    range: (prefix, opts) => {
+  const store = observedStore(inner, {
+    range: (prefix) => {
       if (prefix.startsWith(dependents)) count.dependentsReads++;
-      return inner.range(prefix, opts);
     },
-    txn: () =>
-      collectTxn((parts) => {
-        for (const op of parts.then) {
-          if (op.kind === 'range' && op.prefix.startsWith(dependents)) count.dependentsReads++;
-          if (op.kind === 'delete' && op.key.startsWith(keys.prefix('waiting'))) count.moves++;
-        }
-        return inner
-          .txn()
-          .when(...parts.when)
-          .then(...parts.then)
-          .otherwise(...parts.otherwise)
-          .commit();
-      }),
-  };
+    txn: (parts) => {
+      for (const op of parts.then) {
+        if (op.kind === 'range' && op.prefix.startsWith(dependents)) count.dependentsReads++;
+        if (op.kind === 'delete' && op.key.startsWith(keys.prefix('waiting'))) count.moves++;
+      }
+    },
+  });
   return { store, count };
 }
 

@@ -6,9 +6,10 @@
 import { cleanupChain, finishJob, pendingJobsOf, readChain } from '../../../shared/jobs';
 import type { JobKeys } from '../../../shared/jobs/job-keys';
 import type { Job } from '../../../shared/planner/types';
-import { collectTxn, type RangeOptions, type Store } from '../../../shared/store/store';
+import type { Store } from '../../../shared/store/store';
 import { claimJob } from '../../helpers/claim';
 import { clients, eventsSince, isolatedKeys, job, seedJobs, storeClient } from './helpers';
+import { observedStore } from '../../helpers/observed-store';
 import { at } from '../../helpers/at';
 
 const store = storeClient();
@@ -19,29 +20,14 @@ const TTL = 60;
 /** A store that records every range read, to show which folders a call scanned. */
 function recording(inner: Store): { store: Store; ranges: string[] } {
   const ranges: string[] = [];
-  const wrapped: Store = {
-    get: (k) => inner.get(k),
-    range: (prefix: string, opts?: RangeOptions) => {
-      ranges.push(prefix);
-      return inner.range(prefix, opts);
-    },
-    revision: () => inner.revision(),
+  const store = observedStore(inner, {
+    range: (prefix) => ranges.push(prefix),
     // A transaction's range ops are range reads too.
-    txn: () =>
-      collectTxn((parts) => {
-        for (const op of [...parts.then, ...parts.otherwise]) if (op.kind === 'range') ranges.push(op.prefix);
-        return inner
-          .txn()
-          .when(...parts.when)
-          .then(...parts.then)
-          .otherwise(...parts.otherwise)
-          .commit();
-      }),
-    watch: (p, r, h) => inner.watch(p, r, h),
-    grantLease: (t, o) => inner.grantLease(t, o),
-    close: () => undefined,
-  };
-  return { store: wrapped, ranges };
+    txn: (parts) => {
+      for (const op of [...parts.then, ...parts.otherwise]) if (op.kind === 'range') ranges.push(op.prefix);
+    },
+  });
+  return { store, ranges };
 }
 
 /** A job of its own resource and chain (`<type>:<id>:1`), as the planner would name it. */
