@@ -8,6 +8,7 @@ import { KeystoneSession } from '../../shared/clients/keystone';
 import { startHeatSimulator, type HeatSimulator } from '../../infra/sim/main';
 import { waitFor } from '../helpers/wait';
 import { openStack, openStackSkipped } from '../helpers/openstack';
+import { sessionFor } from '../integration/clients/helpers';
 
 jest.setTimeout(300_000);
 
@@ -209,17 +210,7 @@ const targets: [string, () => Promise<{ api: Api; stop: () => Promise<void> }>][
     'the simulator',
     async () => {
       const sim: HeatSimulator = await startHeatSimulator({ port: 0, latencyMs: 200 });
-      const c = sim.credentials;
-      const session = new KeystoneSession({
-        authUrl: sim.keystoneUrl,
-        username: c.username,
-        password: c.password,
-        userDomainName: c.domainName,
-        projectName: c.projectName,
-        projectDomainName: c.domainName,
-        interface: 'public',
-      });
-      return { api: apiOf(session), stop: () => sim.stop() };
+      return { api: apiOf(sessionFor(sim)), stop: () => sim.stop() };
     },
   ],
 ];

@@ -6,6 +6,7 @@
 import type { Job } from '../../../shared/planner/types';
 import {
   counts,
+  deletedLoadBalancerRecord,
   finishedOf,
   harness,
   loadBalancerJob,
@@ -117,13 +118,8 @@ it('stack already deleted → the delete job succeeds with the DELETE_COMPLETE r
   await h.heatClient.deleteStack(stackOf(job));
   await run(job);
   expect(await finishedOf(h, job.id)).toMatchObject({ ok: true });
-  expect(await h.json(`/esi-worker/heat_stacks/v2.0/load_balancers/${job.resource_id}`)).toEqual({
-    id: `load_balancer:${job.resource_id}`,
-    output: [],
-    stack_id: '',
-    stack_status: 'DELETE_COMPLETE',
-    status_reason: '',
-    tenant_id: job.resource_input.tenant_id,
-  });
+  expect(await h.json(`/esi-worker/heat_stacks/v2.0/load_balancers/${job.resource_id}`)).toEqual(
+    deletedLoadBalancerRecord(job),
+  );
   expect((await counts(h, stackOf(job))).deletes).toBe(1); // the test's own delete, none by the job
 });

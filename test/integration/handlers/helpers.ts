@@ -281,3 +281,13 @@ export function loadBalancerJob(action = 'create'): Job {
 
 /** The Heat stack a job's resource has. */
 export const stackOf = (j: Job): string => stackNameOf(j.resource_type, j.resource_id);
+
+/** The /esi-worker/heat_stacks record a load balancer's completed delete leaves (seed shape), written out. */
+export const deletedLoadBalancerRecord = (j: Job) => ({
+  id: `load_balancer:${j.resource_id}`,
+  output: [],
+  stack_id: '',
+  stack_status: 'DELETE_COMPLETE',
+  status_reason: '',
+  tenant_id: j.resource_input.tenant_id,
+});
