@@ -16,24 +16,31 @@ export const openStack = (): RealOpenStack => attachOpenStack(process.env.ESI_OP
 export interface HeatAnswer {
   status: number;
   location?: string;
-  body: Record<string, unknown>;
+  // Heat's bodies are read field by field in the tests' expectations.
+  body: Record<string, any>;
 }
 
-/** Heat's REST API (paths after /v1/<project>) with a token of the orchestrator's user, renewed before it expires. */
-export function heatApi(tier: RealOpenStack = openStack()) {
-  const session = new KeystoneSession({ authUrl: tier.keystoneUrl, ...tier.credentials, interface: 'public' });
+/** A Keystone session of the tier's orchestrator user (public interface). */
+export const tierSession = (tier: RealOpenStack = openStack()): KeystoneSession =>
+  new KeystoneSession({ authUrl: tier.keystoneUrl, ...tier.credentials, interface: 'public', region: tier.region });
+
+/**
+ * Heat's REST API (paths after the catalog's orchestration endpoint, i.e. after /v1/<project>) as
+ * the session's user, its token renewed before it expires.
+ */
+export function heatApi(session: KeystoneSession = tierSession()) {
   const send = async (method: string, path: string, body?: unknown): Promise<HeatAnswer> => {
-    const { token } = await session.token();
-    const res = await fetch(`${tier.heatUrl}/${tier.projectId}${path}`, {
+    const t = await session.token();
+    const res = await fetch(`${session.endpointIn(t, 'orchestration')}${path}`, {
       method,
       redirect: 'manual',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-Auth-Token': token },
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-Auth-Token': t.token },
       body: body === undefined ? null : JSON.stringify(body),
     });
     const text = await res.text();
-    let parsed: Record<string, unknown>;
+    let parsed: Record<string, any>;
     try {
-      parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+      parsed = text ? (JSON.parse(text) as Record<string, any>) : {};
     } catch {
       parsed = { text };
     }

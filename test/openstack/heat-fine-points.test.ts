@@ -4,44 +4,22 @@
  * code (a Keystone session, the catalog's orchestration endpoint, plain HTTP): the simulator
  * cannot drift from Heat on these without this file failing.
  */
-import { KeystoneSession } from '../../shared/clients/keystone';
+import type { KeystoneSession } from '../../shared/clients/keystone';
 import { startHeatSimulator, type HeatSimulator } from '../../infra/sim/main';
 import { waitFor } from '../helpers/wait';
-import { openStack, openStackSkipped } from '../helpers/openstack';
+import { heatApi, type HeatAnswer, openStackSkipped, tierSession } from '../helpers/openstack';
 import { sessionFor } from '../integration/clients/helpers';
 
 jest.setTimeout(300_000);
 
-interface Answer {
-  status: number;
-  location: string | null;
-  body: Record<string, any>;
-}
-
 interface Api {
-  send(method: string, path: string, body?: unknown): Promise<Answer>;
+  send(method: string, path: string, body?: unknown): Promise<HeatAnswer>;
   /** The stack by id once its status is no longer *_IN_PROGRESS. */
   settled(name: string, id: string): Promise<Record<string, any>>;
 }
 
 function apiOf(session: KeystoneSession): Api {
-  const send = async (method: string, path: string, body?: unknown): Promise<Answer> => {
-    const t = await session.token();
-    const res = await fetch(`${session.endpointIn(t, 'orchestration')}${path}`, {
-      method,
-      redirect: 'manual',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-Auth-Token': t.token },
-      body: body === undefined ? null : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let parsed: Record<string, any>;
-    try {
-      parsed = text ? (JSON.parse(text) as Record<string, any>) : {};
-    } catch {
-      parsed = { text };
-    }
-    return { status: res.status, location: res.headers.get('location'), body: parsed };
-  };
+  const { send } = heatApi(session);
   return {
     send,
     settled: async (name, id) =>
@@ -218,14 +196,7 @@ if (!openStackSkipped())
   targets.push([
     'real Heat',
     async () => {
-      const tier = openStack();
-      const session = new KeystoneSession({
-        authUrl: tier.keystoneUrl,
-        ...tier.credentials,
-        interface: 'public',
-        region: tier.region,
-      });
-      return { api: apiOf(session), stop: async () => undefined };
+      return { api: apiOf(tierSession()), stop: async () => undefined };
     },
   ]);
 

@@ -13,7 +13,7 @@ import { playScenario, summary } from '../../infra/demo/play';
 import { loadScenario, type Scenario } from '../../infra/demo/scenario';
 import { defaultSchemaIndex } from '../../shared/planner/schema';
 import { EtcdStore } from '../../shared/store/etcd-store';
-import { describeOpenStack, heatApi, openStack } from '../helpers/openstack';
+import { describeOpenStack, heatApi, openStack, tierSession } from '../helpers/openstack';
 import { startTestStack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
 import { at } from '../helpers/at';
@@ -79,7 +79,7 @@ describeOpenStack('recorded scenarios on real Keystone and Heat', () => {
     ])('%s mode: every /state and /monitoring matches the record', async (_mode, burst) => {
       const t0 = Date.now();
       const tier = openStack();
-      const heat = heatApi(tier);
+      const heat = heatApi(tierSession(tier));
       await removeStacks(heat, everyStack);
       const stack = await startTestStack(
         `os${name.slice(0, 2)}${burst ? 'b' : 'n'}`,
