@@ -30,7 +30,7 @@ import {
   uid,
   type Harness,
 } from '../integration/handlers/helpers';
-import { type RealOpenStack, startOpenStack } from '../../infra/openstack/openstack';
+import { type RealOpenStack, type ServiceProcess, startOpenStack } from '../../infra/openstack/openstack';
 import { describeOpenStack } from '../helpers/openstack';
 
 jest.setTimeout(600_000);
@@ -127,6 +127,31 @@ const finishedFailed = (job: Job, error: string | RegExp) => ({
   finished_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
   claim_revision: expect.any(Number),
 });
+
+/**
+ * `service` killed before a new job arrives and started again before the job's next attempt: the
+ * job completes; the time from the service's return and from the kill.
+ */
+async function downThenBack(
+  h: Harness,
+  service: ServiceProcess,
+  marker: string,
+): Promise<{ back: string; all: string }> {
+  const job = lbJob(marker);
+  await service.kill();
+  const t0 = Date.now();
+  let backAt = 0;
+  const fin = await run(h, job, {
+    before: async () => {
+      expect(await finishedOf(h, job.id)).toBeUndefined();
+      await service.start();
+      backAt = Date.now();
+    },
+  });
+  expect(fin).toEqual(finishedOk(job));
+  await expectComplete(h, job, 'CREATE_COMPLETE');
+  return { back: seconds(backAt), all: seconds(t0) };
+}
 
 describeOpenStack('the heat handler on real Heat', () => {
   let h: Harness;
@@ -234,42 +259,16 @@ describeOpenStack('the heat handler on real Heat', () => {
   });
 
   it('Heat API down (heat-all killed) when the job arrives, then back: the job completes', async () => {
-    const job = lbJob('heatdown');
-    await tier.heat.kill();
-    const t0 = Date.now();
-    let backAt = 0;
-    const fin = await run(h, job, {
-      before: async () => {
-        expect(await finishedOf(h, job.id)).toBeUndefined();
-        await tier.heat.start();
-        backAt = Date.now();
-      },
-    });
-    expect(fin).toEqual(finishedOk(job));
-    await expectComplete(h, job, 'CREATE_COMPLETE');
-    console.log(
-      `real Heat: Heat down then back → CREATE_COMPLETE ${seconds(backAt)} after Heat was back (${seconds(t0)} in all)`,
-    );
+    const t = await downThenBack(h, tier.heat, 'heatdown');
+    console.log(`real Heat: Heat down then back → CREATE_COMPLETE ${t.back} after Heat was back (${t.all} in all)`);
   });
 
   it('Keystone down (uwsgi killed) when a new container authenticates, then back: the job completes', async () => {
     const fresh = await realHarness('os-keystone-down');
     try {
-      const job = lbJob('ksdown');
-      await tier.keystone.kill();
-      const t0 = Date.now();
-      let backAt = 0;
-      const fin = await run(fresh, job, {
-        before: async () => {
-          expect(await finishedOf(fresh, job.id)).toBeUndefined();
-          await tier.keystone.start();
-          backAt = Date.now();
-        },
-      });
-      expect(fin).toEqual(finishedOk(job));
-      await expectComplete(fresh, job, 'CREATE_COMPLETE');
+      const t = await downThenBack(fresh, tier.keystone, 'ksdown');
       console.log(
-        `real Heat: Keystone down then back → CREATE_COMPLETE ${seconds(backAt)} after Keystone was back (${seconds(t0)} in all)`,
+        `real Heat: Keystone down then back → CREATE_COMPLETE ${t.back} after Keystone was back (${t.all} in all)`,
       );
     } finally {
       await fresh.stop();
