@@ -60,18 +60,24 @@ test('etcd SIGSTOPped for 45 s during a planner invocation: every resource at it
   // The stalled write and the last one are versions of one key: one FIFO message group.
   expect('put' in write && 'put' in next && write.put === next.put).toBe(true);
   const held = await plannerAtWork();
+  // The functions host (with its SQS event source) is paused across the write, so the relay's
+  // message waits in the queue until etcd is frozen: the planner then takes it and cannot finish.
+  const host = (sig: NodeJS.Signals) => {
+    process.kill(-chaos.stack.functions().pid!, sig);
+  };
   const r = await scenarioThroughFault(
     chaos.store,
     async () => {
-      // Frozen as soon as the write is committed: etcd had already handed the watch event to the
-      // relay, which needs no etcd to forward it; the planner then takes it and cannot finish.
-      expect(chaos.stack.etcd.signal('SIGSTOP')).toBe(true);
-      const frozenAt = Date.now();
-      await waitFor(held, { timeoutMs: 10_000, intervalMs: 50, what: `step ${step}'s message held by the planner` });
-      await new Promise((resolve) => setTimeout(resolve, FROZEN_MS - (Date.now() - frozenAt))); // the fault itself: etcd frozen this long
+      try {
+        await waitFor(held, { timeoutMs: 30_000, intervalMs: 50, what: `step ${step}'s message in the config queue` });
+        expect(chaos.stack.etcd.signal('SIGSTOP')).toBe(true);
+      } finally {
+        host('SIGCONT');
+      }
+      await new Promise((resolve) => setTimeout(resolve, FROZEN_MS)); // the fault itself: etcd frozen this long
       expect(chaos.stack.etcd.signal('SIGCONT')).toBe(true);
     },
-    { during: { step } },
+    { during: { step, beforeWrite: async () => host('SIGSTOP') } },
   );
   console.log(
     `chaos etcd SIGSTOP during planning: etcd pid ${chaos.stack.etcd.pid} frozen ${FROZEN_MS / 1000} s while the planner held step ${step}; ` +

@@ -155,9 +155,10 @@ export interface Recovery {
   checks: ResourceCheck[];
 }
 
-/** A fault injected while step `step`'s write is being planned: once `inFlight` says its message is taken. */
+/** A fault injected around step `step`'s write: `beforeWrite` runs just before it, the fault right after its commit. */
 export interface DuringStep {
   step: number;
+  beforeWrite?: () => Promise<void>;
 }
 
 /**
@@ -174,10 +175,11 @@ export async function scenarioThroughFault(
   const scenario = loadScenario();
   let endedAt: number;
   if (o.during) {
-    const { step } = o.during;
+    const { step, beforeWrite } = o.during;
     const write = at(scenario.steps, step, 'scenario steps');
     if (!('put' in write)) throw new Error(`step ${step} is not a put`);
     await playSteps(store, scenario, 0, step);
+    await beforeWrite?.();
     await persist(
       () =>
         store
