@@ -1,8 +1,7 @@
 /**
- * Turns a heat_worker job into what the Heat client is called with (docs/heat-handler.md
- * "Preparing a job"). PURE: no etcd, no HTTP, no clock; the caller passes the referenced stacks'
- * outputs in through `outputsOf`. Every error thrown here is a job failure: retrying cannot fix
- * it (isPrepareFailure).
+ * A heat_worker job → what the Heat client is called with (docs/heat-handler.md "Preparing a
+ * job"). Pure: the referenced stacks' outputs come in through `outputsOf`. Every error thrown here
+ * is a job failure (isPrepareFailure): retrying cannot fix it.
  */
 import { isDeleteAction, type Job, type Param } from '../planner/types';
 import {
@@ -20,29 +19,36 @@ import type { HeatOutput } from './types';
 export type OutputsOf = (resourceType: string, resourceId: string) => readonly HeatOutput[] | undefined;
 
 /** Heat's own default stack timeout (stack_action_timeout = 3600 s). */
-export const DEFAULT_TIMEOUT_MINS = 60;
+const DEFAULT_TIMEOUT_MINS = 60;
 
-export class PrepareError extends Error {
+class PrepareError extends Error {
   override name = 'PrepareError';
 }
 
-/** A job param that cannot be resolved as written. */
 export class JobParamError extends PrepareError {
   override name = 'JobParamError';
 }
 
 export class MissingOutputError extends PrepareError {
   override name = 'MissingOutputError';
+  readonly reason: 'no_stack' | 'no_output';
+  /** `have`: the output keys of the resource's stack record, undefined when there is none. */
   constructor(
-    message: string,
     readonly param: string,
     readonly resourceType: string,
     readonly resourceId: string,
     readonly outputKey: string,
-    /** `no_stack`: no heat_stacks record for the resource; `no_output`: the record lacks the key. */
-    readonly reason: 'no_stack' | 'no_output',
+    have: string[] | undefined,
+    where: string,
   ) {
-    super(message);
+    const stack = stackNameOf(resourceType, resourceId);
+    const has = have?.length ? `it has ${have.join(', ')}` : 'it has no outputs';
+    super(
+      have
+        ? `param "${param}"${where}: the stack of ${resourceType} ${resourceId} (${stack}) has no output "${outputKey}" (${has})`
+        : `param "${param}"${where}: no Heat stack recorded for ${resourceType} ${resourceId} (stack ${stack}), so its output "${outputKey}" is unknown`,
+    );
+    this.reason = have ? 'no_output' : 'no_stack';
   }
 }
 
@@ -60,25 +66,18 @@ export class InvalidHotError extends PrepareError {
 export const isPrepareFailure = (e: unknown): boolean =>
   e instanceof PrepareError || e instanceof TemplateRenderError || e instanceof HotParseError;
 
-export type PreparedStack =
+type PreparedStack =
   | {
-      /** create and modify: create the stack if absent, update it if present. */
       action: 'create_or_update';
       stackName: string;
-      /** The parsed HOT document (sent to Heat as a JSON object). */
+      /** The parsed HOT document (sent to Heat as a JSON object) and its text. */
       template: Record<string, unknown>;
-      /** The rendered text (for diagnostics). */
       templateText: string;
-      /** Stack parameters: the job's non-jinja_, non-worker params, resolved, in job order. */
+      /** The job's non-jinja_, non-worker params, resolved, in job order. */
       parameters: Record<string, unknown>;
       timeoutMins: number;
     }
-  | {
-      /** logical_delete and delete: delete the stack; absent counts as done. */
-      action: 'delete';
-      stackName: string;
-      timeoutMins: number;
-    };
+  | { action: 'delete'; stackName: string; timeoutMins: number };
 
 /** `heat_timeout` ("13" from a C-constant, 13 from {constant: 13}) → minutes. */
 export function timeoutMinsOf(value: unknown, dflt = DEFAULT_TIMEOUT_MINS): number {
@@ -105,28 +104,16 @@ function resolveOutput(
     );
   }
   const outputs = outputsOf(type, id);
-  if (!outputs) {
+  const out = outputs?.find((o) => o.output_key === key);
+  if (!out)
     throw new MissingOutputError(
-      `param "${param}"${where}: no Heat stack recorded for ${type} ${id} (stack ${stackNameOf(type, id)}), so its output "${key}" is unknown`,
       param,
       type,
       id,
       key,
-      'no_stack',
+      outputs?.map((o) => o.output_key),
+      where,
     );
-  }
-  const out = outputs.find((o) => o.output_key === key);
-  if (!out) {
-    const have = outputs.map((o) => o.output_key);
-    throw new MissingOutputError(
-      `param "${param}"${where}: the stack of ${type} ${id} (${stackNameOf(type, id)}) has no output "${key}"${have.length ? ` (it has ${have.join(', ')})` : ' (it has no outputs)'}`,
-      param,
-      type,
-      id,
-      key,
-      'no_output',
-    );
-  }
   return out.output_value;
 }
 
@@ -161,12 +148,7 @@ export function resolveParams(job: Pick<Job, 'params'>, outputsOf: OutputsOf): R
   return out;
 }
 
-const APPLY = new Set(['create', 'modify']);
-
-/**
- * The stack a heat_worker job asks for. `template` is the job's heat template (id and
- * template_file). A delete job needs neither params nor template: only the stack name.
- */
+/** The stack a heat_worker job asks for; a delete job needs neither params nor template. */
 export function prepareStack(
   job: Pick<Job, 'action' | 'resource_type' | 'resource_id' | 'params'>,
   template: { id: string; template_file: string; handler?: string },
@@ -186,15 +168,14 @@ export function prepareStack(
     return { action: 'delete', stackName, timeoutMins };
   }
   const timeoutMins = timeoutMinsOf(timeoutValue);
-  if (!APPLY.has(job.action))
+  if (job.action !== 'create' && job.action !== 'modify')
     throw new JobParamError(
       `job action ${JSON.stringify(job.action)} is not one the heat worker handles (create, modify, logical_delete, delete)`,
     );
   if (template.handler !== undefined && template.handler !== 'heat_worker') {
     throw new JobParamError(`template "${template.id}" belongs to ${template.handler}, not heat_worker`);
   }
-  const resolved = resolveParams(job, outputsOf);
-  const { jinjaVars, stackParams } = splitJobParams(resolved);
+  const { jinjaVars, stackParams } = splitJobParams(resolveParams(job, outputsOf));
   const templateText = renderHotTemplate(template.template_file, jinjaVars, template.id);
   const doc = parseHot(templateText);
   const problems = validateHot(doc, stackParams);

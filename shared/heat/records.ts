@@ -1,14 +1,11 @@
 /**
- * The values the heat handler writes for a resource, exactly as the original worker did (seeds
- * 000-004 points (3)/(4), docs/PROTOCOL-NOTES.md §d; docs/heat-handler.md "Values written to
- * etcd"). Pure. Encoded as Python's json.dumps with sort_keys=True, as the record's raw etcd values
- * show (the seed documents' other key order is the printing tool's); the exception is `/state`'s
- * `heat_outputs`, a JSON *string* written without sort_keys (stateHeatOutputsText).
+ * The values the heat handler writes, exactly as the original worker did (docs/heat-handler.md
+ * "Values written to etcd"). Pure. json.dumps with sort_keys=True, except `/state`'s `heat_outputs`.
  */
 import { pyDumps } from '../encoding/pyjson';
 import type { HeatOutput } from './types';
 
-export interface HeatStackRecord {
+interface HeatStackRecord {
   id: string;
   output: HeatOutput[];
   /** The stack NAME (`<resource_type>_<resource_id>`), not Heat's uuid; "" after a delete. */
@@ -18,16 +15,11 @@ export interface HeatStackRecord {
   tenant_id: string;
 }
 
-export interface JobStateValue {
-  heat_outputs?: HeatOutput[];
-  orchestration_state?: string;
-  [other: string]: unknown;
-}
+type JobStateValue = { heat_outputs?: HeatOutput[]; orchestration_state?: string } & Record<string, unknown>;
 
 export const stackNameOf = (resourceType: string, resourceId: string): string => `${resourceType}_${resourceId}`;
-export const stackRecordId = (resourceType: string, resourceId: string): string => `${resourceType}:${resourceId}`;
 
-/** Outputs with exactly the three stored fields, sorted keys, in Heat's list order. */
+/** Exactly the three stored fields, in Heat's list order. */
 function cleanOutputs(outputs: readonly HeatOutput[]): HeatOutput[] {
   return outputs.map((o) => ({
     description: o.description,
@@ -36,18 +28,17 @@ function cleanOutputs(outputs: readonly HeatOutput[]): HeatOutput[] {
   }));
 }
 
-/** The record of a stack that exists (any status but a finished delete). */
+/** The record of a stack that exists; `tenantId` is the Gohan resource's. */
 export function stackRecord(a: {
   resourceType: string;
   resourceId: string;
-  /** The Gohan resource's tenant_id (job.resource_input.tenant_id), as the record shows. */
   tenantId: string;
   status: string;
   statusReason: string;
   outputs: readonly HeatOutput[];
 }): HeatStackRecord {
   return {
-    id: stackRecordId(a.resourceType, a.resourceId),
+    id: `${a.resourceType}:${a.resourceId}`,
     output: cleanOutputs(a.outputs),
     stack_id: stackNameOf(a.resourceType, a.resourceId),
     stack_status: a.status,
@@ -57,21 +48,14 @@ export function stackRecord(a: {
 }
 
 /** The record after the stack was deleted (or found absent by a delete). */
-export function deletedStackRecord(a: { resourceType: string; resourceId: string; tenantId: string }): HeatStackRecord {
-  return {
-    id: stackRecordId(a.resourceType, a.resourceId),
-    output: [],
-    stack_id: '',
-    stack_status: 'DELETE_COMPLETE',
-    status_reason: '',
-    tenant_id: a.tenantId,
-  };
-}
+export const deletedStackRecord = (a: { resourceType: string; resourceId: string; tenantId: string }) => ({
+  ...stackRecord({ ...a, status: 'DELETE_COMPLETE', statusReason: '', outputs: [] }),
+  stack_id: '',
+});
 
 /**
- * The job state after a stack operation. `previous` keeps what other handlers of the chain put
- * there (seed 004's `state_monitoring`). Seeds 000-003 carry `orchestration_state`; seed 004's
- * chain shows `heat_outputs` alone, so the state is left out when not given.
+ * The job state after a stack operation, keeping what other handlers put there (seed 004's
+ * `state_monitoring`); without `orchestrationState` (seed 004's chain) it is left out.
  */
 export function jobStateValue(a: {
   outputs: readonly HeatOutput[];
@@ -98,7 +82,6 @@ export function stateHeatOutputsText(outputs: readonly HeatOutput[]): string {
   );
 }
 
-/** The Gohan resource's tenant, which the record's heat_stacks values carry. */
 export function tenantOf(resourceInput: Record<string, unknown> | undefined): string {
   const t = resourceInput?.tenant_id;
   return typeof t === 'string' ? t : '';

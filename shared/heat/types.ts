@@ -1,5 +1,3 @@
-/** Shapes shared by the Heat client and the pure heat-job code. */
-
 /** One stack output as Heat shows it and as `/esi-worker/heat_stacks/...` stores it. */
 export interface HeatOutput {
   output_key: string;

@@ -1,12 +1,7 @@
 /**
- * State aggregation, pure: (a finished chain, the resource's job state) → the /state value Gohan
- * reads. No I/O; the aggregation function reads etcd and writes the result with version guards.
- *
- * Which of create/modify/delete a chain reports is the action of the chain's last job: create →
- * CREATE, modify → MODIFY, logical_delete (or delete) → DELETE. This one rule fits every seed and
- * every recorded chain: seed 004's chain (monitoring delete, heat modify, monitoring create) ends
- * with the monitoring create and reports CREATE; a one-job modify of a resource Gohan still calls
- * PENDING_CREATE reports MODIFY, as every recorded modify does (docs/decisions.md).
+ * State aggregation, pure: (a finished chain, the resource's job state) → the /state value.
+ * The chain reports the action of its last job (docs/decisions.md): create → CREATE, modify →
+ * MODIFY, logical_delete or delete → DELETE.
  */
 import { pyDumps } from '../encoding/pyjson';
 import { stateHeatOutputsText } from '../heat/records';
@@ -16,7 +11,6 @@ import type { StateValue, WorkerState } from './state-value';
 
 export interface ChainSummary {
   version: number;
-  /** The action of the chain's last job (the one with `is_last`). */
   lastAction: JobAction;
   outcome: { ok: true } | { ok: false; error: string };
 }
@@ -29,20 +23,11 @@ export interface JobState {
 }
 
 export function reportedAction(chain: Pick<ChainSummary, 'lastAction'>): 'CREATE' | 'MODIFY' | 'DELETE' {
-  switch (chain.lastAction) {
-    case 'create':
-      return 'CREATE';
-    case 'modify':
-      return 'MODIFY';
-    case 'logical_delete':
-    case 'delete':
-      return 'DELETE';
-  }
+  return chain.lastAction === 'create' ? 'CREATE' : chain.lastAction === 'modify' ? 'MODIFY' : 'DELETE';
 }
 
 export function aggregateState(chain: ChainSummary, jobState: JobState = {}): StateValue {
-  const action = reportedAction(chain);
-  const worker_state = `${action}_${chain.outcome.ok ? 'COMPLETED' : 'FAILED'}` as WorkerState;
+  const worker_state = `${reportedAction(chain)}_${chain.outcome.ok ? 'COMPLETED' : 'FAILED'}` as WorkerState;
   const state: StateValue['state'] = { worker_state };
   if (jobState.heat_outputs) state.heat_outputs = stateHeatOutputsText(jobState.heat_outputs);
   if (jobState.orchestration_state) state.orchestration_state = jobState.orchestration_state;

@@ -1,8 +1,6 @@
 /**
- * Writes Gohan's result keys (/state, /monitoring) so that they never move backwards: a value for
- * version N is not written over a value of a newer version, and a value equal to what is stored is
- * not written again (no etcd event for a change that did not happen). The write is fenced on what
- * was read, so two writers racing cannot both win; the loser re-reads and decides again.
+ * Writes Gohan's result keys (/state, /monitoring) so that they never move backwards: not over a
+ * newer version, not again when equal (no etcd event for no change); fenced on what was read.
  */
 import { versionOf } from '../gohan/config-value';
 import { commitDecision, converge } from '../store/converge';
@@ -10,10 +8,7 @@ import { put, unchangedSince, type Compare, type KeyValue, type Op, type Store }
 
 export type GuardedWriteResult = 'written' | 'unchanged' | 'older';
 
-/**
- * What writing `value` for `version` over `current` means: nothing (equal, or a newer version is
- * stored) or a put fenced on `current` — for callers that add it to a larger transaction.
- */
+/** Writing `value` for `version` over `current`: nothing, or a put fenced on `current`. */
 export function versionedPut(
   key: string,
   current: KeyValue | undefined,
@@ -26,7 +21,6 @@ export function versionedPut(
   return { result: 'written', compares: [unchangedSince(key, current)], ops: [put(key, value)] };
 }
 
-/** Writes `value` (already encoded) at key unless a newer version is stored there. */
 export function writeVersioned(store: Store, key: string, version: number, value: string): Promise<GuardedWriteResult> {
   return converge(`${key} (writing version ${version})`, async () => {
     const d = versionedPut(key, await store.get(key), version, value);

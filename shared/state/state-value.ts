@@ -1,7 +1,4 @@
-/**
- * The /state value Gohan reads back: {"error": "...", "state": {...}, "version": N}, written in
- * Python's json.dumps style with sorted keys, as the original workers did.
- */
+/** The /state value Gohan reads back: {"error", "state", "version"}, json.dumps with sorted keys. */
 import { pyDumps } from '../encoding/pyjson';
 import { redactText } from '../log/redact';
 
@@ -18,7 +15,7 @@ export type WorkerState =
 export interface StateValue {
   error: string;
   state: { worker_state: WorkerState } & Record<string, unknown>;
-  /** The config version this state describes; null when the config value had no readable version. */
+  /** null when the config value had no readable version. */
   version: number | null;
 }
 
@@ -26,7 +23,6 @@ export function encodeState(v: StateValue): string {
   return pyDumps({ error: redactText(v.error), state: v.state, version: v.version }, { sortKeys: true });
 }
 
-/** A failed plan: the config value could not be read or turned into jobs. */
 export function planFailedState(error: string, version: number | null): StateValue {
   return { error, state: { worker_state: 'PLAN_FAILED' }, version };
 }
