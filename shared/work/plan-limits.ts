@@ -1,24 +1,16 @@
 /**
- * Planning errors classified at the write boundary: a plan etcd can never accept is terminal (a
- * readable PLAN_FAILED on the first delivery), not an error thrown to SQS for redelivery that
- * could only fail again until the message is dead-lettered.
- *
- * etcd refuses a request larger than its `--max-request-bytes` (1.5 MiB by default): a planner
- * transaction carries the mirror (the config body) and every job (whose resource_input holds the
- * body again), so a config value of a few hundred KiB can already make it too large.
+ * A plan etcd can never accept is terminal at the write boundary (a readable PLAN_FAILED on the
+ * first delivery, not redelivery until the dead-letter queue). etcd refuses a request above its
+ * `--max-request-bytes` (1.5 MiB by default); the mirror and every job's resource_input each carry
+ * the config body, so a body of a few hundred KiB can already be too large.
  */
 import { numberSetting } from '../config';
 import { isRequestTooLarge } from '../store/etcd-store';
-import type { Compare, Op } from '../store/store';
+import type { Compare, Op, Store } from '../store/store';
 
-/** The planner's transaction would exceed etcd's request size limit: it fails the same way on every delivery. */
-export class PlanTooLargeError extends Error {
+class PlanTooLargeError extends Error {
   override name = 'PlanTooLargeError';
-  constructor(
-    readonly bytes: number,
-    readonly limit: number,
-    cause?: unknown,
-  ) {
+  constructor(bytes: number, limit: number, cause?: unknown) {
     super(
       `the plan is too large for etcd: its transaction is ${bytes} bytes, etcd accepts at most ${limit} (--max-request-bytes; ESI_ETCD_MAX_REQUEST_BYTES)`,
       cause === undefined ? undefined : { cause },
@@ -26,17 +18,14 @@ export class PlanTooLargeError extends Error {
   }
 }
 
-/** etcd's default --max-request-bytes. */
-const DEFAULT_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
 /** Room for the gRPC and protobuf framing around keys and values. */
 const FRAMING_BYTES_PER_ITEM = 16;
 
-export function maxRequestBytes(): number {
-  return numberSetting('ESI_ETCD_MAX_REQUEST_BYTES', DEFAULT_MAX_REQUEST_BYTES, (n) => Number.isInteger(n) && n > 0);
-}
+const maxRequestBytes = (): number =>
+  numberSetting('ESI_ETCD_MAX_REQUEST_BYTES', 1.5 * 1024 * 1024, (n) => Number.isInteger(n) && n > 0);
 
-/** About how many bytes a transaction takes on the wire (keys, values, a little framing each). */
-export function txnBytes(compares: readonly Compare[], ops: readonly Op[]): number {
+/** About how many bytes a transaction takes on the wire. */
+function txnBytes(compares: readonly Compare[], ops: readonly Op[]): number {
   let n = 0;
   for (const c of compares) n += Buffer.byteLength(c.key) + FRAMING_BYTES_PER_ITEM;
   for (const o of ops) {
@@ -47,19 +36,22 @@ export function txnBytes(compares: readonly Compare[], ops: readonly Op[]): numb
   return n;
 }
 
-/** Throws PlanTooLargeError when etcd would refuse this transaction for its size. */
-export function assertFitsEtcd(compares: readonly Compare[], ops: readonly Op[], limit = maxRequestBytes()): void {
+/**
+ * Commits a plan's transaction: whether it succeeded, or a PlanTooLargeError (checked before it
+ * is sent, or etcd's own refusal as its cause); any other error is thrown, i.e. retryable.
+ */
+export async function commitPlan(store: Store, compares: Compare[], ops: Op[]): Promise<boolean | Error> {
   const bytes = txnBytes(compares, ops);
-  if (bytes > limit) throw new PlanTooLargeError(bytes, limit);
-}
-
-/** etcd's own refusal (a limit set lower than ours): the same terminal error, with etcd's as cause. */
-export function asTerminal(
-  err: unknown,
-  compares: readonly Compare[],
-  ops: readonly Op[],
-): PlanTooLargeError | undefined {
-  if (err instanceof PlanTooLargeError) return err;
-  if (isRequestTooLarge(err)) return new PlanTooLargeError(txnBytes(compares, ops), maxRequestBytes(), err);
-  return undefined;
+  if (bytes > maxRequestBytes()) return new PlanTooLargeError(bytes, maxRequestBytes());
+  try {
+    const res = await store
+      .txn()
+      .when(...compares)
+      .then(...ops)
+      .commit();
+    return res.succeeded;
+  } catch (err) {
+    if (isRequestTooLarge(err)) return new PlanTooLargeError(bytes, maxRequestBytes(), err);
+    throw err;
+  }
 }

@@ -1,16 +1,7 @@
 /**
- * Plans one /config key (level-triggered; docs/planner.md "Wired to etcd"): the message only says
- * which key changed; this reads the key as it is now (./planning/inputs.ts), runs the pure planner,
- * and writes everything of that resource change in one etcd transaction: the jobs (enqueue.ts) and
- * the mirror; or /state READ_COMPLETE and the mirror (no template); or /state PLAN_FAILED, also
- * for a transaction too large for etcd (./plan-limits.ts; the message is acknowledged, `failed`);
- * or, for a deleted key with nothing to tear down, the removal of the worker's own keys.
- *
- * The mirror marks a change as planned. Every write is fenced on the config key's mod revision
- * (the value read is still current), on the mirror (nobody planned this resource since we read
- * it; a redelivery racing the first delivery loses here) and on every referenced /config key (the
- * params were computed from current values). A failed fence re-reads and re-plans, a few times,
- * then throws so SQS redelivers.
+ * Plans one /config key as it is now (docs/planner.md "Wired to etcd") and writes the whole change
+ * in one transaction fenced on the config key, the mirror (a racing redelivery loses) and every
+ * referenced key; a failed fence re-reads and re-plans, a few times, then SQS redelivers.
  */
 import { CONFLICT, converge } from '../store/converge';
 import { jobWrites } from '../jobs/enqueue';
@@ -35,33 +26,28 @@ import {
   unchangedSince,
   type Compare,
   type KeyValue,
-  type Op,
   type Store,
 } from '../store/store';
-import { asTerminal, assertFitsEtcd } from './plan-limits';
+import { commitPlan } from './plan-limits';
 import { preparePlan, type PrepareOptions, type Prepared } from './planning/inputs';
 
-/** How deep planning follows output targets that are not planned yet (no output_key cycle exists in Heat). */
+/** How deep planning follows unplanned output targets (no output_key cycle exists in Heat). */
 const MAX_TARGET_DEPTH = 8;
 
 export async function planConfigKey(
   store: Store,
   message: Pick<EtcdEventMessage, 'key'> & Partial<EtcdEventMessage>,
   logger: Logger,
-  opts: PrepareOptions = {},
   depth = 0,
 ): Promise<Outcome> {
   return converge(
     `config key ${message.key}`,
-    async () => (await planOnce(store, message.key, logger, opts, depth)) ?? CONFLICT,
+    async () => (await planOnce(store, message.key, logger, depth)) ?? CONFLICT,
     { onConflict: (attempt) => logger.debug('write conflict; re-reading', { attempt }) },
   );
 }
 
-/**
- * The resources whose stack outputs the planned jobs read and whose current config the worker
- * has not taken in yet (its mirror and its /state are older than the config).
- */
+/** The resources whose stack outputs the jobs read and whose mirror and /state are older than their config. */
 async function unplannedOutputTargets(
   store: Store,
   p: Parameters<NonNullable<PrepareOptions['planFirst']>>[0],
@@ -90,33 +76,23 @@ async function unplannedOutputTargets(
   });
 }
 
-/** The mirror value: the config value the worker acted on, body decoded (docs/PROTOCOL-NOTES.md §f.3). */
-export const encodeMirror = (body: Record<string, unknown>, deleted: boolean, version: number): string =>
+/** The config value the worker acted on, body decoded (docs/PROTOCOL-NOTES.md §f.3). */
+const encodeMirror = (body: Record<string, unknown>, deleted: boolean, version: number): string =>
   pyDumps({ body, deleted, version }, { sortKeys: true });
 
-/** One read-decide-write round; undefined when a fence failed and the round must be re-read. */
-async function planOnce(
-  store: Store,
-  configKey: string,
-  logger: Logger,
-  opts: PrepareOptions,
-  depth: number,
-): Promise<Outcome | undefined> {
-  // Gohan's writes of several resources may be planned in any order (one message group per key).
-  // A job that reads another resource's stack outputs must wait for that resource's jobs, which
-  // exist only once its current config is planned: it is planned first (once, whoever gets there
-  // first), and this plan re-evaluated with its jobs, over the inputs already read.
+/** One read-decide-write round; undefined when a fence failed. */
+async function planOnce(store: Store, configKey: string, logger: Logger, depth: number): Promise<Outcome | undefined> {
+  // A job reading another resource's outputs waits for its jobs, which exist only once its
+  // current config is planned: it is planned first (docs/planner.md, step 3).
   const planFirst: PrepareOptions['planFirst'] = async (p) => {
     const unplanned = await unplannedOutputTargets(store, p);
     for (const { key } of unplanned) {
       logger.info('planning a referenced resource first', { referenced_key: key });
-      await planConfigKey(store, { key }, logger, opts, depth + 1);
+      await planConfigKey(store, { key }, logger, depth + 1);
     }
     return unplanned;
   };
-  // Past the depth limit no referenced resource is planned first, whatever `opts` says.
-  const { planFirst: _given, ...rest } = opts;
-  const prepared = await preparePlan(store, configKey, depth < MAX_TARGET_DEPTH ? { ...rest, planFirst } : rest);
+  const prepared = await preparePlan(store, configKey, depth < MAX_TARGET_DEPTH ? { planFirst } : {});
   switch (prepared.kind) {
     case 'skip':
       return done(prepared.note);
@@ -148,33 +124,29 @@ async function writePlan(
   const at = config ? `revision ${config.modRevision}` : 'deleted';
   const mirrorOp = put(mirrorKey, encodeMirror(value.body, value.markedForDeletion, value.version));
 
+  const fail = (e: Error) =>
+    writeFailure(store, path, config, `${e.message} at ${configKey} (${at}, version ${value.version})`, value.version);
   const failPlan = (e: Error) => {
     logger.error('plan cannot be written; PLAN_FAILED', { error: e.message });
-    const error = `${e.message} at ${configKey} (${at}, version ${value.version})`;
-    return writeFailure(store, path, config, error, value.version);
+    return fail(e);
   };
 
   switch (result.kind) {
-    case 'error': {
-      const error = `${result.error.message} at ${configKey} (${at}, version ${value.version})`;
-      return writeFailure(store, path, config, error, value.version);
-    }
+    case 'error':
+      return fail(result.error);
     case 'deleted':
       // A teardown with nothing to run (no template for the version the worker saw).
       return config ? done('nothing to plan') : forgetResource(store, configKey, path, p.mirror, false);
     case 'no_template': {
       const ops = [put(keys.state(path), encodeState(result.state)), mirrorOp];
       const res = await commitPlan(store, fences, ops);
-      if (res.kind === 'terminal') return failPlan(res.error);
-      return res.succeeded ? done(`no template: READ_COMPLETE version ${value.version}`) : undefined;
+      if (res instanceof Error) return failPlan(res);
+      return res ? done(`no template: READ_COMPLETE version ${value.version}`) : undefined;
     }
     case 'jobs': {
-      for (const [key, kv] of p.referenced) fences.push(unchangedSince(key, kv));
-      // A referenced resource planned since its unfinished jobs were read may have new jobs this
-      // plan's jobs must wait for: its mirror moved, so this plan is read again.
-      for (const [key, kv] of p.referencedMirrors) fences.push(unchangedSince(key, kv));
-      // The job lifecycle decides ready or waiting, and fences on the dependencies as read: one
-      // that finishes meanwhile fails this transaction (re-planned) instead of leaving a job waiting.
+      // docs/planner.md "Fences": a referenced resource planned since may have new jobs to wait for.
+      for (const [key, kv] of [...p.referenced, ...p.referencedMirrors]) fences.push(unchangedSince(key, kv));
+      // Ready or waiting, fenced on the dependencies as read (one finishing meanwhile re-plans).
       const writes = await jobWrites(
         store,
         result.jobs.map(({ job, stored }) => ({ handler: stored[0], job, attempt: stored[2] })),
@@ -185,8 +157,8 @@ async function writePlan(
         [...fences, ...writes.compares],
         [...writes.ops, mirrorOp, ...referencingPuts(defaultJobKeys, jobs), ...p.staleReferencing.map((k) => del(k))],
       );
-      if (res.kind === 'terminal') return failPlan(res.error);
-      if (!res.succeeded) return undefined;
+      if (res instanceof Error) return failPlan(res);
+      if (!res) return undefined;
       const ids = result.jobs.map((j) => j.job.id);
       logger.info('planned', { jobs: ids, waiting: ids.filter((id) => writes.placement.get(id) === 'waiting') });
       return done(`planned ${ids.length} job(s) for version ${value.version}`);
@@ -194,36 +166,10 @@ async function writePlan(
   }
 }
 
-/**
- * Commits a plan's transaction, classifying at the boundary: a transaction etcd can never accept
- * (too large) is `terminal` before it is even sent (or when etcd refuses it for its size); any
- * other error is thrown, i.e. retryable (SQS redelivers).
- */
-async function commitPlan(
-  store: Store,
-  compares: Compare[],
-  ops: Op[],
-): Promise<{ kind: 'committed'; succeeded: boolean } | { kind: 'terminal'; error: Error }> {
-  try {
-    assertFitsEtcd(compares, ops);
-    const res = await store
-      .txn()
-      .when(...compares)
-      .then(...ops)
-      .commit();
-    return { kind: 'committed', succeeded: res.succeeded };
-  } catch (err) {
-    const terminal = asTerminal(err, compares, ops);
-    if (terminal) return { kind: 'terminal', error: terminal };
-    throw err;
-  }
-}
-
-/** The config key is still as read: the same mod revision, or still absent (a teardown). */
 const configFence = (configKey: string, config: KeyValue | undefined): Compare =>
   config ? modRevisionIs(configKey, config.modRevision) : absent(configKey);
 
-/** /state = PLAN_FAILED with the error, fenced on the config key; a no-op when it already says so. */
+/** /state = PLAN_FAILED, fenced on the config key; a no-op when it already says so. */
 async function writeFailure(
   store: Store,
   path: ResourcePath,
@@ -245,12 +191,9 @@ async function writeFailure(
 }
 
 /**
- * Gohan deleted the /config key and there is nothing to tear down (after a logical delete, or a
- * resource without a stack): the worker's own keys for the resource go — its mirror, stack record
- * and job state — in one transaction fenced on the config key still being absent and on each key
- * as read. /state stays: after a logical delete it is Gohan's to remove, as in the original. While
- * a chain of the resource still runs nothing goes: it is aggregated first (a teardown's aggregation
- * forgets the resource itself; otherwise the reconciler's clean-up sends this key again).
+ * The /config key is gone with nothing to tear down: the worker's keys go (./forget.ts), fenced on
+ * the key still absent and each as read; /state stays, Gohan's to remove. While a chain of the
+ * resource runs nothing goes: its aggregation (or the reconciler's clean-up) comes back to it.
  */
 async function forgetResource(
   store: Store,
