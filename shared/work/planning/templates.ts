@@ -6,13 +6,12 @@ import { PlanError, parseTemplateMappings, type HeatTemplate, type TemplateMappi
 import type { KeyValue } from '../../store/store';
 import { loadTemplates, toHeatTemplate } from '../../templates/load';
 
-export interface Shipped {
+interface Shipped {
   templates: Record<string, HeatTemplate>;
   mappings: TemplateMappings;
 }
 const shippedCache = new Map<string, Shipped>();
 
-/** The shipped templates and template_mappings (cached per process); also read by the job handlers (job-template.ts). */
 export function shipped(root: string | undefined): Shipped {
   const k = root ?? '';
   let s = shippedCache.get(k);
@@ -29,7 +28,7 @@ export function shipped(root: string | undefined): Shipped {
 const parsedTemplates = new Map<string, { modRevision: number; parsed: HeatTemplate | PlanError | undefined }>();
 let parsedMappings: { modRevision: number; parsed: TemplateMappings | PlanError } | undefined;
 
-/** A heat template value from etcd: a Gohan config value whose body is the template. */
+/** A heat template value from etcd: a Gohan config value whose body is the template; undefined while deleted. */
 export function parseEtcdTemplate(id: string, kv: KeyValue): HeatTemplate | PlanError | undefined {
   const cached = parsedTemplates.get(kv.key);
   if (cached?.modRevision === kv.modRevision) return cached.parsed;
@@ -37,8 +36,7 @@ export function parseEtcdTemplate(id: string, kv: KeyValue): HeatTemplate | Plan
   const v = parseConfigValue(kv.value);
   if (!v.ok)
     parsed = new PlanError(`heat template "${id}" at ${kv.key} (revision ${kv.modRevision}) is unreadable: ${v.error}`);
-  else if (v.value.markedForDeletion)
-    parsed = undefined; // being deleted by Gohan: the shipped one (if any) applies
+  else if (v.value.markedForDeletion) parsed = undefined;
   else {
     try {
       parsed = toHeatTemplate(v.value.body, kv.key, id);

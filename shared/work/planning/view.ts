@@ -1,7 +1,6 @@
 /**
- * The planner's view of etcd (PlanningView), loaded in rounds: the planner runs against what is
- * loaded so far, every key it asked for and did not find is fetched, and it runs again, until it
- * asks for nothing new (planning/inputs.ts describes the reads).
+ * The planner's view of etcd, loaded in rounds: the planner runs against what is loaded, every key
+ * it asked for and missed is fetched, and it runs again until it asks for nothing new.
  */
 import { defaultJobKeys } from '../../jobs/job-keys';
 import { pendingJobsOf } from '../../jobs/job-index';
@@ -13,31 +12,25 @@ import type { KeyValue } from '../../store/store';
 import { parseEtcdTemplate } from './templates';
 import { definedOnly } from '../../defined-only';
 
-/** Reads several keys (shared/store/read.ts), in order. */
 export const readInOrder = async (source: Reader, keyList: string[]): Promise<(KeyValue | undefined)[]> =>
   (await readKeys(source, { keys: keyList })).values;
 
 /** Foreign-key hops a mapping may take before its evaluation is given up. */
 const MAX_HOP_ROUNDS = 16;
 
-/** PlanningView over what has been loaded so far; records what the planner asked for and missed. */
 export class LoadingView implements PlanningView {
   readonly configs = new Map<string, KeyValue | undefined>();
-  readonly templates = new Map<string, HeatTemplate | PlanError | undefined>();
-  readonly missingConfigs = new Set<string>();
-  readonly missingTemplates = new Set<string>();
-  /** Unfinished job ids by `<type>\0<id>`, loaded by the resources' job id prefixes. */
+  private readonly templates = new Map<string, HeatTemplate | PlanError | undefined>();
+  private readonly missingConfigs = new Set<string>();
+  private readonly missingTemplates = new Set<string>();
+  /** Unfinished job ids by `<type>\0<id>`. */
   private readonly pending = new Map<string, string[]>();
   private readonly missingPending = new Map<string, { type: string; id: string }>();
-  /**
-   * The mirrors of the other resources whose unfinished jobs were read, as read just before those
-   * jobs. A resource's plan writes its jobs and its mirror in one transaction, so a plan fenced on
-   * these mirrors cannot miss jobs planned after its read (docs/planner.md, "Fences").
-   */
+  /** The other resources' mirrors, read with their unfinished jobs (docs/planner.md, "Fences"). */
   readonly pendingMirrors = new Map<string, KeyValue | undefined>();
-  /** The unfinished jobs referencing the planned resource (loaded with the first round when planning). */
+  /** The unfinished jobs referencing the planned resource. */
   private referencing: string[] | undefined;
-  /** Referencing-index entries of the planned resource whose jobs are gone: the plan's write drops them. */
+  /** Referencing-index entries of the planned resource whose jobs are gone. */
   staleReferencing: string[] = [];
 
   /** `loadPending`: whether pendingJobs is answered (planning) or always empty (choosing a template). */
@@ -50,17 +43,13 @@ export class LoadingView implements PlanningView {
     this.wantPending(self.type, self.id);
   }
 
-  /**
-   * Asks for a resource's unfinished jobs in the next load. A resource whose config is loaded is
-   * asked for too: the planner asks for the unfinished jobs of what the params reference, so
-   * reading both together saves a round.
-   */
+  /** Asks for a resource's unfinished jobs in the next load (with its config: the planner asks for both). */
   private wantPending(type: string, id: string): void {
     const k = `${type}\u0000${id}`;
     if (this.loadPending && !this.pending.has(k)) this.missingPending.set(k, { type, id });
   }
 
-  /** Reads these resources' unfinished jobs (and mirrors) again in the next load: they were planned meanwhile. */
+  /** Reads these resources' unfinished jobs and mirrors again: they were planned meanwhile. */
   reloadPending(resources: { type: string; id: string }[]): void {
     for (const { type, id } of resources) {
       this.pending.delete(`${type}\u0000${id}`);
@@ -100,7 +89,6 @@ export class LoadingView implements PlanningView {
     return known ?? [];
   }
 
-  /** Only the planned resource is asked about (the planner asks for no other). */
   referencingPendingJobs(type: string, id: string): string[] {
     if (type !== this.self.type || id !== this.self.id) return [];
     return this.referencing ?? [];
@@ -134,9 +122,8 @@ export class LoadingView implements PlanningView {
     this.missingPending.clear();
     const loadReferencing = this.loadPending && this.referencing === undefined;
     if (!configs.length && !templates.length && !pending.length && !loadReferencing) return false;
-    // The mirrors with (never after) the jobs: read at one revision with the jobs' ranges (or
-    // before them), a plan of one of these resources that commits after fails this plan's fence
-    // on its mirror; one that committed before is in the jobs read.
+    // The mirrors with (never after) the jobs: a plan of one of these resources that commits
+    // later fails this plan's fence on its mirror; one that committed before is in the jobs read.
     const mirrorKeys = pending
       .filter(({ type, id }) => type !== this.self.type || id !== this.self.id)
       .flatMap(({ type, id }) => {
@@ -169,19 +156,14 @@ export class LoadingView implements PlanningView {
       const fromEtcd = kv ? parseEtcdTemplate(id, kv) : undefined;
       this.templates.set(
         id,
-        fromEtcd ??
-          (Object.prototype.hasOwnProperty.call(this.shippedTemplates, id) ? this.shippedTemplates[id] : undefined),
+        fromEtcd ?? (Object.hasOwn(this.shippedTemplates, id) ? this.shippedTemplates[id] : undefined),
       );
     });
     return true;
   }
 }
 
-/**
- * Runs `evaluate` against what the view has loaded, loads every key it asked for and missed, and
- * runs it again, until it asks for nothing new (one round per foreign-key hop depth). An error of
- * a round that still had keys to load is not final; the last round's result or error is.
- */
+/** Runs `evaluate` in rounds; only the last round's result or error is final. */
 export async function evaluateInRounds<T>(
   view: LoadingView,
   source: Reader,
