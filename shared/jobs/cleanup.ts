@@ -1,7 +1,4 @@
-/**
- * Removing a completed chain's job keys, for the aggregator once it has written /state (the
- * record deletes /jobs/all and /jobs/finished after the state write).
- */
+/** Removing a completed chain's job keys, for the aggregator once it has written /state. */
 import type { Compare, KeyValue, Op, Store } from '../store/store';
 import { absent, del, modRevisionIs, noneUnder, readPrefix } from '../store/store';
 import { defaultJobKeys, type JobKeys, parseJobId } from './job-keys';
@@ -9,8 +6,7 @@ import { readJobIds } from './job-index';
 import { readValues } from '../store/read';
 import { settleDependents } from './finish';
 import { referencingDeletes } from './referencing-index';
-import { dependencyStatus, parseStoredJob } from './values';
-import type { Job } from '../planner/types';
+import { dependencyStatus, type Job, parseStoredJob } from './values';
 
 /** The job of a /jobs/all value; an unreadable one has no index entries to remove. */
 function tryParseStoredJob(kv: KeyValue): Job | undefined {
@@ -34,18 +30,12 @@ export type CleanupResult =
   | { cleaned: false; reason: 'conflict' };
 
 /**
- * One transaction:
- *   when every job of the chain still has its /jobs/all key at the revision read and a finished
- *   key at the revision read, none has a working key and no failed one has a dependent left in
- *   the dependents index,
- *   then delete each job's /jobs/all and /jobs/finished keys (plus `extra.ops`, e.g. the /state
- *   write, under `extra.compares`).
- * The chain's jobs are found by their ids' prefixes (`readChain`; `opts.jobs` when the caller has
- * read them already). A job gone from etcd counts as satisfied for a dependent, so a failed job
- * does not go before its dependents have been failed. Its finish settled them (finish.ts); when it
- * did not get to (a crash between its steps), they are settled here and the result is a
- * conflict, for the caller to read the chain again (dependents no settlement can move do not
- * hold the chain).
+ * One transaction: when every job of the chain still has its all and finished keys as read, none has
+ * a working key and no failed one has a dependent left in the dependents index, delete each job's
+ * all and finished keys and referencing entries (plus `extra.ops`, under `extra.compares`).
+ * A job gone counts as satisfied for a dependent, so a failed job stays until its dependents were
+ * failed. Its finish settled them; when it did not get to (a crash between its steps), they are
+ * settled here and the result is a conflict, for the caller to read the chain again.
  */
 export async function cleanupChain(
   store: Store,
@@ -58,20 +48,19 @@ export async function cleanupChain(
   const unfinished = present.filter((id) => !read.finished.get(id));
   if (unfinished.length) return { cleaned: false, reason: 'unfinished', unfinished };
 
-  // A failed job gone would count as satisfied: it stays until its dependents are settled (failed).
   const failed = present.filter((id) => dependencyStatus(id, read.finished.get(id)!.value, true).kind === 'failed');
   const compares: Compare[] = [...(opts.extra?.compares ?? [])];
   const ops: Op[] = [...(opts.extra?.ops ?? [])];
   for (const id of present) {
+    const all = read.all.get(id)!;
     compares.push(
-      modRevisionIs(keys.all(id), read.all.get(id)!.modRevision),
+      modRevisionIs(keys.all(id), all.modRevision),
       modRevisionIs(keys.finished(id), read.finished.get(id)!.modRevision),
       absent(keys.working(id)),
     );
     ops.push(del(keys.all(id)), del(keys.finished(id)));
-    // The job no longer references anything: its entries in the referencing index go with it.
-    const stored = tryParseStoredJob(read.all.get(id)!);
-    if (stored) ops.push(...referencingDeletes(keys, [stored]));
+    const job = tryParseStoredJob(all);
+    if (job) ops.push(...referencingDeletes(keys, [job]));
   }
   const commit = (guarded: string[]) =>
     store
@@ -102,11 +91,10 @@ export interface ChainRead {
 }
 
 /**
- * Reads a chain's jobs: the resource's job ids by their prefixes (job-index.ts; every version, so
- * a caller can tell whether another chain of the resource exists), then the chain's all and
- * finished keys in one read. `extraKeys` (the aggregator's /state and job state) and the keys of
- * `knownIds` (jobs known to be of the chain: the one that just finished) are read in the same
- * request as the ranges (`readJobIds`): a single-job chain is read whole in one request.
+ * Reads a chain's jobs: the resource's job ids (job-index.ts; every version, so a caller can tell
+ * whether another chain of the resource exists), then the chain's all and finished keys. `extraKeys`
+ * and the keys of `knownIds` (jobs known to be of the chain) are read with the ranges, so a
+ * single-job chain is read whole in one request.
  */
 export async function readChain(
   store: Store,

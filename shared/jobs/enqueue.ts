@@ -1,19 +1,16 @@
 /**
- * The compares and ops that write newly planned jobs, for the planner's transaction, so the
- * "waiting vs ready" decision and its race guard live with the rest of the lifecycle (docs/jobs.md
- * "Writing jobs"). The race it closes: the planner lists a dependency as unfinished, the
- * dependency finishes and settles, then the planner writes the dependent as waiting; nobody would
- * ever promote it. Here the transaction compares every dependency outside the batch to its
- * finished and all keys as read, so it fails (the planner re-plans) instead. It also writes the
- * dependents index, `/jobs/dependents/<dep>/<id>`, by which a finishing job finds its dependents.
+ * The compares and ops that write newly planned jobs, for the planner's transaction (docs/jobs.md
+ * "Writing jobs"). The race it closes: the planner reads a dependency as unfinished, the dependency
+ * finishes and settles, then the planner writes the dependent as waiting, and nobody would ever
+ * promote it. So the transaction compares every dependency outside the batch to its finished and all
+ * keys as read, and fails instead (the planner re-plans). It also writes the dependents index.
  */
 import type { Compare, Op, Store } from '../store/store';
 import { absent, createRevisionIs, put, unchangedSince } from '../store/store';
-import type { KeyValue } from '../store/store';
 import { defaultJobKeys, type JobKeys } from './job-keys';
-import { planSettlement, type WaitingJob } from './resolve';
-import { readValues } from '../store/read';
-import { dependencyStatus, encodeStoredJob, failedByDependency, type StoredJob } from './values';
+import { planSettlement } from './resolve';
+import { readStatuses } from './settle';
+import { encodeStoredJob, failedByDependency, type StoredJob } from './values';
 
 export interface JobWrites {
   compares: Compare[];
@@ -30,29 +27,23 @@ export async function jobWrites(
   const keys = opts.keys ?? defaultJobKeys;
   const batch = new Set(jobs.map((j) => j.job.id));
   const external = [...new Set(jobs.flatMap((j) => j.job.dependency))].filter((d) => !batch.has(d));
-  const read = await readValues(
-    store,
-    external.flatMap((id) => [keys.finished(id), keys.all(id)]),
+  // Jobs of the batch have no status: planSettlement counts them as pending for each other.
+  const { kvs, statuses } = await readStatuses(store, keys, external);
+  const plan = planSettlement(
+    jobs.map((j) => ({ id: j.job.id, handler: j.handler, job: j.job })),
+    statuses,
   );
-  // Jobs of the batch are pending for each other (no status): planSettlement treats unknown as pending.
-  const statuses = new Map(
-    external.map((id) => [
-      id,
-      dependencyStatus(id, read.get(keys.finished(id))?.value, read.get(keys.all(id)) !== undefined),
-    ]),
-  );
-  const asWaiting: WaitingJob[] = jobs.map((j) => ({ id: j.job.id, handler: j.handler, job: j.job }));
-  const plan = planSettlement(asWaiting, statuses);
   const promoted = new Set(plan.promote.map((w) => w.id));
   const failed = new Map(plan.fail.map((f) => [f.waiting.id, f]));
 
-  // The job key only matters as present or absent (an attempt counter change must not conflict).
-  const sameJob = (key: string, kv: KeyValue | undefined): Compare =>
-    kv ? createRevisionIs(key, kv.createRevision) : absent(key);
-  const compares: Compare[] = external.flatMap((id) => [
-    unchangedSince(keys.finished(id), read.get(keys.finished(id))),
-    sameJob(keys.all(id), read.get(keys.all(id))),
-  ]);
+  const compares: Compare[] = external.flatMap((id) => {
+    const all = kvs.get(keys.all(id));
+    // The job key only matters as present or absent (an attempt counter change must not conflict).
+    return [
+      unchangedSince(keys.finished(id), kvs.get(keys.finished(id))),
+      all ? createRevisionIs(keys.all(id), all.createRevision) : absent(keys.all(id)),
+    ];
+  });
   const ops: Op[] = [];
   const placement = new Map<string, 'ready' | 'waiting' | 'failed'>();
   for (const j of jobs) {

@@ -1,14 +1,10 @@
 /**
- * Finishing a job: record its outcome under the claim, then settle its dependents. This is the
- * one place a finished job's dependents are settled (docs/jobs.md "Transactions, as sentences").
- *
- * The dependents are looked up at the revision the finished key is committed at (read by the
- * finish's own transaction, after its put), so a planner that writes a new waiting job depending
- * on this one either commits before (and is seen here) or finds the finished key (its compare
- * fails and it re-plans; see enqueue.ts): a finished job's dependents only ever shrink. Settling
- * them is a second step; a crash between the steps is healed by `settleDependents`, which a
- * duplicate finish, a redelivered message of the finished job (job-runner.ts) and a clean-up
- * that finds dependents left (cleanup.ts) call, and by the reconciler's sweep.
+ * Finishing a job: record its outcome under the claim, then settle its dependents: the one place a
+ * finished job's dependents are settled (docs/jobs.md "Transactions, as sentences"). The dependents
+ * are read in the finish's own transaction, after its put, so a planner writing a new dependent either
+ * commits before (and is seen) or fails on the finished key (enqueue.ts): they only ever shrink. A
+ * crash between the steps is healed by `settleDependents`, which a duplicate finish, a redelivered
+ * message (job-runner.ts), a clean-up (cleanup.ts) and the reconciler's sweep call.
  */
 import type { Store } from '../store/store';
 import { absent, del, put, read, readPrefix } from '../store/store';
@@ -30,11 +26,7 @@ export interface FinishResult {
   failedDependents: string[];
 }
 
-export interface FinishOptions {
-  now?: () => Date;
-}
-
-/** Step 2 of a finish: settles the dependents of finished jobs (settle.ts; `dependents` as read by step 1). */
+/** Step 2 of a finish: settles the dependents of finished jobs (`dependents` as read by step 1). */
 export function settleDependents(
   store: Store,
   of: string[],
@@ -44,10 +36,8 @@ export function settleDependents(
 }
 
 /**
- * Step 1, one transaction:
- *   when my working key still has my create revision and /jobs/finished/<id> does not exist,
- *   then put /jobs/finished/<id> = the outcome and delete /jobs/working/<id>.
- * Step 2: settleWaiting (promote dependents exactly once, fail the chain transitively).
+ * Step 1, one transaction: when my working key still has my create revision and the job has no
+ * finished key, put the finished key and delete the working key. Step 2: settleDependents.
  * Throws ClaimLostError when the claim was lost, unless this same claim already finished the job
  * (a duplicate finish: no write, the settlement is re-run, the result says `duplicate`).
  */
@@ -55,7 +45,7 @@ export async function finishJob(
   store: Store,
   claim: Claim,
   outcome: JobOutcome,
-  opts: FinishOptions = {},
+  opts: { now?: () => Date } = {},
 ): Promise<FinishResult> {
   const { keys, jobId } = claim;
   const finished: FinishedValue = {
@@ -65,8 +55,6 @@ export async function finishJob(
     finished_at: (opts.now?.() ?? new Date()).toISOString(),
     claim_revision: claim.createRevision,
   };
-  // The dependents are read in the same transaction, after the write: at its revision, so a
-  // planner's write of a new dependent is either seen here or fails on the finished key.
   const dependentsPrefix = keys.dependents(jobId);
   const res = await store
     .txn()
@@ -88,10 +76,9 @@ export async function finishJob(
   }
   // The working key is gone already; the revoke only frees the lease, beside the settlement.
   const revoked = claim.lease ? revokeQuietly(claim.lease) : Promise.resolve();
-
   const dependents = res.succeeded
     ? (await continuePages(store, [dependentsPrefix], res.ranges, { keysOnly: true }))
-        .flat() // the one prefix's keys
+        .flat()
         .map((kv) => kv.key.slice(dependentsPrefix.length))
         .sort()
     : undefined;

@@ -1,11 +1,9 @@
 /**
- * Pure dependency resolution: given the waiting jobs and what their dependencies' keys say,
- * which become ready and which fail because a dependency failed (transitively). The etcd part
- * (settle.ts) reads the inputs, calls this, and applies each decision in its own guarded
- * transaction.
+ * Pure dependency resolution: given the waiting jobs and their dependencies' statuses, which become
+ * ready and which fail because a dependency failed (transitively). settle.ts applies the decisions.
  */
 import type { Job } from '../planner/types';
-import type { DependencyStatus, FinishedValue } from './values';
+import { type DependencyStatus, type FinishedValue, succeeded } from './values';
 
 export interface WaitingJob {
   id: string;
@@ -14,55 +12,46 @@ export interface WaitingJob {
   job: Job;
 }
 
-export type Decision =
-  | { kind: 'promote' }
-  | { kind: 'fail'; dependency: string; error: string; rootCause: string }
-  | { kind: 'wait'; pending: string[] };
-
-export const dependencyFailedError = (dependency: string, error: string): string =>
-  `dependency ${dependency} failed: ${error}`;
+type Failure = { dependency: string; error: string; rootCause: string };
 
 /**
- * One waiting job: it fails as soon as any dependency failed (the first in `dependency` order, so
- * two settlers with the same view write the same error), is promoted when every dependency is
- * satisfied, and waits otherwise. A dependency whose status is unknown counts as pending: a job is
- * never promoted on missing information.
+ * One waiting job: it fails as soon as any dependency failed (the first in `dependency` order, so two
+ * settlers with the same view write the same error), is promoted when every dependency is satisfied,
+ * and waits otherwise. An unknown status counts as pending: never promoted on missing information.
  */
-export function decide(job: Pick<Job, 'dependency'>, statusOf: (id: string) => DependencyStatus | undefined): Decision {
+export function decide(
+  job: Pick<Job, 'dependency'>,
+  statusOf: (id: string) => DependencyStatus | undefined,
+): { kind: 'promote' } | ({ kind: 'fail' } & Failure) | { kind: 'wait'; pending: string[] } {
   const pending: string[] = [];
   for (const dep of new Set(job.dependency)) {
     const s = statusOf(dep) ?? { kind: 'pending' };
     if (s.kind === 'failed')
-      return { kind: 'fail', dependency: dep, error: dependencyFailedError(dep, s.error), rootCause: s.rootCause };
+      return { kind: 'fail', dependency: dep, error: `dependency ${dep} failed: ${s.error}`, rootCause: s.rootCause };
     if (s.kind === 'pending') pending.push(dep);
   }
   return pending.length ? { kind: 'wait', pending } : { kind: 'promote' };
 }
 
-export interface Settlement {
-  promote: WaitingJob[];
-  /** In propagation order: a job comes after the dependency whose failure failed it. */
-  fail: { waiting: WaitingJob; dependency: string; error: string; rootCause: string }[];
-}
-
 /**
- * Decides every waiting job that can be decided now. A failed job becomes a failed dependency for
- * its own dependents, so a chain fails transitively in one settlement; a promoted job is not
- * finished, so its dependents keep waiting. All waiting jobs are considered, not only the
- * dependents of the job that just finished, so that a settlement interrupted by a crash is
- * completed by the next one, whoever runs it.
+ * Decides every waiting job that can be decided now. A failed job becomes a failed dependency for its
+ * own dependents, so a chain fails transitively in one settlement; a promoted job is not finished, so
+ * its dependents keep waiting. `fail` is in propagation order: a job after the dependency that failed it.
  */
-export function planSettlement(waiting: WaitingJob[], statuses: ReadonlyMap<string, DependencyStatus>): Settlement {
-  const byDep = indexByDependency(waiting);
+export function planSettlement(
+  waiting: WaitingJob[],
+  statuses: ReadonlyMap<string, DependencyStatus>,
+): { promote: WaitingJob[]; fail: ({ waiting: WaitingJob } & Failure)[] } {
+  const byDep = new Map<string, WaitingJob[]>();
+  for (const w of waiting) for (const dep of new Set(w.job.dependency)) byDep.set(dep, [...(byDep.get(dep) ?? []), w]);
   const derived = new Map<string, DependencyStatus>();
-  const statusOf = (id: string) => derived.get(id) ?? statuses.get(id);
   const decided = new Set<string>();
-  const out: Settlement = { promote: [], fail: [] };
+  const out: ReturnType<typeof planSettlement> = { promote: [], fail: [] };
   const queue = [...waiting];
   while (queue.length) {
     const w = queue.shift()!;
     if (decided.has(w.id)) continue;
-    const d = decide(w.job, statusOf);
+    const d = decide(w.job, (id) => derived.get(id) ?? statuses.get(id));
     if (d.kind === 'wait') continue;
     decided.add(w.id);
     if (d.kind === 'promote') {
@@ -77,19 +66,8 @@ export function planSettlement(waiting: WaitingJob[], statuses: ReadonlyMap<stri
   return out;
 }
 
-function indexByDependency(waiting: WaitingJob[]): Map<string, WaitingJob[]> {
-  const byDep = new Map<string, WaitingJob[]>();
-  for (const w of waiting) {
-    for (const dep of new Set(w.job.dependency)) byDep.set(dep, [...(byDep.get(dep) ?? []), w]);
-  }
-  return byDep;
-}
-
-/** The result of a resource change's chain, reported by its `is_last` job. */
-export type ChainOutcome =
-  | { ok: true }
-  /** failedJobId: the job whose own failure failed the chain (the last job itself, or a root cause upstream). */
-  | { ok: false; error: string; failedJobId: string };
+/** The result of a resource change's chain; failedJobId: the job whose own failure failed it. */
+export type ChainOutcome = { ok: true } | { ok: false; error: string; failedJobId: string };
 
 export interface ChainCompletion {
   /** The chain's `is_last` job, whose finished key completes the chain. */
@@ -101,24 +79,15 @@ export interface ChainCompletion {
   outcome: ChainOutcome;
 }
 
-/**
- * The chain outcome once its last job is finished: a failure the chain ignores (the last job's
- * own failure with `on_failure: ignore`) completes it successfully.
- */
+/** The chain outcome once its last job is finished (the last job's ignored failure is a success). */
 export function chainOutcome(lastJobId: string, finished: FinishedValue): ChainOutcome {
-  if (finished.ok || (finished.on_failure === 'ignore' && finished.failed_by === undefined)) return { ok: true };
+  if (succeeded(finished)) return { ok: true };
   return { ok: false, error: finished.error ?? 'failed', failedJobId: finished.root_cause ?? lastJobId };
 }
 
 /** Undefined unless the job is its chain's last. */
 export function completionOf(jobId: string, job: Job, finished: FinishedValue): ChainCompletion | undefined {
   if (!job.is_last) return undefined;
-  return {
-    lastJobId: jobId,
-    job_name: job.job_name,
-    resource_type: job.resource_type,
-    resource_id: job.resource_id,
-    version: job.version,
-    outcome: chainOutcome(jobId, finished),
-  };
+  const { job_name, resource_type, resource_id, version } = job;
+  return { lastJobId: jobId, job_name, resource_type, resource_id, version, outcome: chainOutcome(jobId, finished) };
 }

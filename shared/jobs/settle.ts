@@ -1,23 +1,16 @@
 /**
- * Applying dependency resolution to etcd: read the waiting jobs and their dependencies' keys,
- * decide (resolve.ts), and move each decided job in its own transaction guarded by
- * "its waiting key is still the one I read", so that whoever settles concurrently, each waiting
- * job is promoted or failed exactly once.
+ * Applying dependency resolution to etcd: read the waiting jobs and their dependencies' keys, decide
+ * (resolve.ts), and move each decided job in its own transaction guarded by "its waiting key is still
+ * the one I read", so that whoever settles concurrently, each waiting job is promoted or failed once.
  */
 import { commitDecision, CONFLICT } from '../store/converge';
-import type { Store } from '../store/store';
+import type { KeyValue, Store } from '../store/store';
 import { absent, del, modRevisionIs, present, put } from '../store/store';
 import { pages, readValues } from '../store/read';
 import { defaultJobKeys, type JobKeys } from './job-keys';
 import { planSettlement, type WaitingJob } from './resolve';
-import {
-  dependencyStatus,
-  type DependencyStatus,
-  failedByDependency,
-  type FinishedValue,
-  JobValueError,
-  parseStoredJob,
-} from './values';
+import { dependencyStatus, type DependencyStatus, failedByDependency, type FinishedValue } from './values';
+import { JobValueError, parseStoredJob } from './values';
 
 /** A round only repeats when a guard failed, i.e. another settler moved a job meanwhile. */
 const MAX_SETTLE_ROUNDS = 10;
@@ -40,19 +33,12 @@ export interface SettleOptions {
   now?: () => Date;
   /** Settle only the dependents of these jobs (and, transitively, of those failed meanwhile). */
   of?: Iterable<string>;
-  /**
-   * The dependents of `of` as the caller already read them (the finish reads them in its own
-   * transaction, after its write): they are not ranged again.
-   */
+  /** The dependents of `of` as the caller read them already (the finish, in its own transaction). */
   dependents?: string[];
 }
 
 /** The given jobs that are waiting now, with the waiting key's mod revision (the guard). */
-async function readWaiting(
-  store: Store,
-  keys: JobKeys,
-  ids: string[],
-): Promise<{ job: WaitingJob; waitingRevision: number }[]> {
+async function readWaiting(store: Store, keys: JobKeys, ids: string[]) {
   const kvs = await readValues(
     store,
     ids.flatMap((id) => [keys.waiting(id), keys.all(id)]),
@@ -73,10 +59,9 @@ async function readWaiting(
   return out;
 }
 
-/** The jobs the dependents index lists as waiting for any of `ids` (keys-only, paged). */
+/** The jobs the dependents index lists as waiting for any of `ids` (keys only, paged, all ranges at once). */
 async function dependentsOf(store: Store, keys: JobKeys, ids: Iterable<string>): Promise<string[]> {
   const out = new Set<string>();
-  // One paged range per job, all in flight together (one round trip when each fits a page).
   await Promise.all(
     [...new Set(ids)].map(async (dep) => {
       const prefix = keys.dependents(dep);
@@ -87,22 +72,25 @@ async function dependentsOf(store: Store, keys: JobKeys, ids: Iterable<string>):
   return [...out].sort();
 }
 
-/** Status of each job id from its finished and all keys (values.ts dependencyStatus). */
-export async function readStatuses(store: Store, keys: JobKeys, ids: string[]): Promise<Map<string, DependencyStatus>> {
+/** Each job's finished and all keys as read, and its status from them (values.ts dependencyStatus). */
+export async function readStatuses(
+  store: Store,
+  keys: JobKeys,
+  ids: string[],
+): Promise<{ kvs: Map<string, KeyValue | undefined>; statuses: Map<string, DependencyStatus> }> {
   const kvs = await readValues(
     store,
     ids.flatMap((id) => [keys.finished(id), keys.all(id)]),
   );
-  return new Map(
-    ids.map((id) => [id, dependencyStatus(id, kvs.get(keys.finished(id))?.value, kvs.get(keys.all(id)) !== undefined)]),
-  );
+  const status = (id: string) =>
+    dependencyStatus(id, kvs.get(keys.finished(id))?.value, kvs.get(keys.all(id)) !== undefined);
+  return { kvs, statuses: new Map(ids.map((id) => [id, status(id)])) };
 }
 
 /**
- * Settles waiting jobs: promotes those whose dependencies are all satisfied and fails
- * (transitively) those with a failed dependency. With `of`, only the dependents of those jobs
- * (the dependents index), and theirs in turn when they fail: what a finish needs, at a cost that
- * follows the change. Without it, every waiting job, page by page (a sweep, not for a hot path).
+ * Settles waiting jobs: promotes those whose dependencies are all satisfied and fails (transitively)
+ * those with a failed dependency. With `of`, only the dependents of those jobs (what a finish needs,
+ * at a cost that follows the change); without it, every waiting job, page by page (a sweep).
  * Idempotent; safe to run concurrently with itself, with finishes and with the planner.
  */
 export async function settleWaiting(store: Store, opts: SettleOptions = {}): Promise<SettleResult> {
@@ -120,9 +108,8 @@ export async function settleWaiting(store: Store, opts: SettleOptions = {}): Pro
 }
 
 /**
- * Settles the candidates, then the dependents of those it failed, until nothing more fails.
- * A round over the same candidates repeats only when a guard failed, i.e. another settler moved
- * a job meanwhile.
+ * Settles the candidates, then the dependents of those it failed, until nothing more fails. A round
+ * over the same candidates repeats only for the jobs whose move another settler won meanwhile.
  */
 async function settleFrom(
   store: Store,
@@ -132,8 +119,6 @@ async function settleFrom(
   opts: SettleOptions,
 ): Promise<void> {
   let ids = candidates;
-  // Jobs whose move another settler won in the last round. Only they justify another round: a
-  // lost race means someone else moved the job, or its waiting key changed under us.
   let contested: Set<string> | undefined;
   for (let round = 0; round < MAX_SETTLE_ROUNDS && ids.length; round++) {
     const waiting = await readWaiting(store, keys, ids);
@@ -141,40 +126,40 @@ async function settleFrom(
     if (!waiting.length) return;
     const revisionOf = new Map(waiting.map((w) => [w.job.id, w.waitingRevision]));
     const jobs = waiting.map((w) => w.job);
-    const statuses = await readStatuses(store, keys, [...new Set(jobs.flatMap((w) => w.job.dependency))]);
+    const { statuses } = await readStatuses(store, keys, [...new Set(jobs.flatMap((w) => w.job.dependency))]);
     const plan = planSettlement(jobs, statuses);
     const raced = new Set<string>();
     const failedNow: string[] = [];
-    // The job's entries in the dependents index go with its waiting key.
-    const unindex = (w: WaitingJob) => [...new Set(w.job.dependency)].map((dep) => del(keys.dependent(dep, w.id)));
-
     // Failures first, in propagation order: a crash part-way leaves no job failed whose cause is not.
-    for (const f of plan.fail) {
-      const id = f.waiting.id;
-      const finished = failedByDependency(f, f.waiting.job.on_failure, opts.now?.() ?? new Date());
-      const moved = await commitDecision(store, {
-        result: true,
-        when: [modRevisionIs(keys.waiting(id), revisionOf.get(id)!), absent(keys.finished(id))],
-        then: [del(keys.waiting(id)), put(keys.finished(id), JSON.stringify(finished)), ...unindex(f.waiting)],
-      });
-      if (moved !== CONFLICT) {
-        result.failedDependents.push({ id, job: f.waiting.job, finished });
-        failedNow.push(id);
-      } else raced.add(id);
-    }
-    for (const w of plan.promote) {
+    const moves = [
+      ...plan.fail.map((f) => ({
+        w: f.waiting,
+        finished: failedByDependency(f, f.waiting.job.on_failure, opts.now?.() ?? new Date()),
+      })),
+      ...plan.promote.map((w) => ({ w, finished: undefined })),
+    ];
+    for (const { w, finished } of moves) {
       const moved = await commitDecision(store, {
         result: true,
         when: [
           modRevisionIs(keys.waiting(w.id), revisionOf.get(w.id)!),
-          present(keys.all(w.id)),
           absent(keys.finished(w.id)),
+          ...(finished ? [] : [present(keys.all(w.id))]),
         ],
-        // Deleting the waiting key makes the job ready; the relay sends that delete to its handler.
-        then: [del(keys.waiting(w.id)), ...unindex(w)],
+        // Deleting the waiting key makes a promoted job ready (the relay sends that delete to its
+        // handler); its entries in the dependents index go with it.
+        then: [
+          del(keys.waiting(w.id)),
+          ...(finished ? [put(keys.finished(w.id), JSON.stringify(finished))] : []),
+          ...[...new Set(w.job.dependency)].map((dep) => del(keys.dependent(dep, w.id))),
+        ],
       });
-      if (moved !== CONFLICT) result.promoted.push(w.id);
-      else raced.add(w.id);
+      if (moved === CONFLICT) raced.add(w.id);
+      else if (!finished) result.promoted.push(w.id);
+      else {
+        result.failedDependents.push({ id: w.id, job: w.job, finished });
+        failedNow.push(w.id);
+      }
     }
     // A job failed here is a failed dependency for its own dependents, in this chain or another.
     if (failedNow.length) {
@@ -186,7 +171,6 @@ async function settleFrom(
     contested = raced;
     ids = [...raced];
   }
-  // Still contested after every round: the settlers racing us keep deciding these jobs, and every
-  // finish settles again after its own commit, so nothing is left undecided by stopping here. (So
-  // this loop, unlike converge's, ends without an error; each move is still one commitDecision.)
+  // Still contested after every round: the racing settlers keep deciding these jobs, and every finish
+  // settles again after its own commit, so nothing is left undecided by stopping here without an error.
 }

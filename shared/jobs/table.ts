@@ -1,11 +1,11 @@
 /**
- * A read of every job's keys, for a whole-store pass (the reconciler): each state folder is read
- * in pages at one store revision, and each job reduced to what a pass needs. The only reader of
- * the job layout outside the lifecycle itself, so a change of layout is absorbed here.
+ * Every job's keys, for a whole-store pass (the reconciler): each state folder read in pages at one
+ * revision, each job reduced to what a pass needs. The only reader of the job layout outside the
+ * lifecycle itself.
  */
 import type { Store } from '../store/store';
-import { collectPages, type ReadOptions } from '../store/read';
-import { chainName, defaultJobKeys, JOB_FOLDERS, parseJobId, type JobKeys, type JobFolder } from './job-keys';
+import { pages, type ReadOptions } from '../store/read';
+import { chainName, defaultJobKeys, JOB_FOLDERS, parseJobId, type JobKeys } from './job-keys';
 import { dependencyStatus, JobValueError, parseStoredJob, type DependencyStatus, type Job } from './values';
 
 /** A key of one job's state folder, as read. */
@@ -20,7 +20,7 @@ export interface JobRow {
   chain: string | undefined;
   /** `/jobs/all/<id>`; absent when only other folders hold the id. */
   all?: JobKeyRef & {
-    /** The handler (from the stored job); undefined when the value is unreadable. */
+    /** From the stored job; both undefined when the value is unreadable. */
     handler?: string;
     job?: Pick<Job, 'dependency' | 'is_last' | 'resource_type' | 'resource_id' | 'version' | 'on_failure'>;
   };
@@ -37,39 +37,19 @@ export async function readJobTable(
 ): Promise<JobRow[]> {
   const keys = opts.keys ?? defaultJobKeys;
   const rows = new Map<string, JobRow>();
-  const row = (id: string): JobRow => {
-    let r = rows.get(id);
-    if (!r) rows.set(id, (r = { id, chain: chainOf(id) }));
-    return r;
-  };
-  const folders: JobFolder[] = [...JOB_FOLDERS];
-  for (const state of folders) {
-    await collectPages(
-      store,
-      keys.prefix(state),
-      (kv) => {
+  for (const state of JOB_FOLDERS) {
+    for await (const page of pages(store, keys.prefix(state), opts))
+      for (const kv of page) {
         const id = keys.parse(kv.key)?.id;
-        if (id === undefined) return undefined;
+        if (id === undefined) continue;
         const ref = { key: kv.key, modRevision: kv.modRevision };
-        const r = row(id);
-        switch (state) {
-          case 'all':
-            r.all = { ...ref, ...summary(kv.key, kv.value) };
-            break;
-          case 'waiting':
-            r.waiting = { ...ref, handler: kv.value };
-            break;
-          case 'working':
-            r.working = ref;
-            break;
-          case 'finished':
-            r.finished = { ...ref, status: dependencyStatus(id, kv.value, true) };
-            break;
-        }
-        return undefined;
-      },
-      opts,
-    );
+        let r = rows.get(id);
+        if (!r) rows.set(id, (r = { id, chain: chainOf(id) }));
+        if (state === 'all') r.all = { ...ref, ...summary(kv.key, kv.value) };
+        else if (state === 'waiting') r.waiting = { ...ref, handler: kv.value };
+        else if (state === 'working') r.working = ref;
+        else r.finished = { ...ref, status: dependencyStatus(id, kv.value, true) };
+      }
   }
   return [...rows.values()];
 }

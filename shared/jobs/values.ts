@@ -1,16 +1,9 @@
-/**
- * The values stored under the job keys, and their parsing. Pure.
- */
+/** The values stored under the job keys (docs/jobs.md "Keys and values"), and their parsing. Pure. */
 import type { Job, OnFailure } from '../planner/types';
 
 export type { Job, OnFailure };
 
-/**
- * `/jobs/all/<id>`: handler, job, attempt. The planner's `StoredJob` types the attempt as the
- * literal 0 it writes; after a retry it is any non-negative integer.
- */
-export type StoredJobValue = [string, Job, number];
-
+/** `/jobs/all/<id>`, stored as `[handler, job, attempt]`. */
 export interface StoredJob {
   handler: string;
   job: Job;
@@ -38,8 +31,7 @@ export function parseStoredJob(key: string, text: string): StoredJob {
   return { handler: v[0], job, attempt };
 }
 
-export const encodeStoredJob = (s: StoredJob): string =>
-  JSON.stringify([s.handler, s.job, s.attempt] satisfies StoredJobValue);
+export const encodeStoredJob = (s: StoredJob): string => JSON.stringify([s.handler, s.job, s.attempt]);
 
 /** `/jobs/working/<id>`: who holds the claim and since when (for people reading etcd). */
 export interface WorkingValue {
@@ -50,10 +42,9 @@ export interface WorkingValue {
 /** What a handler reports for its own job. */
 export type JobOutcome = { ok: true } | { ok: false; error: string };
 
-/** `/jobs/finished/<id>`. Written once (its compare is "absent"), never changed, deleted by clean-up. */
+/** `/jobs/finished/<id>`: written once (its compare is "absent"), deleted by clean-up. */
 export interface FinishedValue {
   ok: boolean;
-  /** Present when ok is false. */
   error?: string;
   /** Copied from the job so dependents can be decided from this key alone. */
   on_failure: OnFailure;
@@ -91,6 +82,13 @@ export function parseFinished(text: string): FinishedValue | undefined {
   }
 }
 
+/**
+ * Whether a finished job counts as a success for its chain and dependents: `on_failure: ignore` applies
+ * to the job's own failure only; one inherited from a dependency always propagates.
+ */
+export const succeeded = (v: FinishedValue): boolean =>
+  v.ok || (v.on_failure === 'ignore' && v.failed_by === undefined);
+
 /** What a dependent sees of one of its dependencies. */
 export type DependencyStatus =
   /** Finished successfully, failed with `on_failure: ignore`, or already cleaned up. */
@@ -101,19 +99,15 @@ export type DependencyStatus =
   | { kind: 'pending' };
 
 /**
- * The status of a dependency from its two keys. A job gone from both /jobs/all and
- * /jobs/finished was cleaned up after its chain completed, and clean-up settles dependents before
- * it deletes (cleanup.ts), so by then every dependent that had to fail was failed: satisfied.
- * An unreadable finished value counts as a failure: the dependent must not run on a guess.
+ * The status of a dependency from its two keys. A job gone from both was cleaned up after its chain
+ * completed, and clean-up settles dependents before it deletes, so it is satisfied. An unreadable
+ * finished value counts as a failure: the dependent must not run on a guess.
  */
 export function dependencyStatus(id: string, finished: string | undefined, inAll: boolean): DependencyStatus {
-  if (finished !== undefined) {
-    const v = parseFinished(finished);
-    if (!v) return { kind: 'failed', error: 'unreadable finished value', rootCause: id };
-    // on_failure applies to the job's own failure; one inherited from a dependency always
-    // propagates (the chain it belongs to has already failed).
-    if (v.ok || (v.on_failure === 'ignore' && v.failed_by === undefined)) return { kind: 'satisfied' };
-    return { kind: 'failed', error: v.error ?? 'failed', rootCause: v.root_cause ?? id };
-  }
-  return inAll ? { kind: 'pending' } : { kind: 'satisfied' };
+  if (finished === undefined) return inAll ? { kind: 'pending' } : { kind: 'satisfied' };
+  const v = parseFinished(finished);
+  if (!v) return { kind: 'failed', error: 'unreadable finished value', rootCause: id };
+  return succeeded(v)
+    ? { kind: 'satisfied' }
+    : { kind: 'failed', error: v.error ?? 'failed', rootCause: v.root_cause ?? id };
 }

@@ -11,19 +11,19 @@ export function defaultStore(): Store {
 }
 
 /** The store with an `etcd` subsegment per request (a no-op unless tracing is on: shared/tracing.ts). */
-export function tracedStore(s: Store): Store {
+function tracedStore(s: Store): Store {
   return {
     get: (key) => traced('etcd', () => s.get(key)),
     range: (prefix, opts) => traced('etcd', () => s.range(prefix, opts)),
     revision: () => traced('etcd', () => s.revision()),
     txn: () =>
-      collectTxn((parts) =>
+      collectTxn(({ when, then, otherwise }) =>
         traced('etcd', () =>
           s
             .txn()
-            .when(...parts.when)
-            .then(...parts.then)
-            .otherwise(...parts.otherwise)
+            .when(...when)
+            .then(...then)
+            .otherwise(...otherwise)
             .commit(),
         ),
       ),

@@ -1,47 +1,26 @@
 /**
- * The etcd3 adapter behind the Store interface. Fault handling follows what was measured on
- * etcd 3.4 (see docs/decisions.md): a per-host breaker that half-opens after 500 ms and a global
- * retry with exponential backoff, so a restarted etcd is usable again within a fraction of a second.
+ * The etcd3 adapter behind the Store interface. Fault handling as measured on etcd 3.4 (docs/decisions.md):
+ * a per-host breaker that half-opens after 500 ms and a global retry with exponential backoff.
  */
 import { errorMessage } from '../errors';
-import { Etcd3, type IOptions, isRecoverableError, type IWatchResponse } from 'etcd3';
+import { Etcd3, type IKeyValue, type IOptions, isRecoverableError, type IWatchResponse } from 'etcd3';
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { type EtcdSettings, etcdSettings } from '../config';
 import { collectTxn, CompactedError } from './store';
-import type {
-  Compare,
-  KeyValue,
-  Lease,
-  Op,
-  RangeOptions,
-  RangeResult,
-  Store,
-  TxnBuilder,
-  WatchEvent,
-  WatchHandle,
-  WatchHandlers,
-} from './store';
+import type { Compare, KeyValue, Lease, Op, RangeOptions, RangeResult, Store, TxnBuilder } from './store';
+import type { WatchEvent, WatchHandle, WatchHandlers } from './store';
 import { definedOnly } from '../defined-only';
 
 const compareOps = { '==': 'Equal', '<': 'Less', '>': 'Greater', '!=': 'NotEqual' } as const;
 
-function toKeyValue(kv: {
-  key: Buffer;
-  value: Buffer;
-  mod_revision: string;
-  create_revision: string;
-  version: string;
-  lease: string;
-}): KeyValue {
-  return {
-    key: kv.key.toString(),
-    value: kv.value.toString(),
-    modRevision: Number(kv.mod_revision),
-    createRevision: Number(kv.create_revision),
-    version: Number(kv.version),
-    ...(kv.lease && kv.lease !== '0' ? { lease: kv.lease } : {}),
-  };
-}
+const toKeyValue = (kv: IKeyValue): KeyValue => ({
+  key: kv.key.toString(),
+  value: kv.value.toString(),
+  modRevision: Number(kv.mod_revision),
+  createRevision: Number(kv.create_revision),
+  version: Number(kv.version),
+  ...(kv.lease && kv.lease !== '0' ? { lease: kv.lease } : {}),
+});
 
 /** The end of the key range that covers every key starting with prefix. */
 function prefixEnd(prefix: string): Buffer {
@@ -52,14 +31,8 @@ function prefixEnd(prefix: string): Buffer {
 }
 
 /**
- * gRPC message limits, set on purpose rather than left at grpc-js's defaults (4 MiB received,
- * unlimited sent). Every range read of a growing folder is paged (read.ts `pages`, at most
- * `RANGE_PAGE_SIZE` keys) and every multi-key read is chunked (read.ts `readKeys`, 128 keys a transaction), so a response
- * stays far below the receive limit; 32 MiB leaves room for a few large values (a heat template,
- * a job with long params) without letting one response exhaust a Lambda's memory. Sends are
- * capped just above etcd's own request limit (`--max-request-bytes`, 1.5 MiB by default): a
- * larger transaction fails in the client, with the same RESOURCE_EXHAUSTED etcd would answer.
- * docs/operations.md lists both.
+ * gRPC message limits, set on purpose (docs/operations.md, "etcd message limits"): reads are paged and
+ * chunked far below the receive limit; sends are capped just above etcd's --max-request-bytes.
  */
 export const GRPC_MAX_RECEIVE_BYTES = 32 * 1024 * 1024;
 export const GRPC_MAX_SEND_BYTES = 2 * 1024 * 1024;
@@ -67,11 +40,8 @@ export const GRPC_MAX_SEND_BYTES = 2 * 1024 * 1024;
 export const KEEPALIVE_MS = 10_000;
 
 /**
- * etcd refused the request for its size (`etcdserver: request is too large`, or gRPC's
- * RESOURCE_EXHAUSTED "received message larger than max" past --max-request-bytes + gRPC overhead,
- * or the client's own "Attempted to send message with a size larger than" GRPC_MAX_SEND_BYTES).
- * The same request can never succeed: it must not be retried, nor count against the host's
- * breaker (etcd3 marks RESOURCE_EXHAUSTED recoverable).
+ * etcd (or the client, past GRPC_MAX_SEND_BYTES) refused the request for its size. It can never succeed:
+ * not retried, nor counted against the host's breaker (etcd3 marks RESOURCE_EXHAUSTED recoverable).
  */
 export function isRequestTooLarge(err: unknown): boolean {
   const msg = errorMessage(err);
@@ -87,9 +57,8 @@ export function etcdClientOptions(settings: EtcdSettings = etcdSettings()): IOpt
     grpcOptions: {
       'grpc.max_receive_message_length': GRPC_MAX_RECEIVE_BYTES,
       'grpc.max_send_message_length': GRPC_MAX_SEND_BYTES,
-      // A half-open connection (a member gone without a FIN, a dropped NAT entry) is found within
-      // 15 s while a call or watch is open, and the watch re-created from the relay's position.
-      // No pings without calls: etcd refuses them (its keepalive policy) and Lambdas sleep idle.
+      // A half-open connection is found within 15 s while a call or watch is open. No pings
+      // without calls: etcd refuses them (its keepalive policy) and Lambdas sleep idle.
       'grpc.keepalive_time_ms': KEEPALIVE_MS,
       'grpc.keepalive_timeout_ms': 5000,
     },
@@ -113,14 +82,10 @@ export function etcdClientOptions(settings: EtcdSettings = etcdSettings()): IOpt
   };
 }
 
-/** Why etcd could not be used, in words an operator can act on. */
 export type EtcdAccessProblem =
   'server-certificate' | 'client-certificate' | 'authentication' | 'no-credentials' | 'permission';
 
-/**
- * An etcd TLS or authentication failure, described with the setting to check. The etcd3/gRPC
- * error is kept as `cause`. The message names the endpoint and the user, never the password.
- */
+/** An etcd TLS or authentication failure, naming the setting to check (never the password); `cause` kept. */
 export class EtcdAccessError extends Error {
   override name = 'EtcdAccessError';
   constructor(
@@ -140,10 +105,14 @@ function tlsReason(msg: string): string {
   return (last?.[1] ?? msg).trim().replace(/\.$/, '');
 }
 
+const CLIENT_CERT_REFUSED =
+  /alert (bad certificate|certificate required|unknown ca|certificate unknown|unsupported certificate|certificate expired|access denied)/i;
+const SERVER_CERT_REFUSED =
+  /unable to verify|self[- ]signed certificate|unable to get (local )?issuer|certificate has expired|certificate is not yet valid|does not match certificate|altnames|ERR_TLS_CERT|CERT_/i;
+
 /**
- * Turns an etcd3 client error caused by TLS or authentication into an EtcdAccessError that says
- * what to check; returns undefined for every other error (those keep their own type and text, which
- * callers test: compaction, recoverable errors).
+ * An etcd3 client error caused by TLS or authentication as an EtcdAccessError that says what to check;
+ * undefined for every other error (those keep their own type and text, which callers test).
  */
 export function describeEtcdError(
   err: unknown,
@@ -153,69 +122,52 @@ export function describeEtcdError(
   const raw = errorMessage(err);
   const name = err instanceof Error ? err.constructor.name : '';
   const where = `etcd at ${settings.endpoints.join(',')}`;
-  const user = settings.auth?.username;
-  let described: EtcdAccessError | undefined;
-  if (
-    /alert (bad certificate|certificate required|unknown ca|certificate unknown|unsupported certificate|certificate expired|access denied)/i.test(
-      raw,
-    )
-  ) {
-    described = new EtcdAccessError(
+  const user = settings.auth?.username ?? '';
+  let problem: EtcdAccessProblem;
+  let message: string;
+  if (CLIENT_CERT_REFUSED.test(raw)) {
+    problem = 'client-certificate';
+    message =
       `${where} rejected the client certificate (${tlsReason(raw)}): ` +
-        (settings.tls?.cert
-          ? 'check that ESI_ETCD_CERT and ESI_ETCD_KEY are a certificate and key signed by a CA etcd trusts (--trusted-ca-file)'
-          : 'etcd requires one; set ESI_ETCD_CERT and ESI_ETCD_KEY'),
-      'client-certificate',
-      err,
-    );
-  } else if (
-    /unable to verify|self[- ]signed certificate|unable to get (local )?issuer|certificate has expired|certificate is not yet valid|does not match certificate|altnames|ERR_TLS_CERT|CERT_/i.test(
-      raw,
-    )
-  ) {
-    described = new EtcdAccessError(
+      (settings.tls?.cert
+        ? 'check that ESI_ETCD_CERT and ESI_ETCD_KEY are a certificate and key signed by a CA etcd trusts (--trusted-ca-file)'
+        : 'etcd requires one; set ESI_ETCD_CERT and ESI_ETCD_KEY');
+  } else if (SERVER_CERT_REFUSED.test(raw)) {
+    problem = 'server-certificate';
+    message =
       `${where}: the server's TLS certificate was not accepted (${tlsReason(raw)}): ` +
-        (settings.tls
-          ? "check that ESI_ETCD_CA holds the CA that signed etcd's certificate and that the certificate names the host in ESI_ETCD_ENDPOINTS"
-          : "ESI_ETCD_CA is not set; set it to the CA that signed etcd's certificate"),
-      'server-certificate',
-      err,
-    );
+      (settings.tls
+        ? "check that ESI_ETCD_CA holds the CA that signed etcd's certificate and that the certificate names the host in ESI_ETCD_ENDPOINTS"
+        : "ESI_ETCD_CA is not set; set it to the CA that signed etcd's certificate");
   } else if (
     name === 'EtcdAuthenticationFailedError' ||
     /authentication failed|invalid user ID or password/i.test(raw)
   ) {
-    described = new EtcdAccessError(
-      `${where}: authentication failed for user "${user ?? ''}" (invalid user name or password): check ESI_ETCD_USERNAME and ESI_ETCD_PASSWORD`,
-      'authentication',
-      err,
-    );
+    problem = 'authentication';
+    message = `${where}: authentication failed for user "${user}" (invalid user name or password): check ESI_ETCD_USERNAME and ESI_ETCD_PASSWORD`;
   } else if (/user name is empty|token is not provided/i.test(raw)) {
-    described = new EtcdAccessError(
-      `${where} requires authentication and no user is set: set ESI_ETCD_USERNAME and ESI_ETCD_PASSWORD`,
-      'no-credentials',
-      err,
-    );
+    problem = 'no-credentials';
+    message = `${where} requires authentication and no user is set: set ESI_ETCD_USERNAME and ESI_ETCD_PASSWORD`;
   } else if (name === 'EtcdPermissionDeniedError' || /permission denied/i.test(raw)) {
-    described = new EtcdAccessError(
-      `${where}: permission denied for user "${user ?? ''}": grant its etcd role read/write on the keys the system uses`,
-      'permission',
-      err,
-    );
-  }
+    problem = 'permission';
+    message = `${where}: permission denied for user "${user}": grant its etcd role read/write on the keys the system uses`;
+  } else return undefined;
   // The password never appears in these texts; a user name could equal it, so mask it anyway.
   const password = settings.auth?.password;
-  if (described && password && described.message.includes(password))
-    described.message = described.message.split(password).join('***');
-  return described;
+  return new EtcdAccessError(password ? message.split(password).join('***') : message, problem, err);
+}
+
+/** A watch's start revision compacted away, as CompactedError; undefined for any other error. */
+function compactedError(err: unknown, prefix: string, fromRevision: number): CompactedError | undefined {
+  const msg = errorMessage(err);
+  if (!/compacted/i.test(msg)) return undefined;
+  return new CompactedError(`watch of ${prefix} from revision ${fromRevision}: ${msg}`, { cause: err });
 }
 
 export class EtcdStore implements Store {
   readonly client: Etcd3;
-  private readonly settings: EtcdSettings;
 
-  constructor(settings: EtcdSettings = etcdSettings()) {
-    this.settings = settings;
+  constructor(private readonly settings: EtcdSettings = etcdSettings()) {
     this.client = new Etcd3(etcdClientOptions(settings));
   }
 
@@ -276,8 +228,8 @@ export class EtcdStore implements Store {
   }
 
   async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<WatchHandle> {
-    // etcd 3.4 cancels a watch on a compacted revision after it was created, with no reason the
-    // client exposes; a read at that revision tells compaction apart before watching.
+    // etcd 3.4 cancels a watch on a compacted revision after creating it, with no reason the client
+    // exposes; a read at that revision tells compaction apart first.
     try {
       await this.client.kv.range({
         key: Buffer.from(prefix),
@@ -286,24 +238,20 @@ export class EtcdStore implements Store {
         count_only: true,
       });
     } catch (err) {
-      const msg = errorMessage(err);
-      if (/compacted/i.test(msg))
-        throw new CompactedError(`watch of ${prefix} from revision ${fromRevision}: ${msg}`, { cause: err });
-      if (!/future revision/i.test(msg)) throw describeEtcdError(err, this.settings) ?? err;
+      if (!/future revision/i.test(errorMessage(err)))
+        throw compactedError(err, prefix, fromRevision) ?? describeEtcdError(err, this.settings) ?? err;
     }
-    let watcher;
-    try {
-      watcher = await this.client.watch().prefix(prefix).startRevision(String(fromRevision)).create();
-    } catch (err) {
-      if (/compacted/i.test(String(errorMessage(err))))
-        throw new CompactedError(`watch of ${prefix} from revision ${fromRevision}: ${errorMessage(err)}`, {
-          cause: err,
-        });
-      throw describeEtcdError(err, this.settings) ?? err;
-    }
+    const watcher = await this.client
+      .watch()
+      .prefix(prefix)
+      .startRevision(String(fromRevision))
+      .create()
+      .catch((err: unknown) => {
+        throw compactedError(err, prefix, fromRevision) ?? describeEtcdError(err, this.settings) ?? err;
+      });
     let cancelled = false;
-    // The client would resume on its own after a disconnect, from a point it moves before our
-    // handler has finished with the events; callers re-create the watch from their own checkpoint.
+    // The client would resume by itself after a disconnect, from a point it moves before our handler
+    // is done with the events; callers re-create the watch from their own checkpoint instead.
     watcher.on('disconnected', (err: Error) => {
       if (!cancelled) handlers.onError(err ?? new Error('watch stream disconnected'), { compacted: false });
     });

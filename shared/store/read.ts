@@ -1,99 +1,66 @@
 /**
  * The one way keys are read: some keys and every key under some prefixes, paged, at the current
- * revision or at a given one. From a Store, read-only transactions carry the keys and the first
- * page of each prefix (one round trip, one revision, per 128 of them); from anything that only
- * ranges (a snapshot, a read at a past revision), a key is a one-key range.
+ * revision or at a given one. From a Store, read-only transactions carry the keys and the first page
+ * of each prefix (one round trip, one revision, per 128 of them); from anything that only ranges (a
+ * snapshot, a read at a past revision), a key is a one-key range.
  */
-import {
-  OPS_PER_TXN,
-  read as readOp,
-  readKey,
-  readPrefix,
-  type KeyValue,
-  type RangeOptions,
-  type RangeResult,
-  type Store,
-} from './store';
+import { OPS_PER_TXN, read as readOp, readKey, readPrefix, type KeyValue, type Op, type Store } from './store';
+import type { RangeOptions, RangeResult } from './store';
 import { definedOnly } from '../defined-only';
 
 /** What keys are read from: a Store, or anything that ranges (a snapshot). */
 export type Reader = Pick<Store, 'range'> & Partial<Pick<Store, 'txn' | 'get'>>;
 
 export interface ReadOptions {
-  /** Keys and revisions only: every `value` is '' (`'prefixes'`: under the prefixes only). */
+  /** Every `value` is '' (`'prefixes'`: under the prefixes only). */
   keysOnly?: boolean | 'prefixes';
-  /** Read at this store revision (a consistent snapshot across pages); default the current one. */
+  /** Read at this store revision (a snapshot across pages); default the current one. */
   revision?: number;
   /** Keys per page of a prefix (default RANGE_PAGE_SIZE). */
   pageSize?: number;
-}
-
-export interface ReadResult {
-  /** The keys asked for, in order (undefined = absent). */
-  values: (KeyValue | undefined)[];
-  /** Every key under each prefix asked for, in order, sorted by key. */
-  found: KeyValue[][];
 }
 
 /** Keys per page of a paged range read: responses stay far below the gRPC receive limit. */
 export const RANGE_PAGE_SIZE = 500;
 
 /**
- * Reads `keys` and every key under `prefixes`. The keys are read no later than the prefixes (in
- * the same transaction when they fit one, else before them): a caller can fence on a key read
- * here and trust that what was written before it is in the ranges (the planner's mirrors).
+ * Reads `keys` (`values`, in order, undefined = absent) and every key under `prefixes` (`found`, one
+ * sorted list per prefix). The keys are read no later than the prefixes (in the same transaction when
+ * they fit one, else before them): a caller can fence on a key read here and trust that what was
+ * written before it is in the ranges (the planner's mirrors).
  */
 export async function readKeys(
   reader: Reader,
   req: { keys?: readonly string[]; prefixes?: readonly string[] },
   opts: ReadOptions = {},
-): Promise<ReadResult> {
+): Promise<{ values: (KeyValue | undefined)[]; found: KeyValue[][] }> {
   const keys = req.keys ?? [];
   const prefixes = req.prefixes ?? [];
   const txn = opts.revision === undefined ? reader.txn?.bind(reader) : undefined;
   if (!txn) {
     const values = await Promise.all(keys.map((k) => oneKey(reader, k, opts)));
-    return { values, found: await Promise.all(prefixes.map((p) => allPages(reader, p, opts))) };
+    return { values, found: await Promise.all(prefixes.map((p) => collectPages(reader, p, (kv) => kv, opts))) };
   }
-  const op = opts.keysOnly === true ? readKey : readOp;
-  const first = {
-    limit: opts.pageSize ?? RANGE_PAGE_SIZE,
-    keysOnly: opts.keysOnly !== undefined && opts.keysOnly !== false,
-  };
-  if (keys.length + prefixes.length <= OPS_PER_TXN) {
-    const res = await txn()
-      .then(...keys.map((k) => op(k)), ...prefixes.map((p) => readPrefix(p, first)))
+  const keyOps = keys.map((k) => (opts.keysOnly === true ? readKey(k) : readOp(k)));
+  const first = { limit: opts.pageSize ?? RANGE_PAGE_SIZE, keysOnly: Boolean(opts.keysOnly) };
+  const rangeOps = prefixes.map((p) => readPrefix(p, first));
+  const run = (ops: Op[]) =>
+    txn()
+      .then(...ops)
       .commit();
-    return { values: res.reads, found: await continuePages(reader, prefixes, res.ranges, opts) };
-  }
   // Chunks are independent reads: sent together, one round trip in all on a pipelined connection.
-  const chunks = <T>(xs: readonly T[]) =>
-    Array.from({ length: Math.ceil(xs.length / OPS_PER_TXN) }, (_, i) =>
-      xs.slice(i * OPS_PER_TXN, (i + 1) * OPS_PER_TXN),
+  const inChunks = (ops: Op[]) =>
+    Promise.all(
+      Array.from({ length: Math.ceil(ops.length / OPS_PER_TXN) }, (_, i) =>
+        run(ops.slice(i * OPS_PER_TXN, (i + 1) * OPS_PER_TXN)),
+      ),
     );
-  const keyReads = await Promise.all(
-    chunks(keys).map((c) =>
-      txn()
-        .then(...c.map((k) => op(k)))
-        .commit(),
-    ),
-  );
-  const rangeReads = await Promise.all(
-    chunks(prefixes).map((c) =>
-      txn()
-        .then(...c.map((p) => readPrefix(p, first)))
-        .commit(),
-    ),
-  );
-  return {
-    values: keyReads.flatMap((r) => r.reads),
-    found: await continuePages(
-      reader,
-      prefixes,
-      rangeReads.flatMap((r) => r.ranges),
-      opts,
-    ),
-  };
+  const results =
+    keyOps.length + rangeOps.length <= OPS_PER_TXN
+      ? [await run([...keyOps, ...rangeOps])]
+      : [...(await inChunks(keyOps)), ...(await inChunks(rangeOps))];
+  const ranges = results.flatMap((r) => r.ranges);
+  return { values: results.flatMap((r) => r.reads), found: await continuePages(reader, prefixes, ranges, opts) };
 }
 
 /** The keys' values by key (`readKeys` of keys only). */
@@ -106,7 +73,7 @@ export async function readValues(
   return new Map(keys.map((k, i) => [k, values[i]]));
 }
 
-/** One key, as a one-key range (the range starts at the key: its first key is the key when it exists). */
+/** One key, as a one-key range (which starts at the key: its first key is the key when it exists). */
 async function oneKey(reader: Reader, key: string, opts: ReadOptions): Promise<KeyValue | undefined> {
   const keysOnly = opts.keysOnly === true;
   if (opts.revision === undefined && !keysOnly && reader.get) return reader.get(key);
@@ -114,16 +81,10 @@ async function oneKey(reader: Reader, key: string, opts: ReadOptions): Promise<K
   return kv?.key === key ? kv : undefined;
 }
 
-async function allPages(reader: Reader, prefix: string, opts: ReadOptions): Promise<KeyValue[]> {
-  const out: KeyValue[] = [];
-  for await (const page of pages(reader, prefix, opts)) out.push(...page);
-  return out;
-}
-
 /**
- * Every key under a prefix, one page (one round trip) at a time, so no read of a folder is
- * unbounded whatever it holds. Pages are read at different revisions (callers fence their writes
- * on what they read, as everywhere), unless `revision` is given: then every page is read at it.
+ * Every key under a prefix, one page (one round trip) at a time, so no read of a folder is unbounded.
+ * Pages are read at different revisions (callers fence their writes on what they read), unless
+ * `revision` is given.
  */
 export async function* pages(
   reader: Pick<Store, 'range'>,
@@ -138,15 +99,11 @@ export async function* pages(
     if (page.items.length) yield page.items;
     const last = page.items.at(-1);
     if (!page.more || !last) return;
-    // The smallest key after the last one read.
-    from = `${last.key}\0`;
+    from = `${last.key}\0`; // the smallest key after the last one read
   }
 }
 
-/**
- * Completes first pages read elsewhere (`range` ops of a transaction): every key under each
- * prefix, the next pages of a prefix whose first said `more` read from after its last key.
- */
+/** Completes first pages read by `range` ops of a transaction: every key under each prefix. */
 export async function continuePages(
   reader: Pick<Store, 'range'>,
   prefixes: readonly string[],

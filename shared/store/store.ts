@@ -1,18 +1,15 @@
 /**
- * The small store interface every function and the relay use: get, range, txn, watch, leases.
- * The etcd3 adapter lives in ./etcd-store; tests of pure code never need it.
- *
- * Transactions are built from compares and ops so that they read like sentences:
+ * The store interface every function and the relay use (adapter: ./etcd-store). Transactions read like sentences:
  *   store.txn().when(modRevisionIs(key, 41), absent(claimKey)).then(put(claimKey, owner)).commit()
  */
 
 export interface KeyValue {
   key: string;
   value: string;
-  /** Revision of the last change to this key (etcd mod_revision). */
+  /** etcd mod_revision: the revision of the key's last change. */
   modRevision: number;
   createRevision: number;
-  /** Number of changes since creation (etcd version). */
+  /** Changes since creation (etcd version). */
   version: number;
   lease?: string;
 }
@@ -21,18 +18,17 @@ export interface RangeResult {
   items: KeyValue[];
   /** The store revision the range was read at. */
   revision: number;
-  /** More keys matched than `limit` returned (read the next page from after the last key). */
+  /** More keys matched than `limit` returned: read on from after the last key. */
   more?: boolean;
 }
 
 export interface RangeOptions {
-  /** At most this many keys (etcd's limit); `more` tells whether there were more. */
   limit?: number;
   /** Start at this key (inclusive) instead of at the prefix: the next page of a paged read. */
   from?: string;
-  /** Keys and revisions only: every `value` is ''. For presence checks and listings. */
+  /** Every `value` is '': for presence checks and listings. */
   keysOnly?: boolean;
-  /** Read at this store revision (a consistent snapshot across pages); default the current one. */
+  /** Read at this store revision (a snapshot across pages); default the current one. */
   revision?: number;
 }
 
@@ -47,16 +43,16 @@ export type Op =
   | { kind: 'delete'; key: string }
   | { kind: 'deletePrefix'; prefix: string }
   | { kind: 'get'; key: string; keysOnly?: boolean }
-  /** Reads the first page (at most `limit` keys) under a prefix, in the transaction. */
+  /** The first page (at most `limit` keys) under a prefix. */
   | { kind: 'range'; prefix: string; limit?: number; keysOnly?: boolean };
 
 export interface TxnResult {
   succeeded: boolean;
   /** Store revision after the transaction (unchanged when nothing was written). */
   revision: number;
-  /** For each `get` op of the branch taken, what it read (in op order). */
+  /** What each `get` op of the branch taken read, in op order. */
   reads: (KeyValue | undefined)[];
-  /** For each `range` op of the branch taken, what it read (in op order; `more` = continue it with `range`). */
+  /** What each `range` op of the branch taken read, in op order. */
   ranges: RangeResult[];
 }
 
@@ -67,14 +63,13 @@ export interface TxnBuilder {
   commit(): Promise<TxnResult>;
 }
 
-/** What a transaction builder collected: compares, the success ops, the failure ops. */
 export interface TxnParts {
   when: Compare[];
   then: Op[];
   otherwise: Op[];
 }
 
-/** A TxnBuilder that collects its parts and hands them to `commit` (stores and fenced wrappers build on it). */
+/** A TxnBuilder that collects its parts and hands them to `commit`. */
 export function collectTxn(commit: (parts: TxnParts) => Promise<TxnResult>): TxnBuilder {
   const parts: TxnParts = { when: [], then: [], otherwise: [] };
   const builder: TxnBuilder = {
@@ -86,10 +81,8 @@ export function collectTxn(commit: (parts: TxnParts) => Promise<TxnResult>): Txn
   return builder;
 }
 
-export type WatchEventType = 'put' | 'delete';
-
 export interface WatchEvent {
-  type: WatchEventType;
+  type: 'put' | 'delete';
   key: string;
   value: string;
   modRevision: number;
@@ -100,10 +93,7 @@ export interface WatchHandlers {
   onEvents(events: WatchEvent[]): void;
   /** The watch ended without being asked to; `compacted` when the start revision is gone. */
   onError(error: Error, info: { compacted: boolean }): void;
-  /**
-   * Every event up to `revision` under the prefix was delivered (etcd's progress notification,
-   * sent to a caught-up watch every `--experimental-watch-progress-notify-interval`).
-   */
+  /** Every event under the prefix up to `revision` was delivered (etcd's progress notification). */
   onProgress?(revision: number): void;
 }
 
@@ -122,13 +112,9 @@ export interface Lease {
 /** etcd's default limit of operations in one transaction (--max-txn-ops). */
 export const OPS_PER_TXN = 128;
 
-/** Options of a range op in a transaction: those of `range` that apply there. */
-export type RangeManyOptions = Pick<RangeOptions, 'limit' | 'keysOnly'>;
-
 export interface Store {
   get(key: string): Promise<KeyValue | undefined>;
   range(prefix: string, opts?: RangeOptions): Promise<RangeResult>;
-  /** Current store revision. */
   revision(): Promise<number>;
   txn(): TxnBuilder;
   /** Watches every key under prefix starting at fromRevision (inclusive). */
@@ -138,9 +124,6 @@ export interface Store {
   close(): void;
 }
 
-// ---- Compares -------------------------------------------------------------------------------
-
-/** The key does not exist. */
 export const absent = (key: string): Compare => ({ kind: 'createRevision', key, op: '==', revision: 0 });
 /** No key exists under the prefix. */
 export const noneUnder = (prefix: string): Compare => ({
@@ -150,27 +133,24 @@ export const noneUnder = (prefix: string): Compare => ({
   revision: 0,
   prefix: true,
 });
-/** The key exists. */
 export const present = (key: string): Compare => ({ kind: 'createRevision', key, op: '>', revision: 0 });
-/** The key exists and was created at exactly this revision: it is still the same incarnation (a claim). */
+/** Still the same incarnation of the key (a claim). */
 export const createRevisionIs = (key: string, revision: number): Compare => ({
   kind: 'createRevision',
   key,
   op: '==',
   revision,
 });
-/** The key was last changed at exactly this revision (0 = absent): the usual optimistic fence. */
+/** The usual optimistic fence (0 = absent). */
 export const modRevisionIs = (key: string, revision: number): Compare => ({
   kind: 'modRevision',
   key,
   op: '==',
   revision,
 });
-/** Fences on what was read: unchanged since `kv` was read, or still absent when `kv` is undefined. */
+/** Unchanged since `kv` was read, or still absent when `kv` is undefined. */
 export const unchangedSince = (key: string, kv: KeyValue | undefined): Compare =>
   kv ? modRevisionIs(key, kv.modRevision) : absent(key);
-
-// ---- Ops ------------------------------------------------------------------------------------
 
 export const put = (key: string, value: string, opts: { lease?: string } = {}): Op => ({
   kind: 'put',
@@ -181,10 +161,14 @@ export const put = (key: string, value: string, opts: { lease?: string } = {}): 
 export const del = (key: string): Op => ({ kind: 'delete', key });
 export const delPrefix = (prefix: string): Op => ({ kind: 'deletePrefix', prefix });
 export const read = (key: string): Op => ({ kind: 'get', key });
-/** Reads whether the key exists and its revisions, without its value (the read's `value` is ''). */
+/** Whether the key exists and its revisions, without its value. */
 export const readKey = (key: string): Op => ({ kind: 'get', key, keysOnly: true });
-/** Reads the first page under a prefix (`limit` keys at most): continue it with `continuePages` (read.ts) when `more`. */
-export const readPrefix = (prefix: string, opts: RangeManyOptions = {}): Op => ({ kind: 'range', prefix, ...opts });
+/** The first page under a prefix: continue it with `continuePages` (read.ts) when `more`. */
+export const readPrefix = (prefix: string, opts: { limit?: number; keysOnly?: boolean } = {}): Op => ({
+  kind: 'range',
+  prefix,
+  ...opts,
+});
 
 /** The requested start revision of a watch was compacted away. */
 export class CompactedError extends Error {
