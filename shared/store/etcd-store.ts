@@ -30,6 +30,16 @@ function prefixEnd(prefix: string): Buffer {
   return i < 0 ? Buffer.from([0]) : Buffer.concat([bytes.subarray(0, i), Buffer.from([bytes.readUInt8(i) + 1])]);
 }
 
+/** Every key under prefix (from `from` on, when given). */
+const rangeRequest = (prefix: string, opts: RangeOptions) =>
+  definedOnly({
+    key: Buffer.from(opts.from ?? prefix),
+    range_end: prefixEnd(prefix),
+    limit: opts.limit,
+    keys_only: opts.keysOnly,
+    revision: opts.revision,
+  });
+
 /**
  * gRPC message limits, set on purpose (docs/operations.md, "etcd message limits"): reads are paged and
  * chunked far below the receive limit; sends are capped just above etcd's --max-request-bytes.
@@ -157,13 +167,6 @@ export function describeEtcdError(
   return new EtcdAccessError(password ? message.split(password).join('***') : message, problem, err);
 }
 
-/** A watch's start revision compacted away, as CompactedError; undefined for any other error. */
-function compactedError(err: unknown, prefix: string, fromRevision: number): CompactedError | undefined {
-  const msg = errorMessage(err);
-  if (!/compacted/i.test(msg)) return undefined;
-  return new CompactedError(`watch of ${prefix} from revision ${fromRevision}: ${msg}`, { cause: err });
-}
-
 export class EtcdStore implements Store {
   readonly client: Etcd3;
 
@@ -183,17 +186,7 @@ export class EtcdStore implements Store {
   }
 
   async range(prefix: string, opts: RangeOptions = {}): Promise<RangeResult> {
-    const res = await this.client.kv
-      .range(
-        definedOnly({
-          key: Buffer.from(opts.from ?? prefix),
-          range_end: prefixEnd(prefix),
-          limit: opts.limit,
-          keys_only: opts.keysOnly,
-          revision: opts.revision,
-        }),
-      )
-      .catch(this.rethrow);
+    const res = await this.client.kv.range(rangeRequest(prefix, opts)).catch(this.rethrow);
     return { items: res.kvs.map(toKeyValue), revision: Number(res.header.revision), more: res.more };
   }
 
@@ -228,27 +221,20 @@ export class EtcdStore implements Store {
   }
 
   async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<WatchHandle> {
+    const fail = (err: unknown): never => {
+      const msg = errorMessage(err);
+      if (/compacted/i.test(msg))
+        throw new CompactedError(`watch of ${prefix} from revision ${fromRevision}: ${msg}`, { cause: err });
+      throw describeEtcdError(err, this.settings) ?? err;
+    };
     // etcd 3.4 cancels a watch on a compacted revision after creating it, with no reason the client
     // exposes; a read at that revision tells compaction apart first.
     try {
-      await this.client.kv.range({
-        key: Buffer.from(prefix),
-        range_end: prefixEnd(prefix),
-        revision: fromRevision,
-        count_only: true,
-      });
+      await this.client.kv.range({ ...rangeRequest(prefix, { revision: fromRevision }), count_only: true });
     } catch (err) {
-      if (!/future revision/i.test(errorMessage(err)))
-        throw compactedError(err, prefix, fromRevision) ?? describeEtcdError(err, this.settings) ?? err;
+      if (!/future revision/i.test(errorMessage(err))) fail(err);
     }
-    const watcher = await this.client
-      .watch()
-      .prefix(prefix)
-      .startRevision(String(fromRevision))
-      .create()
-      .catch((err: unknown) => {
-        throw compactedError(err, prefix, fromRevision) ?? describeEtcdError(err, this.settings) ?? err;
-      });
+    const watcher = await this.client.watch().prefix(prefix).startRevision(String(fromRevision)).create().catch(fail);
     let cancelled = false;
     // The client would resume by itself after a disconnect, from a point it moves before our handler
     // is done with the events; callers re-create the watch from their own checkpoint instead.
@@ -316,13 +302,6 @@ function toEtcdOp(op: Op) {
     case 'get':
       return { request_range: definedOnly({ key: Buffer.from(op.key), keys_only: op.keysOnly }) };
     case 'range':
-      return {
-        request_range: definedOnly({
-          key: Buffer.from(op.prefix),
-          range_end: prefixEnd(op.prefix),
-          limit: op.limit,
-          keys_only: op.keysOnly,
-        }),
-      };
+      return { request_range: rangeRequest(op.prefix, op) };
   }
 }
