@@ -1,57 +1,49 @@
 /**
- * One reconciler pass: read a consistent snapshot in pages (scan.ts), decide (decide.ts, pure),
- * then repair by re-sending each stranded key's message through the normal queues (or settling
- * waiting jobs through the job lifecycle), and store the pass's memory (memory.ts). Every repair
- * is logged with its key and why and counted in the `Repairs` metric by kind.
- *
- * Safe with several passes at once (the schedule and `esi reconcile`): a re-sent message is one
- * more delivery of a message the consumers already take at least once, and their fences make a
- * duplicate change nothing; the memory is written with a compare and merged on conflict.
+ * One reconciler pass (docs/reconciler.md): read a snapshot in pages (scan.ts), decide (decide.ts,
+ * pure), re-send each stranded key's message through the normal queues (or settle waiting jobs),
+ * then store the pass's memory (memory.ts). Safe with several passes at once: a re-sent message is
+ * one more delivery the fenced consumers take as a duplicate; the memory is written with a compare.
  */
 import { errorMessage } from '../errors';
 import { createHash } from 'node:crypto';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { JOB_QUEUES, jobQueueName, numberSetting, queueName } from '../config';
-import { type EtcdEventMessage, encodeEventMessage, messageGroupId } from '../events/etcd-event-message';
-import { defaultJobKeys, settleWaiting, type JobKeys } from '../jobs';
+import { encodeEventMessage, messageGroupId } from '../events/etcd-event-message';
+import { settleWaiting } from '../jobs';
 import { RECONCILER_MEMORY_KEY } from '../keys';
 import type { Logger } from '../log/logger';
 import { recordDeferredRepairs, recordRelayBehind, recordRepair } from '../metrics';
 import { queueUrl, sqsClient } from '../sqs/client';
 import { put, unchangedSince, type Store } from '../store/store';
 import { decidePass, destinationId, relayLags, type Destination, type PassInputs, type Repair } from './decide';
-import { graceRevision, memoryWriteDue, mergeMemory, parseMemory, secondsSinceAfter, withMark } from './memory';
+import {
+  graceRevision,
+  memoryWriteDue,
+  mergeMemory,
+  parseMemory,
+  secondsSinceAfter,
+  withMark,
+  type PassMemory,
+} from './memory';
 import { readSnapshot } from './scan';
 import { definedOnly } from '../defined-only';
 
-/** Sends one message to a queue by name (FIFO ids given); the default uses the SQS client. */
-export type Sender = (queue: string, message: EtcdEventMessage, ids: { group: string; dedup: string }) => Promise<void>;
-
-/** Messages waiting in a queue by name, visible or in flight; the default asks SQS. */
-export type BacklogReader = (queue: string) => Promise<number>;
+/** Messages waiting in a queue by name, visible or in flight. */
+type BacklogReader = (queue: string) => Promise<number>;
 
 export interface PassOptions {
   logger: Logger;
   /** List what would be repaired; write nothing, send nothing. */
   dryRun?: boolean;
-  /** Seconds a key must stand still before it counts as stranded (ESI_RECONCILE_GRACE_SECONDS, 30). */
+  /** Seconds a key must stand still to count as stranded (default ESI_RECONCILE_GRACE_SECONDS, 30). */
   graceSeconds?: number;
-  /**
-   * Seconds a key must stand still before it counts as stranded when its queue holds messages
-   * (ESI_RECONCILE_BACKLOG_GRACE_SECONDS, 10 grace periods); never less than the grace.
-   */
+  /** The same when its queue holds messages (default ESI_RECONCILE_BACKLOG_GRACE_SECONDS, 10 graces). */
   backlogGraceSeconds?: number;
-  /** Reads a queue's backlog (tests make it fail); the default asks SQS. */
+  /** Reads a queue's backlog (default: asks SQS). */
   backlog?: BacklogReader;
   pageSize?: number;
   now?: () => number;
-  send?: Sender;
-  jobKeys?: JobKeys;
-  /** Metric service dimension (default esi-reconciler). */
-  service?: string;
-  /** Where the memory lives (tests isolate themselves). */
-  memoryKey?: string;
-  /** Publish the Repairs and RelayBehindSeconds metrics (EMF on stdout); false for the command line. */
+  /** Publish the Repairs and RelayBehindSeconds metrics; false for the command line. */
   metrics?: boolean;
 }
 
@@ -78,57 +70,38 @@ export interface PassReport {
   /** Messages waiting per queue read (only the queues a repair would have gone to). */
   backlog: Record<string, number>;
   relay: RelayBehind[];
-  /** The pass stored the memory (only when something in it changed meaningfully: memoryWriteDue). */
   memoryWritten: boolean;
   durationMs: number;
 }
 
-/**
- * Memory marks older than this are dropped (keeping one to date older keys); twice the backlog
- * grace when that is longer, so the backlog grace is always dated by kept marks.
- */
+const SERVICE = 'esi-reconciler';
+/** Marks kept (plus the newest older one); twice the backlog grace when that is longer. */
 const KEEP_MARKS_MS = 3_600_000;
-/**
- * Marks are stored no closer than this fraction of the pass's grace period (memoryWriteDue): a
- * stranded key is then repaired between one grace period and 1.5 grace periods plus one pass
- * interval after its last change (with a mark every pass: plus one pass interval only).
- */
+/** Marks stored no closer than half a grace (docs/reconciler.md, "Marks are spaced"). */
 const MARK_SPACING_OF_GRACE = 0.5;
 const MEMORY_ROUNDS = 5;
-
-/** Default backlog grace, in grace periods: why, in docs/reconciler.md ("A queue still draining"). */
-export const BACKLOG_GRACE_OF_GRACE = 10;
-
-export function graceSecondsFromEnv(): number {
-  return numberSetting('ESI_RECONCILE_GRACE_SECONDS', 30);
-}
-
-export function backlogGraceSecondsFromEnv(graceSeconds: number): number {
-  return numberSetting('ESI_RECONCILE_BACKLOG_GRACE_SECONDS', BACKLOG_GRACE_OF_GRACE * graceSeconds);
-}
+/** Default backlog grace, in graces (docs/reconciler.md, "A queue still draining"). */
+const BACKLOG_GRACE_OF_GRACE = 10;
 
 export async function reconcilePass(store: Store, opts: PassOptions): Promise<PassReport> {
   const now = opts.now ?? Date.now;
   const started = now();
-  const graceSeconds = opts.graceSeconds ?? graceSecondsFromEnv();
+  const graceSeconds = opts.graceSeconds ?? numberSetting('ESI_RECONCILE_GRACE_SECONDS', 30);
+  const backlogGraceSeconds =
+    opts.backlogGraceSeconds ??
+    numberSetting('ESI_RECONCILE_BACKLOG_GRACE_SECONDS', BACKLOG_GRACE_OF_GRACE * graceSeconds);
   const graceMs = graceSeconds * 1000;
-  const backlogGraceMs = Math.max(
-    graceMs,
-    (opts.backlogGraceSeconds ?? backlogGraceSecondsFromEnv(graceSeconds)) * 1000,
-  );
+  const backlogGraceMs = Math.max(graceMs, backlogGraceSeconds * 1000);
   const keepMs = Math.max(KEEP_MARKS_MS, 2 * backlogGraceMs);
-  const memoryKey = opts.memoryKey ?? RECONCILER_MEMORY_KEY;
-  const service = opts.service ?? 'esi-reconciler';
   const { logger } = opts;
 
-  const stored = await store.get(memoryKey);
-  const memory = parseMemory(stored?.value);
+  const memory = parseMemory((await store.get(RECONCILER_MEMORY_KEY))?.value);
   const revision = await store.revision();
   const mark = { revision, at: now() };
   // This pass's own mark counts too: with a zero grace everything read is old enough.
   const marks = withMark(memory.marks, mark, mark.at, keepMs);
   const g = graceRevision(marks, mark.at, graceMs);
-  const snap = await readSnapshot(store, definedOnly({ revision, pageSize: opts.pageSize, jobKeys: opts.jobKeys }));
+  const snap = await readSnapshot(store, definedOnly({ revision, pageSize: opts.pageSize }));
   const inputs: PassInputs = {
     ...snap,
     graceRevision: g,
@@ -138,17 +111,13 @@ export async function reconcilePass(store: Store, opts: PassOptions): Promise<Pa
     backlogGraceRevision: graceRevision(marks, mark.at, backlogGraceMs),
   };
   let decision = decidePass(inputs);
-  // Only the queues a repair would go to are asked (none on a quiet pass); the same rules then
-  // decide again with their backlog (decide.ts is pure and cheap beside the read).
+  // Only the queues a repair would go to are asked (none on a quiet pass); then decide again.
   const backlog = await readBacklog(decision.repairs, opts.backlog ?? sqsBacklog, logger);
   if (Object.values(backlog).some((n) => n > 0)) decision = decidePass({ ...inputs, backlog: byDestination(backlog) });
-  const relay = relayLags(snap.positions).map((p) => ({
-    relay: p.relay,
-    prefix: p.prefix,
-    checkpoint: p.checkpoint,
-    seconds: p.behind ? secondsSinceAfter(marks, p.checkpoint, mark.at) : 0,
+  const relay = relayLags(snap.positions).map(({ behind, ...p }) => ({
+    ...p,
+    seconds: behind ? secondsSinceAfter(marks, p.checkpoint, mark.at) : 0,
   }));
-
   const report: PassReport = {
     revision,
     graceRevision: g,
@@ -168,16 +137,10 @@ export async function reconcilePass(store: Store, opts: PassOptions): Promise<Pa
   }
 
   const made = await makeRepairs(store, opts, revision, report);
-  if (opts.metrics !== false) recordDeferredRepairs(service, countByKind(decision.deferred));
-  reportRelay(opts, service, relay);
-
-  report.memoryWritten = await storeMemory(
-    store,
-    memoryKey,
-    { mark, limbo: decision.limbo, repaired: made },
-    { graceMs, keepMs },
-    now,
-  );
+  if (opts.metrics !== false) recordMetrics(decision.deferred, relay);
+  for (const b of relay) if (b.seconds > 0) logger.warn('relay behind', { ...b });
+  const pass: PassMemory = { mark, limbo: decision.limbo, repaired: made };
+  report.memoryWritten = await storeMemory(store, pass, { graceMs, keepMs }, now);
   report.durationMs = now() - started;
   logger.info('reconcile pass done', {
     etcd_revision: revision,
@@ -194,13 +157,14 @@ export async function reconcilePass(store: Store, opts: PassOptions): Promise<Pa
   return report;
 }
 
+/** Merged with the stored memory and written with a compare, a few rounds; false when not due. */
 async function storeMemory(
   store: Store,
-  key: string,
-  pass: Parameters<typeof mergeMemory>[1],
+  pass: PassMemory,
   { graceMs, keepMs }: { graceMs: number; keepMs: number },
   now: () => number,
 ): Promise<boolean> {
+  const key = RECONCILER_MEMORY_KEY;
   for (let round = 0; round < MEMORY_ROUNDS; round++) {
     const current = await store.get(key);
     const stored = parseMemory(current?.value);
@@ -224,10 +188,7 @@ function destinationQueue(to: Destination): string {
   return name;
 }
 
-/**
- * The backlog of each queue the repairs would go to, one read per queue. A read that fails counts
- * as no backlog (the repair goes ahead, as without this rule), logged once for the pass.
- */
+/** The backlog of each queue the repairs would go to; a read that fails counts as none (logged). */
 async function readBacklog(repairs: Repair[], read: BacklogReader, logger: Logger): Promise<Record<string, number>> {
   const queues = [...new Set(repairs.flatMap((r) => (r.send ? [destinationQueue(r.send.to)] : [])))];
   const failed: Record<string, string> = {};
@@ -255,12 +216,6 @@ function byDestination(byQueue: Record<string, number>): Record<string, number> 
   return Object.fromEntries(destinations.map((d) => [destinationId(d), byQueue[destinationQueue(d)] ?? 0]));
 }
 
-function countByKind(repairs: Repair[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const r of repairs) counts[r.kind] = (counts[r.kind] ?? 0) + 1;
-  return counts;
-}
-
 const sqsBacklog: BacklogReader = async (queue) => {
   const res = await sqsClient().send(
     new GetQueueAttributesCommand({
@@ -271,17 +226,6 @@ const sqsBacklog: BacklogReader = async (queue) => {
   const n = (name: 'ApproximateNumberOfMessages' | 'ApproximateNumberOfMessagesNotVisible') =>
     Number(res.Attributes?.[name] ?? 0) || 0;
   return n('ApproximateNumberOfMessages') + n('ApproximateNumberOfMessagesNotVisible');
-};
-
-const sqsSend: Sender = async (queue, message, ids) => {
-  await sqsClient().send(
-    new SendMessageCommand({
-      QueueUrl: await queueUrl(queue),
-      MessageBody: encodeEventMessage(message),
-      MessageGroupId: ids.group,
-      MessageDeduplicationId: ids.dedup,
-    }),
-  );
 };
 
 /** One line per repair, for `esi reconcile`. */
@@ -297,35 +241,24 @@ async function makeRepairs(
   report: PassReport,
 ): Promise<Record<string, number>> {
   const { logger } = opts;
-  const service = opts.service ?? 'esi-reconciler';
   const made: Record<string, number> = {};
-  const send = opts.send ?? sqsSend;
   let settle = false;
   for (const r of report.repairs) {
     logger.warn('repair', { repair: r.kind, resource_key: r.key, why: r.why, etcd_revision: revision });
     try {
-      if (r.send) {
-        const dedup = createHash('sha256').update(`reconcile\n${r.id}\n${revision}`).digest('hex');
-        // A group of its own: the message the repair replaces may still be in flight in the key's
-        // group (its consumer died holding it), and a FIFO group is blocked until that message's
-        // visibility timeout ends; every consumer is fenced, so this order is not needed.
-        const group = messageGroupId({ ...r.send.message, key: `${r.send.message.key}#reconciler` });
-        await send(destinationQueue(r.send.to), r.send.message, { group, dedup });
-      } else settle = true;
+      if (r.send) await sendRepair(r.id, r.send, revision);
+      else settle = true;
       made[r.id] = revision;
-      if (opts.metrics !== false) recordRepair(service, r.kind);
+      if (opts.metrics !== false) recordRepair(SERVICE, r.kind);
     } catch (err) {
-      logger.error('repair failed; the next pass tries again', {
-        repair: r.kind,
-        resource_key: r.key,
-        error: errorMessage(err),
-      });
-      report.failed.push({ repair: r, error: errorMessage(err) });
+      const error = errorMessage(err);
+      logger.error('repair failed; the next pass tries again', { repair: r.kind, resource_key: r.key, error });
+      report.failed.push({ repair: r, error });
     }
   }
   if (settle) {
     // The lifecycle's own settlement decides and moves every decidable waiting job, fenced.
-    const settled = await settleWaiting(store, { keys: opts.jobKeys ?? defaultJobKeys });
+    const settled = await settleWaiting(store);
     logger.info('settled waiting jobs', {
       promoted: settled.promoted,
       failed: settled.failedDependents.map((f) => f.id),
@@ -334,9 +267,25 @@ async function makeRepairs(
   return made;
 }
 
-/** Each relay position behind is logged; the worst one goes to the metrics. */
-function reportRelay(opts: PassOptions, service: string, relay: RelayBehind[]): void {
-  for (const b of relay) if (b.seconds > 0) opts.logger.warn('relay behind', { ...b });
+/** Its own dedup id and group (docs/reconciler.md, "FIFO deduplication"). */
+async function sendRepair(id: string, { to, message }: NonNullable<Repair['send']>, revision: number): Promise<void> {
+  const queue = destinationQueue(to);
+  await sqsClient().send(
+    new SendMessageCommand({
+      QueueUrl: await queueUrl(queue),
+      MessageBody: encodeEventMessage(message),
+      // A group of its own: the key's group may be blocked by the lost message's consumer.
+      MessageGroupId: messageGroupId({ ...message, key: `${message.key}#reconciler` }),
+      MessageDeduplicationId: createHash('sha256').update(`reconcile\n${id}\n${revision}`).digest('hex'),
+    }),
+  );
+}
+
+/** Deferred repairs by kind; the worst relay position behind. */
+function recordMetrics(deferred: Repair[], relay: RelayBehind[]): void {
+  const byKind: Record<string, number> = {};
+  for (const r of deferred) byKind[r.kind] = (byKind[r.kind] ?? 0) + 1;
+  recordDeferredRepairs(SERVICE, byKind);
   const worst = relay.reduce<RelayBehind | undefined>((w, b) => (!w || b.seconds > w.seconds ? b : w), undefined);
-  if (opts.metrics !== false) recordRelayBehind(service, worst?.seconds ?? 0, definedOnly({ prefix: worst?.prefix }));
+  recordRelayBehind(SERVICE, worst?.seconds ?? 0, definedOnly({ prefix: worst?.prefix }));
 }

@@ -1,11 +1,11 @@
 /**
- * The reconciler's read side: everything a pass decides from, read in pages at one store
- * revision (a consistent snapshot; O(N) reads for N keys, never one unbounded range), reduced to
- * the plain values of decide.ts. Job keys are read only through the job lifecycle's reader.
+ * The reconciler's read side: everything a pass decides from, read in pages at one store revision
+ * (a consistent snapshot, never one unbounded range), reduced to the plain values of decide.ts.
+ * Job keys are read only through the job lifecycle's reader.
  */
 import { parseJsonObject } from '../encoding/json-object';
 import { parseConfigValue, versionOf } from '../gohan/config-value';
-import { defaultJobKeys, JOB_FOLDERS, readJobTable, type JobKeys } from '../jobs';
+import { defaultJobKeys, JOB_FOLDERS, readJobTable } from '../jobs';
 import {
   CONFIG_PREFIX,
   ESI_WORKER_PREFIX,
@@ -18,7 +18,7 @@ import {
 import { outputPrefixes } from '../config';
 import { pathOfSingular } from '../resource-path';
 import { parseCheckpoint } from '../relay/checkpoint';
-import { collectPages } from '../store/read';
+import { pages } from '../store/read';
 import type { KeyValue, Store } from '../store/store';
 import type { ConfigEntry, EtcdPicture, MirrorEntry, RelayPosition, StateEntry, WorkerKey } from './decide';
 import { definedOnly } from '../defined-only';
@@ -42,117 +42,90 @@ const see = (seen: Seen, prefix: string, kv: Pick<KeyValue, 'modRevision'>): voi
 
 type Paged = { pageSize?: number; revision: number };
 
-export async function readSnapshot(
-  store: Store,
-  opts: { pageSize?: number; jobKeys?: JobKeys; revision?: number } = {},
-): Promise<Snapshot> {
-  const revision = opts.revision ?? (await store.revision());
+/** Every key under the prefix, a page at a time at the pass's revision, counted as seen. */
+async function* keysUnder(store: Store, seen: Seen, paged: Paged, prefix: string): AsyncGenerator<KeyValue> {
+  for await (const page of pages(store, prefix, paged))
+    for (const kv of page) {
+      see(seen, prefix, kv);
+      yield kv;
+    }
+}
+
+/** The `version` of a JSON object value (a mirror, a /state); null when it has none. */
+const versionIn = (v: Record<string, unknown>): number | null => (typeof v.version === 'number' ? v.version : null);
+
+export async function readSnapshot(store: Store, opts: { pageSize?: number; revision: number }): Promise<Snapshot> {
+  const { revision } = opts;
   const paged: Paged = definedOnly({ pageSize: opts.pageSize, revision });
-  const jobKeys = opts.jobKeys ?? defaultJobKeys;
   const seen: Seen = { keysRead: 0, newest: new Map() };
-  const configs = await readConfigs(store, seen, paged);
+  const configs = await readConfigs(keysUnder(store, seen, paged, CONFIG_PREFIX));
   const { mirrors, workerKeys } = await readWorkerKeys(store, seen, paged);
-  const states = await readStates(store, seen, paged);
-  const jobs = await readJobTable(store, { ...paged, keys: jobKeys });
+  const statePrefix = `${outputPrefixes().state}/`;
+  const states = new Map<string, StateEntry>();
+  for await (const kv of keysUnder(store, seen, paged, statePrefix))
+    states.set(kv.key.slice(statePrefix.length), {
+      version: versionIn(parseJsonObject(kv.value)),
+      modRevision: kv.modRevision,
+    });
+  const jobs = await readJobTable(store, paged);
   const pathsWithJobs = new Set<string>();
   for (const j of jobs) {
     const job = j.all?.job;
     if (job) pathsWithJobs.add(resourcePath(pathOfSingular(job.resource_type, job.resource_id)));
     for (const folder of JOB_FOLDERS) {
       const ref = folder === 'all' ? j.all : j[folder];
-      if (ref) see(seen, jobKeys.prefix(folder), ref);
+      if (ref) see(seen, defaultJobKeys.prefix(folder), ref);
     }
   }
   const positions = await readRelayPositions(store, seen, paged);
   return { revision, configs, mirrors, states, workerKeys, jobs, pathsWithJobs, positions, keysRead: seen.keysRead };
 }
 
-function readConfigs(store: Store, seen: Seen, paged: Paged): Promise<ConfigEntry[]> {
-  return collectPages(
-    store,
-    CONFIG_PREFIX,
-    (kv): ConfigEntry | undefined => {
-      see(seen, CONFIG_PREFIX, kv);
-      const path = parseConfigKey(kv.key);
-      if (!path || kv.key.startsWith(HEAT_TEMPLATES_PREFIX)) return undefined;
-      const parsed = parseConfigValue(kv.value);
-      return {
-        key: kv.key,
-        path: resourcePath(path),
-        modRevision: kv.modRevision,
-        version: parsed.ok ? parsed.value.version : (versionOf(kv.value) ?? null),
-        deleted: parsed.ok && parsed.value.markedForDeletion,
-      };
-    },
-    paged,
-  );
+async function readConfigs(kvs: AsyncGenerator<KeyValue>): Promise<ConfigEntry[]> {
+  const configs: ConfigEntry[] = [];
+  for await (const kv of kvs) {
+    const path = parseConfigKey(kv.key);
+    if (!path || kv.key.startsWith(HEAT_TEMPLATES_PREFIX)) continue;
+    const parsed = parseConfigValue(kv.value);
+    configs.push({
+      key: kv.key,
+      path: resourcePath(path),
+      modRevision: kv.modRevision,
+      version: parsed.ok ? parsed.value.version : (versionOf(kv.value) ?? null),
+      deleted: parsed.ok && parsed.value.markedForDeletion,
+    });
+  }
+  return configs;
 }
 
-async function readWorkerKeys(
-  store: Store,
-  seen: Seen,
-  paged: Paged,
-): Promise<{ mirrors: Map<string, MirrorEntry>; workerKeys: WorkerKey[] }> {
+async function readWorkerKeys(store: Store, seen: Seen, paged: Paged) {
   const mirrors = new Map<string, MirrorEntry>();
   const workerKeys: WorkerKey[] = [];
   for (const folder of WORKER_FOLDERS) {
     const prefix = `${ESI_WORKER_PREFIX}${folder}/`;
-    await collectPages(
-      store,
-      prefix,
-      (kv) => {
-        see(seen, prefix, kv);
-        const path = kv.key.slice(prefix.length);
-        if (!parseConfigKey(`${CONFIG_PREFIX}${path}`)) return undefined;
-        workerKeys.push({ key: kv.key, path, configKey: `${CONFIG_PREFIX}${path}`, modRevision: kv.modRevision });
-        if (folder === 'config') {
-          const v = parseJsonObject(kv.value);
-          mirrors.set(path, { version: typeof v.version === 'number' ? v.version : null, deleted: v.deleted === true });
-        }
-        return undefined;
-      },
-      paged,
-    );
+    for await (const kv of keysUnder(store, seen, paged, prefix)) {
+      const path = kv.key.slice(prefix.length);
+      const configKey = `${CONFIG_PREFIX}${path}`;
+      if (!parseConfigKey(configKey)) continue;
+      workerKeys.push({ key: kv.key, path, configKey, modRevision: kv.modRevision });
+      if (folder !== 'config') continue;
+      const v = parseJsonObject(kv.value);
+      mirrors.set(path, { version: versionIn(v), deleted: v.deleted === true });
+    }
   }
   return { mirrors, workerKeys };
 }
 
-async function readStates(store: Store, seen: Seen, paged: Paged): Promise<Map<string, StateEntry>> {
-  const statePrefix = `${outputPrefixes().state}/`;
-  const states = new Map<string, StateEntry>();
-  await collectPages(
-    store,
-    statePrefix,
-    (kv) => {
-      see(seen, statePrefix, kv);
-      const v = parseJsonObject(kv.value);
-      states.set(kv.key.slice(statePrefix.length), {
-        version: typeof v.version === 'number' ? v.version : null,
-        modRevision: kv.modRevision,
-      });
-      return undefined;
-    },
-    paged,
-  );
-  return states;
-}
-
-/** `/esi-relay/checkpoints/<relay>`: each route's revision (shared/relay/checkpoint.ts), beside the newest change seen under it. */
+/** Each route's revision in `/esi-relay/checkpoints/<relay>`, beside the newest change seen under it. */
 async function readRelayPositions(store: Store, seen: Seen, paged: Paged): Promise<RelayPosition[]> {
   const positions: RelayPosition[] = [];
-  await collectPages(
-    store,
-    RELAY_CHECKPOINT_PREFIX,
-    (kv) => {
+  for await (const page of pages(store, RELAY_CHECKPOINT_PREFIX, paged))
+    for (const kv of page) {
       seen.keysRead++;
       const relay = kv.key.slice(RELAY_CHECKPOINT_PREFIX.length);
-      // A key with a slash after the relay name is not a relay's checkpoint.
-      if (!relay || relay.includes('/')) return undefined;
+      if (!relay || relay.includes('/')) continue; // not a relay's checkpoint
       for (const [prefix, checkpoint] of Object.entries(parseCheckpoint(kv.value).routes))
         positions.push({ relay, prefix, checkpoint, newest: seen.newest.get(prefix) });
-      return undefined;
-    },
-    paged,
-  );
+    }
   return positions;
 }
