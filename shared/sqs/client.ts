@@ -3,14 +3,12 @@ import { awsSettings } from '../config';
 
 let shared: SQSClient | undefined;
 
-/** An SQS server on this machine (the local stack's), which accepts any credentials. */
 const isLoopback = (endpoint: string | undefined): boolean =>
   endpoint !== undefined && /^https?:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/|$)/.test(endpoint);
 
 /**
- * One SQS client per process; locally it points at the SQS server on loopback. For that server
- * alone, and only when no AWS credentials are configured, placeholder credentials are given (the
- * SDK refuses to sign without any); an endpoint elsewhere gets the usual AWS credential chain.
+ * One SQS client per process. An SQS server on loopback (the local stack's) gets placeholder
+ * credentials when none are configured (the SDK refuses to sign without any).
  */
 export function sqsClient(): SQSClient {
   if (!shared) {
