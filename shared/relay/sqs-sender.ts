@@ -1,14 +1,13 @@
 /**
  * Sends relay messages to SQS in batches of at most 10 and resolves only when every entry was
- * either accepted by SQS or, refused for good, recorded in the relay's dead-letter queue
- * (docs/decisions.md "The relay": "Batches in flight", "Never stalled by one event"). Transient
- * errors (`isTransient`) are retried with capped exponential backoff within `maxAttempts`; any
- * other error, the budget spent or `stop()` fail the send with SqsSendError; an entry SQS refuses
- * as invalid is tried `maxRefusals` times, then dead-lettered, logged, counted and passed over (a
- * whole batch refused is sent again one entry per request to find the entry at fault).
+ * accepted or, refused for good, dead-lettered (docs/decisions.md "The relay": "Batches in flight",
+ * "Never stalled by one event"). Only transient errors are retried, within a budget; anything else,
+ * the budget spent or `stop()` fail the send with SqsSendError.
  */
 import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { ExponentialBackoff, handleWhen, noJitterGenerator, retry, type RetryPolicy } from 'cockatiel';
 import { createHash } from 'node:crypto';
+import { addAbortListener } from 'node:events';
 import {
   deduplicationId,
   type EtcdEventMessage,
@@ -20,19 +19,9 @@ import { queueUrl } from '../sqs/client';
 import type { Logger } from '../log/logger';
 import { recordRelayDeadLetter } from '../metrics';
 
-export interface SendStats {
-  messages: number;
-  retriedEntries: number;
-  deadLettered: number;
-}
-
 export interface SenderOptions {
   /** Queue name of the relay's dead-letter queue; unset = refused entries are only logged. */
   deadLetterQueue?: string;
-  /** Refusals of one entry before it is dead-lettered (at least 1). */
-  maxRefusals?: number;
-  /** The metrics service name (esi-relay). */
-  service?: string;
   /** Attempts of one request while its failures are transient (default 200: ~16 min at the 5 s cap). */
   maxAttempts?: number;
   /** First and longest delay between attempts (ms; default 100 and 5000). */
@@ -51,6 +40,9 @@ export class SqsSendError extends Error {
     super(message, { cause });
   }
 }
+
+/** Refusals of one entry before it is dead-lettered. */
+const MAX_REFUSALS = 3;
 
 /** Error codes by which SQS says the entry itself is invalid: sending it again cannot help. */
 const REFUSALS = new Set([
@@ -78,31 +70,27 @@ const TRANSIENT_CODES = new Set([
   'QueueDoesNotExist',
   'NonExistentQueue',
 ]);
-/** Network failures of the request itself. */
 const NETWORK = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EAI_AGAIN|ENOTFOUND|EHOSTUNREACH|socket hang up|TimeoutError/;
 
 /** `AWS.SimpleQueueService.MessageTooLong` → `MessageTooLong`. */
 const codeOf = (code: string | undefined) => (code ?? '').replace(/^AWS\.SimpleQueueService\./, '');
 
-/** True when SQS refused the request because of what it carries (not a transient fault). */
-export function isRefusal(code: string | undefined, senderFault = true): boolean {
-  return senderFault && REFUSALS.has(codeOf(code));
-}
+type SdkError = Error & {
+  code?: string;
+  $fault?: string;
+  $retryable?: unknown;
+  $metadata?: { httpStatusCode?: number };
+};
 
-/**
- * True for a failure that may pass by itself (sending again can help): transport errors, 5xx and
- * 429, SQS's throttling and server faults, a missing queue. AccessDenied, invalid requests and
- * programming errors (a TypeError) are not.
- */
-export function isTransient(err: unknown): boolean {
+/** SQS refused the request because of what it carries. */
+const isRefusal = (code: string | undefined, senderFault: boolean): boolean =>
+  senderFault && REFUSALS.has(codeOf(code));
+
+/** A failure that may pass by itself: transport, 5xx and 429, throttling, a missing queue; never a bug (TypeError). */
+function isTransient(err: unknown): boolean {
   if (err instanceof RetryLater) return true;
   if (!(err instanceof Error) || err instanceof TypeError || err instanceof RangeError) return false;
-  const e = err as Error & {
-    code?: string;
-    $fault?: string;
-    $retryable?: unknown;
-    $metadata?: { httpStatusCode?: number };
-  };
+  const e = err as SdkError;
   const status = e.$metadata?.httpStatusCode;
   return (
     Boolean(e.$retryable) ||
@@ -118,7 +106,7 @@ interface Entry {
   id: string;
   message: EtcdEventMessage;
   refusals: number;
-  /** The last send's refusal; cleared (undefined) once SQS accepted the entry. */
+  /** The last send's refusal; undefined once SQS accepted the entry. */
   error?: string | undefined;
 }
 
@@ -127,64 +115,57 @@ class RetryLater extends Error {
 }
 
 export class SqsBatchSender {
-  private readonly maxRefusals: number;
-  private readonly maxAttempts: number;
-  private stopped = false;
-  /** Wakes the retries waiting out a delay (stop). */
-  private readonly sleepers = new Set<() => void>();
-  readonly stats: SendStats = { messages: 0, retriedEntries: 0, deadLettered: 0 };
+  private readonly retries: RetryPolicy;
+  private readonly stopping = new AbortController();
+  readonly stats = { messages: 0, retriedEntries: 0, deadLettered: 0 };
 
   constructor(
     private readonly client: SQSClient,
     private readonly logger: Logger,
     private readonly opts: SenderOptions = {},
   ) {
-    this.maxRefusals = Math.max(1, opts.maxRefusals ?? 3);
-    this.maxAttempts = Math.max(1, opts.maxAttempts ?? 200);
+    const backoff = { initialDelay: opts.initialDelayMs ?? 100, maxDelay: opts.maxDelayMs ?? 5000 };
+    this.retries = retry(handleWhen(isTransient), {
+      maxAttempts: Math.max(1, opts.maxAttempts ?? 200) - 1,
+      backoff: new ExponentialBackoff({ ...backoff, generator: noJitterGenerator }),
+    }).dangerouslyUnref();
+    this.retries.onRetry((r) =>
+      logger.warn('SQS send failed; retrying', { attempt: r.attempt, error: 'error' in r ? String(r.error) : '' }),
+    );
   }
 
   /** Ends every retry now: sends still pending fail with SqsSendError('stopped'). */
   stop(): void {
-    this.stopped = true;
-    for (const wake of this.sleepers) wake();
-    this.sleepers.clear();
+    this.stopping.abort();
   }
 
   /** Runs fn until it succeeds, retrying transient failures within the budget. */
   private async retrying<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    const initial = this.opts.initialDelayMs ?? 100;
-    const max = this.opts.maxDelayMs ?? 5000;
-    for (let attempt = 1; ; attempt++) {
-      if (this.stopped) throw new SqsSendError(`${what}: the sender was stopped`, 'stopped');
-      try {
-        return await fn();
-      } catch (err) {
-        if (!isTransient(err))
-          throw new SqsSendError(`${what}: ${String(err)} (not a transient failure; not retried)`, 'refused', err);
-        if (attempt >= this.maxAttempts)
-          throw new SqsSendError(`${what}: still failing after ${attempt} attempts: ${String(err)}`, 'budget', err);
-        this.logger.warn('SQS send failed; retrying', { attempt, error: String(err) });
-        await this.sleep(Math.min(initial * 2 ** (attempt - 1), max));
-      }
+    const { signal } = this.stopping;
+    const stopped = () => new SqsSendError(`${what}: the sender was stopped`, 'stopped');
+    let attempts = 0;
+    let listener: Disposable | undefined;
+    // The policy's delay does not end on an abort; this does.
+    const onStop = new Promise<never>((_, reject) => (listener = addAbortListener(signal, () => reject(stopped()))));
+    try {
+      return await Promise.race([
+        this.retries.execute(() => {
+          attempts++;
+          return signal.aborted ? Promise.reject(stopped()) : fn();
+        }, signal),
+        onStop,
+      ]);
+    } catch (err) {
+      if (err instanceof SqsSendError) throw err;
+      if (!isTransient(err))
+        throw new SqsSendError(`${what}: ${String(err)} (not a transient failure; not retried)`, 'refused', err);
+      throw new SqsSendError(`${what}: still failing after ${attempts} attempts: ${String(err)}`, 'budget', err);
+    } finally {
+      listener?.[Symbol.dispose]();
     }
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.sleepers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.sleepers.add(wake);
-    });
-  }
-
-  /**
-   * Sends up to 10 messages to one queue; resolves when each was accepted or dead-lettered, with
-   * the number dead-lettered.
-   */
+  /** Sends up to 10 messages to one queue; resolves, with the number dead-lettered, when each was accepted or dead-lettered. */
   async send(queueName: string, messages: EtcdEventMessage[]): Promise<number> {
     if (messages.length === 0) return 0;
     if (messages.length > 10) throw new Error('a batch holds at most 10 messages');
@@ -194,7 +175,7 @@ export class SqsBatchSender {
     let deadLettered = 0;
     await this.retrying(`SendMessageBatch to ${queueName}`, async () => {
       let transient: unknown;
-      // One request for the batch; one per entry once a whole batch was refused.
+      // One request for the batch; one per entry once a whole batch was refused (to find the entry at fault).
       for (const entries of alone ? pending.map((e) => [e]) : [pending]) {
         try {
           const batchRefused = await this.attempt(url, entries);
@@ -204,11 +185,11 @@ export class SqsBatchSender {
           for (const e of entries) e.error = String(err);
         }
       }
-      for (const e of pending.filter((p) => p.refusals >= this.maxRefusals)) {
+      for (const e of pending.filter((p) => p.refusals >= MAX_REFUSALS)) {
         await this.deadLetter(queueName, e);
         deadLettered++;
       }
-      pending = pending.filter((p) => p.refusals < this.maxRefusals && p.error !== undefined);
+      pending = pending.filter((p) => p.refusals < MAX_REFUSALS && p.error !== undefined);
       const [first] = pending;
       if (first) {
         this.stats.retriedEntries += pending.length;
@@ -220,9 +201,8 @@ export class SqsBatchSender {
   }
 
   /**
-   * One SendMessageBatch of entries. Marks each entry done (error undefined) or failed (error set,
-   * refusals counted when SQS refused the entry itself). Returns true when SQS refused the whole
-   * request as invalid. Transient errors are thrown.
+   * One SendMessageBatch: marks each entry accepted (error undefined) or not (refusals counted when
+   * SQS refused the entry itself). True when SQS refused the whole request as invalid; transient errors are thrown.
    */
   private async attempt(url: string, entries: Entry[]): Promise<boolean> {
     let res;
@@ -239,12 +219,11 @@ export class SqsBatchSender {
         }),
       );
     } catch (err) {
-      const e = err as Error & { $fault?: string };
+      const e = err as SdkError;
       if (!isRefusal(e.name, e.$fault === 'client')) throw err;
       for (const entry of entries) {
         entry.error = `${codeOf(e.name)}: ${e.message}`;
-        // Only an entry sent alone is known to be at fault.
-        if (entries.length === 1) entry.refusals++;
+        if (entries.length === 1) entry.refusals++; // only an entry sent alone is known to be at fault
       }
       return true;
     }
@@ -271,24 +250,25 @@ export class SqsBatchSender {
       error: e.error,
       attempt: e.refusals,
     });
-    recordRelayDeadLetter(this.opts.service ?? 'esi-relay', queueName);
-    if (!this.opts.deadLetterQueue) return;
+    recordRelayDeadLetter('esi-relay', queueName);
+    const dlq = this.opts.deadLetterQueue;
+    if (!dlq) return;
+    const keySha256 = createHash('sha256').update(key).digest('hex');
     const record = {
       key: keyShown,
       keyLength: key.length,
-      keySha256: createHash('sha256').update(key).digest('hex'),
+      keySha256,
       modRevision,
       type,
       queue: queueName,
       error: e.error,
     };
-    const dlq = this.opts.deadLetterQueue;
     const dlqUrl = await this.retrying(`GetQueueUrl ${dlq}`, () => queueUrl(dlq, this.client));
     await this.retrying(`SendMessage to ${dlq}`, async () => {
       try {
         await this.client.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: sqsSafeJson(record) }));
       } catch (err) {
-        const x = err as Error & { $fault?: string };
+        const x = err as SdkError;
         if (!isRefusal(x.name, x.$fault === 'client')) throw err;
         // Even the record is refused: the log line above is all that is left of it.
         this.logger.error('relay dead-letter queue refused the record', { resource_key: keyShown, error: x.message });
