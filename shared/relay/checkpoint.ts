@@ -1,12 +1,8 @@
 /**
- * A relay's resume point: one key per relay (`/esi-relay/checkpoints/<relay name>`), holding
- * `{"revision": R, "routes": {"<prefix>": Rp, ...}}`. Rp: every event under the route's prefix at
- * or below it was accepted by SQS (or dead-lettered); R = the least of them, so every event of
- * every route at or below R was sent. Each route resumes from its own Rp + 1: a route with no
- * events for a while then neither makes the others re-send on a restart nor looks behind.
- *
- * It is written with a fence on its own last write, so a second relay instance that also writes
- * it makes this one stop instead of both moving it (and neither moves it backwards).
+ * A relay's resume point, `/esi-relay/checkpoints/<relay name>` = `{"revision": R, "routes":
+ * {"<prefix>": Rp, ...}}` (docs/decisions.md "The relay": "Own checkpoint", "One writer"): every
+ * event under a prefix at or below its Rp was sent; R is the least Rp. Written with a fence on its
+ * own last write, so a second relay instance makes this one stop instead of both moving it.
  */
 import { absent, modRevisionIs, put, type Store } from '../store/store';
 
@@ -15,9 +11,7 @@ export class CheckpointLostError extends Error {
 }
 
 export interface CheckpointValue {
-  /** Every event of every route at or below it was sent. */
   revision: number;
-  /** Route prefix → every event under it at or below this revision was sent. */
   routes: Record<string, number>;
 }
 
@@ -59,14 +53,9 @@ export class Checkpoint {
     return this.current;
   }
 
-  /** Each route's stored revision (0 when none is stored). */
-  routeRevision(prefix: string): number {
-    return this.current.routes[prefix] ?? 0;
-  }
-
   /**
-   * Writes the routes' positions if one of them is ahead of its stored revision (no route moves
-   * backwards; a route no longer given is dropped). False when none was ahead (nothing written).
+   * Writes the routes' positions if one is ahead of its stored revision (none moves backwards; a
+   * route no longer given is dropped). False when none was ahead.
    */
   async advance(positions: Record<string, number>): Promise<boolean> {
     const stored = this.current.routes;

@@ -1,9 +1,7 @@
 /**
- * The relay's readiness signal for a local supervisor (the local stack, tests), independent of the
- * log level: with `ESI_RELAY_READY_FILE` set, the relay writes `{"pid", "relay"}` there once every
- * route watches and removes it on a clean stop. The file is written whole (a rename), so a reader
- * never sees half of it; a reader matches the pid, so a file left by a killed process does not count.
- * In AWS it is unset: ECS supervises the process itself.
+ * The relay's readiness signal for a local supervisor (`ESI_RELAY_READY_FILE`; unset in AWS):
+ * `{"pid", "relay"}` once every route watches, removed on a clean stop. Written whole (a rename);
+ * a reader matches the pid, so a file left by a killed process does not count.
  */
 import fs from 'node:fs';
 
@@ -23,10 +21,8 @@ export function removeReadyFile(file: string): void {
 }
 
 /**
- * The container health check's signal (ECS): the relay touches `file` every `everyMs` while every
- * route's watch has said something (events or a progress notification) within `stallMs`; a watch
- * stalled on a member cut off from its cluster stops the beats, the health check fails and ECS
- * replaces the task. stallMs 0: beats whatever the watches say (no progress notifications).
+ * The ECS health check's signal (docs/decisions.md "The relay", "Health check"): touches `file`
+ * every `everyMs` while every watch spoke within `stallMs` (0: whatever the watches say).
  */
 export function startHeartbeat(
   file: string,

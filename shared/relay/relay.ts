@@ -1,49 +1,34 @@
 /**
- * The relay: streams the etcd events of its routes into SQS without losing any, one RouteStream
- * per route (route-stream.ts), and keeps one checkpoint for all of them (checkpoint.ts): per
- * route, the revision up to which every event was sent, written in batches and fenced on its own
- * last write (docs/decisions.md "The relay": "Own checkpoint", "Batched checkpoints", "One
- * writer"). A crash re-sends at most what was forwarded since the last write: duplicates, never
- * loss. A route whose stored revision falls `staleRevisions` behind is written even when it
- * forwarded nothing, so it is not left to be compacted away.
+ * The relay: streams the etcd events of its routes into SQS without losing any, one RouteStream per
+ * route, and keeps one checkpoint for all of them (checkpoint.ts), written in batches and fenced on
+ * its own last write (docs/decisions.md "The relay": "Own checkpoint", "Batched checkpoints", "One
+ * writer"). A crash re-sends at most what was forwarded since the last write: duplicates, never loss.
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import type { Logger } from '../log/logger';
 import type { Store } from '../store/store';
 import { Checkpoint, CheckpointLostError } from './checkpoint';
-import { emptyCounters, RouteStream, type StreamCounters } from './route-stream';
+import { emptyCounters, RouteStream, type StreamCounters, type StreamOptions } from './route-stream';
 import type { RelayRoute } from './routes';
 import { SqsBatchSender, SqsSendError } from './sqs-sender';
 import { definedOnly } from '../defined-only';
 
-export type { RouteFn } from './route-stream';
+export type { RouteFn } from './routes';
 
-export interface RelayOptions {
-  name: string;
+/** A route's stored revision this far behind is written even if it forwarded nothing (not to be compacted away). */
+const STALE_REVISIONS = 10_000;
+
+export interface RelayOptions extends StreamOptions {
   routes: RelayRoute[];
   /** `/esi-relay/checkpoints/<name>` (keys.relayCheckpoint). */
   checkpointKey: string;
-  logger: Logger;
-  /** Messages per SendMessageBatch (1-10). */
-  batchSize?: number;
-  /** Batches in flight at once, per route. */
-  concurrency?: number;
-  /** Keys per page when a route re-reads its prefix after a compaction (default RANGE_PAGE_SIZE). */
-  resyncPageSize?: number;
   /** Queue name of the relay's dead-letter queue (events SQS refuses for good). */
   deadLetterQueue?: string;
-  /** Longest a forwarded event waits for the checkpoint write (ms). */
+  /** Longest a forwarded event waits for the checkpoint write (ms; default 1000). */
   checkpointMs?: number;
-  /** Forwarded events that trigger a checkpoint write at once. */
+  /** Forwarded events that trigger a checkpoint write at once (default 1000). */
   checkpointEvents?: number;
-  /** Revisions a route's stored revision may fall behind on events not forwarded. */
-  staleRevisions?: number;
   /** How long a stop may keep sending what the routes hold before it gives up on SQS (ms). */
   stopSendGraceMs?: number;
-}
-
-export interface RelayCounters extends StreamCounters {
-  checkpointWrites: number;
 }
 
 export class Relay {
@@ -51,6 +36,8 @@ export class Relay {
   private readonly sender: SqsBatchSender;
   readonly streams: RouteStream[];
   private fatal?: Error;
+  private onFatal: (err: Error) => void = () => undefined;
+  private readonly failure = new Promise<Error>((resolve) => (this.onFatal = resolve));
   private stopping = false;
   private checkpointWrite: Promise<void> = Promise.resolve();
   /** Events forwarded since the last checkpoint write. */
@@ -64,26 +51,9 @@ export class Relay {
     private readonly opts: RelayOptions,
   ) {
     this.checkpoint = new Checkpoint(store, opts.checkpointKey);
-    const sender = new SqsBatchSender(sqs, opts.logger, definedOnly({ deadLetterQueue: opts.deadLetterQueue }));
-    this.sender = sender;
-    this.streams = opts.routes.map(
-      (r) =>
-        new RouteStream(
-          store,
-          sender,
-          definedOnly({
-            name: opts.name,
-            prefix: r.prefix,
-            route: r.route,
-            logger: opts.logger,
-            batchSize: opts.batchSize,
-            concurrency: opts.concurrency,
-            resyncPageSize: opts.resyncPageSize,
-            onAdvance: (forwarded: number) => this.advance(forwarded),
-            onFailure: (err: Error) => this.fail(err),
-          }),
-        ),
-    );
+    this.sender = new SqsBatchSender(sqs, opts.logger, definedOnly({ deadLetterQueue: opts.deadLetterQueue }));
+    const events = { onAdvance: (n: number) => this.advance(n), onFailure: (err: Error) => this.fail(err) };
+    this.streams = opts.routes.map((r) => new RouteStream(store, this.sender, opts, r, events));
   }
 
   /** The stored checkpoint's revision: every event of every route at or below it was sent (trails `position`). */
@@ -96,8 +66,8 @@ export class Relay {
     return Math.min(...this.streams.map((s) => s.position));
   }
 
-  get counters(): RelayCounters {
-    const sum: RelayCounters = { ...emptyCounters(), checkpointWrites: this.checkpointWrites };
+  get counters(): StreamCounters & { checkpointWrites: number } {
+    const sum = { ...emptyCounters(), checkpointWrites: this.checkpointWrites };
     for (const s of this.streams)
       for (const k of Object.keys(s.counters) as (keyof StreamCounters)[]) sum[k] += s.counters[k];
     return sum;
@@ -105,8 +75,7 @@ export class Relay {
 
   async start(): Promise<void> {
     const from = await this.checkpoint.load(this.streams.map((s) => s.prefix));
-    // `load` answers a revision for every prefix it is given.
-    await Promise.all(this.streams.map((s) => s.start(from[s.prefix]!)));
+    await Promise.all(this.streams.map((s) => s.start(from[s.prefix]!))); // a revision for every prefix
   }
 
   /** Stops watching, sends what it already holds, writes the checkpoint. */
@@ -120,34 +89,31 @@ export class Relay {
     await this.checkpointWrite;
   }
 
-  /**
-   * SQS refused a send for good (AccessDenied, a bad request) or stayed down past the sender's
-   * budget: the relay stops with its checkpoint before the unsent events; started again (ECS), it
-   * resumes from there. A send ended by a stop is not a failure. So does a watch not created in
-   * time (its member cut off): the new process's etcd client picks a member afresh.
-   */
-  private fail(err: Error): void {
-    if (this.fatal || (err instanceof SqsSendError && err.reason === 'stopped')) return;
-    this.fatal = err;
-    const what = err instanceof SqsSendError ? 'relay cannot send to SQS; stopping' : 'relay failed; stopping';
-    this.opts.logger.error(what, { relay: this.opts.name, error: err.message });
-    this.streams.forEach((s) => s.halt());
-    this.sender.stop();
+  /** Resolves when the relay fails for good; started again (ECS), it resumes from its checkpoint. */
+  failed(): Promise<Error> {
+    return this.failure;
   }
 
-  /** Resolves when the relay fails for good (lost its checkpoint to another instance, or SQS refuses it). */
-  failed(): Promise<Error> {
-    return new Promise((resolve) => {
-      const check = () => (this.fatal ? resolve(this.fatal) : setTimeout(check, 200).unref());
-      check();
-    });
+  /** Stops the streams for good, the checkpoint before their unsent events. */
+  private halt(err: Error, message: string): void {
+    this.fatal = err;
+    this.opts.logger.error(message, { relay: this.opts.name, error: err.message });
+    this.streams.forEach((s) => s.halt());
+    this.onFatal(err);
+  }
+
+  /** SQS refused a send for good or stayed down past the budget, or a watch was not created in time. */
+  private fail(err: Error): void {
+    if (this.fatal || (err instanceof SqsSendError && err.reason === 'stopped')) return;
+    this.halt(err, err instanceof SqsSendError ? 'relay cannot send to SQS; stopping' : 'relay failed; stopping');
+    this.sender.stop();
   }
 
   /** A route moved: schedules the checkpoint write. */
   private advance(forwarded: number): void {
     this.unsaved += forwarded;
-    const staleAfter = this.opts.staleRevisions ?? 10_000;
-    const stale = this.streams.some((s) => s.position - this.checkpoint.routeRevision(s.prefix) >= staleAfter);
+    const stored = this.checkpoint.value.routes;
+    const stale = this.streams.some((s) => s.position - (stored[s.prefix] ?? 0) >= STALE_REVISIONS);
     if (this.unsaved >= (this.opts.checkpointEvents ?? 1000)) this.writeCheckpoint();
     else if ((this.unsaved > 0 || stale) && !this.checkpointTimer)
       this.checkpointTimer = setTimeout(() => this.writeCheckpoint(), this.opts.checkpointMs ?? 1000);
@@ -157,7 +123,7 @@ export class Relay {
   private writeCheckpoint(): void {
     clearTimeout(this.checkpointTimer);
     this.checkpointTimer = undefined;
-    if (this.fatal) return; // the checkpoint is another instance's now
+    if (this.fatal) return; // the checkpoint may be another instance's now
     const positions = Object.fromEntries(this.streams.map((s) => [s.prefix, s.position]));
     const covered = this.unsaved;
     this.unsaved = 0;
@@ -166,23 +132,16 @@ export class Relay {
         if (await this.checkpoint.advance(positions)) this.checkpointWrites++;
       })
       .catch((err: Error) => {
-        if (!(err instanceof CheckpointLostError)) {
-          // etcd unreachable for now: written again on the next round.
-          this.opts.logger.warn('relay checkpoint not written yet', {
-            relay: this.opts.name,
-            etcd_revision: Math.min(...Object.values(positions)),
-            error: err.message,
-          });
-          this.unsaved += covered;
-          if (!this.stopping) this.advance(0);
-          return;
-        }
-        this.fatal = err;
-        this.opts.logger.error('relay checkpoint taken by another instance; stopping', {
+        if (err instanceof CheckpointLostError)
+          return this.halt(err, 'relay checkpoint taken by another instance; stopping');
+        // etcd unreachable for now: written again on the next round.
+        this.opts.logger.warn('relay checkpoint not written yet', {
           relay: this.opts.name,
+          etcd_revision: Math.min(...Object.values(positions)),
           error: err.message,
         });
-        this.streams.forEach((s) => s.halt());
+        this.unsaved += covered;
+        if (!this.stopping) this.advance(0);
       });
   }
 }

@@ -1,48 +1,44 @@
 /**
- * Streams the etcd events under one route's prefix into SQS without losing any; the relay
- * (relay.ts) runs one per route and keeps their common checkpoint. docs/decisions.md "The relay"
- * says how: resumed from the stream's own position (never the etcd3 watcher's), on whole
- * revisions, a compacted start resynced a page at a time as the send buffer has room, up to
- * `concurrency` batches in flight with the position over finished ones only, and a watch not
- * created within `watchOpenMs` failing the relay (no in-process retry: a late watch of the
- * abandoned attempt could never be cancelled safely).
+ * Streams the etcd events under one route's prefix into SQS without losing any (docs/decisions.md
+ * "The relay"): resumed from the stream's own position, never the etcd3 watcher's; on whole
+ * revisions; a compacted start resynced a page at a time as the send buffer has room; up to
+ * `concurrency` batches in flight, the position moving over finished ones only.
  */
+import { TaskCancelledError, timeout, TimeoutStrategy } from 'cockatiel';
 import { errorMessage } from '../errors';
 import { type EtcdEventMessage } from '../events/etcd-event-message';
 import type { Logger } from '../log/logger';
 import { RANGE_PAGE_SIZE } from '../store/read';
 import { CompactedError, type Store, type WatchEvent, type WatchHandle } from '../store/store';
 import type { SqsBatchSender } from './sqs-sender';
+import type { RelayRoute, RouteFn } from './routes';
 import { definedOnly } from '../defined-only';
 
-/** Chooses the queue for an event; undefined = not forwarded (still passes the checkpoint). */
-export type RouteFn = (event: EtcdEventMessage, value: string) => string | undefined;
-
-export interface RouteStreamOptions {
+/** What every route of a relay shares. */
+export interface StreamOptions {
   /** The relay's name (for logs). */
   name: string;
-  prefix: string;
-  route: RouteFn;
   logger: Logger;
   /** Messages per SendMessageBatch (1-10). */
   batchSize?: number;
-  /** Batches in flight at once. */
+  /** Batches in flight at once, per route. */
   concurrency?: number;
-  /** Keys per page of a resync's range reads (default RANGE_PAGE_SIZE). */
+  /** Keys per page when a route re-reads its prefix after a compaction (default RANGE_PAGE_SIZE). */
   resyncPageSize?: number;
-  /** Called when the position moved, with the events forwarded (sent or dead-lettered) up to it. */
-  onAdvance(forwarded: number): void;
-  /** Called when a batch cannot be sent (SqsSendError) or a watch cannot be created; the position is kept. */
-  onFailure(err: Error): void;
-  /** How long creating a watch may take before the relay fails (default WATCH_OPEN_MS). */
-  watchOpenMs?: number;
 }
 
-/** A watch not created within this (the member cut off, a half-open connection) fails the relay. */
-export const WATCH_OPEN_MS = 30_000;
+/** What a stream tells its relay: the position moved (with the events forwarded up to it); it cannot go on. */
+export interface StreamEvents {
+  onAdvance(forwarded: number): void;
+  onFailure(err: Error): void;
+}
 
-/** The watch was not created in time: its member does not answer. */
-export class WatchOpenTimeoutError extends Error {}
+/**
+ * A watch not created within this (the member cut off) fails the relay: a late watch of an
+ * abandoned attempt could not be cancelled safely, so there is no in-process retry.
+ */
+const WATCH_OPEN_MS = 30_000;
+const watchOpen = timeout(WATCH_OPEN_MS, TimeoutStrategy.Aggressive).dangerouslyUnref();
 
 interface Item {
   message: EtcdEventMessage;
@@ -54,26 +50,27 @@ interface Item {
 
 interface Batch {
   lastPosition: number;
-  /** Events of the batch sent to a queue (accepted or dead-lettered). */
+  /** Events sent to a queue (accepted or dead-lettered). */
   forwarded: number;
   done: boolean;
   promise: Promise<void>;
 }
 
-/** `pendingHighWater`: most events held unsent at once (the send buffer's high-water mark). */
-const COUNTERS = [
-  'received',
-  'forwarded',
-  'skipped',
-  'deadLettered',
-  'resyncs',
-  'rewatches',
-  'pendingHighWater',
-] as const;
-export type StreamCounters = Record<(typeof COUNTERS)[number], number>;
-export const emptyCounters = (): StreamCounters => Object.fromEntries(COUNTERS.map((k) => [k, 0])) as StreamCounters;
+/** `pendingHighWater`: most events held unsent at once. */
+export const emptyCounters = () => ({
+  received: 0,
+  forwarded: 0,
+  skipped: 0,
+  deadLettered: 0,
+  resyncs: 0,
+  rewatches: 0,
+  pendingHighWater: 0,
+});
+export type StreamCounters = ReturnType<typeof emptyCounters>;
 
 export class RouteStream {
+  readonly prefix: string;
+  private readonly route: RouteFn;
   private pending: Item[] = [];
   private inflight: Batch[] = [];
   private lastEnqueued = 0;
@@ -85,7 +82,7 @@ export class RouteStream {
   /** A resync waiting for room in the send buffer. */
   private roomWaiter: (() => void) | undefined;
   private loop: Promise<void> | undefined;
-  /** Highest revision up to which every event was sent (or passed over); the checkpoint trails it. */
+  /** Every event up to it was sent or passed over; the checkpoint trails it. */
   private safePosition = 0;
   /** When the watch last said anything: created, events, a progress notification. */
   private lastHeard = Date.now();
@@ -94,27 +91,23 @@ export class RouteStream {
   constructor(
     private readonly store: Store,
     private readonly sender: SqsBatchSender,
-    readonly opts: RouteStreamOptions,
-  ) {}
-
-  get prefix(): string {
-    return this.opts.prefix;
+    private readonly opts: StreamOptions,
+    route: RelayRoute,
+    private readonly relay: StreamEvents,
+  ) {
+    this.prefix = route.prefix;
+    this.route = route.route;
   }
 
-  /** What every log line of the stream carries. */
   private get where() {
-    return { relay: this.opts.name, prefix: this.opts.prefix, etcd_revision: this.lastEnqueued };
+    return { relay: this.opts.name, prefix: this.prefix, etcd_revision: this.lastEnqueued };
   }
 
-  /** Highest revision up to which every event under the prefix was sent or passed over. */
   get position(): number {
     return this.safePosition;
   }
 
-  /**
-   * Milliseconds since the watch last said anything (events, progress, a new watch). With etcd's
-   * progress notifications on, a healthy watch is never silent for longer than their interval.
-   */
+  /** Milliseconds since the watch last said anything (with progress notifications on, never long). */
   silentMs(now = Date.now()): number {
     return now - this.lastHeard;
   }
@@ -124,12 +117,12 @@ export class RouteStream {
     this.lastEnqueued = from;
     this.safePosition = from;
     this.opts.logger.info('relay route starting', { ...this.where, checkpoint: from });
-    // Sending first: a resync at start (its revision compacted) waits for room in the send buffer.
+    // Sending first: a resync at start waits for room in the send buffer.
     this.loop = this.sendLoop();
     await this.openWatch();
   }
 
-  /** Cancels the watch; one that cannot be cancelled (its stream already broken) is logged and left. */
+  /** A watch that cannot be cancelled (its stream already broken) is logged and left. */
   private async cancelWatch(): Promise<void> {
     await this.watch
       ?.cancel()
@@ -145,7 +138,7 @@ export class RouteStream {
     await this.loop;
   }
 
-  /** Stops sending at once (the relay lost its checkpoint to another instance). */
+  /** Stops sending at once (the relay failed). */
   halt(): void {
     this.halted = true;
     this.makeRoom();
@@ -154,10 +147,10 @@ export class RouteStream {
 
   private async openWatch(): Promise<void> {
     for (let attempt = 0; !this.stopping; attempt++) {
+      this.lastHeard = Date.now();
       try {
-        this.lastHeard = Date.now();
-        this.watch = await this.withinWatchOpen(
-          this.store.watch(this.opts.prefix, this.lastEnqueued + 1, {
+        this.watch = await watchOpen.execute(() =>
+          this.store.watch(this.prefix, this.lastEnqueued + 1, {
             onEvents: (events) => this.enqueue(events),
             onProgress: (revision) => this.progress(revision),
             onError: (err, info) => this.recover(err, info.compacted),
@@ -165,11 +158,15 @@ export class RouteStream {
         );
         return;
       } catch (err) {
-        if (err instanceof WatchOpenTimeoutError) {
-          this.opts.logger.error('watch not created in time; the relay stops', { ...this.where, error: err.message });
+        if (err instanceof TaskCancelledError) {
+          const failure = new Error(`watch of ${this.prefix} not created within ${WATCH_OPEN_MS} ms`, { cause: err });
+          this.opts.logger.error('watch not created in time; the relay stops', {
+            ...this.where,
+            error: failure.message,
+          });
           this.halt();
-          this.opts.onFailure(err);
-          throw err;
+          this.relay.onFailure(failure);
+          throw failure;
         }
         if (err instanceof CompactedError) {
           await this.resyncUntilDone();
@@ -181,36 +178,19 @@ export class RouteStream {
     }
   }
 
-  private withinWatchOpen<T>(p: Promise<T>): Promise<T> {
-    const ms = this.opts.watchOpenMs ?? WATCH_OPEN_MS;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new WatchOpenTimeoutError(`watch of ${this.opts.prefix} not created within ${ms} ms`)),
-        ms,
-      );
-    });
-    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-  }
-
   private recover(err: Error, compacted: boolean): void {
     if (this.recovering || this.stopping) return;
     this.counters.rewatches++;
-    this.opts.logger.warn('watch ended; re-creating it from the relay position', {
-      ...this.where,
-      compacted,
-      error: err.message,
-    });
+    const fields = { ...this.where, compacted, error: err.message };
+    this.opts.logger.warn('watch ended; re-creating it from the relay position', fields);
     this.recovering = (async () => {
       await this.cancelWatch();
       if (compacted) await this.resyncUntilDone();
       else await delay(200); // a watch that keeps failing must not spin
       await this.openWatch();
     })()
-      .catch(() => undefined) // a watch not created in time has failed the relay (onFailure)
-      .finally(() => {
-        this.recovering = undefined;
-      });
+      .catch(() => undefined) // a watch not created in time has failed the relay
+      .finally(() => (this.recovering = undefined));
   }
 
   /** Resyncs until one completes (etcd down, or its snapshot compacted too: again, from the start). */
@@ -226,9 +206,8 @@ export class RouteStream {
   }
 
   /**
-   * The start revision is gone: re-emit every key under the prefix as it is at one revision, a
-   * page at a time, each page read only once the send buffer has room for it. Keys of the pages
-   * before the last keep the position where it is; those of the last one complete the resync.
+   * The start revision is gone: re-emits every key under the prefix as it is at one revision, a
+   * page at a time once the send buffer has room for it. Only the last page moves the position.
    */
   private async resync(): Promise<void> {
     this.counters.resyncs++;
@@ -240,13 +219,13 @@ export class RouteStream {
     for (;;) {
       await this.room(pageSize);
       if (this.stopping || this.halted) return;
-      const page = await this.store.range(this.opts.prefix, definedOnly({ limit: pageSize, from, revision }));
+      const page = await this.store.range(this.prefix, definedOnly({ limit: pageSize, from, revision }));
       revision ??= page.revision;
       const lastKey = page.items.at(-1)?.key;
       const last = !page.more || lastKey === undefined;
       for (const kv of page.items) {
         const message: EtcdEventMessage = { key: kv.key, modRevision: kv.modRevision, type: 'sync' };
-        this.hold({ message, position: last ? revision : held, queue: this.opts.route(message, kv.value) });
+        this.hold({ message, position: last ? revision : held, queue: this.route(message, kv.value) });
       }
       keys += page.items.length;
       this.counters.received += page.items.length;
@@ -254,11 +233,8 @@ export class RouteStream {
       if (last) break;
       from = `${lastKey}\0`;
     }
-    this.opts.logger.warn('start revision compacted; re-emitted every key under the prefix', {
-      ...this.where,
-      keys,
-      etcd_revision: revision,
-    });
+    const fields = { ...this.where, keys, etcd_revision: revision };
+    this.opts.logger.warn('start revision compacted; re-emitted every key under the prefix', fields);
     this.lastEnqueued = Math.max(this.lastEnqueued, revision);
     this.wake?.();
   }
@@ -277,13 +253,12 @@ export class RouteStream {
 
   private hold(item: Item): void {
     this.pending.push(item);
-    if (this.pending.length > this.counters.pendingHighWater) this.counters.pendingHighWater = this.pending.length;
+    this.counters.pendingHighWater = Math.max(this.counters.pendingHighWater, this.pending.length);
   }
 
   /**
-   * etcd says every event under the prefix up to `revision` was delivered: nothing more will come at
-   * or below it. A route with nothing unsent moves its position there, so a quiet prefix is not
-   * counted behind by the writes made elsewhere (RelayLag); a busy one moves with its batches.
+   * etcd delivered every event under the prefix up to `revision`. With nothing unsent the position
+   * moves there, so a quiet prefix is not counted behind by writes elsewhere (RelayLag).
    */
   private progress(revision: number): void {
     this.lastHeard = Date.now();
@@ -291,7 +266,7 @@ export class RouteStream {
     this.lastEnqueued = revision;
     if (this.pending.length || this.inflight.length || revision <= this.safePosition) return;
     this.safePosition = revision;
-    this.opts.onAdvance(0);
+    this.relay.onAdvance(0);
   }
 
   private enqueue(events: WatchEvent[]): void {
@@ -300,11 +275,10 @@ export class RouteStream {
       // Duplicates after a re-watch: whole revisions we already hold.
       if (ev.modRevision <= this.lastEnqueued) continue;
       const message: EtcdEventMessage = { key: ev.key, modRevision: ev.modRevision, type: ev.type };
-      this.hold({ message, position: ev.modRevision, queue: this.opts.route(message, ev.value) });
+      this.hold({ message, position: ev.modRevision, queue: this.route(message, ev.value) });
       this.counters.received++;
     }
-    const last = events[events.length - 1];
-    if (last && last.modRevision > this.lastEnqueued) this.lastEnqueued = last.modRevision;
+    this.lastEnqueued = Math.max(this.lastEnqueued, events.at(-1)?.modRevision ?? 0);
     this.wake?.();
   }
 
@@ -312,7 +286,7 @@ export class RouteStream {
     const batchSize = Math.min(Math.max(this.opts.batchSize ?? 10, 1), 10);
     const concurrency = Math.max(this.opts.concurrency ?? 4, 1);
     while (!this.halted) {
-      // Finished batches wait in `inflight` behind an unfinished one until the checkpoint can pass
+      // Finished batches wait in `inflight` behind an unfinished one until the position can pass
       // them; only unfinished ones count against the concurrency and can wake the loop.
       const running = this.inflight.filter((b) => !b.done);
       if (this.pending.length === 0 || running.length >= concurrency) {
@@ -331,33 +305,24 @@ export class RouteStream {
   }
 
   private startBatch(items: Item[]): void {
-    // The checkpoint may only cover whole revisions: if the next pending item shares the batch's
-    // last revision, this batch completes only the revisions before it.
-    const last = items.at(-1)?.position;
-    if (last === undefined) return; // nothing to send
+    // Whole revisions only: if the next pending item shares the batch's last revision, this batch
+    // completes only the revisions before it.
+    const last = items.at(-1)!.position; // never called with no items
     const next = this.pending[0];
-    const batch: Batch = {
-      lastPosition: next && next.position === last ? last - 1 : last,
-      forwarded: 0,
-      done: false,
-      promise: Promise.resolve(),
-    };
+    const lastPosition = next?.position === last ? last - 1 : last;
+    const batch: Batch = { lastPosition, forwarded: 0, done: false, promise: Promise.resolve() };
     const byQueue = new Map<string, EtcdEventMessage[]>();
     for (const item of items) {
-      if (!item.queue) {
-        this.counters.skipped++;
-        continue;
-      }
-      byQueue.set(item.queue, [...(byQueue.get(item.queue) ?? []), item.message]);
+      if (item.queue) byQueue.set(item.queue, [...(byQueue.get(item.queue) ?? []), item.message]);
+      else this.counters.skipped++;
     }
     batch.promise = Promise.all(
-      [...byQueue].map(([queue, msgs]) =>
-        this.sender.send(queue, msgs).then((deadLettered) => {
-          this.counters.forwarded += msgs.length - deadLettered;
-          this.counters.deadLettered += deadLettered;
-          batch.forwarded += msgs.length;
-        }),
-      ),
+      [...byQueue].map(async ([queue, msgs]) => {
+        const deadLettered = await this.sender.send(queue, msgs);
+        this.counters.forwarded += msgs.length - deadLettered;
+        this.counters.deadLettered += deadLettered;
+        batch.forwarded += msgs.length;
+      }),
     ).then(
       () => {
         batch.done = true;
@@ -365,7 +330,7 @@ export class RouteStream {
       },
       (err: Error) => {
         this.halt();
-        this.opts.onFailure(err);
+        this.relay.onFailure(err);
       },
     );
     this.inflight.push(batch);
@@ -379,10 +344,10 @@ export class RouteStream {
       this.safePosition = Math.max(this.safePosition, batch.lastPosition);
       forwarded += batch.forwarded;
     }
-    this.opts.onAdvance(forwarded);
+    this.relay.onAdvance(forwarded);
   }
 }
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Exponential backoff between attempts: 100 ms doubling, at most 5 s. */
+/** 100 ms doubling, at most 5 s. */
 const backoff = (attempt: number) => delay(Math.min(100 * 2 ** attempt, 5000));

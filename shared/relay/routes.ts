@@ -5,7 +5,9 @@ import { jobQueueName, queueName, setting } from '../config';
 import type { EtcdEventMessage } from '../events/etcd-event-message';
 import { defaultJobKeys, parseJobId } from '../jobs/job-keys';
 import { CONFIG_PREFIX } from '../keys';
-import type { RouteFn } from './route-stream';
+
+/** Chooses the queue for an event; undefined = not forwarded (still passes the checkpoint). */
+export type RouteFn = (event: EtcdEventMessage, value: string) => string | undefined;
 
 export interface RelayRoute {
   prefix: string;
