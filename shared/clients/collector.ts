@@ -1,20 +1,18 @@
 /**
- * Monitoring collector ("collector agents") client: `/targets` as the record captured it between
- * heat-engine and the collector (docs/PROTOCOL-NOTES.md §e, from the record's collector_agents captures): POST /targets → 201 with
- * the body echoed plus `id`, `link`, `monitorer`, `created_at`; GET /targets/<id> adds `values`;
- * DELETE /targets/<id> (implied by stack deletes; 404 = already gone). `GET /targets?filters`
- * is not in the record: findTargets works against the simulator and against a collector that
- * implements it, and fails with a TerminalError (404/405) against one that does not.
+ * Monitoring collector client, `/targets` as the record captured it (docs/PROTOCOL-NOTES.md §e):
+ * POST → 201 with the body echoed plus `id`, `link`, `monitorer`, `created_at`; GET /targets/<id>
+ * adds `values`; DELETE (404 = already gone). `GET /targets?filters` is not in the record: against a
+ * collector without it, findTargets fails with a TerminalError (404/405).
  */
 import type { AxiosInstance, AxiosResponse, Method } from 'axios';
-import { fromResponse, fromThrown, TerminalError } from './errors';
+import { type ClientError, fromResponse, fromThrown, TerminalError } from './errors';
 import { type BreakerSettings, createHttp, DEFAULT_RETRY, resilience, type Resilience } from './http';
 import { httpSettings, SettingsError, type RetrySettings } from './settings';
 
 /** The body of POST /targets (what the templates' MonitoringTarget resources declared). */
 export interface TargetSpec {
   type: string;
-  /** Gohan plural, e.g. `ports`, `vnf_instances`. */
+  /** Gohan plural, e.g. `ports`. */
   resource_type: string;
   resource_id: string;
   field_name?: string;
@@ -39,36 +37,34 @@ export interface Target extends TargetSpec {
   link: string;
   monitorer?: string;
   created_at?: string;
-  /** Present on GET (empty until an agent reports). */
+  /** On GET (empty until an agent reports). */
   values?: TargetValue[];
-}
-
-export interface CollectorClientOptions {
-  baseUrl: string;
-  timeoutMs?: number;
-  retry?: RetrySettings;
-  breaker?: BreakerSettings;
 }
 
 /** Statuses after which a POST certainly did not create anything, so retrying cannot duplicate. */
 const POST_SAFE_TO_RETRY = new Set([429, 503]);
+
+/** Carries an attempt's error past the retry policy, which must not repeat it. */
+class NoRetry extends Error {
+  constructor(readonly error: unknown) {
+    super('not retried');
+  }
+}
 
 export class CollectorClient {
   readonly baseUrl: string;
   private readonly http: AxiosInstance;
   private readonly policy: Resilience;
 
-  constructor(opts: CollectorClientOptions) {
+  constructor(opts: { baseUrl: string; timeoutMs?: number; retry?: RetrySettings; breaker?: BreakerSettings }) {
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
     this.http = createHttp(opts.timeoutMs ?? 10_000);
     this.policy = resilience('collector', this.baseUrl, opts.retry ?? DEFAULT_RETRY, opts.breaker);
   }
 
   /**
-   * Registers a target. Retried in-process only when the collector certainly did not act on the
-   * request (connection refused, 429, 503); other retryable failures are returned at once as
-   * RetryableError, since a blind repeat could register the target twice: the handler looks
-   * with findTargets before creating again.
+   * Registers a target, retried in-process only when the collector certainly did not act (connection
+   * refused, 429, 503): a blind repeat could register it twice, so the handler looks with findTargets first.
    */
   async createTarget(body: TargetSpec): Promise<Target> {
     const res = await this.call('POST', '/targets', {
@@ -85,31 +81,21 @@ export class CollectorClient {
     return res.status === 404 ? undefined : (res.data as Target);
   }
 
-  /** Removes a target; `absent` when it was already gone. */
   async deleteTarget(id: string): Promise<'deleted' | 'absent'> {
     const res = await this.call('DELETE', `/targets/${encodeURIComponent(id)}`, { ok: [204, 200, 404] });
     return res.status === 404 ? 'absent' : 'deleted';
   }
 
-  /** Targets matching every given field (GET /targets?…; see the note at the top). */
-  async findTargets(filter: {
-    resource_type?: string;
-    resource_id?: string;
-    tenant_id?: string;
-    type?: string;
-    field_name?: string;
-  }): Promise<Target[]> {
+  /** Targets matching every given field. */
+  async findTargets(
+    filter: Partial<Pick<TargetSpec, 'resource_type' | 'resource_id' | 'tenant_id' | 'type' | 'field_name'>>,
+  ): Promise<Target[]> {
     const q = new URLSearchParams(
-      Object.entries<string | undefined>(filter).filter((e): e is [string, string] => e[1] !== undefined),
+      Object.entries(filter).filter((e): e is [string, string] => e[1] !== undefined),
     ).toString();
-    const res = await this.call('GET', `/targets${q ? `?${q}` : ''}`, { ok: [200] });
-    const data = res.data as unknown;
-    const list = Array.isArray(data)
-      ? data
-      : Array.isArray((data as { targets?: unknown })?.targets)
-        ? (data as { targets: unknown[] }).targets
-        : undefined;
-    if (!list)
+    const data = (await this.call('GET', `/targets${q ? `?${q}` : ''}`, { ok: [200] })).data as unknown;
+    const list = Array.isArray(data) ? data : (data as { targets?: unknown })?.targets;
+    if (!Array.isArray(list))
       throw new TerminalError('collector GET /targets: 200 without a list of targets', {
         service: 'collector',
         status: 200,
@@ -123,53 +109,36 @@ export class CollectorClient {
     o: { body?: unknown; ok: number[]; retryWhen?: (status: number | undefined, code: string | undefined) => boolean },
   ): Promise<AxiosResponse> {
     const what = `collector ${method} ${path.split('?')[0]}`;
-    const once = async (): Promise<AxiosResponse> => {
+    const attempt = async (): Promise<AxiosResponse> => {
       let res: AxiosResponse;
       try {
-        res = await this.http.request({
-          method,
-          url: `${this.baseUrl}${path}`,
-          data: o.body,
-          headers: o.body !== undefined ? { 'Content-Type': 'application/json' } : {},
-        });
+        const headers = o.body !== undefined ? { 'Content-Type': 'application/json' } : {};
+        res = await this.http.request({ method, url: `${this.baseUrl}${path}`, data: o.body, headers });
       } catch (err) {
         throw fromThrown('collector', what, err);
       }
       if (o.ok.includes(res.status)) return res;
       throw fromResponse('collector', what, res.status, res.data);
     };
-    if (!o.retryWhen) return this.policy.execute(once);
-    // Selective retry: attempts whose error is not safe to repeat are returned as they are.
-    const retryWhen = o.retryWhen;
-    let final: unknown;
+    const { retryWhen } = o;
+    // An error not safe to repeat passes the policy unretried (and uncounted by the breaker).
+    const once = !retryWhen
+      ? attempt
+      : () =>
+          attempt().catch((err: ClientError) => {
+            throw err.retryable && !retryWhen(err.status, err.code) ? new NoRetry(err) : err;
+          });
     try {
-      return await this.policy.execute(async () => {
-        try {
-          return await once();
-        } catch (err) {
-          const e = err as { retryable?: boolean; status?: number; code?: string };
-          if (e.retryable && !retryWhen(e.status, e.code)) {
-            final = err;
-            throw new NoRetry();
-          }
-          throw err;
-        }
-      });
+      return await this.policy.execute(once);
     } catch (err) {
-      if (err instanceof NoRetry) throw final;
-      throw err;
+      throw err instanceof NoRetry ? err.error : err;
     }
   }
 }
 
-/** Marks an attempt the retry policy must not repeat (a TerminalError-like sentinel). */
-class NoRetry extends Error {
-  override name = 'NoRetry';
-}
-
 let shared: CollectorClient | undefined;
 
-/** One collector client per container, configured from the environment (ESI_COLLECTOR_URL, ESI_HTTP_*). */
+/** The container's collector client from the environment (ESI_COLLECTOR_URL, ESI_HTTP_*). */
 export function defaultCollectorClient(): CollectorClient {
   if (!shared) {
     const s = httpSettings();

@@ -1,10 +1,7 @@
 /**
- * Errors of the HTTP clients (Keystone, Heat, the monitoring collector), converted at the client
- * boundary into RetryableError (the call may succeed later) or TerminalError (retrying the same
- * request cannot help): docs/heat-handler.md "Errors". Neither ever carries a credential or a
- * token: messages are built from the method, the URL path and the service's text, then redacted,
- * and `cause` is a bare copy of the underlying error without axios' request config, whose headers
- * hold X-Auth-Token and whose body holds the Keystone password.
+ * Client errors, converted at the boundary into RetryableError or TerminalError (docs/heat-handler.md
+ * "Errors"). Never a credential or token: messages are redacted, and `cause` is a bare copy without
+ * axios' request config (its headers hold X-Auth-Token, its body the Keystone password).
  */
 import { errorMessage } from '../errors';
 import { redactText } from '../log/redact';
@@ -12,15 +9,13 @@ import { definedOnly } from '../defined-only';
 
 export type ServiceName = 'keystone' | 'heat' | 'collector';
 
-export interface ClientErrorDetails {
+interface ClientErrorDetails {
   service: ServiceName;
-  /** HTTP status, when the service answered. */
+  /** HTTP status, when the service answered; else the network error `code`. */
   status?: number;
-  /** Network error code (ECONNREFUSED, ECONNABORTED, …) when it did not. */
   code?: string;
-  /** The service's error type, e.g. Heat's `StackExists`, `ActionInProgress`, `StackValidationFailed`. */
+  /** The service's error type (Heat's `StackExists`, `ActionInProgress`, …) and text. */
   type?: string;
-  /** The service's own error text (Heat: `error.message`, else `explanation`). */
   serviceMessage?: string;
   cause?: unknown;
 }
@@ -53,26 +48,18 @@ export class TerminalError extends ClientError {
   readonly retryable = false;
 }
 
+type Classified = RetryableError | TerminalError;
+
 export const isRetryable = (e: unknown): e is RetryableError => e instanceof RetryableError;
 export const isTerminal = (e: unknown): e is TerminalError => e instanceof TerminalError;
 
 /** Network error codes after which the same request may well succeed. */
-const RETRYABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'ESOCKETTIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'EAI_AGAIN',
-  'ENOTFOUND',
-  'ERR_SOCKET_CONNECTION_TIMEOUT',
-  'ETIMEOUT',
-  'UND_ERR_SOCKET',
-]);
+const RETRYABLE_CODES = new Set(
+  (
+    'ECONNREFUSED ECONNRESET ECONNABORTED ETIMEDOUT ESOCKETTIMEDOUT EPIPE EHOSTUNREACH ENETUNREACH ENETDOWN ' +
+    'EAI_AGAIN ENOTFOUND ERR_SOCKET_CONNECTION_TIMEOUT ETIMEOUT UND_ERR_SOCKET'
+  ).split(' '),
+);
 
 /** A copy of an error with nothing but its name, code and (masked) message: no request config. */
 function sanitizeCause(cause: unknown): Error {
@@ -95,59 +82,42 @@ export function safeUrl(url: string): string {
   }
 }
 
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
 /** The service's error text and type from an error body (Heat, Keystone, collector shapes). */
-export function errorBodyText(body: unknown): { message?: string; type?: string } {
+function errorBodyText(body: unknown): { message?: string; type?: string } {
   if (typeof body === 'string') return definedOnly({ message: body.trim().slice(0, 500) || undefined });
   if (!body || typeof body !== 'object') return {};
   const b = body as Record<string, unknown>;
-  const err = b.error;
-  if (err && typeof err === 'object') {
-    const e = err as Record<string, unknown>;
-    const message =
-      typeof e.message === 'string' && e.message !== ''
-        ? e.message
-        : typeof b.explanation === 'string'
-          ? b.explanation
-          : undefined;
+  if (b.error && typeof b.error === 'object') {
+    const e = b.error as Record<string, unknown>;
     return definedOnly({
-      message,
-      type: typeof e.type === 'string' ? e.type : typeof e.title === 'string' ? e.title : undefined,
+      message: (e.message !== '' && str(e.message)) || str(b.explanation),
+      type: str(e.type) ?? str(e.title),
     });
   }
-  if (typeof err === 'string') return { message: err };
-  if (typeof b.explanation === 'string') return { message: b.explanation };
-  if (typeof b.message === 'string') return { message: b.message };
-  return {};
+  const message = str(b.error) ?? str(b.explanation) ?? str(b.message);
+  return message === undefined ? {} : { message };
 }
 
-/**
- * Classifies an HTTP answer the client did not expect. `what` names the call
- * (`heat POST /v1/<tenant>/stacks`); it must not hold secrets (it is masked anyway).
- */
-export function fromResponse(
-  service: ServiceName,
-  what: string,
-  status: number,
-  body: unknown,
-): RetryableError | TerminalError {
+/** Classifies an HTTP answer the client did not expect; `what` names the call (`heat POST /v1/<tenant>/stacks`). */
+export function fromResponse(service: ServiceName, what: string, status: number, body: unknown): Classified {
   const { message, type } = errorBodyText(body);
   const text = `${what}: ${status}${type ? ` ${type}` : ''}${message ? `: ${message}` : ''}`;
-  const d: ClientErrorDetails = definedOnly({ service, status, type, serviceMessage: message });
-  if (status >= 500 || status === 429 || status === 408 || (status === 409 && type === 'ActionInProgress')) {
-    return new RetryableError(text, d);
-  }
-  return new TerminalError(text, d);
+  const d = definedOnly({ service, status, type, serviceMessage: message });
+  const retryable =
+    status >= 500 || status === 429 || status === 408 || (status === 409 && type === 'ActionInProgress');
+  return retryable ? new RetryableError(text, d) : new TerminalError(text, d);
 }
 
 /** Classifies an error thrown while calling (no answer): network errors and timeouts are retryable. */
-export function fromThrown(service: ServiceName, what: string, err: unknown): RetryableError | TerminalError {
+export function fromThrown(service: ServiceName, what: string, err: unknown): Classified {
   if (err instanceof ClientError) return err;
-  const code = (err as { code?: unknown })?.code;
-  const codeStr = typeof code === 'string' ? code : undefined;
+  const code = str((err as { code?: unknown })?.code);
   const msg = errorMessage(err);
-  const d: ClientErrorDetails = definedOnly({ service, code: codeStr, cause: err });
-  if ((codeStr && RETRYABLE_CODES.has(codeStr)) || /timeout|socket hang up|network error/i.test(msg)) {
-    return new RetryableError(`${what}: ${codeStr ?? 'network error'}: ${msg}`, d);
+  const d = definedOnly({ service, code, cause: err });
+  if ((code && RETRYABLE_CODES.has(code)) || /timeout|socket hang up|network error/i.test(msg)) {
+    return new RetryableError(`${what}: ${code ?? 'network error'}: ${msg}`, d);
   }
-  return new TerminalError(`${what}: ${codeStr ? `${codeStr}: ` : ''}${msg}`, d);
+  return new TerminalError(`${what}: ${code ? `${code}: ` : ''}${msg}`, d);
 }

@@ -1,8 +1,8 @@
 /**
- * What the three clients share: an axios instance that never throws on a status and never
- * follows redirects (Heat's look-ups answer 302 and the client resolves them itself), and the
- * resilience policy — bounded exponential-backoff retries of RetryableError inside one call,
- * behind a circuit breaker per endpoint (and per stack for Heat) shared by every client of the container.
+ * What the three clients share: an axios instance that never throws on a status and never follows
+ * redirects (Heat's look-ups answer 302, resolved by the client), and the resilience policy: bounded
+ * exponential-backoff retries of RetryableError within one call, behind circuit breakers shared by
+ * every client of the container.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -25,26 +25,22 @@ import type { RetrySettings } from './settings';
 import { traced } from '../tracing';
 
 export interface BreakerSettings {
-  /** Consecutive retryable failures that open the circuit. */
+  /** Consecutive retryable failures that open the circuit, and how long until one trial call. */
   threshold: number;
-  /** How long it stays open before one trial call is let through. */
   halfOpenAfterMs: number;
 }
 
-export const DEFAULT_BREAKER: BreakerSettings = { threshold: 8, halfOpenAfterMs: 10_000 };
+const DEFAULT_BREAKER: BreakerSettings = { threshold: 8, halfOpenAfterMs: 10_000 };
 export const DEFAULT_RETRY: RetrySettings = { retries: 3, initialDelayMs: 200, maxDelayMs: 2000 };
 
-// Keep-alive: a warm Lambda container reuses its connections to Keystone, Heat and the collector.
+// Keep-alive: a warm Lambda container reuses its connections; one https agent per private CA bundle.
 const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
-const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 16 });
-
-/** One keep-alive agent per private CA bundle (Node's own CAs and the bundle's). */
-const caAgents = new Map<string, https.Agent>();
-const agentFor = (ca: string): https.Agent => {
-  let agent = caAgents.get(ca);
+const httpsAgents = new Map<string, https.Agent>();
+const httpsAgent = (ca = ''): https.Agent => {
+  let agent = httpsAgents.get(ca);
   if (!agent) {
-    agent = new https.Agent({ keepAlive: true, maxSockets: 16, ca: [...tls.rootCertificates, ca] });
-    caAgents.set(ca, agent);
+    agent = new https.Agent({ keepAlive: true, maxSockets: 16, ...(ca ? { ca: [...tls.rootCertificates, ca] } : {}) });
+    httpsAgents.set(ca, agent);
   }
   return agent;
 };
@@ -55,9 +51,9 @@ export function createHttp(timeoutMs: number, caBundle?: string): AxiosInstance 
     maxRedirects: 0,
     validateStatus: () => true,
     httpAgent,
-    httpsAgent: caBundle ? agentFor(caBundle) : httpsAgent,
+    httpsAgent: httpsAgent(caBundle),
     headers: { Accept: 'application/json' },
-    // No automatic proxy from the environment: the endpoints are configured explicitly.
+    // No proxy from the environment: the endpoints are configured explicitly.
     proxy: false,
   });
 }
@@ -69,17 +65,13 @@ const MAX_SCOPED_BREAKERS = 1000;
 
 /** Failures that say the endpoint itself is unreachable, whatever was asked of it. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EAI_AGAIN', 'ENOTFOUND']);
-export const endpointUnreachable = (e: unknown): boolean =>
-  e instanceof RetryableError && e.status === undefined && e.code !== undefined && UNREACHABLE.has(e.code);
+const endpointUnreachable = (e: RetryableError): boolean =>
+  e.status === undefined && e.code !== undefined && UNREACHABLE.has(e.code);
 
-/**
- * The circuit breaker of one endpoint (or, with `scope`, of one thing behind it), shared by every
- * client in this container. `counts` narrows which of the service's retryable failures count.
- */
-export function breakerFor(
+function breakerFor(
   service: ServiceName,
   endpoint: string,
-  s: BreakerSettings = DEFAULT_BREAKER,
+  s: BreakerSettings,
   o: { scope?: string; counts?: (e: RetryableError) => boolean } = {},
 ): CircuitBreakerPolicy {
   const key = `${service}|${endpoint}|${s.threshold}|${s.halfOpenAfterMs}|${o.scope ?? ''}|${o.counts ? 'narrow' : 'all'}`;
@@ -98,19 +90,18 @@ export function breakerFor(
 
 export interface Resilience {
   /** Runs `fn` with retries of RetryableError; an open circuit fails at once with RetryableError. */
-  execute<T>(fn: () => Promise<T>, opts?: { retry?: boolean }): Promise<T>;
+  execute<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 /**
- * With `scope` (e.g. a Heat stack name), a call passes two breakers: the endpoint's, which counts
- * only failures that mean the endpoint is unreachable, and the scope's own, which counts all: one
- * stack's faults open that stack's circuit, never another stack's.
+ * With `scope` (a Heat stack name) a call passes two breakers: the endpoint's, counting only
+ * unreachable-endpoint failures, and the scope's, counting all; one stack's faults never open another's.
  */
 export function resilience(
   service: ServiceName,
   endpoint: string,
   r: RetrySettings = DEFAULT_RETRY,
-  b?: BreakerSettings,
+  b: BreakerSettings = DEFAULT_BREAKER,
   scope?: string,
 ): Resilience {
   const breaker: IPolicy =
@@ -120,7 +111,7 @@ export function resilience(
           breakerFor(service, endpoint, b, { counts: endpointUnreachable }),
           breakerFor(service, endpoint, b, { scope }),
         );
-  const retrying: IPolicy = wrap(
+  const policy = wrap(
     retry(handleType(RetryableError), {
       maxAttempts: r.retries,
       backoff: new ExponentialBackoff({ initialDelay: r.initialDelayMs, maxDelay: r.maxDelayMs }),
@@ -128,18 +119,16 @@ export function resilience(
     breaker,
   );
   return {
-    async execute<T>(fn: () => Promise<T>, opts: { retry?: boolean } = {}): Promise<T> {
+    async execute<T>(fn: () => Promise<T>): Promise<T> {
       try {
-        // One subsegment per call (retries inside it): Keystone, Heat, the collector.
-        return await traced(service, () => (opts.retry === false ? breaker.execute(fn) : retrying.execute(fn)));
+        // One trace subsegment per call, its retries inside it.
+        return await traced(service, () => policy.execute(fn));
       } catch (err) {
-        if (err instanceof BrokenCircuitError) {
-          throw new RetryableError(
-            `${service}: circuit open for ${endpoint} after repeated failures; not calling it for now`,
-            { service, code: 'CIRCUIT_OPEN', cause: err },
-          );
-        }
-        throw err;
+        if (!(err instanceof BrokenCircuitError)) throw err;
+        throw new RetryableError(
+          `${service}: circuit open for ${endpoint} after repeated failures; not calling it for now`,
+          { service, code: 'CIRCUIT_OPEN', cause: err },
+        );
       }
     },
   };

@@ -1,50 +1,35 @@
 /**
- * Keystone v3 password authentication with project scope: the token comes from the
- * `X-Subject-Token` header, its lifetime from `token.expires_at`, service endpoints from the
- * token's catalog. One session per configuration is cached in the container (a warm Lambda does
- * not authenticate per invocation); the token is renewed shortly before it expires and once
- * more when a service answers 401 (revoked or expired early).
- *
- * The password and the token never appear in an error or a log line.
+ * Keystone v3 authentication with project scope (password or application credential): the token
+ * from `X-Subject-Token`, its lifetime from `expires_at`, endpoints from its catalog. One session
+ * per configuration is cached in the container; the token is renewed shortly before it expires and
+ * once more when a service answers 401. The password and the token never appear in an error or a log.
  */
 import crypto from 'node:crypto';
 import type { AxiosInstance, AxiosResponse } from 'axios';
 import { fromResponse, fromThrown, RetryableError, safeUrl, TerminalError } from './errors';
 import { createHttp, DEFAULT_RETRY, resilience, type Resilience } from './http';
-import type { EndpointInterface, KeystoneSettings, RetrySettings } from './settings';
+import type { KeystoneSettings, RetrySettings } from './settings';
 
-export interface CatalogEndpoint {
-  interface: string;
-  url: string;
-  region?: string;
-  region_id?: string;
-}
-
-export interface CatalogEntry {
+interface CatalogEntry {
   type: string;
-  name?: string;
-  endpoints: CatalogEndpoint[];
+  endpoints: { interface: string; url: string; region?: string; region_id?: string }[];
 }
 
-export interface KeystoneToken {
+interface KeystoneToken {
   /** Never log this. */
   readonly token: string;
-  /** Epoch ms of `expires_at`. */
+  /** Epoch ms of `expires_at`, and after which the session authenticates again before using it. */
   readonly expiresAt: number;
-  /** Epoch ms after which the session authenticates again before using the token. */
   readonly refreshAt: number;
   readonly projectId: string;
   readonly catalog: CatalogEntry[];
 }
 
-export interface KeystoneSessionOptions extends Omit<KeystoneSettings, 'password'> {
-  /** The password, or a function fetching it (from a secret store) each time one is needed. */
-  password: string | (() => Promise<string>);
+export interface KeystoneSessionOptions extends KeystoneSettings {
   timeoutMs?: number;
   /** Renew this long before `expires_at` (default 5 minutes, at most half the token's lifetime). */
   refreshMarginMs?: number;
   retry?: RetrySettings;
-  /** Clock, for tests. */
   now?: () => number;
 }
 
@@ -70,7 +55,7 @@ export class KeystoneSession {
   private readonly now: () => number;
   private current: KeystoneToken | undefined;
   private inflight: Promise<KeystoneToken> | undefined;
-  /** Number of successful authentications (for tests and metrics). */
+  /** Successful authentications (tests read it). */
   authentications = 0;
 
   constructor(private readonly opts: KeystoneSessionOptions) {
@@ -90,23 +75,16 @@ export class KeystoneSession {
     return this.inflight;
   }
 
-  /** Forgets `token` (a service rejected it); a newer token obtained meanwhile is kept. */
-  invalidate(token: string): void {
-    if (this.current?.token === token) this.current = undefined;
-  }
-
   /** The URL of a service in the catalog, for the configured interface (and region, if set). */
   async endpoint(serviceType = 'orchestration'): Promise<string> {
     return this.endpointIn(await this.token(), serviceType);
   }
 
   endpointIn(t: KeystoneToken, serviceType: string): string {
-    const iface: EndpointInterface = this.opts.interface;
-    const region = this.opts.region;
-    const entry = t.catalog.find((c) => c.type === serviceType);
-    const ep = entry?.endpoints.find(
-      (e) => e.interface === iface && (!region || e.region_id === region || e.region === region),
-    );
+    const { interface: iface, region } = this.opts;
+    const ep = t.catalog
+      .find((c) => c.type === serviceType)
+      ?.endpoints.find((e) => e.interface === iface && (!region || e.region_id === region || e.region === region));
     if (!ep) {
       throw new TerminalError(
         `keystone: no ${serviceType} endpoint with interface ${iface}${region ? ` in region ${region}` : ''} in the token's catalog`,
@@ -117,10 +95,7 @@ export class KeystoneSession {
     return ep.url.replace(/[$%]\((tenant_id|project_id)\)s/g, t.projectId).replace(/\/+$/, '');
   }
 
-  /**
-   * Runs one HTTP exchange with a token and the service's endpoint. A 401 answer drops the token
-   * and the exchange is repeated once with a new one; a second 401 is returned as it is.
-   */
+  /** One HTTP exchange with a token and the service's endpoint; a 401 drops the token and is retried once. */
   async withAuth<R extends AxiosResponse<unknown>>(
     serviceType: string,
     send: (token: string, endpoint: string) => Promise<R>,
@@ -128,7 +103,8 @@ export class KeystoneSession {
     let t = await this.token();
     let res = await send(t.token, this.endpointIn(t, serviceType));
     if (res.status === 401) {
-      this.invalidate(t.token);
+      // Forget it unless a newer token was obtained meanwhile.
+      if (this.current?.token === t.token) this.current = undefined;
       t = await this.token();
       res = await send(t.token, this.endpointIn(t, serviceType));
     }
@@ -138,39 +114,35 @@ export class KeystoneSession {
   private async authenticate(): Promise<KeystoneToken> {
     const url = `${this.authUrl}/auth/tokens`;
     const what = `keystone POST ${safeUrl(url)}`;
-    return this.policy.execute(async () => {
-      const app = this.opts.applicationCredential;
-      // An application credential carries its own project scope.
-      const body = app
-        ? { auth: { identity: { methods: ['application_credential'], application_credential: app } } }
-        : {
-            auth: {
-              identity: {
-                methods: ['password'],
-                password: {
-                  user: {
-                    name: this.opts.username,
-                    domain: { name: this.opts.userDomainName },
-                    password:
-                      typeof this.opts.password === 'function' ? await this.opts.password() : this.opts.password,
-                  },
-                },
+    const { applicationCredential: app, username, projectName } = this.opts;
+    const body = app
+      ? { auth: { identity: { methods: ['application_credential'], application_credential: app } } }
+      : {
+          auth: {
+            identity: {
+              methods: ['password'],
+              password: {
+                user: { name: username, domain: { name: this.opts.userDomainName }, password: this.opts.password },
               },
-              scope: { project: { name: this.opts.projectName, domain: { name: this.opts.projectDomainName } } },
             },
-          };
+            scope: { project: { name: projectName, domain: { name: this.opts.projectDomainName } } },
+          },
+        };
+    return this.policy.execute(async () => {
       let res: AxiosResponse<{ token?: unknown } | undefined>;
       try {
-        res = await this.http.post<{ token?: unknown } | undefined>(url, body, {
-          headers: { 'Content-Type': 'application/json' },
-        });
+        res = await this.http.post(url, body, { headers: { 'Content-Type': 'application/json' } });
       } catch (err) {
         throw fromThrown('keystone', what, err);
       }
       if (res.status === 401) {
+        const who = app ? `application credential ${app.id}` : `user ${username}, project ${projectName}`;
         throw new TerminalError(
-          `${what}: 401: authentication rejected for ${app ? `application credential ${app.id}` : `user ${this.opts.username}, project ${this.opts.projectName}`} (check the ESI_KEYSTONE_* settings)`,
-          { service: 'keystone', status: 401 },
+          `${what}: 401: authentication rejected for ${who} (check the ESI_KEYSTONE_* settings)`,
+          {
+            service: 'keystone',
+            status: 401,
+          },
         );
       }
       if (res.status !== 201 && res.status !== 200) throw fromResponse('keystone', what, res.status, res.data);
@@ -184,33 +156,31 @@ export class KeystoneSession {
         });
       }
       const now = this.now();
-      const expiresAt = parseKeystoneTime(tok.expires_at);
-      const lifetime = Number.isFinite(expiresAt) ? expiresAt - now : 0;
-      const margin = Math.min(this.opts.refreshMarginMs ?? 300_000, Math.max(0, lifetime / 2));
-      const token: KeystoneToken = {
+      const parsed = parseKeystoneTime(tok.expires_at);
+      const expiresAt = Number.isFinite(parsed) ? parsed : now;
+      const margin = Math.min(this.opts.refreshMarginMs ?? 300_000, (expiresAt - now) / 2);
+      this.current = {
         token: subject,
-        expiresAt: Number.isFinite(expiresAt) ? expiresAt : now,
-        refreshAt: Number.isFinite(expiresAt) ? expiresAt - margin : now,
+        expiresAt,
+        refreshAt: expiresAt - Math.max(0, margin),
         projectId: typeof tok.project?.id === 'string' ? tok.project.id : '',
         catalog: Array.isArray(tok.catalog) ? (tok.catalog as CatalogEntry[]) : [],
       };
-      this.current = token;
       this.authentications += 1;
-      return token;
+      return this.current;
     });
   }
 }
 
 const sessions = new Map<string, KeystoneSession>();
 
-/**
- * The container's session for these settings (one authentication per container and token
- * lifetime, not per invocation). A changed password makes a new session.
- */
+/** The container's session for these settings (one authentication per token lifetime); a changed secret makes a new one. */
 export function keystoneSession(
   s: KeystoneSettings,
   extra: { timeoutMs?: number; retry?: RetrySettings } = {},
 ): KeystoneSession {
+  const app = s.applicationCredential;
+  const secrets = `${s.password}|${app?.id ?? ''}|${app?.secret ?? ''}|${s.caBundle ?? ''}`;
   const key = [
     s.authUrl,
     s.username,
@@ -219,12 +189,7 @@ export function keystoneSession(
     s.projectDomainName,
     s.interface,
     s.region ?? '',
-    crypto
-      .createHash('sha256')
-      .update(
-        `${s.password}|${s.applicationCredential?.id ?? ''}|${s.applicationCredential?.secret ?? ''}|${s.caBundle ?? ''}`,
-      )
-      .digest('hex'),
+    crypto.createHash('sha256').update(secrets).digest('hex'),
     extra.timeoutMs ?? '',
     JSON.stringify(extra.retry ?? ''),
   ].join('|');
