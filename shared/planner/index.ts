@@ -1,31 +1,6 @@
 /** Public API of the pure planner core (no I/O): see docs/planner.md. */
 export * from './types';
-export {
-  MappingError,
-  evaluateParam,
-  evaluateValue,
-  isOutputKeyMapping,
-  type MappingContext,
-  type Evaluated,
-} from './mapping';
-export {
-  parseTemplateMappings,
-  chainFor,
-  templateMappingFor,
-  TemplateMappingsError,
-  BUILTIN_DEFAULT_CHAIN,
-} from './template-mappings';
-export {
-  planChange,
-  changeAction,
-  keyDeleteChange,
-  chooseTemplate,
-  readCompleteState,
-  randomSuffix,
-  PlanError,
-  type PlanInput,
-  type PlanResult,
-  type PlannedJob,
-  type ReadCompleteState,
-} from './plan';
-export { SchemaIndex, defaultSchemaIndex, type SchemaData } from './schema';
+export * from './mapping';
+export * from './template-mappings';
+export * from './plan';
+export * from './schema';

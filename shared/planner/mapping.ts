@@ -1,10 +1,9 @@
 /**
- * The parameter_mappings language (docs/PROTOCOL-NOTES.md §a): evaluates one mapping against a resource
- * body and returns its value, its param type and the resources visited on the way.
- *
- * Every failure is a MappingError naming the param and the mapping; nothing is silently dropped.
+ * The parameter_mappings language (docs/PROTOCOL-NOTES.md §a; where it leaves room: docs/planner.md
+ * "The mapping language"): one mapping against a resource body → its value, its param type and
+ * the resources visited. Every failure is a MappingError naming the param and the mapping.
  */
-import { DICT_FORMS, isObject, isOutputKeyMapping, jsonEqual, outputRef, short, typeName } from './mapping-forms';
+import { isPlainObject } from '../encoding/json-object';
 import type {
   JsonObject,
   JsonValue,
@@ -43,129 +42,155 @@ export interface MappingContext {
   schema: SchemaLookup;
 }
 
-/** Where evaluation stands: the object fields are read from, and its type when it is a resource. */
+/** Where evaluation stands: the object fields are read from, its type when a resource, and whether it is the planned body. */
 interface Scope {
   obj: JsonValue;
   type: string | undefined;
-  /** The planned resource's own body (not a hop target, not a list element). */
   root?: boolean;
+}
+
+type Plain = { value: JsonValue; resources: ResourceRef[] };
+
+const isObject = (v: unknown): v is JsonObject => isPlainObject<JsonValue>(v);
+
+const short = (m: Mapping): string => {
+  const s = JSON.stringify(m) ?? typeof m;
+  return s.length > 160 ? `${s.slice(0, 157)}...` : s;
+};
+
+/** Dict forms: the first whose operator is among the keys names a mapping; the other keys it allows. */
+const DICT_FORMS: Array<[string, string[]]> = [
+  ['constant', ['constant']],
+  ['version', ['version']],
+  ['if_mapping', ['if_mapping', 'then_mapping', 'else_mapping']],
+  ['for_field', ['for_field', 'for_mapping']],
+  ['output_key', ['output_key', 'path']],
+  ['field', ['field', 'path', 'ignore_missing']],
+];
+
+const outputRef = (output_key: string, ref: ResourceRef): OutputKeyRef => ({
+  output_key,
+  resource_type: ref.resource_type,
+  resource_id: ref.resource_id,
+});
+
+const value = (v: JsonValue, resources: ResourceRef[] = []) => ({ kind: 'value' as const, value: v, resources });
+
+/** Whether a mapping yields a deferred Heat output reference (M form or dict with output_key). */
+export function isOutputKeyMapping(m: Mapping): boolean {
+  return (typeof m === 'string' && m.startsWith('M')) || (isObject(m) && 'output_key' in m);
+}
+
+function typeName(v: JsonValue | undefined): string {
+  if (v === undefined) return 'missing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'an object';
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/** JSON holds no undefined: an undefined element or member is a missing one. */
+function jsonEqual(a: JsonValue, b: JsonValue): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a)) {
+    return Array.isArray(b) && a.length === b.length && a.every((x, i) => b[i] !== undefined && jsonEqual(x, b[i]));
+  }
+  if (isObject(a) && isObject(b)) {
+    const ea = Object.entries(a);
+    return ea.length === Object.keys(b).length && ea.every(([k, x]) => b[k] !== undefined && jsonEqual(x, b[k]));
+  }
+  return false;
 }
 
 /** Evaluates `mapping` for the param `param` and shapes it as a job param (seed key order). */
 export function evaluateParam(param: string, mapping: Mapping, ctx: MappingContext): Param {
   const r = new Evaluator(param, mapping, ctx).run();
-  if (r.kind === 'output_key') return { resources: r.resources, type: 'output_key', value: r.value, param };
-  if (r.kind === 'list') return { resources: r.resources, type: 'list', value: r.value, param };
-  return { resources: r.resources, type: 'value', value: r.value, param };
+  return { resources: r.resources, type: r.kind, value: r.value, param } as Param;
 }
 
 /** Evaluates a mapping to a plain value (template selection, conditions). */
-export function evaluateValue(
-  param: string,
-  mapping: Mapping,
-  ctx: MappingContext,
-): { value: JsonValue; resources: ResourceRef[] } {
+export function evaluateValue(param: string, mapping: Mapping, ctx: MappingContext): Plain {
   const ev = new Evaluator(param, mapping, ctx);
-  const r = ev.run();
-  if (r.kind !== 'value')
-    throw new MappingError(
-      ev.describe(mapping, `yields a deferred ${r.kind} reference where a plain value is needed`),
-      param,
-      mapping,
-    );
-  return { value: r.value, resources: r.resources };
+  return ev.plain(mapping, ev.rootScope);
 }
 
-export { isOutputKeyMapping } from './mapping-forms';
-
 class Evaluator {
+  readonly rootScope: Scope;
+
   constructor(
     private readonly param: string,
     private readonly rootMapping: Mapping,
     private readonly ctx: MappingContext,
-  ) {}
-
-  run(): Evaluated {
-    return this.eval(this.rootMapping, { obj: this.ctx.body, type: this.ctx.self.resource_type, root: true });
+  ) {
+    this.rootScope = { obj: ctx.body, type: ctx.self.resource_type, root: true };
   }
 
-  describe(m: Mapping, problem: string): string {
-    const inner = m === this.rootMapping ? '' : ` (in ${short(m)})`;
-    return `param "${this.param}": mapping ${short(this.rootMapping)}${inner}: ${problem}`;
+  run(): Evaluated {
+    return this.eval(this.rootMapping, this.rootScope);
   }
 
   private fail(m: Mapping, problem: string): never {
-    throw new MappingError(this.describe(m, problem), this.param, this.rootMapping);
+    const inner = m === this.rootMapping ? '' : ` (in ${short(m)})`;
+    const message = `param "${this.param}": mapping ${short(this.rootMapping)}${inner}: ${problem}`;
+    throw new MappingError(message, this.param, this.rootMapping);
   }
 
-  /** A key the mapping's form requires (JSON holds no undefined: undefined is a missing key). */
+  /** A key the mapping's form requires. */
   private member(m: JsonObject, key: string, problem: string): JsonValue {
-    const v = m[key];
-    return v === undefined ? this.fail(m, problem) : v;
+    return m[key] === undefined ? this.fail(m, problem) : m[key];
   }
 
   private eval(m: Mapping, scope: Scope): Evaluated {
     if (typeof m === 'string') return this.evalString(m, scope);
     if (isObject(m)) return this.evalDict(m, scope);
-    return this.fail(
-      m,
-      `unknown mapping form (a ${m === null ? 'null' : Array.isArray(m) ? 'list' : typeof m}); use a string form or a dict form`,
-    );
+    const kind = m === null ? 'null' : Array.isArray(m) ? 'list' : typeof m;
+    return this.fail(m, `unknown mapping form (a ${kind}); use a string form or a dict form`);
   }
 
-  /** A string form: its first character names it (P, C, V, O, F, …), the rest is its argument. */
+  /** A string form: its first character names it, the rest is its argument. */
   private evalString(m: string, scope: Scope): Evaluated {
-    const op = m.charAt(0);
     const arg = m.slice(1);
-    switch (op) {
+    switch (m.charAt(0)) {
       case 'P':
-        return { kind: 'value', value: this.field(m, scope, arg), resources: [] };
+        return value(this.field(m, scope, arg));
       case 'C':
-        return { kind: 'value', value: arg, resources: [] };
+        return value(arg);
       case 'V':
-        return { kind: 'value', value: this.ctx.version, resources: [] };
+        return value(this.ctx.version);
       case 'O': {
         const [objField, key, ...rest] = arg.split(':');
         if (!objField || !key || rest.length) this.fail(m, 'O needs the form O<object_field>:<key>');
         const inner = this.field(m, scope, objField);
         if (!isObject(inner)) this.fail(m, `field "${objField}" is ${typeName(inner)}, not an object`);
-        return { kind: 'value', value: this.field(m, { obj: inner, type: undefined }, key, objField), resources: [] };
+        return value(this.field(m, { obj: inner, type: undefined }, key, objField));
       }
-      case 'F':
-        return this.evalF(m, arg, scope);
-      case 'M':
-        return this.evalM(m, arg, scope);
+      case 'F': {
+        const hops = arg.split(':');
+        const finalField = hops.pop();
+        if (!finalField || hops.length === 0) this.fail(m, 'F needs at least one hop: F<type>+<id_field>:...:<field>');
+        const resources: ResourceRef[] = [];
+        let cur = scope;
+        for (const hop of hops) {
+          const [type, idField, ...more] = hop.split('+');
+          if (!type || !idField || more.length) this.fail(m, `hop "${hop}" is not <type>+<id_field>`);
+          const next = this.hop(m, cur, type, idField, false)!;
+          resources.push(next.ref);
+          cur = next.scope;
+        }
+        return value(this.field(m, cur, finalField), resources);
+      }
+      case 'M': {
+        const [type, idField, outputKey, ...rest] = arg.split(':');
+        if (!type || !idField || !outputKey || rest.length)
+          this.fail(m, 'M needs the form M<type>:<id_field>:<output_key>');
+        const { ref } = this.hop(m, scope, type, idField, false)!;
+        return { kind: 'output_key', value: outputRef(outputKey, ref), resources: [ref] };
+      }
       case 'A':
         return this.evalConcat(m, arg, scope);
       default:
-        return this.fail(m, `unknown operator "${op}" (expected one of P C V F M O A)`);
+        return this.fail(m, `unknown operator "${m.charAt(0)}" (expected one of P C V F M O A)`);
     }
-  }
-
-  private evalF(m: string, arg: string, scope: Scope): Evaluated {
-    const parts = arg.split(':');
-    const finalField = parts.pop();
-    if (!finalField || parts.length === 0) this.fail(m, 'F needs at least one hop: F<type>+<id_field>:...:<field>');
-    const resources: ResourceRef[] = [];
-    let cur: Scope = scope;
-    for (const hop of parts) {
-      const [type, idField, ...rest] = hop.split('+');
-      if (!type || !idField || rest.length) this.fail(m, `hop "${hop}" is not <type>+<id_field>`);
-      const ref = this.hop(m, cur, type, idField, false);
-      if (!ref) return this.fail(m, 'unreachable'); // ignore_missing is false, hop() throws instead
-      resources.push(ref.ref);
-      cur = ref.scope;
-    }
-    return { kind: 'value', value: this.field(m, cur, finalField), resources };
-  }
-
-  private evalM(m: string, arg: string, scope: Scope): Evaluated {
-    const [type, idField, outputKey, ...rest] = arg.split(':');
-    if (!type || !idField || !outputKey || rest.length)
-      this.fail(m, 'M needs the form M<type>:<id_field>:<output_key>');
-    const ref = this.hop(m, scope, type, idField, false);
-    if (!ref) return this.fail(m, 'unreachable');
-    return { kind: 'output_key', value: outputRef(outputKey, ref.ref), resources: [ref.ref] };
   }
 
   private evalConcat(m: string, arg: string, scope: Scope): Evaluated {
@@ -179,34 +204,31 @@ class Evaluator {
       text += this.pyStr(m, part, r.value);
       resources.push(...r.resources);
     }
-    return { kind: 'value', value: text, resources };
+    return value(text, resources);
   }
 
   /** Python's str() of a scalar, as the original planner concatenated with it. */
   private pyStr(m: Mapping, part: string, v: JsonValue): string {
     if (typeof v === 'string') return v;
     if (typeof v === 'number') return String(v);
-    if (v === true) return 'True';
-    if (v === false) return 'False';
+    if (typeof v === 'boolean') return v ? 'True' : 'False';
     if (v === null) return 'None';
     return this.fail(m, `"${part}" is ${typeName(v)}; only scalars can be concatenated`);
   }
 
-  /** A dict form: the first operator of DICT_FORMS among its keys names it. */
   private evalDict(m: JsonObject, scope: Scope): Evaluated {
     const form = DICT_FORMS.find(([key]) => key in m);
-    if (!form)
-      return this.fail(
-        m,
-        `unknown operator: none of ${DICT_FORMS.map(([k]) => k).join(', ')} present (keys: ${Object.keys(m).join(', ') || 'none'})`,
-      );
+    if (!form) {
+      const keys = Object.keys(m).join(', ') || 'none';
+      return this.fail(m, `unknown operator: none of ${DICT_FORMS.map(([k]) => k).join(', ')} present (keys: ${keys})`);
+    }
     const extra = Object.keys(m).filter((k) => !form[1].includes(k));
     if (extra.length) this.fail(m, `unknown key(s) ${extra.map((k) => `"${k}"`).join(', ')} in a "${form[0]}" mapping`);
     switch (form[0]) {
       case 'constant':
-        return { kind: 'value', value: this.member(m, 'constant', '"constant" needs a value'), resources: [] };
+        return value(this.member(m, 'constant', '"constant" needs a value'));
       case 'version':
-        return { kind: 'value', value: this.ctx.version, resources: [] };
+        return value(this.ctx.version);
       case 'if_mapping':
         return this.evalIf(m, scope);
       case 'for_field':
@@ -227,10 +249,8 @@ class Evaluator {
     const ops = Object.keys(cond);
     const [op] = ops;
     if (ops.length !== 1 || (op !== 'equal' && op !== 'regexp')) {
-      return this.fail(
-        m,
-        `unknown condition operator ${ops.map((o) => `"${o}"`).join(', ') || '(none)'} (expected "equal" or "regexp")`,
-      );
+      const named = ops.map((o) => `"${o}"`).join(', ') || '(none)';
+      return this.fail(m, `unknown condition operator ${named} (expected "equal" or "regexp")`);
     }
     const operands = cond[op];
     const [l, r, ...more] = Array.isArray(operands) ? operands : [];
@@ -261,15 +281,8 @@ class Evaluator {
   private evalFor(m: JsonObject, scope: Scope): Evaluated {
     const forMapping = this.member(m, 'for_mapping', 'for_field needs a for_mapping');
     const source = this.member(m, 'for_field', 'for_field needs a field name or a mapping');
-    let items: JsonValue;
-    const resources: ResourceRef[] = [];
-    if (typeof source === 'string') {
-      items = this.field(m, scope, source);
-    } else {
-      const r = this.plain(source, scope);
-      items = r.value;
-      resources.push(...r.resources);
-    }
+    const { value: items, resources } =
+      typeof source === 'string' ? value(this.field(m, scope, source)) : this.plain(source, scope);
     if (!Array.isArray(items)) return this.fail(m, `for_field ${short(source)} is ${typeName(items)}, not a list`);
     const deferred = isOutputKeyMapping(forMapping);
     const nested: NestedParam[] = [];
@@ -287,37 +300,34 @@ class Evaluator {
         values.push(r.value);
       }
     }
-    return deferred ? { kind: 'list', value: nested, resources } : { kind: 'value', value: values, resources };
+    return deferred ? { kind: 'list', value: nested, resources } : value(values, resources);
   }
 
   private evalOutputKey(m: JsonObject, scope: Scope): Evaluated {
     if (typeof m.output_key !== 'string' || !m.output_key) this.fail(m, 'output_key must be a non-empty string');
-    const walked = this.walk(m, scope, m.path ?? [], false);
-    if (!walked) return this.fail(m, 'unreachable');
-    const target = walked.resources.at(-1) ?? (scope.root ? this.ctx.self : undefined);
+    const { resources } = this.walk(m, scope, m.path ?? [], false)!;
+    const target = resources.at(-1) ?? (scope.root ? this.ctx.self : undefined);
     if (!target)
       return this.fail(
         m,
         'an output_key with an empty path refers to the resource itself, which is unknown inside a for_mapping element',
       );
-    return { kind: 'output_key', value: outputRef(m.output_key, target), resources: walked.resources };
+    return { kind: 'output_key', value: outputRef(m.output_key, target), resources };
   }
 
   private evalField(m: JsonObject, scope: Scope): Evaluated {
     if (typeof m.field !== 'string' || !m.field) this.fail(m, '"field" must be a non-empty string');
-    const ignoreMissing = m.ignore_missing === true;
     if (m.ignore_missing !== undefined && typeof m.ignore_missing !== 'boolean')
       this.fail(m, '"ignore_missing" must be true or false');
-    const walked = this.walk(m, scope, m.path ?? [], ignoreMissing);
-    if (!walked) return { kind: 'value', value: '', resources: [] };
-    // Unlike P/F/O, the dict form reads like Python's dict.get: the record's load_balancer_conf v1
-    // body has no default_gateway and its job carries `"default_gateway": null`.
+    const walked = this.walk(m, scope, m.path ?? [], m.ignore_missing === true);
+    if (!walked) return value('');
+    // Unlike P/F/O, a missing field reads as null (Python's dict.get; docs/planner.md).
     const obj = walked.scope.obj;
-    if (isObject(obj) && !(m.field in obj)) return { kind: 'value', value: null, resources: walked.resources };
-    return { kind: 'value', value: this.field(m, walked.scope, m.field), resources: walked.resources };
+    if (isObject(obj) && !(m.field in obj)) return value(null, walked.resources);
+    return value(this.field(m, walked.scope, m.field), walked.resources);
   }
 
-  /** Follows a dict-form path. Returns undefined when a hop is missing and ignoreMissing is set. */
+  /** Follows a dict-form path; undefined when a hop is missing and ignoreMissing is set. */
   private walk(
     m: Mapping,
     scope: Scope,
@@ -352,7 +362,7 @@ class Evaluator {
     return { scope: cur, resources };
   }
 
-  /** One foreign-key hop: read the id (`""` = the element itself), load the resource. */
+  /** One foreign-key hop: read the id (`""` = the element itself), load the resource; undefined only if ignoreMissing. */
   private hop(
     m: Mapping,
     scope: Scope,
@@ -370,10 +380,8 @@ class Evaluator {
     const where = idField === '' ? 'the list element' : `field "${idField}"`;
     if (id === undefined || id === null || id === '') {
       if (ignoreMissing) return undefined;
-      return this.fail(
-        m,
-        `${where} is ${id === undefined ? 'missing' : JSON.stringify(id)}, so no ${type} can be followed`,
-      );
+      const is = id === undefined ? 'missing' : JSON.stringify(id);
+      return this.fail(m, `${where} is ${is}, so no ${type} can be followed`);
     }
     if (typeof id !== 'string') return this.fail(m, `${where} is ${typeName(id)}, not a ${type} id`);
     const found = this.ctx.view.resource(type, id);
@@ -385,13 +393,13 @@ class Evaluator {
   }
 
   private field(m: Mapping, scope: Scope, name: string, parent?: string): JsonValue {
-    const owner = parent ? `object field "${parent}"` : scope.type ? `${scope.type}` : 'the list element';
+    const owner = parent ? `object field "${parent}"` : scope.type ? scope.type : 'the list element';
     if (!isObject(scope.obj)) return this.fail(m, `cannot read field "${name}" from ${typeName(scope.obj)}`);
     const v = scope.obj[name];
     return v === undefined ? this.fail(m, `field "${name}" is missing in ${owner}`) : v;
   }
 
-  private plain(m: Mapping, scope: Scope): { value: JsonValue; resources: ResourceRef[] } {
+  plain(m: Mapping, scope: Scope): Plain {
     const r = this.eval(m, scope);
     if (r.kind !== 'value') return this.fail(m, `yields a deferred ${r.kind} reference where a plain value is needed`);
     return r;

@@ -1,7 +1,6 @@
 /**
  * planChange: one Gohan resource change → the jobs to store under /jobs/all (seeds point 2), or
- * "no template" (the resource is only read: /state READ_COMPLETE). Pure: everything it knows
- * comes from its input; decisions are explained in docs/planner.md.
+ * "no template" (the resource is only read: /state READ_COMPLETE). Pure; decisions: docs/planner.md.
  */
 import { evaluateParam, evaluateValue, MappingError, type MappingContext } from './mapping';
 import { chainFor, templateMappingFor } from './template-mappings';
@@ -14,9 +13,7 @@ import type {
   JsonObject,
   Param,
   PlanningView,
-  ResourceRef,
   SchemaLookup,
-  StoredJobTuple,
   TemplateMappings,
 } from './types';
 
@@ -28,23 +25,19 @@ export interface PlanInput {
   /** Gohan singular, e.g. `port`. */
   resourceType: string;
   resourceId: string;
-  /**
-   * The new `/config` value; undefined when Gohan deleted the key. A key delete of a resource the
-   * worker saw alive (`view.previous`, not marked for deletion) plans its teardown: see planChange.
-   */
+  /** The new `/config` value; undefined when Gohan deleted the key (see planChange). */
   value: ConfigValue | undefined;
   templates: Readonly<Record<string, HeatTemplate>>;
   templateMappings: TemplateMappings;
   view: PlanningView;
   schema: SchemaLookup;
-  /** Source of the 5-character job id suffix; inject a fixed one in tests. */
   randomSuffix?: () => string;
 }
 
 export interface PlannedJob {
   job: Job;
-  /** The value to store at `/jobs/all/<job.id>`. */
-  stored: StoredJobTuple;
+  /** The value to store at `/jobs/all/<job.id>`: handler, job, attempt. */
+  stored: [string, Job, 0];
 }
 
 /** What /state gets for a resource without a template (docs/PROTOCOL-NOTES.md §b). */
@@ -69,20 +62,15 @@ export function readCompleteState(version: number): ReadCompleteState {
   return { state: { worker_state: 'READ_COMPLETE' }, version, error: '' };
 }
 
-/**
- * The change a key delete stands for: the last version the worker saw, marked for deletion, one
- * version later (as a logical delete would have been); undefined when there is nothing to tear down
- * (never seen, or its logical delete was planned already).
- */
+/** The change a key delete stands for: the worker's last-seen version, deleted one version later; undefined when nothing is left to tear down. */
 export function keyDeleteChange(previous: ConfigValue | undefined): ConfigValue | undefined {
   if (!previous || previous.markedForDeletion) return undefined;
   return { body: previous.body, version: previous.version + 1, markedForDeletion: true };
 }
 
 export function planChange(input: PlanInput): PlanResult {
-  // A key delete after a logical delete (the record's Gohan), or of a resource the worker never
-  // saw: nothing to run. A key delete of a live resource (upstream Gohan has no logical delete):
-  // its `delete` chain, planned from the version the worker last saw (docs/gohan.md).
+  // A key delete of a live resource (upstream Gohan has no logical delete) plans its `delete`
+  // chain from the version the worker last saw (docs/gohan.md).
   const teardown = input.value ? undefined : keyDeleteChange(input.view.previous(input.resourceType, input.resourceId));
   const value = input.value ?? teardown;
   if (!value) return { kind: 'deleted' };
@@ -95,10 +83,10 @@ export function planChange(input: PlanInput): PlanResult {
   }
 }
 
+/** `primary`: the version params are read from; `other` doubles their resources. */
 interface Step {
   chain: ChainStep;
   template: HeatTemplate;
-  /** The version the params are read from, and the other one (resources are doubled from it). */
   primary: ConfigValue;
   other: ConfigValue;
 }
@@ -110,34 +98,34 @@ function plan(input: PlanInput, value: ConfigValue, action: JobAction): PlanResu
   const steps: Step[] = [];
   for (const chain of chainFor(input.templateMappings, type)) {
     if (chain.for_actions && !chain.for_actions.includes(action)) continue;
-    // A step that acts on what the previous version did (e.g. removing its monitoring target)
-    // has nothing to act on when the worker never acted on this resource before.
+    // Acting on what the previous version did needs a version the worker acted on.
     if (chain.params_from === 'previous' && !mirrored) continue;
     const [primary, other] = chain.params_from === 'previous' ? [previous, value] : [value, previous];
-    const template = selectTemplate(input, chain.handler, primary);
+    const template = chooseTemplate(
+      input.templateMappings,
+      chain.handler,
+      type,
+      context(input, primary),
+      input.templates,
+    );
     if (template) steps.push({ chain, template, primary, other });
   }
   if (steps.length === 0) return { kind: 'no_template', state: readCompleteState(value.version) };
 
   const suffix = input.randomSuffix ?? randomSuffix;
   const ownPending = input.view.pendingJobs(type, id);
-  // PROTOCOL-NOTES §a: a job also waits for the unfinished jobs of the resources that reference
-  // this one, planned before it (04: the firewall's modify waits for its interface's modify, whose
-  // params read the firewall): what they read of this resource is read before it changes again.
+  // What referencing jobs read of this resource is read before it changes again (docs/planner.md "dependency").
   const referencingPending = input.view.referencingPendingJobs(type, id).filter((jobId) => !ownPending.includes(jobId));
   const jobs: PlannedJob[] = [];
   steps.forEach((step, i) => {
-    const params =
-      action === 'delete'
-        ? teardownParams(input, step)
-        : withTemplate(step.template.id, () => buildParams(input, step, action));
+    const params = stepParams(input, step, action);
     const jobAction = step.chain.action ?? action;
-    const dependency = unique([
-      ...referencedPending(input.view, params, { resource_type: type, resource_id: id }),
-      ...referencingPending,
-      ...ownPending,
-      ...jobs.map((j) => j.job.id),
-    ]);
+    // Unfinished jobs of the resources the params visited, first seen first, then the others.
+    const referenced = params
+      .flatMap((p) => p.resources)
+      .filter((r) => r.resource_type !== type || r.resource_id !== id)
+      .flatMap((r) => input.view.pendingJobs(r.resource_type, r.resource_id));
+    const dependency = unique([...referenced, ...referencingPending, ...ownPending, ...jobs.map((j) => j.job.id)]);
     const job: Job = {
       is_first: i === 0,
       resource_id: id,
@@ -158,15 +146,9 @@ function plan(input: PlanInput, value: ConfigValue, action: JobAction): PlanResu
   return { kind: 'jobs', jobs };
 }
 
-function selectTemplate(input: PlanInput, handler: string, version: ConfigValue): HeatTemplate | undefined {
-  return chooseTemplate(input.templateMappings, handler, input.resourceType, context(input, version), input.templates);
-}
-
 /**
- * The template the handler's template_mappings entry selects for a resource: evaluated against the
- * resource, then looked up and checked (it exists, it is the handler's). Undefined when there is no
- * entry or it yields null (the resource has no template). The planner and the job handlers both
- * choose through it.
+ * The template a handler's template_mappings entry selects for a resource, checked (it exists, it
+ * is the handler's); undefined when there is no entry or it yields null. The job handlers use it too.
  */
 export function chooseTemplate(
   mappings: TemplateMappings,
@@ -196,11 +178,7 @@ export function chooseTemplate(
   return template;
 }
 
-/**
- * Params in parameter_mappings key order. For modify and logical_delete every resources list is
- * the evaluation of both versions concatenated (docs/PROTOCOL-NOTES.md §a "Duplicates"), so a job also
- * waits for what the version it replaces referenced.
- */
+/** Params in parameter_mappings key order; except in a create, each param's resources cover both versions (docs/planner.md). */
 function buildParams(input: PlanInput, step: Step, action: JobAction): Param[] {
   const primaryCtx = context(input, step.primary);
   const otherCtx = action === 'create' ? undefined : context(input, step.other);
@@ -212,28 +190,17 @@ function buildParams(input: PlanInput, step: Step, action: JobAction): Param[] {
 }
 
 /**
- * A teardown's params. What they reference may be gone from /config already (Gohan deletes a port,
- * its subnet and its network in quick succession): a delete needs only the stack name (heat) and
- * the resource's own fields (monitoring), so params that cannot be evaluated are planned empty
- * rather than leaving the stack behind.
+ * A mapping error names the template. A teardown's params that cannot be evaluated are planned
+ * empty: what they reference may be gone (Gohan deletes a port, its subnet and network in quick
+ * succession), and a delete needs only the stack name and the resource's own fields.
  */
-function teardownParams(input: PlanInput, step: Step): Param[] {
+function stepParams(input: PlanInput, step: Step, action: JobAction): Param[] {
   try {
-    return buildParams(input, step, 'delete');
+    return buildParams(input, step, action);
   } catch (e) {
-    if (e instanceof MappingError) return [];
-    throw e;
-  }
-}
-
-/** A mapping error of a template's parameter_mappings names the template too. */
-function withTemplate<T>(templateId: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof MappingError)
-      throw new MappingError(`template "${templateId}": ${e.message}`, e.param, e.mapping, { cause: e });
-    throw e;
+    if (!(e instanceof MappingError)) throw e;
+    if (action === 'delete') return [];
+    throw new MappingError(`template "${step.template.id}": ${e.message}`, e.param, e.mapping, { cause: e });
   }
 }
 
@@ -247,28 +214,10 @@ function context(input: PlanInput, version: ConfigValue): MappingContext {
   };
 }
 
-/** Unfinished jobs of the resources the params visited (the resource's own are added separately). */
-function referencedPending(view: PlanningView, params: Param[], self: ResourceRef): string[] {
-  const seen = new Set<string>();
-  const ids: string[] = [];
-  for (const p of params) {
-    for (const r of p.resources) {
-      const k = `${r.resource_type}\u0000${r.resource_id}`;
-      if (seen.has(k) || (r.resource_type === self.resource_type && r.resource_id === self.resource_id)) continue;
-      seen.add(k);
-      ids.push(...view.pendingJobs(r.resource_type, r.resource_id));
-    }
-  }
-  return ids;
-}
-
 const unique = (xs: string[]): string[] => [...new Set(xs)];
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 
-/** Default suffix source; job ids only need to be unlikely to collide within one resource version. */
-export function randomSuffix(): string {
-  let s = '';
-  for (let i = 0; i < 5; i++) s += ALPHABET[Math.floor(Math.random() * ALPHABET.length)];
-  return s;
-}
+/** Job ids only need to be unlikely to collide within one resource version. */
+export const randomSuffix = (): string =>
+  Array.from({ length: 5 }, () => ALPHABET[Math.floor(Math.random() * ALPHABET.length)]).join('');

@@ -1,8 +1,6 @@
 /**
- * Gohan schema facts for the mapping language: singular ↔ plural, and which type an id field
- * points at. The record's schema index has no `relation` attributes, so relations are the naming
- * rule `<type>_id` → `<type>` plus the explicit table in gohan-schemas.json, which lists the id
- * fields whose name does not say their type (taken from the `F` hops of the record's templates).
+ * Gohan schema facts for the mapping language: singular ↔ plural, URL prefixes, and which type an id
+ * field points at: `<type>_id` → `<type>`, else the table in gohan-schemas.json (docs/planner.md).
  */
 import type { SchemaLookup } from './types';
 import gohanSchemas from './gohan-schemas.json';
@@ -37,21 +35,15 @@ export class SchemaIndex implements SchemaLookup {
     return this.toSingular.get(plural);
   }
 
-  /** Gohan URL prefix, e.g. `/v2.0/ports` or `/common/v1.0/tenants`. */
+  /** e.g. `/v2.0/ports` or `/common/v1.0/tenants`. */
   prefix(singular: string): string | undefined {
     return this.prefixes.get(singular);
   }
 
   relation(type: string | undefined, idField: string): string | undefined {
     const own = type ? this.data.relations?.[type]?.[idField] : undefined;
-    if (own) return own;
-    const shared = this.data.field_relations?.[idField];
-    if (shared) return shared;
-    if (idField.endsWith('_id')) {
-      const candidate = idField.slice(0, -3);
-      if (this.toPlural.has(candidate)) return candidate;
-    }
-    return undefined;
+    const named = idField.endsWith('_id') ? idField.slice(0, -3) : undefined;
+    return own || this.data.field_relations?.[idField] || (named && this.toPlural.has(named) ? named : undefined);
   }
 }
 

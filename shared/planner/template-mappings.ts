@@ -1,6 +1,6 @@
 /**
- * template_mappings: which template (if any) each handler uses for a resource, and in which
- * order the handlers' jobs run (the chain). Format: docs/templates.md.
+ * template_mappings: which template (if any) each handler uses for a resource, and in which order
+ * the handlers' jobs run (the chain). Format: docs/templates.md.
  */
 import { isPlainObject } from '../encoding/json-object';
 import {
@@ -16,15 +16,18 @@ export class TemplateMappingsError extends Error {
   override name = 'TemplateMappingsError';
 }
 
-/** The chain used for a resource type that has no entry of its own and no `default`. */
+/** The chain of a resource type that has no entry of its own and no `default`. */
 export const BUILTIN_DEFAULT_CHAIN: ChainStep[] = [{ handler: 'heat_worker' }];
 
-const STEP_KEYS = new Set(['handler', 'action', 'on_failure', 'params_from', 'for_actions']);
+/** A step's optional fields, in the order they are copied: whether a value is valid, and what it must be. */
+const STEP_FIELDS: Array<[keyof ChainStep, (v: JsonValue) => boolean, string]> = [
+  ['action', (v) => (JOB_ACTIONS as readonly JsonValue[]).includes(v), `must be one of ${JOB_ACTIONS.join(', ')}`],
+  ['on_failure', (v) => v === 'fail' || v === 'ignore', 'must be fail or ignore'],
+  ['params_from', (v) => v === 'current' || v === 'previous', 'must be current or previous'],
+  ['for_actions', (v) => Array.isArray(v) && v.every((a) => typeof a === 'string'), 'must be a list of actions'],
+];
 
-/**
- * Validates a parsed template_mappings document (YAML or the record's JSON). Every top-level key
- * except `chains` is a handler section. Throws TemplateMappingsError naming the bad entry.
- */
+/** Validates a parsed document (YAML or the record's JSON): every top-level key but `chains` is a handler section. */
 export function parseTemplateMappings(doc: unknown): TemplateMappings {
   if (!isPlainObject<JsonValue>(doc))
     throw new TemplateMappingsError('template_mappings must be an object of handler sections');
@@ -49,38 +52,22 @@ export function parseTemplateMappings(doc: unknown): TemplateMappings {
 
 function parseStep(raw: unknown, where: string, handlers: Record<string, unknown>): ChainStep {
   if (!isPlainObject<JsonValue>(raw)) throw new TemplateMappingsError(`${where} must be an object`);
-  const unknown = Object.keys(raw).filter((k) => !STEP_KEYS.has(k));
+  const unknown = Object.keys(raw).filter((k) => k !== 'handler' && !STEP_FIELDS.some(([f]) => f === k));
   if (unknown.length) throw new TemplateMappingsError(`${where}: unknown key(s) ${unknown.join(', ')}`);
-  const { handler, action, on_failure, params_from, for_actions } = raw;
+  const { handler } = raw;
   if (typeof handler !== 'string' || !handler)
     throw new TemplateMappingsError(`${where}: "handler" must be a handler name`);
   if (!(handler in handlers))
     throw new TemplateMappingsError(`${where}: handler "${handler}" has no section in template_mappings`);
   if (!(JOB_HANDLERS as readonly string[]).includes(handler))
     throw new TemplateMappingsError(`${where}: handler "${handler}" is not one of ${JOB_HANDLERS.join(', ')}`);
-  const step: ChainStep = { handler };
-  if (action !== undefined) {
-    if (typeof action !== 'string' || !(JOB_ACTIONS as readonly string[]).includes(action))
-      throw new TemplateMappingsError(`${where}: "action" must be one of ${JOB_ACTIONS.join(', ')}`);
-    step.action = action;
+  const step: Record<string, JsonValue> = { handler };
+  for (const [field, valid, must] of STEP_FIELDS) {
+    if (raw[field] === undefined) continue;
+    if (!valid(raw[field])) throw new TemplateMappingsError(`${where}: "${field}" ${must}`);
+    step[field] = raw[field];
   }
-  if (on_failure !== undefined) {
-    if (on_failure !== 'fail' && on_failure !== 'ignore')
-      throw new TemplateMappingsError(`${where}: "on_failure" must be fail or ignore`);
-    step.on_failure = on_failure;
-  }
-  if (params_from !== undefined) {
-    if (params_from !== 'current' && params_from !== 'previous')
-      throw new TemplateMappingsError(`${where}: "params_from" must be current or previous`);
-    step.params_from = params_from;
-  }
-  if (for_actions !== undefined) {
-    if (!Array.isArray(for_actions) || !for_actions.every((a) => typeof a === 'string')) {
-      throw new TemplateMappingsError(`${where}: "for_actions" must be a list of actions`);
-    }
-    step.for_actions = for_actions;
-  }
-  return step;
+  return step as unknown as ChainStep;
 }
 
 /** The chain for a resource type: its own, else `default`, else one heat_worker step. */
@@ -95,6 +82,5 @@ export function templateMappingFor(
   resourceType: string,
 ): Mapping | undefined {
   const section = mappings.handlers[handler];
-  if (!section || !Object.prototype.hasOwnProperty.call(section, resourceType)) return undefined;
-  return section[resourceType];
+  return section && Object.prototype.hasOwnProperty.call(section, resourceType) ? section[resourceType] : undefined;
 }
