@@ -1,11 +1,7 @@
 /**
- * Reads the templates the repo ships: `heat_templates/*.yaml` (one heat template resource per
- * file, as Gohan stores it under /config/v2.0/heat_templates/<id>) and, if present,
- * `template_mappings.yaml`. Pure file reading and shape checks; no etcd, no rendering.
- *
- * The YAML files are the source of truth (templates/tools/import-record.ts made the first
- * version from the record). `parameter_mappings` keeps its key order through YAML.parse, and
- * that order is the job param order, so nothing here may rebuild or sort that object.
+ * Reads the templates the repo ships: `heat_templates/*.yaml` (one heat template resource per file,
+ * as Gohan stores it) and `template_mappings.yaml`. `parameter_mappings` keeps its key order
+ * through YAML.parse, and that is the job param order: nothing here may rebuild or sort it.
  */
 import { isPlainObject } from '../encoding/json-object';
 import fs from 'node:fs';
@@ -15,7 +11,7 @@ import type { HeatTemplate, JsonObject, JsonValue } from '../planner/types';
 
 export type { HeatTemplate };
 
-/** `templates/` at the repo root (this file is shared/templates/load.ts). */
+/** `templates/` at the repo root. */
 export const DEFAULT_TEMPLATES_ROOT = path.resolve(__dirname, '..', '..', 'templates');
 
 export class TemplateLoadError extends Error {
@@ -32,25 +28,20 @@ export class TemplateLoadError extends Error {
 export interface LoadedTemplates {
   /** By template id, in file-name order. */
   templates: Record<string, HeatTemplate>;
-  /**
-   * template_mappings.yaml as parsed, or undefined when the file is absent. Left unvalidated
-   * here: shared/planner/template-mappings.ts (parseTemplateMappings) owns its format.
-   */
+  /** template_mappings.yaml as parsed (parseTemplateMappings validates it); undefined when absent. */
   templateMappings: JsonObject | undefined;
 }
 
 /**
- * Checks one parsed heat template document. `source` names the file in errors; `expectedId`
- * (the file's base name) must equal `id`, because the planner and template_mappings refer to
- * templates by id and a copy-pasted file with a stale id would silently shadow another one.
+ * Checks one parsed heat template document; `source` names it in errors. `expectedId` (the file's
+ * base name) must equal `id`: a copied file with a stale id would silently shadow another template.
  */
 export function toHeatTemplate(doc: unknown, source: string, expectedId?: string): HeatTemplate {
   if (!isPlainObject(doc)) throw new TemplateLoadError(source, 'not a mapping');
   const { id, handler, watch, template_file, parameter_mappings } = doc;
   if (typeof id !== 'string' || !id) throw new TemplateLoadError(source, '"id" must be a non-empty string');
-  if (expectedId !== undefined && id !== expectedId) {
+  if (expectedId !== undefined && id !== expectedId)
     throw new TemplateLoadError(source, `"id" is "${id}" but the file name says "${expectedId}"`);
-  }
   if (typeof handler !== 'string' || !handler) throw new TemplateLoadError(source, '"handler" must be a non-empty string');
   if (watch !== undefined && watch !== null && !Array.isArray(watch)) throw new TemplateLoadError(source, '"watch" must be a list');
   if (typeof template_file !== 'string') throw new TemplateLoadError(source, '"template_file" must be a string (a YAML block scalar)');
@@ -65,25 +56,24 @@ export function toHeatTemplate(doc: unknown, source: string, expectedId?: string
   };
 }
 
-/** Parses the text of one `heat_templates/<id>.yaml`. */
-export function parseHeatTemplateYaml(text: string, source: string, expectedId?: string): HeatTemplate {
-  let doc: unknown;
+function parseYaml(text: string, source: string): unknown {
   try {
-    doc = YAML.parse(text);
+    return YAML.parse(text);
   } catch (e) {
     throw new TemplateLoadError(source, `invalid YAML: ${(e as Error).message}`, { cause: e });
   }
-  return toHeatTemplate(doc, source, expectedId);
+}
+
+/** Parses the text of one `heat_templates/<id>.yaml`. */
+export function parseHeatTemplateYaml(text: string, source: string, expectedId?: string): HeatTemplate {
+  return toHeatTemplate(parseYaml(text, source), source, expectedId);
 }
 
 /** Reads every `*.yaml` / `*.yml` of a heat_templates directory, keyed by id. */
 export function loadHeatTemplatesDir(dir: string): Record<string, HeatTemplate> {
   const out: Record<string, HeatTemplate> = {};
-  const files = fs
-    .readdirSync(dir)
-    .filter((f) => /\.ya?ml$/.test(f))
-    .sort();
-  for (const file of files) {
+  for (const file of fs.readdirSync(dir).sort()) {
+    if (!/\.ya?ml$/.test(file)) continue;
     const source = path.join(dir, file);
     const t = parseHeatTemplateYaml(fs.readFileSync(source, 'utf8'), source, file.replace(/\.ya?ml$/, ''));
     if (out[t.id]) throw new TemplateLoadError(source, `duplicate template id "${t.id}"`);
@@ -96,12 +86,7 @@ export function loadHeatTemplatesDir(dir: string): Record<string, HeatTemplate> 
 export function loadTemplateMappingsFile(root: string): JsonObject | undefined {
   const file = path.join(root, 'template_mappings.yaml');
   if (!fs.existsSync(file)) return undefined;
-  let doc: unknown;
-  try {
-    doc = YAML.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new TemplateLoadError(file, `invalid YAML: ${(e as Error).message}`, { cause: e });
-  }
+  const doc = parseYaml(fs.readFileSync(file, 'utf8'), file);
   if (!isPlainObject(doc)) throw new TemplateLoadError(file, 'not a mapping');
   return doc as JsonObject;
 }
