@@ -1,14 +1,7 @@
 /**
- * Settings from the environment. Locally `npm start` and the tests set them; in AWS the serverless
- * stack sets them (secrets through SSM). Every setting is documented in docs/configuration.md.
- *
- * The settings several modules share are read here. A setting that belongs to one module is read
- * by that module, through `setting` or `numberSetting` below so that unset, empty and invalid
- * values are treated alike everywhere: the job settings (work/job-runner.ts), the Heat deadline
- * grace (work/heat-work.ts), the reconciler's grace (reconcile/pass.ts), the etcd request size
- * (work/plan-limits.ts), the relay's (functions/relay/main.ts, relay/routes.ts). The OpenStack
- * clients' settings are checked as a group in clients/settings.ts, and the logger and metrics read
- * Powertools' own variables (log/logger.ts, metrics.ts).
+ * Settings from the environment (every one: docs/configuration.md). Those several modules share are
+ * read here; a module reads its own through `setting` / `numberSetting`, so unset, empty and invalid
+ * values are treated alike everywhere.
  */
 import fs from 'node:fs';
 import { definedOnly } from './defined-only';
@@ -20,13 +13,13 @@ export interface EtcdSettings {
   auth?: { username: string; password: string };
 }
 
-function env(name: string): string | undefined {
+/** A setting's text; undefined when it is unset or empty. */
+export function setting(name: string): string | undefined {
   const v = process.env[name];
   return v === undefined || v === '' ? undefined : v;
 }
 
-/** A setting's text; undefined when it is unset or empty. */
-export const setting = env;
+const env = setting;
 
 /** A numeric setting: `dflt` when it is unset, empty, not a number, or not accepted (default: 0 or more). */
 export function numberSetting(name: string, dflt: number, accept: (n: number) => boolean = (n) => n >= 0): number {
@@ -34,7 +27,7 @@ export function numberSetting(name: string, dflt: number, accept: (n: number) =>
   return Number.isFinite(n) && accept(n) ? n : dflt;
 }
 
-/** A PEM from an env var that holds either the PEM itself or a path to it. */
+/** A PEM, or a path to one. */
 function pem(name: string): Buffer | undefined {
   const v = env(name);
   if (!v) return undefined;
@@ -52,8 +45,7 @@ export class MissingSettingError extends Error {
   }
 }
 
-/** A required setting's text; a MissingSettingError naming it when unset or empty. */
-export function requiredSetting(name: string, what: string): string {
+function requiredSetting(name: string, what: string): string {
   const v = env(name);
   if (v === undefined || v.trim() === '') throw new MissingSettingError(name, what);
   return v;
@@ -76,17 +68,8 @@ export function etcdSettings(): EtcdSettings {
   };
 }
 
-export interface AwsSettings {
-  region: string;
-  /** Set locally to the SQS server on loopback; unset in AWS. */
-  sqsEndpoint?: string;
-  /** Set locally to serverless-offline's Lambda endpoint; unset in AWS. */
-  lambdaEndpoint?: string;
-  /** AWS credentials are configured (keys or a profile); in Lambda the runtime sets the keys. */
-  hasCredentials: boolean;
-}
-
-export function awsSettings(): AwsSettings {
+/** The endpoints are set locally only (the SQS server, serverless-offline); `hasCredentials`: keys or a profile. */
+export function awsSettings() {
   return {
     region: env('AWS_REGION') ?? 'us-east-1',
     ...definedOnly({ sqsEndpoint: env('ESI_SQS_ENDPOINT'), lambdaEndpoint: env('ESI_LAMBDA_ENDPOINT') }),
@@ -105,11 +88,7 @@ export function stage(): string {
   return env('ESI_STAGE') ?? 'dev';
 }
 
-/**
- * Queue names, the same rule serverless.yml uses: `esi-<stage>-<name>.fifo` for the FIFO queues
- * the relay feeds, `esi-<stage>-<name>` for the standard queues that carry delayed messages.
- * test/unit/foundation/serverless-yml.test.ts checks the two agree.
- */
+/** Queue names as serverless.yml makes them: FIFO queues the relay feeds, standard ones for delayed messages. */
 export function queueName(name: string, stageName = stage(), opts: { fifo?: boolean } = {}): string {
   return opts.fifo === false ? `esi-${stageName}-${name}` : `esi-${stageName}-${name}.fifo`;
 }
@@ -117,27 +96,20 @@ export function queueName(name: string, stageName = stage(), opts: { fifo?: bool
 /** Where the relay sends ready jobs, by the handler their id names (shared/relay/routes.ts). */
 export const JOB_QUEUES: Record<string, string> = { heat_worker: 'heat-jobs', monitoring_worker: 'monitoring-jobs' };
 
-/** The queue a handler's jobs are sent to (the relay's routes, the reconciler's repairs); undefined for an unknown handler. */
+/** The queue a handler's jobs are sent to; undefined for an unknown handler. */
 export function jobQueueName(handler: string, stageName = stage()): string | undefined {
   const name = Object.prototype.hasOwnProperty.call(JOB_QUEUES, handler) ? JOB_QUEUES[handler] : undefined;
   return name ? queueName(name, stageName) : undefined;
 }
 
-/**
- * What a completed delete of a resource whose /config key is gone leaves in /state: `keep` (the
- * default) leaves DELETE_COMPLETED, as the record's Gohan reads it; `remove` forgets the resource,
- * for a Gohan that deletes its row at once and never reads it again (docs/gohan.md "Deletes").
- */
+/** What a completed delete of a key-deleted resource leaves in /state: DELETE_COMPLETED, or nothing (docs/gohan.md "Deletes"). */
 export function keyDeleteState(): 'keep' | 'remove' {
   const v = env('ESI_KEY_DELETE_STATE') ?? 'keep';
   if (v !== 'keep' && v !== 'remove') throw new Error(`ESI_KEY_DELETE_STATE is ${JSON.stringify(v)}: keep or remove`);
   return v;
 }
 
-/**
- * Output key prefixes Gohan reads back (docs/keys.md; a Gohan deployment may want others:
- * docs/gohan.md). Written with or without a trailing slash.
- */
+/** Output key prefixes Gohan reads back (docs/keys.md), written with or without a trailing slash. */
 export function outputPrefixes(): { state: string; monitoring: string } {
   const prefix = (name: string, dflt: string) => (env(name) ?? dflt).replace(/\/+$/, '') || dflt;
   return { state: prefix('ESI_STATE_PREFIX', '/state'), monitoring: prefix('ESI_MONITORING_PREFIX', '/monitoring') };

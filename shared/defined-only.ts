@@ -7,11 +7,7 @@ export type DefinedOnly<T> = {
   [K in UndefinedKeys<T>]?: Exclude<T[K], undefined>;
 };
 
-/**
- * A copy of a plain object without its undefined-valued properties. Options and records are built
- * from values that may be missing (`{ revision: opts.revision }`); an optional property is either
- * absent or holds a value (exactOptionalPropertyTypes), so the missing ones are left out here.
- */
+/** A copy without the undefined-valued properties: under exactOptionalPropertyTypes an optional one is absent or set. */
 export function definedOnly<T extends object>(value: T): DefinedOnly<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as DefinedOnly<T>;
 }

@@ -1,29 +1,23 @@
 /**
- * Every etcd key the system reads or writes is built here, but for the job keys, which
- * jobs/job-keys.ts builds under JOBS_PREFIX (docs/keys.md lists them all and when each is removed). A resource is addressed by its path `<scope>/<plural>/<id>`, where scope is Gohan's
- * API version path (`v2.0`, or `common/v1.0` for tenants).
+ * Every etcd key but the job keys (jobs/job-keys.ts) is built here (docs/keys.md). A resource's path
+ * is `<scope>/<plural>/<id>`, scope being Gohan's API version path (`v2.0`, `common/v1.0` for tenants).
  */
 import { outputPrefixes } from './config';
 
 export const CONFIG_PREFIX = '/config/';
 export const ESI_WORKER_PREFIX = '/esi-worker/';
-/**
- * The worker's per-resource folders under ESI_WORKER_PREFIX (mirror, stack record, job state):
- * every key in them belongs to the resource at the same path under /config, and goes when that
- * key goes.
- */
+/** The worker's per-resource folders: each key belongs to, and goes with, the same path under /config. */
 export const WORKER_FOLDERS = ['config', 'heat_stacks', 'job_state'] as const;
 export const JOBS_PREFIX = '/jobs/';
 export const RELAY_CHECKPOINT_PREFIX = '/esi-relay/checkpoints/';
 /** The reconciler's memory: revision→time marks, jobs seen in limbo, recent repairs (docs/reconciler.md). */
 export const RECONCILER_MEMORY_KEY = '/esi-reconciler/memory';
-/** Heat templates as Gohan stores them (resources of type heat_template, not planned themselves). */
+/** Heat templates as Gohan stores them (not planned themselves). */
 export const HEAT_TEMPLATES_PREFIX = `${CONFIG_PREFIX}v2.0/heat_templates/`;
-/** Operator override of the shipped templates/template_mappings.yaml (JSON or YAML text of the same document). */
+/** Operator override of the shipped template_mappings.yaml (JSON or YAML text). */
 export const TEMPLATE_MAPPINGS_KEY = `${ESI_WORKER_PREFIX}template_mappings`;
 
 export interface ResourcePath {
-  /** Gohan API version path: `v2.0` or `common/v1.0`. */
   scope: string;
   plural: string;
   id: string;

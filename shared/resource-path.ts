@@ -1,8 +1,4 @@
-/**
- * A resource's etcd path `<scope>/<plural>/<id>` from what jobs and collector targets carry (the
- * Gohan singular, or the plural): Gohan's schemas give the plural and the API scope (`v2.0`, or
- * `common/v1.0` for tenants).
- */
+/** A resource's etcd path from the Gohan singular or plural that jobs and collector targets carry. */
 import type { ResourcePath } from './keys';
 import { defaultSchemaIndex } from './planner/schema';
 

@@ -1,8 +1,4 @@
-/**
- * The wiring of a scheduled function (EventBridge in AWS, the local scheduler locally): the
- * logger's Lambda context and the secrets loaded before the first run, as the SQS consumers have
- * them (sqs/consumer.ts). The entry point gives only what one run does.
- */
+/** A scheduled function's wiring, as the SQS consumers have it: Lambda context in the logger, tracing, secrets. */
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Logger } from './log/logger';

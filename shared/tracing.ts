@@ -1,15 +1,11 @@
 /**
  * X-Ray tracing (Powertools Tracer): the handler's segment (sqs/consumer.ts, scheduled.ts) and one
- * subsegment per call at each client boundary — etcd (store/default-store.ts), Keystone, Heat and
- * the collector (clients/http.ts). Traces only in Lambda with active tracing (the runtime sets
- * AWS_XRAY_DAEMON_ADDRESS); everywhere else (the local stack, tests, the relay) a no-op.
- *
- * The Tracer is loaded only where tracing is on: loading the X-Ray SDK enables an async hook
- * (cls-hooked) that runs on every promise of the process, about a sixth of the functions' CPU
- * when nothing is traced (docs/benchmarks.md).
+ * subsegment per call at each client boundary (etcd, Keystone, Heat, the collector). Only in Lambda
+ * with active tracing; elsewhere a no-op. The Tracer is loaded only then: the X-Ray SDK's async hook
+ * runs on every promise of the process, about a sixth of the functions' CPU (docs/benchmarks.md).
  */
 import type { Tracer } from '@aws-lambda-powertools/tracer';
-import type { MiddlewareObj } from '@middy/core';
+import type { MiddlewareObj, Request } from '@middy/core';
 
 /** Tracing is on in Lambda with active tracing, unless POWERTOOLS_TRACE_ENABLED=false. */
 export const tracingEnabled = (env: NodeJS.ProcessEnv = process.env): boolean =>
@@ -17,10 +13,7 @@ export const tracingEnabled = (env: NodeJS.ProcessEnv = process.env): boolean =>
 
 let tracer: Promise<Tracer> | undefined;
 
-/**
- * The process's tracer, or undefined where tracing is off (HTTP calls are traced by `traced` at
- * the clients, not by patching http).
- */
+/** The process's tracer, or undefined where tracing is off (HTTP is traced by `traced`, not by patching http). */
 export function getTracer(): Promise<Tracer> | undefined {
   if (!tracingEnabled()) return undefined;
   tracer ??= import('@aws-lambda-powertools/tracer').then(
@@ -29,30 +22,18 @@ export function getTracer(): Promise<Tracer> | undefined {
   return tracer;
 }
 
-/**
- * The middy middleware that opens the invocation's segment (no response captured: it may be
- * large), as a list for middy's `use`: empty where tracing is off.
- */
+/** The middleware that opens the invocation's segment (no response captured: it may be large); none where tracing is off. */
 export function tracingMiddleware(): MiddlewareObj[] {
   const pending = getTracer();
   if (!pending) return [];
   let inner: Promise<MiddlewareObj> | undefined;
-  const load = () =>
-    (inner ??= Promise.all([pending, import('@aws-lambda-powertools/tracer/middleware')]).then(
+  const hook = (name: 'before' | 'after' | 'onError') => async (request: Request) => {
+    inner ??= Promise.all([pending, import('@aws-lambda-powertools/tracer/middleware')]).then(
       ([t, m]) => m.captureLambdaHandler(t, { captureResponse: false }) as MiddlewareObj,
-    ));
-  const middleware: MiddlewareObj = {
-    before: async (request) => {
-      await (await load()).before?.(request);
-    },
-    after: async (request) => {
-      await (await load()).after?.(request);
-    },
-    onError: async (request) => {
-      await (await load()).onError?.(request);
-    },
+    );
+    await (await inner)[name]?.(request);
   };
-  return [middleware];
+  return [{ before: hook('before'), after: hook('after'), onError: hook('onError') }];
 }
 
 /** Runs fn in a subsegment named `name` when tracing is on (errors recorded on it); fn itself otherwise. */

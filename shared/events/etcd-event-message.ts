@@ -1,7 +1,6 @@
 /**
- * What the relay puts on a queue for one etcd event. A message names the key and the revision of
- * the change; it never carries the value: consumers re-read etcd and converge to what is there now
- * (level-triggered), so duplicates and reordering do no harm.
+ * What the relay puts on a queue for one etcd event: the key and the revision, never the value.
+ * Consumers re-read etcd and converge to what is there now, so duplicates and reordering do no harm.
  */
 import { createHash } from 'node:crypto';
 
@@ -13,15 +12,11 @@ export interface EtcdEventMessage {
   type: 'put' | 'delete' | 'sync';
 }
 
-/**
- * JSON text SQS accepts as a message body. JSON.stringify leaves U+FFFE and U+FFFF as they are,
- * and SQS refuses a body with them: they are written as JSON escapes, which parse to the same text.
- */
+/** JSON text SQS accepts: U+FFFE and U+FFFF (refused by SQS, left by JSON.stringify) written as escapes. */
 export function sqsSafeJson(value: unknown): string {
   return JSON.stringify(value).replace(/[\uFFFE\uFFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
 }
 
-/** The message body. */
 export function encodeEventMessage(m: EtcdEventMessage): string {
   return sqsSafeJson({ key: m.key, modRevision: m.modRevision, type: m.type });
 }
@@ -50,9 +45,8 @@ export function decodeEventMessage(body: string): EtcdEventMessage {
 }
 
 /**
- * FIFO deduplication id: the same change sent twice (a relay restarted before its checkpoint
- * moved) is dropped by SQS within its 5-minute window. A re-emitted `sync` of an unchanged key
- * has the same id as the original put.
+ * FIFO deduplication id: the same change sent twice (a relay restarted before its checkpoint moved)
+ * is dropped by SQS within 5 minutes; a re-emitted `sync` of an unchanged key has the put's id.
  */
 export function deduplicationId(m: EtcdEventMessage): string {
   const kind = m.type === 'delete' ? 'delete' : 'put';
@@ -64,10 +58,8 @@ const SQS_ID = /^[A-Za-z0-9!"#$%&'()*+,\-./:;<=>?@[\\\]^_`{|}~]{1,128}$/;
 const SQS_ID_CHAR = /[^A-Za-z0-9!"#$%&'()*+,\-./:;<=>?@[\\\]^_`{|}~]/g;
 
 /**
- * FIFO message group: one per etcd key, so changes of one key arrive in order. A key SQS accepts
- * as it is (1-128 alphanumerics and punctuation) is its own group; any other key (a space, a
- * non-ASCII letter, longer than 128) gets `<24 hex of sha256(key)>:<the key's last characters,
- * others replaced by _>` — stable, so one key always has one group, and still readable.
+ * FIFO message group: one per etcd key, so its changes arrive in order. A key SQS refuses gets
+ * `<24 hex of sha256(key)>:<its last characters, others replaced by _>`: stable, and still readable.
  */
 export function messageGroupId(m: EtcdEventMessage): string {
   if (SQS_ID.test(m.key)) return m.key;

@@ -9,10 +9,8 @@ export interface ConfigValue {
   markedForDeletion: boolean;
 }
 
-export type ParseResult = { ok: true; value: ConfigValue } | { ok: false; error: string };
-
 /** Parses a raw /config value. Never throws; the error says what is wrong without quoting the value. */
-export function parseConfigValue(raw: string): ParseResult {
+export function parseConfigValue(raw: string): { ok: true; value: ConfigValue } | { ok: false; error: string } {
   let doc: unknown;
   try {
     doc = JSON.parse(raw);
@@ -39,20 +37,15 @@ export function parseConfigValue(raw: string): ParseResult {
   if (v.marked_for_deletion !== undefined && typeof v.marked_for_deletion !== 'boolean') {
     return { ok: false, error: `config "marked_for_deletion" is not a boolean (version ${v.version})` };
   }
-  return {
-    ok: true,
-    value: {
-      body: body as Record<string, unknown>,
-      version: v.version,
-      markedForDeletion: v.marked_for_deletion === true,
-    },
+  const value = {
+    body: body as Record<string, unknown>,
+    version: v.version,
+    markedForDeletion: v.marked_for_deletion === true,
   };
+  return { ok: true, value };
 }
 
-/**
- * The integer `version` field of a JSON value — a config value, the worker's mirror, /state,
- * /monitoring — or undefined when the text is not JSON or has none.
- */
+/** The integer `version` of a JSON value (config, mirror, /state, /monitoring); undefined when none. */
 export function versionOf(raw: string): number | undefined {
   try {
     const v = (JSON.parse(raw) as { version?: unknown }).version;

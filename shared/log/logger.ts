@@ -1,8 +1,7 @@
 /**
  * One structured logger for every function and the relay: Powertools Logger, one JSON line per
- * entry (what CloudWatch Logs Insights filters on), with secrets masked at any depth.
- * Correlation fields operators filter on: resource_key, resource_type, resource_id, version,
- * job_id, handler, etcd_revision, attempt.
+ * entry, secrets masked at any depth. Correlation fields: resource_key, resource_type, resource_id,
+ * version, job_id, handler, etcd_revision, attempt.
  */
 import { LogFormatter, LogItem, Logger } from '@aws-lambda-powertools/logger';
 import { redact } from './redact';

@@ -1,26 +1,20 @@
 /**
- * Masks secrets before anything is logged or stored as an error message. Gohan resource bodies
- * carry passwords (a load balancer's admin_password, user_password), and a log line or an error
- * in /state is read by many more people than the resource itself.
+ * Masks secrets before anything is logged or stored as an error message: Gohan resource bodies
+ * carry passwords, and a log line or an error in /state has many more readers than the resource.
  */
-
 export const MASK = '****';
 
 /** Field names that hold secrets, at any depth. */
 const SECRET_NAME = /pass(word|wd|phrase)?|secret|token|private[_-]?key|credential|api[_-]?key/i;
-
-export function isSecretName(name: string): boolean {
-  return SECRET_NAME.test(name);
-}
+const isSecretName = (name: string): boolean => SECRET_NAME.test(name);
 
 // "name": "value" pairs inside text, plain JSON or JSON escaped inside a JSON string
 // (a Gohan config value's body is escaped JSON). Group 1 keeps everything up to the value.
 const SECRET_PAIR = /((\\*)"([^"\\]*)\2"\s*:\s*\2")((?:\\\\|\\(?!")|[^"\\])*)(\2")/g;
 
 /**
- * Masks secrets in text. Text that is a JSON document (a raw config value, whose body is itself
- * escaped JSON) is parsed and masked structurally, at every level of nesting; free text (error
- * messages) has its "name": "value" pairs masked.
+ * Masks secrets in text: a JSON document (a raw config value, its body escaped JSON) structurally at
+ * every level of nesting, free text (error messages) by its "name": "value" pairs.
  */
 export function redactText(text: string, depth = 0): string {
   const trimmed = text.trimStart();
