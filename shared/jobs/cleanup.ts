@@ -1,27 +1,15 @@
 /** Removing a completed chain's job keys, for the aggregator once it has written /state. */
 import type { Compare, KeyValue, Op, Store } from '../store/store';
+import type { Job } from '../planner/types';
 import { absent, del, modRevisionIs, noneUnder, readPrefix } from '../store/store';
 import { defaultJobKeys, type JobKeys, parseJobId } from './job-keys';
 import { readJobIds } from './job-index';
 import { readValues } from '../store/read';
 import { settleDependents } from './finish';
 import { referencingDeletes } from './referencing-index';
-import { dependencyStatus, type Job, parseStoredJob } from './values';
+import { dependencyStatus, tryParseStoredJob } from './values';
 
-/** The job of a /jobs/all value; an unreadable one has no index entries to remove. */
-function tryParseStoredJob(kv: KeyValue): Job | undefined {
-  try {
-    return parseStoredJob(kv.key, kv.value).job;
-  } catch {
-    return undefined;
-  }
-}
-
-export interface ChainRef {
-  resource_type: string;
-  resource_id: string;
-  version: number;
-}
+export type ChainRef = Pick<Job, 'resource_type' | 'resource_id' | 'version'>;
 
 export type CleanupResult =
   | { cleaned: true; jobIds: string[]; revision: number }
@@ -59,8 +47,9 @@ export async function cleanupChain(
       absent(keys.working(id)),
     );
     ops.push(del(keys.all(id)), del(keys.finished(id)));
-    const job = tryParseStoredJob(all);
-    if (job) ops.push(...referencingDeletes(keys, [job]));
+    // An unreadable job value has no index entries to remove.
+    const stored = tryParseStoredJob(all.key, all.value);
+    if (stored) ops.push(...referencingDeletes(keys, [stored.job]));
   }
   const commit = (guarded: string[]) =>
     store

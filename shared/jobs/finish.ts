@@ -1,10 +1,7 @@
 /**
- * Finishing a job: record its outcome under the claim, then settle its dependents: the one place a
- * finished job's dependents are settled (docs/jobs.md "Transactions, as sentences"). The dependents
- * are read in the finish's own transaction, after its put, so a planner writing a new dependent either
- * commits before (and is seen) or fails on the finished key (enqueue.ts): they only ever shrink. A
- * crash between the steps is healed by `settleDependents`, which a duplicate finish, a redelivered
- * message (job-runner.ts), a clean-up (cleanup.ts) and the reconciler's sweep call.
+ * Finishing a job: record its outcome under the claim, then settle its dependents (docs/jobs.md
+ * "Transactions, as sentences"). A crash between the steps is healed by `settleDependents`, which a
+ * duplicate finish, a redelivered message, a clean-up and the reconciler's sweep call.
  */
 import type { Store } from '../store/store';
 import { absent, del, put, read, readPrefix } from '../store/store';
@@ -16,13 +13,11 @@ import { definedOnly } from '../defined-only';
 
 export interface FinishResult {
   jobId: string;
-  /** This job's outcome as recorded (on a duplicate finish: as the first finish recorded it). */
+  /** As recorded (on a duplicate finish: as the first finish recorded it). */
   outcome: JobOutcome;
   /** The job was already finished under this same claim; nothing was written for it. */
   duplicate: boolean;
-  /** Jobs made ready by this call (their waiting key deleted). */
   promoted: string[];
-  /** Jobs failed by this call because a dependency failed. */
   failedDependents: string[];
 }
 
@@ -55,6 +50,8 @@ export async function finishJob(
     finished_at: (opts.now?.() ?? new Date()).toISOString(),
     claim_revision: claim.createRevision,
   };
+  // The dependents are read after the put, at its revision: a planner writing a new dependent either
+  // committed before (and is seen) or fails on the finished key (enqueue.ts).
   const dependentsPrefix = keys.dependents(jobId);
   const res = await store
     .txn()

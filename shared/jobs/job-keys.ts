@@ -1,24 +1,17 @@
-/**
- * Keys of the job lifecycle (docs/jobs.md "Keys and values"): each state of a job is one key named
- * by its id under a folder; *ready* has no key of its own, and a failure is a finished key with
- * `ok: false`, so "is this job done" stays a single-key compare. The root is a parameter only so
- * tests can isolate themselves.
- */
+/** Keys of the job lifecycle (docs/jobs.md "Keys and values"); the root is a parameter only for tests. */
 import { JOBS_PREFIX } from '../keys';
 import { JOB_ACTIONS, JOB_HANDLERS } from '../planner/types';
 
 export const JOB_FOLDERS = ['all', 'waiting', 'working', 'finished'] as const;
-/** The folders of a job's keys (not its state: a job is in one or more of them at a time). */
+/** A job has a key in one or more of these folders at a time. */
 export type JobFolder = (typeof JOB_FOLDERS)[number];
 
 export type JobKeys = ReturnType<typeof jobKeys>;
 
 export function jobKeys(root: string = JOBS_PREFIX) {
   const base = root.endsWith('/') ? root : `${root}/`;
-  /** One folder, ending in `/`, for ranges and watches. */
   const prefix = (folder: JobFolder) => `${base}${folder}/`;
   return {
-    /** The root, ending in `/`. */
     root: base,
     all: (id: string) => `${prefix('all')}${id}`,
     waiting: (id: string) => `${prefix('waiting')}${id}`,
@@ -26,9 +19,8 @@ export function jobKeys(root: string = JOBS_PREFIX) {
     finished: (id: string) => `${prefix('finished')}${id}`,
     prefix,
     /**
-     * The /jobs/all prefixes of a resource's jobs (of one chain, with `version`), one per action and
-     * handler (docs/PROTOCOL-NOTES.md §c). The trailing `:` keeps `net-1` from matching `net-10`; an
-     * id containing `:` can still match another resource's, so readers check `parseJobId`.
+     * The /jobs/all prefixes of a resource's jobs (of one chain, with `version`), one per action and handler.
+     * The trailing `:` keeps `net-1` from matching `net-10`; readers still check `parseJobId` (ids may hold `:`).
      */
     jobIdPrefixes: (resourceType: string, resourceId: string, version?: number): string[] =>
       JOB_ACTIONS.flatMap((action) =>
@@ -37,10 +29,10 @@ export function jobKeys(root: string = JOBS_PREFIX) {
             `${prefix('all')}${action}:${handler}:${resourceType}:${resourceId}:${version === undefined ? '' : `${version}:`}`,
         ),
       ),
-    /** The dependents index: the folder of the jobs waiting for `dependency`, ending in `/`. */
+    /** The dependents index: the jobs waiting for `dependency`. */
     dependents: (dependency: string) => `${base}dependents/${dependency}/`,
     dependent: (dependency: string, id: string) => `${base}dependents/${dependency}/${id}`,
-    /** `/jobs/all/<id>` → {folder: 'all', id}; a key outside the root or a folder → undefined. */
+    /** `/jobs/all/<id>` → {folder: 'all', id}; undefined for any other key. */
     parse(key: string): { folder: JobFolder; id: string } | undefined {
       if (!key.startsWith(base)) return undefined;
       const [folder, id, ...more] = key.slice(base.length).split('/');

@@ -69,15 +69,11 @@ export function planSettlement(
 /** The result of a resource change's chain; failedJobId: the job whose own failure failed it. */
 export type ChainOutcome = { ok: true } | { ok: false; error: string; failedJobId: string };
 
-export interface ChainCompletion {
-  /** The chain's `is_last` job, whose finished key completes the chain. */
+/** A chain completed by the finished key of its `is_last` job. */
+export type ChainCompletion = Pick<Job, 'job_name' | 'resource_type' | 'resource_id' | 'version'> & {
   lastJobId: string;
-  job_name: string;
-  resource_type: string;
-  resource_id: string;
-  version: number;
   outcome: ChainOutcome;
-}
+};
 
 /** The chain outcome once its last job is finished (the last job's ignored failure is a success). */
 export function chainOutcome(lastJobId: string, finished: FinishedValue): ChainOutcome {

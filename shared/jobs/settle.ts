@@ -10,22 +10,16 @@ import { pages, readValues } from '../store/read';
 import { defaultJobKeys, type JobKeys } from './job-keys';
 import { planSettlement, type WaitingJob } from './resolve';
 import { dependencyStatus, type DependencyStatus, failedByDependency, type FinishedValue } from './values';
-import { JobValueError, parseStoredJob } from './values';
+import { tryParseStoredJob } from './values';
 
 /** A round only repeats when a guard failed, i.e. another settler moved a job meanwhile. */
 const MAX_SETTLE_ROUNDS = 10;
-
-export interface SettledJob {
-  id: string;
-  job: WaitingJob['job'];
-  finished: FinishedValue;
-}
 
 export interface SettleResult {
   /** Jobs this call made ready (their waiting key deleted). */
   promoted: string[];
   /** Jobs this call failed because a dependency failed (in propagation order). */
-  failedDependents: SettledJob[];
+  failedDependents: { id: string; job: WaitingJob['job']; finished: FinishedValue }[];
 }
 
 export interface SettleOptions {
@@ -37,26 +31,24 @@ export interface SettleOptions {
   dependents?: string[];
 }
 
-/** The given jobs that are waiting now, with the waiting key's mod revision (the guard). */
+/** The given jobs that are waiting now, and each one's waiting key revision (the guard). */
 async function readWaiting(store: Store, keys: JobKeys, ids: string[]) {
   const kvs = await readValues(
     store,
     ids.flatMap((id) => [keys.waiting(id), keys.all(id)]),
   );
-  const out: { job: WaitingJob; waitingRevision: number }[] = [];
+  const jobs: WaitingJob[] = [];
+  const revisionOf = new Map<string, number>();
   for (const id of ids) {
     const waiting = kvs.get(keys.waiting(id));
     const all = kvs.get(keys.all(id));
-    // A waiting key without its job cannot be decided; clean-up and the planner never leave one.
-    if (!waiting || !all) continue;
-    try {
-      const stored = parseStoredJob(all.key, all.value);
-      out.push({ job: { id, handler: waiting.value, job: stored.job }, waitingRevision: waiting.modRevision });
-    } catch (err) {
-      if (!(err instanceof JobValueError)) throw err;
-    }
+    // A waiting key without its (readable) job cannot be decided; clean-up and the planner never leave one.
+    const stored = all && tryParseStoredJob(all.key, all.value);
+    if (!waiting || !stored) continue;
+    jobs.push({ id, handler: waiting.value, job: stored.job });
+    revisionOf.set(id, waiting.modRevision);
   }
-  return out;
+  return { jobs, revisionOf };
 }
 
 /** The jobs the dependents index lists as waiting for any of `ids` (keys only, paged, all ranges at once). */
@@ -121,11 +113,8 @@ async function settleFrom(
   let ids = candidates;
   let contested: Set<string> | undefined;
   for (let round = 0; round < MAX_SETTLE_ROUNDS && ids.length; round++) {
-    const waiting = await readWaiting(store, keys, ids);
-    if (contested && !waiting.some((w) => contested!.has(w.job.id))) return;
-    if (!waiting.length) return;
-    const revisionOf = new Map(waiting.map((w) => [w.job.id, w.waitingRevision]));
-    const jobs = waiting.map((w) => w.job);
+    const { jobs, revisionOf } = await readWaiting(store, keys, ids);
+    if (!jobs.length || (contested && !jobs.some((w) => contested!.has(w.id)))) return;
     const { statuses } = await readStatuses(store, keys, [...new Set(jobs.flatMap((w) => w.job.dependency))]);
     const plan = planSettlement(jobs, statuses);
     const raced = new Set<string>();

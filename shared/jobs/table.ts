@@ -6,7 +6,7 @@
 import type { Store } from '../store/store';
 import { pages, type ReadOptions } from '../store/read';
 import { chainName, defaultJobKeys, JOB_FOLDERS, parseJobId, type JobKeys } from './job-keys';
-import { dependencyStatus, JobValueError, parseStoredJob, type DependencyStatus, type Job } from './values';
+import { dependencyStatus, tryParseStoredJob, type DependencyStatus, type Job } from './values';
 
 /** A key of one job's state folder, as read. */
 export interface JobKeyRef {
@@ -55,14 +55,10 @@ export async function readJobTable(
 }
 
 function summary(key: string, value: string): Pick<NonNullable<JobRow['all']>, 'handler' | 'job'> {
-  try {
-    const { handler, job } = parseStoredJob(key, value);
-    const { dependency, is_last, resource_type, resource_id, version, on_failure } = job;
-    return { handler, job: { dependency, is_last, resource_type, resource_id, version, on_failure } };
-  } catch (err) {
-    if (!(err instanceof JobValueError)) throw err;
-    return {};
-  }
+  const stored = tryParseStoredJob(key, value);
+  if (!stored) return {};
+  const { dependency, is_last, resource_type, resource_id, version, on_failure } = stored.job;
+  return { handler: stored.handler, job: { dependency, is_last, resource_type, resource_id, version, on_failure } };
 }
 
 function chainOf(id: string): string | undefined {

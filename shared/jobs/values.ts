@@ -31,6 +31,16 @@ export function parseStoredJob(key: string, text: string): StoredJob {
   return { handler: v[0], job, attempt };
 }
 
+/** The stored job, or undefined when the value is unreadable. */
+export function tryParseStoredJob(key: string, text: string): StoredJob | undefined {
+  try {
+    return parseStoredJob(key, text);
+  } catch (err) {
+    if (err instanceof JobValueError) return undefined;
+    throw err;
+  }
+}
+
 export const encodeStoredJob = (s: StoredJob): string => JSON.stringify([s.handler, s.job, s.attempt]);
 
 /** `/jobs/working/<id>`: who holds the claim and since when (for people reading etcd). */
@@ -49,15 +59,14 @@ export interface FinishedValue {
   /** Copied from the job so dependents can be decided from this key alone. */
   on_failure: OnFailure;
   finished_at: string;
-  /** Create revision of the claim that finished it; absent when a dependency's failure failed it. */
+  /** The claim that finished it; absent when a failed dependency failed it. */
   claim_revision?: number;
-  /** The failed dependency that failed this job (it never ran). */
+  /** The failed dependency that failed this job (it never ran), and the job whose own failure started it all. */
   failed_by?: string;
-  /** With failed_by: the job whose own failure started the chain of failures. */
   root_cause?: string;
 }
 
-/** The finished value of a job a failed dependency failed (it never ran). */
+/** The finished value of a job a failed dependency failed. */
 export function failedByDependency(
   f: { error: string; dependency: string; rootCause: string },
   onFailure: OnFailure,
@@ -82,32 +91,23 @@ export function parseFinished(text: string): FinishedValue | undefined {
   }
 }
 
-/**
- * Whether a finished job counts as a success for its chain and dependents: `on_failure: ignore` applies
- * to the job's own failure only; one inherited from a dependency always propagates.
- */
+/** A success for its chain and dependents: `on_failure: ignore` covers the job's own failure, not an inherited one. */
 export const succeeded = (v: FinishedValue): boolean =>
   v.ok || (v.on_failure === 'ignore' && v.failed_by === undefined);
 
-/** What a dependent sees of one of its dependencies. */
+/** What a dependent sees of a dependency: satisfied (also: ignored failure, cleaned up), failed, or pending. */
 export type DependencyStatus =
-  /** Finished successfully, failed with `on_failure: ignore`, or already cleaned up. */
-  | { kind: 'satisfied' }
-  /** Failed with `on_failure: fail` (or failed by its own failed dependency): dependents fail. */
-  | { kind: 'failed'; error: string; rootCause: string }
-  /** Still in /jobs/all without a finished key. */
-  | { kind: 'pending' };
+  { kind: 'satisfied' } | { kind: 'failed'; error: string; rootCause: string } | { kind: 'pending' };
 
 /**
  * The status of a dependency from its two keys. A job gone from both was cleaned up after its chain
- * completed, and clean-up settles dependents before it deletes, so it is satisfied. An unreadable
- * finished value counts as a failure: the dependent must not run on a guess.
+ * completed, and clean-up settles dependents before it deletes: satisfied. An unreadable finished
+ * value counts as a failure: the dependent must not run on a guess.
  */
 export function dependencyStatus(id: string, finished: string | undefined, inAll: boolean): DependencyStatus {
   if (finished === undefined) return inAll ? { kind: 'pending' } : { kind: 'satisfied' };
   const v = parseFinished(finished);
   if (!v) return { kind: 'failed', error: 'unreadable finished value', rootCause: id };
-  return succeeded(v)
-    ? { kind: 'satisfied' }
-    : { kind: 'failed', error: v.error ?? 'failed', rootCause: v.root_cause ?? id };
+  if (succeeded(v)) return { kind: 'satisfied' };
+  return { kind: 'failed', error: v.error ?? 'failed', rootCause: v.root_cause ?? id };
 }

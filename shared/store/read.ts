@@ -14,7 +14,7 @@ export type Reader = Pick<Store, 'range'> & Partial<Pick<Store, 'txn' | 'get'>>;
 export interface ReadOptions {
   /** Every `value` is '' (`'prefixes'`: under the prefixes only). */
   keysOnly?: boolean | 'prefixes';
-  /** Read at this store revision (a snapshot across pages); default the current one. */
+  /** Read at this store revision (a snapshot across pages). */
   revision?: number;
   /** Keys per page of a prefix (default RANGE_PAGE_SIZE). */
   pageSize?: number;
@@ -82,9 +82,9 @@ async function oneKey(reader: Reader, key: string, opts: ReadOptions): Promise<K
 }
 
 /**
- * Every key under a prefix, one page (one round trip) at a time, so no read of a folder is unbounded.
- * Pages are read at different revisions (callers fence their writes on what they read), unless
- * `revision` is given.
+ * Every key under a prefix (from `from` on), one page (one round trip) at a time, so no read of a
+ * folder is unbounded. Pages are read at different revisions (callers fence their writes on what they
+ * read), unless `revision` is given.
  */
 export async function* pages(
   reader: Pick<Store, 'range'>,
@@ -104,7 +104,7 @@ export async function* pages(
 }
 
 /** Completes first pages read by `range` ops of a transaction: every key under each prefix. */
-export async function continuePages(
+export function continuePages(
   reader: Pick<Store, 'range'>,
   prefixes: readonly string[],
   firstPages: readonly RangeResult[],
@@ -112,13 +112,10 @@ export async function continuePages(
 ): Promise<KeyValue[][]> {
   return Promise.all(
     firstPages.map(async (page, i) => {
-      const items = [...page.items];
-      const last = items.at(-1);
-      if (!page.more || !last) return items;
-      const prefix = prefixes[i];
-      if (prefix === undefined) throw new Error(`continuePages: first page ${i} has no prefix`);
-      for await (const next of pages(reader, prefix, { ...opts, from: `${last.key}\0` })) items.push(...next);
-      return items;
+      const last = page.items.at(-1);
+      if (!page.more || !last) return page.items;
+      const rest = await collectPages(reader, prefixes[i]!, (kv) => kv, { ...opts, from: `${last.key}\0` });
+      return [...page.items, ...rest];
     }),
   );
 }
@@ -128,7 +125,7 @@ export async function collectPages<T>(
   reader: Pick<Store, 'range'>,
   prefix: string,
   keep: (kv: KeyValue) => T | undefined,
-  opts: ReadOptions = {},
+  opts: ReadOptions & { from?: string } = {},
 ): Promise<T[]> {
   const out: T[] = [];
   for await (const page of pages(reader, prefix, opts))

@@ -6,17 +6,14 @@
 export interface KeyValue {
   key: string;
   value: string;
-  /** etcd mod_revision: the revision of the key's last change. */
   modRevision: number;
   createRevision: number;
-  /** Changes since creation (etcd version). */
   version: number;
   lease?: string;
 }
 
 export interface RangeResult {
   items: KeyValue[];
-  /** The store revision the range was read at. */
   revision: number;
   /** More keys matched than `limit` returned: read on from after the last key. */
   more?: boolean;
@@ -26,9 +23,9 @@ export interface RangeOptions {
   limit?: number;
   /** Start at this key (inclusive) instead of at the prefix: the next page of a paged read. */
   from?: string;
-  /** Every `value` is '': for presence checks and listings. */
+  /** Every `value` is '' (presence checks, listings). */
   keysOnly?: boolean;
-  /** Read at this store revision (a snapshot across pages); default the current one. */
+  /** Read at this store revision (a snapshot across pages). */
   revision?: number;
 }
 
@@ -50,9 +47,8 @@ export interface TxnResult {
   succeeded: boolean;
   /** Store revision after the transaction (unchanged when nothing was written). */
   revision: number;
-  /** What each `get` op of the branch taken read, in op order. */
+  /** What each `get` op, then each `range` op, of the branch taken read, in op order. */
   reads: (KeyValue | undefined)[];
-  /** What each `range` op of the branch taken read, in op order. */
   ranges: RangeResult[];
 }
 
@@ -125,7 +121,6 @@ export interface Store {
 }
 
 export const absent = (key: string): Compare => ({ kind: 'createRevision', key, op: '==', revision: 0 });
-/** No key exists under the prefix. */
 export const noneUnder = (prefix: string): Compare => ({
   kind: 'createRevision',
   key: prefix,
@@ -161,7 +156,6 @@ export const put = (key: string, value: string, opts: { lease?: string } = {}): 
 export const del = (key: string): Op => ({ kind: 'delete', key });
 export const delPrefix = (prefix: string): Op => ({ kind: 'deletePrefix', prefix });
 export const read = (key: string): Op => ({ kind: 'get', key });
-/** Whether the key exists and its revisions, without its value. */
 export const readKey = (key: string): Op => ({ kind: 'get', key, keysOnly: true });
 /** The first page under a prefix: continue it with `continuePages` (read.ts) when `more`. */
 export const readPrefix = (prefix: string, opts: { limit?: number; keysOnly?: boolean } = {}): Op => ({
