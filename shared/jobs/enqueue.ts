@@ -1,9 +1,7 @@
 /**
  * The compares and ops that write newly planned jobs, for the planner's transaction (docs/jobs.md
- * "Writing jobs"). The race it closes: the planner reads a dependency as unfinished, the dependency
- * finishes and settles, then the planner writes the dependent as waiting, and nobody would ever
- * promote it. So the transaction compares every dependency outside the batch to its finished and all
- * keys as read, and fails instead (the planner re-plans). It also writes the dependents index.
+ * "Writing jobs"). Every dependency outside the batch is compared to its keys as read: one finishing
+ * meanwhile fails the transaction (the planner re-plans) instead of leaving a waiting job nobody promotes.
  */
 import type { Compare, Op, Store } from '../store/store';
 import { absent, createRevisionIs, put, unchangedSince } from '../store/store';

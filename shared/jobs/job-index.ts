@@ -1,7 +1,6 @@
 /**
- * "The jobs of this chain" or "the unfinished jobs of this resource" without reading the whole
- * /jobs/all folder and without an index to write: a resource's jobs are under its id prefixes
- * (`JobKeys.jobIdPrefixes`), all ranged together, keys only and paged (docs/jobs.md, "Bounded reads").
+ * A resource's jobs, found under its id prefixes (`JobKeys.jobIdPrefixes`), all ranged together, keys
+ * only and paged: no scan of /jobs/all and no index to write (docs/jobs.md, "Bounded reads").
  */
 import type { KeyValue } from '../store/store';
 import { readKeys, type Reader } from '../store/read';
@@ -58,9 +57,8 @@ export async function resourceJobIds(
   resourceId: string,
   version?: number,
 ): Promise<string[]> {
-  const [ids = []] = (await readJobIds(reader, keys, [definedOnly({ type: resourceType, id: resourceId, version })]))
-    .ids;
-  return ids;
+  const owner = definedOnly({ type: resourceType, id: resourceId, version });
+  return (await readJobIds(reader, keys, [owner])).ids[0] ?? [];
 }
 
 /**

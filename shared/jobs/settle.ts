@@ -1,7 +1,6 @@
 /**
- * Applying dependency resolution to etcd: read the waiting jobs and their dependencies' keys, decide
- * (resolve.ts), and move each decided job in its own transaction guarded by "its waiting key is still
- * the one I read", so that whoever settles concurrently, each waiting job is promoted or failed once.
+ * Applying dependency resolution (resolve.ts) to etcd: each decided job moves in its own transaction
+ * guarded by "its waiting key is still the one I read", so each is promoted or failed exactly once.
  */
 import { commitDecision, CONFLICT } from '../store/converge';
 import type { KeyValue, Store } from '../store/store';
@@ -16,9 +15,8 @@ import { tryParseStoredJob } from './values';
 const MAX_SETTLE_ROUNDS = 10;
 
 export interface SettleResult {
-  /** Jobs this call made ready (their waiting key deleted). */
   promoted: string[];
-  /** Jobs this call failed because a dependency failed (in propagation order). */
+  /** In propagation order. */
   failedDependents: { id: string; job: WaitingJob['job']; finished: FinishedValue }[];
 }
 
@@ -80,9 +78,8 @@ export async function readStatuses(
 }
 
 /**
- * Settles waiting jobs: promotes those whose dependencies are all satisfied and fails (transitively)
- * those with a failed dependency. With `of`, only the dependents of those jobs (what a finish needs,
- * at a cost that follows the change); without it, every waiting job, page by page (a sweep).
+ * Promotes the waiting jobs whose dependencies are all satisfied and fails (transitively) those with a
+ * failed one: with `of`, only their dependents; without it, every waiting job, page by page (a sweep).
  * Idempotent; safe to run concurrently with itself, with finishes and with the planner.
  */
 export async function settleWaiting(store: Store, opts: SettleOptions = {}): Promise<SettleResult> {

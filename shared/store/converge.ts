@@ -1,7 +1,6 @@
 /**
- * The one shape every etcd write of this system has: read, decide (pure), write in one transaction
- * fenced on what was read, and when the fence fails (someone wrote meanwhile) read and decide again.
- * Level-triggered: a duplicate or late invocation decides "nothing to do" instead of writing twice.
+ * The shape of every etcd write: read, decide (pure), write fenced on what was read, and on a conflict
+ * read and decide again. A duplicate or late invocation decides "nothing to do" instead of writing twice.
  */
 import type { Compare, Op, Store, TxnBuilder } from './store';
 

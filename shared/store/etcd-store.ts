@@ -62,6 +62,7 @@ export function isRequestTooLarge(err: unknown): boolean {
 const transient = (err: Error): boolean => isRecoverableError(err) && !isRequestTooLarge(err);
 
 export function etcdClientOptions(settings: EtcdSettings = etcdSettings()): IOptions {
+  const { tls, auth } = settings;
   return {
     hosts: settings.endpoints,
     grpcOptions: {
@@ -72,16 +73,8 @@ export function etcdClientOptions(settings: EtcdSettings = etcdSettings()): IOpt
       'grpc.keepalive_time_ms': KEEPALIVE_MS,
       'grpc.keepalive_timeout_ms': 5000,
     },
-    ...(settings.tls
-      ? {
-          credentials: definedOnly({
-            rootCertificate: settings.tls.ca,
-            certChain: settings.tls.cert,
-            privateKey: settings.tls.key,
-          }),
-        }
-      : {}),
-    ...(settings.auth ? { auth: settings.auth } : {}),
+    ...(tls ? { credentials: definedOnly({ rootCertificate: tls.ca, certChain: tls.cert, privateKey: tls.key }) } : {}),
+    ...(auth ? { auth } : {}),
     faultHandling: {
       host: () => circuitBreaker(handleWhen(transient), { halfOpenAfter: 500, breaker: new ConsecutiveBreaker(3) }),
       global: retry(handleWhen(transient), {
