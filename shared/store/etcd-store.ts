@@ -3,7 +3,7 @@
  * a per-host breaker that half-opens after 500 ms and a global retry with exponential backoff.
  */
 import { errorMessage } from '../errors';
-import { Etcd3, type IKeyValue, type IOptions, isRecoverableError, type IWatchResponse } from 'etcd3';
+import { Etcd3, type IKeyValue, type IOptions, isRecoverableError, type IWatchResponse, Range } from 'etcd3';
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { type EtcdSettings, etcdSettings } from '../config';
 import { collectTxn, CompactedError } from './store';
@@ -23,12 +23,7 @@ const toKeyValue = (kv: IKeyValue): KeyValue => ({
 });
 
 /** The end of the key range that covers every key starting with prefix. */
-function prefixEnd(prefix: string): Buffer {
-  const bytes = Buffer.from(prefix);
-  // The last byte below 0xff, incremented, with what follows it dropped.
-  const i = bytes.findLastIndex((b) => b < 0xff);
-  return i < 0 ? Buffer.from([0]) : Buffer.concat([bytes.subarray(0, i), Buffer.from([bytes.readUInt8(i) + 1])]);
-}
+const prefixEnd = (prefix: string): Buffer => Range.prefix(prefix).end;
 
 /** Every key under prefix (from `from` on, when given). */
 const rangeRequest = (prefix: string, opts: RangeOptions) =>
