@@ -5,7 +5,7 @@
 import { commitDecision, CONFLICT } from '../store/converge';
 import type { KeyValue, Store } from '../store/store';
 import { absent, del, modRevisionIs, present, put } from '../store/store';
-import { pages, readValues } from '../store/read';
+import { collectPages, pages, readValues } from '../store/read';
 import { defaultJobKeys, type JobKeys } from './job-keys';
 import { planSettlement, type WaitingJob } from './resolve';
 import { dependencyStatus, type DependencyStatus, failedByDependency, type FinishedValue } from './values';
@@ -51,15 +51,10 @@ async function readWaiting(store: Store, keys: JobKeys, ids: string[]) {
 
 /** The jobs the dependents index lists as waiting for any of `ids` (keys only, paged, all ranges at once). */
 async function dependentsOf(store: Store, keys: JobKeys, ids: Iterable<string>): Promise<string[]> {
-  const out = new Set<string>();
-  await Promise.all(
-    [...new Set(ids)].map(async (dep) => {
-      const prefix = keys.dependents(dep);
-      for await (const page of pages(store, prefix, { keysOnly: true }))
-        for (const kv of page) out.add(kv.key.slice(prefix.length));
-    }),
-  );
-  return [...out].sort();
+  const idsUnder = (prefix: string) =>
+    collectPages(store, prefix, (kv) => kv.key.slice(prefix.length), { keysOnly: true });
+  const lists = await Promise.all([...new Set(ids)].map((dep) => idsUnder(keys.dependents(dep))));
+  return [...new Set(lists.flat())].sort();
 }
 
 /** Each job's finished and all keys as read, and its status from them (values.ts dependencyStatus). */
