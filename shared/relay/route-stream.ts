@@ -14,16 +14,12 @@ import type { SqsBatchSender } from './sqs-sender';
 import type { RelayRoute, RouteFn } from './routes';
 import { definedOnly } from '../defined-only';
 
-/** What every route of a relay shares. */
+/** What every route of a relay shares: `batchSize` 1-10, `concurrency` batches in flight, `resyncPageSize` keys. */
 export interface StreamOptions {
-  /** The relay's name (for logs). */
   name: string;
   logger: Logger;
-  /** Messages per SendMessageBatch (1-10). */
   batchSize?: number;
-  /** Batches in flight at once, per route. */
   concurrency?: number;
-  /** Keys per page when a route re-reads its prefix after a compaction (default RANGE_PAGE_SIZE). */
   resyncPageSize?: number;
 }
 
@@ -33,24 +29,20 @@ export interface StreamEvents {
   onFailure(err: Error): void;
 }
 
-/**
- * A watch not created within this (the member cut off) fails the relay: a late watch of an
- * abandoned attempt could not be cancelled safely, so there is no in-process retry.
- */
+/** A watch not created within this fails the relay (no in-process retry: docs/decisions.md, "Quiet routes"). */
 const WATCH_OPEN_MS = 30_000;
 const watchOpen = timeout(WATCH_OPEN_MS, TimeoutStrategy.Aggressive).dangerouslyUnref();
 
+/** `position` orders the item for the checkpoint (a resync's at the list's revision); no `queue`: not forwarded. */
 interface Item {
   message: EtcdEventMessage;
-  /** Revision that orders this item for the checkpoint (a sync item counts at the list's revision). */
   position: number;
-  /** Undefined: not forwarded (the route chose no queue). */
   queue: string | undefined;
 }
 
+/** `forwarded`: events sent to a queue (accepted or dead-lettered). */
 interface Batch {
   lastPosition: number;
-  /** Events sent to a queue (accepted or dead-lettered). */
   forwarded: number;
   done: boolean;
   promise: Promise<void>;
@@ -78,9 +70,8 @@ export class RouteStream {
   private recovering: Promise<void> | undefined;
   private stopping = false;
   private halted = false;
-  private wake: (() => void) | undefined;
-  /** A resync waiting for room in the send buffer. */
-  private roomWaiter: (() => void) | undefined;
+  /** The send loop and a resync waiting for room, until something changes. */
+  private readonly waiters = new Set<() => void>();
   private loop: Promise<void> | undefined;
   /** Every event up to it was sent or passed over; the checkpoint trails it. */
   private safePosition = 0;
@@ -107,7 +98,6 @@ export class RouteStream {
     return this.safePosition;
   }
 
-  /** Milliseconds since the watch last said anything (with progress notifications on, never long). */
   silentMs(now = Date.now()): number {
     return now - this.lastHeard;
   }
@@ -132,17 +122,31 @@ export class RouteStream {
   /** Stops watching and sends what it already holds. */
   async stop(): Promise<void> {
     this.stopping = true;
-    this.makeRoom();
+    this.notify();
     await this.cancelWatch();
-    this.wake?.();
+    this.notify();
     await this.loop;
   }
 
-  /** Stops sending at once (the relay failed). */
+  /** Stops sending at once. */
   halt(): void {
     this.halted = true;
-    this.makeRoom();
-    this.wake?.();
+    this.notify();
+  }
+
+  private fail(err: Error): void {
+    this.halt();
+    this.relay.onFailure(err);
+  }
+
+  private notify(): void {
+    for (const wake of this.waiters) wake();
+    this.waiters.clear();
+  }
+
+  /** Resolves when notified, or when one of `also` settles. */
+  private changed(also: Promise<unknown>[] = []): Promise<unknown> {
+    return Promise.race([new Promise<void>((resolve) => this.waiters.add(resolve)), ...also]);
   }
 
   private async openWatch(): Promise<void> {
@@ -164,8 +168,7 @@ export class RouteStream {
             ...this.where,
             error: failure.message,
           });
-          this.halt();
-          this.relay.onFailure(failure);
+          this.fail(failure);
           throw failure;
         }
         if (err instanceof CompactedError) {
@@ -229,26 +232,19 @@ export class RouteStream {
       }
       keys += page.items.length;
       this.counters.received += page.items.length;
-      this.wake?.();
+      this.notify();
       if (last) break;
       from = `${lastKey}\0`;
     }
     const fields = { ...this.where, keys, etcd_revision: revision };
     this.opts.logger.warn('start revision compacted; re-emitted every key under the prefix', fields);
     this.lastEnqueued = Math.max(this.lastEnqueued, revision);
-    this.wake?.();
+    this.notify();
   }
 
   /** Waits until fewer than `limit` events are held unsent (or the stream stops). */
   private async room(limit: number): Promise<void> {
-    while (this.pending.length >= limit && !this.stopping && !this.halted)
-      await new Promise<void>((resolve) => (this.roomWaiter = resolve));
-  }
-
-  private makeRoom(): void {
-    const waiter = this.roomWaiter;
-    this.roomWaiter = undefined;
-    waiter?.();
+    while (this.pending.length >= limit && !this.stopping && !this.halted) await this.changed();
   }
 
   private hold(item: Item): void {
@@ -279,7 +275,7 @@ export class RouteStream {
       this.counters.received++;
     }
     this.lastEnqueued = Math.max(this.lastEnqueued, events.at(-1)?.modRevision ?? 0);
-    this.wake?.();
+    this.notify();
   }
 
   private async sendLoop(): Promise<void> {
@@ -291,15 +287,11 @@ export class RouteStream {
       const running = this.inflight.filter((b) => !b.done);
       if (this.pending.length === 0 || running.length >= concurrency) {
         if (this.stopping && this.pending.length === 0) break;
-        await new Promise<void>((resolve) => {
-          this.wake = resolve;
-          if (running.length) Promise.race(running.map((b) => b.promise)).then(resolve, resolve);
-        });
-        this.wake = undefined;
+        await this.changed(running.map((b) => b.promise));
         continue;
       }
       this.startBatch(this.pending.splice(0, batchSize));
-      this.makeRoom();
+      this.notify();
     }
     await Promise.allSettled(this.inflight.map((b) => b.promise));
   }
@@ -328,10 +320,7 @@ export class RouteStream {
         batch.done = true;
         this.advance();
       },
-      (err: Error) => {
-        this.halt();
-        this.relay.onFailure(err);
-      },
+      (err: Error) => this.fail(err),
     );
     this.inflight.push(batch);
   }
