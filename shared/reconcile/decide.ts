@@ -15,8 +15,6 @@ const isReady = (r: JobRow): boolean => !!r.all && !r.waiting && !r.working && !
 /** Jobs in limbo remembered at most (~100 bytes each in the memory value). */
 export const MAX_LIMBO = 2000;
 
-export type RepairKind = 'replan' | 'limbo' | 'settle' | 'aggregate' | 'cleanup';
-
 /** Where a re-sent message goes: the queue the relay would have used. */
 export type Destination = { queue: 'config' } | { queue: 'finished' } | { queue: 'jobs'; handler: string };
 
@@ -24,43 +22,26 @@ export type Destination = { queue: 'config' } | { queue: 'finished' } | { queue:
 export const destinationId = (to: Destination): string => (to.queue === 'jobs' ? `jobs:${to.handler}` : to.queue);
 
 export interface Repair {
-  kind: RepairKind;
-  /** Kind, key and the key version it repairs: the same stranded key gives the same id. */
-  id: string;
+  kind: 'replan' | 'limbo' | 'settle' | 'aggregate' | 'cleanup';
+  id: string; // kind, key and the key version it repairs: the same stranded key gives the same id
   key: string;
   why: string;
-  /** Absent for `settle`, which runs the job lifecycle's settlement. */
-  send?: { to: Destination; message: EtcdEventMessage };
+  send?: { to: Destination; message: EtcdEventMessage }; // absent for `settle` (the lifecycle's settlement)
 }
 
-/** A /config resource key (not a heat template). */
+/** A /config resource key (not a heat template); `path` (`<scope>/<plural>/<id>`) joins it with the rest. */
 export interface ConfigEntry {
   key: string;
-  /** `<scope>/<plural>/<id>`: joins the config key with the mirror, /state and the worker keys. */
   path: string;
   modRevision: number;
-  /** null when the value has no readable version. */
-  version: number | null;
+  version: number | null; // null: no readable version
   deleted: boolean;
 }
 
-export interface MirrorEntry {
-  version: number | null;
-  deleted: boolean;
-}
-
-export interface StateEntry {
-  version: number | null;
-  modRevision: number;
-}
-
+export type MirrorEntry = { version: number | null; deleted: boolean };
+export type StateEntry = { version: number | null; modRevision: number };
 /** A key the worker owns for one resource: its mirror, stack record or job state. */
-export interface WorkerKey {
-  key: string;
-  path: string;
-  configKey: string;
-  modRevision: number;
-}
+export type WorkerKey = { key: string; path: string; configKey: string; modRevision: number };
 
 /** What one consistent, paged read of etcd shows (scan.ts). */
 export interface EtcdPicture {
@@ -70,29 +51,23 @@ export interface EtcdPicture {
   states: ReadonlyMap<string, StateEntry>;
   workerKeys: WorkerKey[];
   jobs: JobRow[];
-  /** Paths of resources that still have a job under /jobs/all (a chain in flight). */
-  pathsWithJobs: ReadonlySet<string>;
+  pathsWithJobs: ReadonlySet<string>; // resources with a job under /jobs/all (a chain in flight)
 }
 
+/** The memory's view (memory.ts) and each destination's backlog (docs/reconciler.md "A queue still draining"). */
 export interface PassInputs extends EtcdPicture {
-  /** Keys changed at or below it are older than the grace period (memory.ts). */
-  graceRevision: number;
-  /** Job id → revision of the pass that first saw it in limbo. */
-  limboSince: Readonly<Record<string, number>>;
-  /** Repair id → revision of the pass that made it. */
-  repairedAt: Readonly<Record<string, number>>;
-  /** Messages waiting per `destinationId` (absent: none): docs/reconciler.md "A queue still draining". */
-  backlog: Readonly<Record<string, number>>;
+  graceRevision: number; // keys changed at or below it are older than the grace period
+  limboSince: Readonly<Record<string, number>>; // job id → the pass that first saw it in limbo
+  repairedAt: Readonly<Record<string, number>>; // repair id → the pass that made it
+  backlog: Readonly<Record<string, number>>; // messages waiting by `destinationId` (absent: none)
   backlogGraceRevision: number;
 }
 
+/** `awaiting`: repaired less than a grace ago; `deferred`: left to their queue's backlog; `limbo`: the next memory's. */
 export interface PassDecision {
   repairs: Repair[];
-  /** Repaired less than a grace period ago: left to that repair. */
   awaiting: Repair[];
-  /** Their queue holds messages and they are younger than the backlog grace. */
   deferred: Repair[];
-  /** Every job in limbo now, with its first sighting (the next memory). */
   limbo: Record<string, number>;
 }
 
@@ -250,21 +225,10 @@ export function takenIn(c: ConfigEntry, mirror: MirrorEntry | undefined, state: 
   return c.version === null ? state.modRevision > c.modRevision : state.version === c.version;
 }
 
-/** One relay checkpoint and the newest change under its prefix the pass saw (undefined: not read). */
-export interface RelayPosition {
-  relay: string;
-  prefix: string;
-  checkpoint: number;
-  newest: number | undefined;
-}
-
-export interface RelayLag {
-  relay: string;
-  prefix: string;
-  checkpoint: number;
-  /** Keys under the prefix changed after the checkpoint, i.e. not yet forwarded. */
-  behind: boolean;
-}
+/** One relay route's checkpoint and the newest change under its prefix the pass saw (undefined: not read). */
+export type RelayPosition = { relay: string; prefix: string; checkpoint: number; newest: number | undefined };
+/** `behind`: keys under the prefix changed after the checkpoint, i.e. not yet forwarded. */
+export type RelayLag = { relay: string; prefix: string; checkpoint: number; behind: boolean };
 
 /** Which relay positions are behind a change the pass saw (their lag is dated with memory.ts). */
 export function relayLags(positions: RelayPosition[]): RelayLag[] {

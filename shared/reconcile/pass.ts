@@ -15,7 +15,15 @@ import type { Logger } from '../log/logger';
 import { recordDeferredRepairs, recordRelayBehind, recordRepair } from '../metrics';
 import { queueUrl, sqsClient } from '../sqs/client';
 import { put, unchangedSince, type Store } from '../store/store';
-import { decidePass, destinationId, relayLags, type Destination, type PassInputs, type Repair } from './decide';
+import {
+  decidePass,
+  destinationId,
+  relayLags,
+  type Destination,
+  type PassDecision,
+  type PassInputs,
+  type Repair,
+} from './decide';
 import {
   graceRevision,
   memoryWriteDue,
@@ -31,43 +39,31 @@ import { definedOnly } from '../defined-only';
 /** Messages waiting in a queue by name, visible or in flight. */
 type BacklogReader = (queue: string) => Promise<number>;
 
+/**
+ * `dryRun`: list what would be repaired, write and send nothing. Graces default to
+ * ESI_RECONCILE_GRACE_SECONDS and ESI_RECONCILE_BACKLOG_GRACE_SECONDS; `backlog` to asking SQS;
+ * `metrics` false for the command line.
+ */
 export interface PassOptions {
   logger: Logger;
-  /** List what would be repaired; write nothing, send nothing. */
   dryRun?: boolean;
-  /** Seconds a key must stand still to count as stranded (default ESI_RECONCILE_GRACE_SECONDS, 30). */
   graceSeconds?: number;
-  /** The same when its queue holds messages (default ESI_RECONCILE_BACKLOG_GRACE_SECONDS, 10 graces). */
   backlogGraceSeconds?: number;
-  /** Reads a queue's backlog (default: asks SQS). */
   backlog?: BacklogReader;
   pageSize?: number;
   now?: () => number;
-  /** Publish the Repairs and RelayBehindSeconds metrics; false for the command line. */
   metrics?: boolean;
 }
 
-export interface RelayBehind {
-  relay: string;
-  prefix: string;
-  checkpoint: number;
-  /** At least this long behind a change under its prefix; 0 when not behind. */
-  seconds: number;
-}
+/** `seconds`: at least this long behind a change under its prefix; 0 when not behind. */
+type RelayBehind = { relay: string; prefix: string; checkpoint: number; seconds: number };
 
-export interface PassReport {
+/** `repairs` made (on a dry run: to be made), of which `failed` (retried by the next pass); `backlog` by queue read. */
+export interface PassReport extends Pick<PassDecision, 'repairs' | 'awaiting' | 'deferred'> {
   revision: number;
   graceRevision: number;
   keysRead: number;
-  /** Made (or, on a dry run, to be made). */
-  repairs: Repair[];
-  /** Repairs that failed (send refused, etcd error); retried by the next pass. */
   failed: { repair: Repair; error: string }[];
-  /** Stranded, but repaired less than a grace period ago. */
-  awaiting: Repair[];
-  /** Stranded, but left to their queue's backlog, younger than the backlog grace. */
-  deferred: Repair[];
-  /** Messages waiting per queue read (only the queues a repair would have gone to). */
   backlog: Record<string, number>;
   relay: RelayBehind[];
   memoryWritten: boolean;
@@ -75,13 +71,11 @@ export interface PassReport {
 }
 
 const SERVICE = 'esi-reconciler';
-/** Marks kept (plus the newest older one); twice the backlog grace when that is longer. */
-const KEEP_MARKS_MS = 3_600_000;
-/** Marks stored no closer than half a grace (docs/reconciler.md, "Marks are spaced"). */
+// docs/reconciler.md, "Time" and "A queue still draining".
+const KEEP_MARKS_MS = 3_600_000; // or twice the backlog grace when that is longer
 const MARK_SPACING_OF_GRACE = 0.5;
 const MEMORY_ROUNDS = 5;
-/** Default backlog grace, in graces (docs/reconciler.md, "A queue still draining"). */
-const BACKLOG_GRACE_OF_GRACE = 10;
+const BACKLOG_GRACE_OF_GRACE = 10; // the default backlog grace
 
 export async function reconcilePass(store: Store, opts: PassOptions): Promise<PassReport> {
   const now = opts.now ?? Date.now;
@@ -193,17 +187,16 @@ async function readBacklog(repairs: Repair[], read: BacklogReader, logger: Logge
   const queues = [...new Set(repairs.flatMap((r) => (r.send ? [destinationQueue(r.send.to)] : [])))];
   const failed: Record<string, string> = {};
   const counts = await Promise.all(
-    queues.map(async (q): Promise<[string, number]> => [
-      q,
-      await read(q).catch((err: unknown) => {
+    queues.map((q) =>
+      read(q).catch((err: unknown) => {
         failed[q] = errorMessage(err);
         return 0;
       }),
-    ]),
+    ),
   );
   if (Object.keys(failed).length)
     logger.warn('queue backlog unreadable; repairing into those queues as if empty', { queues: failed });
-  return Object.fromEntries(counts);
+  return Object.fromEntries(queues.map((q, i) => [q, counts[i]!]));
 }
 
 /** The decide core's backlog, by destination, from the backlog by queue name. */
@@ -217,15 +210,11 @@ function byDestination(byQueue: Record<string, number>): Record<string, number> 
 }
 
 const sqsBacklog: BacklogReader = async (queue) => {
+  const names = ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] as const;
   const res = await sqsClient().send(
-    new GetQueueAttributesCommand({
-      QueueUrl: await queueUrl(queue),
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-    }),
+    new GetQueueAttributesCommand({ QueueUrl: await queueUrl(queue), AttributeNames: [...names] }),
   );
-  const n = (name: 'ApproximateNumberOfMessages' | 'ApproximateNumberOfMessagesNotVisible') =>
-    Number(res.Attributes?.[name] ?? 0) || 0;
-  return n('ApproximateNumberOfMessages') + n('ApproximateNumberOfMessagesNotVisible');
+  return names.reduce((sum, name) => sum + (Number(res.Attributes?.[name] ?? 0) || 0), 0);
 };
 
 /** One line per repair, for `esi reconcile`. */

@@ -19,12 +19,10 @@ import { queueUrl } from '../sqs/client';
 import type { Logger } from '../log/logger';
 import { recordRelayDeadLetter } from '../metrics';
 
+/** No `deadLetterQueue`: refused entries are only logged. Defaults: 200 attempts, 100 ms doubling to 5 s. */
 export interface SenderOptions {
-  /** Queue name of the relay's dead-letter queue; unset = refused entries are only logged. */
   deadLetterQueue?: string;
-  /** Attempts of one request while its failures are transient (default 200: ~16 min at the 5 s cap). */
   maxAttempts?: number;
-  /** First and longest delay between attempts (ms; default 100 and 5000). */
   initialDelayMs?: number;
   maxDelayMs?: number;
 }
@@ -41,8 +39,7 @@ export class SqsSendError extends Error {
   }
 }
 
-/** Refusals of one entry before it is dead-lettered. */
-const MAX_REFUSALS = 3;
+const MAX_REFUSALS = 3; // of one entry, before it is dead-lettered
 
 /** Error codes by which SQS says the entry itself is invalid: sending it again cannot help. */
 const REFUSALS = new Set([
@@ -102,11 +99,11 @@ function isTransient(err: unknown): boolean {
   );
 }
 
+/** `error`: the last send's refusal; undefined once SQS accepted the entry. */
 interface Entry {
   id: string;
   message: EtcdEventMessage;
   refusals: number;
-  /** The last send's refusal; undefined once SQS accepted the entry. */
   error?: string | undefined;
 }
 
@@ -165,15 +162,15 @@ export class SqsBatchSender {
     }
   }
 
-  /** Sends up to 10 messages to one queue; resolves, with the number dead-lettered, when each was accepted or dead-lettered. */
+  /** Sends up to 10 messages to one queue; resolves when each was accepted or dead-lettered (how many). */
   async send(queueName: string, messages: EtcdEventMessage[]): Promise<number> {
     if (messages.length === 0) return 0;
     if (messages.length > 10) throw new Error('a batch holds at most 10 messages');
-    const url = await this.retrying(`GetQueueUrl ${queueName}`, () => queueUrl(queueName, this.client));
     let pending: Entry[] = messages.map((message, i) => ({ id: String(i), message, refusals: 0 }));
     let alone = false;
     let deadLettered = 0;
     await this.retrying(`SendMessageBatch to ${queueName}`, async () => {
+      const url = await queueUrl(queueName, this.client);
       let transient: unknown;
       // One request for the batch; one per entry once a whole batch was refused (to find the entry at fault).
       for (const entries of alone ? pending.map((e) => [e]) : [pending]) {
@@ -263,10 +260,10 @@ export class SqsBatchSender {
       queue: queueName,
       error: e.error,
     };
-    const dlqUrl = await this.retrying(`GetQueueUrl ${dlq}`, () => queueUrl(dlq, this.client));
     await this.retrying(`SendMessage to ${dlq}`, async () => {
+      const QueueUrl = await queueUrl(dlq, this.client);
       try {
-        await this.client.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: sqsSafeJson(record) }));
+        await this.client.send(new SendMessageCommand({ QueueUrl, MessageBody: sqsSafeJson(record) }));
       } catch (err) {
         const x = err as SdkError;
         if (!isRefusal(x.name, x.$fault === 'client')) throw err;
