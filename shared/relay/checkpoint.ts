@@ -10,10 +10,7 @@ export class CheckpointLostError extends Error {
   override name = 'CheckpointLostError';
 }
 
-export interface CheckpointValue {
-  revision: number;
-  routes: Record<string, number>;
-}
+export type CheckpointValue = { revision: number; routes: Record<string, number> };
 
 /** The stored value, read leniently: a route with no readable revision starts over (duplicates, never loss). */
 export function parseCheckpoint(text: string): CheckpointValue {

@@ -5,10 +5,7 @@
  */
 import fs from 'node:fs';
 
-export interface ReadyInfo {
-  pid: number;
-  relay: string;
-}
+type ReadyInfo = { pid: number; relay: string };
 
 export function writeReadyFile(file: string, info: ReadyInfo): void {
   const tmp = `${file}.${process.pid}.tmp`;

@@ -17,17 +17,17 @@ export type { RouteFn } from './routes';
 /** A route's stored revision this far behind is written even if it forwarded nothing (not to be compacted away). */
 const STALE_REVISIONS = 10_000;
 
+/**
+ * `checkpointMs`: longest a forwarded event waits for the checkpoint write; `checkpointEvents`:
+ * forwarded events that write it at once (1000 each); `stopSendGraceMs`: how long a stop may keep
+ * sending before it gives up on SQS.
+ */
 export interface RelayOptions extends StreamOptions {
   routes: RelayRoute[];
-  /** `/esi-relay/checkpoints/<name>` (keys.relayCheckpoint). */
   checkpointKey: string;
-  /** Queue name of the relay's dead-letter queue (events SQS refuses for good). */
   deadLetterQueue?: string;
-  /** Longest a forwarded event waits for the checkpoint write (ms; default 1000). */
   checkpointMs?: number;
-  /** Forwarded events that trigger a checkpoint write at once (default 1000). */
   checkpointEvents?: number;
-  /** How long a stop may keep sending what the routes hold before it gives up on SQS (ms). */
   stopSendGraceMs?: number;
 }
 
@@ -56,7 +56,7 @@ export class Relay {
     this.streams = opts.routes.map((r) => new RouteStream(store, this.sender, opts, r, events));
   }
 
-  /** The stored checkpoint's revision: every event of every route at or below it was sent (trails `position`). */
+  /** Every event of every route at or below it was sent and checkpointed (trails `position`). */
   get checkpointRevision(): number {
     return this.checkpoint.value.revision;
   }

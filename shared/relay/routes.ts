@@ -1,6 +1,4 @@
-/**
- * What the relay watches and where each event goes. Queue names follow shared/config queueName().
- */
+/** What the relay watches and where each event goes (queue names: shared/config queueName()). */
 import { jobQueueName, queueName, setting } from '../config';
 import type { EtcdEventMessage } from '../events/etcd-event-message';
 import { defaultJobKeys, parseJobId } from '../jobs/job-keys';
@@ -15,11 +13,9 @@ export interface RelayRoute {
 }
 
 /**
- * Default routes: every change under /config/ (resources and heat templates, puts and deletes)
- * goes to the planner; a job to its handler's queue when it becomes ready (docs/jobs.md): when it
- * is planned (its `/jobs/all` put) and when its dependencies are settled (its `/jobs/waiting`
- * delete); each finished job to the aggregator. `ESI_RELAY_ROUTES` (`<prefix>=<queue name>,...`) replaces them, e.g. to
- * relay a test prefix to a queue of its own.
+ * Default routes: every /config/ change to the planner; a job to its handler's queue when it may
+ * become ready (docs/jobs.md); each finished job to the aggregator. `ESI_RELAY_ROUTES`
+ * (`<prefix>=<queue name>,...`) replaces them, e.g. to relay a test prefix to a queue of its own.
  */
 export function relayRoutes(spec = setting('ESI_RELAY_ROUTES')): RelayRoute[] {
   if (spec) {
