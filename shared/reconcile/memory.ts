@@ -5,11 +5,8 @@
  * memory also keeps what no revision dates: first sightings of jobs in limbo, recent repairs.
  */
 
-export interface Mark {
-  revision: number;
-  /** Milliseconds since the epoch, taken right after reading `revision`. */
-  at: number;
-}
+/** `at`: milliseconds since the epoch, taken right after reading `revision`. */
+export type Mark = { revision: number; at: number };
 
 export interface Memory {
   marks: Mark[];
@@ -72,11 +69,7 @@ function thin(marks: Mark[], nowMs: number): Mark[] {
 }
 
 /** One pass's part: its mark, every job it saw in limbo (first sighting), its repairs (id → its revision). */
-export interface PassMemory {
-  mark: Mark;
-  limbo: Record<string, number>;
-  repaired: Record<string, number>;
-}
+export type PassMemory = { mark: Mark; limbo: Record<string, number>; repaired: Record<string, number> };
 
 /**
  * The memory to store after a pass, merged with what is stored now (another pass may have written

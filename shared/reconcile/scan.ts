@@ -23,12 +23,6 @@ import type { KeyValue, Store } from '../store/store';
 import type { ConfigEntry, EtcdPicture, MirrorEntry, RelayPosition, StateEntry, WorkerKey } from './decide';
 import { definedOnly } from '../defined-only';
 
-export interface Snapshot extends EtcdPicture {
-  positions: RelayPosition[];
-  /** Keys read, all prefixes together. */
-  keysRead: number;
-}
-
 /** What a pass has read so far: how many keys, and the newest change under each prefix. */
 interface Seen {
   keysRead: number;
@@ -54,7 +48,10 @@ async function* keysUnder(store: Store, seen: Seen, paged: Paged, prefix: string
 /** The `version` of a JSON object value (a mirror, a /state); null when it has none. */
 const versionIn = (v: Record<string, unknown>): number | null => (typeof v.version === 'number' ? v.version : null);
 
-export async function readSnapshot(store: Store, opts: { pageSize?: number; revision: number }): Promise<Snapshot> {
+export async function readSnapshot(
+  store: Store,
+  opts: { pageSize?: number; revision: number },
+): Promise<EtcdPicture & { positions: RelayPosition[]; keysRead: number }> {
   const { revision } = opts;
   const paged: Paged = definedOnly({ pageSize: opts.pageSize, revision });
   const seen: Seen = { keysRead: 0, newest: new Map() };

@@ -144,9 +144,8 @@ export class RouteStream {
     this.waiters.clear();
   }
 
-  /** Resolves when notified, or when one of `also` settles. */
-  private changed(also: Promise<unknown>[] = []): Promise<unknown> {
-    return Promise.race([new Promise<void>((resolve) => this.waiters.add(resolve)), ...also]);
+  private changed(): Promise<void> {
+    return new Promise((resolve) => this.waiters.add(resolve));
   }
 
   private async openWatch(): Promise<void> {
@@ -283,11 +282,11 @@ export class RouteStream {
     const concurrency = Math.max(this.opts.concurrency ?? 4, 1);
     while (!this.halted) {
       // Finished batches wait in `inflight` behind an unfinished one until the position can pass
-      // them; only unfinished ones count against the concurrency and can wake the loop.
-      const running = this.inflight.filter((b) => !b.done);
-      if (this.pending.length === 0 || running.length >= concurrency) {
+      // them; only unfinished ones count against the concurrency.
+      const running = this.inflight.filter((b) => !b.done).length;
+      if (this.pending.length === 0 || running >= concurrency) {
         if (this.stopping && this.pending.length === 0) break;
-        await this.changed(running.map((b) => b.promise));
+        await this.changed();
         continue;
       }
       this.startBatch(this.pending.splice(0, batchSize));
@@ -319,6 +318,7 @@ export class RouteStream {
       () => {
         batch.done = true;
         this.advance();
+        this.notify();
       },
       (err: Error) => this.fail(err),
     );

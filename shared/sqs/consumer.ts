@@ -27,21 +27,18 @@ import { flushMetrics, recordOutcome, serviceOf } from '../metrics';
 import { loadSecrets } from '../secrets';
 import { tracingMiddleware } from '../tracing';
 import { queueUrl, sqsClient } from './client';
+import { definedOnly } from '../defined-only';
 
 export type Outcome =
   | { kind: 'done'; note?: string }
   | { kind: 'failed'; error: string }
   | { kind: 'retryLater'; delaySeconds: number; reason: string; message?: EtcdEventMessage };
 
-export const done = (note?: string): Outcome => ({ kind: 'done', ...(note === undefined ? {} : { note }) });
+export const done = (note?: string): Outcome => definedOnly({ kind: 'done' as const, note });
 export const failed = (error: string): Outcome => ({ kind: 'failed', error });
 /** Acknowledged, and `message` (default: the same) sent to the function's retry queue with a delay. */
-export const retryLater = (delaySeconds: number, reason: string, message?: EtcdEventMessage): Outcome => ({
-  kind: 'retryLater',
-  delaySeconds,
-  reason,
-  ...(message === undefined ? {} : { message }),
-});
+export const retryLater = (delaySeconds: number, reason: string, message?: EtcdEventMessage): Outcome =>
+  definedOnly({ kind: 'retryLater' as const, delaySeconds, reason, message });
 
 export interface RecordContext {
   record: SQSRecord;
