@@ -8,13 +8,8 @@
 /** `at`: milliseconds since the epoch, taken right after reading `revision`. */
 export type Mark = { revision: number; at: number };
 
-export interface Memory {
-  marks: Mark[];
-  /** Job id → revision of the pass that first saw it in limbo. */
-  limbo: Record<string, number>;
-  /** Repair id → revision of the pass that made it. */
-  repaired: Record<string, number>;
-}
+/** `limbo`: job id → the pass that first saw it in limbo; `repaired`: repair id → the pass that made it. */
+export type Memory = { marks: Mark[]; limbo: Record<string, number>; repaired: Record<string, number> };
 
 const emptyMemory = (): Memory => ({ marks: [], limbo: {}, repaired: {} });
 

@@ -78,7 +78,6 @@ export class Relay {
     await Promise.all(this.streams.map((s) => s.start(from[s.prefix]!))); // a revision for every prefix
   }
 
-  /** Stops watching, sends what it already holds, writes the checkpoint. */
   async stop(): Promise<void> {
     this.stopping = true;
     // SQS may be down: past the grace the sends still pending fail and the checkpoint stays before them.
@@ -94,7 +93,6 @@ export class Relay {
     return this.failure;
   }
 
-  /** Stops the streams for good, the checkpoint before their unsent events. */
   private halt(err: Error, message: string): void {
     this.fatal = err;
     this.opts.logger.error(message, { relay: this.opts.name, error: err.message });
@@ -109,7 +107,6 @@ export class Relay {
     this.sender.stop();
   }
 
-  /** A route moved: schedules the checkpoint write. */
   private advance(forwarded: number): void {
     this.unsaved += forwarded;
     const stored = this.checkpoint.value.routes;

@@ -241,7 +241,6 @@ export class RouteStream {
     this.notify();
   }
 
-  /** Waits until fewer than `limit` events are held unsent (or the stream stops). */
   private async room(limit: number): Promise<void> {
     while (this.pending.length >= limit && !this.stopping && !this.halted) await this.changed();
   }
@@ -325,7 +324,6 @@ export class RouteStream {
     this.inflight.push(batch);
   }
 
-  /** Moves the position over finished batches and tells the relay. */
   private advance(): void {
     let forwarded = 0;
     for (let batch = this.inflight[0]; batch?.done; batch = this.inflight[0]) {
@@ -338,5 +336,4 @@ export class RouteStream {
 }
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** 100 ms doubling, at most 5 s. */
 const backoff = (attempt: number) => delay(Math.min(100 * 2 ** attempt, 5000));

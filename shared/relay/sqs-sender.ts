@@ -79,7 +79,6 @@ type SdkError = Error & {
   $metadata?: { httpStatusCode?: number };
 };
 
-/** SQS refused the request because of what it carries. */
 const isRefusal = (code: string | undefined, senderFault: boolean): boolean =>
   senderFault && REFUSALS.has(codeOf(code));
 

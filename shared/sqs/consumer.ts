@@ -15,6 +15,7 @@ import {
   EventType,
 } from '@aws-lambda-powertools/batch';
 import { ChangeMessageVisibilityBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { TaskCancelledError, timeout, TimeoutStrategy } from 'cockatiel';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import {
   decodeEventMessage,
@@ -181,20 +182,15 @@ async function beforeDeadline(
 ): Promise<SQSBatchResponse> {
   const left = typeof context.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : NaN;
   if (!Number.isFinite(left) || left <= DEADLINE_MARGIN_MS) return processed;
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<SQSBatchResponse>((resolve) => {
-    timer = setTimeout(() => {
-      const unfinished = event.Records.filter((r) => !finished.has(r.messageId));
-      logger.warn('invocation deadline near; unfinished records handed back to their queue', {
-        records: unfinished.length,
-      });
-      resolve({ batchItemFailures: unfinished.map((r) => ({ itemIdentifier: r.messageId })) });
-    }, left - DEADLINE_MARGIN_MS);
-  });
   try {
-    return await Promise.race([processed, deadline]);
-  } finally {
-    clearTimeout(timer);
+    return await timeout(left - DEADLINE_MARGIN_MS, TimeoutStrategy.Aggressive).execute(() => processed);
+  } catch (err) {
+    if (!(err instanceof TaskCancelledError)) throw err;
+    const unfinished = event.Records.filter((r) => !finished.has(r.messageId));
+    logger.warn('invocation deadline near; unfinished records handed back to their queue', {
+      records: unfinished.length,
+    });
+    return { batchItemFailures: unfinished.map((r) => ({ itemIdentifier: r.messageId })) };
   }
 }
 
