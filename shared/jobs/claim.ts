@@ -26,7 +26,10 @@ export interface Claim {
   readonly createRevision: number;
   readonly leaseId: string;
   readonly keys: JobKeys;
-  /** The lease handle; absent on a claim resumed by id in another invocation (resumeClaim). */
+  /**
+   * The lease handle when the claim has a lease of its own; absent on a claim resumed by id in
+   * another invocation (resumeClaim) or made on a lease shared with other claims (claim-lease.ts).
+   */
   readonly lease?: Lease;
 }
 
@@ -70,8 +73,11 @@ export type ClaimAttempt = ({ kind: 'claimed' } & HeldClaim) | ({ kind: 'refused
 
 export interface ClaimOptions {
   keys?: JobKeys;
-  /** Keep the lease alive while this process runs (default false: the TTL outlives the function). */
-  keepAlive?: boolean;
+  /**
+   * A lease the caller holds and ends (claim-lease.ts), shared with its other claims; by default
+   * the claim gets a lease of its own, not kept alive (the TTL outlives the function).
+   */
+  lease?: Lease;
   /** For tests; defaults to the current time. */
   now?: () => Date;
   /** Keys to read in the claim's own transaction (those the work reads whatever the job). */
@@ -98,7 +104,8 @@ export async function tryClaimJob(
 ): Promise<ClaimAttempt> {
   const keys = opts.keys ?? defaultJobKeys;
   const alsoRead = opts.alsoRead ?? [];
-  const lease = await store.grantLease(leaseTtlSeconds, definedOnly({ keepAlive: opts.keepAlive }));
+  const lease = opts.lease ?? (await store.grantLease(leaseTtlSeconds));
+  const own = opts.lease ? undefined : lease;
   const working: WorkingValue = { owner, claimed_at: (opts.now?.() ?? new Date()).toISOString() };
   const res = await store
     .txn()
@@ -118,7 +125,7 @@ export async function tryClaimJob(
     .commit();
 
   if (!res.succeeded) {
-    await revokeQuietly(lease);
+    if (own) await revokeQuietly(own);
     const [all, waiting, held, finished] = res.reads;
     if (!all) return { kind: 'refused', reason: 'missing' };
     if (finished) return { kind: 'refused', reason: 'finished' };
@@ -148,7 +155,7 @@ export async function tryClaimJob(
         createRevision: workingKv!.createRevision,
         leaseId: lease.id,
         keys,
-        lease,
+        ...(own ? { lease: own } : {}),
       },
     };
   } catch (err) {
@@ -159,7 +166,7 @@ export async function tryClaimJob(
       .when(createRevisionIs(keys.working(jobId), workingKv!.createRevision))
       .then(del(keys.working(jobId)))
       .commit();
-    await revokeQuietly(lease);
+    if (own) await revokeQuietly(own);
     return { kind: 'refused', reason: 'unreadable', error: err.message };
   }
 }

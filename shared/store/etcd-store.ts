@@ -252,9 +252,23 @@ export class EtcdStore implements Store {
   }
 
   async grantLease(ttlSeconds: number, opts: { keepAlive?: boolean } = {}): Promise<Lease> {
-    const lease = this.client.lease(ttlSeconds, { autoKeepAlive: opts.keepAlive ?? false });
+    const lease = this.client.lease(ttlSeconds, { autoKeepAlive: false });
     const id = await lease.grant().catch(this.rethrow);
-    return { id, revoke: () => lease.revoke(), release: () => lease.release() };
+    // Renewed every third of the TTL, the first time then: etcd3's own keep-alive renews at once
+    // and, let go while a renewal is answered, leaves a TTL-long timer behind.
+    const renew = () =>
+      lease.keepaliveOnce().then(
+        () => undefined,
+        // Tried again at the next tick, unless etcd said the lease is gone (it is then revoked()).
+        () => lease.revoked() && clearInterval(timer),
+      );
+    const timer = opts.keepAlive ? setInterval(() => void renew(), (ttlSeconds * 1000) / 3).unref() : undefined;
+    const stop = () => clearInterval(timer);
+    return {
+      id,
+      revoke: () => (stop(), lease.revoke()),
+      release: () => (stop(), lease.release()),
+    };
   }
 
   close(): void {

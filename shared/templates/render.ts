@@ -35,18 +35,21 @@ export class HotParseError extends Error {
 // Only the params' own keys are visible; no prototype lookups such as `constructor`.
 const engine = new Liquid({ strictVariables: true, strictFilters: true, ownPropertyOnly: true });
 
-// A warm Lambda renders the same templates again and again; bounded against a stream of ad-hoc texts.
-const parseCache = new Map<string, Template[]>();
-
-function parsed(templateFile: string): Template[] {
-  let t = parseCache.get(templateFile);
-  if (!t) {
-    t = engine.parse(templateFile);
-    if (parseCache.size >= 256) parseCache.clear();
-    parseCache.set(templateFile, t);
+// Parsed texts (Liquid templates, rendered HOT) by text: a warm Lambda renders the same templates
+// again and again, mostly to the same text for every resource of a type. Bounded against a stream
+// of ad-hoc texts.
+function cached<T>(cache: Map<string, T>, text: string, parse: (text: string) => T): T {
+  let t = cache.get(text);
+  if (t === undefined) {
+    t = parse(text);
+    if (cache.size >= 256) cache.clear();
+    cache.set(text, t);
   }
   return t;
 }
+
+const liquidCache = new Map<string, Template[]>();
+const parsed = (templateFile: string): Template[] => cached(liquidCache, templateFile, (t) => engine.parse(t));
 
 /** Runs a liquidjs call; its errors become TemplateRenderErrors, with its ", line:N, col:M" lifted out. */
 function liquid<T>(templateId: string, fn: () => T): T {
@@ -102,6 +105,13 @@ export function splitJobParams(params: Record<string, unknown>): {
  * same resource name) are an error rather than a silent overwrite.
  */
 export function parseHot(text: string): Record<string, unknown> {
+  return cached(hotCache, text, (t) => deepFreeze(parseHotText(t)));
+}
+
+/** Parsed HOT documents, shared between jobs: frozen, so no reader can change another's. */
+const hotCache = new Map<string, Record<string, unknown>>();
+
+function parseHotText(text: string): Record<string, unknown> {
   let doc: unknown;
   try {
     doc = YAML.parse(text, { schema: 'core', uniqueKeys: true });
@@ -110,6 +120,14 @@ export function parseHot(text: string): Record<string, unknown> {
   }
   if (!isPlainObject(doc)) throw new HotParseError('rendered template is not a YAML mapping');
   return doc;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }
 
 /**

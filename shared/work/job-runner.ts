@@ -27,6 +27,7 @@ import {
   type JobKeys,
   type JobOutcome,
 } from '../jobs';
+import { ClaimLeases } from '../jobs/claim-lease';
 import { parseJobId } from '../jobs/job-keys';
 import { keys as etcdKeys, type ResourcePath } from '../keys';
 import type { Logger } from '../log/logger';
@@ -114,6 +115,7 @@ function settingsOf(opts: JobRunnerOptions) {
     maxAttempts: opts.maxAttempts ?? envInt('ESI_JOB_MAX_ATTEMPTS', 5),
     quickPollMs: opts.quickPollMs ?? envInt('ESI_JOB_QUICK_POLL_MS', 1500, { allowZero: true }),
     heldRetry: opts.heldRetrySeconds ?? leaseSeconds,
+    leases: new ClaimLeases(leaseSeconds),
     now: opts.now ?? (() => new Date()),
     hooks: opts.hooks,
   };
@@ -164,25 +166,19 @@ async function handleMessage(inv: Invocation, message: EtcdEventMessage, owner: 
     if (held) return run(inv, held, 'poll');
     // The claim is gone: claim the job if it is in limbo; if someone else holds it, they poll it.
   }
-  // A short lease kept alive while this invocation works: a holder that dies (its host, etcd's
-  // restart, Lambda's deadline) lets its claim go one lease after its last renewal.
-  const attempt = await tryClaimJob(store, asked.id, owner, r.leaseSeconds, {
-    keys: r.jobKeys,
-    alsoRead,
-    keepAlive: true,
+  // A short lease kept alive while this process works on the claim: a holder that dies (its host,
+  // etcd's restart, Lambda's deadline) lets its claim go one lease after its last renewal.
+  return r.leases.hold(store, async (lease) => {
+    const attempt = await tryClaimJob(store, asked.id, owner, r.leaseSeconds, { keys: r.jobKeys, alsoRead, lease });
+    if (attempt.kind === 'refused') return refused(inv, attempt, asked);
+    const claim = attempt.claim;
+    if (claim.handler !== r.work.handler) {
+      await releaseClaim(store, claim).catch((e) => releaseFailed(logger, claim, e));
+      logger.error('job of another handler on this queue; released', { job_handler: claim.handler });
+      return done(`job belongs to ${claim.handler}`);
+    }
+    return run(inv, attempt, 'start');
   });
-  if (attempt.kind === 'refused') return refused(inv, attempt, asked);
-  const claim = attempt.claim;
-  if (claim.handler !== r.work.handler) {
-    await releaseClaim(store, claim).catch((e) => releaseFailed(logger, claim, e));
-    logger.error('job of another handler on this queue; released', { job_handler: claim.handler });
-    return done(`job belongs to ${claim.handler}`);
-  }
-  try {
-    return await run(inv, attempt, 'start');
-  } finally {
-    claim.lease?.release();
-  }
 }
 
 /** A claim refused: acknowledged, except a held job's start, which comes back after the lease. */

@@ -1,10 +1,11 @@
 import { claimJob } from '../../helpers/claim';
 import { ClaimLostError, finishJob, jobTxn, releaseClaim, retryJob, tryClaimJob } from '../../../shared/jobs';
 import { parseStoredJob } from '../../../shared/jobs/values';
-import { modRevisionIs, put } from '../../../shared/store/store';
+import { ClaimLeases } from '../../../shared/jobs/claim-lease';
+import { modRevisionIs, put, type Lease } from '../../../shared/store/store';
 import { waitFor } from '../../helpers/wait';
 import { clients, eventsSince, isolatedKeys, job, seedJobs, storeClient } from './helpers';
-import { only } from '../../helpers/at';
+import { at, only } from '../../helpers/at';
 
 const store = storeClient();
 afterAll(() => store.close());
@@ -105,22 +106,64 @@ test('a claim whose lease really expires can be claimed again', async () => {
   expect(await store.get(`${keys.root}x`)).toBeUndefined();
 });
 
-test('a kept-alive claim outlives its TTL while held; once let go it ends one TTL later and is taken over', async () => {
+test('claims on a shared lease outlive its TTL while one is held; after the last they end one TTL later and are taken over', async () => {
   const keys = isolatedKeys('claim-keepalive');
-  const id = 'create:heat_worker:port:p4:1:eeeee';
-  await seedJobs(store, keys, [job(id, [])]);
-  const held = await tryClaimJob(store, id, 'first', 2, { keys, keepAlive: true });
-  if (held.kind !== 'claimed') throw new Error(`not claimed: ${held.reason}`);
-  await new Promise((r) => setTimeout(r, 5000)); // 2.5 TTLs: the lease would have ended without its keepalive
-  expect((await store.get(keys.working(id)))?.createRevision).toBe(held.claim.createRevision);
-  held.claim.lease!.release(); // its holder died: nothing renews it any more
-  const letGo = Date.now();
-  await waitFor(async () => (await store.get(keys.working(id))) === undefined, {
+  const ids = ['create:heat_worker:port:p4:1:eeeee', 'create:heat_worker:port:p6:1:eeeee'];
+  await seedJobs(
+    store,
+    keys,
+    ids.map((id) => job(id, [])),
+  );
+  const leases = new ClaimLeases(2);
+  const claimOn = async (id: string, lease: Lease) => {
+    const held = await tryClaimJob(store, id, 'first', 2, { keys, lease });
+    if (held.kind !== 'claimed') throw new Error(`not claimed: ${held.reason}`);
+    expect(held.claim.leaseId).toBe(lease.id);
+    expect(held.claim.lease).toBeUndefined(); // the caller's to end, not the claim's
+    return held.claim;
+  };
+  const claims = await leases.hold(store, async (lease) => {
+    const second = leases.hold(store, async (same) => claimOn(at(ids, 1), same));
+    const first = await claimOn(at(ids, 0), lease);
+    await new Promise((r) => setTimeout(r, 5000)); // 2.5 TTLs: the lease would have ended without its keepalive
+    // A lease takes new claims for one TTL after its grant: a later claim gets another.
+    expect(await leases.hold(store, async (later) => later.id)).not.toBe(lease.id);
+    return [first, await second];
+  });
+  for (const c of claims) expect((await store.get(keys.working(c.jobId)))?.createRevision).toBe(c.createRevision);
+  const letGo = Date.now(); // the last holder is done: nothing renews the lease any more
+  await waitFor(async () => (await Promise.all(ids.map((id) => store.get(keys.working(id))))).every((w) => !w), {
     timeoutMs: 15_000,
     what: 'the released 2 s lease to expire',
   });
   expect(Date.now() - letGo).toBeLessThan(6000);
-  expect((await claimJob(store, id, 'second', TTL, { keys }))?.owner).toBe('second');
+  expect((await claimJob(store, at(ids, 0), 'second', TTL, { keys }))?.owner).toBe('second');
+});
+
+test('a shared claim lease is granted once for overlapping holders, again after the last, and again after an error', async () => {
+  const granted: string[] = [];
+  const counting = new Proxy(store, {
+    get: (target, prop, receiver) =>
+      prop === 'grantLease'
+        ? async (ttl: number, opts?: { keepAlive?: boolean }) => {
+            const lease = await target.grantLease(ttl, opts);
+            granted.push(lease.id);
+            return lease;
+          }
+        : Reflect.get(target, prop, receiver),
+  });
+  const leases = new ClaimLeases(2);
+  const [a, b] = await leases.hold(counting, async (l1) => [l1.id, await leases.hold(counting, async (l2) => l2.id)]);
+  expect(b).toBe(a);
+  const c = await leases.hold(counting, async (l) => l.id);
+  await expect(
+    leases.hold(counting, async () => {
+      throw new Error('etcdserver: requested lease not found');
+    }),
+  ).rejects.toThrow('requested lease not found');
+  const d = await leases.hold(counting, async (l) => l.id);
+  expect(granted).toEqual([a, c, expect.any(String), d]);
+  expect(new Set(granted).size).toBe(4);
 });
 
 test('a fenced transaction whose own compare fails resolves unsucceeded instead of throwing', async () => {

@@ -83,6 +83,21 @@ describe('parseHot', () => {
     expect(() => parseHot('- 1\n')).toThrow(/not a YAML mapping/);
     expect(() => parseHot('')).toThrow(/not a YAML mapping/);
   });
+
+  it('parses a text once and hands every job the same frozen document, which none can change', () => {
+    const text = 'heat_template_version: 2013-05-23\nresources:\n  net:\n    type: OS::Neutron::Net\n    properties: {name: n}\n';
+    const first = parseHot(text);
+    expect(parseHot(text)).toBe(first);
+    expect(first).toEqual({
+      heat_template_version: '2013-05-23',
+      resources: { net: { type: 'OS::Neutron::Net', properties: { name: 'n' } } },
+    });
+    const props = (first.resources as Record<string, { properties: Record<string, unknown> }>).net!.properties;
+    expect(() => {
+      props.name = 'changed';
+    }).toThrow(TypeError);
+    expect(props.name).toBe('n');
+  });
 });
 
 describe('validateHot', () => {
