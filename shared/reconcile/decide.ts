@@ -63,7 +63,7 @@ export interface PassInputs extends EtcdPicture {
   backlogGraceRevision: number;
 }
 
-/** `awaiting`: repaired less than a grace ago; `deferred`: left to their queue's backlog; `limbo`: the next memory's. */
+/** `awaiting`: repaired less than a grace ago; `deferred`: left to their queue's backlog; `limbo`: for the memory. */
 export interface PassDecision {
   repairs: Repair[];
   awaiting: Repair[];

@@ -67,9 +67,8 @@ function thin(marks: Mark[], nowMs: number): Mark[] {
 export type PassMemory = { mark: Mark; limbo: Record<string, number>; repaired: Record<string, number> };
 
 /**
- * The memory to store after a pass, merged with what is stored now (another pass may have written
- * it): marks united; limbo as this pass saw it with the earlier first sighting; repairs united
- * (the later revision wins) less those older than the grace.
+ * The memory after a pass, merged with the stored one: marks united; repairs united, less those older than the
+ * grace; limbo as this pass saw it, with the earlier first sighting.
  */
 export function mergeMemory(
   stored: Memory,

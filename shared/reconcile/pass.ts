@@ -39,11 +39,7 @@ import { definedOnly } from '../defined-only';
 /** Messages waiting in a queue by name, visible or in flight. */
 type BacklogReader = (queue: string) => Promise<number>;
 
-/**
- * `dryRun`: list what would be repaired, write and send nothing. Graces default to
- * ESI_RECONCILE_GRACE_SECONDS and ESI_RECONCILE_BACKLOG_GRACE_SECONDS; `backlog` to asking SQS;
- * `metrics` false for the command line.
- */
+/** `dryRun`: list the repairs, write and send nothing; `backlog` defaults to asking SQS; `metrics` off in the CLI. */
 export interface PassOptions {
   logger: Logger;
   dryRun?: boolean;

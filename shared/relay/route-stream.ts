@@ -207,10 +207,7 @@ export class RouteStream {
     }
   }
 
-  /**
-   * The start revision is gone: re-emits every key under the prefix as it is at one revision, a
-   * page at a time once the send buffer has room for it. Only the last page moves the position.
-   */
+  /** Re-emits every key under the prefix at one revision, a page per room in the send buffer; the last ends it. */
   private async resync(): Promise<void> {
     this.counters.resyncs++;
     const pageSize = Math.max(this.opts.resyncPageSize ?? RANGE_PAGE_SIZE, 1);
@@ -250,10 +247,7 @@ export class RouteStream {
     this.counters.pendingHighWater = Math.max(this.counters.pendingHighWater, this.pending.length);
   }
 
-  /**
-   * etcd delivered every event under the prefix up to `revision`. With nothing unsent the position
-   * moves there, so a quiet prefix is not counted behind by writes elsewhere (RelayLag).
-   */
+  /** Nothing more will come at or below `revision`: with nothing unsent, a quiet prefix moves there too (RelayLag). */
   private progress(revision: number): void {
     this.lastHeard = Date.now();
     if (revision <= this.lastEnqueued) return;

@@ -50,7 +50,7 @@ function jobQueue(e: EtcdEventMessage): string | undefined {
   return handler === undefined ? undefined : jobQueueName(handler);
 }
 
-/** The planner's put of `[handler, job, 0]`; a retry rewrites it with attempt + 1. Unreadable: sent (the handler reports it). */
+/** The planner's put of `[handler, job, 0]`; a retry rewrites it with attempt + 1. Unreadable: sent (reported). */
 function isNewJob(value: string): boolean {
   try {
     const v = JSON.parse(value) as unknown;

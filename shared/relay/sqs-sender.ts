@@ -196,10 +196,7 @@ export class SqsBatchSender {
     return deadLettered;
   }
 
-  /**
-   * One SendMessageBatch: marks each entry accepted (error undefined) or not (refusals counted when
-   * SQS refused the entry itself). True when SQS refused the whole request as invalid; transient errors are thrown.
-   */
+  /** One SendMessageBatch, marking each entry accepted or refused; true when SQS refused the whole request. */
   private async attempt(url: string, entries: Entry[]): Promise<boolean> {
     let res;
     try {

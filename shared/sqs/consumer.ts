@@ -64,10 +64,9 @@ async function applyOutcome(
       return;
     case 'retryLater': {
       if (!retryQueueName) throw new Error(`retry requested (${outcome.reason}) but the function has no retry queue`);
-      const url = await queueUrl(retryQueueName);
       await sqsClient().send(
         new SendMessageCommand({
-          QueueUrl: url,
+          QueueUrl: await queueUrl(retryQueueName),
           MessageBody: encodeEventMessage(outcome.message ?? message),
           DelaySeconds: Math.min(Math.max(Math.round(outcome.delaySeconds), 0), 900),
         }),
@@ -169,9 +168,8 @@ async function processFifoGroups(
 export const DEADLINE_MARGIN_MS = 3000;
 
 /**
- * The batch's response, or, if the deadline (less the margin) comes first, every unfinished record
- * as a failure, so a record stuck on a dependency frees its FIFO group in seconds. The records
- * still running go on; what they write is fenced like any late invocation's.
+ * The response, or at the deadline (less the margin) every unfinished record as a failure, so a stuck
+ * record frees its FIFO group in seconds. What those still running write is fenced as ever.
  */
 async function beforeDeadline(
   processed: Promise<SQSBatchResponse>,
@@ -194,7 +192,7 @@ async function beforeDeadline(
   }
 }
 
-/** Seconds before a failed record comes back: 5 s doubled per receive, at most `maxSeconds` (docs/operations.md, "Retry budget"). */
+/** Seconds before a failed record comes back: 5 s doubled per receive, at most `maxSeconds` (docs/operations.md). */
 export function retryDelaySeconds(receiveCount: number, maxSeconds = retryMaxDelaySeconds()): number {
   const n = Number.isFinite(receiveCount) && receiveCount >= 1 ? Math.floor(receiveCount) : 1;
   return Math.min(maxSeconds, 5 * 2 ** Math.min(n - 1, 14));
