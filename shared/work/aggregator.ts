@@ -1,22 +1,9 @@
 /**
- * State aggregation (level-triggered): a message says a job finished; if that completed its
- * resource's chain, write the chain's outcome to /state and remove the chain — in ONE etcd
- * transaction, so /state, the job keys and the job state move together:
- *
- *   when every job of the chain is still as read (cleanupChain's compares), /state is unchanged
- *   since read, and the job state is unchanged since read,
- *   then put /state (unless a newer version's state is there, or it already says this),
- *        delete the chain's /jobs/all and /jobs/finished keys, delete the job state,
- *        and for a completed delete, delete /monitoring;
- *   or, for a completed teardown of a key Gohan deleted, forget the resource: /state, /monitoring
- *        and the worker's keys go (docs/gohan.md "Deletes").
- *
- * A duplicate or late message finds the chain gone and does nothing; a chain that is not
- * complete yet is left to the message of its last job. The chain's keys, /state and the job
- * state are read in two round trips whatever else etcd holds (the resource's jobs are found by
- * their ids' prefixes, shared/jobs/job-index.ts).
- */
-import { CONFLICT, converge } from '../store/converge';
+ * State aggregation: a message says a job finished; if that completed its chain, ONE transaction
+ * fenced on the chain, /state and the job state as read writes /state (versioned) and removes the
+ * chain and job state (and /monitoring for a completed delete, or every key of a resource whose
+ * /config key is gone: docs/gohan.md "Deletes"). A duplicate or late message finds the chain gone.
+ */ import { CONFLICT, converge } from '../store/converge';
 import { parseJsonObject } from '../encoding/json-object';
 import type { EtcdEventMessage } from '../events/etcd-event-message';
 import {
@@ -53,7 +40,6 @@ export async function aggregateFinishedJob(store: Store, message: EtcdEventMessa
 }
 
 async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promise<Outcome | undefined> {
-  // The job id names its chain, so the chain is read without reading this job first.
   const parts = parseJobId(jobId)!;
   const chainRef = { resource_type: parts.resourceType, resource_id: parts.resourceId, version: parts.version };
   const path = pathOfSingular(parts.resourceType, parts.resourceId);
@@ -66,12 +52,8 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
   if (!completion) return done('chain not complete yet');
 
   const jobStateKv = read.extra.get(jobStateKey);
-  const chain = {
-    version: job.version,
-    lastAction: job.action as JobAction,
-    outcome: completion.outcome.ok ? { ok: true as const } : { ok: false as const, error: completion.outcome.error },
-  };
-  // Read leniently, as the job runner reads it: an unreadable job state counts as empty.
+  const chain = { version: job.version, lastAction: job.action as JobAction, outcome: completion.outcome };
+  // Read leniently, as the job runner does: an unreadable job state counts as empty.
   const jobState = jobStateKv ? (parseJsonObject(jobStateKv.value) as JobState) : {};
   const state = aggregateState(chain, jobState);
   const stateWrite = versionedPut(stateKey, read.extra.get(stateKey), job.version, encodeState(state));
@@ -96,10 +78,7 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
   return done(`state ${state.state.worker_state} (${stateWrite.result})`);
 }
 
-/**
- * The writes beside the chain's removal: /state, the job state, /monitoring, and for a forgotten
- * resource the worker's keys.
- */
+/** The writes beside the chain's removal. */
 function chainWrites(
   path: ResourcePath,
   job: Job,
@@ -110,17 +89,13 @@ function chainWrites(
   const [jobStateKey, stateKey, mirrorKey, configKey] = extraKeysOf(path);
   const monitoringKey = keys.monitoring(path);
   const jobStateKv = read.extra.get(jobStateKey);
-  // The job state is the resource's, not the chain's: a later version's chain planned meanwhile
-  // may already have written its outputs there, so it stays for that chain's own aggregation.
-  // Every plan of the resource rewrites its mirror, so the mirror as read fences "no later chain".
+  // The job state is the resource's: a later chain's outputs may be there already. Every plan
+  // rewrites the mirror, so the mirror as read fences "no later chain".
   const laterChain = read.resourceIds.some((id) => parseJobId(id)!.version > job.version);
   const removeJobState = jobStateKv !== undefined && !laterChain;
 
-  // A completed delete whose /config key is gone (upstream Gohan's REST DELETE, or the record's
-  // Gohan removing the key before the chain was done) leaves nothing of the worker's: its keys go
-  // here, as nothing will plan the resource again. Its /state stays DELETE_COMPLETED, as the
-  // record's Gohan expects, unless the deployment says deleted resources are forgotten
-  // (ESI_KEY_DELETE_STATE=remove; docs/gohan.md "Deletes").
+  // A completed delete whose /config key is gone: nothing plans the resource again, its keys go;
+  // /state stays DELETE_COMPLETED unless ESI_KEY_DELETE_STATE=remove (docs/gohan.md "Deletes").
   const mirrorKv = read.extra.get(mirrorKey);
   const forget =
     removeMonitoring && !laterChain && !read.extra.get(configKey) && versionOf(mirrorKv?.value ?? '') === job.version;
@@ -157,7 +132,6 @@ function chainWrites(
   return { extra, forget, dropState };
 }
 
-/** The keys read with the chain: the job state, /state, the mirror, /config. */
 const extraKeysOf = (path: ResourcePath): [jobState: string, state: string, mirror: string, config: string] => [
   keys.jobState(path),
   keys.state(path),
@@ -165,7 +139,6 @@ const extraKeysOf = (path: ResourcePath): [jobState: string, state: string, mirr
   keys.config(path),
 ];
 
-/** The log keys of an aggregation: the finished job's id, and the chain's last job. */
 const logKeysOf = (jobId: string, job: Job) => ({
   job_id: jobId,
   handler: job.handler,

@@ -1,14 +1,10 @@
 /**
- * monitoring_worker jobs (docs/heat-handler.md "The monitoring handler"): monitoring targets of
- * the collector agents (`POST/GET/DELETE /targets`, docs/PROTOCOL-NOTES.md §e). Both actions
- * resolve the params and render the template's `template_file` to a target body, or to nothing.
- * A target always names the job's own Gohan resource, which the template may not name: the
- * collector writes /monitoring/<resource_type>/<resource_id>, the key Gohan reads back, and a
- * Heat output such as the port's VMI `id` is not the Gohan id in general. create first asks the
- * collector for the same target (findTargets), so a create whose answer was lost is not
- * registered twice; delete removes every target of the resource (and field).
- */
-import YAML from 'yaml';
+ * monitoring_worker jobs (docs/heat-handler.md "The monitoring handler"): the job's template
+ * renders a collector target body (or nothing), always for the job's own Gohan resource. create
+ * reuses a matching target (a lost answer registers nothing twice); delete removes every target
+ * of the resource (and field).
+ */ import YAML from 'yaml';
+import { isPlainObject } from '../encoding/json-object';
 import type { CollectorClient, TargetSpec } from '../clients/collector';
 import { isPrepareFailure, resolveParams, tenantOf } from '../heat';
 import { renderHotTemplate } from '../templates/render';
@@ -18,15 +14,14 @@ import type { Job } from '../planner/types';
 import { outputsResolver } from './stack-outputs';
 import { definedOnly } from '../defined-only';
 
-export interface MonitoringWorkOptions {
+interface MonitoringWorkOptions {
   collector: CollectorClient | (() => CollectorClient);
   templatesRoot?: string;
 }
 
 /** What state_monitoring says of a registered target (seed 004 point (5)). */
-export const TARGET_REGISTERED = 'ACTIVE';
+const TARGET_REGISTERED = 'ACTIVE';
 
-/** The target body the job's template renders, or undefined when it renders nothing. */
 async function targetBody(
   ctx: WorkContext,
   templatesRoot: string | undefined,
@@ -44,12 +39,8 @@ async function targetBody(
   try {
     doc = YAML.parse(text);
   } catch (e) {
-    throw new JobTemplateError(
-      `template "${template.id}" does not render a YAML target body: ${(e as Error).message}`,
-      {
-        cause: e,
-      },
-    );
+    const message = `template "${template.id}" does not render a YAML target body: ${(e as Error).message}`;
+    throw new JobTemplateError(message, { cause: e });
   }
   if (doc === null || doc === undefined) return undefined;
   if (typeof doc !== 'object' || Array.isArray(doc))
@@ -63,16 +54,13 @@ async function targetBody(
 }
 
 /** What a monitoring template renders: a target body without the resource it is for. */
-export interface TargetBody {
+interface TargetBody {
   type: string;
   field_name?: string;
   [extra: string]: unknown;
 }
 
-/**
- * The target registered for a job: the rendered body for the job's own resource, tenant and
- * version. Pure. A body naming another resource is a template error.
- */
+/** Pure: the body for the job's own resource, tenant and version; naming another resource is a template error. */
 export function targetSpec(
   body: TargetBody,
   job: Pick<Job, 'resource_id' | 'version' | 'resource_input'>,
@@ -96,25 +84,22 @@ export function targetSpec(
   };
 }
 
-function withoutFields(
-  previous: Record<string, unknown> | undefined,
-  fields: string[],
-): Record<string, unknown> | undefined {
-  if (!previous || typeof previous.state_monitoring !== 'object' || previous.state_monitoring === null)
-    return undefined;
-  const sm = { ...(previous.state_monitoring as Record<string, unknown>) };
-  let changed = false;
-  for (const f of fields)
-    if (f in sm) {
-      delete sm[f];
-      changed = true;
-    }
-  if (!changed) return undefined;
-  const next = { ...previous };
-  if (Object.keys(sm).length) next.state_monitoring = sm;
-  else delete next.state_monitoring;
+/** The job state without these state_monitoring fields; undefined when it has none of them. */
+function withoutFields(previous: Record<string, unknown> | undefined, fields: string[]) {
+  const sm = previous?.state_monitoring;
+  if (!isPlainObject(sm) || !fields.some((f) => f in sm)) return undefined;
+  const next: Record<string, unknown> = { ...previous };
+  next.state_monitoring = Object.fromEntries(Object.entries(sm).filter(([f]) => !fields.includes(f)));
+  if (!Object.keys(next.state_monitoring as object).length) delete next.state_monitoring;
   return next;
 }
+
+/** The collector's filter for the targets of a resource (and field). */
+const targetsOf = (plural: string, resourceId: string, field: string | undefined) => ({
+  resource_type: plural,
+  resource_id: resourceId,
+  ...(field ? { field_name: field } : {}),
+});
 
 export function monitoringWork(opts: MonitoringWorkOptions): JobWork {
   const collectorOf = typeof opts.collector === 'function' ? opts.collector : () => opts.collector as CollectorClient;
@@ -125,11 +110,7 @@ export function monitoringWork(opts: MonitoringWorkOptions): JobWork {
     const spec = targetSpec(rendered.body, ctx.job, ctx.path.plural, rendered.templateId);
     const collector = collectorOf();
     const existing = (
-      await collector.findTargets({
-        resource_type: spec.resource_type,
-        resource_id: spec.resource_id,
-        ...(spec.field_name ? { field_name: spec.field_name } : {}),
-      })
+      await collector.findTargets(targetsOf(spec.resource_type, spec.resource_id, spec.field_name))
     ).find((t) => t.type === spec.type && t.version === spec.version);
     const target = existing ?? (await collector.createTarget(spec));
     ctx.logger.info(existing ? 'target already registered' : 'target registered', {
@@ -139,11 +120,8 @@ export function monitoringWork(opts: MonitoringWorkOptions): JobWork {
     const field = spec.field_name ?? spec.type;
     return succeeded(
       (previous) => ({
-        ...(previous ?? {}),
-        state_monitoring: {
-          ...(previous?.state_monitoring ?? {}),
-          [field]: TARGET_REGISTERED,
-        },
+        ...previous,
+        state_monitoring: { ...(previous?.state_monitoring ?? {}), [field]: TARGET_REGISTERED },
       }),
       [],
       `target ${target.id}`,
@@ -151,16 +129,10 @@ export function monitoringWork(opts: MonitoringWorkOptions): JobWork {
   }
 
   async function remove(ctx: WorkContext): Promise<WorkResult> {
-    const { job, path } = ctx;
     const body = (await targetBody(ctx, opts.templatesRoot))?.body;
     const collector = collectorOf();
-    // Every version's target of the job's resource (and field): the previous version's is the one to go.
-    const filter = {
-      resource_type: path.plural,
-      resource_id: job.resource_id,
-      ...(body?.field_name ? { field_name: body.field_name } : {}),
-    };
-    const targets = await collector.findTargets(filter);
+    // Every version's target: the previous version's is the one to go.
+    const targets = await collector.findTargets(targetsOf(ctx.path.plural, ctx.job.resource_id, body?.field_name));
     for (const t of targets) await collector.deleteTarget(t.id);
     ctx.logger.info('targets removed', { count: targets.length, targets: targets.map((t) => t.id) });
     const fields = targets.map((t) => t.field_name ?? t.type).filter((f): f is string => typeof f === 'string');
@@ -170,7 +142,6 @@ export function monitoringWork(opts: MonitoringWorkOptions): JobWork {
   const work: JobWork = {
     handler: 'monitoring_worker',
     alsoRead: TEMPLATE_CHOICE_KEYS,
-    // Bad params, missing outputs, a target body that does not render or cannot be chosen.
     isJobFailure: (e) => isPrepareFailure(e) || e instanceof JobTemplateError,
     async start(ctx) {
       switch (ctx.job.action) {
@@ -186,10 +157,8 @@ export function monitoringWork(opts: MonitoringWorkOptions): JobWork {
           );
       }
     },
-    // Nothing is asynchronous at the collector; a poll message (e.g. after a lost lease) runs start again.
-    poll(ctx) {
-      return work.start(ctx);
-    },
+    // Nothing is asynchronous at the collector; a poll message (a lost lease) runs start again.
+    poll: (ctx) => work.start(ctx),
   };
   return work;
 }
