@@ -12,7 +12,6 @@ import {
   deletedStackRecord,
   encodeEsiValue,
   failedText,
-  isPrepareFailure,
   operationStart,
   operationTag,
   overdueText,
@@ -36,7 +35,7 @@ import {
   type WorkContext,
   type WorkResult,
 } from './job-runner';
-import { JobTemplateError, TEMPLATE_CHOICE_KEYS, templateOfJob } from './job-template';
+import { templatedWork, templateOfWork } from './job-template';
 import { outputsResolver } from './stack-outputs';
 import { definedOnly } from '../defined-only';
 
@@ -78,8 +77,7 @@ export function heatWork(opts: HeatWorkOptions): JobWork {
   });
   const work: JobWork = {
     handler: 'heat_worker',
-    alsoRead: TEMPLATE_CHOICE_KEYS,
-    isJobFailure: (e) => isPrepareFailure(e) || e instanceof JobTemplateError,
+    ...templatedWork,
     start: (ctx) => (isDeleteAction(ctx.job.action) ? startDelete(h, ctx) : startApply(h, ctx)),
     async poll(ctx) {
       const s = stepIn(ctx);
@@ -128,7 +126,7 @@ async function follow(h: HeatRun, ctx: WorkContext, s: HeatStep, view: StackView
     : s;
   if (ctx.now().getTime() > Date.parse(step.deadline_at))
     return ended(ctx, step, jobFailed(overdueText(step.stack_name, step.action, step.deadline_at, view)));
-  return pollLater(step, undefined, view.status);
+  return pollLater(step, view.status);
 }
 
 async function startDelete(h: HeatRun, ctx: WorkContext): Promise<WorkResult> {
@@ -143,18 +141,14 @@ async function startDelete(h: HeatRun, ctx: WorkContext): Promise<WorkResult> {
   ctx.logger.info('stack delete started', { stack_name: stackName, result: r.result });
   const step = stepOf(h, ctx, { action: 'DELETE', stackName, timeoutMins, ref: r.ref });
   if (r.result === 'in_progress') return follow(h, ctx, step, await heat.showStack(r.ref));
-  return pollLater(step, undefined, `DELETE ${stackName}`);
+  return pollLater(step, `DELETE ${stackName}`);
 }
 
 async function startApply(h: HeatRun, ctx: WorkContext): Promise<WorkResult> {
   const { job, store } = ctx;
   const heat = h.heatOf();
   const stackName = stackNameOf(job.resource_type, job.resource_id);
-  const template = await templateOfJob(
-    store,
-    job,
-    definedOnly({ templatesRoot: h.templatesRoot, revision: ctx.claim.planRevision, read: ctx.read }),
-  );
+  const template = await templateOfWork(ctx, h.templatesRoot);
   const prepared = prepareStack(job, template, await outputsResolver(store, job));
   if (prepared.action !== 'create_or_update') throw new Error('unreachable: prepared a delete for an apply action');
   const { timeoutMins } = prepared;
@@ -164,7 +158,7 @@ async function startApply(h: HeatRun, ctx: WorkContext): Promise<WorkResult> {
   const spec = { name: stackName, template: prepared.template, parameters: prepared.parameters, timeoutMins };
   const sent = (action: string, ref: { id: string; href: string }) => {
     ctx.logger.info(`stack ${action.toLowerCase()} started`, { stack_name: stackName });
-    return pollLater(stepOf(h, ctx, { action, stackName, timeoutMins, ref }), undefined, `${action} ${stackName}`);
+    return pollLater(stepOf(h, ctx, { action, stackName, timeoutMins, ref }), `${action} ${stackName}`);
   };
   switch (decision.kind) {
     case 'wait':

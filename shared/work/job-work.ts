@@ -1,8 +1,4 @@
-/**
- * What a kind of work (heat, monitoring) gives the job runner (./job-runner.ts) and gets from it:
- * the context of a claimed job, the answers start/poll may give, and which errors are the job's
- * own failure.
- */
+/** What a kind of work (heat, monitoring) gives the job runner (./job-runner.ts) and gets from it. */
 import type { Claim } from '../jobs';
 import type { ResourcePath } from '../keys';
 import type { Logger } from '../log/logger';
@@ -17,12 +13,12 @@ export interface StepState {
   [k: string]: unknown;
 }
 
-export type JobStateMerge = (previous: Record<string, unknown> | undefined) => Record<string, unknown> | undefined;
+type JobStateMerge = (previous: Record<string, unknown> | undefined) => Record<string, unknown> | undefined;
 
 export type WorkResult =
   | { kind: 'succeeded'; jobState?: JobStateMerge; ops?: Op[]; note?: string }
   | { kind: 'failed'; error: string }
-  /** `ops` are written with the claim's renewal, under the fence (e.g. the work's durable record of what it started). */
+  /** `ops` are written with the claim's renewal, under the fence. */
   | { kind: 'poll'; delaySeconds?: number; step?: StepState; note?: string; ops?: Op[] };
 
 export const succeeded = (jobState?: JobStateMerge, ops: Op[] = [], note?: string): WorkResult => ({
@@ -30,11 +26,7 @@ export const succeeded = (jobState?: JobStateMerge, ops: Op[] = [], note?: strin
   ...definedOnly({ jobState, ops, note }),
 });
 export const jobFailed = (error: string): WorkResult => ({ kind: 'failed', error });
-export const pollLater = (step?: StepState, delaySeconds?: number, note?: string, ops?: Op[]): WorkResult => ({
-  kind: 'poll',
-  ...definedOnly({ step, delaySeconds, note }),
-  ...(ops?.length ? { ops } : {}),
-});
+export const pollLater = (step: StepState, note: string): WorkResult => ({ kind: 'poll', step, note });
 
 export interface WorkContext {
   store: Store;
@@ -42,7 +34,7 @@ export interface WorkContext {
   job: Job;
   /** Attempts recorded so far (third element of /jobs/all). */
   attempt: number;
-  /** What the last poll(…) stored; undefined on start. */
+  /** What the last poll stored; undefined on start. */
   step: StepState | undefined;
   path: ResourcePath;
   logger: Logger;
@@ -54,19 +46,12 @@ export interface WorkContext {
 export interface JobWork {
   /** The handler this work runs (`heat_worker`); a job of another handler is not claimed. */
   handler: string;
-  /**
-   * Keys this work reads for every job (template_mappings): read in the claim's own transaction
-   * rather than in a request of their own, and handed over as `ctx.read`.
-   */
+  /** Keys read for every job, in the claim's own transaction (`ctx.read`). */
   alsoRead?: readonly string[];
   start(ctx: WorkContext): Promise<WorkResult>;
   poll(ctx: WorkContext): Promise<WorkResult>;
   /** The step's deadline passed: how the job ends (default: failed, "timed out"). */
   overdue?(ctx: WorkContext): Promise<WorkResult>;
-  /**
-   * Errors of this work that are the job's own failure (bad params, a template that cannot be
-   * chosen): the job fails at once. A TerminalError of a client always is; anything else retryable
-   * is retried, and the rest is thrown so SQS redelivers.
-   */
+  /** The job's own failures (bad params, no template): it fails at once. A client's TerminalError always is. */
   isJobFailure?(err: unknown): boolean;
 }

@@ -6,13 +6,12 @@
  */ import YAML from 'yaml';
 import { isPlainObject } from '../encoding/json-object';
 import type { CollectorClient, TargetSpec } from '../clients/collector';
-import { isPrepareFailure, resolveParams, tenantOf } from '../heat';
+import { resolveParams, tenantOf } from '../heat';
 import { renderHotTemplate } from '../templates/render';
 import { jobFailed, succeeded, type JobWork, type WorkContext, type WorkResult } from './job-runner';
-import { JobTemplateError, TEMPLATE_CHOICE_KEYS, templateOfJob } from './job-template';
+import { JobTemplateError, templatedWork, templateOfWork } from './job-template';
 import type { Job } from '../planner/types';
 import { outputsResolver } from './stack-outputs';
-import { definedOnly } from '../defined-only';
 
 interface MonitoringWorkOptions {
   collector: CollectorClient | (() => CollectorClient);
@@ -27,11 +26,7 @@ async function targetBody(
   templatesRoot: string | undefined,
 ): Promise<{ body: TargetBody; templateId: string } | undefined> {
   const { job, store } = ctx;
-  const template = await templateOfJob(
-    store,
-    job,
-    definedOnly({ templatesRoot, revision: ctx.claim.planRevision, read: ctx.read }),
-  );
+  const template = await templateOfWork(ctx, templatesRoot);
   const vars = resolveParams(job, await outputsResolver(store, job));
   const text = renderHotTemplate(template.template_file, vars, template.id);
   if (!text.trim()) return undefined;
@@ -141,8 +136,7 @@ export function monitoringWork(opts: MonitoringWorkOptions): JobWork {
 
   const work: JobWork = {
     handler: 'monitoring_worker',
-    alsoRead: TEMPLATE_CHOICE_KEYS,
-    isJobFailure: (e) => isPrepareFailure(e) || e instanceof JobTemplateError,
+    ...templatedWork,
     async start(ctx) {
       switch (ctx.job.action) {
         case 'create':
