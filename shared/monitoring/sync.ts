@@ -4,7 +4,8 @@
  * (`{"<value key>": {"key": "<field>"}}`) merge into ONE value `{"version": N, "<field>": …}`,
  * written only when it differs and never over a newer version. `hold_options {positive_status,
  * time_seconds}` holds back a status that is not positive until it has lasted `time_seconds`.
- */ import { isDeepStrictEqual } from 'node:util';
+ */
+import { isDeepStrictEqual } from 'node:util';
 import type { CollectorClient, Target, TargetValue } from '../clients/collector';
 import { isPlainObject, parseJsonObject } from '../encoding/json-object';
 import { pyDumps } from '../encoding/pyjson';

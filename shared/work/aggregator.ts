@@ -3,21 +3,20 @@
  * fenced on the chain, /state and the job state as read writes /state (versioned) and removes the
  * chain and job state (and /monitoring for a completed delete, or every key of a resource whose
  * /config key is gone: docs/gohan.md "Deletes"). A duplicate or late message finds the chain gone.
- */ import { CONFLICT, converge } from '../store/converge';
+ */
+import { CONFLICT, converge, type Conflict } from '../store/converge';
 import { parseJsonObject } from '../encoding/json-object';
 import type { EtcdEventMessage } from '../events/etcd-event-message';
 import {
   cleanupChain,
   completionOf,
   defaultJobKeys,
-  type ChainCompletion,
-  type ChainRead,
-  type Job,
   parseFinished,
   parseJobId,
   parseStoredJob,
   readChain,
 } from '../jobs';
+import type { ChainCompletion, ChainRead, Job } from '../jobs';
 import { keys, type ResourcePath } from '../keys';
 import type { Logger } from '../log/logger';
 import { pathOfSingular } from '../resource-path';
@@ -34,12 +33,12 @@ import { keyDeleteState } from '../config';
 export async function aggregateFinishedJob(store: Store, message: EtcdEventMessage, logger: Logger): Promise<Outcome> {
   const id = defaultJobKeys.parse(message.key)?.id;
   if (!id || !parseJobId(id)) return done('not a job key');
-  return converge(`chain of job ${id}`, async () => (await aggregateOnce(store, id, logger)) ?? CONFLICT, {
+  return converge(`chain of job ${id}`, () => aggregateOnce(store, id, logger), {
     onConflict: (attempt) => logger.debug('write conflict; re-reading', { attempt }),
   });
 }
 
-async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promise<Outcome | undefined> {
+async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promise<Outcome | Conflict> {
   const parts = parseJobId(jobId)!;
   const chainRef = { resource_type: parts.resourceType, resource_id: parts.resourceId, version: parts.version };
   const path = pathOfSingular(parts.resourceType, parts.resourceId);
@@ -61,7 +60,7 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
   const { extra, forget, dropState } = chainWrites(path, job, read, stateWrite, removeMonitoring);
   const res = await cleanupChain(store, chainRef, { jobs: read, extra });
   if (!res.cleaned)
-    return res.reason === 'conflict' ? undefined : done(`chain has unfinished jobs: ${res.unfinished.join(', ')}`);
+    return res.reason === 'conflict' ? CONFLICT : done(`chain has unfinished jobs: ${res.unfinished.join(', ')}`);
   if (forget) {
     logger.info('delete aggregated; config key gone, worker keys removed', {
       jobs: res.jobIds.length,

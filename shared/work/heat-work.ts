@@ -9,32 +9,20 @@ import { keys as etcdKeys } from '../keys';
 import {
   deadlineOf,
   decideApply,
-  deletedStackRecord,
-  encodeEsiValue,
   failedText,
   operationStart,
   operationTag,
   overdueText,
   splitStackStatus,
-  jobStateValue,
-  prepareStack,
-  stackNameOf,
-  stackRecord,
   tagsWith,
-  tenantOf,
-} from '../heat';
+} from '../heat/operation';
+import { prepareStack } from '../heat/prepare';
+import { deletedStackRecord, encodeEsiValue, jobStateValue, stackNameOf, stackRecord, tenantOf } from '../heat/records';
 import { recordStackOperation, serviceOf } from '../metrics';
 import { isDeleteAction } from '../planner/types';
 import { del, put, type Op } from '../store/store';
-import {
-  jobFailed,
-  pollLater,
-  succeeded,
-  type JobWork,
-  type StepState,
-  type WorkContext,
-  type WorkResult,
-} from './job-runner';
+import { jobFailed, pollLater, succeeded } from './job-work';
+import type { JobWork, StepState, WorkContext, WorkResult } from './job-work';
 import { templatedWork, templateOfWork } from './job-template';
 import { outputsResolver } from './stack-outputs';
 import { definedOnly } from '../defined-only';

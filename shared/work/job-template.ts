@@ -2,7 +2,8 @@
  * Which template a claimed job runs: the planner's choice made again with every key read as it
  * was at the job's plan revision (`Claim.planRevision`), so a later change does not change a
  * planned job (docs/heat-handler.md "Template"). Uses the planner's loading view (rounds).
- */ import { errorMessage } from '../errors';
+ */
+import { errorMessage } from '../errors';
 import { TEMPLATE_MAPPINGS_KEY } from '../keys';
 import { chooseTemplate, defaultSchemaIndex, PlanError, type HeatTemplate, type Job } from '../planner';
 import type { KeyValue, RangeOptions, RangeResult, Store } from '../store/store';

@@ -3,7 +3,8 @@
  * renders a collector target body (or nothing), always for the job's own Gohan resource. create
  * reuses a matching target (a lost answer registers nothing twice); delete removes every target
  * of the resource (and field).
- */ import YAML from 'yaml';
+ */
+import YAML from 'yaml';
 import { isPlainObject } from '../encoding/json-object';
 import type { CollectorClient, TargetSpec } from '../clients/collector';
 import { resolveParams, tenantOf } from '../heat';

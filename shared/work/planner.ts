@@ -3,7 +3,7 @@
  * in one transaction fenced on the config key, the mirror (a racing redelivery loses) and every
  * referenced key; a failed fence re-reads and re-plans, a few times, then SQS redelivers.
  */
-import { CONFLICT, converge } from '../store/converge';
+import { commitDecision, CONFLICT, converge, type Conflict } from '../store/converge';
 import { jobWrites } from '../jobs/enqueue';
 import { defaultJobKeys } from '../jobs/job-keys';
 import { outputTargets, referencingPuts } from '../jobs/referencing-index';
@@ -18,16 +18,8 @@ import { keys, type ResourcePath } from '../keys';
 import type { Logger } from '../log/logger';
 import { done, failed, type Outcome } from '../sqs/consumer';
 import { encodeState, planFailedState } from '../state/state-value';
-import {
-  absent,
-  del,
-  modRevisionIs,
-  put,
-  unchangedSince,
-  type Compare,
-  type KeyValue,
-  type Store,
-} from '../store/store';
+import { absent, del, modRevisionIs, put, unchangedSince } from '../store/store';
+import type { Compare, KeyValue, Store } from '../store/store';
 import { commitPlan } from './plan-limits';
 import { preparePlan, type PrepareOptions, type Prepared } from './planning/inputs';
 
@@ -40,11 +32,9 @@ export async function planConfigKey(
   logger: Logger,
   depth = 0,
 ): Promise<Outcome> {
-  return converge(
-    `config key ${message.key}`,
-    async () => (await planOnce(store, message.key, logger, depth)) ?? CONFLICT,
-    { onConflict: (attempt) => logger.debug('write conflict; re-reading', { attempt }) },
-  );
+  return converge(`config key ${message.key}`, () => planOnce(store, message.key, logger, depth), {
+    onConflict: (attempt) => logger.debug('write conflict; re-reading', { attempt }),
+  });
 }
 
 /** The resources whose stack outputs the jobs read and whose mirror and /state are older than their config. */
@@ -80,8 +70,8 @@ async function unplannedOutputTargets(
 const encodeMirror = (body: Record<string, unknown>, deleted: boolean, version: number): string =>
   pyDumps({ body, deleted, version }, { sortKeys: true });
 
-/** One read-decide-write round; undefined when a fence failed. */
-async function planOnce(store: Store, configKey: string, logger: Logger, depth: number): Promise<Outcome | undefined> {
+/** One read-decide-write round. */
+async function planOnce(store: Store, configKey: string, logger: Logger, depth: number): Promise<Outcome | Conflict> {
   // A job reading another resource's outputs waits for its jobs, which exist only once its
   // current config is planned: it is planned first (docs/planner.md, step 3).
   const planFirst: PrepareOptions['planFirst'] = async (p) => {
@@ -97,7 +87,9 @@ async function planOnce(store: Store, configKey: string, logger: Logger, depth: 
     case 'skip':
       return done(prepared.note);
     case 'deleted':
-      return forgetResource(store, configKey, prepared.path, prepared.mirror, prepared.busy);
+      if (prepared.busy)
+        return done('config key deleted; a chain of the resource is still running, the worker keys stay for it');
+      return forgetResource(store, prepared.path, prepared.mirror);
     case 'unreadable':
       return writeFailure(store, prepared.path, prepared.config, prepared.error, prepared.version);
     case 'planned':
@@ -109,7 +101,7 @@ async function writePlan(
   store: Store,
   p: Extract<Prepared, { kind: 'planned' }>,
   logger: Logger,
-): Promise<Outcome | undefined> {
+): Promise<Outcome | Conflict> {
   const { path, config, value, result } = p;
   logger.appendKeys({
     resource_type: p.resourceType,
@@ -136,12 +128,12 @@ async function writePlan(
       return fail(result.error);
     case 'deleted':
       // A teardown with nothing to run (no template for the version the worker saw).
-      return config ? done('nothing to plan') : forgetResource(store, configKey, path, p.mirror, false);
+      return config ? done('nothing to plan') : forgetResource(store, path, p.mirror);
     case 'no_template': {
       const ops = [put(keys.state(path), encodeState(result.state)), mirrorOp];
       const res = await commitPlan(store, fences, ops);
       if (res instanceof Error) return failPlan(res);
-      return res ? done(`no template: READ_COMPLETE version ${value.version}`) : undefined;
+      return res ? done(`no template: READ_COMPLETE version ${value.version}`) : CONFLICT;
     }
     case 'jobs': {
       // docs/planner.md "Fences": a referenced resource planned since may have new jobs to wait for.
@@ -158,7 +150,7 @@ async function writePlan(
         [...writes.ops, mirrorOp, ...referencingPuts(defaultJobKeys, jobs), ...p.staleReferencing.map((k) => del(k))],
       );
       if (res instanceof Error) return failPlan(res);
-      if (!res) return undefined;
+      if (!res) return CONFLICT;
       const ids = result.jobs.map((j) => j.job.id);
       logger.info('planned', { jobs: ids, waiting: ids.filter((id) => writes.placement.get(id) === 'waiting') });
       return done(`planned ${ids.length} job(s) for version ${value.version}`);
@@ -176,18 +168,13 @@ async function writeFailure(
   config: KeyValue | undefined,
   error: string,
   version: number | null,
-): Promise<Outcome | undefined> {
-  const configKey = keys.config(path);
+): Promise<Outcome | Conflict> {
   const stateKey = keys.state(path);
   const current = await store.get(stateKey);
   const value = encodeState(planFailedState(error, version));
   if (current?.value === value) return failed(error);
-  const res = await store
-    .txn()
-    .when(configFence(configKey, config), unchangedSince(stateKey, current))
-    .then(put(stateKey, value))
-    .commit();
-  return res.succeeded ? failed(error) : undefined;
+  const when = [configFence(keys.config(path), config), unchangedSince(stateKey, current)];
+  return commitDecision(store, { result: failed(error), when, then: [put(stateKey, value)] });
 }
 
 /**
@@ -195,24 +182,16 @@ async function writeFailure(
  * the key still absent and each as read; /state stays, Gohan's to remove. While a chain of the
  * resource runs nothing goes: its aggregation (or the reconciler's clean-up) comes back to it.
  */
-async function forgetResource(
-  store: Store,
-  configKey: string,
-  path: ResourcePath,
-  mirror: KeyValue | undefined,
-  busy: boolean,
-): Promise<Outcome | undefined> {
-  if (busy) return done('config key deleted; a chain of the resource is still running, the worker keys stay for it');
+async function forgetResource(store: Store, path: ResourcePath, mirror: KeyValue | undefined) {
   const resourceType = defaultSchemaIndex().singular(path.plural);
   const owned = ownedKeys(path).filter((k) => k !== keys.mirror(path));
   const got = await readValues(store, owned);
   const found = owned.map((k) => got.get(k)).filter((kv): kv is KeyValue => kv !== undefined);
   if (mirror) found.push(mirror);
   if (found.length === 0) return done('config key deleted; nothing left to clean up');
-  const res = await store
-    .txn()
-    .when(absent(configKey), ...found.map((kv) => unchangedSince(kv.key, kv)))
-    .then(...found.map((kv) => del(kv.key)), ...referencingOps(path, resourceType))
-    .commit();
-  return res.succeeded ? done(`config key deleted; removed ${found.map((kv) => kv.key).join(', ')}`) : undefined;
+  return commitDecision(store, {
+    result: done(`config key deleted; removed ${found.map((kv) => kv.key).join(', ')}`),
+    when: [absent(keys.config(path)), ...found.map((kv) => unchangedSince(kv.key, kv))],
+    then: [...found.map((kv) => del(kv.key)), ...referencingOps(path, resourceType)],
+  });
 }

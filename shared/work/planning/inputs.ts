@@ -3,7 +3,8 @@
  * writes nothing (../planner.ts writes, `esi plan` prints). The source is the etcd Store or a
  * snapshot (`esi plan --snapshot`), through the same code. Reads are bounded by the change, in
  * rounds (./view.ts; docs/planner.md "Wired to etcd", step 3).
- */ import { defaultJobKeys } from '../../jobs/job-keys';
+ */
+import { defaultJobKeys } from '../../jobs/job-keys';
 import { pendingJobsOf } from '../../jobs/job-index';
 import { parseConfigValue, versionOf, type ConfigValue } from '../../gohan/config-value';
 import { HEAT_TEMPLATES_PREFIX, keys, parseConfigKey, TEMPLATE_MAPPINGS_KEY, type ResourcePath } from '../../keys';
