@@ -21,7 +21,7 @@ import { encodeState, planFailedState } from '../state/state-value';
 import { absent, del, modRevisionIs, put, unchangedSince } from '../store/store';
 import type { Compare, KeyValue, Store } from '../store/store';
 import { commitPlan } from './plan-limits';
-import { preparePlan, type PrepareOptions, type Prepared } from './planning/inputs';
+import { preparePlan, type Planned, type PrepareOptions } from './planning/inputs';
 
 /** How deep planning follows unplanned output targets (no output_key cycle exists in Heat). */
 const MAX_TARGET_DEPTH = 8;
@@ -40,7 +40,7 @@ export async function planConfigKey(
 /** The resources whose stack outputs the jobs read and whose mirror and /state are older than their config. */
 async function unplannedOutputTargets(
   store: Store,
-  p: Parameters<NonNullable<PrepareOptions['planFirst']>>[0],
+  p: Pick<Planned, 'result' | 'resourceType' | 'path' | 'referenced'>,
 ): Promise<{ key: string; type: string; id: string }[]> {
   if (p.result.kind !== 'jobs') return [];
   const targets = new Map<string, { key: string; type: string; id: string; path: ResourcePath }>();
@@ -97,11 +97,7 @@ async function planOnce(store: Store, configKey: string, logger: Logger, depth: 
   }
 }
 
-async function writePlan(
-  store: Store,
-  p: Extract<Prepared, { kind: 'planned' }>,
-  logger: Logger,
-): Promise<Outcome | Conflict> {
+async function writePlan(store: Store, p: Planned, logger: Logger): Promise<Outcome | Conflict> {
   const { path, config, value, result } = p;
   logger.appendKeys({
     resource_type: p.resourceType,

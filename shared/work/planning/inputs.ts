@@ -9,10 +9,10 @@ import { pendingJobsOf } from '../../jobs/job-index';
 import { parseConfigValue, versionOf, type ConfigValue } from '../../gohan/config-value';
 import { HEAT_TEMPLATES_PREFIX, keys, parseConfigKey, TEMPLATE_MAPPINGS_KEY, type ResourcePath } from '../../keys';
 import { defaultSchemaIndex, keyDeleteChange, PlanError, planChange, type PlanResult } from '../../planner';
-import type { Reader } from '../../store/read';
+import { readKeys, type Reader } from '../../store/read';
 import type { KeyValue } from '../../store/store';
 import { shipped, templateMappings } from './templates';
-import { evaluateInRounds, LoadingView, readInOrder } from './view';
+import { evaluateInRounds, LoadingView } from './view';
 import { definedOnly } from '../../defined-only';
 import { parseJsonObject } from '../../encoding/json-object';
 
@@ -42,15 +42,14 @@ export type Prepared =
       staleReferencing: string[];
     };
 
+export type Planned = Extract<Prepared, { kind: 'planned' }>;
+
 export interface PrepareOptions {
   randomSuffix?: () => string;
   /** Plans the resources the plan must wait for that are not planned yet, and names them (../planner.ts). */
-  planFirst?: (p: {
-    result: PlanResult;
-    resourceType: string;
-    path: ResourcePath;
-    referenced: Map<string, KeyValue | undefined>;
-  }) => Promise<{ type: string; id: string }[]>;
+  planFirst?: (
+    p: Pick<Planned, 'result' | 'resourceType' | 'path' | 'referenced'>,
+  ) => Promise<{ type: string; id: string }[]>;
   /** Plan even when the mirror says this version was planned (`esi plan`). */
   replan?: boolean;
   /** Default templates/. */
@@ -69,7 +68,8 @@ export async function preparePlan(source: Reader, configKey: string, opts: Prepa
   if (configKey.startsWith(HEAT_TEMPLATES_PREFIX)) return { kind: 'skip', note: 'heat template: read when planning' };
 
   const mirrorKey = keys.mirror(path);
-  const [config, mirror, mappingsKv] = await readInOrder(source, [configKey, mirrorKey, TEMPLATE_MAPPINGS_KEY]);
+  const [config, mirror, mappingsKv] = (await readKeys(source, { keys: [configKey, mirrorKey, TEMPLATE_MAPPINGS_KEY] }))
+    .values;
   const schema = defaultSchemaIndex();
   const resourceType = schema.singular(path.plural);
   const previous = mirroredValue(mirror);
@@ -124,7 +124,7 @@ export async function preparePlan(source: Reader, configKey: string, opts: Prepa
 /** The change a key's value stands for against the mirror, or why there is nothing to plan. */
 async function changeOf(
   source: Reader,
-  c: Pick<Extract<Prepared, { kind: 'planned' }>, 'path' | 'config' | 'mirror'> & {
+  c: Pick<Planned, 'path' | 'config' | 'mirror'> & {
     configKey: string;
     resourceType: string | undefined;
     previous: ConfigValue | undefined;

@@ -12,25 +12,23 @@ import type { KeyValue } from '../../store/store';
 import { parseEtcdTemplate } from './templates';
 import { definedOnly } from '../../defined-only';
 
-export const readInOrder = async (source: Reader, keyList: string[]): Promise<(KeyValue | undefined)[]> =>
-  (await readKeys(source, { keys: keyList })).values;
-
 /** Foreign-key hops a mapping may take before its evaluation is given up. */
 const MAX_HOP_ROUNDS = 16;
+
+const resourceKey = (type: string, id: string) => `${type}\u0000${id}`;
 
 export class LoadingView implements PlanningView {
   readonly configs = new Map<string, KeyValue | undefined>();
   private readonly templates = new Map<string, HeatTemplate | PlanError | undefined>();
   private readonly missingConfigs = new Set<string>();
   private readonly missingTemplates = new Set<string>();
-  /** Unfinished job ids by `<type>\0<id>`. */
+  /** Unfinished job ids by resourceKey. */
   private readonly pending = new Map<string, string[]>();
   private readonly missingPending = new Map<string, { type: string; id: string }>();
   /** The other resources' mirrors, read with their unfinished jobs (docs/planner.md, "Fences"). */
   readonly pendingMirrors = new Map<string, KeyValue | undefined>();
-  /** The unfinished jobs referencing the planned resource. */
+  /** The unfinished jobs referencing the planned resource, and its index entries whose jobs are gone. */
   private referencing: string[] | undefined;
-  /** Referencing-index entries of the planned resource whose jobs are gone. */
   staleReferencing: string[] = [];
 
   /** `loadPending`: whether pendingJobs is answered (planning) or always empty (choosing a template). */
@@ -43,16 +41,18 @@ export class LoadingView implements PlanningView {
     this.wantPending(self.type, self.id);
   }
 
+  private isSelf = (type: string, id: string) => type === this.self.type && id === this.self.id;
+
   /** Asks for a resource's unfinished jobs in the next load (with its config: the planner asks for both). */
   private wantPending(type: string, id: string): void {
-    const k = `${type}\u0000${id}`;
+    const k = resourceKey(type, id);
     if (this.loadPending && !this.pending.has(k)) this.missingPending.set(k, { type, id });
   }
 
   /** Reads these resources' unfinished jobs and mirrors again: they were planned meanwhile. */
   reloadPending(resources: { type: string; id: string }[]): void {
     for (const { type, id } of resources) {
-      this.pending.delete(`${type}\u0000${id}`);
+      this.pending.delete(resourceKey(type, id));
       this.wantPending(type, id);
     }
   }
@@ -64,13 +64,11 @@ export class LoadingView implements PlanningView {
 
   resource(type: string, id: string): ConfigValue | undefined {
     const key = this.configKey(type, id);
-    if (!key) return undefined;
-    if (!this.configs.has(key)) {
+    if (key && !this.configs.has(key)) {
       this.missingConfigs.add(key);
       this.wantPending(type, id);
-      return undefined;
     }
-    const kv = this.configs.get(key);
+    const kv = key ? this.configs.get(key) : undefined;
     if (!kv) return undefined;
     const v = parseConfigValue(kv.value);
     if (!v.ok)
@@ -80,37 +78,29 @@ export class LoadingView implements PlanningView {
 
   /** Only the planned resource has a "previous" (its mirror); the planner asks for no other. */
   previous(type: string, id: string): ConfigValue | undefined {
-    return type === this.self.type && id === this.self.id ? this.self.previous : undefined;
+    return this.isSelf(type, id) ? this.self.previous : undefined;
   }
 
   pendingJobs(type: string, id: string): string[] {
-    const known = this.pending.get(`${type}\u0000${id}`);
+    const known = this.pending.get(resourceKey(type, id));
     if (!known) this.wantPending(type, id);
     return known ?? [];
   }
 
   referencingPendingJobs(type: string, id: string): string[] {
-    if (type !== this.self.type || id !== this.self.id) return [];
-    return this.referencing ?? [];
+    return this.isSelf(type, id) ? (this.referencing ?? []) : [];
   }
 
   /** The `templates` the planner indexes: etcd's value where there is one, else the shipped one. */
   templateRecord(): Readonly<Record<string, HeatTemplate>> {
-    return new Proxy(
-      {},
-      {
-        get: (_target, id) => {
-          if (typeof id !== 'string') return undefined;
-          if (!this.templates.has(id)) {
-            this.missingTemplates.add(id);
-            return undefined;
-          }
-          const t = this.templates.get(id);
-          if (t instanceof PlanError) throw t;
-          return t;
-        },
-      },
-    );
+    const get = (_target: object, id: string | symbol) => {
+      if (typeof id !== 'string') return undefined;
+      if (!this.templates.has(id)) this.missingTemplates.add(id);
+      const t = this.templates.get(id);
+      if (t instanceof PlanError) throw t;
+      return t;
+    };
+    return new Proxy({}, { get });
   }
 
   async load(source: Reader): Promise<boolean> {
@@ -124,25 +114,19 @@ export class LoadingView implements PlanningView {
     if (!configs.length && !templates.length && !pending.length && !loadReferencing) return false;
     // The mirrors with (never after) the jobs: a plan of one of these resources that commits
     // later fails this plan's fence on its mirror; one that committed before is in the jobs read.
-    const mirrorKeys = pending
-      .filter(({ type, id }) => type !== this.self.type || id !== this.self.id)
-      .flatMap(({ type, id }) => {
-        const key = this.configKey(type, id);
-        const path = key ? parseConfigKey(key) : undefined;
-        return path ? [keys.mirror(path)] : [];
-      });
+    const mirrorKeys = pending.flatMap(({ type, id }) => {
+      const key = this.isSelf(type, id) ? undefined : this.configKey(type, id);
+      const path = key ? parseConfigKey(key) : undefined;
+      return path ? [keys.mirror(path)] : [];
+    });
     const toGet = [...configs, ...templates.map((id) => keys.heatTemplate(id)), ...mirrorKeys];
     // The keys are read in the jobs' first request when there is one.
+    const referenced = loadReferencing ? this.self : undefined;
     const jobs =
       pending.length || loadReferencing
-        ? await pendingJobsOf(
-            source,
-            defaultJobKeys,
-            pending,
-            definedOnly({ referenced: loadReferencing ? this.self : undefined, alsoRead: toGet }),
-          )
+        ? await pendingJobsOf(source, defaultJobKeys, pending, definedOnly({ referenced, alsoRead: toGet }))
         : undefined;
-    const fetched = jobs ? jobs.read : await readInOrder(source, toGet);
+    const fetched = jobs ? jobs.read : (await readKeys(source, { keys: toGet })).values;
     const got = fetched.slice(0, fetched.length - mirrorKeys.length);
     mirrorKeys.forEach((key, i) => this.pendingMirrors.set(key, fetched[got.length + i]));
     for (const [k, ids] of jobs?.unfinished ?? []) this.pending.set(k, ids);
@@ -153,23 +137,15 @@ export class LoadingView implements PlanningView {
     configs.forEach((key, i) => this.configs.set(key, got[i]));
     templates.forEach((id, i) => {
       const kv = got[configs.length + i];
-      const fromEtcd = kv ? parseEtcdTemplate(id, kv) : undefined;
-      this.templates.set(
-        id,
-        fromEtcd ?? (Object.hasOwn(this.shippedTemplates, id) ? this.shippedTemplates[id] : undefined),
-      );
+      const shipped = Object.hasOwn(this.shippedTemplates, id) ? this.shippedTemplates[id] : undefined;
+      this.templates.set(id, (kv ? parseEtcdTemplate(id, kv) : undefined) ?? shipped);
     });
     return true;
   }
 }
 
 /** Runs `evaluate` in rounds; only the last round's result or error is final. */
-export async function evaluateInRounds<T>(
-  view: LoadingView,
-  source: Reader,
-  what: string,
-  evaluate: () => T,
-): Promise<T> {
+export async function evaluateInRounds<T>(view: LoadingView, source: Reader, what: string, evaluate: () => T) {
   for (let round = 1; ; round++) {
     let outcome: { ok: true; value: T } | { ok: false; error: unknown };
     try {
