@@ -29,6 +29,9 @@ export class JobParamError extends PrepareError {
   override name = 'JobParamError';
 }
 
+const paramError = (param: unknown, where: string, text: string) =>
+  new JobParamError(`param "${String(param)}"${where}: ${text}`);
+
 export class MissingOutputError extends PrepareError {
   override name = 'MissingOutputError';
   readonly reason: 'no_stack' | 'no_output';
@@ -54,10 +57,7 @@ export class MissingOutputError extends PrepareError {
 
 export class InvalidHotError extends PrepareError {
   override name = 'InvalidHotError';
-  constructor(
-    readonly templateId: string,
-    readonly problems: string[],
-  ) {
+  constructor(templateId: string, problems: string[]) {
     super(`template "${templateId}" rendered to invalid HOT: ${problems.join('; ')}`);
   }
 }
@@ -80,14 +80,12 @@ type PreparedStack =
   | { action: 'delete'; stackName: string; timeoutMins: number };
 
 /** `heat_timeout` ("13" from a C-constant, 13 from {constant: 13}) → minutes. */
-export function timeoutMinsOf(value: unknown, dflt = DEFAULT_TIMEOUT_MINS): number {
-  if (value === undefined || value === null || value === '') return dflt;
+export function timeoutMinsOf(value: unknown): number {
+  if (value === undefined || value === null || value === '') return DEFAULT_TIMEOUT_MINS;
   const n =
     typeof value === 'number' ? value : typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
   if (!Number.isInteger(n) || n <= 0)
-    throw new JobParamError(
-      `param "heat_timeout": expected a positive whole number of minutes, got ${JSON.stringify(value)}`,
-    );
+    throw paramError('heat_timeout', '', `expected a positive whole number of minutes, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -98,11 +96,8 @@ function resolveOutput(
   where = '',
 ): unknown {
   const { output_key: key, resource_type: type, resource_id: id } = ref;
-  if (typeof key !== 'string' || typeof type !== 'string' || typeof id !== 'string') {
-    throw new JobParamError(
-      `param "${param}"${where}: output_key reference without output_key, resource_type and resource_id`,
-    );
-  }
+  if (typeof key !== 'string' || typeof type !== 'string' || typeof id !== 'string')
+    throw paramError(param, where, 'output_key reference without output_key, resource_type and resource_id');
   const outputs = outputsOf(type, id);
   const out = outputs?.find((o) => o.output_key === key);
   if (!out)
@@ -124,20 +119,18 @@ function resolveParam(p: Param, outputsOf: OutputsOf): unknown {
     case 'output_key':
       return resolveOutput(p.param, p.value, outputsOf);
     case 'list':
-      if (!Array.isArray(p.value))
-        throw new JobParamError(`param "${p.param}": a list param whose value is not a list`);
+      if (!Array.isArray(p.value)) throw paramError(p.param, '', 'a list param whose value is not a list');
       return p.value.map((el, i) => {
         const e = el as { type?: unknown; value?: unknown };
-        if (e && e.type === 'output_key' && typeof e.value === 'object' && e.value !== null) {
+        if (e && e.type === 'output_key' && typeof e.value === 'object' && e.value !== null)
           return resolveOutput(p.param, e.value, outputsOf, ` (element ${i})`);
-        }
         if (e && e.type === 'value') return e.value;
-        throw new JobParamError(`param "${p.param}" (element ${i}): not an output_key or value param`);
+        throw paramError(p.param, ` (element ${i})`, 'not an output_key or value param');
       });
-    default:
-      throw new JobParamError(
-        `param "${String((p as { param?: unknown }).param)}": unknown type ${JSON.stringify((p as { type?: unknown }).type)}`,
-      );
+    default: {
+      const { param, type } = p as { param?: unknown; type?: unknown };
+      throw paramError(param, '', `unknown type ${JSON.stringify(type)}`);
+    }
   }
 }
 
@@ -172,9 +165,8 @@ export function prepareStack(
     throw new JobParamError(
       `job action ${JSON.stringify(job.action)} is not one the heat worker handles (create, modify, logical_delete, delete)`,
     );
-  if (template.handler !== undefined && template.handler !== 'heat_worker') {
+  if (template.handler !== undefined && template.handler !== 'heat_worker')
     throw new JobParamError(`template "${template.id}" belongs to ${template.handler}, not heat_worker`);
-  }
   const { jinjaVars, stackParams } = splitJobParams(resolveParams(job, outputsOf));
   const templateText = renderHotTemplate(template.template_file, jinjaVars, template.id);
   const doc = parseHot(templateText);

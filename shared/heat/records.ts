@@ -19,12 +19,12 @@ type JobStateValue = { heat_outputs?: HeatOutput[]; orchestration_state?: string
 
 export const stackNameOf = (resourceType: string, resourceId: string): string => `${resourceType}_${resourceId}`;
 
-/** Exactly the three stored fields, in Heat's list order. */
+/** Exactly the three stored fields, in Heat's list order and Python 2's key order (`/state`'s heat_outputs). */
 function cleanOutputs(outputs: readonly HeatOutput[]): HeatOutput[] {
   return outputs.map((o) => ({
+    output_value: o.output_value === undefined ? null : o.output_value,
     description: o.description,
     output_key: o.output_key,
-    output_value: o.output_value === undefined ? null : o.output_value,
   }));
 }
 
@@ -71,16 +71,8 @@ export function jobStateValue(a: {
 /** The etcd text of an /esi-worker value: json.dumps(value, sort_keys=True). */
 export const encodeEsiValue = (value: unknown): string => pyDumps(value, { sortKeys: true });
 
-/** `/state`'s `heat_outputs` string: json.dumps of the list with Python 2's element key order. */
-export function stateHeatOutputsText(outputs: readonly HeatOutput[]): string {
-  return pyDumps(
-    outputs.map((o) => ({
-      output_value: o.output_value === undefined ? null : o.output_value,
-      description: o.description,
-      output_key: o.output_key,
-    })),
-  );
-}
+/** `/state`'s `heat_outputs` string: json.dumps of the list, not sorted. */
+export const stateHeatOutputsText = (outputs: readonly HeatOutput[]): string => pyDumps(cleanOutputs(outputs));
 
 export function tenantOf(resourceInput: Record<string, unknown> | undefined): string {
   const t = resourceInput?.tenant_id;

@@ -69,19 +69,14 @@ export function heatWork(opts: HeatWorkOptions): JobWork {
     start: (ctx) => (isDeleteAction(ctx.job.action) ? startDelete(h, ctx) : startApply(h, ctx)),
     async poll(ctx) {
       const s = stepIn(ctx);
-      if (!s) return work.start(ctx);
-      return follow(h, ctx, s, await showOf(h, s));
+      return s ? follow(h, ctx, s, await showOf(h, s)) : work.start(ctx);
     },
     async overdue(ctx) {
       const s = stepIn(ctx);
       if (!s) return work.start(ctx);
-      let view: StackView | undefined;
-      try {
-        view = await showOf(h, s);
-      } catch {
-        // Heat cannot be asked: the job ends past its deadline all the same.
-        return ended(ctx, s, jobFailed(overdueText(s.stack_name, s.action, s.deadline_at)));
-      }
+      const view = await showOf(h, s).catch(() => null);
+      // Heat cannot be asked: the job ends past its deadline all the same.
+      if (view === null) return ended(ctx, s, jobFailed(overdueText(s.stack_name, s.action, s.deadline_at)));
       return follow(h, ctx, s, view);
     },
   };

@@ -22,13 +22,9 @@ interface MonitoringWorkOptions {
 /** What state_monitoring says of a registered target (seed 004 point (5)). */
 const TARGET_REGISTERED = 'ACTIVE';
 
-async function targetBody(
-  ctx: WorkContext,
-  templatesRoot: string | undefined,
-): Promise<{ body: TargetBody; templateId: string } | undefined> {
-  const { job, store } = ctx;
+async function targetBody(ctx: WorkContext, templatesRoot: string | undefined) {
   const template = await templateOfWork(ctx, templatesRoot);
-  const vars = resolveParams(job, await outputsResolver(store, job));
+  const vars = resolveParams(ctx.job, await outputsResolver(ctx.store, ctx.job));
   const text = renderHotTemplate(template.template_file, vars, template.id);
   if (!text.trim()) return undefined;
   let doc: unknown;
@@ -63,10 +59,7 @@ export function targetSpec(
   plural: string,
   templateId = 'monitoring template',
 ): TargetSpec {
-  for (const [f, own] of [
-    ['resource_type', plural],
-    ['resource_id', job.resource_id],
-  ] as const)
+  for (const [f, own] of Object.entries({ resource_type: plural, resource_id: job.resource_id }))
     if (body[f] !== undefined && body[f] !== own)
       throw new JobTemplateError(
         `template "${templateId}": the target names ${f} ${JSON.stringify(body[f])}, not the job's resource (${own}); a target is always its job's resource's`,
