@@ -90,11 +90,7 @@ export async function syncMonitoring(
   const counts: Record<GuardedWriteResult | 'held', number> = { written: 0, unchanged: 0, older: 0, held: 0 };
   for (const u of monitoringUpdates(await collector.findTargets({}), now())) {
     const value = monitoringValue(u, parseJsonObject((await store.get(u.key))?.value ?? ''));
-    if (value === undefined) {
-      counts.held++;
-      continue;
-    }
-    const result = await writeVersioned(store, u.key, u.version, value);
+    const result = value === undefined ? 'held' : await writeVersioned(store, u.key, u.version, value);
     counts[result]++;
     if (result === 'written')
       logger.info('monitoring status written', { resource_key: u.key, version: u.version, value });

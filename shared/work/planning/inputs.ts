@@ -141,29 +141,22 @@ async function changeOf(
     const busy = (pending.unfinished.get(`${resourceType}\u0000${path.id}`)?.length ?? 0) > 0;
     return { kind: 'deleted', path, mirror, busy };
   }
+  const rev = `revision ${config.modRevision}`;
   const parsed = parseConfigValue(config.value);
   if (!parsed.ok)
     return {
       kind: 'unreadable',
       path,
       config,
-      error: `${parsed.error} at ${configKey} (revision ${config.modRevision})`,
+      error: `${parsed.error} at ${configKey} (${rev})`,
       version: versionOf(config.value) ?? null,
     };
   const value = parsed.value;
   if (!resourceType) {
-    return {
-      kind: 'unreadable',
-      path,
-      config,
-      error: `unknown resource type: no Gohan schema has the plural "${path.plural}" at ${configKey} (revision ${config.modRevision}, version ${value.version})`,
-      version: value.version,
-    };
+    const error = `unknown resource type: no Gohan schema has the plural "${path.plural}" at ${configKey} (${rev}, version ${value.version})`;
+    return { kind: 'unreadable', path, config, error, version: value.version };
   }
-  const alreadyPlanned =
-    previous !== undefined &&
-    previous.version === value.version &&
-    previous.markedForDeletion === value.markedForDeletion;
+  const alreadyPlanned = previous?.version === value.version && previous.markedForDeletion === value.markedForDeletion;
   if (!c.opts.replan) {
     if (previous && previous.version > value.version)
       return { kind: 'skip', note: `older than the mirrored version ${previous.version}` };
