@@ -1,8 +1,5 @@
-/**
- * Settings from the environment (every one: docs/configuration.md). Those several modules share are
- * read here; a module reads its own through `setting` / `numberSetting`, so unset, empty and invalid
- * values are treated alike everywhere.
- */
+// Settings from the environment (docs/configuration.md): the shared ones here; a module reads its own
+// through `setting` / `numberSetting`, so unset, empty and invalid values are treated alike everywhere.
 import fs from 'node:fs';
 import { definedOnly } from './defined-only';
 
@@ -45,24 +42,20 @@ export class MissingSettingError extends Error {
   }
 }
 
-function requiredSetting(name: string, what: string): string {
-  const v = env(name);
-  if (v === undefined || v.trim() === '') throw new MissingSettingError(name, what);
-  return v;
-}
-
 export function etcdSettings(): EtcdSettings {
-  const endpoints = requiredSetting(
-    'ESI_ETCD_ENDPOINTS',
-    'the etcd endpoints, e.g. https://10.0.1.10:2379,https://10.0.2.10:2379',
-  )
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
+  const endpoints = (env('ESI_ETCD_ENDPOINTS') ?? '').trim();
+  if (!endpoints)
+    throw new MissingSettingError(
+      'ESI_ETCD_ENDPOINTS',
+      'the etcd endpoints, e.g. https://10.0.1.10:2379,https://10.0.2.10:2379',
+    );
   const ca = pem('ESI_ETCD_CA');
   const username = env('ESI_ETCD_USERNAME');
   return {
-    endpoints,
+    endpoints: endpoints
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     ...(ca ? { tls: definedOnly({ ca, cert: pem('ESI_ETCD_CERT'), key: pem('ESI_ETCD_KEY') }) } : {}),
     ...(username ? { auth: { username, password: env('ESI_ETCD_PASSWORD') ?? '' } } : {}),
   };

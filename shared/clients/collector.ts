@@ -110,15 +110,14 @@ export class CollectorClient {
   ): Promise<AxiosResponse> {
     const what = `collector ${method} ${path.split('?')[0]}`;
     const attempt = async (): Promise<AxiosResponse> => {
-      let res: AxiosResponse;
       try {
         const headers = o.body !== undefined ? { 'Content-Type': 'application/json' } : {};
-        res = await this.http.request({ method, url: `${this.baseUrl}${path}`, data: o.body, headers });
+        const res = await this.http.request({ method, url: `${this.baseUrl}${path}`, data: o.body, headers });
+        if (o.ok.includes(res.status)) return res;
+        throw fromResponse('collector', what, res.status, res.data);
       } catch (err) {
         throw fromThrown('collector', what, err);
       }
-      if (o.ok.includes(res.status)) return res;
-      throw fromResponse('collector', what, res.status, res.data);
     };
     const { retryWhen } = o;
     // An error not safe to repeat passes the policy unretried (and uncounted by the breaker).

@@ -75,6 +75,8 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
 type HeatResponse = AxiosResponse<{ stack?: unknown } | undefined>;
 type StackLinks = { id?: unknown; links?: { href?: unknown; rel?: unknown }[] };
 const selfLink = (s: StackLinks) => str(s.links?.find((l) => l.rel === 'self')?.href);
+const terminal = (message: string, status: number, type?: string) =>
+  new TerminalError(message, definedOnly({ service: 'heat' as const, status, type }));
 
 export class HeatClient {
   private readonly http: AxiosInstance;
@@ -99,19 +101,13 @@ export class HeatClient {
     if (res.status === 302 && location !== undefined) {
       const [, stackName, stackId] = /\/stacks\/([^/]+)\/([^/?#]+)\/?(?:[?#].*)?$/.exec(location) ?? [];
       if (stackName === undefined || stackId === undefined)
-        throw new TerminalError(`heat GET /stacks/${name}: 302 to an unexpected location`, {
-          service: 'heat',
-          status: 302,
-        });
+        throw terminal(`heat GET /stacks/${name}: 302 to an unexpected location`, 302);
       return { name: decodeURIComponent(stackName), id: decodeURIComponent(stackId), href: location };
     }
     const s = (res.data?.stack ?? {}) as StackLinks;
     const self = selfLink(s);
     if (res.status === 200 && typeof s.id === 'string' && self !== undefined) return { id: s.id, name, href: self };
-    throw new TerminalError(`heat GET /stacks/${name}: ${res.status} without a stack location`, {
-      service: 'heat',
-      status: res.status,
-    });
+    throw terminal(`heat GET /stacks/${name}: ${res.status} without a stack location`, res.status);
   }
 
   /**
@@ -135,18 +131,17 @@ export class HeatClient {
     const stack = (res.data?.stack ?? {}) as StackLinks;
     const id = str(stack.id) ?? '';
     const href =
-      str(res.headers.location) ?? selfLink(stack) ?? `${await this.endpoint()}/stacks/${enc(spec.name)}/${enc(id)}`;
+      str(res.headers.location) ??
+      selfLink(stack) ??
+      `${await this.opts.session.endpoint()}/stacks/${enc(spec.name)}/${enc(id)}`;
     return { id, name: spec.name, href };
   }
 
   /** PUT on the stack (template and parameters replaced). No such stack: TerminalError 404. */
   async updateStack(spec: StackSpec & { ref?: StackRef }): Promise<StackRef> {
     const ref = spec.ref ?? (await this.findStack(spec.name));
-    if (!ref)
-      throw new TerminalError(
-        `heat PUT /stacks/${spec.name}: 404 StackNotFound: The Stack (${spec.name}) could not be found.`,
-        { service: 'heat', status: 404, type: 'StackNotFound' },
-      );
+    const notFound = `heat PUT /stacks/${spec.name}: 404 StackNotFound: The Stack (${spec.name}) could not be found.`;
+    if (!ref) throw terminal(notFound, 404, 'StackNotFound');
     await this.call('PUT', ref.href, { stack: ref.name, body: specBody(spec), ok: [202] });
     return ref;
   }
@@ -190,10 +185,6 @@ export class HeatClient {
     };
   }
 
-  private endpoint(): Promise<string> {
-    return this.opts.session.endpoint('orchestration');
-  }
-
   /**
    * One exchange about one stack, counted on that stack's circuit breaker: `target` is a path under
    * the endpoint or an absolute canonical URL. Statuses in `ok` are returned, any other is an error.
@@ -203,25 +194,23 @@ export class HeatClient {
     target: string,
     o: { stack: string; body?: unknown; ok: number[]; onAttemptError?: () => void },
   ): Promise<HeatResponse> {
-    const endpoint = await this.endpoint();
+    const endpoint = await this.opts.session.endpoint();
     const policy = resilience('heat', endpoint, this.opts.retry ?? DEFAULT_RETRY, this.opts.breaker, o.stack);
     return policy.execute(async () => {
       let what = `heat ${method} ${target}`;
-      let res: HeatResponse;
       try {
-        res = await this.opts.session.withAuth('orchestration', (token, ep) => {
+        const res: HeatResponse = await this.opts.session.withAuth('orchestration', (token, ep) => {
           const url = /^https?:\/\//.test(target) ? target : `${ep}${target}`;
           what = `heat ${method} ${new URL(url).pathname}`;
           const json = o.body !== undefined ? { 'Content-Type': 'application/json' } : {};
           return this.http.request({ method, url, data: o.body, headers: { 'X-Auth-Token': token, ...json } });
         });
+        if (o.ok.includes(res.status)) return res;
+        throw fromResponse('heat', what, res.status, res.data);
       } catch (err) {
         o.onAttemptError?.();
         throw fromThrown('heat', what, err);
       }
-      if (o.ok.includes(res.status)) return res;
-      o.onAttemptError?.();
-      throw fromResponse('heat', what, res.status, res.data);
     });
   }
 }

@@ -179,20 +179,11 @@ export function keystoneSession(
   s: KeystoneSettings,
   extra: { timeoutMs?: number; retry?: RetrySettings } = {},
 ): KeystoneSession {
-  const app = s.applicationCredential;
-  const secrets = `${s.password}|${app?.id ?? ''}|${app?.secret ?? ''}|${s.caBundle ?? ''}`;
-  const key = [
-    s.authUrl,
-    s.username,
-    s.userDomainName,
-    s.projectName,
-    s.projectDomainName,
-    s.interface,
-    s.region ?? '',
-    crypto.createHash('sha256').update(secrets).digest('hex'),
-    extra.timeoutMs ?? '',
-    JSON.stringify(extra.retry ?? ''),
-  ].join('|');
+  // Keyed by a hash: the secrets stay out of the key.
+  const key = crypto
+    .createHash('sha256')
+    .update(JSON.stringify([s, extra]))
+    .digest('hex');
   let session = sessions.get(key);
   if (!session) {
     session = new KeystoneSession({ ...s, ...extra });

@@ -2,20 +2,16 @@
  * JSON text as Python's json.dumps writes it (the original workers' format, which Gohan and the
  * seeds show): ", " and ": " separators, non-ASCII escaped as \uXXXX, optional sorted keys.
  */
-export function pyDumps(value: unknown, opts: { sortKeys?: boolean } = {}): string {
-  return dump(value, opts.sortKeys ?? false);
-}
-
-function dump(v: unknown, sortKeys: boolean): string {
+export function pyDumps(v: unknown, opts: { sortKeys?: boolean } = {}): string {
   if (v === null || v === undefined) return 'null';
   if (typeof v === 'string') return asciiString(v);
   if (typeof v === 'number') return Number.isFinite(v) ? String(v) : v > 0 ? 'Infinity' : v < 0 ? '-Infinity' : 'NaN';
   if (typeof v === 'boolean') return v ? 'true' : 'false';
-  if (Array.isArray(v)) return `[${v.map((x) => dump(x, sortKeys)).join(', ')}]`;
+  if (Array.isArray(v)) return `[${v.map((x) => pyDumps(x, opts)).join(', ')}]`;
   if (typeof v === 'object') {
     const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined);
-    if (sortKeys) entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, x]) => `${asciiString(k)}: ${dump(x, sortKeys)}`).join(', ')}}`;
+    if (opts.sortKeys) entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, x]) => `${asciiString(k)}: ${pyDumps(x, opts)}`).join(', ')}}`;
   }
   throw new TypeError(`cannot encode a ${typeof v}`);
 }

@@ -26,22 +26,15 @@ export class MalformedMessageError extends Error {
 }
 
 export function decodeEventMessage(body: string): EtcdEventMessage {
-  let doc: unknown;
+  let m: Partial<EtcdEventMessage> | null;
   try {
-    doc = JSON.parse(body);
+    m = JSON.parse(body) as Partial<EtcdEventMessage> | null;
   } catch {
     throw new MalformedMessageError(`message body is not JSON (${body.length} bytes)`);
   }
-  const m = doc as Partial<EtcdEventMessage>;
-  if (
-    !m ||
-    typeof m.key !== 'string' ||
-    typeof m.modRevision !== 'number' ||
-    !['put', 'delete', 'sync'].includes(m.type as string)
-  ) {
+  if (typeof m?.key !== 'string' || typeof m.modRevision !== 'number' || !['put', 'delete', 'sync'].includes(m.type!))
     throw new MalformedMessageError('message body is not an etcd event message {key, modRevision, type}');
-  }
-  return { key: m.key, modRevision: m.modRevision, type: m.type as EtcdEventMessage['type'] };
+  return { key: m.key, modRevision: m.modRevision, type: m.type! };
 }
 
 /**

@@ -2,6 +2,7 @@
  * Gohan's /config value. On the wire: {"body":"<escaped JSON string>","marked_for_deletion":bool,
  * "version":N}; the spec's seeds show `body` already decoded. Both are accepted.
  */
+import { isPlainObject } from '../encoding/json-object';
 
 export interface ConfigValue {
   body: Record<string, unknown>;
@@ -9,40 +10,33 @@ export interface ConfigValue {
   markedForDeletion: boolean;
 }
 
+type Parsed = { ok: true; value: ConfigValue } | { ok: false; error: string };
+const fail = (error: string): Parsed => ({ ok: false, error });
+
 /** Parses a raw /config value. Never throws; the error says what is wrong without quoting the value. */
-export function parseConfigValue(raw: string): { ok: true; value: ConfigValue } | { ok: false; error: string } {
-  let doc: unknown;
+export function parseConfigValue(raw: string): Parsed {
+  let v: unknown;
   try {
-    doc = JSON.parse(raw);
+    v = JSON.parse(raw);
   } catch {
-    return { ok: false, error: `config value is not JSON (${raw.length} bytes)` };
+    return fail(`config value is not JSON (${raw.length} bytes)`);
   }
-  if (!doc || typeof doc !== 'object' || Array.isArray(doc))
-    return { ok: false, error: 'config value is not a JSON object' };
-  const v = doc as Record<string, unknown>;
-  if (typeof v.version !== 'number' || !Number.isInteger(v.version) || v.version < 1) {
-    return { ok: false, error: 'config value has no valid "version" (a positive integer is required)' };
-  }
+  if (!isPlainObject(v)) return fail('config value is not a JSON object');
+  const { version, marked_for_deletion: deleted } = v;
+  if (typeof version !== 'number' || !Number.isInteger(version) || version < 1)
+    return fail('config value has no valid "version" (a positive integer is required)');
   let body = v.body;
   if (typeof body === 'string') {
     try {
       body = JSON.parse(body);
     } catch {
-      return { ok: false, error: `config body is a string but not JSON (version ${v.version})` };
+      return fail(`config body is a string but not JSON (version ${version})`);
     }
   }
-  if (!body || typeof body !== 'object' || Array.isArray(body)) {
-    return { ok: false, error: `config value has no "body" object (version ${v.version})` };
-  }
-  if (v.marked_for_deletion !== undefined && typeof v.marked_for_deletion !== 'boolean') {
-    return { ok: false, error: `config "marked_for_deletion" is not a boolean (version ${v.version})` };
-  }
-  const value = {
-    body: body as Record<string, unknown>,
-    version: v.version,
-    markedForDeletion: v.marked_for_deletion === true,
-  };
-  return { ok: true, value };
+  if (!isPlainObject(body)) return fail(`config value has no "body" object (version ${version})`);
+  if (deleted !== undefined && typeof deleted !== 'boolean')
+    return fail(`config "marked_for_deletion" is not a boolean (version ${version})`);
+  return { ok: true, value: { body, version, markedForDeletion: deleted === true } };
 }
 
 /** The integer `version` of a JSON value (config, mirror, /state, /monitoring); undefined when none. */

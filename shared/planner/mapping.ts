@@ -48,8 +48,8 @@ interface Scope {
   type: string | undefined;
   root?: boolean;
 }
-
 type Plain = { value: JsonValue; resources: ResourceRef[] };
+type Walked = { scope: Scope; resources: ResourceRef[] };
 
 const isObject = (v: unknown): v is JsonObject => isPlainObject<JsonValue>(v);
 
@@ -104,7 +104,8 @@ function jsonEqual(a: JsonValue, b: JsonValue): boolean {
 
 /** Evaluates `mapping` for the param `param` and shapes it as a job param (seed key order). */
 export function evaluateParam(param: string, mapping: Mapping, ctx: MappingContext): Param {
-  const r = new Evaluator(param, mapping, ctx).run();
+  const ev = new Evaluator(param, mapping, ctx);
+  const r = ev.eval(mapping, ev.rootScope);
   return { resources: r.resources, type: r.kind, value: r.value, param } as Param;
 }
 
@@ -125,10 +126,6 @@ class Evaluator {
     this.rootScope = { obj: ctx.body, type: ctx.self.resource_type, root: true };
   }
 
-  run(): Evaluated {
-    return this.eval(this.rootMapping, this.rootScope);
-  }
-
   private fail(m: Mapping, problem: string): never {
     const inner = m === this.rootMapping ? '' : ` (in ${short(m)})`;
     const message = `param "${this.param}": mapping ${short(this.rootMapping)}${inner}: ${problem}`;
@@ -140,7 +137,7 @@ class Evaluator {
     return m[key] === undefined ? this.fail(m, problem) : m[key];
   }
 
-  private eval(m: Mapping, scope: Scope): Evaluated {
+  eval(m: Mapping, scope: Scope): Evaluated {
     if (typeof m === 'string') return this.evalString(m, scope);
     if (isObject(m)) return this.evalDict(m, scope);
     const kind = m === null ? 'null' : Array.isArray(m) ? 'list' : typeof m;
@@ -168,16 +165,12 @@ class Evaluator {
         const hops = arg.split(':');
         const finalField = hops.pop();
         if (!finalField || hops.length === 0) this.fail(m, 'F needs at least one hop: F<type>+<id_field>:...:<field>');
-        const resources: ResourceRef[] = [];
-        let cur = scope;
-        for (const hop of hops) {
-          const [type, idField, ...more] = hop.split('+');
-          if (!type || !idField || more.length) this.fail(m, `hop "${hop}" is not <type>+<id_field>`);
-          const next = this.hop(m, cur, type, idField, false)!;
-          resources.push(next.ref);
-          cur = next.scope;
-        }
-        return value(this.field(m, cur, finalField), resources);
+        const path = hops.map((hop) => {
+          const [type, id, ...more] = hop.split('+');
+          return !type || !id || more.length ? this.fail(m, `hop "${hop}" is not <type>+<id_field>`) : { type, id };
+        });
+        const walked = this.walk(m, scope, path, false)!;
+        return value(this.field(m, walked.scope, finalField), walked.resources);
       }
       case 'M': {
         const [type, idField, outputKey, ...rest] = arg.split(':');
@@ -307,11 +300,9 @@ class Evaluator {
     if (typeof m.output_key !== 'string' || !m.output_key) this.fail(m, 'output_key must be a non-empty string');
     const { resources } = this.walk(m, scope, m.path ?? [], false)!;
     const target = resources.at(-1) ?? (scope.root ? this.ctx.self : undefined);
-    if (!target)
-      return this.fail(
-        m,
-        'an output_key with an empty path refers to the resource itself, which is unknown inside a for_mapping element',
-      );
+    const unknownSelf =
+      'an output_key with an empty path refers to the resource itself, which is unknown inside a for_mapping element';
+    if (!target) return this.fail(m, unknownSelf);
     return { kind: 'output_key', value: outputRef(m.output_key, target), resources };
   }
 
@@ -327,13 +318,8 @@ class Evaluator {
     return value(this.field(m, walked.scope, m.field), walked.resources);
   }
 
-  /** Follows a dict-form path; undefined when a hop is missing and ignoreMissing is set. */
-  private walk(
-    m: Mapping,
-    scope: Scope,
-    path: JsonValue,
-    ignoreMissing: boolean,
-  ): { scope: Scope; resources: ResourceRef[] } | undefined {
+  /** Follows a path of id fields; undefined when a hop is missing and ignoreMissing is set. */
+  private walk(m: Mapping, scope: Scope, path: JsonValue, ignoreMissing: boolean): Walked | undefined {
     if (!Array.isArray(path)) return this.fail(m, `"path" is ${typeName(path)}, not a list`);
     const resources: ResourceRef[] = [];
     let cur = scope;
@@ -341,16 +327,15 @@ class Evaluator {
       let type: string | undefined;
       let idField: string;
       if (typeof el === 'string') {
-        idField = el;
-        type = this.ctx.schema.relation(cur.type, el);
+        [type, idField] = [this.ctx.schema.relation(cur.type, el), el];
+        const of = cur.type ?? 'a list element';
         if (!type)
           this.fail(
             m,
-            `cannot tell which resource type id field "${el}" of ${cur.type ?? 'a list element'} points at; write {"type": ..., "id": "${el}"}`,
+            `cannot tell which resource type id field "${el}" of ${of} points at; write {"type": ..., "id": "${el}"}`,
           );
       } else if (isObject(el) && typeof el.type === 'string' && typeof el.id === 'string') {
-        type = el.type;
-        idField = el.id;
+        [type, idField] = [el.type, el.id];
       } else {
         return this.fail(m, `path element ${short(el)} is neither an id field name nor {"type", "id"}`);
       }
@@ -363,13 +348,7 @@ class Evaluator {
   }
 
   /** One foreign-key hop: read the id (`""` = the element itself), load the resource; undefined only if ignoreMissing. */
-  private hop(
-    m: Mapping,
-    scope: Scope,
-    type: string,
-    idField: string,
-    ignoreMissing: boolean,
-  ): { ref: ResourceRef; scope: Scope } | undefined {
+  private hop(m: Mapping, scope: Scope, type: string, idField: string, ignoreMissing: boolean) {
     let id: JsonValue | undefined;
     if (idField === '') {
       id = scope.obj;

@@ -14,36 +14,26 @@ export interface SchemaData {
 }
 
 export class SchemaIndex implements SchemaLookup {
-  private readonly toPlural = new Map<string, string>();
+  private readonly bySingular: Map<string, SchemaData['schemas'][number]>;
   private readonly toSingular = new Map<string, string>();
-  private readonly prefixes = new Map<string, string>();
 
   constructor(private readonly data: SchemaData) {
+    this.bySingular = new Map(data.schemas.map((s) => [s.id, s]));
     for (const s of data.schemas) {
-      this.toPlural.set(s.id, s.plural);
-      if (s.prefix) this.prefixes.set(s.id, s.prefix);
       // Two schemas share the plural `extensions`; the first (Gohan's own) is not a resource.
       if (!this.toSingular.has(s.plural) || s.prefix?.startsWith('/v2.0/')) this.toSingular.set(s.plural, s.id);
     }
   }
 
-  plural(singular: string): string | undefined {
-    return this.toPlural.get(singular);
-  }
-
-  singular(plural: string): string | undefined {
-    return this.toSingular.get(plural);
-  }
-
+  plural = (singular: string): string | undefined => this.bySingular.get(singular)?.plural;
+  singular = (plural: string): string | undefined => this.toSingular.get(plural);
   /** e.g. `/v2.0/ports` or `/common/v1.0/tenants`. */
-  prefix(singular: string): string | undefined {
-    return this.prefixes.get(singular);
-  }
+  prefix = (singular: string): string | undefined => this.bySingular.get(singular)?.prefix || undefined;
 
   relation(type: string | undefined, idField: string): string | undefined {
     const own = type ? this.data.relations?.[type]?.[idField] : undefined;
     const named = idField.endsWith('_id') ? idField.slice(0, -3) : undefined;
-    return own || this.data.field_relations?.[idField] || (named && this.toPlural.has(named) ? named : undefined);
+    return own || this.data.field_relations?.[idField] || (named && this.bySingular.has(named) ? named : undefined);
   }
 }
 
