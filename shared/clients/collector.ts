@@ -8,6 +8,7 @@ import type { AxiosInstance, AxiosResponse, Method } from 'axios';
 import { type ClientError, fromResponse, fromThrown, TerminalError } from './errors';
 import { type BreakerSettings, createHttp, DEFAULT_RETRY, resilience, type Resilience } from './http';
 import { httpSettings, SettingsError, type RetrySettings } from './settings';
+import { definedOnly } from '../defined-only';
 
 /** The body of POST /targets (what the templates' MonitoringTarget resources declared). */
 export interface TargetSpec {
@@ -70,7 +71,7 @@ export class CollectorClient {
     const res = await this.call('POST', '/targets', {
       body,
       ok: [201, 200],
-      retryWhen: (status, code) => (status !== undefined ? POST_SAFE_TO_RETRY.has(status) : code === 'ECONNREFUSED'),
+      safeToRepeat: (e) => (e.status !== undefined ? POST_SAFE_TO_RETRY.has(e.status) : e.code === 'ECONNREFUSED'),
     });
     return res.data as Target;
   }
@@ -90,23 +91,18 @@ export class CollectorClient {
   async findTargets(
     filter: Partial<Pick<TargetSpec, 'resource_type' | 'resource_id' | 'tenant_id' | 'type' | 'field_name'>>,
   ): Promise<Target[]> {
-    const q = new URLSearchParams(
-      Object.entries(filter).filter((e): e is [string, string] => e[1] !== undefined),
-    ).toString();
+    const q = new URLSearchParams(definedOnly(filter)).toString();
     const data = (await this.call('GET', `/targets${q ? `?${q}` : ''}`, { ok: [200] })).data as unknown;
     const list = Array.isArray(data) ? data : (data as { targets?: unknown })?.targets;
-    if (!Array.isArray(list))
-      throw new TerminalError('collector GET /targets: 200 without a list of targets', {
-        service: 'collector',
-        status: 200,
-      });
+    const notList = 'collector GET /targets: 200 without a list of targets';
+    if (!Array.isArray(list)) throw new TerminalError(notList, { service: 'collector', status: 200 });
     return list as Target[];
   }
 
   private async call(
     method: Method,
     path: string,
-    o: { body?: unknown; ok: number[]; retryWhen?: (status: number | undefined, code: string | undefined) => boolean },
+    o: { body?: unknown; ok: number[]; safeToRepeat?: (e: ClientError) => boolean },
   ): Promise<AxiosResponse> {
     const what = `collector ${method} ${path.split('?')[0]}`;
     const attempt = async (): Promise<AxiosResponse> => {
@@ -116,19 +112,13 @@ export class CollectorClient {
         if (o.ok.includes(res.status)) return res;
         throw fromResponse('collector', what, res.status, res.data);
       } catch (err) {
-        throw fromThrown('collector', what, err);
+        const e = fromThrown('collector', what, err);
+        // An error not safe to repeat passes the policy unretried (and uncounted by the breaker).
+        throw e.retryable && o.safeToRepeat && !o.safeToRepeat(e) ? new NoRetry(e) : e;
       }
     };
-    const { retryWhen } = o;
-    // An error not safe to repeat passes the policy unretried (and uncounted by the breaker).
-    const once = !retryWhen
-      ? attempt
-      : () =>
-          attempt().catch((err: ClientError) => {
-            throw err.retryable && !retryWhen(err.status, err.code) ? new NoRetry(err) : err;
-          });
     try {
-      return await this.policy.execute(once);
+      return await this.policy.execute(attempt);
     } catch (err) {
       throw err instanceof NoRetry ? err.error : err;
     }

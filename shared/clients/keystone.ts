@@ -114,20 +114,18 @@ export class KeystoneSession {
   private async authenticate(): Promise<KeystoneToken> {
     const url = `${this.authUrl}/auth/tokens`;
     const what = `keystone POST ${safeUrl(url)}`;
-    const { applicationCredential: app, username, projectName } = this.opts;
+    const { applicationCredential: app, username, projectName, userDomainName, projectDomainName } = this.opts;
+    const user = { name: username, domain: { name: userDomainName }, password: this.opts.password };
     const body = app
       ? { auth: { identity: { methods: ['application_credential'], application_credential: app } } }
       : {
           auth: {
-            identity: {
-              methods: ['password'],
-              password: {
-                user: { name: username, domain: { name: this.opts.userDomainName }, password: this.opts.password },
-              },
-            },
-            scope: { project: { name: projectName, domain: { name: this.opts.projectDomainName } } },
+            identity: { methods: ['password'], password: { user } },
+            scope: { project: { name: projectName, domain: { name: projectDomainName } } },
           },
         };
+    const who = app ? `application credential ${app.id}` : `user ${username}, project ${projectName}`;
+    const rejected = `${what}: 401: authentication rejected for ${who} (check the ESI_KEYSTONE_* settings)`;
     return this.policy.execute(async () => {
       let res: AxiosResponse<{ token?: unknown } | undefined>;
       try {
@@ -135,26 +133,14 @@ export class KeystoneSession {
       } catch (err) {
         throw fromThrown('keystone', what, err);
       }
-      if (res.status === 401) {
-        const who = app ? `application credential ${app.id}` : `user ${username}, project ${projectName}`;
-        throw new TerminalError(
-          `${what}: 401: authentication rejected for ${who} (check the ESI_KEYSTONE_* settings)`,
-          {
-            service: 'keystone',
-            status: 401,
-          },
-        );
-      }
+      if (res.status === 401) throw new TerminalError(rejected, { service: 'keystone', status: 401 });
       if (res.status !== 201 && res.status !== 200) throw fromResponse('keystone', what, res.status, res.data);
       const subject: unknown = res.headers['x-subject-token'];
       const tok = res.data?.token as
         { expires_at?: unknown; project?: { id?: unknown }; catalog?: unknown } | undefined;
-      if (typeof subject !== 'string' || subject === '' || !tok) {
-        throw new RetryableError(`${what}: ${res.status} without X-Subject-Token or token body`, {
-          service: 'keystone',
-          status: res.status,
-        });
-      }
+      const incomplete = `${what}: ${res.status} without X-Subject-Token or token body`;
+      if (typeof subject !== 'string' || subject === '' || !tok)
+        throw new RetryableError(incomplete, { service: 'keystone', status: res.status });
       const now = this.now();
       const parsed = parseKeystoneTime(tok.expires_at);
       const expiresAt = Number.isFinite(parsed) ? parsed : now;

@@ -40,13 +40,6 @@ export interface PlannedJob {
   stored: [string, Job, 0];
 }
 
-/** What /state gets for a resource without a template (docs/PROTOCOL-NOTES.md §b). */
-export interface ReadCompleteState {
-  state: { worker_state: 'READ_COMPLETE' };
-  version: number;
-  error: '';
-}
-
 export type PlanResult =
   | { kind: 'jobs'; jobs: PlannedJob[] }
   | { kind: 'no_template'; state: ReadCompleteState }
@@ -58,9 +51,10 @@ export function changeAction(value: ConfigValue): JobAction {
   return value.version === 1 ? 'create' : 'modify';
 }
 
-export function readCompleteState(version: number): ReadCompleteState {
-  return { state: { worker_state: 'READ_COMPLETE' }, version, error: '' };
-}
+/** What /state gets for a resource without a template (docs/PROTOCOL-NOTES.md §b). */
+export const readCompleteState = (version: number) =>
+  ({ state: { worker_state: 'READ_COMPLETE' }, version, error: '' }) as const;
+export type ReadCompleteState = ReturnType<typeof readCompleteState>;
 
 /** The change a key delete stands for: the worker's last-seen version, deleted one version later; undefined when nothing is left to tear down. */
 export function keyDeleteChange(previous: ConfigValue | undefined): ConfigValue | undefined {
@@ -101,13 +95,8 @@ function plan(input: PlanInput, value: ConfigValue, action: JobAction): PlanResu
     // Acting on what the previous version did needs a version the worker acted on.
     if (chain.params_from === 'previous' && !mirrored) continue;
     const [primary, other] = chain.params_from === 'previous' ? [previous, value] : [value, previous];
-    const template = chooseTemplate(
-      input.templateMappings,
-      chain.handler,
-      type,
-      context(input, primary),
-      input.templates,
-    );
+    const ctx = context(input, primary);
+    const template = chooseTemplate(input.templateMappings, chain.handler, type, ctx, input.templates);
     if (template) steps.push({ chain, template, primary, other });
   }
   if (steps.length === 0) return { kind: 'no_template', state: readCompleteState(value.version) };
