@@ -77,14 +77,6 @@ export function renderHotTemplate(
   return liquid(templateId, () => engine.renderSync(parsed(templateFile), jinjaVars) as string);
 }
 
-/**
- * The variables a template reads from its scope (not loop variables or assigns), by static analysis
- * of every branch: lets a test or tool check it reads only what its parameter_mappings provide.
- */
-export function templateVariables(templateFile: string, templateId = '<inline>'): string[] {
-  return liquid(templateId, () => engine.globalVariablesSync(parsed(templateFile)));
-}
-
 /** Resolved job params → template variables and Heat stack parameters; worker params go to neither. */
 export function splitJobParams(params: Record<string, unknown>): {
   jinjaVars: Record<string, unknown>;

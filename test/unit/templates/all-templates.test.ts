@@ -2,8 +2,8 @@
  * Every shipped template renders with a job's params and gives a valid HOT document; every
  * variable a template can read (all branches) is one of its jinja_* parameter mappings.
  */
-import { parseHot, renderHotTemplate, splitJobParams, templateVariables, validateHot } from '../../../shared/templates/render';
-import { fixture, hasFixture, shipped } from './helpers';
+import { parseHot, renderHotTemplate, splitJobParams, validateHot } from '../../../shared/templates/render';
+import { fixture, hasFixture, shipped, templateVariables } from './helpers';
 
 const all = Object.values(shipped());
 const heat = all.filter((t) => t.handler === 'heat_worker');
@@ -33,7 +33,7 @@ describe.each(heat.map((t) => [t.id, t] as const))('heat template %s', (id, t) =
 
   it('reads only its own jinja_* params', () => {
     const jinjaKeys = Object.keys(t.parameter_mappings).filter((k) => k.startsWith('jinja_'));
-    const used = templateVariables(t.template_file, id);
+    const used = templateVariables(t.template_file);
     expect(used.filter((v) => !jinjaKeys.includes(v))).toEqual([]);
   });
 
@@ -55,7 +55,7 @@ describe.each(other.map((t) => [t.id, t] as const))('%s (non-heat template)', (i
   });
 
   it('reads only its parameter_mappings', () => {
-    const used = templateVariables(t.template_file, id);
+    const used = templateVariables(t.template_file);
     expect(used.filter((v) => !(v in t.parameter_mappings))).toEqual([]);
   });
 });

@@ -5,9 +5,16 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { Liquid } from 'liquidjs';
 import { loadTemplates } from '../../../shared/templates/load';
 import type { HeatTemplate } from '../../../shared/templates/load';
 import { parseHot, renderHotTemplate, splitJobParams } from '../../../shared/templates/render';
+
+/**
+ * The variables a template reads from its scope (not loop variables or assigns), by liquidjs'
+ * static analysis of every branch, including those a given set of params never takes.
+ */
+export const templateVariables = (templateFile: string): string[] => new Liquid().globalVariablesSync(templateFile);
 
 export const FIXTURES = path.resolve(__dirname, '..', '..', 'fixtures', 'templates');
 

@@ -4,10 +4,9 @@ import {
   parseHot,
   renderHotTemplate,
   splitJobParams,
-  templateVariables,
   validateHot,
 } from '../../../shared/templates/render';
-import { fixture, template } from './helpers';
+import { fixture, template, templateVariables } from './helpers';
 
 function renderError(fn: () => unknown): TemplateRenderError {
   try {
