@@ -1,40 +1,32 @@
 /**
- * CloudWatch metrics in the embedded metric format: Powertools Metrics writes JSON lines to stdout
- * (every metric, its unit and emitter: docs/operations.md "Metrics for handlers"; serverless.yml's
- * alarms use these names). Stored metrics are flushed after each invocation by the consumer; the
- * others are published at once.
+ * CloudWatch metrics in the embedded metric format (each metric: docs/operations.md "Metrics for handlers";
+ * serverless.yml's alarms use these names). Stored ones are flushed per invocation; the others published at once.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 
-/** By service, and by service and extra dimensions (`esi-heat handler=heat_worker`). */
-const instances = new Map<string, { service: string; metrics: Metrics }>();
+/** By service and extra dimensions (`esi-heat handler=heat_worker`). */
+const instances = new Map<string, Metrics>();
 
 /** The Metrics of one service (a function or the relay); `dimensions` beside service and stage. */
 function metricsFor(service: string, dimensions: Record<string, string> = {}): Metrics {
   const key = [service, ...Object.entries(dimensions).map(([k, v]) => `${k}=${v}`)].join(' ');
-  let entry = instances.get(key);
-  if (!entry) {
-    const metrics = new Metrics({
-      namespace: 'esi',
-      serviceName: service,
-      defaultDimensions: { stage: process.env.ESI_STAGE || 'dev', ...dimensions },
-    });
-    entry = { service, metrics };
-    instances.set(key, entry);
+  let metrics = instances.get(key);
+  if (!metrics) {
+    const defaultDimensions = { stage: process.env.ESI_STAGE || 'dev', ...dimensions };
+    metrics = new Metrics({ namespace: 'esi', serviceName: service, defaultDimensions });
+    instances.set(key, metrics);
   }
-  return entry.metrics;
+  return metrics;
 }
 
 /** Writes whatever the service has stored (one EMF line per set of dimensions). */
-export function flushMetrics(service?: string): void {
-  for (const { service: name, metrics } of instances.values()) {
-    if (service && name !== service) continue;
-    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+export function flushMetrics(service: string): void {
+  for (const [key, metrics] of instances) {
+    if (key.split(' ')[0] === service && metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
   }
 }
 
-type RecordOutcomeKind = 'done' | 'failed' | 'retryLater' | 'error';
-const RECORD_METRICS: Record<RecordOutcomeKind, string> = {
+const RECORD_METRICS = {
   done: 'RecordsSucceeded',
   failed: 'RecordsFailed',
   retryLater: 'RecordsRetried',
@@ -42,16 +34,12 @@ const RECORD_METRICS: Record<RecordOutcomeKind, string> = {
 };
 
 /** One record's outcome under the result policy (shared/sqs/consumer.ts). */
-export function recordOutcome(service: string, kind: RecordOutcomeKind): void {
+export function recordOutcome(service: string, kind: keyof typeof RECORD_METRICS): void {
   metricsFor(service).addMetric(RECORD_METRICS[kind], MetricUnit.Count, 1);
 }
 
-export type JobOutcome = 'started' | 'succeeded' | 'failed';
-const JOB_METRICS: Record<JobOutcome, string> = {
-  started: 'JobsStarted',
-  succeeded: 'JobsSucceeded',
-  failed: 'JobsFailed',
-};
+const JOB_METRICS = { started: 'JobsStarted', succeeded: 'JobsSucceeded', failed: 'JobsFailed' };
+export type JobOutcome = keyof typeof JOB_METRICS;
 
 /** A job's transition that actually happened (not a duplicate delivery), with the dimension `handler`. */
 export function recordJobOutcome(service: string, handler: string, outcome: JobOutcome): void {

@@ -6,7 +6,8 @@ export const MASK = '****';
 
 /** Field names that hold secrets, at any depth. */
 const SECRET_NAME = /pass(word|wd|phrase)?|secret|token|private[_-]?key|credential|api[_-]?key/i;
-const isSecretName = (name: string): boolean => SECRET_NAME.test(name);
+const masked = (name: string, v: unknown): boolean =>
+  SECRET_NAME.test(name) && v !== null && v !== undefined && v !== '';
 
 // "name": "value" pairs inside text, plain JSON or JSON escaped inside a JSON string
 // (a Gohan config value's body is escaped JSON). Group 1 keeps everything up to the value.
@@ -26,22 +27,17 @@ export function redactText(text: string, depth = 0): string {
     }
   }
   return text.replace(SECRET_PAIR, (whole, head: string, _q: string, name: string, _value: string, tail: string) =>
-    isSecretName(name) ? `${head}${MASK}${tail}` : whole,
+    SECRET_NAME.test(name) ? `${head}${MASK}${tail}` : whole,
   );
 }
 
 function redactParsed(value: unknown, textDepth: number): unknown {
   if (typeof value === 'string') return redactText(value, textDepth);
   if (Array.isArray(value)) return value.map((v) => redactParsed(v, textDepth));
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [
-        k,
-        isSecretName(k) && v !== null && v !== '' ? MASK : redactParsed(v, textDepth),
-      ]),
-    );
-  }
-  return value;
+  if (!value || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [k, masked(k, v) ? MASK : redactParsed(v, textDepth)]),
+  );
 }
 
 /** A deep copy with secret-named fields masked and secret pairs in strings masked. */
@@ -50,14 +46,10 @@ export function redact<T>(value: T, depth = 0): T {
   if (typeof value === 'string') return redactText(value) as unknown as T;
   if (Array.isArray(value)) return (value as unknown[]).map((v) => redact(v, depth + 1)) as unknown as T;
   if (value instanceof Error) return redactError(value) as unknown as T;
-  if (value && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-      out[k] = isSecretName(k) && v !== null && v !== undefined && v !== '' ? MASK : redact(v, depth + 1);
-    }
-    return out as T;
-  }
-  return value;
+  if (!value || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [k, masked(k, v) ? MASK : redact(v, depth + 1)]),
+  ) as T;
 }
 
 /** An error whose message and stack carry no secret pairs (the cause chain included). */

@@ -93,8 +93,5 @@ export function loadTemplateMappingsFile(root: string): JsonObject | undefined {
 
 /** Reads a templates root: `<root>/heat_templates/` and `<root>/template_mappings.yaml`. */
 export function loadTemplates(root: string = DEFAULT_TEMPLATES_ROOT): LoadedTemplates {
-  return {
-    templates: loadHeatTemplatesDir(path.join(root, 'heat_templates')),
-    templateMappings: loadTemplateMappingsFile(root),
-  };
+  return { templates: loadHeatTemplatesDir(path.join(root, 'heat_templates')), templateMappings: loadTemplateMappingsFile(root) };
 }

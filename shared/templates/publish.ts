@@ -25,10 +25,6 @@ export async function publishTemplate(store: Store, t: HeatTemplate): Promise<{ 
     const previous = old?.version ?? (current ? (versionOf(current.value) ?? 0) : 0);
     const version = Math.max(previous, 0) + 1;
     const value = JSON.stringify({ body: text, marked_for_deletion: false, version });
-    return commitDecision(store, {
-      result: { kind: current ? ('updated' as const) : ('created' as const), version },
-      when: [unchangedSince(key, current)],
-      then: [put(key, value)],
-    });
+    return commitDecision(store, { result: { kind: current ? ('updated' as const) : ('created' as const), version }, when: [unchangedSince(key, current)], then: [put(key, value)] });
   });
 }
