@@ -58,16 +58,6 @@ const short = (m: Mapping): string => {
   return s.length > 160 ? `${s.slice(0, 157)}...` : s;
 };
 
-/** Dict forms: the first whose operator is among the keys names a mapping; the other keys it allows. */
-const DICT_FORMS: Array<[string, string[]]> = [
-  ['constant', ['constant']],
-  ['version', ['version']],
-  ['if_mapping', ['if_mapping', 'then_mapping', 'else_mapping']],
-  ['for_field', ['for_field', 'for_mapping']],
-  ['output_key', ['output_key', 'path']],
-  ['field', ['field', 'path', 'ignore_missing']],
-];
-
 const outputRef = (output_key: string, ref: ResourceRef): OutputKeyRef => ({
   output_key,
   resource_type: ref.resource_type,
@@ -209,28 +199,27 @@ class Evaluator {
     return this.fail(m, `"${part}" is ${typeName(v)}; only scalars can be concatenated`);
   }
 
+  /** Dict forms: the first whose operator is among the keys names a mapping; the keys it allows; its evaluation. */
+  private readonly dictForms: Array<[string, string[], (m: JsonObject, scope: Scope) => Evaluated]> = [
+    ['constant', ['constant'], (m) => value(this.member(m, 'constant', '"constant" needs a value'))],
+    ['version', ['version'], () => value(this.ctx.version)],
+    ['if_mapping', ['if_mapping', 'then_mapping', 'else_mapping'], (m, scope) => this.evalIf(m, scope)],
+    ['for_field', ['for_field', 'for_mapping'], (m, scope) => this.evalFor(m, scope)],
+    ['output_key', ['output_key', 'path'], (m, scope) => this.evalOutputKey(m, scope)],
+    ['field', ['field', 'path', 'ignore_missing'], (m, scope) => this.evalField(m, scope)],
+  ];
+
   private evalDict(m: JsonObject, scope: Scope): Evaluated {
-    const form = DICT_FORMS.find(([key]) => key in m);
+    const form = this.dictForms.find(([key]) => key in m);
     if (!form) {
+      const forms = this.dictForms.map(([k]) => k).join(', ');
       const keys = Object.keys(m).join(', ') || 'none';
-      return this.fail(m, `unknown operator: none of ${DICT_FORMS.map(([k]) => k).join(', ')} present (keys: ${keys})`);
+      return this.fail(m, `unknown operator: none of ${forms} present (keys: ${keys})`);
     }
-    const extra = Object.keys(m).filter((k) => !form[1].includes(k));
-    if (extra.length) this.fail(m, `unknown key(s) ${extra.map((k) => `"${k}"`).join(', ')} in a "${form[0]}" mapping`);
-    switch (form[0]) {
-      case 'constant':
-        return value(this.member(m, 'constant', '"constant" needs a value'));
-      case 'version':
-        return value(this.ctx.version);
-      case 'if_mapping':
-        return this.evalIf(m, scope);
-      case 'for_field':
-        return this.evalFor(m, scope);
-      case 'output_key':
-        return this.evalOutputKey(m, scope);
-      default:
-        return this.evalField(m, scope);
-    }
+    const [name, allowed, evaluate] = form;
+    const extra = Object.keys(m).filter((k) => !allowed.includes(k));
+    if (extra.length) this.fail(m, `unknown key(s) ${extra.map((k) => `"${k}"`).join(', ')} in a "${name}" mapping`);
+    return evaluate(m, scope);
   }
 
   private evalIf(m: JsonObject, scope: Scope): Evaluated {
