@@ -29,14 +29,8 @@ export interface Repair {
   send?: { to: Destination; message: EtcdEventMessage }; // absent for `settle` (the lifecycle's settlement)
 }
 
-/** A /config resource key (not a heat template); `path` (`<scope>/<plural>/<id>`) joins it with the rest. */
-export interface ConfigEntry {
-  key: string;
-  path: string;
-  modRevision: number;
-  version: number | null; // null: no readable version
-  deleted: boolean;
-}
+/** A /config resource key (not a heat template); `path` joins it with the other keys; `version` null: unreadable. */
+export type ConfigEntry = { key: string; path: string; modRevision: number; version: number | null; deleted: boolean };
 
 export type MirrorEntry = { version: number | null; deleted: boolean };
 export type StateEntry = { version: number | null; modRevision: number };
@@ -64,12 +58,7 @@ export interface PassInputs extends EtcdPicture {
 }
 
 /** `awaiting`: repaired less than a grace ago; `deferred`: left to their queue's backlog; `limbo`: for the memory. */
-export interface PassDecision {
-  repairs: Repair[];
-  awaiting: Repair[];
-  deferred: Repair[];
-  limbo: Record<string, number>;
-}
+export type PassDecision = { repairs: Repair[]; awaiting: Repair[]; deferred: Repair[]; limbo: Record<string, number> };
 
 /** A candidate repair with the revision it has stood still since (what the backlog grace dates). */
 type Found = { repair: Repair; since: number };

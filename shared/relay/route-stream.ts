@@ -24,29 +24,17 @@ export interface StreamOptions {
 }
 
 /** What a stream tells its relay: the position moved (with the events forwarded up to it); it cannot go on. */
-export interface StreamEvents {
-  onAdvance(forwarded: number): void;
-  onFailure(err: Error): void;
-}
+export type StreamEvents = { onAdvance(forwarded: number): void; onFailure(err: Error): void };
 
 /** A watch not created within this fails the relay (no in-process retry: docs/decisions.md, "Quiet routes"). */
 const WATCH_OPEN_MS = 30_000;
 const watchOpen = timeout(WATCH_OPEN_MS, TimeoutStrategy.Aggressive).dangerouslyUnref();
 
 /** `position` orders the item for the checkpoint (a resync's at the list's revision); no `queue`: not forwarded. */
-interface Item {
-  message: EtcdEventMessage;
-  position: number;
-  queue: string | undefined;
-}
+type Item = { message: EtcdEventMessage; position: number; queue: string | undefined };
 
 /** `forwarded`: events sent to a queue (accepted or dead-lettered). */
-interface Batch {
-  lastPosition: number;
-  forwarded: number;
-  done: boolean;
-  promise: Promise<void>;
-}
+type Batch = { lastPosition: number; forwarded: number; done: boolean; promise: Promise<void> };
 
 /** `pendingHighWater`: most events held unsent at once. */
 export const emptyCounters = () => ({

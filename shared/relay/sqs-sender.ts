@@ -99,12 +99,7 @@ function isTransient(err: unknown): boolean {
 }
 
 /** `error`: the last send's refusal; undefined once SQS accepted the entry. */
-interface Entry {
-  id: string;
-  message: EtcdEventMessage;
-  refusals: number;
-  error?: string | undefined;
-}
+type Entry = { id: string; message: EtcdEventMessage; refusals: number; error?: string | undefined };
 
 class RetryLater extends Error {
   override name = 'RetryLater';

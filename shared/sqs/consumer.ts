@@ -41,11 +41,7 @@ export const failed = (error: string): Outcome => ({ kind: 'failed', error });
 export const retryLater = (delaySeconds: number, reason: string, message?: EtcdEventMessage): Outcome =>
   definedOnly({ kind: 'retryLater' as const, delaySeconds, reason, message });
 
-export interface RecordContext {
-  record: SQSRecord;
-  receiveCount: number;
-  logger: Logger;
-}
+export type RecordContext = { record: SQSRecord; receiveCount: number; logger: Logger };
 
 export type RecordHandler = (message: EtcdEventMessage, ctx: RecordContext) => Promise<Outcome>;
 
