@@ -70,7 +70,13 @@ export function gohanConfig(o: Pick<GohanOptions, 'etcd' | 'port' | 'dataDir'>):
   const prefixes = outputPrefixes();
   const watched = [prefixes.state, prefixes.monitoring];
   return {
-    database: { type: 'sqlite3', connection: path.join(o.dataDir, 'gohan.db') },
+    // Gohan's own writes (REST, the sync writer, the extension's state updates) run concurrently:
+    // deferred SQLite transactions that upgrade to writing fail at once with "database is locked"
+    // (a REST 409). Immediate ones take the write lock at BEGIN and wait for it instead.
+    database: {
+      type: 'sqlite3',
+      connection: `${path.join(o.dataDir, 'gohan.db')}?_txlock=immediate&_busy_timeout=10000`,
+    },
     schemas: ['embed://etc/schema/gohan.json', GOHAN_SCHEMA],
     address: `127.0.0.1:${o.port}`,
     document_root: path.join(o.dataDir, 'www'),

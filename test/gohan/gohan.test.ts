@@ -63,7 +63,8 @@ maybe('Gohan as the client', () => {
       body: body === undefined ? null : JSON.stringify(body),
     });
     const text = await res.text();
-    process.stdout.write(`${method} /v2.0/${url}${body ? ` ${JSON.stringify(body)}` : ''} → ${res.status}\n`);
+    const said = res.ok ? '' : ` ${text}`;
+    process.stdout.write(`${method} /v2.0/${url}${body ? ` ${JSON.stringify(body)}` : ''} → ${res.status}${said}\n`);
     return { status: res.status, json: text ? (JSON.parse(text) as Record<string, Resource>) : undefined, at };
   }
   async function create(plural: string, body: Record<string, unknown>) {
