@@ -95,7 +95,7 @@ export function jobQueueName(handler: string, stageName = stage()): string | und
   return name ? queueName(name, stageName) : undefined;
 }
 
-/** What a completed delete of a key-deleted resource leaves in /state: DELETE_COMPLETED, or nothing (docs/gohan.md "Deletes"). */
+/** What a finished delete of a key-deleted resource leaves in /state (docs/gohan.md "Deletes"). */
 export function keyDeleteState(): 'keep' | 'remove' {
   const v = env('ESI_KEY_DELETE_STATE') ?? 'keep';
   if (v !== 'keep' && v !== 'remove') throw new Error(`ESI_KEY_DELETE_STATE is ${JSON.stringify(v)}: keep or remove`);

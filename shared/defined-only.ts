@@ -7,7 +7,7 @@ export type DefinedOnly<T> = {
   [K in UndefinedKeys<T>]?: Exclude<T[K], undefined>;
 };
 
-/** A copy without the undefined-valued properties: under exactOptionalPropertyTypes an optional one is absent or set. */
+/** A copy without undefined-valued properties (exactOptionalPropertyTypes: an optional one is absent or set). */
 export function definedOnly<T extends object>(value: T): DefinedOnly<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as DefinedOnly<T>;
 }

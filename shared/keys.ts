@@ -1,6 +1,6 @@
 /**
- * Every etcd key but the job keys (jobs/job-keys.ts) is built here (docs/keys.md). A resource's path
- * is `<scope>/<plural>/<id>`, scope being Gohan's API version path (`v2.0`, `common/v1.0` for tenants).
+ * Every etcd key but the job keys (jobs/job-keys.ts), docs/keys.md. A resource's path is `<scope>/<plural>/<id>`,
+ * scope being Gohan's API version path (`v2.0`, `common/v1.0` for tenants).
  */
 import { outputPrefixes } from './config';
 

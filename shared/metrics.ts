@@ -1,6 +1,6 @@
 /**
- * CloudWatch metrics in the embedded metric format (each metric: docs/operations.md "Metrics for handlers";
- * serverless.yml's alarms use these names). Stored ones are flushed per invocation; the others published at once.
+ * CloudWatch metrics in the embedded metric format (docs/operations.md "Metrics for handlers"; serverless.yml's
+ * alarms use these names). Stored ones are flushed per invocation; the others published at once.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 

@@ -1,9 +1,6 @@
 /**
- * Secrets from SSM Parameter Store in AWS, plain environment variables locally (docs/decisions.md).
- * `<SETTING>_PARAM` (set by serverless.yml per stage) names the SecureString holding a setting's
- * value; when it is unset the plain variable `<SETTING>` is used as it is. Values are fetched once per
- * cold start, before any etcd or Keystone client is made, into `process.env[<SETTING>]`, where
- * config.ts and the clients read them. Nothing here logs a value.
+ * Secrets: `<SETTING>_PARAM` names the SSM SecureString holding a setting, else `<SETTING>` is used as it is
+ * (docs/decisions.md). Fetched once per cold start into `process.env`, before any client is made; never logged.
  */
 import { errorMessage } from './errors';
 import { getParameter } from '@aws-lambda-powertools/parameters/ssm';

@@ -1,8 +1,6 @@
 /**
- * X-Ray tracing (Powertools Tracer): the handler's segment (sqs/consumer.ts, scheduled.ts) and one
- * subsegment per call at each client boundary (etcd, Keystone, Heat, the collector). Only in Lambda
- * with active tracing; elsewhere a no-op. The Tracer is loaded only then: the X-Ray SDK's async hook
- * runs on every promise of the process, about a sixth of the functions' CPU (docs/benchmarks.md).
+ * X-Ray tracing: the handler's segment and a subsegment per client call, only in Lambda with active tracing.
+ * The Tracer loads only then: its async hook costs about a sixth of the CPU otherwise (docs/benchmarks.md).
  */
 import type { Tracer } from '@aws-lambda-powertools/tracer';
 import type { MiddlewareObj, Request } from '@middy/core';
@@ -22,7 +20,7 @@ export function getTracer(): Promise<Tracer> | undefined {
   return tracer;
 }
 
-/** The middleware that opens the invocation's segment (no response captured: it may be large); none where tracing is off. */
+/** The middleware opening the invocation's segment (no response captured: it may be large); none when off. */
 export function tracingMiddleware(): MiddlewareObj[] {
   const pending = getTracer();
   if (!pending) return [];

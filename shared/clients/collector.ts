@@ -1,8 +1,6 @@
 /**
- * Monitoring collector client, `/targets` as the record captured it (docs/PROTOCOL-NOTES.md §e):
- * POST → 201 with the body echoed plus `id`, `link`, `monitorer`, `created_at`; GET /targets/<id>
- * adds `values`; DELETE (404 = already gone). `GET /targets?filters` is not in the record: against a
- * collector without it, findTargets fails with a TerminalError (404/405).
+ * Collector client, `/targets` as the record captured it (docs/PROTOCOL-NOTES.md §e). `GET /targets?filters`
+ * is not in the record: against a collector without it, findTargets fails with a TerminalError (404/405).
  */
 import type { AxiosInstance, AxiosResponse, Method } from 'axios';
 import { type ClientError, fromResponse, fromThrown, TerminalError } from './errors';

@@ -1,7 +1,6 @@
 /**
- * Client errors, converted at the boundary into RetryableError or TerminalError (docs/heat-handler.md
- * "Errors"). Never a credential or token: messages are redacted, and `cause` is a bare copy without
- * axios' request config (its headers hold X-Auth-Token, its body the Keystone password).
+ * Client errors as RetryableError or TerminalError (docs/heat-handler.md "Errors"); never a credential or
+ * token: messages are redacted, `cause` is a bare copy without axios' request config (headers, body).
  */
 import { errorMessage } from '../errors';
 import { redactText } from '../log/redact';

@@ -1,8 +1,6 @@
 /**
- * Heat v1 client: the stack calls the heat handler needs. Every call authenticates through the
- * Keystone session, retries RetryableError with backoff and passes its stack's circuit breaker
- * (http.ts); giving up across invocations is the handler's decision. Heat answers a look-up by name
- * with 302 to `/stacks/<name>/<id>`: axios never follows it, the client reads `Location` itself.
+ * Heat v1 client: authenticated through the Keystone session, retried with backoff behind the stack's
+ * circuit breaker (http.ts). A look-up by name answers 302: the client reads `Location`, axios never follows.
  */
 import type { AxiosInstance, AxiosResponse, Method } from 'axios';
 import { fromResponse, fromThrown, TerminalError } from './errors';
@@ -217,7 +215,7 @@ export class HeatClient {
 
 let shared: HeatClient | undefined;
 
-/** The container's Heat client from the environment; built on first use, so missing settings fail a record, not the module load. */
+/** The container's Heat client, built on first use: missing settings fail a record, not the module load. */
 export function defaultHeatClient(): HeatClient {
   shared ??= heatClientFrom(openstackSettings());
   return shared;

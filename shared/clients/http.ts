@@ -1,8 +1,6 @@
 /**
- * What the three clients share: an axios instance that never throws on a status and never follows
- * redirects (Heat's look-ups answer 302, resolved by the client), and the resilience policy: bounded
- * exponential-backoff retries of RetryableError within one call, behind circuit breakers shared by
- * every client of the container.
+ * What the clients share: axios that never throws on a status nor follows redirects, and the resilience
+ * policy: bounded backoff retries of RetryableError within a call, behind the container's circuit breakers.
  */
 import http from 'node:http';
 import https from 'node:https';

@@ -1,8 +1,6 @@
 /**
- * Keystone v3 authentication with project scope (password or application credential): the token
- * from `X-Subject-Token`, its lifetime from `expires_at`, endpoints from its catalog. One session
- * per configuration is cached in the container; the token is renewed shortly before it expires and
- * once more when a service answers 401. The password and the token never appear in an error or a log.
+ * Keystone v3 authentication with project scope; one session per configuration in the container, its token
+ * renewed shortly before `expires_at` and once on a 401. The password and token never reach an error or log.
  */
 import crypto from 'node:crypto';
 import type { AxiosInstance, AxiosResponse } from 'axios';
@@ -160,7 +158,7 @@ export class KeystoneSession {
 
 const sessions = new Map<string, KeystoneSession>();
 
-/** The container's session for these settings (one authentication per token lifetime); a changed secret makes a new one. */
+/** The container's session for these settings (one authentication per token lifetime). */
 export function keystoneSession(
   s: KeystoneSettings,
   extra: { timeoutMs?: number; retry?: RetrySettings } = {},

@@ -1,7 +1,4 @@
-/**
- * Settings of the OpenStack (Keystone + Heat) and collector clients: URLs and credentials only, never
- * whether they point at the simulators or a real cloud. Every name: docs/heat-handler.md "Settings".
- */
+/** Settings of the OpenStack and collector clients: URLs and credentials only (docs/heat-handler.md "Settings"). */
 import { definedOnly } from '../defined-only';
 
 export type EndpointInterface = 'public' | 'internal' | 'admin';

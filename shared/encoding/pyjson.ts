@@ -1,7 +1,4 @@
-/**
- * JSON text as Python's json.dumps writes it (the original workers' format, which Gohan and the
- * seeds show): ", " and ": " separators, non-ASCII escaped as \uXXXX, optional sorted keys.
- */
+/** JSON as Python's json.dumps writes it (the original workers', Gohan's and the seeds' format). */
 export function pyDumps(v: unknown, opts: { sortKeys?: boolean } = {}): string {
   if (v === null || v === undefined) return 'null';
   if (typeof v === 'string') return asciiString(v);

@@ -1,6 +1,6 @@
 /**
- * What the relay puts on a queue for one etcd event: the key and the revision, never the value.
- * Consumers re-read etcd and converge to what is there now, so duplicates and reordering do no harm.
+ * The relay's message for one etcd event: key and revision, never the value. Consumers re-read etcd and
+ * converge to what is there, so duplicates and reordering do no harm.
  */
 import { createHash } from 'node:crypto';
 

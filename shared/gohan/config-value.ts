@@ -1,7 +1,4 @@
-/**
- * Gohan's /config value. On the wire: {"body":"<escaped JSON string>","marked_for_deletion":bool,
- * "version":N}; the spec's seeds show `body` already decoded. Both are accepted.
- */
+/** Gohan's /config value: `body` escaped JSON on the wire, already decoded in the seeds; both accepted. */
 import { isPlainObject } from '../encoding/json-object';
 
 export interface ConfigValue {

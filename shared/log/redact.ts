@@ -1,7 +1,4 @@
-/**
- * Masks secrets before anything is logged or stored as an error message: Gohan resource bodies
- * carry passwords, and a log line or an error in /state has many more readers than the resource.
- */
+/** Masks secrets before anything is logged or stored as an error: Gohan resource bodies carry passwords. */
 export const MASK = '****';
 
 /** Field names that hold secrets, at any depth. */

@@ -1,7 +1,6 @@
 /**
- * The parameter_mappings language (docs/PROTOCOL-NOTES.md §a; where it leaves room: docs/planner.md
- * "The mapping language"): one mapping against a resource body → its value, its param type and
- * the resources visited. Every failure is a MappingError naming the param and the mapping.
+ * The parameter_mappings language (docs/PROTOCOL-NOTES.md §a, docs/planner.md): a mapping against a resource
+ * body → value, param type and resources visited. Every failure is a MappingError naming param and mapping.
  */
 import { isPlainObject } from '../encoding/json-object';
 import type {
@@ -42,7 +41,7 @@ export interface MappingContext {
   schema: SchemaLookup;
 }
 
-/** Where evaluation stands: the object fields are read from, its type when a resource, and whether it is the planned body. */
+/** Where evaluation stands: the object read, its type when a resource, whether it is the planned body. */
 interface Scope {
   obj: JsonValue;
   type: string | undefined;
@@ -336,7 +335,7 @@ class Evaluator {
     return { scope: cur, resources };
   }
 
-  /** One foreign-key hop: read the id (`""` = the element itself), load the resource; undefined only if ignoreMissing. */
+  /** One foreign-key hop: read the id (`""`: the element itself), load the resource. */
   private hop(m: Mapping, scope: Scope, type: string, idField: string, ignoreMissing: boolean) {
     let id: JsonValue | undefined;
     if (idField === '') {

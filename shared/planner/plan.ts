@@ -1,7 +1,4 @@
-/**
- * planChange: one Gohan resource change → the jobs to store under /jobs/all (seeds point 2), or
- * "no template" (the resource is only read: /state READ_COMPLETE). Pure; decisions: docs/planner.md.
- */
+/** planChange: one Gohan resource change → the jobs for /jobs/all, or READ_COMPLETE. Pure; docs/planner.md. */
 import { evaluateParam, evaluateValue, MappingError, type MappingContext } from './mapping';
 import { chainFor, templateMappingFor } from './template-mappings';
 import type {
@@ -56,7 +53,7 @@ export const readCompleteState = (version: number) =>
   ({ state: { worker_state: 'READ_COMPLETE' }, version, error: '' }) as const;
 export type ReadCompleteState = ReturnType<typeof readCompleteState>;
 
-/** The change a key delete stands for: the worker's last-seen version, deleted one version later; undefined when nothing is left to tear down. */
+/** A key delete as a change: the worker's last-seen version deleted; undefined when nothing is left to tear down. */
 export function keyDeleteChange(previous: ConfigValue | undefined): ConfigValue | undefined {
   if (!previous || previous.markedForDeletion) return undefined;
   return { body: previous.body, version: previous.version + 1, markedForDeletion: true };
@@ -167,7 +164,7 @@ export function chooseTemplate(
   return template;
 }
 
-/** Params in parameter_mappings key order; except in a create, each param's resources cover both versions (docs/planner.md). */
+/** Params in parameter_mappings order; except in a create, their resources cover both versions (docs/planner.md). */
 function buildParams(input: PlanInput, step: Step, action: JobAction): Param[] {
   const primaryCtx = context(input, step.primary);
   const otherCtx = action === 'create' ? undefined : context(input, step.other);

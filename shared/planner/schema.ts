@@ -1,7 +1,4 @@
-/**
- * Gohan schema facts for the mapping language: singular ↔ plural, URL prefixes, and which type an id
- * field points at: `<type>_id` → `<type>`, else the table in gohan-schemas.json (docs/planner.md).
- */
+/** Gohan schema facts for the mapping language: plurals, URL prefixes, id-field relations (docs/planner.md). */
 import type { SchemaLookup } from './types';
 import gohanSchemas from './gohan-schemas.json';
 

@@ -1,7 +1,4 @@
-/**
- * template_mappings: which template (if any) each handler uses for a resource, and in which order
- * the handlers' jobs run (the chain). Format: docs/templates.md.
- */
+/** template_mappings: each handler's template for a resource, and the order of its jobs (docs/templates.md). */
 import { isPlainObject } from '../encoding/json-object';
 import {
   JOB_ACTIONS,

@@ -1,7 +1,4 @@
-/**
- * Shapes the pure planner consumes and produces. Key order of the object literals built from them
- * follows the seeds (Python-2 dict order), so a JSON dump of a job looks like them.
- */
+/** Shapes of the pure planner; object literals follow the seeds' key order, so a job's JSON looks like them. */
 import type { ConfigValue } from '../gohan/config-value';
 
 export type { ConfigValue };

@@ -1,7 +1,6 @@
 /**
- * Reads the templates the repo ships: `heat_templates/*.yaml` (one heat template resource per file,
- * as Gohan stores it) and `template_mappings.yaml`. `parameter_mappings` keeps its key order
- * through YAML.parse, and that is the job param order: nothing here may rebuild or sort it.
+ * Reads the shipped templates: `heat_templates/*.yaml` and `template_mappings.yaml`. parameter_mappings' key
+ * order is the job param order: nothing here may rebuild or sort it.
  */
 import { isPlainObject } from '../encoding/json-object';
 import fs from 'node:fs';

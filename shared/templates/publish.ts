@@ -1,8 +1,6 @@
 /**
- * Publishing a heat template to etcd the way Gohan stores it: /config/v2.0/heat_templates/<id> =
- * {"body": "<escaped JSON>", "marked_for_deletion": false, "version": N}. The version goes up only
- * when the content changed; each write is fenced on the key as read. The body keeps
- * parameter_mappings in file order (that order is the job parameter order).
+ * Publishes a heat template as Gohan stores it (/config/v2.0/heat_templates/<id>, body escaped JSON); the
+ * version goes up only when the content changed, each write fenced on the key as read.
  */
 import { parseConfigValue, versionOf } from '../gohan/config-value';
 import { keys } from '../keys';

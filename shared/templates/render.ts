@@ -1,8 +1,6 @@
 /**
- * Renders a heat template's `template_file` (Liquid) into a HOT document and checks the result.
- * Variable rules: docs/templates.md "Variables". liquidjs runs strict (an undefined variable or
- * filter is an error), so a typo or a missing mapping fails the job with a readable message instead
- * of building a stack from a half-empty template (Jinja2 printed "").
+ * Renders a heat template's Liquid `template_file` into HOT and checks it (docs/templates.md "Variables").
+ * Strict: an undefined variable or filter fails the job readably instead of building a half-empty stack.
  */
 import { errorMessage } from '../errors';
 import { Liquid, type Template } from 'liquidjs';
