@@ -316,12 +316,9 @@ class Evaluator {
       let idField: string;
       if (typeof el === 'string') {
         [type, idField] = [this.ctx.schema.relation(cur.type, el), el];
-        const of = cur.type ?? 'a list element';
+        const field = `id field "${el}" of ${cur.type ?? 'a list element'}`;
         if (!type)
-          this.fail(
-            m,
-            `cannot tell which resource type id field "${el}" of ${of} points at; write {"type": ..., "id": "${el}"}`,
-          );
+          this.fail(m, `cannot tell which resource type ${field} points at; write {"type": ..., "id": "${el}"}`);
       } else if (isObject(el) && typeof el.type === 'string' && typeof el.id === 'string') {
         [type, idField] = [el.type, el.id];
       } else {
@@ -337,13 +334,9 @@ class Evaluator {
 
   /** One foreign-key hop: read the id (`""`: the element itself), load the resource. */
   private hop(m: Mapping, scope: Scope, type: string, idField: string, ignoreMissing: boolean) {
-    let id: JsonValue | undefined;
-    if (idField === '') {
-      id = scope.obj;
-    } else {
-      if (!isObject(scope.obj)) return this.fail(m, `cannot read id field "${idField}" from ${typeName(scope.obj)}`);
-      id = scope.obj[idField];
-    }
+    if (idField !== '' && !isObject(scope.obj))
+      return this.fail(m, `cannot read id field "${idField}" from ${typeName(scope.obj)}`);
+    const id = idField === '' ? scope.obj : (scope.obj as JsonObject)[idField];
     const where = idField === '' ? 'the list element' : `field "${idField}"`;
     if (id === undefined || id === null || id === '') {
       if (ignoreMissing) return undefined;
@@ -352,10 +345,8 @@ class Evaluator {
     }
     if (typeof id !== 'string') return this.fail(m, `${where} is ${typeName(id)}, not a ${type} id`);
     const found = this.ctx.view.resource(type, id);
-    if (!found) {
-      if (ignoreMissing) return undefined;
-      return this.fail(m, `referenced ${type} ${id} (from ${where}) does not exist`);
-    }
+    if (!found)
+      return ignoreMissing ? undefined : this.fail(m, `referenced ${type} ${id} (from ${where}) does not exist`);
     return { ref: { resource_type: type, resource_id: id }, scope: { obj: found.body as JsonObject, type } };
   }
 
