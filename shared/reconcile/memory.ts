@@ -1,8 +1,7 @@
 /**
- * The reconciler's sense of time, pure: every pass may record a mark `(revision, at)`, the store
- * revision it read and the time right after; "modRevision <= graceRevision" then means "unchanged
- * for at least the grace" whichever invocation recorded the mark (docs/reconciler.md "Time"). The
- * memory also keeps what no revision dates: first sightings of jobs in limbo, recent repairs.
+ * The reconciler's sense of time, pure: a pass may record a mark `(revision, at)`, so "modRevision <= graceRevision"
+ * means "unchanged for at least the grace" whoever recorded it (docs/reconciler.md "Time"). The memory also keeps
+ * what no revision dates: first sightings of jobs in limbo, recent repairs.
  */
 
 /** `at`: milliseconds since the epoch, taken right after reading `revision`. */
@@ -45,8 +44,8 @@ export function withMark(marks: readonly Mark[], mark: Mark, nowMs: number, keep
 }
 
 /**
- * At most MAX_MARKS marks (oldest first): drops, one at a time, the inner mark whose removal leaves
- * the smallest gap relative to the gap's age, so a key is dated at most that relative gap late.
+ * At most MAX_MARKS marks (oldest first): drops, one at a time, the inner mark whose removal leaves the smallest gap
+ * relative to the gap's age, so a key is dated at most that relative gap late.
  */
 function thin(marks: Mark[], nowMs: number): Mark[] {
   const kept = [...marks];
@@ -86,10 +85,9 @@ export function mergeMemory(
 }
 
 /**
- * Whether a pass must store the memory (`next`, merged with `stored`): it made repairs, limbo
- * changed, or a mark is due — etcd moved past the newest stored mark other than by the memory's
- * own write (`storedModRevision`) and that mark is `markSpacingMs` old (docs/reconciler.md, "Marks
- * are spaced"). Marks or repairs that aged out are no reason to write.
+ * Whether a pass must store the memory (`next`, merged with `stored`): it made repairs, limbo changed, or a mark is
+ * due — etcd moved past the newest stored mark other than by the memory's own write (`storedModRevision`) and that
+ * mark is `markSpacingMs` old (docs/reconciler.md, "Marks are spaced"). Aged-out marks or repairs are no reason.
  */
 export function memoryWriteDue(
   stored: Memory,

@@ -1,8 +1,7 @@
 /**
- * A relay's resume point, `/esi-relay/checkpoints/<relay name>` = `{"revision": R, "routes":
- * {"<prefix>": Rp, ...}}` (docs/decisions.md "The relay": "Own checkpoint", "One writer"): every
- * event under a prefix at or below its Rp was sent; R is the least Rp. Written with a fence on its
- * own last write, so a second relay instance makes this one stop instead of both moving it.
+ * A relay's resume point `{"revision": R, "routes": {"<prefix>": Rp, ...}}`: every event under a prefix at or below
+ * its Rp was sent; R is the least Rp. Fenced on its own last write, so a second relay instance makes this one stop
+ * (docs/decisions.md "The relay": "Own checkpoint", "One writer").
  */
 import { absent, modRevisionIs, put, type Store } from '../store/store';
 
@@ -50,10 +49,7 @@ export class Checkpoint {
     return this.current;
   }
 
-  /**
-   * Writes the routes' positions if one is ahead of its stored revision (none moves backwards; a
-   * route no longer given is dropped). False when none was ahead.
-   */
+  /** Writes the positions if one is ahead (none moves back; a route no longer given is dropped); false if none was. */
   async advance(positions: Record<string, number>): Promise<boolean> {
     const stored = this.current.routes;
     const given = Object.entries(positions).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));

@@ -1,7 +1,6 @@
 /**
- * The relay's readiness signal for a local supervisor (`ESI_RELAY_READY_FILE`; unset in AWS):
- * `{"pid", "relay"}` once every route watches, removed on a clean stop. Written whole (a rename);
- * a reader matches the pid, so a file left by a killed process does not count.
+ * The relay's readiness signal for a local supervisor (`ESI_RELAY_READY_FILE`; unset in AWS), written whole (a
+ * rename) once every route watches; a reader matches the pid, so a file left by a killed process does not count.
  */
 import fs from 'node:fs';
 
@@ -17,10 +16,7 @@ export function removeReadyFile(file: string): void {
   fs.rmSync(file, { force: true });
 }
 
-/**
- * The ECS health check's signal (docs/decisions.md "The relay", "Health check"): touches `file`
- * every `everyMs` while every watch spoke within `stallMs` (0: whatever the watches say).
- */
+/** The ECS health check's signal: touches `file` while every watch spoke within `stallMs` (0: always). */
 export function startHeartbeat(
   file: string,
   silentMs: () => number[],

@@ -1,8 +1,6 @@
 /**
- * The relay: streams the etcd events of its routes into SQS without losing any, one RouteStream per
- * route, and keeps one checkpoint for all of them (checkpoint.ts), written in batches and fenced on
- * its own last write (docs/decisions.md "The relay": "Own checkpoint", "Batched checkpoints", "One
- * writer"). A crash re-sends at most what was forwarded since the last write: duplicates, never loss.
+ * The relay: one RouteStream per route and one checkpoint for all, written in batches (docs/decisions.md "The
+ * relay"). A crash re-sends at most what was forwarded since the last write: duplicates, never loss.
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Store } from '../store/store';
@@ -18,9 +16,8 @@ export type { RouteFn } from './routes';
 const STALE_REVISIONS = 10_000;
 
 /**
- * `checkpointMs`: longest a forwarded event waits for the checkpoint write; `checkpointEvents`:
- * forwarded events that write it at once (1000 each); `stopSendGraceMs`: how long a stop may keep
- * sending before it gives up on SQS.
+ * `checkpointMs`: longest a forwarded event waits for the checkpoint write; `checkpointEvents`: forwarded events that
+ * write it at once (1000 each); `stopSendGraceMs`: how long a stop may keep sending before it gives up on SQS.
  */
 export interface RelayOptions extends StreamOptions {
   routes: RelayRoute[];

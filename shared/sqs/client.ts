@@ -6,10 +6,7 @@ let shared: SQSClient | undefined;
 const isLoopback = (endpoint: string | undefined): boolean =>
   endpoint !== undefined && /^https?:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/|$)/.test(endpoint);
 
-/**
- * One SQS client per process. An SQS server on loopback (the local stack's) gets placeholder
- * credentials when none are configured (the SDK refuses to sign without any).
- */
+/** One SQS client per process; one on loopback gets placeholder credentials if none are set (the SDK needs some). */
 export function sqsClient(): SQSClient {
   if (!shared) {
     const s = awsSettings();

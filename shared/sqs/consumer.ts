@@ -164,8 +164,8 @@ async function processFifoGroups(
 export const DEADLINE_MARGIN_MS = 3000;
 
 /**
- * The response, or at the deadline (less the margin) every unfinished record as a failure, so a stuck
- * record frees its FIFO group in seconds. What those still running write is fenced as ever.
+ * The response, or at the deadline (less the margin) every unfinished record as a failure, so a stuck record frees
+ * its FIFO group in seconds. What those still running write is fenced as ever.
  */
 async function beforeDeadline(
   processed: Promise<SQSBatchResponse>,
