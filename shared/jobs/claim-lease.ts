@@ -1,8 +1,6 @@
 /**
- * One claim lease for the claims a process works on at once (docs/jobs.md, "Lease TTL"): granted
- * by the first, renewed while any of them runs, let go (left to expire, no revoke) when the last
- * one ends. A holder that dies lets its claims go one TTL after its last renewal, as with a lease
- * per claim, for one grant instead of a grant, a renewal and a revoke per job.
+ * One kept-alive claim lease for the claims a process works on at once (docs/jobs.md, "Lease TTL"):
+ * granted by the first, let go (no revoke) when the last one ends.
  */
 import type { Lease, Store } from '../store/store';
 
@@ -18,13 +16,13 @@ export class ClaimLeases {
   constructor(private readonly ttlSeconds: number) {}
 
   /**
-   * Runs `fn` with the store's shared claim lease. A lease takes new claims for one TTL after its
-   * grant, so a working key a claim left behind is let go at most a TTL plus its holders' work
-   * later. An error thrown by `fn` drops the lease for the claims that follow (it may be a lease
-   * etcd has lost, or one a failed release left a key on), without ending it for its holders.
+   * Runs `fn` with the store's shared claim lease. It takes new claims for one TTL after its grant,
+   * and an error of `fn` drops it for the claims that follow (etcd may have lost it, or a failed
+   * release left a key on it), without ending it for its holders.
    */
   async hold<T>(store: Store, fn: (lease: Lease) => Promise<T>): Promise<T> {
-    const held = this.takeable(store) ?? this.grant(store);
+    const cur = this.current.get(store);
+    const held = cur && Date.now() - cur.since < this.ttlSeconds * 1000 ? cur : this.grant(store);
     held.holders += 1;
     try {
       return await fn(await held.lease);
@@ -41,11 +39,6 @@ export class ClaimLeases {
         );
       }
     }
-  }
-
-  private takeable(store: Store): Shared | undefined {
-    const cur = this.current.get(store);
-    return cur && Date.now() - cur.since < this.ttlSeconds * 1000 ? cur : undefined;
   }
 
   private grant(store: Store): Shared {

@@ -1,9 +1,6 @@
 /**
- * Claiming a job and fencing every write made under the claim (docs/jobs.md).
- *
- * A claim is `/jobs/working/<id>` on a lease. Its create revision identifies it: a key deleted
- * (lease expired, job finished) and created again by another claimer has another create revision,
- * so "the working key's create revision is still mine" is the fence every later write carries.
+ * Claiming a job and fencing every write made under the claim (docs/jobs.md, "Claim" and "Fence"):
+ * the working key's create revision identifies the claim, and every later write compares it.
  */
 import { commitDecision, converge } from '../store/converge';
 import { parseJsonObject } from '../encoding/json-object';
@@ -20,16 +17,13 @@ export interface Claim {
   readonly job: Job;
   /** The attempt counter (third element of the /jobs/all value) when the claim was taken. */
   readonly attempt: number;
-  /** Create revision of `/jobs/all/<id>`: the revision the planner's transaction committed the job at. */
+  /** Create revision of `/jobs/all/<id>`. */
   readonly planRevision: number;
   /** Create revision of `/jobs/working/<id>`: the fence. */
   readonly createRevision: number;
   readonly leaseId: string;
   readonly keys: JobKeys;
-  /**
-   * The lease handle when the claim has a lease of its own; absent on a claim resumed by id in
-   * another invocation (resumeClaim) or made on a lease shared with other claims (claim-lease.ts).
-   */
+  /** Only on a claim with a lease of its own (not resumed, not on a shared claim lease). */
   readonly lease?: Lease;
 }
 
@@ -47,40 +41,24 @@ export class ClaimLostError extends Error {
   }
 }
 
-export type ClaimRefusal =
-  /** No /jobs/all key: never planned, or cleaned up. */
-  | { reason: 'missing' }
-  /** Still waiting for dependencies. */
-  | { reason: 'waiting' }
-  /** Another claim holds it (its owner, from the working value). */
-  | { reason: 'held'; owner?: string }
-  | { reason: 'finished' }
-  /** The /jobs/all value cannot be read as [handler, job, attempt]; the claim was given back. */
-  | { reason: 'unreadable'; error: string };
-
-/**
- * A claim with what its own transaction read: the working key (what a renewal fences on and the
- * step it holds) and the `alsoRead` keys, so the runner needs no read of its own to start.
- */
+/** A claim with what its own transaction read: the working key and the `alsoRead` keys (undefined = absent). */
 export interface HeldClaim {
   claim: Claim;
   working: KeyValue;
-  /** The `alsoRead` keys, as read at the claim's revision (undefined = absent). */
   extra: Map<string, KeyValue | undefined>;
 }
 
-export type ClaimAttempt = ({ kind: 'claimed' } & HeldClaim) | ({ kind: 'refused' } & ClaimRefusal);
+export type ClaimAttempt =
+  | ({ kind: 'claimed' } & HeldClaim)
+  | { kind: 'refused'; reason: 'missing' | 'waiting' | 'finished' }
+  | { kind: 'refused'; reason: 'held'; owner?: string }
+  | { kind: 'refused'; reason: 'unreadable'; error: string };
 
 export interface ClaimOptions {
   keys?: JobKeys;
-  /**
-   * A lease the caller holds and ends (claim-lease.ts), shared with its other claims; by default
-   * the claim gets a lease of its own, not kept alive (the TTL outlives the function).
-   */
+  /** A lease the caller holds and ends (claim-lease.ts); by default a lease of the claim's own. */
   lease?: Lease;
-  /** For tests; defaults to the current time. */
-  now?: () => Date;
-  /** Keys to read in the claim's own transaction (those the work reads whatever the job). */
+  /** Keys to read in the claim's own transaction. */
   alsoRead?: readonly string[];
 }
 
@@ -88,13 +66,7 @@ export interface ClaimOptions {
 export const claimHeld = (claim: Claim): Compare =>
   createRevisionIs(claim.keys.working(claim.jobId), claim.createRevision);
 
-/**
- * Claims a job in one transaction:
- *   when /jobs/all/<id> exists and /jobs/waiting/<id>, /jobs/working/<id>, /jobs/finished/<id> do not
- *   (the job is ready: job-keys.ts), then put /jobs/working/<id> on a new lease.
- * So a job whose claim expired (working gone with its lease, not finished) is ready again and can
- * be claimed by the next message for it.
- */
+/** Claims a ready job in one transaction (docs/jobs.md, "Claim"). */
 export async function tryClaimJob(
   store: Store,
   jobId: string,
@@ -106,7 +78,7 @@ export async function tryClaimJob(
   const alsoRead = opts.alsoRead ?? [];
   const lease = opts.lease ?? (await store.grantLease(leaseTtlSeconds));
   const own = opts.lease ? undefined : lease;
-  const working: WorkingValue = { owner, claimed_at: (opts.now?.() ?? new Date()).toISOString() };
+  const working: WorkingValue = { owner, claimed_at: new Date().toISOString() };
   const res = await store
     .txn()
     .when(
@@ -129,38 +101,17 @@ export async function tryClaimJob(
     const [all, waiting, held, finished] = res.reads;
     if (!all) return { kind: 'refused', reason: 'missing' };
     if (finished) return { kind: 'refused', reason: 'finished' };
-    if (held) {
-      const owner = ownerOf(held.value);
-      return { kind: 'refused', reason: 'held', ...(owner === undefined ? {} : { owner }) };
-    }
-    if (waiting) return { kind: 'refused', reason: 'waiting' };
-    // Unreachable unless the keys changed between the compare and the reads of one txn (they cannot).
-    return { kind: 'refused', reason: 'held' };
+    if (waiting && !held) return { kind: 'refused', reason: 'waiting' };
+    return { kind: 'refused', reason: 'held', ...definedOnly({ owner: held && ownerOf(held.value) }) };
   }
 
   const [workingKv, allKv, ...extra] = res.reads;
   try {
-    const stored = parseStoredJob(keys.all(jobId), allKv!.value);
-    return {
-      kind: 'claimed',
-      working: workingKv!,
-      extra: new Map(alsoRead.map((k, i) => [k, extra[i]])),
-      claim: {
-        jobId,
-        owner,
-        handler: stored.handler,
-        job: stored.job,
-        attempt: stored.attempt,
-        planRevision: allKv!.createRevision,
-        createRevision: workingKv!.createRevision,
-        leaseId: lease.id,
-        keys,
-        ...(own ? { lease: own } : {}),
-      },
-    };
+    const ref = { jobId, owner, leaseId: lease.id };
+    return { kind: 'claimed', ...heldClaim(keys, ref, alsoRead, [workingKv!, allKv!, ...extra], own) };
   } catch (err) {
     if (!(err instanceof JobValueError)) throw err;
-    // Give the claim back rather than hold a job nobody can run; docs/jobs.md "unreadable jobs".
+    // Give the claim back rather than hold a job nobody can run.
     await store
       .txn()
       .when(createRevisionIs(keys.working(jobId), workingKv!.createRevision))
@@ -171,11 +122,31 @@ export async function tryClaimJob(
   }
 }
 
+/** The claim read back: the working key, the job key, then the `alsoRead` keys. Throws JobValueError. */
+function heldClaim(
+  keys: JobKeys,
+  ref: Pick<Claim, 'jobId' | 'owner' | 'leaseId'>,
+  alsoRead: readonly string[],
+  [working, all, ...extra]: [KeyValue, KeyValue, ...(KeyValue | undefined)[]],
+  lease?: Lease,
+): HeldClaim {
+  const { handler, job, attempt } = parseStoredJob(all.key, all.value);
+  const claim: Claim = {
+    ...ref,
+    handler,
+    job,
+    attempt,
+    planRevision: all.createRevision,
+    createRevision: working.createRevision,
+    keys,
+    ...definedOnly({ lease }),
+  };
+  return { claim, working, extra: new Map(alsoRead.map((k, i) => [k, extra[i]])) };
+}
+
 /**
- * A transaction fenced by the claim: `jobTxn(store, claim).when(...).then(put(k, v)).commit()`.
- * commit() throws ClaimLostError when the claim no longer holds (nothing was written); when the
- * claim holds but one of the caller's own compares failed it resolves with `succeeded: false`,
- * as store.txn() would, and `reads` holds only the caller's own reads.
+ * A transaction fenced by the claim. commit() throws ClaimLostError when the claim no longer holds;
+ * a failed compare of the caller's own resolves with `succeeded: false` and only the caller's reads.
  */
 export function jobTxn(store: Store, claim: Claim): TxnBuilder {
   return collectTxn(async (parts) => {
@@ -193,11 +164,7 @@ export function jobTxn(store: Store, claim: Claim): TxnBuilder {
   });
 }
 
-/**
- * Records one more attempt: the third element of `/jobs/all/<id>` + 1, and the error in the
- * working value (for people reading etcd), under the fence and a compare on the job key's
- * revision. Returns the new attempt count. The claim is kept; see releaseClaim.
- */
+/** Records one more attempt and the error, keeping the claim (docs/jobs.md, "Retry"); returns the new count. */
 export async function retryJob(store: Store, claim: Claim, error: string): Promise<number> {
   const allKey = claim.keys.all(claim.jobId);
   const workingKey = claim.keys.working(claim.jobId);
@@ -224,12 +191,7 @@ export async function retryJob(store: Store, claim: Claim, error: string): Promi
   });
 }
 
-/**
- * Gives the claim back without finishing: deletes `/jobs/working/<id>` under the fence and revokes
- * the lease. The job is then claimable again (neither waiting, working nor finished) by whoever
- * holds a message for it, e.g. the delayed retry message the handler sends. Throws ClaimLostError
- * if the claim was already lost.
- */
+/** Gives the claim back unfinished (fenced delete of the working key), revoking a lease of its own. */
 export async function releaseClaim(store: Store, claim: Claim): Promise<void> {
   await jobTxn(store, claim)
     .then(del(claim.keys.working(claim.jobId)))
@@ -237,22 +199,11 @@ export async function releaseClaim(store: Store, claim: Claim): Promise<void> {
   if (claim.lease) await revokeQuietly(claim.lease);
 }
 
-/** What a continuation message needs to carry to act under the same claim in another invocation. */
-export interface ClaimRef {
-  jobId: string;
-  owner: string;
-  createRevision: number;
-}
-
-/**
- * The claim named by a ref, if its working key still exists with that create revision (the lease
- * has not expired), with the working key and the `alsoRead` keys as read in the same transaction.
- * The claim has no lease handle: the lease is left to expire or to be dropped with the working key.
- */
+/** The claim a poll message names, if its working key still has that create revision; no lease handle. */
 export async function resumeClaim(
   store: Store,
-  ref: ClaimRef,
-  opts: { keys?: JobKeys; alsoRead?: readonly string[] } = {},
+  ref: Pick<Claim, 'jobId' | 'owner' | 'createRevision'>,
+  opts: Omit<ClaimOptions, 'lease'> = {},
 ): Promise<HeldClaim | undefined> {
   const keys = opts.keys ?? defaultJobKeys;
   const alsoRead = opts.alsoRead ?? [];
@@ -262,20 +213,7 @@ export async function resumeClaim(
     .commit();
   const [w, all, ...extra] = res.reads;
   if (!w || !all || w.createRevision !== ref.createRevision || !w.lease) return undefined;
-  const stored = parseStoredJob(keys.all(ref.jobId), all.value);
-  return {
-    claim: {
-      ...ref,
-      handler: stored.handler,
-      job: stored.job,
-      attempt: stored.attempt,
-      planRevision: all.createRevision,
-      leaseId: w.lease,
-      keys,
-    },
-    working: w,
-    extra: new Map(alsoRead.map((k, i) => [k, extra[i]])),
-  };
+  return heldClaim(keys, { jobId: ref.jobId, owner: ref.owner, leaseId: w.lease }, alsoRead, [w, all, ...extra]);
 }
 
 const parseWorking = (value: string): Partial<WorkingValue> => parseJsonObject(value);

@@ -1,14 +1,11 @@
-/**
- * The job runner's writes under a claim (./job-runner.ts): a success's job-state merge and ops,
- * and the renewal of a claim that polls again. Both are fenced by the claim.
- */
+/** The job runner's writes under a claim, both fenced: a success's job-state merge and ops, and a poll's renewal. */
 import { commitDecision, converge } from '../store/converge';
 import { parseJsonObject } from '../encoding/json-object';
 import { encodeEsiValue } from '../heat/records';
-import { jobTxn, revokeQuietly, type Claim, type HeldClaim } from '../jobs';
+import { jobTxn, revokeQuietly, type HeldClaim } from '../jobs';
 import { keys as etcdKeys, type ResourcePath } from '../keys';
-import { modRevisionIs, put, unchangedSince, type KeyValue, type Op, type Store } from '../store/store';
-import type { StepState, WorkResult } from './job-work';
+import { modRevisionIs, put, unchangedSince, type Op, type Store } from '../store/store';
+import type { WorkResult } from './job-work';
 
 /** The job-state merge and the work's ops, in one transaction fenced by the claim. */
 export async function commitSuccess(
@@ -39,21 +36,18 @@ export async function commitSuccess(
 }
 
 /**
- * Moves the working key to a new lease that covers the poll delay and the next invocation, and
- * stores the step: `when my claim holds and working is unchanged since read, put working on the
- * new lease` (and the work's own ops). The create revision (the fence) stays the same. False when another invocation
+ * Puts the working key with `value` on a new lease of `ttl` seconds, with `ops`, when the claim holds
+ * and the key is unchanged since read (docs/jobs.md, "Lease, decided"). False when another invocation
  * renewed it first (a duplicate poll message): only one poll chain per claim goes on.
  */
 export async function renewClaim(
   store: Store,
-  claim: Claim,
-  working: KeyValue,
-  renewal: { workingValue: Record<string, unknown>; step: StepState | undefined; ops: Op[] },
+  { claim, working }: HeldClaim,
+  value: Record<string, unknown>,
+  ops: Op[],
   ttl: number,
 ): Promise<boolean> {
-  const { workingValue, step, ops } = renewal;
   const lease = await store.grantLease(ttl);
-  const value = { ...workingValue, ...(step ? { step } : {}) };
   let ok = false;
   try {
     const res = await jobTxn(store, claim)
@@ -64,7 +58,5 @@ export async function renewClaim(
   } finally {
     if (!ok) await revokeQuietly(lease);
   }
-  // The old lease has nothing attached any more; revoke it if this invocation holds its handle.
-  if (claim.lease) await revokeQuietly(claim.lease);
   return ok;
 }
