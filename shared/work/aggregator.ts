@@ -102,33 +102,19 @@ function chainWrites(
   const stateOps = dropState
     ? { compares: [unchangedSince(stateKey, read.extra.get(stateKey))], ops: [del(stateKey)] }
     : stateWrite;
-  const extra = forget
-    ? {
-        compares: [
-          ...stateOps.compares,
-          absent(configKey),
-          unchangedSince(mirrorKey, mirrorKv),
-          unchangedSince(jobStateKey, jobStateKv),
-        ],
-        ops: [
-          ...stateOps.ops,
-          ...[monitoringKey, ...ownedKeys(path)].map((k) => del(k)),
-          ...referencingOps(path, job.resource_type),
-        ],
-      }
-    : {
-        compares: [
-          ...stateWrite.compares,
-          unchangedSince(jobStateKey, jobStateKv),
-          ...(removeJobState ? [unchangedSince(mirrorKey, mirrorKv)] : []),
-        ],
-        ops: [
-          ...stateWrite.ops,
-          ...(removeJobState ? [del(jobStateKey)] : []),
-          ...(removeMonitoring ? [del(monitoringKey)] : []),
-        ],
-      };
-  return { extra, forget, dropState };
+  const compares = [...stateOps.compares, unchangedSince(jobStateKey, jobStateKv)];
+  const ops = [...stateOps.ops];
+  if (forget) {
+    compares.push(absent(configKey), unchangedSince(mirrorKey, mirrorKv));
+    ops.push(...[monitoringKey, ...ownedKeys(path)].map((k) => del(k)), ...referencingOps(path, job.resource_type));
+  } else {
+    if (removeJobState) {
+      compares.push(unchangedSince(mirrorKey, mirrorKv));
+      ops.push(del(jobStateKey));
+    }
+    if (removeMonitoring) ops.push(del(monitoringKey));
+  }
+  return { extra: { compares, ops }, forget, dropState };
 }
 
 const extraKeysOf = (path: ResourcePath): [jobState: string, state: string, mirror: string, config: string] => [

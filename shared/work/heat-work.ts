@@ -139,9 +139,11 @@ async function startApply(h: HeatRun, ctx: WorkContext): Promise<WorkResult> {
   const existing = await heat.showStack(stackName);
   const decision = decideApply({ tag, stackName, stack: existing });
   const spec = { name: stackName, template: prepared.template, parameters: prepared.parameters, timeoutMins };
+  const stepFor = (action: string, ref: { id: string; href: string }) =>
+    stepOf(h, ctx, { action, stackName, timeoutMins, ref });
   const sent = (action: string, ref: { id: string; href: string }) => {
     ctx.logger.info(`stack ${action.toLowerCase()} started`, { stack_name: stackName });
-    return pollLater(stepOf(h, ctx, { action, stackName, timeoutMins, ref }), `${action} ${stackName}`);
+    return pollLater(stepFor(action, ref), `${action} ${stackName}`);
   };
   switch (decision.kind) {
     case 'wait':
@@ -151,23 +153,15 @@ async function startApply(h: HeatRun, ctx: WorkContext): Promise<WorkResult> {
         stack_status: existing!.status,
         adopted: decision.adopted,
       });
-      return follow(
-        h,
-        ctx,
-        stepOf(h, ctx, { action: decision.action, stackName, timeoutMins, ref: existing! }),
-        existing,
-      );
+      return follow(h, ctx, stepFor(decision.action, existing!), existing);
     case 'complete':
       ctx.logger.info('stack already complete; nothing sent to Heat', { stack_name: stackName, note: decision.note });
       return applied(ctx, existing!, decision.note);
     case 'failed':
       return jobFailed(decision.error);
     case 'update': {
-      const { id, name, href } = existing!;
-      return sent(
-        'UPDATE',
-        await heat.updateStack({ ...spec, tags: tagsWith(existing!.tags, tag), ref: { id, name, href } }),
-      );
+      const { id, name, href, tags } = existing!;
+      return sent('UPDATE', await heat.updateStack({ ...spec, tags: tagsWith(tags, tag), ref: { id, name, href } }));
     }
     case 'create':
       // A create whose answer is lost is recognised by its tag by whichever invocation finds it.

@@ -43,27 +43,22 @@ async function unplannedOutputTargets(
   p: Pick<Planned, 'result' | 'resourceType' | 'path' | 'referenced'>,
 ): Promise<{ key: string; type: string; id: string }[]> {
   if (p.result.kind !== 'jobs') return [];
-  const targets = new Map<string, { key: string; type: string; id: string; path: ResourcePath }>();
+  const targets = new Map<string, { key: string; type: string; id: string; path: ResourcePath; version: number }>();
   for (const { job } of p.result.jobs)
     for (const t of outputTargets(job)) {
-      if (t.type === p.resourceType && t.id === p.path.id) continue;
       const path = pathOfSingular(t.type, t.id);
-      const key = keys.config(path);
-      if (p.referenced.get(key) !== undefined) targets.set(key, { key, ...t, path });
+      // `referenced` holds every other resource's config key the plan read (never its own).
+      const config = p.referenced.get(keys.config(path));
+      if (config) targets.set(config.key, { key: config.key, ...t, path, version: versionOf(config.value) ?? 0 });
     }
-  if (!targets.size) return [];
+  const list = [...targets.values()];
+  if (!list.length) return [];
   const got = await readValues(
     store,
-    [...targets.values()].flatMap(({ path }) => [keys.mirror(path), keys.state(path)]),
+    list.flatMap(({ path }) => [keys.mirror(path), keys.state(path)]),
   );
-  return [...targets.values()].filter(({ key, path }) => {
-    const configVersion = versionOf(p.referenced.get(key)!.value) ?? 0;
-    const taken = Math.max(
-      versionOf(got.get(keys.mirror(path))?.value ?? '') ?? 0,
-      versionOf(got.get(keys.state(path))?.value ?? '') ?? 0,
-    );
-    return taken < configVersion;
-  });
+  const taken = (key: string) => versionOf(got.get(key)?.value ?? '') ?? 0;
+  return list.filter(({ path, version }) => Math.max(taken(keys.mirror(path)), taken(keys.state(path))) < version);
 }
 
 /** The config value the worker acted on, body decoded (docs/PROTOCOL-NOTES.md §f.3). */
