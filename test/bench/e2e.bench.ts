@@ -229,7 +229,7 @@ async function main(): Promise<void> {
             .padStart(9)}`,
         );
       }
-      out(`  goals (idle machine): put → /jobs/all p50 ≤ 50, stack done → /state p50 ≤ 30, put → /state p50 ≤ 500`);
+      out(`  goals (idle machine): put → /jobs/all p50 ≤ 50, stack done → /state p50 ≤ 15, put → /state p50 ≤ 100`);
     }
 
     if (written) {
