@@ -1,8 +1,6 @@
 /**
- * The reconciler's pure core: from one consistent read of etcd (plain values), which keys stand
- * where a lost message should have moved them on, for longer than the grace period. Each repair
- * re-sends the message the pipeline would have sent (or settles waiting jobs), so the fenced
- * handlers do the work. No I/O; the rules are in docs/reconciler.md.
+ * The reconciler's pure core: which keys stand, longer than the grace, where a lost message should have moved them
+ * on; each repair re-sends that message (or settles waiting jobs) for the fenced handlers (docs/reconciler.md).
  */
 import type { EtcdEventMessage } from '../events/etcd-event-message';
 import { decide as decideWaiting } from '../jobs/resolve';
@@ -30,8 +28,7 @@ export interface Repair {
 }
 
 /** A /config resource key (not a heat template); `path` joins it with the other keys; `version` null: unreadable. */
-export type ConfigEntry = { key: string; path: string; modRevision: number; version: number | null; deleted: boolean };
-
+export type ConfigEntry = { key: string; path: string; modRevision: number } & MirrorEntry;
 export type MirrorEntry = { version: number | null; deleted: boolean };
 export type StateEntry = { version: number | null; modRevision: number };
 /** A key the worker owns for one resource: its mirror, stack record or job state. */

@@ -1,7 +1,6 @@
 /**
- * The reconciler's sense of time, pure: a pass may record a mark `(revision, at)`, so "modRevision <= graceRevision"
- * means "unchanged for at least the grace" whoever recorded it (docs/reconciler.md "Time"). The memory also keeps
- * what no revision dates: first sightings of jobs in limbo, recent repairs.
+ * The reconciler's sense of time, pure: marks `(revision, at)` make "modRevision <= graceRevision" mean "unchanged for
+ * at least the grace" (docs/reconciler.md "Time"); also first sightings of jobs in limbo and recent repairs.
  */
 
 /** `at`: milliseconds since the epoch, taken right after reading `revision`. */
@@ -10,23 +9,18 @@ export type Mark = { revision: number; at: number };
 /** `limbo`: job id → the pass that first saw it in limbo; `repaired`: repair id → the pass that made it. */
 export type Memory = { marks: Mark[]; limbo: Record<string, number>; repaired: Record<string, number> };
 
-const emptyMemory = (): Memory => ({ marks: [], limbo: {}, repaired: {} });
-
 /** Marks kept at most; past it they are thinned (`thin`). */
 export const MAX_MARKS = 200;
 
 /** The highest revision known to be at least `graceMs` old at `nowMs`; 0 when none is. */
 export function graceRevision(marks: readonly Mark[], nowMs: number, graceMs: number): number {
-  let best = 0;
-  for (const m of marks) if (m.at <= nowMs - graceMs && m.revision > best) best = m.revision;
-  return best;
+  return Math.max(0, ...marks.filter((m) => m.at <= nowMs - graceMs).map((m) => m.revision));
 }
 
 /** How long ago, at least, a change after `revision` happened: the earliest mark above it came after. 0: undated. */
 export function secondsSinceAfter(marks: readonly Mark[], revision: number, nowMs: number): number {
-  let earliest: number | undefined;
-  for (const m of marks) if (m.revision > revision && (earliest === undefined || m.at < earliest)) earliest = m.at;
-  return earliest === undefined ? 0 : Math.max(0, Math.floor((nowMs - earliest) / 1000));
+  const after = marks.filter((m) => m.revision > revision).map((m) => m.at);
+  return after.length ? Math.max(0, Math.floor((nowMs - Math.min(...after)) / 1000)) : 0;
 }
 
 /** Adds a mark; keeps every mark newer than `keepMs` plus the newest older one, thinned to MAX_MARKS. */
@@ -112,7 +106,8 @@ function sameNumbers(a: Record<string, number>, b: Record<string, number>): bool
 
 /** The stored value, read leniently: anything unreadable counts as empty (it only delays repairs). */
 export function parseMemory(text: string | undefined): Memory {
-  if (!text) return emptyMemory();
+  const empty: Memory = { marks: [], limbo: {}, repaired: {} };
+  if (!text) return empty;
   try {
     const v = JSON.parse(text) as Partial<Memory>;
     const marks = Array.isArray(v.marks)
@@ -124,6 +119,6 @@ export function parseMemory(text: string | undefined): Memory {
         : {};
     return { marks, limbo: numbers(v.limbo), repaired: numbers(v.repaired) };
   } catch {
-    return emptyMemory();
+    return empty;
   }
 }

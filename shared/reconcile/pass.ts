@@ -1,13 +1,12 @@
 /**
- * One reconciler pass (docs/reconciler.md): read a snapshot in pages (scan.ts), decide (decide.ts,
- * pure), re-send each stranded key's message through the normal queues (or settle waiting jobs),
- * then store the pass's memory (memory.ts). Safe with several passes at once: a re-sent message is
- * one more delivery the fenced consumers take as a duplicate; the memory is written with a compare.
+ * One reconciler pass (docs/reconciler.md): read a snapshot (scan.ts), decide (decide.ts), re-send each stranded
+ * key's message (or settle waiting jobs), store the memory (memory.ts). Passes at once are safe: a re-sent message
+ * is a duplicate to the fenced consumers; the memory is written with a compare.
  */
 import { errorMessage } from '../errors';
 import { createHash } from 'node:crypto';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { JOB_QUEUES, jobQueueName, numberSetting, queueName } from '../config';
+import { jobQueueName, numberSetting, queueName } from '../config';
 import { encodeEventMessage, messageGroupId } from '../events/etcd-event-message';
 import { settleWaiting } from '../jobs';
 import { RECONCILER_MEMORY_KEY } from '../keys';
@@ -102,8 +101,8 @@ export async function reconcilePass(store: Store, opts: PassOptions): Promise<Pa
   };
   let decision = decidePass(inputs);
   // Only the queues a repair would go to are asked (none on a quiet pass); then decide again.
-  const backlog = await readBacklog(decision.repairs, opts.backlog ?? sqsBacklog, logger);
-  if (Object.values(backlog).some((n) => n > 0)) decision = decidePass({ ...inputs, backlog: byDestination(backlog) });
+  const { backlog, byDestination } = await readBacklog(decision.repairs, opts.backlog ?? sqsBacklog, logger);
+  if (Object.values(backlog).some((n) => n > 0)) decision = decidePass({ ...inputs, backlog: byDestination });
   const relay = relayLags(snap.positions).map(({ behind, ...p }) => ({
     ...p,
     seconds: behind ? secondsSinceAfter(marks, p.checkpoint, mark.at) : 0,
@@ -178,9 +177,12 @@ function destinationQueue(to: Destination): string {
   return name;
 }
 
-/** The backlog of each queue the repairs would go to; a read that fails counts as none (logged). */
-async function readBacklog(repairs: Repair[], read: BacklogReader, logger: Logger): Promise<Record<string, number>> {
-  const queues = [...new Set(repairs.flatMap((r) => (r.send ? [destinationQueue(r.send.to)] : [])))];
+/** The backlog of each queue the repairs would go to, and by `destinationId`; a read that fails counts as none. */
+async function readBacklog(repairs: Repair[], read: BacklogReader, logger: Logger) {
+  const queueOf = new Map(
+    repairs.flatMap((r) => (r.send ? [[destinationId(r.send.to), destinationQueue(r.send.to)]] : [])),
+  );
+  const queues = [...new Set(queueOf.values())];
   const failed: Record<string, string> = {};
   const counts = await Promise.all(
     queues.map((q) =>
@@ -192,17 +194,8 @@ async function readBacklog(repairs: Repair[], read: BacklogReader, logger: Logge
   );
   if (Object.keys(failed).length)
     logger.warn('queue backlog unreadable; repairing into those queues as if empty', { queues: failed });
-  return Object.fromEntries(queues.map((q, i) => [q, counts[i]!]));
-}
-
-/** The decide core's backlog, by destination, from the backlog by queue name. */
-function byDestination(byQueue: Record<string, number>): Record<string, number> {
-  const destinations: Destination[] = [
-    { queue: 'config' },
-    { queue: 'finished' },
-    ...Object.keys(JOB_QUEUES).map((handler): Destination => ({ queue: 'jobs', handler })),
-  ];
-  return Object.fromEntries(destinations.map((d) => [destinationId(d), byQueue[destinationQueue(d)] ?? 0]));
+  const backlog: Record<string, number> = Object.fromEntries(queues.map((q, i) => [q, counts[i]!]));
+  return { backlog, byDestination: Object.fromEntries([...queueOf].map(([d, q]) => [d, backlog[q]!])) };
 }
 
 const sqsBacklog: BacklogReader = async (queue) => {

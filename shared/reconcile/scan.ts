@@ -1,7 +1,6 @@
 /**
- * The reconciler's read side: everything a pass decides from, read in pages at one store revision
- * (a consistent snapshot, never one unbounded range), reduced to the plain values of decide.ts.
- * Job keys are read only through the job lifecycle's reader.
+ * The reconciler's read side: what a pass decides from, read in pages at one store revision (a consistent snapshot),
+ * reduced to the plain values of decide.ts; job keys only through the job lifecycle's reader.
  */
 import { parseJsonObject } from '../encoding/json-object';
 import { parseConfigValue, versionOf } from '../gohan/config-value';
@@ -21,13 +20,9 @@ import { parseCheckpoint } from '../relay/checkpoint';
 import { pages } from '../store/read';
 import type { KeyValue, Store } from '../store/store';
 import type { ConfigEntry, EtcdPicture, MirrorEntry, RelayPosition, StateEntry, WorkerKey } from './decide';
-import { definedOnly } from '../defined-only';
 
 /** What a pass has read so far: how many keys, and the newest change under each prefix. */
-interface Seen {
-  keysRead: number;
-  newest: Map<string, number>;
-}
+type Seen = { keysRead: number; newest: Map<string, number> };
 
 const see = (seen: Seen, prefix: string, kv: Pick<KeyValue, 'modRevision'>): void => {
   seen.keysRead++;
@@ -50,10 +45,9 @@ const versionIn = (v: Record<string, unknown>): number | null => (typeof v.versi
 
 export async function readSnapshot(
   store: Store,
-  opts: { pageSize?: number; revision: number },
+  paged: Paged,
 ): Promise<EtcdPicture & { positions: RelayPosition[]; keysRead: number }> {
-  const { revision } = opts;
-  const paged: Paged = definedOnly({ pageSize: opts.pageSize, revision });
+  const { revision } = paged;
   const seen: Seen = { keysRead: 0, newest: new Map() };
   const configs = await readConfigs(keysUnder(store, seen, paged, CONFIG_PREFIX));
   const { mirrors, workerKeys } = await readWorkerKeys(store, seen, paged);
@@ -116,13 +110,11 @@ async function readWorkerKeys(store: Store, seen: Seen, paged: Paged) {
 /** Each route's revision in `/esi-relay/checkpoints/<relay>`, beside the newest change seen under it. */
 async function readRelayPositions(store: Store, seen: Seen, paged: Paged): Promise<RelayPosition[]> {
   const positions: RelayPosition[] = [];
-  for await (const page of pages(store, RELAY_CHECKPOINT_PREFIX, paged))
-    for (const kv of page) {
-      seen.keysRead++;
-      const relay = kv.key.slice(RELAY_CHECKPOINT_PREFIX.length);
-      if (!relay || relay.includes('/')) continue; // not a relay's checkpoint
-      for (const [prefix, checkpoint] of Object.entries(parseCheckpoint(kv.value).routes))
-        positions.push({ relay, prefix, checkpoint, newest: seen.newest.get(prefix) });
-    }
+  for await (const kv of keysUnder(store, seen, paged, RELAY_CHECKPOINT_PREFIX)) {
+    const relay = kv.key.slice(RELAY_CHECKPOINT_PREFIX.length);
+    if (!relay || relay.includes('/')) continue; // not a relay's checkpoint
+    for (const [prefix, checkpoint] of Object.entries(parseCheckpoint(kv.value).routes))
+      positions.push({ relay, prefix, checkpoint, newest: seen.newest.get(prefix) });
+  }
   return positions;
 }

@@ -3,6 +3,7 @@
  * its Rp was sent; R is the least Rp. Fenced on its own last write, so a second relay instance makes this one stop
  * (docs/decisions.md "The relay": "Own checkpoint", "One writer").
  */
+import { isPlainObject, parseJsonObject } from '../encoding/json-object';
 import { absent, modRevisionIs, put, type Store } from '../store/store';
 
 export class CheckpointLostError extends Error {
@@ -13,15 +14,11 @@ export type CheckpointValue = { revision: number; routes: Record<string, number>
 
 /** The stored value, read leniently: a route with no readable revision starts over (duplicates, never loss). */
 export function parseCheckpoint(text: string): CheckpointValue {
-  try {
-    const v = JSON.parse(text) as Partial<CheckpointValue>;
-    const routes: Record<string, number> = {};
-    if (v.routes && typeof v.routes === 'object')
-      for (const [prefix, rev] of Object.entries(v.routes)) if (isRevision(rev)) routes[prefix] = rev;
-    return { revision: isRevision(v.revision) ? v.revision : 0, routes };
-  } catch {
-    return { revision: 0, routes: {} };
-  }
+  const v = parseJsonObject(text);
+  const routes = isPlainObject(v.routes)
+    ? Object.fromEntries(Object.entries(v.routes).filter((e): e is [string, number] => isRevision(e[1])))
+    : {};
+  return { revision: isRevision(v.revision) ? v.revision : 0, routes };
 }
 
 const isRevision = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 0;

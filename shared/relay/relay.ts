@@ -1,7 +1,4 @@
-/**
- * The relay: one RouteStream per route and one checkpoint for all, written in batches (docs/decisions.md "The
- * relay"). A crash re-sends at most what was forwarded since the last write: duplicates, never loss.
- */
+/** One RouteStream per route and one checkpoint for all, written in batches (docs/decisions.md "The relay"). */
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Store } from '../store/store';
 import { Checkpoint, CheckpointLostError } from './checkpoint';
@@ -10,9 +7,7 @@ import type { RelayRoute } from './routes';
 import { SqsBatchSender, SqsSendError } from './sqs-sender';
 import { definedOnly } from '../defined-only';
 
-export type { RouteFn } from './routes';
-
-/** A route's stored revision this far behind is written even if it forwarded nothing (not to be compacted away). */
+/** A route's stored revision this far behind is written even if nothing was forwarded (before it is compacted). */
 const STALE_REVISIONS = 10_000;
 
 /**
@@ -37,8 +32,7 @@ export class Relay {
   private readonly failure = new Promise<Error>((resolve) => (this.onFatal = resolve));
   private stopping = false;
   private checkpointWrite: Promise<void> = Promise.resolve();
-  /** Events forwarded since the last checkpoint write. */
-  private unsaved = 0;
+  private unsaved = 0; // events forwarded since the last checkpoint write
   private checkpointTimer: NodeJS.Timeout | undefined;
   private checkpointWrites = 0;
 

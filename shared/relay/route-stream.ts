@@ -1,9 +1,4 @@
-/**
- * Streams the etcd events under one route's prefix into SQS without losing any (docs/decisions.md
- * "The relay"): resumed from the stream's own position, never the etcd3 watcher's; on whole
- * revisions; a compacted start resynced a page at a time as the send buffer has room; up to
- * `concurrency` batches in flight, the position moving over finished ones only.
- */
+/** Streams the etcd events under one route's prefix into SQS without losing any (docs/decisions.md "The relay"). */
 import { TaskCancelledError, timeout, TimeoutStrategy } from 'cockatiel';
 import { errorMessage } from '../errors';
 import { type EtcdEventMessage } from '../events/etcd-event-message';
@@ -11,7 +6,7 @@ import type { Logger } from '../log/logger';
 import { RANGE_PAGE_SIZE } from '../store/read';
 import { CompactedError, type Store, type WatchEvent, type WatchHandle } from '../store/store';
 import type { SqsBatchSender } from './sqs-sender';
-import type { RelayRoute, RouteFn } from './routes';
+import type { RelayRoute } from './routes';
 import { definedOnly } from '../defined-only';
 
 /** What every route of a relay shares: `batchSize` 1-10, `concurrency` batches in flight, `resyncPageSize` keys. */
@@ -23,14 +18,11 @@ export interface StreamOptions {
   resyncPageSize?: number;
 }
 
-/** What a stream tells its relay: the position moved (with the events forwarded up to it); it cannot go on. */
-export type StreamEvents = { onAdvance(forwarded: number): void; onFailure(err: Error): void };
-
 /** A watch not created within this fails the relay (no in-process retry: docs/decisions.md, "Quiet routes"). */
 const WATCH_OPEN_MS = 30_000;
 const watchOpen = timeout(WATCH_OPEN_MS, TimeoutStrategy.Aggressive).dangerouslyUnref();
 
-/** `position` orders the item for the checkpoint (a resync's at the list's revision); no `queue`: not forwarded. */
+/** `position`: where the checkpoint may move once it is sent; no `queue`: not forwarded. */
 type Item = { message: EtcdEventMessage; position: number; queue: string | undefined };
 
 /** `forwarded`: events sent to a queue (accepted or dead-lettered). */
@@ -50,7 +42,6 @@ export type StreamCounters = ReturnType<typeof emptyCounters>;
 
 export class RouteStream {
   readonly prefix: string;
-  private readonly route: RouteFn;
   private pending: Item[] = [];
   private inflight: Batch[] = [];
   private lastEnqueued = 0;
@@ -58,12 +49,11 @@ export class RouteStream {
   private recovering: Promise<void> | undefined;
   private stopping = false;
   private halted = false;
-  /** The send loop and a resync waiting for room, until something changes. */
   private readonly waiters = new Set<() => void>();
   private loop: Promise<void> | undefined;
   /** Every event up to it was sent or passed over; the checkpoint trails it. */
   private safePosition = 0;
-  /** When the watch last said anything: created, events, a progress notification. */
+  /** When the watch last said anything. */
   private lastHeard = Date.now();
   readonly counters = emptyCounters();
 
@@ -71,11 +61,10 @@ export class RouteStream {
     private readonly store: Store,
     private readonly sender: SqsBatchSender,
     private readonly opts: StreamOptions,
-    route: RelayRoute,
-    private readonly relay: StreamEvents,
+    private readonly route: RelayRoute,
+    private readonly relay: { onAdvance(forwarded: number): void; onFailure(err: Error): void },
   ) {
     this.prefix = route.prefix;
-    this.route = route.route;
   }
 
   private get where() {
@@ -86,8 +75,8 @@ export class RouteStream {
     return this.safePosition;
   }
 
-  silentMs(now = Date.now()): number {
-    return now - this.lastHeard;
+  silentMs(): number {
+    return Date.now() - this.lastHeard;
   }
 
   /** Starts after revision `from`: every event under the prefix at or below it was sent. */
@@ -212,7 +201,7 @@ export class RouteStream {
       const last = !page.more || lastKey === undefined;
       for (const kv of page.items) {
         const message: EtcdEventMessage = { key: kv.key, modRevision: kv.modRevision, type: 'sync' };
-        this.hold({ message, position: last ? revision : held, queue: this.route(message, kv.value) });
+        this.hold({ message, position: last ? revision : held, queue: this.route.route(message, kv.value) });
       }
       keys += page.items.length;
       this.counters.received += page.items.length;
@@ -251,7 +240,7 @@ export class RouteStream {
       // Duplicates after a re-watch: whole revisions we already hold.
       if (ev.modRevision <= this.lastEnqueued) continue;
       const message: EtcdEventMessage = { key: ev.key, modRevision: ev.modRevision, type: ev.type };
-      this.hold({ message, position: ev.modRevision, queue: this.route(message, ev.value) });
+      this.hold({ message, position: ev.modRevision, queue: this.route.route(message, ev.value) });
       this.counters.received++;
     }
     this.lastEnqueued = Math.max(this.lastEnqueued, events.at(-1)?.modRevision ?? 0);

@@ -1,8 +1,6 @@
 /**
- * Sends relay messages to SQS in batches of at most 10 and resolves only when every entry was
- * accepted or, refused for good, dead-lettered (docs/decisions.md "The relay": "Batches in flight",
- * "Never stalled by one event"). Only transient errors are retried, within a budget; anything else,
- * the budget spent or `stop()` fail the send with SqsSendError.
+ * Sends relay messages in batches of at most 10, resolving once each was accepted or dead-lettered; only transient
+ * errors are retried (docs/decisions.md "The relay": "Batches in flight", "Never stalled by one event").
  */
 import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { ExponentialBackoff, handleWhen, noJitterGenerator, retry, type RetryPolicy } from 'cockatiel';
@@ -81,6 +79,8 @@ type SdkError = Error & {
 
 const isRefusal = (code: string | undefined, senderFault: boolean): boolean =>
   senderFault && REFUSALS.has(codeOf(code));
+const isRefusalError = (err: unknown): err is SdkError =>
+  isRefusal((err as SdkError).name, (err as SdkError).$fault === 'client');
 
 /** A failure that may pass by itself: transport, 5xx and 429, throttling, a missing queue; never a bug (TypeError). */
 function isTransient(err: unknown): boolean {
@@ -169,8 +169,7 @@ export class SqsBatchSender {
       // One request for the batch; one per entry once a whole batch was refused (to find the entry at fault).
       for (const entries of alone ? pending.map((e) => [e]) : [pending]) {
         try {
-          const batchRefused = await this.attempt(url, entries);
-          if (batchRefused && entries.length > 1) alone = true;
+          if ((await this.attempt(url, entries)) && entries.length > 1) alone = true;
         } catch (err) {
           transient = err;
           for (const e of entries) e.error = String(err);
@@ -181,12 +180,10 @@ export class SqsBatchSender {
         deadLettered++;
       }
       pending = pending.filter((p) => p.refusals < MAX_REFUSALS && p.error !== undefined);
-      const [first] = pending;
-      if (first) {
-        this.stats.retriedEntries += pending.length;
-        if (transient) throw transient as Error;
-        throw new RetryLater(`${pending.length} of the batch's entries not accepted yet: ${first.error}`);
-      }
+      if (!pending.length) return;
+      this.stats.retriedEntries += pending.length;
+      if (transient) throw transient as Error;
+      throw new RetryLater(`${pending.length} of the batch's entries not accepted yet: ${pending[0]!.error}`);
     });
     return deadLettered;
   }
@@ -207,10 +204,9 @@ export class SqsBatchSender {
         }),
       );
     } catch (err) {
-      const e = err as SdkError;
-      if (!isRefusal(e.name, e.$fault === 'client')) throw err;
+      if (!isRefusalError(err)) throw err;
       for (const entry of entries) {
-        entry.error = `${codeOf(e.name)}: ${e.message}`;
+        entry.error = `${codeOf(err.name)}: ${err.message}`;
         if (entries.length === 1) entry.refusals++; // only an entry sent alone is known to be at fault
       }
       return true;
@@ -241,11 +237,10 @@ export class SqsBatchSender {
     recordRelayDeadLetter('esi-relay', queueName);
     const dlq = this.opts.deadLetterQueue;
     if (!dlq) return;
-    const keySha256 = createHash('sha256').update(key).digest('hex');
     const record = {
       key: keyShown,
       keyLength: key.length,
-      keySha256,
+      keySha256: createHash('sha256').update(key).digest('hex'),
       modRevision,
       type,
       queue: queueName,
@@ -256,10 +251,9 @@ export class SqsBatchSender {
       try {
         await this.client.send(new SendMessageCommand({ QueueUrl, MessageBody: sqsSafeJson(record) }));
       } catch (err) {
-        const x = err as SdkError;
-        if (!isRefusal(x.name, x.$fault === 'client')) throw err;
+        if (!isRefusalError(err)) throw err;
         // Even the record is refused: the log line above is all that is left of it.
-        this.logger.error('relay dead-letter queue refused the record', { resource_key: keyShown, error: x.message });
+        this.logger.error('relay dead-letter queue refused the record', { resource_key: keyShown, error: err.message });
       }
     });
   }

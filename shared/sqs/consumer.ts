@@ -1,8 +1,7 @@
 /**
- * The one result policy for every SQS-driven function (docs/decisions.md "One result policy"). A
- * batch comes from one queue: a FIFO batch runs its message groups at once, each in order, a failed
- * record holding back the later ones of its group only; a standard batch runs every record at once.
- * Each record logs through a child logger of its own, so records never log under each other's keys.
+ * The one result policy for every SQS-driven function (docs/decisions.md "One result policy"). A FIFO batch runs its
+ * message groups at once, each in order; a standard batch runs every record at once. Each record logs through a
+ * child logger of its own, so records never log under each other's keys.
  */
 import { numberSetting } from '../config';
 import { errorMessage } from '../errors';
@@ -17,12 +16,7 @@ import {
 import { ChangeMessageVisibilityBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { TaskCancelledError, timeout, TimeoutStrategy } from 'cockatiel';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import {
-  decodeEventMessage,
-  type EtcdEventMessage,
-  encodeEventMessage,
-  MalformedMessageError,
-} from '../events/etcd-event-message';
+import { decodeEventMessage, type EtcdEventMessage, encodeEventMessage } from '../events/etcd-event-message';
 import type { Logger } from '../log/logger';
 import { flushMetrics, recordOutcome, serviceOf } from '../metrics';
 import { loadSecrets } from '../secrets';
@@ -41,9 +35,7 @@ export const failed = (error: string): Outcome => ({ kind: 'failed', error });
 export const retryLater = (delaySeconds: number, reason: string, message?: EtcdEventMessage): Outcome =>
   definedOnly({ kind: 'retryLater' as const, delaySeconds, reason, message });
 
-export type RecordContext = { record: SQSRecord; receiveCount: number; logger: Logger };
-
-export type RecordHandler = (message: EtcdEventMessage, ctx: RecordContext) => Promise<Outcome>;
+export type RecordHandler = (message: EtcdEventMessage, ctx: { record: SQSRecord; logger: Logger }) => Promise<Outcome>;
 
 async function applyOutcome(
   outcome: Outcome,
@@ -82,8 +74,8 @@ export function sqsConsumer(handle: RecordHandler, opts: { logger: Logger; retry
     try {
       message = decodeEventMessage(record.body);
     } catch (err) {
-      if (!(err instanceof MalformedMessageError)) throw err;
-      logger.error('unreadable message acknowledged', { message_id: record.messageId, error: err.message });
+      // Only MalformedMessageError: redelivery cannot make the message readable.
+      logger.error('unreadable message acknowledged', { message_id: record.messageId, error: errorMessage(err) });
       recordOutcome(service, 'failed');
       return;
     }
@@ -95,7 +87,7 @@ export function sqsConsumer(handle: RecordHandler, opts: { logger: Logger; retry
     };
     logger.appendKeys(fields);
     try {
-      const outcome = await handle(message, { record, receiveCount: fields.attempt, logger });
+      const outcome = await handle(message, { record, logger });
       await applyOutcome(outcome, message, logger, opts.retryQueueName);
       recordOutcome(service, outcome.kind);
     } catch (err) {
@@ -197,13 +189,6 @@ export function retryDelaySeconds(receiveCount: number, maxSeconds = retryMaxDel
 /** The cap of retryDelaySeconds: ESI_RETRY_MAX_DELAY_SECONDS, 60 by default (the local stack). */
 export const retryMaxDelaySeconds = (): number =>
   numberSetting('ESI_RETRY_MAX_DELAY_SECONDS', 60, (s) => s >= 5 && s <= 43_200);
-
-/** How long a record may keep failing before it is dead-lettered: the delays between its receives. */
-export function retryBudgetSeconds(maxReceiveCount: number, maxSeconds: number): number {
-  let total = 0;
-  for (let n = 1; n < maxReceiveCount; n++) total += retryDelaySeconds(n, maxSeconds);
-  return total;
-}
 
 /** The failed records come back after retryDelaySeconds, not the visibility timeout (best effort). */
 async function comeBackSoon(event: SQSEvent, res: SQSBatchResponse, logger: Logger): Promise<SQSBatchResponse> {

@@ -9,7 +9,7 @@
  * @waits 390 (the outage itself)
  */
 import { deadLetters } from '../../infra/demo/dead-letters';
-import { retryBudgetSeconds } from '../../shared/sqs/consumer';
+import { retryBudgetSeconds } from '../helpers/retry-budget';
 import { deployedRecoverySettings, scenarioThroughFault, settingsLine, useChaosStack } from '../helpers/chaos-run';
 
 const OUTAGE_S = 390;

@@ -65,7 +65,7 @@ export async function startInProcessPipeline(
       const record: SQSRecord = sqsRecord(message);
       let outcome: Outcome;
       try {
-        outcome = await handlers.get(queue)!(message, { record, receiveCount: 1, logger });
+        outcome = await handlers.get(queue)!(message, { record, logger });
       } catch (e) {
         errors.push(`${queue} ${message.key}: ${(e as Error).message}`);
         later(100, () => deliver(queue, message));

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { retryBudgetSeconds, retryDelaySeconds } from '../../../shared/sqs/consumer';
+import { retryDelaySeconds } from '../../../shared/sqs/consumer';
+import { retryBudgetSeconds } from '../../helpers/retry-budget';
 
 const params = YAML.parse(fs.readFileSync(path.join(__dirname, '../../../serverless.yml'), 'utf8')).params.default;
 
