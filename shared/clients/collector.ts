@@ -1,17 +1,14 @@
-/**
- * Collector client, `/targets` as the record captured it (docs/PROTOCOL-NOTES.md §e). `GET /targets?filters`
- * is not in the record: against a collector without it, findTargets fails with a TerminalError (404/405).
- */
+// Collector client, `/targets` as the record captured it (docs/PROTOCOL-NOTES.md §e). GET /targets?filters is not
+// in the record: a collector without it fails findTargets with a TerminalError (404/405).
 import type { AxiosInstance, AxiosResponse, Method } from 'axios';
 import { type ClientError, fromResponse, fromThrown, TerminalError } from './errors';
-import { type BreakerSettings, createHttp, DEFAULT_RETRY, resilience, type Resilience } from './http';
+import { createHttp, resilience, type Resilience } from './http';
 import { httpSettings, SettingsError, type RetrySettings } from './settings';
 import { definedOnly } from '../defined-only';
 
 /** The body of POST /targets (what the templates' MonitoringTarget resources declared). */
 export interface TargetSpec {
   type: string;
-  /** Gohan plural, e.g. `ports`. */
   resource_type: string;
   resource_id: string;
   field_name?: string;
@@ -36,7 +33,7 @@ export interface Target extends TargetSpec {
   link: string;
   monitorer?: string;
   created_at?: string;
-  /** On GET (empty until an agent reports). */
+  /** Empty until an agent reports. */
   values?: TargetValue[];
 }
 
@@ -55,10 +52,10 @@ export class CollectorClient {
   private readonly http: AxiosInstance;
   private readonly policy: Resilience;
 
-  constructor(opts: { baseUrl: string; timeoutMs?: number; retry?: RetrySettings; breaker?: BreakerSettings }) {
+  constructor(opts: { baseUrl: string; timeoutMs?: number; retry?: RetrySettings }) {
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
     this.http = createHttp(opts.timeoutMs ?? 10_000);
-    this.policy = resilience('collector', this.baseUrl, opts.retry ?? DEFAULT_RETRY, opts.breaker);
+    this.policy = resilience('collector', this.baseUrl, opts.retry);
   }
 
   /**
@@ -116,7 +113,7 @@ export class CollectorClient {
       }
     };
     try {
-      return await this.policy.execute(attempt);
+      return await this.policy(attempt);
     } catch (err) {
       throw err instanceof NoRetry ? err.error : err;
     }

@@ -1,33 +1,25 @@
-/**
- * Client errors as RetryableError or TerminalError (docs/heat-handler.md "Errors"); never a credential or
- * token: messages are redacted, `cause` is a bare copy without axios' request config (headers, body).
- */
+// Client errors as RetryableError or TerminalError (docs/heat-handler.md "Errors"), never carrying a secret:
+// messages are redacted, `cause` is a bare copy without axios' request config (headers, body).
 import { errorMessage } from '../errors';
 import { redactText } from '../log/redact';
-import { definedOnly } from '../defined-only';
 
 export type ServiceName = 'keystone' | 'heat' | 'collector';
-
-interface ClientErrorDetails {
+type Details = Partial<Pick<ClientError, 'status' | 'code' | 'type' | 'serviceMessage'>> & {
   service: ServiceName;
-  /** HTTP status, when the service answered; else the network error `code`. */
-  status?: number;
-  code?: string;
-  /** The service's error type (Heat's `StackExists`, `ActionInProgress`, …) and text. */
-  type?: string;
-  serviceMessage?: string;
   cause?: unknown;
-}
+};
 
 export abstract class ClientError extends Error {
   readonly service: ServiceName;
+  /** HTTP status, when the service answered; else the network error `code`. */
   readonly status: number | undefined;
   readonly code: string | undefined;
+  /** The service's error type (Heat's `StackExists`, `ActionInProgress`, …) and text. */
   readonly type: string | undefined;
   readonly serviceMessage: string | undefined;
   abstract readonly retryable: boolean;
 
-  constructor(message: string, d: ClientErrorDetails) {
+  constructor(message: string, d: Details) {
     super(redactText(message), d.cause === undefined ? undefined : { cause: sanitizeCause(d.cause) });
     this.service = d.service;
     this.status = d.status;
@@ -84,26 +76,22 @@ export function safeUrl(url: string): string {
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 /** The service's error text and type from an error body (Heat, Keystone, collector shapes). */
-function errorBodyText(body: unknown): { message?: string; type?: string } {
-  if (typeof body === 'string') return definedOnly({ message: body.trim().slice(0, 500) || undefined });
+function errorBodyText(body: unknown): { message?: string | undefined; type?: string | undefined } {
+  if (typeof body === 'string') return { message: body.trim().slice(0, 500) || undefined };
   if (!body || typeof body !== 'object') return {};
   const b = body as Record<string, unknown>;
   if (b.error && typeof b.error === 'object') {
     const e = b.error as Record<string, unknown>;
-    return definedOnly({
-      message: (e.message !== '' && str(e.message)) || str(b.explanation),
-      type: str(e.type) ?? str(e.title),
-    });
+    return { message: (e.message !== '' && str(e.message)) || str(b.explanation), type: str(e.type) ?? str(e.title) };
   }
-  const message = str(b.error) ?? str(b.explanation) ?? str(b.message);
-  return message === undefined ? {} : { message };
+  return { message: str(b.error) ?? str(b.explanation) ?? str(b.message) };
 }
 
 /** Classifies an HTTP answer the client did not expect; `what` names the call (`heat POST /v1/<tenant>/stacks`). */
 export function fromResponse(service: ServiceName, what: string, status: number, body: unknown): Classified {
   const { message, type } = errorBodyText(body);
   const text = `${what}: ${status}${type ? ` ${type}` : ''}${message ? `: ${message}` : ''}`;
-  const d = definedOnly({ service, status, type, serviceMessage: message });
+  const d = { service, status, type, serviceMessage: message };
   const retryable =
     status >= 500 || status === 429 || status === 408 || (status === 409 && type === 'ActionInProgress');
   return retryable ? new RetryableError(text, d) : new TerminalError(text, d);
@@ -114,7 +102,7 @@ export function fromThrown(service: ServiceName, what: string, err: unknown): Cl
   if (err instanceof ClientError) return err;
   const code = str((err as { code?: unknown })?.code);
   const msg = errorMessage(err);
-  const d = definedOnly({ service, code, cause: err });
+  const d = { service, code, cause: err };
   if ((code && RETRYABLE_CODES.has(code)) || /timeout|socket hang up|network error/i.test(msg)) {
     return new RetryableError(`${what}: ${code ?? 'network error'}: ${msg}`, d);
   }

@@ -1,10 +1,8 @@
-/**
- * Heat v1 client: authenticated through the Keystone session, retried with backoff behind the stack's
- * circuit breaker (http.ts). A look-up by name answers 302: the client reads `Location`, axios never follows.
- */
+// Heat v1 client (docs/heat-handler.md "Heat"): retried with backoff behind the stack's circuit breaker (http.ts).
+// A look-up by name answers 302: the client reads `Location`, axios never follows.
 import type { AxiosInstance, AxiosResponse, Method } from 'axios';
 import { fromResponse, fromThrown, TerminalError } from './errors';
-import { type BreakerSettings, createHttp, DEFAULT_RETRY, resilience } from './http';
+import { type BreakerSettings, createHttp, resilience } from './http';
 import type { HeatOutput } from '../heat/types';
 import { keystoneSession, type KeystoneSession } from './keystone';
 import { openstackSettings, type OpenStackSettings, type RetrySettings } from './settings';
@@ -17,15 +15,12 @@ export interface StackRef {
   href: string;
 }
 
-export interface StackView {
-  id: string;
-  name: string;
+export interface StackView extends StackRef {
   /** `<ACTION>_<STATE>`, e.g. `CREATE_COMPLETE`. */
   status: string;
   statusReason: string;
   outputs: HeatOutput[];
   timeoutMins?: number;
-  href: string;
   /** Heat's `creation_time`, and `updated_time`: when the latest update (or convergence delete) started. */
   creationTime?: string;
   updatedTime?: string;
@@ -74,7 +69,7 @@ type HeatResponse = AxiosResponse<{ stack?: unknown } | undefined>;
 type StackLinks = { id?: unknown; links?: { href?: unknown; rel?: unknown }[] };
 const selfLink = (s: StackLinks) => str(s.links?.find((l) => l.rel === 'self')?.href);
 const terminal = (message: string, status: number, type?: string) =>
-  new TerminalError(message, definedOnly({ service: 'heat' as const, status, type }));
+  new TerminalError(message, { service: 'heat', status, type });
 
 export class HeatClient {
   private readonly http: AxiosInstance;
@@ -85,7 +80,7 @@ export class HeatClient {
       timeoutMs?: number;
       retry?: RetrySettings;
       breaker?: BreakerSettings;
-      caBundle?: string;
+      caBundle?: string | undefined;
     },
   ) {
     this.http = createHttp(opts.timeoutMs ?? 10_000, opts.caBundle);
@@ -193,8 +188,8 @@ export class HeatClient {
     o: { stack: string; body?: unknown; ok: number[]; onAttemptError?: () => void },
   ): Promise<HeatResponse> {
     const endpoint = await this.opts.session.endpoint();
-    const policy = resilience('heat', endpoint, this.opts.retry ?? DEFAULT_RETRY, this.opts.breaker, o.stack);
-    return policy.execute(async () => {
+    const policy = resilience('heat', endpoint, this.opts.retry, this.opts.breaker, o.stack);
+    return policy(async () => {
       let what = `heat ${method} ${target}`;
       try {
         const res: HeatResponse = await this.opts.session.withAuth('orchestration', (token, ep) => {
@@ -223,11 +218,9 @@ export function defaultHeatClient(): HeatClient {
 
 /** A Heat client with these settings, its Keystone session the container's one for them. */
 export const heatClientFrom = (s: OpenStackSettings): HeatClient =>
-  new HeatClient(
-    definedOnly({
-      session: keystoneSession(s.keystone, { timeoutMs: s.httpTimeoutMs, retry: s.retry }),
-      timeoutMs: s.httpTimeoutMs,
-      retry: s.retry,
-      caBundle: s.keystone.caBundle,
-    }),
-  );
+  new HeatClient({
+    session: keystoneSession(s.keystone, { timeoutMs: s.httpTimeoutMs, retry: s.retry }),
+    timeoutMs: s.httpTimeoutMs,
+    retry: s.retry,
+    caBundle: s.keystone.caBundle,
+  });

@@ -1,7 +1,5 @@
-/**
- * What the clients share: axios that never throws on a status nor follows redirects, and the resilience
- * policy: bounded backoff retries of RetryableError within a call, behind the container's circuit breakers.
- */
+// What the clients share: axios that never throws on a status nor follows redirects, and bounded backoff
+// retries of RetryableError within a call, behind the container's circuit breakers.
 import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
@@ -29,7 +27,7 @@ export interface BreakerSettings {
 }
 
 const DEFAULT_BREAKER: BreakerSettings = { threshold: 8, halfOpenAfterMs: 10_000 };
-export const DEFAULT_RETRY: RetrySettings = { retries: 3, initialDelayMs: 200, maxDelayMs: 2000 };
+const DEFAULT_RETRY: RetrySettings = { retries: 3, initialDelayMs: 200, maxDelayMs: 2000 };
 
 // Keep-alive: a warm Lambda container reuses its connections; one https agent per private CA bundle.
 const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
@@ -86,10 +84,8 @@ function breakerFor(
   return b;
 }
 
-export interface Resilience {
-  /** Runs `fn` with retries of RetryableError; an open circuit fails at once with RetryableError. */
-  execute<T>(fn: () => Promise<T>): Promise<T>;
-}
+/** Runs `fn` with retries of RetryableError; an open circuit fails at once with RetryableError. */
+export type Resilience = <T>(fn: () => Promise<T>) => Promise<T>;
 
 /**
  * With `scope` (a Heat stack name) a call passes two breakers: the endpoint's, counting only
@@ -116,18 +112,16 @@ export function resilience(
     }),
     breaker,
   );
-  return {
-    async execute<T>(fn: () => Promise<T>): Promise<T> {
-      try {
-        // One trace subsegment per call, its retries inside it.
-        return await traced(service, () => policy.execute(fn));
-      } catch (err) {
-        if (!(err instanceof BrokenCircuitError)) throw err;
-        throw new RetryableError(
-          `${service}: circuit open for ${endpoint} after repeated failures; not calling it for now`,
-          { service, code: 'CIRCUIT_OPEN', cause: err },
-        );
-      }
-    },
+  return async (fn) => {
+    try {
+      // One trace subsegment per call, its retries inside it.
+      return await traced(service, () => policy.execute(fn));
+    } catch (err) {
+      if (!(err instanceof BrokenCircuitError)) throw err;
+      throw new RetryableError(
+        `${service}: circuit open for ${endpoint} after repeated failures; not calling it for now`,
+        { service, code: 'CIRCUIT_OPEN', cause: err },
+      );
+    }
   };
 }

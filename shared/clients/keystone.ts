@@ -1,11 +1,8 @@
-/**
- * Keystone v3 authentication with project scope; one session per configuration in the container, its token
- * renewed shortly before `expires_at` and once on a 401. The password and token never reach an error or log.
- */
+// Keystone v3 with project scope (docs/heat-handler.md "Keystone"). The password and token never reach an error or log.
 import crypto from 'node:crypto';
 import type { AxiosInstance, AxiosResponse } from 'axios';
 import { fromResponse, fromThrown, RetryableError, safeUrl, TerminalError } from './errors';
-import { createHttp, DEFAULT_RETRY, resilience, type Resilience } from './http';
+import { createHttp, resilience, type Resilience } from './http';
 import type { KeystoneSettings, RetrySettings } from './settings';
 
 interface CatalogEntry {
@@ -14,7 +11,6 @@ interface CatalogEntry {
 }
 
 interface KeystoneToken {
-  /** Never log this. */
   readonly token: string;
   /** Epoch ms of `expires_at`, and after which the session authenticates again before using it. */
   readonly expiresAt: number;
@@ -53,13 +49,13 @@ export class KeystoneSession {
   private readonly now: () => number;
   private current: KeystoneToken | undefined;
   private inflight: Promise<KeystoneToken> | undefined;
-  /** Successful authentications (tests read it). */
+  /** Successful authentications. */
   authentications = 0;
 
   constructor(private readonly opts: KeystoneSessionOptions) {
     this.authUrl = normalizeAuthUrl(opts.authUrl);
     this.http = createHttp(opts.timeoutMs ?? 10_000, opts.caBundle);
-    this.policy = resilience('keystone', this.authUrl, opts.retry ?? DEFAULT_RETRY);
+    this.policy = resilience('keystone', this.authUrl, opts.retry);
     this.now = opts.now ?? Date.now;
   }
 
@@ -124,7 +120,7 @@ export class KeystoneSession {
         };
     const who = app ? `application credential ${app.id}` : `user ${username}, project ${projectName}`;
     const rejected = `${what}: 401: authentication rejected for ${who} (check the ESI_KEYSTONE_* settings)`;
-    return this.policy.execute(async () => {
+    return this.policy(async () => {
       let res: AxiosResponse<{ token?: unknown } | undefined>;
       try {
         res = await this.http.post(url, body, { headers: { 'Content-Type': 'application/json' } });

@@ -1,9 +1,8 @@
-/**
- * A stack operation as Heat shows it (docs/heat-handler.md "Every stack ends"). Pure; nothing of it
- * is kept in etcd: every invocation re-derives it from stack-show, via the `esi-op=<sha256>` tag.
- */
+// A stack operation as Heat shows it (docs/heat-handler.md "Every stack ends"). Pure; nothing of it is kept in
+// etcd: every invocation re-derives it from stack-show, via the `esi-op=<sha256>` tag.
 import crypto from 'node:crypto';
 import { pyDumps } from '../encoding/pyjson';
+import type { StackView } from '../clients/heat';
 
 /** `CREATE_COMPLETE` → `{action: 'CREATE', state: 'COMPLETE'}`. */
 export function splitStackStatus(status: string): { action: string; state: string } {
@@ -33,13 +32,7 @@ export const tagsWith = (current: readonly string[], tag: string): string[] => [
   tag,
 ];
 
-export interface StackSeen {
-  status: string;
-  statusReason: string;
-  tags: readonly string[];
-  creationTime?: string;
-  updatedTime?: string;
-}
+export type StackSeen = Pick<StackView, 'status' | 'statusReason' | 'tags' | 'creationTime' | 'updatedTime'>;
 
 /** When the latest operation started, by Heat's clock. */
 export const operationStart = (stack: Pick<StackSeen, 'creationTime' | 'updatedTime'>): string | undefined =>

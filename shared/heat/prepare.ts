@@ -1,8 +1,5 @@
-/**
- * A heat_worker job → what the Heat client is called with (docs/heat-handler.md "Preparing a
- * job"). Pure: the referenced stacks' outputs come in through `outputsOf`. Every error thrown here
- * is a job failure (isPrepareFailure): retrying cannot fix it.
- */
+// A heat_worker job → what the Heat client is called with (docs/heat-handler.md "Preparing a job"). Pure: the
+// referenced stacks' outputs come in through `outputsOf`. Every error thrown here is a job failure (isPrepareFailure).
 import { isDeleteAction, type Job, type Param } from '../planner/types';
 import {
   HotParseError,
@@ -35,16 +32,17 @@ const paramError = (param: unknown, where: string, text: string) =>
 export class MissingOutputError extends PrepareError {
   override name = 'MissingOutputError';
   readonly reason: 'no_stack' | 'no_output';
-  /** `have`: the output keys of the resource's stack record, undefined when there is none. */
+  /** `outputs`: those of the resource's stack record, undefined when there is none. */
   constructor(
     readonly param: string,
     readonly resourceType: string,
     readonly resourceId: string,
     readonly outputKey: string,
-    have: string[] | undefined,
+    outputs: readonly HeatOutput[] | undefined,
     where: string,
   ) {
     const stack = stackNameOf(resourceType, resourceId);
+    const have = outputs?.map((o) => o.output_key);
     const has = have?.length ? `it has ${have.join(', ')}` : 'it has no outputs';
     super(
       have
@@ -100,15 +98,7 @@ function resolveOutput(
     throw paramError(param, where, 'output_key reference without output_key, resource_type and resource_id');
   const outputs = outputsOf(type, id);
   const out = outputs?.find((o) => o.output_key === key);
-  if (!out)
-    throw new MissingOutputError(
-      param,
-      type,
-      id,
-      key,
-      outputs?.map((o) => o.output_key),
-      where,
-    );
+  if (!out) throw new MissingOutputError(param, type, id, key, outputs, where);
   return out.output_value;
 }
 

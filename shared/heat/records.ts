@@ -1,7 +1,5 @@
-/**
- * The values the heat handler writes, exactly as the original worker did (docs/heat-handler.md
- * "Values written to etcd"). Pure. json.dumps with sort_keys=True, except `/state`'s `heat_outputs`.
- */
+// The values the heat handler writes, exactly as the original worker did (docs/heat-handler.md "Values written
+// to etcd"). Pure. json.dumps with sort_keys=True, except `/state`'s `heat_outputs`.
 import { pyDumps } from '../encoding/pyjson';
 import type { HeatOutput } from './types';
 
@@ -74,10 +72,8 @@ export const encodeEsiValue = (value: unknown): string => pyDumps(value, { sortK
 /** `/state`'s `heat_outputs` string: json.dumps of the list, not sorted. */
 export const stateHeatOutputsText = (outputs: readonly HeatOutput[]): string => pyDumps(cleanOutputs(outputs));
 
-export function tenantOf(resourceInput: Record<string, unknown> | undefined): string {
-  const t = resourceInput?.tenant_id;
-  return typeof t === 'string' ? t : '';
-}
+export const tenantOf = (resourceInput: Record<string, unknown> | undefined): string =>
+  typeof resourceInput?.tenant_id === 'string' ? resourceInput.tenant_id : '';
 
 /** A stored heat_stacks value, or undefined if the text is not one. */
 export function parseStackRecord(text: string): HeatStackRecord | undefined {

@@ -1,7 +1,5 @@
-/**
- * Reads the shipped templates: `heat_templates/*.yaml` and `template_mappings.yaml`. parameter_mappings' key
- * order is the job param order: nothing here may rebuild or sort it.
- */
+// Reads the shipped templates (docs/templates.md "API"). parameter_mappings' key order is the job param order:
+// nothing here may rebuild or sort it.
 import { isPlainObject } from '../encoding/json-object';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,40 +8,29 @@ import type { HeatTemplate, JsonObject, JsonValue } from '../planner/types';
 
 export type { HeatTemplate };
 
-/** `templates/` at the repo root. */
-export const DEFAULT_TEMPLATES_ROOT = path.resolve(__dirname, '..', '..', 'templates');
+const DEFAULT_TEMPLATES_ROOT = path.resolve(__dirname, '..', '..', 'templates');
 
 export class TemplateLoadError extends Error {
   override name = 'TemplateLoadError';
-  constructor(
-    readonly source: string,
-    message: string,
-    options?: ErrorOptions,
-  ) {
+  constructor(source: string, message: string, options?: ErrorOptions) {
     super(`${source}: ${message}`, options);
   }
 }
 
-export interface LoadedTemplates {
-  /** By template id, in file-name order. */
-  templates: Record<string, HeatTemplate>;
-  /** template_mappings.yaml as parsed (parseTemplateMappings validates it); undefined when absent. */
-  templateMappings: JsonObject | undefined;
-}
-
-/**
- * Checks one parsed heat template document; `source` names it in errors. `expectedId` (the file's
- * base name) must equal `id`: a copied file with a stale id would silently shadow another template.
- */
+// Checks one parsed heat template. `expectedId` (the file's base name) must equal `id`: a copied file with a
+// stale id would silently shadow another template.
 export function toHeatTemplate(doc: unknown, source: string, expectedId?: string): HeatTemplate {
   if (!isPlainObject(doc)) throw new TemplateLoadError(source, 'not a mapping');
   const { id, handler, watch, template_file, parameter_mappings } = doc;
   if (typeof id !== 'string' || !id) throw new TemplateLoadError(source, '"id" must be a non-empty string');
   if (expectedId !== undefined && id !== expectedId)
     throw new TemplateLoadError(source, `"id" is "${id}" but the file name says "${expectedId}"`);
-  if (typeof handler !== 'string' || !handler) throw new TemplateLoadError(source, '"handler" must be a non-empty string');
-  if (watch !== undefined && watch !== null && !Array.isArray(watch)) throw new TemplateLoadError(source, '"watch" must be a list');
-  if (typeof template_file !== 'string') throw new TemplateLoadError(source, '"template_file" must be a string (a YAML block scalar)');
+  if (typeof handler !== 'string' || !handler)
+    throw new TemplateLoadError(source, '"handler" must be a non-empty string');
+  if (watch !== undefined && watch !== null && !Array.isArray(watch))
+    throw new TemplateLoadError(source, '"watch" must be a list');
+  if (typeof template_file !== 'string')
+    throw new TemplateLoadError(source, '"template_file" must be a string (a YAML block scalar)');
   if (!isPlainObject(parameter_mappings)) throw new TemplateLoadError(source, '"parameter_mappings" must be a mapping');
   return {
     id,
@@ -81,16 +68,17 @@ export function loadHeatTemplatesDir(dir: string): Record<string, HeatTemplate> 
   return out;
 }
 
-/** Reads `<root>/template_mappings.yaml`, or returns undefined when there is none. */
-export function loadTemplateMappingsFile(root: string): JsonObject | undefined {
+/**
+ * Reads `<root>/heat_templates/` (by id, in file-name order) and `<root>/template_mappings.yaml` as parsed
+ * (parseTemplateMappings validates it; undefined when absent).
+ */
+export function loadTemplates(root: string = DEFAULT_TEMPLATES_ROOT): {
+  templates: Record<string, HeatTemplate>;
+  templateMappings: JsonObject | undefined;
+} {
+  const templates = loadHeatTemplatesDir(path.join(root, 'heat_templates'));
   const file = path.join(root, 'template_mappings.yaml');
-  if (!fs.existsSync(file)) return undefined;
-  const doc = parseYaml(fs.readFileSync(file, 'utf8'), file);
-  if (!isPlainObject(doc)) throw new TemplateLoadError(file, 'not a mapping');
-  return doc as JsonObject;
-}
-
-/** Reads a templates root: `<root>/heat_templates/` and `<root>/template_mappings.yaml`. */
-export function loadTemplates(root: string = DEFAULT_TEMPLATES_ROOT): LoadedTemplates {
-  return { templates: loadHeatTemplatesDir(path.join(root, 'heat_templates')), templateMappings: loadTemplateMappingsFile(root) };
+  const mappings = fs.existsSync(file) ? parseYaml(fs.readFileSync(file, 'utf8'), file) : undefined;
+  if (mappings !== undefined && !isPlainObject(mappings)) throw new TemplateLoadError(file, 'not a mapping');
+  return { templates, templateMappings: mappings as JsonObject | undefined };
 }

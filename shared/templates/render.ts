@@ -1,7 +1,5 @@
-/**
- * Renders a heat template's Liquid `template_file` into HOT and checks it (docs/templates.md "Variables").
- * Strict: an undefined variable or filter fails the job readably instead of building a half-empty stack.
- */
+// Renders a heat template's Liquid `template_file` into HOT and checks it (docs/templates.md "Variables"). Strict:
+// an undefined variable or filter fails the job readably instead of building a half-empty stack.
 import { errorMessage } from '../errors';
 import { Liquid, type Template } from 'liquidjs';
 import YAML from 'yaml';
@@ -11,6 +9,8 @@ import { isPlainObject } from '../encoding/json-object';
 export const WORKER_PARAMS: ReadonlySet<string> = new Set(['heat_timeout']);
 
 export const JINJA_PREFIX = 'jinja_';
+
+type Vars = Record<string, unknown>;
 
 export class TemplateRenderError extends Error {
   override name = 'TemplateRenderError';
@@ -33,9 +33,8 @@ export class HotParseError extends Error {
 // Only the params' own keys are visible; no prototype lookups such as `constructor`.
 const engine = new Liquid({ strictVariables: true, strictFilters: true, ownPropertyOnly: true });
 
-// Parsed texts (Liquid templates, rendered HOT) by text: a warm Lambda renders the same templates
-// again and again, mostly to the same text for every resource of a type. Bounded against a stream
-// of ad-hoc texts.
+// Parsed texts (Liquid templates, rendered HOT) by text: a warm Lambda renders the same templates again and
+// again, mostly to the same text for every resource of a type. Bounded against a stream of ad-hoc texts.
 function cached<T>(cache: Map<string, T>, text: string, parse: (text: string) => T): T {
   let t = cache.get(text);
   if (t === undefined) {
@@ -49,11 +48,12 @@ function cached<T>(cache: Map<string, T>, text: string, parse: (text: string) =>
 const liquidCache = new Map<string, Template[]>();
 const parsed = (templateFile: string): Template[] => cached(liquidCache, templateFile, (t) => engine.parse(t));
 
-/** Runs a liquidjs call; its errors become TemplateRenderErrors, with its ", line:N, col:M" lifted out. */
-function liquid<T>(templateId: string, fn: () => T): T {
+/** Renders `templateFile` with `jinjaVars` as the only variables; `templateId` names it in errors. */
+export function renderHotTemplate(templateFile: string, jinjaVars: Vars, templateId = '<inline>'): string {
   try {
-    return fn();
+    return engine.renderSync(parsed(templateFile), jinjaVars) as string;
   } catch (e) {
+    // liquidjs's ", line:N, col:M" is lifted out of its message.
     const raw = errorMessage(e);
     const pos = /,? line:(\d+), col:(\d+)/.exec(raw);
     const [line, col] = pos ? [Number(pos[1]), Number(pos[2])] : [];
@@ -66,22 +66,10 @@ function liquid<T>(templateId: string, fn: () => T): T {
   }
 }
 
-/** Renders `templateFile` with `jinjaVars` as the only variables; `templateId` names it in errors. */
-export function renderHotTemplate(
-  templateFile: string,
-  jinjaVars: Record<string, unknown>,
-  templateId = '<inline>',
-): string {
-  return liquid(templateId, () => engine.renderSync(parsed(templateFile), jinjaVars) as string);
-}
-
 /** Resolved job params → template variables and Heat stack parameters; worker params go to neither. */
-export function splitJobParams(params: Record<string, unknown>): {
-  jinjaVars: Record<string, unknown>;
-  stackParams: Record<string, unknown>;
-} {
-  const jinjaVars: Record<string, unknown> = {};
-  const stackParams: Record<string, unknown> = {};
+export function splitJobParams(params: Vars): { jinjaVars: Vars; stackParams: Vars } {
+  const jinjaVars: Vars = {};
+  const stackParams: Vars = {};
   for (const [k, v] of Object.entries(params)) {
     if (k.startsWith(JINJA_PREFIX)) jinjaVars[k] = v;
     else if (!WORKER_PARAMS.has(k)) stackParams[k] = v;
@@ -89,27 +77,24 @@ export function splitJobParams(params: Record<string, unknown>): {
   return { jinjaVars, stackParams };
 }
 
-/**
- * Parses rendered HOT text. The core schema keeps `heat_template_version: 2013-05-23` a string
- * (YAML 1.1 would make it a date), and duplicate keys (e.g. two loop iterations producing the
- * same resource name) are an error rather than a silent overwrite.
- */
-export function parseHot(text: string): Record<string, unknown> {
-  return cached(hotCache, text, (t) => deepFreeze(parseHotText(t)));
-}
-
 /** Parsed HOT documents, shared between jobs: frozen, so no reader can change another's. */
 const hotCache = new Map<string, Record<string, unknown>>();
 
-function parseHotText(text: string): Record<string, unknown> {
-  let doc: unknown;
-  try {
-    doc = YAML.parse(text, { schema: 'core', uniqueKeys: true });
-  } catch (e) {
-    throw new HotParseError(`rendered template is not valid YAML: ${errorMessage(e)}`, { cause: e });
-  }
-  if (!isPlainObject(doc)) throw new HotParseError('rendered template is not a YAML mapping');
-  return doc;
+/**
+ * Parses rendered HOT text. The core schema keeps `heat_template_version: 2013-05-23` a string (YAML 1.1 would
+ * make it a date); duplicate keys (two loop iterations emitting one resource name) are an error, not an overwrite.
+ */
+export function parseHot(text: string): Record<string, unknown> {
+  return cached(hotCache, text, (t) => {
+    let doc: unknown;
+    try {
+      doc = YAML.parse(t, { schema: 'core', uniqueKeys: true });
+    } catch (e) {
+      throw new HotParseError(`rendered template is not valid YAML: ${errorMessage(e)}`, { cause: e });
+    }
+    if (!isPlainObject(doc)) throw new HotParseError('rendered template is not a YAML mapping');
+    return deepFreeze(doc);
+  });
 }
 
 function deepFreeze<T>(value: T): T {
@@ -124,14 +109,13 @@ function deepFreeze<T>(value: T): T {
  * The problems of a parsed HOT document with the stack params sent with it (none = valid): Heat
  * rejects undeclared params; `outputs` may be `{}` but must be there (the worker reads outputs from it).
  */
-export function validateHot(doc: Record<string, unknown>, stackParams: Record<string, unknown>): string[] {
+export function validateHot(doc: Vars, stackParams: Vars): string[] {
   const problems: string[] = [];
   const version = doc.heat_template_version;
   if (version === undefined || version === null || version === '') problems.push('heat_template_version is missing');
   const declared = isPlainObject(doc.parameters) ? doc.parameters : {};
-  if (doc.parameters !== undefined && doc.parameters !== null && !isPlainObject(doc.parameters)) {
+  if (doc.parameters !== undefined && doc.parameters !== null && !isPlainObject(doc.parameters))
     problems.push('parameters is not a mapping');
-  }
   for (const name of Object.keys(stackParams)) {
     if (name.startsWith(JINJA_PREFIX) || WORKER_PARAMS.has(name)) continue;
     if (!(name in declared)) problems.push(`parameter "${name}" is passed but not declared under parameters`);

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseTemplateMappings } from '../../../shared/planner/template-mappings';
-import { loadTemplates } from '../../../shared/templates';
+import { loadTemplates } from '../../../shared/templates/load';
 import { referencedResources } from '../../../shared/jobs/referencing-index';
 import type {
   ConfigValue,
