@@ -27,14 +27,6 @@ import { templatedWork, templateOfWork } from './job-template';
 import { outputsResolver } from './stack-outputs';
 import { definedOnly } from '../defined-only';
 
-interface HeatWorkOptions {
-  /** A function so the handler can build the client lazily (settings read on first use). */
-  heat: HeatClient | (() => HeatClient);
-  templatesRoot?: string;
-  /** Added to timeout_mins before the handler gives up on a stack itself (default 60 s). */
-  deadlineGraceSeconds?: number;
-}
-
 /** The operation a job waits for, kept in its claim between polls. */
 interface HeatStep extends StepState {
   /** CREATE, UPDATE or DELETE. */
@@ -49,31 +41,27 @@ interface HeatStep extends StepState {
   deadline_at: string;
 }
 
-interface HeatRun {
-  heatOf: () => HeatClient;
-  grace: number;
-  templatesRoot?: string;
-}
-
+type HeatRun = { heat: HeatClient; grace: number };
 type Operation = { action: string; stackName: string; timeoutMins: number; ref?: { id: string; href: string } };
 
-export function heatWork(opts: HeatWorkOptions): JobWork {
-  const h: HeatRun = definedOnly({
-    heatOf: typeof opts.heat === 'function' ? opts.heat : () => opts.heat as HeatClient,
-    grace: opts.deadlineGraceSeconds ?? numberSetting('ESI_HEAT_DEADLINE_GRACE_SECONDS', 60),
-    templatesRoot: opts.templatesRoot,
-  });
+/** `heat` may be a function so the handler builds the client lazily (settings read on first use). */
+export function heatWork(opts: { heat: HeatClient | (() => HeatClient) }): JobWork {
+  const grace = numberSetting('ESI_HEAT_DEADLINE_GRACE_SECONDS', 60);
+  const run = (): HeatRun => ({ heat: typeof opts.heat === 'function' ? opts.heat() : opts.heat, grace });
   const work: JobWork = {
     handler: 'heat_worker',
     ...templatedWork,
-    start: (ctx) => (isDeleteAction(ctx.job.action) ? startDelete(h, ctx) : startApply(h, ctx)),
+    start: (ctx) => (isDeleteAction(ctx.job.action) ? startDelete(run(), ctx) : startApply(run(), ctx)),
     async poll(ctx) {
       const s = stepIn(ctx);
-      return s ? follow(h, ctx, s, await showOf(h, s)) : work.start(ctx);
+      if (!s) return work.start(ctx);
+      const h = run();
+      return follow(h, ctx, s, await showOf(h, s));
     },
     async overdue(ctx) {
       const s = stepIn(ctx);
       if (!s) return work.start(ctx);
+      const h = run();
       const view = await showOf(h, s).catch(() => null);
       // Heat cannot be asked: the job ends past its deadline all the same.
       if (view === null) return ended(ctx, s, jobFailed(overdueText(s.stack_name, s.action, s.deadline_at)));
@@ -113,7 +101,7 @@ async function follow(h: HeatRun, ctx: WorkContext, s: HeatStep, view: StackView
 }
 
 async function startDelete(h: HeatRun, ctx: WorkContext): Promise<WorkResult> {
-  const heat = h.heatOf();
+  const { heat } = h;
   const stackName = stackNameOf(ctx.job.resource_type, ctx.job.resource_id);
   const { timeoutMins } = prepareStack(ctx.job, { id: '(delete)', template_file: '' }, () => undefined);
   const r = await heat.deleteStack(stackName);
@@ -129,9 +117,9 @@ async function startDelete(h: HeatRun, ctx: WorkContext): Promise<WorkResult> {
 
 async function startApply(h: HeatRun, ctx: WorkContext): Promise<WorkResult> {
   const { job, store } = ctx;
-  const heat = h.heatOf();
+  const { heat } = h;
   const stackName = stackNameOf(job.resource_type, job.resource_id);
-  const template = await templateOfWork(ctx, h.templatesRoot);
+  const template = await templateOfWork(ctx);
   const prepared = prepareStack(job, template, await outputsResolver(store, job));
   if (prepared.action !== 'create_or_update') throw new Error('unreachable: prepared a delete for an apply action');
   const { timeoutMins } = prepared;
@@ -169,8 +157,7 @@ async function startApply(h: HeatRun, ctx: WorkContext): Promise<WorkResult> {
   }
 }
 
-function showOf(h: HeatRun, s: HeatStep): Promise<StackView | undefined> {
-  const heat = h.heatOf();
+function showOf({ heat }: HeatRun, s: HeatStep): Promise<StackView | undefined> {
   return s.stack_id && s.stack_href
     ? heat.showStack({ id: s.stack_id, name: s.stack_name, href: s.stack_href })
     : heat.showStack(s.stack_name);

@@ -8,11 +8,10 @@ import { TEMPLATE_MAPPINGS_KEY } from '../keys';
 import { chooseTemplate, defaultSchemaIndex, PlanError, type HeatTemplate, type Job } from '../planner';
 import type { KeyValue, RangeOptions, RangeResult, Store } from '../store/store';
 import { readKeys, type Reader } from '../store/read';
-import { shipped, templateMappings } from './planning/templates';
+import { templateMappings } from './planning/templates';
 import { evaluateInRounds, LoadingView } from './planning/view';
 import { isPrepareFailure } from '../heat';
 import type { JobWork, WorkContext } from './job-work';
-import { definedOnly } from '../defined-only';
 
 /** The job's template could not be chosen or loaded: a job failure. */
 export class JobTemplateError extends Error {
@@ -20,11 +19,10 @@ export class JobTemplateError extends Error {
 }
 
 interface JobTemplateOptions {
-  templatesRoot?: string;
   /** The revision of the planner's transaction that wrote the job. */
   revision: number;
   /** Keys already read (the runner's `ctx.read`): one changed at or before `revision` is used as read. */
-  read?: ReadonlyMap<string, KeyValue | undefined>;
+  read?: ReadonlyMap<string, KeyValue | undefined> | undefined;
 }
 
 /** What the heat and monitoring work share: the key read with the claim, and their jobs' own failures. */
@@ -45,28 +43,20 @@ export async function templateOfJob(store: Store, job: Job, opts: JobTemplateOpt
   try {
     const current = opts.read?.get(TEMPLATE_MAPPINGS_KEY);
     const known = current && current.modRevision <= opts.revision ? current : undefined;
-    return await chooseAt(readingAt(store, opts.revision), job, opts.templatesRoot, known);
+    return await chooseAt(readingAt(store, opts.revision), job, known);
   } catch (e) {
     if (!isCompacted(e)) throw e;
-    return chooseAt(store, job, opts.templatesRoot, undefined);
+    return chooseAt(store, job, undefined);
   }
 }
 
-async function chooseAt(
-  source: Reader,
-  job: Job,
-  templatesRoot: string | undefined,
-  mappingsKv: KeyValue | undefined,
-): Promise<HeatTemplate> {
+async function chooseAt(source: Reader, job: Job, mappingsKv: KeyValue | undefined): Promise<HeatTemplate> {
   const schema = defaultSchemaIndex();
   const mappings = templateMappings(
     mappingsKv ?? (await readKeys(source, { keys: [TEMPLATE_MAPPINGS_KEY] })).values[0],
-    templatesRoot,
   );
   if (mappings instanceof PlanError) throw new JobTemplateError(mappings.message);
-  const where = `template_mappings.${job.handler}.${job.resource_type}`;
-  const self = { type: job.resource_type, id: job.resource_id, previous: undefined };
-  const view = new LoadingView(schema, self, false, shipped(templatesRoot).templates);
+  const view = new LoadingView(schema, { type: job.resource_type, id: job.resource_id, previous: undefined }, false);
   const templates = view.templateRecord();
   const ctx = {
     self: { resource_type: job.resource_type, resource_id: job.resource_id },
@@ -84,10 +74,13 @@ async function chooseAt(
     if (isCompacted(e)) throw e;
     throw new JobTemplateError(`${errorMessage(e)} (job ${job.id})`, { cause: e });
   }
-  if (!template) throw new JobTemplateError(`${where} selects no template for job ${job.id}`);
+  if (!template)
+    throw new JobTemplateError(
+      `template_mappings.${job.handler}.${job.resource_type} selects no template for job ${job.id}`,
+    );
   return template;
 }
 
 /** The template of the job a work context runs. */
-export const templateOfWork = (ctx: WorkContext, templatesRoot: string | undefined): Promise<HeatTemplate> =>
-  templateOfJob(ctx.store, ctx.job, definedOnly({ templatesRoot, revision: ctx.claim.planRevision, read: ctx.read }));
+export const templateOfWork = (ctx: WorkContext): Promise<HeatTemplate> =>
+  templateOfJob(ctx.store, ctx.job, { revision: ctx.claim.planRevision, read: ctx.read });

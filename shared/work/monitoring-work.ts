@@ -14,16 +14,11 @@ import { JobTemplateError, templatedWork, templateOfWork } from './job-template'
 import type { Job } from '../planner/types';
 import { outputsResolver } from './stack-outputs';
 
-interface MonitoringWorkOptions {
-  collector: CollectorClient | (() => CollectorClient);
-  templatesRoot?: string;
-}
-
 /** What state_monitoring says of a registered target (seed 004 point (5)). */
 const TARGET_REGISTERED = 'ACTIVE';
 
-async function targetBody(ctx: WorkContext, templatesRoot: string | undefined) {
-  const template = await templateOfWork(ctx, templatesRoot);
+async function targetBody(ctx: WorkContext) {
+  const template = await templateOfWork(ctx);
   const vars = resolveParams(ctx.job, await outputsResolver(ctx.store, ctx.job));
   const text = renderHotTemplate(template.template_file, vars, template.id);
   if (!text.trim()) return undefined;
@@ -90,11 +85,11 @@ const targetsOf = (plural: string, resourceId: string, field: string | undefined
   ...(field ? { field_name: field } : {}),
 });
 
-export function monitoringWork(opts: MonitoringWorkOptions): JobWork {
+export function monitoringWork(opts: { collector: CollectorClient | (() => CollectorClient) }): JobWork {
   const collectorOf = typeof opts.collector === 'function' ? opts.collector : () => opts.collector as CollectorClient;
 
   async function create(ctx: WorkContext): Promise<WorkResult> {
-    const rendered = await targetBody(ctx, opts.templatesRoot);
+    const rendered = await targetBody(ctx);
     if (!rendered) return succeeded(undefined, [], 'nothing to monitor');
     const spec = targetSpec(rendered.body, ctx.job, ctx.path.plural, rendered.templateId);
     const collector = collectorOf();
@@ -118,7 +113,7 @@ export function monitoringWork(opts: MonitoringWorkOptions): JobWork {
   }
 
   async function remove(ctx: WorkContext): Promise<WorkResult> {
-    const body = (await targetBody(ctx, opts.templatesRoot))?.body;
+    const body = (await targetBody(ctx))?.body;
     const collector = collectorOf();
     // Every version's target: the previous version's is the one to go.
     const targets = await collector.findTargets(targetsOf(ctx.path.plural, ctx.job.resource_id, body?.field_name));

@@ -1,7 +1,6 @@
 /**
- * Plans one /config key as it is now (docs/planner.md "Wired to etcd") and writes the whole change
- * in one transaction fenced on the config key, the mirror (a racing redelivery loses) and every
- * referenced key; a failed fence re-reads and re-plans, a few times, then SQS redelivers.
+ * Plans one /config key as it is now and writes the change in one transaction fenced on the config
+ * key, the mirror (a racing redelivery loses) and every referenced key (docs/planner.md "Wired to etcd").
  */
 import { commitDecision, CONFLICT, converge, type Conflict } from '../store/converge';
 import { jobWrites } from '../jobs/enqueue';
@@ -10,7 +9,7 @@ import { outputTargets, referencingPuts } from '../jobs/referencing-index';
 import { ownedKeys, referencingOps } from './forget';
 import { versionOf } from '../gohan/config-value';
 import { pathOfSingular } from '../resource-path';
-import { defaultSchemaIndex } from '../planner';
+import { defaultSchemaIndex, type PlanResult } from '../planner';
 import { readValues } from '../store/read';
 import { pyDumps } from '../encoding/pyjson';
 import type { EtcdEventMessage } from '../events/etcd-event-message';
@@ -40,15 +39,15 @@ export async function planConfigKey(
 /** The resources whose stack outputs the jobs read and whose mirror and /state are older than their config. */
 async function unplannedOutputTargets(
   store: Store,
-  p: Pick<Planned, 'result' | 'resourceType' | 'path' | 'referenced'>,
+  result: PlanResult,
+  referenced: Planned['referenced'],
 ): Promise<{ key: string; type: string; id: string }[]> {
-  if (p.result.kind !== 'jobs') return [];
+  if (result.kind !== 'jobs') return [];
   const targets = new Map<string, { key: string; type: string; id: string; path: ResourcePath; version: number }>();
-  for (const { job } of p.result.jobs)
+  for (const { job } of result.jobs)
     for (const t of outputTargets(job)) {
       const path = pathOfSingular(t.type, t.id);
-      // `referenced` holds every other resource's config key the plan read (never its own).
-      const config = p.referenced.get(keys.config(path));
+      const config = referenced.get(keys.config(path));
       if (config) targets.set(config.key, { key: config.key, ...t, path, version: versionOf(config.value) ?? 0 });
     }
   const list = [...targets.values()];
@@ -65,12 +64,11 @@ async function unplannedOutputTargets(
 const encodeMirror = (body: Record<string, unknown>, deleted: boolean, version: number): string =>
   pyDumps({ body, deleted, version }, { sortKeys: true });
 
-/** One read-decide-write round. */
 async function planOnce(store: Store, configKey: string, logger: Logger, depth: number): Promise<Outcome | Conflict> {
   // A job reading another resource's outputs waits for its jobs, which exist only once its
   // current config is planned: it is planned first (docs/planner.md, step 3).
-  const planFirst: PrepareOptions['planFirst'] = async (p) => {
-    const unplanned = await unplannedOutputTargets(store, p);
+  const planFirst: PrepareOptions['planFirst'] = async (result, referenced) => {
+    const unplanned = await unplannedOutputTargets(store, result, referenced);
     for (const { key } of unplanned) {
       logger.info('planning a referenced resource first', { referenced_key: key });
       await planConfigKey(store, { key }, logger, depth + 1);
@@ -168,11 +166,7 @@ async function writeFailure(
   return commitDecision(store, { result: failed(error), when, then: [put(stateKey, value)] });
 }
 
-/**
- * The /config key is gone with nothing to tear down: the worker's keys go (./forget.ts), fenced on
- * the key still absent and each as read; /state stays, Gohan's to remove. While a chain of the
- * resource runs nothing goes: its aggregation (or the reconciler's clean-up) comes back to it.
- */
+/** The /config key is gone, nothing to tear down: the worker's keys go, fenced on the key absent and each as read. */
 async function forgetResource(store: Store, path: ResourcePath, mirror: KeyValue | undefined) {
   const resourceType = defaultSchemaIndex().singular(path.plural);
   const owned = ownedKeys(path).filter((k) => k !== keys.mirror(path));

@@ -1,8 +1,6 @@
 /**
- * The read side of planning one /config key: reads what the plan needs and runs the pure planner;
- * writes nothing (../planner.ts writes, `esi plan` prints). The source is the etcd Store or a
- * snapshot (`esi plan --snapshot`), through the same code. Reads are bounded by the change, in
- * rounds (./view.ts; docs/planner.md "Wired to etcd", step 3).
+ * The read side of planning one /config key, over the etcd Store or a snapshot (`esi plan --snapshot`):
+ * reads what the plan needs, in rounds (./view.ts), and runs the pure planner; writes nothing.
  */
 import { defaultJobKeys } from '../../jobs/job-keys';
 import { pendingJobsOf } from '../../jobs/job-index';
@@ -11,7 +9,7 @@ import { HEAT_TEMPLATES_PREFIX, keys, parseConfigKey, TEMPLATE_MAPPINGS_KEY, typ
 import { defaultSchemaIndex, keyDeleteChange, PlanError, planChange, type PlanResult } from '../../planner';
 import { readKeys, type Reader } from '../../store/read';
 import type { KeyValue } from '../../store/store';
-import { shipped, templateMappings } from './templates';
+import { templateMappings } from './templates';
 import { evaluateInRounds, LoadingView } from './view';
 import { definedOnly } from '../../defined-only';
 import { parseJsonObject } from '../../encoding/json-object';
@@ -47,13 +45,9 @@ export type Planned = Extract<Prepared, { kind: 'planned' }>;
 export interface PrepareOptions {
   randomSuffix?: () => string;
   /** Plans the resources the plan must wait for that are not planned yet, and names them (../planner.ts). */
-  planFirst?: (
-    p: Pick<Planned, 'result' | 'resourceType' | 'path' | 'referenced'>,
-  ) => Promise<{ type: string; id: string }[]>;
+  planFirst?: (result: PlanResult, referenced: Planned['referenced']) => Promise<{ type: string; id: string }[]>;
   /** Plan even when the mirror says this version was planned (`esi plan`). */
   replan?: boolean;
-  /** Default templates/. */
-  templatesRoot?: string;
 }
 
 const mirroredValue = (kv: KeyValue | undefined): ConfigValue | undefined => {
@@ -66,22 +60,19 @@ export async function preparePlan(source: Reader, configKey: string, opts: Prepa
   const path = parseConfigKey(configKey);
   if (!path) return { kind: 'skip', note: 'not a resource key' };
   if (configKey.startsWith(HEAT_TEMPLATES_PREFIX)) return { kind: 'skip', note: 'heat template: read when planning' };
-
-  const mirrorKey = keys.mirror(path);
-  const [config, mirror, mappingsKv] = (await readKeys(source, { keys: [configKey, mirrorKey, TEMPLATE_MAPPINGS_KEY] }))
-    .values;
+  const read = await readKeys(source, { keys: [configKey, keys.mirror(path), TEMPLATE_MAPPINGS_KEY] });
+  const [config, mirror, mappingsKv] = read.values;
+  const previous = mirroredValue(mirror);
   const schema = defaultSchemaIndex();
   const resourceType = schema.singular(path.plural);
-  const previous = mirroredValue(mirror);
   const change = await changeOf(source, { path, configKey, config, mirror, resourceType, previous, opts });
   if ('kind' in change) return change;
   const { value, alreadyPlanned, type } = change;
 
-  const mappings = templateMappings(mappingsKv, opts.templatesRoot);
-  const view = new LoadingView(schema, { type, id: path.id, previous }, true, shipped(opts.templatesRoot).templates);
+  const mappings = templateMappings(mappingsKv);
+  const view = new LoadingView(schema, { type, id: path.id, previous }, true);
   const ownKey = view.configKey(type, path.id);
   if (ownKey) view.configs.set(ownKey, config);
-
   const templates = view.templateRecord();
   const evaluate = async (): Promise<PlanResult> =>
     mappings instanceof PlanError
@@ -100,7 +91,7 @@ export async function preparePlan(source: Reader, configKey: string, opts: Prepa
         );
   const referenced = () => new Map([...view.configs].filter(([key]) => key !== ownKey));
   let result = await evaluate();
-  const plannedFirst = (await opts.planFirst?.({ result, resourceType: type, path, referenced: referenced() })) ?? [];
+  const plannedFirst = (await opts.planFirst?.(result, referenced())) ?? [];
   if (plannedFirst.length) {
     view.reloadPending(plannedFirst);
     await view.load(source);
@@ -131,28 +122,24 @@ async function changeOf(
     opts: PrepareOptions;
   },
 ): Promise<Prepared | { value: ConfigValue; alreadyPlanned: boolean; type: string }> {
-  const { path, configKey, config, mirror, resourceType, previous } = c;
+  const { path, configKey, config, mirror, resourceType: type, previous } = c;
   if (!config) {
+    if (!type) return { kind: 'deleted', path, mirror, busy: false };
     // A key delete of a resource the worker saw alive is planned as its teardown (docs/gohan.md).
-    const teardown = resourceType ? keyDeleteChange(previous) : undefined;
-    if (teardown && resourceType) return { value: teardown, alreadyPlanned: false, type: resourceType };
-    if (!resourceType) return { kind: 'deleted', path, mirror, busy: false };
-    const pending = await pendingJobsOf(source, defaultJobKeys, [{ type: resourceType, id: path.id }]);
-    const busy = (pending.unfinished.get(`${resourceType}\u0000${path.id}`)?.length ?? 0) > 0;
+    const teardown = keyDeleteChange(previous);
+    if (teardown) return { value: teardown, alreadyPlanned: false, type };
+    const pending = await pendingJobsOf(source, defaultJobKeys, [{ type, id: path.id }]);
+    const busy = (pending.unfinished.get(`${type}\u0000${path.id}`)?.length ?? 0) > 0;
     return { kind: 'deleted', path, mirror, busy };
   }
   const rev = `revision ${config.modRevision}`;
   const parsed = parseConfigValue(config.value);
-  if (!parsed.ok)
-    return {
-      kind: 'unreadable',
-      path,
-      config,
-      error: `${parsed.error} at ${configKey} (${rev})`,
-      version: versionOf(config.value) ?? null,
-    };
+  if (!parsed.ok) {
+    const error = `${parsed.error} at ${configKey} (${rev})`;
+    return { kind: 'unreadable', path, config, error, version: versionOf(config.value) ?? null };
+  }
   const value = parsed.value;
-  if (!resourceType) {
+  if (!type) {
     const error = `unknown resource type: no Gohan schema has the plural "${path.plural}" at ${configKey} (${rev}, version ${value.version})`;
     return { kind: 'unreadable', path, config, error, version: value.version };
   }
@@ -162,5 +149,5 @@ async function changeOf(
       return { kind: 'skip', note: `older than the mirrored version ${previous.version}` };
     if (alreadyPlanned) return { kind: 'skip', note: `version ${value.version} already planned` };
   }
-  return { value, alreadyPlanned, type: resourceType };
+  return { value, alreadyPlanned, type };
 }

@@ -5,22 +5,15 @@ import { PlanError, parseTemplateMappings, type HeatTemplate, type TemplateMappi
 import type { KeyValue } from '../../store/store';
 import { loadTemplates, toHeatTemplate } from '../../templates/load';
 
-interface Shipped {
-  templates: Record<string, HeatTemplate>;
-  mappings: TemplateMappings;
-}
-const shippedCache = new Map<string, Shipped>();
+let shippedCache: { templates: Record<string, HeatTemplate>; mappings: TemplateMappings } | undefined;
 
-export function shipped(root: string | undefined): Shipped {
-  const k = root ?? '';
-  let s = shippedCache.get(k);
-  if (!s) {
-    const loaded = loadTemplates(root);
-    if (!loaded.templateMappings) throw new Error(`${root ?? 'templates'}/template_mappings.yaml is missing`);
-    s = { templates: loaded.templates, mappings: parseTemplateMappings(loaded.templateMappings) };
-    shippedCache.set(k, s);
+export function shipped(): NonNullable<typeof shippedCache> {
+  if (!shippedCache) {
+    const loaded = loadTemplates();
+    if (!loaded.templateMappings) throw new Error('templates/template_mappings.yaml is missing');
+    shippedCache = { templates: loaded.templates, mappings: parseTemplateMappings(loaded.templateMappings) };
   }
-  return s;
+  return shippedCache;
 }
 
 /** Parsed etcd values, reused while the key's mod revision is the same. */
@@ -49,7 +42,7 @@ export const parseEtcdTemplate = (id: string, kv: KeyValue): HeatTemplate | Plan
     return v.value.markedForDeletion ? undefined : toHeatTemplate(v.value.body, kv.key, id);
   });
 
-export function templateMappings(kv: KeyValue | undefined, root: string | undefined): TemplateMappings | PlanError {
-  if (!kv) return shipped(root).mappings;
+export function templateMappings(kv: KeyValue | undefined): TemplateMappings | PlanError {
+  if (!kv) return shipped().mappings;
   return cachedParse(kv, 'template_mappings override', () => parseTemplateMappings(YAML.parse(kv.value)));
 }

@@ -9,7 +9,7 @@ import { CONFIG_PREFIX, keys, parseConfigKey } from '../../keys';
 import { PlanError, type HeatTemplate, type PlanningView, type SchemaIndex } from '../../planner';
 import { readKeys, type Reader } from '../../store/read';
 import type { KeyValue } from '../../store/store';
-import { parseEtcdTemplate } from './templates';
+import { parseEtcdTemplate, shipped } from './templates';
 import { definedOnly } from '../../defined-only';
 
 /** Foreign-key hops a mapping may take before its evaluation is given up. */
@@ -30,13 +30,13 @@ export class LoadingView implements PlanningView {
   /** The unfinished jobs referencing the planned resource, and its index entries whose jobs are gone. */
   private referencing: string[] | undefined;
   staleReferencing: string[] = [];
+  private readonly shippedTemplates = shipped().templates;
 
   /** `loadPending`: whether pendingJobs is answered (planning) or always empty (choosing a template). */
   constructor(
     private readonly schema: SchemaIndex,
     private readonly self: { type: string; id: string; previous: ConfigValue | undefined },
     private readonly loadPending: boolean,
-    private readonly shippedTemplates: Record<string, HeatTemplate>,
   ) {
     this.wantPending(self.type, self.id);
   }
