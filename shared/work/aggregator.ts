@@ -1,8 +1,6 @@
 /**
- * State aggregation: a message says a job finished; if that completed its chain, ONE transaction
- * fenced on the chain, /state and the job state as read writes /state (versioned) and removes the
- * chain and job state (and /monitoring for a completed delete, or every key of a resource whose
- * /config key is gone: docs/gohan.md "Deletes"). A duplicate or late message finds the chain gone.
+ * A finished job that completes its chain: ONE transaction fenced on the chain, /state and the job state
+ * as read writes /state and removes the chain (docs/gohan.md "Deletes"). A late duplicate finds it gone.
  */
 import { CONFLICT, converge, type Conflict } from '../store/converge';
 import { parseJsonObject } from '../encoding/json-object';
@@ -47,7 +45,13 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
   const last = lastJobOf(read);
   if (!last) return done('chain already aggregated');
   const { job, completion } = last;
-  logger.appendKeys(logKeysOf(jobId, job));
+  logger.appendKeys({
+    job_id: jobId,
+    handler: job.handler,
+    resource_type: job.resource_type,
+    resource_id: job.resource_id,
+    version: job.version,
+  });
   if (!completion) return done('chain not complete yet');
 
   const jobStateKv = read.extra.get(jobStateKey);
@@ -123,14 +127,6 @@ const extraKeysOf = (path: ResourcePath): [jobState: string, state: string, mirr
   keys.mirror(path),
   keys.config(path),
 ];
-
-const logKeysOf = (jobId: string, job: Job) => ({
-  job_id: jobId,
-  handler: job.handler,
-  resource_type: job.resource_type,
-  resource_id: job.resource_id,
-  version: job.version,
-});
 
 /** The chain's last job as read, with the chain's outcome once that job is finished. */
 function lastJobOf(read: ChainRead): { job: Job; completion: ChainCompletion | undefined } | undefined {

@@ -1,7 +1,4 @@
-/**
- * What goes when the worker forgets a resource whose /config key is gone (docs/keys.md): its own
- * keys and the referencing-index entries naming it (nobody plans it again).
- */
+/** What goes when the worker forgets a resource whose /config key is gone (docs/keys.md). */
 import { defaultJobKeys } from '../jobs/job-keys';
 import { referencingPrefix } from '../jobs/referencing-index';
 import { keys, type ResourcePath } from '../keys';

@@ -1,7 +1,6 @@
 /**
- * heat_worker jobs (docs/heat-handler.md "The heat handler"): start creates, updates or deletes
- * the resource's stack unless Heat shows this job's operation running or ended; poll shows it
- * until it ends or its deadline passes. The operation is re-derived from Heat, never kept in etcd.
+ * heat_worker jobs (docs/heat-handler.md "The heat handler"): start sends the stack operation unless Heat
+ * shows this job's running or ended; poll follows it to its end or deadline. Heat, not etcd, has the truth.
  */
 import { numberSetting } from '../config';
 import type { HeatClient, StackView } from '../clients/heat';

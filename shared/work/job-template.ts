@@ -1,7 +1,6 @@
 /**
- * Which template a claimed job runs: the planner's choice made again with every key read as it
- * was at the job's plan revision (`Claim.planRevision`), so a later change does not change a
- * planned job (docs/heat-handler.md "Template"). Uses the planner's loading view (rounds).
+ * Which template a claimed job runs: the planner's choice made again with every key read as it was at
+ * the job's plan revision, so a later change does not change a planned job (docs/heat-handler.md).
  */
 import { errorMessage } from '../errors';
 import { TEMPLATE_MAPPINGS_KEY } from '../keys';

@@ -1,8 +1,6 @@
 /**
- * monitoring_worker jobs (docs/heat-handler.md "The monitoring handler"): the job's template
- * renders a collector target body (or nothing), always for the job's own Gohan resource. create
- * reuses a matching target (a lost answer registers nothing twice); delete removes every target
- * of the resource (and field).
+ * monitoring_worker jobs (docs/heat-handler.md "The monitoring handler"): create reuses a matching
+ * target (a lost answer registers nothing twice); delete removes every target of the resource (and field).
  */
 import YAML from 'yaml';
 import { isPlainObject } from '../encoding/json-object';
@@ -41,11 +39,7 @@ async function targetBody(ctx: WorkContext) {
 }
 
 /** What a monitoring template renders: a target body without the resource it is for. */
-interface TargetBody {
-  type: string;
-  field_name?: string;
-  [extra: string]: unknown;
-}
+type TargetBody = Partial<TargetSpec> & { type: string };
 
 /** Pure: the body for the job's own resource, tenant and version; naming another resource is a template error. */
 export function targetSpec(

@@ -1,8 +1,6 @@
 /**
- * A plan etcd can never accept is terminal at the write boundary (a readable PLAN_FAILED on the
- * first delivery, not redelivery until the dead-letter queue). etcd refuses a request above its
- * `--max-request-bytes` (1.5 MiB by default); the mirror and every job's resource_input each carry
- * the config body, so a body of a few hundred KiB can already be too large.
+ * A plan etcd can never accept is terminal at the write boundary (docs/planner.md, step 4): the mirror and
+ * every job's resource_input each carry the config body, so a body of a few hundred KiB can be too large.
  */
 import { numberSetting } from '../config';
 import { isRequestTooLarge } from '../store/etcd-store';
@@ -36,10 +34,7 @@ function txnBytes(compares: readonly Compare[], ops: readonly Op[]): number {
   return n;
 }
 
-/**
- * Commits a plan's transaction: whether it succeeded, or a PlanTooLargeError (checked before it
- * is sent, or etcd's own refusal as its cause); any other error is thrown, i.e. retryable.
- */
+/** Whether the plan's transaction succeeded, or a PlanTooLargeError (etcd's refusal as cause); else throws. */
 export async function commitPlan(store: Store, compares: Compare[], ops: Op[]): Promise<boolean | Error> {
   const bytes = txnBytes(compares, ops);
   if (bytes > maxRequestBytes()) return new PlanTooLargeError(bytes, maxRequestBytes());

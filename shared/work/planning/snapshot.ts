@@ -1,4 +1,4 @@
-import { defaultJobKeys, type JobKeys } from '../../jobs/job-keys';
+import { defaultJobKeys } from '../../jobs/job-keys';
 import { referencingEntryKeys } from '../../jobs/referencing-index';
 import { parseStoredJob } from '../../jobs/values';
 import type { Job } from '../../planner';
@@ -6,26 +6,24 @@ import type { Reader } from '../../store/read';
 import type { KeyValue, RangeResult } from '../../store/store';
 
 /**
- * An in-memory Reader: `{ "<etcd key>": <value parsed as JSON, or raw text> }`, all at revision 1.
- * It answers as the live store would: the referencing-index entries of its /jobs/all values are
- * added where missing (a snapshot of the original system's etcd has none).
+ * An in-memory Reader: `{ "<etcd key>": <value parsed as JSON, or raw text> }`, all at revision 1, with
+ * the referencing-index entries of its /jobs/all values added (a snapshot of the original etcd has none).
  */
 export class SnapshotSource implements Reader {
   private readonly kvs = new Map<string, KeyValue>();
 
-  constructor(snapshot: Record<string, unknown>, jobKeys: JobKeys = defaultJobKeys) {
+  constructor(snapshot: Record<string, unknown>) {
     for (const [key, v] of Object.entries(snapshot)) this.set(key, typeof v === 'string' ? v : JSON.stringify(v));
-    for (const key of this.derivedIndexKeys(jobKeys)) if (!this.kvs.has(key)) this.set(key, '');
+    for (const key of this.derivedIndexKeys()) if (!this.kvs.has(key)) this.set(key, '');
   }
 
   private set(key: string, value: string): void {
     this.kvs.set(key, { key, value, modRevision: 1, createRevision: 1, version: 1 });
   }
 
-  private derivedIndexKeys(jobKeys: JobKeys): string[] {
-    const allPrefix = jobKeys.prefix('all');
+  private derivedIndexKeys(): string[] {
     return [...this.kvs.values()]
-      .filter((kv) => kv.key.startsWith(allPrefix))
+      .filter((kv) => kv.key.startsWith(defaultJobKeys.prefix('all')))
       .flatMap((kv) => {
         let job: Job;
         try {
@@ -33,7 +31,7 @@ export class SnapshotSource implements Reader {
         } catch {
           return []; // not a job value: the live planner reads none either
         }
-        return Array.isArray(job.params) ? referencingEntryKeys(jobKeys, job) : [];
+        return Array.isArray(job.params) ? referencingEntryKeys(defaultJobKeys, job) : [];
       });
   }
 

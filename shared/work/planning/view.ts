@@ -1,7 +1,4 @@
-/**
- * The planner's view of etcd, loaded in rounds: the planner runs against what is loaded, every key
- * it asked for and missed is fetched, and it runs again until it asks for nothing new.
- */
+/** The planner's view of etcd, loaded in rounds: every key a run asked for and missed is fetched for the next. */
 import { defaultJobKeys } from '../../jobs/job-keys';
 import { pendingJobsOf } from '../../jobs/job-index';
 import { parseConfigValue, type ConfigValue } from '../../gohan/config-value';
