@@ -1,9 +1,7 @@
-/**
- * The parameter_mappings language (docs/PROTOCOL-NOTES.md §a, docs/planner.md): a mapping against a resource
- * body → value, param type and resources visited. Every failure is a MappingError naming param and mapping.
- */
+/** The parameter_mappings language (docs/PROTOCOL-NOTES.md §a, docs/planner.md); every failure is a MappingError. */
 import { isPlainObject } from '../encoding/json-object';
 import type {
+  Evaluated,
   JsonObject,
   JsonValue,
   Mapping,
@@ -27,11 +25,6 @@ export class MappingError extends Error {
   }
 }
 
-export type Evaluated =
-  | { kind: 'value'; value: JsonValue; resources: ResourceRef[] }
-  | { kind: 'output_key'; value: OutputKeyRef; resources: ResourceRef[] }
-  | { kind: 'list'; value: NestedParam[]; resources: ResourceRef[] };
-
 export interface MappingContext {
   /** The resource being planned; the target of an output_key mapping with an empty path. */
   self: ResourceRef;
@@ -42,13 +35,8 @@ export interface MappingContext {
 }
 
 /** Where evaluation stands: the object read, its type when a resource, whether it is the planned body. */
-interface Scope {
-  obj: JsonValue;
-  type: string | undefined;
-  root?: boolean;
-}
+type Scope = { obj: JsonValue; type: string | undefined; root?: boolean };
 type Plain = { value: JsonValue; resources: ResourceRef[] };
-type Walked = { scope: Scope; resources: ResourceRef[] };
 
 const isObject = (v: unknown): v is JsonObject => isPlainObject<JsonValue>(v);
 
@@ -63,7 +51,7 @@ const outputRef = (output_key: string, ref: ResourceRef): OutputKeyRef => ({
   resource_id: ref.resource_id,
 });
 
-const value = (v: JsonValue, resources: ResourceRef[] = []) => ({ kind: 'value' as const, value: v, resources });
+const value = (v: JsonValue, resources: ResourceRef[] = []) => ({ type: 'value' as const, value: v, resources });
 
 /** Whether a mapping yields a deferred Heat output reference (M form or dict with output_key). */
 export function isOutputKeyMapping(m: Mapping): boolean {
@@ -95,7 +83,7 @@ function jsonEqual(a: JsonValue, b: JsonValue): boolean {
 export function evaluateParam(param: string, mapping: Mapping, ctx: MappingContext): Param {
   const ev = new Evaluator(param, mapping, ctx);
   const r = ev.eval(mapping, ev.rootScope);
-  return { resources: r.resources, type: r.kind, value: r.value, param } as Param;
+  return { resources: r.resources, type: r.type, value: r.value, param } as Param;
 }
 
 /** Evaluates a mapping to a plain value (template selection, conditions). */
@@ -166,7 +154,7 @@ class Evaluator {
         if (!type || !idField || !outputKey || rest.length)
           this.fail(m, 'M needs the form M<type>:<id_field>:<output_key>');
         const { ref } = this.hop(m, scope, type, idField, false)!;
-        return { kind: 'output_key', value: outputRef(outputKey, ref), resources: [ref] };
+        return { type: 'output_key', value: outputRef(outputKey, ref), resources: [ref] };
       }
       case 'A':
         return this.evalConcat(m, arg, scope);
@@ -181,7 +169,7 @@ class Evaluator {
     for (const part of arg.split('&')) {
       if (part.startsWith('A')) this.fail(m, 'A cannot be nested');
       const r = this.evalString(part, scope);
-      if (r.kind !== 'value')
+      if (r.type !== 'value')
         this.fail(m, `"${part}" yields a deferred output reference, which cannot be concatenated`);
       text += this.pyStr(m, part, r.value);
       resources.push(...r.resources);
@@ -238,25 +226,22 @@ class Evaluator {
     if (l === undefined || r === undefined || more.length) return this.fail(m, `"${op}" needs a list of two mappings`);
     const left = this.plain(l, scope);
     const right = this.plain(r, scope);
-    let holds: boolean;
-    if (op === 'equal') {
-      holds = jsonEqual(left.value, right.value);
-    } else {
-      if (typeof left.value !== 'string') this.fail(m, `regexp subject is ${typeName(left.value)}, not a string`);
-      if (typeof right.value !== 'string') this.fail(m, `regexp pattern is ${typeName(right.value)}, not a string`);
-      holds = this.regexp(m, right.value).test(left.value);
-    }
+    const holds = op === 'equal' ? jsonEqual(left.value, right.value) : this.matches(m, left.value, right.value);
     const branch = this.eval(holds ? thenMapping : elseMapping, scope);
     return { ...branch, resources: [...left.resources, ...right.resources, ...branch.resources] };
   }
 
   /** Python re.match semantics: anchored at the start only. */
-  private regexp(m: Mapping, pattern: string): RegExp {
+  private matches(m: Mapping, subject: JsonValue, pattern: JsonValue): boolean {
+    if (typeof subject !== 'string') this.fail(m, `regexp subject is ${typeName(subject)}, not a string`);
+    if (typeof pattern !== 'string') return this.fail(m, `regexp pattern is ${typeName(pattern)}, not a string`);
+    let re: RegExp;
     try {
-      return new RegExp(`^(?:${pattern})`);
+      re = new RegExp(`^(?:${pattern})`);
     } catch (e) {
       return this.fail(m, `invalid regexp ${JSON.stringify(pattern)}: ${(e as Error).message}`);
     }
+    return re.test(subject);
   }
 
   private evalFor(m: JsonObject, scope: Scope): Evaluated {
@@ -272,16 +257,16 @@ class Evaluator {
       const r = this.eval(forMapping, { obj: item, type: undefined });
       resources.push(...r.resources);
       if (deferred) {
-        if (r.kind !== 'output_key')
-          this.fail(forMapping, `an element yields ${r.kind}, but this for_mapping yields output references`);
+        if (r.type !== 'output_key')
+          this.fail(forMapping, `an element yields ${r.type}, but this for_mapping yields output references`);
         nested.push({ param: this.param, type: 'output_key', value: r.value, resources: [] });
       } else {
-        if (r.kind !== 'value')
-          this.fail(forMapping, `an element yields a deferred ${r.kind} reference; use an output_key for_mapping`);
+        if (r.type !== 'value')
+          this.fail(forMapping, `an element yields a deferred ${r.type} reference; use an output_key for_mapping`);
         values.push(r.value);
       }
     }
-    return deferred ? { kind: 'list', value: nested, resources } : value(values, resources);
+    return deferred ? { type: 'list', value: nested, resources } : value(values, resources);
   }
 
   private evalOutputKey(m: JsonObject, scope: Scope): Evaluated {
@@ -291,7 +276,7 @@ class Evaluator {
     const unknownSelf =
       'an output_key with an empty path refers to the resource itself, which is unknown inside a for_mapping element';
     if (!target) return this.fail(m, unknownSelf);
-    return { kind: 'output_key', value: outputRef(m.output_key, target), resources };
+    return { type: 'output_key', value: outputRef(m.output_key, target), resources };
   }
 
   private evalField(m: JsonObject, scope: Scope): Evaluated {
@@ -307,7 +292,7 @@ class Evaluator {
   }
 
   /** Follows a path of id fields; undefined when a hop is missing and ignoreMissing is set. */
-  private walk(m: Mapping, scope: Scope, path: JsonValue, ignoreMissing: boolean): Walked | undefined {
+  private walk(m: Mapping, scope: Scope, path: JsonValue, ignoreMissing: boolean) {
     if (!Array.isArray(path)) return this.fail(m, `"path" is ${typeName(path)}, not a list`);
     const resources: ResourceRef[] = [];
     let cur = scope;
@@ -359,7 +344,7 @@ class Evaluator {
 
   plain(m: Mapping, scope: Scope): Plain {
     const r = this.eval(m, scope);
-    if (r.kind !== 'value') return this.fail(m, `yields a deferred ${r.kind} reference where a plain value is needed`);
+    if (r.type !== 'value') return this.fail(m, `yields a deferred ${r.type} reference where a plain value is needed`);
     return r;
   }
 }

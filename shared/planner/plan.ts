@@ -1,6 +1,5 @@
 /** planChange: one Gohan resource change → the jobs for /jobs/all, or READ_COMPLETE. Pure; docs/planner.md. */
 import { evaluateParam, evaluateValue, MappingError, type MappingContext } from './mapping';
-import { chainFor, templateMappingFor } from './template-mappings';
 import type {
   ChainStep,
   ConfigValue,
@@ -31,11 +30,10 @@ export interface PlanInput {
   randomSuffix?: () => string;
 }
 
-export interface PlannedJob {
-  job: Job;
-  /** The value to store at `/jobs/all/<job.id>`: handler, job, attempt. */
-  stored: [string, Job, 0];
-}
+const DEFAULT_CHAIN: ChainStep[] = [{ handler: 'heat_worker' }];
+
+/** `stored`: the value at `/jobs/all/<job.id>` (handler, job, attempt). */
+export type PlannedJob = { job: Job; stored: [string, Job, 0] };
 
 export type PlanResult =
   | { kind: 'jobs'; jobs: PlannedJob[] }
@@ -44,8 +42,7 @@ export type PlanResult =
   | { kind: 'error'; error: MappingError | PlanError };
 
 export function changeAction(value: ConfigValue): JobAction {
-  if (value.markedForDeletion) return 'logical_delete';
-  return value.version === 1 ? 'create' : 'modify';
+  return value.markedForDeletion ? 'logical_delete' : value.version === 1 ? 'create' : 'modify';
 }
 
 /** What /state gets for a resource without a template (docs/PROTOCOL-NOTES.md §b). */
@@ -75,19 +72,15 @@ export function planChange(input: PlanInput): PlanResult {
 }
 
 /** `primary`: the version params are read from; `other` doubles their resources. */
-interface Step {
-  chain: ChainStep;
-  template: HeatTemplate;
-  primary: ConfigValue;
-  other: ConfigValue;
-}
+type Step = { chain: ChainStep; template: HeatTemplate; primary: ConfigValue; other: ConfigValue };
 
 function plan(input: PlanInput, value: ConfigValue, action: JobAction): PlanResult {
   const { resourceType: type, resourceId: id } = input;
   const mirrored = input.view.previous(type, id);
   const previous = mirrored ?? value;
   const steps: Step[] = [];
-  for (const chain of chainFor(input.templateMappings, type)) {
+  // A type without a chain of its own or a `default` one has one heat_worker step.
+  for (const chain of input.templateMappings.chains[type] ?? input.templateMappings.chains.default ?? DEFAULT_CHAIN) {
     if (chain.for_actions && !chain.for_actions.includes(action)) continue;
     // Acting on what the previous version did needs a version the worker acted on.
     if (chain.params_from === 'previous' && !mirrored) continue;
@@ -111,13 +104,13 @@ function plan(input: PlanInput, value: ConfigValue, action: JobAction): PlanResu
       .flatMap((p) => p.resources)
       .filter((r) => r.resource_type !== type || r.resource_id !== id)
       .flatMap((r) => input.view.pendingJobs(r.resource_type, r.resource_id));
-    const dependency = unique([...referenced, ...referencingPending, ...ownPending, ...jobs.map((j) => j.job.id)]);
+    const dependency = new Set([...referenced, ...referencingPending, ...ownPending, ...jobs.map((j) => j.job.id)]);
     const job: Job = {
       is_first: i === 0,
       resource_id: id,
       handler: step.chain.handler,
       job_name: `${type}:${id}:${value.version}`,
-      dependency,
+      dependency: [...dependency],
       version: value.version,
       params,
       resource_type: type,
@@ -143,7 +136,8 @@ export function chooseTemplate(
   ctx: MappingContext,
   templates: Record<string, HeatTemplate>,
 ): HeatTemplate | undefined {
-  const mapping = templateMappingFor(mappings, handler, resourceType);
+  const section = mappings.handlers[handler] ?? {};
+  const mapping = Object.hasOwn(section, resourceType) ? section[resourceType] : undefined;
   if (mapping === undefined || mapping === null) return undefined;
   const where = `template_mappings.${handler}.${resourceType}`;
   const { value: templateId } = evaluateValue(where, mapping, ctx);
@@ -164,25 +158,20 @@ export function chooseTemplate(
   return template;
 }
 
-/** Params in parameter_mappings order; except in a create, their resources cover both versions (docs/planner.md). */
-function buildParams(input: PlanInput, step: Step, action: JobAction): Param[] {
-  const primaryCtx = context(input, step.primary);
-  const otherCtx = action === 'create' ? undefined : context(input, step.other);
-  return Object.entries(step.template.parameter_mappings).map(([name, mapping]) => {
-    const param = evaluateParam(name, mapping, primaryCtx);
-    if (otherCtx) param.resources = [...param.resources, ...evaluateParam(name, mapping, otherCtx).resources];
-    return param;
-  });
-}
-
 /**
- * A mapping error names the template. A teardown's params that cannot be evaluated are planned
- * empty: what they reference may be gone (Gohan deletes a port, its subnet and network in quick
- * succession), and a delete needs only the stack name and the resource's own fields.
+ * Params in parameter_mappings order; except in a create, their resources cover both versions (docs/planner.md).
+ * A mapping error names the template. A teardown's params that cannot be evaluated are planned empty: what they
+ * reference may be gone (Gohan deletes a port, its subnet and network at once); a delete needs only its own fields.
  */
 function stepParams(input: PlanInput, step: Step, action: JobAction): Param[] {
+  const primaryCtx = context(input, step.primary);
+  const otherCtx = action === 'create' ? undefined : context(input, step.other);
   try {
-    return buildParams(input, step, action);
+    return Object.entries(step.template.parameter_mappings).map(([name, mapping]) => {
+      const param = evaluateParam(name, mapping, primaryCtx);
+      if (otherCtx) param.resources = [...param.resources, ...evaluateParam(name, mapping, otherCtx).resources];
+      return param;
+    });
   } catch (e) {
     if (!(e instanceof MappingError)) throw e;
     if (action === 'delete') return [];
@@ -199,8 +188,6 @@ function context(input: PlanInput, version: ConfigValue): MappingContext {
     schema: input.schema,
   };
 }
-
-const unique = (xs: string[]): string[] => [...new Set(xs)];
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 

@@ -13,9 +13,6 @@ export class TemplateMappingsError extends Error {
   override name = 'TemplateMappingsError';
 }
 
-/** The chain of a resource type that has no entry of its own and no `default`. */
-export const BUILTIN_DEFAULT_CHAIN: ChainStep[] = [{ handler: 'heat_worker' }];
-
 /** A step's optional fields, in the order they are copied: whether a value is valid, and what it must be. */
 const STEP_FIELDS: Array<[keyof ChainStep, (v: JsonValue) => boolean, string]> = [
   ['action', (v) => (JOB_ACTIONS as readonly JsonValue[]).includes(v), `must be one of ${JOB_ACTIONS.join(', ')}`],
@@ -65,19 +62,4 @@ function parseStep(raw: unknown, where: string, handlers: Record<string, unknown
     step[field] = raw[field];
   }
   return step as unknown as ChainStep;
-}
-
-/** The chain for a resource type: its own, else `default`, else one heat_worker step. */
-export function chainFor(mappings: TemplateMappings, resourceType: string): ChainStep[] {
-  return mappings.chains[resourceType] ?? mappings.chains.default ?? BUILTIN_DEFAULT_CHAIN;
-}
-
-/** The template-id mapping of a handler for a type; undefined when the type is not listed. */
-export function templateMappingFor(
-  mappings: TemplateMappings,
-  handler: string,
-  resourceType: string,
-): Mapping | undefined {
-  const section = mappings.handlers[handler];
-  return section && Object.prototype.hasOwnProperty.call(section, resourceType) ? section[resourceType] : undefined;
 }

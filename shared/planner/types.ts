@@ -6,31 +6,23 @@ export type { ConfigValue };
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
 
-export interface ResourceRef {
-  resource_type: string;
-  resource_id: string;
-}
+export type ResourceRef = { resource_type: string; resource_id: string };
 
 /** Deferred reference to a Heat output of another resource's stack (resolved by the heat worker). */
 export type OutputKeyRef = { output_key: string } & ResourceRef;
 
 /** Element of a `type: list` param: a nested output_key param whose own `resources` stay empty. */
-export interface NestedParam {
-  param: string;
-  type: 'output_key';
-  value: OutputKeyRef;
-  resources: ResourceRef[];
-}
+export type NestedParam = { param: string; type: 'output_key'; value: OutputKeyRef; resources: ResourceRef[] };
 
-export type Param =
-  | { resources: ResourceRef[]; type: 'value'; value: JsonValue; param: string }
-  | { resources: ResourceRef[]; type: 'output_key'; value: OutputKeyRef; param: string }
-  | { resources: ResourceRef[]; type: 'list'; value: NestedParam[]; param: string };
+/** A mapping's result; as a job param it also names the param. */
+export type Evaluated = { resources: ResourceRef[] } & (
+  | { type: 'value'; value: JsonValue }
+  | { type: 'output_key'; value: OutputKeyRef }
+  | { type: 'list'; value: NestedParam[] }
+);
+export type Param = Evaluated & { param: string };
 
-/**
- * Every job action and handler. A job id starts with both (`<action>:<handler>:...`), so a
- * resource's jobs are found by ranging one prefix per pair (shared/jobs/job-index.ts).
- */
+/** A job id starts with `<action>:<handler>:`: a resource's jobs are ranged one prefix per pair (jobs/job-index.ts). */
 export const JOB_ACTIONS = ['create', 'modify', 'logical_delete', 'delete'] as const;
 export const JOB_HANDLERS = ['heat_worker', 'monitoring_worker'] as const;
 export type JobAction = (typeof JOB_ACTIONS)[number];
@@ -56,24 +48,21 @@ export interface Job {
 /** A mapping expression of the parameter_mappings / template_mappings language (mapping.ts). */
 export type Mapping = JsonValue;
 
+/** `parameter_mappings`' key order is the param order of the jobs. */
 export interface HeatTemplate {
   id: string;
   handler: string;
   watch: JsonValue[];
   template_file: string;
-  /** The key order is the param order of the jobs. */
   parameter_mappings: Record<string, Mapping>;
 }
 
 /** One step of a job chain (docs/templates.md, `chains`). */
 export interface ChainStep {
   handler: string;
-  /** Absent: the change's own action. */
   action?: string;
   on_failure?: OnFailure;
-  /** `previous`: params read from the worker's last-seen version. */
   params_from?: 'current' | 'previous';
-  /** Absent: every change action. */
   for_actions?: string[];
 }
 
@@ -96,8 +85,7 @@ export interface PlanningView {
   /** Current `/config` value, and the one the worker last acted on (its mirror). */
   resource(type: string, id: string): ConfigValue | undefined;
   previous(type: string, id: string): ConfigValue | undefined;
-  /** Unfinished jobs of that resource. */
   pendingJobs(type: string, id: string): string[];
-  /** Unfinished jobs of OTHER resources whose params reference this one (all planned before). */
+  /** Unfinished jobs of OTHER resources whose params reference this one. */
   referencingPendingJobs(type: string, id: string): string[];
 }
