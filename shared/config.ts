@@ -16,19 +16,16 @@ export function setting(name: string): string | undefined {
   return v === undefined || v === '' ? undefined : v;
 }
 
-const env = setting;
-
 /** A numeric setting: `dflt` when it is unset, empty, not a number, or not accepted (default: 0 or more). */
 export function numberSetting(name: string, dflt: number, accept: (n: number) => boolean = (n) => n >= 0): number {
-  const n = Number(env(name) ?? NaN);
+  const n = Number(setting(name) ?? NaN);
   return Number.isFinite(n) && accept(n) ? n : dflt;
 }
 
 /** A PEM, or a path to one. */
 function pem(name: string): Buffer | undefined {
-  const v = env(name);
-  if (!v) return undefined;
-  return Buffer.from(v.includes('-----BEGIN') ? v : fs.readFileSync(v, 'utf8'));
+  const v = setting(name);
+  return v === undefined ? undefined : Buffer.from(v.includes('-----BEGIN') ? v : fs.readFileSync(v, 'utf8'));
 }
 
 /** A setting every process needs is missing: a start-up error that names it, never a default. */
@@ -43,42 +40,42 @@ export class MissingSettingError extends Error {
 }
 
 export function etcdSettings(): EtcdSettings {
-  const endpoints = (env('ESI_ETCD_ENDPOINTS') ?? '').trim();
+  const endpoints = (setting('ESI_ETCD_ENDPOINTS') ?? '').trim();
   if (!endpoints)
     throw new MissingSettingError(
       'ESI_ETCD_ENDPOINTS',
       'the etcd endpoints, e.g. https://10.0.1.10:2379,https://10.0.2.10:2379',
     );
   const ca = pem('ESI_ETCD_CA');
-  const username = env('ESI_ETCD_USERNAME');
+  const username = setting('ESI_ETCD_USERNAME');
   return {
     endpoints: endpoints
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean),
     ...(ca ? { tls: definedOnly({ ca, cert: pem('ESI_ETCD_CERT'), key: pem('ESI_ETCD_KEY') }) } : {}),
-    ...(username ? { auth: { username, password: env('ESI_ETCD_PASSWORD') ?? '' } } : {}),
+    ...(username ? { auth: { username, password: setting('ESI_ETCD_PASSWORD') ?? '' } } : {}),
   };
 }
 
 /** The endpoints are set locally only (the SQS server, serverless-offline); `hasCredentials`: keys or a profile. */
 export function awsSettings() {
   return {
-    region: env('AWS_REGION') ?? 'us-east-1',
-    ...definedOnly({ sqsEndpoint: env('ESI_SQS_ENDPOINT'), lambdaEndpoint: env('ESI_LAMBDA_ENDPOINT') }),
+    region: setting('AWS_REGION') ?? 'us-east-1',
+    ...definedOnly({ sqsEndpoint: setting('ESI_SQS_ENDPOINT'), lambdaEndpoint: setting('ESI_LAMBDA_ENDPOINT') }),
     hasCredentials: [
       'AWS_ACCESS_KEY_ID',
       'AWS_PROFILE',
       'AWS_WEB_IDENTITY_TOKEN_FILE',
       'AWS_CONTAINER_CREDENTIALS_FULL_URI',
       'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
-    ].some((n) => env(n) !== undefined),
+    ].some((n) => setting(n) !== undefined),
   };
 }
 
 /** The deployment stage; names every queue. */
 export function stage(): string {
-  return env('ESI_STAGE') ?? 'dev';
+  return setting('ESI_STAGE') ?? 'dev';
 }
 
 /** Queue names as serverless.yml makes them: FIFO queues the relay feeds, standard ones for delayed messages. */
@@ -91,19 +88,18 @@ export const JOB_QUEUES: Record<string, string> = { heat_worker: 'heat-jobs', mo
 
 /** The queue a handler's jobs are sent to; undefined for an unknown handler. */
 export function jobQueueName(handler: string, stageName = stage()): string | undefined {
-  const name = Object.prototype.hasOwnProperty.call(JOB_QUEUES, handler) ? JOB_QUEUES[handler] : undefined;
-  return name ? queueName(name, stageName) : undefined;
+  return Object.hasOwn(JOB_QUEUES, handler) ? queueName(JOB_QUEUES[handler]!, stageName) : undefined;
 }
 
 /** What a finished delete of a key-deleted resource leaves in /state (docs/gohan.md "Deletes"). */
 export function keyDeleteState(): 'keep' | 'remove' {
-  const v = env('ESI_KEY_DELETE_STATE') ?? 'keep';
+  const v = setting('ESI_KEY_DELETE_STATE') ?? 'keep';
   if (v !== 'keep' && v !== 'remove') throw new Error(`ESI_KEY_DELETE_STATE is ${JSON.stringify(v)}: keep or remove`);
   return v;
 }
 
 /** Output key prefixes Gohan reads back (docs/keys.md), written with or without a trailing slash. */
 export function outputPrefixes(): { state: string; monitoring: string } {
-  const prefix = (name: string, dflt: string) => (env(name) ?? dflt).replace(/\/+$/, '') || dflt;
+  const prefix = (name: string, dflt: string) => (setting(name) ?? dflt).replace(/\/+$/, '') || dflt;
   return { state: prefix('ESI_STATE_PREFIX', '/state'), monitoring: prefix('ESI_MONITORING_PREFIX', '/monitoring') };
 }

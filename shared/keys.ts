@@ -1,7 +1,5 @@
-/**
- * Every etcd key but the job keys (jobs/job-keys.ts), docs/keys.md. A resource's path is `<scope>/<plural>/<id>`,
- * scope being Gohan's API version path (`v2.0`, `common/v1.0` for tenants).
- */
+// Every etcd key but the job keys (jobs/job-keys.ts), docs/keys.md. A resource's path is `<scope>/<plural>/<id>`,
+// scope being Gohan's API version path (`v2.0`, `common/v1.0` for tenants).
 import { outputPrefixes } from './config';
 
 export const CONFIG_PREFIX = '/config/';
@@ -17,11 +15,7 @@ export const HEAT_TEMPLATES_PREFIX = `${CONFIG_PREFIX}v2.0/heat_templates/`;
 /** Operator override of the shipped template_mappings.yaml (JSON or YAML text). */
 export const TEMPLATE_MAPPINGS_KEY = `${ESI_WORKER_PREFIX}template_mappings`;
 
-export interface ResourcePath {
-  scope: string;
-  plural: string;
-  id: string;
-}
+export type ResourcePath = { scope: string; plural: string; id: string };
 
 /** `/config/v2.0/ports/<id>` → {scope: 'v2.0', plural: 'ports', id}; anything else → undefined. */
 export function parseConfigKey(key: string): ResourcePath | undefined {

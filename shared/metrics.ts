@@ -1,13 +1,10 @@
-/**
- * CloudWatch metrics in the embedded metric format (docs/operations.md "Metrics for handlers"; serverless.yml's
- * alarms use these names). Stored ones are flushed per invocation; the others published at once.
- */
+// CloudWatch metrics in EMF (docs/operations.md "Metrics for handlers"; serverless.yml's alarms use these names).
+// Stored ones are flushed per invocation; the others published at once.
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 
 /** By service and extra dimensions (`esi-heat handler=heat_worker`). */
 const instances = new Map<string, Metrics>();
 
-/** The Metrics of one service (a function or the relay); `dimensions` beside service and stage. */
 function metricsFor(service: string, dimensions: Record<string, string> = {}): Metrics {
   const key = [service, ...Object.entries(dimensions).map(([k, v]) => `${k}=${v}`)].join(' ');
   let metrics = instances.get(key);
@@ -51,7 +48,6 @@ export function recordStackOperation(service: string, durationMs: number): void 
   metricsFor(service).addMetric('StackOperationDuration', MetricUnit.Milliseconds, Math.max(0, durationMs));
 }
 
-/** Publishes one metric at once, with its extra dimensions and metadata. */
 function publish(
   service: string,
   name: string,
@@ -70,9 +66,9 @@ export function recordRelayLag(
   service: string,
   position: { prefix: string; relay: string; etcdRevision: number; checkpoint: number },
 ): number {
-  const lag = Math.max(0, position.etcdRevision - position.checkpoint);
   const { prefix, relay, etcdRevision, checkpoint } = position;
   const metadata = { prefix, relay, etcd_revision: String(etcdRevision), checkpoint: String(checkpoint) };
+  const lag = Math.max(0, etcdRevision - checkpoint);
   publish(service, 'RelayLag', MetricUnit.Count, lag, { metadata });
   return lag;
 }
@@ -82,7 +78,7 @@ export function recordRelayDeadLetter(service: string, queue: string): void {
   publish(service, 'RelayDeadLetters', MetricUnit.Count, 1, { metadata: { queue } });
 }
 
-/** The service name a Powertools Logger was created with (createLogger('esi-planner') → esi-planner). */
+/** The service name a Powertools Logger was created with. */
 export function serviceOf(logger: object): string {
   const data = (logger as { powertoolsLogData?: { serviceName?: string } }).powertoolsLogData;
   return data?.serviceName || process.env.POWERTOOLS_SERVICE_NAME || 'esi';
@@ -101,7 +97,6 @@ export function recordDeferredRepairs(service: string, byKind: Record<string, nu
 }
 
 /** How long, at least, the relay has been behind a change the reconciler saw, the largest over its prefixes. */
-export function recordRelayBehind(service: string, seconds: number, details: { prefix?: string } = {}): void {
-  const metadata = details.prefix ? { prefix: details.prefix } : {};
+export function recordRelayBehind(service: string, seconds: number, metadata: { prefix?: string } = {}): void {
   publish(service, 'RelayBehindSeconds', MetricUnit.Seconds, Math.max(0, seconds), { metadata });
 }

@@ -1,7 +1,5 @@
-/**
- * Secrets: `<SETTING>_PARAM` names the SSM SecureString holding a setting, else `<SETTING>` is used as it is
- * (docs/decisions.md). Fetched once per cold start into `process.env`, before any client is made; never logged.
- */
+// Secrets: `<SETTING>_PARAM` names the SSM SecureString holding a setting, else `<SETTING>` is used as it is
+// (docs/decisions.md). Fetched once per cold start into `process.env`, before any client is made; never logged.
 import { errorMessage } from './errors';
 import { getParameter } from '@aws-lambda-powertools/parameters/ssm';
 
@@ -15,18 +13,12 @@ const SECRET_SETTINGS = [
   'ESI_KEYSTONE_APP_CREDENTIAL_SECRET',
   'ESI_OPENSTACK_CA',
 ] as const;
+type SecretSetting = (typeof SECRET_SETTINGS)[number];
 
 /** Where a parameter's value comes from; the default is SSM through Powertools. */
-export interface ParameterSource {
-  get(name: string): Promise<string | undefined>;
-}
+export type ParameterSource = { get(name: string): Promise<string | undefined> };
 
-interface SecretSelection {
-  setting: (typeof SECRET_SETTINGS)[number];
-  /** `parameter`: fetched from `parameter`; `env`: the plain variable as set; `unset`: neither. */
-  from: 'parameter' | 'env' | 'unset';
-  parameter?: string;
-}
+type SecretSelection = { setting: SecretSetting; from: 'parameter' | 'env' | 'unset'; parameter?: string };
 
 export class SecretLoadError extends Error {
   override name = 'SecretLoadError';
@@ -64,11 +56,7 @@ const ssmSource: ParameterSource = { get: (name) => getParameter(name, { decrypt
 
 let loading: Promise<SecretSelection[]> | undefined;
 
-/**
- * Once per process: resolves the configured parameters (in parallel) into `env` and returns what was
- * chosen (names only). A failure is thrown and retried on the next call. A caller with its own env
- * or source (tests) is not cached.
- */
+/** Once per process: parameters into `env`, what was chosen returned (names only); a failure is retried next call. */
 export function loadSecrets(
   opts: { env?: NodeJS.ProcessEnv; source?: ParameterSource } = {},
 ): Promise<SecretSelection[]> {

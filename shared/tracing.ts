@@ -1,11 +1,8 @@
-/**
- * X-Ray tracing: the handler's segment and a subsegment per client call, only in Lambda with active tracing.
- * The Tracer loads only then: its async hook costs about a sixth of the CPU otherwise (docs/benchmarks.md).
- */
+// X-Ray tracing: the handler's segment and a subsegment per client call, only in Lambda with active tracing.
+// The Tracer loads only then: its async hook costs about a sixth of the CPU otherwise (docs/benchmarks.md).
 import type { Tracer } from '@aws-lambda-powertools/tracer';
 import type { MiddlewareObj, Request } from '@middy/core';
 
-/** Tracing is on in Lambda with active tracing, unless POWERTOOLS_TRACE_ENABLED=false. */
 export const tracingEnabled = (env: NodeJS.ProcessEnv = process.env): boolean =>
   Boolean(env.AWS_XRAY_DAEMON_ADDRESS) && env.POWERTOOLS_TRACE_ENABLED !== 'false';
 

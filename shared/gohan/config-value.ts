@@ -46,23 +46,10 @@ export function versionOf(raw: string): number | undefined {
   }
 }
 
-/** Gohan's wire encoding (Go encoding/json: compact, keys sorted, body as an escaped string). */
-export function encodeGohanConfigValue(
-  body: Record<string, unknown>,
-  version: number,
-  markedForDeletion = false,
-): string {
-  return JSON.stringify({ body: JSON.stringify(sortKeys(body)), marked_for_deletion: markedForDeletion, version });
-}
+const sortedKeys = (_key: string, v: unknown): unknown =>
+  isPlainObject(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v;
 
-function sortKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortKeys);
-  if (v && typeof v === 'object') {
-    return Object.fromEntries(
-      Object.keys(v)
-        .sort()
-        .map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]),
-    );
-  }
-  return v;
+/** Gohan's wire encoding (Go encoding/json: compact, keys sorted, body as an escaped string). */
+export function encodeGohanConfigValue(body: Record<string, unknown>, version: number, markedForDeletion = false) {
+  return JSON.stringify({ body: JSON.stringify(body, sortedKeys), marked_for_deletion: markedForDeletion, version });
 }

@@ -1,7 +1,5 @@
-/**
- * One structured logger for every function and the relay (Powertools, one JSON line per entry, secrets masked).
- * Correlation fields: resource_key, resource_type, resource_id, version, job_id, handler, etcd_revision, attempt.
- */
+// One structured logger for every function and the relay (Powertools, one JSON line per entry, secrets masked).
+// Correlation fields: resource_key, resource_type, resource_id, version, job_id, handler, etcd_revision, attempt.
 import { LogFormatter, LogItem, Logger } from '@aws-lambda-powertools/logger';
 import { redact } from './redact';
 

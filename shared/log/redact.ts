@@ -10,10 +10,7 @@ const masked = (name: string, v: unknown): boolean =>
 // (a Gohan config value's body is escaped JSON). Group 1 keeps everything up to the value.
 const SECRET_PAIR = /((\\*)"([^"\\]*)\2"\s*:\s*\2")((?:\\\\|\\(?!")|[^"\\])*)(\2")/g;
 
-/**
- * Masks secrets in text: a JSON document (a raw config value, its body escaped JSON) structurally at
- * every level of nesting, free text (error messages) by its "name": "value" pairs.
- */
+/** Masks secrets in text: a JSON document structurally, at every level of nesting; free text by its pairs. */
 export function redactText(text: string, depth = 0): string {
   const trimmed = text.trimStart();
   if ((trimmed.startsWith('{') || trimmed.startsWith('[')) && depth < 8) {

@@ -1,10 +1,4 @@
-/**
- * Keeps /monitoring/<path> current from the collector, as its etcd syncer did (scheduled). Per
- * resource, the targets of the highest version whose `syncer_properties.etcd` maps a value
- * (`{"<value key>": {"key": "<field>"}}`) merge into ONE value `{"version": N, "<field>": …}`,
- * written only when it differs and never over a newer version. `hold_options {positive_status,
- * time_seconds}` holds back a status that is not positive until it has lasted `time_seconds`.
- */
+/** Keeps /monitoring/<path> current from the collector, as its etcd syncer did (docs/decisions.md "/monitoring"). */
 import { isDeepStrictEqual } from 'node:util';
 import type { CollectorClient, Target, TargetValue } from '../clients/collector';
 import { isPlainObject, parseJsonObject } from '../encoding/json-object';
@@ -16,12 +10,7 @@ import { writeVersioned, type GuardedWriteResult } from '../state/guarded-write'
 import type { Store } from '../store/store';
 
 /** What the targets of one resource say; `held` fields keep their stored status. */
-interface MonitoringUpdate {
-  key: string;
-  version: number;
-  fields: Record<string, unknown>;
-  held: string[];
-}
+type MonitoringUpdate = { key: string; version: number; fields: Record<string, unknown>; held: string[] };
 
 function etcdSyncer(t: Target): Record<string, unknown> | undefined {
   const etcd = (t.syncer_properties as { etcd?: unknown } | undefined)?.etcd;

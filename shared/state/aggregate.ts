@@ -1,8 +1,4 @@
-/**
- * State aggregation, pure: (a finished chain, the resource's job state) → the /state value.
- * The chain reports the action of its last job (docs/decisions.md): create → CREATE, modify →
- * MODIFY, logical_delete or delete → DELETE.
- */
+/** Pure: (a finished chain, the resource's job state) → the /state value; the action is its last job's (docs/decisions.md). */
 import { pyDumps } from '../encoding/pyjson';
 import { stateHeatOutputsText } from '../heat/records';
 import type { HeatOutput } from '../heat/types';
@@ -27,7 +23,7 @@ export function reportedAction(chain: Pick<ChainSummary, 'lastAction'>): 'CREATE
 }
 
 export function aggregateState(chain: ChainSummary, jobState: JobState = {}): StateValue {
-  const worker_state = `${reportedAction(chain)}_${chain.outcome.ok ? 'COMPLETED' : 'FAILED'}` as WorkerState;
+  const worker_state: WorkerState = `${reportedAction(chain)}_${chain.outcome.ok ? 'COMPLETED' : 'FAILED'}`;
   const state: StateValue['state'] = { worker_state };
   if (jobState.heat_outputs) state.heat_outputs = stateHeatOutputsText(jobState.heat_outputs);
   if (jobState.orchestration_state) state.orchestration_state = jobState.orchestration_state;

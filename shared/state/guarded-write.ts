@@ -1,7 +1,5 @@
-/**
- * Writes Gohan's result keys (/state, /monitoring) so that they never move backwards: not over a
- * newer version, not again when equal (no etcd event for no change); fenced on what was read.
- */
+// Gohan's result keys (/state, /monitoring) never move backwards: not over a newer version, not again when equal
+// (no etcd event for no change); each write is fenced on what was read.
 import { versionOf } from '../gohan/config-value';
 import { commitDecision, converge } from '../store/converge';
 import { put, unchangedSince, type Compare, type KeyValue, type Op, type Store } from '../store/store';

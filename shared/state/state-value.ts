@@ -3,14 +3,7 @@ import { pyDumps } from '../encoding/pyjson';
 import { redactText } from '../log/redact';
 
 export type WorkerState =
-  | 'READ_COMPLETE'
-  | 'PLAN_FAILED'
-  | 'CREATE_COMPLETED'
-  | 'MODIFY_COMPLETED'
-  | 'DELETE_COMPLETED'
-  | 'CREATE_FAILED'
-  | 'MODIFY_FAILED'
-  | 'DELETE_FAILED';
+  'READ_COMPLETE' | 'PLAN_FAILED' | `${'CREATE' | 'MODIFY' | 'DELETE'}_${'COMPLETED' | 'FAILED'}`;
 
 export interface StateValue {
   error: string;
