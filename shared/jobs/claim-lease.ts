@@ -1,7 +1,4 @@
-/**
- * One kept-alive claim lease for the claims a process works on at once (docs/jobs.md, "Lease TTL"):
- * granted by the first, let go (no revoke) when the last one ends.
- */
+/** One kept-alive lease for a process's concurrent claims: the first grants it, the last lets it go (docs/jobs.md). */
 import type { Lease, Store } from '../store/store';
 
 interface Shared {
@@ -16,9 +13,8 @@ export class ClaimLeases {
   constructor(private readonly ttlSeconds: number) {}
 
   /**
-   * Runs `fn` with the store's shared claim lease. It takes new claims for one TTL after its grant,
-   * and an error of `fn` drops it for the claims that follow (etcd may have lost it, or a failed
-   * release left a key on it), without ending it for its holders.
+   * Runs `fn` with the shared lease, taken by new claims for one TTL after its grant. An error of `fn` keeps it
+   * from the claims that follow (etcd may have lost it, or a failed release left a key on it), not its holders.
    */
   async hold<T>(store: Store, fn: (lease: Lease) => Promise<T>): Promise<T> {
     const cur = this.current.get(store);

@@ -1,8 +1,5 @@
-/**
- * Claiming a job and fencing every write made under the claim (docs/jobs.md, "Claim" and "Fence"):
- * the working key's create revision identifies the claim, and every later write compares it.
- */
-import { commitDecision, converge } from '../store/converge';
+/** Claiming a job; every write under the claim compares its working key's create revision (docs/jobs.md, "Fence"). */
+import { CONFLICT, converge } from '../store/converge';
 import { parseJsonObject } from '../encoding/json-object';
 import type { Compare, KeyValue, Lease, Store, TxnBuilder } from '../store/store';
 import { absent, collectTxn, createRevisionIs, del, modRevisionIs, present, put, read } from '../store/store';
@@ -30,14 +27,10 @@ export interface Claim {
 /** A write under a claim that no longer holds: the lease expired and/or someone else claimed the job. */
 export class ClaimLostError extends Error {
   override name = 'ClaimLostError';
-  constructor(
-    readonly jobId: string,
-    readonly createRevision: number,
-    readonly holder: { owner?: string; createRevision: number } | undefined,
-  ) {
-    super(
-      `claim on job ${jobId} (revision ${createRevision}) is lost: ${holder ? `now held by ${holder.owner ?? '?'} (revision ${holder.createRevision})` : 'no working key'}`,
-    );
+  /** `current`: the working key as read now. */
+  constructor(claim: Claim, current: { value: string; createRevision: number } | undefined) {
+    const holder = current && `now held by ${ownerOf(current.value) ?? '?'} (revision ${current.createRevision})`;
+    super(`claim on job ${claim.jobId} (revision ${claim.createRevision}) is lost: ${holder ?? 'no working key'}`);
   }
 }
 
@@ -130,12 +123,9 @@ function heldClaim(
   [working, all, ...extra]: [KeyValue, KeyValue, ...(KeyValue | undefined)[]],
   lease?: Lease,
 ): HeldClaim {
-  const { handler, job, attempt } = parseStoredJob(all.key, all.value);
   const claim: Claim = {
     ...ref,
-    handler,
-    job,
-    attempt,
+    ...parseStoredJob(all.key, all.value),
     planRevision: all.createRevision,
     createRevision: working.createRevision,
     keys,
@@ -159,7 +149,7 @@ export function jobTxn(store: Store, claim: Claim): TxnBuilder {
       .commit();
     if (res.succeeded) return res;
     const w = res.reads[res.reads.length - 1];
-    if (!w || w.createRevision !== claim.createRevision) throw lostError(claim, w);
+    if (!w || w.createRevision !== claim.createRevision) throw new ClaimLostError(claim, w);
     return { ...res, reads: res.reads.slice(0, -1) };
   });
 }
@@ -171,23 +161,19 @@ export async function retryJob(store: Store, claim: Claim, error: string): Promi
   return converge(`job ${claim.jobId}: /jobs/all (recording an attempt)`, async () => {
     const [all, current] = (await store.txn().then(read(allKey), read(workingKey)).commit()).reads;
     // The fence decides first: a stale invocation gets ClaimLostError, whatever else changed.
-    if (!current || current.createRevision !== claim.createRevision) throw lostError(claim, current);
+    if (!current || current.createRevision !== claim.createRevision) throw new ClaimLostError(claim, current);
     if (!all) throw new JobValueError(`${allKey}: gone while its claim is held`);
     const stored = parseStoredJob(allKey, all.value);
     const attempt = stored.attempt + 1;
     const working = { ...parseWorking(current.value), owner: claim.owner, attempt, last_error: error };
-    return commitDecision(
-      store,
-      {
-        result: attempt,
-        when: [modRevisionIs(allKey, all.modRevision)],
-        then: [
-          put(allKey, encodeStoredJob({ ...stored, attempt })),
-          put(workingKey, JSON.stringify(working), { lease: claim.leaseId }),
-        ],
-      },
-      () => jobTxn(store, claim),
-    );
+    const res = await jobTxn(store, claim)
+      .when(modRevisionIs(allKey, all.modRevision))
+      .then(
+        put(allKey, encodeStoredJob({ ...stored, attempt })),
+        put(workingKey, JSON.stringify(working), { lease: claim.leaseId }),
+      )
+      .commit();
+    return res.succeeded ? attempt : CONFLICT;
   });
 }
 
@@ -217,24 +203,7 @@ export async function resumeClaim(
 }
 
 const parseWorking = (value: string): Partial<WorkingValue> => parseJsonObject(value);
-
 const ownerOf = (value: string): string | undefined => parseWorking(value).owner;
 
-export function lostError(
-  claim: Claim,
-  current: { value: string; createRevision: number } | undefined,
-): ClaimLostError {
-  return new ClaimLostError(
-    claim.jobId,
-    claim.createRevision,
-    current ? definedOnly({ owner: ownerOf(current.value), createRevision: current.createRevision }) : undefined,
-  );
-}
-
-export async function revokeQuietly(lease: Lease): Promise<void> {
-  try {
-    await lease.revoke();
-  } catch {
-    // An expired or already revoked lease is what we wanted; a transport error leaves it to expire.
-  }
-}
+/** An expired or already revoked lease is what we wanted; a transport error leaves it to expire. */
+export const revokeQuietly = (lease: Lease): Promise<void> => lease.revoke().catch(() => undefined);

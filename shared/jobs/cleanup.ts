@@ -18,12 +18,9 @@ export type CleanupResult =
   | { cleaned: false; reason: 'conflict' };
 
 /**
- * One transaction: when every job of the chain still has its all and finished keys as read, none has
- * a working key and no failed one has a dependent left in the dependents index, delete each job's
- * all and finished keys and referencing entries (plus `extra.ops`, under `extra.compares`).
- * A job gone counts as satisfied for a dependent, so a failed job stays until its dependents were
- * failed. Its finish settled them; when it did not get to (a crash between its steps), they are
- * settled here and the result is a conflict, for the caller to read the chain again.
+ * One transaction deletes every job of the chain (all, finished, referencing keys; plus `extra`) when all are
+ * finished as read and none is working (docs/jobs.md, "Clean-up"). A job gone counts as satisfied, so a failed
+ * one stays while it has dependents: unsettled ones (a finish crashed) are settled here, answering a conflict.
  */
 export async function cleanupChain(
   store: Store,
@@ -80,10 +77,8 @@ export interface ChainRead {
 }
 
 /**
- * Reads a chain's jobs: the resource's job ids (job-index.ts; every version, so a caller can tell
- * whether another chain of the resource exists), then the chain's all and finished keys. `extraKeys`
- * and the keys of `knownIds` (jobs known to be of the chain) are read with the ranges, so a
- * single-job chain is read whole in one request.
+ * Reads a chain's jobs: the resource's job ids (of every version: `resourceIds`), then the chain's all and finished
+ * keys. `extraKeys` and the keys of `knownIds` are read with the ranges: a one-job chain is read in one request.
  */
 export async function readChain(
   store: Store,

@@ -1,7 +1,6 @@
 /**
- * The compares and ops that write newly planned jobs, for the planner's transaction (docs/jobs.md
- * "Writing jobs"). Every dependency outside the batch is compared to its keys as read: one finishing
- * meanwhile fails the transaction (the planner re-plans) instead of leaving a waiting job nobody promotes.
+ * The compares and ops that write newly planned jobs (docs/jobs.md, "Writing jobs"). A dependency outside the batch
+ * finishing meanwhile fails the transaction (the planner re-plans) instead of leaving a waiting job nobody promotes.
  */
 import type { Compare, Op, Store } from '../store/store';
 import { absent, createRevisionIs, put, unchangedSince } from '../store/store';

@@ -1,11 +1,7 @@
-/**
- * Finishing a job: record its outcome under the claim, then settle its dependents (docs/jobs.md
- * "Transactions, as sentences"). A crash between the steps is healed by `settleDependents`, which a
- * duplicate finish, a redelivered message, a clean-up and the reconciler's sweep call.
- */
+/** Finishing a job: record its outcome under the claim, then settle its dependents (docs/jobs.md, "Finish"). */
 import type { Store } from '../store/store';
 import { absent, del, put, read, readPrefix } from '../store/store';
-import { type Claim, claimHeld, lostError, revokeQuietly } from './claim';
+import { type Claim, claimHeld, ClaimLostError, revokeQuietly } from './claim';
 import { continuePages, RANGE_PAGE_SIZE } from '../store/read';
 import { type SettleOptions, type SettleResult, settleWaiting } from './settle';
 import { type FinishedValue, type JobOutcome, parseFinished } from './values';
@@ -15,7 +11,6 @@ export interface FinishResult {
   jobId: string;
   /** As recorded (on a duplicate finish: as the first finish recorded it). */
   outcome: JobOutcome;
-  /** The job was already finished under this same claim; nothing was written for it. */
   duplicate: boolean;
   promoted: string[];
   failedDependents: string[];
@@ -31,10 +26,8 @@ export function settleDependents(
 }
 
 /**
- * Step 1, one transaction: when my working key still has my create revision and the job has no
- * finished key, put the finished key and delete the working key. Step 2: settleDependents.
- * Throws ClaimLostError when the claim was lost, unless this same claim already finished the job
- * (a duplicate finish: no write, the settlement is re-run, the result says `duplicate`).
+ * Step 1, fenced: put the finished key, delete the working key; step 2: settleDependents. ClaimLostError unless
+ * this same claim finished it already (a duplicate: no write, the settlement runs again).
  */
 export async function finishJob(
   store: Store,
@@ -68,20 +61,19 @@ export async function finishJob(
   if (!res.succeeded) {
     const [fin, working] = res.reads;
     const previous = fin ? parseFinished(fin.value) : undefined;
-    if (!previous || previous.claim_revision !== claim.createRevision) throw lostError(claim, working);
+    if (!previous || previous.claim_revision !== claim.createRevision) throw new ClaimLostError(claim, working);
     recorded = previous;
   }
-  // The working key is gone already; the revoke only frees the lease, beside the settlement.
-  const revoked = claim.lease ? revokeQuietly(claim.lease) : Promise.resolve();
   const dependents = res.succeeded
     ? (await continuePages(store, [dependentsPrefix], res.ranges, { keysOnly: true }))
         .flat()
         .map((kv) => kv.key.slice(dependentsPrefix.length))
         .sort()
     : undefined;
+  // The working key is gone already: the revoke only frees the lease, beside the settlement.
   const [settled] = await Promise.all([
     settleDependents(store, [jobId], definedOnly({ keys, now: opts.now, dependents })),
-    revoked,
+    claim.lease && revokeQuietly(claim.lease),
   ]);
   return {
     jobId,

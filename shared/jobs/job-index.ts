@@ -1,14 +1,10 @@
-/**
- * A resource's jobs, found under its id prefixes (`JobKeys.jobIdPrefixes`), all ranged together, keys
- * only and paged: no scan of /jobs/all and no index to write (docs/jobs.md, "Bounded reads").
- */
+/** A resource's jobs, ranged under its id prefixes (`JobKeys.jobIdPrefixes`): no scan of /jobs/all, no index. */
 import type { KeyValue } from '../store/store';
 import { readKeys, type Reader } from '../store/read';
 import { type JobKeys, parseJobId } from './job-keys';
 import { referencingPrefix } from './referencing-index';
 import { definedOnly } from '../defined-only';
 
-/** A resource whose jobs are looked up (of its chain `version`, when given). */
 interface JobOwner {
   type: string;
   id: string;
@@ -16,9 +12,8 @@ interface JobOwner {
 }
 
 /**
- * Ranges every owner's id prefixes and the `extraPrefixes`, and reads the `alsoRead` keys, in one
- * request when they fit one (`readKeys`): each owner's job ids (sorted; ids that only share a prefix
- * with another resource's are dropped), what was found under each extra prefix, and the keys read.
+ * Each owner's job ids (sorted; of its chain `version` when given), what is under each extra prefix, and the
+ * `alsoRead` keys: ranged and read together, in one request when they fit (`readKeys`).
  */
 export async function readJobIds(
   reader: Reader,
@@ -62,9 +57,8 @@ export async function resourceJobIds(
 }
 
 /**
- * What planning asks about jobs, in two requests whatever the number of resources: the resources' id
- * prefixes, the referencing-index range of `referenced` and the `alsoRead` keys, then one keys-only
- * read of the found jobs' finished keys and of the listed referencing jobs' all and finished keys.
+ * What planning asks about jobs, in two requests whatever the number of resources: the id prefixes, the
+ * referencing index of `referenced` and `alsoRead`, then the found and listed jobs' keys (keys only).
  */
 export async function pendingJobsOf(
   reader: Reader,
@@ -76,7 +70,6 @@ export async function pendingJobsOf(
   unfinished: Map<string, string[]>;
   /** The unfinished jobs referencing `referenced` (sorted), and its entries whose job is gone (ids are never reused). */
   referencing?: { unfinished: string[]; stale: string[] };
-  /** The `alsoRead` keys, as read with the ranges. */
   read: (KeyValue | undefined)[];
 }> {
   const { referenced } = opts;

@@ -42,7 +42,6 @@ export function jobKeys(root: string = JOBS_PREFIX) {
   };
 }
 
-/** The production layout under `/jobs/`. */
 export const defaultJobKeys: JobKeys = jobKeys();
 
 /**

@@ -1,7 +1,6 @@
 /**
- * The referencing index `/jobs/referencing/<type>/<resource id>/<job id>` = '': which unfinished jobs
- * reference a resource, so that planning it can wait for them (PROTOCOL-NOTES §a) without reading
- * /jobs/all (docs/planner.md). Readers check the job keys and never trust the listing alone.
+ * The referencing index `/jobs/referencing/<type>/<resource id>/<job id>` = '': the jobs referencing a resource, for
+ * its planning to wait for (docs/planner.md). Readers check the job keys and never trust the listing alone.
  */
 import type { Job } from '../planner/types';
 import { del, put, type Op } from '../store/store';

@@ -1,13 +1,9 @@
-/**
- * Pure dependency resolution: given the waiting jobs and their dependencies' statuses, which become
- * ready and which fail because a dependency failed (transitively). settle.ts applies the decisions.
- */
+/** Pure dependency resolution: which waiting jobs become ready, and which fail with a dependency (settle.ts). */
 import type { Job } from '../planner/types';
 import { type DependencyStatus, type FinishedValue, succeeded } from './values';
 
 export interface WaitingJob {
   id: string;
-  /** The handler, i.e. the value of the waiting key. */
   handler: string;
   job: Job;
 }
@@ -15,9 +11,8 @@ export interface WaitingJob {
 type Failure = { dependency: string; error: string; rootCause: string };
 
 /**
- * One waiting job: it fails as soon as any dependency failed (the first in `dependency` order, so two
- * settlers with the same view write the same error), is promoted when every dependency is satisfied,
- * and waits otherwise. An unknown status counts as pending: never promoted on missing information.
+ * One waiting job fails with its first failed dependency (in `dependency` order: two settlers write the same error),
+ * is promoted when every dependency is satisfied, else waits. An unknown status counts as pending.
  */
 export function decide(
   job: Pick<Job, 'dependency'>,
@@ -34,9 +29,8 @@ export function decide(
 }
 
 /**
- * Decides every waiting job that can be decided now. A failed job becomes a failed dependency for its
- * own dependents, so a chain fails transitively in one settlement; a promoted job is not finished, so
- * its dependents keep waiting. `fail` is in propagation order: a job after the dependency that failed it.
+ * Decides every waiting job that can be decided now. A failed job fails its own dependents in the same settlement
+ * (`fail` in propagation order); a promoted one is not finished, so its dependents keep waiting.
  */
 export function planSettlement(
   waiting: WaitingJob[],

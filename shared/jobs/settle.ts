@@ -1,6 +1,6 @@
 /**
- * Applying dependency resolution (resolve.ts) to etcd: each decided job moves in its own transaction
- * guarded by "its waiting key is still the one I read", so each is promoted or failed exactly once.
+ * Applying resolve.ts to etcd: each decided job moves in its own transaction guarded by its waiting key's revision
+ * as read, so each is promoted or failed exactly once.
  */
 import { commitDecision, CONFLICT } from '../store/converge';
 import type { KeyValue, Store } from '../store/store';
@@ -73,9 +73,8 @@ export async function readStatuses(
 }
 
 /**
- * Promotes the waiting jobs whose dependencies are all satisfied and fails (transitively) those with a
- * failed one: with `of`, only their dependents; without it, every waiting job, page by page (a sweep).
- * Idempotent; safe to run concurrently with itself, with finishes and with the planner.
+ * Promotes the waiting jobs whose dependencies are all satisfied and fails (transitively) those with a failed one:
+ * the dependents of `of`, or every waiting job page by page (a sweep). Idempotent; safe to run concurrently.
  */
 export async function settleWaiting(store: Store, opts: SettleOptions = {}): Promise<SettleResult> {
   const keys = opts.keys ?? defaultJobKeys;
@@ -91,10 +90,7 @@ export async function settleWaiting(store: Store, opts: SettleOptions = {}): Pro
   return result;
 }
 
-/**
- * Settles the candidates, then the dependents of those it failed, until nothing more fails. A round
- * over the same candidates repeats only for the jobs whose move another settler won meanwhile.
- */
+/** Settles the candidates, then the dependents of those it failed; a round repeats only for jobs lost to a race. */
 async function settleFrom(
   store: Store,
   keys: JobKeys,

@@ -1,14 +1,9 @@
-/**
- * Every job's keys, for a whole-store pass (the reconciler): each state folder read in pages at one
- * revision, each job reduced to what a pass needs. The only reader of the job layout outside the
- * lifecycle itself.
- */
+/** Every job's keys for a whole-store pass (the reconciler), each job reduced to what a pass needs. */
 import type { Store } from '../store/store';
 import { pages, type ReadOptions } from '../store/read';
 import { chainName, defaultJobKeys, JOB_FOLDERS, parseJobId, type JobKeys } from './job-keys';
 import { dependencyStatus, tryParseStoredJob, type DependencyStatus, type Job } from './values';
 
-/** A key of one job's state folder, as read. */
 export interface JobKeyRef {
   key: string;
   modRevision: number;

@@ -31,7 +31,6 @@ export function parseStoredJob(key: string, text: string): StoredJob {
   return { handler: v[0], job, attempt };
 }
 
-/** The stored job, or undefined when the value is unreadable. */
 export function tryParseStoredJob(key: string, text: string): StoredJob | undefined {
   try {
     return parseStoredJob(key, text);
@@ -100,9 +99,8 @@ export type DependencyStatus =
   { kind: 'satisfied' } | { kind: 'failed'; error: string; rootCause: string } | { kind: 'pending' };
 
 /**
- * The status of a dependency from its two keys. A job gone from both was cleaned up after its chain
- * completed, and clean-up settles dependents before it deletes: satisfied. An unreadable finished
- * value counts as a failure: the dependent must not run on a guess.
+ * A job gone from both keys was cleaned up, which settles dependents first: satisfied. An unreadable finished value
+ * counts as a failure: the dependent must not run on a guess.
  */
 export function dependencyStatus(id: string, finished: string | undefined, inAll: boolean): DependencyStatus {
   if (finished === undefined) return inAll ? { kind: 'pending' } : { kind: 'satisfied' };

@@ -1,6 +1,6 @@
 /**
- * The shape of every etcd write: read, decide (pure), write fenced on what was read, and on a conflict
- * read and decide again. A duplicate or late invocation decides "nothing to do" instead of writing twice.
+ * Every etcd write: read, decide, write fenced on what was read, and on a conflict read and decide again.
+ * A duplicate or late invocation decides "nothing to do" instead of writing twice.
  */
 import type { Compare, Op, Store, TxnBuilder } from './store';
 
@@ -28,10 +28,7 @@ export async function converge<R>(
   throw new ConflictError(`${what} kept changing under ${rounds} attempts`);
 }
 
-/**
- * Commits a decision: nothing when it has no ops, else one transaction (from `txn`, e.g. a job's
- * claim-fenced one) with its compares; CONFLICT when they failed.
- */
+/** Commits a decision's ops (none: nothing) under its compares, in `txn` (e.g. jobTxn); CONFLICT when they failed. */
 export async function commitDecision<R>(
   store: Store,
   d: { result: R; when?: Compare[]; then?: Op[] },

@@ -1,7 +1,4 @@
-/**
- * The etcd3 adapter behind the Store interface. Fault handling as measured on etcd 3.4 (docs/decisions.md):
- * a per-host breaker that half-opens after 500 ms and a global retry with exponential backoff.
- */
+/** The etcd3 adapter behind Store; its fault handling was measured on etcd 3.4 (docs/decisions.md). */
 import { errorMessage } from '../errors';
 import { Etcd3, type IKeyValue, type IOptions, isRecoverableError, type IWatchResponse, Range } from 'etcd3';
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
@@ -22,10 +19,8 @@ const toKeyValue = (kv: IKeyValue): KeyValue => ({
   ...(kv.lease && kv.lease !== '0' ? { lease: kv.lease } : {}),
 });
 
-/** The end of the key range that covers every key starting with prefix. */
 const prefixEnd = (prefix: string): Buffer => Range.prefix(prefix).end;
 
-/** Every key under prefix (from `from` on, when given). */
 const rangeRequest = (prefix: string, opts: RangeOptions) =>
   definedOnly({
     key: Buffer.from(opts.from ?? prefix),
@@ -35,25 +30,19 @@ const rangeRequest = (prefix: string, opts: RangeOptions) =>
     revision: opts.revision,
   });
 
-/**
- * gRPC message limits, set on purpose (docs/operations.md, "etcd message limits"): reads are paged and
- * chunked far below the receive limit; sends are capped just above etcd's --max-request-bytes.
- */
+/** gRPC message limits (docs/operations.md, "etcd message limits"): sends just above etcd's --max-request-bytes. */
 export const GRPC_MAX_RECEIVE_BYTES = 32 * 1024 * 1024;
 export const GRPC_MAX_SEND_BYTES = 2 * 1024 * 1024;
 /** gRPC keepalive ping interval: above etcd's --grpc-keepalive-min-time (5 s by default). */
 export const KEEPALIVE_MS = 10_000;
 
-/**
- * etcd (or the client, past GRPC_MAX_SEND_BYTES) refused the request for its size. It can never succeed:
- * not retried, nor counted against the host's breaker (etcd3 marks RESOURCE_EXHAUSTED recoverable).
- */
+/** Refused for its size (by etcd or past GRPC_MAX_SEND_BYTES): never retried nor counted against the host's breaker. */
 export function isRequestTooLarge(err: unknown): boolean {
   const msg = errorMessage(err);
   return /request is too large|message larger than max|send message with a size larger than/i.test(msg);
 }
 
-/** What the etcd client retries and counts against a host: transport faults, not refusals. */
+/** Transport faults, not refusals, are retried and count against a host (etcd3: RESOURCE_EXHAUSTED recoverable). */
 const transient = (err: Error): boolean => isRecoverableError(err) && !isRequestTooLarge(err);
 
 export function etcdClientOptions(settings: EtcdSettings = etcdSettings()): IOptions {
@@ -108,10 +97,7 @@ const CLIENT_CERT_REFUSED =
 const SERVER_CERT_REFUSED =
   /unable to verify|self[- ]signed certificate|unable to get (local )?issuer|certificate has expired|certificate is not yet valid|does not match certificate|altnames|ERR_TLS_CERT|CERT_/i;
 
-/**
- * An etcd3 client error caused by TLS or authentication as an EtcdAccessError that says what to check;
- * undefined for every other error (those keep their own type and text, which callers test).
- */
+/** A TLS or authentication failure as an EtcdAccessError that says what to check; undefined for other errors. */
 export function describeEtcdError(
   err: unknown,
   settings: Pick<EtcdSettings, 'endpoints' | 'tls' | 'auth'> = etcdSettings(),
@@ -162,7 +148,6 @@ export class EtcdStore implements Store {
     this.client = new Etcd3(etcdClientOptions(settings));
   }
 
-  /** Rethrows TLS and authentication failures as EtcdAccessError; other errors as they are. */
   private readonly rethrow = (err: unknown): never => {
     throw describeEtcdError(err, this.settings) ?? err;
   };

@@ -1,14 +1,12 @@
 /**
- * The one way keys are read: some keys and every key under some prefixes, paged, at the current
- * revision or at a given one. From a Store, read-only transactions carry the keys and the first page
- * of each prefix (one round trip, one revision, per 128 of them); from anything that only ranges (a
- * snapshot, a read at a past revision), a key is a one-key range.
+ * The one way keys are read: some keys and every key under some prefixes, paged. From a Store, read-only
+ * transactions carry the keys and each prefix's first page (one round trip per 128); else a key is a one-key range.
  */
 import { OPS_PER_TXN, read as readOp, readKey, readPrefix, type KeyValue, type Op, type Store } from './store';
 import type { RangeOptions, RangeResult } from './store';
 import { definedOnly } from '../defined-only';
 
-/** What keys are read from: a Store, or anything that ranges (a snapshot). */
+/** A Store, or anything that ranges (a snapshot). */
 export type Reader = Pick<Store, 'range'> & Partial<Pick<Store, 'txn' | 'get'>>;
 
 export interface ReadOptions {
@@ -16,7 +14,6 @@ export interface ReadOptions {
   keysOnly?: boolean | 'prefixes';
   /** Read at this store revision (a snapshot across pages). */
   revision?: number;
-  /** Keys per page of a prefix (default RANGE_PAGE_SIZE). */
   pageSize?: number;
 }
 
@@ -24,10 +21,8 @@ export interface ReadOptions {
 export const RANGE_PAGE_SIZE = 500;
 
 /**
- * Reads `keys` (`values`, in order, undefined = absent) and every key under `prefixes` (`found`, one
- * sorted list per prefix). The keys are read no later than the prefixes (in the same transaction when
- * they fit one, else before them): a caller can fence on a key read here and trust that what was
- * written before it is in the ranges (the planner's mirrors).
+ * Reads `keys` (`values`, undefined = absent) and every key under `prefixes` (`found`, one sorted list each). Keys
+ * are read no later than the prefixes: a caller fencing on a key trusts what was written before it is in the ranges.
  */
 export async function readKeys(
   reader: Reader,
@@ -63,7 +58,6 @@ export async function readKeys(
   return { values: results.flatMap((r) => r.reads), found: await continuePages(reader, prefixes, ranges, opts) };
 }
 
-/** The keys' values by key (`readKeys` of keys only). */
 export async function readValues(
   reader: Reader,
   keys: readonly string[],
@@ -81,11 +75,7 @@ async function oneKey(reader: Reader, key: string, opts: ReadOptions): Promise<K
   return kv?.key === key ? kv : undefined;
 }
 
-/**
- * Every key under a prefix (from `from` on), one page (one round trip) at a time, so no read of a
- * folder is unbounded. Pages are read at different revisions (callers fence their writes on what they
- * read), unless `revision` is given.
- */
+/** Every key under a prefix (from `from` on), a page at a time; at different revisions unless `revision` is given. */
 export async function* pages(
   reader: Pick<Store, 'range'>,
   prefix: string,

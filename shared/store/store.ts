@@ -1,5 +1,5 @@
 /**
- * The store interface every function and the relay use (adapter: ./etcd-store). Transactions read like sentences:
+ * The store every function and the relay use (adapter: ./etcd-store). Transactions read like sentences:
  *   store.txn().when(modRevisionIs(key, 41), absent(claimKey)).then(put(claimKey, owner)).commit()
  */
 
@@ -59,11 +59,7 @@ export interface TxnBuilder {
   commit(): Promise<TxnResult>;
 }
 
-export interface TxnParts {
-  when: Compare[];
-  then: Op[];
-  otherwise: Op[];
-}
+export type TxnParts = { when: Compare[]; then: Op[]; otherwise: Op[] };
 
 /** A TxnBuilder that collects its parts and hands them to `commit`. */
 export function collectTxn(commit: (parts: TxnParts) => Promise<TxnResult>): TxnBuilder {
@@ -93,9 +89,7 @@ export interface WatchHandlers {
   onProgress?(revision: number): void;
 }
 
-export interface WatchHandle {
-  cancel(): Promise<void>;
-}
+export type WatchHandle = { cancel(): Promise<void> };
 
 export interface Lease {
   id: string;
@@ -120,22 +114,12 @@ export interface Store {
   close(): void;
 }
 
-export const absent = (key: string): Compare => ({ kind: 'createRevision', key, op: '==', revision: 0 });
-export const noneUnder = (prefix: string): Compare => ({
-  kind: 'createRevision',
-  key: prefix,
-  op: '==',
-  revision: 0,
-  prefix: true,
-});
+/** Still the same incarnation of the key (a claim); 0 = absent. */
+export const createRevisionIs = (key: string, revision: number) =>
+  ({ kind: 'createRevision', key, op: '==', revision }) satisfies Compare;
+export const absent = (key: string): Compare => createRevisionIs(key, 0);
+export const noneUnder = (prefix: string): Compare => ({ ...createRevisionIs(prefix, 0), prefix: true });
 export const present = (key: string): Compare => ({ kind: 'createRevision', key, op: '>', revision: 0 });
-/** Still the same incarnation of the key (a claim). */
-export const createRevisionIs = (key: string, revision: number): Compare => ({
-  kind: 'createRevision',
-  key,
-  op: '==',
-  revision,
-});
 /** The usual optimistic fence (0 = absent). */
 export const modRevisionIs = (key: string, revision: number): Compare => ({
   kind: 'modRevision',
