@@ -5,7 +5,7 @@ import { absent, del, modRevisionIs, noneUnder, readPrefix } from '../store/stor
 import { defaultJobKeys, type JobKeys, parseJobId } from './job-keys';
 import { readJobIds } from './job-index';
 import { readValues } from '../store/read';
-import { settleDependents } from './finish';
+import { settleWaiting } from './settle';
 import { referencingDeletes } from './referencing-index';
 import { dependencyStatus, tryParseStoredJob } from './values';
 
@@ -59,7 +59,7 @@ export async function cleanupChain(
   // The failure branch ranged one prefix per failed job, in order.
   const unsettled = res.succeeded ? [] : failed.filter((_, i) => res.ranges[i]!.items.length);
   if (unsettled.length) {
-    const settled = await settleDependents(store, unsettled, { keys });
+    const settled = await settleWaiting(store, { keys, of: unsettled });
     if (settled.promoted.length || settled.failedDependents.length) return { cleaned: false, reason: 'conflict' };
     // Nothing left a settlement can move (a dependent whose job value is unreadable): no reason to stay.
     res = await commit([]);

@@ -3,7 +3,7 @@ import type { Store } from '../store/store';
 import { absent, del, put, read, readPrefix } from '../store/store';
 import { type Claim, claimHeld, ClaimLostError, revokeQuietly } from './claim';
 import { continuePages, RANGE_PAGE_SIZE } from '../store/read';
-import { type SettleOptions, type SettleResult, settleWaiting } from './settle';
+import { settleWaiting } from './settle';
 import { type FinishedValue, type JobOutcome, parseFinished } from './values';
 import { definedOnly } from '../defined-only';
 
@@ -16,17 +16,8 @@ export interface FinishResult {
   failedDependents: string[];
 }
 
-/** Step 2 of a finish: settles the dependents of finished jobs (`dependents` as read by step 1). */
-export function settleDependents(
-  store: Store,
-  of: string[],
-  opts: Pick<SettleOptions, 'keys' | 'now' | 'dependents'> = {},
-): Promise<SettleResult> {
-  return settleWaiting(store, { ...opts, of });
-}
-
 /**
- * Step 1, fenced: put the finished key, delete the working key; step 2: settleDependents. ClaimLostError unless
+ * Step 1, fenced: put the finished key, delete the working key; step 2: settle its dependents. ClaimLostError unless
  * this same claim finished it already (a duplicate: no write, the settlement runs again).
  */
 export async function finishJob(
@@ -72,7 +63,7 @@ export async function finishJob(
     : undefined;
   // The working key is gone already: the revoke only frees the lease, beside the settlement.
   const [settled] = await Promise.all([
-    settleDependents(store, [jobId], definedOnly({ keys, now: opts.now, dependents })),
+    settleWaiting(store, definedOnly({ keys, now: opts.now, of: [jobId], dependents })),
     claim.lease && revokeQuietly(claim.lease),
   ]);
   return {

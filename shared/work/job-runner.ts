@@ -1,8 +1,6 @@
-/**
- * The job runner of the heat and monitoring handlers (docs/jobs.md, "Running a job"); what work
- * gives and gets: ./job-work.ts.
- */
+/** The job runner of the heat and monitoring handlers (docs/jobs.md, "Running a job"); the work's side: ./job-work.ts. */
 import crypto from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { numberSetting } from '../config';
 import { errorMessage } from '../errors';
 import type { EtcdEventMessage } from '../events/etcd-event-message';
@@ -15,7 +13,7 @@ import {
   releaseClaim,
   resumeClaim,
   retryJob,
-  settleDependents,
+  settleWaiting,
   tryClaimJob,
   type Claim,
   type ClaimAttempt,
@@ -56,19 +54,10 @@ const envInt = (name: string, dflt: number, min = 1): number =>
 /** First wait of the in-invocation checks; each next one doubles. */
 const QUICK_POLL_FIRST_MS = 20;
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 /** Delay of the n-th poll message of a claim (n = 0 for the first): 1, 2, 4 … seconds, up to `maxSeconds`. */
 export const pollDelayFor = (n: number, maxSeconds: number): number => Math.min(maxSeconds, 2 ** Math.min(n, 16));
 
 const CONTAINER_ID = crypto.randomBytes(4).toString('hex');
-
-/** An event message for the put that created the working key: its modRevision names the claim. */
-const pollMessage = (claim: Claim): EtcdEventMessage => ({
-  key: claim.keys.working(claim.jobId),
-  modRevision: claim.createRevision,
-  type: 'put',
-});
 
 function settingsOf(opts: JobRunnerOptions) {
   const leaseSeconds = opts.leaseSeconds ?? envInt('ESI_JOB_LEASE_SECONDS', 15);
@@ -148,7 +137,7 @@ async function refused(
       return done('job not found (cleaned up or never planned)');
     case 'finished':
       // A redelivered message of a finish that ended between its steps: the settlement is completed.
-      await settleDependents(inv.store, [id], { keys: inv.jobKeys, now: inv.now });
+      await settleWaiting(inv.store, { keys: inv.jobKeys, now: inv.now, of: [id] });
       return done('job already finished');
     case 'waiting':
       return done('job still waiting for dependencies; their settlement sends it again');
@@ -238,7 +227,9 @@ async function writeResult(
       const value = { ...workingValue, polls: polls + 1, ...definedOnly({ step: result.step }) };
       if (!(await renewClaim(inv.store, held, value, result.ops ?? [], inv.leaseSeconds + delay)))
         return done('another invocation is polling this job');
-      return retryLater(delay, result.note ?? 'job in progress', pollMessage(claim));
+      // The event of the put that created the working key: its modRevision names the claim.
+      const poll: EtcdEventMessage = { key: held.working.key, modRevision: claim.createRevision, type: 'put' };
+      return retryLater(delay, result.note ?? 'job in progress', poll);
     }
     case 'failed':
       return finish(inv, claim, { ok: false, error: result.error });

@@ -10,7 +10,7 @@ import { createLogger } from '../../shared/log/logger';
 import { done } from '../../shared/sqs/consumer';
 import { planConfigKey } from '../../shared/work/planner';
 import { cleanupChain } from '../../shared/jobs/cleanup';
-import { settleDependents } from '../../shared/jobs/finish';
+import { settleWaiting } from '../../shared/jobs/settle';
 import { parseJobId } from '../../shared/jobs/job-keys';
 import type { Job } from '../../shared/planner/types';
 import { EtcdStore } from '../../shared/store/etcd-store';
@@ -247,7 +247,7 @@ describe('level-triggered planning', () => {
     // Each finished as a finish does: its finished key, then its dependents settled (the modify promoted).
     for (const id of [ppCreate.id, devCreate.id, modify.id]) {
       await write(`/jobs/finished/${id}`, '{"ok": true}');
-      await settleDependents(store, [id]);
+      await settleWaiting(store, { of: [id] });
     }
     expect(
       await cleanupChain(store, { resource_type: 'ese_physical_port', resource_id: pp, version: 1 }),
