@@ -1,7 +1,4 @@
-/**
- * The relay's message for one etcd event: key and revision, never the value. Consumers re-read etcd and
- * converge to what is there, so duplicates and reordering do no harm.
- */
+/** The relay's message for one etcd event: key and revision, never the value (consumers re-read etcd). */
 import { createHash } from 'node:crypto';
 
 export interface EtcdEventMessage {
@@ -37,10 +34,7 @@ export function decodeEventMessage(body: string): EtcdEventMessage {
   return { key: m.key, modRevision: m.modRevision, type: m.type! };
 }
 
-/**
- * FIFO deduplication id: the same change sent twice (a relay restarted before its checkpoint moved)
- * is dropped by SQS within 5 minutes; a re-emitted `sync` of an unchanged key has the put's id.
- */
+/** FIFO deduplication id (docs/decisions.md "FIFO"): a re-emitted `sync` of an unchanged key has the put's id. */
 export function deduplicationId(m: EtcdEventMessage): string {
   const kind = m.type === 'delete' ? 'delete' : 'put';
   return createHash('sha256').update(`${m.key}\n${m.modRevision}\n${kind}`).digest('hex');
@@ -50,10 +44,7 @@ export function deduplicationId(m: EtcdEventMessage): string {
 const SQS_ID = /^[A-Za-z0-9!"#$%&'()*+,\-./:;<=>?@[\\\]^_`{|}~]{1,128}$/;
 const SQS_ID_CHAR = /[^A-Za-z0-9!"#$%&'()*+,\-./:;<=>?@[\\\]^_`{|}~]/g;
 
-/**
- * FIFO message group: one per etcd key, so its changes arrive in order. A key SQS refuses gets
- * `<24 hex of sha256(key)>:<its last characters, others replaced by _>`: stable, and still readable.
- */
+/** One message group per etcd key, so its changes stay in order; a key SQS refuses is hashed (decisions.md "FIFO"). */
 export function messageGroupId(m: EtcdEventMessage): string {
   if (SQS_ID.test(m.key)) return m.key;
   const hash = createHash('sha256').update(m.key).digest('hex').slice(0, 24);

@@ -1,7 +1,4 @@
-/**
- * The reconciler's pure core: which keys stand, longer than the grace, where a lost message should have moved them
- * on; each repair re-sends that message (or settles waiting jobs) for the fenced handlers (docs/reconciler.md).
- */
+/** The reconciler's pure core: which keys a lost message left standing past the grace (docs/reconciler.md). */
 import type { EtcdEventMessage } from '../events/etcd-event-message';
 import { decide as decideWaiting } from '../jobs/resolve';
 import type { DependencyStatus } from '../jobs/values';
@@ -151,8 +148,7 @@ function jobRepairs(inp: PassInputs, old: IsOld): { found: Found[]; limbo: Recor
       const { key, modRevision } = j.waiting;
       found.push({ repair: { kind: 'settle', id: `settle ${key}@${modRevision}`, key, why }, since: modRevision });
     } else if (isReady(j) && handler) {
-      // Limbo: it became ready at or after its all key and its dependencies' finishes; while that
-      // is recent its message is on its way. After that no key dates it, so the memory does.
+      // Limbo: ready since its all key or its dependencies' finishes; past the grace only the memory dates it.
       const readyAfter = Math.max(
         j.all.modRevision,
         ...(j.all.job?.dependency ?? []).map((dep) => byId.get(dep)?.finished?.modRevision ?? 0),
@@ -213,11 +209,9 @@ export function takenIn(c: ConfigEntry, mirror: MirrorEntry | undefined, state: 
 
 /** One relay route's checkpoint and the newest change under its prefix the pass saw (undefined: not read). */
 export type RelayPosition = { relay: string; prefix: string; checkpoint: number; newest: number | undefined };
-/** `behind`: keys under the prefix changed after the checkpoint, i.e. not yet forwarded. */
-export type RelayLag = { relay: string; prefix: string; checkpoint: number; behind: boolean };
 
-/** Which relay positions are behind a change the pass saw (their lag is dated with memory.ts). */
-export function relayLags(positions: RelayPosition[]): RelayLag[] {
+/** Which relay positions are `behind` a change the pass saw, i.e. not forwarded yet (dated with memory.ts). */
+export function relayLags(positions: RelayPosition[]) {
   return positions
     .filter((p) => p.newest !== undefined)
     .map((p) => ({ relay: p.relay, prefix: p.prefix, checkpoint: p.checkpoint, behind: p.newest! > p.checkpoint }));

@@ -1,7 +1,4 @@
-/**
- * The reconciler's sense of time, pure: marks `(revision, at)` make "modRevision <= graceRevision" mean "unchanged for
- * at least the grace" (docs/reconciler.md "Time"); also first sightings of jobs in limbo and recent repairs.
- */
+/** The reconciler's sense of time, pure (docs/reconciler.md "Time"); also first sightings of limbo, recent repairs. */
 
 /** `at`: milliseconds since the epoch, taken right after reading `revision`. */
 export type Mark = { revision: number; at: number };
@@ -9,7 +6,6 @@ export type Mark = { revision: number; at: number };
 /** `limbo`: job id → the pass that first saw it in limbo; `repaired`: repair id → the pass that made it. */
 export type Memory = { marks: Mark[]; limbo: Record<string, number>; repaired: Record<string, number> };
 
-/** Marks kept at most; past it they are thinned (`thin`). */
 export const MAX_MARKS = 200;
 
 /** The highest revision known to be at least `graceMs` old at `nowMs`; 0 when none is. */
@@ -37,10 +33,7 @@ export function withMark(marks: readonly Mark[], mark: Mark, nowMs: number, keep
   return thin([...newestOlder, ...sorted.filter((m) => m.at > cutoff)], nowMs);
 }
 
-/**
- * At most MAX_MARKS marks (oldest first): drops, one at a time, the inner mark whose removal leaves the smallest gap
- * relative to the gap's age, so a key is dated at most that relative gap late.
- */
+/** At most MAX_MARKS marks: drops the inner mark leaving the smallest gap relative to its age, one at a time. */
 function thin(marks: Mark[], nowMs: number): Mark[] {
   const kept = [...marks];
   while (kept.length > MAX_MARKS) {
@@ -59,10 +52,7 @@ function thin(marks: Mark[], nowMs: number): Mark[] {
 /** One pass's part: its mark, every job it saw in limbo (first sighting), its repairs (id → its revision). */
 export type PassMemory = { mark: Mark; limbo: Record<string, number>; repaired: Record<string, number> };
 
-/**
- * The memory after a pass, merged with the stored one: marks united; repairs united, less those older than the
- * grace; limbo as this pass saw it, with the earlier first sighting.
- */
+/** Marks and repairs (less those older than the grace) united; limbo as this pass saw it, first sightings kept. */
 export function mergeMemory(
   stored: Memory,
   pass: PassMemory,
@@ -78,11 +68,7 @@ export function mergeMemory(
   return { marks, limbo, repaired };
 }
 
-/**
- * Whether a pass must store the memory (`next`, merged with `stored`): it made repairs, limbo changed, or a mark is
- * due — etcd moved past the newest stored mark other than by the memory's own write (`storedModRevision`) and that
- * mark is `markSpacingMs` old (docs/reconciler.md, "Marks are spaced"). Aged-out marks or repairs are no reason.
- */
+/** Repairs made, limbo changed, or a mark due (docs/reconciler.md, "Marks are spaced"); aging out is no reason. */
 export function memoryWriteDue(
   stored: Memory,
   storedModRevision: number,

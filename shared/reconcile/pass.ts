@@ -1,7 +1,6 @@
 /**
- * One reconciler pass (docs/reconciler.md): read a snapshot (scan.ts), decide (decide.ts), re-send each stranded
- * key's message (or settle waiting jobs), store the memory (memory.ts). Passes at once are safe: a re-sent message
- * is a duplicate to the fenced consumers; the memory is written with a compare.
+ * One reconciler pass (docs/reconciler.md). Passes at once are safe: a re-sent message is a duplicate to the fenced
+ * consumers; the memory is written with a compare.
  */
 import { errorMessage } from '../errors';
 import { createHash } from 'node:crypto';

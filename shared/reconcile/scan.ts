@@ -1,7 +1,4 @@
-/**
- * The reconciler's read side: what a pass decides from, read in pages at one store revision (a consistent snapshot),
- * reduced to the plain values of decide.ts; job keys only through the job lifecycle's reader.
- */
+/** The reconciler's read: pages at one store revision (a consistent snapshot), reduced to decide.ts's values. */
 import { parseJsonObject } from '../encoding/json-object';
 import { parseConfigValue, versionOf } from '../gohan/config-value';
 import { defaultJobKeys, JOB_FOLDERS, readJobTable } from '../jobs';

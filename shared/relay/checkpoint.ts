@@ -1,8 +1,4 @@
-/**
- * A relay's resume point `{"revision": R, "routes": {"<prefix>": Rp, ...}}`: every event under a prefix at or below
- * its Rp was sent; R is the least Rp. Fenced on its own last write, so a second relay instance makes this one stop
- * (docs/decisions.md "The relay": "Own checkpoint", "One writer").
- */
+/** A relay's resume point, fenced on its own last write (docs/decisions.md "Own checkpoint", "One writer"). */
 import { isPlainObject, parseJsonObject } from '../encoding/json-object';
 import { absent, modRevisionIs, put, type Store } from '../store/store';
 

@@ -1,7 +1,4 @@
-/**
- * The relay's readiness signal for a local supervisor (`ESI_RELAY_READY_FILE`; unset in AWS), written whole (a
- * rename) once every route watches; a reader matches the pid, so a file left by a killed process does not count.
- */
+/** The relay's readiness file for a local supervisor, written whole; a reader matches the pid (not a killed one's). */
 import fs from 'node:fs';
 
 type ReadyInfo = { pid: number; relay: string };
@@ -32,7 +29,6 @@ export function startHeartbeat(
   return timer;
 }
 
-/** True when the file says the relay process `pid` is ready. */
 export function relayReady(file: string, pid: number | undefined): boolean {
   try {
     return (JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<ReadyInfo>).pid === pid;

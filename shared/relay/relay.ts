@@ -2,18 +2,14 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Store } from '../store/store';
 import { Checkpoint, CheckpointLostError } from './checkpoint';
-import { emptyCounters, RouteStream, type StreamCounters, type StreamOptions } from './route-stream';
+import { RouteStream, type StreamOptions } from './route-stream';
 import type { RelayRoute } from './routes';
 import { SqsBatchSender, SqsSendError } from './sqs-sender';
-import { definedOnly } from '../defined-only';
 
 /** A route's stored revision this far behind is written even if nothing was forwarded (before it is compacted). */
 const STALE_REVISIONS = 10_000;
 
-/**
- * `checkpointMs`: longest a forwarded event waits for the checkpoint write; `checkpointEvents`: forwarded events that
- * write it at once (1000 each); `stopSendGraceMs`: how long a stop may keep sending before it gives up on SQS.
- */
+/** Checkpoint batching and the stop's send grace: docs/decisions.md "The relay", "Batched checkpoints", "Stop". */
 export interface RelayOptions extends StreamOptions {
   routes: RelayRoute[];
   checkpointKey: string;
@@ -34,7 +30,7 @@ export class Relay {
   private checkpointWrite: Promise<void> = Promise.resolve();
   private unsaved = 0; // events forwarded since the last checkpoint write
   private checkpointTimer: NodeJS.Timeout | undefined;
-  private checkpointWrites = 0;
+  checkpointWrites = 0;
 
   constructor(
     store: Store,
@@ -42,7 +38,7 @@ export class Relay {
     private readonly opts: RelayOptions,
   ) {
     this.checkpoint = new Checkpoint(store, opts.checkpointKey);
-    this.sender = new SqsBatchSender(sqs, opts.logger, definedOnly({ deadLetterQueue: opts.deadLetterQueue }));
+    this.sender = new SqsBatchSender(sqs, opts.logger, opts);
     const events = { onAdvance: (n: number) => this.advance(n), onFailure: (err: Error) => this.fail(err) };
     this.streams = opts.routes.map((r) => new RouteStream(store, this.sender, opts, r, events));
   }
@@ -50,18 +46,6 @@ export class Relay {
   /** Every event of every route at or below it was sent and checkpointed (trails `position`). */
   get checkpointRevision(): number {
     return this.checkpoint.value.revision;
-  }
-
-  /** Highest revision up to which every event of every route was sent or passed over. */
-  get position(): number {
-    return Math.min(...this.streams.map((s) => s.position));
-  }
-
-  get counters(): StreamCounters & { checkpointWrites: number } {
-    const sum = { ...emptyCounters(), checkpointWrites: this.checkpointWrites };
-    for (const s of this.streams)
-      for (const k of Object.keys(s.counters) as (keyof StreamCounters)[]) sum[k] += s.counters[k];
-    return sum;
   }
 
   async start(): Promise<void> {

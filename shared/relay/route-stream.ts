@@ -53,7 +53,6 @@ export class RouteStream {
   private loop: Promise<void> | undefined;
   /** Every event up to it was sent or passed over; the checkpoint trails it. */
   private safePosition = 0;
-  /** When the watch last said anything. */
   private lastHeard = Date.now();
   readonly counters = emptyCounters();
 
@@ -251,8 +250,7 @@ export class RouteStream {
     const batchSize = Math.min(Math.max(this.opts.batchSize ?? 10, 1), 10);
     const concurrency = Math.max(this.opts.concurrency ?? 4, 1);
     while (!this.halted) {
-      // Finished batches wait in `inflight` behind an unfinished one until the position can pass
-      // them; only unfinished ones count against the concurrency.
+      // Finished batches wait in `inflight` behind an unfinished one; only unfinished ones count as in flight.
       const running = this.inflight.filter((b) => !b.done).length;
       if (this.pending.length === 0 || running >= concurrency) {
         if (this.stopping && this.pending.length === 0) break;
@@ -266,8 +264,7 @@ export class RouteStream {
   }
 
   private startBatch(items: Item[]): void {
-    // Whole revisions only: if the next pending item shares the batch's last revision, this batch
-    // completes only the revisions before it.
+    // Whole revisions only: a revision the next pending item shares is not complete with this batch.
     const last = items.at(-1)!.position; // never called with no items
     const next = this.pending[0];
     const lastPosition = next?.position === last ? last - 1 : last;

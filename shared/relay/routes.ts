@@ -13,9 +13,8 @@ export interface RelayRoute {
 }
 
 /**
- * Default routes: every /config/ change to the planner; a job to its handler's queue when it may
- * become ready (docs/jobs.md); each finished job to the aggregator. `ESI_RELAY_ROUTES`
- * (`<prefix>=<queue name>,...`) replaces them, e.g. to relay a test prefix to a queue of its own.
+ * /config/ to the planner, a job that may be ready to its handler's queue, a finished job to the aggregator
+ * (docs/jobs.md). `ESI_RELAY_ROUTES` (`<prefix>=<queue name>,...`) replaces them.
  */
 export function relayRoutes(spec = setting('ESI_RELAY_ROUTES')): RelayRoute[] {
   if (spec) {
@@ -29,14 +28,12 @@ export function relayRoutes(spec = setting('ESI_RELAY_ROUTES')): RelayRoute[] {
   const finished = queueName('finished');
   return [
     { prefix: CONFIG_PREFIX, route: () => config },
-    // A planned job may be ready (a waiting one is refused by the claim, level-triggered). A put
-    // of a job already there (a retry's attempt count) is not news; a resync re-sends every job.
+    // A planned job may be ready (the claim refuses a waiting one); a retry's put of its attempt count is not news.
     {
       prefix: defaultJobKeys.prefix('all'),
       route: (e, value) => (e.type === 'sync' || (e.type === 'put' && isNewJob(value)) ? jobQueue(e) : undefined),
     },
-    // The settlement deletes the waiting key of a job whose dependencies are done: it is ready
-    // now (or failed, which the claim refuses).
+    // The settlement deletes the waiting key of a job whose dependencies are done: it is ready (or failed).
     { prefix: defaultJobKeys.prefix('waiting'), route: (e) => (e.type === 'delete' ? jobQueue(e) : undefined) },
     // A finished job may complete its chain: the aggregator decides.
     { prefix: defaultJobKeys.prefix('finished'), route: (e) => (e.type === 'delete' ? undefined : finished) },
@@ -45,8 +42,7 @@ export function relayRoutes(spec = setting('ESI_RELAY_ROUTES')): RelayRoute[] {
 
 /** The queue of the handler the job id names (its second field): no value to read. */
 function jobQueue(e: EtcdEventMessage): string | undefined {
-  const id = defaultJobKeys.parse(e.key)?.id;
-  const handler = id === undefined ? undefined : parseJobId(id)?.handler;
+  const handler = parseJobId(defaultJobKeys.parse(e.key)?.id ?? '')?.handler;
   return handler === undefined ? undefined : jobQueueName(handler);
 }
 

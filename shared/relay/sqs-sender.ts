@@ -1,7 +1,4 @@
-/**
- * Sends relay messages in batches of at most 10, resolving once each was accepted or dead-lettered; only transient
- * errors are retried (docs/decisions.md "The relay": "Batches in flight", "Never stalled by one event").
- */
+/** Relay messages to SQS, each accepted or dead-lettered (docs/decisions.md "Batches in flight", "Never stalled"). */
 import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { ExponentialBackoff, handleWhen, noJitterGenerator, retry, type RetryPolicy } from 'cockatiel';
 import { createHash } from 'node:crypto';
@@ -158,8 +155,6 @@ export class SqsBatchSender {
 
   /** Sends up to 10 messages to one queue; resolves when each was accepted or dead-lettered (how many). */
   async send(queueName: string, messages: EtcdEventMessage[]): Promise<number> {
-    if (messages.length === 0) return 0;
-    if (messages.length > 10) throw new Error('a batch holds at most 10 messages');
     let pending: Entry[] = messages.map((message, i) => ({ id: String(i), message, refusals: 0 }));
     let alone = false;
     let deadLettered = 0;

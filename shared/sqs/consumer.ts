@@ -1,7 +1,6 @@
 /**
- * The one result policy for every SQS-driven function (docs/decisions.md "One result policy"). A FIFO batch runs its
- * message groups at once, each in order; a standard batch runs every record at once. Each record logs through a
- * child logger of its own, so records never log under each other's keys.
+ * The one result policy for every SQS-driven function (docs/decisions.md "One result policy"). Each record logs
+ * through a child logger of its own, so records never log under each other's keys.
  */
 import { numberSetting } from '../config';
 import { errorMessage } from '../errors';
@@ -155,10 +154,7 @@ async function processFifoGroups(
 /** Time kept before the invocation's deadline to hand its unfinished records back (an SQS call). */
 export const DEADLINE_MARGIN_MS = 3000;
 
-/**
- * The response, or at the deadline (less the margin) every unfinished record as a failure, so a stuck record frees
- * its FIFO group in seconds. What those still running write is fenced as ever.
- */
+/** Near the deadline every unfinished record fails, freeing its FIFO group; what it still writes is fenced. */
 async function beforeDeadline(
   processed: Promise<SQSBatchResponse>,
   event: SQSEvent,

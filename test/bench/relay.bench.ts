@@ -35,6 +35,7 @@ async function main(): Promise<void> {
   const { EtcdStore } = await import('../../shared/store/etcd-store');
   const { put } = await import('../../shared/store/store');
   const { Relay } = await import('../../shared/relay/relay');
+  const { relayCounters, relayPosition } = await import('../helpers/relay');
   const { sqsClient } = await import('../../shared/sqs/client');
   const { createLogger } = await import('../../shared/log/logger');
   const { createFifoQueue } = await import('../helpers/sqs');
@@ -102,7 +103,7 @@ async function main(): Promise<void> {
     });
     const t1 = process.hrtime.bigint();
     await relay.start();
-    while (relay.position < last) await new Promise((r) => setTimeout(r, 5));
+    while (relayPosition(relay) < last) await new Promise((r) => setTimeout(r, 5));
     const relaySeconds = Number(process.hrtime.bigint() - t1) / 1e9;
     await relay.stop();
 
@@ -144,7 +145,7 @@ async function main(): Promise<void> {
 
     const raw = events / rawSeconds;
     const sqsRate = events / sqsSeconds;
-    const relayed = relay.counters.forwarded / relaySeconds;
+    const relayed = relayCounters(relay).forwarded / relaySeconds;
     const line = (label: string, v: string) => process.stdout.write(`${label.padEnd(34)} ${v}\n`);
     process.stdout.write(
       `relay benchmark: ${events} put events, SendMessageBatch of 10, ${concurrency} batches in flight\n`,
@@ -152,12 +153,12 @@ async function main(): Promise<void> {
     line('raw etcd watch delivery', `${raw.toFixed(0)} events/s (${rawSeconds.toFixed(3)} s)`);
     line(
       'relay etcd -> SQS (checkpointed)',
-      `${relayed.toFixed(0)} events/s (${relaySeconds.toFixed(3)} s, ${relay.counters.forwarded} forwarded)`,
+      `${relayed.toFixed(0)} events/s (${relaySeconds.toFixed(3)} s, ${relayCounters(relay).forwarded} forwarded)`,
     );
     line('SQS server alone (same sends)', `${sqsRate.toFixed(0)} events/s (${sqsSeconds.toFixed(3)} s)`);
     line('ratio relay / raw watch', `${(relayed / raw).toFixed(3)}`);
     line('ratio relay / SQS server alone', `${(relayed / sqsRate).toFixed(3)}`);
-    line('checkpoint writes', `${relay.counters.checkpointWrites} for ${relay.counters.forwarded} events`);
+    line('checkpoint writes', `${relayCounters(relay).checkpointWrites} for ${relayCounters(relay).forwarded} events`);
     // Watch and SQS server run at once during the relay's run, on the same cores: if they could
     // not overlap at all, the rate would be this.
     const serial = events / (rawSeconds + sqsSeconds);

@@ -14,6 +14,7 @@ import { put, type RangeOptions } from '../../shared/store/store';
 import { createFifoQueue, receiveAll } from '../helpers/sqs';
 import { waitFor } from '../helpers/wait';
 import { at, only } from '../helpers/at';
+import { relayCounters, relayPosition } from '../helpers/relay';
 
 const store = new EtcdStore();
 const logger = createLogger('relay-test');
@@ -148,7 +149,7 @@ test('after compaction of its start revision it re-emits every key of the prefix
     const decoded = messages.map(decodeEventMessage);
     expect(decoded.map((m) => m.key).sort()).toEqual([`${prefix}a`, `${prefix}b`]);
     expect(decoded.every((m) => m.type === 'sync')).toBe(true);
-    expect(relay.counters.resyncs).toBe(1);
+    expect(relayCounters(relay).resyncs).toBe(1);
     const after = await ownStore
       .txn()
       .then(put(`${prefix}c`, '3'))
@@ -202,9 +203,9 @@ test('a resync reads its prefix in pages at one revision and holds at most two p
       { limit: 10, keys: 10, revision: written.revision },
       { limit: 10, keys: 5, revision: written.revision },
     ]);
-    expect(relay.counters.resyncs).toBe(1);
-    expect(relay.counters.pendingHighWater).toBeLessThanOrEqual(19);
-    await waitFor(async () => relay.position === written.revision, { what: 'the position at the snapshot' });
+    expect(relayCounters(relay).resyncs).toBe(1);
+    expect(relayCounters(relay).pendingHighWater).toBeLessThanOrEqual(19);
+    await waitFor(async () => relayPosition(relay) === written.revision, { what: 'the position at the snapshot' });
     await relay.stop();
   } finally {
     ownStore.close();
@@ -227,7 +228,7 @@ test("a quiet route follows etcd's progress notifications: its position moves wi
     const url = await createFifoQueue(queue);
     const relay = relayFor(prefix, queue, {}, { store: ownStore });
     await relay.start();
-    const start = relay.position;
+    const start = relayPosition(relay);
     let elsewhere = 0;
     for (let i = 0; i < 5; i++)
       elsewhere = (
@@ -236,15 +237,15 @@ test("a quiet route follows etcd's progress notifications: its position moves wi
           .then(put(`/it-busy/k${i}`, 'v'))
           .commit()
       ).revision;
-    await waitFor(async () => relay.position >= elsewhere, {
+    await waitFor(async () => relayPosition(relay) >= elsewhere, {
       timeoutMs: 15_000,
       what: 'the quiet route at the revision of the writes elsewhere',
     });
-    expect({ start: start < elsewhere, position: relay.position >= elsewhere }).toEqual({
+    expect({ start: start < elsewhere, position: relayPosition(relay) >= elsewhere }).toEqual({
       start: true,
       position: true,
     });
-    expect(relay.counters.received).toBe(0);
+    expect(relayCounters(relay).received).toBe(0);
     expect(await receiveAll(url)).toEqual([]);
     // The notifications keep the quiet watch heard from (the relay's heartbeat: ready-file.ts).
     expect(at(relay.streams, 0, 'relay watch streams').silentMs()).toBeLessThan(5000);
@@ -291,8 +292,8 @@ test('an event SQS refuses for good goes to the relay dead-letter queue with its
     queue,
     error: expect.stringMatching(/^(MessageTooLong|InvalidParameterValue|BatchRequestTooLong): /) as string,
   });
-  await waitFor(() => relay.position >= after, { what: 'the relay to pass the refused event' });
-  expect(relay.counters).toMatchObject({ forwarded: 2, deadLettered: 1 });
+  await waitFor(() => relayPosition(relay) >= after, { what: 'the relay to pass the refused event' });
+  expect(relayCounters(relay)).toMatchObject({ forwarded: 2, deadLettered: 1 });
   await relay.stop();
   expect(await storedCheckpoint(prefix)).toEqual({ revision: after, routes: { [prefix]: after } });
 });
@@ -311,19 +312,19 @@ test('checkpoints are written in batches, and not for events the relay does not 
   const write = async (key: string) => (await store.txn().then(put(key, 'v')).commit()).revision;
   let lastSkipped = 0;
   for (let i = 0; i < 20; i++) lastSkipped = await write(`${prefix}skipped/k${i}`);
-  await waitFor(() => relay.position >= lastSkipped, { what: 'the relay to pass the skipped events' });
-  expect(relay.counters.checkpointWrites).toBe(0);
+  await waitFor(() => relayPosition(relay) >= lastSkipped, { what: 'the relay to pass the skipped events' });
+  expect(relayCounters(relay).checkpointWrites).toBe(0);
 
   const expected = new Map<string, number>();
   for (let i = 0; i < 30; i++) expected.set(`${prefix}forwarded/k${i}`, await write(`${prefix}forwarded/k${i}`));
   await collect(url, expected);
   const lastForwarded = Math.max(...expected.values());
-  await waitFor(() => relay.position >= lastForwarded, { what: 'the relay to pass the forwarded events' });
+  await waitFor(() => relayPosition(relay) >= lastForwarded, { what: 'the relay to pass the forwarded events' });
   // One write when the 25th forwarded event was sent, none per batch.
-  await waitFor(() => relay.counters.checkpointWrites === 1, { what: 'the checkpoint write' });
-  expect(relay.counters).toMatchObject({ forwarded: 30, skipped: 20 });
+  await waitFor(() => relayCounters(relay).checkpointWrites === 1, { what: 'the checkpoint write' });
+  expect(relayCounters(relay)).toMatchObject({ forwarded: 30, skipped: 20 });
   await relay.stop();
-  expect(relay.counters.checkpointWrites).toBeLessThanOrEqual(2);
+  expect(relayCounters(relay).checkpointWrites).toBeLessThanOrEqual(2);
   expect(await storedCheckpoint(prefix)).toEqual({ revision: lastForwarded, routes: { [prefix]: lastForwarded } });
 });
 
@@ -347,7 +348,7 @@ test('the SQS server restarting empty holds the relay back only until the queue 
     await server.restart();
     // Written while the queue does not exist: the relay keeps trying.
     const during = await write(`${prefix}during`);
-    await waitFor(() => relay.counters.received >= 2, { what: 'the relay to read the event' });
+    await waitFor(() => relayCounters(relay).received >= 2, { what: 'the relay to read the event' });
     // The event source re-creates its queues when the server comes back (as declared).
     await createFifoQueue(queue, {}, client);
     const after = await write(`${prefix}after`);
@@ -399,8 +400,8 @@ test('one checkpoint key for all routes: each route at its own revision, the lea
   await waitFor(() => relay.checkpointRevision === lastB, { what: 'the batched checkpoint write' });
   await relay.stop();
   // 21 forwarded events, one write a second at most, so a few writes (not one per event or route).
-  expect(relay.counters.checkpointWrites).toBeGreaterThanOrEqual(1);
-  expect(relay.counters.checkpointWrites).toBeLessThanOrEqual(3);
+  expect(relayCounters(relay).checkpointWrites).toBeGreaterThanOrEqual(1);
+  expect(relayCounters(relay).checkpointWrites).toBeLessThanOrEqual(3);
   const stored = await store.range(key);
   expect(stored.items.map((kv) => [kv.key, JSON.parse(kv.value) as unknown])).toEqual([
     [key, { revision: lastB, routes: { [a]: lastA, [b]: lastB } }],
@@ -426,7 +427,7 @@ test('another instance writing the checkpoint stops this one, which never moves 
   const second = await write(`${prefix}second`);
   const err = await relay.failed();
   expect(err.name).toBe('CheckpointLostError');
-  expect(relay.position).toBeGreaterThanOrEqual(second);
+  expect(relayPosition(relay)).toBeGreaterThanOrEqual(second);
   await relay.stop();
   expect((await store.get(checkpointKey(prefix)))!.value).toBe(theirs);
 });
