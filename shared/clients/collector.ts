@@ -58,10 +58,7 @@ export class CollectorClient {
     this.policy = resilience('collector', this.baseUrl, opts.retry);
   }
 
-  /**
-   * Registers a target, retried in-process only when the collector certainly did not act (connection
-   * refused, 429, 503): a blind repeat could register it twice, so the handler looks with findTargets first.
-   */
+  /** Retried in-process only when the collector certainly did not act: a blind repeat could register it twice. */
   async createTarget(body: TargetSpec): Promise<Target> {
     const res = await this.call('POST', '/targets', {
       body,
@@ -102,8 +99,7 @@ export class CollectorClient {
     const what = `collector ${method} ${path.split('?')[0]}`;
     const attempt = async (): Promise<AxiosResponse> => {
       try {
-        const headers = o.body !== undefined ? { 'Content-Type': 'application/json' } : {};
-        const res = await this.http.request({ method, url: `${this.baseUrl}${path}`, data: o.body, headers });
+        const res = await this.http.request({ method, url: `${this.baseUrl}${path}`, data: o.body });
         if (o.ok.includes(res.status)) return res;
         throw fromResponse('collector', what, res.status, res.data);
       } catch (err) {

@@ -4,6 +4,7 @@ import type { AxiosInstance, AxiosResponse, Method } from 'axios';
 import { fromResponse, fromThrown, TerminalError } from './errors';
 import { type BreakerSettings, createHttp, resilience } from './http';
 import type { HeatOutput } from '../heat/types';
+import { normalizeOutputs } from '../heat/records';
 import { keystoneSession, type KeystoneSession } from './keystone';
 import { openstackSettings, type OpenStackSettings, type RetrySettings } from './settings';
 import { definedOnly } from '../defined-only';
@@ -50,18 +51,6 @@ const specBody = (spec: StackSpec) => ({
 /** `started`: poll showStack(ref) for DELETE_COMPLETE; `in_progress`: a delete was already running. */
 type DeleteResult = { result: 'started' | 'in_progress'; ref: StackRef } | { result: 'absent' };
 
-/** Heat's outputs reduced to the three fields the record stores, in Heat's order. */
-export function normalizeOutputs(raw: unknown): HeatOutput[] {
-  if (!Array.isArray(raw)) return [];
-  return (raw as unknown[])
-    .filter((o): o is Record<string, unknown> => typeof (o as { output_key?: unknown } | null)?.output_key === 'string')
-    .map((o) => ({
-      output_key: o.output_key as string,
-      output_value: o.output_value === undefined ? null : o.output_value,
-      description: typeof o.description === 'string' ? o.description : 'No description given',
-    }));
-}
-
 const enc = encodeURIComponent;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
@@ -103,10 +92,7 @@ export class HeatClient {
     throw terminal(`heat GET /stacks/${name}: ${res.status} without a stack location`, res.status);
   }
 
-  /**
-   * POST /stacks. A StackExists after a failed attempt of this same call (applied, its answer lost)
-   * returns the existing stack; otherwise it is a TerminalError of type `StackExists`.
-   */
+  /** POST /stacks; a StackExists after a failed attempt of this call (applied, answer lost) returns that stack. */
   async createStack(spec: StackSpec): Promise<StackRef> {
     let failedBefore = false;
     const res = await this.call('POST', '/stacks', {
@@ -154,10 +140,7 @@ export class HeatClient {
     return { result: 'started', ref };
   }
 
-  /**
-   * The stack as Heat shows it. By name: the live stack, undefined if none. By ref: that very
-   * stack, deleted ones included (Heat shows them as DELETE_COMPLETE); undefined on 404.
-   */
+  /** By name: the live stack. By ref: that very stack, deleted ones included (DELETE_COMPLETE). 404: undefined. */
   async showStack(stack: string | StackRef): Promise<StackView | undefined> {
     const ref = typeof stack === 'string' ? await this.findStack(stack) : stack;
     if (!ref) return undefined;
@@ -178,10 +161,7 @@ export class HeatClient {
     };
   }
 
-  /**
-   * One exchange about one stack, counted on that stack's circuit breaker: `target` is a path under
-   * the endpoint or an absolute canonical URL. Statuses in `ok` are returned, any other is an error.
-   */
+  /** One exchange about one stack, on its circuit breaker; `target`: a path under the endpoint or an absolute URL. */
   private async call(
     method: Method,
     target: string,
@@ -195,8 +175,7 @@ export class HeatClient {
         const res: HeatResponse = await this.opts.session.withAuth('orchestration', (token, ep) => {
           const url = /^https?:\/\//.test(target) ? target : `${ep}${target}`;
           what = `heat ${method} ${new URL(url).pathname}`;
-          const json = o.body !== undefined ? { 'Content-Type': 'application/json' } : {};
-          return this.http.request({ method, url, data: o.body, headers: { 'X-Auth-Token': token, ...json } });
+          return this.http.request({ method, url, data: o.body, headers: { 'X-Auth-Token': token } });
         });
         if (o.ok.includes(res.status)) return res;
         throw fromResponse('heat', what, res.status, res.data);
@@ -211,10 +190,7 @@ export class HeatClient {
 let shared: HeatClient | undefined;
 
 /** The container's Heat client, built on first use: missing settings fail a record, not the module load. */
-export function defaultHeatClient(): HeatClient {
-  shared ??= heatClientFrom(openstackSettings());
-  return shared;
-}
+export const defaultHeatClient = (): HeatClient => (shared ??= heatClientFrom(openstackSettings()));
 
 /** A Heat client with these settings, its Keystone session the container's one for them. */
 export const heatClientFrom = (s: OpenStackSettings): HeatClient =>

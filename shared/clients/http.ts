@@ -48,6 +48,7 @@ export function createHttp(timeoutMs: number, caBundle?: string): AxiosInstance 
     validateStatus: () => true,
     httpAgent,
     httpsAgent: httpsAgent(caBundle),
+    // axios adds `Content-Type: application/json` to an object body.
     headers: { Accept: 'application/json' },
     // No proxy from the environment: the endpoints are configured explicitly.
     proxy: false,
@@ -87,10 +88,8 @@ function breakerFor(
 /** Runs `fn` with retries of RetryableError; an open circuit fails at once with RetryableError. */
 export type Resilience = <T>(fn: () => Promise<T>) => Promise<T>;
 
-/**
- * With `scope` (a Heat stack name) a call passes two breakers: the endpoint's, counting only
- * unreachable-endpoint failures, and the scope's, counting all; one stack's faults never open another's.
- */
+// With `scope` (a Heat stack name) a call passes two breakers: the endpoint's, counting only unreachable-endpoint
+// failures, and the scope's, counting all: one stack's faults never open another's.
 export function resilience(
   service: ServiceName,
   endpoint: string,

@@ -123,7 +123,7 @@ export class KeystoneSession {
     return this.policy(async () => {
       let res: AxiosResponse<{ token?: unknown } | undefined>;
       try {
-        res = await this.http.post(url, body, { headers: { 'Content-Type': 'application/json' } });
+        res = await this.http.post(url, body);
       } catch (err) {
         throw fromThrown('keystone', what, err);
       }
@@ -164,10 +164,6 @@ export function keystoneSession(
     .createHash('sha256')
     .update(JSON.stringify([s, extra]))
     .digest('hex');
-  let session = sessions.get(key);
-  if (!session) {
-    session = new KeystoneSession({ ...s, ...extra });
-    sessions.set(key, session);
-  }
-  return session;
+  if (!sessions.has(key)) sessions.set(key, new KeystoneSession({ ...s, ...extra }));
+  return sessions.get(key)!;
 }

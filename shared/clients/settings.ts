@@ -1,7 +1,8 @@
 /** Settings of the OpenStack and collector clients: URLs and credentials only (docs/heat-handler.md "Settings"). */
 import { definedOnly } from '../defined-only';
 
-export type EndpointInterface = 'public' | 'internal' | 'admin';
+const INTERFACES = ['public', 'internal', 'admin'] as const;
+type EndpointInterface = (typeof INTERFACES)[number];
 
 export interface KeystoneSettings {
   /** Keystone v3 base (a missing `/v3` is added). */
@@ -38,10 +39,7 @@ export class SettingsError extends Error {
   override name = 'SettingsError';
 }
 
-function env(source: NodeJS.ProcessEnv, name: string): string | undefined {
-  const v = source[name];
-  return v === undefined || v.trim() === '' ? undefined : v.trim();
-}
+const env = (source: NodeJS.ProcessEnv, name: string): string | undefined => source[name]?.trim() || undefined;
 
 function int(source: NodeJS.ProcessEnv, name: string, dflt: number, min: number): number {
   const v = env(source, name);
@@ -57,8 +55,6 @@ function url(source: NodeJS.ProcessEnv, name: string): string | undefined {
   if (v !== undefined && !URL.canParse(v)) throw new SettingsError(`${name} is not a URL`);
   return v;
 }
-
-const INTERFACES: EndpointInterface[] = ['public', 'internal', 'admin'];
 
 /** Throws SettingsError naming what is missing or malformed, never echoing a secret. */
 export function openstackSettings(source: NodeJS.ProcessEnv = process.env): OpenStackSettings {

@@ -125,11 +125,8 @@ function resolveParam(p: Param, outputsOf: OutputsOf): unknown {
 }
 
 /** Job params name → resolved value, in the job's order. */
-export function resolveParams(job: Pick<Job, 'params'>, outputsOf: OutputsOf): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const p of job.params) out[p.param] = resolveParam(p, outputsOf);
-  return out;
-}
+export const resolveParams = (job: Pick<Job, 'params'>, outputsOf: OutputsOf): Record<string, unknown> =>
+  Object.fromEntries(job.params.map((p) => [p.param, resolveParam(p, outputsOf)]));
 
 /** The stack a heat_worker job asks for; a delete job needs neither params nor template. */
 export function prepareStack(

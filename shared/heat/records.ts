@@ -17,13 +17,16 @@ type JobStateValue = { heat_outputs?: HeatOutput[]; orchestration_state?: string
 
 export const stackNameOf = (resourceType: string, resourceId: string): string => `${resourceType}_${resourceId}`;
 
-/** Exactly the three stored fields, in Heat's list order and Python 2's key order (`/state`'s heat_outputs). */
-function cleanOutputs(outputs: readonly HeatOutput[]): HeatOutput[] {
-  return outputs.map((o) => ({
-    output_value: o.output_value === undefined ? null : o.output_value,
-    description: o.description,
-    output_key: o.output_key,
-  }));
+/** Heat's outputs as stored: three fields, in Heat's list order and Python 2's key order (`/state`'s heat_outputs). */
+export function normalizeOutputs(raw: unknown): HeatOutput[] {
+  if (!Array.isArray(raw)) return [];
+  return (raw as unknown[])
+    .filter((o): o is Record<string, unknown> => typeof (o as { output_key?: unknown } | null)?.output_key === 'string')
+    .map((o) => ({
+      output_value: o.output_value === undefined ? null : o.output_value,
+      description: typeof o.description === 'string' ? o.description : 'No description given',
+      output_key: o.output_key as string,
+    }));
 }
 
 /** The record of a stack that exists; `tenantId` is the Gohan resource's. */
@@ -37,7 +40,7 @@ export function stackRecord(a: {
 }): HeatStackRecord {
   return {
     id: `${a.resourceType}:${a.resourceId}`,
-    output: cleanOutputs(a.outputs),
+    output: normalizeOutputs(a.outputs),
     stack_id: stackNameOf(a.resourceType, a.resourceId),
     stack_status: a.status,
     status_reason: a.statusReason,
@@ -51,16 +54,14 @@ export const deletedStackRecord = (a: { resourceType: string; resourceId: string
   stack_id: '',
 });
 
-/**
- * The job state after a stack operation, keeping what other handlers put there (seed 004's
- * `state_monitoring`); without `orchestrationState` (seed 004's chain) it is left out.
- */
+// The job state after a stack operation, keeping what other handlers put there (seed 004's `state_monitoring`);
+// without `orchestrationState` (seed 004's chain) it is left out.
 export function jobStateValue(a: {
   outputs: readonly HeatOutput[];
   orchestrationState?: string;
   previous?: Record<string, unknown>;
 }): JobStateValue {
-  const v: JobStateValue = { ...(a.previous ?? {}), heat_outputs: cleanOutputs(a.outputs) };
+  const v: JobStateValue = { ...(a.previous ?? {}), heat_outputs: normalizeOutputs(a.outputs) };
   if (a.orchestrationState !== undefined) v.orchestration_state = a.orchestrationState;
   else delete v.orchestration_state;
   return v;
@@ -70,7 +71,7 @@ export function jobStateValue(a: {
 export const encodeEsiValue = (value: unknown): string => pyDumps(value, { sortKeys: true });
 
 /** `/state`'s `heat_outputs` string: json.dumps of the list, not sorted. */
-export const stateHeatOutputsText = (outputs: readonly HeatOutput[]): string => pyDumps(cleanOutputs(outputs));
+export const stateHeatOutputsText = (outputs: readonly HeatOutput[]): string => pyDumps(normalizeOutputs(outputs));
 
 export const tenantOf = (resourceInput: Record<string, unknown> | undefined): string =>
   typeof resourceInput?.tenant_id === 'string' ? resourceInput.tenant_id : '';

@@ -68,10 +68,7 @@ export function loadHeatTemplatesDir(dir: string): Record<string, HeatTemplate> 
   return out;
 }
 
-/**
- * Reads `<root>/heat_templates/` (by id, in file-name order) and `<root>/template_mappings.yaml` as parsed
- * (parseTemplateMappings validates it; undefined when absent).
- */
+/** `<root>/heat_templates/` by id in file-name order, `<root>/template_mappings.yaml` unvalidated (or undefined). */
 export function loadTemplates(root: string = DEFAULT_TEMPLATES_ROOT): {
   templates: Record<string, HeatTemplate>;
   templateMappings: JsonObject | undefined;

@@ -80,10 +80,8 @@ export function splitJobParams(params: Vars): { jinjaVars: Vars; stackParams: Va
 /** Parsed HOT documents, shared between jobs: frozen, so no reader can change another's. */
 const hotCache = new Map<string, Record<string, unknown>>();
 
-/**
- * Parses rendered HOT text. The core schema keeps `heat_template_version: 2013-05-23` a string (YAML 1.1 would
- * make it a date); duplicate keys (two loop iterations emitting one resource name) are an error, not an overwrite.
- */
+// The core schema keeps `heat_template_version: 2013-05-23` a string (YAML 1.1 would make it a date); duplicate
+// keys (two loop iterations emitting one resource name) are an error, not an overwrite.
 export function parseHot(text: string): Record<string, unknown> {
   return cached(hotCache, text, (t) => {
     let doc: unknown;
@@ -105,10 +103,8 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/**
- * The problems of a parsed HOT document with the stack params sent with it (none = valid): Heat
- * rejects undeclared params; `outputs` may be `{}` but must be there (the worker reads outputs from it).
- */
+// The problems of a parsed HOT document with the stack params sent with it (none = valid): Heat rejects undeclared
+// params; `outputs` may be `{}` but must be there (the worker reads outputs from it).
 export function validateHot(doc: Vars, stackParams: Vars): string[] {
   const problems: string[] = [];
   const version = doc.heat_template_version;

@@ -1,6 +1,6 @@
 import { fromResponse, fromThrown, RetryableError, safeUrl, TerminalError } from '../../../shared/clients/errors';
 import { normalizeAuthUrl, parseKeystoneTime } from '../../../shared/clients/keystone';
-import { normalizeOutputs } from '../../../shared/clients/heat';
+import { normalizeOutputs } from '../../../shared/heat/records';
 import { splitStackStatus } from '../../../shared/heat/operation';
 import { openstackSettings, SettingsError } from '../../../shared/clients/settings';
 
