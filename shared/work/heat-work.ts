@@ -22,8 +22,7 @@ import { isDeleteAction } from '../planner/types';
 import { del, put, type Op } from '../store/store';
 import { jobFailed, pollLater, succeeded } from './job-work';
 import type { JobWork, StepState, WorkContext, WorkResult } from './job-work';
-import { templatedWork, templateOfWork } from './job-template';
-import { outputsResolver } from './stack-outputs';
+import { outputsResolver, templatedWork, templateOfWork } from './job-template';
 import { definedOnly } from '../defined-only';
 
 /** The operation a job waits for, kept in its claim between polls. */
@@ -115,11 +114,11 @@ async function startDelete(h: HeatRun, ctx: WorkContext): Promise<WorkResult> {
 }
 
 async function startApply(h: HeatRun, ctx: WorkContext): Promise<WorkResult> {
-  const { job, store } = ctx;
+  const { job } = ctx;
   const { heat } = h;
   const stackName = stackNameOf(job.resource_type, job.resource_id);
   const template = await templateOfWork(ctx);
-  const prepared = prepareStack(job, template, await outputsResolver(store, job));
+  const prepared = prepareStack(job, template, await outputsResolver(ctx));
   if (prepared.action !== 'create_or_update') throw new Error('unreachable: prepared a delete for an apply action');
   const { timeoutMins } = prepared;
   const tag = operationTag(job.id, prepared);

@@ -1,15 +1,17 @@
 /**
- * Which template a claimed job runs: the planner's choice made again with every key read as it was at
- * the job's plan revision, so a later change does not change a planned job (docs/heat-handler.md).
+ * What the heat and monitoring work share: a claimed job's template (the planner's choice made again at the
+ * job's plan revision, so a later change changes no planned job: docs/heat-handler.md) and stack outputs.
  */
 import { errorMessage } from '../errors';
-import { TEMPLATE_MAPPINGS_KEY } from '../keys';
+import { keys, TEMPLATE_MAPPINGS_KEY } from '../keys';
 import { chooseTemplate, defaultSchemaIndex, PlanError, type HeatTemplate, type Job } from '../planner';
 import type { KeyValue, RangeOptions, RangeResult, Store } from '../store/store';
-import { readKeys, type Reader } from '../store/read';
+import { readKeys, readValues, type Reader } from '../store/read';
 import { templateMappings } from './planning/templates';
 import { evaluateInRounds, LoadingView } from './planning/view';
-import { isPrepareFailure } from '../heat';
+import { isPrepareFailure, parseStackRecord, type HeatOutput } from '../heat';
+import { outputTargets } from '../jobs/referencing-index';
+import { pathOfSingular } from '../resource-path';
 import type { JobWork, WorkContext } from './job-work';
 
 /** The job's template could not be chosen or loaded: a job failure. */
@@ -83,3 +85,18 @@ async function chooseAt(source: Reader, job: Job, mappingsKv: KeyValue | undefin
 /** The template of the job a work context runs. */
 export const templateOfWork = (ctx: WorkContext): Promise<HeatTemplate> =>
   templateOfJob(ctx.store, ctx.job, { revision: ctx.claim.planRevision, read: ctx.read });
+
+/**
+ * The stack outputs a job's `output_key` params refer to, from the heat_stacks records (one read): undefined
+ * when a resource has no stack record, [] when its stack was deleted.
+ */
+export async function outputsResolver({ store, job }: WorkContext) {
+  const stackKeyOf = (type: string, id: string) => keys.heatStack(pathOfSingular(type, id));
+  const stackKeys = outputTargets(job).map((r) => stackKeyOf(r.type, r.id));
+  const records = await readValues(store, stackKeys);
+  return (type: string, id: string): HeatOutput[] | undefined => {
+    const kv = records.get(stackKeyOf(type, id));
+    const rec = kv ? parseStackRecord(kv.value) : undefined;
+    return rec && rec.stack_status !== 'DELETE_COMPLETE' ? rec.output : rec ? [] : undefined;
+  };
+}

@@ -8,16 +8,15 @@ import type { CollectorClient, TargetSpec } from '../clients/collector';
 import { resolveParams, tenantOf } from '../heat';
 import { renderHotTemplate } from '../templates/render';
 import { jobFailed, succeeded, type JobWork, type WorkContext, type WorkResult } from './job-runner';
-import { JobTemplateError, templatedWork, templateOfWork } from './job-template';
+import { JobTemplateError, outputsResolver, templatedWork, templateOfWork } from './job-template';
 import type { Job } from '../planner/types';
-import { outputsResolver } from './stack-outputs';
 
 /** What state_monitoring says of a registered target (seed 004 point (5)). */
 const TARGET_REGISTERED = 'ACTIVE';
 
 async function targetBody(ctx: WorkContext) {
   const template = await templateOfWork(ctx);
-  const vars = resolveParams(ctx.job, await outputsResolver(ctx.store, ctx.job));
+  const vars = resolveParams(ctx.job, await outputsResolver(ctx));
   const text = renderHotTemplate(template.template_file, vars, template.id);
   if (!text.trim()) return undefined;
   let doc: unknown;

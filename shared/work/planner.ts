@@ -18,8 +18,9 @@ import type { Logger } from '../log/logger';
 import { done, failed, type Outcome } from '../sqs/consumer';
 import { encodeState, planFailedState } from '../state/state-value';
 import { absent, del, modRevisionIs, put, unchangedSince } from '../store/store';
-import type { Compare, KeyValue, Store } from '../store/store';
-import { commitPlan } from './plan-limits';
+import type { Compare, KeyValue, Op, Store } from '../store/store';
+import { numberSetting } from '../config';
+import { isRequestTooLarge } from '../store/etcd-store';
 import { preparePlan, type Planned, type PrepareOptions } from './planning/inputs';
 
 /** How deep planning follows unplanned output targets (no output_key cycle exists in Heat). */
@@ -37,11 +38,7 @@ export async function planConfigKey(
 }
 
 /** The resources whose stack outputs the jobs read and whose mirror and /state are older than their config. */
-async function unplannedOutputTargets(
-  store: Store,
-  result: PlanResult,
-  referenced: Planned['referenced'],
-): Promise<{ key: string; type: string; id: string }[]> {
+async function unplannedOutputTargets(store: Store, result: PlanResult, referenced: Planned['referenced']) {
   if (result.kind !== 'jobs') return [];
   const targets = new Map<string, { key: string; type: string; id: string; path: ResourcePath; version: number }>();
   for (const { job } of result.jobs)
@@ -52,10 +49,8 @@ async function unplannedOutputTargets(
     }
   const list = [...targets.values()];
   if (!list.length) return [];
-  const got = await readValues(
-    store,
-    list.flatMap(({ path }) => [keys.mirror(path), keys.state(path)]),
-  );
+  const read = list.flatMap(({ path }) => [keys.mirror(path), keys.state(path)]);
+  const got = await readValues(store, read);
   const taken = (key: string) => versionOf(got.get(key)?.value ?? '') ?? 0;
   return list.filter(({ path, version }) => Math.max(taken(keys.mirror(path)), taken(keys.state(path))) < version);
 }
@@ -128,10 +123,8 @@ async function writePlan(store: Store, p: Planned, logger: Logger): Promise<Outc
       // docs/planner.md "Fences": a referenced resource planned since may have new jobs to wait for.
       for (const [key, kv] of [...p.referenced, ...p.referencedMirrors]) fences.push(unchangedSince(key, kv));
       // Ready or waiting, fenced on the dependencies as read (one finishing meanwhile re-plans).
-      const writes = await jobWrites(
-        store,
-        result.jobs.map(({ job, stored }) => ({ handler: stored[0], job, attempt: stored[2] })),
-      );
+      const planned = result.jobs.map(({ job, stored }) => ({ handler: stored[0], job, attempt: stored[2] }));
+      const writes = await jobWrites(store, planned);
       const jobs = result.jobs.map((j) => j.job);
       const res = await commitPlan(
         store,
@@ -179,4 +172,51 @@ async function forgetResource(store: Store, path: ResourcePath, mirror: KeyValue
     when: [absent(keys.config(path)), ...found.map((kv) => unchangedSince(kv.key, kv))],
     then: [...found.map((kv) => del(kv.key)), ...referencingOps(path, resourceType)],
   });
+}
+
+// A plan etcd can never accept is terminal here, a readable PLAN_FAILED (docs/planner.md, step 4): the mirror
+// and every job's resource_input each carry the config body, so a body of a few hundred KiB can be too large.
+class PlanTooLargeError extends Error {
+  override name = 'PlanTooLargeError';
+  constructor(bytes: number, limit: number, cause?: unknown) {
+    super(
+      `the plan is too large for etcd: its transaction is ${bytes} bytes, etcd accepts at most ${limit} (--max-request-bytes; ESI_ETCD_MAX_REQUEST_BYTES)`,
+      cause === undefined ? undefined : { cause },
+    );
+  }
+}
+
+/** Room for the gRPC and protobuf framing around keys and values. */
+const FRAMING_BYTES_PER_ITEM = 16;
+
+const maxRequestBytes = (): number =>
+  numberSetting('ESI_ETCD_MAX_REQUEST_BYTES', 1.5 * 1024 * 1024, (n) => Number.isInteger(n) && n > 0);
+
+/** About how many bytes a transaction takes on the wire. */
+function txnBytes(compares: readonly Compare[], ops: readonly Op[]): number {
+  let n = 0;
+  for (const c of compares) n += Buffer.byteLength(c.key) + FRAMING_BYTES_PER_ITEM;
+  for (const o of ops) {
+    n += FRAMING_BYTES_PER_ITEM;
+    if (o.kind === 'deletePrefix' || o.kind === 'range') n += Buffer.byteLength(o.prefix);
+    else n += Buffer.byteLength(o.key) + (o.kind === 'put' ? Buffer.byteLength(o.value) : 0);
+  }
+  return n;
+}
+
+/** Whether the plan's transaction succeeded, or a PlanTooLargeError (etcd's refusal as cause); else throws. */
+async function commitPlan(store: Store, compares: Compare[], ops: Op[]): Promise<boolean | Error> {
+  const bytes = txnBytes(compares, ops);
+  if (bytes > maxRequestBytes()) return new PlanTooLargeError(bytes, maxRequestBytes());
+  try {
+    const res = await store
+      .txn()
+      .when(...compares)
+      .then(...ops)
+      .commit();
+    return res.succeeded;
+  } catch (err) {
+    if (isRequestTooLarge(err)) return new PlanTooLargeError(bytes, maxRequestBytes(), err);
+    throw err;
+  }
 }
