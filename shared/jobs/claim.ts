@@ -27,7 +27,6 @@ export interface Claim {
 /** A write under a claim that no longer holds: the lease expired and/or someone else claimed the job. */
 export class ClaimLostError extends Error {
   override name = 'ClaimLostError';
-  /** `current`: the working key as read now. */
   constructor(claim: Claim, current: { value: string; createRevision: number } | undefined) {
     const holder = current && `now held by ${ownerOf(current.value) ?? '?'} (revision ${current.createRevision})`;
     super(`claim on job ${claim.jobId} (revision ${claim.createRevision}) is lost: ${holder ?? 'no working key'}`);
@@ -35,11 +34,7 @@ export class ClaimLostError extends Error {
 }
 
 /** A claim with what its own transaction read: the working key and the `alsoRead` keys (undefined = absent). */
-export interface HeldClaim {
-  claim: Claim;
-  working: KeyValue;
-  extra: Map<string, KeyValue | undefined>;
-}
+export type HeldClaim = { claim: Claim; working: KeyValue; extra: Map<string, KeyValue | undefined> };
 
 export type ClaimAttempt =
   | ({ kind: 'claimed' } & HeldClaim)

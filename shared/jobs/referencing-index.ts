@@ -46,10 +46,8 @@ export const referencingEntryKeys = (
   job: Pick<Job, 'params' | 'resource_type' | 'resource_id' | 'id'>,
 ): string[] => referencedResources(job).map((r) => `${referencingPrefix(keys, r.type, r.id)}${job.id}`);
 
-/** The index entries of newly planned jobs (for the planner's transaction). */
 export const referencingPuts = (keys: JobKeys, jobs: Job[]): Op[] =>
   jobs.flatMap((j) => referencingEntryKeys(keys, j).map((k) => put(k, '')));
 
-/** The index entries of jobs being removed (for the clean-up's transaction). */
 export const referencingDeletes = (keys: JobKeys, jobs: Job[]): Op[] =>
   jobs.flatMap((j) => referencingEntryKeys(keys, j).map((k) => del(k)));

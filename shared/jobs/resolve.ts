@@ -2,11 +2,7 @@
 import type { Job } from '../planner/types';
 import { type DependencyStatus, type FinishedValue, succeeded } from './values';
 
-export interface WaitingJob {
-  id: string;
-  handler: string;
-  job: Job;
-}
+export type WaitingJob = { id: string; handler: string; job: Job };
 
 type Failure = { dependency: string; error: string; rootCause: string };
 

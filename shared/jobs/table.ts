@@ -1,13 +1,10 @@
 /** Every job's keys for a whole-store pass (the reconciler), each job reduced to what a pass needs. */
-import type { Store } from '../store/store';
+import type { KeyValue, Store } from '../store/store';
 import { pages, type ReadOptions } from '../store/read';
 import { chainName, defaultJobKeys, JOB_FOLDERS, parseJobId, type JobKeys } from './job-keys';
 import { dependencyStatus, tryParseStoredJob, type DependencyStatus, type Job } from './values';
 
-export interface JobKeyRef {
-  key: string;
-  modRevision: number;
-}
+export type JobKeyRef = Pick<KeyValue, 'key' | 'modRevision'>;
 
 export interface JobRow {
   id: string;

@@ -4,11 +4,7 @@ import type { Job, OnFailure } from '../planner/types';
 export type { Job, OnFailure };
 
 /** `/jobs/all/<id>`, stored as `[handler, job, attempt]`. */
-export interface StoredJob {
-  handler: string;
-  job: Job;
-  attempt: number;
-}
+export type StoredJob = { handler: string; job: Job; attempt: number };
 
 export class JobValueError extends Error {
   override name = 'JobValueError';
@@ -43,10 +39,7 @@ export function tryParseStoredJob(key: string, text: string): StoredJob | undefi
 export const encodeStoredJob = (s: StoredJob): string => JSON.stringify([s.handler, s.job, s.attempt]);
 
 /** `/jobs/working/<id>`: who holds the claim and since when (for people reading etcd). */
-export interface WorkingValue {
-  owner: string;
-  claimed_at: string;
-}
+export type WorkingValue = { owner: string; claimed_at: string };
 
 /** What a handler reports for its own job. */
 export type JobOutcome = { ok: true } | { ok: false; error: string };

@@ -183,9 +183,7 @@ export class EtcdStore implements Store {
       const ranges: RangeResult[] = [];
       res.responses.forEach((r, i) => {
         const range = r.response_range;
-        const kind = ops[i]?.kind;
-        if (kind === undefined)
-          throw new Error(`etcd answered ${res.responses.length} responses to ${ops.length} operations`);
+        const kind = ops[i]!.kind; // etcd answers each op of the branch taken, in order
         if (kind === 'get') reads.push(range.kvs[0] ? toKeyValue(range.kvs[0]) : undefined);
         else if (kind === 'range') ranges.push({ items: range.kvs.map(toKeyValue), revision, more: range.more });
       });

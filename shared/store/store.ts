@@ -73,12 +73,7 @@ export function collectTxn(commit: (parts: TxnParts) => Promise<TxnResult>): Txn
   return builder;
 }
 
-export interface WatchEvent {
-  type: 'put' | 'delete';
-  key: string;
-  value: string;
-  modRevision: number;
-}
+export type WatchEvent = { type: 'put' | 'delete'; key: string; value: string; modRevision: number };
 
 export interface WatchHandlers {
   /** All events of one watch response, in revision order. A response never splits a revision. */
