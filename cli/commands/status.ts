@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { parseConfigValue } from '../../shared/gohan/config-value';
-import { defaultJobKeys, parseFinished, parseStoredJob, resourceJobIds } from '../../shared/jobs';
+import { defaultJobKeys, parseFinished, parseStoredJob, readJobIds } from '../../shared/jobs';
 import { defaultSchemaIndex } from '../../shared/planner/schema';
 import { keys, parseConfigKey } from '../../shared/keys';
 import { redact, redactText } from '../../shared/log/redact';
@@ -40,7 +40,8 @@ export async function readReport(store: Store, configKey: string): Promise<Resou
   // Only this resource's jobs, by their ids' prefixes (paged): the report costs the same whatever
   // the backlog. A type the schemas do not know is never planned, so it has no jobs.
   const resourceType = defaultSchemaIndex().singular(path.plural);
-  const ids = resourceType ? await resourceJobIds(store, defaultJobKeys, resourceType, path.id) : [];
+  const owner = resourceType ? [{ type: resourceType, id: path.id }] : undefined;
+  const ids = owner ? (await readJobIds(store, defaultJobKeys, owner)).ids[0]! : [];
   for (const id of ids) {
     const [kv, waiting, working, finished] = await readAll(store, [
       defaultJobKeys.all(id),

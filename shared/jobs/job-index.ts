@@ -5,11 +5,7 @@ import { type JobKeys, parseJobId } from './job-keys';
 import { referencingPrefix } from './referencing-index';
 import { definedOnly } from '../defined-only';
 
-interface JobOwner {
-  type: string;
-  id: string;
-  version?: number;
-}
+type JobOwner = { type: string; id: string; version?: number };
 
 /**
  * Each owner's job ids (sorted; of its chain `version` when given), what is under each extra prefix, and the
@@ -42,18 +38,6 @@ export async function readJobIds(
       .sort(),
   );
   return { ids, extra: found.slice(next), read: values };
-}
-
-/** The ids under /jobs/all of one resource's jobs (of its chain `version`, when given), sorted. */
-export async function resourceJobIds(
-  reader: Reader,
-  keys: JobKeys,
-  resourceType: string,
-  resourceId: string,
-  version?: number,
-): Promise<string[]> {
-  const owner = definedOnly({ type: resourceType, id: resourceId, version });
-  return (await readJobIds(reader, keys, [owner])).ids[0] ?? [];
 }
 
 /**

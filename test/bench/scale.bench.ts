@@ -95,7 +95,7 @@ async function main(): Promise<void> {
     if (outcome.kind !== 'done') throw new Error(`plan of ${key}: ${JSON.stringify(outcome)}`);
   };
   const jobOf = async (resourceId: string, version: number): Promise<string> => {
-    const [id] = await jobs.resourceJobIds(store, keys, 'network', resourceId, version);
+    const [id] = (await jobs.readJobIds(store, keys, [{ type: 'network', id: resourceId, version }])).ids[0]!;
     if (!id) throw new Error(`no job planned for network ${resourceId} v${version}`);
     return id;
   };
