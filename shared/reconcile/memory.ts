@@ -21,13 +21,10 @@ export function secondsSinceAfter(marks: readonly Mark[], revision: number, nowM
 
 /** Adds a mark; keeps every mark newer than `keepMs` plus the newest older one, thinned to MAX_MARKS. */
 export function withMark(marks: readonly Mark[], mark: Mark, nowMs: number, keepMs: number): Mark[] {
-  const byRevision = new Map<number, Mark>();
-  for (const m of [...marks, mark]) {
-    const prev = byRevision.get(m.revision);
-    // Two passes that read the same revision: the earlier time is the safe one.
-    if (!prev || m.at < prev.at) byRevision.set(m.revision, m);
-  }
-  const sorted = [...byRevision.values()].sort((a, b) => a.revision - b.revision || a.at - b.at);
+  // Two passes that read the same revision: the earlier time is the safe one.
+  const sorted = [...marks, mark]
+    .sort((a, b) => a.revision - b.revision || a.at - b.at)
+    .filter((m, i, all) => m.revision !== all[i - 1]?.revision);
   const cutoff = nowMs - keepMs;
   const newestOlder = sorted.filter((m) => m.at <= cutoff).slice(-1);
   return thin([...newestOlder, ...sorted.filter((m) => m.at > cutoff)], nowMs);

@@ -61,7 +61,7 @@ export async function readSnapshot(
     const job = j.all?.job;
     if (job) pathsWithJobs.add(resourcePath(pathOfSingular(job.resource_type, job.resource_id)));
     for (const folder of JOB_FOLDERS) {
-      const ref = folder === 'all' ? j.all : j[folder];
+      const ref = j[folder];
       if (ref) see(seen, defaultJobKeys.prefix(folder), ref);
     }
   }

@@ -6,12 +6,7 @@ import { numberSetting } from '../config';
 import { errorMessage } from '../errors';
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import {
-  processPartialResponse,
-  SqsFifoPartialProcessorAsync,
-  BatchProcessor,
-  EventType,
-} from '@aws-lambda-powertools/batch';
+import { processPartialResponse, SqsFifoPartialProcessorAsync } from '@aws-lambda-powertools/batch';
 import { ChangeMessageVisibilityBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { TaskCancelledError, timeout, TimeoutStrategy } from 'cockatiel';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
@@ -113,14 +108,7 @@ export function sqsConsumer(handle: RecordHandler, opts: { logger: Logger; retry
         const finished = new Set<string>();
         const handleRecord = (record: SQSRecord) =>
           recordHandler(record, loggerFor()).then(() => void finished.add(record.messageId));
-        const fifo = event.Records[0]?.eventSourceARN?.endsWith('.fifo') ?? false;
-        const processed = fifo
-          ? processFifoGroups(event, handleRecord, context)
-          : processPartialResponse(event, handleRecord, new BatchProcessor(EventType.SQS), {
-              context,
-              throwOnFullBatchFailure: false,
-              processInParallel: true,
-            });
+        const processed = processGroups(event, handleRecord, context);
         return beforeDeadline(processed, event, finished, context, opts.logger)
           .then((res) => comeBackSoon(event, res, opts.logger))
           .finally(() => flushMetrics(service));
@@ -128,15 +116,19 @@ export function sqsConsumer(handle: RecordHandler, opts: { logger: Logger; retry
   );
 }
 
-/** Every message group at once, each in order through Powertools' FIFO processor (skipGroupOnError). */
-async function processFifoGroups(
+/**
+ * Every group at once, each in order through Powertools' FIFO processor (skipGroupOnError): a FIFO batch's message
+ * groups, a standard batch's records each alone.
+ */
+async function processGroups(
   event: SQSEvent,
   handleRecord: (record: SQSRecord) => Promise<void>,
   context: Context,
 ): Promise<SQSBatchResponse> {
+  const fifo = event.Records[0]?.eventSourceARN?.endsWith('.fifo') ?? false;
   const groups = new Map<string, SQSRecord[]>();
   for (const r of event.Records) {
-    const group = r.attributes.MessageGroupId ?? '';
+    const group = fifo ? (r.attributes.MessageGroupId ?? '') : r.messageId;
     groups.set(group, [...(groups.get(group) ?? []), r]);
   }
   const results = await Promise.all(
