@@ -49,10 +49,7 @@ export function etcdSettings(): EtcdSettings {
   const ca = pem('ESI_ETCD_CA');
   const username = setting('ESI_ETCD_USERNAME');
   return {
-    endpoints: endpoints
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
+    endpoints: endpoints.split(/\s*,\s*/).filter(Boolean),
     ...(ca ? { tls: definedOnly({ ca, cert: pem('ESI_ETCD_CERT'), key: pem('ESI_ETCD_KEY') }) } : {}),
     ...(username ? { auth: { username, password: setting('ESI_ETCD_PASSWORD') ?? '' } } : {}),
   };
@@ -86,7 +83,6 @@ export function queueName(name: string, stageName = stage(), opts: { fifo?: bool
 /** Where the relay sends ready jobs, by the handler their id names (shared/relay/routes.ts). */
 export const JOB_QUEUES: Record<string, string> = { heat_worker: 'heat-jobs', monitoring_worker: 'monitoring-jobs' };
 
-/** The queue a handler's jobs are sent to; undefined for an unknown handler. */
 export function jobQueueName(handler: string, stageName = stage()): string | undefined {
   return Object.hasOwn(JOB_QUEUES, handler) ? queueName(JOB_QUEUES[handler]!, stageName) : undefined;
 }

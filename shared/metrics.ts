@@ -1,6 +1,7 @@
 // CloudWatch metrics in EMF (docs/operations.md "Metrics for handlers"; serverless.yml's alarms use these names).
 // Stored ones are flushed per invocation; the others published at once.
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { MetricUnit as Unit } from '@aws-lambda-powertools/metrics/types';
 
 /** By service and extra dimensions (`esi-heat handler=heat_worker`). */
 const instances = new Map<string, Metrics>();
@@ -48,13 +49,9 @@ export function recordStackOperation(service: string, durationMs: number): void 
   metricsFor(service).addMetric('StackOperationDuration', MetricUnit.Milliseconds, Math.max(0, durationMs));
 }
 
-function publish(
-  service: string,
-  name: string,
-  unit: (typeof MetricUnit)[keyof typeof MetricUnit],
-  value: number,
-  extra: { dimensions?: Record<string, string>; metadata?: Record<string, string> } = {},
-): void {
+type Extra = { dimensions?: Record<string, string>; metadata?: Record<string, string> };
+
+function publish(service: string, name: string, unit: Unit, value: number, extra: Extra = {}): void {
   const single = metricsFor(service).singleMetric();
   for (const [k, v] of Object.entries(extra.dimensions ?? {})) single.addDimension(k, v);
   for (const [k, v] of Object.entries(extra.metadata ?? {})) single.addMetadata(k, v);

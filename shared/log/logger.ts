@@ -32,9 +32,6 @@ export function createLogger(serviceName: string): Logger {
   return new Logger({
     serviceName,
     logLevel: (process.env.ESI_LOG_LEVEL ?? process.env.POWERTOOLS_LOG_LEVEL ?? 'INFO') as 'INFO',
-    ...(process.env.POWERTOOLS_LOGGER_SAMPLE_RATE
-      ? { sampleRateValue: Number(process.env.POWERTOOLS_LOGGER_SAMPLE_RATE) }
-      : {}),
     logFormatter: new RedactingFormatter(),
   });
 }

@@ -70,12 +70,7 @@ export function monitoringValue(u: MonitoringUpdate, stored: Record<string, unkn
   return pyDumps({ version: u.version, ...Object.fromEntries(names.map((n) => [n, fields[n]])) });
 }
 
-export async function syncMonitoring(
-  store: Store,
-  collector: CollectorClient,
-  logger: Logger,
-  now: () => number = Date.now,
-): Promise<Record<GuardedWriteResult | 'held', number>> {
+export async function syncMonitoring(store: Store, collector: CollectorClient, logger: Logger, now = Date.now) {
   const counts: Record<GuardedWriteResult | 'held', number> = { written: 0, unchanged: 0, older: 0, held: 0 };
   for (const u of monitoringUpdates(await collector.findTargets({}), now())) {
     const value = monitoringValue(u, parseJsonObject((await store.get(u.key))?.value ?? ''));

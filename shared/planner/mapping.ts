@@ -10,8 +10,8 @@ import type {
   Param,
   PlanningView,
   ResourceRef,
-  SchemaLookup,
 } from './types';
+import type { SchemaIndex } from './schema';
 
 export class MappingError extends Error {
   override name = 'MappingError';
@@ -31,7 +31,7 @@ export interface MappingContext {
   body: JsonObject;
   version: number;
   view: Pick<PlanningView, 'resource'>;
-  schema: SchemaLookup;
+  schema: SchemaIndex;
 }
 
 /** Where evaluation stands: the object read, its type when a resource, whether it is the planned body. */
@@ -45,11 +45,7 @@ const short = (m: Mapping): string => {
   return s.length > 160 ? `${s.slice(0, 157)}...` : s;
 };
 
-const outputRef = (output_key: string, ref: ResourceRef): OutputKeyRef => ({
-  output_key,
-  resource_type: ref.resource_type,
-  resource_id: ref.resource_id,
-});
+const outputRef = (output_key: string, ref: ResourceRef): OutputKeyRef => ({ output_key, ...ref });
 
 const value = (v: JsonValue, resources: ResourceRef[] = []) => ({ type: 'value' as const, value: v, resources });
 
@@ -256,15 +252,13 @@ class Evaluator {
     for (const item of items) {
       const r = this.eval(forMapping, { obj: item, type: undefined });
       resources.push(...r.resources);
-      if (deferred) {
-        if (r.type !== 'output_key')
-          this.fail(forMapping, `an element yields ${r.type}, but this for_mapping yields output references`);
+      if (deferred && r.type !== 'output_key')
+        this.fail(forMapping, `an element yields ${r.type}, but this for_mapping yields output references`);
+      if (!deferred && r.type !== 'value')
+        this.fail(forMapping, `an element yields a deferred ${r.type} reference; use an output_key for_mapping`);
+      if (r.type === 'output_key')
         nested.push({ param: this.param, type: 'output_key', value: r.value, resources: [] });
-      } else {
-        if (r.type !== 'value')
-          this.fail(forMapping, `an element yields a deferred ${r.type} reference; use an output_key for_mapping`);
-        values.push(r.value);
-      }
+      if (r.type === 'value') values.push(r.value);
     }
     return deferred ? { type: 'list', value: nested, resources } : value(values, resources);
   }

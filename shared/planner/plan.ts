@@ -9,9 +9,9 @@ import type {
   JsonObject,
   Param,
   PlanningView,
-  SchemaLookup,
   TemplateMappings,
 } from './types';
+import type { SchemaIndex } from './schema';
 
 export class PlanError extends Error {
   override name = 'PlanError';
@@ -26,7 +26,7 @@ export interface PlanInput {
   templates: Readonly<Record<string, HeatTemplate>>;
   templateMappings: TemplateMappings;
   view: PlanningView;
-  schema: SchemaLookup;
+  schema: SchemaIndex;
   randomSuffix?: () => string;
 }
 

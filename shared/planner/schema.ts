@@ -1,5 +1,4 @@
 /** Gohan schema facts for the mapping language: plurals, URL prefixes, id-field relations (docs/planner.md). */
-import type { SchemaLookup } from './types';
 import gohanSchemas from './gohan-schemas.json';
 
 export interface SchemaData {
@@ -10,7 +9,7 @@ export interface SchemaData {
   relations?: Record<string, Record<string, string>>;
 }
 
-export class SchemaIndex implements SchemaLookup {
+export class SchemaIndex {
   private readonly bySingular: Map<string, SchemaData['schemas'][number]>;
   private readonly toSingular = new Map<string, string>();
 
@@ -27,6 +26,7 @@ export class SchemaIndex implements SchemaLookup {
   /** e.g. `/v2.0/ports` or `/common/v1.0/tenants`. */
   prefix = (singular: string): string | undefined => this.bySingular.get(singular)?.prefix || undefined;
 
+  /** Resource type an id field points at (`vnf_instance_id` → `vnf_instance`). */
   relation(type: string | undefined, idField: string): string | undefined {
     const own = type ? this.data.relations?.[type]?.[idField] : undefined;
     const named = idField.endsWith('_id') ? idField.slice(0, -3) : undefined;

@@ -1,13 +1,6 @@
 /** template_mappings: each handler's template for a resource, and the order of its jobs (docs/templates.md). */
 import { isPlainObject } from '../encoding/json-object';
-import {
-  JOB_ACTIONS,
-  JOB_HANDLERS,
-  type ChainStep,
-  type JsonValue,
-  type Mapping,
-  type TemplateMappings,
-} from './types';
+import { JOB_ACTIONS, JOB_HANDLERS, type ChainStep, type JsonValue, type TemplateMappings } from './types';
 
 export class TemplateMappingsError extends Error {
   override name = 'TemplateMappingsError';
@@ -25,8 +18,8 @@ const STEP_FIELDS: Array<[keyof ChainStep, (v: JsonValue) => boolean, string]> =
 export function parseTemplateMappings(doc: unknown): TemplateMappings {
   if (!isPlainObject<JsonValue>(doc))
     throw new TemplateMappingsError('template_mappings must be an object of handler sections');
-  const handlers: Record<string, Record<string, Mapping>> = {};
-  const chains: Record<string, ChainStep[]> = {};
+  const handlers: TemplateMappings['handlers'] = {};
+  const chains: TemplateMappings['chains'] = {};
   for (const [key, section] of Object.entries(doc)) {
     if (key === 'chains') continue;
     if (!isPlainObject<JsonValue>(section))

@@ -1,6 +1,5 @@
 /** Shapes of the pure planner; object literals follow the seeds' key order, so a job's JSON looks like them. */
 import type { ConfigValue } from '../gohan/config-value';
-
 export type { ConfigValue };
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -70,14 +69,6 @@ export interface ChainStep {
 export interface TemplateMappings {
   handlers: Record<string, Record<string, Mapping>>;
   chains: Record<string, ChainStep[]>;
-}
-
-/** Gohan schema facts the mapping language needs. */
-export interface SchemaLookup {
-  plural(singular: string): string | undefined;
-  singular(plural: string): string | undefined;
-  /** Resource type an id field points at (`vnf_instance_id` → `vnf_instance`). */
-  relation(type: string | undefined, idField: string): string | undefined;
 }
 
 /** Read-only view of etcd at planning time, by Gohan singular; it must not change during a plan. */
