@@ -37,9 +37,6 @@ export interface Target extends TargetSpec {
   values?: TargetValue[];
 }
 
-/** Statuses after which a POST certainly did not create anything, so retrying cannot duplicate. */
-const POST_SAFE_TO_RETRY = new Set([429, 503]);
-
 /** Carries an attempt's error past the retry policy, which must not repeat it. */
 class NoRetry extends Error {
   constructor(readonly error: unknown) {
@@ -63,7 +60,8 @@ export class CollectorClient {
     const res = await this.call('POST', '/targets', {
       body,
       ok: [201, 200],
-      safeToRepeat: (e) => (e.status !== undefined ? POST_SAFE_TO_RETRY.has(e.status) : e.code === 'ECONNREFUSED'),
+      // 429 and 503 say nothing was created; a refused connection reached nobody.
+      safeToRepeat: (e) => (e.status !== undefined ? [429, 503].includes(e.status) : e.code === 'ECONNREFUSED'),
     });
     return res.data as Target;
   }
@@ -108,11 +106,9 @@ export class CollectorClient {
         throw e.retryable && o.safeToRepeat && !o.safeToRepeat(e) ? new NoRetry(e) : e;
       }
     };
-    try {
-      return await this.policy(attempt);
-    } catch (err) {
+    return this.policy(attempt).catch((err: unknown) => {
       throw err instanceof NoRetry ? err.error : err;
-    }
+    });
   }
 }
 

@@ -39,8 +39,6 @@ export class TerminalError extends ClientError {
   readonly retryable = false;
 }
 
-type Classified = RetryableError | TerminalError;
-
 export const isRetryable = (e: unknown): e is RetryableError => e instanceof RetryableError;
 export const isTerminal = (e: unknown): e is TerminalError => e instanceof TerminalError;
 
@@ -88,7 +86,7 @@ function errorBodyText(body: unknown): { message?: string | undefined; type?: st
 }
 
 /** Classifies an HTTP answer the client did not expect; `what` names the call (`heat POST /v1/<tenant>/stacks`). */
-export function fromResponse(service: ServiceName, what: string, status: number, body: unknown): Classified {
+export function fromResponse(service: ServiceName, what: string, status: number, body: unknown): ClientError {
   const { message, type } = errorBodyText(body);
   const text = `${what}: ${status}${type ? ` ${type}` : ''}${message ? `: ${message}` : ''}`;
   const d = { service, status, type, serviceMessage: message };
@@ -98,7 +96,7 @@ export function fromResponse(service: ServiceName, what: string, status: number,
 }
 
 /** Classifies an error thrown while calling (no answer): network errors and timeouts are retryable. */
-export function fromThrown(service: ServiceName, what: string, err: unknown): Classified {
+export function fromThrown(service: ServiceName, what: string, err: unknown): ClientError {
   if (err instanceof ClientError) return err;
   const code = str((err as { code?: unknown })?.code);
   const msg = errorMessage(err);

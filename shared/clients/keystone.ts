@@ -10,6 +10,8 @@ interface CatalogEntry {
   endpoints: { interface: string; url: string; region?: string; region_id?: string }[];
 }
 
+type TokenBody = { token?: { expires_at?: unknown; project?: { id?: unknown }; catalog?: unknown } };
+
 interface KeystoneToken {
   readonly token: string;
   /** Epoch ms of `expires_at`, and after which the session authenticates again before using it. */
@@ -49,7 +51,6 @@ export class KeystoneSession {
   private readonly now: () => number;
   private current: KeystoneToken | undefined;
   private inflight: Promise<KeystoneToken> | undefined;
-  /** Successful authentications. */
   authentications = 0;
 
   constructor(private readonly opts: KeystoneSessionOptions) {
@@ -121,17 +122,13 @@ export class KeystoneSession {
     const who = app ? `application credential ${app.id}` : `user ${username}, project ${projectName}`;
     const rejected = `${what}: 401: authentication rejected for ${who} (check the ESI_KEYSTONE_* settings)`;
     return this.policy(async () => {
-      let res: AxiosResponse<{ token?: unknown } | undefined>;
-      try {
-        res = await this.http.post(url, body);
-      } catch (err) {
+      const res = await this.http.post<TokenBody | undefined>(url, body).catch((err: unknown) => {
         throw fromThrown('keystone', what, err);
-      }
+      });
       if (res.status === 401) throw new TerminalError(rejected, { service: 'keystone', status: 401 });
       if (res.status !== 201 && res.status !== 200) throw fromResponse('keystone', what, res.status, res.data);
       const subject: unknown = res.headers['x-subject-token'];
-      const tok = res.data?.token as
-        { expires_at?: unknown; project?: { id?: unknown }; catalog?: unknown } | undefined;
+      const tok = res.data?.token;
       const incomplete = `${what}: ${res.status} without X-Subject-Token or token body`;
       if (typeof subject !== 'string' || subject === '' || !tok)
         throw new RetryableError(incomplete, { service: 'keystone', status: res.status });

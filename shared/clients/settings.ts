@@ -5,7 +5,6 @@ const INTERFACES = ['public', 'internal', 'admin'] as const;
 type EndpointInterface = (typeof INTERFACES)[number];
 
 export interface KeystoneSettings {
-  /** Keystone v3 base (a missing `/v3` is added). */
   authUrl: string;
   username: string;
   password: string;
@@ -28,12 +27,7 @@ export interface RetrySettings {
   maxDelayMs: number;
 }
 
-export interface OpenStackSettings {
-  keystone: KeystoneSettings;
-  collectorUrl?: string;
-  httpTimeoutMs: number;
-  retry: RetrySettings;
-}
+export type OpenStackSettings = ReturnType<typeof httpSettings> & { keystone: KeystoneSettings };
 
 export class SettingsError extends Error {
   override name = 'SettingsError';
@@ -86,16 +80,12 @@ export function openstackSettings(source: NodeJS.ProcessEnv = process.env): Open
 }
 
 /** The collector URL and HTTP settings alone (the monitoring handler and sync hold no Keystone credentials). */
-export function httpSettings(
-  source: NodeJS.ProcessEnv = process.env,
-): Pick<OpenStackSettings, 'collectorUrl' | 'httpTimeoutMs' | 'retry'> {
-  return {
-    ...definedOnly({ collectorUrl: url(source, 'ESI_COLLECTOR_URL') }),
-    httpTimeoutMs: int(source, 'ESI_HTTP_TIMEOUT_MS', 10_000, 1),
-    retry: {
-      retries: int(source, 'ESI_HTTP_RETRIES', 3, 0),
-      initialDelayMs: int(source, 'ESI_HTTP_RETRY_DELAY_MS', 200, 0),
-      maxDelayMs: int(source, 'ESI_HTTP_RETRY_MAX_DELAY_MS', 2000, 0),
-    },
-  };
-}
+export const httpSettings = (source: NodeJS.ProcessEnv = process.env) => ({
+  ...definedOnly({ collectorUrl: url(source, 'ESI_COLLECTOR_URL') }),
+  httpTimeoutMs: int(source, 'ESI_HTTP_TIMEOUT_MS', 10_000, 1),
+  retry: {
+    retries: int(source, 'ESI_HTTP_RETRIES', 3, 0),
+    initialDelayMs: int(source, 'ESI_HTTP_RETRY_DELAY_MS', 200, 0),
+    maxDelayMs: int(source, 'ESI_HTTP_RETRY_MAX_DELAY_MS', 2000, 0),
+  } satisfies RetrySettings,
+});

@@ -64,14 +64,11 @@ export function decideApply(a: { tag: string; stackName: string; stack: StackSee
   return { kind: 'update' };
 }
 
-export const failedText = (stackName: string, stack: Pick<StackSeen, 'status' | 'statusReason'>): string =>
+type Status = Pick<StackSeen, 'status' | 'statusReason'>;
+
+export const failedText = (stackName: string, stack: Status): string =>
   `stack ${stackName} ${stack.status}: ${stack.statusReason || 'no reason given'}`;
 
-export const overdueText = (
-  stackName: string,
-  action: string,
-  deadlineAt: string,
-  stack?: Pick<StackSeen, 'status' | 'statusReason'>,
-) =>
+export const overdueText = (stackName: string, action: string, deadlineAt: string, stack?: Status) =>
   `stack ${stackName} ${stack?.status ?? `${action}_IN_PROGRESS`}: timed out: not finished by ${deadlineAt}` +
   (stack?.statusReason ? ` (Heat: ${stack.statusReason})` : '');

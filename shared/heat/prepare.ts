@@ -124,7 +124,6 @@ function resolveParam(p: Param, outputsOf: OutputsOf): unknown {
   }
 }
 
-/** Job params name → resolved value, in the job's order. */
 export const resolveParams = (job: Pick<Job, 'params'>, outputsOf: OutputsOf): Record<string, unknown> =>
   Object.fromEntries(job.params.map((p) => [p.param, resolveParam(p, outputsOf)]));
 

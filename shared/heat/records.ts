@@ -3,16 +3,7 @@
 import { pyDumps } from '../encoding/pyjson';
 import type { HeatOutput } from './types';
 
-interface HeatStackRecord {
-  id: string;
-  output: HeatOutput[];
-  /** The stack NAME (`<resource_type>_<resource_id>`), not Heat's uuid; "" after a delete. */
-  stack_id: string;
-  stack_status: string;
-  status_reason: string;
-  tenant_id: string;
-}
-
+type HeatStackRecord = ReturnType<typeof stackRecord>;
 type JobStateValue = { heat_outputs?: HeatOutput[]; orchestration_state?: string } & Record<string, unknown>;
 
 export const stackNameOf = (resourceType: string, resourceId: string): string => `${resourceType}_${resourceId}`;
@@ -29,18 +20,14 @@ export function normalizeOutputs(raw: unknown): HeatOutput[] {
     }));
 }
 
+type StackOwner = { resourceType: string; resourceId: string; tenantId: string };
+
 /** The record of a stack that exists; `tenantId` is the Gohan resource's. */
-export function stackRecord(a: {
-  resourceType: string;
-  resourceId: string;
-  tenantId: string;
-  status: string;
-  statusReason: string;
-  outputs: readonly HeatOutput[];
-}): HeatStackRecord {
+export function stackRecord(a: StackOwner & { status: string; statusReason: string; outputs: readonly HeatOutput[] }) {
   return {
     id: `${a.resourceType}:${a.resourceId}`,
     output: normalizeOutputs(a.outputs),
+    // The stack NAME, not Heat's uuid; "" after a delete.
     stack_id: stackNameOf(a.resourceType, a.resourceId),
     stack_status: a.status,
     status_reason: a.statusReason,
@@ -49,7 +36,7 @@ export function stackRecord(a: {
 }
 
 /** The record after the stack was deleted (or found absent by a delete). */
-export const deletedStackRecord = (a: { resourceType: string; resourceId: string; tenantId: string }) => ({
+export const deletedStackRecord = (a: StackOwner) => ({
   ...stackRecord({ ...a, status: 'DELETE_COMPLETE', statusReason: '', outputs: [] }),
   stack_id: '',
 });
@@ -79,10 +66,8 @@ export const tenantOf = (resourceInput: Record<string, unknown> | undefined): st
 /** A stored heat_stacks value, or undefined if the text is not one. */
 export function parseStackRecord(text: string): HeatStackRecord | undefined {
   try {
-    const v = JSON.parse(text) as Partial<HeatStackRecord>;
-    if (typeof v !== 'object' || v === null || !Array.isArray(v.output) || typeof v.stack_status !== 'string')
-      return undefined;
-    return v as HeatStackRecord;
+    const v = JSON.parse(text) as Partial<HeatStackRecord> | null;
+    return Array.isArray(v?.output) && typeof v.stack_status === 'string' ? (v as HeatStackRecord) : undefined;
   } catch {
     return undefined;
   }

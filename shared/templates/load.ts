@@ -50,7 +50,6 @@ function parseYaml(text: string, source: string): unknown {
   }
 }
 
-/** Parses the text of one `heat_templates/<id>.yaml`. */
 export function parseHeatTemplateYaml(text: string, source: string, expectedId?: string): HeatTemplate {
   return toHeatTemplate(parseYaml(text, source), source, expectedId);
 }
