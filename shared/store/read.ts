@@ -58,12 +58,8 @@ export async function readKeys(
   return { values: results.flatMap((r) => r.reads), found: await continuePages(reader, prefixes, ranges, opts) };
 }
 
-export async function readValues(
-  reader: Reader,
-  keys: readonly string[],
-  opts: ReadOptions = {},
-): Promise<Map<string, KeyValue | undefined>> {
-  const { values } = await readKeys(reader, { keys }, opts);
+export async function readValues(reader: Reader, keys: readonly string[]): Promise<Map<string, KeyValue | undefined>> {
+  const { values } = await readKeys(reader, { keys });
   return new Map(keys.map((k, i) => [k, values[i]]));
 }
 
@@ -110,18 +106,14 @@ export function continuePages(
   );
 }
 
-/** Every key under prefix, read in pages, reduced to what `keep` returns (undefined = dropped). */
+/** Every key under prefix, read in pages, each reduced to what `keep` returns. */
 export async function collectPages<T>(
   reader: Pick<Store, 'range'>,
   prefix: string,
-  keep: (kv: KeyValue) => T | undefined,
+  keep: (kv: KeyValue) => T,
   opts: ReadOptions & { from?: string } = {},
 ): Promise<T[]> {
   const out: T[] = [];
-  for await (const page of pages(reader, prefix, opts))
-    for (const kv of page) {
-      const v = keep(kv);
-      if (v !== undefined) out.push(v);
-    }
+  for await (const page of pages(reader, prefix, opts)) out.push(...page.map(keep));
   return out;
 }

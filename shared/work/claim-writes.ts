@@ -16,19 +16,12 @@ export async function commitSuccess(
 ): Promise<void> {
   const { claim } = held;
   const key = etcdKeys.jobState(path);
-  // The first attempt uses the job state read with the claim; a retry (the fence failed) reads it again.
-  let useClaimRead = held.extra.has(key);
-  await converge(`${key} (job ${claim.jobId} writing its result)`, async () => {
-    const prevKv = useClaimRead ? held.extra.get(key) : await store.get(key);
-    useClaimRead = false;
-    const ops: Op[] = [...(result.ops ?? [])];
-    if (result.jobState) {
-      const next = result.jobState(prevKv ? parseJsonObject(prevKv.value) : undefined);
-      if (next !== undefined) {
-        const text = encodeEsiValue(next);
-        if (prevKv?.value !== text) ops.push(put(key, text));
-      }
-    }
+  await converge(`${key} (job ${claim.jobId} writing its result)`, async (round) => {
+    // The first round uses the job state read with the claim; a retry (the fence failed) reads it again.
+    const prevKv = round === 1 && held.extra.has(key) ? held.extra.get(key) : await store.get(key);
+    const next = result.jobState?.(prevKv ? parseJsonObject(prevKv.value) : undefined);
+    const text = next === undefined ? undefined : encodeEsiValue(next);
+    const ops = [...(result.ops ?? []), ...(text !== undefined && text !== prevKv?.value ? [put(key, text)] : [])];
     return commitDecision(store, { result: undefined, when: [unchangedSince(key, prevKv)], then: ops }, () =>
       jobTxn(store, claim),
     );
@@ -36,9 +29,8 @@ export async function commitSuccess(
 }
 
 /**
- * Puts the working key with `value` on a new lease of `ttl` seconds, with `ops`, when the claim holds
- * and the key is unchanged since read (docs/jobs.md, "Lease, decided"). False when another invocation
- * renewed it first (a duplicate poll message): only one poll chain per claim goes on.
+ * Puts the working key with `value` on a new lease of `ttl` seconds, with `ops`, when the claim holds and the key is
+ * unchanged since read. False when a duplicate poll message renewed it first: one poll chain per claim goes on.
  */
 export async function renewClaim(
   store: Store,

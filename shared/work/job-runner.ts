@@ -170,8 +170,7 @@ async function run(inv: Invocation, held: HeldClaim, phase: 'start' | 'poll'): P
     phase,
   });
   // A new claim's working value is the claim's own `{owner, claimed_at}`: no step, no polls yet.
-  const workingValue = parseJsonObject(working.value);
-  const step = workingValue.step as StepState | undefined;
+  const step = parseJsonObject(working.value).step as StepState | undefined;
   const ctx: WorkContext = {
     store: inv.store,
     claim,
@@ -192,7 +191,7 @@ async function run(inv: Invocation, held: HeldClaim, phase: 'start' | 'poll'): P
   }
   try {
     await inv.hooks?.beforeCommit?.(claim, result);
-    return await writeResult(inv, held, workingValue, ctx, result);
+    return await writeResult(inv, held, ctx, result);
   } catch (err) {
     if (!(err instanceof ClaimLostError)) throw err;
     logger.warn("claim lost: this invocation's writes were rejected", { error: err.message });
@@ -212,16 +211,11 @@ async function workResult(inv: Invocation, ctx: WorkContext, phase: 'start' | 'p
 }
 
 /** Writes what the work answered: a renewed claim and a poll message, or the job's end. */
-async function writeResult(
-  inv: Invocation,
-  held: HeldClaim,
-  workingValue: Record<string, unknown>,
-  ctx: WorkContext,
-  result: WorkResult,
-): Promise<Outcome> {
+async function writeResult(inv: Invocation, held: HeldClaim, ctx: WorkContext, result: WorkResult): Promise<Outcome> {
   const { claim } = held;
   switch (result.kind) {
     case 'poll': {
+      const workingValue = parseJsonObject(held.working.value);
       const polls = typeof workingValue.polls === 'number' ? workingValue.polls : 0;
       const delay = result.delaySeconds ?? pollDelayFor(polls, inv.pollDelay);
       const value = { ...workingValue, polls: polls + 1, ...definedOnly({ step: result.step }) };
@@ -275,32 +269,26 @@ async function onError(inv: Invocation, claim: Claim, err: unknown): Promise<Out
     return done('claim lost');
   }
   const text = errorMessage(err);
-  if (isTerminal(err) || inv.work.isJobFailure?.(err))
-    return unlessLost(() => finish(inv, claim, { ok: false, error: text }));
-  if (isRetryable(err))
-    return unlessLost(async () => {
+  try {
+    if (isTerminal(err) || inv.work.isJobFailure?.(err)) return await finish(inv, claim, { ok: false, error: text });
+    if (isRetryable(err)) {
       const attempt = await retryJob(store, claim, text);
       if (attempt >= maxAttempts)
-        return finish(inv, claim, { ok: false, error: `${text} (gave up after ${attempt} attempts)` });
+        return await finish(inv, claim, { ok: false, error: `${text} (gave up after ${attempt} attempts)` });
       logger.warn('transient failure; job released for a retry', { error: text, attempt, max_attempts: maxAttempts });
       await releaseClaim(store, claim).catch((e) => {
         if (!(e instanceof ClaimLostError)) throw e;
       });
       throw err;
-    });
-  // Unexpected (etcd unreachable, a bug): give the job back and let SQS redeliver the message.
-  await releaseClaim(store, claim).catch((e) => releaseFailed(logger, claim, e));
-  throw err;
-}
-
-/** Runs `fn`; a claim lost meanwhile ends the message: another invocation owns the job. */
-async function unlessLost(fn: () => Promise<Outcome>): Promise<Outcome> {
-  try {
-    return await fn();
+    }
   } catch (e) {
+    // A claim lost meanwhile ends the message: another invocation owns the job.
     if (e instanceof ClaimLostError) return done('claim lost');
     throw e;
   }
+  // Unexpected (etcd unreachable, a bug): give the job back and let SQS redeliver the message.
+  await releaseClaim(store, claim).catch((e) => releaseFailed(logger, claim, e));
+  throw err;
 }
 
 async function finish(inv: Invocation, claim: Claim, outcome: JobOutcome, note?: string): Promise<Outcome> {
