@@ -1,11 +1,7 @@
 /** One kept-alive lease for a process's concurrent claims: the first grants it, the last lets it go (docs/jobs.md). */
 import type { Lease, Store } from '../store/store';
 
-interface Shared {
-  lease: Promise<Lease>;
-  holders: number;
-  since: number;
-}
+type Shared = { lease: Promise<Lease>; holders: number; since: number };
 
 export class ClaimLeases {
   private readonly current = new WeakMap<Store, Shared>();

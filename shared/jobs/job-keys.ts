@@ -22,13 +22,10 @@ export function jobKeys(root: string = JOBS_PREFIX) {
      * The /jobs/all prefixes of a resource's jobs (of one chain, with `version`), one per action and handler.
      * The trailing `:` keeps `net-1` from matching `net-10`; readers still check `parseJobId` (ids may hold `:`).
      */
-    jobIdPrefixes: (resourceType: string, resourceId: string, version?: number): string[] =>
-      JOB_ACTIONS.flatMap((action) =>
-        JOB_HANDLERS.map(
-          (handler) =>
-            `${prefix('all')}${action}:${handler}:${resourceType}:${resourceId}:${version === undefined ? '' : `${version}:`}`,
-        ),
-      ),
+    jobIdPrefixes: (resourceType: string, resourceId: string, version?: number): string[] => {
+      const tail = `${resourceType}:${resourceId}:${version === undefined ? '' : `${version}:`}`;
+      return JOB_ACTIONS.flatMap((action) => JOB_HANDLERS.map((h) => `${prefix('all')}${action}:${h}:${tail}`));
+    },
     /** The dependents index: the jobs waiting for `dependency`. */
     dependents: (dependency: string) => `${base}dependents/${dependency}/`,
     dependent: (dependency: string, id: string) => `${base}dependents/${dependency}/${id}`,

@@ -123,8 +123,7 @@ async function settleFrom(
           absent(keys.finished(w.id)),
           ...(finished ? [] : [present(keys.all(w.id))]),
         ],
-        // Deleting the waiting key makes a promoted job ready (the relay sends that delete to its
-        // handler); its entries in the dependents index go with it.
+        // Deleting the waiting key makes a promoted job ready (the relay sends it); its dependents entries go too.
         then: [
           del(keys.waiting(w.id)),
           ...(finished ? [put(keys.finished(w.id), JSON.stringify(finished))] : []),

@@ -41,7 +41,6 @@ export const encodeStoredJob = (s: StoredJob): string => JSON.stringify([s.handl
 /** `/jobs/working/<id>`: who holds the claim and since when (for people reading etcd). */
 export type WorkingValue = { owner: string; claimed_at: string };
 
-/** What a handler reports for its own job. */
 export type JobOutcome = { ok: true } | { ok: false; error: string };
 
 /** `/jobs/finished/<id>`: written once (its compare is "absent"), deleted by clean-up. */

@@ -6,8 +6,7 @@ let store: Store | undefined;
 
 /** One etcd connection per Lambda container (or process), made on first use. */
 export function defaultStore(): Store {
-  store ??= tracedStore(new EtcdStore());
-  return store;
+  return (store ??= tracedStore(new EtcdStore()));
 }
 
 /** The store with an `etcd` subsegment per request (a no-op unless tracing is on: shared/tracing.ts). */

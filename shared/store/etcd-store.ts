@@ -239,12 +239,8 @@ export class EtcdStore implements Store {
     const id = await lease.grant().catch(this.rethrow);
     // Renewed every third of the TTL, the first time then: etcd3's own keep-alive renews at once
     // and, let go while a renewal is answered, leaves a TTL-long timer behind.
-    const renew = () =>
-      lease.keepaliveOnce().then(
-        () => undefined,
-        // Tried again at the next tick, unless etcd said the lease is gone (it is then revoked()).
-        () => lease.revoked() && clearInterval(timer),
-      );
+    // A failed renewal is tried again at the next tick, unless etcd said the lease is gone (it is then revoked()).
+    const renew = () => lease.keepaliveOnce().catch(() => lease.revoked() && clearInterval(timer));
     const timer = opts.keepAlive ? setInterval(() => void renew(), (ttlSeconds * 1000) / 3).unref() : undefined;
     const stop = () => clearInterval(timer);
     return {
