@@ -4,7 +4,6 @@ import { decide as decideWaiting } from '../jobs/resolve';
 import type { DependencyStatus } from '../jobs/values';
 import type { JobRow } from '../jobs/table';
 
-/** Ready (claimable): under `all` and under none of the other job folders. */
 const isReady = (r: JobRow): boolean => !!r.all && !r.waiting && !r.working && !r.finished;
 
 /** Jobs in limbo remembered at most (~100 bytes each in the memory value). */
@@ -13,7 +12,6 @@ export const MAX_LIMBO = 2000;
 /** Where a re-sent message goes: the queue the relay would have used. */
 export type Destination = { queue: 'config' } | { queue: 'finished' } | { queue: 'jobs'; handler: string };
 
-/** A destination's name in `PassInputs.backlog`: `config`, `finished`, `jobs:<handler>`. */
 export const destinationId = (to: Destination): string => (to.queue === 'jobs' ? `jobs:${to.handler}` : to.queue);
 
 export interface Repair {

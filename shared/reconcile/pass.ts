@@ -205,18 +205,12 @@ const sqsBacklog: BacklogReader = async (queue) => {
   return names.reduce((sum, name) => sum + (Number(res.Attributes?.[name] ?? 0) || 0), 0);
 };
 
-/** One line per repair, for `esi reconcile`. */
 export function describeRepair(r: Repair): string {
   return `${r.kind.padEnd(9)} ${r.key}  ${r.why}`;
 }
 
 /** Sends each repair's message (a settlement runs the lifecycle's own); what it made, by repair id. */
-async function makeRepairs(
-  store: Store,
-  opts: PassOptions,
-  revision: number,
-  report: PassReport,
-): Promise<Record<string, number>> {
+async function makeRepairs(store: Store, opts: PassOptions, revision: number, report: PassReport) {
   const { logger } = opts;
   const made: Record<string, number> = {};
   let settle = false;
@@ -258,7 +252,6 @@ async function sendRepair(id: string, { to, message }: NonNullable<Repair['send'
   );
 }
 
-/** Deferred repairs by kind; the worst relay position behind. */
 function recordMetrics(deferred: Repair[], relay: RelayBehind[]): void {
   const byKind: Record<string, number> = {};
   for (const r of deferred) byKind[r.kind] = (byKind[r.kind] ?? 0) + 1;

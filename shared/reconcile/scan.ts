@@ -37,7 +37,6 @@ async function* keysUnder(store: Store, seen: Seen, paged: Paged, prefix: string
     }
 }
 
-/** The `version` of a JSON object value (a mirror, a /state); null when it has none. */
 const versionIn = (v: Record<string, unknown>): number | null => (typeof v.version === 'number' ? v.version : null);
 
 export async function readSnapshot(

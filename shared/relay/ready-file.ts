@@ -24,9 +24,7 @@ export function startHeartbeat(
       writeReadyFile(file, { pid: process.pid, relay: 'heartbeat' });
   };
   beat();
-  const timer = setInterval(beat, opts.everyMs);
-  timer.unref();
-  return timer;
+  return setInterval(beat, opts.everyMs).unref();
 }
 
 export function relayReady(file: string, pid: number | undefined): boolean {

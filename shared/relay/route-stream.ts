@@ -138,11 +138,9 @@ export class RouteStream {
         return;
       } catch (err) {
         if (err instanceof TaskCancelledError) {
-          const failure = new Error(`watch of ${this.prefix} not created within ${WATCH_OPEN_MS} ms`, { cause: err });
-          this.opts.logger.error('watch not created in time; the relay stops', {
-            ...this.where,
-            error: failure.message,
-          });
+          const error = `watch of ${this.prefix} not created within ${WATCH_OPEN_MS} ms`;
+          this.opts.logger.error('watch not created in time; the relay stops', { ...this.where, error });
+          const failure = new Error(error, { cause: err });
           this.fail(failure);
           throw failure;
         }

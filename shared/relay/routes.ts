@@ -7,23 +7,19 @@ import { CONFIG_PREFIX } from '../keys';
 /** Chooses the queue for an event; undefined = not forwarded (still passes the checkpoint). */
 export type RouteFn = (event: EtcdEventMessage, value: string) => string | undefined;
 
-export interface RelayRoute {
-  prefix: string;
-  route: RouteFn;
-}
+export type RelayRoute = { prefix: string; route: RouteFn };
 
 /**
  * /config/ to the planner, a job that may be ready to its handler's queue, a finished job to the aggregator
  * (docs/jobs.md). `ESI_RELAY_ROUTES` (`<prefix>=<queue name>,...`) replaces them.
  */
 export function relayRoutes(spec = setting('ESI_RELAY_ROUTES')): RelayRoute[] {
-  if (spec) {
+  if (spec)
     return spec.split(',').map((pair) => {
       const [prefix, queue] = pair.split('=').map((s) => s.trim());
       if (!prefix || !queue) throw new Error(`ESI_RELAY_ROUTES: "${pair}" is not <prefix>=<queue name>`);
       return { prefix, route: () => queue };
     });
-  }
   const config = queueName('config');
   const finished = queueName('finished');
   return [

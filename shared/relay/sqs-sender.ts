@@ -127,7 +127,6 @@ export class SqsBatchSender {
     this.stopping.abort();
   }
 
-  /** Runs fn until it succeeds, retrying transient failures within the budget. */
   private async retrying<T>(what: string, fn: () => Promise<T>): Promise<T> {
     const { signal } = this.stopping;
     const stopped = () => new SqsSendError(`${what}: the sender was stopped`, 'stopped');

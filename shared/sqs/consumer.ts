@@ -73,13 +73,12 @@ export function sqsConsumer(handle: RecordHandler, opts: { logger: Logger; retry
       recordOutcome(service, 'failed');
       return;
     }
-    const fields = {
+    logger.appendKeys({
       resource_key: message.key,
       etcd_revision: message.modRevision,
       event_type: message.type,
       attempt: Number(record.attributes.ApproximateReceiveCount ?? 1),
-    };
-    logger.appendKeys(fields);
+    });
     try {
       const outcome = await handle(message, { record, logger });
       await applyOutcome(outcome, message, logger, opts.retryQueueName);
@@ -120,11 +119,7 @@ export function sqsConsumer(handle: RecordHandler, opts: { logger: Logger; retry
  * Every group at once, each in order through Powertools' FIFO processor (skipGroupOnError): a FIFO batch's message
  * groups, a standard batch's records each alone.
  */
-async function processGroups(
-  event: SQSEvent,
-  handleRecord: (record: SQSRecord) => Promise<void>,
-  context: Context,
-): Promise<SQSBatchResponse> {
+async function processGroups(event: SQSEvent, handleRecord: (record: SQSRecord) => Promise<void>, context: Context) {
   const fifo = event.Records[0]?.eventSourceARN?.endsWith('.fifo') ?? false;
   const groups = new Map<string, SQSRecord[]>();
   for (const r of event.Records) {
@@ -174,7 +169,6 @@ export function retryDelaySeconds(receiveCount: number, maxSeconds = retryMaxDel
   return Math.min(maxSeconds, 5 * 2 ** Math.min(n - 1, 14));
 }
 
-/** The cap of retryDelaySeconds: ESI_RETRY_MAX_DELAY_SECONDS, 60 by default (the local stack). */
 export const retryMaxDelaySeconds = (): number =>
   numberSetting('ESI_RETRY_MAX_DELAY_SECONDS', 60, (s) => s >= 5 && s <= 43_200);
 
