@@ -23,9 +23,9 @@ import { aggregateState, reportedAction, type JobState } from '../state/aggregat
 import type { JobAction } from '../planner/types';
 import { versionedPut } from '../state/guarded-write';
 import { encodeState } from '../state/state-value';
-import { absent, del, unchangedSince, type Compare, type Op, type Store } from '../store/store';
+import { absent, del, delPrefix, unchangedSince, type Compare, type Op, type Store } from '../store/store';
+import { referencingPrefix } from '../jobs/referencing-index';
 import { versionOf } from '../gohan/config-value';
-import { ownedKeys, referencingOps } from './forget';
 import { keyDeleteState } from '../config';
 
 export async function aggregateFinishedJob(store: Store, message: EtcdEventMessage, logger: Logger): Promise<Outcome> {
@@ -140,3 +140,14 @@ function lastJobOf(read: ChainRead): { job: Job; completion: ChainCompletion | u
   const finished = finishedKv ? parseFinished(finishedKv.value) : undefined;
   return { job, completion: finished ? completionOf(job.id, job, finished) : undefined };
 }
+
+/** The worker's keys of a resource whose /config key is gone, the mirror first (docs/keys.md). */
+export const ownedKeys = (path: ResourcePath): string[] => [
+  keys.mirror(path),
+  keys.heatStack(path),
+  keys.jobState(path),
+];
+
+/** The referencing-index entries naming the resource: nobody plans it again. */
+export const referencingOps = (path: ResourcePath, resourceType: string | undefined): Op[] =>
+  resourceType ? [delPrefix(referencingPrefix(defaultJobKeys, resourceType, path.id))] : [];

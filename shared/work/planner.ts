@@ -6,7 +6,7 @@ import { commitDecision, CONFLICT, converge, type Conflict } from '../store/conv
 import { jobWrites } from '../jobs/enqueue';
 import { defaultJobKeys } from '../jobs/job-keys';
 import { outputTargets, referencingPuts } from '../jobs/referencing-index';
-import { ownedKeys, referencingOps } from './forget';
+import { ownedKeys, referencingOps } from './aggregator';
 import { versionOf } from '../gohan/config-value';
 import { pathOfSingular } from '../resource-path';
 import { defaultSchemaIndex, type PlanResult } from '../planner';

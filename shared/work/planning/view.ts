@@ -1,12 +1,17 @@
-/** The planner's view of etcd, loaded in rounds: every key a run asked for and missed is fetched for the next. */
+/**
+ * The planner's view of etcd, loaded in rounds (every key a run asked for and missed is fetched for the next),
+ * and the templates and template_mappings it reads: shipped, or etcd's overrides; parsed once per process.
+ */
+import YAML from 'yaml';
 import { defaultJobKeys } from '../../jobs/job-keys';
 import { pendingJobsOf } from '../../jobs/job-index';
 import { parseConfigValue, type ConfigValue } from '../../gohan/config-value';
 import { CONFIG_PREFIX, keys, parseConfigKey } from '../../keys';
-import { PlanError, type HeatTemplate, type PlanningView, type SchemaIndex } from '../../planner';
+import { PlanError, parseTemplateMappings, type HeatTemplate } from '../../planner';
+import type { PlanningView, SchemaIndex, TemplateMappings } from '../../planner';
+import { loadTemplates, toHeatTemplate } from '../../templates/load';
 import { readKeys, type Reader } from '../../store/read';
 import type { KeyValue } from '../../store/store';
-import { parseEtcdTemplate, shipped } from './templates';
 import { definedOnly } from '../../defined-only';
 
 /** Foreign-key hops a mapping may take before its evaluation is given up. */
@@ -156,4 +161,46 @@ export async function evaluateInRounds<T>(view: LoadingView, source: Reader, wha
     }
     if (round >= MAX_HOP_ROUNDS) throw new Error(`${what} kept asking for new keys after ${MAX_HOP_ROUNDS} rounds`);
   }
+}
+
+let shippedCache: { templates: Record<string, HeatTemplate>; mappings: TemplateMappings } | undefined;
+
+function shipped(): NonNullable<typeof shippedCache> {
+  if (!shippedCache) {
+    const loaded = loadTemplates();
+    if (!loaded.templateMappings) throw new Error('templates/template_mappings.yaml is missing');
+    shippedCache = { templates: loaded.templates, mappings: parseTemplateMappings(loaded.templateMappings) };
+  }
+  return shippedCache;
+}
+
+/** Parsed etcd values, reused while the key's mod revision is the same. */
+const parsedCache = new Map<string, { modRevision: number; parsed: unknown }>();
+
+function cachedParse<T>(kv: KeyValue, what: string, parse: () => T): T | PlanError {
+  const cached = parsedCache.get(kv.key);
+  if (cached?.modRevision === kv.modRevision) return cached.parsed as T | PlanError;
+  let parsed: T | PlanError;
+  try {
+    parsed = parse();
+  } catch (e) {
+    const message = `${what} at ${kv.key} (revision ${kv.modRevision}) is invalid: ${(e as Error).message}`;
+    parsed = new PlanError(message, { cause: e });
+  }
+  parsedCache.set(kv.key, { modRevision: kv.modRevision, parsed });
+  return parsed;
+}
+
+/** A heat template value from etcd: a Gohan config value whose body is the template; undefined while deleted. */
+const parseEtcdTemplate = (id: string, kv: KeyValue): HeatTemplate | PlanError | undefined =>
+  cachedParse(kv, `heat template "${id}"`, () => {
+    const v = parseConfigValue(kv.value);
+    if (!v.ok)
+      return new PlanError(`heat template "${id}" at ${kv.key} (revision ${kv.modRevision}) is unreadable: ${v.error}`);
+    return v.value.markedForDeletion ? undefined : toHeatTemplate(v.value.body, kv.key, id);
+  });
+
+export function templateMappings(kv: KeyValue | undefined): TemplateMappings | PlanError {
+  if (!kv) return shipped().mappings;
+  return cachedParse(kv, 'template_mappings override', () => parseTemplateMappings(YAML.parse(kv.value)));
 }
