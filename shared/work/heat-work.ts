@@ -50,22 +50,19 @@ export function heatWork(opts: { heat: HeatClient | (() => HeatClient) }): JobWo
     handler: 'heat_worker',
     ...templatedWork,
     start: (ctx) => (isDeleteAction(ctx.job.action) ? startDelete(run(), ctx) : startApply(run(), ctx)),
-    async poll(ctx) {
-      const s = stepIn(ctx);
-      if (!s) return work.start(ctx);
-      const h = run();
-      return follow(h, ctx, s, await showOf(h, s));
-    },
-    async overdue(ctx) {
-      const s = stepIn(ctx);
-      if (!s) return work.start(ctx);
-      const h = run();
-      const view = await showOf(h, s).catch(() => null);
-      // Heat cannot be asked: the job ends past its deadline all the same.
-      if (view === null) return ended(ctx, s, jobFailed(overdueText(s.stack_name, s.action, s.deadline_at)));
-      return follow(h, ctx, s, view);
-    },
+    poll: (ctx) => followStep(ctx, false),
+    overdue: (ctx) => followStep(ctx, true),
   };
+  async function followStep(ctx: WorkContext, overdue: boolean): Promise<WorkResult> {
+    const s = stepIn(ctx);
+    if (!s) return work.start(ctx);
+    const h = run();
+    const show = showOf(h, s);
+    // Past the deadline the job ends even when Heat cannot be asked.
+    const view = overdue ? await show.catch(() => null) : await show;
+    if (view === null) return ended(ctx, s, jobFailed(overdueText(s.stack_name, s.action, s.deadline_at)));
+    return follow(h, ctx, s, view);
+  }
   return work;
 }
 

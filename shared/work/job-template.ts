@@ -52,9 +52,8 @@ export async function templateOfJob(store: Store, job: Job, opts: JobTemplateOpt
 
 async function chooseAt(source: Reader, job: Job, mappingsKv: KeyValue | undefined): Promise<HeatTemplate> {
   const schema = defaultSchemaIndex();
-  const mappings = templateMappings(
-    mappingsKv ?? (await readKeys(source, { keys: [TEMPLATE_MAPPINGS_KEY] })).values[0],
-  );
+  const kv = mappingsKv ?? (await readKeys(source, { keys: [TEMPLATE_MAPPINGS_KEY] })).values[0];
+  const mappings = templateMappings(kv);
   if (mappings instanceof PlanError) throw new JobTemplateError(mappings.message);
   const view = new LoadingView(schema, { type: job.resource_type, id: job.resource_id, previous: undefined }, false);
   const templates = view.templateRecord();
@@ -74,10 +73,8 @@ async function chooseAt(source: Reader, job: Job, mappingsKv: KeyValue | undefin
     if (isCompacted(e)) throw e;
     throw new JobTemplateError(`${errorMessage(e)} (job ${job.id})`, { cause: e });
   }
-  if (!template)
-    throw new JobTemplateError(
-      `template_mappings.${job.handler}.${job.resource_type} selects no template for job ${job.id}`,
-    );
+  const where = `template_mappings.${job.handler}.${job.resource_type}`;
+  if (!template) throw new JobTemplateError(`${where} selects no template for job ${job.id}`);
   return template;
 }
 

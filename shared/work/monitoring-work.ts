@@ -9,7 +9,7 @@ import { resolveParams, tenantOf } from '../heat';
 import { renderHotTemplate } from '../templates/render';
 import { jobFailed, succeeded, type JobWork, type WorkContext, type WorkResult } from './job-runner';
 import { JobTemplateError, outputsResolver, templatedWork, templateOfWork } from './job-template';
-import type { Job } from '../planner/types';
+import { isDeleteAction, type Job } from '../planner/types';
 
 /** What state_monitoring says of a registered target (seed 004 point (5)). */
 const TARGET_REGISTERED = 'ACTIVE';
@@ -86,9 +86,8 @@ export function monitoringWork(opts: { collector: CollectorClient | (() => Colle
     if (!rendered) return succeeded(undefined, [], 'nothing to monitor');
     const spec = targetSpec(rendered.body, ctx.job, ctx.path.plural, rendered.templateId);
     const collector = collectorOf();
-    const existing = (
-      await collector.findTargets(targetsOf(spec.resource_type, spec.resource_id, spec.field_name))
-    ).find((t) => t.type === spec.type && t.version === spec.version);
+    const found = await collector.findTargets(targetsOf(spec.resource_type, spec.resource_id, spec.field_name));
+    const existing = found.find((t) => t.type === spec.type && t.version === spec.version);
     const target = existing ?? (await collector.createTarget(spec));
     ctx.logger.info(existing ? 'target already registered' : 'target registered', {
       target_id: target.id,
@@ -120,18 +119,12 @@ export function monitoringWork(opts: { collector: CollectorClient | (() => Colle
     handler: 'monitoring_worker',
     ...templatedWork,
     async start(ctx) {
-      switch (ctx.job.action) {
-        case 'create':
-        case 'modify':
-          return create(ctx);
-        case 'delete':
-        case 'logical_delete':
-          return remove(ctx);
-        default:
-          return jobFailed(
-            `job action ${JSON.stringify(ctx.job.action)} is not one the monitoring worker handles (create, modify, delete, logical_delete)`,
-          );
-      }
+      const { action } = ctx.job;
+      if (action === 'create' || action === 'modify') return create(ctx);
+      if (isDeleteAction(action)) return remove(ctx);
+      return jobFailed(
+        `job action ${JSON.stringify(action)} is not one the monitoring worker handles (create, modify, delete, logical_delete)`,
+      );
     },
     // Nothing is asynchronous at the collector; a poll message (a lost lease) runs start again.
     poll: (ctx) => work.start(ctx),

@@ -2,7 +2,7 @@
  * Plans one /config key as it is now and writes the change in one transaction fenced on the config
  * key, the mirror (a racing redelivery loses) and every referenced key (docs/planner.md "Wired to etcd").
  */
-import { commitDecision, CONFLICT, converge, type Conflict } from '../store/converge';
+import { commitDecision, converge, type Conflict } from '../store/converge';
 import { jobWrites } from '../jobs/enqueue';
 import { defaultJobKeys } from '../jobs/job-keys';
 import { outputTargets, referencingPuts } from '../jobs/referencing-index';
@@ -102,9 +102,11 @@ async function writePlan(store: Store, p: Planned, logger: Logger): Promise<Outc
 
   const fail = (e: Error) =>
     writeFailure(store, path, config, `${e.message} at ${configKey} (${at}, version ${value.version})`, value.version);
-  const failPlan = (e: Error) => {
-    logger.error('plan cannot be written; PLAN_FAILED', { error: e.message });
-    return fail(e);
+  const commit = async (compares: Compare[], ops: Op[]): Promise<true | Outcome | Conflict> => {
+    const res = await commitPlan(store, compares, ops);
+    if (!(res instanceof Error)) return res;
+    logger.error('plan cannot be written; PLAN_FAILED', { error: res.message });
+    return fail(res);
   };
 
   switch (result.kind) {
@@ -114,10 +116,8 @@ async function writePlan(store: Store, p: Planned, logger: Logger): Promise<Outc
       // A teardown with nothing to run (no template for the version the worker saw).
       return config ? done('nothing to plan') : forgetResource(store, path, p.mirror);
     case 'no_template': {
-      const ops = [put(keys.state(path), encodeState(result.state)), mirrorOp];
-      const res = await commitPlan(store, fences, ops);
-      if (res instanceof Error) return failPlan(res);
-      return res ? done(`no template: READ_COMPLETE version ${value.version}`) : CONFLICT;
+      const res = await commit(fences, [put(keys.state(path), encodeState(result.state)), mirrorOp]);
+      return res === true ? done(`no template: READ_COMPLETE version ${value.version}`) : res;
     }
     case 'jobs': {
       // docs/planner.md "Fences": a referenced resource planned since may have new jobs to wait for.
@@ -126,13 +126,11 @@ async function writePlan(store: Store, p: Planned, logger: Logger): Promise<Outc
       const planned = result.jobs.map(({ job, stored }) => ({ handler: stored[0], job, attempt: stored[2] }));
       const writes = await jobWrites(store, planned);
       const jobs = result.jobs.map((j) => j.job);
-      const res = await commitPlan(
-        store,
+      const res = await commit(
         [...fences, ...writes.compares],
         [...writes.ops, mirrorOp, ...referencingPuts(defaultJobKeys, jobs), ...p.staleReferencing.map((k) => del(k))],
       );
-      if (res instanceof Error) return failPlan(res);
-      if (!res) return CONFLICT;
+      if (res !== true) return res;
       const ids = result.jobs.map((j) => j.job.id);
       logger.info('planned', { jobs: ids, waiting: ids.filter((id) => writes.placement.get(id) === 'waiting') });
       return done(`planned ${ids.length} job(s) for version ${value.version}`);
@@ -204,17 +202,12 @@ function txnBytes(compares: readonly Compare[], ops: readonly Op[]): number {
   return n;
 }
 
-/** Whether the plan's transaction succeeded, or a PlanTooLargeError (etcd's refusal as cause); else throws. */
-async function commitPlan(store: Store, compares: Compare[], ops: Op[]): Promise<boolean | Error> {
-  const bytes = txnBytes(compares, ops);
+/** true when committed, CONFLICT, or a PlanTooLargeError (etcd's own refusal as cause); any other error throws. */
+async function commitPlan(store: Store, when: Compare[], then: Op[]): Promise<true | Conflict | Error> {
+  const bytes = txnBytes(when, then);
   if (bytes > maxRequestBytes()) return new PlanTooLargeError(bytes, maxRequestBytes());
   try {
-    const res = await store
-      .txn()
-      .when(...compares)
-      .then(...ops)
-      .commit();
-    return res.succeeded;
+    return await commitDecision(store, { result: true, when, then });
   } catch (err) {
     if (isRequestTooLarge(err)) return new PlanTooLargeError(bytes, maxRequestBytes(), err);
     throw err;
