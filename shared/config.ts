@@ -5,7 +5,6 @@ import { definedOnly } from './defined-only';
 
 export interface EtcdSettings {
   endpoints: string[];
-  /** PEM text of the CA, client certificate and key, when etcd speaks TLS. */
   tls?: { ca: Buffer; cert?: Buffer; key?: Buffer };
   auth?: { username: string; password: string };
 }

@@ -57,9 +57,7 @@ const ssmSource: ParameterSource = { get: (name) => getParameter(name, { decrypt
 let loading: Promise<SecretSelection[]> | undefined;
 
 /** Once per process: parameters into `env`, what was chosen returned (names only); a failure is retried next call. */
-export function loadSecrets(
-  opts: { env?: NodeJS.ProcessEnv; source?: ParameterSource } = {},
-): Promise<SecretSelection[]> {
+export function loadSecrets(opts: { env?: NodeJS.ProcessEnv; source?: ParameterSource } = {}) {
   const env = opts.env ?? process.env;
   const run = async () => {
     const selection = selectSecrets(env);

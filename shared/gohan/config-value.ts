@@ -1,11 +1,7 @@
 /** Gohan's /config value: `body` escaped JSON on the wire, already decoded in the seeds; both accepted. */
 import { isPlainObject } from '../encoding/json-object';
 
-export interface ConfigValue {
-  body: Record<string, unknown>;
-  version: number;
-  markedForDeletion: boolean;
-}
+export type ConfigValue = { body: Record<string, unknown>; version: number; markedForDeletion: boolean };
 
 type Parsed = { ok: true; value: ConfigValue } | { ok: false; error: string };
 const fail = (error: string): Parsed => ({ ok: false, error });

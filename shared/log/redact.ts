@@ -15,7 +15,8 @@ export function redactText(text: string, depth = 0): string {
   const trimmed = text.trimStart();
   if ((trimmed.startsWith('{') || trimmed.startsWith('[')) && depth < 8) {
     try {
-      return JSON.stringify(redactParsed(JSON.parse(text), depth + 1));
+      // Parsed JSON has no cycles: no depth limit on its nesting, only on text inside text.
+      return JSON.stringify(redact(JSON.parse(text), -Infinity, (s) => redactText(s, depth + 1)));
     } catch {
       // not JSON after all: fall through to pattern masking
     }
@@ -25,24 +26,15 @@ export function redactText(text: string, depth = 0): string {
   );
 }
 
-function redactParsed(value: unknown, textDepth: number): unknown {
-  if (typeof value === 'string') return redactText(value, textDepth);
-  if (Array.isArray(value)) return value.map((v) => redactParsed(v, textDepth));
-  if (!value || typeof value !== 'object') return value;
-  return Object.fromEntries(
-    Object.entries(value).map(([k, v]) => [k, masked(k, v) ? MASK : redactParsed(v, textDepth)]),
-  );
-}
-
-/** A deep copy with secret-named fields masked and secret pairs in strings masked. */
-export function redact<T>(value: T, depth = 0): T {
+/** A deep copy with secret-named fields masked and strings masked by `text`; `depth` stops at cycles. */
+export function redact<T>(value: T, depth = 0, text = (s: string) => redactText(s)): T {
   if (depth > 32) return value;
-  if (typeof value === 'string') return redactText(value) as unknown as T;
-  if (Array.isArray(value)) return (value as unknown[]).map((v) => redact(v, depth + 1)) as unknown as T;
+  if (typeof value === 'string') return text(value) as unknown as T;
+  if (Array.isArray(value)) return (value as unknown[]).map((v) => redact(v, depth + 1, text)) as unknown as T;
   if (value instanceof Error) return redactError(value) as unknown as T;
   if (!value || typeof value !== 'object') return value;
   return Object.fromEntries(
-    Object.entries(value).map(([k, v]) => [k, masked(k, v) ? MASK : redact(v, depth + 1)]),
+    Object.entries(value).map(([k, v]) => [k, masked(k, v) ? MASK : redact(v, depth + 1, text)]),
   ) as T;
 }
 

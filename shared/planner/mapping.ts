@@ -65,14 +65,11 @@ function typeName(v: JsonValue | undefined): string {
 /** JSON holds no undefined: an undefined element or member is a missing one. */
 function jsonEqual(a: JsonValue, b: JsonValue): boolean {
   if (a === b) return true;
-  if (Array.isArray(a)) {
+  if (Array.isArray(a))
     return Array.isArray(b) && a.length === b.length && a.every((x, i) => b[i] !== undefined && jsonEqual(x, b[i]));
-  }
-  if (isObject(a) && isObject(b)) {
-    const ea = Object.entries(a);
-    return ea.length === Object.keys(b).length && ea.every(([k, x]) => b[k] !== undefined && jsonEqual(x, b[k]));
-  }
-  return false;
+  if (!isObject(a) || !isObject(b)) return false;
+  const ea = Object.entries(a);
+  return ea.length === Object.keys(b).length && ea.every(([k, x]) => b[k] !== undefined && jsonEqual(x, b[k]));
 }
 
 /** Evaluates `mapping` for the param `param` and shapes it as a job param (seed key order). */

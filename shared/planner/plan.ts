@@ -57,8 +57,7 @@ export function keyDeleteChange(previous: ConfigValue | undefined): ConfigValue 
 }
 
 export function planChange(input: PlanInput): PlanResult {
-  // A key delete of a live resource (upstream Gohan has no logical delete) plans its `delete`
-  // chain from the version the worker last saw (docs/gohan.md).
+  // A key delete of a live resource plans its `delete` chain from the version the worker last saw (docs/gohan.md).
   const teardown = input.value ? undefined : keyDeleteChange(input.view.previous(input.resourceType, input.resourceId));
   const value = input.value ?? teardown;
   if (!value) return { kind: 'deleted' };

@@ -1,15 +1,12 @@
-/** Pure: (a finished chain, the resource's job state) → the /state value; the action is its last job's (docs/decisions.md). */
+/** Pure: (a finished chain, its job state) → the /state value; the action is its last job's (docs/decisions.md). */
 import { pyDumps } from '../encoding/pyjson';
 import { stateHeatOutputsText } from '../heat/records';
 import type { HeatOutput } from '../heat/types';
 import type { JobAction } from '../planner/types';
 import type { StateValue, WorkerState } from './state-value';
 
-export interface ChainSummary {
-  version: number;
-  lastAction: JobAction;
-  outcome: { ok: true } | { ok: false; error: string };
-}
+export type ChainSummary = { version: number; lastAction: JobAction; outcome: Outcome };
+type Outcome = { ok: true } | { ok: false; error: string };
 
 /** /esi-worker/job_state/<path>: what the chain's jobs reported. */
 export interface JobState {

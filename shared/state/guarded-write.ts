@@ -6,13 +6,10 @@ import { put, unchangedSince, type Compare, type KeyValue, type Op, type Store }
 
 export type GuardedWriteResult = 'written' | 'unchanged' | 'older';
 
+type VersionedPut = { result: GuardedWriteResult; compares: Compare[]; ops: Op[] };
+
 /** Writing `value` for `version` over `current`: nothing, or a put fenced on `current`. */
-export function versionedPut(
-  key: string,
-  current: KeyValue | undefined,
-  version: number,
-  value: string,
-): { result: GuardedWriteResult; compares: Compare[]; ops: Op[] } {
+export function versionedPut(key: string, current: KeyValue | undefined, version: number, value: string): VersionedPut {
   if (current?.value === value) return { result: 'unchanged', compares: [], ops: [] };
   const stored = current ? versionOf(current.value) : undefined;
   if (stored !== undefined && stored > version) return { result: 'older', compares: [], ops: [] };
