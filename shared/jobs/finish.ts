@@ -28,8 +28,7 @@ export async function finishJob(
 ): Promise<FinishResult> {
   const { keys, jobId } = claim;
   const finished: FinishedValue = {
-    ok: outcome.ok,
-    ...(outcome.ok ? {} : { error: outcome.error }),
+    ...outcome,
     on_failure: claim.job.on_failure,
     finished_at: (opts.now?.() ?? new Date()).toISOString(),
     claim_revision: claim.createRevision,

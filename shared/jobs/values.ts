@@ -1,4 +1,5 @@
 /** The values stored under the job keys (docs/jobs.md "Keys and values"), and their parsing. Pure. */
+import { parseJsonObject } from '../encoding/json-object';
 import type { Job, OnFailure } from '../planner/types';
 
 export type { Job, OnFailure };
@@ -74,12 +75,8 @@ export function failedByDependency(
 }
 
 export function parseFinished(text: string): FinishedValue | undefined {
-  try {
-    const v = JSON.parse(text) as FinishedValue;
-    return typeof v === 'object' && v !== null && typeof v.ok === 'boolean' ? v : undefined;
-  } catch {
-    return undefined;
-  }
+  const v: Partial<FinishedValue> = parseJsonObject(text);
+  return typeof v.ok === 'boolean' ? (v as FinishedValue) : undefined;
 }
 
 /** A success for its chain and dependents: `on_failure: ignore` covers the job's own failure, not an inherited one. */

@@ -30,13 +30,7 @@ const rangeRequest = (prefix: string, opts: RangeOptions) =>
     revision: opts.revision,
   });
 
-/** gRPC message limits (docs/operations.md, "etcd message limits"): sends just above etcd's --max-request-bytes. */
-export const GRPC_MAX_RECEIVE_BYTES = 32 * 1024 * 1024;
-export const GRPC_MAX_SEND_BYTES = 2 * 1024 * 1024;
-/** gRPC keepalive ping interval: above etcd's --grpc-keepalive-min-time (5 s by default). */
-export const KEEPALIVE_MS = 10_000;
-
-/** Refused for its size (by etcd or past GRPC_MAX_SEND_BYTES): never retried nor counted against the host's breaker. */
+/** Refused for its size (by etcd or past the send limit): never retried nor counted against the host's breaker. */
 export function isRequestTooLarge(err: unknown): boolean {
   const msg = errorMessage(err);
   return /request is too large|message larger than max|send message with a size larger than/i.test(msg);
@@ -50,11 +44,12 @@ export function etcdClientOptions(settings: EtcdSettings = etcdSettings()): IOpt
   return {
     hosts: settings.endpoints,
     grpcOptions: {
-      'grpc.max_receive_message_length': GRPC_MAX_RECEIVE_BYTES,
-      'grpc.max_send_message_length': GRPC_MAX_SEND_BYTES,
-      // A half-open connection is found within 15 s while a call or watch is open. No pings
-      // without calls: etcd refuses them (its keepalive policy) and Lambdas sleep idle.
-      'grpc.keepalive_time_ms': KEEPALIVE_MS,
+      // Message limits (docs/operations.md, "etcd message limits"): sends just above etcd's --max-request-bytes.
+      'grpc.max_receive_message_length': 32 * 1024 * 1024,
+      'grpc.max_send_message_length': 2 * 1024 * 1024,
+      // A half-open connection is found within 15 s while a call or watch is open (above etcd's
+      // --grpc-keepalive-min-time). No pings without calls: etcd refuses them and Lambdas sleep idle.
+      'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5000,
     },
     ...(tls ? { credentials: definedOnly({ rootCertificate: tls.ca, certChain: tls.cert, privateKey: tls.key }) } : {}),

@@ -9,13 +9,8 @@ import { definedOnly } from '../defined-only';
 /** A Store, or anything that ranges (a snapshot). */
 export type Reader = Pick<Store, 'range'> & Partial<Pick<Store, 'txn' | 'get'>>;
 
-export interface ReadOptions {
-  /** Every `value` is '' (`'prefixes'`: under the prefixes only). */
-  keysOnly?: boolean | 'prefixes';
-  /** Read at this store revision (a snapshot across pages). */
-  revision?: number;
-  pageSize?: number;
-}
+/** RangeOptions' `revision` and `keysOnly` (`'prefixes'`: for the prefixes only), and the keys per page. */
+export type ReadOptions = Pick<RangeOptions, 'revision'> & { keysOnly?: boolean | 'prefixes'; pageSize?: number };
 
 /** Keys per page of a paged range read: responses stay far below the gRPC receive limit. */
 export const RANGE_PAGE_SIZE = 500;
