@@ -1,13 +1,8 @@
 /** The relay's message for one etcd event: key and revision, never the value (consumers re-read etcd). */
 import { createHash } from 'node:crypto';
 
-export interface EtcdEventMessage {
-  key: string;
-  /** The key's mod_revision in this event (for a delete, the revision of the delete). */
-  modRevision: number;
-  /** `sync`: re-emitted by the relay after its start revision was compacted away. */
-  type: 'put' | 'delete' | 'sync';
-}
+/** `modRevision`: the key's in this event (a delete's own); `sync`: re-emitted after a compacted start revision. */
+export type EtcdEventMessage = { key: string; modRevision: number; type: 'put' | 'delete' | 'sync' };
 
 /** JSON text SQS accepts: U+FFFE and U+FFFF (refused by SQS, left by JSON.stringify) written as escapes. */
 export function sqsSafeJson(value: unknown): string {

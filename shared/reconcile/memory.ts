@@ -31,8 +31,7 @@ export function withMark(marks: readonly Mark[], mark: Mark, nowMs: number, keep
 }
 
 /** At most MAX_MARKS marks: drops the inner mark leaving the smallest gap relative to its age, one at a time. */
-function thin(marks: Mark[], nowMs: number): Mark[] {
-  const kept = [...marks];
+function thin(kept: Mark[], nowMs: number): Mark[] {
   while (kept.length > MAX_MARKS) {
     let drop = 1;
     let smallest = Infinity;

@@ -13,15 +13,7 @@ import type { Logger } from '../log/logger';
 import { recordDeferredRepairs, recordRelayBehind, recordRepair } from '../metrics';
 import { queueUrl, sqsClient } from '../sqs/client';
 import { put, unchangedSince, type Store } from '../store/store';
-import {
-  decidePass,
-  destinationId,
-  relayLags,
-  type Destination,
-  type PassDecision,
-  type PassInputs,
-  type Repair,
-} from './decide';
+import { decidePass, destinationId, relayLags, type Destination, type PassDecision, type Repair } from './decide';
 import {
   graceRevision,
   memoryWriteDue,
@@ -90,7 +82,7 @@ export async function reconcilePass(store: Store, opts: PassOptions): Promise<Pa
   const marks = withMark(memory.marks, mark, mark.at, keepMs);
   const g = graceRevision(marks, mark.at, graceMs);
   const snap = await readSnapshot(store, definedOnly({ revision, pageSize: opts.pageSize }));
-  const inputs: PassInputs = {
+  const inputs = {
     ...snap,
     graceRevision: g,
     limboSince: memory.limbo,
@@ -128,7 +120,7 @@ export async function reconcilePass(store: Store, opts: PassOptions): Promise<Pa
   if (opts.metrics !== false) recordMetrics(decision.deferred, relay);
   for (const b of relay) if (b.seconds > 0) logger.warn('relay behind', { ...b });
   const pass: PassMemory = { mark, limbo: decision.limbo, repaired: made };
-  report.memoryWritten = await storeMemory(store, pass, { graceMs, keepMs }, now);
+  report.memoryWritten = await storeMemory(store, pass, { graceMs, keepMs, now });
   report.durationMs = now() - started;
   logger.info('reconcile pass done', {
     etcd_revision: revision,
@@ -146,18 +138,13 @@ export async function reconcilePass(store: Store, opts: PassOptions): Promise<Pa
 }
 
 /** Merged with the stored memory and written with a compare, a few rounds; false when not due. */
-async function storeMemory(
-  store: Store,
-  pass: PassMemory,
-  { graceMs, keepMs }: { graceMs: number; keepMs: number },
-  now: () => number,
-): Promise<boolean> {
+async function storeMemory(store: Store, pass: PassMemory, t: { graceMs: number; keepMs: number; now: () => number }) {
   const key = RECONCILER_MEMORY_KEY;
   for (let round = 0; round < MEMORY_ROUNDS; round++) {
     const current = await store.get(key);
     const stored = parseMemory(current?.value);
-    const next = mergeMemory(stored, pass, { nowMs: now(), graceMs, keepMs });
-    if (!memoryWriteDue(stored, current?.modRevision ?? 0, next, pass, graceMs * MARK_SPACING_OF_GRACE)) return false;
+    const next = mergeMemory(stored, pass, { nowMs: t.now(), graceMs: t.graceMs, keepMs: t.keepMs });
+    if (!memoryWriteDue(stored, current?.modRevision ?? 0, next, pass, t.graceMs * MARK_SPACING_OF_GRACE)) return false;
     const res = await store
       .txn()
       .when(unchangedSince(key, current))

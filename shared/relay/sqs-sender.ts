@@ -74,8 +74,7 @@ type SdkError = Error & {
   $metadata?: { httpStatusCode?: number };
 };
 
-const isRefusal = (code: string | undefined, senderFault: boolean): boolean =>
-  senderFault && REFUSALS.has(codeOf(code));
+const isRefusal = (code: string | undefined, senderFault: boolean) => senderFault && REFUSALS.has(codeOf(code));
 const isRefusalError = (err: unknown): err is SdkError =>
   isRefusal((err as SdkError).name, (err as SdkError).$fault === 'client');
 

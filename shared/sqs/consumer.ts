@@ -31,12 +31,7 @@ export const retryLater = (delaySeconds: number, reason: string, message?: EtcdE
 
 export type RecordHandler = (message: EtcdEventMessage, ctx: { record: SQSRecord; logger: Logger }) => Promise<Outcome>;
 
-async function applyOutcome(
-  outcome: Outcome,
-  message: EtcdEventMessage,
-  logger: Logger,
-  retryQueueName: string | undefined,
-): Promise<void> {
+async function applyOutcome(outcome: Outcome, message: EtcdEventMessage, logger: Logger, retryQueueName?: string) {
   switch (outcome.kind) {
     case 'done':
       logger.debug('record done', outcome.note ? { note: outcome.note } : {});
