@@ -1,5 +1,5 @@
 /** Gohan's /config value: `body` escaped JSON on the wire, already decoded in the seeds; both accepted. */
-import { isPlainObject } from '../encoding/json-object';
+import { isPlainObject, parseJsonObject } from '../encoding/json-object';
 
 export type ConfigValue = { body: Record<string, unknown>; version: number; markedForDeletion: boolean };
 
@@ -34,12 +34,8 @@ export function parseConfigValue(raw: string): Parsed {
 
 /** The integer `version` of a JSON value (config, mirror, /state, /monitoring); undefined when none. */
 export function versionOf(raw: string): number | undefined {
-  try {
-    const v = (JSON.parse(raw) as { version?: unknown }).version;
-    return typeof v === 'number' && Number.isInteger(v) ? v : undefined;
-  } catch {
-    return undefined;
-  }
+  const v = parseJsonObject(raw).version;
+  return typeof v === 'number' && Number.isInteger(v) ? v : undefined;
 }
 
 const sortedKeys = (_key: string, v: unknown): unknown =>

@@ -102,7 +102,6 @@ class Evaluator {
     throw new MappingError(message, this.param, this.rootMapping);
   }
 
-  /** A key the mapping's form requires. */
   private member(m: JsonObject, key: string, problem: string): JsonValue {
     return m[key] === undefined ? this.fail(m, problem) : m[key];
   }

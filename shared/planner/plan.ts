@@ -124,10 +124,7 @@ function plan(input: PlanInput, value: ConfigValue, action: JobAction): PlanResu
   return { kind: 'jobs', jobs };
 }
 
-/**
- * The template a handler's template_mappings entry selects for a resource, checked (it exists, it
- * is the handler's); undefined when there is no entry or it yields null. The job handlers use it too.
- */
+/** The checked template a handler's template_mappings entry selects (none: undefined); job work uses it too. */
 export function chooseTemplate(
   mappings: TemplateMappings,
   handler: string,
@@ -157,11 +154,9 @@ export function chooseTemplate(
   return template;
 }
 
-/**
- * Params in parameter_mappings order; except in a create, their resources cover both versions (docs/planner.md).
- * A mapping error names the template. A teardown's params that cannot be evaluated are planned empty: what they
- * reference may be gone (Gohan deletes a port, its subnet and network at once); a delete needs only its own fields.
- */
+// Params in parameter_mappings order; except in a create, their resources cover both versions (docs/planner.md).
+// A mapping error names the template. A teardown's params that cannot be evaluated are planned empty: what they
+// reference may be gone (Gohan deletes a port, its subnet and network at once); a delete needs only its own fields.
 function stepParams(input: PlanInput, step: Step, action: JobAction): Param[] {
   const primaryCtx = context(input, step.primary);
   const otherCtx = action === 'create' ? undefined : context(input, step.other);
