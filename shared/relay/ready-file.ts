@@ -14,11 +14,7 @@ export function removeReadyFile(file: string): void {
 }
 
 /** The ECS health check's signal: touches `file` while every watch spoke within `stallMs` (0: always). */
-export function startHeartbeat(
-  file: string,
-  silentMs: () => number[],
-  opts: { everyMs: number; stallMs: number },
-): NodeJS.Timeout {
+export function startHeartbeat(file: string, silentMs: () => number[], opts: { everyMs: number; stallMs: number }) {
   const beat = () => {
     if (opts.stallMs === 0 || silentMs().every((ms) => ms < opts.stallMs))
       writeReadyFile(file, { pid: process.pid, relay: 'heartbeat' });

@@ -4,7 +4,7 @@ import { errorMessage } from '../errors';
 import { type EtcdEventMessage } from '../events/etcd-event-message';
 import type { Logger } from '../log/logger';
 import { RANGE_PAGE_SIZE } from '../store/read';
-import { CompactedError, type Store, type WatchEvent, type WatchHandle } from '../store/store';
+import { CompactedError, type KeyValue, type Store, type WatchEvent, type WatchHandle } from '../store/store';
 import type { SqsBatchSender } from './sqs-sender';
 import type { RelayRoute } from './routes';
 import { definedOnly } from '../defined-only';
@@ -196,12 +196,8 @@ export class RouteStream {
       revision ??= page.revision;
       const lastKey = page.items.at(-1)?.key;
       const last = !page.more || lastKey === undefined;
-      for (const kv of page.items) {
-        const message: EtcdEventMessage = { key: kv.key, modRevision: kv.modRevision, type: 'sync' };
-        this.hold({ message, position: last ? revision : held, queue: this.route.route(message, kv.value) });
-      }
+      for (const kv of page.items) this.hold(kv, 'sync', last ? revision : held);
       keys += page.items.length;
-      this.counters.received += page.items.length;
       this.notify();
       if (last) break;
       from = `${lastKey}\0`;
@@ -216,8 +212,10 @@ export class RouteStream {
     while (this.pending.length >= limit && !this.stopping && !this.halted) await this.changed();
   }
 
-  private hold(item: Item): void {
-    this.pending.push(item);
+  private hold(ev: KeyValue | WatchEvent, type: EtcdEventMessage['type'], position: number): void {
+    const message: EtcdEventMessage = { key: ev.key, modRevision: ev.modRevision, type };
+    this.pending.push({ message, position, queue: this.route.route(message, ev.value) });
+    this.counters.received++;
     this.counters.pendingHighWater = Math.max(this.counters.pendingHighWater, this.pending.length);
   }
 
@@ -235,10 +233,7 @@ export class RouteStream {
     this.lastHeard = Date.now();
     for (const ev of events) {
       // Duplicates after a re-watch: whole revisions we already hold.
-      if (ev.modRevision <= this.lastEnqueued) continue;
-      const message: EtcdEventMessage = { key: ev.key, modRevision: ev.modRevision, type: ev.type };
-      this.hold({ message, position: ev.modRevision, queue: this.route.route(message, ev.value) });
-      this.counters.received++;
+      if (ev.modRevision > this.lastEnqueued) this.hold(ev, ev.type, ev.modRevision);
     }
     this.lastEnqueued = Math.max(this.lastEnqueued, events.at(-1)?.modRevision ?? 0);
     this.notify();
@@ -264,8 +259,7 @@ export class RouteStream {
   private startBatch(items: Item[]): void {
     // Whole revisions only: a revision the next pending item shares is not complete with this batch.
     const last = items.at(-1)!.position; // never called with no items
-    const next = this.pending[0];
-    const lastPosition = next?.position === last ? last - 1 : last;
+    const lastPosition = this.pending[0]?.position === last ? last - 1 : last;
     const batch: Batch = { lastPosition, forwarded: 0, done: false, promise: Promise.resolve() };
     const byQueue = new Map<string, EtcdEventMessage[]>();
     for (const item of items) {
