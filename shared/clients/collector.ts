@@ -66,12 +66,6 @@ export class CollectorClient {
     return res.data as Target;
   }
 
-  /** The target with its reported values, or undefined if the collector does not know it. */
-  async getTarget(id: string): Promise<Target | undefined> {
-    const res = await this.call('GET', `/targets/${encodeURIComponent(id)}`, { ok: [200, 404] });
-    return res.status === 404 ? undefined : (res.data as Target);
-  }
-
   async deleteTarget(id: string): Promise<'deleted' | 'absent'> {
     const res = await this.call('DELETE', `/targets/${encodeURIComponent(id)}`, { ok: [204, 200, 404] });
     return res.status === 404 ? 'absent' : 'deleted';

@@ -48,7 +48,7 @@ export class KeystoneSession {
   readonly authUrl: string;
   private readonly http: AxiosInstance;
   private readonly policy: Resilience;
-  private readonly now: () => number;
+  private readonly now = (): number => (this.opts.now ?? Date.now)();
   private current: KeystoneToken | undefined;
   private inflight: Promise<KeystoneToken> | undefined;
   authentications = 0;
@@ -57,13 +57,11 @@ export class KeystoneSession {
     this.authUrl = normalizeAuthUrl(opts.authUrl);
     this.http = createHttp(opts.timeoutMs ?? 10_000, opts.caBundle);
     this.policy = resilience('keystone', this.authUrl, opts.retry);
-    this.now = opts.now ?? Date.now;
   }
 
   /** A token valid for a while yet: the cached one, or a new one (one request at a time). */
   async token(): Promise<KeystoneToken> {
-    const t = this.current;
-    if (t && this.now() < t.refreshAt) return t;
+    if (this.current && this.now() < this.current.refreshAt) return this.current;
     this.inflight ??= this.authenticate().finally(() => {
       this.inflight = undefined;
     });
@@ -80,12 +78,11 @@ export class KeystoneSession {
     const ep = t.catalog
       .find((c) => c.type === serviceType)
       ?.endpoints.find((e) => e.interface === iface && (!region || e.region_id === region || e.region === region));
-    if (!ep) {
+    if (!ep)
       throw new TerminalError(
         `keystone: no ${serviceType} endpoint with interface ${iface}${region ? ` in region ${region}` : ''} in the token's catalog`,
         { service: 'keystone' },
       );
-    }
     // Old catalogs still carry the project as a template variable.
     return ep.url.replace(/[$%]\((tenant_id|project_id)\)s/g, t.projectId).replace(/\/+$/, '');
   }

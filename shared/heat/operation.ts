@@ -50,15 +50,14 @@ type ApplyDecision =
 
 /** What a create/modify job does on start, given its tag and the live stack (if any). */
 export function decideApply(a: { tag: string; stackName: string; stack: StackSeen | undefined }): ApplyDecision {
-  const { stack } = a;
-  if (!stack) return { kind: 'create' };
-  const { action, state } = splitStackStatus(stack.status);
-  const mine = stack.tags.includes(a.tag);
+  if (!a.stack) return { kind: 'create' };
+  const { action, state } = splitStackStatus(a.stack.status);
+  const mine = a.stack.tags.includes(a.tag);
   if (state === 'IN_PROGRESS') return { kind: 'wait', action, adopted: !mine };
   // A later delete keeps the tags, and its end is not this job's outcome.
   if (mine && (action === 'CREATE' || action === 'UPDATE')) {
-    if (state === 'COMPLETE') return { kind: 'complete', note: `${stack.status} (this job's ${action})` };
-    if (state === 'FAILED') return { kind: 'failed', error: failedText(a.stackName, stack) };
+    if (state === 'COMPLETE') return { kind: 'complete', note: `${a.stack.status} (this job's ${action})` };
+    if (state === 'FAILED') return { kind: 'failed', error: failedText(a.stackName, a.stack) };
   }
   // Anything else is an update, as the original worker did.
   return { kind: 'update' };

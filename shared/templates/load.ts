@@ -8,8 +8,6 @@ import type { HeatTemplate, JsonObject, JsonValue } from '../planner/types';
 
 export type { HeatTemplate };
 
-const DEFAULT_TEMPLATES_ROOT = path.resolve(__dirname, '..', '..', 'templates');
-
 export class TemplateLoadError extends Error {
   override name = 'TemplateLoadError';
   constructor(source: string, message: string, options?: ErrorOptions) {
@@ -68,10 +66,7 @@ export function loadHeatTemplatesDir(dir: string): Record<string, HeatTemplate> 
 }
 
 /** `<root>/heat_templates/` by id in file-name order, `<root>/template_mappings.yaml` unvalidated (or undefined). */
-export function loadTemplates(root: string = DEFAULT_TEMPLATES_ROOT): {
-  templates: Record<string, HeatTemplate>;
-  templateMappings: JsonObject | undefined;
-} {
+export function loadTemplates(root = path.resolve(__dirname, '..', '..', 'templates')) {
   const templates = loadHeatTemplatesDir(path.join(root, 'heat_templates'));
   const file = path.join(root, 'template_mappings.yaml');
   const mappings = fs.existsSync(file) ? parseYaml(fs.readFileSync(file, 'utf8'), file) : undefined;

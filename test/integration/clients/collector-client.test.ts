@@ -45,7 +45,7 @@ beforeEach(async () => {
   await axios.post(`${sim.url}/_sim/reset`);
 });
 
-it('create → the body echoed with id, link, monitorer, created_at; get adds values; find by resource; delete; delete again = absent', async () => {
+it('create → the body echoed with id, link, monitorer, created_at; found by resource with its values; delete; delete again = absent', async () => {
   const t = await client.createTarget(VNF_TARGET);
   expect(t).toMatchObject(VNF_TARGET);
   expect(t.id).toMatch(/^[0-9a-f-]{36}$/);
@@ -53,23 +53,19 @@ it('create → the body echoed with id, link, monitorer, created_at; get adds va
   expect(t.monitorer).toBe(sim.url);
   expect(t.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 
-  expect(await client.getTarget(t.id)).toEqual({ ...t, values: [] });
+  const byResource = { resource_type: 'vnf_instances', resource_id: VNF_TARGET.resource_id };
+  expect(await client.findTargets(byResource)).toEqual([{ ...t, values: [] }]);
   sim.setStatus(t.id, 'UP');
-  const got = await client.getTarget(t.id);
+  const [got] = await client.findTargets(byResource);
   expect(got?.values?.map((v) => [v.key, v.value, v.reporter, v.fail_counter])).toEqual([
     ['status', 'UP', 'NovaAgent', 0],
   ]);
 
-  expect(
-    (await client.findTargets({ resource_type: 'vnf_instances', resource_id: VNF_TARGET.resource_id })).map(
-      (x) => x.id,
-    ),
-  ).toEqual([t.id]);
   expect(await client.findTargets({ resource_type: 'vnf_instances', resource_id: 'other' })).toEqual([]);
 
   expect(await client.deleteTarget(t.id)).toBe('deleted');
   expect(await client.deleteTarget(t.id)).toBe('absent');
-  expect(await client.getTarget(t.id)).toBeUndefined();
+  expect(await client.findTargets(byResource)).toEqual([]);
   expect(await simCounts()).toEqual({ created: 1, deleted: 1, live: 0 });
 });
 
@@ -96,7 +92,7 @@ it('POST answered 500: not repeated in-process (it might have been applied), Ret
 it('GET/DELETE 503 three times then success; 5xx beyond the budget → RetryableError', async () => {
   const t = await client.createTarget(VNF_TARGET);
   await fault({ method: 'GET', status: 503, times: 3 });
-  expect((await client.getTarget(t.id))?.id).toBe(t.id);
+  expect((await client.findTargets({ resource_id: t.resource_id })).map((x) => x.id)).toEqual([t.id]);
   await fault({ method: 'DELETE', status: 502, times: 4 });
   const e = await caught(client.deleteTarget(t.id));
   expect([e.constructor, e.status]).toEqual([RetryableError, 502]);
@@ -107,6 +103,6 @@ it('connection refused → RetryableError', async () => {
   const dead = await startCollectorSimulator({ port: 0 });
   await dead.stop();
   const c = new CollectorClient({ baseUrl: dead.url, retry: { retries: 1, initialDelayMs: 1, maxDelayMs: 2 } });
-  const e = await caught(c.getTarget('x'));
+  const e = await caught(c.findTargets({}));
   expect([e.constructor, e.code]).toEqual([RetryableError, 'ECONNREFUSED']);
 });
