@@ -11,7 +11,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import path from 'node:path';
 import YAML from 'yaml';
-import { loadHeatTemplatesDir, type HeatTemplate } from '../../shared/templates/load';
+import type { HeatTemplate } from '../../shared/planner/types';
+import { loadHeatTemplatesDir } from '../../shared/templates/load';
 import type { Scenario } from './scenario';
 
 /** A collector target a template declares, with the status it holds back. */

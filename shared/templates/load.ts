@@ -6,8 +6,6 @@ import path from 'node:path';
 import YAML from 'yaml';
 import type { HeatTemplate, JsonObject, JsonValue } from '../planner/types';
 
-export type { HeatTemplate };
-
 export class TemplateLoadError extends Error {
   override name = 'TemplateLoadError';
   constructor(source: string, message: string, options?: ErrorOptions) {

@@ -4,7 +4,7 @@ import { pendingLine } from '../../../infra/demo/pending';
 import type { PlayResult } from '../../../infra/demo/play';
 import type { Scenario } from '../../../infra/demo/scenario';
 import { plainDisplay, terminalDisplay } from '../../../infra/demo/wait-line';
-import type { HeatTemplate } from '../../../shared/templates/load';
+import type { HeatTemplate } from '../../../shared/planner/types';
 
 const template = (id: string, handler: string, template_file: string): HeatTemplate => ({
   id,

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Liquid } from 'liquidjs';
 import { loadTemplates } from '../../../shared/templates/load';
-import type { HeatTemplate } from '../../../shared/templates/load';
+import type { HeatTemplate } from '../../../shared/planner/types';
 import { parseHot, renderHotTemplate, splitJobParams } from '../../../shared/templates/render';
 
 /**
