@@ -2,7 +2,8 @@
 import { CONFLICT, converge } from '../store/converge';
 import { parseJsonObject } from '../encoding/json-object';
 import type { Compare, KeyValue, Lease, Store, TxnBuilder } from '../store/store';
-import { absent, collectTxn, createRevisionIs, del, modRevisionIs, present, put, read } from '../store/store';
+import { absent, createRevisionIs, del, modRevisionIs, present, put, read } from '../store/store';
+import { collectTxn, withParts } from '../store/store';
 import { defaultJobKeys, type JobKeys } from './job-keys';
 import { encodeStoredJob, type Job, JobValueError, parseStoredJob, type WorkingValue } from './values';
 import { definedOnly } from '../defined-only';
@@ -69,17 +70,10 @@ export async function tryClaimJob(
   const working: WorkingValue = { owner, claimed_at: new Date().toISOString() };
   const res = await store
     .txn()
-    .when(
-      present(keys.all(jobId)),
-      absent(keys.waiting(jobId)),
-      absent(keys.working(jobId)),
-      absent(keys.finished(jobId)),
-    )
+    .when(present(keys.all(jobId)), ...[keys.waiting(jobId), keys.working(jobId), keys.finished(jobId)].map(absent))
     .then(
       put(keys.working(jobId), JSON.stringify(working), { lease: lease.id }),
-      read(keys.working(jobId)),
-      read(keys.all(jobId)),
-      ...alsoRead.map((k) => read(k)),
+      ...[keys.working(jobId), keys.all(jobId), ...alsoRead].map((k) => read(k)),
     )
     .otherwise(read(keys.all(jobId)), read(keys.waiting(jobId)), read(keys.working(jobId)), read(keys.finished(jobId)))
     .commit();
@@ -136,11 +130,8 @@ function heldClaim(
 export function jobTxn(store: Store, claim: Claim): TxnBuilder {
   return collectTxn(async (parts) => {
     // The working key is read last on failure, to tell a lost claim from a failed compare of the caller's.
-    const res = await store
-      .txn()
-      .when(claimHeld(claim), ...parts.when)
-      .then(...parts.then)
-      .otherwise(...parts.otherwise, read(claim.keys.working(claim.jobId)))
+    const res = await withParts(store.txn().when(claimHeld(claim)), parts)
+      .otherwise(read(claim.keys.working(claim.jobId)))
       .commit();
     if (res.succeeded) return res;
     const w = res.reads[res.reads.length - 1];
@@ -190,7 +181,7 @@ export async function resumeClaim(
   const alsoRead = opts.alsoRead ?? [];
   const res = await store
     .txn()
-    .then(read(keys.working(ref.jobId)), read(keys.all(ref.jobId)), ...alsoRead.map((k) => read(k)))
+    .then(...[keys.working(ref.jobId), keys.all(ref.jobId), ...alsoRead].map((k) => read(k)))
     .commit();
   const [w, all, ...extra] = res.reads;
   if (!w || !all || w.createRevision !== ref.createRevision || !w.lease) return undefined;

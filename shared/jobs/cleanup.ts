@@ -18,9 +18,8 @@ export type CleanupResult =
   | { cleaned: false; reason: 'conflict' };
 
 /**
- * One transaction deletes every job of the chain (all, finished, referencing keys; plus `extra`) when all are
- * finished as read and none is working (docs/jobs.md, "Clean-up"). A job gone counts as satisfied, so a failed
- * one stays while it has dependents: unsettled ones (a finish crashed) are settled here, answering a conflict.
+ * Deletes the chain's jobs and `extra` in one transaction (docs/jobs.md, "Clean-up"). A job gone counts as satisfied,
+ * so a failed one stays while it has dependents: unsettled ones (a finish crashed) are settled, answering a conflict.
  */
 export async function cleanupChain(
   store: Store,

@@ -16,10 +16,7 @@ export interface FinishResult {
   failedDependents: string[];
 }
 
-/**
- * Step 1, fenced: put the finished key, delete the working key; step 2: settle its dependents. ClaimLostError unless
- * this same claim finished it already (a duplicate: no write, the settlement runs again).
- */
+/** Records the outcome under the claim (a duplicate finish of the same claim writes nothing), then settles. */
 export async function finishJob(
   store: Store,
   claim: Claim,

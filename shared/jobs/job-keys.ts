@@ -41,10 +41,7 @@ export function jobKeys(root: string = JOBS_PREFIX) {
 
 export const defaultJobKeys: JobKeys = jobKeys();
 
-/**
- * Splits a job id `<action>:<handler>:<resource_type>:<resource_id>:<version>:<suffix>`; the resource
- * id is everything between the first three and the last two fields, so it may contain `:`.
- */
+/** Splits a job id `<action>:<handler>:<resource_type>:<resource_id (may hold ':')>:<version>:<suffix>`. */
 export function parseJobId(id: string) {
   const parts = id.split(':');
   if (parts.length < 6 || parts.some((p) => p === '')) return undefined;

@@ -1,6 +1,6 @@
 import { traced } from '../tracing';
 import { EtcdStore } from './etcd-store';
-import { collectTxn, type Store } from './store';
+import { collectTxn, withParts, type Store } from './store';
 
 let store: Store | undefined;
 
@@ -15,17 +15,7 @@ function tracedStore(s: Store): Store {
     get: (key) => traced('etcd', () => s.get(key)),
     range: (prefix, opts) => traced('etcd', () => s.range(prefix, opts)),
     revision: () => traced('etcd', () => s.revision()),
-    txn: () =>
-      collectTxn(({ when, then, otherwise }) =>
-        traced('etcd', () =>
-          s
-            .txn()
-            .when(...when)
-            .then(...then)
-            .otherwise(...otherwise)
-            .commit(),
-        ),
-      ),
+    txn: () => collectTxn((parts) => traced('etcd', () => withParts(s.txn(), parts).commit())),
     watch: (prefix, from, handlers) => s.watch(prefix, from, handlers),
     grantLease: (ttl, opts) => traced('etcd', () => s.grantLease(ttl, opts)),
     close: () => s.close(),

@@ -195,11 +195,9 @@ export class EtcdStore implements Store {
     };
     // etcd 3.4 cancels a watch on a compacted revision after creating it, with no reason the client
     // exposes; a read at that revision tells compaction apart first.
-    try {
-      await this.client.kv.range({ ...rangeRequest(prefix, { revision: fromRevision }), count_only: true });
-    } catch (err) {
-      if (!/future revision/i.test(errorMessage(err))) fail(err);
-    }
+    await this.client.kv
+      .range({ ...rangeRequest(prefix, { revision: fromRevision }), count_only: true })
+      .catch((err: unknown) => /future revision/i.test(errorMessage(err)) || fail(err));
     const watcher = await this.client.watch().prefix(prefix).startRevision(String(fromRevision)).create().catch(fail);
     let cancelled = false;
     // The client would resume by itself after a disconnect, from a point it moves before our handler

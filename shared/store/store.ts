@@ -73,6 +73,13 @@ export function collectTxn(commit: (parts: TxnParts) => Promise<TxnResult>): Txn
   return builder;
 }
 
+/** `builder` with the parts collected by another (a wrapper's commit). */
+export const withParts = (builder: TxnBuilder, parts: TxnParts): TxnBuilder =>
+  builder
+    .when(...parts.when)
+    .then(...parts.then)
+    .otherwise(...parts.otherwise);
+
 export type WatchEvent = { type: 'put' | 'delete'; key: string; value: string; modRevision: number };
 
 export interface WatchHandlers {
