@@ -54,10 +54,11 @@ export function heatWork(opts: { heat: HeatClient | (() => HeatClient) }): JobWo
     overdue: (ctx) => followStep(ctx, true),
   };
   async function followStep(ctx: WorkContext, overdue: boolean): Promise<WorkResult> {
-    const s = stepIn(ctx);
+    const s = ctx.step?.action && typeof ctx.step.timeout_mins === 'number' ? (ctx.step as HeatStep) : undefined;
     if (!s) return work.start(ctx);
     const h = run();
-    const show = showOf(h, s);
+    const ref = s.stack_id && s.stack_href ? { id: s.stack_id, name: s.stack_name, href: s.stack_href } : undefined;
+    const show = h.heat.showStack(ref ?? s.stack_name);
     // Past the deadline the job ends even when Heat cannot be asked.
     const view = overdue ? await show.catch(() => null) : await show;
     if (view === null) return ended(ctx, s, jobFailed(overdueText(s.stack_name, s.action, s.deadline_at)));
@@ -150,17 +151,6 @@ async function startApply(h: HeatRun, ctx: WorkContext): Promise<WorkResult> {
       // A create whose answer is lost is recognised by its tag by whichever invocation finds it.
       return sent('CREATE', await heat.createStack({ ...spec, tags: [tag] }));
   }
-}
-
-function showOf({ heat }: HeatRun, s: HeatStep): Promise<StackView | undefined> {
-  return s.stack_id && s.stack_href
-    ? heat.showStack({ id: s.stack_id, name: s.stack_name, href: s.stack_href })
-    : heat.showStack(s.stack_name);
-}
-
-function stepIn(ctx: WorkContext): HeatStep | undefined {
-  const s = ctx.step;
-  return s?.action && typeof s.timeout_mins === 'number' ? (s as HeatStep) : undefined;
 }
 
 /** An operation's duration goes to the metrics and onto the job's outcome line ("slowest stack operations"). */

@@ -78,7 +78,6 @@ async function chooseAt(source: Reader, job: Job, mappingsKv: KeyValue | undefin
   return template;
 }
 
-/** The template of the job a work context runs. */
 export const templateOfWork = (ctx: WorkContext): Promise<HeatTemplate> =>
   templateOfJob(ctx.store, ctx.job, { revision: ctx.claim.planRevision, read: ctx.read });
 

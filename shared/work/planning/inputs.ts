@@ -181,10 +181,6 @@ export class SnapshotSource implements Reader {
       });
   }
 
-  get(key: string): Promise<KeyValue | undefined> {
-    return Promise.resolve(this.kvs.get(key));
-  }
-
   range(prefix: string): Promise<RangeResult> {
     const items = [...this.kvs.values()]
       .filter((kv) => kv.key.startsWith(prefix))
