@@ -97,30 +97,28 @@ async function follow(h: HeatRun, ctx: WorkContext, s: HeatStep, view: StackView
 }
 
 async function startDelete(h: HeatRun, ctx: WorkContext): Promise<WorkResult> {
-  const { heat } = h;
   const stackName = stackNameOf(ctx.job.resource_type, ctx.job.resource_id);
   const { timeoutMins } = prepareStack(ctx.job, { id: '(delete)', template_file: '' }, () => undefined);
-  const r = await heat.deleteStack(stackName);
+  const r = await h.heat.deleteStack(stackName);
   if (r.result === 'absent') {
     ctx.logger.info('stack absent: delete is done', { stack_name: stackName });
     return deleted(ctx);
   }
   ctx.logger.info('stack delete started', { stack_name: stackName, result: r.result });
   const step = stepOf(h, ctx, { action: 'DELETE', stackName, timeoutMins, ref: r.ref });
-  if (r.result === 'in_progress') return follow(h, ctx, step, await heat.showStack(r.ref));
+  if (r.result === 'in_progress') return follow(h, ctx, step, await h.heat.showStack(r.ref));
   return pollLater(step, `DELETE ${stackName}`);
 }
 
 async function startApply(h: HeatRun, ctx: WorkContext): Promise<WorkResult> {
   const { job } = ctx;
-  const { heat } = h;
   const stackName = stackNameOf(job.resource_type, job.resource_id);
   const template = await templateOfWork(ctx);
   const prepared = prepareStack(job, template, await outputsResolver(ctx));
   if (prepared.action !== 'create_or_update') throw new Error('unreachable: prepared a delete for an apply action');
   const { timeoutMins } = prepared;
   const tag = operationTag(job.id, prepared);
-  const existing = await heat.showStack(stackName);
+  const existing = await h.heat.showStack(stackName);
   const decision = decideApply({ tag, stackName, stack: existing });
   const spec = { name: stackName, template: prepared.template, parameters: prepared.parameters, timeoutMins };
   const stepFor = (action: string, ref: { id: string; href: string }) =>
@@ -145,11 +143,11 @@ async function startApply(h: HeatRun, ctx: WorkContext): Promise<WorkResult> {
       return jobFailed(decision.error);
     case 'update': {
       const { id, name, href, tags } = existing!;
-      return sent('UPDATE', await heat.updateStack({ ...spec, tags: tagsWith(tags, tag), ref: { id, name, href } }));
+      return sent('UPDATE', await h.heat.updateStack({ ...spec, tags: tagsWith(tags, tag), ref: { id, name, href } }));
     }
     case 'create':
       // A create whose answer is lost is recognised by its tag by whichever invocation finds it.
-      return sent('CREATE', await heat.createStack({ ...spec, tags: [tag] }));
+      return sent('CREATE', await h.heat.createStack({ ...spec, tags: [tag] }));
   }
 }
 

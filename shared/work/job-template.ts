@@ -18,13 +18,6 @@ export class JobTemplateError extends Error {
   override name = 'JobTemplateError';
 }
 
-interface JobTemplateOptions {
-  /** The revision of the planner's transaction that wrote the job. */
-  revision: number;
-  /** Keys already read (the runner's `ctx.read`): one changed at or before `revision` is used as read. */
-  read?: ReadonlyMap<string, KeyValue | undefined> | undefined;
-}
-
 /** What the heat and monitoring work share: the key read with the claim, and their jobs' own failures. */
 export const templatedWork: Pick<JobWork, 'alsoRead' | 'isJobFailure'> = {
   alsoRead: [TEMPLATE_MAPPINGS_KEY],
@@ -38,8 +31,11 @@ const readingAt = (store: Pick<Store, 'range'>, revision: number): Reader => ({
 
 const isCompacted = (e: unknown): boolean => e instanceof Error && /compacted/i.test(e.message);
 
-/** The job's template as the planner chose it; compacted past the revision: the keys as they are now. */
-export async function templateOfJob(store: Store, job: Job, opts: JobTemplateOptions): Promise<HeatTemplate> {
+/**
+ * The job's template as the planner chose it at `revision`, its plan's (a key in `read` is used as read if it
+ * changed no later); compacted past the revision: the keys as they are now.
+ */
+export async function templateOfJob(store: Store, job: Job, opts: { revision: number; read?: WorkContext['read'] }) {
   try {
     const current = opts.read?.get(TEMPLATE_MAPPINGS_KEY);
     const known = current && current.modRevision <= opts.revision ? current : undefined;

@@ -18,7 +18,6 @@ async function targetBody(ctx: WorkContext) {
   const template = await templateOfWork(ctx);
   const vars = resolveParams(ctx.job, await outputsResolver(ctx));
   const text = renderHotTemplate(template.template_file, vars, template.id);
-  if (!text.trim()) return undefined;
   let doc: unknown;
   try {
     doc = YAML.parse(text);
@@ -26,7 +25,7 @@ async function targetBody(ctx: WorkContext) {
     const message = `template "${template.id}" does not render a YAML target body: ${(e as Error).message}`;
     throw new JobTemplateError(message, { cause: e });
   }
-  if (doc === null || doc === undefined) return undefined;
+  if (doc === null || doc === undefined) return undefined; // an empty rendering: nothing to monitor
   if (typeof doc !== 'object' || Array.isArray(doc))
     throw new JobTemplateError(
       `template "${template.id}" renders ${Array.isArray(doc) ? 'a list' : typeof doc}, not a target body`,
@@ -65,10 +64,9 @@ export function targetSpec(
 function withoutFields(previous: Record<string, unknown> | undefined, fields: string[]) {
   const sm = previous?.state_monitoring;
   if (!isPlainObject(sm) || !fields.some((f) => f in sm)) return undefined;
-  const next: Record<string, unknown> = { ...previous };
-  next.state_monitoring = Object.fromEntries(Object.entries(sm).filter(([f]) => !fields.includes(f)));
-  if (!Object.keys(next.state_monitoring as object).length) delete next.state_monitoring;
-  return next;
+  const kept = Object.fromEntries(Object.entries(sm).filter(([f]) => !fields.includes(f)));
+  const { state_monitoring: _, ...rest } = previous!;
+  return Object.keys(kept).length ? { ...previous, state_monitoring: kept } : rest;
 }
 
 /** The collector's filter for the targets of a resource (and field). */
