@@ -134,10 +134,8 @@ function jobRepairs(inp: PassInputs, old: IsOld): { found: Found[]; limbo: Recor
     const handler = j.all.handler;
     if (j.waiting && j.all.job) {
       const d = decideWaiting(j.all.job, statusOf);
-      const depsOld = j.all.job.dependency.every((dep) => {
-        const f = byId.get(dep)?.finished;
-        return !f || old(f.modRevision);
-      });
+      // A dependency not finished dates nothing (revision 0 is always old).
+      const depsOld = j.all.job.dependency.every((dep) => old(byId.get(dep)?.finished?.modRevision ?? 0));
       if (d.kind === 'wait' || !old(j.waiting.modRevision) || !depsOld) continue;
       const why =
         d.kind === 'promote'

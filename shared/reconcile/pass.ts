@@ -216,11 +216,8 @@ async function makeRepairs(store: Store, opts: PassOptions, revision: number, re
   }
   if (settle) {
     // The lifecycle's own settlement decides and moves every decidable waiting job, fenced.
-    const settled = await settleWaiting(store);
-    logger.info('settled waiting jobs', {
-      promoted: settled.promoted,
-      failed: settled.failedDependents.map((f) => f.id),
-    });
+    const { promoted, failedDependents } = await settleWaiting(store);
+    logger.info('settled waiting jobs', { promoted, failed: failedDependents.map((f) => f.id) });
   }
   return made;
 }

@@ -32,10 +32,9 @@ export class Checkpoint {
   async load(prefixes: readonly string[]): Promise<Record<string, number>> {
     const kv = await this.store.get(this.key);
     this.modRevision = kv?.modRevision ?? 0;
-    this.current = kv ? parseCheckpoint(kv.value) : { revision: 0, routes: {} };
+    this.current = parseCheckpoint(kv?.value ?? '');
     // A route added since the last write: what it would have forwarded before R was never its to send.
-    const start = (p: string) => this.current.routes[p] ?? (kv ? this.current.revision : 0);
-    return Object.fromEntries(prefixes.map((p) => [p, start(p)]));
+    return Object.fromEntries(prefixes.map((p) => [p, this.current.routes[p] ?? this.current.revision]));
   }
 
   get value(): CheckpointValue {

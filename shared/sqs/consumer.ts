@@ -93,15 +93,13 @@ export function sqsConsumer(handle: RecordHandler, opts: { logger: Logger; retry
       .before(() => loadSecrets().then(() => undefined))
       .handler((event, context) => {
         const coldStart = invocations++ === 0;
-        const loggerFor = (): Logger => {
-          const child = opts.logger.createChild();
-          // createChild marks the child's first context as a cold start; a warm invocation says so again.
-          if (!coldStart) child.addContext(context);
-          return child;
-        };
         const finished = new Set<string>();
-        const handleRecord = (record: SQSRecord) =>
-          recordHandler(record, loggerFor()).then(() => void finished.add(record.messageId));
+        const handleRecord = (record: SQSRecord) => {
+          const logger = opts.logger.createChild();
+          // createChild marks the child's first context as a cold start; a warm invocation says so again.
+          if (!coldStart) logger.addContext(context);
+          return recordHandler(record, logger).then(() => void finished.add(record.messageId));
+        };
         const processed = processGroups(event, handleRecord, context);
         return beforeDeadline(processed, event, finished, context, opts.logger)
           .then((res) => comeBackSoon(event, res, opts.logger))
