@@ -71,7 +71,7 @@ export function safeUrl(url: string): string {
   }
 }
 
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+export const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 /** The service's error text and type from an error body (Heat, Keystone, collector shapes). */
 function errorBodyText(body: unknown): { message?: string | undefined; type?: string | undefined } {

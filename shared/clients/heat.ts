@@ -1,7 +1,7 @@
 // Heat v1 client (docs/heat-handler.md "Heat"): retried with backoff behind the stack's circuit breaker (http.ts).
 // A look-up by name answers 302: the client reads `Location`, axios never follows.
 import type { AxiosInstance, AxiosResponse, Method } from 'axios';
-import { fromResponse, fromThrown, TerminalError } from './errors';
+import { fromResponse, fromThrown, str, TerminalError } from './errors';
 import { type BreakerSettings, createHttp, resilience } from './http';
 import type { HeatOutput } from '../heat/types';
 import { normalizeOutputs } from '../heat/records';
@@ -51,9 +51,6 @@ const specBody = (spec: StackSpec) => ({
 /** `started`: poll showStack(ref) for DELETE_COMPLETE; `in_progress`: a delete was already running. */
 type DeleteResult = { result: 'started' | 'in_progress'; ref: StackRef } | { result: 'absent' };
 
-const enc = encodeURIComponent;
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-
 type HeatResponse = AxiosResponse<{ stack?: unknown } | undefined>;
 type StackLinks = { id?: unknown; links?: { href?: unknown; rel?: unknown }[] };
 const selfLink = (s: StackLinks) => str(s.links?.find((l) => l.rel === 'self')?.href);
@@ -77,7 +74,7 @@ export class HeatClient {
 
   /** The stack's canonical address, or undefined if no live stack has that name. */
   async findStack(name: string): Promise<StackRef | undefined> {
-    const res = await this.call('GET', `/stacks/${enc(name)}`, { stack: name, ok: [302, 200, 404] });
+    const res = await this.call('GET', `/stacks/${encodeURIComponent(name)}`, { stack: name, ok: [302, 200, 404] });
     if (res.status === 404) return undefined;
     const location = str(res.headers.location);
     if (res.status === 302 && location !== undefined) {
@@ -112,7 +109,7 @@ export class HeatClient {
     const href =
       str(res.headers.location) ??
       selfLink(stack) ??
-      `${await this.opts.session.endpoint()}/stacks/${enc(spec.name)}/${enc(id)}`;
+      `${await this.opts.session.endpoint()}/stacks/${encodeURIComponent(spec.name)}/${encodeURIComponent(id)}`;
     return { id, name: spec.name, href };
   }
 

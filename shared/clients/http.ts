@@ -20,11 +20,8 @@ import { RetryableError, type ServiceName } from './errors';
 import type { RetrySettings } from './settings';
 import { traced } from '../tracing';
 
-export interface BreakerSettings {
-  /** Consecutive retryable failures that open the circuit, and how long until one trial call. */
-  threshold: number;
-  halfOpenAfterMs: number;
-}
+/** Consecutive retryable failures that open the circuit, and how long until one trial call. */
+export type BreakerSettings = { threshold: number; halfOpenAfterMs: number };
 
 const DEFAULT_BREAKER: BreakerSettings = { threshold: 8, halfOpenAfterMs: 10_000 };
 const DEFAULT_RETRY: RetrySettings = { retries: 3, initialDelayMs: 200, maxDelayMs: 2000 };

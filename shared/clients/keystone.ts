@@ -149,10 +149,7 @@ export class KeystoneSession {
 const sessions = new Map<string, KeystoneSession>();
 
 /** The container's session for these settings (one authentication per token lifetime). */
-export function keystoneSession(
-  s: KeystoneSettings,
-  extra: { timeoutMs?: number; retry?: RetrySettings } = {},
-): KeystoneSession {
+export function keystoneSession(s: KeystoneSettings, extra: { timeoutMs?: number; retry?: RetrySettings } = {}) {
   // Keyed by a hash: the secrets stay out of the key.
   const key = crypto
     .createHash('sha256')

@@ -20,12 +20,8 @@ export interface KeystoneSettings {
   caBundle?: string;
 }
 
-export interface RetrySettings {
-  /** Retries after the first attempt, within one call (the handler retries across invocations). */
-  retries: number;
-  initialDelayMs: number;
-  maxDelayMs: number;
-}
+/** `retries` after the first attempt, within one call (the handler retries across invocations). */
+export type RetrySettings = { retries: number; initialDelayMs: number; maxDelayMs: number };
 
 export type OpenStackSettings = ReturnType<typeof httpSettings> & { keystone: KeystoneSettings };
 
