@@ -3,7 +3,6 @@ import { JOBS_PREFIX } from '../keys';
 import { JOB_ACTIONS, JOB_HANDLERS } from '../planner/types';
 
 export const JOB_FOLDERS = ['all', 'waiting', 'working', 'finished'] as const;
-/** A job has a key in one or more of these folders at a time. */
 export type JobFolder = (typeof JOB_FOLDERS)[number];
 
 export type JobKeys = ReturnType<typeof jobKeys>;

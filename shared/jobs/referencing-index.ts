@@ -24,9 +24,8 @@ export function outputTargets(job: Pick<Job, 'params'>): { type: string; id: str
 }
 
 /**
- * The resources a job references in the sense of the dependency rule: those its params visited, other
- * than its own, except those whose stack outputs it reads: it runs after their jobs, so they never wait
- * for it (record 04: the interface reads the firewall's body, and the firewall's modify waits for it).
+ * The resources a job references (the dependency rule): those its params visited, except its own and those whose stack
+ * outputs it reads: it runs after their jobs, so they never wait for it (record 04: the interface and the firewall).
  */
 export function referencedResources(job: Pick<Job, 'params' | 'resource_type' | 'resource_id'>) {
   const targets = new Set(outputTargets(job).map((t) => `${t.type}\u0000${t.id}`));

@@ -28,15 +28,15 @@ export function decide(
  * Decides every waiting job that can be decided now. A failed job fails its own dependents in the same settlement
  * (`fail` in propagation order); a promoted one is not finished, so its dependents keep waiting.
  */
-export function planSettlement(
-  waiting: WaitingJob[],
+export function planSettlement<W extends WaitingJob>(
+  waiting: W[],
   statuses: ReadonlyMap<string, DependencyStatus>,
-): { promote: WaitingJob[]; fail: ({ waiting: WaitingJob } & Failure)[] } {
-  const byDep = new Map<string, WaitingJob[]>();
+): { promote: W[]; fail: ({ waiting: W } & Failure)[] } {
+  const byDep = new Map<string, W[]>();
   for (const w of waiting) for (const dep of new Set(w.job.dependency)) byDep.set(dep, [...(byDep.get(dep) ?? []), w]);
   const derived = new Map<string, DependencyStatus>();
   const decided = new Set<string>();
-  const out: ReturnType<typeof planSettlement> = { promote: [], fail: [] };
+  const out: ReturnType<typeof planSettlement<W>> = { promote: [], fail: [] };
   const queue = [...waiting];
   while (queue.length) {
     const w = queue.shift()!;

@@ -35,18 +35,16 @@ async function readWaiting(store: Store, keys: JobKeys, ids: string[]) {
     store,
     ids.flatMap((id) => [keys.waiting(id), keys.all(id)]),
   );
-  const jobs: WaitingJob[] = [];
-  const revisionOf = new Map<string, number>();
+  const jobs: (WaitingJob & { revision: number })[] = [];
   for (const id of ids) {
     const waiting = kvs.get(keys.waiting(id));
     const all = kvs.get(keys.all(id));
     // A waiting key without its (readable) job cannot be decided; clean-up and the planner never leave one.
     const stored = all && tryParseStoredJob(all.key, all.value);
     if (!waiting || !stored) continue;
-    jobs.push({ id, handler: waiting.value, job: stored.job });
-    revisionOf.set(id, waiting.modRevision);
+    jobs.push({ id, handler: waiting.value, job: stored.job, revision: waiting.modRevision });
   }
-  return { jobs, revisionOf };
+  return jobs;
 }
 
 /** The jobs the dependents index lists as waiting for any of `ids` (keys only, paged, all ranges at once). */
@@ -101,7 +99,7 @@ async function settleFrom(
   let ids = candidates;
   let contested: Set<string> | undefined;
   for (let round = 0; round < MAX_SETTLE_ROUNDS && ids.length; round++) {
-    const { jobs, revisionOf } = await readWaiting(store, keys, ids);
+    const jobs = await readWaiting(store, keys, ids);
     if (!jobs.length || (contested && !jobs.some((w) => contested!.has(w.id)))) return;
     const { statuses } = await readStatuses(store, keys, [...new Set(jobs.flatMap((w) => w.job.dependency))]);
     const plan = planSettlement(jobs, statuses);
@@ -119,7 +117,7 @@ async function settleFrom(
       const moved = await commitDecision(store, {
         result: true,
         when: [
-          modRevisionIs(keys.waiting(w.id), revisionOf.get(w.id)!),
+          modRevisionIs(keys.waiting(w.id), w.revision),
           absent(keys.finished(w.id)),
           ...(finished ? [] : [present(keys.all(w.id))]),
         ],

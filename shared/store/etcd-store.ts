@@ -70,12 +70,10 @@ export type EtcdAccessProblem =
 /** An etcd TLS or authentication failure, naming the setting to check (never the password); `cause` kept. */
 export class EtcdAccessError extends Error {
   override name = 'EtcdAccessError';
-  constructor(
-    message: string,
-    readonly problem: EtcdAccessProblem,
-    cause: unknown,
-  ) {
+  readonly problem: EtcdAccessProblem;
+  constructor(message: string, problem: EtcdAccessProblem, cause: unknown) {
     super(message, { cause });
+    this.problem = problem;
   }
 }
 

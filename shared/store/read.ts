@@ -21,11 +21,9 @@ export const RANGE_PAGE_SIZE = 500;
  */
 export async function readKeys(
   reader: Reader,
-  req: { keys?: readonly string[]; prefixes?: readonly string[] },
+  { keys = [], prefixes = [] }: { keys?: readonly string[]; prefixes?: readonly string[] },
   opts: ReadOptions = {},
 ): Promise<{ values: (KeyValue | undefined)[]; found: KeyValue[][] }> {
-  const keys = req.keys ?? [];
-  const prefixes = req.prefixes ?? [];
   const txn = opts.revision === undefined ? reader.txn?.bind(reader) : undefined;
   if (!txn) {
     const values = await Promise.all(keys.map((k) => oneKey(reader, k, opts)));

@@ -51,8 +51,7 @@ export interface JobRunnerOptions {
 const envInt = (name: string, dflt: number, min = 1): number =>
   numberSetting(name, dflt, (n) => Number.isInteger(n) && n >= min);
 
-/** First wait of the in-invocation checks; each next one doubles. */
-const QUICK_POLL_FIRST_MS = 20;
+const QUICK_POLL_FIRST_MS = 20; // the first wait of the in-invocation checks; each next one doubles
 
 /** Delay of the n-th poll message of a claim (n = 0 for the first): 1, 2, 4 … seconds, up to `maxSeconds`. */
 export const pollDelayFor = (n: number, maxSeconds: number): number => Math.min(maxSeconds, 2 ** Math.min(n, 16));
