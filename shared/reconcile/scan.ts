@@ -16,7 +16,7 @@ import { pathOfSingular } from '../resource-path';
 import { parseCheckpoint } from '../relay/checkpoint';
 import { pages } from '../store/read';
 import type { KeyValue, Store } from '../store/store';
-import type { ConfigEntry, EtcdPicture, MirrorEntry, RelayPosition, StateEntry, WorkerKey } from './decide';
+import type { ConfigEntry, MirrorEntry, RelayPosition, StateEntry, WorkerKey } from './decide';
 
 /** What a pass has read so far: how many keys, and the newest change under each prefix. */
 type Seen = { keysRead: number; newest: Map<string, number> };
@@ -39,10 +39,8 @@ async function* keysUnder(store: Store, seen: Seen, paged: Paged, prefix: string
 
 const versionIn = (v: Record<string, unknown>): number | null => (typeof v.version === 'number' ? v.version : null);
 
-export async function readSnapshot(
-  store: Store,
-  paged: Paged,
-): Promise<EtcdPicture & { positions: RelayPosition[]; keysRead: number }> {
+/** An EtcdPicture (decide.ts), with the relay positions and how many keys were read. */
+export async function readSnapshot(store: Store, paged: Paged) {
   const { revision } = paged;
   const seen: Seen = { keysRead: 0, newest: new Map() };
   const configs = await readConfigs(keysUnder(store, seen, paged, CONFIG_PREFIX));

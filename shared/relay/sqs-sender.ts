@@ -67,12 +67,8 @@ const NETWORK = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EAI_AGAIN|ENOTFOUND|EHO
 /** `AWS.SimpleQueueService.MessageTooLong` → `MessageTooLong`. */
 const codeOf = (code: string | undefined) => (code ?? '').replace(/^AWS\.SimpleQueueService\./, '');
 
-type SdkError = Error & {
-  code?: string;
-  $fault?: string;
-  $retryable?: unknown;
-  $metadata?: { httpStatusCode?: number };
-};
+/** An SDK error, or a Node.js system error with its `code` (ECONNREFUSED, ...). */
+type SdkError = import('@aws-sdk/client-sqs').SQSServiceException & { code?: string };
 
 const isRefusal = (code: string | undefined, senderFault: boolean) => senderFault && REFUSALS.has(codeOf(code));
 const isRefusalError = (err: unknown): err is SdkError =>
