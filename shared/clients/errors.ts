@@ -101,8 +101,7 @@ export function fromThrown(service: ServiceName, what: string, err: unknown): Cl
   const code = str((err as { code?: unknown })?.code);
   const msg = errorMessage(err);
   const d = { service, code, cause: err };
-  if ((code && RETRYABLE_CODES.has(code)) || /timeout|socket hang up|network error/i.test(msg)) {
+  if ((code && RETRYABLE_CODES.has(code)) || /timeout|socket hang up|network error/i.test(msg))
     return new RetryableError(`${what}: ${code ?? 'network error'}: ${msg}`, d);
-  }
   return new TerminalError(`${what}: ${code ? `${code}: ` : ''}${msg}`, d);
 }

@@ -9,12 +9,8 @@ import { keystoneSession, type KeystoneSession } from './keystone';
 import { openstackSettings, type OpenStackSettings, type RetrySettings } from './settings';
 import { definedOnly } from '../defined-only';
 
-export interface StackRef {
-  id: string;
-  name: string;
-  /** `<heat endpoint>/stacks/<name>/<id>` */
-  href: string;
-}
+/** `href`: `<heat endpoint>/stacks/<name>/<id>`. */
+export type StackRef = { id: string; name: string; href: string };
 
 export interface StackView extends StackRef {
   /** `<ACTION>_<STATE>`, e.g. `CREATE_COMPLETE`. */

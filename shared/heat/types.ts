@@ -1,6 +1,2 @@
 /** One stack output as Heat shows it and as `/esi-worker/heat_stacks/...` stores it. */
-export interface HeatOutput {
-  output_key: string;
-  output_value: unknown;
-  description: string;
-}
+export type HeatOutput = { output_key: string; output_value: unknown; description: string };
