@@ -20,7 +20,12 @@ describe('shipped templates', () => {
   it('no longer contain Jinja-only syntax', () => {
     for (const t of all) {
       // Jinja statements/expressions that Liquid lacks or reads differently.
-      expect({ id: t.id, hits: t.template_file.match(/\{%-?\s*set\s|\bloop\.index|\.split\(|\bis defined\b|\|\s*length\b|\{%-?\s*for\s+\w+\s+in\s+\[/g) }).toEqual({ id: t.id, hits: null });
+      expect({
+        id: t.id,
+        hits: t.template_file.match(
+          /\{%-?\s*set\s|\bloop\.index|\.split\(|\bis defined\b|\|\s*length\b|\{%-?\s*for\s+\w+\s+in\s+\[/g,
+        ),
+      }).toEqual({ id: t.id, hits: null });
     }
   });
 });

@@ -56,7 +56,8 @@ export function renderWith(id: string, overrides: Record<string, unknown> = {}):
 }
 
 export function mapping(v: unknown): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`expected a mapping, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new Error(`expected a mapping, got ${JSON.stringify(v)}`);
   return v as Record<string, unknown>;
 }
 

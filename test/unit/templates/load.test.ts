@@ -1,7 +1,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { TemplateLoadError, loadHeatTemplatesDir, loadTemplates, parseHeatTemplateYaml } from '../../../shared/templates/load';
+import {
+  TemplateLoadError,
+  loadHeatTemplatesDir,
+  loadTemplates,
+  parseHeatTemplateYaml,
+} from '../../../shared/templates/load';
 import { get } from '../../helpers/at';
 
 /** A folder under the run's test root (removed by the global teardown), or one removed after this file. */
@@ -13,7 +18,8 @@ function tmpRoot(): string {
   return dir;
 }
 
-const MINIMAL = 'id: x\nhandler: heat_worker\nwatch: []\nparameter_mappings:\n  b: Pb\n  a: Pa\ntemplate_file: |\n  heat_template_version: 2013-05-23\n';
+const MINIMAL =
+  'id: x\nhandler: heat_worker\nwatch: []\nparameter_mappings:\n  b: Pb\n  a: Pa\ntemplate_file: |\n  heat_template_version: 2013-05-23\n';
 
 describe('loadTemplates (shipped templates/)', () => {
   const { templates, templateMappings } = loadTemplates();
@@ -30,10 +36,24 @@ describe('loadTemplates (shipped templates/)', () => {
     // Order as in the record's heat_templates/port.json (Python-2 dict order, not sorted).
     const port = get(templates, 'port', 'templates');
     expect(Object.keys(port.parameter_mappings)).toEqual([
-      'jinja_attached', 'virtual_network', 'virtual_machine', 'name', 'admin_state_up', 'tenant_id', 'heat_timeout',
-      'virtual_machine_interface_allowed_address_pairs', 'virtual_machine_interface_mac_address', 'device_owner',
-      'version', 'security_groups', 'jinja_force_dependency_gw_interface', 'jinja_fixed_ips', 'jinja_force_dependency_cfg',
-      'jinja_device_owner', 'jinja_subnets', 'uuid',
+      'jinja_attached',
+      'virtual_network',
+      'virtual_machine',
+      'name',
+      'admin_state_up',
+      'tenant_id',
+      'heat_timeout',
+      'virtual_machine_interface_allowed_address_pairs',
+      'virtual_machine_interface_mac_address',
+      'device_owner',
+      'version',
+      'security_groups',
+      'jinja_force_dependency_gw_interface',
+      'jinja_fixed_ips',
+      'jinja_force_dependency_cfg',
+      'jinja_device_owner',
+      'jinja_subnets',
+      'uuid',
     ]);
     expect(port.parameter_mappings.jinja_subnets).toEqual({
       for_mapping: { path: [{ type: 'subnet', id: 'subnet_id' }], output_key: 'id' },
@@ -65,13 +85,21 @@ describe('loadTemplates (other roots)', () => {
   });
 
   it('rejects malformed templates with the source in the message', () => {
-    expect(() => parseHeatTemplateYaml('id: x\nhandler: h\nparameter_mappings: {}\n', 'src.yaml')).toThrow(TemplateLoadError);
-    expect(() => parseHeatTemplateYaml('id: x\nhandler: h\nparameter_mappings: {}\n', 'src.yaml')).toThrow(/src\.yaml: "template_file" must be a string/);
-    expect(() => parseHeatTemplateYaml('id: x\nhandler: h\ntemplate_file: t\nparameter_mappings: []\n', 's')).toThrow(/"parameter_mappings" must be a mapping/);
+    expect(() => parseHeatTemplateYaml('id: x\nhandler: h\nparameter_mappings: {}\n', 'src.yaml')).toThrow(
+      TemplateLoadError,
+    );
+    expect(() => parseHeatTemplateYaml('id: x\nhandler: h\nparameter_mappings: {}\n', 'src.yaml')).toThrow(
+      /src\.yaml: "template_file" must be a string/,
+    );
+    expect(() => parseHeatTemplateYaml('id: x\nhandler: h\ntemplate_file: t\nparameter_mappings: []\n', 's')).toThrow(
+      /"parameter_mappings" must be a mapping/,
+    );
     expect(() => parseHeatTemplateYaml('a: [1\n', 's')).toThrow(/s: invalid YAML/);
   });
 
   it('defaults an absent watch to []', () => {
-    expect(parseHeatTemplateYaml('id: x\nhandler: h\ntemplate_file: t\nparameter_mappings: {}\n', 's').watch).toEqual([]);
+    expect(parseHeatTemplateYaml('id: x\nhandler: h\ntemplate_file: t\nparameter_mappings: {}\n', 's').watch).toEqual(
+      [],
+    );
   });
 });

@@ -71,8 +71,14 @@ describe('port (loop over fixed_ips, monitoring target guarded by device_owner a
     });
     const outputs = mapping(doc.outputs);
     expect(Object.keys(outputs)).toEqual([...BASE_OUTPUTS, 'monitoring_target_id', 'monitoring_link']);
-    expect(outputs.monitoring_target_id).toEqual({ description: 'Monitoring Target ID', value: { get_resource: 'vmi_monitor' } });
-    expect(outputs.monitoring_link).toEqual({ description: 'Monitoring Process Link', value: { get_attr: ['vmi_monitor', 'link'] } });
+    expect(outputs.monitoring_target_id).toEqual({
+      description: 'Monitoring Target ID',
+      value: { get_resource: 'vmi_monitor' },
+    });
+    expect(outputs.monitoring_link).toEqual({
+      description: 'Monitoring Process Link',
+      value: { get_attr: ['vmi_monitor', 'link'] },
+    });
   });
 
   it.each([
@@ -86,14 +92,16 @@ describe('port (loop over fixed_ips, monitoring target guarded by device_owner a
   });
 
   it('one InstanceIp per fixed ip, numbered from 0, each with the subnet of the same index', () => {
-    const res = resourcesOf(renderWith('port', {
-      jinja_attached: false,
-      jinja_fixed_ips: [
-        { subnet_id: 'sub-a', ip_address: '10.0.0.5' },
-        { subnet_id: 'sub-b', ip_address: '10.0.1.5' },
-      ],
-      jinja_subnets: ['contrail-a', 'contrail-b'],
-    }));
+    const res = resourcesOf(
+      renderWith('port', {
+        jinja_attached: false,
+        jinja_fixed_ips: [
+          { subnet_id: 'sub-a', ip_address: '10.0.0.5' },
+          { subnet_id: 'sub-b', ip_address: '10.0.1.5' },
+        ],
+        jinja_subnets: ['contrail-a', 'contrail-b'],
+      }),
+    );
     expect(Object.keys(res)).toEqual(['virtual_machine_interface', 'instance_ip_0', 'instance_ip_1']);
     expect(valuesOf(res.instance_ip_1, 'subnet_id')).toEqual(['contrail-b']);
     expect(valuesOf(res.instance_ip_1, 'ip_address')).toEqual(['10.0.1.5']);
@@ -112,8 +120,11 @@ describe('aws_interface (["primary", "secondary"] loops, split of the uplink CID
 
   it('one netconf resource and one metric monitor per device, secondary after primary', () => {
     expect(Object.keys(res)).toEqual([
-      'netconf_configure_primary', 'netconf_configure_secondary', 'bgp_monitor',
-      'primary_interface_metric_monitor', 'secondary_interface_metric_monitor',
+      'netconf_configure_primary',
+      'netconf_configure_secondary',
+      'bgp_monitor',
+      'primary_interface_metric_monitor',
+      'secondary_interface_metric_monitor',
     ]);
     const secondary = get(res, 'netconf_configure_secondary', 'rendered resources');
     expect(get(res, 'netconf_configure_primary', 'rendered resources').depends_on).toBeUndefined();
@@ -122,10 +133,18 @@ describe('aws_interface (["primary", "secondary"] loops, split of the uplink CID
   });
 
   it('per-device address, local-address (CIDR split at "/") and router id', () => {
-    for (const [device, cidr, ip] of [['primary', '192.168.8.2/30', '192.168.8.2'], ['secondary', '192.168.8.6/30', '192.168.8.6']]) {
+    for (const [device, cidr, ip] of [
+      ['primary', '192.168.8.2/30', '192.168.8.2'],
+      ['secondary', '192.168.8.6/30', '192.168.8.6'],
+    ]) {
       const c = configs(get(res, `netconf_configure_${device}`, 'rendered resources'));
       const [address, bgp, routerId] = [at(c, 0), at(c, 1), at(c, 2)];
-      expect(at(address.path as Array<Record<string, unknown>>, 5)).toEqual({ config_type: 'named_tag', xml_type: 'named_tag', tag: 'address', name: cidr });
+      expect(at(address.path as Array<Record<string, unknown>>, 5)).toEqual({
+        config_type: 'named_tag',
+        xml_type: 'named_tag',
+        tag: 'address',
+        name: cidr,
+      });
       expect(mapping(mapping(bgp.config).str_replace).template).toBe(
         `apply-groups $APPLY_GROUP;\nlocal-address  ${ip} ;\npeer-as $REMOTE_AS;\nneighbor $NEIGHBOR_IP authentication-key $KEY;\n`,
       );
@@ -151,10 +170,22 @@ describe('aws_interface (["primary", "secondary"] loops, split of the uplink CID
     expect(mapping(doc.outputs)).toEqual({
       monitoring_target_id: { description: 'Monitoring Target ID', value: { get_resource: 'bgp_monitor' } },
       monitoring_link: { description: 'Monitoring Process Link', value: { get_attr: ['bgp_monitor', 'link'] } },
-      primary_interface_monitoring_target_id: { description: 'Monitoring Target ID', value: { get_resource: 'primary_interface_metric_monitor' } },
-      primary_interface_monitoring_link: { description: 'Monitoring Process Link', value: { get_attr: ['primary_interface_metric_monitor', 'link'] } },
-      secondary_interface_monitoring_target_id: { description: 'Monitoring Target ID', value: { get_resource: 'secondary_interface_metric_monitor' } },
-      secondary_interface_monitoring_link: { description: 'Monitoring Process Link', value: { get_attr: ['secondary_interface_metric_monitor', 'link'] } },
+      primary_interface_monitoring_target_id: {
+        description: 'Monitoring Target ID',
+        value: { get_resource: 'primary_interface_metric_monitor' },
+      },
+      primary_interface_monitoring_link: {
+        description: 'Monitoring Process Link',
+        value: { get_attr: ['primary_interface_metric_monitor', 'link'] },
+      },
+      secondary_interface_monitoring_target_id: {
+        description: 'Monitoring Target ID',
+        value: { get_resource: 'secondary_interface_metric_monitor' },
+      },
+      secondary_interface_monitoring_link: {
+        description: 'Monitoring Process Link',
+        value: { get_attr: ['secondary_interface_metric_monitor', 'link'] },
+      },
     });
   });
 });
@@ -168,7 +199,10 @@ describe('common_function_gateway (loops over service numbers and vrids)', () =>
       const c = configs(get(res, `netconf_configure_${device}`, 'rendered resources'));
       const pools = c.filter((x) => typeof x.config === 'string' && x.config.startsWith('apply-groups DNAT-POOL-'));
       expect(pools.map((x) => x.config)).toEqual(['apply-groups DNAT-POOL-1;\n', 'apply-groups DNAT-POOL-2;\n']);
-      expect(pools.map((x) => at(x.path as Array<Record<string, unknown>>, 2).name)).toEqual(['vrf_gw_sample-DNAT-POOL-1', 'vrf_gw_sample-DNAT-POOL-2']);
+      expect(pools.map((x) => at(x.path as Array<Record<string, unknown>>, 2).name)).toEqual([
+        'vrf_gw_sample-DNAT-POOL-1',
+        'vrf_gw_sample-DNAT-POOL-2',
+      ]);
       // The {% for %}/{% endfor %} lines stay as blank lines inside the block scalar, as in Jinja.
       expect(c.map((x) => x.config)).toContainEqual(
         'apply-groups DNAT-GROUP;\n\nterm 1 then translated destination-pool vrf_gw_sample-DNAT-POOL-1;\n\nterm 2 then translated destination-pool vrf_gw_sample-DNAT-POOL-2;\n',
@@ -177,7 +211,9 @@ describe('common_function_gateway (loops over service numbers and vrids)', () =>
   });
 
   it('the VRRP monitor lists the vrids', () => {
-    expect(mapping(mapping(get(res, 'vrrp_monitor', 'rendered resources').properties).properties).vrid).toEqual([41, 42]);
+    expect(mapping(mapping(get(res, 'vrrp_monitor', 'rendered resources').properties).properties).vrid).toEqual([
+      41, 42,
+    ]);
   });
 });
 
@@ -201,7 +237,8 @@ describe('internet_gateway (optional vrf_config appended to the routing-instance
     valuesOf(resourcesOf(renderWith('internet_gateway', overrides)), 'template').filter(
       (t): t is string => typeof t === 'string' && t.startsWith('instance-type virtual-router;'),
     );
-  const BASE = 'instance-type virtual-router;\ninterface $LIF;\nrouting-options instance-import $IMPORT_POLICY;\nrouting-options instance-export $EXPORT_POLICY;\n';
+  const BASE =
+    'instance-type virtual-router;\ninterface $LIF;\nrouting-options instance-import $IMPORT_POLICY;\nrouting-options instance-export $EXPORT_POLICY;\n';
 
   it('appends a non-empty vrf_config on its own line, for both devices', () => {
     expect(vrTemplates({ jinja_vrf_config: 'routing-options static route 0.0.0.0/0 discard;' })).toEqual([
@@ -222,7 +259,9 @@ describe('qos_option_aws (besteffort vs guaranteed)', () => {
   ])('qos_type %s → class %s, %s policer', (type, cls, policer) => {
     const res = resourcesOf(renderWith('qos_option_aws', { jinja_type: type }));
     expect(valuesOf(res, '$CLASS')).toEqual([cls, cls]);
-    const texts = valuesOf(res, 'template').filter((t): t is string => typeof t === 'string' && t.includes('three-color-policer'));
+    const texts = valuesOf(res, 'template').filter(
+      (t): t is string => typeof t === 'string' && t.includes('three-color-policer'),
+    );
     expect(texts).toHaveLength(2);
     for (const t of texts) expect(t).toContain(`three-color-policer {\n            ${policer} $POLICER_NAME;\n`);
   });

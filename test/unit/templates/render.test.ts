@@ -25,13 +25,19 @@ describe('renderHotTemplate', () => {
     const err = renderError(() => renderHotTemplate(template('port').template_file, jinjaVars, 'port'));
     expect(err.templateId).toBe('port');
     expect(err.variable).toBe('jinja_fixed_ips');
-    expect(err.message).toMatch(/^template "port": undefined variable "jinja_fixed_ips" \(template_file line \d+, col \d+\)/);
+    expect(err.message).toMatch(
+      /^template "port": undefined variable "jinja_fixed_ips" \(template_file line \d+, col \d+\)/,
+    );
     expect(err.line).toBeGreaterThan(1);
   });
 
   it('fails on an undefined nested property and inside a condition', () => {
-    expect(renderError(() => renderHotTemplate('ip: {{ fixed_ip.ip_address }}', { fixed_ip: {} }, 't1')).variable).toBe('fixed_ip.ip_address');
-    expect(renderError(() => renderHotTemplate('{% if jinja_attached %}x{% endif %}', {}, 't2')).variable).toBe('jinja_attached');
+    expect(renderError(() => renderHotTemplate('ip: {{ fixed_ip.ip_address }}', { fixed_ip: {} }, 't1')).variable).toBe(
+      'fixed_ip.ip_address',
+    );
+    expect(renderError(() => renderHotTemplate('{% if jinja_attached %}x{% endif %}', {}, 't2')).variable).toBe(
+      'jinja_attached',
+    );
   });
 
   it('fails on an unknown filter (Jinja filters are not Liquid filters)', () => {
@@ -44,7 +50,9 @@ describe('renderHotTemplate', () => {
   });
 
   it('renders null as empty and does not escape output', () => {
-    expect(renderHotTemplate('a: {{ jinja_n }}|b: {{ jinja_s }}', { jinja_n: null, jinja_s: '<x & "y">' })).toBe('a: |b: <x & "y">');
+    expect(renderHotTemplate('a: {{ jinja_n }}|b: {{ jinja_s }}', { jinja_n: null, jinja_s: '<x & "y">' })).toBe(
+      'a: |b: <x & "y">',
+    );
   });
 
   it('does not expose prototype properties of params', () => {
@@ -54,7 +62,8 @@ describe('renderHotTemplate', () => {
 
 describe('templateVariables', () => {
   it('lists global variables of every branch, not loop locals or assigns', () => {
-    const t = '{% assign s = jinja_a | split: "/" %}{% for d in jinja_l %}{{ d }}{{ s[0] }}{% endfor %}{% if false %}{{ jinja_b }}{% endif %}';
+    const t =
+      '{% assign s = jinja_a | split: "/" %}{% for d in jinja_l %}{{ d }}{{ s[0] }}{% endfor %}{% if false %}{{ jinja_b }}{% endif %}';
     expect(templateVariables(t).sort()).toEqual(['jinja_a', 'jinja_b', 'jinja_l']);
   });
 });
@@ -84,7 +93,8 @@ describe('parseHot', () => {
   });
 
   it('parses a text once and hands every job the same frozen document, which none can change', () => {
-    const text = 'heat_template_version: 2013-05-23\nresources:\n  net:\n    type: OS::Neutron::Net\n    properties: {name: n}\n';
+    const text =
+      'heat_template_version: 2013-05-23\nresources:\n  net:\n    type: OS::Neutron::Net\n    properties: {name: n}\n';
     const first = parseHot(text);
     expect(parseHot(text)).toBe(first);
     expect(first).toEqual({
@@ -122,6 +132,8 @@ describe('validateHot', () => {
 
   it('reports an undeclared stack param when parameters is absent', () => {
     const { parameters: _unused, ...noParams } = good;
-    expect(validateHot(noParams, { name: 'x' })).toEqual(['parameter "name" is passed but not declared under parameters']);
+    expect(validateHot(noParams, { name: 'x' })).toEqual([
+      'parameter "name" is passed but not declared under parameters',
+    ]);
   });
 });
