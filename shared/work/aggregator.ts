@@ -19,7 +19,7 @@ import { keys, type ResourcePath } from '../keys';
 import type { Logger } from '../log/logger';
 import { pathOfSingular } from '../resource-path';
 import { done, type Outcome } from '../sqs/consumer';
-import { aggregateState, reportedAction, type JobState } from '../state/aggregate';
+import { aggregateState, reportedAction } from '../state/aggregate';
 import type { JobAction } from '../planner/types';
 import { versionedPut } from '../state/guarded-write';
 import { encodeState } from '../state/state-value';
@@ -54,11 +54,9 @@ async function aggregateOnce(store: Store, jobId: string, logger: Logger): Promi
   });
   if (!completion) return done('chain not complete yet');
 
-  const jobStateKv = read.extra.get(jobStateKey);
   const chain = { version: job.version, lastAction: job.action as JobAction, outcome: completion.outcome };
-  // Read leniently, as the job runner does: an unreadable job state counts as empty.
-  const jobState = jobStateKv ? (parseJsonObject(jobStateKv.value) as JobState) : {};
-  const state = aggregateState(chain, jobState);
+  // Read leniently, as the job runner does: an unreadable or absent job state counts as empty.
+  const state = aggregateState(chain, parseJsonObject(read.extra.get(jobStateKey)?.value ?? ''));
   const stateWrite = versionedPut(stateKey, read.extra.get(stateKey), job.version, encodeState(state));
   const removeMonitoring = chain.outcome.ok && reportedAction(chain) === 'DELETE';
   const { extra, forget, dropState } = chainWrites(path, job, read, stateWrite, removeMonitoring);

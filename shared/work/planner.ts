@@ -11,7 +11,7 @@ import { versionOf } from '../gohan/config-value';
 import { pathOfSingular } from '../resource-path';
 import { defaultSchemaIndex, type PlanResult } from '../planner';
 import { readValues } from '../store/read';
-import { pyDumps } from '../encoding/pyjson';
+import { encodeEsiValue } from '../heat/records';
 import type { EtcdEventMessage } from '../events/etcd-event-message';
 import { keys, type ResourcePath } from '../keys';
 import type { Logger } from '../log/logger';
@@ -55,10 +55,6 @@ async function unplannedOutputTargets(store: Store, result: PlanResult, referenc
   return list.filter(({ path, version }) => Math.max(taken(keys.mirror(path)), taken(keys.state(path))) < version);
 }
 
-/** The config value the worker acted on, body decoded (docs/PROTOCOL-NOTES.md §f.3). */
-const encodeMirror = (body: Record<string, unknown>, deleted: boolean, version: number): string =>
-  pyDumps({ body, deleted, version }, { sortKeys: true });
-
 async function planOnce(store: Store, configKey: string, logger: Logger, depth: number): Promise<Outcome | Conflict> {
   // A job reading another resource's outputs waits for its jobs, which exist only once its
   // current config is planned: it is planned first (docs/planner.md, step 3).
@@ -98,7 +94,9 @@ async function writePlan(store: Store, p: Planned, logger: Logger): Promise<Outc
   const mirrorKey = keys.mirror(path);
   const fences: Compare[] = [configFence(configKey, config), unchangedSince(mirrorKey, p.mirror)];
   const at = config ? `revision ${config.modRevision}` : 'deleted';
-  const mirrorOp = put(mirrorKey, encodeMirror(value.body, value.markedForDeletion, value.version));
+  // The config value the worker acted on, body decoded (docs/PROTOCOL-NOTES.md §f.3).
+  const mirrored = { body: value.body, deleted: value.markedForDeletion, version: value.version };
+  const mirrorOp = put(mirrorKey, encodeEsiValue(mirrored));
 
   const fail = (e: Error) =>
     writeFailure(store, path, config, `${e.message} at ${configKey} (${at}, version ${value.version})`, value.version);
