@@ -128,11 +128,8 @@ const extraKeysOf = (path: ResourcePath): [jobState: string, state: string, mirr
 
 /** The chain's last job as read, with the chain's outcome once that job is finished. */
 function lastJobOf(read: ChainRead): { job: Job; completion: ChainCompletion | undefined } | undefined {
-  const chainJobs = read.ids.flatMap((id) => {
-    const kv = read.all.get(id);
-    return kv ? [parseStoredJob(kv.key, kv.value).job] : [];
-  });
-  const job = chainJobs.find((j) => j.is_last);
+  const kvs = read.ids.map((id) => read.all.get(id)).filter((kv) => kv !== undefined);
+  const job = kvs.map((kv) => parseStoredJob(kv.key, kv.value).job).find((j) => j.is_last);
   if (!job) return undefined;
   const finishedKv = read.finished.get(job.id);
   const finished = finishedKv ? parseFinished(finishedKv.value) : undefined;

@@ -3,7 +3,7 @@
  * shows this job's running or ended; poll follows it to its end or deadline. Heat, not etcd, has the truth.
  */
 import { numberSetting } from '../config';
-import type { HeatClient, StackView } from '../clients/heat';
+import type { HeatClient, StackRef, StackView } from '../clients/heat';
 import { keys as etcdKeys } from '../keys';
 import {
   deadlineOf,
@@ -40,7 +40,7 @@ interface HeatStep extends StepState {
 }
 
 type HeatRun = { heat: HeatClient; grace: number };
-type Operation = { action: string; stackName: string; timeoutMins: number; ref?: { id: string; href: string } };
+type Operation = { action: string; stackName: string; timeoutMins: number; ref?: StackRef };
 
 /** `heat` may be a function so the handler builds the client lazily (settings read on first use). */
 export function heatWork(opts: { heat: HeatClient | (() => HeatClient) }): JobWork {
@@ -121,9 +121,8 @@ async function startApply(h: HeatRun, ctx: WorkContext): Promise<WorkResult> {
   const existing = await h.heat.showStack(stackName);
   const decision = decideApply({ tag, stackName, stack: existing });
   const spec = { name: stackName, template: prepared.template, parameters: prepared.parameters, timeoutMins };
-  const stepFor = (action: string, ref: { id: string; href: string }) =>
-    stepOf(h, ctx, { action, stackName, timeoutMins, ref });
-  const sent = (action: string, ref: { id: string; href: string }) => {
+  const stepFor = (action: string, ref: StackRef) => stepOf(h, ctx, { action, stackName, timeoutMins, ref });
+  const sent = (action: string, ref: StackRef) => {
     ctx.logger.info(`stack ${action.toLowerCase()} started`, { stack_name: stackName });
     return pollLater(stepFor(action, ref), `${action} ${stackName}`);
   };

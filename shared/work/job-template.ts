@@ -60,15 +60,12 @@ async function chooseAt(source: Reader, job: Job, mappingsKv: KeyValue | undefin
     view,
     schema,
   };
-  let template: HeatTemplate | undefined;
-  try {
-    template = await evaluateInRounds(view, source, `choosing the template of job ${job.id}`, () =>
-      chooseTemplate(mappings, job.handler, job.resource_type, ctx, templates),
-    );
-  } catch (e) {
+  const template = await evaluateInRounds(view, source, `choosing the template of job ${job.id}`, () =>
+    chooseTemplate(mappings, job.handler, job.resource_type, ctx, templates),
+  ).catch((e: unknown) => {
     if (isCompacted(e)) throw e;
     throw new JobTemplateError(`${errorMessage(e)} (job ${job.id})`, { cause: e });
-  }
+  });
   const where = `template_mappings.${job.handler}.${job.resource_type}`;
   if (!template) throw new JobTemplateError(`${where} selects no template for job ${job.id}`);
   return template;

@@ -10,7 +10,7 @@ import { ownedKeys, referencingOps } from './aggregator';
 import { versionOf } from '../gohan/config-value';
 import { pathOfSingular } from '../resource-path';
 import { defaultSchemaIndex, type PlanResult } from '../planner';
-import { readValues } from '../store/read';
+import { readKeys, readValues } from '../store/read';
 import { encodeEsiValue } from '../heat/records';
 import type { EtcdEventMessage } from '../events/etcd-event-message';
 import { keys, type ResourcePath } from '../keys';
@@ -56,8 +56,7 @@ async function unplannedOutputTargets(store: Store, result: PlanResult, referenc
 }
 
 async function planOnce(store: Store, configKey: string, logger: Logger, depth: number): Promise<Outcome | Conflict> {
-  // A job reading another resource's outputs waits for its jobs, which exist only once its
-  // current config is planned: it is planned first (docs/planner.md, step 3).
+  // Output targets not planned yet go first: this plan's jobs wait for their jobs (docs/planner.md, step 3).
   const planFirst: PrepareOptions['planFirst'] = async (result, referenced) => {
     const unplanned = await unplannedOutputTargets(store, result, referenced);
     for (const { key } of unplanned) {
@@ -159,8 +158,7 @@ async function writeFailure(
 async function forgetResource(store: Store, path: ResourcePath, mirror: KeyValue | undefined) {
   const resourceType = defaultSchemaIndex().singular(path.plural);
   const owned = ownedKeys(path).filter((k) => k !== keys.mirror(path));
-  const got = await readValues(store, owned);
-  const found = owned.map((k) => got.get(k)).filter((kv): kv is KeyValue => kv !== undefined);
+  const found = (await readKeys(store, { keys: owned })).values.filter((kv) => kv !== undefined);
   if (mirror) found.push(mirror);
   if (found.length === 0) return done('config key deleted; nothing left to clean up');
   return commitDecision(store, {

@@ -107,7 +107,7 @@ export async function preparePlan(source: Reader, configKey: string, opts: Prepa
     result,
     referenced: referenced(),
     referencedMirrors: view.pendingMirrors,
-    staleReferencing: view.staleReferencing,
+    staleReferencing: view.referencing?.stale ?? [],
   };
 }
 

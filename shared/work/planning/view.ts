@@ -30,8 +30,7 @@ export class LoadingView implements PlanningView {
   /** The other resources' mirrors, read with their unfinished jobs (docs/planner.md, "Fences"). */
   readonly pendingMirrors = new Map<string, KeyValue | undefined>();
   /** The unfinished jobs referencing the planned resource, and its index entries whose jobs are gone. */
-  private referencing: string[] | undefined;
-  staleReferencing: string[] = [];
+  referencing: { unfinished: string[]; stale: string[] } | undefined;
   private readonly shippedTemplates = shipped().templates;
 
   /** `loadPending`: whether pendingJobs is answered (planning) or always empty (choosing a template). */
@@ -90,7 +89,7 @@ export class LoadingView implements PlanningView {
   }
 
   referencingPendingJobs(type: string, id: string): string[] {
-    return this.isSelf(type, id) ? (this.referencing ?? []) : [];
+    return this.isSelf(type, id) ? (this.referencing?.unfinished ?? []) : [];
   }
 
   /** The `templates` the planner indexes: etcd's value where there is one, else the shipped one. */
@@ -128,14 +127,10 @@ export class LoadingView implements PlanningView {
       pending.length || loadReferencing
         ? await pendingJobsOf(source, defaultJobKeys, pending, definedOnly({ referenced, alsoRead: toGet }))
         : undefined;
-    const fetched = jobs ? jobs.read : (await readKeys(source, { keys: toGet })).values;
-    const got = fetched.slice(0, fetched.length - mirrorKeys.length);
-    mirrorKeys.forEach((key, i) => this.pendingMirrors.set(key, fetched[got.length + i]));
+    const got = jobs ? jobs.read : (await readKeys(source, { keys: toGet })).values;
+    mirrorKeys.forEach((key, i) => this.pendingMirrors.set(key, got[configs.length + templates.length + i]));
     for (const [k, ids] of jobs?.unfinished ?? []) this.pending.set(k, ids);
-    if (jobs?.referencing) {
-      this.referencing = jobs.referencing.unfinished;
-      this.staleReferencing = jobs.referencing.stale;
-    }
+    if (jobs?.referencing) this.referencing = jobs.referencing;
     configs.forEach((key, i) => this.configs.set(key, got[i]));
     templates.forEach((id, i) => {
       const kv = got[configs.length + i];
