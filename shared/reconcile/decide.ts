@@ -123,11 +123,8 @@ function jobRepairs(inp: PassInputs, old: IsOld): { found: Found[]; limbo: Recor
     return r?.all ? { kind: 'pending' } : { kind: 'satisfied' };
   };
   // Jobs already remembered first, so the bound on new ones never drops a first sighting.
-  const limbo: Record<string, number> = {};
-  for (const j of inp.jobs) {
-    const since = inp.limboSince[j.id];
-    if (since !== undefined && j.all && isReady(j) && j.all.handler) limbo[j.id] = since;
-  }
+  const known = inp.jobs.filter((j) => isReady(j) && j.all?.handler && inp.limboSince[j.id] !== undefined);
+  const limbo = Object.fromEntries(known.map((j) => [j.id, inp.limboSince[j.id]!]));
   let inLimbo = Object.keys(limbo).length;
   for (const j of inp.jobs) {
     if (!j.all || j.finished) continue;

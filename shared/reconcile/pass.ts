@@ -192,9 +192,7 @@ const sqsBacklog: BacklogReader = async (queue) => {
   return names.reduce((sum, name) => sum + (Number(res.Attributes?.[name] ?? 0) || 0), 0);
 };
 
-export function describeRepair(r: Repair): string {
-  return `${r.kind.padEnd(9)} ${r.key}  ${r.why}`;
-}
+export const describeRepair = (r: Repair): string => `${r.kind.padEnd(9)} ${r.key}  ${r.why}`;
 
 /** Sends each repair's message (a settlement runs the lifecycle's own); what it made, by repair id. */
 async function makeRepairs(store: Store, opts: PassOptions, revision: number, report: PassReport) {

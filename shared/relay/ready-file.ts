@@ -9,9 +9,7 @@ export function writeReadyFile(file: string, info: ReadyInfo): void {
   fs.renameSync(tmp, file);
 }
 
-export function removeReadyFile(file: string): void {
-  fs.rmSync(file, { force: true });
-}
+export const removeReadyFile = (file: string): void => fs.rmSync(file, { force: true });
 
 /** The ECS health check's signal: touches `file` while every watch spoke within `stallMs` (0: always). */
 export function startHeartbeat(file: string, silentMs: () => number[], opts: { everyMs: number; stallMs: number }) {

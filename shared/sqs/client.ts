@@ -3,14 +3,13 @@ import { awsSettings } from '../config';
 
 let shared: SQSClient | undefined;
 
-const isLoopback = (endpoint: string | undefined): boolean =>
-  endpoint !== undefined && /^https?:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/|$)/.test(endpoint);
+const LOOPBACK = /^https?:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/|$)/;
 
 /** One SQS client per process; one on loopback gets placeholder credentials if none are set (the SDK needs some). */
 export function sqsClient(): SQSClient {
   if (!shared) {
     const s = awsSettings();
-    const placeholder = isLoopback(s.sqsEndpoint) && !s.hasCredentials;
+    const placeholder = LOOPBACK.test(s.sqsEndpoint ?? '') && !s.hasCredentials;
     shared = new SQSClient({
       region: s.region,
       ...(s.sqsEndpoint === undefined ? {} : { endpoint: s.sqsEndpoint }),
