@@ -23,7 +23,6 @@ export async function readJobIds(
     { keys: opts.alsoRead ?? [], prefixes: [...prefixes.flat(), ...(opts.extraPrefixes ?? [])] },
     { keysOnly: 'prefixes' },
   );
-  const allPrefix = keys.prefix('all');
   const owns = (o: JobOwner, id: string) => {
     const p = parseJobId(id);
     return p?.resourceType === o.type && p.resourceId === o.id && (o.version === undefined || p.version === o.version);
@@ -33,7 +32,7 @@ export async function readJobIds(
     found
       .slice(next, (next += prefixes[i]!.length))
       .flat()
-      .map((kv) => kv.key.slice(allPrefix.length))
+      .map((kv) => kv.key.slice(keys.prefix('all').length))
       .filter((id) => owns(o, id))
       .sort(),
   );

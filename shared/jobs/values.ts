@@ -31,9 +31,8 @@ export function parseStoredJob(key: string, text: string): StoredJob {
 export function tryParseStoredJob(key: string, text: string): StoredJob | undefined {
   try {
     return parseStoredJob(key, text);
-  } catch (err) {
-    if (err instanceof JobValueError) return undefined;
-    throw err;
+  } catch {
+    return undefined; // parseStoredJob throws JobValueError only
   }
 }
 

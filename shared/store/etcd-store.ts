@@ -147,8 +147,7 @@ export class EtcdStore implements Store {
 
   async get(key: string): Promise<KeyValue | undefined> {
     const res = await this.client.kv.range({ key: Buffer.from(key) }).catch(this.rethrow);
-    const [kv] = res.kvs;
-    return kv ? toKeyValue(kv) : undefined;
+    return res.kvs[0] && toKeyValue(res.kvs[0]);
   }
 
   async range(prefix: string, opts: RangeOptions = {}): Promise<RangeResult> {

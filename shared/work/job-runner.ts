@@ -1,4 +1,4 @@
-/** The job runner of the heat and monitoring handlers (docs/jobs.md, "Running a job"); the work's side: ./job-work.ts. */
+/** The heat and monitoring handlers' job runner and its fenced writes (docs/jobs.md); the work: ./job-work.ts. */
 import crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { numberSetting } from '../config';
@@ -6,30 +6,18 @@ import { errorMessage } from '../errors';
 import type { EtcdEventMessage } from '../events/etcd-event-message';
 import { isRetryable, isTerminal } from '../clients/errors';
 import { parseJsonObject } from '../encoding/json-object';
-import {
-  ClaimLostError,
-  defaultJobKeys,
-  finishJob,
-  releaseClaim,
-  resumeClaim,
-  retryJob,
-  settleWaiting,
-  tryClaimJob,
-  type Claim,
-  type ClaimAttempt,
-  type HeldClaim,
-  type JobKeys,
-  type JobOutcome,
-} from '../jobs';
+import { ClaimLostError, jobTxn, releaseClaim, resumeClaim, retryJob, revokeQuietly, tryClaimJob } from '../jobs';
+import { defaultJobKeys, finishJob, parseJobId, settleWaiting } from '../jobs';
+import type { Claim, ClaimAttempt, HeldClaim, JobKeys, JobOutcome } from '../jobs';
 import { ClaimLeases } from '../jobs/claim-lease';
-import { parseJobId } from '../jobs/job-keys';
-import { keys as etcdKeys } from '../keys';
+import { encodeEsiValue } from '../heat/records';
+import { keys as etcdKeys, type ResourcePath } from '../keys';
 import type { Logger } from '../log/logger';
 import { recordJobOutcome, serviceOf } from '../metrics';
 import { pathOfSingular } from '../resource-path';
 import { done, failed, retryLater, type Outcome, type RecordHandler } from '../sqs/consumer';
-import type { Store } from '../store/store';
-import { commitSuccess, renewClaim } from './claim-writes';
+import { commitDecision, converge } from '../store/converge';
+import { modRevisionIs, put, unchangedSince, type Op, type Store } from '../store/store';
 import { jobFailed, type JobWork, type StepState, type WorkContext, type WorkResult } from './job-work';
 import { definedOnly } from '../defined-only';
 
@@ -301,4 +289,49 @@ async function finish(inv: Invocation, claim: Claim, outcome: JobOutcome, note?:
   }
   logger.error('job failed', { ...fields, error: outcome.error, on_failure: claim.job.on_failure });
   return failed(outcome.error);
+}
+
+/** The job-state merge and the work's ops, in one transaction fenced by the claim. */
+async function commitSuccess(
+  store: Store,
+  held: HeldClaim,
+  path: ResourcePath,
+  result: Extract<WorkResult, { kind: 'succeeded' }>,
+): Promise<void> {
+  const key = etcdKeys.jobState(path);
+  await converge(`${key} (job ${held.claim.jobId} writing its result)`, async (round) => {
+    // The first round uses the job state read with the claim; a retry (the fence failed) reads it again.
+    const prevKv = round === 1 && held.extra.has(key) ? held.extra.get(key) : await store.get(key);
+    const next = result.jobState?.(prevKv ? parseJsonObject(prevKv.value) : undefined);
+    const text = next === undefined ? undefined : encodeEsiValue(next);
+    const ops = [...(result.ops ?? []), ...(text !== undefined && text !== prevKv?.value ? [put(key, text)] : [])];
+    return commitDecision(store, { result: undefined, when: [unchangedSince(key, prevKv)], then: ops }, () =>
+      jobTxn(store, held.claim),
+    );
+  });
+}
+
+/**
+ * Puts the working key with `value` on a new lease of `ttl` seconds, with `ops`, when the claim holds and the key is
+ * unchanged since read. False when a duplicate poll message renewed it first: one poll chain per claim goes on.
+ */
+async function renewClaim(
+  store: Store,
+  { claim, working }: HeldClaim,
+  value: Record<string, unknown>,
+  ops: Op[],
+  ttl: number,
+): Promise<boolean> {
+  const lease = await store.grantLease(ttl);
+  let ok = false;
+  try {
+    const res = await jobTxn(store, claim)
+      .when(modRevisionIs(working.key, working.modRevision))
+      .then(put(working.key, JSON.stringify(value), { lease: lease.id }), ...ops)
+      .commit();
+    ok = res.succeeded;
+  } finally {
+    if (!ok) await revokeQuietly(lease);
+  }
+  return ok;
 }
