@@ -18,6 +18,7 @@ async function targetBody(ctx: WorkContext) {
   const template = await templateOfWork(ctx);
   const vars = resolveParams(ctx.job, await outputsResolver(ctx));
   const text = renderHotTemplate(template.template_file, vars, template.id);
+  if (!text.trim()) return undefined;
   let doc: unknown;
   try {
     doc = YAML.parse(text);
@@ -25,7 +26,7 @@ async function targetBody(ctx: WorkContext) {
     const message = `template "${template.id}" does not render a YAML target body: ${(e as Error).message}`;
     throw new JobTemplateError(message, { cause: e });
   }
-  if (doc === null || doc === undefined) return undefined; // an empty rendering: nothing to monitor
+  if (doc === null || doc === undefined) return undefined;
   if (typeof doc !== 'object' || Array.isArray(doc))
     throw new JobTemplateError(
       `template "${template.id}" renders ${Array.isArray(doc) ? 'a list' : typeof doc}, not a target body`,
