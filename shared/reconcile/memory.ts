@@ -72,8 +72,7 @@ export function memoryWriteDue(
   pass: PassMemory,
   markSpacingMs: number,
 ): boolean {
-  if (Object.keys(pass.repaired).length) return true;
-  if (!sameNumbers(stored.limbo, next.limbo)) return true;
+  if (Object.keys(pass.repaired).length || !sameNumbers(stored.limbo, next.limbo)) return true;
   const newest = stored.marks.reduce<Mark | undefined>((n, m) => (!n || m.revision > n.revision ? m : n), undefined);
   if (!newest) return true;
   const onlyOwnWrite = storedModRevision === newest.revision + 1 && pass.mark.revision === storedModRevision;

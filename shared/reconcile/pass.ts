@@ -1,7 +1,4 @@
-/**
- * One reconciler pass (docs/reconciler.md). Passes at once are safe: a re-sent message is a duplicate to the fenced
- * consumers; the memory is written with a compare.
- */
+/** One reconciler pass (docs/reconciler.md), safe beside others: re-sends are duplicates, the memory is fenced. */
 import { errorMessage } from '../errors';
 import { createHash } from 'node:crypto';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
@@ -111,10 +108,7 @@ export async function reconcilePass(store: Store, opts: PassOptions): Promise<Pa
     memoryWritten: false,
     durationMs: 0,
   };
-  if (opts.dryRun) {
-    report.durationMs = now() - started;
-    return report;
-  }
+  if (opts.dryRun) return { ...report, durationMs: now() - started };
 
   const made = await makeRepairs(store, opts, revision, report);
   if (opts.metrics !== false) recordMetrics(decision.deferred, relay);
@@ -222,10 +216,9 @@ async function makeRepairs(store: Store, opts: PassOptions, revision: number, re
 
 /** Its own dedup id and group (docs/reconciler.md, "FIFO deduplication"). */
 async function sendRepair(id: string, { to, message }: NonNullable<Repair['send']>, revision: number): Promise<void> {
-  const queue = destinationQueue(to);
   await sqsClient().send(
     new SendMessageCommand({
-      QueueUrl: await queueUrl(queue),
+      QueueUrl: await queueUrl(destinationQueue(to)),
       MessageBody: encodeEventMessage(message),
       // A group of its own: the key's group may be blocked by the lost message's consumer.
       MessageGroupId: messageGroupId({ ...message, key: `${message.key}#reconciler` }),

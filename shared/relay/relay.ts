@@ -43,7 +43,7 @@ export class Relay {
     this.streams = opts.routes.map((r) => new RouteStream(store, this.sender, opts, r, events));
   }
 
-  /** Every event of every route at or below it was sent and checkpointed (trails `position`). */
+  /** Every event of every route at or below it was sent and checkpointed (trails the routes' positions). */
   get checkpointRevision(): number {
     return this.checkpoint.value.revision;
   }

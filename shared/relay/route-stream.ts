@@ -28,7 +28,6 @@ type Item = { message: EtcdEventMessage; position: number; queue: string | undef
 /** `forwarded`: events sent to a queue (accepted or dead-lettered). */
 type Batch = { lastPosition: number; forwarded: number; done: boolean; promise: Promise<void> };
 
-/** `pendingHighWater`: most events held unsent at once. */
 export const emptyCounters = () => ({
   received: 0,
   forwarded: 0,
@@ -104,7 +103,6 @@ export class RouteStream {
     await this.loop;
   }
 
-  /** Stops sending at once. */
   halt(): void {
     this.halted = true;
     this.notify();

@@ -9,10 +9,7 @@ export type RouteFn = (event: EtcdEventMessage, value: string) => string | undef
 
 export type RelayRoute = { prefix: string; route: RouteFn };
 
-/**
- * /config/ to the planner, a job that may be ready to its handler's queue, a finished job to the aggregator
- * (docs/jobs.md). `ESI_RELAY_ROUTES` (`<prefix>=<queue name>,...`) replaces them.
- */
+/** The default routes (docs/jobs.md), or `ESI_RELAY_ROUTES` (`<prefix>=<queue name>,...`) instead. */
 export function relayRoutes(spec = setting('ESI_RELAY_ROUTES')): RelayRoute[] {
   if (spec)
     return spec.split(',').map((pair) => {

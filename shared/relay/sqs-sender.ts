@@ -64,7 +64,6 @@ const TRANSIENT_CODES = new Set([
 ]);
 const NETWORK = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EAI_AGAIN|ENOTFOUND|EHOSTUNREACH|socket hang up|TimeoutError/;
 
-/** `AWS.SimpleQueueService.MessageTooLong` → `MessageTooLong`. */
 const codeOf = (code: string | undefined) => (code ?? '').replace(/^AWS\.SimpleQueueService\./, '');
 
 /** An SDK error, or a Node.js system error with its `code` (ECONNREFUSED, ...). */

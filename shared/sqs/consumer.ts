@@ -1,7 +1,4 @@
-/**
- * The one result policy for every SQS-driven function (docs/decisions.md "One result policy"). Each record logs
- * through a child logger of its own, so records never log under each other's keys.
- */
+/** The one result policy (docs/decisions.md); each record logs through its own child logger, never another's keys. */
 import { numberSetting } from '../config';
 import { errorMessage } from '../errors';
 import middy from '@middy/core';
@@ -108,10 +105,7 @@ export function sqsConsumer(handle: RecordHandler, opts: { logger: Logger; retry
   );
 }
 
-/**
- * Every group at once, each in order through Powertools' FIFO processor (skipGroupOnError): a FIFO batch's message
- * groups, a standard batch's records each alone.
- */
+/** Every group at once, each in order (Powertools' FIFO processor); a standard batch's records are groups of one. */
 async function processGroups(event: SQSEvent, handleRecord: (record: SQSRecord) => Promise<void>, context: Context) {
   const fifo = event.Records[0]?.eventSourceARN?.endsWith('.fifo') ?? false;
   const groups = new Map<string, SQSRecord[]>();
