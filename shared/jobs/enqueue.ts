@@ -33,14 +33,11 @@ export async function jobWrites(
   const promoted = new Set(plan.promote.map((w) => w.id));
   const failed = new Map(plan.fail.map((f) => [f.waiting.id, f]));
 
-  const compares: Compare[] = external.flatMap((id) => {
-    const all = kvs.get(keys.all(id));
-    // The job key only matters as present or absent (an attempt counter change must not conflict).
-    return [
-      unchangedSince(keys.finished(id), kvs.get(keys.finished(id))),
-      all ? createRevisionIs(keys.all(id), all.createRevision) : absent(keys.all(id)),
-    ];
-  });
+  const compares: Compare[] = external.flatMap((id) => [
+    unchangedSince(keys.finished(id), kvs.get(keys.finished(id))),
+    // The job key only matters as present or absent (0): an attempt counter change must not conflict.
+    createRevisionIs(keys.all(id), kvs.get(keys.all(id))?.createRevision ?? 0),
+  ]);
   const ops: Op[] = [];
   const placement = new Map<string, 'ready' | 'waiting' | 'failed'>();
   for (const j of jobs) {

@@ -55,8 +55,7 @@ export async function pendingJobsOf(
   referencing?: { unfinished: string[]; stale: string[] };
   read: (KeyValue | undefined)[];
 }> {
-  const { referenced } = opts;
-  const refPrefix = referenced && referencingPrefix(keys, referenced.type, referenced.id);
+  const refPrefix = opts.referenced && referencingPrefix(keys, opts.referenced.type, opts.referenced.id);
   const found = await readJobIds(
     reader,
     keys,

@@ -203,12 +203,10 @@ export class EtcdStore implements Store {
       if (!cancelled) handlers.onError(err ?? new Error('watch stream disconnected'), { compacted: false });
     });
     watcher.on('data', (res: IWatchResponse) => {
-      const events: WatchEvent[] = res.events.map((ev) => ({
-        type: ev.type === 'Delete' ? 'delete' : 'put',
-        key: ev.kv.key.toString(),
-        value: ev.kv.value.toString(),
-        modRevision: Number(ev.kv.mod_revision),
-      }));
+      const events = res.events.map((ev): WatchEvent => {
+        const { key, value, modRevision } = toKeyValue(ev.kv);
+        return { type: ev.type === 'Delete' ? 'delete' : 'put', key, value, modRevision };
+      });
       if (events.length) handlers.onEvents(events);
       else if (!res.canceled) handlers.onProgress?.(Number(res.header.revision));
     });
