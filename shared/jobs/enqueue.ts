@@ -2,8 +2,7 @@
  * The compares and ops that write newly planned jobs (docs/jobs.md, "Writing jobs"). A dependency outside the batch
  * finishing meanwhile fails the transaction (the planner re-plans) instead of leaving a waiting job nobody promotes.
  */
-import type { Compare, Op, Store } from '../store/store';
-import { absent, createRevisionIs, put, unchangedSince } from '../store/store';
+import { absent, createRevisionIs, put, unchangedSince, type Compare, type Op, type Store } from '../store/store';
 import { defaultJobKeys, type JobKeys } from './job-keys';
 import { planSettlement } from './resolve';
 import { readStatuses } from './settle';

@@ -1,6 +1,5 @@
 /** Finishing a job: record its outcome under the claim, then settle its dependents (docs/jobs.md, "Finish"). */
-import type { Store } from '../store/store';
-import { absent, del, put, read, readPrefix } from '../store/store';
+import { absent, del, put, read, readPrefix, type Store } from '../store/store';
 import { type Claim, claimHeld, ClaimLostError, revokeQuietly } from './claim';
 import { continuePages, RANGE_PAGE_SIZE } from '../store/read';
 import { settleWaiting } from './settle';

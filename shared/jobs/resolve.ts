@@ -44,9 +44,8 @@ export function planSettlement<W extends WaitingJob>(
     const d = decide(w.job, (id) => derived.get(id) ?? statuses.get(id));
     if (d.kind === 'wait') continue;
     decided.add(w.id);
-    if (d.kind === 'promote') {
-      out.promote.push(w);
-    } else {
+    if (d.kind === 'promote') out.promote.push(w);
+    else {
       out.fail.push({ waiting: w, dependency: d.dependency, error: d.error, rootCause: d.rootCause });
       derived.set(w.id, { kind: 'failed', error: d.error, rootCause: d.rootCause });
       // Its dependents were possibly looked at already, while it still counted as pending.

@@ -3,8 +3,7 @@
  * as read, so each is promoted or failed exactly once.
  */
 import { commitDecision, CONFLICT } from '../store/converge';
-import type { KeyValue, Store } from '../store/store';
-import { absent, del, modRevisionIs, present, put } from '../store/store';
+import { absent, del, modRevisionIs, present, put, type KeyValue, type Store } from '../store/store';
 import { collectPages, pages, readValues } from '../store/read';
 import { defaultJobKeys, type JobKeys } from './job-keys';
 import { planSettlement, type WaitingJob } from './resolve';

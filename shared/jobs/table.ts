@@ -36,7 +36,10 @@ export async function readJobTable(
         if (id === undefined) continue;
         const ref = { key: kv.key, modRevision: kv.modRevision };
         let r = rows.get(id);
-        if (!r) rows.set(id, (r = { id, chain: chainOf(id) }));
+        if (!r) {
+          const parts = parseJobId(id);
+          rows.set(id, (r = { id, chain: parts && chainName(parts) }));
+        }
         if (state === 'all') r.all = { ...ref, ...summary(kv.key, kv.value) };
         else if (state === 'waiting') r.waiting = { ...ref, handler: kv.value };
         else if (state === 'working') r.working = ref;
@@ -51,9 +54,4 @@ function summary(key: string, value: string): Pick<NonNullable<JobRow['all']>, '
   if (!stored) return {};
   const { dependency, is_last, resource_type, resource_id, version, on_failure } = stored.job;
   return { handler: stored.handler, job: { dependency, is_last, resource_type, resource_id, version, on_failure } };
-}
-
-function chainOf(id: string): string | undefined {
-  const p = parseJobId(id);
-  return p && chainName(p);
 }

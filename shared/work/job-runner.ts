@@ -74,9 +74,8 @@ export function jobRunner(opts: JobRunnerOptions): RecordHandler {
 /** `start` for a job that may be ready (`all` put, `waiting` delete), `poll` for the runner's own poll message. */
 function jobMessage(jobKeys: JobKeys, m: EtcdEventMessage): { kind: 'start' | 'poll'; id: string } | undefined {
   const k = jobKeys.parse(m.key);
-  if (!k) return undefined;
-  if (k.folder === 'working' && m.type !== 'delete') return { kind: 'poll', id: k.id };
-  if ((k.folder === 'all' && m.type !== 'delete') || (k.folder === 'waiting' && m.type === 'delete'))
+  if (k?.folder === 'working' && m.type !== 'delete') return { kind: 'poll', id: k.id };
+  if ((k?.folder === 'all' && m.type !== 'delete') || (k?.folder === 'waiting' && m.type === 'delete'))
     return { kind: 'start', id: k.id };
   return undefined;
 }
