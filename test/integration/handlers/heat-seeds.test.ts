@@ -24,11 +24,24 @@ import {
   seedJob,
   seedRecords,
   type Harness,
+  type SeedRecord,
 } from './helpers';
 
 interface Seed004State {
   job_state_4: unknown;
   job_state_5: unknown;
+}
+
+/** etcd as the earlier versions left it: the referenced stacks' records, no record or job state of the seed's resource. */
+async function asEarlierVersionsLeftIt(on: Harness, rec: SeedRecord): Promise<void> {
+  await on.store
+    .txn()
+    .then(
+      ...referencedStackRecords().map((r) => put(r.key, JSON.stringify(r.value))),
+      del(rec.heat_stacks.key),
+      del(rec.job_state.key),
+    )
+    .commit();
 }
 
 let h: Harness;
@@ -51,15 +64,7 @@ describe.each(seedRecords().map((r) => [r.seed, r] as const))('seed %s', (seed, 
   it('points (3) and (4) equal the seed', async () => {
     const job = seedJob(seed, JOB_INDEX[seed] ?? 0);
     const stackName = stackNameOf(job.resource_type, job.resource_id);
-    // etcd as the earlier versions left it: the referenced stacks' records, no record or job state of this resource.
-    await h.store
-      .txn()
-      .then(
-        ...referencedStackRecords().map((r) => put(r.key, JSON.stringify(r.value))),
-        del(rec.heat_stacks.key),
-        del(rec.job_state.key),
-      )
-      .commit();
+    await asEarlierVersionsLeftIt(h, rec);
     // Heat as the earlier versions left it: the stack exists (modify → update, logical_delete → delete).
     await h.sim('/_sim/reset', { method: 'POST' });
     await h.sim('/_sim/fixtures', { method: 'PUT', body: { [stackName]: rec.heat_stacks.value.output } });
@@ -93,24 +98,11 @@ describe("seed 004's chain through both handlers", () => {
   it('runs the three jobs in dependency order; heat_stacks (3), job_state (4) then (5) equal the seed', async () => {
     const seed = '004_18d39a09107f9f1f';
     const [delJob, heatJob, createJob] = [seedJob(seed, 0), seedJob(seed, 1), seedJob(seed, 2)];
-    const rec = readFixture<{
-      records: {
-        seed: string;
-        heat_stacks: { key: string; value: unknown };
-        job_state: { key: string; value: unknown };
-      }[];
-    }>('heat', 'seed-records.json').records.find((r) => r.seed.startsWith('004'))!;
+    const rec = seedRecords().find((r) => r.seed === seed)!;
     const point5 = readFixture<Seed004State>('handlers', 'seed004-point5.json').job_state_5;
     const stackName = stackNameOf(heatJob.resource_type, heatJob.resource_id);
 
-    await c.store
-      .txn()
-      .then(
-        ...referencedStackRecords().map((r) => put(r.key, JSON.stringify(r.value))),
-        del(rec.heat_stacks.key),
-        del(rec.job_state.key),
-      )
-      .commit();
+    await asEarlierVersionsLeftIt(c, rec);
     await c.sim('/_sim/fixtures', {
       method: 'PUT',
       body: { [stackName]: (rec.heat_stacks.value as { output: unknown[] }).output },

@@ -49,7 +49,7 @@ const job = (params: Param[], action = 'modify'): Job => ({
   id: `${action}:heat_worker:thing:r1:2:abcde`,
   resource_input: {},
 });
-const v = (param: string, value: Param['value']): Param => ({ resources: [], type: 'value', value, param }) as Param;
+const v = (param: string, value: Param['value']): Param => ({ resources: [], type: 'value', value, param });
 
 const TINY = {
   id: 'tiny',
