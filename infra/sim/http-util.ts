@@ -74,7 +74,11 @@ export function send(
   res.end(text);
 }
 
-export const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/**
+ * An injected delay of an answer. Unref'd: a delay still running when its caller has given up and the
+ * test has ended must not keep the process alive (the listening server does, while it runs).
+ */
+export const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
 /** The simulators only ever talk to this machine: refuse any other host for outgoing calls. */
 export function assertLoopbackUrl(raw: string, what: string): URL {
