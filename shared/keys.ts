@@ -38,6 +38,8 @@ export const keys = {
   jobState: (r: ResourcePath) => `${ESI_WORKER_PREFIX}job_state/${resourcePath(r)}`,
   state: (r: ResourcePath) => `${outputPrefixes().state}/${resourcePath(r)}`,
   monitoring: (r: ResourcePath) => `${outputPrefixes().monitoring}/${resourcePath(r)}`,
+  /** Every key the worker owns for a resource, one per WORKER_FOLDERS (the mirror first). */
+  owned: (r: ResourcePath) => WORKER_FOLDERS.map((f) => `${ESI_WORKER_PREFIX}${f}/${resourcePath(r)}`),
   /** One relay's checkpoint, for all its routes (shared/relay/checkpoint.ts). */
   relayCheckpoint: (relayName: string) => `${RELAY_CHECKPOINT_PREFIX}${relayName}`,
 };

@@ -3,7 +3,7 @@
  * its planning to wait for (docs/planner.md). Readers check the job keys and never trust the listing alone.
  */
 import type { Job } from '../planner/types';
-import { del, put, type Op } from '../store/store';
+import { del, delPrefix, put, type Op } from '../store/store';
 import type { JobKeys } from './job-keys';
 
 export const referencingPrefix = (keys: JobKeys, resourceType: string, resourceId: string): string =>
@@ -50,3 +50,7 @@ export const referencingPuts = (keys: JobKeys, jobs: Job[]): Op[] =>
 
 export const referencingDeletes = (keys: JobKeys, jobs: Job[]): Op[] =>
   jobs.flatMap((j) => referencingEntryKeys(keys, j).map((k) => del(k)));
+
+/** The entries naming a resource that is forgotten (its /config key gone): nobody plans it again. */
+export const referencingOf = (keys: JobKeys, resourceType: string | undefined, resourceId: string): Op[] =>
+  resourceType ? [delPrefix(referencingPrefix(keys, resourceType, resourceId))] : [];

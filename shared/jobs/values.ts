@@ -31,8 +31,9 @@ export function parseStoredJob(key: string, text: string): StoredJob {
 export function tryParseStoredJob(key: string, text: string): StoredJob | undefined {
   try {
     return parseStoredJob(key, text);
-  } catch {
-    return undefined; // parseStoredJob throws JobValueError only
+  } catch (err) {
+    if (err instanceof JobValueError) return undefined;
+    throw err;
   }
 }
 

@@ -5,6 +5,7 @@ import { Checkpoint, CheckpointLostError } from './checkpoint';
 import { RouteStream, type StreamOptions } from './route-stream';
 import type { RelayRoute } from './routes';
 import { SqsBatchSender, SqsSendError } from './sqs-sender';
+import { definedOnly } from '../defined-only';
 
 /** A route's stored revision this far behind is written even if nothing was forwarded (before it is compacted). */
 const STALE_REVISIONS = 10_000;
@@ -38,7 +39,7 @@ export class Relay {
     private readonly opts: RelayOptions,
   ) {
     this.checkpoint = new Checkpoint(store, opts.checkpointKey);
-    this.sender = new SqsBatchSender(sqs, opts.logger, opts);
+    this.sender = new SqsBatchSender(sqs, opts.logger, definedOnly({ deadLetterQueue: opts.deadLetterQueue }));
     const events = { onAdvance: (n: number) => this.advance(n), onFailure: (err: Error) => this.fail(err) };
     this.streams = opts.routes.map((r) => new RouteStream(store, this.sender, opts, r, events));
   }

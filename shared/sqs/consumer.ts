@@ -7,7 +7,8 @@ import { processPartialResponse, SqsFifoPartialProcessorAsync } from '@aws-lambd
 import { ChangeMessageVisibilityBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { TaskCancelledError, timeout, TimeoutStrategy } from 'cockatiel';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { decodeEventMessage, type EtcdEventMessage, encodeEventMessage } from '../events/etcd-event-message';
+import { decodeEventMessage, encodeEventMessage, MalformedMessageError } from '../events/etcd-event-message';
+import type { EtcdEventMessage } from '../events/etcd-event-message';
 import type { Logger } from '../log/logger';
 import { flushMetrics, recordOutcome, serviceOf } from '../metrics';
 import { loadSecrets } from '../secrets';
@@ -60,8 +61,9 @@ export function sqsConsumer(handle: RecordHandler, opts: { logger: Logger; retry
     try {
       message = decodeEventMessage(record.body);
     } catch (err) {
-      // Only MalformedMessageError: redelivery cannot make the message readable.
-      logger.error('unreadable message acknowledged', { message_id: record.messageId, error: errorMessage(err) });
+      // Redelivery cannot make the message readable; any other error is not the message's and is thrown.
+      if (!(err instanceof MalformedMessageError)) throw err;
+      logger.error('unreadable message acknowledged', { message_id: record.messageId, error: err.message });
       recordOutcome(service, 'failed');
       return;
     }

@@ -3,10 +3,10 @@ import { pyDumps } from '../encoding/pyjson';
 import { stateHeatOutputsText } from '../heat/records';
 import type { HeatOutput } from '../heat/types';
 import type { JobAction } from '../planner/types';
+import type { JobOutcome } from '../jobs/values';
 import type { StateValue, WorkerState } from './state-value';
 
-export type ChainSummary = { version: number; lastAction: JobAction; outcome: Outcome };
-type Outcome = { ok: true } | { ok: false; error: string };
+export type ChainSummary = { version: number; lastAction: JobAction; outcome: JobOutcome };
 
 /** /esi-worker/job_state/<path>: what the chain's jobs reported. */
 export interface JobState {

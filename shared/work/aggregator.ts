@@ -23,8 +23,8 @@ import { aggregateState, reportedAction } from '../state/aggregate';
 import type { JobAction } from '../planner/types';
 import { versionedPut } from '../state/guarded-write';
 import { encodeState } from '../state/state-value';
-import { absent, del, delPrefix, unchangedSince, type Compare, type Op, type Store } from '../store/store';
-import { referencingPrefix } from '../jobs/referencing-index';
+import { absent, del, unchangedSince, type Compare, type Op, type Store } from '../store/store';
+import { referencingOf } from '../jobs/referencing-index';
 import { versionOf } from '../gohan/config-value';
 import { keyDeleteState } from '../config';
 
@@ -108,7 +108,8 @@ function chainWrites(
   const ops = [...stateOps.ops];
   if (forget) {
     compares.push(absent(configKey), unchangedSince(mirrorKey, mirrorKv));
-    ops.push(...[monitoringKey, ...ownedKeys(path)].map((k) => del(k)), ...referencingOps(path, job.resource_type));
+    ops.push(...[monitoringKey, ...keys.owned(path)].map((k) => del(k)));
+    ops.push(...referencingOf(defaultJobKeys, job.resource_type, path.id));
   } else {
     if (removeJobState) {
       compares.push(unchangedSince(mirrorKey, mirrorKv));
@@ -135,14 +136,3 @@ function lastJobOf(read: ChainRead): { job: Job; completion: ChainCompletion | u
   const finished = finishedKv ? parseFinished(finishedKv.value) : undefined;
   return { job, completion: finished ? completionOf(job.id, job, finished) : undefined };
 }
-
-/** The worker's keys of a resource whose /config key is gone, the mirror first (docs/keys.md). */
-export const ownedKeys = (path: ResourcePath): string[] => [
-  keys.mirror(path),
-  keys.heatStack(path),
-  keys.jobState(path),
-];
-
-/** The referencing-index entries naming the resource: nobody plans it again. */
-export const referencingOps = (path: ResourcePath, resourceType: string | undefined): Op[] =>
-  resourceType ? [delPrefix(referencingPrefix(defaultJobKeys, resourceType, path.id))] : [];

@@ -5,8 +5,7 @@
 import { commitDecision, converge, type Conflict } from '../store/converge';
 import { jobWrites } from '../jobs/enqueue';
 import { defaultJobKeys } from '../jobs/job-keys';
-import { outputTargets, referencingPuts } from '../jobs/referencing-index';
-import { ownedKeys, referencingOps } from './aggregator';
+import { outputTargets, referencingOf, referencingPuts } from '../jobs/referencing-index';
 import { versionOf } from '../gohan/config-value';
 import { pathOfSingular } from '../resource-path';
 import { defaultSchemaIndex, type PlanResult } from '../planner';
@@ -157,14 +156,14 @@ async function writeFailure(
 /** The /config key is gone, nothing to tear down: the worker's keys go, fenced on the key absent and each as read. */
 async function forgetResource(store: Store, path: ResourcePath, mirror: KeyValue | undefined) {
   const resourceType = defaultSchemaIndex().singular(path.plural);
-  const owned = ownedKeys(path).filter((k) => k !== keys.mirror(path));
+  const owned = keys.owned(path).filter((k) => k !== keys.mirror(path));
   const found = (await readKeys(store, { keys: owned })).values.filter((kv) => kv !== undefined);
   if (mirror) found.push(mirror);
   if (found.length === 0) return done('config key deleted; nothing left to clean up');
   return commitDecision(store, {
     result: done(`config key deleted; removed ${found.map((kv) => kv.key).join(', ')}`),
     when: [absent(keys.config(path)), ...found.map((kv) => unchangedSince(kv.key, kv))],
-    then: [...found.map((kv) => del(kv.key)), ...referencingOps(path, resourceType)],
+    then: [...found.map((kv) => del(kv.key)), ...referencingOf(defaultJobKeys, resourceType, path.id)],
   });
 }
 

@@ -5,10 +5,10 @@
 import { defaultJobKeys } from '../../jobs/job-keys';
 import { pendingJobsOf } from '../../jobs/job-index';
 import { referencingEntryKeys } from '../../jobs/referencing-index';
-import { parseStoredJob } from '../../jobs/values';
+import { tryParseStoredJob } from '../../jobs/values';
 import { parseConfigValue, versionOf, type ConfigValue } from '../../gohan/config-value';
 import { HEAT_TEMPLATES_PREFIX, keys, parseConfigKey, TEMPLATE_MAPPINGS_KEY, type ResourcePath } from '../../keys';
-import { defaultSchemaIndex, keyDeleteChange, PlanError, planChange, type Job, type PlanResult } from '../../planner';
+import { defaultSchemaIndex, keyDeleteChange, PlanError, planChange, type PlanResult } from '../../planner';
 import { readKeys, type Reader } from '../../store/read';
 import type { KeyValue, RangeResult } from '../../store/store';
 import { evaluateInRounds, LoadingView, templateMappings } from './view';
@@ -171,13 +171,9 @@ export class SnapshotSource implements Reader {
     return [...this.kvs.values()]
       .filter((kv) => kv.key.startsWith(defaultJobKeys.prefix('all')))
       .flatMap((kv) => {
-        let job: Job;
-        try {
-          job = parseStoredJob(kv.key, kv.value).job;
-        } catch {
-          return []; // not a job value: the live planner reads none either
-        }
-        return Array.isArray(job.params) ? referencingEntryKeys(defaultJobKeys, job) : [];
+        // Not a job value: the live planner reads none either.
+        const job = tryParseStoredJob(kv.key, kv.value)?.job;
+        return job && Array.isArray(job.params) ? referencingEntryKeys(defaultJobKeys, job) : [];
       });
   }
 
